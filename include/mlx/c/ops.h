@@ -1,0 +1,14 @@
+/* mlx-c ops: every op takes its inputs, writes a new lazy array into `res` (releasing what it
+ * held) and runs on stream `s`. mlxc splits the declarations by family into mlx/c/ops/.
+ *
+ *   mlx_stream s = mlx_default_cpu_stream_new();
+ *   mlx_array c = mlx_array_new();
+ *   if (mlx_add(&c, a, b, s)) fprintf(stderr, "%s\n", mlxc_last_error());
+ */
+#ifndef MLX_C_OPS_H
+#define MLX_C_OPS_H
+
+#include "mlx/c/ops/arithmetic.h"
+#include "mlx/c/ops/layout.h"
+
+#endif

@@ -1,0 +1,18 @@
+/* CPU kernels of the primitives (one declaration per kernel named in ops/primitives.def).
+ * A kernel computes node->outputs from node->inputs (already evaluated) and node->params. */
+#ifndef MLXC_CPU_KERNELS_H
+#define MLXC_CPU_KERNELS_H
+
+#include "core/array.h"
+
+#define KERNEL(fn) int fn(core_node* node, core_array** outputs);
+KERNEL(cpu_eval_astype)
+KERNEL(cpu_eval_copy)
+KERNEL(cpu_eval_broadcast)
+KERNEL(cpu_eval_reshape)
+KERNEL(cpu_eval_transpose)
+KERNEL(cpu_eval_slice)
+KERNEL(cpu_eval_binary)
+#undef KERNEL
+
+#endif

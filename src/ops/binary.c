@@ -1,0 +1,50 @@
+/* Constructors of the binary elementwise ops: promote both inputs to a common dtype, broadcast
+ * shapes, and record the node. Families differ only in their output dtype rule. */
+#include "ops/binary.h"
+
+#include "ops/primitives.h"
+
+core_array* ops_binary(const core_op* op, core_array* a, core_array* b, mlx_dtype compute,
+                       mlx_dtype out_dtype, core_stream* s) {
+  int shape[CORE_MAX_NDIM], ndim;
+  if (ops_broadcast_shapes(a->shape, a->ndim, b->shape, b->ndim, shape, &ndim, op->name)) return NULL;
+  core_array* ca = ops_astype(a, compute, s);
+  core_array* cb = ca ? ops_astype(b, compute, s) : NULL;
+  core_array* out = NULL;
+  if (cb) {
+    core_array* inputs[2] = {ca, cb};
+    out = core_node_single(op, NULL, inputs, 2, out_dtype, shape, ndim, s);
+  }
+  core_array_release(ca);
+  core_array_release(cb);
+  return out;
+}
+
+int ops_binary_api(mlx_array* res, mlx_array a, mlx_array b, mlx_stream s, const core_op* op,
+                   binary_dtype_rule rule) {
+  core_array* x = ops_arg(a, op->name, "first input");
+  core_array* y = x ? ops_arg(b, op->name, "second input") : NULL;
+  if (!y) return 1;
+  mlx_dtype promoted = core_promote(x->dtype, y->dtype);
+  mlx_dtype compute = promoted, out_dtype = promoted;
+  switch (rule) {
+    case BINARY_SAME: break;
+    case BINARY_INEXACT: compute = out_dtype = core_float_result(promoted); break;
+    case BINARY_TO_BOOL: out_dtype = MLX_BOOL; break;
+    case BINARY_BOOL_IN_OUT: compute = out_dtype = MLX_BOOL; break;
+  }
+  return ops_finish(res, ops_binary(op, x, y, compute, out_dtype, core_stream_resolve(s)), op->name);
+}
+
+int mlx_add(mlx_array* res, const mlx_array a, const mlx_array b, const mlx_stream s) {
+  return ops_binary_api(res, a, b, s, &prim_add, BINARY_SAME);
+}
+int mlx_subtract(mlx_array* res, const mlx_array a, const mlx_array b, const mlx_stream s) {
+  return ops_binary_api(res, a, b, s, &prim_subtract, BINARY_SAME);
+}
+int mlx_multiply(mlx_array* res, const mlx_array a, const mlx_array b, const mlx_stream s) {
+  return ops_binary_api(res, a, b, s, &prim_multiply, BINARY_SAME);
+}
+int mlx_divide(mlx_array* res, const mlx_array a, const mlx_array b, const mlx_stream s) {
+  return ops_binary_api(res, a, b, s, &prim_divide, BINARY_INEXACT);
+}

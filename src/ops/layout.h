@@ -1,0 +1,13 @@
+/* Internal layout constructors other op families build on (layout.c). Each returns a new
+ * reference, or NULL with the error reported; arguments are assumed valid. */
+#ifndef MLXC_OPS_LAYOUT_H
+#define MLXC_OPS_LAYOUT_H
+
+#include "ops/ops_common.h"
+
+core_array* ops_reshape(core_array* x, const int* shape, int ndim, core_stream* s);
+core_array* ops_transpose(core_array* x, const int* perm, core_stream* s);
+/* start/stop may be negative (from the end) and are clamped, as Python slices. */
+core_array* ops_slice(core_array* x, const int* start, const int* stop, const int* step, core_stream* s);
+
+#endif
