@@ -13,9 +13,7 @@
 static void print_float(strbuf* sb, double v) {
   char text[64];
   snprintf(text, sizeof text, "%.6g", v);
-  strbuf_puts(sb, text);
-  /* Keep floats recognisable as floats ("1.", not "1"), like numpy and MLX. */
-  if (!strpbrk(text, ".eninf")) strbuf_puts(sb, ".");
+  strbuf_puts(sb, text); /* MLX prints 1.0 as "1" and 1.5 as "1.5" */
 }
 
 static void print_element(strbuf* sb, const char* p, mlx_dtype dtype) {
