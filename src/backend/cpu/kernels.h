@@ -13,6 +13,7 @@ KERNEL(cpu_eval_reshape)
 KERNEL(cpu_eval_transpose)
 KERNEL(cpu_eval_slice)
 KERNEL(cpu_eval_binary)
+KERNEL(cpu_eval_random_bits)
 #undef KERNEL
 
 #endif

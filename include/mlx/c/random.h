@@ -1,0 +1,33 @@
+/* mlx-c random: counter-based random numbers (Threefry-2x32), bit-compatible with MLX.
+ * A key is a uint32 array of shape (2); pass an empty handle (mlx_array_new()) to draw from the
+ * global key sequence set by mlx_random_seed.
+ *
+ *   mlx_array key = mlx_array_new(), bits = mlx_array_new();
+ *   mlx_random_key(&key, 0);
+ *   int shape[1] = {4};
+ *   mlx_random_bits(&bits, shape, 1, 4, key, s);   // 4 uint32 values, the same as MLX's
+ */
+#ifndef MLX_C_RANDOM_H
+#define MLX_C_RANDOM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mlx/c/array.h"
+#include "mlx/c/stream.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+int mlx_random_bits(mlx_array* res, const int* shape, size_t shape_num, int width, const mlx_array key, const mlx_stream s);
+int mlx_random_key(mlx_array* res, uint64_t seed);
+int mlx_random_seed(uint64_t seed);
+int mlx_random_split_num(mlx_array* res, const mlx_array key, int num, const mlx_stream s);
+int mlx_random_split(mlx_array* res_0, mlx_array* res_1, const mlx_array key, const mlx_stream s);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
