@@ -8,6 +8,7 @@
 #include "mlx/c/array.h"
 #include "mlx/c/device.h"
 #include "mlx/c/error.h"
+#include "mlx/c/fast.h"
 #include "mlx/c/half.h"
 #include "mlx/c/map.h"
 #include "mlx/c/memory.h"

@@ -14,6 +14,10 @@ KERNEL(cpu_eval_transpose)
 KERNEL(cpu_eval_slice)
 KERNEL(cpu_eval_binary)
 KERNEL(cpu_eval_random_bits)
+KERNEL(cpu_eval_rms_norm)
+KERNEL(cpu_eval_layer_norm)
+KERNEL(cpu_eval_rope)
+KERNEL(cpu_eval_sdpa)
 #undef KERNEL
 
 #endif

@@ -1,0 +1,225 @@
+/* Fused CPU kernels of fast.h: rms_norm, layer_norm, rope and scaled dot-product attention.
+ * All compute in float32 and round once to the output dtype; inputs may be strided views. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cpu/copy.h"
+#include "backend/cpu/kernels.h"
+#include "backend/cpu/rows.h"
+#include "backend/cpu/strided.h"
+#include "ops/fast_params.h"
+#include "util/error.h"
+
+/* Element offset of flat row-major index `index` of `a` (any layout). */
+static int64_t element_offset(const core_array* a, int64_t index) {
+  int64_t off = 0;
+  for (int d = a->ndim - 1; d >= 0; d--) {
+    int64_t n = a->shape[d];
+    off += (index % n) * a->strides[d];
+    index /= n;
+  }
+  return off;
+}
+
+/* Loads the whole of a 1-D float input (weight, bias, freqs) as float32. */
+static float* load_vector(const core_array* a) {
+  float* v = malloc(sizeof(float) * (a->size ? a->size : 1));
+  if (!v) {
+    util_error("out of memory");
+    return NULL;
+  }
+  cpu_row_to_f32(core_array_ptr(a), a->dtype, a->ndim ? a->strides[a->ndim - 1] : 1, (int64_t)a->size, v);
+  return v;
+}
+
+/* ---- rms_norm and layer_norm: one row of the last axis at a time ---- */
+
+static int eval_norm(core_node* node, core_array** outputs, bool layer) {
+  const norm_params* p = node->params;
+  core_array *x = node->inputs[0], *out = outputs[0];
+  int64_t D = x->ndim ? x->shape[x->ndim - 1] : 1;
+  int64_t rows = D ? (int64_t)x->size / D : 0;
+  if (core_array_alloc_contiguous(out)) return 1;
+  float *w = NULL, *b = NULL, *row = malloc(sizeof(float) * (size_t)(D ? D : 1));
+  int status = row ? 0 : util_error("out of memory");
+  int next = 1;
+  if (!status && p->has_weight && !(w = load_vector(node->inputs[next++]))) status = 1;
+  if (!status && p->has_bias && !(b = load_vector(node->inputs[next++]))) status = 1;
+  size_t out_size = core_dtype_size(out->dtype);
+  for (int64_t r = 0; r < rows && !status; r++) {
+    const char* src = (const char*)core_array_ptr(x) +
+                      element_offset(x, r * D) * (int64_t)core_dtype_size(x->dtype);
+    cpu_row_to_f32(src, x->dtype, x->strides[x->ndim - 1], D, row);
+    float mean = 0;
+    if (layer) {
+      for (int64_t i = 0; i < D; i++) mean += row[i];
+      mean /= (float)D;
+    }
+    float ss = 0;
+    for (int64_t i = 0; i < D; i++) ss += (row[i] - mean) * (row[i] - mean);
+    float inv = 1.0f / sqrtf(ss / (float)D + p->eps);
+    char* dst = (char*)core_array_ptr(out) + r * D * (int64_t)out_size;
+    for (int64_t i = 0; i < D; i++) row[i] = (row[i] - mean) * inv;
+    /* Round the normalised value to the output dtype before the weight, as MLX and
+     * transformers do for half precision. */
+    cpu_row_from_f32(row, dst, out->dtype, 1, D);
+    if (w || b) {
+      cpu_row_to_f32(dst, out->dtype, 1, D, row);
+      for (int64_t i = 0; i < D; i++) row[i] = row[i] * (w ? w[i] : 1.0f) + (b ? b[i] : 0.0f);
+      cpu_row_from_f32(row, dst, out->dtype, 1, D);
+    }
+  }
+  free(row);
+  free(w);
+  free(b);
+  return status;
+}
+
+int cpu_eval_rms_norm(core_node* node, core_array** outputs) { return eval_norm(node, outputs, false); }
+int cpu_eval_layer_norm(core_node* node, core_array** outputs) { return eval_norm(node, outputs, true); }
+
+/* ---- rope ---- */
+
+int cpu_eval_rope(core_node* node, core_array** outputs) {
+  const rope_params* p = node->params;
+  core_array *x = node->inputs[0], *out = outputs[0];
+  int next = 1;
+  core_array* offsets = p->has_offset_array ? node->inputs[next++] : NULL;
+  core_array* freqs = p->has_freqs ? node->inputs[next++] : NULL;
+  int64_t D = x->shape[x->ndim - 1], L = x->shape[x->ndim - 2];
+  int64_t rows = D ? (int64_t)x->size / D : 0;
+  int half = p->dims / 2;
+  if (core_array_alloc_contiguous(out)) return 1;
+  float* inv_freq = malloc(sizeof(float) * (size_t)(half ? half : 1));
+  float* row = malloc(sizeof(float) * (size_t)(D ? D : 1));
+  float* offs = NULL;
+  int status = inv_freq && row ? 0 : util_error("out of memory");
+  if (!status && offsets && !(offs = load_vector(offsets))) status = 1;
+  if (!status && freqs) {
+    float* f = load_vector(freqs);
+    if (!f) status = 1;
+    for (int i = 0; f && i < half; i++) inv_freq[i] = 1.0f / f[i];
+    free(f);
+  } else if (!status) {
+    for (int i = 0; i < half; i++) inv_freq[i] = (float)(1.0 / pow((double)p->base, 2.0 * i / p->dims));
+  }
+  int64_t batch = x->shape[0];
+  int64_t rows_per_batch = batch ? rows / batch : 0;
+  size_t out_size = core_dtype_size(out->dtype);
+  for (int64_t r = 0; r < rows && !status; r++) {
+    const char* src = (const char*)core_array_ptr(x) +
+                      element_offset(x, r * D) * (int64_t)core_dtype_size(x->dtype);
+    cpu_row_to_f32(src, x->dtype, x->strides[x->ndim - 1], D, row);
+    float start = (float)p->offset;
+    if (offs) start = offsets->size == 1 ? offs[0] : offs[r / rows_per_batch];
+    float position = p->scale * (start + (float)(r % L));
+    for (int i = 0; i < half; i++) {
+      int a = p->traditional ? 2 * i : i, b = p->traditional ? 2 * i + 1 : i + half;
+      float theta = position * inv_freq[i];
+      float c = cosf(theta), s = sinf(theta);
+      float x1 = row[a], x2 = row[b];
+      row[a] = x1 * c - x2 * s;
+      row[b] = x1 * s + x2 * c;
+    }
+    cpu_row_from_f32(row, (char*)core_array_ptr(out) + r * D * (int64_t)out_size, out->dtype, 1, D);
+  }
+  free(inv_freq);
+  free(row);
+  free(offs);
+  return status;
+}
+
+/* ---- scaled dot-product attention ---- */
+
+typedef struct {
+  const core_array *q, *k, *v, *mask;
+  int64_t mask_strides[4];
+  float* sinks;
+  const sdpa_params* p;
+  core_array* out;
+} sdpa_job;
+
+static float mask_value(const sdpa_job* job, int64_t b, int64_t h, int64_t i, int64_t j) {
+  const core_array* m = job->mask;
+  const int64_t* st = job->mask_strides;
+  int64_t off = b * st[0] + h * st[1] + i * st[2] + j * st[3];
+  const char* base = core_array_ptr(m);
+  if (m->dtype == MLX_BOOL) return ((const bool*)base)[off] ? 0.0f : -INFINITY;
+  float v;
+  cpu_row_to_f32(base + off * (int64_t)core_dtype_size(m->dtype), m->dtype, 1, 1, &v);
+  return v;
+}
+
+/* One query row: scores over all keys, softmax (with the sink), weighted sum of values. */
+static void attend_row(const sdpa_job* job, int64_t b, int64_t h, int64_t i, float* qrow, float* krow,
+                       float* scores, float* acc) {
+  const core_array *q = job->q, *k = job->k, *v = job->v;
+  int64_t D = q->shape[3], Dv = v->shape[3], Lq = q->shape[2], Lk = k->shape[2];
+  int64_t kv_head = h / (q->shape[1] / k->shape[1]);
+  size_t qs = core_dtype_size(q->dtype);
+  const char* qp = (const char*)core_array_ptr(q) + (b * q->strides[0] + h * q->strides[1] + i * q->strides[2]) * (int64_t)qs;
+  cpu_row_to_f32(qp, q->dtype, q->strides[3], D, qrow);
+  int64_t limit = job->p->mask == SDPA_MASK_CAUSAL ? i + (Lk - Lq) : Lk - 1;
+  float max = job->p->has_sinks ? job->sinks[h] : -INFINITY;
+  for (int64_t j = 0; j < Lk; j++) {
+    float s = -INFINITY;
+    if (j <= limit) {
+      const char* kp = (const char*)core_array_ptr(k) + (b * k->strides[0] + kv_head * k->strides[1] + j * k->strides[2]) * (int64_t)qs;
+      cpu_row_to_f32(kp, k->dtype, k->strides[3], D, krow);
+      float dot = 0;
+      for (int64_t d = 0; d < D; d++) dot += qrow[d] * krow[d];
+      s = dot * job->p->scale;
+      if (job->mask) s += mask_value(job, b, h, i, j);
+    }
+    scores[j] = s;
+    if (s > max) max = s;
+  }
+  for (int64_t d = 0; d < Dv; d++) acc[d] = 0;
+  float sum = 0;
+  if (max > -INFINITY) {
+    if (job->p->has_sinks) sum = expf(job->sinks[h] - max);
+    for (int64_t j = 0; j < Lk; j++) {
+      if (scores[j] == -INFINITY) continue;
+      float w = expf(scores[j] - max);
+      sum += w;
+      const char* vp = (const char*)core_array_ptr(v) + (b * v->strides[0] + kv_head * v->strides[1] + j * v->strides[2]) * (int64_t)core_dtype_size(v->dtype);
+      cpu_row_to_f32(vp, v->dtype, v->strides[3], Dv, krow);
+      for (int64_t d = 0; d < Dv; d++) acc[d] += w * krow[d];
+    }
+  }
+  /* A row with every key masked attends to nothing: zeros rather than NaN. */
+  float inv = sum > 0 ? 1.0f / sum : 0.0f;
+  for (int64_t d = 0; d < Dv; d++) acc[d] *= inv;
+  core_array* out = job->out;
+  char* op = (char*)core_array_ptr(out) + ((b * out->shape[1] + h) * Lq + i) * Dv * (int64_t)core_dtype_size(out->dtype);
+  cpu_row_from_f32(acc, op, out->dtype, 1, Dv);
+}
+
+int cpu_eval_sdpa(core_node* node, core_array** outputs) {
+  const sdpa_params* p = node->params;
+  sdpa_job job = {node->inputs[0], node->inputs[1], node->inputs[2], NULL, {0}, NULL, p, outputs[0]};
+  int next = 3;
+  if (p->mask == SDPA_MASK_ARRAY) {
+    job.mask = node->inputs[next++];
+    int full[4] = {job.q->shape[0], job.q->shape[1], job.q->shape[2], job.k->shape[2]};
+    cpu_broadcast_strides(job.mask->shape, job.mask->strides, job.mask->ndim, full, 4, job.mask_strides);
+  }
+  if (core_array_alloc_contiguous(job.out)) return 1;
+  if (p->has_sinks && !(job.sinks = load_vector(node->inputs[next]))) return 1;
+  int64_t B = job.q->shape[0], H = job.q->shape[1], Lq = job.q->shape[2], Lk = job.k->shape[2];
+  int64_t D = job.q->shape[3], Dv = job.v->shape[3];
+  int64_t width = D > Dv ? D : Dv;
+  float* scratch = malloc(sizeof(float) * (size_t)(2 * width + Lk + Dv + 1));
+  if (!scratch) {
+    free(job.sinks);
+    return util_error("out of memory");
+  }
+  for (int64_t b = 0; b < B; b++)
+    for (int64_t h = 0; h < H; h++)
+      for (int64_t i = 0; i < Lq; i++)
+        attend_row(&job, b, h, i, scratch, scratch + width, scratch + 2 * width, scratch + 2 * width + Lk);
+  free(scratch);
+  free(job.sinks);
+  return 0;
+}

@@ -1,0 +1,180 @@
+/* mlx-c fast.h constructors: rms_norm, layer_norm, rope (static and array offsets) and scaled
+ * dot-product attention, each one fused kernel (backend/cpu/fast.c). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "mlx/c/fast.h"
+#include "ops/fast_params.h"
+#include "ops/ops_common.h"
+#include "ops/primitives.h"
+
+static bool is_float(mlx_dtype d) { return core_dtype_is_float(d); }
+
+/* Checks an optional 1-D parameter of length n (weight, bias, sinks, freqs). */
+static int check_vector(const core_array* v, int64_t n, const char* op, const char* what) {
+  if (v->ndim != 1 || v->shape[0] != n)
+    return util_error("%s: %s must have shape (%lld)", op, what, (long long)n);
+  if (!is_float(v->dtype)) return util_error("%s: %s must be floating point", op, what);
+  return 0;
+}
+
+static int norm_api(mlx_array* res, mlx_array x_, mlx_array weight, mlx_array bias, float eps,
+                    mlx_stream s, const core_op* op, const char* name) {
+  core_array* x = ops_arg(x_, name, "input");
+  if (!x) return 1;
+  if (x->ndim < 1) return util_error("%s: input must have at least one dimension", name);
+  if (!is_float(x->dtype)) return util_error("%s: input must be floating point (got %s)", name, core_dtype_name(x->dtype));
+  int64_t D = x->shape[x->ndim - 1];
+  core_array *w = core_ctx(weight), *b = core_ctx(bias), *inputs[3] = {x};
+  int n = 1;
+  mlx_dtype out = x->dtype;
+  if (w) {
+    if (check_vector(w, D, name, "weight")) return 1;
+    out = core_promote(out, w->dtype);
+    inputs[n++] = w;
+  }
+  if (b) {
+    if (check_vector(b, D, name, "bias")) return 1;
+    out = core_promote(out, b->dtype);
+    inputs[n++] = b;
+  }
+  norm_params* p = malloc(sizeof *p);
+  if (!p) return util_error("out of memory");
+  *p = (norm_params){eps, w != NULL, b != NULL};
+  core_stream* stream = core_stream_resolve(s);
+  core_array* xc = ops_astype(x, out, stream); /* x itself when it already has the dtype */
+  if (!xc) {
+    free(p);
+    return 1;
+  }
+  inputs[0] = xc;
+  core_array* result = core_node_single(op, p, inputs, n, out, x->shape, x->ndim, stream);
+  core_array_release(xc);
+  return ops_finish(res, result, name);
+}
+
+int mlx_fast_rms_norm(mlx_array* res, const mlx_array x, const mlx_array weight, float eps, const mlx_stream s) {
+  return norm_api(res, x, weight, mlx_array_new(), eps, s, &prim_rms_norm, "fast.rms_norm");
+}
+
+int mlx_fast_layer_norm(mlx_array* res, const mlx_array x, const mlx_array weight, const mlx_array bias,
+                        float eps, const mlx_stream s) {
+  return norm_api(res, x, weight, bias, eps, s, &prim_layer_norm, "fast.layer_norm");
+}
+
+static int rope_api(mlx_array* res, mlx_array x_, int dims, bool traditional, mlx_optional_float base,
+                    float scale, int offset, core_array* offset_array, mlx_array freqs_, mlx_stream s) {
+  const char* name = "fast.rope";
+  core_array* x = ops_arg(x_, name, "input");
+  if (!x) return 1;
+  if (x->ndim < 2) return util_error("%s: input must have at least 2 dimensions (..., L, D)", name);
+  if (!is_float(x->dtype)) return util_error("%s: input must be floating point", name);
+  int D = x->shape[x->ndim - 1];
+  if (dims <= 0 || dims % 2 || dims > D)
+    return util_error("%s: dims must be even, positive and at most the last dimension %d (got %d)", name, D, dims);
+  core_array* freqs = core_ctx(freqs_);
+  if (freqs && base.has_value) return util_error("%s: give either base or freqs, not both", name);
+  if (!freqs && !base.has_value) return util_error("%s: base is required when freqs is not given", name);
+  if (freqs && check_vector(freqs, dims / 2, name, "freqs")) return 1;
+  if (offset_array) {
+    if (!core_dtype_is_integer(offset_array->dtype) && !is_float(offset_array->dtype))
+      return util_error("%s: offset must be numeric", name);
+    if (!(offset_array->size == 1 || (offset_array->ndim == 1 && offset_array->shape[0] == x->shape[0])))
+      return util_error("%s: offset must be a scalar or have one entry per batch item (%d)", name, x->shape[0]);
+  }
+  rope_params* p = malloc(sizeof *p);
+  if (!p) return util_error("out of memory");
+  *p = (rope_params){dims, traditional, base.has_value ? base.value : 0, scale, offset, offset_array != NULL, freqs != NULL};
+  core_stream* stream = core_stream_resolve(s);
+  core_array *inputs[3] = {x}, *offsets_f32 = NULL;
+  int n = 1;
+  if (offset_array) {
+    offsets_f32 = ops_astype(offset_array, MLX_FLOAT32, stream);
+    if (!offsets_f32) {
+      free(p);
+      return 1;
+    }
+    inputs[n++] = offsets_f32;
+  }
+  if (freqs) inputs[n++] = freqs;
+  core_array* out = core_node_single(&prim_rope, p, inputs, n, x->dtype, x->shape, x->ndim, stream);
+  core_array_release(offsets_f32);
+  return ops_finish(res, out, name);
+}
+
+int mlx_fast_rope(mlx_array* res, const mlx_array x, int dims, bool traditional, mlx_optional_float base,
+                  float scale, int offset, const mlx_array freqs, const mlx_stream s) {
+  return rope_api(res, x, dims, traditional, base, scale, offset, NULL, freqs, s);
+}
+
+int mlx_fast_rope_dynamic(mlx_array* res, const mlx_array x, int dims, bool traditional,
+                          mlx_optional_float base, float scale, const mlx_array offset,
+                          const mlx_array freqs, const mlx_stream s) {
+  core_array* off = ops_arg(offset, "fast.rope", "offset");
+  if (!off) return 1;
+  return rope_api(res, x, dims, traditional, base, scale, 0, off, freqs, s);
+}
+
+int mlx_fast_scaled_dot_product_attention(mlx_array* res, const mlx_array queries, const mlx_array keys,
+                                          const mlx_array values, float scale, const char* mask_mode,
+                                          const mlx_array mask_arr, const mlx_array sinks, const mlx_stream s) {
+  const char* name = "fast.scaled_dot_product_attention";
+  core_array* q = ops_arg(queries, name, "queries");
+  core_array* k = q ? ops_arg(keys, name, "keys") : NULL;
+  core_array* v = k ? ops_arg(values, name, "values") : NULL;
+  if (!v) return 1;
+  if (q->ndim != 4 || k->ndim != 4 || v->ndim != 4)
+    return util_error("%s: queries, keys and values must be 4-D (B, H, L, D)", name);
+  if (!is_float(q->dtype) || !is_float(k->dtype) || !is_float(v->dtype))
+    return util_error("%s: queries, keys and values must be floating point", name);
+  if (k->shape[0] != q->shape[0] || v->shape[0] != q->shape[0])
+    return util_error("%s: batch sizes differ (%d, %d, %d)", name, q->shape[0], k->shape[0], v->shape[0]);
+  if (k->shape[1] != v->shape[1] || k->shape[1] == 0 || q->shape[1] % k->shape[1])
+    return util_error("%s: the %d query heads must be a multiple of the %d key/value heads", name, q->shape[1], k->shape[1]);
+  if (k->shape[3] != q->shape[3]) return util_error("%s: queries and keys differ in head dimension (%d vs %d)", name, q->shape[3], k->shape[3]);
+  if (k->shape[2] != v->shape[2]) return util_error("%s: keys and values differ in length (%d vs %d)", name, k->shape[2], v->shape[2]);
+  sdpa_mask_kind kind = SDPA_MASK_NONE;
+  core_array* mask = core_ctx(mask_arr);
+  if (mask_mode && !strcmp(mask_mode, "causal")) {
+    kind = SDPA_MASK_CAUSAL;
+  } else if (mask_mode && !strcmp(mask_mode, "array")) {
+    if (!mask) return util_error("%s: mask mode \"array\" needs a mask array", name);
+    kind = SDPA_MASK_ARRAY;
+  } else if (mask_mode && mask_mode[0]) {
+    return util_error("%s: unknown mask mode \"%s\" (use \"\", \"causal\" or \"array\")", name, mask_mode);
+  } else if (mask) {
+    kind = SDPA_MASK_ARRAY; /* an array without a mode is used as given */
+  }
+  if (kind == SDPA_MASK_ARRAY) {
+    int full[4] = {q->shape[0], q->shape[1], q->shape[2], k->shape[2]}, shape[CORE_MAX_NDIM], nd;
+    if (mask->ndim > 4 || ops_broadcast_shapes(mask->shape, mask->ndim, full, 4, shape, &nd, name)) return 1;
+    if (memcmp(shape, full, sizeof full))
+      return util_error("%s: the mask must broadcast to (B, H, Lq, Lk) = (%d, %d, %d, %d)", name, full[0], full[1], full[2], full[3]);
+    if (mask->dtype != MLX_BOOL && !is_float(mask->dtype))
+      return util_error("%s: the mask must be bool or floating point (got %s)", name, core_dtype_name(mask->dtype));
+  }
+  core_array* sink = core_ctx(sinks);
+  if (sink && check_vector(sink, q->shape[1], name, "sinks")) return 1;
+
+  sdpa_params* p = malloc(sizeof *p);
+  if (!p) return util_error("out of memory");
+  *p = (sdpa_params){scale, kind, sink != NULL};
+  core_stream* stream = core_stream_resolve(s);
+  mlx_dtype dtype = core_promote(core_promote(q->dtype, k->dtype), v->dtype);
+  core_array* cast[3] = {ops_astype(q, dtype, stream), NULL, NULL};
+  if (cast[0]) cast[1] = ops_astype(k, dtype, stream);
+  if (cast[1]) cast[2] = ops_astype(v, dtype, stream);
+  core_array* out = NULL;
+  if (cast[2]) {
+    core_array* inputs[5] = {cast[0], cast[1], cast[2]};
+    int n = 3;
+    if (kind == SDPA_MASK_ARRAY) inputs[n++] = mask;
+    if (sink) inputs[n++] = sink;
+    int shape[4] = {q->shape[0], q->shape[1], q->shape[2], v->shape[3]};
+    out = core_node_single(&prim_sdpa, p, inputs, n, dtype, shape, 4, stream);
+  } else {
+    free(p);
+  }
+  for (int i = 0; i < 3; i++) core_array_release(cast[i]);
+  return ops_finish(res, out, name);
+}

@@ -1,0 +1,30 @@
+/* Parameters of the fused fast.h primitives (norms, rope, attention). */
+#ifndef MLXC_OPS_FAST_PARAMS_H
+#define MLXC_OPS_FAST_PARAMS_H
+
+#include <stdbool.h>
+
+typedef struct {
+  float eps;
+  bool has_weight, has_bias; /* inputs: x, [weight], [bias] in that order */
+} norm_params;
+
+typedef struct {
+  int dims;                  /* leading features of the last axis that are rotated */
+  bool traditional;          /* rotate pairs (2i, 2i+1) instead of (i, i + dims/2) */
+  float base;                /* used when there is no freqs input */
+  float scale;               /* positions are multiplied by it */
+  int offset;                /* first position, when there is no offset input */
+  bool has_offset_array;     /* inputs: x, [offset (scalar or (B,))], [freqs (dims/2,)] */
+  bool has_freqs;
+} rope_params;
+
+typedef enum { SDPA_MASK_NONE, SDPA_MASK_CAUSAL, SDPA_MASK_ARRAY } sdpa_mask_kind;
+
+typedef struct {
+  float scale;
+  sdpa_mask_kind mask;       /* inputs: q, k, v, [mask], [sinks] in that order */
+  bool has_sinks;
+} sdpa_params;
+
+#endif

@@ -1,0 +1,285 @@
+/* fast.h kernels against double-precision references computed here with plain loops. */
+#include "mlx/c/mlx.h"
+#include "mlxc/error.h"
+#include "mlxc/half.h"
+#include "test_util.h"
+
+static mlx_stream cpu;
+static mlx_array none;
+
+static unsigned rng_state = 12345;
+static float frand(void) {
+  rng_state = rng_state * 1103515245u + 12345u;
+  return ((rng_state >> 8) & 0xffff) / 32768.0f - 1.0f;
+}
+
+static mlx_array random_f32(const int* shape, int ndim, float* host) {
+  int n = 1;
+  for (int i = 0; i < ndim; i++) n *= shape[i];
+  for (int i = 0; i < n; i++) host[i] = frand();
+  return mlx_array_new_data(host, shape, ndim, MLX_FLOAT32);
+}
+
+TEST(test_rms_norm_matches_reference) {
+  float x[3 * 8], w[8];
+  int shape[2] = {3, 8}, wshape[1] = {8};
+  mlx_array xa = random_f32(shape, 2, x), wa = random_f32(wshape, 1, w), out = mlx_array_new();
+  CHECK_EQ_INT(mlx_fast_rms_norm(&out, xa, wa, 1e-5f, cpu), 0);
+  const float* y = mlx_array_data_float32(out);
+  for (int r = 0; r < 3; r++) {
+    double ss = 0;
+    for (int i = 0; i < 8; i++) ss += (double)x[r * 8 + i] * x[r * 8 + i];
+    double inv = 1.0 / sqrt(ss / 8 + 1e-5);
+    for (int i = 0; i < 8; i++) CHECK_NEAR(y[r * 8 + i], x[r * 8 + i] * inv * w[i], 1e-5);
+  }
+  mlx_array_free(xa);
+  mlx_array_free(wa);
+  mlx_array_free(out);
+}
+
+TEST(test_layer_norm_on_transposed_input_with_bias) {
+  float x[4 * 6], w[4], b[4];
+  int shape[2] = {6, 4}, vshape[1] = {4};
+  mlx_array xa = random_f32(shape, 2, x), wa = random_f32(vshape, 1, w), ba = random_f32(vshape, 1, b);
+  mlx_array t = mlx_array_new(), out = mlx_array_new();
+  /* Normalise the rows of x^T (shape (4, 6)): a strided view. */
+  mlx_transpose(&t, xa, cpu);
+  float w6[6], b6[6];
+  int v6[1] = {6};
+  mlx_array w6a = random_f32(v6, 1, w6), b6a = random_f32(v6, 1, b6);
+  CHECK_EQ_INT(mlx_fast_layer_norm(&out, t, w6a, b6a, 1e-5f, cpu), 0);
+  const float* y = mlx_array_data_float32(out);
+  for (int r = 0; r < 4; r++) {
+    double mean = 0, var = 0;
+    for (int i = 0; i < 6; i++) mean += x[i * 4 + r];
+    mean /= 6;
+    for (int i = 0; i < 6; i++) var += (x[i * 4 + r] - mean) * (x[i * 4 + r] - mean);
+    var /= 6;
+    for (int i = 0; i < 6; i++)
+      CHECK_NEAR(y[r * 6 + i], (x[i * 4 + r] - mean) / sqrt(var + 1e-5) * w6[i] + b6[i], 1e-5);
+  }
+  (void)w;
+  (void)b;
+  mlx_array_free(xa);
+  mlx_array_free(wa);
+  mlx_array_free(ba);
+  mlx_array_free(w6a);
+  mlx_array_free(b6a);
+  mlx_array_free(t);
+  mlx_array_free(out);
+}
+
+TEST(test_rms_norm_bfloat16_rounds_like_transformers) {
+  /* transformers: w * bf16(x * rsqrt(mean(x^2) + eps)) with the product rounded to bf16. */
+  float x[4] = {1.0f, -2.0f, 3.0f, 0.5f}, w[4] = {0.5f, 1.5f, -1.0f, 2.0f};
+  bfloat16_t xb[4], wb[4];
+  for (int i = 0; i < 4; i++) {
+    xb[i] = mlxc_float32_to_bfloat16(x[i]);
+    wb[i] = mlxc_float32_to_bfloat16(w[i]);
+  }
+  int shape[1] = {4};
+  mlx_array xa = mlx_array_new_data(xb, shape, 1, MLX_BFLOAT16), wa = mlx_array_new_data(wb, shape, 1, MLX_BFLOAT16);
+  mlx_array out = mlx_array_new();
+  CHECK_EQ_INT(mlx_fast_rms_norm(&out, xa, wa, 1e-6f, cpu), 0);
+  CHECK_EQ_INT(mlx_array_dtype(out), MLX_BFLOAT16);
+  const bfloat16_t* y = mlx_array_data_bfloat16(out);
+  double ss = 0;
+  for (int i = 0; i < 4; i++) ss += x[i] * x[i];
+  float inv = (float)(1.0 / sqrt(ss / 4 + 1e-6));
+  for (int i = 0; i < 4; i++) {
+    float normed = mlxc_bfloat16_to_float32(mlxc_float32_to_bfloat16(x[i] * inv));
+    CHECK_EQ_INT(y[i], mlxc_float32_to_bfloat16(normed * w[i]));
+  }
+  mlx_array_free(xa);
+  mlx_array_free(wa);
+  mlx_array_free(out);
+}
+
+/* Reference rope for one (L, D) slab: pairs (i, i + dims/2), or (2i, 2i+1) when traditional. */
+static double rope_ref(const float* x, int D, int dims, int l, int d, double base, double scale,
+                       double offset, int traditional) {
+  int half = dims / 2;
+  if (d >= dims) return x[l * D + d];
+  int i = traditional ? d / 2 : d % half;
+  int a = traditional ? 2 * i : i, b = traditional ? 2 * i + 1 : i + half;
+  double theta = scale * (offset + l) * pow(base, -2.0 * i / dims);
+  double x1 = x[l * D + a], x2 = x[l * D + b];
+  int first = traditional ? d % 2 == 0 : d < half;
+  return first ? x1 * cos(theta) - x2 * sin(theta) : x1 * sin(theta) + x2 * cos(theta);
+}
+
+TEST(test_rope_both_layouts_partial_dims_and_offset) {
+  int L = 5, D = 8;
+  float x[1 * 1 * 5 * 8];
+  int shape[4] = {1, 1, L, D};
+  mlx_array xa = random_f32(shape, 4, x), out = mlx_array_new();
+  mlx_optional_float base = {10000.0f, true};
+  for (int traditional = 0; traditional <= 1; traditional++) {
+    CHECK_EQ_INT(mlx_fast_rope(&out, xa, 6, traditional, base, 0.5f, 3, none, cpu), 0);
+    const float* y = mlx_array_data_float32(out);
+    for (int l = 0; l < L; l++)
+      for (int d = 0; d < D; d++)
+        CHECK_NEAR(y[l * D + d], rope_ref(x, D, 6, l, d, 10000.0, 0.5, 3, traditional), 2e-5);
+  }
+  /* The same through an offset array. */
+  mlx_array off = mlx_array_new_int(3);
+  CHECK_EQ_INT(mlx_fast_rope_dynamic(&out, xa, 6, false, base, 0.5f, off, none, cpu), 0);
+  const float* y = mlx_array_data_float32(out);
+  CHECK_NEAR(y[2 * D + 1], rope_ref(x, D, 6, 2, 1, 10000.0, 0.5, 3, 0), 2e-5);
+  mlx_array_free(off);
+  mlx_array_free(xa);
+  mlx_array_free(out);
+}
+
+TEST(test_rope_custom_freqs) {
+  int L = 3, D = 4;
+  float x[12];
+  int shape[3] = {1, L, D};
+  mlx_array xa = random_f32(shape, 3, x), out = mlx_array_new();
+  float freqs[2] = {1.0f, 100.0f}; /* equivalent to base 100^(... ) : inv_freq = 1, 0.01 */
+  int fshape[1] = {2};
+  mlx_array fa = mlx_array_new_data(freqs, fshape, 1, MLX_FLOAT32);
+  mlx_optional_float no_base = {0, false};
+  CHECK_EQ_INT(mlx_fast_rope(&out, xa, 4, false, no_base, 1.0f, 0, fa, cpu), 0);
+  const float* y = mlx_array_data_float32(out);
+  for (int l = 0; l < L; l++)
+    for (int d = 0; d < D; d++)
+      CHECK_NEAR(y[l * D + d], rope_ref(x, D, 4, l, d, 10000.0, 1.0, 0, 0), 2e-5);
+  mlx_array_free(fa);
+  mlx_array_free(xa);
+  mlx_array_free(out);
+}
+
+/* Reference attention with grouped heads, causal or additive mask, and sinks. */
+static void sdpa_ref(const float* q, const float* k, const float* v, int B, int Hq, int Hk, int Lq,
+                     int Lk, int D, double scale, int causal, const float* mask, const float* sinks,
+                     double* out) {
+  for (int b = 0; b < B; b++)
+    for (int h = 0; h < Hq; h++)
+      for (int i = 0; i < Lq; i++) {
+        int kh = h / (Hq / Hk);
+        double s[64], m = sinks ? sinks[h] : -INFINITY, sum = 0;
+        for (int j = 0; j < Lk; j++) {
+          double dot = 0;
+          for (int d = 0; d < D; d++)
+            dot += (double)q[((b * Hq + h) * Lq + i) * D + d] * k[((b * Hk + kh) * Lk + j) * D + d];
+          s[j] = dot * scale + (mask ? mask[i * Lk + j] : 0);
+          if (causal && j > i + Lk - Lq) s[j] = -INFINITY;
+          if (s[j] > m) m = s[j];
+        }
+        if (sinks) sum = exp(sinks[h] - m);
+        for (int j = 0; j < Lk; j++) sum += s[j] == -INFINITY ? 0 : exp(s[j] - m);
+        for (int d = 0; d < D; d++) {
+          double acc = 0;
+          for (int j = 0; j < Lk; j++)
+            if (s[j] != -INFINITY) acc += exp(s[j] - m) * v[((b * Hk + kh) * Lk + j) * D + d];
+          out[((b * Hq + h) * Lq + i) * D + d] = acc / sum;
+        }
+      }
+}
+
+TEST(test_sdpa_grouped_causal_masked_and_sinks) {
+  enum { B = 2, Hq = 4, Hk = 2, Lq = 3, Lk = 5, D = 8 };
+  float q[B * Hq * Lq * D], k[B * Hk * Lk * D], v[B * Hk * Lk * D], mask[Lq * Lk], sinks[Hq];
+  int qs[4] = {B, Hq, Lq, D}, ks[4] = {B, Hk, Lk, D}, ms[2] = {Lq, Lk}, ss[1] = {Hq};
+  mlx_array qa = random_f32(qs, 4, q), ka = random_f32(ks, 4, k), va = random_f32(ks, 4, v);
+  mlx_array ma = random_f32(ms, 2, mask), sa = random_f32(ss, 1, sinks), out = mlx_array_new();
+  double ref[B * Hq * Lq * D];
+  double scale = 1.0 / sqrt(D);
+  struct {
+    const char* mode;
+    mlx_array mask, sinks;
+    int causal;
+    const float *m, *s;
+  } cases[4] = {{"", none, none, 0, NULL, NULL},
+                {"causal", none, none, 1, NULL, NULL},
+                {"array", ma, none, 0, mask, NULL},
+                {"causal", none, sa, 1, NULL, sinks}};
+  for (int c = 0; c < 4; c++) {
+    CHECK_EQ_INT(mlx_fast_scaled_dot_product_attention(&out, qa, ka, va, (float)scale, cases[c].mode,
+                                                       cases[c].mask, cases[c].sinks, cpu), 0);
+    sdpa_ref(q, k, v, B, Hq, Hk, Lq, Lk, D, scale, cases[c].causal, cases[c].m, cases[c].s, ref);
+    const float* y = mlx_array_data_float32(out);
+    for (int i = 0; i < B * Hq * Lq * D; i++) CHECK_NEAR(y[i], ref[i], 1e-5);
+  }
+  mlx_array_free(qa);
+  mlx_array_free(ka);
+  mlx_array_free(va);
+  mlx_array_free(ma);
+  mlx_array_free(sa);
+  mlx_array_free(out);
+}
+
+TEST(test_sdpa_boolean_mask_and_strided_inputs) {
+  enum { L = 4, D = 4 };
+  /* Inputs laid out (B, L, H, D) and transposed to (B, H, L, D), as models do. */
+  float q[L * D], k[L * D], v[L * D];
+  int shape[4] = {1, L, 1, D}, perm[4] = {0, 2, 1, 3};
+  mlx_array qa = random_f32(shape, 4, q), ka = random_f32(shape, 4, k), va = random_f32(shape, 4, v);
+  mlx_array qt = mlx_array_new(), kt = mlx_array_new(), vt = mlx_array_new(), out = mlx_array_new();
+  mlx_transpose_axes(&qt, qa, perm, 4, cpu);
+  mlx_transpose_axes(&kt, ka, perm, 4, cpu);
+  mlx_transpose_axes(&vt, va, perm, 4, cpu);
+  bool keep[L * L];
+  float additive[L * L];
+  for (int i = 0; i < L; i++)
+    for (int j = 0; j < L; j++) {
+      keep[i * L + j] = j <= i;
+      additive[i * L + j] = j <= i ? 0.0f : -INFINITY;
+    }
+  int ms[2] = {L, L};
+  mlx_array ma = mlx_array_new_data(keep, ms, 2, MLX_BOOL);
+  CHECK_EQ_INT(mlx_fast_scaled_dot_product_attention(&out, qt, kt, vt, 0.5f, "array", ma, none, cpu), 0);
+  double ref[L * D];
+  sdpa_ref(q, k, v, 1, 1, 1, L, L, D, 0.5, 0, additive, NULL, ref);
+  const float* y = mlx_array_data_float32(out);
+  for (int i = 0; i < L * D; i++) CHECK_NEAR(y[i], ref[i], 1e-5);
+  mlx_array_free(qa);
+  mlx_array_free(ka);
+  mlx_array_free(va);
+  mlx_array_free(qt);
+  mlx_array_free(kt);
+  mlx_array_free(vt);
+  mlx_array_free(ma);
+  mlx_array_free(out);
+}
+
+TEST(test_fast_errors) {
+  mlxc_set_errors_quiet(1);
+  float x[8] = {0};
+  int s3[3] = {1, 2, 4}, s1[1] = {3};
+  mlx_array xa = mlx_array_new_data(x, s3, 3, MLX_FLOAT32), w = mlx_array_new_data(x, s1, 1, MLX_FLOAT32);
+  mlx_array out = mlx_array_new(), i32 = mlx_array_new_int(1);
+  CHECK(mlx_fast_rms_norm(&out, xa, w, 1e-5f, cpu) != 0); /* weight (3) vs D = 4 */
+  CHECK(strstr(mlxc_last_error(), "weight") != NULL);
+  CHECK(mlx_fast_rms_norm(&out, i32, none, 1e-5f, cpu) != 0);
+  mlx_optional_float base = {10000.0f, true};
+  CHECK(mlx_fast_rope(&out, xa, 3, false, base, 1.0f, 0, none, cpu) != 0); /* odd dims */
+  CHECK(mlx_fast_scaled_dot_product_attention(&out, xa, xa, xa, 1.0f, "", none, none, cpu) != 0);
+  int s4[4] = {1, 3, 1, 2}, k4[4] = {1, 2, 1, 2};
+  float z[6] = {0};
+  mlx_array q = mlx_array_new_data(z, s4, 4, MLX_FLOAT32), k = mlx_array_new_data(z, k4, 4, MLX_FLOAT32);
+  CHECK(mlx_fast_scaled_dot_product_attention(&out, q, k, k, 1.0f, "", none, none, cpu) != 0); /* 3 % 2 */
+  CHECK(mlx_fast_scaled_dot_product_attention(&out, k, k, k, 1.0f, "sliding", none, none, cpu) != 0);
+  mlx_array_free(xa);
+  mlx_array_free(w);
+  mlx_array_free(i32);
+  mlx_array_free(q);
+  mlx_array_free(k);
+  mlx_array_free(out);
+  mlxc_set_errors_quiet(0);
+}
+
+int main(void) {
+  cpu = mlx_default_cpu_stream_new();
+  none = mlx_array_new();
+  RUN(test_rms_norm_matches_reference);
+  RUN(test_layer_norm_on_transposed_input_with_bias);
+  RUN(test_rms_norm_bfloat16_rounds_like_transformers);
+  RUN(test_rope_both_layouts_partial_dims_and_offset);
+  RUN(test_rope_custom_freqs);
+  RUN(test_sdpa_grouped_causal_masked_and_sinks);
+  RUN(test_sdpa_boolean_mask_and_strided_inputs);
+  RUN(test_fast_errors);
+  return TEST_SUMMARY();
+}
