@@ -8,6 +8,7 @@
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/rows.h"
 #include "backend/cpu/strided.h"
+#include "backend/cpu/threadpool.h"
 #include "ops/fast_params.h"
 #include "util/error.h"
 
@@ -35,42 +36,66 @@ static float* load_vector(const core_array* a) {
 
 /* ---- rms_norm and layer_norm: one row of the last axis at a time ---- */
 
+typedef struct {
+  const norm_params* p;
+  const core_array *x, *out;
+  const float *w, *b;
+  int64_t D;
+  bool layer;
+  int failed;
+} norm_job;
+
+static void norm_rows(void* ctx, int64_t begin, int64_t end) {
+  norm_job* job = ctx;
+  const core_array *x = job->x, *out = job->out;
+  int64_t D = job->D;
+  float* row = malloc(sizeof(float) * (size_t)(D ? D : 1));
+  if (!row) {
+    job->failed = 1;
+    return;
+  }
+  size_t out_size = core_dtype_size(out->dtype);
+  for (int64_t r = begin; r < end; r++) {
+    const char* src = (const char*)core_array_ptr(x) +
+                      element_offset(x, r * D) * (int64_t)core_dtype_size(x->dtype);
+    cpu_row_to_f32(src, x->dtype, x->strides[x->ndim - 1], D, row);
+    float mean = 0;
+    if (job->layer) {
+      for (int64_t i = 0; i < D; i++) mean += row[i];
+      mean /= (float)D;
+    }
+    float ss = 0;
+    for (int64_t i = 0; i < D; i++) ss += (row[i] - mean) * (row[i] - mean);
+    float inv = 1.0f / sqrtf(ss / (float)D + job->p->eps);
+    char* dst = (char*)core_array_ptr(out) + r * D * (int64_t)out_size;
+    for (int64_t i = 0; i < D; i++) row[i] = (row[i] - mean) * inv;
+    /* Round the normalised value to the output dtype before the weight, as MLX and
+     * transformers do for half precision. */
+    cpu_row_from_f32(row, dst, out->dtype, 1, D);
+    if (job->w || job->b) {
+      cpu_row_to_f32(dst, out->dtype, 1, D, row);
+      for (int64_t i = 0; i < D; i++) row[i] = row[i] * (job->w ? job->w[i] : 1.0f) + (job->b ? job->b[i] : 0.0f);
+      cpu_row_from_f32(row, dst, out->dtype, 1, D);
+    }
+  }
+  free(row);
+}
+
 static int eval_norm(core_node* node, core_array** outputs, bool layer) {
   const norm_params* p = node->params;
   core_array *x = node->inputs[0], *out = outputs[0];
   int64_t D = x->ndim ? x->shape[x->ndim - 1] : 1;
   int64_t rows = D ? (int64_t)x->size / D : 0;
   if (core_array_alloc_contiguous(out)) return 1;
-  float *w = NULL, *b = NULL, *row = malloc(sizeof(float) * (size_t)(D ? D : 1));
-  int status = row ? 0 : util_error("out of memory");
-  int next = 1;
-  if (!status && p->has_weight && !(w = load_vector(node->inputs[next++]))) status = 1;
+  float *w = NULL, *b = NULL;
+  int status = 0, next = 1;
+  if (p->has_weight && !(w = load_vector(node->inputs[next++]))) status = 1;
   if (!status && p->has_bias && !(b = load_vector(node->inputs[next++]))) status = 1;
-  size_t out_size = core_dtype_size(out->dtype);
-  for (int64_t r = 0; r < rows && !status; r++) {
-    const char* src = (const char*)core_array_ptr(x) +
-                      element_offset(x, r * D) * (int64_t)core_dtype_size(x->dtype);
-    cpu_row_to_f32(src, x->dtype, x->strides[x->ndim - 1], D, row);
-    float mean = 0;
-    if (layer) {
-      for (int64_t i = 0; i < D; i++) mean += row[i];
-      mean /= (float)D;
-    }
-    float ss = 0;
-    for (int64_t i = 0; i < D; i++) ss += (row[i] - mean) * (row[i] - mean);
-    float inv = 1.0f / sqrtf(ss / (float)D + p->eps);
-    char* dst = (char*)core_array_ptr(out) + r * D * (int64_t)out_size;
-    for (int64_t i = 0; i < D; i++) row[i] = (row[i] - mean) * inv;
-    /* Round the normalised value to the output dtype before the weight, as MLX and
-     * transformers do for half precision. */
-    cpu_row_from_f32(row, dst, out->dtype, 1, D);
-    if (w || b) {
-      cpu_row_to_f32(dst, out->dtype, 1, D, row);
-      for (int64_t i = 0; i < D; i++) row[i] = row[i] * (w ? w[i] : 1.0f) + (b ? b[i] : 0.0f);
-      cpu_row_from_f32(row, dst, out->dtype, 1, D);
-    }
+  if (!status) {
+    norm_job job = {p, x, out, w, b, D, layer, 0};
+    cpu_parallel_for(rows, 1 + (1 << 14) / (D ? D : 1), norm_rows, &job);
+    if (job.failed) status = util_error("out of memory");
   }
-  free(row);
   free(w);
   free(b);
   return status;
@@ -138,6 +163,7 @@ typedef struct {
   float* sinks;
   const sdpa_params* p;
   core_array* out;
+  int failed;
 } sdpa_job;
 
 static float mask_value(const sdpa_job* job, int64_t b, int64_t h, int64_t i, int64_t j) {
@@ -196,9 +222,26 @@ static void attend_row(const sdpa_job* job, int64_t b, int64_t h, int64_t i, flo
   cpu_row_from_f32(acc, op, out->dtype, 1, Dv);
 }
 
+/* Rows [begin, end) of the flattened (B, H, Lq) queries, with scratch of their own. */
+static void attend_rows(void* ctx, int64_t begin, int64_t end) {
+  sdpa_job* job = ctx;
+  int64_t H = job->q->shape[1], Lq = job->q->shape[2], Lk = job->k->shape[2];
+  int64_t D = job->q->shape[3], Dv = job->v->shape[3];
+  int64_t width = D > Dv ? D : Dv;
+  float* scratch = malloc(sizeof(float) * (size_t)(2 * width + Lk + Dv + 1));
+  if (!scratch) {
+    job->failed = 1;
+    return;
+  }
+  for (int64_t r = begin; r < end; r++)
+    attend_row(job, r / (H * Lq), (r / Lq) % H, r % Lq, scratch, scratch + width, scratch + 2 * width,
+               scratch + 2 * width + Lk);
+  free(scratch);
+}
+
 int cpu_eval_sdpa(core_node* node, core_array** outputs) {
   const sdpa_params* p = node->params;
-  sdpa_job job = {node->inputs[0], node->inputs[1], node->inputs[2], NULL, {0}, NULL, p, outputs[0]};
+  sdpa_job job = {node->inputs[0], node->inputs[1], node->inputs[2], NULL, {0}, NULL, p, outputs[0], 0};
   int next = 3;
   if (p->mask == SDPA_MASK_ARRAY) {
     job.mask = node->inputs[next++];
@@ -207,19 +250,9 @@ int cpu_eval_sdpa(core_node* node, core_array** outputs) {
   }
   if (core_array_alloc_contiguous(job.out)) return 1;
   if (p->has_sinks && !(job.sinks = load_vector(node->inputs[next]))) return 1;
-  int64_t B = job.q->shape[0], H = job.q->shape[1], Lq = job.q->shape[2], Lk = job.k->shape[2];
-  int64_t D = job.q->shape[3], Dv = job.v->shape[3];
-  int64_t width = D > Dv ? D : Dv;
-  float* scratch = malloc(sizeof(float) * (size_t)(2 * width + Lk + Dv + 1));
-  if (!scratch) {
-    free(job.sinks);
-    return util_error("out of memory");
-  }
-  for (int64_t b = 0; b < B; b++)
-    for (int64_t h = 0; h < H; h++)
-      for (int64_t i = 0; i < Lq; i++)
-        attend_row(&job, b, h, i, scratch, scratch + width, scratch + 2 * width, scratch + 2 * width + Lk);
-  free(scratch);
+  int64_t rows = (int64_t)job.q->shape[0] * job.q->shape[1] * job.q->shape[2];
+  /* Each row streams its head's keys and values: worth a thread for long contexts. */
+  cpu_parallel_for(rows, 1 + 65536 / (job.k->shape[2] * job.q->shape[3] + 1), attend_rows, &job);
   free(job.sinks);
-  return 0;
+  return job.failed ? util_error("out of memory") : 0;
 }
