@@ -1,15 +1,17 @@
 /* CPU caching allocator. Freed blocks go to a cache and are reused for requests of a similar size
  * (at most twice as large), which avoids page faults for the per-step temporaries of a model.
+ * While a wired limit is set, the whole pages of each block are mlock'ed up to that many bytes.
  * All state is global and guarded by one mutex. */
 #include "core/allocator.h"
 
+#include <assert.h>
 #include <pthread.h>
-#include <stdio.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "util/error.h"
@@ -18,15 +20,21 @@
 #define HEADER_SIZE 64 /* keeps the payload 64-byte aligned */
 #define SMALL_QUANTUM 64
 #define PAGE_QUANTUM 16384
+#define MAX_REQUEST (SIZE_MAX / 4) /* keeps size arithmetic below free of overflow */
 
 typedef struct block {
-  size_t capacity;     /* payload bytes */
-  int wired;           /* payload is mlocked */
-  struct block* next;  /* in the cache */
+  size_t capacity;                       /* payload bytes */
+  size_t wired;                          /* bytes mlock'ed (whole pages inside the payload) */
+  bool cached;                           /* in the cache rather than live */
+  struct block *prev, *next;             /* in the cache, newest first */
+  struct block *wired_prev, *wired_next; /* among wired blocks, live or cached */
 } block;
 
+static_assert(sizeof(block) <= HEADER_SIZE, "block header must fit before the payload");
+
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static block* cache_head;
+static block *cache_head, *cache_tail;
+static block* wired_head;
 static size_t active_bytes, peak_bytes, cache_bytes, wired_bytes;
 static size_t cache_limit = SIZE_MAX;
 static size_t memory_limit; /* 0 until first use: defaults to 1.5x physical memory */
@@ -53,74 +61,146 @@ static size_t round_size(size_t n) {
 static void* payload(block* b) { return (char*)b + HEADER_SIZE; }
 static block* header(void* p) { return (block*)((char*)p - HEADER_SIZE); }
 
-static void release_block(block* b) {
-  if (b->wired) {
-    munlock(payload(b), b->capacity);
-    wired_bytes -= b->capacity;
+/* ---- wiring ---- */
+
+/* The whole pages inside a block's payload. Only these are locked: a page shared with a
+ * neighbouring block would be unlocked by that block's munlock (Linux does not count locks). */
+static size_t page_span(block* b, char** start) {
+  uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+  uintptr_t lo = ((uintptr_t)payload(b) + page - 1) / page * page;
+  uintptr_t hi = ((uintptr_t)payload(b) + b->capacity) / page * page;
+  *start = (char*)lo;
+  return hi > lo ? (size_t)(hi - lo) : 0;
+}
+
+/* Direct system calls: sanitizers intercept mlock/munlock as no-ops, and the wired limit must
+ * mean the same in every build. */
+static int lock_pages(void* start, size_t len) { return (int)syscall(SYS_mlock, start, len); }
+static void unlock_pages(void* start, size_t len) { syscall(SYS_munlock, start, len); }
+
+static void try_wire(block* b) {
+  char* start;
+  size_t span = page_span(b, &start);
+  if (span == 0 || span > wired_limit - wired_bytes) return;
+  if (lock_pages(start, span) != 0) return; /* the OS refused (RLIMIT_MEMLOCK): stay pageable */
+  b->wired = span;
+  wired_bytes += span;
+  b->wired_prev = NULL;
+  b->wired_next = wired_head;
+  if (wired_head) wired_head->wired_prev = b;
+  wired_head = b;
+}
+
+static void unwire(block* b) {
+  char* start;
+  page_span(b, &start);
+  unlock_pages(start, b->wired);
+  wired_bytes -= b->wired;
+  b->wired = 0;
+  if (b->wired_prev) b->wired_prev->wired_next = b->wired_next;
+  else wired_head = b->wired_next;
+  if (b->wired_next) b->wired_next->wired_prev = b->wired_prev;
+}
+
+/* Unlocks cached blocks first, then live ones, until at most `limit` bytes stay wired. */
+static void unwire_down_to(size_t limit) {
+  for (int pass = 0; pass < 2; pass++) {
+    block* b = wired_head;
+    while (b && wired_bytes > limit) {
+      block* next = b->wired_next;
+      if (pass == 1 || b->cached) unwire(b);
+      b = next;
+    }
   }
+}
+
+/* ---- the cache ---- */
+
+static void release_block(block* b) {
+  if (b->wired) unwire(b);
   free(b);
 }
 
-/* Drops cached blocks until the cache holds at most `target` bytes. Call with the lock held. */
+static void cache_unlink(block* b) {
+  if (b->prev) b->prev->next = b->next;
+  else cache_head = b->next;
+  if (b->next) b->next->prev = b->prev;
+  else cache_tail = b->prev;
+  b->cached = false;
+  cache_bytes -= b->capacity;
+}
+
+static void cache_push(block* b) {
+  b->prev = NULL;
+  b->next = cache_head;
+  if (cache_head) cache_head->prev = b;
+  else cache_tail = b;
+  cache_head = b;
+  b->cached = true;
+  cache_bytes += b->capacity;
+}
+
+/* Drops the oldest cached blocks until the cache holds at most `target` bytes. */
 static void trim_cache(size_t target) {
-  while (cache_head && cache_bytes > target) {
-    block* b = cache_head;
-    cache_head = b->next;
-    cache_bytes -= b->capacity;
+  while (cache_tail && cache_bytes > target) {
+    block* b = cache_tail;
+    cache_unlink(b);
     release_block(b);
   }
 }
 
-static block* take_from_cache(size_t size) {
-  block **best = NULL, **link = &cache_head;
-  for (; *link; link = &(*link)->next) {
-    size_t cap = (*link)->capacity;
-    if (cap >= size && cap <= 2 * size && (!best || cap < (*best)->capacity)) best = link;
+/* The smallest cached block with capacity in [size, max_capacity], removed from the cache. */
+static block* take_from_cache(size_t size, size_t max_capacity) {
+  block* best = NULL;
+  for (block* b = cache_head; b; b = b->next)
+    if (b->capacity >= size && b->capacity <= max_capacity && (!best || b->capacity < best->capacity))
+      best = b;
+  if (best) cache_unlink(best);
+  return best;
+}
+
+/* ---- allocation ---- */
+
+/* A fresh block of `size` bytes, or NULL (error reported). Call with the lock held. */
+static block* new_block(size_t nbytes, size_t size) {
+  size_t room = memory_limit - active_bytes; /* active_bytes <= memory_limit is not guaranteed */
+  if (active_bytes > memory_limit || size > room) {
+    util_error("allocation of %zu bytes exceeds the memory limit (%zu bytes in use, limit %zu)",
+               nbytes, active_bytes, memory_limit);
+    return NULL;
   }
-  if (!best) return NULL;
-  block* b = *best;
-  *best = b->next;
-  cache_bytes -= b->capacity;
+  /* Cached memory is still the process's: make room for the new block within the limit. */
+  if (cache_bytes > room - size) trim_cache(room - size);
+  block* b = aligned_alloc(ALIGNMENT, HEADER_SIZE + size);
+  if (!b) {
+    trim_cache(0); /* give the cache back to the system and try once more */
+    b = aligned_alloc(ALIGNMENT, HEADER_SIZE + size);
+  }
+  if (!b) {
+    util_error("out of memory allocating %zu bytes", nbytes);
+    return NULL;
+  }
+  memset(b, 0, sizeof *b);
+  b->capacity = size;
   return b;
 }
 
-static void try_wire(block* b) {
-  if (wired_bytes + b->capacity > wired_limit) return;
-  if (mlock(payload(b), b->capacity) == 0) {
-    b->wired = 1;
-    wired_bytes += b->capacity;
-  }
-}
-
 void* core_alloc(size_t nbytes) {
+  if (nbytes > MAX_REQUEST) {
+    util_error("allocation of %zu bytes is too large", nbytes);
+    return NULL;
+  }
   size_t size = round_size(nbytes);
   pthread_mutex_lock(&lock);
   ensure_defaults();
-  block* b = take_from_cache(size);
+  size_t room = active_bytes < memory_limit ? memory_limit - active_bytes : 0;
+  block* b = take_from_cache(size, room < 2 * size ? room : 2 * size);
+  if (!b) b = new_block(nbytes, size);
   if (!b) {
-    if (active_bytes + size > memory_limit) {
-      trim_cache(0);
-      pthread_mutex_unlock(&lock);
-      util_error("allocation of %zu bytes exceeds the memory limit (%zu bytes in use, limit %zu)",
-                 nbytes, active_bytes, memory_limit);
-      return NULL;
-    }
-    b = aligned_alloc(ALIGNMENT, HEADER_SIZE + size);
-    if (!b) {
-      /* Give the cache back to the system and try once more. */
-      trim_cache(0);
-      b = aligned_alloc(ALIGNMENT, HEADER_SIZE + size);
-    }
-    if (!b) {
-      pthread_mutex_unlock(&lock);
-      util_error("out of memory allocating %zu bytes", nbytes);
-      return NULL;
-    }
-    b->capacity = size;
-    b->wired = 0;
+    pthread_mutex_unlock(&lock);
+    return NULL;
   }
-  b->next = NULL;
-  if (!b->wired && wired_limit > 0) try_wire(b);
+  if (!b->wired && wired_limit > wired_bytes) try_wire(b);
   active_bytes += b->capacity;
   if (active_bytes > peak_bytes) peak_bytes = active_bytes;
   pthread_mutex_unlock(&lock);
@@ -133,15 +213,15 @@ void core_free(void* ptr) {
   pthread_mutex_lock(&lock);
   active_bytes -= b->capacity;
   if (b->capacity <= cache_limit) {
-    b->next = cache_head;
-    cache_head = b;
-    cache_bytes += b->capacity;
+    cache_push(b);
     trim_cache(cache_limit);
   } else {
     release_block(b);
   }
   pthread_mutex_unlock(&lock);
 }
+
+/* ---- counters and limits ---- */
 
 #define LOCKED_GET(expr)          \
   pthread_mutex_lock(&lock);      \
@@ -187,17 +267,6 @@ size_t core_alloc_set_memory_limit(size_t limit) {
   return previous;
 }
 
-/* Unlocks cached blocks first, then live ones, until at most `limit` bytes stay wired. */
-static void unwire_down_to(size_t limit) {
-  for (block* b = cache_head; b && wired_bytes > limit; b = b->next) {
-    if (b->wired) {
-      munlock(payload(b), b->capacity);
-      b->wired = 0;
-      wired_bytes -= b->capacity;
-    }
-  }
-}
-
 size_t core_lockable_memory(void) {
   if (core_can_lock_unlimited()) return SIZE_MAX;
   struct rlimit rl;
@@ -221,9 +290,9 @@ int core_alloc_set_wired_limit(size_t limit, size_t* previous) {
   size_t lockable = core_lockable_memory();
   if (limit > lockable) {
     return util_error(
-        "wired limit of %zu bytes exceeds the limit on locked memory (RLIMIT_MEMLOCK = %llu bytes); "
+        "wired limit of %zu bytes exceeds the limit on locked memory (RLIMIT_MEMLOCK = %zu bytes); "
         "raise it with `ulimit -l` or run with CAP_IPC_LOCK",
-        limit, (unsigned long long)lockable);
+        limit, lockable);
   }
   pthread_mutex_lock(&lock);
   if (previous) *previous = wired_limit;

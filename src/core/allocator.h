@@ -19,8 +19,10 @@ void core_alloc_clear_cache(void);
 size_t core_alloc_set_cache_limit(size_t limit);
 size_t core_alloc_set_memory_limit(size_t limit);
 size_t core_alloc_memory_limit(void);
-/* Sets how many bytes of the allocator's blocks are kept locked in RAM. Fails (error reported,
- * limit unchanged) when the limit is above what RLIMIT_MEMLOCK allows. */
+/* Sets how many bytes of the allocator's blocks are kept locked in RAM (the whole pages inside
+ * each block, locked as blocks are handed out). Lowering it unlocks cached blocks first, then
+ * live ones. Fails (error reported, limit unchanged) when the limit is above what
+ * RLIMIT_MEMLOCK allows. */
 int core_alloc_set_wired_limit(size_t limit, size_t* previous);
 size_t core_alloc_wired_limit(void);
 size_t core_alloc_wired_bytes(void);

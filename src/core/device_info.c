@@ -126,11 +126,13 @@ static info_entry* find(mlx_device_info info, const char* key) {
 }
 
 int mlx_device_info_has_key(bool* exists, mlx_device_info info, const char* key) {
+  if (!exists) return util_error("mlx_device_info_has_key: null result");
   *exists = find(info, key) != NULL;
   return 0;
 }
 
 int mlx_device_info_is_string(bool* is_string, mlx_device_info info, const char* key) {
+  if (!is_string) return util_error("mlx_device_info_is_string: null result");
   info_entry* e = find(info, key);
   if (!e) return util_error("device info has no key '%s'", key ? key : "(null)");
   *is_string = e->is_string;
@@ -138,6 +140,7 @@ int mlx_device_info_is_string(bool* is_string, mlx_device_info info, const char*
 }
 
 int mlx_device_info_get_string(const char** value, mlx_device_info info, const char* key) {
+  if (!value) return util_error("mlx_device_info_get_string: null result");
   info_entry* e = find(info, key);
   if (!e) return util_error("device info has no key '%s'", key ? key : "(null)");
   if (!e->is_string) return util_error("device info key '%s' is a size, not a string", key);
@@ -146,6 +149,7 @@ int mlx_device_info_get_string(const char** value, mlx_device_info info, const c
 }
 
 int mlx_device_info_get_size(size_t* value, mlx_device_info info, const char* key) {
+  if (!value) return util_error("mlx_device_info_get_size: null result");
   info_entry* e = find(info, key);
   if (!e) return util_error("device info has no key '%s'", key ? key : "(null)");
   if (e->is_string) return util_error("device info key '%s' is a string, not a size", key);
@@ -155,6 +159,7 @@ int mlx_device_info_get_size(size_t* value, mlx_device_info info, const char* ke
 
 int mlx_device_info_get_keys(mlx_vector_string* keys, mlx_device_info info) {
   device_info* d = info.ctx;
+  if (!keys) return util_error("mlx_device_info_get_keys: null result");
   if (!d) return util_error("mlx_device_info_get_keys: empty device info");
   mlx_vector_string v = mlx_vector_string_new();
   for (int i = 0; i < d->count; i++)
