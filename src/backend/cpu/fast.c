@@ -106,6 +106,44 @@ int cpu_eval_layer_norm(core_node* node, core_array** outputs) { return eval_nor
 
 /* ---- rope ---- */
 
+/* Angles depend only on the position and the pair, so cos/sin are tabulated once per distinct
+ * position (rows of other heads and batch items reuse them). */
+typedef struct {
+  const core_array *x, *out;
+  const rope_params* p;
+  const float* table;      /* (positions, half, 2): cos, sin */
+  int64_t D, L, rows_per_batch, positions_per_batch;
+  bool per_batch;          /* one offset per batch item */
+  int failed;
+} rope_job;
+
+static void rope_rows(void* ctx, int64_t begin, int64_t end) {
+  rope_job* job = ctx;
+  const core_array *x = job->x, *out = job->out;
+  int64_t D = job->D;
+  int half = job->p->dims / 2;
+  float* row = malloc(sizeof(float) * (size_t)(D ? D : 1));
+  if (!row) {
+    job->failed = 1;
+    return;
+  }
+  size_t in_size = core_dtype_size(x->dtype), out_size = core_dtype_size(out->dtype);
+  for (int64_t r = begin; r < end; r++) {
+    const char* src = (const char*)core_array_ptr(x) + element_offset(x, r * D) * (int64_t)in_size;
+    cpu_row_to_f32(src, x->dtype, x->strides[x->ndim - 1], D, row);
+    int64_t position = r % job->L + (job->per_batch ? (r / job->rows_per_batch) * job->L : 0);
+    const float* cs = job->table + position * half * 2;
+    for (int i = 0; i < half; i++) {
+      int a = job->p->traditional ? 2 * i : i, b = job->p->traditional ? 2 * i + 1 : i + half;
+      float c = cs[2 * i], s = cs[2 * i + 1], x1 = row[a], x2 = row[b];
+      row[a] = x1 * c - x2 * s;
+      row[b] = x1 * s + x2 * c;
+    }
+    cpu_row_from_f32(row, (char*)core_array_ptr(out) + r * D * (int64_t)out_size, out->dtype, 1, D);
+  }
+  free(row);
+}
+
 int cpu_eval_rope(core_node* node, core_array** outputs) {
   const rope_params* p = node->params;
   core_array *x = node->inputs[0], *out = outputs[0];
@@ -114,12 +152,16 @@ int cpu_eval_rope(core_node* node, core_array** outputs) {
   core_array* freqs = p->has_freqs ? node->inputs[next++] : NULL;
   int64_t D = x->shape[x->ndim - 1], L = x->shape[x->ndim - 2];
   int64_t rows = D ? (int64_t)x->size / D : 0;
+  int64_t batch = x->shape[0];
   int half = p->dims / 2;
   if (core_array_alloc_contiguous(out)) return 1;
+  bool per_batch = offsets && offsets->size > 1;
+  int64_t positions = per_batch ? batch * L : L;
   float* inv_freq = malloc(sizeof(float) * (size_t)(half ? half : 1));
-  float* row = malloc(sizeof(float) * (size_t)(D ? D : 1));
+  int64_t entries = positions * half;
+  float* table = malloc(sizeof(float) * 2 * (size_t)(entries > 0 ? entries : 1));
   float* offs = NULL;
-  int status = inv_freq && row ? 0 : util_error("out of memory");
+  int status = inv_freq && table ? 0 : util_error("out of memory");
   if (!status && offsets && !(offs = load_vector(offsets))) status = 1;
   if (!status && freqs) {
     float* f = load_vector(freqs);
@@ -129,28 +171,22 @@ int cpu_eval_rope(core_node* node, core_array** outputs) {
   } else if (!status) {
     for (int i = 0; i < half; i++) inv_freq[i] = (float)(1.0 / pow((double)p->base, 2.0 * i / p->dims));
   }
-  int64_t batch = x->shape[0];
-  int64_t rows_per_batch = batch ? rows / batch : 0;
-  size_t out_size = core_dtype_size(out->dtype);
-  for (int64_t r = 0; r < rows && !status; r++) {
-    const char* src = (const char*)core_array_ptr(x) +
-                      element_offset(x, r * D) * (int64_t)core_dtype_size(x->dtype);
-    cpu_row_to_f32(src, x->dtype, x->strides[x->ndim - 1], D, row);
-    float start = (float)p->offset;
-    if (offs) start = offsets->size == 1 ? offs[0] : offs[r / rows_per_batch];
-    float position = p->scale * (start + (float)(r % L));
+  for (int64_t pos = 0; !status && pos < positions; pos++) {
+    float start = offs ? offs[per_batch ? pos / L : 0] : (float)p->offset;
+    float position = p->scale * (start + (float)(pos % L));
     for (int i = 0; i < half; i++) {
-      int a = p->traditional ? 2 * i : i, b = p->traditional ? 2 * i + 1 : i + half;
       float theta = position * inv_freq[i];
-      float c = cosf(theta), s = sinf(theta);
-      float x1 = row[a], x2 = row[b];
-      row[a] = x1 * c - x2 * s;
-      row[b] = x1 * s + x2 * c;
+      table[(pos * half + i) * 2] = cosf(theta);
+      table[(pos * half + i) * 2 + 1] = sinf(theta);
     }
-    cpu_row_from_f32(row, (char*)core_array_ptr(out) + r * D * (int64_t)out_size, out->dtype, 1, D);
+  }
+  if (!status) {
+    rope_job job = {x, out, p, table, D, L, batch ? rows / batch : 0, L, per_batch, 0};
+    cpu_parallel_for(rows, 1 + (1 << 14) / (D ? D : 1), rope_rows, &job);
+    if (job.failed) status = util_error("out of memory");
   }
   free(inv_freq);
-  free(row);
+  free(table);
   free(offs);
   return status;
 }
@@ -177,65 +213,93 @@ static float mask_value(const sdpa_job* job, int64_t b, int64_t h, int64_t i, in
   return v;
 }
 
-/* One query row: scores over all keys, softmax (with the sink), weighted sum of values. */
-static void attend_row(const sdpa_job* job, int64_t b, int64_t h, int64_t i, float* qrow, float* krow,
-                       float* scores, float* acc) {
+/* One key/value head and query position: the `rep` query heads that share the head go
+ * together, so each key and value row is read and converted once for all of them. Scores over all
+ * keys, softmax (with the sink), weighted sum of the values. */
+static void attend_group(const sdpa_job* job, int64_t b, int64_t kv_head, int64_t i, float* scratch) {
   const core_array *q = job->q, *k = job->k, *v = job->v;
   int64_t D = q->shape[3], Dv = v->shape[3], Lq = q->shape[2], Lk = k->shape[2];
-  int64_t kv_head = h / (q->shape[1] / k->shape[1]);
-  size_t qs = core_dtype_size(q->dtype);
-  const char* qp = (const char*)core_array_ptr(q) + (b * q->strides[0] + h * q->strides[1] + i * q->strides[2]) * (int64_t)qs;
-  cpu_row_to_f32(qp, q->dtype, q->strides[3], D, qrow);
+  int64_t rep = q->shape[1] / k->shape[1];
+  float *qrows = scratch, *krow = qrows + rep * D, *scores = krow + (D > Dv ? D : Dv), *acc = scores + rep * Lk;
+  size_t es = core_dtype_size(q->dtype);
+  for (int64_t g = 0; g < rep; g++) {
+    int64_t h = kv_head * rep + g;
+    const char* qp = (const char*)core_array_ptr(q) + (b * q->strides[0] + h * q->strides[1] + i * q->strides[2]) * (int64_t)es;
+    cpu_row_to_f32(qp, q->dtype, q->strides[3], D, qrows + g * D);
+    for (int64_t d = 0; d < D; d++) qrows[g * D + d] *= job->p->scale;
+  }
   int64_t limit = job->p->mask == SDPA_MASK_CAUSAL ? i + (Lk - Lq) : Lk - 1;
-  float max = job->p->has_sinks ? job->sinks[h] : -INFINITY;
+  const char* kbase = (const char*)core_array_ptr(k) + (b * k->strides[0] + kv_head * k->strides[1]) * (int64_t)es;
   for (int64_t j = 0; j < Lk; j++) {
-    float s = -INFINITY;
-    if (j <= limit) {
-      const char* kp = (const char*)core_array_ptr(k) + (b * k->strides[0] + kv_head * k->strides[1] + j * k->strides[2]) * (int64_t)qs;
-      cpu_row_to_f32(kp, k->dtype, k->strides[3], D, krow);
+    if (j > limit) {
+      for (int64_t g = 0; g < rep; g++) scores[g * Lk + j] = -INFINITY;
+      continue;
+    }
+    cpu_row_to_f32(kbase + j * k->strides[2] * (int64_t)es, k->dtype, k->strides[3], D, krow);
+    for (int64_t g = 0; g < rep; g++) {
+      const float* qr = qrows + g * D;
       float dot = 0;
-      for (int64_t d = 0; d < D; d++) dot += qrow[d] * krow[d];
-      s = dot * job->p->scale;
-      if (job->mask) s += mask_value(job, b, h, i, j);
-    }
-    scores[j] = s;
-    if (s > max) max = s;
-  }
-  for (int64_t d = 0; d < Dv; d++) acc[d] = 0;
-  float sum = 0;
-  if (max > -INFINITY) {
-    if (job->p->has_sinks) sum = expf(job->sinks[h] - max);
-    for (int64_t j = 0; j < Lk; j++) {
-      if (scores[j] == -INFINITY) continue;
-      float w = expf(scores[j] - max);
-      sum += w;
-      const char* vp = (const char*)core_array_ptr(v) + (b * v->strides[0] + kv_head * v->strides[1] + j * v->strides[2]) * (int64_t)core_dtype_size(v->dtype);
-      cpu_row_to_f32(vp, v->dtype, v->strides[3], Dv, krow);
-      for (int64_t d = 0; d < Dv; d++) acc[d] += w * krow[d];
+      for (int64_t d = 0; d < D; d++) dot += qr[d] * krow[d];
+      if (job->mask) dot += mask_value(job, b, kv_head * rep + g, i, j);
+      scores[g * Lk + j] = dot;
     }
   }
-  /* A row with every key masked attends to nothing: zeros rather than NaN. */
-  float inv = sum > 0 ? 1.0f / sum : 0.0f;
-  for (int64_t d = 0; d < Dv; d++) acc[d] *= inv;
+  /* Softmax weights in place, then the weighted sum of values for every head of the group. */
+  float sums[64], *sum = rep <= 64 ? sums : NULL;
+  float* sum_heap = sum ? NULL : malloc(sizeof(float) * (size_t)rep);
+  if (!sum) sum = sum_heap;
+  for (int64_t g = 0; g < rep; g++) {
+    float* sc = scores + g * Lk;
+    float max = job->p->has_sinks ? job->sinks[kv_head * rep + g] : -INFINITY;
+    for (int64_t j = 0; j < Lk; j++) max = sc[j] > max ? sc[j] : max;
+    float total = 0;
+    if (max > -INFINITY) {
+      if (job->p->has_sinks) total = expf(job->sinks[kv_head * rep + g] - max);
+      for (int64_t j = 0; j < Lk; j++) {
+        sc[j] = sc[j] == -INFINITY ? 0.0f : expf(sc[j] - max);
+        total += sc[j];
+      }
+    } else {
+      for (int64_t j = 0; j < Lk; j++) sc[j] = 0;
+    }
+    sum[g] = total;
+    for (int64_t d = 0; d < Dv; d++) acc[g * Dv + d] = 0;
+  }
+  size_t vs = core_dtype_size(v->dtype);
+  const char* vbase = (const char*)core_array_ptr(v) + (b * v->strides[0] + kv_head * v->strides[1]) * (int64_t)vs;
+  for (int64_t j = 0; j <= limit && j < Lk; j++) {
+    cpu_row_to_f32(vbase + j * v->strides[2] * (int64_t)vs, v->dtype, v->strides[3], Dv, krow);
+    for (int64_t g = 0; g < rep; g++) {
+      float w = scores[g * Lk + j];
+      if (w == 0.0f) continue;
+      float* a = acc + g * Dv;
+      for (int64_t d = 0; d < Dv; d++) a[d] += w * krow[d];
+    }
+  }
   core_array* out = job->out;
-  char* op = (char*)core_array_ptr(out) + ((b * out->shape[1] + h) * Lq + i) * Dv * (int64_t)core_dtype_size(out->dtype);
-  cpu_row_from_f32(acc, op, out->dtype, 1, Dv);
+  for (int64_t g = 0; g < rep; g++) {
+    /* A row with every key masked attends to nothing: zeros rather than NaN. */
+    float inv = sum[g] > 0 ? 1.0f / sum[g] : 0.0f;
+    float* a = acc + g * Dv;
+    for (int64_t d = 0; d < Dv; d++) a[d] *= inv;
+    int64_t h = kv_head * rep + g;
+    char* op = (char*)core_array_ptr(out) + ((b * out->shape[1] + h) * Lq + i) * Dv * (int64_t)core_dtype_size(out->dtype);
+    cpu_row_from_f32(a, op, out->dtype, 1, Dv);
+  }
+  free(sum_heap);
 }
 
-/* Rows [begin, end) of the flattened (B, H, Lq) queries, with scratch of their own. */
+/* Work items [begin, end) of the flattened (B, kv_heads, Lq), with scratch of their own. */
 static void attend_rows(void* ctx, int64_t begin, int64_t end) {
   sdpa_job* job = ctx;
-  int64_t H = job->q->shape[1], Lq = job->q->shape[2], Lk = job->k->shape[2];
-  int64_t D = job->q->shape[3], Dv = job->v->shape[3];
-  int64_t width = D > Dv ? D : Dv;
-  float* scratch = malloc(sizeof(float) * (size_t)(2 * width + Lk + Dv + 1));
+  int64_t K = job->k->shape[1], Lq = job->q->shape[2], Lk = job->k->shape[2];
+  int64_t D = job->q->shape[3], Dv = job->v->shape[3], rep = job->q->shape[1] / K;
+  float* scratch = malloc(sizeof(float) * (size_t)(rep * D + (D > Dv ? D : Dv) + rep * Lk + rep * Dv + 1));
   if (!scratch) {
     job->failed = 1;
     return;
   }
-  for (int64_t r = begin; r < end; r++)
-    attend_row(job, r / (H * Lq), (r / Lq) % H, r % Lq, scratch, scratch + width, scratch + 2 * width,
-               scratch + 2 * width + Lk);
+  for (int64_t r = begin; r < end; r++) attend_group(job, r / (K * Lq), (r / Lq) % K, r % Lq, scratch);
   free(scratch);
 }
 
@@ -250,9 +314,9 @@ int cpu_eval_sdpa(core_node* node, core_array** outputs) {
   }
   if (core_array_alloc_contiguous(job.out)) return 1;
   if (p->has_sinks && !(job.sinks = load_vector(node->inputs[next]))) return 1;
-  int64_t rows = (int64_t)job.q->shape[0] * job.q->shape[1] * job.q->shape[2];
-  /* Each row streams its head's keys and values: worth a thread for long contexts. */
-  cpu_parallel_for(rows, 1 + 65536 / (job.k->shape[2] * job.q->shape[3] + 1), attend_rows, &job);
+  int64_t items = (int64_t)job.q->shape[0] * job.k->shape[1] * job.q->shape[2];
+  /* Each item streams one head's keys and values: worth a thread for long contexts. */
+  cpu_parallel_for(items, 1 + 65536 / (job.k->shape[2] * job.q->shape[3] + 1), attend_rows, &job);
   free(job.sinks);
   return job.failed ? util_error("out of memory") : 0;
 }
