@@ -111,6 +111,39 @@ TEST(test_same_size_allocation_reuses_cached_block) {
   mlx_clear_cache();
 }
 
+/* A request takes the smallest cached block of at least its size and at most twice it. */
+TEST(test_cache_reuse_picks_smallest_fit_within_twice_the_size) {
+  mlx_clear_cache();
+  mlx_array a = bytes_array(40000), b = bytes_array(24000), c = bytes_array(100000);
+  const void *pa = mlx_array_data_uint8(a), *pb = mlx_array_data_uint8(b),
+             *pc = mlx_array_data_uint8(c);
+  mlx_array_free(a);
+  mlx_array_free(b);
+  mlx_array_free(c);
+  mlx_array r1 = bytes_array(20000); /* b (24000) fits best */
+  mlx_array r2 = bytes_array(30000); /* b is taken; a (40000) is within twice the size */
+  mlx_array r3 = bytes_array(20000); /* only c (100000) is left: too large, a new block */
+  CHECK(mlx_array_data_uint8(r1) == pb);
+  CHECK(mlx_array_data_uint8(r2) == pa);
+  CHECK(mlx_array_data_uint8(r3) != pc);
+  mlx_array_free(r1);
+  mlx_array_free(r2);
+  mlx_array_free(r3);
+  /* The same rule above 1 MB, where blocks of many sizes share one list. */
+  mlx_clear_cache();
+  mlx_array d = bytes_array(3 * MB), e = bytes_array(5 * MB);
+  const void *pd = mlx_array_data_uint8(d), *pe = mlx_array_data_uint8(e);
+  mlx_array_free(e);
+  mlx_array_free(d);
+  mlx_array r4 = bytes_array(MB); /* d is more than twice as large: a new block */
+  CHECK(mlx_array_data_uint8(r4) != pd && mlx_array_data_uint8(r4) != pe);
+  mlx_array r5 = bytes_array(2 * MB + MB / 2); /* both fit; d is the smaller */
+  CHECK(mlx_array_data_uint8(r5) == pd);
+  mlx_array_free(r4);
+  mlx_array_free(r5);
+  mlx_clear_cache();
+}
+
 TEST(test_cache_limit_bounds_cache_and_zero_disables_it) {
   mlx_clear_cache();
   size_t original = 0, prior = 0;
@@ -423,6 +456,7 @@ int main(void) {
   RUN(test_active_and_peak_follow_live_arrays);
   RUN(test_freed_blocks_go_to_cache_until_cleared);
   RUN(test_same_size_allocation_reuses_cached_block);
+  RUN(test_cache_reuse_picks_smallest_fit_within_twice_the_size);
   RUN(test_cache_limit_bounds_cache_and_zero_disables_it);
   RUN(test_allocation_past_memory_limit_fails_and_process_continues);
   RUN(test_memory_limit_reclaims_cache_before_failing);

@@ -22,19 +22,39 @@
 #define PAGE_QUANTUM 16384
 #define MAX_REQUEST (SIZE_MAX / 4) /* keeps size arithmetic below free of overflow */
 
-typedef struct block {
-  size_t capacity;                       /* payload bytes */
-  size_t wired;                          /* bytes mlock'ed (whole pages inside the payload) */
-  bool cached;                           /* in the cache rather than live */
-  struct block *prev, *next;             /* in the cache, newest first */
-  struct block *wired_prev, *wired_next; /* among wired blocks, live or cached */
-} block;
+/* Intrusive doubly linked lists: a block sits in several at once, through different links. */
+typedef struct block block;
+typedef struct {
+  block *prev, *next;
+} links;
+typedef struct {
+  block *head, *tail;
+} list;
+
+struct block {
+  size_t capacity; /* payload bytes */
+  size_t wired;    /* bytes mlock'ed (whole pages inside the payload) */
+  links lru;       /* cached blocks, newest first */
+  links bin;       /* cached blocks of one size class */
+  links wire;      /* wired blocks: the live list or the cached list */
+};
 
 static_assert(sizeof(block) <= HEADER_SIZE, "block header must fit before the payload");
 
+#define LRU offsetof(block, lru)
+#define BIN offsetof(block, bin)
+#define WIRE offsetof(block, wire)
+
+/* Size classes: one per capacity below 1 MB (capacities are multiples of the quanta), and one
+ * for everything larger, so that finding a cached block rarely needs a scan. */
+#define SMALL_BINS (PAGE_QUANTUM / SMALL_QUANTUM) /* capacities 64 .. 16320 */
+#define PAGE_BINS 64                              /* capacities 16 KB .. 1 MB - 16 KB */
+#define OVERFLOW_BIN (SMALL_BINS + PAGE_BINS)
+
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static block *cache_head, *cache_tail;
-static block* wired_head;
+static list cache_lru;
+static list bins[OVERFLOW_BIN + 1];
+static list wired_live, wired_cached;
 static size_t active_bytes, peak_bytes, cache_bytes, wired_bytes;
 static size_t cache_limit = SIZE_MAX;
 static size_t memory_limit; /* 0 until first use: defaults to 1.5x physical memory */
@@ -58,8 +78,33 @@ static size_t round_size(size_t n) {
   return (n + q - 1) / q * q;
 }
 
+/* Monotonic in capacity; a rounded capacity below 1 MB is alone in its class. */
+static size_t bin_of(size_t capacity) {
+  if (capacity < PAGE_QUANTUM) return capacity / SMALL_QUANTUM;
+  size_t page_class = capacity / PAGE_QUANTUM;
+  return page_class < PAGE_BINS ? SMALL_BINS + page_class : OVERFLOW_BIN;
+}
+
 static void* payload(block* b) { return (char*)b + HEADER_SIZE; }
 static block* header(void* p) { return (block*)((char*)p - HEADER_SIZE); }
+
+static links* at(block* b, size_t field) { return (links*)((char*)b + field); }
+
+static void list_push(list* l, block* b, size_t field) {
+  at(b, field)->prev = NULL;
+  at(b, field)->next = l->head;
+  if (l->head) at(l->head, field)->prev = b;
+  else l->tail = b;
+  l->head = b;
+}
+
+static void list_remove(list* l, block* b, size_t field) {
+  links* k = at(b, field);
+  if (k->prev) at(k->prev, field)->next = k->next;
+  else l->head = k->next;
+  if (k->next) at(k->next, field)->prev = k->prev;
+  else l->tail = k->prev;
+}
 
 /* ---- wiring ---- */
 
@@ -78,6 +123,7 @@ static size_t page_span(block* b, char** start) {
 static int lock_pages(void* start, size_t len) { return (int)syscall(SYS_mlock, start, len); }
 static void unlock_pages(void* start, size_t len) { syscall(SYS_munlock, start, len); }
 
+/* Wires a live block if the limit leaves room for it. */
 static void try_wire(block* b) {
   char* start;
   size_t span = page_span(b, &start);
@@ -85,76 +131,73 @@ static void try_wire(block* b) {
   if (lock_pages(start, span) != 0) return; /* the OS refused (RLIMIT_MEMLOCK): stay pageable */
   b->wired = span;
   wired_bytes += span;
-  b->wired_prev = NULL;
-  b->wired_next = wired_head;
-  if (wired_head) wired_head->wired_prev = b;
-  wired_head = b;
+  list_push(&wired_live, b, WIRE);
 }
 
-static void unwire(block* b) {
+static void unwire(block* b, list* from) {
   char* start;
   page_span(b, &start);
   unlock_pages(start, b->wired);
   wired_bytes -= b->wired;
   b->wired = 0;
-  if (b->wired_prev) b->wired_prev->wired_next = b->wired_next;
-  else wired_head = b->wired_next;
-  if (b->wired_next) b->wired_next->wired_prev = b->wired_prev;
+  list_remove(from, b, WIRE);
 }
 
 /* Unlocks cached blocks first, then live ones, until at most `limit` bytes stay wired. */
 static void unwire_down_to(size_t limit) {
-  for (int pass = 0; pass < 2; pass++) {
-    block* b = wired_head;
-    while (b && wired_bytes > limit) {
-      block* next = b->wired_next;
-      if (pass == 1 || b->cached) unwire(b);
-      b = next;
-    }
-  }
+  while (wired_cached.head && wired_bytes > limit) unwire(wired_cached.head, &wired_cached);
+  while (wired_live.head && wired_bytes > limit) unwire(wired_live.head, &wired_live);
 }
 
 /* ---- the cache ---- */
 
-static void release_block(block* b) {
-  if (b->wired) unwire(b);
-  free(b);
+static void cache_push(block* b) {
+  list_push(&cache_lru, b, LRU);
+  list_push(&bins[bin_of(b->capacity)], b, BIN);
+  if (b->wired) {
+    list_remove(&wired_live, b, WIRE);
+    list_push(&wired_cached, b, WIRE);
+  }
+  cache_bytes += b->capacity;
 }
 
 static void cache_unlink(block* b) {
-  if (b->prev) b->prev->next = b->next;
-  else cache_head = b->next;
-  if (b->next) b->next->prev = b->prev;
-  else cache_tail = b->prev;
-  b->cached = false;
+  list_remove(&cache_lru, b, LRU);
+  list_remove(&bins[bin_of(b->capacity)], b, BIN);
+  if (b->wired) {
+    list_remove(&wired_cached, b, WIRE);
+    list_push(&wired_live, b, WIRE);
+  }
   cache_bytes -= b->capacity;
-}
-
-static void cache_push(block* b) {
-  b->prev = NULL;
-  b->next = cache_head;
-  if (cache_head) cache_head->prev = b;
-  else cache_tail = b;
-  cache_head = b;
-  b->cached = true;
-  cache_bytes += b->capacity;
 }
 
 /* Drops the oldest cached blocks until the cache holds at most `target` bytes. */
 static void trim_cache(size_t target) {
-  while (cache_tail && cache_bytes > target) {
-    block* b = cache_tail;
+  while (cache_lru.tail && cache_bytes > target) {
+    block* b = cache_lru.tail;
     cache_unlink(b);
-    release_block(b);
+    if (b->wired) unwire(b, &wired_live);
+    free(b);
   }
 }
 
-/* The smallest cached block with capacity in [size, max_capacity], removed from the cache. */
+/* The smallest cached block with capacity in [size, max_capacity] (size is rounded), removed
+ * from the cache; the most recently freed one among equals. */
 static block* take_from_cache(size_t size, size_t max_capacity) {
+  if (max_capacity < size) return NULL;
   block* best = NULL;
-  for (block* b = cache_head; b; b = b->next)
-    if (b->capacity >= size && b->capacity <= max_capacity && (!best || b->capacity < best->capacity))
-      best = b;
+  size_t last = bin_of(max_capacity);
+  for (size_t i = bin_of(size); i <= last && !best; i++) {
+    if (i < OVERFLOW_BIN) {
+      best = bins[i].head;
+      continue;
+    }
+    for (block* b = bins[i].head; b; b = b->bin.next) {
+      if (b->capacity < size || b->capacity > max_capacity) continue;
+      if (!best || b->capacity < best->capacity) best = b;
+      if (best->capacity == size) break;
+    }
+  }
   if (best) cache_unlink(best);
   return best;
 }
@@ -216,7 +259,8 @@ void core_free(void* ptr) {
     cache_push(b);
     trim_cache(cache_limit);
   } else {
-    release_block(b);
+    if (b->wired) unwire(b, &wired_live);
+    free(b);
   }
   pthread_mutex_unlock(&lock);
 }
