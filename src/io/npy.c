@@ -298,7 +298,7 @@ static void format_header(strbuf* sb, const core_array* a, char kind) {
   strbuf_puts(sb, a->ndim == 1 ? ",), }" : "), }");
 }
 
-/* Writes `a` (evaluated) as .npy: version 1.0 unless the header needs more than 64 KiB. */
+/* Writes `a` (evaluated) as .npy version 1.0, C order, little-endian. */
 static int npy_write(io_sink* sink, const core_array* a) {
   char kind = 0;
   for (size_t i = 0; i < NPY_TYPE_COUNT; i++)
@@ -309,22 +309,20 @@ static int npy_write(io_sink* sink, const core_array* a) {
   strbuf sb = {0};
   format_header(&sb, a, kind);
   REQUIRE(!sb.failed, "%s: out of memory", sink->who);
-  size_t prefix = 10;
-  size_t total = (prefix + sb.length + 1 + NPY_ALIGN - 1) / NPY_ALIGN * NPY_ALIGN;
-  if (total - prefix > 0xffff) {
-    prefix = 12;
-    total = (prefix + sb.length + 1 + NPY_ALIGN - 1) / NPY_ALIGN * NPY_ALIGN;
-  }
-  size_t len = total - prefix;
+  /* Version 1.0 always suffices: with at most CORE_MAX_NDIM dims of at most 10 digits the
+   * header stays far below the 64 KiB that would need version 2.0. */
+  size_t total = (10 + sb.length + 1 + NPY_ALIGN - 1) / NPY_ALIGN * NPY_ALIGN;
+  size_t len = total - 10;
   while (sb.length < len - 1) strbuf_puts(&sb, " ");
   strbuf_puts(&sb, "\n");
   REQUIRE(!sb.failed, "%s: out of memory", sink->who);
-  unsigned char pre[12];
+  unsigned char pre[10];
   memcpy(pre, npy_magic, sizeof npy_magic);
-  pre[6] = prefix == 10 ? 1 : 2;
+  pre[6] = 1;
   pre[7] = 0;
-  for (size_t i = 0; i < prefix - 8; i++) pre[8 + i] = (unsigned char)(len >> (8 * i));
-  TRY(io_sink_write(sink, pre, prefix));
+  pre[8] = (unsigned char)(len & 0xff);
+  pre[9] = (unsigned char)(len >> 8);
+  TRY(io_sink_write(sink, pre, sizeof pre));
   TRY(io_sink_write(sink, sb.data, sb.length));
   bool failed;
   const void* bytes = io_array_bytes(a, &scratch, &failed);

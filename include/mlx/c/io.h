@@ -27,7 +27,7 @@ extern "C" {
 #endif
 
 /* .npy: reads versions 1.0, 2.0 and 3.0, C or Fortran order, little- or big-endian; writes 1.0
- * (2.0 when the header needs it), C order, little-endian. bfloat16 is written as '<V2', as MLX
+ * (ample for 32 dimensions), C order, little-endian. bfloat16 is written as '<V2', as MLX
  * does (NumPy reads it as 2-byte void). `file` is opened as given. */
 int mlx_load(mlx_array* res, const char* file, const mlx_stream s);
 int mlx_load_reader(mlx_array* res, mlx_io_reader in_stream, const mlx_stream s);
