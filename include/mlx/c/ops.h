@@ -9,6 +9,9 @@
 #define MLX_C_OPS_H
 
 #include "mlx/c/ops/arithmetic.h"
+#include "mlx/c/ops/compare.h"
 #include "mlx/c/ops/layout.h"
+#include "mlx/c/ops/logic.h"
+#include "mlx/c/ops/math.h"
 
 #endif
