@@ -9,6 +9,7 @@
 #include "ops/layout.h"
 #include "ops/ops_common.h"
 #include "ops/primitives.h"
+#include "ops/random.h"
 
 static pthread_mutex_t global_lock = PTHREAD_MUTEX_INITIALIZER;
 static core_array* global_key;
@@ -93,6 +94,13 @@ static core_array* ops_random_key(mlx_array key, core_stream* s, const char* op)
   }
   core_array_retain(k);
   return k;
+}
+
+int ops_random_resolve_key(mlx_array* out, const mlx_array key, const mlx_stream s, const char* op) {
+  core_array* k = ops_random_key(key, core_stream_resolve(s), op);
+  if (!k) return 1;
+  core_assign(out, k);
+  return 0;
 }
 
 static int check_shape(const int* shape, size_t ndim, const char* op) {

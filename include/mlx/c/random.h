@@ -6,6 +6,9 @@
  *   mlx_random_key(&key, 0);
  *   int shape[1] = {4};
  *   mlx_random_bits(&bits, shape, 1, 4, key, s);   // 4 uint32 values, the same as MLX's
+ *
+ * Distributions are composed from the bits exactly as MLX composes them, so a key gives the
+ * same numbers as MLX (up to the rounding of the elementwise math functions).
  */
 #ifndef MLX_C_RANDOM_H
 #define MLX_C_RANDOM_H
@@ -25,6 +28,13 @@ int mlx_random_key(mlx_array* res, uint64_t seed);
 int mlx_random_seed(uint64_t seed);
 int mlx_random_split_num(mlx_array* res, const mlx_array key, int num, const mlx_stream s);
 int mlx_random_split(mlx_array* res_0, mlx_array* res_1, const mlx_array key, const mlx_stream s);
+int mlx_random_bernoulli(mlx_array* res, const mlx_array p, const int* shape, size_t shape_num, const mlx_array key, const mlx_stream s);
+int mlx_random_gumbel(mlx_array* res, const int* shape, size_t shape_num, mlx_dtype dtype, const mlx_array key, const mlx_stream s);
+int mlx_random_laplace(mlx_array* res, const int* shape, size_t shape_num, mlx_dtype dtype, float loc, float scale, const mlx_array key, const mlx_stream s);
+int mlx_random_normal_broadcast(mlx_array* res, const int* shape, size_t shape_num, mlx_dtype dtype, const mlx_array loc, const mlx_array scale, const mlx_array key, const mlx_stream s);
+int mlx_random_normal(mlx_array* res, const int* shape, size_t shape_num, mlx_dtype dtype, float loc, float scale, const mlx_array key, const mlx_stream s);
+int mlx_random_truncated_normal(mlx_array* res, const mlx_array lower, const mlx_array upper, const int* shape, size_t shape_num, mlx_dtype dtype, const mlx_array key, const mlx_stream s);
+int mlx_random_uniform(mlx_array* res, const mlx_array low, const mlx_array high, const int* shape, size_t shape_num, mlx_dtype dtype, const mlx_array key, const mlx_stream s);
 
 #ifdef __cplusplus
 }

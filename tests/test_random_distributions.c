@@ -1,0 +1,157 @@
+/* Random distributions: the first values follow MLX's composition of the Threefry bits
+ * (recomputed here from the bits with the formulas of mlx/random.cpp), and the distributions
+ * have the right moments over many samples. */
+#include "mlx/c/mlx.h"
+#include "mlxc/error.h"
+#include "test_util.h"
+
+static mlx_stream cpu;
+static mlx_array none;
+
+static mlx_array key_of(uint64_t seed) {
+  mlx_array k = mlx_array_new();
+  mlx_random_key(&k, seed);
+  return k;
+}
+
+TEST(test_uniform_is_bits_scaled_as_mlx) {
+  mlx_array k = key_of(0), bits = mlx_array_new(), u = mlx_array_new();
+  mlx_array lo = mlx_array_new_float(-2.0f), hi = mlx_array_new_float(3.0f);
+  int shape[1] = {64};
+  CHECK_EQ_INT(mlx_random_bits(&bits, shape, 1, 4, k, cpu), 0);
+  CHECK_EQ_INT(mlx_random_uniform(&u, lo, hi, shape, 1, MLX_FLOAT32, k, cpu), 0);
+  const uint32_t* b = mlx_array_data_uint32(bits);
+  const float* x = mlx_array_data_float32(u);
+  for (int i = 0; i < 64; i++) {
+    float v = (float)b[i] / 4294967295.0f;
+    v = fminf(v, nextafterf(1.0f, 0.0f));
+    CHECK_NEAR(x[i], 5.0f * v + -2.0f, 0);
+    CHECK(x[i] >= -2.0f && x[i] < 3.0f);
+  }
+  mlx_array_free(k);
+  mlx_array_free(bits);
+  mlx_array_free(u);
+  mlx_array_free(lo);
+  mlx_array_free(hi);
+}
+
+static void moments(mlx_array a, double* mean, double* var) {
+  mlx_array f = mlx_array_new();
+  mlx_astype(&f, a, MLX_FLOAT64, cpu);
+  const double* p = mlx_array_data_float64(f);
+  size_t n = mlx_array_size(f);
+  double m = 0, v = 0;
+  for (size_t i = 0; i < n; i++) m += p[i];
+  m /= (double)n;
+  for (size_t i = 0; i < n; i++) v += (p[i] - m) * (p[i] - m);
+  *mean = m;
+  *var = v / (double)n;
+  mlx_array_free(f);
+}
+
+TEST(test_normal_matches_erfinv_composition_and_moments) {
+  mlx_array k = key_of(3), u = mlx_array_new(), n = mlx_array_new();
+  mlx_array lo = mlx_array_new_float(nextafterf(-1.0f, 0.0f)), hi = mlx_array_new_float(1.0f);
+  int shape[1] = {100000};
+  CHECK_EQ_INT(mlx_random_normal(&n, shape, 1, MLX_FLOAT32, 0.0f, 1.0f, k, cpu), 0);
+  CHECK_EQ_INT(mlx_random_uniform(&u, lo, hi, shape, 1, MLX_FLOAT32, k, cpu), 0);
+  const float *x = mlx_array_data_float32(n), *v = mlx_array_data_float32(u);
+  /* normal = sqrt(2) * erfinv(u): check through erf, which libm has. */
+  for (int i = 0; i < 16; i++) CHECK_NEAR(erf(x[i] / sqrt(2.0)), v[i], 2e-6);
+  double mean, var;
+  moments(n, &mean, &var);
+  CHECK_NEAR(mean, 0.0, 0.02);
+  CHECK_NEAR(var, 1.0, 0.02);
+  CHECK_EQ_INT(mlx_random_normal(&n, shape, 1, MLX_BFLOAT16, 2.0f, 3.0f, k, cpu), 0);
+  CHECK_EQ_INT(mlx_array_dtype(n), MLX_BFLOAT16);
+  moments(n, &mean, &var);
+  CHECK_NEAR(mean, 2.0, 0.06);
+  CHECK_NEAR(var, 9.0, 0.25);
+  mlx_array_free(k);
+  mlx_array_free(u);
+  mlx_array_free(n);
+  mlx_array_free(lo);
+  mlx_array_free(hi);
+}
+
+TEST(test_bernoulli_rate_and_extremes) {
+  mlx_array k = key_of(5), b = mlx_array_new(), p = mlx_array_new_float(0.25f);
+  int shape[1] = {100000};
+  CHECK_EQ_INT(mlx_random_bernoulli(&b, p, shape, 1, k, cpu), 0);
+  CHECK_EQ_INT(mlx_array_dtype(b), MLX_BOOL);
+  double mean, var;
+  moments(b, &mean, &var);
+  CHECK_NEAR(mean, 0.25, 0.01);
+  float ps[2] = {2.0f, -2.0f};
+  int two[1] = {2};
+  mlx_array pa = mlx_array_new_data(ps, two, 1, MLX_FLOAT32);
+  CHECK_EQ_INT(mlx_random_bernoulli(&b, pa, two, 1, k, cpu), 0);
+  const bool* x = mlx_array_data_bool(b);
+  CHECK(x[0] == true && x[1] == false);
+  mlxc_set_errors_quiet(1);
+  mlx_array i = mlx_array_new_int(0);
+  CHECK(mlx_random_bernoulli(&b, i, two, 1, k, cpu) != 0); /* integer p */
+  int three[1] = {3};
+  CHECK(mlx_random_bernoulli(&b, pa, three, 1, k, cpu) != 0); /* shape does not broadcast */
+  mlxc_set_errors_quiet(0);
+  mlx_array_free(i);
+  mlx_array_free(pa);
+  mlx_array_free(k);
+  mlx_array_free(b);
+  mlx_array_free(p);
+}
+
+TEST(test_truncated_gumbel_laplace_moments) {
+  mlx_array k = key_of(9), x = mlx_array_new();
+  mlx_array lo = mlx_array_new_float(-1.0f), hi = mlx_array_new_float(2.0f);
+  int shape[1] = {100000};
+  CHECK_EQ_INT(mlx_random_truncated_normal(&x, lo, hi, shape, 1, MLX_FLOAT32, k, cpu), 0);
+  const float* p = mlx_array_data_float32(x);
+  int inside = 1;
+  for (int i = 0; i < 100000; i++) inside &= p[i] >= -1.0f && p[i] <= 2.0f;
+  CHECK(inside);
+  double mean, var;
+  /* Mean of N(0,1) truncated to [-1, 2]: (phi(-1) - phi(2)) / (Phi(2) - Phi(-1)) = 0.2297 */
+  moments(x, &mean, &var);
+  CHECK_NEAR(mean, 0.2297, 0.01);
+  CHECK_EQ_INT(mlx_random_gumbel(&x, shape, 1, MLX_FLOAT32, k, cpu), 0);
+  moments(x, &mean, &var);
+  CHECK_NEAR(mean, 0.5772, 0.02);          /* Euler-Mascheroni */
+  CHECK_NEAR(var, M_PI * M_PI / 6, 0.05);
+  CHECK_EQ_INT(mlx_random_laplace(&x, shape, 1, MLX_FLOAT32, 1.0f, 2.0f, k, cpu), 0);
+  moments(x, &mean, &var);
+  CHECK_NEAR(mean, 1.0, 0.04);
+  CHECK_NEAR(var, 8.0, 0.25);               /* 2 b^2 */
+  mlx_array_free(k);
+  mlx_array_free(x);
+  mlx_array_free(lo);
+  mlx_array_free(hi);
+}
+
+TEST(test_distribution_errors) {
+  mlxc_set_errors_quiet(1);
+  mlx_array x = mlx_array_new(), lo = mlx_array_new_float(0.0f), hi = mlx_array_new_float(1.0f);
+  int shape[1] = {4};
+  CHECK(mlx_random_uniform(&x, lo, hi, shape, 1, MLX_INT32, none, cpu) != 0);
+  CHECK(mlx_random_normal(&x, shape, 1, MLX_UINT8, 0, 1, none, cpu) != 0);
+  float v[3] = {0, 1, 2};
+  int three[1] = {3};
+  mlx_array wide = mlx_array_new_data(v, three, 1, MLX_FLOAT32);
+  CHECK(mlx_random_uniform(&x, wide, hi, shape, 1, MLX_FLOAT32, none, cpu) != 0);
+  mlx_array_free(wide);
+  mlx_array_free(x);
+  mlx_array_free(lo);
+  mlx_array_free(hi);
+  mlxc_set_errors_quiet(0);
+}
+
+int main(void) {
+  cpu = mlx_default_cpu_stream_new();
+  none = mlx_array_new();
+  RUN(test_uniform_is_bits_scaled_as_mlx);
+  RUN(test_normal_matches_erfinv_composition_and_moments);
+  RUN(test_bernoulli_rate_and_extremes);
+  RUN(test_truncated_gumbel_laplace_moments);
+  RUN(test_distribution_errors);
+  return TEST_SUMMARY();
+}
