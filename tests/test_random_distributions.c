@@ -128,6 +128,53 @@ TEST(test_truncated_gumbel_laplace_moments) {
   mlx_array_free(hi);
 }
 
+TEST(test_randint_bounds_and_coverage) {
+  mlx_array k = key_of(7), x = mlx_array_new(), lo = mlx_array_new_int(-10), hi = mlx_array_new_int(10);
+  int shape[1] = {20000};
+  CHECK_EQ_INT(mlx_random_randint(&x, lo, hi, shape, 1, MLX_INT32, k, cpu), 0);
+  CHECK_EQ_INT(mlx_array_dtype(x), MLX_INT32);
+  const int32_t* p = mlx_array_data_int32(x);
+  int seen[20] = {0}, inside = 1;
+  for (int i = 0; i < 20000; i++) {
+    inside &= p[i] >= -10 && p[i] < 10;
+    if (p[i] >= -10 && p[i] < 10) seen[p[i] + 10] = 1;
+  }
+  CHECK(inside);
+  for (int i = 0; i < 20; i++) CHECK(seen[i]);
+  /* Same key: same values; empty interval: all low. */
+  mlx_array y = mlx_array_new();
+  CHECK_EQ_INT(mlx_random_randint(&y, lo, hi, shape, 1, MLX_INT32, k, cpu), 0);
+  const int32_t* q = mlx_array_data_int32(y);
+  CHECK(q && p[0] == q[0] && p[19999] == q[19999]);
+  CHECK_EQ_INT(mlx_random_randint(&y, hi, lo, shape, 1, MLX_INT32, k, cpu), 0);
+  q = mlx_array_data_int32(y);
+  CHECK(q && q[0] == 10 && q[100] == 10);
+  /* 64-bit: a narrow interval far beyond float32 precision is covered exactly. */
+  int64_t base = (int64_t)1 << 40, top = base + 1024;
+  mlx_array lo64 = mlx_array_new_data(&base, NULL, 0, MLX_INT64), hi64 = mlx_array_new_data(&top, NULL, 0, MLX_INT64);
+  int n64[1] = {10000};
+  CHECK_EQ_INT(mlx_random_randint(&y, lo64, hi64, n64, 1, MLX_INT64, k, cpu), 0);
+  const int64_t* r = mlx_array_data_int64(y);
+  static char hit[1024];
+  int ok = 1, distinct = 0;
+  for (int i = 0; i < 10000; i++) {
+    ok &= r[i] >= base && r[i] < top;
+    if (r[i] >= base && r[i] < top && !hit[r[i] - base]) {
+      hit[r[i] - base] = 1;
+      distinct++;
+    }
+  }
+  CHECK(ok);
+  CHECK(distinct > 1000);
+  mlx_array_free(lo64);
+  mlx_array_free(hi64);
+  mlx_array_free(k);
+  mlx_array_free(x);
+  mlx_array_free(y);
+  mlx_array_free(lo);
+  mlx_array_free(hi);
+}
+
 TEST(test_distribution_errors) {
   mlxc_set_errors_quiet(1);
   mlx_array x = mlx_array_new(), lo = mlx_array_new_float(0.0f), hi = mlx_array_new_float(1.0f);
@@ -152,6 +199,7 @@ int main(void) {
   RUN(test_normal_matches_erfinv_composition_and_moments);
   RUN(test_bernoulli_rate_and_extremes);
   RUN(test_truncated_gumbel_laplace_moments);
+  RUN(test_randint_bounds_and_coverage);
   RUN(test_distribution_errors);
   return TEST_SUMMARY();
 }

@@ -222,3 +222,50 @@ cleanup:
   mlx_array_free(minus_one);
   return status;
 }
+
+/* Integers in [low, high): raw bits reduced modulo the width in uint64 (two draws for 64-bit
+ * dtypes), as MLX does so that wide and large-magnitude intervals stay exact. */
+int mlx_random_randint(mlx_array* res, const mlx_array low, const mlx_array high, const int* shape,
+                       size_t shape_num, mlx_dtype dtype, const mlx_array key, const mlx_stream s) {
+  const char* op = "random.randint";
+  if (core_dtype_is_inexact(dtype)) return util_error("%s: randint only generates integer and bool dtypes", op);
+  if (!low.ctx || !high.ctx) return util_error("%s: low and high are required", op);
+  mlx_dtype cmp_dtype = core_dtype_is_unsigned_int(dtype) ? MLX_UINT64 : MLX_INT64;
+  mlx_array lo = mlx_array_new(), hi = mlx_array_new(), range = mlx_array_new(), empty = mlx_array_new();
+  mlx_array a = mlx_array_new(), b = mlx_array_new(), k = mlx_array_new(), k1 = mlx_array_new(), k2 = mlx_array_new();
+  mlx_array raw = mlx_array_new(), t = mlx_array_new(), one = scalar(1, MLX_UINT64, s), shift = scalar(32, MLX_UINT64, s);
+  int status = 0;
+  CALL(mlx_astype(&lo, low, MLX_INT64, s));
+  CALL(mlx_astype(&hi, high, MLX_INT64, s));
+  CALL(mlx_subtract(&range, hi, lo, s));
+  CALL(mlx_broadcast_to(&t, range, shape, shape_num, s));
+  /* An empty interval (compared exactly in the output's domain) yields `low`: width 1. */
+  CALL(mlx_astype(&a, high, cmp_dtype, s));
+  CALL(mlx_astype(&b, low, cmp_dtype, s));
+  CALL(mlx_less_equal(&empty, a, b, s));
+  CALL(mlx_astype(&range, range, MLX_UINT64, s)); /* the wrapped difference is the unsigned width */
+  CALL(mlx_where(&range, empty, one, range, s));
+  CALL(ops_random_resolve_key(&k, key, s, op));
+  if (dtype == MLX_INT64 || dtype == MLX_UINT64) {
+    CALL(mlx_random_split(&k1, &k2, k, s));
+    CALL(mlx_random_bits(&a, shape, shape_num, 4, k1, s));
+    CALL(mlx_random_bits(&b, shape, shape_num, 4, k2, s));
+    CALL(mlx_astype(&b, b, MLX_UINT64, s));
+    CALL(mlx_left_shift(&b, b, shift, s));
+    CALL(mlx_astype(&a, a, MLX_UINT64, s));
+    CALL(mlx_bitwise_or(&raw, b, a, s));
+  } else {
+    CALL(mlx_random_bits(&raw, shape, shape_num, 4, k, s));
+    CALL(mlx_astype(&raw, raw, MLX_UINT64, s));
+  }
+  CALL(mlx_remainder(&raw, raw, range, s));
+  CALL(mlx_astype(&lo, lo, MLX_UINT64, s));
+  CALL(mlx_add(&raw, lo, raw, s));
+  CALL(mlx_astype(&raw, raw, dtype, s));
+  CALL(check_output_shape(raw, shape, shape_num, op));
+  mlx_array_set(res, raw);
+cleanup:
+  mlx_array* all[] = {&lo, &hi, &range, &empty, &a, &b, &k, &k1, &k2, &raw, &t, &one, &shift};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) mlx_array_free(*all[i]);
+  return status;
+}

@@ -57,6 +57,39 @@ void cpu_store_real(void* p, mlx_dtype dtype, long double v) {
   }
 }
 
+static bool is_integral(mlx_dtype d) { return d == MLX_BOOL || core_dtype_is_integer(d); }
+
+/* Integer to integer conversions wrap modulo 2^bits, as C (and MLX) define them. */
+static uint64_t load_bits(const void* p, mlx_dtype dtype) {
+  switch (dtype) {
+    case MLX_BOOL: return *(const bool*)p;
+    case MLX_UINT8: return *(const uint8_t*)p;
+    case MLX_UINT16: return *(const uint16_t*)p;
+    case MLX_UINT32: return *(const uint32_t*)p;
+    case MLX_UINT64: return *(const uint64_t*)p;
+    case MLX_INT8: return (uint64_t)(int64_t)*(const int8_t*)p;
+    case MLX_INT16: return (uint64_t)(int64_t)*(const int16_t*)p;
+    case MLX_INT32: return (uint64_t)(int64_t)*(const int32_t*)p;
+    case MLX_INT64: return (uint64_t)*(const int64_t*)p;
+    default: return 0;
+  }
+}
+
+static void store_bits(void* p, mlx_dtype dtype, uint64_t v) {
+  switch (dtype) {
+    case MLX_BOOL: *(bool*)p = v != 0; break;
+    case MLX_UINT8: *(uint8_t*)p = (uint8_t)v; break;
+    case MLX_UINT16: *(uint16_t*)p = (uint16_t)v; break;
+    case MLX_UINT32: *(uint32_t*)p = (uint32_t)v; break;
+    case MLX_UINT64: *(uint64_t*)p = v; break;
+    case MLX_INT8: *(int8_t*)p = (int8_t)v; break;
+    case MLX_INT16: *(int16_t*)p = (int16_t)v; break;
+    case MLX_INT32: *(int32_t*)p = (int32_t)v; break;
+    case MLX_INT64: *(int64_t*)p = (int64_t)v; break;
+    default: break;
+  }
+}
+
 typedef struct {
   char* dst;
   const char* src;
@@ -79,6 +112,10 @@ static void convert_row(void* p, const int64_t* off, const int64_t* st, int64_t 
     for (int64_t i = 0; i < n; i++) ((float*)d)[i * ds] = half_f16_to_f32(((const uint16_t*)s)[i * ss]);
   } else if (c->src_dtype == MLX_COMPLEX64 && c->dst_dtype == MLX_COMPLEX64) {
     for (int64_t i = 0; i < n; i++) memcpy(d + i * ds * 8, s + i * ss * 8, 8);
+  } else if (is_integral(c->src_dtype) && is_integral(c->dst_dtype)) {
+    for (int64_t i = 0; i < n; i++)
+      store_bits(d + i * ds * (int64_t)c->dst_size, c->dst_dtype,
+                 load_bits(s + i * ss * (int64_t)c->src_size, c->src_dtype));
   } else {
     for (int64_t i = 0; i < n; i++)
       cpu_store_real(d + i * ds * (int64_t)c->dst_size, c->dst_dtype,

@@ -1,5 +1,6 @@
-/* Element conversion between any two dtypes (astype). Floats to integers truncate toward zero;
- * NaN becomes 0 and out-of-range values saturate (C leaves these undefined; MLX wraps).
+/* Element conversion between any two dtypes (astype). Integers to integers wrap modulo 2^bits
+ * (as C and MLX); floats to integers truncate toward zero, NaN becomes 0 and out-of-range values
+ * saturate (C leaves these undefined; MLX wraps).
  * Complex to real keeps the real part. */
 #ifndef MLXC_CPU_CONVERT_H
 #define MLXC_CPU_CONVERT_H
