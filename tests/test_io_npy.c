@@ -359,6 +359,7 @@ TEST(test_npy_through_reader_and_writer_vtables) {
   CHECK(mlx_save_writer(w, a) != 0);
   CHECK(strstr(mlxc_last_error(), "writing to memory stream failed") != NULL);
   mlx_io_writer_free(w);
+  free(failing.data);
   mlx_io_vtable no_good = memstream_vtable();
   no_good.good = NULL;
   r = mlx_io_reader_new(&in, no_good);
