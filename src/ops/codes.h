@@ -78,4 +78,28 @@ typedef enum {
   UNARY_CODE_COUNT
 } unary_code;
 
+/* Reductions (backend/cpu/reduce.c). */
+typedef enum {
+  REDUCE_SUM,
+  REDUCE_PROD,
+  REDUCE_MAX,
+  REDUCE_MIN,
+  REDUCE_ALL,
+  REDUCE_ANY,
+  REDUCE_MEAN,
+  REDUCE_VAR,
+  REDUCE_STD,
+  REDUCE_LOGSUMEXP,
+  REDUCE_ARGMAX,
+  REDUCE_ARGMIN,
+  REDUCE_MEDIAN,
+  REDUCE_CODE_COUNT
+} reduce_code;
+
+/* Cumulative ops along an axis (backend/cpu/scan.c). */
+typedef enum { SCAN_SUM, SCAN_PROD, SCAN_MAX, SCAN_MIN, SCAN_LOGADDEXP, SCAN_CODE_COUNT } scan_code;
+
+/* Sorting along an axis (backend/cpu/sort.c). */
+typedef enum { SORT_VALUES, SORT_INDICES, PARTITION_VALUES, PARTITION_INDICES, SORT_CODE_COUNT } sort_code;
+
 #endif

@@ -11,6 +11,9 @@
 #include "mlx/c/ops/arithmetic.h"
 #include "mlx/c/ops/compare.h"
 #include "mlx/c/ops/layout.h"
+#include "mlx/c/ops/reduce.h"
+#include "mlx/c/ops/scan.h"
+#include "mlx/c/ops/sort.h"
 #include "mlx/c/ops/logic.h"
 #include "mlx/c/ops/math.h"
 

@@ -22,6 +22,10 @@ KERNEL(cpu_eval_rms_norm)
 KERNEL(cpu_eval_layer_norm)
 KERNEL(cpu_eval_rope)
 KERNEL(cpu_eval_sdpa)
+KERNEL(cpu_eval_reduce)
+KERNEL(cpu_eval_scan)
+KERNEL(cpu_eval_softmax)
+KERNEL(cpu_eval_sort)
 #undef KERNEL
 
 #endif
