@@ -102,4 +102,10 @@ typedef enum { SCAN_SUM, SCAN_PROD, SCAN_MAX, SCAN_MIN, SCAN_LOGADDEXP, SCAN_COD
 /* Sorting along an axis (backend/cpu/sort.c). */
 typedef enum { SORT_VALUES, SORT_INDICES, PARTITION_VALUES, PARTITION_INDICES, SORT_CODE_COUNT } sort_code;
 
+/* Triangular patterns (backend/cpu/creation.c): which (i, j) of a matrix is kept. */
+typedef enum { TRIANGLE_EYE, TRIANGLE_LOWER, TRIANGLE_UPPER, TRIANGLE_CODE_COUNT } triangle_code;
+
+/* Window functions (backend/cpu/creation.c). */
+typedef enum { WINDOW_HAMMING, WINDOW_HANNING, WINDOW_BARTLETT, WINDOW_BLACKMAN, WINDOW_CODE_COUNT } window_code;
+
 #endif

@@ -120,6 +120,24 @@ int mlx_broadcast_to(mlx_array* res, const mlx_array a, const int* shape, size_t
   return ops_finish(res, ops_broadcast_to(x, out, ndim, core_stream_resolve(s)), "broadcast_to");
 }
 
+int ops_slice_dim(int n, int start, int stop, int step, int* first) {
+  int b = start, e = stop, len;
+  /* Python slice semantics: negative indices count from the end, then clamp. */
+  if (b < 0) b += n;
+  if (e < 0) e += n;
+  if (step > 0) {
+    b = b < 0 ? 0 : b > n ? n : b;
+    e = e < 0 ? 0 : e > n ? n : e;
+    len = e > b ? (e - b + step - 1) / step : 0;
+  } else {
+    b = b < -1 ? -1 : b > n - 1 ? n - 1 : b;
+    e = e < -1 ? -1 : e > n - 1 ? n - 1 : e;
+    len = b > e ? (b - e - step - 1) / (-step) : 0;
+  }
+  *first = len ? b : 0;
+  return len;
+}
+
 core_array* ops_slice(core_array* x, const int* start, const int* stop, const int* step, core_stream* s) {
   slice_params* p = malloc(sizeof *p);
   if (!p) {
@@ -128,21 +146,8 @@ core_array* ops_slice(core_array* x, const int* start, const int* stop, const in
   }
   int shape[CORE_MAX_NDIM];
   for (int i = 0; i < x->ndim; i++) {
-    int n = x->shape[i], st = step[i], b = start[i], e = stop[i];
-    /* Python slice semantics: negative indices count from the end, then clamp. */
-    if (b < 0) b += n;
-    if (e < 0) e += n;
-    if (st > 0) {
-      b = b < 0 ? 0 : b > n ? n : b;
-      e = e < 0 ? 0 : e > n ? n : e;
-      shape[i] = e > b ? (e - b + st - 1) / st : 0;
-    } else {
-      b = b < -1 ? -1 : b > n - 1 ? n - 1 : b;
-      e = e < -1 ? -1 : e > n - 1 ? n - 1 : e;
-      shape[i] = b > e ? (b - e - st - 1) / (-st) : 0;
-    }
-    p->start[i] = shape[i] ? b : 0;
-    p->step[i] = st;
+    shape[i] = ops_slice_dim(x->shape[i], start[i], stop[i], step[i], &p->start[i]);
+    p->step[i] = step[i];
   }
   return core_node_single(&prim_slice, p, &x, 1, x->dtype, shape, x->ndim, s);
 }

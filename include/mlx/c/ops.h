@@ -16,5 +16,8 @@
 #include "mlx/c/ops/sort.h"
 #include "mlx/c/ops/logic.h"
 #include "mlx/c/ops/math.h"
+#include "mlx/c/ops/shape.h"
+#include "mlx/c/ops/creation.h"
+#include "mlx/c/ops/indexing.h"
 
 #endif
