@@ -1,0 +1,19 @@
+/* Python str operations on UTF-8 strings, shared by str methods and filters. */
+#ifndef MLXC_TEMPLATE_STRINGS_H
+#define MLXC_TEMPLATE_STRINGS_H
+
+#include "template/eval.h"
+
+typedef enum { CASE_UPPER, CASE_LOWER, CASE_TITLE, CASE_CAPITALIZE } tmpl_case;
+
+tmpl_value tmpl_str_case(tmpl_interp* in, const tmpl_string* s, tmpl_case mode);
+/* strip/lstrip/rstrip: chars NULL strips whitespace. which: 1 left, 2 right, 3 both. */
+tmpl_value tmpl_str_strip(tmpl_interp* in, const tmpl_string* s, const tmpl_string* chars, int which);
+/* sep NULL splits on whitespace runs; maxsplit < 0 means no limit. from_right: rsplit. */
+tmpl_value tmpl_str_split(tmpl_interp* in, const tmpl_string* s, const tmpl_string* sep, int64_t maxsplit, bool from_right);
+tmpl_value tmpl_str_replace(tmpl_interp* in, const tmpl_string* s, const tmpl_string* old, const tmpl_string* new_text, int64_t count);
+tmpl_value tmpl_str_splitlines(tmpl_interp* in, const tmpl_string* s, bool keepends);
+/* Code-point index of the first (or last) occurrence of sub, or -1. */
+int64_t tmpl_str_find(const tmpl_string* s, const tmpl_string* sub, bool last);
+
+#endif
