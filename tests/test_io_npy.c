@@ -378,6 +378,40 @@ TEST(test_npy_through_reader_and_writer_vtables) {
   mlx_array_free(b);
 }
 
+TEST(test_npy_reader_without_seek_or_offset_reads) {
+  uint32_t values[3] = {7, 8, 9};
+  mlx_array a = mlx_array_new_data(values, (int[]){3}, 1, MLX_UINT32), b = mlx_array_new();
+  memstream out = {0};
+  mlx_io_writer w = mlx_io_writer_new(&out, memstream_vtable());
+  CHECK(mlx_save_writer(w, a) == 0);
+  mlx_io_writer_free(w);
+  /* No seek/tell: the size is unknown and reads go through read_at_offset alone. */
+  mlx_io_vtable sizeless = memstream_vtable();
+  sizeless.seek = NULL;
+  sizeless.tell = NULL;
+  /* No read_at_offset: reads are seek + read. */
+  mlx_io_vtable sequential = memstream_vtable();
+  sequential.read_at_offset = NULL;
+  mlx_io_vtable variants[2] = {sizeless, sequential};
+  for (int v = 0; v < 2; v++) {
+    memstream in = memstream_over(out.data, out.size);
+    mlx_io_reader r = mlx_io_reader_new(&in, variants[v]);
+    CHECK_MSG(mlx_load_reader(&b, r, cpu) == 0, "variant %d: %s", v, mlxc_last_error());
+    CHECK(io_bytes(b) && !memcmp(io_bytes(b), values, sizeof values));
+    mlx_io_reader_free(r);
+    /* truncated data is still caught, by good() after the short read */
+    in = memstream_over(out.data, out.size - 1);
+    r = mlx_io_reader_new(&in, variants[v]);
+    mlxc_set_errors_quiet(1);
+    CHECK(mlx_load_reader(&b, r, cpu) != 0);
+    mlxc_set_errors_quiet(0);
+    mlx_io_reader_free(r);
+  }
+  free(out.data);
+  mlx_array_free(a);
+  mlx_array_free(b);
+}
+
 TEST(test_npy_file_load_views_the_mapping) {
   float values[4] = {1, 2, 3, 4};
   mlx_array a = mlx_array_new_data(values, (int[]){4}, 1, MLX_FLOAT32), b = mlx_array_new();
@@ -404,6 +438,7 @@ int main(void) {
   RUN(test_npy_rejects_bad_files_with_clear_errors);
   RUN(test_npy_every_truncation_of_a_valid_file_fails);
   RUN(test_npy_through_reader_and_writer_vtables);
+  RUN(test_npy_reader_without_seek_or_offset_reads);
   RUN(test_npy_file_load_views_the_mapping);
   io_remove_scratch();
   mlx_stream_free(cpu);
