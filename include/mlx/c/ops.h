@@ -19,5 +19,6 @@
 #include "mlx/c/ops/shape.h"
 #include "mlx/c/ops/creation.h"
 #include "mlx/c/ops/indexing.h"
+#include "mlx/c/ops/linalg_basic.h"
 
 #endif

@@ -41,6 +41,7 @@ KERNEL(cpu_eval_window)
 KERNEL(cpu_eval_take)
 KERNEL(cpu_eval_take_along_axis)
 KERNEL(cpu_eval_put_along_axis)
+KERNEL(cpu_eval_matmul)
 #undef KERNEL
 
 #endif

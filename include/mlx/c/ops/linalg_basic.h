@@ -1,0 +1,42 @@
+/* mlx-c ops, linear-algebra basics: matrix products with numpy's rules (a 1-D first operand is a
+ * row, a 1-D second operand a column; batch dimensions broadcast). Only floating point and
+ * complex64 inputs (integers are an error, as in MLX); float16/bfloat16 accumulate in float32.
+ *
+ *   mlx_array y = mlx_array_new();
+ *   mlx_matmul(&y, x, w_t, s);                 // (..., M, K) @ (K, N) -> (..., M, N)
+ *   mlx_addmm(&y, bias, x, w_t, 1.0f, 1.0f, s); // x @ w_t + bias
+ *   int ax[1] = {-1};
+ *   mlx_tensordot(&y, a, b, ax, 1, ax, 1, s);   // contract the last axes (= mlx_inner)
+ */
+#ifndef MLX_C_OPS_LINALG_BASIC_H
+#define MLX_C_OPS_LINALG_BASIC_H
+
+#include <stddef.h>
+
+#include "mlx/c/array.h"
+#include "mlx/c/stream.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+int mlx_matmul(mlx_array* res, const mlx_array a, const mlx_array b, const mlx_stream s);
+/* alpha * (a @ b) + beta * c, c broadcast to the product's shape. */
+int mlx_addmm(mlx_array* res, const mlx_array c, const mlx_array a, const mlx_array b, float alpha,
+              float beta, const mlx_stream s);
+/* Sum over the last axes of a and b (a plain product when either is a scalar). */
+int mlx_inner(mlx_array* res, const mlx_array a, const mlx_array b, const mlx_stream s);
+/* The flattened a as a column times the flattened b as a row (any dtype, multiply's rules). */
+int mlx_outer(mlx_array* res, const mlx_array a, const mlx_array b, const mlx_stream s);
+/* Contracts axes_a of a with axes_b of b; the result has a's free axes, then b's. */
+int mlx_tensordot(mlx_array* res, const mlx_array a, const mlx_array b, const int* axes_a,
+                  size_t axes_a_num, const int* axes_b, size_t axes_b_num, const mlx_stream s);
+/* Contracts the last `axis` axes of a with the first `axis` axes of b. */
+int mlx_tensordot_axis(mlx_array* res, const mlx_array a, const mlx_array b, int axis,
+                       const mlx_stream s);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
