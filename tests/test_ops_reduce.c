@@ -482,6 +482,35 @@ TEST(test_large_reductions_are_thread_independent) {
   free(x);
 }
 
+/* Reducing leading axes folds blocks of neighbouring outputs together: more outputs than one
+ * block (256), a partial last block, and a transposed view whose outputs are far apart. */
+TEST(test_column_reductions_over_many_outputs) {
+  int shape[3] = {7, 3, 300};
+  size_t n = 7 * 3 * 300;
+  double* x = malloc(sizeof(double) * n);
+  fill_small_ints(x, n, -4, 4); /* ties for argmax, zeros for all */
+  mlx_dtype dtypes[2] = {MLX_FLOAT32, MLX_INT16};
+  for (int t = 0; t < 2; t++) {
+    mlx_array a = arr_of(x, shape, 3, dtypes[t]);
+    bool first[3] = {true, false, false}, outer[3] = {true, true, false};
+    for (int op = 0; op < N_OPS; op++) {
+      check_reduce(op, a, x, first, op % 2, 1, expected_dtype(op, dtypes[t]), 1e-6);
+      if (op != ARGMAX && op != ARGMIN) check_reduce(op, a, x, outer, false, 0, expected_dtype(op, dtypes[t]), 1e-6);
+    }
+    mlx_array tr = mlx_array_new();
+    int perm[3] = {2, 0, 1};
+    mlx_transpose_axes(&tr, a, perm, 3, cpu);
+    double* logical = malloc(sizeof(double) * n);
+    read_all(tr, logical);
+    bool last[3] = {false, false, true};
+    for (int op = 0; op < N_OPS; op++) check_reduce(op, tr, logical, last, false, 0, expected_dtype(op, dtypes[t]), 1e-6);
+    free(logical);
+    mlx_array_free(tr);
+    mlx_array_free(a);
+  }
+  free(x);
+}
+
 TEST(test_median_even_odd_and_nan) {
   int shape[2] = {2, 4};
   double x[8] = {4, 1, 3, 2, 9, NAN, 1, 5};
@@ -629,6 +658,7 @@ int main(void) {
   RUN(test_integer_sums_wrap_and_uint64_order);
   RUN(test_half_sums_round_once);
   RUN(test_large_reductions_are_thread_independent);
+  RUN(test_column_reductions_over_many_outputs);
   RUN(test_median_even_odd_and_nan);
   RUN(test_softmax_axes_dtypes_and_strides);
   RUN(test_error_paths);

@@ -8,7 +8,10 @@
  *
  * Work is split into groups (output elements) and each group's elements into fixed chunks of
  * CHUNK_MIN or more whose partial results combine in order, so results do not depend on the
- * thread count: groups run in parallel when there are many, chunks when there are few. */
+ * thread count: groups run in parallel when there are many, chunks when there are few. When
+ * neighbouring groups are closer in memory than a group's own elements (reducing leading axes,
+ * "column" reductions), blocks of up to BLOCK groups are folded together, one contiguous run of
+ * lanes per reduced position, instead of one strided walk per group. */
 #include <math.h>
 #include <stdlib.h>
 
@@ -40,6 +43,7 @@ typedef struct {
   double f;      /* floating-point accumulator */
   int64_t i;     /* integer accumulator (sums and products wrap as uint64), or all/any */
   int64_t index; /* argmax/argmin: position in the group of the chosen value */
+  double center; /* what FOLD_SQDEV and FOLD_EXPSUM subtract (the mean, the maximum) */
 } reduce_acc;
 
 typedef struct {
@@ -51,12 +55,14 @@ typedef struct {
   bool int_domain;      /* values as int64: integer and bool inputs of the dtype-keeping ops */
   bool ordered;         /* uint64 values loaded as ordered keys (max, min, argmax, argmin) */
   bool parallel_chunks; /* few large groups: split each group's elements over the threads */
+  bool lanes;           /* fold blocks of neighbouring groups together (column reductions) */
+  int64_t lane_stride;  /* element distance between neighbouring groups, in lane mode */
   int64_t chunk;        /* elements per partial result */
   int failed;
 } reduce_job;
 
 static reduce_acc acc_identity(fold_op op) {
-  reduce_acc a = {0, 0, 0};
+  reduce_acc a = {0, 0, 0, 0};
   switch (op) {
     case FOLD_PROD: a.f = 1, a.i = 1; break;
     case FOLD_MAX:
@@ -118,113 +124,127 @@ static double sum_f32_dense(const float* x, int64_t n) {
   return total;
 }
 
-static void fold_f64(fold_op op, const double* x, int64_t n, int64_t index, double center, reduce_acc* a) {
-  switch (op) {
-    case FOLD_SUM: {
-      double s[4] = {0, 0, 0, 0}; /* independent chains hide the add latency */
-      int64_t k = 0;
-      for (; k + 4 <= n; k += 4)
-        for (int j = 0; j < 4; j++) s[j] += x[k + j];
-      for (; k < n; k++) s[0] += x[k];
-      a->f += (s[0] + s[1]) + (s[2] + s[3]);
-      break;
+/* Folds x[0..n) into accumulators: with acc_step 0 all into *acc (element k at group position
+ * index + k), with acc_step 1 element k into acc[k] (all at group position index). */
+static void fold_f64(fold_op op, const double* x, int64_t n, int64_t index, reduce_acc* acc, int64_t acc_step) {
+  if (op == FOLD_SUM && acc_step == 0) {
+    double s[4] = {0, 0, 0, 0}; /* independent chains hide the add latency */
+    int64_t k = 0;
+    for (; k + 4 <= n; k += 4)
+      for (int j = 0; j < 4; j++) s[j] += x[k + j];
+    for (; k < n; k++) s[0] += x[k];
+    acc->f += (s[0] + s[1]) + (s[2] + s[3]);
+    return;
+  }
+  int64_t index_step = acc_step ? 0 : 1;
+  for (int64_t k = 0; k < n; k++) {
+    reduce_acc* a = acc + k * acc_step;
+    double v = x[k];
+    switch (op) {
+      case FOLD_SUM: a->f += v; break;
+      case FOLD_PROD: a->f *= v; break;
+      case FOLD_MAX:
+      case FOLD_MIN:
+        if (f_better(op, v, a->f)) a->f = v;
+        break;
+      case FOLD_ARGMAX:
+      case FOLD_ARGMIN:
+        if (f_better(op, v, a->f)) a->f = v, a->index = index + k * index_step;
+        break;
+      case FOLD_ANY: a->i |= v != 0; break;
+      case FOLD_ALL: a->i &= v != 0; break;
+      case FOLD_SQDEV: a->f += (v - a->center) * (v - a->center); break;
+      case FOLD_EXPSUM: a->f += exp(v - a->center); break;
     }
-    case FOLD_PROD:
-      for (int64_t k = 0; k < n; k++) a->f *= x[k];
-      break;
-    case FOLD_MAX:
-    case FOLD_MIN:
-      for (int64_t k = 0; k < n; k++)
-        if (f_better(op, x[k], a->f)) a->f = x[k];
-      break;
-    case FOLD_ARGMAX:
-    case FOLD_ARGMIN:
-      for (int64_t k = 0; k < n; k++)
-        if (f_better(op, x[k], a->f)) a->f = x[k], a->index = index + k;
-      break;
-    case FOLD_ANY:
-      for (int64_t k = 0; k < n; k++) a->i |= x[k] != 0;
-      break;
-    case FOLD_ALL:
-      for (int64_t k = 0; k < n; k++) a->i &= x[k] != 0;
-      break;
-    case FOLD_SQDEV:
-      for (int64_t k = 0; k < n; k++) a->f += (x[k] - center) * (x[k] - center);
-      break;
-    case FOLD_EXPSUM:
-      for (int64_t k = 0; k < n; k++) a->f += exp(x[k] - center);
-      break;
   }
 }
 
-static void fold_i64(fold_op op, const int64_t* x, int64_t n, int64_t index, reduce_acc* a) {
-  uint64_t u = (uint64_t)a->i;
-  switch (op) {
-    case FOLD_SUM:
-      for (int64_t k = 0; k < n; k++) u += (uint64_t)x[k];
-      a->i = (int64_t)u;
-      break;
-    case FOLD_PROD:
-      for (int64_t k = 0; k < n; k++) u *= (uint64_t)x[k];
-      a->i = (int64_t)u;
-      break;
-    case FOLD_MAX:
-    case FOLD_MIN:
-      for (int64_t k = 0; k < n; k++)
-        if (i_better(op, x[k], a->i)) a->i = x[k];
-      break;
-    case FOLD_ARGMAX:
-    case FOLD_ARGMIN:
-      for (int64_t k = 0; k < n; k++)
-        if (i_better(op, x[k], a->i)) a->i = x[k], a->index = index + k;
-      break;
-    case FOLD_ANY:
-      for (int64_t k = 0; k < n; k++) a->i |= x[k] != 0;
-      break;
-    case FOLD_ALL:
-      for (int64_t k = 0; k < n; k++) a->i &= x[k] != 0;
-      break;
-    default: break; /* float-only folds never run on integers */
+static void fold_i64(fold_op op, const int64_t* x, int64_t n, int64_t index, reduce_acc* acc, int64_t acc_step) {
+  int64_t index_step = acc_step ? 0 : 1;
+  for (int64_t k = 0; k < n; k++) {
+    reduce_acc* a = acc + k * acc_step;
+    int64_t v = x[k];
+    switch (op) {
+      case FOLD_SUM: a->i = (int64_t)((uint64_t)a->i + (uint64_t)v); break;
+      case FOLD_PROD: a->i = (int64_t)((uint64_t)a->i * (uint64_t)v); break;
+      case FOLD_MAX:
+      case FOLD_MIN:
+        if (i_better(op, v, a->i)) a->i = v;
+        break;
+      case FOLD_ARGMAX:
+      case FOLD_ARGMIN:
+        if (i_better(op, v, a->i)) a->i = v, a->index = index + k * index_step;
+        break;
+      case FOLD_ANY: a->i |= v != 0; break;
+      case FOLD_ALL: a->i &= v != 0; break;
+      default: break; /* float-only folds never run on integers */
+    }
   }
 }
 
 typedef struct {
   const reduce_job* job;
   fold_op op;
-  double center;
-  reduce_acc acc;
+  reduce_acc* acc;   /* one accumulator (row mode) or one per lane */
+  int64_t lanes;     /* lane mode: groups folded together */
 } fold_ctx;
+
+/* Loads n values at `offset` (stride) and folds them as fold_f64/fold_i64 do. */
+static void fold_values(const fold_ctx* c, int64_t offset, int64_t stride, int64_t n, int64_t index,
+                        int64_t acc_step) {
+  const core_array* in = c->job->in;
+  const void* data = core_array_ptr(in);
+  for (int64_t start = 0; start < n; start += BLOCK) {
+    int64_t m = n - start < BLOCK ? n - start : BLOCK;
+    int64_t at = offset + start * stride;
+    reduce_acc* acc = c->acc + start * acc_step;
+    if (c->job->int_domain) {
+      int64_t buf[BLOCK];
+      cpu_load_i64(data, in->dtype, at, stride, m, c->job->ordered, buf);
+      fold_i64(c->op, buf, m, index + start * !acc_step, acc, acc_step);
+    } else {
+      double buf[BLOCK];
+      cpu_load_f64(data, in->dtype, at, stride, m, buf);
+      fold_f64(c->op, buf, m, index + start * !acc_step, acc, acc_step);
+    }
+  }
+}
 
 static void fold_row(void* p, int64_t index, const int64_t* offsets, const int64_t* strides, int64_t n) {
   fold_ctx* c = p;
   const core_array* in = c->job->in;
-  const void* data = core_array_ptr(in);
   if (c->op == FOLD_SUM && in->dtype == MLX_FLOAT32 && strides[0] == 1) {
-    c->acc.f += sum_f32_dense((const float*)data + offsets[0], n);
+    c->acc->f += sum_f32_dense((const float*)core_array_ptr(in) + offsets[0], n);
     return;
   }
-  for (int64_t start = 0; start < n; start += BLOCK) {
-    int64_t m = n - start < BLOCK ? n - start : BLOCK;
-    int64_t offset = offsets[0] + start * strides[0];
-    if (c->job->int_domain) {
-      int64_t buf[BLOCK];
-      cpu_load_i64(data, in->dtype, offset, strides[0], m, c->job->ordered, buf);
-      fold_i64(c->op, buf, m, index + start, &c->acc);
-    } else {
-      double buf[BLOCK];
-      cpu_load_f64(data, in->dtype, offset, strides[0], m, buf);
-      fold_f64(c->op, buf, m, index + start, c->center, &c->acc);
+  fold_values(c, offsets[0], strides[0], n, index, 0);
+}
+
+/* Lane mode: the row holds group g0's elements; every other lane is lane_stride further on. */
+static void fold_lane_row(void* p, int64_t index, const int64_t* offsets, const int64_t* strides, int64_t n) {
+  fold_ctx* c = p;
+  const core_array* in = c->job->in;
+  int64_t lane_stride = c->job->lane_stride;
+  for (int64_t k = 0; k < n; k++) {
+    int64_t offset = offsets[0] + k * strides[0];
+    if (c->op == FOLD_SUM && in->dtype == MLX_FLOAT32 && lane_stride == 1) {
+      const float* x = (const float*)core_array_ptr(in) + offset;
+      for (int64_t j = 0; j < c->lanes; j++) c->acc[j].f += x[j];
+      continue;
     }
+    fold_values(c, offset, lane_stride, c->lanes, index + k, 1);
   }
 }
 
 /* Folds elements [begin, end) of group g. */
 static reduce_acc fold_range(const reduce_job* job, int64_t g, int64_t begin, int64_t end, fold_op op,
                              double center) {
-  fold_ctx c = {job, op, center, acc_identity(op)};
-  c.acc.index = begin;
+  reduce_acc acc = acc_identity(op);
+  acc.index = begin;
+  acc.center = center;
+  fold_ctx c = {job, op, &acc, 1};
   cpu_reduce_walk(job->plan, g, begin, end, fold_row, &c);
-  return c.acc;
+  return acc;
 }
 
 typedef struct {
@@ -254,7 +274,24 @@ static reduce_acc fold_group(const reduce_job* job, int64_t g, fold_op op, doubl
   else fold_chunks(&c, 0, n_chunks);
   reduce_acc acc = acc_identity(op);
   for (int64_t k = 0; k < n_chunks; k++) combine(op, job->int_domain, &acc, &partials[k]);
+  acc.center = center;
   return acc;
+}
+
+/* Folds groups [g0, g0 + count) into accs (count is 1 unless in lane mode); each accumulator's
+ * center is kept. */
+static void fold_block(const reduce_job* job, int64_t g0, int64_t count, fold_op op, reduce_acc* accs) {
+  if (!job->lanes) {
+    accs[0] = fold_group(job, g0, op, accs[0].center);
+    return;
+  }
+  for (int64_t j = 0; j < count; j++) {
+    double center = accs[j].center;
+    accs[j] = acc_identity(op);
+    accs[j].center = center;
+  }
+  fold_ctx c = {job, op, accs, count};
+  cpu_reduce_walk(job->plan, g0, 0, job->plan->group_size, fold_lane_row, &c);
 }
 
 /* Median: MLX sorts NaN after every number and averages the two middle values of even counts. */
@@ -282,50 +319,60 @@ static const fold_op simple_fold[REDUCE_CODE_COUNT] = {
     [REDUCE_ARGMAX] = FOLD_ARGMAX, [REDUCE_ARGMIN] = FOLD_ARGMIN,
 };
 
-/* Computes and stores output element g. */
-static void reduce_group(reduce_job* job, int64_t g) {
+/* Computes and stores output elements [g0, g0 + count). */
+static void reduce_block(reduce_job* job, int64_t g0, int64_t count) {
   void* out = core_array_ptr(job->out);
   mlx_dtype dtype = job->out->dtype;
-  double n = (double)job->plan->group_size, result = 0;
-  switch (job->code) {
-    case REDUCE_SUM:
-    case REDUCE_PROD:
-    case REDUCE_MAX:
-    case REDUCE_MIN:
-    case REDUCE_ALL:
-    case REDUCE_ANY:
-    case REDUCE_ARGMAX:
-    case REDUCE_ARGMIN: {
-      fold_op op = simple_fold[job->code];
-      reduce_acc a = fold_group(job, g, op, 0);
-      if (op == FOLD_ARGMAX || op == FOLD_ARGMIN) cpu_store_i64(out, dtype, g, a.index, false);
-      else if (job->int_domain || op == FOLD_ALL || op == FOLD_ANY) cpu_store_i64(out, dtype, g, a.i, job->ordered);
-      else cpu_store_f64(out, dtype, g, a.f);
-      return;
-    }
-    case REDUCE_MEAN: result = fold_group(job, g, FOLD_SUM, 0).f / n; break;
-    case REDUCE_VAR:
-    case REDUCE_STD: {
-      double mean = fold_group(job, g, FOLD_SUM, 0).f / n;
-      double divisor = n - job->ddof > 0 ? n - job->ddof : 0;
-      result = fold_group(job, g, FOLD_SQDEV, mean).f / divisor;
-      if (job->code == REDUCE_STD) result = sqrt(result);
-      break;
-    }
-    case REDUCE_LOGSUMEXP: {
-      double max = fold_group(job, g, FOLD_MAX, 0).f;
-      result = isfinite(max) ? max + log(fold_group(job, g, FOLD_EXPSUM, max).f) : max;
-      break;
-    }
-    case REDUCE_MEDIAN:
-      if (group_median(job, g, &result)) job->failed = 1;
-      break;
+  double n = (double)job->plan->group_size;
+  reduce_acc a[BLOCK];
+  for (int64_t j = 0; j < count; j++) a[j].center = 0;
+  int code = job->code;
+  if (code == REDUCE_MEDIAN) { /* never in lane mode: count is 1 */
+    double result = 0;
+    if (group_median(job, g0, &result)) job->failed = 1;
+    cpu_store_f64(out, dtype, g0, result);
+    return;
   }
-  cpu_store_f64(out, dtype, g, result);
+  if (code != REDUCE_MEAN && code != REDUCE_VAR && code != REDUCE_STD && code != REDUCE_LOGSUMEXP) {
+    fold_op op = simple_fold[code];
+    fold_block(job, g0, count, op, a);
+    for (int64_t j = 0; j < count; j++) {
+      if (op == FOLD_ARGMAX || op == FOLD_ARGMIN) cpu_store_i64(out, dtype, g0 + j, a[j].index, false);
+      else if (job->int_domain || op == FOLD_ALL || op == FOLD_ANY)
+        cpu_store_i64(out, dtype, g0 + j, a[j].i, job->ordered);
+      else cpu_store_f64(out, dtype, g0 + j, a[j].f);
+    }
+    return;
+  }
+  /* Two passes: the center (mean or maximum), then squared deviations or exponentials. */
+  bool lse = code == REDUCE_LOGSUMEXP;
+  fold_block(job, g0, count, lse ? FOLD_MAX : FOLD_SUM, a);
+  for (int64_t j = 0; j < count; j++) a[j].center = lse ? a[j].f : a[j].f / n;
+  if (code != REDUCE_MEAN) fold_block(job, g0, count, lse ? FOLD_EXPSUM : FOLD_SQDEV, a);
+  for (int64_t j = 0; j < count; j++) {
+    double c = a[j].center, result = c;
+    if (code == REDUCE_LOGSUMEXP) result = isfinite(c) ? c + log(a[j].f) : c;
+    if (code == REDUCE_VAR || code == REDUCE_STD) result = a[j].f / (n - job->ddof > 0 ? n - job->ddof : 0);
+    if (code == REDUCE_STD) result = sqrt(result);
+    cpu_store_f64(out, dtype, g0 + j, result);
+  }
 }
 
+/* Row mode: one group per block. */
 static void reduce_groups(void* p, int64_t begin, int64_t end) {
-  for (int64_t g = begin; g < end; g++) reduce_group(p, g);
+  for (int64_t g = begin; g < end; g++) reduce_block(p, g, 1);
+}
+
+/* Lane mode: block b covers up to BLOCK neighbours along the innermost kept dim. */
+static void reduce_lane_blocks(void* p, int64_t begin, int64_t end) {
+  reduce_job* job = p;
+  int64_t inner = job->plan->kept_shape[job->plan->n_kept - 1];
+  int64_t per_row = (inner + BLOCK - 1) / BLOCK;
+  for (int64_t b = begin; b < end; b++) {
+    int64_t col = (b % per_row) * BLOCK;
+    int64_t count = inner - col < BLOCK ? inner - col : BLOCK;
+    reduce_block(job, (b / per_row) * inner + col, count);
+  }
 }
 
 int cpu_eval_reduce(core_node* node, core_array** outputs) {
@@ -350,8 +397,19 @@ int cpu_eval_reduce(core_node* node, core_array** outputs) {
   };
   job.chunk = (plan.group_size + MAX_CHUNKS - 1) / MAX_CHUNKS;
   if (job.chunk < CHUNK_MIN) job.chunk = CHUNK_MIN;
+  /* Lane mode when neighbouring groups are nearer than a group's consecutive elements. */
+  if (!job.parallel_chunks && code != REDUCE_MEDIAN && plan.n_kept > 0 && plan.n_reduced > 0 && plan.groups > 1) {
+    int64_t lane = plan.kept_strides[0][plan.n_kept - 1], step = plan.reduced_strides[0][plan.n_reduced - 1];
+    job.lanes = llabs(lane) < llabs(step);
+    job.lane_stride = lane;
+  }
   if (job.parallel_chunks) {
     reduce_groups(&job, 0, plan.groups);
+  } else if (job.lanes) {
+    int64_t inner = plan.kept_shape[plan.n_kept - 1];
+    int64_t blocks = plan.groups / inner * ((inner + BLOCK - 1) / BLOCK);
+    int64_t block_size = (plan.group_size > 0 ? plan.group_size : 1) * BLOCK;
+    cpu_parallel_for(blocks, 1 + (1 << 14) / block_size, reduce_lane_blocks, &job);
   } else {
     int64_t per_group = plan.group_size > 0 ? plan.group_size : 1;
     cpu_parallel_for(plan.groups, 1 + (1 << 14) / per_group, reduce_groups, &job);
