@@ -727,21 +727,35 @@ static void assign(tmpl_interp* in, const ast_node* target, tmpl_value v, tmpl_f
   for (size_t i = 0; i < items->len; i++) frame_set(in, f, target->list.items[i]->name, items->items[i]);
 }
 
-static tmpl_value make_loop(tmpl_interp* in, tmpl_list* items, size_t i) {
+/* The loop object's keys, made once per for statement and shared by its iterations. */
+enum { LOOP_INDEX0, LOOP_INDEX, LOOP_REVINDEX0, LOOP_REVINDEX, LOOP_FIRST, LOOP_LAST, LOOP_LENGTH, LOOP_DEPTH,
+       LOOP_DEPTH0, LOOP_PREVITEM, LOOP_NEXTITEM, LOOP_KEYS };
+static const char* const loop_key_names[LOOP_KEYS] = {"index0", "index", "revindex0", "revindex", "first", "last",
+                                                       "length", "depth", "depth0", "previtem", "nextitem"};
+
+static tmpl_value make_loop(tmpl_interp* in, const tmpl_value* keys, tmpl_list* items, size_t i) {
   tmpl_value loop = tv_dict(in->arena, DICT_LOOP);
   tmpl_dict* d = loop.as.dict;
+  d->keys = tmpl_alloc(in->arena, 2 * LOOP_KEYS * sizeof(tmpl_value));
+  d->values = d->keys + LOOP_KEYS;
+  d->cap = LOOP_KEYS;
   int64_t n = (int64_t)items->len, k = (int64_t)i;
-  tmpl_dict_set_str(in->arena, d, "index0", tv_int(k));
-  tmpl_dict_set_str(in->arena, d, "index", tv_int(k + 1));
-  tmpl_dict_set_str(in->arena, d, "revindex0", tv_int(n - k - 1));
-  tmpl_dict_set_str(in->arena, d, "revindex", tv_int(n - k));
-  tmpl_dict_set_str(in->arena, d, "first", tv_bool(k == 0));
-  tmpl_dict_set_str(in->arena, d, "last", tv_bool(k == n - 1));
-  tmpl_dict_set_str(in->arena, d, "length", tv_int(n));
-  tmpl_dict_set_str(in->arena, d, "depth", tv_int(1));
-  tmpl_dict_set_str(in->arena, d, "depth0", tv_int(0));
-  if (k > 0) tmpl_dict_set_str(in->arena, d, "previtem", items->items[k - 1]);
-  if (k + 1 < n) tmpl_dict_set_str(in->arena, d, "nextitem", items->items[k + 1]);
+  tmpl_value values[LOOP_KEYS] = {tv_int(k), tv_int(k + 1), tv_int(n - k - 1), tv_int(n - k), tv_bool(k == 0),
+                                  tv_bool(k == n - 1), tv_int(n), tv_int(1), tv_int(0)};
+  size_t count = 0;
+  for (size_t j = 0; j < LOOP_PREVITEM; j++, count++) {
+    d->keys[count] = keys[j];
+    d->values[count] = values[j];
+  }
+  if (k > 0) {
+    d->keys[count] = keys[LOOP_PREVITEM];
+    d->values[count++] = items->items[k - 1];
+  }
+  if (k + 1 < n) {
+    d->keys[count] = keys[LOOP_NEXTITEM];
+    d->values[count++] = items->items[k + 1];
+  }
+  d->len = count;
   return loop;
 }
 
@@ -763,11 +777,13 @@ static void exec_for(tmpl_interp* in, const ast_node* n, tmpl_frame* f) {
     exec_body(in, n->list2, frame_new(in, f));
     return;
   }
+  tmpl_value keys[LOOP_KEYS];
+  for (size_t j = 0; j < LOOP_KEYS; j++) keys[j] = tv_cstring(in->arena, loop_key_names[j]);
   for (size_t i = 0; i < items->len; i++) {
     step(in, n);
     tmpl_frame* scope = frame_new(in, f);
     assign(in, n->a, items->items[i], scope);
-    frame_set(in, scope, "loop", make_loop(in, items, i));
+    frame_set(in, scope, "loop", make_loop(in, keys, items, i));
     if (exec_body(in, n->list, scope) == FLOW_BREAK) break;
   }
 }

@@ -147,6 +147,16 @@ static void parse_call_args(parser* p, ast_node* call) {
   call->kw_names = names;
 }
 
+/* A call is reported at its callee's position (where "raise_exception" starts, say). */
+static ast_node* parse_call(parser* p, ast_node* callee) {
+  ast_node* c = new_node(p, N_CALL, cur(p));
+  c->line = callee->line;
+  c->col = callee->col;
+  c->a = callee;
+  parse_call_args(p, c);
+  return c;
+}
+
 static const char* parse_dotted_name(parser* p) {
   const char* name = expect_name(p);
   while (is_op(p, ".") && peek(p, 1)->kind == TK_NAME) {
@@ -262,10 +272,7 @@ static ast_node* parse_postfix(parser* p, ast_node* node) {
       }
       node = g;
     } else if (is_op(p, "(")) {
-      ast_node* c = new_node(p, N_CALL, at);
-      c->a = node;
-      parse_call_args(p, c);
-      node = c;
+      node = parse_call(p, node);
     } else {
       return node;
     }
@@ -279,10 +286,7 @@ static ast_node* parse_filter_expr(parser* p, ast_node* node) {
     } else if (is_name(p, "is")) {
       node = parse_test(p, node);
     } else if (is_op(p, "(")) {
-      ast_node* c = new_node(p, N_CALL, cur(p));
-      c->a = node;
-      parse_call_args(p, c);
-      node = c;
+      node = parse_call(p, node);
     } else {
       return node;
     }
@@ -637,7 +641,7 @@ static ast_node* parse_statement(parser* p) {
     node->a = parse_tuple(p, false, false, NULL, false);
     expect_block_end(p);
     for (;;) {
-      static const char* const ends[] = {"elif", "else", "endif", NULL};
+      static const char* const ends[] = {"endif", "elif", "else", NULL};
       node->list = parse_body(p, ends);
       advance(p); /* '{%' */
       tmpl_token* which = cur(p);
