@@ -20,5 +20,6 @@
 #include "mlx/c/ops/creation.h"
 #include "mlx/c/ops/indexing.h"
 #include "mlx/c/ops/linalg_basic.h"
+#include "mlx/c/ops/quantized.h"
 
 #endif

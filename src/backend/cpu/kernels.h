@@ -42,6 +42,9 @@ KERNEL(cpu_eval_take)
 KERNEL(cpu_eval_take_along_axis)
 KERNEL(cpu_eval_put_along_axis)
 KERNEL(cpu_eval_matmul)
+KERNEL(cpu_eval_quantize)
+KERNEL(cpu_eval_dequantize)
+KERNEL(cpu_eval_quantized_matmul)
 #undef KERNEL
 
 #endif
