@@ -36,8 +36,12 @@ int tok_added_vocab_build(tok_added_vocab* av, const tok_normalizer* normalizer)
     if (!t->normalized) {
       TRY(trie_add(&av->raw, t->content, t->length, (uint32_t)i));
     } else if (normalizer) {
+      /* tokenizers keeps a normalized token in its normalized form, and decodes it so too. */
       TRY(tok_normalize(normalizer, t->content, t->length, &normalized));
       TRY(trie_add(&av->normalized, normalized.data, normalized.length, (uint32_t)i));
+      av->tokens[i].decoded = tok_strndup(normalized.data, normalized.length);
+      REQUIRE(av->tokens[i].decoded, "out of memory");
+      av->tokens[i].decoded_length = normalized.length;
     } else {
       TRY(trie_add(&av->normalized, t->content, t->length, (uint32_t)i));
     }
@@ -48,7 +52,10 @@ cleanup:
 }
 
 void tok_added_vocab_free(tok_added_vocab* av) {
-  for (size_t i = 0; i < av->count; i++) free(av->tokens[i].content);
+  for (size_t i = 0; i < av->count; i++) {
+    free(av->tokens[i].content);
+    free(av->tokens[i].decoded);
+  }
   free(av->tokens);
   tok_pairmap_free(&av->raw.edges);
   tok_pairmap_free(&av->normalized.edges);
@@ -110,8 +117,8 @@ int tok_added_split_text(const tok_added_vocab* av, bool normalized, const char*
       int32_t before = char_before(s, start);
       int32_t after = -1;
       if (stop < n) tok_utf8_decode(s + stop, &after);
-      bool start_space = start == 0 || !tok_is_alphanumeric(before);
-      bool stop_space = stop == n || !tok_is_alphanumeric(after);
+      bool start_space = start == 0 || !tok_is_word_char(before);
+      bool stop_space = stop == n || !tok_is_word_char(after);
       if (!start_space || !stop_space) continue;
     }
     if (tok->lstrip) {

@@ -152,11 +152,12 @@ size_t tok_utf8_encode(int32_t cp, char* out);
 /* Appends bytes as UTF-8 the way Rust's String::from_utf8_lossy does (maximal subparts). */
 void tok_append_lossy(strbuf* sb, const char* s, size_t n);
 bool tok_is_whitespace(int32_t cp);   /* Rust char::is_whitespace */
-bool tok_is_alphanumeric(int32_t cp); /* Rust char::is_alphanumeric */
+bool tok_is_word_char(int32_t cp);    /* what \w matches in Rust's regex crate */
 bool tok_is_numeric(int32_t cp);      /* Rust char::is_numeric */
 bool tok_is_punctuation(int32_t cp);  /* ASCII punctuation or Unicode P* */
 bool tok_is_control(int32_t cp);      /* Unicode Cc */
-bool tok_is_mark_nonspacing(int32_t cp);
+bool tok_is_combining_mark(int32_t cp); /* General_Category Mark (Mn, Mc, Me): StripAccents */
+bool tok_is_mark_nonspacing(int32_t cp); /* Mn only: BertNormalizer's strip_accents */
 bool tok_is_chinese(int32_t cp);
 /* The GPT-2 byte <-> character tables. */
 extern const char* const tok_byte_to_utf8[256];
@@ -292,6 +293,8 @@ int tok_unigram_build(tok_model* m);
 typedef struct {
   char* content;
   size_t length;
+  char* decoded; /* what decode writes: the normalized content when normalized (NULL = content) */
+  size_t decoded_length;
   int32_t id;
   bool special, single_word, lstrip, rstrip, normalized;
 } tok_added_token;

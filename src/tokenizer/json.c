@@ -1,6 +1,8 @@
 /* A strict JSON parser into an arena-backed DOM. Faster than a general-purpose library on the
  * multi-megabyte vocabularies of tokenizer.json (no per-value allocation, no key hashing). */
 #include <errno.h>
+#include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,48 +169,117 @@ static int parse_string(parser* p, char** out, uint32_t* out_len) {
   return 0;
 }
 
+/* Powers of ten as correctly rounded doubles, 1e0 .. 1e308. */
+static double pow10_table[309];
+static pthread_once_t pow10_once = PTHREAD_ONCE_INIT;
+
+static void pow10_init(void) {
+  char buf[16];
+  for (int i = 0; i <= 308; i++) {
+    snprintf(buf, sizeof buf, "1e%d", i);
+    pow10_table[i] = strtod(buf, NULL);
+  }
+}
+
+/* significand * 10^exponent computed as serde_json does by default (not correctly rounded: the
+ * significand is rounded to a double, then multiplied or divided once). tokenizers reads
+ * tokenizer.json this way, and Unigram's ties depend on the last bit of the scores. */
+static int f64_from_parts(parser* p, bool positive, uint64_t significand, int64_t exponent, double* out) {
+  pthread_once(&pow10_once, pow10_init);
+  double f = (double)significand;
+  for (;;) {
+    int64_t magnitude = exponent < 0 ? -exponent : exponent;
+    if (magnitude <= 308) {
+      if (exponent >= 0) {
+        f *= pow10_table[magnitude];
+        if (isinf(f)) return fail(p, "number out of range");
+      } else {
+        f /= pow10_table[magnitude];
+      }
+      break;
+    }
+    if (f == 0.0) break;
+    if (exponent >= 0) return fail(p, "number out of range");
+    f /= 1e308;
+    exponent += 308;
+  }
+  *out = positive ? f : -f;
+  return 0;
+}
+
+static bool digit_at(const parser* p) { return p->pos < p->n && p->s[p->pos] >= '0' && p->s[p->pos] <= '9'; }
+
+/* Appends a digit unless the significand would overflow; then the digit is dropped (the caller
+ * counts it in the exponent when it is before the decimal point). */
+static bool push_digit(uint64_t* significand, unsigned digit) {
+  if (*significand >= UINT64_MAX / 10 && (*significand > UINT64_MAX / 10 || digit > UINT64_MAX % 10)) return false;
+  *significand = *significand * 10 + digit;
+  return true;
+}
+
 static int parse_number(parser* p, tj_value* v) {
-  size_t start = p->pos;
-  bool is_int = true;
-  if (p->pos < p->n && p->s[p->pos] == '-') p->pos++;
-  if (p->pos >= p->n || p->s[p->pos] < '0' || p->s[p->pos] > '9') return fail(p, "bad number");
-  if (p->s[p->pos] == '0') p->pos++;
-  else while (p->pos < p->n && p->s[p->pos] >= '0' && p->s[p->pos] <= '9') p->pos++;
+  bool positive = true;
+  if (p->pos < p->n && p->s[p->pos] == '-') {
+    positive = false;
+    p->pos++;
+  }
+  if (!digit_at(p)) return fail(p, "bad number");
+  uint64_t significand = 0;
+  int64_t exponent = 0;
+  bool is_int = true, overflowed = false;
+  if (p->s[p->pos] == '0') {
+    p->pos++;
+    if (digit_at(p)) return fail(p, "bad number (leading zero)");
+  } else {
+    while (digit_at(p)) {
+      if (overflowed || !push_digit(&significand, (unsigned)(p->s[p->pos] - '0'))) {
+        overflowed = true;
+        exponent++;
+      }
+      p->pos++;
+    }
+  }
   if (p->pos < p->n && p->s[p->pos] == '.') {
     is_int = false;
     p->pos++;
-    if (p->pos >= p->n || p->s[p->pos] < '0' || p->s[p->pos] > '9') return fail(p, "bad number");
-    while (p->pos < p->n && p->s[p->pos] >= '0' && p->s[p->pos] <= '9') p->pos++;
+    if (!digit_at(p)) return fail(p, "bad number");
+    while (digit_at(p)) {
+      if (!overflowed && push_digit(&significand, (unsigned)(p->s[p->pos] - '0'))) exponent--;
+      else overflowed = true;
+      p->pos++;
+    }
   }
   if (p->pos < p->n && (p->s[p->pos] == 'e' || p->s[p->pos] == 'E')) {
     is_int = false;
     p->pos++;
-    if (p->pos < p->n && (p->s[p->pos] == '+' || p->s[p->pos] == '-')) p->pos++;
-    if (p->pos >= p->n || p->s[p->pos] < '0' || p->s[p->pos] > '9') return fail(p, "bad number");
-    while (p->pos < p->n && p->s[p->pos] >= '0' && p->s[p->pos] <= '9') p->pos++;
-  }
-  char buf[64];
-  size_t len = p->pos - start;
-  char* text = len < sizeof buf ? buf : malloc(len + 1);
-  if (!text) return fail(p, "out of memory");
-  memcpy(text, p->s + start, len);
-  text[len] = '\0';
-  errno = 0;
-  if (is_int) {
-    long long i = strtoll(text, NULL, 10);
-    if (errno == ERANGE) {
-      v->type = TJ_REAL;
-      v->u.d = strtod(text, NULL);
-    } else {
-      v->type = TJ_INT;
-      v->u.i = i;
+    bool exp_positive = true;
+    if (p->pos < p->n && (p->s[p->pos] == '+' || p->s[p->pos] == '-')) exp_positive = p->s[p->pos++] == '+';
+    if (!digit_at(p)) return fail(p, "bad number");
+    int64_t e = 0;
+    bool exp_overflow = false;
+    while (digit_at(p)) {
+      if (e < 100000000) e = e * 10 + (p->s[p->pos] - '0');
+      else exp_overflow = true;
+      p->pos++;
     }
-  } else {
-    v->type = TJ_REAL;
-    v->u.d = strtod(text, NULL);
+    if (exp_overflow) {
+      /* serde_json: a huge negative exponent or a zero significand gives 0; else out of range */
+      if (!exp_positive || significand == 0) {
+        v->type = TJ_REAL;
+        v->u.d = positive ? 0.0 : -0.0;
+        return 0;
+      }
+      return fail(p, "number out of range");
+    }
+    exponent += exp_positive ? e : -e;
   }
-  if (text != buf) free(text);
-  return 0;
+  if (is_int && !overflowed && (positive ? significand <= (uint64_t)INT64_MAX : significand <= (uint64_t)INT64_MAX + 1)) {
+    v->type = TJ_INT;
+    v->u.i = positive ? (int64_t)significand : (int64_t)(0 - significand);
+    return 0;
+  }
+  v->type = TJ_REAL;
+  return f64_from_parts(p, positive, significand, exponent, &v->u.d);
 }
 
 static int literal(parser* p, const char* word, tj_type type, tj_value* v) {

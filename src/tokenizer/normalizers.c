@@ -121,11 +121,12 @@ static void lowercase(const char* in, size_t len, strbuf* out) {
   }
 }
 
-static void strip_accents(const char* in, size_t len, strbuf* out) {
+/* StripAccents drops every mark (M*); BertNormalizer only nonspacing ones (Mn). */
+static void strip_accents(const char* in, size_t len, bool nonspacing_only, strbuf* out) {
   for (size_t i = 0; i < len;) {
     int32_t cp;
     size_t k = tok_utf8_decode(in + i, &cp);
-    if (!tok_is_mark_nonspacing(cp)) strbuf_append(out, in + i, k);
+    if (!(nonspacing_only ? tok_is_mark_nonspacing(cp) : tok_is_combining_mark(cp))) strbuf_append(out, in + i, k);
     i += k;
   }
 }
@@ -182,9 +183,11 @@ static void bert_clean(const char* in, size_t len, bool clean, bool chinese, str
     int32_t cp;
     size_t k = tok_utf8_decode(in + i, &cp);
     i += k;
-    bool white = cp == '\t' || cp == '\n' || cp == '\r' || tok_is_whitespace(cp);
+    bool tab_or_newline = cp == '\t' || cp == '\n' || cp == '\r';
+    bool white = tab_or_newline || tok_is_whitespace(cp);
     if (clean) {
-      if (cp == 0 || cp == 0xFFFD || (!white && tok_is_control(cp))) continue;
+      /* Control characters go first, whitespace or not (U+0085, U+000B), as in tokenizers. */
+      if (cp == 0 || cp == 0xFFFD || (!tab_or_newline && tok_is_control(cp))) continue;
       if (white) {
         strbuf_append(out, " ", 1);
         continue;
@@ -209,7 +212,7 @@ static int bert(const tok_normalizer* n, const char* in, size_t len, strbuf* out
   if (n->strip_accents) {
     TRY(unicode_form(cur, cur_len, UTF8PROC_DECOMPOSE, &b));
     strbuf c = {0};
-    strip_accents(b.data ? b.data : "", b.length, &c);
+    strip_accents(b.data ? b.data : "", b.length, true, &c);
     strbuf_free(&b);
     b = c;
     cur = b.data ? b.data : "";
@@ -231,7 +234,7 @@ static int normalize_one(const tok_normalizer* n, const char* in, size_t len, st
     case TOK_NORM_NFKD: return unicode_form(in, len, UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT, out);
     case TOK_NORM_LOWERCASE: lowercase(in, len, out); return 0;
     case TOK_NORM_STRIP: strip(in, len, n->left, n->right, out); return 0;
-    case TOK_NORM_STRIP_ACCENTS: strip_accents(in, len, out); return 0;
+    case TOK_NORM_STRIP_ACCENTS: strip_accents(in, len, false, out); return 0;
     case TOK_NORM_REPLACE: return tok_regex_replace(n->pattern, in, len, n->content, n->content_len, out);
     case TOK_NORM_PREPEND:
       if (len) strbuf_append(out, n->content, n->content_len);

@@ -278,7 +278,8 @@ int tok_decode_to(const mlxc_tokenizer* tok, const int32_t* ids, size_t n, bool 
     if (added >= 0) {
       const tok_added_token* t = &tok->added.tokens[added];
       if (skip_special && t->special) continue;
-      TRY(tok_pieces_push(&tokens, t->content, t->length, 0));
+      if (t->decoded) TRY(tok_pieces_push(&tokens, t->decoded, t->decoded_length, 0));
+      else TRY(tok_pieces_push(&tokens, t->content, t->length, 0));
     } else if ((size_t)id < tok->model->n_ids && tok->model->id_to_token[id]) {
       TRY(tok_pieces_push(&tokens, tok->model->id_to_token[id], tok->model->id_to_len[id], 0));
     }

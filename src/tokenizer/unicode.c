@@ -131,9 +131,12 @@ bool tok_is_numeric(int32_t c) {
   return k == UTF8PROC_CATEGORY_ND || k == UTF8PROC_CATEGORY_NL || k == UTF8PROC_CATEGORY_NO;
 }
 
-bool tok_is_alphanumeric(int32_t c) {
+bool tok_is_word_char(int32_t c) {
+  if (c == 0x200C || c == 0x200D) return true; /* Join_Control */
   utf8proc_category_t k = category(c);
-  return (k >= UTF8PROC_CATEGORY_LU && k <= UTF8PROC_CATEGORY_LO) || tok_is_numeric(c);
+  return (k >= UTF8PROC_CATEGORY_LU && k <= UTF8PROC_CATEGORY_LO) || k == UTF8PROC_CATEGORY_MN ||
+         k == UTF8PROC_CATEGORY_MC || k == UTF8PROC_CATEGORY_ME || k == UTF8PROC_CATEGORY_ND ||
+         k == UTF8PROC_CATEGORY_NL || k == UTF8PROC_CATEGORY_PC;
 }
 
 bool tok_is_punctuation(int32_t c) {
@@ -150,6 +153,11 @@ bool tok_is_control(int32_t c) {
 }
 
 bool tok_is_mark_nonspacing(int32_t c) { return category(c) == UTF8PROC_CATEGORY_MN; }
+
+bool tok_is_combining_mark(int32_t c) {
+  utf8proc_category_t k = category(c);
+  return k == UTF8PROC_CATEGORY_MN || k == UTF8PROC_CATEGORY_MC || k == UTF8PROC_CATEGORY_ME;
+}
 
 bool tok_is_chinese(int32_t c) {
   return (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0x3400 && c <= 0x4DBF) || (c >= 0x20000 && c <= 0x2A6DF) ||
