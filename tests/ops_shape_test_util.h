@@ -80,7 +80,7 @@ static bool shape_is(mlx_array a, const int* shape, int ndim) {
   } while (0)
 
 /* Whether a, once evaluated, is a view of b's buffer (no copy). */
-static bool shares_data(mlx_array a, mlx_array b) {
+static inline bool shares_data(mlx_array a, mlx_array b) {
   if (mlx_array_eval(a) || mlx_array_eval(b)) return false;
   return core_ctx(a)->buffer && core_ctx(a)->buffer == core_ctx(b)->buffer;
 }

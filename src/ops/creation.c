@@ -262,3 +262,18 @@ int mlx_hamming(mlx_array* res, int M, const mlx_stream s) { return window(res, 
 int mlx_hanning(mlx_array* res, int M, const mlx_stream s) { return window(res, &prim_hanning, M, s); }
 int mlx_bartlett(mlx_array* res, int M, const mlx_stream s) { return window(res, &prim_bartlett, M, s); }
 int mlx_blackman(mlx_array* res, int M, const mlx_stream s) { return window(res, &prim_blackman, M, s); }
+
+/* ---- trace ---- */
+
+/* The sum of diagonal `offset` over axes axis1 and axis2, computed in dtype (as MLX). */
+int mlx_trace(mlx_array* res, const mlx_array a, int offset, int axis1, int axis2, mlx_dtype dtype,
+              const mlx_stream s) {
+  if (!core_dtype_valid(dtype)) return util_error("trace: invalid dtype %d", (int)dtype);
+  mlx_array diag = mlx_array_new(), cast = mlx_array_new();
+  int status = mlx_diagonal(&diag, a, offset, axis1, axis2, s);
+  if (!status) status = mlx_astype(&cast, diag, dtype, s);
+  if (!status) status = mlx_sum_axis(res, cast, -1, false, s);
+  mlx_array_free(diag);
+  mlx_array_free(cast);
+  return status;
+}

@@ -1,5 +1,5 @@
 /* mlx-c creation ops: filled arrays, ranges, identity and triangular matrices,
- * meshgrid, diagonals and window functions.
+ * meshgrid, diagonals, trace and window functions.
  *
  *   mlx_array r = mlx_array_new();
  *   mlx_arange(&r, 0, 10, 2, MLX_INT32, s);     // [0, 2, 4, 6, 8]
@@ -35,6 +35,7 @@ int mlx_triu(mlx_array* res, const mlx_array x, int k, const mlx_stream s);
 int mlx_meshgrid(mlx_vector_array* res, const mlx_vector_array arrays, bool sparse, const char* indexing, const mlx_stream s);
 int mlx_diagonal(mlx_array* res, const mlx_array a, int offset, int axis1, int axis2, const mlx_stream s);
 int mlx_diag(mlx_array* res, const mlx_array a, int k, const mlx_stream s);
+int mlx_trace(mlx_array* res, const mlx_array a, int offset, int axis1, int axis2, mlx_dtype dtype, const mlx_stream s);
 int mlx_hamming(mlx_array* res, int M, const mlx_stream s);
 int mlx_hanning(mlx_array* res, int M, const mlx_stream s);
 int mlx_bartlett(mlx_array* res, int M, const mlx_stream s);
