@@ -55,7 +55,7 @@ static thread_state* get_state(void) {
 
 /* Rewrites \s as [\s\x{85}] (inside a class: \s\x{85}) and \S as [^\s\x{85}]. */
 static char* widen_space_classes(const char* p, size_t n) {
-  char* out = malloc(n * 6 + 1); /* \\S (2 bytes) becomes [^\\s\\x{85}] (11 bytes) */
+  char* out = malloc(n * 6 + 1); /* \S (2 bytes) becomes [^\s\x{85}] (11 bytes) */
   if (!out) return NULL;
   size_t o = 0;
   bool in_class = false;
