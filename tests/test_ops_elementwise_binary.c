@@ -56,7 +56,7 @@ TEST(test_float_binary_ops_every_float_dtype) {
   double b[N] = {2, -2, -2, 2, 0.25, 3, 0.5, 4, -3, 7, 5, 1.5};
   for (size_t k = 0; k < sizeof cases / sizeof *cases; k++)
     for (int d = 0; d < 4; d++) {
-      mlx_dtype t = float_dtypes[d], got_t;
+      mlx_dtype t = float_dtypes[d], got_t = MLX_BOOL;
       double sa[N], sb[N], got[N];
       for (int i = 0; i < N; i++) {
         sa[i] = stored_value(a[i], t);

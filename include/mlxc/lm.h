@@ -1,0 +1,95 @@
+/* Language models: load a Hugging Face model folder, run it, generate.
+ *
+ *   mlxc_lm_model* model;
+ *   if (mlxc_lm_load(&model, "models/kjv-llama-7m", mlx_default_cpu_stream_new())) { ... mlxc_last_error() ... }
+ *   mlxc_lm_session* session;
+ *   mlxc_lm_session_new(&session, model);
+ *   int32_t prompt[3] = {...};
+ *   mlxc_lm_generate_params params = mlxc_lm_generate_default_params();
+ *   params.max_tokens = 32;
+ *   mlxc_lm_generation out;
+ *   mlxc_lm_generate(session, prompt, 3, &params, &out);     // out.ids, out.n_ids, stats
+ *   mlxc_lm_generation_free(&out);
+ *   mlxc_lm_session_free(session);
+ *   mlxc_lm_free(model);
+ *
+ * A model (weights and configuration) is immutable and may be shared by sessions on several
+ * threads; a session (the KV cache) belongs to one thread at a time. */
+#ifndef MLXC_LM_H
+#define MLXC_LM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mlx/c/array.h"
+#include "mlx/c/stream.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct mlxc_lm_model mlxc_lm_model;
+typedef struct mlxc_lm_session mlxc_lm_session;
+
+/* Loads config.json and the safetensors weights (single file or sharded with
+ * model.safetensors.index.json) of the folder `path`; computation runs on `stream`. */
+int mlxc_lm_load(mlxc_lm_model** out, const char* path, mlx_stream stream);
+void mlxc_lm_free(mlxc_lm_model* model);
+
+/* The model_type values this build can run, as one comma-separated string. */
+const char* mlxc_lm_supported_types(void);
+int mlxc_lm_vocab_size(const mlxc_lm_model* model);
+/* Bytes of the model's weights. */
+size_t mlxc_lm_weight_bytes(const mlxc_lm_model* model);
+
+int mlxc_lm_session_new(mlxc_lm_session** out, const mlxc_lm_model* model);
+void mlxc_lm_session_free(mlxc_lm_session* session);
+/* Forgets the cached context. */
+void mlxc_lm_session_reset(mlxc_lm_session* session);
+/* Tokens the session has seen. */
+int mlxc_lm_session_length(const mlxc_lm_session* session);
+
+/* Runs `n` tokens after the session's context and sets *logits to their float32 logits,
+ * shape (n, vocab). The tokens join the context. */
+int mlxc_lm_forward(mlxc_lm_session* session, const int32_t* ids, size_t n, mlx_array* logits);
+
+/* Called for each generated token; return non-zero to stop. */
+typedef int (*mlxc_lm_token_callback)(int32_t token, void* user_data);
+
+typedef struct {
+  int max_tokens;            /* default 256 */
+  float temperature;         /* 0 = greedy (default 0) */
+  float top_p;               /* 1 = off */
+  int top_k;                 /* 0 = off */
+  float min_p;               /* 0 = off */
+  float repetition_penalty;  /* 1 = off */
+  int repetition_context;    /* tokens the penalty looks back over (default 20) */
+  uint64_t seed;
+  int prefill_step;          /* prompt tokens per forward pass (default 512) */
+  const int32_t* eos_ids;    /* generation stops after any of these (not included in ids) */
+  size_t n_eos_ids;
+  mlxc_lm_token_callback on_token;
+  void* user_data;
+} mlxc_lm_generate_params;
+
+mlxc_lm_generate_params mlxc_lm_generate_default_params(void);
+
+typedef struct {
+  int32_t* ids;              /* generated tokens (malloc'ed; free with mlxc_lm_generation_free) */
+  size_t n_ids;
+  size_t prompt_tokens;
+  double prompt_seconds, generation_seconds;
+  size_t peak_memory;
+  int stopped_by_eos;
+} mlxc_lm_generation;
+
+/* Feeds the prompt after the session's context and generates. */
+int mlxc_lm_generate(mlxc_lm_session* session, const int32_t* prompt, size_t n_prompt,
+                     const mlxc_lm_generate_params* params, mlxc_lm_generation* out);
+void mlxc_lm_generation_free(mlxc_lm_generation* generation);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,245 @@
+/* The decoder shared by the Llama-family architectures: embeddings, then per layer
+ * norm -> attention (RoPE, KV cache, sliding windows, soft-capping) -> residual ->
+ * norm -> gated MLP -> residual, then the final norm and the output layer. Shapes are noted
+ * as (batch, length, features) with batch 1. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "lm/call.h"
+#include "lm/model.h"
+#include "util/error.h"
+
+/* (1, L, heads * hd) -> (1, heads, L, hd) */
+static int split_heads(mlx_array* out, mlx_array x, int heads, int hd, mlx_stream s) {
+  int shape[4] = {1, mlx_array_dim(x, 1), heads, hd}, perm[4] = {0, 2, 1, 3};
+  int status = mlx_reshape(out, x, shape, 4, s);
+  return status ? status : mlx_transpose_axes(out, *out, perm, 4, s);
+}
+
+/* act(gate) * up, with act = SiLU or GELU (tanh approximation). */
+static int gated_activation(mlx_array* out, mlx_array gate, mlx_array up, lm_activation act, mlx_stream s) {
+  mlx_array t = mlx_array_new(), c = mlx_array_new();
+  int status = 0;
+  if (act == ACT_SILU) {
+    CALL(mlx_sigmoid(&t, gate, s));
+    CALL(mlx_multiply(&t, t, gate, s));
+  } else {
+    /* 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) */
+    mlx_dtype dt = mlx_array_dtype(gate);
+    mlx_array k1 = mlx_array_new_float(0.044715f), k2 = mlx_array_new_float(0.7978845608f),
+              half = mlx_array_new_float(0.5f), one = mlx_array_new_float(1.0f);
+    mlx_array* consts[4] = {&k1, &k2, &half, &one};
+    for (int i = 0; i < 4 && !status; i++) status = mlx_astype(consts[i], *consts[i], dt, s);
+    if (!status) status = mlx_multiply(&t, gate, gate, s);
+    if (!status) status = mlx_multiply(&t, t, gate, s);
+    if (!status) status = mlx_multiply(&t, t, k1, s);
+    if (!status) status = mlx_add(&t, t, gate, s);
+    if (!status) status = mlx_multiply(&t, t, k2, s);
+    if (!status) status = mlx_tanh(&t, t, s);
+    if (!status) status = mlx_add(&t, t, one, s);
+    if (!status) status = mlx_multiply(&c, gate, half, s);
+    if (!status) status = mlx_multiply(&t, t, c, s);
+    for (int i = 0; i < 4; i++) mlx_array_free(*consts[i]);
+    if (status) goto cleanup;
+  }
+  CALL(mlx_multiply(out, t, up, s));
+cleanup:
+  mlx_array_free(t);
+  mlx_array_free(c);
+  return status;
+}
+
+static int mlp(mlx_array* out, const mlxc_lm_model* m, const lm_layer* L, mlx_array x, mlx_stream s) {
+  mlx_array gate = mlx_array_new(), up = mlx_array_new(), h = mlx_array_new();
+  int status = 0;
+  if (m->arch->fused_gate_up) {
+    mlx_vector_array parts = mlx_vector_array_new();
+    status = lm_linear_apply(&h, &L->gate_up, x, s);
+    if (!status) status = mlx_split(&parts, h, 2, -1, s);
+    if (!status) status = mlx_vector_array_get(&gate, parts, 0);
+    if (!status) status = mlx_vector_array_get(&up, parts, 1);
+    mlx_vector_array_free(parts);
+    if (status) goto cleanup;
+  } else {
+    CALL(lm_linear_apply(&gate, &L->gate, x, s));
+    CALL(lm_linear_apply(&up, &L->up, x, s));
+  }
+  CALL(gated_activation(&h, gate, up, m->config.activation, s));
+  CALL(lm_linear_apply(out, &L->down, h, s));
+cleanup:
+  mlx_array_free(gate);
+  mlx_array_free(up);
+  mlx_array_free(h);
+  return status;
+}
+
+/* The mask for L queries at positions offset.. over T cached keys: NULL handle for plain causal
+ * attention, else a bool (L, T) array that also applies the sliding window. */
+static int attention_mask(mlx_array* mask, int L, int T, int offset, int window, mlx_stream s) {
+  bool* keep = malloc((size_t)L * (size_t)T);
+  if (!keep) return util_error("out of memory");
+  for (int i = 0; i < L; i++)
+    for (int j = 0; j < T; j++) keep[(size_t)i * T + j] = j <= offset + i && j > offset + i - window;
+  int shape[2] = {L, T};
+  mlx_array fresh = mlx_array_new_data(keep, shape, 2, MLX_BOOL);
+  free(keep);
+  if (!fresh.ctx) return 1;
+  mlx_array_free(*mask);
+  *mask = fresh;
+  return 0;
+}
+
+/* Attention with logits soft-capped by tanh (Gemma 2), composed from basic ops:
+ * softmax(cap * tanh(q k^T * scale / cap) + mask) v, key/value heads shared by groups of queries. */
+static int softcapped_attention(mlx_array* out, mlx_array q, mlx_array k, mlx_array v, float scale,
+                                float cap, mlx_array mask, bool causal, int offset, mlx_stream s) {
+  int H = mlx_array_dim(q, 1), L = mlx_array_dim(q, 2), hd = mlx_array_dim(q, 3);
+  int K = mlx_array_dim(k, 1), T = mlx_array_dim(k, 2);
+  mlx_array qg = mlx_array_new(), kt = mlx_array_new(), scores = mlx_array_new(), t = mlx_array_new();
+  mlx_array cap_a = mlx_array_new_float(cap), inv_a = mlx_array_new_float(scale / cap), causal_mask = mlx_array_new();
+  int status = 0;
+  int qshape[5] = {1, K, H / K, L, hd}, kshape[5] = {1, K, 1, T, hd}, perm[5] = {0, 1, 2, 4, 3};
+  CALL(mlx_reshape(&qg, q, qshape, 5, s));
+  CALL(mlx_reshape(&kt, k, kshape, 5, s));
+  CALL(mlx_transpose_axes(&kt, kt, perm, 5, s));
+  CALL(mlx_matmul(&scores, qg, kt, s)); /* (1, K, H/K, L, T) */
+  CALL(mlx_astype(&scores, scores, MLX_FLOAT32, s));
+  CALL(mlx_multiply(&scores, scores, inv_a, s));
+  CALL(mlx_tanh(&scores, scores, s));
+  CALL(mlx_multiply(&scores, scores, cap_a, s));
+  if (!mask.ctx && causal) {
+    CALL(attention_mask(&causal_mask, L, T, offset, T + L + 1, s));
+    mask = causal_mask;
+  }
+  if (mask.ctx) {
+    mlx_array neg = mlx_array_new_float(-INFINITY);
+    status = mlx_where(&scores, mask, scores, neg, s);
+    mlx_array_free(neg);
+    if (status) goto cleanup;
+  }
+  CALL(mlx_softmax_axis(&scores, scores, -1, true, s));
+  CALL(mlx_astype(&scores, scores, mlx_array_dtype(v), s));
+  int vshape[5] = {1, K, 1, T, mlx_array_dim(v, 3)}, oshape[4] = {1, H, L, mlx_array_dim(v, 3)};
+  CALL(mlx_reshape(&t, v, vshape, 5, s));
+  CALL(mlx_matmul(out, scores, t, s));
+  CALL(mlx_reshape(out, *out, oshape, 4, s));
+cleanup:
+  mlx_array_free(qg);
+  mlx_array_free(kt);
+  mlx_array_free(scores);
+  mlx_array_free(t);
+  mlx_array_free(cap_a);
+  mlx_array_free(inv_a);
+  mlx_array_free(causal_mask);
+  return status;
+}
+
+static int attention(mlx_array* out, mlxc_lm_session* sess, int li, mlx_array x, mlx_stream s) {
+  const mlxc_lm_model* m = sess->model;
+  const lm_config* c = &m->config;
+  const lm_layer* layer = &m->layers[li];
+  int H = c->num_heads, K = c->num_kv_heads, hd = c->head_dim, L = mlx_array_dim(x, 1);
+  mlx_array q = mlx_array_new(), k = mlx_array_new(), v = mlx_array_new(), h = mlx_array_new();
+  mlx_array keys = mlx_array_new(), values = mlx_array_new(), mask = mlx_array_new();
+  int status = 0;
+  if (m->arch->fused_qkv) {
+    int cuts[2] = {H * hd, (H + K) * hd};
+    mlx_vector_array parts = mlx_vector_array_new();
+    status = lm_linear_apply(&h, &layer->qkv, x, s);
+    if (!status) status = mlx_split_sections(&parts, h, cuts, 2, -1, s);
+    if (!status) status = mlx_vector_array_get(&q, parts, 0);
+    if (!status) status = mlx_vector_array_get(&k, parts, 1);
+    if (!status) status = mlx_vector_array_get(&v, parts, 2);
+    mlx_vector_array_free(parts);
+    if (status) goto cleanup;
+  } else {
+    CALL(lm_linear_apply(&q, &layer->q, x, s));
+    CALL(lm_linear_apply(&k, &layer->k, x, s));
+    CALL(lm_linear_apply(&v, &layer->v, x, s));
+  }
+  CALL(split_heads(&q, q, H, hd, s));
+  CALL(split_heads(&k, k, K, hd, s));
+  CALL(split_heads(&v, v, K, hd, s));
+  if (m->arch->qk_norm) {
+    CALL(lm_norm_apply(&q, &layer->q_norm, q, c->norm_eps, s));
+    CALL(lm_norm_apply(&k, &layer->k_norm, k, c->norm_eps, s));
+  }
+  bool sliding = c->layer_kinds[li] == LAYER_SLIDING_ATTENTION && c->sliding_window > 0;
+  int dims = (int)(hd * c->partial_rotary_factor);
+  mlx_optional_float base = {sliding ? c->rope_local_theta : c->rope_theta, !m->rope_freqs.ctx};
+  mlx_array freqs = m->rope_freqs.ctx && !(sliding && m->arch->gemma_norms) ? m->rope_freqs : mlx_array_new();
+  if (!freqs.ctx) base.has_value = true;
+  CALL(mlx_fast_rope(&q, q, dims, false, base, 1.0f, sess->offset, freqs, s));
+  CALL(mlx_fast_rope(&k, k, dims, false, base, 1.0f, sess->offset, freqs, s));
+  CALL(lm_cache_update(&sess->caches[li], k, v, &keys, &values, s));
+  int T = sess->caches[li].length;
+  float scale = 1.0f / sqrtf(c->query_pre_attn_scalar > 0 ? c->query_pre_attn_scalar : (float)hd);
+  scale *= m->rope_mscale * m->rope_mscale;
+  if (sliding && T > c->sliding_window) CALL(attention_mask(&mask, L, T, sess->offset, c->sliding_window, s));
+  if (c->attn_logit_softcapping > 0) {
+    CALL(softcapped_attention(&h, q, keys, values, scale, c->attn_logit_softcapping, mask, L > 1, sess->offset, s));
+  } else {
+    const char* mode = mask.ctx ? "array" : (L > 1 ? "causal" : "");
+    CALL(mlx_fast_scaled_dot_product_attention(&h, q, keys, values, scale, mode, mask, mlx_array_new(), s));
+  }
+  int perm[4] = {0, 2, 1, 3}, shape[3] = {1, L, H * hd};
+  CALL(mlx_transpose_axes(&h, h, perm, 4, s));
+  CALL(mlx_reshape(&h, h, shape, 3, s));
+  CALL(lm_linear_apply(out, &layer->o, h, s));
+cleanup:
+  mlx_array_free(q);
+  mlx_array_free(k);
+  mlx_array_free(v);
+  mlx_array_free(h);
+  mlx_array_free(keys);
+  mlx_array_free(values);
+  mlx_array_free(mask);
+  return status;
+}
+
+int lm_decoder_forward(mlxc_lm_session* sess, mlx_array ids, mlx_array* logits) {
+  const mlxc_lm_model* m = sess->model;
+  const lm_config* c = &m->config;
+  mlx_stream s = m->stream;
+  mlx_array x = mlx_array_new(), r = mlx_array_new(), t = mlx_array_new();
+  int status = 0;
+  int L = mlx_array_dim(ids, 1);
+  CALL(lm_embed_apply(&x, &m->embed, ids, s)); /* (1, L, D) */
+  if (m->arch->gemma_norms) {
+    /* Gemma scales embeddings by sqrt(hidden), rounded to the activation dtype first. */
+    mlx_array scale = mlx_array_new_float(sqrtf((float)c->hidden_size));
+    status = mlx_astype(&scale, scale, mlx_array_dtype(x), s);
+    if (!status) status = mlx_multiply(&x, x, scale, s);
+    mlx_array_free(scale);
+    if (status) goto cleanup;
+  }
+  for (int li = 0; li < c->num_layers; li++) {
+    const lm_layer* layer = &m->layers[li];
+    CALL(lm_norm_apply(&r, &layer->input_norm, x, c->norm_eps, s));
+    CALL(attention(&t, sess, li, r, s));
+    if (m->arch->gemma_norms) CALL(lm_norm_apply(&t, &layer->post_attention_norm, t, c->norm_eps, s));
+    CALL(mlx_add(&x, x, t, s));
+    CALL(lm_norm_apply(&r, &layer->pre_feedforward_norm, x, c->norm_eps, s));
+    CALL(mlp(&t, m, layer, r, s));
+    if (m->arch->gemma_norms) CALL(lm_norm_apply(&t, &layer->post_feedforward_norm, t, c->norm_eps, s));
+    CALL(mlx_add(&x, x, t, s));
+  }
+  CALL(lm_norm_apply(&x, &m->final_norm, x, c->norm_eps, s));
+  CALL(lm_linear_apply(logits, m->lm_head.weight.ctx ? &m->lm_head : &m->embed, x, s));
+  CALL(mlx_astype(logits, *logits, MLX_FLOAT32, s));
+  if (c->final_logit_softcapping > 0) {
+    mlx_array cap = mlx_array_new_float(c->final_logit_softcapping), inv = mlx_array_new_float(1.0f / c->final_logit_softcapping);
+    status = mlx_multiply(logits, *logits, inv, s);
+    if (!status) status = mlx_tanh(logits, *logits, s);
+    if (!status) status = mlx_multiply(logits, *logits, cap, s);
+    mlx_array_free(cap);
+    mlx_array_free(inv);
+    if (status) goto cleanup;
+  }
+  sess->offset += L;
+cleanup:
+  mlx_array_free(x);
+  mlx_array_free(r);
+  mlx_array_free(t);
+  return status;
+}

@@ -1,0 +1,117 @@
+/* Generation: chunked prefill of the prompt, then one token at a time until max_tokens, an eos
+ * id or the callback says stop; with timing and peak-memory statistics. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "lm/call.h"
+#include "lm/model.h"
+#include "lm/sample.h"
+#include "mlxc/memory.h"
+#include "util/error.h"
+
+mlxc_lm_generate_params mlxc_lm_generate_default_params(void) {
+  return (mlxc_lm_generate_params){.max_tokens = 256, .temperature = 0.0f, .top_p = 1.0f,
+                                   .repetition_penalty = 1.0f, .repetition_context = 20,
+                                   .prefill_step = 512};
+}
+
+static double now_seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Copies the last row of (n, vocab) logits into `row`. */
+static int last_row(mlx_array logits, float* row, int vocab) {
+  const float* data = mlx_array_data_float32(logits);
+  if (!data) return 1;
+  memcpy(row, data + (size_t)(mlx_array_dim(logits, 0) - 1) * vocab, sizeof(float) * (size_t)vocab);
+  return 0;
+}
+
+static bool is_eos(const mlxc_lm_generate_params* p, int32_t token) {
+  for (size_t i = 0; i < p->n_eos_ids; i++)
+    if (p->eos_ids[i] == token) return true;
+  return false;
+}
+
+int mlxc_lm_generate(mlxc_lm_session* s, const int32_t* prompt, size_t n_prompt,
+                     const mlxc_lm_generate_params* params, mlxc_lm_generation* out) {
+  if (!s || !params || !out || (n_prompt && !prompt)) return util_error("mlxc_lm_generate: null argument");
+  if (n_prompt == 0) return util_error("mlxc_lm_generate: the prompt is empty");
+  memset(out, 0, sizeof *out);
+  const mlxc_lm_model* m = s->model;
+  int vocab = m->config.vocab_size;
+  if ((size_t)s->offset + n_prompt > (size_t)m->config.max_position_embeddings)
+    return util_error("the prompt (%zu tokens after %d in the session) is longer than the model's context of %d positions",
+                      n_prompt, s->offset, m->config.max_position_embeddings);
+  size_t capacity = n_prompt + (size_t)(params->max_tokens > 0 ? params->max_tokens : 0);
+  int32_t* history = malloc(sizeof(int32_t) * (capacity ? capacity : 1));
+  float* row = malloc(sizeof(float) * (size_t)vocab);
+  void* scratch = malloc(sizeof(float) * 2 * (size_t)vocab);
+  mlx_array logits = mlx_array_new();
+  mlxc_wired_guard* guard = NULL;
+  int status = 0;
+  if (!history || !row || !scratch) CALL(util_error("out of memory"));
+  /* As mlx-lm: keep the weights resident (wired) for the duration of the generation. */
+  mlx_device device = mlx_device_new();
+  mlx_stream_get_device(&device, m->stream);
+  CALL(mlxc_wired_guard_install(&guard, device, m->weight_bytes, &m->stream, 1));
+  memcpy(history, prompt, sizeof(int32_t) * n_prompt);
+  size_t n_history = n_prompt;
+  lm_rng rng;
+  lm_rng_seed(&rng, params->seed);
+  mlx_reset_peak_memory();
+
+  double start = now_seconds();
+  size_t step = params->prefill_step > 0 ? (size_t)params->prefill_step : n_prompt;
+  for (size_t i = 0; i < n_prompt; i += step) {
+    size_t n = n_prompt - i < step ? n_prompt - i : step;
+    CALL(mlxc_lm_forward(s, prompt + i, n, &logits));
+  }
+  CALL(last_row(logits, row, vocab));
+  out->prompt_tokens = n_prompt;
+  out->prompt_seconds = now_seconds() - start;
+
+  start = now_seconds();
+  out->ids = history + n_prompt;
+  for (int t = 0; t < params->max_tokens; t++) {
+    int32_t token = lm_sample(row, vocab, params, history, n_history, &rng, scratch);
+    if (is_eos(params, token)) {
+      out->stopped_by_eos = 1;
+      break;
+    }
+    history[n_history++] = token;
+    out->n_ids++;
+    if (params->on_token && params->on_token(token, params->user_data)) break;
+    if (t + 1 == params->max_tokens || s->offset >= m->config.max_position_embeddings) break;
+    CALL(mlxc_lm_forward(s, &token, 1, &logits));
+    CALL(last_row(logits, row, vocab));
+  }
+  out->generation_seconds = now_seconds() - start;
+  mlx_get_peak_memory(&out->peak_memory);
+  /* Hand back only the generated ids, in their own allocation. */
+  int32_t* ids = malloc(sizeof(int32_t) * (out->n_ids ? out->n_ids : 1));
+  if (!ids) CALL(util_error("out of memory"));
+  memcpy(ids, history + n_prompt, sizeof(int32_t) * out->n_ids);
+  out->ids = ids;
+cleanup:
+  if (status) {
+    out->ids = NULL;
+    out->n_ids = 0;
+  }
+  mlxc_wired_guard_release(guard);
+  free(history);
+  free(row);
+  free(scratch);
+  mlx_array_free(logits);
+  return status;
+}
+
+void mlxc_lm_generation_free(mlxc_lm_generation* g) {
+  if (!g) return;
+  free(g->ids);
+  g->ids = NULL;
+  g->n_ids = 0;
+}

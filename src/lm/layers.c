@@ -1,0 +1,84 @@
+/* Building blocks of the decoder: linear layers (plain or MLX-quantized), embeddings, norms
+ * and the RoPE frequencies of the scaled variants. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "lm/call.h"
+#include "lm/model.h"
+#include "util/error.h"
+
+int lm_linear_apply(mlx_array* out, const lm_linear* l, mlx_array x, mlx_stream s) {
+  int status = 0;
+  if (l->quantized) {
+    mlx_optional_int group = {l->group_size, true}, bits = {l->bits, true};
+    CALL(mlx_quantized_matmul(out, x, l->weight, l->scales, l->biases, true, group, bits, "affine", s));
+  } else {
+    mlx_array wt = mlx_array_new();
+    status = mlx_transpose(&wt, l->weight, s); /* a view: matmul reads it as W^T */
+    if (!status) status = mlx_matmul(out, x, wt, s);
+    mlx_array_free(wt);
+    if (status) goto cleanup;
+  }
+  if (l->bias.ctx) CALL(mlx_add(out, *out, l->bias, s));
+cleanup:
+  return status;
+}
+
+int lm_embed_apply(mlx_array* out, const lm_linear* embed, mlx_array ids, mlx_stream s) {
+  if (!embed->quantized) return mlx_take_axis(out, embed->weight, ids, 0, s);
+  /* Quantized table: gather the packed rows and their scales/biases, then dequantize. */
+  mlx_array w = mlx_array_new(), sc = mlx_array_new(), bi = mlx_array_new();
+  int status = 0;
+  mlx_optional_int group = {embed->group_size, true}, bits = {embed->bits, true};
+  mlx_optional_dtype dtype = {MLX_FLOAT32, false};
+  CALL(mlx_take_axis(&w, embed->weight, ids, 0, s));
+  CALL(mlx_take_axis(&sc, embed->scales, ids, 0, s));
+  if (embed->biases.ctx) CALL(mlx_take_axis(&bi, embed->biases, ids, 0, s));
+  CALL(mlx_dequantize(out, w, sc, bi, group, bits, "affine", mlx_array_new(), dtype, s));
+cleanup:
+  mlx_array_free(w);
+  mlx_array_free(sc);
+  mlx_array_free(bi);
+  return status;
+}
+
+int lm_norm_apply(mlx_array* out, const lm_norm* n, mlx_array x, float eps, mlx_stream s) {
+  return mlx_fast_rms_norm(out, x, n->weight, eps, s);
+}
+
+/* Frequencies (the inverse of the inverse frequencies, as fast.rope takes them) for the RoPE
+ * scalings that change them; default RoPE passes the base instead. */
+int lm_rope_setup(mlxc_lm_model* m) {
+  const lm_config* c = &m->config;
+  m->rope_mscale = 1.0f;
+  if (c->rope_type == ROPE_DEFAULT) return 0;
+  if (c->rope_type == ROPE_DYNAMIC || c->rope_type == ROPE_YARN)
+    return util_error("%s RoPE scaling is not supported yet (supported: default, linear, llama3)",
+                      c->rope_type == ROPE_DYNAMIC ? "dynamic" : "yarn");
+  int dims = (int)(c->head_dim * c->partial_rotary_factor);
+  int half = dims / 2;
+  float* freqs = malloc(sizeof(float) * (size_t)half);
+  if (!freqs) return util_error("out of memory");
+  for (int i = 0; i < half; i++) {
+    double inv = 1.0 / pow(c->rope_theta, 2.0 * i / dims);
+    if (c->rope_type == ROPE_LINEAR) {
+      inv /= c->rope_factor;
+    } else { /* llama3: stretch long wavelengths, keep short ones, blend in between */
+      double wavelen = 2 * M_PI / inv;
+      double low_wavelen = c->rope_original_max_positions / c->rope_low_freq_factor;
+      double high_wavelen = c->rope_original_max_positions / c->rope_high_freq_factor;
+      if (wavelen > low_wavelen) {
+        inv /= c->rope_factor;
+      } else if (wavelen >= high_wavelen) {
+        double smooth = (c->rope_original_max_positions / wavelen - c->rope_low_freq_factor) /
+                        (c->rope_high_freq_factor - c->rope_low_freq_factor);
+        inv = (1 - smooth) * inv / c->rope_factor + smooth * inv;
+      }
+    }
+    freqs[i] = (float)(1.0 / inv);
+  }
+  int shape[1] = {half};
+  m->rope_freqs = mlx_array_new_data(freqs, shape, 1, MLX_FLOAT32);
+  free(freqs);
+  return m->rope_freqs.ctx ? 0 : 1;
+}

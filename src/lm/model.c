@@ -1,0 +1,107 @@
+/* Loading and freeing models and sessions; the forward pass entry point. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "lm/call.h"
+#include "lm/model.h"
+#include "util/error.h"
+
+static void free_linear(lm_linear* l) {
+  mlx_array_free(l->weight);
+  mlx_array_free(l->scales);
+  mlx_array_free(l->biases);
+  mlx_array_free(l->bias);
+}
+
+static void free_norm(lm_norm* n) { mlx_array_free(n->weight); }
+
+void mlxc_lm_free(mlxc_lm_model* m) {
+  if (!m) return;
+  for (int i = 0; m->layers && i < m->config.num_layers; i++) {
+    lm_layer* L = &m->layers[i];
+    lm_norm* norms[] = {&L->input_norm, &L->post_attention_norm, &L->pre_feedforward_norm,
+                        &L->post_feedforward_norm, &L->q_norm, &L->k_norm};
+    lm_linear* linears[] = {&L->q, &L->k, &L->v, &L->o, &L->qkv, &L->gate, &L->up, &L->down, &L->gate_up};
+    for (size_t j = 0; j < sizeof norms / sizeof norms[0]; j++) free_norm(norms[j]);
+    for (size_t j = 0; j < sizeof linears / sizeof linears[0]; j++) free_linear(linears[j]);
+  }
+  free(m->layers);
+  free_linear(&m->embed);
+  free_linear(&m->lm_head);
+  free_norm(&m->final_norm);
+  mlx_array_free(m->rope_freqs);
+  mlx_map_string_to_array_free(m->tensors);
+  free(m);
+}
+
+int mlxc_lm_load(mlxc_lm_model** out, const char* path, mlx_stream stream) {
+  if (!out || !path) return util_error("mlxc_lm_load: null argument");
+  *out = NULL;
+  mlxc_lm_model* m = calloc(1, sizeof *m);
+  if (!m) return util_error("out of memory");
+  int status = 0;
+  m->stream = stream;
+  m->tensors = mlx_map_string_to_array_new();
+  CALL(lm_config_load(&m->config, path, &m->arch));
+  m->layers = calloc((size_t)m->config.num_layers, sizeof *m->layers);
+  if (!m->layers) CALL(util_error("out of memory"));
+  CALL(lm_weights_load(&m->tensors, path, stream));
+  CALL(lm_model_bind(m));
+  CALL(lm_rope_setup(m));
+  *out = m;
+  return 0;
+cleanup:
+  mlxc_lm_free(m);
+  return status;
+}
+
+int mlxc_lm_vocab_size(const mlxc_lm_model* m) { return m ? m->config.vocab_size : 0; }
+size_t mlxc_lm_weight_bytes(const mlxc_lm_model* m) { return m ? m->weight_bytes : 0; }
+
+int mlxc_lm_session_new(mlxc_lm_session** out, const mlxc_lm_model* model) {
+  if (!out || !model) return util_error("mlxc_lm_session_new: null argument");
+  mlxc_lm_session* s = calloc(1, sizeof *s);
+  if (s) s->caches = calloc((size_t)model->config.num_layers, sizeof *s->caches);
+  if (!s || !s->caches) {
+    free(s);
+    return util_error("out of memory");
+  }
+  s->model = model;
+  *out = s;
+  return 0;
+}
+
+void mlxc_lm_session_reset(mlxc_lm_session* s) {
+  if (!s) return;
+  for (int i = 0; i < s->model->config.num_layers; i++) lm_cache_free(&s->caches[i]);
+  s->offset = 0;
+}
+
+void mlxc_lm_session_free(mlxc_lm_session* s) {
+  if (!s) return;
+  mlxc_lm_session_reset(s);
+  free(s->caches);
+  free(s);
+}
+
+int mlxc_lm_session_length(const mlxc_lm_session* s) { return s ? s->offset : 0; }
+
+int mlxc_lm_forward(mlxc_lm_session* s, const int32_t* ids, size_t n, mlx_array* logits) {
+  if (!s || !logits || (n && !ids)) return util_error("mlxc_lm_forward: null argument");
+  if (n == 0) return util_error("mlxc_lm_forward: no tokens");
+  int vocab = s->model->config.vocab_size;
+  for (size_t i = 0; i < n; i++)
+    if (ids[i] < 0 || ids[i] >= vocab)
+      return util_error("token id %d at position %zu is outside the vocabulary (size %d)", ids[i], i, vocab);
+  int shape[2] = {1, (int)n};
+  mlx_array idarr = mlx_array_new_data(ids, shape, 2, MLX_INT32);
+  if (!idarr.ctx) return 1;
+  int status = lm_decoder_forward(s, idarr, logits);
+  mlx_array_free(idarr);
+  if (!status) {
+    int out_shape[2] = {(int)n, vocab};
+    status = mlx_reshape(logits, *logits, out_shape, 2, s->model->stream);
+  }
+  if (!status) status = mlx_array_eval(*logits);
+  return status;
+}

@@ -1,0 +1,114 @@
+/* Internal structures of the language-model layer: configuration, weights, the decoder and
+ * its per-architecture traits. Written only against the public mlx-c API. */
+#ifndef MLXC_LM_MODEL_H
+#define MLXC_LM_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "mlx/c/mlx.h"
+#include "mlxc/lm.h"
+
+#define LM_MAX_LAYERS 256
+
+typedef enum { ROPE_DEFAULT, ROPE_LINEAR, ROPE_DYNAMIC, ROPE_LLAMA3, ROPE_YARN } lm_rope_type;
+typedef enum { ACT_SILU, ACT_GELU_TANH } lm_activation;
+typedef enum { LAYER_FULL_ATTENTION, LAYER_SLIDING_ATTENTION, LAYER_CONV } lm_layer_kind;
+
+typedef struct {
+  char model_type[64];
+  int vocab_size, hidden_size, intermediate_size, num_layers;
+  int num_heads, num_kv_heads, head_dim;
+  float norm_eps;
+  float rope_theta, rope_local_theta;   /* local: sliding layers of gemma3 */
+  lm_rope_type rope_type;
+  float rope_factor, rope_low_freq_factor, rope_high_freq_factor;
+  int rope_original_max_positions;
+  float partial_rotary_factor;
+  bool tie_word_embeddings, attention_bias;
+  int sliding_window;                   /* 0 = none */
+  lm_layer_kind layer_kinds[LM_MAX_LAYERS];
+  float attn_logit_softcapping, final_logit_softcapping; /* 0 = none */
+  float query_pre_attn_scalar;          /* 0 = head_dim */
+  lm_activation activation;
+  int quant_group_size, quant_bits;     /* 0 = not quantized */
+  int max_position_embeddings;
+} lm_config;
+
+/* What differs between the architectures the shared decoder runs. */
+typedef struct {
+  const char* model_type;
+  bool qk_norm;            /* RMS norm of q and k per head before RoPE (qwen3, gemma3) */
+  bool gemma_norms;        /* (1 + w) RMS norms, sqrt(hidden)-scaled embeddings, post norms */
+  bool fused_qkv;          /* phi3: self_attn.qkv_proj */
+  bool fused_gate_up;      /* phi3: mlp.gate_up_proj */
+  /* Reads architecture-specific keys after the common ones. */
+  int (*configure)(lm_config* config, const void* json);
+} lm_arch;
+
+const lm_arch* lm_arch_find(const char* model_type);
+
+typedef struct {
+  mlx_array weight, scales, biases, bias; /* scales/biases: MLX affine quantization */
+  bool quantized;
+  int group_size, bits;
+} lm_linear;
+
+typedef struct {
+  mlx_array weight; /* empty when absent */
+  bool plus_one;    /* gemma: scale by (1 + w) */
+} lm_norm;
+
+typedef struct {
+  lm_norm input_norm, post_attention_norm, pre_feedforward_norm, post_feedforward_norm;
+  lm_norm q_norm, k_norm;
+  lm_linear q, k, v, o, qkv;
+  lm_linear gate, up, down, gate_up;
+} lm_layer;
+
+struct mlxc_lm_model {
+  lm_config config;
+  const lm_arch* arch;
+  mlx_stream stream;
+  mlx_map_string_to_array tensors; /* every weight, by name */
+  lm_linear embed, lm_head;        /* embed: (vocab, hidden), maybe quantized */
+  lm_norm final_norm;
+  lm_layer* layers;
+  mlx_array rope_freqs;            /* custom RoPE frequencies (llama3/yarn/linear), or empty */
+  float rope_mscale;               /* yarn attention scaling */
+  size_t weight_bytes;
+  void* tensor_names;              /* json_t set of tensor names, while binding */
+};
+
+/* config.c */
+int lm_config_load(lm_config* config, const char* dir, const lm_arch** arch);
+
+/* weights.c */
+int lm_weights_load(mlx_map_string_to_array* tensors, const char* dir, mlx_stream s);
+int lm_model_bind(mlxc_lm_model* model);
+
+/* layers.c */
+int lm_linear_apply(mlx_array* out, const lm_linear* l, mlx_array x, mlx_stream s);
+int lm_embed_apply(mlx_array* out, const lm_linear* embed, mlx_array ids, mlx_stream s);
+int lm_norm_apply(mlx_array* out, const lm_norm* n, mlx_array x, float eps, mlx_stream s);
+int lm_rope_setup(mlxc_lm_model* model);
+
+/* cache.c: per-layer keys and values, (1, kv_heads, capacity, head_dim), grown in steps. */
+typedef struct {
+  mlx_array keys, values;
+  int length, capacity;
+} lm_kv_cache;
+int lm_cache_update(lm_kv_cache* c, mlx_array k, mlx_array v, mlx_array* keys_out,
+                    mlx_array* values_out, mlx_stream s);
+void lm_cache_free(lm_kv_cache* c);
+
+struct mlxc_lm_session {
+  const mlxc_lm_model* model;
+  lm_kv_cache* caches;
+  int offset;
+};
+
+/* decoder.c: logits (1, n, vocab) float32 for n tokens after the session's context. */
+int lm_decoder_forward(mlxc_lm_session* session, mlx_array ids, mlx_array* logits);
+
+#endif

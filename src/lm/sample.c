@@ -1,0 +1,79 @@
+/* Samplers: repetition penalty, temperature, top-k, top-p (nucleus) and min-p, as mlx-lm and
+ * Hugging Face define them; a splitmix64 generator makes the same seed give the same tokens. */
+#include "lm/sample.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+void lm_rng_seed(lm_rng* rng, uint64_t seed) { rng->state = seed; }
+
+static uint64_t next_u64(lm_rng* rng) {
+  uint64_t z = (rng->state += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+/* Uniform in [0, 1). */
+static double next_double(lm_rng* rng) { return (double)(next_u64(rng) >> 11) * 0x1.0p-53; }
+
+typedef struct {
+  float p;
+  int32_t id;
+} candidate;
+
+static int by_probability_desc(const void* a, const void* b) {
+  const candidate *x = a, *y = b;
+  if (x->p != y->p) return x->p < y->p ? 1 : -1;
+  return x->id - y->id;
+}
+
+int32_t lm_sample(float* logits, int vocab, const mlxc_lm_generate_params* p, const int32_t* history,
+                  size_t n_history, lm_rng* rng, void* scratch) {
+  if (p->repetition_penalty > 0 && p->repetition_penalty != 1.0f) {
+    size_t ctx = p->repetition_context > 0 ? (size_t)p->repetition_context : n_history;
+    for (size_t i = n_history > ctx ? n_history - ctx : 0; i < n_history; i++) {
+      float* l = &logits[history[i]];
+      *l = *l > 0 ? *l / p->repetition_penalty : *l * p->repetition_penalty;
+    }
+  }
+  int32_t best = 0;
+  for (int i = 1; i < vocab; i++)
+    if (logits[i] > logits[best]) best = i;
+  if (p->temperature <= 0) return best;
+
+  candidate* c = scratch;
+  double sum = 0;
+  for (int i = 0; i < vocab; i++) {
+    c[i].id = i;
+    c[i].p = expf((logits[i] - logits[best]) / p->temperature);
+    sum += c[i].p;
+  }
+  for (int i = 0; i < vocab; i++) c[i].p = (float)(c[i].p / sum);
+  qsort(c, (size_t)vocab, sizeof *c, by_probability_desc);
+  int keep = vocab;
+  if (p->top_k > 0 && p->top_k < keep) keep = p->top_k;
+  if (p->min_p > 0) {
+    float threshold = p->min_p * c[0].p;
+    int n = 1;
+    while (n < keep && c[n].p >= threshold) n++;
+    keep = n;
+  }
+  if (p->top_p > 0 && p->top_p < 1) {
+    double cumulative = 0;
+    int n = 0;
+    while (n < keep) {
+      cumulative += c[n++].p;
+      if (cumulative >= p->top_p) break;
+    }
+    keep = n;
+  }
+  double total = 0;
+  for (int i = 0; i < keep; i++) total += c[i].p;
+  double u = next_double(rng) * total;
+  for (int i = 0; i < keep; i++) {
+    u -= c[i].p;
+    if (u < 0) return c[i].id;
+  }
+  return c[keep - 1].id;
+}

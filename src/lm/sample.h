@@ -1,0 +1,22 @@
+/* Choosing the next token from a row of logits (on the host, float32). */
+#ifndef MLXC_LM_SAMPLE_H
+#define MLXC_LM_SAMPLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mlxc/lm.h"
+
+typedef struct {
+  uint64_t state;
+} lm_rng;
+
+void lm_rng_seed(lm_rng* rng, uint64_t seed);
+
+/* Applies the repetition penalty for `history` and samples with temperature / top-k / top-p /
+ * min-p (greedy when temperature is 0). `logits` (vocab entries) is modified; `scratch` needs
+ * 2 * vocab floats' worth of space. Returns the token id. */
+int32_t lm_sample(float* logits, int vocab, const mlxc_lm_generate_params* p, const int32_t* history,
+                  size_t n_history, lm_rng* rng, void* scratch);
+
+#endif

@@ -1,0 +1,259 @@
+/* mlxc generate: load a model folder and its tokenizer, generate from a prompt, stream the text.
+ * mlxc logits: the last position's logits of a prompt as a JSON array (for parity checks). */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+#include "mlx/c/mlx.h"
+#include "mlxc/chat.h"
+#include "mlxc/error.h"
+#include "mlxc/lm.h"
+#include "mlxc/tokenizer.h"
+#include "options.h"
+
+typedef struct {
+  const char* model;
+  const char* prompt;
+  const char* system;
+  const char* device;
+  bool json, chat;
+  mlxc_lm_generate_params params;
+} generate_options;
+
+typedef struct {
+  mlxc_tokenizer_stream* stream;
+  bool print;
+} stream_state;
+
+static int print_token(int32_t token, void* user) {
+  stream_state* st = user;
+  const char* piece;
+  size_t n;
+  if (st->print && mlxc_tokenizer_stream_push(st->stream, token, &piece, &n) == 0 && n) {
+    fwrite(piece, 1, n, stdout);
+    fflush(stdout);
+  }
+  return 0;
+}
+
+static void print_json_string(FILE* out, const char* s) {
+  fputc('"', out);
+  for (; *s; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (c == '"' || c == '\\')
+      fprintf(out, "\\%c", c);
+    else if (c == '\n')
+      fputs("\\n", out);
+    else if (c < 0x20)
+      fprintf(out, "\\u%04x", c);
+    else
+      fputc(c, out);
+  }
+  fputc('"', out);
+}
+
+/* The model folder's chat template: tokenizer_config.json's, else chat_template.jinja (where
+ * transformers 5 keeps it). Returns a malloc'd copy or NULL with a message. */
+static char* chat_template_source(const mlxc_tokenizer* tok, const char* dir) {
+  const char* t = mlxc_tokenizer_chat_template(tok, NULL);
+  if (t) return strdup(t);
+  char path[4096];
+  snprintf(path, sizeof path, "%s/chat_template.jinja", dir);
+  FILE* f = fopen(path, "rb");
+  if (!f) {
+    fprintf(stderr, "mlxc: %s has no chat template\n", dir);
+    return NULL;
+  }
+  fseek(f, 0, SEEK_END);
+  long n = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  char* text = n >= 0 ? malloc((size_t)n + 1) : NULL;
+  if (text && fread(text, 1, (size_t)n, f) == (size_t)n) {
+    text[n] = '\0';
+  } else {
+    free(text);
+    text = NULL;
+  }
+  fclose(f);
+  return text;
+}
+
+/* Renders [system], user: prompt through the chat template with the generation prompt on. */
+static char* render_chat(const mlxc_tokenizer* tok, const char* dir, const char* system, const char* prompt) {
+  char* source = chat_template_source(tok, dir);
+  if (!source) return NULL;
+  json_t* messages = json_array();
+  if (system) json_array_append_new(messages, json_pack("{s:s, s:s}", "role", "system", "content", system));
+  json_array_append_new(messages, json_pack("{s:s, s:s}", "role", "user", "content", prompt));
+  json_t* extra = json_object();
+  const char* bos = mlxc_tokenizer_special_token(tok, MLXC_TOKEN_BOS);
+  const char* eos = mlxc_tokenizer_special_token(tok, MLXC_TOKEN_EOS);
+  if (bos) json_object_set_new(extra, "bos_token", json_string(bos));
+  if (eos) json_object_set_new(extra, "eos_token", json_string(eos));
+  char* messages_json = json_dumps(messages, JSON_COMPACT);
+  char* extra_json = json_dumps(extra, JSON_COMPACT);
+  char* rendered = NULL;
+  if (messages_json && extra_json) mlxc_chat_apply_template(&rendered, source, messages_json, NULL, 1, extra_json);
+  free(messages_json);
+  free(extra_json);
+  json_decref(messages);
+  json_decref(extra);
+  free(source);
+  return rendered;
+}
+
+/* Resolves the stream for --device (default: the default device: the GPU when present). */
+static int pick_stream(const char* device, mlx_stream* out) {
+  if (!device) {
+    *out = mlx_stream_new();
+    return 0;
+  }
+  if (!strcmp(device, "cpu")) {
+    *out = mlx_default_cpu_stream_new();
+    return 0;
+  }
+  if (!strcmp(device, "gpu")) {
+    *out = mlx_default_gpu_stream_new();
+    return out->ctx ? 0 : 1;
+  }
+  fprintf(stderr, "mlxc: --device must be cpu or gpu\n");
+  return 1;
+}
+
+static int load_all(const char* dir, const char* device, mlxc_lm_model** model, mlxc_tokenizer** tok) {
+  mlx_stream stream;
+  if (pick_stream(device, &stream)) return 1;
+  if (mlxc_tokenizer_load(tok, dir)) return 1;
+  if (mlxc_lm_load(model, dir, stream)) {
+    mlxc_tokenizer_free(*tok);
+    *tok = NULL;
+    return 1;
+  }
+  return 0;
+}
+
+int cmd_generate(int argc, char** argv) {
+  generate_options o = {.params = mlxc_lm_generate_default_params()};
+  o.params.temperature = 0.0f;
+  option_spec specs[] = {
+      {"--model", OPT_STRING, &o.model, "model folder"},
+      {"--prompt", OPT_STRING, &o.prompt, "prompt text"},
+      {"--max-tokens", OPT_INT, &o.params.max_tokens, "tokens to generate (256)"},
+      {"--temp", OPT_FLOAT, &o.params.temperature, "sampling temperature (0 = greedy)"},
+      {"--top-p", OPT_FLOAT, &o.params.top_p, "nucleus sampling threshold"},
+      {"--top-k", OPT_INT, &o.params.top_k, "sample among the k most likely tokens"},
+      {"--min-p", OPT_FLOAT, &o.params.min_p, "drop tokens less likely than min-p times the best"},
+      {"--repetition-penalty", OPT_FLOAT, &o.params.repetition_penalty, "penalty for repeated tokens"},
+      {"--seed", OPT_U64, &o.params.seed, "random seed"},
+      {"--chat", OPT_FLAG, &o.chat, "format the prompt with the model's chat template"},
+      {"--system", OPT_STRING, &o.system, "system prompt (with --chat)"},
+      {"--device", OPT_STRING, &o.device, "cpu or gpu"},
+      {"--json", OPT_FLAG, &o.json, "print one JSON object instead of streaming text"},
+  };
+  if (options_parse(argc, argv, specs, sizeof specs / sizeof specs[0])) return 2;
+  if (!o.model || !o.prompt) {
+    fprintf(stderr, "usage: mlxc generate --model DIR --prompt TEXT [options]\n");
+    options_usage(stderr, specs, sizeof specs / sizeof specs[0]);
+    return 2;
+  }
+  mlxc_lm_model* model = NULL;
+  mlxc_tokenizer* tok = NULL;
+  mlxc_lm_session* session = NULL;
+  mlxc_tokenizer_stream* stream = NULL;
+  int32_t* ids = NULL;
+  size_t n_ids = 0;
+  int status = 1;
+  if (load_all(o.model, o.device, &model, &tok)) goto cleanup;
+  if (o.chat) {
+    /* As apply_chat_template: the rendered text carries its own special tokens. */
+    char* rendered = render_chat(tok, o.model, o.system, o.prompt);
+    if (!rendered) goto cleanup;
+    int failed = mlxc_tokenizer_encode(tok, rendered, strlen(rendered), false, &ids, &n_ids);
+    free(rendered);
+    if (failed) goto cleanup;
+  } else if (mlxc_tokenizer_encode(tok, o.prompt, strlen(o.prompt), true, &ids, &n_ids)) {
+    goto cleanup;
+  }
+  if (mlxc_lm_session_new(&session, model) || mlxc_tokenizer_stream_new(&stream, tok, true)) goto cleanup;
+  stream_state st = {stream, !o.json};
+  o.params.on_token = print_token;
+  o.params.user_data = &st;
+  o.params.n_eos_ids = mlxc_tokenizer_eos_ids(tok, &o.params.eos_ids);
+  mlxc_lm_generation gen;
+  if (mlxc_lm_generate(session, ids, n_ids, &o.params, &gen)) goto cleanup;
+  double prompt_tps = gen.prompt_seconds > 0 ? gen.prompt_tokens / gen.prompt_seconds : 0;
+  double gen_tps = gen.generation_seconds > 0 && gen.n_ids > 1 ? (gen.n_ids - 1) / gen.generation_seconds : 0;
+  if (o.json) {
+    char* text = NULL;
+    if (mlxc_tokenizer_decode(tok, gen.ids, gen.n_ids, true, &text, NULL) == 0) {
+      printf("{\"text\": ");
+      print_json_string(stdout, text);
+      printf(", \"ids\": [");
+      for (size_t i = 0; i < gen.n_ids; i++) printf(i ? ", %d" : "%d", gen.ids[i]);
+      printf("], \"prompt_tokens\": %zu, \"generation_tokens\": %zu, \"prompt_tps\": %.3f, "
+             "\"generation_tps\": %.3f, \"peak_memory\": %zu}\n",
+             gen.prompt_tokens, gen.n_ids, prompt_tps, gen_tps, gen.peak_memory);
+      free(text);
+    }
+  } else {
+    const char* rest;
+    size_t n;
+    if (mlxc_tokenizer_stream_finish(stream, &rest, &n) == 0 && n) fwrite(rest, 1, n, stdout);
+    printf("\n");
+    fflush(stdout);
+    fprintf(stderr, "==========\nPrompt: %zu tokens, %.1f tokens-per-sec\nGeneration: %zu tokens, %.1f tokens-per-sec\n"
+            "Peak memory: %.3f GB\n", gen.prompt_tokens, prompt_tps, gen.n_ids, gen_tps, gen.peak_memory / 1e9);
+  }
+  mlxc_lm_generation_free(&gen);
+  status = 0;
+cleanup:
+  if (status) fprintf(stderr, "mlxc generate: %s\n", mlxc_last_error());
+  free(ids);
+  mlxc_tokenizer_stream_free(stream);
+  mlxc_lm_session_free(session);
+  mlxc_lm_free(model);
+  mlxc_tokenizer_free(tok);
+  return status;
+}
+
+int cmd_logits(int argc, char** argv) {
+  const char *dir = NULL, *prompt = NULL, *device = NULL;
+  option_spec specs[] = {
+      {"--model", OPT_STRING, &dir, "model folder"},
+      {"--prompt", OPT_STRING, &prompt, "prompt text"},
+      {"--device", OPT_STRING, &device, "cpu or gpu"},
+  };
+  if (options_parse(argc, argv, specs, sizeof specs / sizeof specs[0])) return 2;
+  if (!dir || !prompt) {
+    fprintf(stderr, "usage: mlxc logits --model DIR --prompt TEXT\n");
+    return 2;
+  }
+  mlxc_lm_model* model = NULL;
+  mlxc_tokenizer* tok = NULL;
+  mlxc_lm_session* session = NULL;
+  int32_t* ids = NULL;
+  size_t n_ids = 0;
+  mlx_array logits = mlx_array_new();
+  int status = 1;
+  if (load_all(dir, device, &model, &tok)) goto cleanup;
+  if (mlxc_tokenizer_encode(tok, prompt, strlen(prompt), true, &ids, &n_ids)) goto cleanup;
+  if (mlxc_lm_session_new(&session, model) || mlxc_lm_forward(session, ids, n_ids, &logits)) goto cleanup;
+  const float* p = mlx_array_data_float32(logits);
+  if (!p) goto cleanup;
+  int vocab = mlxc_lm_vocab_size(model);
+  const float* last = p + (n_ids - 1) * (size_t)vocab;
+  printf("[");
+  for (int i = 0; i < vocab; i++) printf(i ? ", %.9g" : "%.9g", last[i]);
+  printf("]\n");
+  status = 0;
+cleanup:
+  if (status) fprintf(stderr, "mlxc logits: %s\n", mlxc_last_error());
+  free(ids);
+  mlx_array_free(logits);
+  mlxc_lm_session_free(session);
+  mlxc_lm_free(model);
+  mlxc_tokenizer_free(tok);
+  return status;
+}

@@ -1,0 +1,22 @@
+/* A small table-driven parser for the subcommands' --options. */
+#ifndef MLXC_TOOLS_OPTIONS_H
+#define MLXC_TOOLS_OPTIONS_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+typedef enum { OPT_STRING, OPT_INT, OPT_FLOAT, OPT_U64, OPT_FLAG } option_type;
+
+typedef struct {
+  const char* name;   /* "--max-tokens" */
+  option_type type;
+  void* value;        /* const char**, int*, float*, uint64_t* or bool* */
+  const char* help;
+} option_spec;
+
+/* Parses argv[1..] (argv[0] is the subcommand); unknown options and bad values print a message
+ * to stderr and return non-zero. */
+int options_parse(int argc, char** argv, const option_spec* specs, size_t n_specs);
+void options_usage(FILE* out, const option_spec* specs, size_t n_specs);
+
+#endif
