@@ -1,5 +1,5 @@
 /* Real chat templates (Qwen2.5, Qwen3, Llama-2/3/3.1, Gemma-2/3, DeepSeek-R1-Distill, Phi-3, Mistral) rendered for
- * 20 conversations each (Phi-3 and Mistral too) and compared byte for byte with transformers' apply_chat_template output
+ * 20 conversations each and compared byte for byte with transformers' apply_chat_template output
  * (tests/fixtures/templates/expected.json, made by scripts/gen_template_fixtures.py). */
 #include <jansson.h>
 
