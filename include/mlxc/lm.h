@@ -18,6 +18,7 @@
 #ifndef MLXC_LM_H
 #define MLXC_LM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -87,6 +88,24 @@ typedef struct {
 int mlxc_lm_generate(mlxc_lm_session* session, const int32_t* prompt, size_t n_prompt,
                      const mlxc_lm_generate_params* params, mlxc_lm_generation* out);
 void mlxc_lm_generation_free(mlxc_lm_generation* generation);
+
+/* Resets the session, runs ids[0..n-2] and adds -log p(ids[i+1] | ids[0..i]) for every i to
+ * *nll_sum, and n - 1 to *count: perplexity = exp(nll_sum / count) over a text's windows. */
+int mlxc_lm_window_nll(mlxc_lm_session* session, const int32_t* ids, size_t n, double* nll_sum, size_t* count);
+
+/* ---- Conversion (mlxc convert) */
+
+typedef struct {
+  bool quantize;              /* affine-quantize linear and embedding weights */
+  int bits;                   /* 2, 3, 4, 5, 6 or 8 (default 4) */
+  int group_size;             /* 32, 64 or 128 (default 64) */
+  const char* dtype_name;     /* cast floating-point weights to this dtype first, or NULL */
+  mlx_dtype dtype;            /* the dtype named by dtype_name */
+} mlxc_lm_convert_params;
+
+/* Reads the model folder in_dir and writes an MLX-format folder out_dir (created if needed):
+ * model.safetensors, config.json (with "quantization" when quantized), tokenizer files. */
+int mlxc_lm_convert(const char* in_dir, const char* out_dir, const mlxc_lm_convert_params* params);
 
 #ifdef __cplusplus
 }

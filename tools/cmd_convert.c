@@ -1,0 +1,51 @@
+/* mlxc convert: write an MLX-format copy of a model folder, cast and/or quantized. */
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+#include "mlxc/error.h"
+#include "mlxc/lm.h"
+#include "options.h"
+
+static bool dtype_named(const char* name, mlx_dtype* out) {
+  static const struct {
+    const char* name;
+    mlx_dtype dtype;
+  } known[] = {{"float32", MLX_FLOAT32}, {"float16", MLX_FLOAT16}, {"bfloat16", MLX_BFLOAT16}};
+  for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+    if (!strcmp(name, known[i].name)) {
+      *out = known[i].dtype;
+      return true;
+    }
+  return false;
+}
+
+int cmd_convert(int argc, char** argv) {
+  const char *in = NULL, *out = NULL;
+  mlxc_lm_convert_params p = {.bits = 4, .group_size = 64};
+  option_spec specs[] = {
+      {"--model", OPT_STRING, &in, "model folder to read"},
+      {"--out", OPT_STRING, &out, "folder to write"},
+      {"--quantize", OPT_FLAG, &p.quantize, "quantize linear and embedding weights (affine)"},
+      {"--q-bits", OPT_INT, &p.bits, "bits per weight: 2, 3, 4, 5, 6, 8 (4)"},
+      {"--q-group-size", OPT_INT, &p.group_size, "weights per scale: 32, 64, 128 (64)"},
+      {"--dtype", OPT_STRING, &p.dtype_name, "float32, float16 or bfloat16"},
+  };
+  size_t n_specs = sizeof specs / sizeof specs[0];
+  if (options_parse(argc, argv, specs, n_specs)) return 2;
+  if (!in || !out) {
+    fprintf(stderr, "usage: mlxc convert --model DIR --out DIR2 [--quantize --q-bits B --q-group-size G] [--dtype D]\n");
+    options_usage(stderr, specs, n_specs);
+    return 2;
+  }
+  if (p.dtype_name && !dtype_named(p.dtype_name, &p.dtype)) {
+    fprintf(stderr, "mlxc convert: --dtype must be float32, float16 or bfloat16\n");
+    return 2;
+  }
+  if (mlxc_lm_convert(in, out, &p)) {
+    fprintf(stderr, "mlxc convert: %s\n", mlxc_last_error());
+    return 1;
+  }
+  printf("wrote %s\n", out);
+  return 0;
+}
