@@ -117,6 +117,29 @@ int main(int argc, char** argv) {
   }
   printf("llama3 encode: %.2f MB/s best of 3 (first run, cold word cache: %.2f MB/s), %zu bytes -> %zu ids, fnv64 %016llx\n",
          (double)length / 1e6 / best, (double)length / 1e6 / first, length, n, (unsigned long long)h);
+  /* The same text one line at a time. */
+  best = 1e30;
+  size_t line_ids = 0;
+  for (int r = 0; r < 3; r++) {
+    line_ids = 0;
+    double t0 = now();
+    for (size_t start = 0; start <= length;) {
+      const char* nl = memchr(text + start, '\n', length - start);
+      size_t end = nl ? (size_t)(nl - text) : length;
+      int32_t* line;
+      size_t count;
+      if (mlxc_tokenizer_encode(tok, text + start, end - start, false, &line, &count)) {
+        fprintf(stderr, "encode failed: %s\n", mlxc_last_error());
+        return 1;
+      }
+      line_ids += count;
+      free(line);
+      start = end + 1;
+    }
+    double dt = now() - t0;
+    if (dt < best) best = dt;
+  }
+  printf("llama3 encode line by line: %.2f MB/s best of 3, %zu ids\n", (double)length / 1e6 / best, line_ids);
   char* decoded;
   size_t decoded_len;
   double t0 = now();

@@ -130,7 +130,7 @@ def build_bpe_misc(lines):
     trainer = trainers.BpeTrainer(vocab_size=3000, special_tokens=["[UNK]", "<s>", "</s>"],
                                   continuing_subword_prefix="##", end_of_word_suffix="</w>", show_progress=False)
     t.train_from_iterator(lines, trainer)
-    t.post_processor = processors.RobertaProcessing(sep=("</s>", t.token_to_id("</s>")), cls=("<s>", t.token_to_id("<s>")))
+    t.post_processor = processors.RobertaProcessing(("</s>", t.token_to_id("</s>")), ("<s>", t.token_to_id("<s>")))
     t.decoder = decoders.BPEDecoder(suffix="</w>")
     return t
 
@@ -158,7 +158,7 @@ def build_wordlevel(lines):
     t.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Whitespace(), pre_tokenizers.Digits(individual_digits=False)])
     trainer = trainers.WordLevelTrainer(vocab_size=4000, special_tokens=["[UNK]", "[CLS]", "[SEP]"], show_progress=False)
     t.train_from_iterator(lines, trainer)
-    t.post_processor = processors.BertProcessing(sep=("[SEP]", t.token_to_id("[SEP]")), cls=("[CLS]", t.token_to_id("[CLS]")))
+    t.post_processor = processors.BertProcessing(("[SEP]", t.token_to_id("[SEP]")), ("[CLS]", t.token_to_id("[CLS]")))
     return t
 
 
@@ -217,6 +217,15 @@ def bench(args, llama3_path, qwen3_path):
     for b in ",".join(map(str, ids)).encode():
         h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
     result["hf_llama3_ids_fnv64"] = "%016x" % h
+    # The same text one line at a time (how documents usually arrive), single-threaded.
+    lines = text.split("\n")
+    times = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        count = sum(len(tok.encode(line, add_special_tokens=False).ids) for line in lines)
+        times.append(time.perf_counter() - t0)
+    result["hf_llama3_lines_encode_mb_s"] = nbytes / 1e6 / min(times)
+    result["hf_llama3_lines_ids"] = count
     log("bench (tokenizers):", json.dumps(result))
     binary = find_input(args.inputs, "bench_tokenizer")
     if binary:
