@@ -21,5 +21,6 @@
 #include "mlx/c/ops/indexing.h"
 #include "mlx/c/ops/linalg_basic.h"
 #include "mlx/c/ops/quantized.h"
+#include "mlx/c/ops/conv.h"
 
 #endif

@@ -45,6 +45,7 @@ KERNEL(cpu_eval_matmul)
 KERNEL(cpu_eval_quantize)
 KERNEL(cpu_eval_dequantize)
 KERNEL(cpu_eval_quantized_matmul)
+KERNEL(cpu_eval_conv)
 KERNEL(cpu_eval_fft)
 #undef KERNEL
 

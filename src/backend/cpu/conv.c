@@ -1,0 +1,320 @@
+/* CPU convolution kernel (MLX's conv_general: strides, padding, kernel and input dilation, groups,
+ * flip). The input (N, S..., C) and weight (O, K..., C/G) are widened to dense float32 (float64
+ * for float64) copies; each output row (one batch item and output position) then needs one row
+ * of patches, gathered by im2col block by block and multiplied with the weight through OpenBLAS
+ * sgemm/dgemm. Convolutions with one input channel per group (depthwise, LFM2's short conv) skip
+ * the GEMM for a direct loop over taps vectorised across channels. float16/bfloat16 outputs are
+ * rounded once from the float32 result. */
+#include <cblas.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cpu/convert.h"
+#include "backend/cpu/kernels.h"
+#include "backend/cpu/threadpool.h"
+#include "ops/conv_params.h"
+#include "util/error.h"
+
+/* Patch blocks stay around this size so they are reused from cache-friendly memory and large
+ * convolutions do not need a full im2col matrix. */
+#define CONV_BLOCK_BYTES (8u << 20)
+/* Elements of work per thread-pool chunk; smaller jobs run inline. */
+#define CONV_MIN_CHUNK_WORK 32768
+
+typedef struct {
+  int D;                         /* spatial axes */
+  int64_t N, C, O, G, Cg, Og;    /* batch, channels in/out, groups, channels per group */
+  int64_t S[CONV_MAX_SPATIAL];   /* input spatial sizes */
+  int64_t K[CONV_MAX_SPATIAL];   /* kernel sizes */
+  int64_t Q[CONV_MAX_SPATIAL];   /* output spatial sizes */
+  int64_t in_step[CONV_MAX_SPATIAL]; /* element stride of the dense input along each axis */
+  int64_t taps, rows;            /* prod K; N * prod Q (one output row each) */
+  /* pos[i][q * K[i] + t]: input index along axis i read by output q and weight tap t, or -1
+   * where that lands on padding or between dilated input elements. */
+  int* pos[CONV_MAX_SPATIAL];
+  /* last_run[q]: along the last axis, output q reads K consecutive in-bounds inputs in tap
+   * order, so with one group a row's taps along that axis are one contiguous copy. */
+  bool* last_run;
+} conv_geom;
+
+static void geom_free(conv_geom* g) {
+  for (int i = 0; i < g->D; i++) free(g->pos[i]);
+  free(g->last_run);
+}
+
+static int geom_init(conv_geom* g, const core_array* x, const core_array* w, const core_array* out,
+                     const conv_params* p) {
+  memset(g, 0, sizeof *g);
+  int D = g->D = p->spatial;
+  g->N = x->shape[0];
+  g->C = x->shape[D + 1];
+  g->O = w->shape[0];
+  g->G = p->groups;
+  g->Cg = g->C / g->G;
+  g->Og = g->O / g->G;
+  g->taps = 1;
+  g->rows = g->N;
+  int64_t step = g->C;
+  for (int i = D - 1; i >= 0; i--) {
+    g->in_step[i] = step;
+    step *= x->shape[i + 1];
+  }
+  for (int i = 0; i < D; i++) {
+    g->S[i] = x->shape[i + 1];
+    g->K[i] = w->shape[i + 1];
+    g->Q[i] = out->shape[i + 1];
+    g->taps *= g->K[i];
+    g->rows *= g->Q[i];
+    g->pos[i] = malloc(sizeof(int) * (size_t)(g->Q[i] * g->K[i]) + 1);
+    if (!g->pos[i]) return util_error("conv: out of memory");
+    int64_t dil = p->input_dilation[i], dilated = g->S[i] ? (g->S[i] - 1) * dil + 1 : 0;
+    for (int64_t q = 0; q < g->Q[i]; q++)
+      for (int64_t t = 0; t < g->K[i]; t++) {
+        int64_t tap = p->flip ? g->K[i] - 1 - t : t;
+        int64_t at = q * p->stride[i] - p->pad_lo[i] + tap * p->kernel_dilation[i];
+        bool hit = at >= 0 && at < dilated && at % dil == 0;
+        g->pos[i][q * g->K[i] + t] = hit ? (int)(at / dil) : -1;
+      }
+  }
+  int64_t QL = g->Q[D - 1], KL = g->K[D - 1];
+  g->last_run = malloc((size_t)QL + 1);
+  if (!g->last_run) return util_error("conv: out of memory");
+  for (int64_t q = 0; q < QL; q++) {
+    const int* r = g->pos[D - 1] + q * KL;
+    bool run = r[0] >= 0;
+    for (int64_t t = 1; t < KL && run; t++) run = r[t] == r[0] + t;
+    g->last_run[q] = run;
+  }
+  return 0;
+}
+
+/* Splits an output row index into its batch item and output position; returns the element
+ * offset of that batch item in the dense input. */
+static int64_t row_coords(const conv_geom* g, int64_t r, int64_t* q) {
+  for (int i = g->D - 1; i >= 0; i--) {
+    q[i] = r % g->Q[i];
+    r /= g->Q[i];
+  }
+  return r * g->S[0] * g->in_step[0];
+}
+
+/* Element offset (within a batch item) of the input that weight taps t[0..n) read for output q
+ * along the first n axes, or -1 when one of them lands on padding. */
+static int64_t tap_offset(const conv_geom* g, const int64_t* q, const int64_t* t, int n) {
+  int64_t off = 0;
+  for (int i = 0; i < n; i++) {
+    int p = g->pos[i][q[i] * g->K[i] + t[i]];
+    if (p < 0) return -1;
+    off += p * g->in_step[i];
+  }
+  return off;
+}
+
+/* Splits a tap index over the first n kernel axes (row-major) into per-axis taps. */
+static void tap_coords(const conv_geom* g, int64_t u, int n, int64_t* t) {
+  for (int i = n - 1; i >= 0; i--) {
+    t[i] = u % g->K[i];
+    u /= g->K[i];
+  }
+}
+
+/* ---- im2col + GEMM ---------------------------------------------------------------------- */
+
+typedef struct {
+  const conv_geom* g;
+  const char* x;     /* dense input, elem-sized values */
+  char* col;         /* (rows in block, G, taps, Cg) */
+  int64_t row0;      /* first output row of the block */
+  size_t elem;
+} im2col_ctx;
+
+/* Fills the patch rows [begin, end) of the block: for each group, taps in weight order, each
+ * with its Cg channels (zeros where a tap reads padding). */
+static void im2col_chunk(void* ctx, int64_t begin, int64_t end) {
+  const im2col_ctx* c = ctx;
+  const conv_geom* g = c->g;
+  int D = g->D;
+  int64_t KL = g->K[D - 1], outer_taps = g->taps / KL, width = g->G * g->taps * g->Cg;
+  size_t run = (size_t)g->Cg * c->elem;
+  for (int64_t r = begin; r < end; r++) {
+    int64_t q[CONV_MAX_SPATIAL], t[CONV_MAX_SPATIAL];
+    const char* xn = c->x + row_coords(g, c->row0 + r, q) * (int64_t)c->elem;
+    char* row = c->col + r * width * (int64_t)c->elem;
+    const int* last = g->pos[D - 1] + q[D - 1] * KL;
+    for (int64_t u = 0; u < outer_taps; u++) {
+      tap_coords(g, u, D - 1, t);
+      int64_t off = tap_offset(g, q, t, D - 1);
+      if (off >= 0 && g->G == 1 && g->last_run[q[D - 1]]) {
+        /* K consecutive input positions of all C channels: one copy */
+        memcpy(row + u * KL * run, xn + (off + last[0] * g->C) * (int64_t)c->elem, KL * run);
+        continue;
+      }
+      for (int64_t k = 0; k < KL; k++)
+        for (int64_t grp = 0; grp < g->G; grp++) {
+          char* dst = row + ((grp * g->taps + u * KL + k) * g->Cg) * (int64_t)c->elem;
+          if (off < 0 || last[k] < 0)
+            memset(dst, 0, run);
+          else
+            memcpy(dst, xn + (off + last[k] * g->C + grp * g->Cg) * (int64_t)c->elem, run);
+        }
+    }
+  }
+}
+
+/* y_g (rows, Og; leading dimension O) = A_g (rows, Kd; leading dimension lda) @ W_g^T, where
+ * W_g is (Og, Kd) dense. */
+static void gemm_group(bool f64, int64_t rows, const conv_geom* g, const void* a, int64_t lda,
+                       const void* w, void* y) {
+  int M = (int)rows, Nn = (int)g->Og, Kd = (int)(g->taps * g->Cg);
+  if (f64)
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, Nn, Kd, 1.0, a, (int)lda, w, Kd, 0.0,
+                y, (int)g->O);
+  else
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, Nn, Kd, 1.0f, a, (int)lda, w, Kd,
+                0.0f, y, (int)g->O);
+}
+
+/* True when every output row reads exactly its own input row (1x1 kernel, stride 1, no padding,
+ * no input dilation): the input itself is the patch matrix. */
+static bool is_pointwise(const conv_geom* g, const conv_params* p) {
+  for (int i = 0; i < g->D; i++)
+    if (g->K[i] != 1 || p->stride[i] != 1 || p->pad_lo[i] != 0 || p->pad_hi[i] != 0 ||
+        p->input_dilation[i] != 1)
+      return false;
+  return true;
+}
+
+static int conv_gemm(const conv_geom* g, const conv_params* p, const void* x, const void* w,
+                     void* y, bool f64) {
+  size_t elem = f64 ? sizeof(double) : sizeof(float);
+  int64_t Kd = g->taps * g->Cg, width = g->G * Kd;
+  if (is_pointwise(g, p) && g->rows <= 0x7fffffff) {
+    for (int64_t grp = 0; grp < g->G; grp++)
+      gemm_group(f64, g->rows, g, (const char*)x + grp * g->Cg * (int64_t)elem, g->C,
+                 (const char*)w + grp * g->Og * Kd * (int64_t)elem,
+                 (char*)y + grp * g->Og * (int64_t)elem);
+    return 0;
+  }
+  int64_t block = (int64_t)(CONV_BLOCK_BYTES / elem) / (width > 0 ? width : 1);
+  if (block < 1) block = 1;
+  if (block > g->rows) block = g->rows;
+  char* col = malloc((size_t)(block * width) * elem + 1);
+  if (!col) return util_error("conv: out of memory for a %lld x %lld patch block",
+                              (long long)block, (long long)width);
+  int64_t min_rows = CONV_MIN_CHUNK_WORK / (width > 0 ? width : 1) + 1;
+  for (int64_t r0 = 0; r0 < g->rows; r0 += block) {
+    int64_t nb = g->rows - r0 < block ? g->rows - r0 : block;
+    im2col_ctx c = {g, x, col, r0, elem};
+    cpu_parallel_for(nb, min_rows, im2col_chunk, &c);
+    for (int64_t grp = 0; grp < g->G; grp++)
+      gemm_group(f64, nb, g, col + grp * Kd * (int64_t)elem, width,
+                 (const char*)w + grp * g->Og * Kd * (int64_t)elem,
+                 (char*)y + (r0 * g->O + grp * g->Og) * (int64_t)elem);
+  }
+  free(col);
+  return 0;
+}
+
+/* ---- one input channel per group: direct taps ------------------------------------------- */
+
+typedef struct {
+  const conv_geom* g;
+  const float* x;   /* dense input (N, S..., C) */
+  const float* wt;  /* weight transposed to (taps, O) */
+  float* y;         /* (rows, O) */
+} direct_ctx;
+
+/* y[r, c * Og + j] = sum over taps of x[tap position, c] * w[c * Og + j, tap]. */
+static void direct_chunk(void* ctx, int64_t begin, int64_t end) {
+  const direct_ctx* c = ctx;
+  const conv_geom* g = c->g;
+  int64_t C = g->C, Og = g->Og, O = g->O;
+  for (int64_t r = begin; r < end; r++) {
+    int64_t q[CONV_MAX_SPATIAL], t[CONV_MAX_SPATIAL];
+    const float* xn = c->x + row_coords(g, r, q);
+    float* restrict acc = c->y + r * O;
+    memset(acc, 0, sizeof(float) * (size_t)O);
+    for (int64_t u = 0; u < g->taps; u++) {
+      tap_coords(g, u, g->D, t);
+      int64_t off = tap_offset(g, q, t, g->D);
+      if (off < 0) continue;
+      const float* restrict xp = xn + off;
+      const float* restrict wr = c->wt + u * O;
+      if (Og == 1) {
+        for (int64_t ch = 0; ch < C; ch++) acc[ch] += xp[ch] * wr[ch];
+      } else {
+        for (int64_t ch = 0; ch < C; ch++)
+          for (int64_t j = 0; j < Og; j++) acc[ch * Og + j] += xp[ch] * wr[ch * Og + j];
+      }
+    }
+  }
+}
+
+static int conv_direct(const conv_geom* g, const float* x, const float* w, float* y) {
+  float* wt = malloc(sizeof(float) * (size_t)(g->taps * g->O) + 1);
+  if (!wt) return util_error("conv: out of memory");
+  for (int64_t o = 0; o < g->O; o++)
+    for (int64_t u = 0; u < g->taps; u++) wt[u * g->O + o] = w[o * g->taps + u];
+  direct_ctx c = {g, x, wt, y};
+  int64_t work = g->taps * g->O;
+  cpu_parallel_for(g->rows, CONV_MIN_CHUNK_WORK / (work > 0 ? work : 1) + 1, direct_chunk, &c);
+  free(wt);
+  return 0;
+}
+
+/* ---- entry ------------------------------------------------------------------------------ */
+
+/* `a` as a dense array of `dtype`: its own data when it already is one, else a converted copy
+ * in *owned (freed by the caller). NULL, error reported, when out of memory. */
+static const void* dense_as(const core_array* a, mlx_dtype dtype, void** owned) {
+  *owned = NULL;
+  if (a->dtype == dtype && a->row_contiguous) return core_array_ptr(a);
+  *owned = malloc(a->size * core_dtype_size(dtype) + 1);
+  if (!*owned) {
+    util_error("conv: out of memory");
+    return NULL;
+  }
+  cpu_convert(*owned, dtype, core_array_ptr(a), a->dtype, a->shape, a->strides, a->ndim);
+  return *owned;
+}
+
+int cpu_eval_conv(core_node* node, core_array** outputs) {
+  core_array *x = node->inputs[0], *w = node->inputs[1], *out = outputs[0];
+  const conv_params* p = node->params;
+  if (core_array_alloc_contiguous(out)) return 1;
+  if (out->size == 0) return 0;
+  bool f64 = out->dtype == MLX_FLOAT64;
+  mlx_dtype work = f64 ? MLX_FLOAT64 : MLX_FLOAT32;
+  void *own_x = NULL, *own_w = NULL, *own_y = NULL, *yd = core_array_ptr(out);
+  const void *xd = NULL, *wd = NULL;
+  conv_geom g;
+  int status = geom_init(&g, x, w, out, p);
+  if (status) goto cleanup;
+  if (x->size == 0) { /* every tap reads padding (or there are no channels): zeros */
+    memset(yd, 0, out->size * core_dtype_size(out->dtype));
+    goto cleanup;
+  }
+  xd = dense_as(x, work, &own_x);
+  wd = xd ? dense_as(w, work, &own_w) : NULL;
+  if (!wd) {
+    status = 1;
+    goto cleanup;
+  }
+  if (out->dtype != work) {
+    yd = own_y = malloc(out->size * sizeof(float) + 1);
+    REQUIRE(yd, "conv: out of memory");
+  }
+  if (!f64 && g.Cg == 1)
+    TRY(conv_direct(&g, xd, wd, yd));
+  else
+    TRY(conv_gemm(&g, p, xd, wd, yd, f64));
+  if (own_y)
+    cpu_convert(core_array_ptr(out), out->dtype, own_y, MLX_FLOAT32, out->shape, out->strides,
+                out->ndim);
+cleanup:
+  geom_free(&g);
+  free(own_x);
+  free(own_w);
+  free(own_y);
+  return status;
+}
