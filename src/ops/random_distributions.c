@@ -67,7 +67,7 @@ int mlx_random_uniform(mlx_array* res, const mlx_array low, const mlx_array high
   CALL(mlx_add(&out, out, lo, s));
   CALL(check_output_shape(out, shape, shape_num, op));
   mlx_array_set(res, out);
-cleanup:
+cleanup:;
   mlx_array* all[] = {&lo, &hi, &range, &k, &bits, &out, &t, &maxval, &upper};
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) mlx_array_free(*all[i]);
   return status;
@@ -164,7 +164,7 @@ int mlx_random_truncated_normal(mlx_array* res, const mlx_array lower, const mlx
   CALL(mlx_minimum(&u, hi, u, s)); /* clip into [lower, upper] */
   CALL(mlx_maximum(&u, u, lo, s));
   mlx_array_set(res, u);
-cleanup:
+cleanup:;
   mlx_array* all[] = {&sqrt2, &lo, &hi, &a, &b, &u};
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) mlx_array_free(*all[i]);
   return status;
@@ -264,7 +264,7 @@ int mlx_random_randint(mlx_array* res, const mlx_array low, const mlx_array high
   CALL(mlx_astype(&raw, raw, dtype, s));
   CALL(check_output_shape(raw, shape, shape_num, op));
   mlx_array_set(res, raw);
-cleanup:
+cleanup:;
   mlx_array* all[] = {&lo, &hi, &range, &empty, &a, &b, &k, &k1, &k2, &raw, &t, &one, &shift};
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) mlx_array_free(*all[i]);
   return status;

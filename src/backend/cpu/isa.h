@@ -18,8 +18,13 @@ static inline bool cpu_isa_supported(cpu_isa isa) {
   switch (isa) {
     case CPU_ISA_PORTABLE: return true;
     case CPU_ISA_AVX2:
+#if defined(__clang__) && __clang_major__ < 16
+      /* Older clang cannot name "f16c" here; every processor with AVX2 and FMA has F16C. */
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
       return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
              __builtin_cpu_supports("f16c");
+#endif
     case CPU_ISA_AVX512:
       return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
   }
