@@ -241,7 +241,7 @@ int tok_bpe_tokenize(const tok_model* m, const char* w, size_t n, tok_ids* out) 
     }
     size_t at = cache->ids.size;
     int status = tok_ids_push(&cache->ids, (int32_t)(out->size - start));
-    if (!status) status = tok_ids_append(&cache->ids, out->data + start, out->size - start);
+    if (!status && out->size > start) status = tok_ids_append(&cache->ids, out->data + start, out->size - start);
     if (!status) status = tok_strmap_put(&cache->words, w, n, (int32_t)at);
     if (status) { /* a full cache is not an error for the caller: start afresh */
       tok_strmap_clear(&cache->words);
