@@ -511,6 +511,13 @@ TEST(test_conv_large_blocks_and_threads) {
   conv_case dw = make_case(1, 2, 64, 64, 64, S, K);
   set_axes(dw.lo, 1, pad);
   run_case(dw, MLX_FLOAT32, OP_GENERAL);
+  /* A transposed conv whose (input rows x taps x outputs) products need several output-channel
+   * blocks. */
+  int St[1] = {20000}, Kt[1] = {16};
+  conv_case t = make_case(1, 1, 2, 64, 1, St, Kt);
+  t.stride[2] = 2;
+  t.lo[2] = 3;
+  run_case(t, MLX_FLOAT32, OP_TRANSPOSE);
 }
 
 TEST(test_conv_strided_views) {

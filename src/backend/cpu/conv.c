@@ -3,8 +3,9 @@
  * for float64) copies; each output row (one batch item and output position) then needs one row
  * of patches, gathered by im2col block by block and multiplied with the weight through OpenBLAS
  * sgemm/dgemm. Convolutions with one input channel per group (depthwise, LFM2's short conv) skip
- * the GEMM for a direct loop over taps vectorised across channels. float16/bfloat16 outputs are
- * rounded once from the float32 result. */
+ * the GEMM for a direct loop over taps vectorised across channels; dilated inputs (transposed
+ * convolutions) multiply first and gather after, so no FLOPs go to the inserted zeros.
+ * float16/bfloat16 outputs are rounded once from the float32 result. */
 #include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
@@ -262,7 +263,101 @@ static int conv_direct(const conv_geom* g, const float* x, const float* w, float
   return 0;
 }
 
+/* ---- dilated inputs (transposed convolutions): GEMM first, then gather ------------------ */
+
+/* With input dilation most patch entries are zeros, so instead of im2col this multiplies every
+ * input row by every (tap, output channel) once, cols (input rows, taps, ob) = X_g @ W_block^T,
+ * and each output row sums the cols entries its taps read: y[r, o] = sum_t cols[in(r, t), t, o].
+ * Output channels go in blocks of ob so cols stays within CONV_COLS_BYTES. */
+#define CONV_COLS_BYTES (32u << 20)
+
+typedef struct {
+  const conv_geom* g;
+  const float* cols;  /* (input rows, taps, ob) */
+  float* y;           /* (rows, O), columns [o0, o0 + ob) written */
+  int64_t o0, ob;
+} gather_ctx;
+
+static void gather_chunk(void* ctx, int64_t begin, int64_t end) {
+  const gather_ctx* c = ctx;
+  const conv_geom* g = c->g;
+  int64_t in_rows_per_item = g->S[0] * g->in_step[0] / g->C, ob = c->ob;
+  for (int64_t r = begin; r < end; r++) {
+    int64_t q[CONV_MAX_SPATIAL], t[CONV_MAX_SPATIAL];
+    int64_t n = row_coords(g, r, q) / (g->S[0] * g->in_step[0]);
+    float* restrict acc = c->y + r * g->O + c->o0;
+    memset(acc, 0, sizeof(float) * (size_t)ob);
+    for (int64_t u = 0; u < g->taps; u++) {
+      tap_coords(g, u, g->D, t);
+      int64_t off = tap_offset(g, q, t, g->D);
+      if (off < 0) continue;
+      const float* restrict src = c->cols + ((n * in_rows_per_item + off / g->C) * g->taps + u) * ob;
+      for (int64_t j = 0; j < ob; j++) acc[j] += src[j];
+    }
+  }
+}
+
+static int conv_gather(const conv_geom* g, const float* x, const float* w, float* y) {
+  int64_t in_rows = g->N * g->S[0] * g->in_step[0] / g->C, Cg = g->Cg;
+  int64_t ob = (int64_t)(CONV_COLS_BYTES / sizeof(float)) / (in_rows * g->taps);
+  if (ob < 1) ob = 1;
+  if (ob > g->Og) ob = g->Og;
+  float* cols = malloc(sizeof(float) * (size_t)(in_rows * g->taps * ob) + 1);
+  float* wb = malloc(sizeof(float) * (size_t)(g->taps * ob * Cg) + 1);
+  int status = 0;
+  REQUIRE(cols && wb, "conv: out of memory");
+  int64_t work = g->taps * ob;
+  for (int64_t grp = 0; grp < g->G; grp++)
+    for (int64_t o0 = 0; o0 < g->Og; o0 += ob) {
+      int64_t nb = g->Og - o0 < ob ? g->Og - o0 : ob, o_first = grp * g->Og + o0;
+      /* wb (taps, nb, Cg) from w (O, taps, Cg) */
+      for (int64_t u = 0; u < g->taps; u++)
+        for (int64_t j = 0; j < nb; j++)
+          memcpy(wb + (u * nb + j) * Cg, w + ((o_first + j) * g->taps + u) * Cg,
+                 sizeof(float) * (size_t)Cg);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)in_rows, (int)(g->taps * nb),
+                  (int)Cg, 1.0f, x + grp * Cg, (int)g->C, wb, (int)Cg, 0.0f, cols,
+                  (int)(g->taps * nb));
+      gather_ctx c = {g, cols, y, o_first, nb};
+      cpu_parallel_for(g->rows, CONV_MIN_CHUNK_WORK / (work > 0 ? work : 1) + 1, gather_chunk, &c);
+    }
+cleanup:
+  free(cols);
+  free(wb);
+  return status;
+}
+
+/* True when some axis dilates the input: the patch matrix would be mostly zeros. */
+static bool dilates_input(const conv_geom* g, const conv_params* p) {
+  for (int i = 0; i < g->D; i++)
+    if (p->input_dilation[i] > 1) return true;
+  return false;
+}
+
 /* ---- entry ------------------------------------------------------------------------------ */
+
+typedef struct {
+  void* dst;
+  const void* src;
+  mlx_dtype dst_dtype, src_dtype;
+} convert_ctx;
+
+static void convert_chunk(void* ctx, int64_t begin, int64_t end) {
+  const convert_ctx* c = ctx;
+  int n = (int)(end - begin);
+  int64_t one = 1;
+  cpu_convert((char*)c->dst + begin * (int64_t)core_dtype_size(c->dst_dtype), c->dst_dtype,
+              (const char*)c->src + begin * (int64_t)core_dtype_size(c->src_dtype), c->src_dtype,
+              &n, &one, 1);
+}
+
+/* Dense-to-dense dtype conversion of n elements on the thread pool (half-precision rounding is
+ * scalar work worth spreading). */
+static void convert_dense(void* dst, mlx_dtype dst_dtype, const void* src, mlx_dtype src_dtype,
+                          int64_t n) {
+  convert_ctx c = {dst, src, dst_dtype, src_dtype};
+  cpu_parallel_for(n, CPU_MIN_CHUNK_ELEMENTWISE, convert_chunk, &c);
+}
 
 /* `a` as a dense array of `dtype`: its own data when it already is one, else a converted copy
  * in *owned (freed by the caller). NULL, error reported, when out of memory. */
@@ -274,7 +369,10 @@ static const void* dense_as(const core_array* a, mlx_dtype dtype, void** owned) 
     util_error("conv: out of memory");
     return NULL;
   }
-  cpu_convert(*owned, dtype, core_array_ptr(a), a->dtype, a->shape, a->strides, a->ndim);
+  if (a->row_contiguous)
+    convert_dense(*owned, dtype, core_array_ptr(a), a->dtype, (int64_t)a->size);
+  else
+    cpu_convert(*owned, dtype, core_array_ptr(a), a->dtype, a->shape, a->strides, a->ndim);
   return *owned;
 }
 
@@ -306,11 +404,11 @@ int cpu_eval_conv(core_node* node, core_array** outputs) {
   }
   if (!f64 && g.Cg == 1)
     TRY(conv_direct(&g, xd, wd, yd));
+  else if (!f64 && dilates_input(&g, p) && g.N * g.S[0] * g.in_step[0] / g.C <= 0x7fffffff)
+    TRY(conv_gather(&g, xd, wd, yd));
   else
     TRY(conv_gemm(&g, p, xd, wd, yd, f64));
-  if (own_y)
-    cpu_convert(core_array_ptr(out), out->dtype, own_y, MLX_FLOAT32, out->shape, out->strides,
-                out->ndim);
+  if (own_y) convert_dense(core_array_ptr(out), out->dtype, own_y, MLX_FLOAT32, (int64_t)out->size);
 cleanup:
   geom_free(&g);
   free(own_x);
