@@ -31,7 +31,7 @@ static int run_op(const bench_case* c, mlx_array* y, mlx_array x, mlx_array w, m
   return mlx_conv_general(y, x, w, &st, 1, &lo, 1, &hi, 1, NULL, 0, NULL, 0, c->groups, false, s);
 }
 
-static int bench(const bench_case* c, mlx_stream s) {
+static int bench(const bench_case* c, mlx_stream s, double memcpy_gbps) {
   int xs[4] = {c->N}, ws[4] = {c->O}, Cg = c->C / c->groups;
   int64_t taps = 1, nx = c->N, nw = c->O;
   for (int i = 0; i < c->D; i++) {
@@ -72,9 +72,14 @@ static int bench(const bench_case* c, mlx_stream s) {
   }
   double gflop = 2.0 * (double)macs / 1e9;
   printf("  %-44s %8.3f ms %7.1f GFLOP/s", c->name, best_op * 1e3, gflop / best_op);
-  if (Cg > 1)
+  if (Cg > 1) {
     printf("   sgemm %dx%dx%d%s: %7.1f GFLOP/s (%3.0f%%)", M, Og, K, c->groups > 1 ? " per group" : "",
            gflop / best_blas, 100 * best_blas / best_op);
+  } else { /* no GEMM to compare with: streaming input and output against memcpy */
+    double gbps = (double)(nx + rows * c->O) * (c->dtype == MLX_FLOAT32 ? 4 : 2) / best_op / 1e9;
+    printf("   %5.1f GB/s in+out (memcpy %5.1f GB/s, %3.0f%%)", gbps, memcpy_gbps,
+           100 * gbps / memcpy_gbps);
+  }
   printf("\n");
   mlx_array_free(x32);
   mlx_array_free(w32);
@@ -103,8 +108,9 @@ int main(void) {
   };
   printf("Convolutions (best of %d; %d pool threads, %d OpenBLAS threads; sgemm = the GEMM the "
          "convolution amounts to, same run)\n", REPS, cpu_max_threads(), openblas_get_num_threads());
+  double memcpy_gbps = bench_memcpy_gbps((size_t)64 << 20, 10);
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-    if (bench(&cases[i], s)) {
+    if (bench(&cases[i], s, memcpy_gbps)) {
       fprintf(stderr, "bench_conv: %s failed\n", cases[i].name);
       return 1;
     }

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "backend/cpu/convert.h"
+#include "backend/cpu/isa.h"
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/threadpool.h"
 #include "ops/conv_params.h"
@@ -119,6 +120,39 @@ static void tap_coords(const conv_geom* g, int64_t u, int n, int64_t* t) {
   }
 }
 
+/* ---- row loops of the direct and gather paths, compiled per instruction set --------------- */
+
+/* acc[i] += x[i] * w[i] and acc[i] += src[i]: the compiler vectorises each for its target. */
+#define CONV_ROW_LOOPS(suffix, target)                                                          \
+  target static void madd_##suffix(float* restrict acc, const float* restrict x,                \
+                                   const float* restrict w, int64_t n) {                        \
+    for (int64_t i = 0; i < n; i++) acc[i] += x[i] * w[i];                                      \
+  }                                                                                             \
+  target static void add_##suffix(float* restrict acc, const float* restrict src, int64_t n) {  \
+    for (int64_t i = 0; i < n; i++) acc[i] += src[i];                                           \
+  }
+CONV_ROW_LOOPS(portable, )
+#if CPU_HAVE_X86_KERNELS
+CONV_ROW_LOOPS(avx2, CPU_TARGET_AVX2)
+CONV_ROW_LOOPS(avx512, CPU_TARGET_AVX512)
+#endif
+
+typedef struct {
+  void (*madd)(float* restrict, const float* restrict, const float* restrict, int64_t);
+  void (*add)(float* restrict, const float* restrict, int64_t);
+} row_loops;
+
+static row_loops row_loops_best(void) {
+#if CPU_HAVE_X86_KERNELS
+  switch (cpu_isa_best()) {
+    case CPU_ISA_AVX512: return (row_loops){madd_avx512, add_avx512};
+    case CPU_ISA_AVX2: return (row_loops){madd_avx2, add_avx2};
+    default: break;
+  }
+#endif
+  return (row_loops){madd_portable, add_portable};
+}
+
 /* ---- im2col + GEMM ---------------------------------------------------------------------- */
 
 typedef struct {
@@ -220,6 +254,7 @@ static int conv_gemm(const conv_geom* g, const conv_params* p, const void* x, co
 
 typedef struct {
   const conv_geom* g;
+  row_loops loops;
   const float* x;   /* dense input (N, S..., C) */
   const float* wt;  /* weight transposed to (taps, O) */
   float* y;         /* (rows, O) */
@@ -242,7 +277,7 @@ static void direct_chunk(void* ctx, int64_t begin, int64_t end) {
       const float* restrict xp = xn + off;
       const float* restrict wr = c->wt + u * O;
       if (Og == 1) {
-        for (int64_t ch = 0; ch < C; ch++) acc[ch] += xp[ch] * wr[ch];
+        c->loops.madd(acc, xp, wr, C);
       } else {
         for (int64_t ch = 0; ch < C; ch++)
           for (int64_t j = 0; j < Og; j++) acc[ch * Og + j] += xp[ch] * wr[ch * Og + j];
@@ -256,7 +291,7 @@ static int conv_direct(const conv_geom* g, const float* x, const float* w, float
   if (!wt) return util_error("conv: out of memory");
   for (int64_t o = 0; o < g->O; o++)
     for (int64_t u = 0; u < g->taps; u++) wt[u * g->O + o] = w[o * g->taps + u];
-  direct_ctx c = {g, x, wt, y};
+  direct_ctx c = {g, row_loops_best(), x, wt, y};
   int64_t work = g->taps * g->O;
   cpu_parallel_for(g->rows, CONV_MIN_CHUNK_WORK / (work > 0 ? work : 1) + 1, direct_chunk, &c);
   free(wt);
@@ -273,6 +308,7 @@ static int conv_direct(const conv_geom* g, const float* x, const float* w, float
 
 typedef struct {
   const conv_geom* g;
+  row_loops loops;
   const float* cols;  /* (input rows, taps, ob) */
   float* y;           /* (rows, O), columns [o0, o0 + ob) written */
   int64_t o0, ob;
@@ -291,8 +327,7 @@ static void gather_chunk(void* ctx, int64_t begin, int64_t end) {
       tap_coords(g, u, g->D, t);
       int64_t off = tap_offset(g, q, t, g->D);
       if (off < 0) continue;
-      const float* restrict src = c->cols + ((n * in_rows_per_item + off / g->C) * g->taps + u) * ob;
-      for (int64_t j = 0; j < ob; j++) acc[j] += src[j];
+      c->loops.add(acc, c->cols + ((n * in_rows_per_item + off / g->C) * g->taps + u) * ob, ob);
     }
   }
 }
@@ -318,7 +353,7 @@ static int conv_gather(const conv_geom* g, const float* x, const float* w, float
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)in_rows, (int)(g->taps * nb),
                   (int)Cg, 1.0f, x + grp * Cg, (int)g->C, wb, (int)Cg, 0.0f, cols,
                   (int)(g->taps * nb));
-      gather_ctx c = {g, cols, y, o_first, nb};
+      gather_ctx c = {g, row_loops_best(), cols, y, o_first, nb};
       cpu_parallel_for(g->rows, CONV_MIN_CHUNK_WORK / (work > 0 ? work : 1) + 1, gather_chunk, &c);
     }
 cleanup:
