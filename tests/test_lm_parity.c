@@ -10,7 +10,7 @@
 
 static mlx_stream cpu;
 
-static const char* const archs[] = {"llama", "llama3_rope", "mistral", "qwen2", "qwen3",
+static const char* const archs[] = {"llama", "llama3_rope", "mistral", "qwen2", "qwen3", "qwen3_moe",
                                     "phi3", "gemma2", "gemma3_text"};
 
 static void check_arch(const char* name) {

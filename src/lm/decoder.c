@@ -220,7 +220,10 @@ int lm_decoder_forward(mlxc_lm_session* sess, mlx_array ids, mlx_array* logits) 
     if (m->arch->gemma_norms) CALL(lm_norm_apply(&t, &layer->post_attention_norm, t, c->norm_eps, s));
     CALL(mlx_add(&x, x, t, s));
     CALL(lm_norm_apply(&r, &layer->pre_feedforward_norm, x, c->norm_eps, s));
-    CALL(mlp(&t, m, layer, r, s));
+    if (c->moe_layer[li])
+      CALL(lm_moe_apply(&t, m, layer, r, s));
+    else
+      CALL(mlp(&t, m, layer, r, s));
     if (m->arch->gemma_norms) CALL(lm_norm_apply(&t, &layer->post_feedforward_norm, t, c->norm_eps, s));
     CALL(mlx_add(&x, x, t, s));
   }

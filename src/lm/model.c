@@ -24,6 +24,15 @@ void mlxc_lm_free(mlxc_lm_model* m) {
     lm_linear* linears[] = {&L->q, &L->k, &L->v, &L->o, &L->qkv, &L->gate, &L->up, &L->down, &L->gate_up};
     for (size_t j = 0; j < sizeof norms / sizeof norms[0]; j++) free_norm(norms[j]);
     for (size_t j = 0; j < sizeof linears / sizeof linears[0]; j++) free_linear(linears[j]);
+    free_linear(&L->router);
+    for (int e = 0; e < m->config.num_experts; e++) {
+      if (L->expert_gate) free_linear(&L->expert_gate[e]);
+      if (L->expert_up) free_linear(&L->expert_up[e]);
+      if (L->expert_down) free_linear(&L->expert_down[e]);
+    }
+    free(L->expert_gate);
+    free(L->expert_up);
+    free(L->expert_down);
   }
   free(m->layers);
   free_linear(&m->embed);

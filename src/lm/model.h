@@ -33,6 +33,10 @@ typedef struct {
   lm_activation activation;
   int quant_group_size, quant_bits;     /* 0 = not quantized */
   int max_position_embeddings;
+  /* Mixture of experts (qwen3_moe): experts per token chosen by a router. */
+  int num_experts, experts_per_token, moe_intermediate_size;
+  bool norm_topk_prob;
+  bool moe_layer[LM_MAX_LAYERS];
 } lm_config;
 
 /* What differs between the architectures the shared decoder runs. */
@@ -64,6 +68,8 @@ typedef struct {
   lm_norm q_norm, k_norm;
   lm_linear q, k, v, o, qkv;
   lm_linear gate, up, down, gate_up;
+  lm_linear router;                /* MoE: (num_experts, hidden) */
+  lm_linear *expert_gate, *expert_up, *expert_down; /* MoE: num_experts each */
 } lm_layer;
 
 struct mlxc_lm_model {
@@ -86,6 +92,9 @@ int lm_config_load(lm_config* config, const char* dir, const lm_arch** arch);
 /* weights.c */
 int lm_weights_load(mlx_map_string_to_array* tensors, const char* dir, mlx_stream s);
 int lm_model_bind(mlxc_lm_model* model);
+
+/* moe.c: the mixture-of-experts block of qwen3_moe for x (1, L, D). */
+int lm_moe_apply(mlx_array* out, const mlxc_lm_model* m, const lm_layer* layer, mlx_array x, mlx_stream s);
 
 /* layers.c */
 int lm_linear_apply(mlx_array* out, const lm_linear* l, mlx_array x, mlx_stream s);

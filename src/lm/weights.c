@@ -1,6 +1,7 @@
 /* Loading a model folder's safetensors (one file, or shards listed by
  * model.safetensors.index.json) and binding the tensors to the decoder's layers. */
 #include <dirent.h>
+#include <stdlib.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
@@ -158,6 +159,30 @@ static int bind_norm(mlxc_lm_model* m, lm_norm* n, const char* name, int dim, bo
   return status;
 }
 
+/* The router and experts of a mixture-of-experts layer (prefix "model.layers.N"). */
+static int bind_experts(mlxc_lm_model* m, lm_layer* L, const char* prefix) {
+  const lm_config* c = &m->config;
+  int E = c->num_experts, F = c->moe_intermediate_size, D = c->hidden_size;
+  char name[256];
+  int status = 0;
+  L->expert_gate = calloc((size_t)E, sizeof *L->expert_gate);
+  L->expert_up = calloc((size_t)E, sizeof *L->expert_up);
+  L->expert_down = calloc((size_t)E, sizeof *L->expert_down);
+  if (!L->expert_gate || !L->expert_up || !L->expert_down) return util_error("out of memory");
+  snprintf(name, sizeof name, "%s.mlp.gate", prefix);
+  CALL(bind_linear(m, &L->router, name, E, D, true));
+  for (int e = 0; e < E; e++) {
+    snprintf(name, sizeof name, "%s.mlp.experts.%d.gate_proj", prefix, e);
+    CALL(bind_linear(m, &L->expert_gate[e], name, F, D, true));
+    snprintf(name, sizeof name, "%s.mlp.experts.%d.up_proj", prefix, e);
+    CALL(bind_linear(m, &L->expert_up[e], name, F, D, true));
+    snprintf(name, sizeof name, "%s.mlp.experts.%d.down_proj", prefix, e);
+    CALL(bind_linear(m, &L->expert_down[e], name, D, F, true));
+  }
+cleanup:
+  return status;
+}
+
 int lm_model_bind(mlxc_lm_model* m) {
   const lm_config* c = &m->config;
   int H = c->num_heads, K = c->num_kv_heads, hd = c->head_dim, D = c->hidden_size;
@@ -195,6 +220,10 @@ int lm_model_bind(mlxc_lm_model* m) {
       CALL(bind_linear(m, &L->v, NAME("self_attn.v_proj"), K * hd, D, true));
     }
     CALL(bind_linear(m, &L->o, NAME("self_attn.o_proj"), D, H * hd, true));
+    if (c->moe_layer[i]) {
+      CALL(bind_experts(m, L, p));
+      continue;
+    }
     if (m->arch->fused_gate_up) {
       CALL(bind_linear(m, &L->gate_up, NAME("mlp.gate_up_proj"), 2 * c->intermediate_size, D, true));
     } else {
