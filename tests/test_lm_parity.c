@@ -2,6 +2,8 @@
  * scripts/gen_lm_fixtures.py) must give transformers' float32 logits for every prompt position
  * within 1e-4 relative error, and the same 32-token greedy continuation. */
 #include <jansson.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include "mlx/c/mlx.h"
 #include "mlxc/error.h"
@@ -11,7 +13,7 @@
 static mlx_stream cpu;
 
 static const char* const archs[] = {"llama", "llama3_rope", "mistral", "qwen2", "qwen3", "qwen3_moe",
-                                    "phi3", "gemma2", "gemma3_text"};
+                                    "phi3", "gemma2", "gemma3_text", "lfm2"};
 
 static void check_arch(const char* name) {
   char dir[1024], path[1200];
@@ -87,10 +89,19 @@ TEST(test_load_errors_are_clear) {
   CHECK(mlxc_lm_load(&model, "/nonexistent/model", cpu) != 0);
   CHECK(strstr(mlxc_last_error(), "config.json") != NULL);
   char dir[1024];
-  snprintf(dir, sizeof dir, "%s/tests/fixtures/lm/lfm2", test_source_dir());
-  /* lfm2 is not supported yet: the message lists what is */
+  snprintf(dir, sizeof dir, "%s/tests/fixtures/lm", test_source_dir());
+  /* a folder without config.json, and an unknown model_type whose message lists the supported */
   CHECK(mlxc_lm_load(&model, dir, cpu) != 0);
-  CHECK(strstr(mlxc_last_error(), "llama") != NULL);
+  char tmp[] = "/tmp/mlxc-lm-XXXXXX", path[64];
+  CHECK(mkdtemp(tmp) != NULL);
+  snprintf(path, sizeof path, "%s/config.json", tmp);
+  FILE* f = fopen(path, "w");
+  fputs("{\"model_type\": \"not_a_model\", \"vocab_size\": 8}", f);
+  fclose(f);
+  CHECK(mlxc_lm_load(&model, tmp, cpu) != 0);
+  CHECK(strstr(mlxc_last_error(), "not_a_model") != NULL && strstr(mlxc_last_error(), "qwen3") != NULL);
+  remove(path);
+  rmdir(tmp);
   mlxc_set_errors_quiet(0);
 }
 

@@ -216,7 +216,10 @@ int lm_decoder_forward(mlxc_lm_session* sess, mlx_array ids, mlx_array* logits) 
   for (int li = 0; li < c->num_layers; li++) {
     const lm_layer* layer = &m->layers[li];
     CALL(lm_norm_apply(&r, &layer->input_norm, x, c->norm_eps, s));
-    CALL(attention(&t, sess, li, r, s));
+    if (c->layer_kinds[li] == LAYER_CONV)
+      CALL(lm_conv_block(&t, sess, li, r, s));
+    else
+      CALL(attention(&t, sess, li, r, s));
     if (m->arch->gemma_norms) CALL(lm_norm_apply(&t, &layer->post_attention_norm, t, c->norm_eps, s));
     CALL(mlx_add(&x, x, t, s));
     CALL(lm_norm_apply(&r, &layer->pre_feedforward_norm, x, c->norm_eps, s));

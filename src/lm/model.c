@@ -25,6 +25,9 @@ void mlxc_lm_free(mlxc_lm_model* m) {
     for (size_t j = 0; j < sizeof norms / sizeof norms[0]; j++) free_norm(norms[j]);
     for (size_t j = 0; j < sizeof linears / sizeof linears[0]; j++) free_linear(linears[j]);
     free_linear(&L->router);
+    free_linear(&L->conv_in);
+    free_linear(&L->conv_out);
+    mlx_array_free(L->conv_weight);
     for (int e = 0; e < m->config.num_experts; e++) {
       if (L->expert_gate) free_linear(&L->expert_gate[e]);
       if (L->expert_up) free_linear(&L->expert_up[e]);
@@ -71,7 +74,9 @@ int mlxc_lm_session_new(mlxc_lm_session** out, const mlxc_lm_model* model) {
   if (!out || !model) return util_error("mlxc_lm_session_new: null argument");
   mlxc_lm_session* s = calloc(1, sizeof *s);
   if (s) s->caches = calloc((size_t)model->config.num_layers, sizeof *s->caches);
-  if (!s || !s->caches) {
+  if (s) s->conv_states = calloc((size_t)model->config.num_layers, sizeof *s->conv_states);
+  if (!s || !s->caches || !s->conv_states) {
+    if (s) free(s->caches);
     free(s);
     return util_error("out of memory");
   }
@@ -82,7 +87,11 @@ int mlxc_lm_session_new(mlxc_lm_session** out, const mlxc_lm_model* model) {
 
 void mlxc_lm_session_reset(mlxc_lm_session* s) {
   if (!s) return;
-  for (int i = 0; i < s->model->config.num_layers; i++) lm_cache_free(&s->caches[i]);
+  for (int i = 0; i < s->model->config.num_layers; i++) {
+    lm_cache_free(&s->caches[i]);
+    mlx_array_free(s->conv_states[i]);
+    s->conv_states[i] = mlx_array_new();
+  }
   s->offset = 0;
 }
 
@@ -90,6 +99,7 @@ void mlxc_lm_session_free(mlxc_lm_session* s) {
   if (!s) return;
   mlxc_lm_session_reset(s);
   free(s->caches);
+  free(s->conv_states);
   free(s);
 }
 

@@ -48,6 +48,8 @@ typedef struct {
   bool fused_gate_up;      /* phi3: mlp.gate_up_proj */
   /* Reads architecture-specific keys after the common ones. */
   int (*configure)(lm_config* config, const void* json);
+  /* Binds the tensors when the names differ from the Llama family's (NULL: the default). */
+  int (*bind)(struct mlxc_lm_model* model);
 } lm_arch;
 
 const lm_arch* lm_arch_find(const char* model_type);
@@ -69,6 +71,8 @@ typedef struct {
   lm_linear q, k, v, o, qkv;
   lm_linear gate, up, down, gate_up;
   lm_linear router;                /* MoE: (num_experts, hidden) */
+  lm_linear conv_in, conv_out;     /* short convolution block (lfm2) */
+  mlx_array conv_weight;           /* (hidden, 1, kernel) depthwise, causal */
   lm_linear *expert_gate, *expert_up, *expert_down; /* MoE: num_experts each */
 } lm_layer;
 
@@ -92,6 +96,10 @@ int lm_config_load(lm_config* config, const char* dir, const lm_arch** arch);
 /* weights.c */
 int lm_weights_load(mlx_map_string_to_array* tensors, const char* dir, mlx_stream s);
 int lm_model_bind(mlxc_lm_model* model);
+/* Binding helpers for architectures' own bind hooks (shapes checked; 0 = not checked). */
+int lm_bind_tensor(mlxc_lm_model* m, const char* name, bool required, mlx_array* out);
+int lm_bind_linear(mlxc_lm_model* m, lm_linear* l, const char* prefix, int out, int in, bool required);
+int lm_bind_norm(mlxc_lm_model* m, lm_norm* n, const char* name, int dim, bool required);
 
 /* moe.c: the mixture-of-experts block of qwen3_moe for x (1, L, D). */
 int lm_moe_apply(mlx_array* out, const mlxc_lm_model* m, const lm_layer* layer, mlx_array x, mlx_stream s);
@@ -114,8 +122,12 @@ void lm_cache_free(lm_kv_cache* c);
 struct mlxc_lm_session {
   const mlxc_lm_model* model;
   lm_kv_cache* caches;
+  mlx_array* conv_states;          /* per layer: the last kernel-1 inputs of a conv block */
   int offset;
 };
+
+/* conv.c: the short convolution block of lfm2 for x (1, L, D), updating the layer's state. */
+int lm_conv_block(mlx_array* out, mlxc_lm_session* session, int layer, mlx_array x, mlx_stream s);
 
 /* decoder.c: logits (1, n, vocab) float32 for n tokens after the session's context. */
 int lm_decoder_forward(mlxc_lm_session* session, mlx_array ids, mlx_array* logits);

@@ -3,7 +3,7 @@
 
 #include "lm/model.h"
 
-#define ARCHS(X) X(llama) X(mistral) X(qwen2) X(qwen3) X(phi3) X(gemma2) X(gemma3_text) X(qwen3_moe)
+#define ARCHS(X) X(llama) X(mistral) X(qwen2) X(qwen3) X(phi3) X(gemma2) X(gemma3_text) X(qwen3_moe) X(lfm2)
 
 #define DECLARE(name) extern const lm_arch lm_arch_##name;
 ARCHS(DECLARE)

@@ -100,7 +100,7 @@ static bool has(const mlxc_lm_model* m, const char* name) {
 }
 
 /* Fetches `name` into *out; a missing required tensor is an error naming it. */
-static int fetch(mlxc_lm_model* m, const char* name, bool required, mlx_array* out) {
+int lm_bind_tensor(mlxc_lm_model* m, const char* name, bool required, mlx_array* out) {
   if (!has(m, name)) return required ? util_error("missing tensor %s", name) : 0;
   int status = mlx_map_string_to_array_get(out, m->tensors, name);
   if (!status) m->weight_bytes += mlx_array_nbytes(*out);
@@ -115,20 +115,20 @@ static int expect_shape(mlx_array a, const char* name, int rows, int cols) {
 }
 
 /* A linear layer `prefix` mapping `in` to `out` features (0 = not checked). */
-static int bind_linear(mlxc_lm_model* m, lm_linear* l, const char* prefix, int out, int in, bool required) {
+int lm_bind_linear(mlxc_lm_model* m, lm_linear* l, const char* prefix, int out, int in, bool required) {
   char name[512];
   int status = 0;
   snprintf(name, sizeof name, "%s.weight", prefix);
   if (!required && !has(m, name)) return 0;
-  CALL(fetch(m, name, true, &l->weight));
+  CALL(lm_bind_tensor(m, name, true, &l->weight));
   snprintf(name, sizeof name, "%s.scales", prefix);
   if (has(m, name)) {
     l->quantized = true;
     l->group_size = m->config.quant_group_size ? m->config.quant_group_size : 64;
     l->bits = m->config.quant_bits ? m->config.quant_bits : 4;
-    CALL(fetch(m, name, true, &l->scales));
+    CALL(lm_bind_tensor(m, name, true, &l->scales));
     snprintf(name, sizeof name, "%s.biases", prefix);
-    CALL(fetch(m, name, false, &l->biases));
+    CALL(lm_bind_tensor(m, name, false, &l->biases));
     snprintf(name, sizeof name, "%s.weight", prefix);
     CALL(expect_shape(l->weight, name, out, in ? in * l->bits / 32 : 0));
   } else {
@@ -136,13 +136,13 @@ static int bind_linear(mlxc_lm_model* m, lm_linear* l, const char* prefix, int o
     CALL(expect_shape(l->weight, name, out, in));
   }
   snprintf(name, sizeof name, "%s.bias", prefix);
-  CALL(fetch(m, name, false, &l->bias));
+  CALL(lm_bind_tensor(m, name, false, &l->bias));
 cleanup:
   return status;
 }
 
-static int bind_norm(mlxc_lm_model* m, lm_norm* n, const char* name, int dim, bool required) {
-  int status = fetch(m, name, required, &n->weight);
+int lm_bind_norm(mlxc_lm_model* m, lm_norm* n, const char* name, int dim, bool required) {
+  int status = lm_bind_tensor(m, name, required, &n->weight);
   if (status || !n->weight.ctx) return status;
   if (mlx_array_ndim(n->weight) != 1 || mlx_array_dim(n->weight, 0) != dim)
     return util_error("tensor %s has %d elements; expected %d", name, mlx_array_dim(n->weight, 0), dim);
@@ -170,14 +170,14 @@ static int bind_experts(mlxc_lm_model* m, lm_layer* L, const char* prefix) {
   L->expert_down = calloc((size_t)E, sizeof *L->expert_down);
   if (!L->expert_gate || !L->expert_up || !L->expert_down) return util_error("out of memory");
   snprintf(name, sizeof name, "%s.mlp.gate", prefix);
-  CALL(bind_linear(m, &L->router, name, E, D, true));
+  CALL(lm_bind_linear(m, &L->router, name, E, D, true));
   for (int e = 0; e < E; e++) {
     snprintf(name, sizeof name, "%s.mlp.experts.%d.gate_proj", prefix, e);
-    CALL(bind_linear(m, &L->expert_gate[e], name, F, D, true));
+    CALL(lm_bind_linear(m, &L->expert_gate[e], name, F, D, true));
     snprintf(name, sizeof name, "%s.mlp.experts.%d.up_proj", prefix, e);
-    CALL(bind_linear(m, &L->expert_up[e], name, F, D, true));
+    CALL(lm_bind_linear(m, &L->expert_up[e], name, F, D, true));
     snprintf(name, sizeof name, "%s.mlp.experts.%d.down_proj", prefix, e);
-    CALL(bind_linear(m, &L->expert_down[e], name, D, F, true));
+    CALL(lm_bind_linear(m, &L->expert_down[e], name, D, F, true));
   }
 cleanup:
   return status;
@@ -191,46 +191,50 @@ int lm_model_bind(mlxc_lm_model* m) {
   json_t* names = tensor_names(m->tensors);
   if (!names) return util_error("out of memory");
   m->tensor_names = names;
-  CALL(bind_linear(m, &m->embed, "model.embed_tokens", c->vocab_size, D, true));
-  CALL(bind_norm(m, &m->final_norm, "model.norm.weight", D, true));
+  if (m->arch->bind) {
+    status = m->arch->bind(m);
+    goto cleanup;
+  }
+  CALL(lm_bind_linear(m, &m->embed, "model.embed_tokens", c->vocab_size, D, true));
+  CALL(lm_bind_norm(m, &m->final_norm, "model.norm.weight", D, true));
   /* Absent when tied (and some checkpoints omit a tied head without saying so): the
    * embedding then serves as the output layer. */
-  CALL(bind_linear(m, &m->lm_head, "lm_head", c->vocab_size, D, false));
+  CALL(lm_bind_linear(m, &m->lm_head, "lm_head", c->vocab_size, D, false));
   for (int i = 0; i < c->num_layers; i++) {
     lm_layer* L = &m->layers[i];
     snprintf(p, sizeof p, "model.layers.%d", i);
 #define NAME(fmt) (snprintf(q, sizeof q, "%s." fmt, p), q)
-    CALL(bind_norm(m, &L->input_norm, NAME("input_layernorm.weight"), D, true));
+    CALL(lm_bind_norm(m, &L->input_norm, NAME("input_layernorm.weight"), D, true));
     if (m->arch->gemma_norms) {
-      CALL(bind_norm(m, &L->post_attention_norm, NAME("post_attention_layernorm.weight"), D, true));
-      CALL(bind_norm(m, &L->pre_feedforward_norm, NAME("pre_feedforward_layernorm.weight"), D, true));
-      CALL(bind_norm(m, &L->post_feedforward_norm, NAME("post_feedforward_layernorm.weight"), D, true));
+      CALL(lm_bind_norm(m, &L->post_attention_norm, NAME("post_attention_layernorm.weight"), D, true));
+      CALL(lm_bind_norm(m, &L->pre_feedforward_norm, NAME("pre_feedforward_layernorm.weight"), D, true));
+      CALL(lm_bind_norm(m, &L->post_feedforward_norm, NAME("post_feedforward_layernorm.weight"), D, true));
     } else {
-      CALL(bind_norm(m, &L->pre_feedforward_norm, NAME("post_attention_layernorm.weight"), D, true));
+      CALL(lm_bind_norm(m, &L->pre_feedforward_norm, NAME("post_attention_layernorm.weight"), D, true));
     }
     if (m->arch->qk_norm) {
-      CALL(bind_norm(m, &L->q_norm, NAME("self_attn.q_norm.weight"), hd, true));
-      CALL(bind_norm(m, &L->k_norm, NAME("self_attn.k_norm.weight"), hd, true));
+      CALL(lm_bind_norm(m, &L->q_norm, NAME("self_attn.q_norm.weight"), hd, true));
+      CALL(lm_bind_norm(m, &L->k_norm, NAME("self_attn.k_norm.weight"), hd, true));
     }
     if (m->arch->fused_qkv) {
-      CALL(bind_linear(m, &L->qkv, NAME("self_attn.qkv_proj"), (H + 2 * K) * hd, D, true));
+      CALL(lm_bind_linear(m, &L->qkv, NAME("self_attn.qkv_proj"), (H + 2 * K) * hd, D, true));
     } else {
-      CALL(bind_linear(m, &L->q, NAME("self_attn.q_proj"), H * hd, D, true));
-      CALL(bind_linear(m, &L->k, NAME("self_attn.k_proj"), K * hd, D, true));
-      CALL(bind_linear(m, &L->v, NAME("self_attn.v_proj"), K * hd, D, true));
+      CALL(lm_bind_linear(m, &L->q, NAME("self_attn.q_proj"), H * hd, D, true));
+      CALL(lm_bind_linear(m, &L->k, NAME("self_attn.k_proj"), K * hd, D, true));
+      CALL(lm_bind_linear(m, &L->v, NAME("self_attn.v_proj"), K * hd, D, true));
     }
-    CALL(bind_linear(m, &L->o, NAME("self_attn.o_proj"), D, H * hd, true));
+    CALL(lm_bind_linear(m, &L->o, NAME("self_attn.o_proj"), D, H * hd, true));
     if (c->moe_layer[i]) {
       CALL(bind_experts(m, L, p));
       continue;
     }
     if (m->arch->fused_gate_up) {
-      CALL(bind_linear(m, &L->gate_up, NAME("mlp.gate_up_proj"), 2 * c->intermediate_size, D, true));
+      CALL(lm_bind_linear(m, &L->gate_up, NAME("mlp.gate_up_proj"), 2 * c->intermediate_size, D, true));
     } else {
-      CALL(bind_linear(m, &L->gate, NAME("mlp.gate_proj"), c->intermediate_size, D, true));
-      CALL(bind_linear(m, &L->up, NAME("mlp.up_proj"), c->intermediate_size, D, true));
+      CALL(lm_bind_linear(m, &L->gate, NAME("mlp.gate_proj"), c->intermediate_size, D, true));
+      CALL(lm_bind_linear(m, &L->up, NAME("mlp.up_proj"), c->intermediate_size, D, true));
     }
-    CALL(bind_linear(m, &L->down, NAME("mlp.down_proj"), D, c->intermediate_size, true));
+    CALL(lm_bind_linear(m, &L->down, NAME("mlp.down_proj"), D, c->intermediate_size, true));
 #undef NAME
   }
 cleanup:
