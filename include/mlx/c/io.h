@@ -1,5 +1,6 @@
-/* mlx-c loading and saving of arrays: NumPy .npy (one array) and safetensors (named arrays with a
- * string metadata map), to files or through user streams (io_types.h).
+/* mlx-c loading and saving of arrays: NumPy .npy (one array), safetensors (named arrays with a
+ * string metadata map), to files or through user streams (io_types.h), and GGUF files (named
+ * arrays with typed metadata, in an mlx_io_gguf object).
  *
  *   mlx_save("w.npy", a);                       // ".npy" is appended when missing
  *   mlx_array b = mlx_array_new();
@@ -45,6 +46,19 @@ int mlx_save_safetensors(const char* file, const mlx_map_string_to_array param,
                          const mlx_map_string_to_string metadata);
 int mlx_save_safetensors_writer(mlx_io_writer in_stream, const mlx_map_string_to_array param,
                                 const mlx_map_string_to_string metadata);
+
+/* GGUF (v2 and v3, little-endian): replaces the contents of *gguf (creating the object when
+ * empty) with the file's tensors, in file order, and metadata. F32/F16/BF16/F64/I8/I16/I32/I64
+ * tensors view the mapped file; Q4_0, Q4_1 and Q8_0 "<base>.weight" become MLX affine triples
+ * (bits 4/4/8, group 32): "<base>.weight" (uint32), "<base>.scales" and "<base>.biases"
+ * (float16), as MLX does; Q5_0, Q5_1 and the K-quants Q2_K..Q6_K are dequantized to float16
+ * (mlxc/gguf.h offers other choices). Metadata: numbers as 0-d arrays, numeric arrays as 1-d
+ * arrays, strings, and string arrays as vectors of strings. */
+int mlx_load_gguf(mlx_io_gguf* gguf, const char* file, const mlx_stream s);
+/* Writes version 3 with the metadata and tensors in insertion order; tensors of dtypes float32,
+ * float16, bfloat16, float64, int8, int16, int32 and int64; metadata arrays 0-d (a value) or
+ * 1-d. Appends ".gguf" to `file` when missing. */
+int mlx_save_gguf(const char* file, mlx_io_gguf gguf);
 
 #ifdef __cplusplus
 }

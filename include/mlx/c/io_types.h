@@ -20,7 +20,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mlx/c/array.h"
 #include "mlx/c/string.h"
+#include "mlx/c/vector.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -47,8 +49,8 @@ typedef struct mlx_io_vtable_ {
   void (*free)(void*);
 } mlx_io_vtable;
 
-/* GGUF contents (loading and saving GGUF is not implemented yet; the type is declared for
- * source compatibility with mlx-c). */
+/* The contents of a GGUF file (io.h: mlx_load_gguf, mlx_save_gguf): named tensors and named
+ * metadata values (an array, a string or a vector of strings), each in insertion order. */
 typedef struct mlx_io_gguf_ {
   void* ctx;
 } mlx_io_gguf;
@@ -67,6 +69,31 @@ mlx_io_writer mlx_io_writer_new(void* desc, mlx_io_vtable vtable);
 int mlx_io_writer_descriptor(void** desc_, mlx_io_writer io);
 int mlx_io_writer_tostring(mlx_string* str_, mlx_io_writer io);
 int mlx_io_writer_free(mlx_io_writer io);
+
+/* An empty GGUF object ({NULL} when out of memory); release it with mlx_io_gguf_free. */
+mlx_io_gguf mlx_io_gguf_new(void);
+int mlx_io_gguf_free(mlx_io_gguf io);
+/* The tensor names, in order (replaces *keys). */
+int mlx_io_gguf_get_keys(mlx_vector_string* keys, mlx_io_gguf io);
+/* The tensor `key`; returns 2 when there is none. */
+int mlx_io_gguf_get_array(mlx_array* arr, mlx_io_gguf io, const char* key);
+/* Metadata getters: return 2 when `key` is missing and 3 when it holds another kind of value
+ * (mlx-c's codes), with a message. */
+int mlx_io_gguf_get_metadata_array(mlx_array* arr, mlx_io_gguf io, const char* key);
+int mlx_io_gguf_get_metadata_string(mlx_string* str, mlx_io_gguf io, const char* key);
+int mlx_io_gguf_get_metadata_vector_string(mlx_vector_string* vstr, mlx_io_gguf io, const char* key);
+/* *flag: whether `key` holds that kind of value. As in mlx-c, a missing key returns 2 (with
+ * *flag false and no message). */
+int mlx_io_gguf_has_metadata_array(bool* flag, mlx_io_gguf io, const char* key);
+int mlx_io_gguf_has_metadata_string(bool* flag, mlx_io_gguf io, const char* key);
+int mlx_io_gguf_has_metadata_vector_string(bool* flag, mlx_io_gguf io, const char* key);
+/* Setters copy keys and strings and retain arrays; setting an existing key replaces its value
+ * (mlx-c keeps the old one). */
+int mlx_io_gguf_set_array(mlx_io_gguf io, const char* key, const mlx_array arr);
+int mlx_io_gguf_set_metadata_array(mlx_io_gguf io, const char* key, const mlx_array marr);
+int mlx_io_gguf_set_metadata_string(mlx_io_gguf io, const char* key, const char* mstr);
+int mlx_io_gguf_set_metadata_vector_string(mlx_io_gguf io, const char* key,
+                                           const mlx_vector_string mvstr);
 
 #ifdef __cplusplus
 }
