@@ -14,8 +14,14 @@
 #include "backend/cpu/isa.h"
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/threadpool.h"
+#include "core/allocator.h"
+#include "core/half.h"
 #include "ops/conv_params.h"
 #include "util/error.h"
+
+#if CPU_HAVE_X86_KERNELS
+#include <immintrin.h>
+#endif
 
 /* Patch blocks stay around this size so they are reused from cache-friendly memory and large
  * convolutions do not need a full im2col matrix. */
@@ -233,9 +239,8 @@ static int conv_gemm(const conv_geom* g, const conv_params* p, const void* x, co
   int64_t block = (int64_t)(CONV_BLOCK_BYTES / elem) / (width > 0 ? width : 1);
   if (block < 1) block = 1;
   if (block > g->rows) block = g->rows;
-  char* col = malloc((size_t)(block * width) * elem + 1);
-  if (!col) return util_error("conv: out of memory for a %lld x %lld patch block",
-                              (long long)block, (long long)width);
+  char* col = core_alloc((size_t)(block * width) * elem);
+  if (!col) return 1;
   int64_t min_rows = CONV_MIN_CHUNK_WORK / (width > 0 ? width : 1) + 1;
   for (int64_t r0 = 0; r0 < g->rows; r0 += block) {
     int64_t nb = g->rows - r0 < block ? g->rows - r0 : block;
@@ -246,7 +251,7 @@ static int conv_gemm(const conv_geom* g, const conv_params* p, const void* x, co
                  (const char*)w + grp * g->Og * Kd * (int64_t)elem,
                  (char*)y + (r0 * g->O + grp * g->Og) * (int64_t)elem);
   }
-  free(col);
+  core_free(col);
   return 0;
 }
 
@@ -337,10 +342,11 @@ static int conv_gather(const conv_geom* g, const float* x, const float* w, float
   int64_t ob = (int64_t)(CONV_COLS_BYTES / sizeof(float)) / (in_rows * g->taps);
   if (ob < 1) ob = 1;
   if (ob > g->Og) ob = g->Og;
-  float* cols = malloc(sizeof(float) * (size_t)(in_rows * g->taps * ob) + 1);
-  float* wb = malloc(sizeof(float) * (size_t)(g->taps * ob * Cg) + 1);
+  float* cols = core_alloc(sizeof(float) * (size_t)(in_rows * g->taps * ob));
+  float* wb = cols ? malloc(sizeof(float) * (size_t)(g->taps * ob * Cg) + 1) : NULL;
   int status = 0;
-  REQUIRE(cols && wb, "conv: out of memory");
+  if (!cols) return 1;
+  REQUIRE(wb, "conv: out of memory");
   int64_t work = g->taps * ob;
   for (int64_t grp = 0; grp < g->G; grp++)
     for (int64_t o0 = 0; o0 < g->Og; o0 += ob) {
@@ -357,7 +363,7 @@ static int conv_gather(const conv_geom* g, const float* x, const float* w, float
       cpu_parallel_for(g->rows, CONV_MIN_CHUNK_WORK / (work > 0 ? work : 1) + 1, gather_chunk, &c);
     }
 cleanup:
-  free(cols);
+  core_free(cols);
   free(wb);
   return status;
 }
@@ -377,8 +383,38 @@ typedef struct {
   mlx_dtype dst_dtype, src_dtype;
 } convert_ctx;
 
+#if CPU_HAVE_X86_KERNELS
+/* float32 <-> float16 eight at a time with F16C (round to nearest even, as the scalar code). */
+CPU_TARGET_AVX2 static void f32_to_f16_f16c(uint16_t* dst, const float* src, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm_storeu_si128((__m128i*)(dst + i),
+                     _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+  for (; i < n; i++) dst[i] = half_f32_to_f16(src[i]);
+}
+
+CPU_TARGET_AVX2 static void f16_to_f32_f16c(float* dst, const uint16_t* src, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)(src + i))));
+  for (; i < n; i++) dst[i] = half_f16_to_f32(src[i]);
+}
+#endif
+
 static void convert_chunk(void* ctx, int64_t begin, int64_t end) {
   const convert_ctx* c = ctx;
+#if CPU_HAVE_X86_KERNELS
+  if (cpu_isa_supported(CPU_ISA_AVX2)) {
+    if (c->src_dtype == MLX_FLOAT32 && c->dst_dtype == MLX_FLOAT16) {
+      f32_to_f16_f16c((uint16_t*)c->dst + begin, (const float*)c->src + begin, end - begin);
+      return;
+    }
+    if (c->src_dtype == MLX_FLOAT16 && c->dst_dtype == MLX_FLOAT32) {
+      f16_to_f32_f16c((float*)c->dst + begin, (const uint16_t*)c->src + begin, end - begin);
+      return;
+    }
+  }
+#endif
   int n = (int)(end - begin);
   int64_t one = 1;
   cpu_convert((char*)c->dst + begin * (int64_t)core_dtype_size(c->dst_dtype), c->dst_dtype,
@@ -395,15 +431,13 @@ static void convert_dense(void* dst, mlx_dtype dst_dtype, const void* src, mlx_d
 }
 
 /* `a` as a dense array of `dtype`: its own data when it already is one, else a converted copy
- * in *owned (freed by the caller). NULL, error reported, when out of memory. */
+ * in *owned (core_free by the caller). NULL, error reported, when out of memory. Scratch comes
+ * from the caching allocator so repeated convolutions do not page-fault fresh memory. */
 static const void* dense_as(const core_array* a, mlx_dtype dtype, void** owned) {
   *owned = NULL;
   if (a->dtype == dtype && a->row_contiguous) return core_array_ptr(a);
-  *owned = malloc(a->size * core_dtype_size(dtype) + 1);
-  if (!*owned) {
-    util_error("conv: out of memory");
-    return NULL;
-  }
+  *owned = core_alloc(a->size * core_dtype_size(dtype));
+  if (!*owned) return NULL;
   if (a->row_contiguous)
     convert_dense(*owned, dtype, core_array_ptr(a), a->dtype, (int64_t)a->size);
   else
@@ -434,8 +468,11 @@ int cpu_eval_conv(core_node* node, core_array** outputs) {
     goto cleanup;
   }
   if (out->dtype != work) {
-    yd = own_y = malloc(out->size * sizeof(float) + 1);
-    REQUIRE(yd, "conv: out of memory");
+    yd = own_y = core_alloc(out->size * sizeof(float));
+    if (!yd) {
+      status = 1;
+      goto cleanup;
+    }
   }
   if (!f64 && g.Cg == 1)
     TRY(conv_direct(&g, xd, wd, yd));
@@ -446,8 +483,8 @@ int cpu_eval_conv(core_node* node, core_array** outputs) {
   if (own_y) convert_dense(core_array_ptr(out), out->dtype, own_y, MLX_FLOAT32, (int64_t)out->size);
 cleanup:
   geom_free(&g);
-  free(own_x);
-  free(own_w);
-  free(own_y);
+  core_free(own_x);
+  core_free(own_w);
+  core_free(own_y);
   return status;
 }
