@@ -12,30 +12,46 @@
 #include "mlxc/lm.h"
 #include "mlxc/tokenizer.h"
 #include "options.h"
+#include "util/strbuf.h"
 
 typedef struct {
   const char* model;
   const char* prompt;
   const char* system;
   const char* device;
-  bool json, chat;
+  bool json, chat, logprobs;
+  option_strings stops;
   mlxc_lm_generate_params params;
 } generate_options;
 
+/* Generated text goes token -> streaming detokenizer -> stop-string matcher -> stdout (and the
+ * kept text, for --json). */
 typedef struct {
   mlxc_tokenizer_stream* stream;
+  mlxc_lm_stop* stop;
   bool print;
+  strbuf text;
 } stream_state;
 
-static int print_token(int32_t token, void* user) {
+static int show(stream_state* st, const char* piece, size_t n) {
+  const char* emit;
+  size_t emit_n;
+  bool stopped = false;
+  if (mlxc_lm_stop_push(st->stop, piece, n, &emit, &emit_n, &stopped)) return 1;
+  strbuf_append(&st->text, emit, emit_n);
+  if (st->print && emit_n) {
+    fwrite(emit, 1, emit_n, stdout);
+    fflush(stdout);
+  }
+  return stopped;
+}
+
+static int on_token(int32_t token, void* user) {
   stream_state* st = user;
   const char* piece;
   size_t n;
-  if (st->print && mlxc_tokenizer_stream_push(st->stream, token, &piece, &n) == 0 && n) {
-    fwrite(piece, 1, n, stdout);
-    fflush(stdout);
-  }
-  return 0;
+  if (mlxc_tokenizer_stream_push(st->stream, token, &piece, &n)) return 1;
+  return show(st, piece, n);
 }
 
 static void print_json_string(FILE* out, const char* s) {
@@ -146,6 +162,13 @@ int cmd_generate(int argc, char** argv) {
       {"--top-k", OPT_INT, &o.params.top_k, "sample among the k most likely tokens"},
       {"--min-p", OPT_FLOAT, &o.params.min_p, "drop tokens less likely than min-p times the best"},
       {"--repetition-penalty", OPT_FLOAT, &o.params.repetition_penalty, "penalty for repeated tokens"},
+      {"--repetition-context", OPT_INT, &o.params.repetition_context, "tokens the penalties look back over (20)"},
+      {"--presence-penalty", OPT_FLOAT, &o.params.presence_penalty, "subtracted from tokens already present"},
+      {"--frequency-penalty", OPT_FLOAT, &o.params.frequency_penalty, "subtracted per earlier occurrence"},
+      {"--xtc-probability", OPT_FLOAT, &o.params.xtc_probability, "XTC: chance of excluding the top choices"},
+      {"--xtc-threshold", OPT_FLOAT, &o.params.xtc_threshold, "XTC: probability above which tokens are excluded"},
+      {"--stop", OPT_STRINGS, &o.stops, "stop when this text appears (repeatable)"},
+      {"--logprobs", OPT_FLAG, &o.logprobs, "with --json: the log-probability of each token"},
       {"--seed", OPT_U64, &o.params.seed, "random seed"},
       {"--chat", OPT_FLAG, &o.chat, "format the prompt with the model's chat template"},
       {"--system", OPT_STRING, &o.system, "system prompt (with --chat)"},
@@ -162,6 +185,8 @@ int cmd_generate(int argc, char** argv) {
   mlxc_tokenizer* tok = NULL;
   mlxc_lm_session* session = NULL;
   mlxc_tokenizer_stream* stream = NULL;
+  mlxc_lm_stop* stop = NULL;
+  stream_state st = {0};
   int32_t* ids = NULL;
   size_t n_ids = 0;
   int status = 1;
@@ -177,30 +202,38 @@ int cmd_generate(int argc, char** argv) {
     goto cleanup;
   }
   if (mlxc_lm_session_new(&session, model) || mlxc_tokenizer_stream_new(&stream, tok, true)) goto cleanup;
-  stream_state st = {stream, !o.json};
-  o.params.on_token = print_token;
+  if (mlxc_lm_stop_new(&stop, o.stops.items, o.stops.n)) goto cleanup;
+  st = (stream_state){stream, stop, !o.json, {0}};
+  o.params.on_token = on_token;
   o.params.user_data = &st;
   o.params.n_eos_ids = mlxc_tokenizer_eos_ids(tok, &o.params.eos_ids);
   mlxc_lm_generation gen;
   if (mlxc_lm_generate(session, ids, n_ids, &o.params, &gen)) goto cleanup;
   double prompt_tps = gen.prompt_seconds > 0 ? gen.prompt_tokens / gen.prompt_seconds : 0;
   double gen_tps = gen.generation_seconds > 0 && gen.n_ids > 1 ? (gen.n_ids - 1) / gen.generation_seconds : 0;
+  /* What the detokenizer and the stop matcher still hold. */
+  const char* rest;
+  size_t rest_n;
+  if (mlxc_tokenizer_stream_finish(stream, &rest, &rest_n) == 0 && rest_n) show(&st, rest, rest_n);
+  if (mlxc_lm_stop_finish(stop, &rest, &rest_n) == 0 && rest_n) {
+    strbuf_append(&st.text, rest, rest_n);
+    if (!o.json) fwrite(rest, 1, rest_n, stdout);
+  }
   if (o.json) {
-    char* text = NULL;
-    if (mlxc_tokenizer_decode(tok, gen.ids, gen.n_ids, true, &text, NULL) == 0) {
-      printf("{\"text\": ");
-      print_json_string(stdout, text);
-      printf(", \"ids\": [");
-      for (size_t i = 0; i < gen.n_ids; i++) printf(i ? ", %d" : "%d", gen.ids[i]);
-      printf("], \"prompt_tokens\": %zu, \"generation_tokens\": %zu, \"prompt_tps\": %.3f, "
-             "\"generation_tps\": %.3f, \"peak_memory\": %zu}\n",
-             gen.prompt_tokens, gen.n_ids, prompt_tps, gen_tps, gen.peak_memory);
-      free(text);
+    printf("{\"text\": ");
+    print_json_string(stdout, st.text.data ? st.text.data : "");
+    printf(", \"ids\": [");
+    for (size_t i = 0; i < gen.n_ids; i++) printf(i ? ", %d" : "%d", gen.ids[i]);
+    printf("]");
+    if (o.logprobs) {
+      printf(", \"logprobs\": [");
+      for (size_t i = 0; i < gen.n_ids; i++) printf(i ? ", %.6g" : "%.6g", gen.logprobs[i]);
+      printf("]");
     }
+    printf(", \"prompt_tokens\": %zu, \"generation_tokens\": %zu, \"prompt_tps\": %.3f, "
+           "\"generation_tps\": %.3f, \"peak_memory\": %zu}\n",
+           gen.prompt_tokens, gen.n_ids, prompt_tps, gen_tps, gen.peak_memory);
   } else {
-    const char* rest;
-    size_t n;
-    if (mlxc_tokenizer_stream_finish(stream, &rest, &n) == 0 && n) fwrite(rest, 1, n, stdout);
     printf("\n");
     fflush(stdout);
     fprintf(stderr, "==========\nPrompt: %zu tokens, %.1f tokens-per-sec\nGeneration: %zu tokens, %.1f tokens-per-sec\n"
@@ -211,6 +244,8 @@ int cmd_generate(int argc, char** argv) {
 cleanup:
   if (status) fprintf(stderr, "mlxc generate: %s\n", mlxc_last_error());
   free(ids);
+  strbuf_free(&st.text);
+  mlxc_lm_stop_free(stop);
   mlxc_tokenizer_stream_free(stream);
   mlxc_lm_session_free(session);
   mlxc_lm_free(model);

@@ -29,6 +29,15 @@ static int parse_value(const option_spec* spec, const char* text) {
       *(uint64_t*)spec->value = v;
       return 0;
     }
+    case OPT_STRINGS: {
+      option_strings* list = spec->value;
+      if (list->n == OPTION_MAX_STRINGS) {
+        fprintf(stderr, "mlxc: %s can be given at most %d times\n", spec->name, OPTION_MAX_STRINGS);
+        return 1;
+      }
+      list->items[list->n++] = text;
+      return 0;
+    }
     case OPT_FLAG: break;
   }
   fprintf(stderr, "mlxc: invalid value '%s' for %s\n", text, spec->name);

@@ -5,12 +5,19 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-typedef enum { OPT_STRING, OPT_INT, OPT_FLOAT, OPT_U64, OPT_FLAG } option_type;
+typedef enum { OPT_STRING, OPT_INT, OPT_FLOAT, OPT_U64, OPT_FLAG, OPT_STRINGS } option_type;
+
+/* The value of an OPT_STRINGS option: each occurrence appends one string. */
+#define OPTION_MAX_STRINGS 16
+typedef struct {
+  const char* items[OPTION_MAX_STRINGS];
+  size_t n;
+} option_strings;
 
 typedef struct {
   const char* name;   /* "--max-tokens" */
   option_type type;
-  void* value;        /* const char**, int*, float*, uint64_t* or bool* */
+  void* value;        /* const char**, int*, float*, uint64_t*, bool* or option_strings* */
   const char* help;
 } option_spec;
 

@@ -63,8 +63,15 @@ typedef struct {
   float top_p;               /* 1 = off */
   int top_k;                 /* 0 = off */
   float min_p;               /* 0 = off */
-  float repetition_penalty;  /* 1 = off */
-  int repetition_context;    /* tokens the penalty looks back over (default 20) */
+  float repetition_penalty;  /* 1 = off; divides positive logits of tokens in the context window */
+  int repetition_context;    /* tokens the penalties look back over (default 20) */
+  float presence_penalty;    /* 0 = off; subtracted once from tokens in the window */
+  float frequency_penalty;   /* 0 = off; subtracted per occurrence in the window */
+  const int32_t* bias_ids;   /* logit bias: bias_values[i] is added to the logit of bias_ids[i] */
+  const float* bias_values;
+  size_t n_bias;
+  float xtc_probability;     /* XTC: with this probability remove every token above */
+  float xtc_threshold;       /*   xtc_threshold except the least likely of them (0 = off) */
   uint64_t seed;
   int prefill_step;          /* prompt tokens per forward pass (default 512) */
   const int32_t* eos_ids;    /* generation stops after any of these (not included in ids) */
@@ -77,6 +84,8 @@ mlxc_lm_generate_params mlxc_lm_generate_default_params(void);
 
 typedef struct {
   int32_t* ids;              /* generated tokens (malloc'ed; free with mlxc_lm_generation_free) */
+  float* logprobs;           /* log-probability of each generated token under the model (after
+                                penalties and bias, before temperature and truncation) */
   size_t n_ids;
   size_t prompt_tokens;
   double prompt_seconds, generation_seconds;
@@ -88,6 +97,21 @@ typedef struct {
 int mlxc_lm_generate(mlxc_lm_session* session, const int32_t* prompt, size_t n_prompt,
                      const mlxc_lm_generate_params* params, mlxc_lm_generation* out);
 void mlxc_lm_generation_free(mlxc_lm_generation* generation);
+
+/* ---- Stop strings over streamed text */
+
+typedef struct mlxc_lm_stop mlxc_lm_stop;
+
+/* A matcher for n_stops non-empty stop strings (copied). */
+int mlxc_lm_stop_new(mlxc_lm_stop** out, const char* const* stops, size_t n_stops);
+void mlxc_lm_stop_free(mlxc_lm_stop* matcher);
+/* Feeds the next piece of generated text. *emit receives the text that can be shown now (owned by
+ * the matcher, valid until the next call): everything except a tail that could still begin a stop
+ * string. When a stop string appears, *stopped becomes true and *emit ends just before it. */
+int mlxc_lm_stop_push(mlxc_lm_stop* matcher, const char* text, size_t length, const char** emit,
+                      size_t* emit_length, bool* stopped);
+/* At the end of generation: the text still held back (none after a stop). */
+int mlxc_lm_stop_finish(mlxc_lm_stop* matcher, const char** emit, size_t* emit_length);
 
 /* Resets the session, runs ids[0..n-2] and adds -log p(ids[i+1] | ids[0..i]) for every i to
  * *nll_sum, and n - 1 to *count: perplexity = exp(nll_sum / count) over a text's windows. */

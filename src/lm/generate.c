@@ -49,11 +49,12 @@ int mlxc_lm_generate(mlxc_lm_session* s, const int32_t* prompt, size_t n_prompt,
   size_t capacity = n_prompt + (size_t)(params->max_tokens > 0 ? params->max_tokens : 0);
   int32_t* history = malloc(sizeof(int32_t) * (capacity ? capacity : 1));
   float* row = malloc(sizeof(float) * (size_t)vocab);
+  float* logprobs = malloc(sizeof(float) * (size_t)(params->max_tokens > 0 ? params->max_tokens : 1));
   void* scratch = malloc(sizeof(float) * 2 * (size_t)vocab);
   mlx_array logits = mlx_array_new();
   mlxc_wired_guard* guard = NULL;
   int status = 0;
-  if (!history || !row || !scratch) CALL(util_error("out of memory"));
+  if (!history || !row || !scratch || !logprobs) CALL(util_error("out of memory"));
   /* As mlx-lm: keep the weights resident (wired) for the duration of the generation. */
   mlx_device device = mlx_device_new();
   mlx_stream_get_device(&device, m->stream);
@@ -77,13 +78,14 @@ int mlxc_lm_generate(mlxc_lm_session* s, const int32_t* prompt, size_t n_prompt,
   start = now_seconds();
   out->ids = history + n_prompt;
   for (int t = 0; t < params->max_tokens; t++) {
-    int32_t token = lm_sample(row, vocab, params, history, n_history, &rng, scratch);
+    float logprob;
+    int32_t token = lm_sample(row, vocab, params, history, n_history, &rng, scratch, &logprob);
     if (is_eos(params, token)) {
       out->stopped_by_eos = 1;
       break;
     }
     history[n_history++] = token;
-    out->n_ids++;
+    logprobs[out->n_ids++] = logprob;
     if (params->on_token && params->on_token(token, params->user_data)) break;
     if (t + 1 == params->max_tokens || s->offset >= m->config.max_position_embeddings) break;
     CALL(mlxc_lm_forward(s, &token, 1, &logits));
@@ -96,11 +98,14 @@ int mlxc_lm_generate(mlxc_lm_session* s, const int32_t* prompt, size_t n_prompt,
   if (!ids) CALL(util_error("out of memory"));
   memcpy(ids, history + n_prompt, sizeof(int32_t) * out->n_ids);
   out->ids = ids;
+  out->logprobs = logprobs;
+  logprobs = NULL;
 cleanup:
   if (status) {
     out->ids = NULL;
     out->n_ids = 0;
   }
+  free(logprobs);
   mlxc_wired_guard_release(guard);
   free(history);
   free(row);
@@ -112,6 +117,8 @@ cleanup:
 void mlxc_lm_generation_free(mlxc_lm_generation* g) {
   if (!g) return;
   free(g->ids);
+  free(g->logprobs);
   g->ids = NULL;
+  g->logprobs = NULL;
   g->n_ids = 0;
 }

@@ -28,19 +28,43 @@ static int by_probability_desc(const void* a, const void* b) {
   return x->id - y->id;
 }
 
-int32_t lm_sample(float* logits, int vocab, const mlxc_lm_generate_params* p, const int32_t* history,
-                  size_t n_history, lm_rng* rng, void* scratch) {
-  if (p->repetition_penalty > 0 && p->repetition_penalty != 1.0f) {
-    size_t ctx = p->repetition_context > 0 ? (size_t)p->repetition_context : n_history;
-    for (size_t i = n_history > ctx ? n_history - ctx : 0; i < n_history; i++) {
-      float* l = &logits[history[i]];
-      *l = *l > 0 ? *l / p->repetition_penalty : *l * p->repetition_penalty;
+/* Penalties over the last `repetition_context` tokens: each distinct token once for the
+ * repetition and presence penalties (as Hugging Face and mlx-lm), per occurrence for frequency. */
+static void apply_penalties(float* logits, int vocab, const mlxc_lm_generate_params* p, const int32_t* history,
+                            size_t n_history) {
+  for (size_t i = 0; i < p->n_bias; i++)
+    if (p->bias_ids[i] >= 0 && p->bias_ids[i] < vocab) logits[p->bias_ids[i]] += p->bias_values[i];
+  bool repetition = p->repetition_penalty > 0 && p->repetition_penalty != 1.0f;
+  if (!repetition && p->presence_penalty == 0 && p->frequency_penalty == 0) return;
+  size_t ctx = p->repetition_context > 0 ? (size_t)p->repetition_context : n_history;
+  size_t first = n_history > ctx ? n_history - ctx : 0;
+  for (size_t i = first; i < n_history; i++) {
+    int32_t t = history[i];
+    if (t < 0 || t >= vocab) continue;
+    bool seen = false;
+    for (size_t j = first; j < i && !seen; j++) seen = history[j] == t;
+    float* l = &logits[t];
+    if (!seen) {
+      if (repetition) *l = *l > 0 ? *l / p->repetition_penalty : *l * p->repetition_penalty;
+      *l -= p->presence_penalty;
     }
+    *l -= p->frequency_penalty;
   }
+}
+
+int32_t lm_sample(float* logits, int vocab, const mlxc_lm_generate_params* p, const int32_t* history,
+                  size_t n_history, lm_rng* rng, void* scratch, float* logprob) {
+  apply_penalties(logits, vocab, p, history, n_history);
   int32_t best = 0;
   for (int i = 1; i < vocab; i++)
     if (logits[i] > logits[best]) best = i;
-  if (p->temperature <= 0) return best;
+  double norm = 0;
+  for (int i = 0; i < vocab; i++) norm += exp((double)logits[i] - logits[best]);
+  double log_norm = log(norm) + logits[best];
+  if (p->temperature <= 0) {
+    *logprob = (float)(logits[best] - log_norm);
+    return best;
+  }
 
   candidate* c = scratch;
   double sum = 0;
@@ -68,12 +92,25 @@ int32_t lm_sample(float* logits, int vocab, const mlxc_lm_generate_params* p, co
     }
     keep = n;
   }
-  double total = 0;
-  for (int i = 0; i < keep; i++) total += c[i].p;
-  double u = next_double(rng) * total;
-  for (int i = 0; i < keep; i++) {
-    u -= c[i].p;
-    if (u < 0) return c[i].id;
+  /* XTC: sometimes drop the most likely tokens, all of them above the threshold but the least
+   * likely of those, to steer away from the obvious continuation. */
+  int from = 0;
+  if (p->xtc_probability > 0 && p->xtc_threshold > 0 && next_double(rng) < p->xtc_probability) {
+    int above = 0;
+    while (above < keep && c[above].p > p->xtc_threshold) above++;
+    if (above > 1) from = above - 1;
   }
-  return c[keep - 1].id;
+  double total = 0;
+  for (int i = from; i < keep; i++) total += c[i].p;
+  double u = next_double(rng) * total;
+  int32_t chosen = c[keep - 1].id;
+  for (int i = from; i < keep; i++) {
+    u -= c[i].p;
+    if (u < 0) {
+      chosen = c[i].id;
+      break;
+    }
+  }
+  *logprob = (float)(logits[chosen] - log_norm);
+  return chosen;
 }

@@ -13,10 +13,11 @@ typedef struct {
 
 void lm_rng_seed(lm_rng* rng, uint64_t seed);
 
-/* Applies the repetition penalty for `history` and samples with temperature / top-k / top-p /
- * min-p (greedy when temperature is 0). `logits` (vocab entries) is modified; `scratch` needs
- * 2 * vocab floats' worth of space. Returns the token id. */
+/* Applies the logit bias and the repetition / presence / frequency penalties for `history`, then
+ * samples with temperature, top-k, min-p, top-p and XTC (greedy when temperature is 0).
+ * `logits` (vocab entries) is modified; `scratch` needs 2 * vocab floats' worth of space.
+ * Returns the token id and its log-probability after the penalties in *logprob. */
 int32_t lm_sample(float* logits, int vocab, const mlxc_lm_generate_params* p, const int32_t* history,
-                  size_t n_history, lm_rng* rng, void* scratch);
+                  size_t n_history, lm_rng* rng, void* scratch, float* logprob);
 
 #endif
