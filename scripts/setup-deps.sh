@@ -6,7 +6,9 @@ cd "$(dirname "$0")/.."
 
 packages=(build-essential cmake pkg-config clang libclang-rt-14-dev
           libjansson-dev libpcre2-dev libutf8proc-dev
-          libopenblas-dev liblapacke-dev libcurl4-openssl-dev nodejs npm)
+          libopenblas-dev liblapacke-dev libcurl4-openssl-dev)
+# Node.js may come from outside Debian (as on the CI machines): install Debian's only when missing.
+command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
