@@ -47,6 +47,14 @@ KERNEL(cpu_eval_dequantize)
 KERNEL(cpu_eval_quantized_matmul)
 KERNEL(cpu_eval_conv)
 KERNEL(cpu_eval_fft)
+KERNEL(cpu_eval_inv)
+KERNEL(cpu_eval_cholesky)
+KERNEL(cpu_eval_qr)
+KERNEL(cpu_eval_svd)
+KERNEL(cpu_eval_eigh)
+KERNEL(cpu_eval_eig)
+KERNEL(cpu_eval_lu_factor)
+KERNEL(cpu_eval_solve)
 #undef KERNEL
 
 #endif
