@@ -175,6 +175,98 @@ TEST(test_randint_bounds_and_coverage) {
   mlx_array_free(hi);
 }
 
+TEST(test_categorical_follows_the_softmax) {
+  float logits[3] = {0.0f, logf(2.0f), logf(5.0f)}; /* probabilities 1/8, 2/8, 5/8 */
+  int ls[1] = {3};
+  mlx_array l = mlx_array_new_data(logits, ls, 1, MLX_FLOAT32), k = key_of(11), x = mlx_array_new();
+  CHECK_EQ_INT(mlx_random_categorical_num_samples(&x, l, 0, 40000, k, cpu), 0);
+  CHECK_EQ_INT(mlx_array_size(x), 40000);
+  mlx_array xi = mlx_array_new();
+  mlx_astype(&xi, x, MLX_INT32, cpu);
+  const int32_t* p = mlx_array_data_int32(xi);
+  int counts[3] = {0};
+  for (int i = 0; i < 40000; i++)
+    if (p[i] >= 0 && p[i] < 3) counts[p[i]]++;
+  CHECK_NEAR(counts[0] / 40000.0, 0.125, 0.01);
+  CHECK_NEAR(counts[1] / 40000.0, 0.25, 0.01);
+  CHECK_NEAR(counts[2] / 40000.0, 0.625, 0.01);
+  /* Batched rows, one sample each, and an explicit shape. */
+  float rows[2][3] = {{-1e9f, 0, -1e9f}, {0, -1e9f, -1e9f}};
+  int rs[2] = {2, 3}, shape[2] = {4, 2};
+  mlx_array r = mlx_array_new_data(rows, rs, 2, MLX_FLOAT32);
+  CHECK_EQ_INT(mlx_random_categorical_shape(&x, r, 1, shape, 2, k, cpu), 0);
+  mlx_astype(&xi, x, MLX_INT32, cpu);
+  p = mlx_array_data_int32(xi);
+  for (int i = 0; i < 8; i++) CHECK_EQ_INT(p[i], i % 2 == 0 ? 1 : 0);
+  mlx_array_free(r);
+  mlx_array_free(l);
+  mlx_array_free(k);
+  mlx_array_free(x);
+  mlx_array_free(xi);
+}
+
+TEST(test_permutation_is_a_permutation) {
+  mlx_array k = key_of(2), p = mlx_array_new(), x = mlx_array_new(), y = mlx_array_new();
+  CHECK_EQ_INT(mlx_random_permutation_arange(&p, 100, k, cpu), 0);
+  mlx_array pi = mlx_array_new();
+  mlx_astype(&pi, p, MLX_INT32, cpu);
+  const int32_t* v = mlx_array_data_int32(pi);
+  int seen[100] = {0}, fixed = 0;
+  for (int i = 0; i < 100; i++) {
+    if (v[i] >= 0 && v[i] < 100) seen[v[i]]++;
+    fixed += v[i] == i;
+  }
+  for (int i = 0; i < 100; i++) CHECK_EQ_INT(seen[i], 1);
+  CHECK(fixed < 10);
+  float data[6] = {0, 1, 2, 3, 4, 5};
+  int shape[2] = {3, 2};
+  x = mlx_array_new_data(data, shape, 2, MLX_FLOAT32);
+  CHECK_EQ_INT(mlx_random_permutation(&y, x, 0, k, cpu), 0); /* rows move whole */
+  const float* r = mlx_array_data_float32(y);
+  for (int i = 0; i < 3; i++) CHECK_NEAR(r[2 * i + 1], r[2 * i] + 1, 0);
+  mlx_array_free(k);
+  mlx_array_free(p);
+  mlx_array_free(pi);
+  mlx_array_free(x);
+  mlx_array_free(y);
+}
+
+TEST(test_multivariate_normal_moments) {
+  float mean[2] = {4.0f, 7.0f}, cov[4] = {2.0f, 0.5f, 0.5f, 1.0f};
+  int ms[1] = {2}, cs[2] = {2, 2}, shape[1] = {50000};
+  mlx_array m = mlx_array_new_data(mean, ms, 1, MLX_FLOAT32), c = mlx_array_new_data(cov, cs, 2, MLX_FLOAT32);
+  mlx_array k = key_of(4), x = mlx_array_new();
+  CHECK_EQ_INT(mlx_random_multivariate_normal(&x, m, c, shape, 1, MLX_FLOAT32, k, cpu), 0);
+  CHECK_EQ_INT(mlx_array_ndim(x), 2);
+  CHECK_EQ_INT(mlx_array_dim(x, 1), 2);
+  const float* p = mlx_array_data_float32(x);
+  double m0 = 0, m1 = 0, c00 = 0, c01 = 0, c11 = 0;
+  for (int i = 0; i < 50000; i++) {
+    m0 += p[2 * i];
+    m1 += p[2 * i + 1];
+  }
+  m0 /= 50000;
+  m1 /= 50000;
+  for (int i = 0; i < 50000; i++) {
+    double a = p[2 * i] - m0, b = p[2 * i + 1] - m1;
+    c00 += a * a;
+    c01 += a * b;
+    c11 += b * b;
+  }
+  CHECK_NEAR(m0, 4.0, 0.03);
+  CHECK_NEAR(m1, 7.0, 0.03);
+  CHECK_NEAR(c00 / 50000, 2.0, 0.06);
+  CHECK_NEAR(c01 / 50000, 0.5, 0.04);
+  CHECK_NEAR(c11 / 50000, 1.0, 0.04);
+  mlxc_set_errors_quiet(1);
+  CHECK(mlx_random_multivariate_normal(&x, m, c, shape, 1, MLX_FLOAT16, k, cpu) != 0);
+  mlxc_set_errors_quiet(0);
+  mlx_array_free(m);
+  mlx_array_free(c);
+  mlx_array_free(k);
+  mlx_array_free(x);
+}
+
 TEST(test_distribution_errors) {
   mlxc_set_errors_quiet(1);
   mlx_array x = mlx_array_new(), lo = mlx_array_new_float(0.0f), hi = mlx_array_new_float(1.0f);
@@ -200,6 +292,9 @@ int main(void) {
   RUN(test_bernoulli_rate_and_extremes);
   RUN(test_truncated_gumbel_laplace_moments);
   RUN(test_randint_bounds_and_coverage);
+  RUN(test_categorical_follows_the_softmax);
+  RUN(test_permutation_is_a_permutation);
+  RUN(test_multivariate_normal_moments);
   RUN(test_distribution_errors);
   return TEST_SUMMARY();
 }
