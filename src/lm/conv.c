@@ -51,7 +51,7 @@ int lm_conv_block(mlx_array* out, mlxc_lm_session* sess, int li, mlx_array x, ml
   CALL(mlx_contiguous(state, *state, false, s)); /* do not keep the whole padded input alive */
   CALL(mlx_multiply(&acc, c, acc, s));
   CALL(lm_linear_apply(out, &layer->conv_out, acc, s));
-cleanup:
+cleanup:;
   mlx_array* all[] = {&h, &b, &c, &v, &bx, &padded, &acc, &tap, &w, &wk};
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) mlx_array_free(*all[i]);
   mlx_vector_array_free(parts);

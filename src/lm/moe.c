@@ -95,7 +95,7 @@ int lm_moe_apply(mlx_array* out, const mlxc_lm_model* m, const lm_layer* layer, 
   }
   int shape[3] = {1, L, D};
   CALL(mlx_reshape(out, acc, shape, 3, s));
-cleanup:
+cleanup:;
   mlx_array* all[] = {&flat, &logits, &rows, &y, &wmat, &idx, &acc};
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) mlx_array_free(*all[i]);
   free(chosen);
