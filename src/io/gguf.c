@@ -98,7 +98,8 @@ static bool reserve_one(void** items, size_t count, size_t* capacity, size_t ite
 /* Appends a tensor, taking `array`'s reference and copying the name. */
 static int append_tensor(gguf_contents* c, const char* name, core_array* array) {
   char* copy = strdup(name);
-  if (!copy || !reserve_one((void**)&c->tensors, c->n_tensors, &c->cap_tensors, sizeof *c->tensors)) {
+  if (!copy ||
+      !reserve_one((void**)&c->tensors, c->n_tensors, &c->cap_tensors, sizeof *c->tensors)) {
     free(copy);
     core_array_release(array);
     return util_error("out of memory adding tensor '%s'", name);
@@ -210,7 +211,8 @@ static char* read_cstring(parser* p, const char* kind) {
   }
   char* out = malloc(len + 1);
   if (!out) {
-    util_error("%s: out of memory reading a %llu-byte %s", p->src->who, (unsigned long long)len, kind);
+    util_error("%s: out of memory reading a %llu-byte %s", p->src->who, (unsigned long long)len,
+               kind);
     return NULL;
   }
   memcpy(out, s, len);
@@ -255,7 +257,8 @@ static int read_strings(parser* p, uint64_t count, mlx_vector_string* out) {
     }
   }
   *out = mlx_vector_string_new_data((const char**)items, count);
-  REQUIRE(out->ctx, "%s: out of memory building %llu strings", p->src->who, (unsigned long long)count);
+  REQUIRE(out->ctx, "%s: out of memory building %llu strings", p->src->who,
+          (unsigned long long)count);
 cleanup:
   for (uint64_t i = 0; items && i < count; i++) free(items[i]);
   free(items);
@@ -335,10 +338,15 @@ typedef struct {
   uint64_t count, offset, nbytes;
 } tensor_info;
 
-static int tensor_error(parser* p, const tensor_info* t, const char* fmt, unsigned long long a,
-                        unsigned long long b) {
+/* Reports "<who>: <file>: tensor '<name>': <message>". */
+static int tensor_error(parser* p, const tensor_info* t, const char* fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int tensor_error(parser* p, const tensor_info* t, const char* fmt, ...) {
   char msg[256];
-  snprintf(msg, sizeof msg, fmt, a, b);
+  va_list args;
+  va_start(args, fmt);
+  vsnprintf(msg, sizeof msg, fmt, args);
+  va_end(args);
   return util_error("%s: %s: tensor '%s': %s", p->src->who, p->src->label, t->name, msg);
 }
 
@@ -354,26 +362,27 @@ static int read_tensor_info(parser* p, uint64_t index, tensor_info* t) {
   uint32_t ndim, type;
   if (read_u32(p, &ndim)) return 1;
   if (ndim > CORE_MAX_NDIM)
-    return tensor_error(p, t, "%llu dimensions (at most %llu)", ndim, CORE_MAX_NDIM);
+    return tensor_error(p, t, "%u dimensions (at most %d)", ndim, CORE_MAX_NDIM);
   t->ndim = (int)ndim;
   int64_t dims[CORE_MAX_NDIM];
   for (int i = 0; i < t->ndim; i++) {
     uint64_t d;
     if (read_u64(p, &d)) return 1;
     if (d > (uint64_t)INT_MAX)
-      return tensor_error(p, t, "dimension %llu is %llu (at most 2^31 - 1)", (unsigned)i, d);
+      return tensor_error(p, t, "dimension %d is %llu (at most 2^31 - 1)", i,
+                          (unsigned long long)d);
     t->shape[t->ndim - 1 - i] = (int)d;
     dims[i] = (int64_t)d;
   }
   if (read_u32(p, &type) || read_u64(p, &t->offset)) return 1;
   t->type = gguf_type_find(type);
-  if (!t->type) return tensor_error(p, t, "unsupported ggml type %llu", type, 0);
+  if (!t->type) return tensor_error(p, t, "unsupported ggml type %u", type);
   if (!io_checked_count(dims, t->ndim, UINT64_MAX / (uint64_t)t->type->block_bytes, &t->count))
-    return tensor_error(p, t, "shape is too large (element count overflows)", 0, 0);
+    return tensor_error(p, t, "shape is too large (element count overflows)");
   uint64_t innermost = t->ndim ? (uint64_t)dims[0] : 1;
   if (innermost % (uint64_t)t->type->block)
-    return tensor_error(p, t, "the innermost dimension %llu is not a multiple of the block size %llu",
-                        innermost, (unsigned long long)t->type->block);
+    return tensor_error(p, t, "the innermost dimension %llu is not a multiple of the %s block "
+                        "size %d", (unsigned long long)innermost, t->type->name, t->type->block);
   t->nbytes = t->count / (uint64_t)t->type->block * (uint64_t)t->type->block_bytes;
   return 0;
 }
@@ -389,11 +398,11 @@ static int check_placement(parser* p, tensor_info* infos, uint64_t n, uint64_t a
   for (uint64_t i = 0; i < n; i++) {
     tensor_info* t = &infos[i];
     if (t->offset % alignment)
-      return tensor_error(p, t, "offset %llu is not a multiple of the alignment %llu", t->offset,
-                          alignment);
+      return tensor_error(p, t, "offset %llu is not a multiple of the alignment %llu",
+                          (unsigned long long)t->offset, (unsigned long long)alignment);
     if (t->offset > data_size || t->nbytes > data_size - t->offset)
       return tensor_error(p, t, "data [offset %llu, +%llu bytes) runs past the end of the file",
-                          t->offset, t->nbytes);
+                          (unsigned long long)t->offset, (unsigned long long)t->nbytes);
   }
   tensor_info** order = malloc((n ? n : 1) * sizeof *order);
   if (!order) return util_error("%s: out of memory", p->src->who);
@@ -416,7 +425,8 @@ static int read_alignment(parser* p, gguf_contents* c, uint64_t* alignment) {
   gguf_meta* m = find_meta(c, "general.alignment");
   if (!m) return 0;
   if (m->kind != META_ARRAY || m->array->ndim != 0 || m->array->dtype != MLX_UINT32)
-    return util_error("%s: %s: general.alignment is not a UINT32 value", p->src->who, p->src->label);
+    return util_error("%s: %s: general.alignment is not a UINT32 value", p->src->who,
+                      p->src->label);
   uint32_t a = *(const uint32_t*)core_array_ptr(m->array);
   if (a == 0 || (a & (a - 1)))
     return util_error("%s: %s: general.alignment %u is not a power of two", p->src->who,
@@ -644,7 +654,8 @@ static int put_meta_pair(strbuf* sb, const gguf_meta* m, const char* who) {
     return util_error("%s: metadata '%s': dtype %s has no GGUF value type", who, m->key,
                       core_dtype_name(a->dtype));
   if (a->ndim > 1)
-    return util_error("%s: metadata '%s': arrays must be 0-d or 1-d, not %d-d", who, m->key, a->ndim);
+    return util_error("%s: metadata '%s': arrays must be 0-d or 1-d, not %d-d", who, m->key,
+                      a->ndim);
   void* scratch;
   bool failed;
   const void* bytes = io_array_bytes(a, &scratch, &failed);
@@ -670,7 +681,8 @@ static int save_alignment(gguf_contents* c, uint64_t* alignment, const char* who
     return util_error("%s: general.alignment must be a 0-d uint32 array", who);
   if (core_eval_contiguous(m->array)) return 1;
   uint32_t a = *(const uint32_t*)core_array_ptr(m->array);
-  if (a == 0 || (a & (a - 1))) return util_error("%s: general.alignment %u is not a power of two", who, a);
+  if (a == 0 || (a & (a - 1)))
+    return util_error("%s: general.alignment %u is not a power of two", who, a);
   *alignment = a;
   return 0;
 }
@@ -685,7 +697,9 @@ static int write_padding(io_sink* sink, uint64_t n) {
   return 0;
 }
 
-static uint64_t padded(uint64_t n, uint64_t alignment) { return (n + alignment - 1) / alignment * alignment; }
+static uint64_t padded(uint64_t n, uint64_t alignment) {
+  return (n + alignment - 1) / alignment * alignment;
+}
 
 static int gguf_write(io_sink* sink, gguf_contents* c, const char* who) {
   uint64_t alignment;
@@ -837,7 +851,8 @@ int mlx_io_gguf_get_metadata_string(mlx_string* str, mlx_io_gguf io, const char*
   return 0;
 }
 
-int mlx_io_gguf_get_metadata_vector_string(mlx_vector_string* vstr, mlx_io_gguf io, const char* key) {
+int mlx_io_gguf_get_metadata_vector_string(mlx_vector_string* vstr, mlx_io_gguf io,
+                                           const char* key) {
   gguf_meta* m;
   if (!vstr) return util_error("mlx_io_gguf_get_metadata_vector_string: null result");
   int status = meta_lookup(io, key, META_STRINGS, "mlx_io_gguf_get_metadata_vector_string", &m);
@@ -868,7 +883,8 @@ int mlx_io_gguf_has_metadata_vector_string(bool* flag, mlx_io_gguf io, const cha
 
 int mlx_io_gguf_set_array(mlx_io_gguf io, const char* key, const mlx_array arr) {
   gguf_contents* c = io.ctx;
-  if (!c || !key || !arr.ctx) return util_error("mlx_io_gguf_set_array: null argument or empty handle");
+  if (!c || !key || !arr.ctx)
+    return util_error("mlx_io_gguf_set_array: null argument or empty handle");
   core_array_retain(core_ctx(arr));
   gguf_tensor* t = find_tensor(c, key);
   if (!t) return append_tensor(c, key, core_ctx(arr));

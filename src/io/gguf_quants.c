@@ -5,6 +5,7 @@
 #include "io/gguf_quants.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "backend/cpu/threadpool.h"
@@ -45,7 +46,9 @@ static void dequant_q5(const uint8_t* qh_bytes, const uint8_t* qs, float d, floa
   }
 }
 
-static void dequant_q5_0(const uint8_t* b, float* y) { dequant_q5(b + 2, b + 6, f16_at(b), 0, 16, y); }
+static void dequant_q5_0(const uint8_t* b, float* y) {
+  dequant_q5(b + 2, b + 6, f16_at(b), 0, 16, y);
+}
 static void dequant_q5_1(const uint8_t* b, float* y) {
   dequant_q5(b + 4, b + 8, f16_at(b), f16_at(b + 2), 0, y);
 }
@@ -230,23 +233,37 @@ static void affine_group(const gguf_type* t, const uint8_t* b, uint8_t q[32], fl
   }
 }
 
-bool gguf_to_affine(const gguf_type* t, const uint8_t* src, size_t n_blocks, uint32_t* words,
-                    uint16_t* scales, uint16_t* biases) {
-  int bits = t->affine_bits, per_word = 32 / bits;
-  bool ok = true;
-  for (size_t i = 0; i < n_blocks; i++) {
+typedef struct {
+  const gguf_type* t;
+  const uint8_t* src;
+  uint32_t* words;
+  uint16_t *scales, *biases;
+  atomic_bool overflow;
+} affine_job;
+
+static void affine_chunk(void* p, int64_t begin, int64_t end) {
+  affine_job* job = p;
+  int bits = job->t->affine_bits, per_word = 32 / bits;
+  for (int64_t i = begin; i < end; i++) {
     uint8_t q[32];
     float scale, bias;
-    affine_group(t, src + i * (size_t)t->block_bytes, q, &scale, &bias);
-    uint32_t* w = words + i * (size_t)bits; /* 32 quants of `bits` bits = `bits` words */
+    affine_group(job->t, job->src + (size_t)i * (size_t)job->t->block_bytes, q, &scale, &bias);
+    uint32_t* w = job->words + (size_t)i * (size_t)bits; /* 32 `bits`-bit quants: `bits` words */
     for (int k = 0; k < bits; k++) {
       uint32_t word = 0;
       for (int j = 0; j < per_word; j++) word |= (uint32_t)q[k * per_word + j] << (bits * j);
       w[k] = word;
     }
-    scales[i] = half_f32_to_f16(scale);
-    biases[i] = half_f32_to_f16(bias);
-    if (isfinite(scale) && !isfinite(half_f16_to_f32(biases[i]))) ok = false;
+    job->scales[i] = half_f32_to_f16(scale);
+    job->biases[i] = half_f32_to_f16(bias);
+    if (isfinite(scale) && !isfinite(half_f16_to_f32(job->biases[i])))
+      atomic_store(&job->overflow, true);
   }
-  return ok;
+}
+
+bool gguf_to_affine(const gguf_type* t, const uint8_t* src, size_t n_blocks, uint32_t* words,
+                    uint16_t* scales, uint16_t* biases) {
+  affine_job job = {t, src, words, scales, biases, false};
+  cpu_parallel_for((int64_t)n_blocks, 4096, affine_chunk, &job);
+  return !atomic_load(&job.overflow);
 }
