@@ -49,6 +49,10 @@ void mlxc_lm_session_free(mlxc_lm_session* session);
 void mlxc_lm_session_reset(mlxc_lm_session* session);
 /* Tokens the session has seen. */
 int mlxc_lm_session_length(const mlxc_lm_session* session);
+/* Forgets all but the first `length` tokens of the context, so a new prompt that shares a prefix
+ * with the cached one reuses it. Fails (leaving the session as it was) for models whose state
+ * cannot be rewound (convolution layers): reset those. */
+int mlxc_lm_session_truncate(mlxc_lm_session* session, int length);
 
 /* Runs `n` tokens after the session's context and sets *logits to their float32 logits,
  * shape (n, vocab). The tokens join the context. */

@@ -105,6 +105,21 @@ void mlxc_lm_session_free(mlxc_lm_session* s) {
 
 int mlxc_lm_session_length(const mlxc_lm_session* s) { return s ? s->offset : 0; }
 
+int mlxc_lm_session_truncate(mlxc_lm_session* s, int length) {
+  if (!s) return util_error("mlxc_lm_session_truncate: null session");
+  if (length < 0 || length > s->offset)
+    return util_error("cannot truncate a session of %d tokens to %d", s->offset, length);
+  if (length == s->offset) return 0;
+  for (int i = 0; i < s->model->config.num_layers; i++)
+    if (s->model->config.layer_kinds[i] == LAYER_CONV)
+      return util_error("this model's convolution state cannot be rewound; reset the session instead");
+  /* Entries past `length` stay in the buffers but are never read, and are overwritten next. */
+  for (int i = 0; i < s->model->config.num_layers; i++)
+    if (s->caches[i].length > length) s->caches[i].length = length;
+  s->offset = length;
+  return 0;
+}
+
 int mlxc_lm_forward(mlxc_lm_session* s, const int32_t* ids, size_t n, mlx_array* logits) {
   if (!s || !logits || (n && !ids)) return util_error("mlxc_lm_forward: null argument");
   if (n == 0) return util_error("mlxc_lm_forward: no tokens");
