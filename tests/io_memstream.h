@@ -20,11 +20,11 @@ typedef struct {
   int frees;           /* times the free callback ran */
 } memstream;
 
-static bool mem_is_open(void* d) { return d != NULL; }
-static bool mem_good(void* d) { return !((memstream*)d)->failed; }
-static size_t mem_tell(void* d) { return ((memstream*)d)->pos; }
+static inline bool mem_is_open(void* d) { return d != NULL; }
+static inline bool mem_good(void* d) { return !((memstream*)d)->failed; }
+static inline size_t mem_tell(void* d) { return ((memstream*)d)->pos; }
 
-static void mem_seek(void* d, int64_t off, int whence) {
+static inline void mem_seek(void* d, int64_t off, int whence) {
   memstream* m = d;
   int64_t base = whence == SEEK_SET ? 0 : whence == SEEK_CUR ? (int64_t)m->pos : (int64_t)m->size;
   if (base + off < 0 || base + off > (int64_t)m->size)
@@ -33,7 +33,7 @@ static void mem_seek(void* d, int64_t off, int whence) {
     m->pos = (size_t)(base + off);
 }
 
-static void mem_read_at(void* d, char* data, size_t n, size_t off) {
+static inline void mem_read_at(void* d, char* data, size_t n, size_t off) {
   memstream* m = d;
   if (off > m->size || n > m->size - off) {
     m->failed = true;
@@ -43,9 +43,9 @@ static void mem_read_at(void* d, char* data, size_t n, size_t off) {
   m->pos = off + n;
 }
 
-static void mem_read(void* d, char* data, size_t n) { mem_read_at(d, data, n, ((memstream*)d)->pos); }
+static inline void mem_read(void* d, char* data, size_t n) { mem_read_at(d, data, n, ((memstream*)d)->pos); }
 
-static void mem_write(void* d, const char* data, size_t n) {
+static inline void mem_write(void* d, const char* data, size_t n) {
   memstream* m = d;
   if (m->read_only || (m->fail_after && m->pos + n > m->fail_after)) {
     m->failed = true;
@@ -66,16 +66,16 @@ static void mem_write(void* d, const char* data, size_t n) {
   if (m->pos > m->size) m->size = m->pos;
 }
 
-static const char* mem_label(void* d) { return "memory stream"; }
-static void mem_free(void* d) { ((memstream*)d)->frees++; }
+static inline const char* mem_label(void* d) { return "memory stream"; }
+static inline void mem_free(void* d) { ((memstream*)d)->frees++; }
 
-static mlx_io_vtable memstream_vtable(void) {
+static inline mlx_io_vtable memstream_vtable(void) {
   return (mlx_io_vtable){mem_is_open, mem_good, mem_tell, mem_seek, mem_read,
                          mem_read_at, mem_write, mem_label, mem_free};
 }
 
 /* A read-only stream over `size` bytes (not copied). */
-static memstream memstream_over(const void* data, size_t size) {
+static inline memstream memstream_over(const void* data, size_t size) {
   return (memstream){.data = (unsigned char*)data, .size = size, .capacity = size, .read_only = true};
 }
 

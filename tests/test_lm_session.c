@@ -29,7 +29,7 @@ static void check_incremental(const char* name) {
   mlxc_lm_model* m = load(name);
   if (!m) return;
   int vocab = mlxc_lm_vocab_size(m);
-  mlxc_lm_session *fresh, *inc;
+  mlxc_lm_session *fresh = NULL, *inc = NULL;
   mlx_array full = mlx_array_new(), part = mlx_array_new();
   CHECK(mlxc_lm_session_new(&fresh, m) == 0 && mlxc_lm_session_new(&inc, m) == 0);
   CHECK(mlxc_lm_forward(fresh, ids, 12, &full) == 0);
@@ -55,7 +55,7 @@ TEST(test_truncate_then_extend_reuses_the_cache) {
   mlxc_lm_model* m = load("llama");
   if (!m) return;
   int vocab = mlxc_lm_vocab_size(m);
-  mlxc_lm_session *fresh, *s;
+  mlxc_lm_session *fresh = NULL, *s = NULL;
   mlx_array full = mlx_array_new(), out = mlx_array_new();
   int32_t other[4] = {5, 6, 7, 8};
   CHECK(mlxc_lm_session_new(&fresh, m) == 0 && mlxc_lm_session_new(&s, m) == 0);
@@ -81,7 +81,7 @@ TEST(test_truncate_then_extend_reuses_the_cache) {
 TEST(test_conv_models_refuse_to_rewind) {
   mlxc_lm_model* m = load("lfm2");
   if (!m) return;
-  mlxc_lm_session* s;
+  mlxc_lm_session* s = NULL;
   mlx_array out = mlx_array_new();
   CHECK(mlxc_lm_session_new(&s, m) == 0);
   CHECK(mlxc_lm_forward(s, ids, 6, &out) == 0);

@@ -17,11 +17,11 @@ static char fuzz_path[64];
 static int fuzz_fd = -1;
 static volatile unsigned fuzz_sink;
 
-static void fuzz_remove_scratch(void) {
+static inline void fuzz_remove_scratch(void) {
   if (fuzz_fd >= 0) unlink(fuzz_path);
 }
 
-static void fuzz_setup(const char* suffix) {
+static inline void fuzz_setup(const char* suffix) {
   mlxc_set_errors_quiet(1);
   snprintf(fuzz_path, sizeof fuzz_path, "/tmp/mlxc_fuzz_XXXXXX%s", suffix);
   fuzz_fd = mkstemps(fuzz_path, (int)strlen(suffix));
@@ -33,7 +33,7 @@ static void fuzz_setup(const char* suffix) {
 }
 
 /* Replaces the scratch file's contents with the input. */
-static void fuzz_write_input(const uint8_t* data, size_t size) {
+static inline void fuzz_write_input(const uint8_t* data, size_t size) {
   if (ftruncate(fuzz_fd, 0) != 0 || (size && pwrite(fuzz_fd, data, size, 0) != (ssize_t)size)) {
     perror("scratch file");
     abort();
@@ -41,7 +41,7 @@ static void fuzz_write_input(const uint8_t* data, size_t size) {
 }
 
 /* Row-major bytes of an array; reading them all lets ASan check every loaded byte is valid. */
-static const unsigned char* fuzz_bytes(mlx_array a, size_t* nbytes) {
+static inline const unsigned char* fuzz_bytes(mlx_array a, size_t* nbytes) {
   core_array* x = core_ctx(a);
   if (core_eval_contiguous(x)) abort();
   *nbytes = x->size * core_dtype_size(x->dtype);
@@ -53,7 +53,7 @@ static const unsigned char* fuzz_bytes(mlx_array a, size_t* nbytes) {
 }
 
 /* Aborts (a finding) when two arrays differ in dtype, shape or bytes. */
-static void fuzz_check_same(mlx_array a, mlx_array b) {
+static inline void fuzz_check_same(mlx_array a, mlx_array b) {
   if (mlx_array_dtype(a) != mlx_array_dtype(b) || mlx_array_ndim(a) != mlx_array_ndim(b)) abort();
   for (size_t i = 0; i < mlx_array_ndim(a); i++)
     if (mlx_array_shape(a)[i] != mlx_array_shape(b)[i]) abort();
