@@ -1,5 +1,6 @@
 /* What the core asks of a GPU backend. Implemented by backend/cuda when built with CUDA, and by
- * gpu_none.c (no GPUs) otherwise. */
+ * gpu_none.c (no GPUs) otherwise. Plain C declarations (the core's structs stay opaque here) so
+ * that CUDA sources can include it. */
 #ifndef MLXC_BACKEND_GPU_H
 #define MLXC_BACKEND_GPU_H
 
@@ -10,6 +11,11 @@
 extern "C" {
 #endif
 
+struct core_buffer;
+struct core_node;
+struct core_array;
+struct core_op;
+
 bool gpu_backend_compiled(void);
 /* Number of usable GPUs (0 when none or when the driver is missing). */
 int gpu_backend_device_count(void);
@@ -17,6 +23,24 @@ int gpu_backend_synchronize(int device);
 /* Device properties for mlx_device_info; returns non-zero when unavailable. */
 int gpu_backend_device_properties(int device, char* name, size_t name_size, char* arch,
                                   size_t arch_size, size_t* memory_size);
+
+/* Device memory from the backend's stream-ordered cache; *ptr is NULL for 0 bytes. Non-zero
+ * with an error reported when the device is out of memory. */
+int gpu_backend_alloc(int device, size_t nbytes, void** ptr);
+void gpu_backend_free(int device, void* ptr, size_t nbytes);
+/* Gives a device-resident buffer a valid host copy (allocating host memory if needed), waiting
+ * for the GPU work that produces it. Non-zero with an error reported on failure. */
+int gpu_backend_to_host(struct core_buffer* buffer);
+/* Bytes in live device allocations, their high-water mark and bytes cached by the pool (zeros
+ * without CUDA). */
+void gpu_backend_memory(int device, size_t* active, size_t* peak, size_t* cache);
+
+/* A GPU kernel has the CPU kernels' signature. It may return GPU_KERNEL_DECLINED, before touching
+ * its outputs, for a case it does not handle (a layout or dtype): the CPU kernel then runs. */
+typedef int (*gpu_kernel_fn)(struct core_node* node, struct core_array** outputs);
+#define GPU_KERNEL_DECLINED (-1)
+/* The GPU kernel of a primitive, or NULL when it has none (the CPU kernel runs). */
+gpu_kernel_fn gpu_backend_kernel(const struct core_op* op);
 
 #ifdef __cplusplus
 }

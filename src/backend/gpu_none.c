@@ -1,6 +1,7 @@
-/* The GPU backend of a build without CUDA: no devices. */
+/* The GPU backend of a build without CUDA: no devices, so no buffer is ever device-resident. */
 #ifndef MLXC_WITH_CUDA
 #include "backend/gpu.h"
+#include "util/error.h"
 
 bool gpu_backend_compiled(void) { return false; }
 int gpu_backend_device_count(void) { return 0; }
@@ -9,6 +10,18 @@ int gpu_backend_device_properties(int device, char* name, size_t name_size, char
                                   size_t arch_size, size_t* memory_size) {
   return 1;
 }
+int gpu_backend_alloc(int device, size_t nbytes, void** ptr) {
+  *ptr = NULL;
+  return util_error("no GPU memory in a build without CUDA");
+}
+void gpu_backend_free(int device, void* ptr, size_t nbytes) {}
+int gpu_backend_to_host(struct core_buffer* buffer) {
+  return util_error("a device-resident buffer in a build without CUDA");
+}
+void gpu_backend_memory(int device, size_t* active, size_t* peak, size_t* cache) {
+  *active = *peak = *cache = 0;
+}
+gpu_kernel_fn gpu_backend_kernel(const struct core_op* op) { return NULL; }
 #else
 typedef int gpu_none_unused_in_cuda_builds;
 #endif

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/gpu.h"
 #include "core/allocator.h"
 #include "core/graph.h"
 #include "util/error.h"
@@ -27,7 +28,32 @@ core_buffer* core_buffer_alloc(size_t nbytes) {
   b->release = NULL;
   b->owner = NULL;
   b->owner_dtor = NULL;
+  b->device_data = NULL;
+  b->device_index = 0;
+  b->host_valid = true;
+  b->device_valid = false;
   return b;
+}
+
+core_buffer* core_buffer_alloc_device(size_t nbytes, int device) {
+  core_buffer* b = calloc(1, sizeof *b);
+  if (!b) {
+    util_error("out of memory");
+    return NULL;
+  }
+  atomic_init(&b->refs, 1);
+  b->nbytes = nbytes;
+  b->device_index = device;
+  if (gpu_backend_alloc(device, nbytes, &b->device_data)) {
+    free(b);
+    return NULL;
+  }
+  b->device_valid = true;
+  return b;
+}
+
+void* core_buffer_host_slow(core_buffer* b) {
+  return gpu_backend_to_host(b) ? NULL : b->data;
 }
 
 core_buffer* core_buffer_wrap(void* data, size_t nbytes, void (*release)(core_buffer*), void* owner,
@@ -43,11 +69,16 @@ core_buffer* core_buffer_wrap(void* data, size_t nbytes, void (*release)(core_bu
   b->release = release;
   b->owner = owner;
   b->owner_dtor = owner_dtor;
+  b->device_data = NULL;
+  b->device_index = 0;
+  b->host_valid = true;
+  b->device_valid = false;
   return b;
 }
 
 void core_buffer_release(core_buffer* b) {
   if (!b || atomic_fetch_sub(&b->refs, 1) != 1) return;
+  if (b->device_data) gpu_backend_free(b->device_index, b->device_data, b->nbytes);
   if (b->release)
     b->release(b);
   else

@@ -25,6 +25,12 @@ typedef struct core_buffer {
   void (*release)(struct core_buffer* buffer);
   void* owner;             /* for `release`: user payload, mapping, ... */
   void (*owner_dtor)(void*);
+  /* Dual residency (GPU builds): a copy in GPU memory, and which copies hold the current data.
+   * Buffers written by GPU kernels start device-only (data NULL, host_valid false); the host
+   * copy is made on first host access. CPU-only builds keep host_valid true. */
+  void* device_data;
+  int device_index;
+  bool host_valid, device_valid;
 } core_buffer;
 
 typedef struct core_node core_node;
@@ -90,9 +96,16 @@ void core_array_set_view(core_array* out, const core_array* in, const int64_t* s
 void core_row_strides(const int* shape, int ndim, int64_t* strides);
 /* Recomputes row_contiguous from shape/strides. */
 void core_array_update_flags(core_array* a);
-/* Address of element 0 (after the offset); NULL when there is no buffer. */
+/* Makes a device-only buffer readable on the host (allocates host memory, copies synchronously);
+ * returns its host data, or NULL with an error reported. */
+void* core_buffer_host_slow(core_buffer* b);
+/* Address of element 0 (after the offset) in host memory; NULL when there is no buffer (or
+ * when copying a device-only buffer to the host failed, error reported). */
 static inline void* core_array_ptr(const core_array* a) {
-  return a->buffer ? (char*)a->buffer->data + a->offset * (int64_t)core_dtype_size(a->dtype) : NULL;
+  core_buffer* b = a->buffer;
+  if (!b) return NULL;
+  char* data = b->host_valid ? (char*)b->data : (char*)core_buffer_host_slow(b);
+  return data ? data + a->offset * (int64_t)core_dtype_size(a->dtype) : NULL;
 }
 
 /* Buffers. */
@@ -100,6 +113,9 @@ core_buffer* core_buffer_alloc(size_t nbytes);
 core_buffer* core_buffer_wrap(void* data, size_t nbytes, void (*release)(core_buffer*), void* owner,
                               void (*owner_dtor)(void*));
 void core_buffer_release(core_buffer* b);
+/* A buffer that lives only in GPU `device`'s memory (host_valid false); NULL, error reported,
+ * when the device allocation fails. */
+core_buffer* core_buffer_alloc_device(size_t nbytes, int device);
 
 /* Graph. Builds a node of `op` over inputs and creates its outputs (dtypes/shapes given);
  * takes ownership of `params` even on failure. Output arrays have one reference each. */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "backend/cpu/copy.h"
+#include "backend/gpu.h"
 #include "core/device.h"
 #include "util/error.h"
 
@@ -156,8 +157,22 @@ static int run_node(core_node* node) {
   core_array** outputs = node->n_outputs <= 4 ? outputs_inline : malloc(sizeof(core_array*) * (size_t)node->n_outputs);
   if (!outputs) return util_error("out of memory during evaluation");
   for (int i = 0; i < node->n_outputs; i++) outputs[i] = node->outputs[i];
-  bool gpu = node->stream && node->stream->device->type == MLX_GPU && op->eval_gpu;
-  int status = gpu ? op->eval_gpu(node, outputs) : op->eval_cpu(node, outputs);
+  /* GPU streams run the primitive's GPU kernel when the backend has one; otherwise (or when the
+   * kernel declines the case) the CPU kernel runs on host copies of the inputs. */
+  int status = GPU_KERNEL_DECLINED;
+  if (node->stream && node->stream->device->type == MLX_GPU) {
+    gpu_kernel_fn kernel = gpu_backend_kernel(op);
+    if (!kernel) kernel = op->eval_gpu;
+    if (kernel) status = kernel(node, outputs);
+  }
+  if (status == GPU_KERNEL_DECLINED) {
+    status = 0;
+    for (int i = 0; i < node->n_inputs && !status; i++) {
+      core_buffer* b = node->inputs[i]->buffer;
+      if (b && !b->host_valid) status = gpu_backend_to_host(b);
+    }
+    if (!status) status = op->eval_cpu(node, outputs);
+  }
   if (status == 0) {
     for (int i = 0; i < node->n_outputs; i++) {
       core_array* o = outputs[i];

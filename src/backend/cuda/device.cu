@@ -1,8 +1,59 @@
-// CUDA device discovery and synchronisation for the core (backend/gpu.h).
+// CUDA devices for the core (backend/gpu.h): discovery, one stream per GPU, the stream-ordered
+// caching allocator (cudaMallocAsync on the device's default memory pool, which keeps freed
+// memory cached: its release threshold is raised to "never"), transfers and memory counters.
 #include <cuda_runtime.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 
+#include "backend/cuda/common.cuh"
+#include "backend/cuda/launch.h"
 #include "backend/gpu.h"
+
+#define MAX_GPUS 16
+
+namespace {
+struct device_state {
+  bool ready;
+  cudaStream_t stream;
+  cudaMemPool_t pool;
+  size_t active, peak;
+};
+device_state devices[MAX_GPUS];
+pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+
+// Creates the device's stream and configures its pool; call with the lock held.
+int init_device(int device) {
+  device_state* d = &devices[device];
+  if (d->ready) return 0;
+  if (gpu_check(cudaSetDevice(device), "cudaSetDevice")) return 1;
+  if (gpu_check(cudaStreamCreateWithFlags(&d->stream, cudaStreamNonBlocking), "cudaStreamCreate"))
+    return 1;
+  if (gpu_check(cudaDeviceGetDefaultMemPool(&d->pool, device), "cudaDeviceGetDefaultMemPool"))
+    return 1;
+  uint64_t keep = UINT64_MAX;  // never hand cached memory back at synchronisation points
+  if (gpu_check(cudaMemPoolSetAttribute(d->pool, cudaMemPoolAttrReleaseThreshold, &keep),
+                "cudaMemPoolSetAttribute"))
+    return 1;
+  d->ready = true;
+  return 0;
+}
+}  // namespace
+
+cudaStream_t gpu_stream(int device) {
+  if (device < 0 || device >= MAX_GPUS) {
+    util_error("no GPU with index %d", device);
+    return NULL;
+  }
+  if (!devices[device].ready) {
+    pthread_mutex_lock(&lock);
+    int status = init_device(device);
+    pthread_mutex_unlock(&lock);
+    if (status) return NULL;
+  }
+  if (gpu_check(cudaSetDevice(device), "cudaSetDevice")) return NULL;
+  return devices[device].stream;
+}
 
 extern "C" bool gpu_backend_compiled(void) { return true; }
 
@@ -12,20 +63,102 @@ extern "C" int gpu_backend_device_count(void) {
     cudaGetLastError();  // no driver or no device: clear the sticky error, report none
     return 0;
   }
-  return count;
+  return count > MAX_GPUS ? MAX_GPUS : count;
 }
 
 extern "C" int gpu_backend_synchronize(int device) {
-  if (cudaSetDevice(device) != cudaSuccess) return 1;
-  return cudaDeviceSynchronize() == cudaSuccess ? 0 : 1;
+  cudaStream_t s = gpu_stream(device);
+  if (!s) return 1;
+  return gpu_check(cudaStreamSynchronize(s), "cudaStreamSynchronize");
 }
 
 extern "C" int gpu_backend_device_properties(int device, char* name, size_t name_size, char* arch,
                                              size_t arch_size, size_t* memory_size) {
   cudaDeviceProp prop;
-  if (cudaGetDeviceProperties(&prop, device) != cudaSuccess) return 1;
+  if (cudaGetDeviceProperties(&prop, device) != cudaSuccess) {
+    cudaGetLastError();
+    return 1;
+  }
   snprintf(name, name_size, "%s", prop.name);
   snprintf(arch, arch_size, "sm_%d%d", prop.major, prop.minor);
   *memory_size = prop.totalGlobalMem;
   return 0;
+}
+
+extern "C" int gpu_backend_alloc(int device, size_t nbytes, void** ptr) {
+  *ptr = NULL;
+  if (nbytes == 0) return 0;
+  cudaStream_t s = gpu_stream(device);
+  if (!s) return 1;
+  cudaError_t e = cudaMallocAsync(ptr, nbytes, s);
+  if (e != cudaSuccess) {
+    cudaGetLastError();
+    *ptr = NULL;
+    return util_error("GPU %d: cannot allocate %zu bytes: %s", device, nbytes, cudaGetErrorString(e));
+  }
+  pthread_mutex_lock(&lock);
+  device_state* d = &devices[device];
+  d->active += nbytes;
+  if (d->active > d->peak) d->peak = d->active;
+  pthread_mutex_unlock(&lock);
+  return 0;
+}
+
+extern "C" void gpu_backend_free(int device, void* ptr, size_t nbytes) {
+  if (!ptr) return;
+  cudaStream_t s = gpu_stream(device);
+  // Stream-ordered: the block is reused only by work queued after every kernel that reads it.
+  if (s) gpu_check(cudaFreeAsync(ptr, s), "cudaFreeAsync");
+  pthread_mutex_lock(&lock);
+  devices[device].active -= nbytes;
+  pthread_mutex_unlock(&lock);
+}
+
+extern "C" int gpu_copy_to_host(int device, void* dst, const void* src, size_t nbytes) {
+  if (nbytes == 0) return 0;
+  cudaStream_t s = gpu_stream(device);
+  if (!s) return 1;
+  if (gpu_check(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDeviceToHost, s), "copy to host"))
+    return 1;
+  return gpu_check(cudaStreamSynchronize(s), "cudaStreamSynchronize");
+}
+
+extern "C" int gpu_copy_to_device(int device, void* dst, const void* src, size_t nbytes) {
+  if (nbytes == 0) return 0;
+  cudaStream_t s = gpu_stream(device);
+  if (!s) return 1;
+  // From pageable memory this returns once the source has been staged, so the caller may free
+  // or overwrite it afterwards.
+  return gpu_check(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyHostToDevice, s), "copy to device");
+}
+
+extern "C" void gpu_memory_stats(int device, size_t* active, size_t* peak, size_t* cache) {
+  *active = *peak = *cache = 0;
+  if (!gpu_stream(device)) return;
+  pthread_mutex_lock(&lock);
+  device_state* d = &devices[device];
+  *active = d->active;
+  *peak = d->peak;
+  uint64_t reserved = 0, used = 0;
+  cudaMemPoolGetAttribute(d->pool, cudaMemPoolAttrReservedMemCurrent, &reserved);
+  cudaMemPoolGetAttribute(d->pool, cudaMemPoolAttrUsedMemCurrent, &used);
+  *cache = reserved > used ? (size_t)(reserved - used) : 0;
+  pthread_mutex_unlock(&lock);
+}
+
+extern "C" void gpu_memory_reset_peak(int device) {
+  pthread_mutex_lock(&lock);
+  devices[device].peak = devices[device].active;
+  pthread_mutex_unlock(&lock);
+}
+
+extern "C" int gpu_clear_cache(int device) {
+  cudaStream_t s = gpu_stream(device);
+  if (!s) return 1;
+  if (gpu_check(cudaStreamSynchronize(s), "cudaStreamSynchronize")) return 1;
+  return gpu_check(cudaMemPoolTrimTo(devices[device].pool, 0), "cudaMemPoolTrimTo");
+}
+
+extern "C" void gpu_backend_memory(int device, size_t* active, size_t* peak, size_t* cache) {
+  gpu_memory_stats(device, active, peak, cache);
 }

@@ -1,0 +1,44 @@
+#!/bin/bash
+# GPU checks in two steps, because the GPU machine has CUDA but not the library's other
+# dependencies (jansson, OpenBLAS headers/pkg-config):
+#   scripts/cuda_device_check.sh pack   # here: CUDA build, packs test_cuda_ops, bench_cuda and
+#                                       # the shared libraries they need into .devcarry/cudabin
+#   bash scripts/cuda_device_check.sh run   # on the GPU machine (carry .devcarry/cudabin):
+#                                       # tests, benchmark, compute-sanitizer memcheck; logs in $OUT
+set -u
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+PACK=$ROOT/.devcarry/cudabin
+case "${1:-}" in
+pack)
+  BUILD=${BUILD:-$ROOT/build-cuda}
+  cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DMLXC_CUDA=ON > /dev/null &&
+    cmake --build "$BUILD" -j"$(nproc)" --target test_cuda_ops bench_cuda || exit 1
+  tmp=$(mktemp -d)
+  mkdir -p "$tmp/bin" "$tmp/lib" "$PACK"
+  cp "$BUILD/test_cuda_ops" "$BUILD/bench_cuda" "$tmp/bin/"
+  for l in libopenblas.so.0 libgfortran.so.5 libjansson.so.4 libquadmath.so.0 liblapacke.so.3 liblapack.so.3 libblas.so.3; do
+    p=$(ldconfig -p | awk -v l="$l" '$1 == l {print $NF; exit}')
+    [ -n "$p" ] && cp -L "$p" "$tmp/lib/"
+  done
+  tar -C "$tmp" -cJf "$PACK/cb.tar.xz" bin lib && rm -rf "$tmp"
+  ls -la "$PACK"
+  ;;
+run)
+  OUT=${OUT:-$ROOT/cuda-check-logs}
+  mkdir -p "$OUT" && tar -C "$PACK" -xJf "$PACK/cb.tar.xz" || exit 1
+  export LD_LIBRARY_PATH=$PACK/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
+  export MLXC_SOURCE_DIR=$ROOT PATH=/usr/local/cuda/bin:$PATH
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+  echo "== test_cuda_ops"
+  timeout 120 "$PACK/bin/test_cuda_ops" > "$OUT/test_cuda_ops.log" 2>&1; echo "rc=$?" >> "$OUT/test_cuda_ops.log"
+  tail -30 "$OUT/test_cuda_ops.log"
+  echo "== bench_cuda"
+  timeout 60 "$PACK/bin/bench_cuda" 2>&1 | tee "$OUT/bench_cuda.log"
+  echo "== compute-sanitizer memcheck (MLXC_CUDA_TESTS_QUICK: model-sized tests skipped)"
+  # API errors are not reported: the test provokes an out-of-memory on purpose.
+  MLXC_CUDA_TESTS_QUICK=1 timeout 150 compute-sanitizer --tool memcheck --report-api-errors no \
+    "$PACK/bin/test_cuda_ops" > "$OUT/memcheck.log" 2>&1; echo "rc=$?" >> "$OUT/memcheck.log"
+  grep -E "ERROR SUMMARY|passed|rc=" "$OUT/memcheck.log"
+  ;;
+*) echo "usage: $0 pack|run" >&2; exit 2 ;;
+esac

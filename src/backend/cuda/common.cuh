@@ -1,0 +1,83 @@
+// Shared by the CUDA sources: the per-device stream, error checks, dtype load/store.
+#pragma once
+#include <cuda_runtime.h>
+#include <stdint.h>
+
+#include "mlx/c/array.h"
+
+extern "C" {
+#include "util/error.h"
+}
+
+// The stream all work of `device` is ordered on (created on first use); NULL after an error
+// (reported). Also makes `device` current.
+cudaStream_t gpu_stream(int device);
+
+// Reports a failed CUDA call: returns 0 on success, 1 (error reported) otherwise.
+static inline int gpu_check(cudaError_t e, const char* what) {
+  if (e == cudaSuccess) return 0;
+  cudaGetLastError();  // clear a non-sticky error so later calls are unaffected
+  return util_error("CUDA: %s failed: %s", what, cudaGetErrorString(e));
+}
+
+// Checks a kernel launch.
+#define GPU_LAUNCHED(name) gpu_check(cudaGetLastError(), name " launch")
+
+// float16/bfloat16 bit conversions identical to core/half.h (round to nearest even, the same
+// NaN encodings), so GPU and CPU results match bit for bit where the float math matches.
+__device__ __forceinline__ float bits_f32(uint32_t u) { return __uint_as_float(u); }
+__device__ __forceinline__ float bf16_to_f32(uint16_t h) { return bits_f32((uint32_t)h << 16); }
+__device__ __forceinline__ uint16_t f32_to_bf16(float f) {
+  uint32_t u = __float_as_uint(f);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40);
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return (uint16_t)(u >> 16);
+}
+__device__ __forceinline__ float f16_to_f32(uint16_t h) {
+  uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+  uint32_t exp = (h >> 10) & 0x1fu, mant = h & 0x3ffu;
+  if (exp == 0x1f) return bits_f32(sign | 0x7f800000u | (mant << 13));
+  if (exp == 0) {
+    float v = (float)mant * 5.9604644775390625e-8f;
+    return sign ? -v : v;
+  }
+  return bits_f32(sign | ((exp + 112) << 23) | (mant << 13));
+}
+__device__ __forceinline__ uint16_t f32_to_f16(float f) {
+  uint32_t u = __float_as_uint(f);
+  uint16_t sign = (uint16_t)((u >> 16) & 0x8000u);
+  uint32_t a = u & 0x7fffffffu;
+  if (a > 0x7f800000u) return (uint16_t)(sign | 0x7e00u | ((a >> 13) & 0x3ffu));
+  if (a >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u);
+  if (a < 0x38800000u) {
+    float scaled = bits_f32(a) * 16777216.0f;
+    uint32_t q = (uint32_t)scaled;
+    float rest = scaled - (float)q;
+    if (rest > 0.5f || (rest == 0.5f && (q & 1u))) q++;
+    return (uint16_t)(sign | q);
+  }
+  uint32_t r = a + 0xfffu + ((a >> 13) & 1u);
+  return (uint16_t)(sign | ((r - 0x38000000u) >> 13));
+}
+
+// Loads element i of a float-like array of `dtype` as float (the dtypes the fused kernels take).
+__device__ __forceinline__ float load_f32(const void* p, int dtype, int64_t i) {
+  switch (dtype) {
+    case MLX_FLOAT16: return f16_to_f32(((const uint16_t*)p)[i]);
+    case MLX_BFLOAT16: return bf16_to_f32(((const uint16_t*)p)[i]);
+    case MLX_FLOAT32: return ((const float*)p)[i];
+    case MLX_FLOAT64: return (float)((const double*)p)[i];
+    case MLX_BOOL: return ((const bool*)p)[i] ? 1.0f : 0.0f;
+    case MLX_INT32: return (float)((const int32_t*)p)[i];
+    case MLX_UINT32: return (float)((const uint32_t*)p)[i];
+    case MLX_INT64: return (float)((const int64_t*)p)[i];
+    default: return 0.0f;
+  }
+}
+__device__ __forceinline__ void store_f32(void* p, int dtype, int64_t i, float v) {
+  switch (dtype) {
+    case MLX_FLOAT16: ((uint16_t*)p)[i] = f32_to_f16(v); break;
+    case MLX_BFLOAT16: ((uint16_t*)p)[i] = f32_to_bf16(v); break;
+    default: ((float*)p)[i] = v; break;
+  }
+}

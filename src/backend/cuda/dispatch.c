@@ -1,0 +1,463 @@
+/* GPU kernels of the primitives: each unpacks a graph node (shapes, strides, parameters) into a
+ * launcher of launch.h, and the table maps primitives to them (gpu_backend_kernel). A kernel
+ * returns GPU_KERNEL_DECLINED, before touching its outputs, for cases it does not cover; the CPU
+ * kernel then runs on host copies. Compiled in CUDA builds only. */
+#ifdef MLXC_WITH_CUDA
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cpu/kernels.h"
+#include "backend/cpu/strided.h"
+#include "backend/cuda/launch.h"
+#include "backend/cuda/residency.h"
+#include "backend/gpu.h"
+#include "core/device.h"
+#include "ops/codes.h"
+#include "ops/fast_params.h"
+#include "ops/layout_params.h"
+#include "ops/matmul_params.h"
+#include "ops/primitives.h"
+#include "ops/reduce_params.h"
+#include "ops/shape_params.h"
+#include "util/error.h"
+
+static int device_of(const core_node* node) { return node->stream->device->index; }
+
+static bool float_dtype(mlx_dtype d) {
+  return d == MLX_FLOAT32 || d == MLX_FLOAT16 || d == MLX_BFLOAT16;
+}
+
+/* Rows of the last axis of `a` (leading dims + inner stride). */
+static gpu_rows rows_of(const core_array* a) {
+  gpu_rows r;
+  r.lead_ndim = a->ndim - 1;
+  for (int d = 0; d < a->ndim - 1; d++) {
+    r.lead_shape[d] = a->shape[d];
+    r.lead_strides[d] = a->strides[d];
+  }
+  r.inner_stride = a->strides[a->ndim - 1];
+  return r;
+}
+
+/* ---- copies ---- */
+
+static int k_copy(core_node* node, core_array** outputs) {
+  core_array *in = node->inputs[0], *out = outputs[0];
+  if (!gpu_copy_supported(out->dtype, in->dtype)) return GPU_KERNEL_DECLINED;
+  int dev = device_of(node);
+  const void* src;
+  void* dst;
+  if (gpu_device_ptr(in, dev, &src) || gpu_alloc_output(out, dev, &dst)) return 1;
+  return gpu_launch_copy(dev, dst, out->dtype, out->strides, src, in->dtype, in->strides, in->shape,
+                         in->ndim);
+}
+
+static int k_reshape(core_node* node, core_array** outputs) {
+  core_array *in = node->inputs[0], *out = outputs[0];
+  /* A row-contiguous input always reshapes as a view (no data touched). */
+  if (in->size == 0 || in->row_contiguous) return cpu_eval_reshape(node, outputs);
+  /* Otherwise a row-major copy: walk the input's shape, writing at the row-major strides of
+   * that shape (the output's flat order is the same; its own shape and strides differ). */
+  int dev = device_of(node);
+  int64_t dst_strides[CORE_MAX_NDIM];
+  core_row_strides(in->shape, in->ndim, dst_strides);
+  const void* src;
+  void* dst;
+  if (gpu_device_ptr(in, dev, &src) || gpu_alloc_output(out, dev, &dst)) return 1;
+  return gpu_launch_copy(dev, dst, out->dtype, dst_strides, src, in->dtype, in->strides, in->shape,
+                         in->ndim);
+}
+
+static int k_concatenate(core_node* node, core_array** outputs) {
+  core_array* out = outputs[0];
+  int axis = ((const axis_params*)node->params)->axis, dev = device_of(node);
+  for (int k = 0; k < node->n_inputs; k++)
+    if (!gpu_copy_supported(out->dtype, node->inputs[k]->dtype)) return GPU_KERNEL_DECLINED;
+  void* dst;
+  if (gpu_alloc_output(out, dev, &dst)) return 1;
+  int64_t at = 0;
+  size_t elem = core_dtype_size(out->dtype);
+  for (int k = 0; k < node->n_inputs; k++) {
+    const core_array* in = node->inputs[k];
+    const void* src;
+    if (in->size) {
+      if (gpu_device_ptr(in, dev, &src) ||
+          gpu_launch_copy(dev, (char*)dst + at * out->strides[axis] * (int64_t)elem, out->dtype,
+                          out->strides, src, in->dtype, in->strides, in->shape, in->ndim))
+        return 1;
+    }
+    at += in->shape[axis];
+  }
+  return 0;
+}
+
+/* A functional slice update: the source copied, the update written over the sliced region. */
+static int k_slice_update(core_node* node, core_array** outputs) {
+  const core_array *src = node->inputs[0], *update = node->inputs[1];
+  core_array* out = outputs[0];
+  const slice_params* p = node->params;
+  if (!gpu_copy_supported(out->dtype, src->dtype) || !gpu_copy_supported(out->dtype, update->dtype))
+    return GPU_KERNEL_DECLINED;
+  int dev = device_of(node);
+  const void *s, *u;
+  void* dst;
+  if (gpu_device_ptr(src, dev, &s) || gpu_device_ptr(update, dev, &u) || gpu_alloc_output(out, dev, &dst))
+    return 1;
+  if (gpu_launch_copy(dev, dst, out->dtype, out->strides, s, src->dtype, src->strides, src->shape, src->ndim))
+    return 1;
+  if (!update->size) return 0;
+  int64_t strides[CORE_MAX_NDIM], offset = 0;
+  for (int i = 0; i < out->ndim; i++) {
+    strides[i] = out->strides[i] * p->step[i];
+    offset += (int64_t)p->start[i] * out->strides[i];
+  }
+  return gpu_launch_copy(dev, (char*)dst + offset * (int64_t)core_dtype_size(out->dtype), out->dtype,
+                         strides, u, update->dtype, update->strides, update->shape, update->ndim);
+}
+
+/* ---- elementwise ---- */
+
+static int k_binary(core_node* node, core_array** outputs) {
+  core_array *a = node->inputs[0], *b = node->inputs[1], *out = outputs[0];
+  int code = node->op->code;
+  if (a->dtype != b->dtype || !gpu_binary_supported(code, a->dtype)) return GPU_KERNEL_DECLINED;
+  int64_t as[CORE_MAX_NDIM], bs[CORE_MAX_NDIM];
+  cpu_broadcast_strides(a->shape, a->strides, a->ndim, out->shape, out->ndim, as);
+  cpu_broadcast_strides(b->shape, b->strides, b->ndim, out->shape, out->ndim, bs);
+  int dev = device_of(node);
+  const void *pa, *pb;
+  void* po;
+  if (gpu_device_ptr(a, dev, &pa) || gpu_device_ptr(b, dev, &pb) || gpu_alloc_output(out, dev, &po))
+    return 1;
+  return gpu_launch_binary(dev, code, a->dtype, out->dtype, po, pa, as, pb, bs, out->shape, out->ndim);
+}
+
+static int k_unary(core_node* node, core_array** outputs) {
+  core_array *in = node->inputs[0], *out = outputs[0];
+  int code = node->op->code;
+  if (in->dtype != out->dtype || !gpu_unary_supported(code, in->dtype)) return GPU_KERNEL_DECLINED;
+  int dev = device_of(node);
+  const void* src;
+  void* dst;
+  if (gpu_device_ptr(in, dev, &src) || gpu_alloc_output(out, dev, &dst)) return 1;
+  return gpu_launch_unary(dev, code, in->dtype, dst, src, in->strides, in->shape, in->ndim);
+}
+
+/* ---- matmul ---- */
+
+static int k_matmul(core_node* node, core_array** outputs) {
+  core_array *a = node->inputs[0], *b = node->inputs[1], *out = outputs[0];
+  const matmul_params* p = node->params;
+  int nd = out->ndim, nb = nd - 2;
+  if (nd < 2 || !float_dtype(out->dtype) || a->dtype != out->dtype || b->dtype != out->dtype)
+    return GPU_KERNEL_DECLINED;
+  int64_t M = out->shape[nd - 2], N = out->shape[nd - 1], K = a->shape[a->ndim - 1];
+  int64_t a_rs = a->strides[a->ndim - 2], a_cs = a->strides[a->ndim - 1];
+  int64_t b_rs = b->strides[b->ndim - 2], b_cs = b->strides[b->ndim - 1];
+  if (K == 0 || !gpu_gemm_layout_ok(M, N, K, a_rs, a_cs, b_rs, b_cs)) return GPU_KERNEL_DECLINED;
+  if (node->n_inputs == 3 && !gpu_copy_supported(out->dtype, node->inputs[2]->dtype))
+    return GPU_KERNEL_DECLINED;
+  int dev = device_of(node);
+  const void *pa, *pb;
+  void* pc;
+  if (gpu_device_ptr(a, dev, &pa) || gpu_device_ptr(b, dev, &pb) || gpu_alloc_output(out, dev, &pc))
+    return 1;
+  float alpha = p ? p->alpha : 1.0f, beta = 0.0f;
+  if (node->n_inputs == 3) {
+    /* addmm: c arrives broadcast to out's shape; the GEMM accumulates onto it. */
+    core_array* c = node->inputs[2];
+    const void* pcin;
+    if (gpu_device_ptr(c, dev, &pcin) ||
+        gpu_launch_copy(dev, pc, out->dtype, out->strides, pcin, c->dtype, c->strides, c->shape, c->ndim))
+      return 1;
+    beta = p->beta;
+  }
+  if (out->size == 0) return 0;
+  int64_t a_b[CORE_MAX_NDIM], b_b[CORE_MAX_NDIM];
+  cpu_broadcast_strides(a->shape, a->strides, a->ndim - 2, out->shape, nb, a_b);
+  cpu_broadcast_strides(b->shape, b->strides, b->ndim - 2, out->shape, nb, b_b);
+  /* Merge batch dims whose strides are uniform for both operands; the innermost merged run is
+   * one strided-batched call, the remaining ones loop. */
+  int shape[CORE_MAX_NDIM], n = 0;
+  int64_t as[CORE_MAX_NDIM], bs[CORE_MAX_NDIM];
+  for (int d = 0; d < nb; d++) {
+    if (out->shape[d] == 1) continue;
+    if (n > 0 && as[n - 1] == a_b[d] * out->shape[d] && bs[n - 1] == b_b[d] * out->shape[d]) {
+      shape[n - 1] *= out->shape[d];
+      as[n - 1] = a_b[d];
+      bs[n - 1] = b_b[d];
+    } else {
+      shape[n] = out->shape[d];
+      as[n] = a_b[d];
+      bs[n] = b_b[d];
+      n++;
+    }
+  }
+  int64_t inner = n ? shape[n - 1] : 1, a_bs = n ? as[n - 1] : 0, b_bs = n ? bs[n - 1] : 0;
+  int64_t outer = 1;
+  for (int d = 0; d < n - 1; d++) outer *= shape[d];
+  size_t elem = core_dtype_size(out->dtype);
+  int idx[CORE_MAX_NDIM] = {0};
+  int64_t ao = 0, bo = 0;
+  for (int64_t o = 0; o < outer; o++) {
+    if (gpu_launch_gemm(dev, out->dtype, M, N, K, inner, (const char*)pa + ao * (int64_t)elem, a_rs,
+                        a_cs, a_bs, (const char*)pb + bo * (int64_t)elem, b_rs, b_cs, b_bs,
+                        (char*)pc + o * inner * M * N * (int64_t)elem, alpha, beta))
+      return 1;
+    for (int d = n - 2; d >= 0; d--) { /* odometer over the outer batch dims */
+      ao += as[d];
+      bo += bs[d];
+      if (++idx[d] < shape[d]) break;
+      ao -= as[d] * shape[d];
+      bo -= bs[d] * shape[d];
+      idx[d] = 0;
+    }
+  }
+  return 0;
+}
+
+/* ---- fast ---- */
+
+static int k_rms_norm(core_node* node, core_array** outputs) {
+  const norm_params* p = node->params;
+  core_array *x = node->inputs[0], *out = outputs[0];
+  core_array* w = p->has_weight ? node->inputs[1] : NULL;
+  if (x->ndim < 1 || !float_dtype(x->dtype) || !float_dtype(out->dtype) || (w && !float_dtype(w->dtype)))
+    return GPU_KERNEL_DECLINED;
+  int64_t D = x->shape[x->ndim - 1], rows = D ? (int64_t)x->size / D : 0;
+  int dev = device_of(node);
+  const void *px, *pw = NULL;
+  void* po;
+  if (gpu_device_ptr(x, dev, &px) || (w && gpu_device_ptr(w, dev, &pw)) || gpu_alloc_output(out, dev, &po))
+    return 1;
+  return gpu_launch_rms_norm(dev, x->dtype, out->dtype, po, px, rows_of(x), rows, D, pw,
+                             w ? w->dtype : 0, w && w->ndim ? w->strides[w->ndim - 1] : 0, p->eps);
+}
+
+static bool offset_dtype(mlx_dtype d) {
+  return float_dtype(d) || d == MLX_INT32 || d == MLX_UINT32 || d == MLX_INT64;
+}
+
+static int k_rope(core_node* node, core_array** outputs) {
+  const rope_params* p = node->params;
+  core_array *x = node->inputs[0], *out = outputs[0];
+  int next = 1;
+  core_array* offsets = p->has_offset_array ? node->inputs[next++] : NULL;
+  core_array* freqs = p->has_freqs ? node->inputs[next++] : NULL;
+  if (x->ndim < 2 || !float_dtype(x->dtype) || !float_dtype(out->dtype) ||
+      (offsets && !offset_dtype(offsets->dtype)) || (freqs && !float_dtype(freqs->dtype)))
+    return GPU_KERNEL_DECLINED;
+  int64_t D = x->shape[x->ndim - 1], L = x->shape[x->ndim - 2];
+  int64_t rows = D ? (int64_t)x->size / D : 0, batch = x->shape[0];
+  int dev = device_of(node);
+  const void *px, *poff = NULL, *pf = NULL;
+  void* po;
+  if (gpu_device_ptr(x, dev, &px) || (offsets && gpu_device_ptr(offsets, dev, &poff)) ||
+      (freqs && gpu_device_ptr(freqs, dev, &pf)) || gpu_alloc_output(out, dev, &po))
+    return 1;
+  bool per_batch = offsets && offsets->size > 1;
+  return gpu_launch_rope(dev, x->dtype, out->dtype, po, px, rows_of(x), rows, D, L ? L : 1,
+                         batch ? rows / batch : 1, p->dims, p->traditional, p->base, p->scale,
+                         p->offset, poff, offsets ? offsets->dtype : 0,
+                         offsets && offsets->ndim ? offsets->strides[0] : 0, per_batch, pf,
+                         freqs ? freqs->dtype : 0, freqs && freqs->ndim ? freqs->strides[0] : 0);
+}
+
+static int k_sdpa(core_node* node, core_array** outputs) {
+  const sdpa_params* p = node->params;
+  core_array *q = node->inputs[0], *k = node->inputs[1], *v = node->inputs[2], *out = outputs[0];
+  int next = 3;
+  core_array* mask = p->mask == SDPA_MASK_ARRAY ? node->inputs[next++] : NULL;
+  core_array* sinks = p->has_sinks ? node->inputs[next] : NULL;
+  if (q->ndim != 4 || k->ndim != 4 || v->ndim != 4 || !float_dtype(q->dtype) ||
+      k->dtype != q->dtype || v->dtype != q->dtype || !float_dtype(out->dtype) ||
+      q->shape[3] > 256 || v->shape[3] > 256 || k->shape[1] == 0 || q->shape[1] % k->shape[1] ||
+      (mask && mask->dtype != MLX_BOOL && !float_dtype(mask->dtype)) ||
+      (sinks && !float_dtype(sinks->dtype)))
+    return GPU_KERNEL_DECLINED;
+  gpu_sdpa_args A;
+  memset(&A, 0, sizeof A);
+  A.B = q->shape[0];
+  A.Hq = q->shape[1];
+  A.Hk = k->shape[1];
+  A.Lq = q->shape[2];
+  A.Lk = k->shape[2];
+  A.D = q->shape[3];
+  A.Dv = v->shape[3];
+  for (int d = 0; d < 4; d++) {
+    A.q_st[d] = q->strides[d];
+    A.k_st[d] = k->strides[d];
+    A.v_st[d] = v->strides[d];
+  }
+  A.scale = p->scale;
+  A.causal = p->mask == SDPA_MASK_CAUSAL;
+  int dev = device_of(node);
+  const void *pq, *pk, *pv;
+  void* po;
+  if (mask) {
+    int full[4] = {A.B, A.Hq, A.Lq, A.Lk};
+    cpu_broadcast_strides(mask->shape, mask->strides, mask->ndim, full, 4, A.mask_st);
+    A.mask_dtype = mask->dtype;
+    if (gpu_device_ptr(mask, dev, &A.mask)) return 1;
+  }
+  if (sinks) {
+    A.sinks_dtype = sinks->dtype;
+    A.sinks_stride = sinks->ndim ? sinks->strides[sinks->ndim - 1] : 0;
+    if (gpu_device_ptr(sinks, dev, &A.sinks)) return 1;
+  }
+  if (gpu_device_ptr(q, dev, &pq) || gpu_device_ptr(k, dev, &pk) || gpu_device_ptr(v, dev, &pv) ||
+      gpu_alloc_output(out, dev, &po))
+    return 1;
+  return gpu_launch_sdpa(dev, q->dtype, out->dtype, po, pq, pk, pv, &A);
+}
+
+/* ---- reductions over the last axis ---- */
+
+/* True when the reduction covers exactly the last axis (other reduced dims have size 1). */
+static bool last_axis_only(const core_array* in, const reduce_params* p) {
+  if (in->ndim < 1 || !p->reduced[in->ndim - 1]) return false;
+  for (int d = 0; d < in->ndim - 1; d++)
+    if (p->reduced[d] && in->shape[d] != 1) return false;
+  return true;
+}
+
+static int k_softmax(core_node* node, core_array** outputs) {
+  core_array *in = node->inputs[0], *out = outputs[0];
+  if (!last_axis_only(in, node->params) || !float_dtype(in->dtype) || !float_dtype(out->dtype))
+    return GPU_KERNEL_DECLINED;
+  int64_t D = in->shape[in->ndim - 1], rows = D ? (int64_t)in->size / D : 0;
+  int dev = device_of(node);
+  const void* px;
+  void* po;
+  if (gpu_device_ptr(in, dev, &px) || gpu_alloc_output(out, dev, &po)) return 1;
+  return gpu_launch_softmax(dev, in->dtype, out->dtype, po, px, rows_of(in), rows, D);
+}
+
+static int k_argmax(core_node* node, core_array** outputs) {
+  core_array *in = node->inputs[0], *out = outputs[0];
+  bool ok = float_dtype(in->dtype) || in->dtype == MLX_INT32 || in->dtype == MLX_UINT32;
+  if (!ok || out->dtype != MLX_UINT32 || !last_axis_only(in, node->params) ||
+      in->shape[in->ndim - 1] == 0)
+    return GPU_KERNEL_DECLINED;
+  int64_t D = in->shape[in->ndim - 1], rows = (int64_t)in->size / D;
+  int dev = device_of(node);
+  const void* px;
+  void* po;
+  if (gpu_device_ptr(in, dev, &px) || gpu_alloc_output(out, dev, &po)) return 1;
+  return gpu_launch_argmax(dev, in->dtype, po, px, rows_of(in), rows, D);
+}
+
+/* ---- take (rows of axis 0) ---- */
+
+static bool index_dtype(mlx_dtype d) {
+  return d == MLX_INT8 || d == MLX_UINT8 || d == MLX_INT16 || d == MLX_UINT16 || d == MLX_INT32 ||
+         d == MLX_UINT32 || d == MLX_INT64 || d == MLX_UINT64;
+}
+
+/* Bounds check of host-resident indices, reported as the CPU kernel reports them. */
+static int check_host_indices(const core_array* ind, int n) {
+  const char* base = core_array_ptr(ind);
+  size_t es = core_dtype_size(ind->dtype);
+  for (size_t i = 0; i < ind->size; i++) {
+    int64_t off = 0, rest = (int64_t)i;
+    for (int d = ind->ndim - 1; d >= 0; d--) {
+      off += (rest % ind->shape[d]) * ind->strides[d];
+      rest /= ind->shape[d];
+    }
+    const char* p = base + off * (int64_t)es;
+    int64_t v;
+    switch (ind->dtype) {
+      case MLX_INT8: v = *(const int8_t*)p; break;
+      case MLX_UINT8: v = *(const uint8_t*)p; break;
+      case MLX_INT16: v = *(const int16_t*)p; break;
+      case MLX_UINT16: v = *(const uint16_t*)p; break;
+      case MLX_INT32: v = *(const int32_t*)p; break;
+      case MLX_UINT32: v = *(const uint32_t*)p; break;
+      case MLX_UINT64: v = (int64_t)*(const uint64_t*)p; break;
+      default: v = *(const int64_t*)p; break;
+    }
+    int64_t w = v < 0 ? v + n : v;
+    if (w < 0 || w >= n)
+      return util_error("take: index %lld is out of bounds for an axis of size %d", (long long)v, n);
+  }
+  return 0;
+}
+
+static int k_take(core_node* node, core_array** outputs) {
+  const core_array *a = node->inputs[0], *ind = node->inputs[1];
+  core_array* out = outputs[0];
+  int axis = ((const axis_params*)node->params)->axis;
+  if (axis != 0 || a->ndim < 1 || !index_dtype(ind->dtype)) return GPU_KERNEL_DECLINED;
+  if (ind->buffer && ind->buffer->host_valid && ind->size <= (1u << 20) &&
+      check_host_indices(ind, a->shape[0]))
+    return 1;
+  int dev = device_of(node);
+  const void *pa, *pi;
+  void* po;
+  if (gpu_device_ptr(a, dev, &pa) || gpu_device_ptr(ind, dev, &pi) || gpu_alloc_output(out, dev, &po))
+    return 1;
+  if (out->size == 0) return 0;
+  return gpu_launch_take_rows(dev, a->dtype, po, pa, a->shape[0], a->strides[0], a->shape + 1,
+                              a->strides + 1, a->ndim - 1, pi, ind->dtype, ind->shape, ind->strides,
+                              ind->ndim);
+}
+
+/* ---- the table ---- */
+
+typedef struct {
+  const core_op* op;
+  gpu_kernel_fn kernel;
+} gpu_entry;
+
+/* Views run their CPU kernels: they only set shape/strides/offset over the shared buffer, which
+ * serves the device copy as well as the host one. */
+static const gpu_entry table[] = {
+    {&prim_broadcast, cpu_eval_broadcast},
+    {&prim_transpose, cpu_eval_transpose},
+    {&prim_slice, cpu_eval_slice},
+    {&prim_reshape, k_reshape},
+    {&prim_astype, k_copy},
+    {&prim_copy, k_copy},
+    {&prim_concatenate, k_concatenate},
+    {&prim_slice_update, k_slice_update},
+    {&prim_add, k_binary},
+    {&prim_subtract, k_binary},
+    {&prim_multiply, k_binary},
+    {&prim_divide, k_binary},
+    {&prim_maximum, k_binary},
+    {&prim_minimum, k_binary},
+    {&prim_equal, k_binary},
+    {&prim_not_equal, k_binary},
+    {&prim_less, k_binary},
+    {&prim_less_equal, k_binary},
+    {&prim_greater, k_binary},
+    {&prim_greater_equal, k_binary},
+    {&prim_abs, k_unary},
+    {&prim_negative, k_unary},
+    {&prim_square, k_unary},
+    {&prim_sqrt, k_unary},
+    {&prim_rsqrt, k_unary},
+    {&prim_exp, k_unary},
+    {&prim_log, k_unary},
+    {&prim_sin, k_unary},
+    {&prim_cos, k_unary},
+    {&prim_tanh, k_unary},
+    {&prim_sigmoid, k_unary},
+    {&prim_matmul, k_matmul},
+    {&prim_addmm, k_matmul},
+    {&prim_rms_norm, k_rms_norm},
+    {&prim_rope, k_rope},
+    {&prim_sdpa, k_sdpa},
+    {&prim_softmax, k_softmax},
+    {&prim_argmax, k_argmax},
+    {&prim_take, k_take},
+};
+
+gpu_kernel_fn gpu_backend_kernel(const core_op* op) {
+  for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+    if (table[i].op == op) return table[i].kernel;
+  return NULL;
+}
+#else
+typedef int dispatch_unused_without_cuda;
+#endif

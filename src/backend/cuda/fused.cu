@@ -1,0 +1,426 @@
+// Row kernels of the model path: rms_norm, rope, scaled dot-product attention (decode-friendly:
+// keys split across blocks, online softmax, a combine pass), softmax and argmax over the last
+// axis. Float32 arithmetic, one rounding to the output dtype, the CPU kernels' conventions.
+#include <cuda_runtime.h>
+#include <math.h>
+#include <stdint.h>
+
+#include <type_traits>
+
+#include "backend/cuda/common.cuh"
+#include "backend/cuda/launch.h"
+#include "backend/gpu.h"
+
+namespace {
+
+__device__ __forceinline__ int64_t row_offset(const gpu_rows& R, int64_t r) {
+  int64_t off = 0;
+  for (int d = R.lead_ndim - 1; d >= 0; d--) {
+    int64_t s = R.lead_shape[d], q = r / s;
+    off += (r - q * s) * R.lead_strides[d];
+    r = q;
+  }
+  return off;
+}
+
+__device__ __forceinline__ float warp_sum(float v) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+// Block-wide sum; every thread gets the result. `scratch` holds 32 floats.
+__device__ float block_sum(float v, float* scratch) {
+  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = (blockDim.x + 31) >> 5;
+  v = warp_sum(v);
+  __syncthreads();
+  if (lane == 0) scratch[warp] = v;
+  __syncthreads();
+  float t = lane < warps ? scratch[lane] : 0.0f;
+  return warp_sum(t);
+}
+
+__device__ __forceinline__ float nan_max(float a, float b) {
+  return (isnan(a) || isnan(b)) ? NAN : fmaxf(a, b);
+}
+
+__device__ float block_max(float v, float* scratch) {
+  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = (blockDim.x + 31) >> 5;
+  for (int o = 16; o > 0; o >>= 1) v = nan_max(v, __shfl_xor_sync(0xffffffffu, v, o));
+  __syncthreads();
+  if (lane == 0) scratch[warp] = v;
+  __syncthreads();
+  float t = lane < warps ? scratch[lane] : -INFINITY;
+  for (int o = 16; o > 0; o >>= 1) t = nan_max(t, __shfl_xor_sync(0xffffffffu, t, o));
+  return t;
+}
+
+// Rounds v through `dtype` (what storing and reloading it would give).
+__device__ __forceinline__ float round_to(float v, int dtype) {
+  if (dtype == MLX_FLOAT16) return f16_to_f32(f32_to_f16(v));
+  if (dtype == MLX_BFLOAT16) return bf16_to_f32(f32_to_bf16(v));
+  return v;
+}
+
+__global__ void rms_norm_kernel(void* out, int out_dtype, const void* x, int x_dtype, gpu_rows R,
+                                int64_t D, const void* w, int w_dtype, int64_t w_stride, float eps) {
+  __shared__ float scratch[32];
+  int64_t r = blockIdx.x;
+  int64_t base = row_offset(R, r);
+  float ss = 0;
+  for (int64_t i = threadIdx.x; i < D; i += blockDim.x) {
+    float v = load_f32(x, x_dtype, base + i * R.inner_stride);
+    ss += v * v;
+  }
+  ss = block_sum(ss, scratch);
+  float inv = __fdiv_rn(1.0f, __fsqrt_rn(__fdiv_rn(ss, (float)D) + eps));
+  for (int64_t i = threadIdx.x; i < D; i += blockDim.x) {
+    float v = load_f32(x, x_dtype, base + i * R.inner_stride);
+    // Round the normalised value to the output dtype before the weight, as the CPU kernel.
+    float y = round_to(__fmul_rn(v, inv), out_dtype);
+    if (w) y = __fmul_rn(y, load_f32(w, w_dtype, i * w_stride));
+    store_f32(out, out_dtype, r * D + i, y);
+  }
+}
+
+__global__ void rope_kernel(void* out, int out_dtype, const void* x, int x_dtype, gpu_rows R,
+                            int64_t rows, int64_t D, int64_t L, int64_t rows_per_batch, int dims,
+                            bool traditional, float base, float scale, int offset,
+                            const void* offsets, int offsets_dtype, int64_t offsets_stride,
+                            bool per_batch, const void* freqs, int freqs_dtype,
+                            int64_t freqs_stride) {
+  int64_t n = rows * D;
+  int half = dims / 2;
+  for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < n;
+       e += (int64_t)gridDim.x * blockDim.x) {
+    int64_t r = e / D, j = e - r * D;
+    int64_t rb = row_offset(R, r);
+    float v;
+    if (j >= 2 * half) {
+      v = load_f32(x, x_dtype, rb + j * R.inner_stride);
+    } else {
+      int i = traditional ? (int)(j / 2) : (int)(j < half ? j : j - half);
+      int64_t ja = traditional ? 2 * i : i, jb = traditional ? 2 * i + 1 : i + half;
+      bool first = j == ja;
+      float inv_freq = freqs ? __fdiv_rn(1.0f, load_f32(freqs, freqs_dtype, i * freqs_stride))
+                             : (float)(1.0 / pow((double)base, 2.0 * i / dims));
+      float start = offsets ? load_f32(offsets, offsets_dtype,
+                                       (per_batch ? r / rows_per_batch : 0) * offsets_stride)
+                            : (float)offset;
+      float position = __fmul_rn(scale, start + (float)(r % L));
+      float theta = __fmul_rn(position, inv_freq);
+      float c = cosf(theta), s = sinf(theta);
+      float x1 = load_f32(x, x_dtype, rb + ja * R.inner_stride);
+      float x2 = load_f32(x, x_dtype, rb + jb * R.inner_stride);
+      v = first ? __fsub_rn(__fmul_rn(x1, c), __fmul_rn(x2, s))
+                : __fadd_rn(__fmul_rn(x1, s), __fmul_rn(x2, c));
+    }
+    store_f32(out, out_dtype, e, v);
+  }
+}
+
+// ---- attention ----
+
+constexpr int SDPA_WARPS = 4;
+constexpr int SDPA_PER_LANE = 8;  // D, Dv <= 32 * 8
+
+template <int DT>
+__device__ __forceinline__ float ld(const void* p, int64_t i) {
+  if constexpr (DT == MLX_FLOAT32) return ((const float*)p)[i];
+  if constexpr (DT == MLX_FLOAT16) return f16_to_f32(((const uint16_t*)p)[i]);
+  return bf16_to_f32(((const uint16_t*)p)[i]);
+}
+
+// Partial attention of one (b, h, i) over the keys of split blockIdx.x: each warp takes every
+// SDPA_WARPS-th key with a running maximum, sum and accumulator (online softmax); the block's
+// warps are merged and written as (m, l, acc[Dv]) to `partial`.
+template <int DT>
+__global__ void sdpa_partial(float* partial, const void* q, const void* k, const void* v,
+                             gpu_sdpa_args A, int splits, int keys_per_split) {
+  __shared__ float sm[SDPA_WARPS], sl[SDPA_WARPS], sacc[SDPA_WARPS][32 * SDPA_PER_LANE];
+  int split = blockIdx.x, h = blockIdx.y;
+  int b = blockIdx.z / A.Lq, i = blockIdx.z % A.Lq;
+  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  int kvh = h / (A.Hq / A.Hk);
+  float qv[SDPA_PER_LANE], acc[SDPA_PER_LANE];
+  const int64_t qbase = b * A.q_st[0] + h * A.q_st[1] + i * A.q_st[2];
+#pragma unroll
+  for (int t = 0; t < SDPA_PER_LANE; t++) {
+    int d = lane + 32 * t;
+    qv[t] = d < A.D ? __fmul_rn(ld<DT>(q, qbase + d * A.q_st[3]), A.scale) : 0.0f;
+    acc[t] = 0.0f;
+  }
+  int64_t limit = A.causal ? (int64_t)i + (A.Lk - A.Lq) : A.Lk - 1;
+  int64_t j0 = (int64_t)split * keys_per_split;
+  int64_t j1 = j0 + keys_per_split - 1;
+  if (j1 > limit) j1 = limit;
+  if (j1 > A.Lk - 1) j1 = A.Lk - 1;
+  const int64_t kbase = b * A.k_st[0] + kvh * A.k_st[1], vbase = b * A.v_st[0] + kvh * A.v_st[1];
+  float m = -INFINITY, l = 0.0f;
+  for (int64_t j = j0 + warp; j <= j1; j += SDPA_WARPS) {
+    float dot = 0.0f;
+#pragma unroll
+    for (int t = 0; t < SDPA_PER_LANE; t++) {
+      int d = lane + 32 * t;
+      if (d < A.D) dot += qv[t] * ld<DT>(k, kbase + j * A.k_st[2] + d * A.k_st[3]);
+    }
+    dot = warp_sum(dot);
+    if (A.mask) {
+      int64_t mo = b * A.mask_st[0] + h * A.mask_st[1] + i * A.mask_st[2] + j * A.mask_st[3];
+      dot += A.mask_dtype == MLX_BOOL ? (((const bool*)A.mask)[mo] ? 0.0f : -INFINITY)
+                                      : load_f32(A.mask, A.mask_dtype, mo);
+    }
+    if (dot == -INFINITY) continue;  // a masked key weighs nothing
+    float m_new = fmaxf(m, dot);
+    float corr = expf(m - m_new), p = expf(dot - m_new);
+    l = l * corr + p;
+#pragma unroll
+    for (int t = 0; t < SDPA_PER_LANE; t++) {
+      int d = lane + 32 * t;
+      float vv = d < A.Dv ? ld<DT>(v, vbase + j * A.v_st[2] + d * A.v_st[3]) : 0.0f;
+      acc[t] = acc[t] * corr + p * vv;
+    }
+    m = m_new;
+  }
+  if (lane == 0) {
+    sm[warp] = m;
+    sl[warp] = l;
+  }
+#pragma unroll
+  for (int t = 0; t < SDPA_PER_LANE; t++) sacc[warp][lane + 32 * t] = acc[t];
+  __syncthreads();
+  if (warp != 0) return;
+  float M = -INFINITY;
+  for (int w = 0; w < SDPA_WARPS; w++) M = fmaxf(M, sm[w]);
+  float L = 0.0f, out[SDPA_PER_LANE] = {0};
+  if (M > -INFINITY) {
+    for (int w = 0; w < SDPA_WARPS; w++) {
+      if (sm[w] == -INFINITY) continue;
+      float c = expf(sm[w] - M);
+      L += sl[w] * c;
+#pragma unroll
+      for (int t = 0; t < SDPA_PER_LANE; t++) out[t] += sacc[w][lane + 32 * t] * c;
+    }
+  }
+  int64_t item = ((int64_t)blockIdx.z * A.Hq + h) * splits + split;
+  float* dst = partial + item * (2 + A.Dv);
+  if (lane == 0) {
+    dst[0] = M;
+    dst[1] = L;
+  }
+#pragma unroll
+  for (int t = 0; t < SDPA_PER_LANE; t++) {
+    int d = lane + 32 * t;
+    if (d < A.Dv) dst[2 + d] = out[t];
+  }
+}
+
+// Merges the splits of each (b, h, i), with the sink as one more score whose value is zero; a
+// row with every key masked (and no sink) gives zeros, as the CPU kernel.
+__global__ void sdpa_combine(void* out, int out_dtype, const float* partial, gpu_sdpa_args A,
+                             int splits) {
+  int h = blockIdx.y, bi = blockIdx.x;  // bi = b * Lq + i
+  int b = bi / A.Lq, i = bi % A.Lq;
+  const float* base = partial + ((int64_t)bi * A.Hq + h) * splits * (2 + A.Dv);
+  float M = -INFINITY;
+  for (int s = 0; s < splits; s++) M = fmaxf(M, base[s * (2 + A.Dv)]);
+  float sink = A.sinks ? load_f32(A.sinks, A.sinks_dtype, h * A.sinks_stride) : -INFINITY;
+  M = fmaxf(M, sink);
+  float total = 0.0f;
+  if (M > -INFINITY) {
+    if (A.sinks) total = expf(sink - M);
+    for (int s = 0; s < splits; s++) {
+      float ms = base[s * (2 + A.Dv)];
+      if (ms > -INFINITY) total += base[s * (2 + A.Dv) + 1] * expf(ms - M);
+    }
+  }
+  float inv = total > 0 ? 1.0f / total : 0.0f;
+  int64_t o = (((int64_t)b * A.Hq + h) * A.Lq + i) * A.Dv;
+  for (int d = threadIdx.x; d < A.Dv; d += blockDim.x) {
+    float a = 0.0f;
+    if (M > -INFINITY)
+      for (int s = 0; s < splits; s++) {
+        float ms = base[s * (2 + A.Dv)];
+        if (ms > -INFINITY) a += base[s * (2 + A.Dv) + 2 + d] * expf(ms - M);
+      }
+    store_f32(out, out_dtype, o + d, a * inv);
+  }
+}
+
+// ---- softmax and argmax over the last axis ----
+
+__global__ void softmax_kernel(void* out, int out_dtype, const void* x, int x_dtype, gpu_rows R,
+                               int64_t D) {
+  __shared__ float scratch[32];
+  int64_t r = blockIdx.x, base = row_offset(R, r);
+  float m = -INFINITY;
+  for (int64_t i = threadIdx.x; i < D; i += blockDim.x)
+    m = nan_max(m, load_f32(x, x_dtype, base + i * R.inner_stride));
+  m = block_max(m, scratch);
+  float s = 0.0f;
+  for (int64_t i = threadIdx.x; i < D; i += blockDim.x)
+    s += expf(load_f32(x, x_dtype, base + i * R.inner_stride) - m);
+  s = block_sum(s, scratch);
+  for (int64_t i = threadIdx.x; i < D; i += blockDim.x)
+    store_f32(out, out_dtype, r * D + i, expf(load_f32(x, x_dtype, base + i * R.inner_stride) - m) / s);
+}
+
+template <typename T>
+__device__ __forceinline__ bool nan_of(T v) {
+  if constexpr (std::is_floating_point<T>::value) return isnan(v);
+  return false;
+}
+
+// (value, index) `a` beats `b`: a NaN first, then the larger value, then the smaller index.
+template <typename T>
+__device__ __forceinline__ bool beats(T va, int64_t ia, T vb, int64_t ib) {
+  bool na = nan_of(va), nb = nan_of(vb);
+  if (na || nb) return na && nb ? ia < ib : na;
+  if (va != vb) return va > vb;
+  return ia < ib;
+}
+
+template <typename T, int DT>
+__device__ __forceinline__ T ld_val(const void* p, int64_t i) {
+  if constexpr (DT == MLX_INT32) return ((const int32_t*)p)[i];
+  if constexpr (DT == MLX_UINT32) return ((const uint32_t*)p)[i];
+  else return load_f32(p, DT, i);
+}
+
+template <typename T, int DT>
+__global__ void argmax_kernel(uint32_t* out, const void* x, gpu_rows R, int64_t D) {
+  __shared__ T sv[256];
+  __shared__ int64_t si[256];
+  int64_t r = blockIdx.x, base = row_offset(R, r);
+  T best = T(0);
+  int64_t bi = -1;
+  for (int64_t i = threadIdx.x; i < D; i += blockDim.x) {
+    T v = ld_val<T, DT>(x, base + i * R.inner_stride);
+    if (bi < 0 || beats(v, i, best, bi)) {
+      best = v;
+      bi = i;
+    }
+  }
+  sv[threadIdx.x] = best;
+  si[threadIdx.x] = bi;
+  __syncthreads();
+  for (int s = blockDim.x / 2; s > 0; s >>= 1) {
+    if (threadIdx.x < s) {
+      int o = threadIdx.x + s;
+      if (si[o] >= 0 && (si[threadIdx.x] < 0 || beats(sv[o], si[o], sv[threadIdx.x], si[threadIdx.x]))) {
+        sv[threadIdx.x] = sv[o];
+        si[threadIdx.x] = si[o];
+      }
+    }
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) out[r] = (uint32_t)(si[0] < 0 ? 0 : si[0]);
+}
+
+int threads_for(int64_t D) { return D >= 1024 ? 256 : D >= 256 ? 128 : 64; }
+
+}  // namespace
+
+extern "C" int gpu_launch_rms_norm(int device, int dtype, int out_dtype, void* out, const void* x,
+                                   gpu_rows x_rows, int64_t rows, int64_t D, const void* w,
+                                   int w_dtype, int64_t w_stride, float eps) {
+  if (rows == 0 || D == 0) return 0;
+  if (rows > 0x7fffffff) return util_error("rms_norm: too many rows for the GPU kernel");
+  cudaStream_t s = gpu_stream(device);
+  if (!s) return 1;
+  rms_norm_kernel<<<(unsigned)rows, threads_for(D), 0, s>>>(out, out_dtype, x, dtype, x_rows, D, w,
+                                                             w_dtype, w_stride, eps);
+  return GPU_LAUNCHED("rms_norm");
+}
+
+extern "C" int gpu_launch_rope(int device, int dtype, int out_dtype, void* out, const void* x,
+                               gpu_rows x_rows, int64_t rows, int64_t D, int64_t L,
+                               int64_t rows_per_batch, int dims, bool traditional, float base,
+                               float scale, int offset, const void* offsets, int offsets_dtype,
+                               int64_t offsets_stride, bool per_batch, const void* freqs,
+                               int freqs_dtype, int64_t freqs_stride) {
+  int64_t n = rows * D;
+  if (n == 0) return 0;
+  cudaStream_t s = gpu_stream(device);
+  if (!s) return 1;
+  int64_t blocks = (n + 255) / 256;
+  rope_kernel<<<(unsigned)(blocks > 524280 ? 524280 : blocks), 256, 0, s>>>(
+      out, out_dtype, x, dtype, x_rows, rows, D, L, rows_per_batch, dims, traditional, base, scale,
+      offset, offsets, offsets_dtype, offsets_stride, per_batch, freqs, freqs_dtype, freqs_stride);
+  return GPU_LAUNCHED("rope");
+}
+
+extern "C" int gpu_launch_sdpa(int device, int dtype, int out_dtype, void* out, const void* q,
+                               const void* k, const void* v, const gpu_sdpa_args* args) {
+  const gpu_sdpa_args A = *args;
+  if (A.D > 32 * SDPA_PER_LANE || A.Dv > 32 * SDPA_PER_LANE)
+    return util_error("attention: head dimensions above %d are not supported on the GPU",
+                      32 * SDPA_PER_LANE);
+  int64_t items = (int64_t)A.B * A.Hq * A.Lq;
+  if (items == 0 || A.Dv == 0) return 0;
+  if ((int64_t)A.B * A.Lq > 65535 * 1024 || A.Hq > 65535)
+    return util_error("attention: too many queries for the GPU kernel");
+  cudaStream_t s = gpu_stream(device);
+  if (!s) return 1;
+  // Split the keys so that there are enough blocks to fill the GPU (decode has few queries).
+  int splits = 1;
+  if (A.Lk > 0) {
+    int64_t want = (264 + items - 1) / items;
+    int64_t max_splits = (A.Lk + 63) / 64;
+    splits = (int)(want < max_splits ? want : max_splits);
+    if (splits > 128) splits = 128;
+    if (splits < 1) splits = 1;
+  }
+  int keys_per_split = A.Lk > 0 ? (int)((A.Lk + splits - 1) / splits) : 0;
+  size_t bytes = sizeof(float) * (size_t)items * splits * (2 + A.Dv);
+  void* partial = NULL;
+  if (gpu_backend_alloc(device, bytes, &partial)) return 1;
+  dim3 grid(splits, A.Hq, A.B * A.Lq);
+  int status = 0;
+  switch (dtype) {
+    case MLX_FLOAT32:
+      sdpa_partial<MLX_FLOAT32><<<grid, 32 * SDPA_WARPS, 0, s>>>((float*)partial, q, k, v, A, splits, keys_per_split);
+      break;
+    case MLX_FLOAT16:
+      sdpa_partial<MLX_FLOAT16><<<grid, 32 * SDPA_WARPS, 0, s>>>((float*)partial, q, k, v, A, splits, keys_per_split);
+      break;
+    case MLX_BFLOAT16:
+      sdpa_partial<MLX_BFLOAT16><<<grid, 32 * SDPA_WARPS, 0, s>>>((float*)partial, q, k, v, A, splits, keys_per_split);
+      break;
+    default:
+      status = util_error("attention: dtype %d is not supported on the GPU", dtype);
+  }
+  if (!status) status = GPU_LAUNCHED("attention");
+  if (!status) {
+    sdpa_combine<<<dim3(A.B * A.Lq, A.Hq), 128, 0, s>>>(out, out_dtype, (const float*)partial, A, splits);
+    status = GPU_LAUNCHED("attention combine");
+  }
+  gpu_backend_free(device, partial, bytes);
+  return status;
+}
+
+extern "C" int gpu_launch_softmax(int device, int dtype, int out_dtype, void* out, const void* x,
+                                  gpu_rows x_rows, int64_t rows, int64_t D) {
+  if (rows == 0 || D == 0) return 0;
+  if (rows > 0x7fffffff) return util_error("softmax: too many rows for the GPU kernel");
+  cudaStream_t s = gpu_stream(device);
+  if (!s) return 1;
+  softmax_kernel<<<(unsigned)rows, threads_for(D), 0, s>>>(out, out_dtype, x, dtype, x_rows, D);
+  return GPU_LAUNCHED("softmax");
+}
+
+extern "C" int gpu_launch_argmax(int device, int dtype, uint32_t* out, const void* x,
+                                 gpu_rows x_rows, int64_t rows, int64_t D) {
+  if (rows == 0) return 0;
+  if (rows > 0x7fffffff) return util_error("argmax: too many rows for the GPU kernel");
+  cudaStream_t s = gpu_stream(device);
+  if (!s) return 1;
+  switch (dtype) {
+    case MLX_FLOAT32: argmax_kernel<float, MLX_FLOAT32><<<(unsigned)rows, 256, 0, s>>>(out, x, x_rows, D); break;
+    case MLX_FLOAT16: argmax_kernel<float, MLX_FLOAT16><<<(unsigned)rows, 256, 0, s>>>(out, x, x_rows, D); break;
+    case MLX_BFLOAT16: argmax_kernel<float, MLX_BFLOAT16><<<(unsigned)rows, 256, 0, s>>>(out, x, x_rows, D); break;
+    case MLX_INT32: argmax_kernel<int32_t, MLX_INT32><<<(unsigned)rows, 256, 0, s>>>(out, x, x_rows, D); break;
+    case MLX_UINT32: argmax_kernel<uint32_t, MLX_UINT32><<<(unsigned)rows, 256, 0, s>>>(out, x, x_rows, D); break;
+    default: return util_error("argmax: dtype %d is not supported on the GPU", dtype);
+  }
+  return GPU_LAUNCHED("argmax");
+}

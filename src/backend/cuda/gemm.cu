@@ -1,0 +1,130 @@
+// Matrix products on the GPU: cuBLAS (cublasGemmStridedBatchedEx) for everything, exact fp32 for
+// float32 (no TF32) and fp32 accumulation for float16/bfloat16, except the batch-1 decode case
+// (one half-precision row times a weight matrix stored (N, K)), which a GEMV kernel streams with
+// 16-byte loads.
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <pthread.h>
+#include <stdint.h>
+
+#include "backend/cuda/common.cuh"
+#include "backend/cuda/launch.h"
+
+namespace {
+
+cublasHandle_t handles[16];
+pthread_mutex_t handle_lock = PTHREAD_MUTEX_INITIALIZER;
+
+cublasHandle_t handle_for(int device, cudaStream_t s) {
+  pthread_mutex_lock(&handle_lock);
+  if (!handles[device]) {
+    cublasHandle_t h;
+    if (cublasCreate(&h) == CUBLAS_STATUS_SUCCESS) {
+      cublasSetMathMode(h, CUBLAS_DEFAULT_MATH);  // no TF32: float32 stays exact fp32
+      handles[device] = h;
+    }
+  }
+  cublasHandle_t h = handles[device];
+  pthread_mutex_unlock(&handle_lock);
+  if (!h) {
+    util_error("cuBLAS: cannot create a handle on GPU %d", device);
+    return NULL;
+  }
+  cublasSetStream(h, s);
+  return h;
+}
+
+// How cuBLAS (column-major) reads a row-major (R, C) operand: a row-major matrix with leading
+// dimension rs is, column-major, its transpose. Returns false when neither layout fits.
+bool blas_layout(int64_t R, int64_t C, int64_t rs, int64_t cs, bool* transposed, int64_t* ld) {
+  if ((cs == 1 || C <= 1) && (R <= 1 || rs >= C)) {
+    *transposed = false;
+    *ld = R <= 1 ? (C > 1 ? C : 1) : rs;
+    return true;
+  }
+  if ((rs == 1 || R <= 1) && (C <= 1 || cs >= R)) {
+    *transposed = true;
+    *ld = C <= 1 ? (R > 1 ? R : 1) : cs;
+    return true;
+  }
+  return false;
+}
+
+// y[n] = sum_k x[k] * W[n, k] for half W rows (row stride ldw), fp32 accumulation, one warp per
+// output; 16-byte loads when rows are aligned, else scalar loads.
+template <bool BF16>
+__global__ void gemv_half_rows(uint16_t* y, const uint16_t* x, const uint16_t* W, int64_t ldw,
+                               int64_t N, int64_t K, bool vec) {
+  int lane = threadIdx.x & 31;
+  int64_t n = blockIdx.x * (int64_t)(blockDim.x / 32) + (threadIdx.x >> 5);
+  if (n >= N) return;
+  const uint16_t* w = W + n * ldw;
+  float sum = 0.0f;
+  auto cvt = [](uint16_t h) { return BF16 ? bf16_to_f32(h) : f16_to_f32(h); };
+  if (vec) {
+    const uint4* w4 = (const uint4*)w;
+    const uint4* x4 = (const uint4*)x;
+    int64_t chunks = K / 8;
+    for (int64_t c = lane; c < chunks; c += 32) {
+      uint4 wv = __ldg(w4 + c), xv = __ldg(x4 + c);
+      const uint16_t* wp = (const uint16_t*)&wv;
+      const uint16_t* xp = (const uint16_t*)&xv;
+#pragma unroll
+      for (int t = 0; t < 8; t++) sum += cvt(wp[t]) * cvt(xp[t]);
+    }
+  } else {
+    for (int64_t k = lane; k < K; k += 32) sum += cvt(w[k]) * cvt(x[k]);
+  }
+  for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+  if (lane == 0) y[n] = BF16 ? f32_to_bf16(sum) : f32_to_f16(sum);
+}
+
+}  // namespace
+
+extern "C" int gpu_launch_gemm(int device, int dtype, int64_t M, int64_t N, int64_t K,
+                               int64_t batch, const void* a, int64_t a_rs, int64_t a_cs,
+                               int64_t a_bs, const void* b, int64_t b_rs, int64_t b_cs,
+                               int64_t b_bs, void* c, float alpha, float beta) {
+  if (M == 0 || N == 0 || batch == 0) return 0;
+  cudaStream_t s = gpu_stream(device);
+  if (!s) return 1;
+  bool half = dtype == MLX_FLOAT16 || dtype == MLX_BFLOAT16;
+  if (!half && dtype != MLX_FLOAT32) return util_error("matmul: dtype %d is not supported on the GPU", dtype);
+  // Decode GEMV: x (1, K) contiguous, B a transposed view of a (N, K) row-major weight.
+  if (half && M == 1 && batch == 1 && alpha == 1.0f && beta == 0.0f && K > 0 && b_rs == 1 &&
+      (a_cs == 1 || K == 1) && b_cs >= K) {
+    bool vec = K % 8 == 0 && b_cs % 8 == 0 && ((uintptr_t)a % 16) == 0 && ((uintptr_t)b % 16) == 0;
+    int warps = 8;
+    unsigned grid = (unsigned)((N + warps - 1) / warps);
+    if (dtype == MLX_BFLOAT16)
+      gemv_half_rows<true><<<grid, 32 * warps, 0, s>>>((uint16_t*)c, (const uint16_t*)a, (const uint16_t*)b, b_cs, N, K, vec);
+    else
+      gemv_half_rows<false><<<grid, 32 * warps, 0, s>>>((uint16_t*)c, (const uint16_t*)a, (const uint16_t*)b, b_cs, N, K, vec);
+    return GPU_LAUNCHED("gemv");
+  }
+  bool ta, tb;
+  int64_t lda, ldb;
+  if (!blas_layout(M, K, a_rs, a_cs, &ta, &lda) || !blas_layout(K, N, b_rs, b_cs, &tb, &ldb))
+    return util_error("matmul: operand layout not supported on the GPU");
+  if (M > 0x7fffffff || N > 0x7fffffff || K > 0x7fffffff || batch > 0x7fffffff || lda > 0x7fffffff ||
+      ldb > 0x7fffffff)
+    return util_error("matmul: dimensions too large for cuBLAS");
+  cublasHandle_t h = handle_for(device, s);
+  if (!h) return 1;
+  cudaDataType_t t = dtype == MLX_FLOAT32 ? CUDA_R_32F : dtype == MLX_FLOAT16 ? CUDA_R_16F : CUDA_R_16BF;
+  // Row-major C = A B is column-major C^T = B^T A^T: cuBLAS gets (B, A) with m = N, n = M.
+  cublasStatus_t st = cublasGemmStridedBatchedEx(
+      h, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, (int)N, (int)M, (int)(K > 0 ? K : 0),
+      &alpha, b, t, (int)ldb, b_bs, a, t, (int)lda, a_bs, &beta, c, t, (int)N, M * N, (int)batch,
+      dtype == MLX_FLOAT32 ? CUBLAS_COMPUTE_32F_PEDANTIC : CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+  if (st != CUBLAS_STATUS_SUCCESS)
+    return util_error("cuBLAS gemm failed: %s", cublasGetStatusString(st));
+  return 0;
+}
+
+extern "C" bool gpu_gemm_layout_ok(int64_t M, int64_t N, int64_t K, int64_t a_rs, int64_t a_cs,
+                                   int64_t b_rs, int64_t b_cs) {
+  bool t;
+  int64_t ld;
+  return blas_layout(M, K, a_rs, a_cs, &t, &ld) && blas_layout(K, N, b_rs, b_cs, &t, &ld);
+}

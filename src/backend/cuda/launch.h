@@ -1,0 +1,112 @@
+/* The CUDA side of the GPU backend as plain C: raw device memory, transfers and kernel
+ * launchers over device pointers and strides. The C glue in dispatch.c and residency.c unpacks
+ * graph nodes into these calls (the core's headers use C11 atomics, which CUDA's C++ cannot
+ * include). Every function returns 0, or non-zero with an error reported through util_error.
+ * Dtypes are mlx_dtype values; strides and offsets are in elements. All work is ordered on the
+ * device's stream (one per GPU). */
+#ifndef MLXC_BACKEND_CUDA_LAUNCH_H
+#define MLXC_BACKEND_CUDA_LAUNCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define GPU_MAX_NDIM 32
+
+/* Memory and transfers (device.cu). */
+int gpu_copy_to_host(int device, void* dst, const void* src, size_t nbytes);   /* waits */
+int gpu_copy_to_device(int device, void* dst, const void* src, size_t nbytes); /* ordered */
+/* Bytes in live allocations, their high-water mark, and bytes cached in the pool. */
+void gpu_memory_stats(int device, size_t* active, size_t* peak, size_t* cache);
+void gpu_memory_reset_peak(int device);
+int gpu_clear_cache(int device);
+
+/* Kernels (kernels.cu). `shape`/`ndim` is the iteration space; dst is written at dst_strides. */
+int gpu_launch_copy(int device, void* dst, int dst_dtype, const int64_t* dst_strides,
+                    const void* src, int src_dtype, const int64_t* src_strides, const int* shape,
+                    int ndim);
+/* out (row-major, out_dtype) = op(a, b); a and b have dtype `dtype` and broadcast strides.
+ * op: a binary_code. */
+int gpu_launch_binary(int device, int op, int dtype, int out_dtype, void* out, const void* a,
+                      const int64_t* a_strides, const void* b, const int64_t* b_strides,
+                      const int* shape, int ndim);
+/* out (row-major) = op(in); op: a unary_code. */
+int gpu_launch_unary(int device, int op, int dtype, void* out, const void* in,
+                     const int64_t* in_strides, const int* shape, int ndim);
+/* Supported codes, so that dispatch can decline the others before launching. */
+bool gpu_binary_supported(int op, int dtype);
+bool gpu_unary_supported(int op, int dtype);
+bool gpu_copy_supported(int dst_dtype, int src_dtype);
+/* Whether gpu_launch_gemm can read operands with these (R, C) strides in place. */
+bool gpu_gemm_layout_ok(int64_t M, int64_t N, int64_t K, int64_t a_rs, int64_t a_cs, int64_t b_rs,
+                        int64_t b_cs);
+
+/* C (M, N, row-major) = alpha * A @ B + beta * C for `batch` matrices at the given batch strides
+ * (elements; 0 broadcasts). A element (m, k) at a + m * a_rs + k * a_cs, likewise B. Needs one
+ * of a_rs/a_cs and one of b_rs/b_cs to be 1. float32 (exact fp32), float16, bfloat16 (fp32
+ * accumulation). */
+int gpu_launch_gemm(int device, int dtype, int64_t M, int64_t N, int64_t K, int64_t batch,
+                    const void* a, int64_t a_rs, int64_t a_cs, int64_t a_bs, const void* b,
+                    int64_t b_rs, int64_t b_cs, int64_t b_bs, void* c, float alpha, float beta);
+
+/* Rows of the last axis: row r of x starts at element offset row_offset(r) computed from the
+ * leading dims' shape/strides (lead_ndim of them), elements at x_stride. */
+typedef struct {
+  int lead_ndim;
+  int lead_shape[GPU_MAX_NDIM];
+  int64_t lead_strides[GPU_MAX_NDIM];
+  int64_t inner_stride;
+} gpu_rows;
+
+int gpu_launch_rms_norm(int device, int dtype, int out_dtype, void* out, const void* x, gpu_rows x_rows,
+                        int64_t rows, int64_t D, const void* w, int w_dtype, int64_t w_stride,
+                        float eps);
+/* x (B, ..., L, D) as rows; position of row r: (r % L) + start, start from offsets (per batch
+ * item b = r / rows_per_batch when per_batch) or `offset`. freqs: dims/2 values or NULL. */
+int gpu_launch_rope(int device, int dtype, int out_dtype, void* out, const void* x, gpu_rows x_rows,
+                    int64_t rows, int64_t D, int64_t L, int64_t rows_per_batch, int dims,
+                    bool traditional, float base, float scale, int offset, const void* offsets,
+                    int offsets_dtype, int64_t offsets_stride, bool per_batch, const void* freqs,
+                    int freqs_dtype, int64_t freqs_stride);
+
+typedef struct {
+  int B, Hq, Hk, Lq, Lk, D, Dv;
+  int64_t q_st[4], k_st[4], v_st[4]; /* (b, h, l, d) strides */
+  float scale;
+  bool causal;
+  const void* mask; /* NULL, bool or float (mask_dtype) with broadcast strides mask_st */
+  int mask_dtype;
+  int64_t mask_st[4];
+  const void* sinks; /* NULL or Hq values of sinks_dtype at sinks_stride */
+  int sinks_dtype;
+  int64_t sinks_stride;
+} gpu_sdpa_args;
+/* out (B, Hq, Lq, Dv) row-major; q, k, v share `dtype` (float32, float16 or bfloat16) and
+ * D, Dv <= 256. */
+int gpu_launch_sdpa(int device, int dtype, int out_dtype, void* out, const void* q, const void* k, const void* v,
+                    const gpu_sdpa_args* args);
+
+/* Softmax over the contiguous-or-strided last axis of `rows` rows; out row-major. */
+int gpu_launch_softmax(int device, int dtype, int out_dtype, void* out, const void* x, gpu_rows x_rows,
+                       int64_t rows, int64_t D);
+/* Index of the first maximum (first NaN wins) of each row, as uint32. */
+int gpu_launch_argmax(int device, int dtype, uint32_t* out, const void* x, gpu_rows x_rows,
+                      int64_t rows, int64_t D);
+/* out (n, inner...) = table[idx[i], inner...]: rows of a (V, inner) table selected by n indices
+ * (idx_dtype, at idx strides over idx_shape); negative indices wrap; out-of-range rows become
+ * zeros (dispatch checks host-resident indices first and reports them as the CPU does). */
+int gpu_launch_take_rows(int device, int dtype, void* out, const void* table, int64_t V,
+                         int64_t table_row_stride, const int* inner_shape,
+                         const int64_t* inner_strides, int inner_ndim, const void* idx,
+                         int idx_dtype, const int* idx_shape, const int64_t* idx_strides,
+                         int idx_ndim);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,719 @@
+/* CUDA kernels against the CPU backend: the same graph is built on the default CPU stream and
+ * on the default GPU stream from the same host inputs (fresh random values each run; the seed is
+ * printed), and the results are compared (dtype, shape, values). Covers every op with a GPU
+ * kernel across dtypes, broadcast and strided (transposed, sliced) inputs, data moving between
+ * host and device, CPU fallback on a GPU stream, memory counters, errors, and a decode step of a
+ * small Llama-style layer. Skips (passing) when no CUDA GPU is present. */
+#include <stdint.h>
+#include <time.h>
+
+#include "backend/gpu.h"
+#include "mlx/c/mlx.h"
+#include "mlxc/error.h"
+#include "mlxc/lm.h"
+#include "test_util.h"
+
+static mlx_stream cpu, gpu;
+static uint64_t rng_state;
+
+static double uniform(double lo, double hi) {
+  rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
+  return lo + (hi - lo) * (double)(rng_state >> 11) / 9007199254740992.0;
+}
+
+/* A host-resident array of uniform values in [lo, hi) (integers rounded) in `dtype`. */
+static mlx_array rand_array(const int* shape, int nd, mlx_dtype dtype, double lo, double hi) {
+  size_t n = 1;
+  for (int i = 0; i < nd; i++) n *= (size_t)shape[i];
+  float* v = malloc(sizeof(float) * (n ? n : 1));
+  bool integer = dtype != MLX_FLOAT32 && dtype != MLX_FLOAT16 && dtype != MLX_BFLOAT16;
+  for (size_t i = 0; i < n; i++) v[i] = integer ? (float)floor(uniform(lo, hi)) : (float)uniform(lo, hi);
+  mlx_array f = mlx_array_new_data(v, shape, nd, MLX_FLOAT32), out = mlx_array_new();
+  free(v);
+  mlx_astype(&out, f, dtype, cpu);
+  mlx_array_eval(out);
+  mlx_array_free(f);
+  return out;
+}
+
+/* Values of `a` as doubles (converted on the CPU stream); the caller frees. */
+static double* values(mlx_array a, size_t* n) {
+  mlx_array d = mlx_array_new();
+  if (mlx_astype(&d, a, MLX_FLOAT64, cpu)) return NULL;
+  const double* p = mlx_array_data_float64(d);
+  *n = mlx_array_size(d);
+  double* out = malloc(sizeof(double) * (*n ? *n : 1));
+  if (p) memcpy(out, p, sizeof(double) * *n);
+  mlx_array_free(d);
+  return p ? out : (free(out), NULL);
+}
+
+/* GPU result vs CPU result: same dtype and shape; elementwise |g - c| <= atol + rtol |c| (NaN
+ * matches NaN), and when `normwise` > 0 also ||g - c|| / ||c|| <= normwise instead of the
+ * elementwise test. */
+static void compare(const char* what, mlx_array g, mlx_array c, double rtol, double atol, double normwise) {
+  CHECK_MSG(g.ctx && c.ctx, "%s: missing result", what);
+  if (!g.ctx || !c.ctx) return;
+  CHECK_MSG(mlx_array_dtype(g) == mlx_array_dtype(c), "%s: dtype %d vs %d", what, mlx_array_dtype(g), mlx_array_dtype(c));
+  CHECK_MSG(mlx_array_ndim(g) == mlx_array_ndim(c), "%s: ndim", what);
+  for (size_t i = 0; i < mlx_array_ndim(g) && i < mlx_array_ndim(c); i++)
+    CHECK_MSG(mlx_array_shape(g)[i] == mlx_array_shape(c)[i], "%s: dim %zu", what, i);
+  size_t ng = 0, nc = 0;
+  double *vg = values(g, &ng), *vc = values(c, &nc);
+  CHECK_MSG(vg && vc && ng == nc, "%s: could not read results", what);
+  if (vg && vc && ng == nc) {
+    double diff2 = 0, ref2 = 0;
+    int bad = 0;
+    for (size_t i = 0; i < ng; i++) {
+      double x = vg[i], y = vc[i];
+      if (isnan(x) && isnan(y)) continue;
+      if (isnan(x) != isnan(y)) {
+        bad++;
+        continue;
+      }
+      if (isfinite(y)) ref2 += y * y;
+      if (x == y) continue;  /* also equal infinities */
+      diff2 += (x - y) * (x - y);
+      if (normwise <= 0 && !(fabs(x - y) <= atol + rtol * fabs(y))) {
+        if (bad++ < 3) fprintf(stderr, "  %s: element %zu: gpu %.9g cpu %.9g\n", what, i, x, y);
+      }
+    }
+    if (normwise > 0) {
+      double rel = ref2 > 0 ? sqrt(diff2 / ref2) : sqrt(diff2);
+      CHECK_MSG(rel <= normwise, "%s: relative error %.3g > %.3g", what, rel, normwise);
+    }
+    CHECK_MSG(bad == 0, "%s: %d mismatching elements", what, bad);
+  }
+  free(vg);
+  free(vc);
+}
+
+static const mlx_dtype float_types[] = {MLX_FLOAT32, MLX_FLOAT16, MLX_BFLOAT16};
+static const char* dname(mlx_dtype d) {
+  switch (d) {
+    case MLX_FLOAT32: return "f32";
+    case MLX_FLOAT16: return "f16";
+    case MLX_BFLOAT16: return "bf16";
+    case MLX_INT32: return "i32";
+    case MLX_UINT32: return "u32";
+    case MLX_BOOL: return "bool";
+    default: return "?";
+  }
+}
+/* One unit in the last place of a rounded result, relative. */
+static double ulp(mlx_dtype d) { return d == MLX_BFLOAT16 ? 1.0 / 128 : d == MLX_FLOAT16 ? 1.0 / 1024 : 2e-6; }
+static double norm_tol(mlx_dtype d) { return d == MLX_BFLOAT16 ? 1e-2 : d == MLX_FLOAT16 ? 2e-3 : 1e-5; }
+
+/* ---- copies ---- */
+
+TEST(astype_and_copy) {
+  const mlx_dtype types[] = {MLX_FLOAT32, MLX_FLOAT16, MLX_BFLOAT16, MLX_INT32, MLX_UINT32, MLX_BOOL};
+  int shape[3] = {3, 5, 4};
+  for (int s = 0; s < 6; s++) {
+    mlx_array x = rand_array(shape, 3, types[s], -300, 300), xt = mlx_array_new();
+    mlx_swapaxes(&xt, x, 0, 2, cpu);  /* strided view */
+    for (int d = 0; d < 6; d++) {
+      mlx_array g = mlx_array_new(), c = mlx_array_new();
+      mlx_astype(&g, xt, types[d], gpu);
+      mlx_astype(&c, xt, types[d], cpu);
+      char what[64];
+      snprintf(what, sizeof what, "astype %s->%s", dname(types[s]), dname(types[d]));
+      compare(what, g, c, 0, 0, 0);
+      mlx_array_free(g);
+      mlx_array_free(c);
+    }
+    mlx_array sl = mlx_array_new(), g = mlx_array_new(), c = mlx_array_new();
+    int start[3] = {0, 1, 3}, stop[3] = {3, 5, 0}, step[3] = {2, 2, -1};
+    mlx_slice(&sl, x, start, 3, stop, 3, step, 3, cpu);
+    mlx_copy(&g, sl, gpu);
+    mlx_copy(&c, sl, cpu);
+    compare("copy of a stepped slice", g, c, 0, 0, 0);
+    mlx_array_free(sl);
+    mlx_array_free(g);
+    mlx_array_free(c);
+    mlx_array_free(xt);
+    mlx_array_free(x);
+  }
+}
+
+TEST(reshape_of_strided_views) {
+  for (int t = 0; t < 3; t++) {
+    /* (2, 5, 3, 4) transposed to (2, 3, 5, 4), then flattened: a copy, not a view. */
+    int sx[4] = {2, 5, 3, 4}, perm[4] = {0, 2, 1, 3}, flat[2] = {6, 20}, flat3[3] = {2, 15, 4};
+    mlx_array x = rand_array(sx, 4, float_types[t], -1, 1), xt = mlx_array_new();
+    mlx_transpose_axes(&xt, x, perm, 4, cpu);
+    mlx_array g = mlx_array_new(), c = mlx_array_new(), g3 = mlx_array_new(), c3 = mlx_array_new();
+    CHECK(mlx_reshape(&g, xt, flat, 2, gpu) == 0);
+    mlx_reshape(&c, xt, flat, 2, cpu);
+    compare("reshape of a transposed view to 2-D", g, c, 0, 0, 0);
+    CHECK(mlx_reshape(&g3, xt, flat3, 3, gpu) == 0);
+    mlx_reshape(&c3, xt, flat3, 3, cpu);
+    compare("reshape of a transposed view to 3-D", g3, c3, 0, 0, 0);
+    mlx_array arrays[] = {x, xt, g, c, g3, c3};
+    for (size_t i = 0; i < 6; i++) mlx_array_free(arrays[i]);
+  }
+}
+
+TEST(concatenate_and_slice_update) {
+  for (int t = 0; t < 3; t++) {
+    mlx_dtype dt = float_types[t];
+    int s1[2] = {4, 3}, s2[2] = {5, 4}, s3[2] = {4, 2};
+    mlx_array a = rand_array(s1, 2, dt, -1, 1), b0 = rand_array(s2, 2, dt, -1, 1), b = mlx_array_new();
+    mlx_array c = rand_array(s3, 2, dt, -1, 1);
+    mlx_transpose(&b, b0, cpu); /* (4, 5) strided */
+    mlx_array list[3] = {a, b, c};
+    mlx_vector_array v = mlx_vector_array_new_data(list, 3);
+    mlx_array g = mlx_array_new(), r = mlx_array_new();
+    CHECK(mlx_concatenate_axis(&g, v, 1, gpu) == 0);
+    mlx_concatenate_axis(&r, v, 1, cpu);
+    compare("concatenate axis 1", g, r, 0, 0, 0);
+    int ss[2] = {6, 8}, us[2] = {2, 3};
+    mlx_array src = rand_array(ss, 2, dt, -1, 1), upd = rand_array(us, 2, dt, -1, 1);
+    int start[2] = {1, 2}, stop[2] = {5, 8}, step[2] = {2, 2};
+    mlx_array gu = mlx_array_new(), cu = mlx_array_new();
+    CHECK(mlx_slice_update(&gu, src, upd, start, 2, stop, 2, step, 2, gpu) == 0);
+    mlx_slice_update(&cu, src, upd, start, 2, stop, 2, step, 2, cpu);
+    compare("slice_update", gu, cu, 0, 0, 0);
+    mlx_vector_array_free(v);
+    mlx_array arrays[] = {a, b0, b, c, g, r, src, upd, gu, cu};
+    for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++) mlx_array_free(arrays[i]);
+  }
+}
+
+/* ---- elementwise ---- */
+
+typedef int (*binary_fn)(mlx_array*, const mlx_array, const mlx_array, const mlx_stream);
+
+TEST(binary_broadcast_strided) {
+  struct { const char* name; binary_fn fn; } ops[] = {
+      {"add", mlx_add}, {"subtract", mlx_subtract}, {"multiply", mlx_multiply}, {"divide", mlx_divide},
+      {"maximum", mlx_maximum}, {"minimum", mlx_minimum}, {"less", mlx_less}, {"equal", mlx_equal}};
+  const mlx_dtype types[] = {MLX_FLOAT32, MLX_FLOAT16, MLX_BFLOAT16, MLX_INT32};
+  int sa[3] = {4, 1, 6}, sb[2] = {6, 5};
+  for (int t = 0; t < 4; t++) {
+    mlx_array a = rand_array(sa, 3, types[t], -50, 50), b0 = rand_array(sb, 2, types[t], -50, 50);
+    mlx_array b = mlx_array_new();
+    mlx_transpose(&b, b0, cpu); /* (5, 6) transposed view, broadcast against (4, 1, 6) */
+    for (size_t o = 0; o < sizeof ops / sizeof ops[0]; o++) {
+      mlx_array g = mlx_array_new(), c = mlx_array_new();
+      CHECK(ops[o].fn(&g, a, b, gpu) == 0);
+      ops[o].fn(&c, a, b, cpu);
+      char what[64];
+      snprintf(what, sizeof what, "%s %s", ops[o].name, dname(types[t]));
+      compare(what, g, c, 0, 0, 0); /* the same float operations: bit-exact */
+      mlx_array_free(g);
+      mlx_array_free(c);
+    }
+    mlx_array_free(a);
+    mlx_array_free(b0);
+    mlx_array_free(b);
+  }
+}
+
+typedef int (*unary_fn)(mlx_array*, const mlx_array, const mlx_stream);
+
+TEST(unary_math) {
+  struct { const char* name; unary_fn fn; double lo, hi; } ops[] = {
+      {"sigmoid", mlx_sigmoid, -8, 8}, {"tanh", mlx_tanh, -4, 4}, {"exp", mlx_exp, -10, 10},
+      {"negative", mlx_negative, -5, 5}, {"square", mlx_square, -5, 5}, {"sqrt", mlx_sqrt, 0, 9},
+      {"rsqrt", mlx_rsqrt, 0.01, 9}};
+  int shape[2] = {33, 17};
+  for (int t = 0; t < 3; t++) {
+    for (size_t o = 0; o < sizeof ops / sizeof ops[0]; o++) {
+      mlx_array x0 = rand_array(shape, 2, float_types[t], ops[o].lo, ops[o].hi), x = mlx_array_new();
+      mlx_transpose(&x, x0, cpu);
+      mlx_array g = mlx_array_new(), c = mlx_array_new();
+      CHECK(ops[o].fn(&g, x, gpu) == 0);
+      ops[o].fn(&c, x, cpu);
+      char what[64];
+      snprintf(what, sizeof what, "%s %s", ops[o].name, dname(float_types[t]));
+      /* libm and CUDA's expf/tanhf differ by an ulp or two; half results by one rounding step. */
+      compare(what, g, c, ulp(float_types[t]), 1e-30, 0);
+      mlx_array_free(x0);
+      mlx_array_free(x);
+      mlx_array_free(g);
+      mlx_array_free(c);
+    }
+  }
+  int is[1] = {100};
+  mlx_array xi = rand_array(is, 1, MLX_INT32, -1000, 1000), g = mlx_array_new(), c = mlx_array_new();
+  mlx_square(&g, xi, gpu);
+  mlx_square(&c, xi, cpu);
+  compare("square i32", g, c, 0, 0, 0);
+  mlx_array_free(xi);
+  mlx_array_free(g);
+  mlx_array_free(c);
+}
+
+/* ---- matmul ---- */
+
+static void check_matmul(const char* what, mlx_array a, mlx_array b, mlx_dtype dt) {
+  mlx_array g = mlx_array_new(), c = mlx_array_new();
+  CHECK_MSG(mlx_matmul(&g, a, b, gpu) == 0, "%s", what);
+  mlx_matmul(&c, a, b, cpu);
+  compare(what, g, c, 0, 0, norm_tol(dt));
+  mlx_array_free(g);
+  mlx_array_free(c);
+}
+
+TEST(matmul_layouts_and_batches) {
+  for (int t = 0; t < 3; t++) {
+    mlx_dtype dt = float_types[t];
+    char what[96];
+    int sa[2] = {37, 64}, sb[2] = {64, 29}, sbt[2] = {29, 64}, sat[2] = {64, 37};
+    mlx_array a = rand_array(sa, 2, dt, -1, 1), b = rand_array(sb, 2, dt, -1, 1);
+    mlx_array bt0 = rand_array(sbt, 2, dt, -1, 1), at0 = rand_array(sat, 2, dt, -1, 1);
+    mlx_array bt = mlx_array_new(), at = mlx_array_new();
+    mlx_transpose(&bt, bt0, cpu);
+    mlx_transpose(&at, at0, cpu);
+    snprintf(what, sizeof what, "matmul %s plain", dname(dt));
+    check_matmul(what, a, b, dt);
+    snprintf(what, sizeof what, "matmul %s B transposed", dname(dt));
+    check_matmul(what, a, bt, dt);
+    snprintf(what, sizeof what, "matmul %s A transposed", dname(dt));
+    check_matmul(what, at, b, dt);
+    /* Batches with broadcasting: (2, 3, 37, 64) @ (3, 64, 29). */
+    int sba[4] = {2, 3, 37, 64}, sbb[3] = {3, 64, 29};
+    mlx_array ba = rand_array(sba, 4, dt, -1, 1), bb = rand_array(sbb, 3, dt, -1, 1);
+    snprintf(what, sizeof what, "matmul %s broadcast batch", dname(dt));
+    check_matmul(what, ba, bb, dt);
+    /* Batch dims that do not merge: a batch-transposed A, (3, 2, ...) viewed as (2, 3, ...). */
+    int sba2[4] = {3, 2, 37, 64};
+    mlx_array ba2 = rand_array(sba2, 4, dt, -1, 1), bat = mlx_array_new();
+    mlx_swapaxes(&bat, ba2, 0, 1, cpu);
+    snprintf(what, sizeof what, "matmul %s permuted batch", dname(dt));
+    check_matmul(what, bat, bb, dt);
+    /* Decode GEMV: one row times a (N, K) weight used transposed; K multiple of 8 and not. */
+    for (int k = 0; k < 2; k++) {
+      int K = k ? 203 : 256, sx[2] = {1, K}, sw[2] = {300, K};
+      mlx_array x = rand_array(sx, 2, dt, -1, 1), w = rand_array(sw, 2, dt, -1, 1), wt = mlx_array_new();
+      mlx_transpose(&wt, w, cpu);
+      snprintf(what, sizeof what, "gemv %s K=%d", dname(dt), K);
+      check_matmul(what, x, wt, dt);
+      mlx_array_free(x);
+      mlx_array_free(w);
+      mlx_array_free(wt);
+    }
+    mlx_array arrays[] = {a, b, bt0, at0, bt, at, ba, bb, ba2, bat};
+    for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++) mlx_array_free(arrays[i]);
+  }
+  /* addmm: 0.5 * c + 2 * a @ b with c broadcast. */
+  int sa[2] = {16, 32}, sb[2] = {32, 24}, sc[1] = {24};
+  mlx_array a = rand_array(sa, 2, MLX_FLOAT32, -1, 1), b = rand_array(sb, 2, MLX_FLOAT32, -1, 1);
+  mlx_array c = rand_array(sc, 1, MLX_FLOAT32, -1, 1), g = mlx_array_new(), r = mlx_array_new();
+  CHECK(mlx_addmm(&g, c, a, b, 2.0f, 0.5f, gpu) == 0);
+  mlx_addmm(&r, c, a, b, 2.0f, 0.5f, cpu);
+  compare("addmm f32", g, r, 0, 0, 1e-6);
+  mlx_array arrays[] = {a, b, c, g, r};
+  for (size_t i = 0; i < 5; i++) mlx_array_free(arrays[i]);
+}
+
+/* ---- fast ---- */
+
+TEST(rms_norm) {
+  for (int t = 0; t < 3; t++) {
+    mlx_dtype dt = float_types[t];
+    int sx[3] = {3, 64, 5}, sw[1] = {64};
+    mlx_array x0 = rand_array(sx, 3, dt, -2, 2), x = mlx_array_new(), w = rand_array(sw, 1, dt, 0.5, 1.5);
+    mlx_swapaxes(&x, x0, 1, 2, cpu); /* (3, 5, 64) with a strided last axis */
+    mlx_array g = mlx_array_new(), c = mlx_array_new();
+    CHECK(mlx_fast_rms_norm(&g, x, w, 1e-5f, gpu) == 0);
+    mlx_fast_rms_norm(&c, x, w, 1e-5f, cpu);
+    char what[64];
+    snprintf(what, sizeof what, "rms_norm %s", dname(dt));
+    compare(what, g, c, dt == MLX_FLOAT32 ? 1e-5 : 2.01 * ulp(dt), 1e-6, 0);
+    mlx_array_free(g);
+    mlx_array_free(c);
+    g = mlx_array_new();
+    c = mlx_array_new();
+    mlx_fast_rms_norm(&g, x, mlx_array_new(), 1e-5f, gpu);
+    mlx_fast_rms_norm(&c, x, mlx_array_new(), 1e-5f, cpu);
+    compare("rms_norm without weight", g, c, dt == MLX_FLOAT32 ? 1e-5 : 2.01 * ulp(dt), 1e-6, 0);
+    mlx_array arrays[] = {x0, x, w, g, c};
+    for (size_t i = 0; i < 5; i++) mlx_array_free(arrays[i]);
+  }
+}
+
+TEST(rope_variants) {
+  for (int t = 0; t < 3; t++) {
+    mlx_dtype dt = float_types[t];
+    int sx[4] = {2, 4, 7, 64};
+    mlx_array x = rand_array(sx, 4, dt, -2, 2);
+    mlx_optional_float base = {10000.0f, true};
+    for (int v = 0; v < 4; v++) {
+      int dims = v & 1 ? 32 : 64;
+      bool trad = v & 2;
+      mlx_array g = mlx_array_new(), c = mlx_array_new();
+      CHECK(mlx_fast_rope(&g, x, dims, trad, base, 1.0f, 1000 + v, mlx_array_new(), gpu) == 0);
+      mlx_fast_rope(&c, x, dims, trad, base, 1.0f, 1000 + v, mlx_array_new(), cpu);
+      char what[64];
+      snprintf(what, sizeof what, "rope %s dims=%d traditional=%d", dname(dt), dims, trad);
+      compare(what, g, c, 0, 0, norm_tol(dt));
+      mlx_array_free(g);
+      mlx_array_free(c);
+    }
+    /* Per-batch offsets and explicit frequencies. */
+    int32_t offs[2] = {3, 250};
+    int so[1] = {2}, sf[1] = {32};
+    mlx_array off = mlx_array_new_data(offs, so, 1, MLX_INT32), f = rand_array(sf, 1, MLX_FLOAT32, 1, 100);
+    mlx_optional_float nobase = {0, false};
+    mlx_array g = mlx_array_new(), c = mlx_array_new();
+    CHECK(mlx_fast_rope_dynamic(&g, x, 64, false, nobase, 0.5f, off, f, gpu) == 0);
+    mlx_fast_rope_dynamic(&c, x, 64, false, nobase, 0.5f, off, f, cpu);
+    compare("rope dynamic offsets + freqs", g, c, 0, 0, norm_tol(dt));
+    mlx_array arrays[] = {x, off, f, g, c};
+    for (size_t i = 0; i < 5; i++) mlx_array_free(arrays[i]);
+  }
+}
+
+static void check_sdpa(const char* what, mlx_dtype dt, int B, int Hq, int Hk, int Lq, int Lk, int D,
+                       const char* mode, mlx_array mask, bool sinks, bool strided_k) {
+  int sq[4] = {B, Hq, Lq, D}, sk[4] = {B, Hk, Lk, D}, skt[4] = {B, Lk, Hk, D};
+  mlx_array q = rand_array(sq, 4, dt, -1, 1), v = rand_array(sk, 4, dt, -1, 1);
+  mlx_array k0 = rand_array(strided_k ? skt : sk, 4, dt, -1, 1), k = mlx_array_new();
+  if (strided_k) mlx_swapaxes(&k, k0, 1, 2, cpu);
+  else mlx_array_set(&k, k0);
+  int ss[1] = {Hq};
+  mlx_array s = sinks ? rand_array(ss, 1, dt, -1, 1) : mlx_array_new();
+  mlx_array g = mlx_array_new(), c = mlx_array_new();
+  float scale = 1.0f / sqrtf((float)D);
+  CHECK_MSG(mlx_fast_scaled_dot_product_attention(&g, q, k, v, scale, mode, mask, s, gpu) == 0, "%s: %s", what,
+            mlxc_last_error());
+  mlx_fast_scaled_dot_product_attention(&c, q, k, v, scale, mode, mask, s, cpu);
+  compare(what, g, c, 0, 0, norm_tol(dt));
+  mlx_array arrays[] = {q, v, k0, k, s, g, c};
+  for (size_t i = 0; i < 7; i++) mlx_array_free(arrays[i]);
+}
+
+TEST(attention) {
+  for (int t = 0; t < 3; t++) {
+    mlx_dtype dt = float_types[t];
+    char what[96];
+    snprintf(what, sizeof what, "sdpa %s decode GQA 8/2 over 300 keys", dname(dt));
+    check_sdpa(what, dt, 2, 8, 2, 1, 300, 64, "", mlx_array_new(), false, false);
+    snprintf(what, sizeof what, "sdpa %s causal prefill, strided keys", dname(dt));
+    check_sdpa(what, dt, 1, 4, 4, 9, 13, 128, "causal", mlx_array_new(), false, true);
+    snprintf(what, sizeof what, "sdpa %s sinks, D=80", dname(dt));
+    check_sdpa(what, dt, 1, 4, 1, 3, 50, 80, "", mlx_array_new(), true, false);
+    /* A boolean mask broadcast over batch and heads, with one row fully masked (zeros). */
+    bool m[5 * 7];
+    for (int i = 0; i < 35; i++) m[i] = i >= 7 && ((i * 7) % 3 != 0);
+    int sm[4] = {1, 1, 5, 7};
+    mlx_array mask = mlx_array_new_data(m, sm, 4, MLX_BOOL);
+    snprintf(what, sizeof what, "sdpa %s bool mask", dname(dt));
+    check_sdpa(what, dt, 2, 4, 2, 5, 7, 64, "", mask, false, false);
+    int sfm[2] = {5, 7};
+    mlx_array fmask = rand_array(sfm, 2, dt, -3, 0);
+    snprintf(what, sizeof what, "sdpa %s additive mask", dname(dt));
+    check_sdpa(what, dt, 1, 2, 2, 5, 7, 32, "", fmask, false, false);
+    mlx_array_free(mask);
+    mlx_array_free(fmask);
+  }
+}
+
+TEST(softmax_argmax_take) {
+  for (int t = 0; t < 3; t++) {
+    mlx_dtype dt = float_types[t];
+    int sx[2] = {40, 7};
+    mlx_array x0 = rand_array(sx, 2, dt, -5, 5), x = mlx_array_new();
+    mlx_transpose(&x, x0, cpu); /* (7, 40), strided rows */
+    mlx_array g = mlx_array_new(), c = mlx_array_new();
+    CHECK(mlx_softmax_axis(&g, x, -1, false, gpu) == 0);
+    mlx_softmax_axis(&c, x, -1, false, cpu);
+    compare("softmax last axis", g, c, dt == MLX_FLOAT32 ? 1e-5 : 2.01 * ulp(dt), 1e-7, 0);
+    mlx_array ga = mlx_array_new(), ca = mlx_array_new();
+    CHECK(mlx_argmax_axis(&ga, x, -1, false, gpu) == 0);
+    mlx_argmax_axis(&ca, x, -1, false, cpu);
+    compare("argmax last axis", ga, ca, 0, 0, 0);
+    mlx_array arrays[] = {x0, x, g, c, ga, ca};
+    for (size_t i = 0; i < 6; i++) mlx_array_free(arrays[i]);
+  }
+  /* argmax rules: ties keep the first index, the first NaN wins; int32 rows. */
+  float v[8] = {1, 3, 3, 2, 0, NAN, 5, NAN};
+  int s[2] = {2, 4};
+  mlx_array a = mlx_array_new_data(v, s, 2, MLX_FLOAT32), g = mlx_array_new();
+  CHECK(mlx_argmax_axis(&g, a, 1, false, gpu) == 0);
+  const uint32_t* r = mlx_array_data_uint32(g);
+  CHECK(r && r[0] == 1 && r[1] == 1);
+  int si[2] = {3, 1000};
+  mlx_array ai = rand_array(si, 2, MLX_INT32, -100000, 100000), gi = mlx_array_new(), ci = mlx_array_new();
+  mlx_argmax_axis(&gi, ai, 1, true, gpu);
+  mlx_argmax_axis(&ci, ai, 1, true, cpu);
+  compare("argmax int32", gi, ci, 0, 0, 0);
+  /* take along axis 0 (an embedding lookup), negative indices wrap. */
+  int st[2] = {50, 16};
+  int32_t idx[6] = {3, 49, -1, 0, 7, 3};
+  int sidx[2] = {2, 3};
+  mlx_array table = rand_array(st, 2, MLX_BFLOAT16, -1, 1), ind = mlx_array_new_data(idx, sidx, 2, MLX_INT32);
+  mlx_array gt = mlx_array_new(), ct = mlx_array_new();
+  CHECK(mlx_take_axis(&gt, table, ind, 0, gpu) == 0);
+  mlx_take_axis(&ct, table, ind, 0, cpu);
+  compare("take axis 0", gt, ct, 0, 0, 0);
+  /* An index out of range fails with the CPU kernel's message. */
+  int32_t badi[2] = {1, 50};
+  int sb[1] = {2};
+  mlx_array bad = mlx_array_new_data(badi, sb, 1, MLX_INT32), gb = mlx_array_new();
+  bool quiet = mlxc_set_errors_quiet(true);
+  mlx_take_axis(&gb, table, bad, 0, gpu);
+  CHECK(mlx_array_eval(gb) != 0);
+  CHECK(strstr(mlxc_last_error(), "out of bounds") != NULL);
+  mlxc_set_errors_quiet(quiet);
+  mlx_array arrays[] = {a, g, ai, gi, ci, table, ind, gt, ct, bad, gb};
+  for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++) mlx_array_free(arrays[i]);
+}
+
+/* ---- residency, fallback, memory ---- */
+
+TEST(residency_and_fallback) {
+  int s[2] = {64, 48};
+  mlx_array a = rand_array(s, 2, MLX_FLOAT32, -1, 1), b = rand_array(s, 2, MLX_FLOAT32, -1, 1);
+  /* A chain on the GPU (device-resident intermediates), read back directly on the host. */
+  mlx_array t = mlx_array_new(), e = mlx_array_new(), cpu_e = mlx_array_new(), cpu_t = mlx_array_new();
+  mlx_add(&t, a, b, gpu);
+  mlx_exp(&e, t, gpu);
+  mlx_add(&cpu_t, a, b, cpu);
+  mlx_exp(&cpu_e, cpu_t, cpu);
+  const float* pe = mlx_array_data_float32(e);
+  const float* pc = mlx_array_data_float32(cpu_e);
+  CHECK(pe && pc);
+  int bad = 0;
+  for (int i = 0; pe && pc && i < 64 * 48; i++) bad += fabsf(pe[i] - pc[i]) > 2e-6f * fabsf(pc[i]);
+  CHECK_EQ_INT(bad, 0);
+  /* Now host-valid too: used again on the GPU (its device copy) and on the CPU. */
+  mlx_array g2 = mlx_array_new(), c2 = mlx_array_new();
+  mlx_multiply(&g2, e, a, gpu);
+  mlx_multiply(&c2, cpu_e, a, cpu);
+  compare("reuse after host read", g2, c2, 4e-6, 0, 0);
+  /* An op without a GPU kernel (cumsum) on a GPU stream over a device-resident input: the CPU
+   * kernel runs on a host copy. */
+  mlx_array gs = mlx_array_new(), cs = mlx_array_new();
+  CHECK(mlx_cumsum(&gs, t, 1, false, true, gpu) == 0);
+  mlx_cumsum(&cs, cpu_t, 1, false, true, cpu);
+  compare("cumsum fallback on a GPU stream", gs, cs, 0, 0, 1e-6);
+  /* A GPU kernel consuming the fallback's host output. */
+  mlx_array gn = mlx_array_new(), cn = mlx_array_new();
+  mlx_negative(&gn, gs, gpu);
+  mlx_negative(&cn, cs, cpu);
+  compare("GPU op after fallback", gn, cn, 0, 0, 1e-6);
+  mlx_array arrays[] = {a, b, t, e, cpu_e, cpu_t, g2, c2, gs, cs, gn, cn};
+  for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++) mlx_array_free(arrays[i]);
+}
+
+TEST(memory_counters_and_errors) {
+  mlx_synchronize(gpu);
+  size_t active0, peak0, cache0, active1, peak1, cache1;
+  gpu_backend_memory(0, &active0, &peak0, &cache0);
+  int s[1] = {1 << 20};
+  mlx_array a = rand_array(s, 1, MLX_FLOAT32, -1, 1), g = mlx_array_new();
+  mlx_exp(&g, a, gpu);
+  mlx_array_eval(g);
+  gpu_backend_memory(0, &active1, &peak1, &cache1);
+  /* The uploaded input and the output: 8 MiB more live device memory. */
+  CHECK(active1 >= active0 + 8u * (1u << 20));
+  CHECK(peak1 >= active1);
+  mlx_array_free(g);
+  mlx_array_free(a);
+  mlx_synchronize(gpu);
+  gpu_backend_memory(0, &active1, &peak1, &cache1);
+  CHECK_EQ_INT(active1, active0);
+  CHECK(cache1 >= 8u * (1u << 20)); /* freed blocks stay cached in the pool */
+  /* An impossible allocation is an error, not an abort. */
+  void* p = NULL;
+  bool quiet = mlxc_set_errors_quiet(true);
+  CHECK(gpu_backend_alloc(0, (size_t)1 << 60, &p) != 0);
+  CHECK(p == NULL);
+  CHECK(strstr(mlxc_last_error(), "cannot allocate") != NULL);
+  mlxc_set_errors_quiet(quiet);
+}
+
+/* ---- a decode step of a small Llama-style layer ---- */
+
+typedef struct {
+  int vocab, dim, heads, kv_heads, head_dim, hidden, ctx;
+  mlx_array embed, norm1, wq, wk, wv, wo, norm2, wgate, wup, wdown, norm_f, kcache, vcache;
+} tiny_model;
+
+static mlx_array linear(mlx_array x, mlx_array w, mlx_stream s) {
+  mlx_array wt = mlx_array_new(), y = mlx_array_new();
+  mlx_transpose(&wt, w, s);
+  mlx_matmul(&y, x, wt, s);
+  mlx_array_free(wt);
+  return y;
+}
+
+static void take_into(mlx_array* dst, mlx_array value) {
+  mlx_array_free(*dst);
+  *dst = value;
+}
+
+/* Logits (1, vocab) for `token` at position `pos`; writes the new key/value into copies of the
+ * caches (slice_update), attends over pos + 1 cached positions. */
+static mlx_array decode_step(const tiny_model* m, int token, int pos, mlx_stream s) {
+  int32_t tok = token;
+  int one[1] = {1};
+  mlx_array ids = mlx_array_new_data(&tok, one, 1, MLX_INT32), h = mlx_array_new(), x = mlx_array_new();
+  mlx_take_axis(&h, m->embed, ids, 0, s); /* (1, dim) */
+  mlx_fast_rms_norm(&x, h, m->norm1, 1e-5f, s);
+  mlx_array q = linear(x, m->wq, s), k = linear(x, m->wk, s), v = linear(x, m->wv, s);
+  int qs[4] = {1, 1, m->heads, m->head_dim}, ks[4] = {1, 1, m->kv_heads, m->head_dim}, perm[4] = {0, 2, 1, 3};
+  mlx_array t = mlx_array_new();
+  mlx_reshape(&t, q, qs, 4, s);
+  mlx_transpose_axes(&q, t, perm, 4, s);
+  mlx_reshape(&t, k, ks, 4, s);
+  mlx_transpose_axes(&k, t, perm, 4, s);
+  mlx_reshape(&t, v, ks, 4, s);
+  mlx_transpose_axes(&v, t, perm, 4, s);
+  mlx_optional_float base = {10000.0f, true};
+  mlx_fast_rope(&t, q, m->head_dim, false, base, 1.0f, pos, mlx_array_new(), s);
+  take_into(&q, t);
+  t = mlx_array_new();
+  mlx_fast_rope(&t, k, m->head_dim, false, base, 1.0f, pos, mlx_array_new(), s);
+  take_into(&k, t);
+  t = mlx_array_new();
+  int start[4] = {0, 0, pos, 0}, stop[4] = {1, m->kv_heads, pos + 1, m->head_dim}, step[4] = {1, 1, 1, 1};
+  mlx_array kc = mlx_array_new(), vc = mlx_array_new(), kv = mlx_array_new(), vv = mlx_array_new();
+  mlx_slice_update(&kc, m->kcache, k, start, 4, stop, 4, step, 4, s);
+  mlx_slice_update(&vc, m->vcache, v, start, 4, stop, 4, step, 4, s);
+  int s0[4] = {0, 0, 0, 0}, s1[4] = {1, m->kv_heads, pos + 1, m->head_dim};
+  mlx_slice(&kv, kc, s0, 4, s1, 4, step, 4, s);
+  mlx_slice(&vv, vc, s0, 4, s1, 4, step, 4, s);
+  mlx_array att = mlx_array_new();
+  mlx_fast_scaled_dot_product_attention(&att, q, kv, vv, 1.0f / sqrtf((float)m->head_dim), "causal",
+                                        mlx_array_new(), mlx_array_new(), s);
+  mlx_transpose_axes(&t, att, perm, 4, s);
+  int flat[2] = {1, m->heads * m->head_dim};
+  mlx_reshape(&att, t, flat, 2, s);
+  mlx_array o = linear(att, m->wo, s), h2 = mlx_array_new();
+  mlx_add(&h2, h, o, s);
+  mlx_fast_rms_norm(&x, h2, m->norm2, 1e-5f, s);
+  mlx_array gate = linear(x, m->wgate, s), up = linear(x, m->wup, s), sg = mlx_array_new();
+  mlx_sigmoid(&sg, gate, s);
+  mlx_multiply(&t, gate, sg, s); /* silu */
+  mlx_multiply(&sg, t, up, s);
+  mlx_array down = linear(sg, m->wdown, s), h3 = mlx_array_new();
+  mlx_add(&h3, h2, down, s);
+  mlx_fast_rms_norm(&x, h3, m->norm_f, 1e-5f, s);
+  mlx_array logits = linear(x, m->embed, s); /* tied embeddings */
+  mlx_array arrays[] = {ids, h, x, q, k, v, t, kc, vc, kv, vv, att, o, h2, gate, up, sg, down, h3};
+  for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++) mlx_array_free(arrays[i]);
+  return logits;
+}
+
+TEST(decode_step_matches_cpu) {
+  for (int t = 0; t < 2; t++) {
+    mlx_dtype dt = t ? MLX_BFLOAT16 : MLX_FLOAT32;
+    tiny_model m = {.vocab = 512, .dim = 256, .heads = 8, .kv_heads = 2, .head_dim = 32, .hidden = 512, .ctx = 64};
+    int se[2] = {m.vocab, m.dim}, sn[1] = {m.dim};
+    int sq[2] = {m.heads * m.head_dim, m.dim}, skv[2] = {m.kv_heads * m.head_dim, m.dim};
+    int so[2] = {m.dim, m.heads * m.head_dim}, sg[2] = {m.hidden, m.dim}, sd[2] = {m.dim, m.hidden};
+    int sc[4] = {1, m.kv_heads, m.ctx, m.head_dim};
+    double r = 0.08;
+    m.embed = rand_array(se, 2, dt, -1, 1);
+    m.norm1 = rand_array(sn, 1, dt, 0.8, 1.2);
+    m.norm2 = rand_array(sn, 1, dt, 0.8, 1.2);
+    m.norm_f = rand_array(sn, 1, dt, 0.8, 1.2);
+    m.wq = rand_array(sq, 2, dt, -r, r);
+    m.wk = rand_array(skv, 2, dt, -r, r);
+    m.wv = rand_array(skv, 2, dt, -r, r);
+    m.wo = rand_array(so, 2, dt, -r, r);
+    m.wgate = rand_array(sg, 2, dt, -r, r);
+    m.wup = rand_array(sg, 2, dt, -r, r);
+    m.wdown = rand_array(sd, 2, dt, -r, r);
+    m.kcache = rand_array(sc, 4, dt, -1, 1);
+    m.vcache = rand_array(sc, 4, dt, -1, 1);
+    for (int pos = 0; pos < 40; pos += 13) {
+      int token = (int)uniform(0, m.vocab);
+      mlx_array g = decode_step(&m, token, pos, gpu), c = decode_step(&m, token, pos, cpu);
+      char what[64];
+      snprintf(what, sizeof what, "decode step logits %s pos %d", dname(dt), pos);
+      compare(what, g, c, 0, 0, t ? 2e-2 : 1e-3);
+      mlx_array gi = mlx_array_new(), ci = mlx_array_new();
+      mlx_argmax_axis(&gi, g, -1, false, gpu);
+      mlx_argmax_axis(&ci, c, -1, false, cpu);
+      if (!t) compare("decode step next token f32", gi, ci, 0, 0, 0);
+      mlx_array arrays[] = {g, c, gi, ci};
+      for (size_t i = 0; i < 4; i++) mlx_array_free(arrays[i]);
+    }
+    mlx_array all[] = {m.embed, m.norm1, m.wq, m.wk, m.wv, m.wo, m.norm2, m.wgate, m.wup, m.wdown, m.norm_f, m.kcache, m.vcache};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) mlx_array_free(all[i]);
+  }
+}
+
+/* ---- the LM parity fixtures on the GPU: logits of the CPU run within 1e-3 relative ---- */
+
+TEST(lm_fixtures_on_gpu) {
+  static const char* const archs[] = {"llama", "llama3_rope", "mistral", "qwen2", "qwen3",
+                                      "qwen3_moe", "phi3", "gemma2", "gemma3_text"};
+  for (size_t a = 0; a < sizeof archs / sizeof archs[0]; a++) {
+    char dir[1024], path[1200];
+    snprintf(dir, sizeof dir, "%s/tests/fixtures/lm/%s", test_source_dir(), archs[a]);
+    mlxc_lm_model *mg = NULL, *mc = NULL;
+    if (mlxc_lm_load(&mg, dir, gpu) || mlxc_lm_load(&mc, dir, cpu)) {
+      CHECK_MSG(0, "%s: load failed: %s", archs[a], mlxc_last_error());
+      mlxc_lm_free(mg);
+      continue;
+    }
+    mlx_map_string_to_array ref = mlx_map_string_to_array_new();
+    mlx_map_string_to_string meta = mlx_map_string_to_string_new();
+    snprintf(path, sizeof path, "%s/reference.safetensors", dir);
+    CHECK(mlx_load_safetensors(&ref, &meta, path, cpu) == 0);
+    mlx_array prompt = mlx_array_new(), lg = mlx_array_new(), lc = mlx_array_new();
+    CHECK(mlx_map_string_to_array_get(&prompt, ref, "prompt_0") == 0);
+    const int32_t* ids = mlx_array_data_int32(prompt);
+    size_t n = mlx_array_size(prompt);
+    mlxc_lm_session *sg = NULL, *sc = NULL;
+    CHECK(mlxc_lm_session_new(&sg, mg) == 0 && mlxc_lm_session_new(&sc, mc) == 0);
+    CHECK_MSG(mlxc_lm_forward(sg, ids, n, &lg) == 0, "%s: GPU forward failed: %s", archs[a], mlxc_last_error());
+    CHECK(mlxc_lm_forward(sc, ids, n, &lc) == 0);
+    /* Then one decode step each (the KV cache path). */
+    int32_t next = 7;
+    mlx_array dg = mlx_array_new(), dc = mlx_array_new();
+    CHECK(mlxc_lm_forward(sg, &next, 1, &dg) == 0);
+    CHECK(mlxc_lm_forward(sc, &next, 1, &dc) == 0);
+    char what[96];
+    snprintf(what, sizeof what, "%s prompt logits GPU vs CPU", archs[a]);
+    compare(what, lg, lc, 0, 0, 1e-3);
+    snprintf(what, sizeof what, "%s decode logits GPU vs CPU", archs[a]);
+    compare(what, dg, dc, 0, 0, 1e-3);
+    mlxc_lm_session_free(sg);
+    mlxc_lm_session_free(sc);
+    mlxc_lm_free(mg);
+    mlxc_lm_free(mc);
+    mlx_map_string_to_array_free(ref);
+    mlx_map_string_to_string_free(meta);
+    mlx_array arrays[] = {prompt, lg, lc, dg, dc};
+    for (size_t i = 0; i < 5; i++) mlx_array_free(arrays[i]);
+  }
+}
+
+int main(void) {
+  int count = 0;
+  mlx_device_count(&count, MLX_GPU);
+  if (count == 0) {
+    printf("SKIP: no CUDA GPU (test_cuda_ops needs one)\n");
+    printf("0 passed, 0 failed\n");
+    return 0;
+  }
+  rng_state = (uint64_t)time(NULL) ^ 0x9e3779b97f4a7c15ull;
+  printf("seed %llu\n", (unsigned long long)rng_state);
+  cpu = mlx_default_cpu_stream_new();
+  gpu = mlx_default_gpu_stream_new();
+  RUN(astype_and_copy);
+  RUN(reshape_of_strided_views);
+  RUN(concatenate_and_slice_update);
+  RUN(binary_broadcast_strided);
+  RUN(unary_math);
+  RUN(matmul_layouts_and_batches);
+  RUN(rms_norm);
+  RUN(rope_variants);
+  RUN(attention);
+  RUN(softmax_argmax_take);
+  RUN(residency_and_fallback);
+  RUN(memory_counters_and_errors);
+  /* MLXC_CUDA_TESTS_QUICK skips the model-sized tests (for slow runs under compute-sanitizer). */
+  if (!getenv("MLXC_CUDA_TESTS_QUICK")) {
+    RUN(decode_step_matches_cpu);
+    RUN(lm_fixtures_on_gpu);
+  }
+  return TEST_SUMMARY();
+}
