@@ -189,6 +189,8 @@ TEST(test_unigram_matches_tokenizers) { run_one("unigram", FIX "trained/unigram"
 TEST(test_sentencepiece_unigram_matches_tokenizers) { run_one("spm_unigram", FIX "trained/spm_unigram"); }
 TEST(test_bytelevel_split_behaviours_match_tokenizers) { run_one("bytelevel_split", FIX "trained/bytelevel_split"); }
 TEST(test_wordpiece_ctc_matches_tokenizers) { run_one("wordpiece_ctc", FIX "trained/wordpiece_ctc"); }
+TEST(test_bpe_affixes_roberta_bpe_decoder_match_tokenizers) { run_one("bpe_misc", FIX "trained/bpe_misc"); }
+TEST(test_wordlevel_matches_tokenizers) { run_one("wordlevel", FIX "trained/wordlevel"); }
 
 int main(void) {
   mlxc_set_errors_quiet(1);
@@ -204,6 +206,8 @@ int main(void) {
   RUN(test_sentencepiece_unigram_matches_tokenizers);
   RUN(test_bytelevel_split_behaviours_match_tokenizers);
   RUN(test_wordpiece_ctc_matches_tokenizers);
+  RUN(test_bpe_affixes_roberta_bpe_decoder_match_tokenizers);
+  RUN(test_wordlevel_matches_tokenizers);
   json_decref(strings);
   return TEST_SUMMARY();
 }

@@ -8,6 +8,7 @@
 
 static const char gpt2_pattern[] =
     "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
+/* tok_regex_compile widens \w to the Unicode word class of Rust's regex (marks included). */
 static const char whitespace_pattern[] = "\\w+|[^\\w\\s]+";
 
 int tok_byte_level_regex(tok_regex** out) {

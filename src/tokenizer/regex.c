@@ -53,9 +53,13 @@ static thread_state* get_state(void) {
   return s;
 }
 
-/* Rewrites \s as [\s\x{85}] (inside a class: \s\x{85}) and \S as [^\s\x{85}]. */
+#define WORD_CLASS "\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\p{Join_Control}"
+
+/* Rewrites \s as [\s\x{85}] (inside a class: \s\x{85}) and \S as [^\s\x{85}]; \w and \W as
+ * Unicode's word class (UTS #18: alphabetic, marks, decimal digits, connector punctuation, join
+ * controls), which Oniguruma and Rust's regex use and PCRE2's \w (letters, numbers, _) is not. */
 static char* widen_space_classes(const char* p, size_t n) {
-  char* out = malloc(n * 6 + 1); /* \S (2 bytes) becomes [^\s\x{85}] (11 bytes) */
+  char* out = malloc(n * 32 + 1); /* \W (2 bytes) becomes 52 bytes */
   if (!out) return NULL;
   size_t o = 0;
   bool in_class = false;
@@ -63,8 +67,12 @@ static char* widen_space_classes(const char* p, size_t n) {
     char c = p[i];
     if (c == '\\' && i + 1 < n) {
       char e = p[i + 1];
-      if (e == 's' || e == 'S') {
-        const char* rep = in_class ? (e == 's' ? "\\s\\x{85}" : "\\S") : (e == 's' ? "[\\s\\x{85}]" : "[^\\s\\x{85}]");
+      const char* rep = NULL;
+      if (e == 's') rep = in_class ? "\\s\\x{85}" : "[\\s\\x{85}]";
+      else if (e == 'S' && !in_class) rep = "[^\\s\\x{85}]";
+      else if (e == 'w') rep = in_class ? WORD_CLASS : "[" WORD_CLASS "]";
+      else if (e == 'W' && !in_class) rep = "[^" WORD_CLASS "]";
+      if (rep) {
         size_t k = strlen(rep);
         memcpy(out + o, rep, k);
         o += k;
