@@ -315,10 +315,11 @@ __device__ __forceinline__ C unary_op(C x) {
     if constexpr (OP == UNARY_TANH) return tanhf(x);
     if constexpr (OP == UNARY_SIN) return sinf(x);
     if constexpr (OP == UNARY_COS) return cosf(x);
-    // MLX's sigmoid: 1 / (1 + e^-|x|), mirrored for negative x.
+    // sigmoid with e = e^-|x|: 1 / (1 + e) for x >= 0, e / (1 + e) below (no cancellation,
+    // which 1 - 1 / (1 + e) suffers in float32 for negative x).
     if constexpr (OP == UNARY_SIGMOID) {
-      float t = __fdiv_rn(1.0f, 1.0f + expf(-fabsf(x)));
-      return x < 0 ? 1.0f - t : t;
+      float e = expf(-fabsf(x));
+      return __fdiv_rn(x < 0 ? e : 1.0f, 1.0f + e);
     }
     return 0;
   }
