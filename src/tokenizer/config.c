@@ -75,13 +75,10 @@ int mlxc_tokenizer_load_config(mlxc_tokenizer* tok, const char* path) {
   const tj_value* v;
   if ((v = tj_get(&doc.root, "add_bos_token")) && (v->type == TJ_TRUE || v->type == TJ_FALSE)) {
     tok->add_bos = v->type == TJ_TRUE;
-    tok->has_add_bos = true;
   }
   if ((v = tj_get(&doc.root, "add_eos_token")) && (v->type == TJ_TRUE || v->type == TJ_FALSE)) {
     tok->add_eos = v->type == TJ_TRUE;
-    tok->has_add_eos = true;
   }
-  tok->clean_up_spaces = tj_bool(tj_get(&doc.root, "clean_up_tokenization_spaces"), false);
   TRY(read_templates(tok, tj_get(&doc.root, "chat_template")));
 cleanup:
   tok_error_set_file(NULL);

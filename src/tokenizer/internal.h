@@ -215,7 +215,7 @@ typedef enum {
 } tok_split_behavior;
 typedef enum {
   TOK_PRE_BYTE_LEVEL, TOK_PRE_SPLIT, TOK_PRE_WHITESPACE, TOK_PRE_WHITESPACE_SPLIT, TOK_PRE_BERT,
-  TOK_PRE_METASPACE, TOK_PRE_DIGITS, TOK_PRE_PUNCTUATION, TOK_PRE_UNICODE_SCRIPTS, TOK_PRE_SEQUENCE
+  TOK_PRE_METASPACE, TOK_PRE_DIGITS, TOK_PRE_PUNCTUATION, TOK_PRE_SEQUENCE
 } tok_pre_type;
 enum { TOK_PREPEND_ALWAYS, TOK_PREPEND_FIRST, TOK_PREPEND_NEVER };
 typedef struct tok_pre_tokenizer tok_pre_tokenizer;
@@ -388,7 +388,7 @@ struct mlxc_tokenizer {
   size_t truncation_max;
   /* tokenizer_config.json / generation_config.json */
   char* special[4];  /* bos, eos, pad, unk */
-  bool add_bos, add_eos, has_add_bos, has_add_eos, clean_up_spaces;
+  bool add_bos, add_eos;
   tok_chat_template* templates;
   size_t n_templates;
   int32_t* eos_ids;

@@ -327,7 +327,6 @@ static int pre_tokenize_piece(const tok_pre_tokenizer* p, const char* s, size_t 
       return split_chars(PRED_NUMERIC, 0, p->individual_digits ? TOK_SPLIT_ISOLATED : TOK_SPLIT_CONTIGUOUS,
                          s, n, flags, sp, out);
     case TOK_PRE_PUNCTUATION: return split_chars(PRED_PUNCTUATION, 0, p->behavior, s, n, flags, sp, out);
-    case TOK_PRE_UNICODE_SCRIPTS:
     case TOK_PRE_SEQUENCE: break;
   }
   return tok_error("pre-tokenizer cannot split a single piece");
