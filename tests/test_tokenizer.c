@@ -75,6 +75,12 @@ TEST(test_bpe_merges_lowest_rank_first) {
   check_encode(tok, "abc", true, (int32_t[]){7, 4, -1});
   check_encode(tok, "", true, (int32_t[]){7, -1});
   check_encode(tok, "", false, (int32_t[]){-1});
+  int32_t* empty = NULL;
+  size_t n_empty = 1;
+  CHECK_EQ_INT(mlxc_tokenizer_encode(tok, "", 0, false, &empty, &n_empty), 0);
+  CHECK(empty != NULL); /* the header promises an array to free, even when empty */
+  CHECK_EQ_INT(n_empty, 0);
+  free(empty);
   check_encode(tok, "a<s>b", false, (int32_t[]){0, 7, 1, -1}); /* special tokens are found in text */
   check_decode(tok, (int32_t[]){7, 4, 5, 99, -3}, 5, false, "<s> abc bc"); /* no decoder: joined by spaces */
   check_decode(tok, (int32_t[]){7, 4, 5}, 3, true, "abc bc");

@@ -260,7 +260,7 @@ int mlxc_tokenizer_encode(const mlxc_tokenizer* tok, const char* text, size_t le
     free(out.data);
     return 1;
   }
-  if (!out.data && tok_ids_append(&out, NULL, 0)) return 1;
+  if (!out.data && !(out.data = malloc(sizeof *out.data))) return tok_error("out of memory");
   *ids = out.data;
   *n_ids = out.size;
   return 0;
