@@ -7,6 +7,7 @@
 #include "commands.h"
 #include "mlx/c/mlx.h"
 #include "mlxc/error.h"
+#include "mlxc/hub.h"
 #include "mlxc/lm.h"
 #include "mlxc/tokenizer.h"
 #include "model_io.h"
@@ -73,7 +74,7 @@ int cmd_generate(int argc, char** argv) {
   generate_options o = {.params = mlxc_lm_generate_default_params()};
   o.params.temperature = 0.0f;
   option_spec specs[] = {
-      {"--model", OPT_STRING, &o.model, "model folder"},
+      {"--model", OPT_STRING, &o.model, "model folder or hub id org/name[@revision]"},
       {"--prompt", OPT_STRING, &o.prompt, "prompt text"},
       {"--max-tokens", OPT_INT, &o.params.max_tokens, "tokens to generate (256)"},
       {"--temp", OPT_FLOAT, &o.params.temperature, "sampling temperature (0 = greedy)"},
@@ -109,6 +110,9 @@ int cmd_generate(int argc, char** argv) {
   int32_t* ids = NULL;
   size_t n_ids = 0;
   int status = 1;
+  char* model_dir = NULL; /* a hub id becomes its cached snapshot */
+  if (mlxc_hub_resolve(&model_dir, o.model, NULL)) goto cleanup;
+  o.model = model_dir;
   if (tool_load_model(o.model, o.device, &model, &tok)) goto cleanup;
   if (o.chat) {
     /* As apply_chat_template: the rendered text carries its own special tokens. */
@@ -162,6 +166,7 @@ int cmd_generate(int argc, char** argv) {
   status = 0;
 cleanup:
   if (status) fprintf(stderr, "mlxc generate: %s\n", mlxc_last_error());
+  free(model_dir);
   free(ids);
   strbuf_free(&st.text);
   mlxc_lm_stop_free(stop);
@@ -175,7 +180,7 @@ cleanup:
 int cmd_logits(int argc, char** argv) {
   const char *dir = NULL, *prompt = NULL, *device = NULL;
   option_spec specs[] = {
-      {"--model", OPT_STRING, &dir, "model folder"},
+      {"--model", OPT_STRING, &dir, "model folder or hub id org/name[@revision]"},
       {"--prompt", OPT_STRING, &prompt, "prompt text"},
       {"--device", OPT_STRING, &device, "cpu or gpu"},
   };
@@ -191,7 +196,9 @@ int cmd_logits(int argc, char** argv) {
   size_t n_ids = 0;
   mlx_array logits = mlx_array_new();
   int status = 1;
-  if (tool_load_model(dir, device, &model, &tok)) goto cleanup;
+  char* model_dir = NULL;
+  if (mlxc_hub_resolve(&model_dir, dir, NULL)) goto cleanup;
+  if (tool_load_model(model_dir, device, &model, &tok)) goto cleanup;
   if (mlxc_tokenizer_encode(tok, prompt, strlen(prompt), true, &ids, &n_ids)) goto cleanup;
   if (mlxc_lm_session_new(&session, model) || mlxc_lm_forward(session, ids, n_ids, &logits)) goto cleanup;
   const float* p = mlx_array_data_float32(logits);
@@ -204,6 +211,7 @@ int cmd_logits(int argc, char** argv) {
   status = 0;
 cleanup:
   if (status) fprintf(stderr, "mlxc logits: %s\n", mlxc_last_error());
+  free(model_dir);
   free(ids);
   mlx_array_free(logits);
   mlxc_lm_session_free(session);
