@@ -3,6 +3,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <sys/resource.h>
@@ -383,6 +384,38 @@ TEST(test_cut_transfer_is_resumed_within_the_call) {
 }
 
 typedef struct {
+  mlxc_hub_params params;
+  char* dir;
+  int status;
+} resolve_job;
+
+static void* resolve_in_thread(void* arg) {
+  resolve_job* job = arg;
+  job->status = mlxc_hub_resolve(&job->dir, "acme/tiny", &job->params);
+  return NULL;
+}
+
+/* Two resolves of one model into one cache at once: the blob lock makes one wait for the other. */
+TEST(test_concurrent_resolves_share_the_cache) {
+  resolve_job jobs[2] = {{.params = fresh_params()}};
+  jobs[1] = jobs[0];
+  pthread_t threads[2];
+  for (int i = 0; i < 2; i++) pthread_create(&threads[i], NULL, resolve_in_thread, &jobs[i]);
+  for (int i = 0; i < 2; i++) pthread_join(threads[i], NULL);
+  CHECK_EQ_INT(jobs[0].status, 0);
+  CHECK_EQ_INT(jobs[1].status, 0);
+  CHECK_STR(jobs[0].dir, snapshot_of(cache, "models--acme--tiny"));
+  CHECK_STR(jobs[1].dir, jobs[0].dir);
+  char path[600];
+  snprintf(path, sizeof path, "%s/model.safetensors", snapshot_of(cache, "models--acme--tiny"));
+  unsigned char* weights = safetensors_bytes();
+  CHECK(file_has(path, weights, SAFETENSORS_SIZE));
+  free(weights);
+  free(jobs[0].dir);
+  free(jobs[1].dir);
+}
+
+typedef struct {
   uint64_t done, total;
   int calls;
 } progress_record;
@@ -616,6 +649,7 @@ int main(void) {
   RUN(test_gguf_only_when_asked);
   RUN(test_interrupted_download_resumes_on_next_call);
   RUN(test_cut_transfer_is_resumed_within_the_call);
+  RUN(test_concurrent_resolves_share_the_cache);
   RUN(test_progress_reaches_file_size);
   RUN(test_progress_callback_cancels);
   RUN(test_offline_resolves_from_cache_without_network);

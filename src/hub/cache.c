@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,10 +93,16 @@ bool hub_cache_read_ref(const char* repo_dir, const char* revision, char* commit
   return hub_is_safe_name(commit);
 }
 
+/* A name beside path no other thread or process uses, for writing before a rename. */
+static char* temporary_name(const char* path) {
+  static atomic_uint counter;
+  return hub_format("%s.tmp.%ld.%u", path, (long)getpid(), atomic_fetch_add(&counter, 1));
+}
+
 /* Writes `text` to path through path.tmp and a rename, so a reader never sees half of it. */
 static int write_atomically(const char* path, const char* text) {
   int status = 0;
-  char* tmp = hub_format("%s.tmp.%ld", path, (long)getpid());
+  char* tmp = temporary_name(path);
   if (!tmp) return 1;
   FILE* f = fopen(tmp, "w");
   REQUIRE(f, "cannot write %s: %s", tmp, strerror(errno));
@@ -131,7 +138,7 @@ int hub_cache_link(const char* repo_dir, const char* commit, const char* file, c
   char *pointer = NULL, *tmp = NULL;
   strbuf target = {0};
   pointer = hub_format("%s/snapshots/%s/%s", repo_dir, commit, file);
-  tmp = pointer ? hub_format("%s.tmp.%ld", pointer, (long)getpid()) : NULL;
+  tmp = pointer ? temporary_name(pointer) : NULL;
   REQUIRE(tmp, "hub: out of memory");
   /* Relative, as huggingface_hub writes it: up out of the file's folders, the commit and
    * snapshots/ (file names are checked: no "." or ".." components). */
@@ -140,7 +147,6 @@ int hub_cache_link(const char* repo_dir, const char* commit, const char* file, c
   strbuf_printf(&target, "../../blobs/%s", etag);
   REQUIRE(!target.failed, "hub: out of memory");
   TRY(make_parent(pointer));
-  unlink(tmp);
   REQUIRE(symlink(target.data, tmp) == 0, "cannot create the link %s: %s", tmp, strerror(errno));
   if (rename(tmp, pointer) != 0) {
     status = util_error("cannot rename %s to %s: %s", tmp, pointer, strerror(errno));

@@ -214,7 +214,7 @@ static hub_http_result run(const char* url, const char* token, bool head, bool f
   char curl_error[CURL_ERROR_SIZE] = "";
   curl_easy_setopt(curl, CURLOPT_URL, url);
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-  curl_easy_setopt(curl, CURLOPT_USERAGENT, "mlxc/" "0.1 (huggingface_hub-compatible)");
+  curl_easy_setopt(curl, CURLOPT_USERAGENT, "mlxc/" MLXC_VERSION_STRING " (huggingface_hub-compatible)");
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, curl_error);
   curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, CONNECT_TIMEOUT_S);

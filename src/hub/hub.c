@@ -98,11 +98,11 @@ static bool is_repo_id(const char* id) {
   return hub_is_safe_name(org) && hub_is_safe_name(slash + 1);
 }
 
-/* Branch and tag names may hold '/' (refs/pr/1) but no empty, "." or ".." part. */
-static bool is_revision(const char* revision) {
-  if (!revision[0] || revision[0] == '/' || strstr(revision, "//") || strstr(revision, "\\")) return false;
-  if (revision[strlen(revision) - 1] == '/') return false;
-  for (const char* part = revision; part; part = strchr(part, '/') ? strchr(part, '/') + 1 : NULL) {
+/* Branch and tag names, and file names, may hold '/' (refs/pr/1) but no empty, "." or ".." part. */
+static bool is_relative_path(const char* path) {
+  if (!path[0] || path[0] == '/' || strstr(path, "//") || strstr(path, "\\")) return false;
+  if (path[strlen(path) - 1] == '/') return false;
+  for (const char* part = path; part; part = strchr(part, '/') ? strchr(part, '/') + 1 : NULL) {
     size_t n = strcspn(part, "/");
     if ((n == 1 && part[0] == '.') || (n == 2 && part[0] == '.' && part[1] == '.')) return false;
   }
@@ -118,7 +118,7 @@ static int request_init(hub_request* rq, const char* id, const mlxc_hub_params* 
   rq->repo_id = strndup(id, id_n);
   rq->revision = strdup(at ? at + 1 : (params->revision ? params->revision : "main"));
   REQUIRE(rq->repo_id && rq->revision, "hub: out of memory");
-  REQUIRE(is_repo_id(rq->repo_id) && is_revision(rq->revision),
+  REQUIRE(is_repo_id(rq->repo_id) && is_relative_path(rq->revision),
           "'%s' is neither an existing file or folder nor a hub model id (org/name[@revision])", id);
   const char* endpoint = params->endpoint ? params->endpoint : env("HF_ENDPOINT");
   rq->endpoint = hub_format("%s", endpoint ? endpoint : DEFAULT_ENDPOINT);
@@ -231,7 +231,7 @@ static void percent_encode(strbuf* sb, const char* s, bool keep_slash) {
 /* A file name from the hub, safe to place under snapshots/{commit}/: relative, no empty, "." or
  * ".." parts, no backslashes or control characters. */
 static bool is_safe_file_name(const char* name) {
-  if (!is_revision(name)) return false;
+  if (!is_relative_path(name)) return false;
   for (const char* c = name; *c; c++)
     if ((unsigned char)*c < 0x20) return false;
   return true;
