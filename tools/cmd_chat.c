@@ -9,6 +9,7 @@
 
 #include "commands.h"
 #include "mlxc/error.h"
+#include "mlxc/hub.h"
 #include "model_io.h"
 #include "options.h"
 #include "util/strbuf.h"
@@ -78,7 +79,7 @@ int cmd_chat(int argc, char** argv) {
   mlxc_lm_generate_params params = mlxc_lm_generate_default_params();
   params.max_tokens = 512;
   option_spec specs[] = {
-      {"--model", OPT_STRING, &dir, "model folder"},
+      {"--model", OPT_STRING, &dir, "model folder or hub id org/name[@revision]"},
       {"--system", OPT_STRING, &system, "system prompt"},
       {"--max-tokens", OPT_INT, &params.max_tokens, "tokens per reply (512)"},
       {"--temp", OPT_FLOAT, &params.temperature, "sampling temperature (0 = greedy)"},
@@ -98,7 +99,10 @@ int cmd_chat(int argc, char** argv) {
   json_t* messages = json_array();
   int32_t* seen = NULL;
   size_t n_seen = 0;
+  char* model_dir = NULL; /* a hub id becomes its cached snapshot */
   int status = 1;
+  if (mlxc_hub_resolve(&model_dir, dir, NULL)) goto cleanup;
+  dir = model_dir;
   if (tool_load_model(dir, device, &model, &tok) || mlxc_lm_session_new(&session, model)) goto cleanup;
   params.n_eos_ids = mlxc_tokenizer_eos_ids(tok, &params.eos_ids);
   if (system) json_array_append_new(messages, json_pack("{s:s, s:s}", "role", "system", "content", system));
@@ -132,6 +136,7 @@ cleanup:
   if (status) fprintf(stderr, "mlxc chat: %s\n", mlxc_last_error());
   json_decref(messages);
   free(seen);
+  free(model_dir);
   mlxc_lm_session_free(session);
   mlxc_lm_free(model);
   mlxc_tokenizer_free(tok);

@@ -1,9 +1,11 @@
 /* mlxc convert: write an MLX-format copy of a model folder, cast and/or quantized. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "commands.h"
 #include "mlxc/error.h"
+#include "mlxc/hub.h"
 #include "mlxc/lm.h"
 #include "options.h"
 
@@ -24,7 +26,7 @@ int cmd_convert(int argc, char** argv) {
   const char *in = NULL, *out = NULL;
   mlxc_lm_convert_params p = {.bits = 4, .group_size = 64};
   option_spec specs[] = {
-      {"--model", OPT_STRING, &in, "model folder to read"},
+      {"--model", OPT_STRING, &in, "model folder or hub id to read"},
       {"--out", OPT_STRING, &out, "folder to write"},
       {"--quantize", OPT_FLAG, &p.quantize, "quantize linear and embedding weights (affine)"},
       {"--q-bits", OPT_INT, &p.bits, "bits per weight: 2, 3, 4, 5, 6, 8 (4)"},
@@ -42,10 +44,13 @@ int cmd_convert(int argc, char** argv) {
     fprintf(stderr, "mlxc convert: --dtype must be float32, float16 or bfloat16\n");
     return 2;
   }
-  if (mlxc_lm_convert(in, out, &p)) {
+  char* in_dir = NULL; /* a hub id becomes its cached snapshot */
+  if (mlxc_hub_resolve(&in_dir, in, NULL) || mlxc_lm_convert(in_dir, out, &p)) {
     fprintf(stderr, "mlxc convert: %s\n", mlxc_last_error());
+    free(in_dir);
     return 1;
   }
+  free(in_dir);
   printf("wrote %s\n", out);
   return 0;
 }

@@ -7,6 +7,7 @@
 #include "mlx/c/mlx.h"
 #include "mlxc/embed.h"
 #include "mlxc/error.h"
+#include "mlxc/hub.h"
 #include "options.h"
 
 /* The lines of a file (newlines stripped); *n_lines set; everything malloc'd. */
@@ -75,7 +76,13 @@ int cmd_embed(int argc, char** argv) {
   params.batch_size = (size_t)batch;
   params.dim = (size_t)dim;
   if (normalize) params.normalize = 1;
-  if (mlxc_embed_load(&model, dir, stream) || mlxc_embed_encode(model, inputs, n, params, &vectors, &d)) goto cleanup;
+  char* model_dir = NULL;
+  if (mlxc_hub_resolve(&model_dir, dir, NULL) || mlxc_embed_load(&model, model_dir, stream) ||
+      mlxc_embed_encode(model, inputs, n, params, &vectors, &d)) {
+    free(model_dir);
+    goto cleanup;
+  }
+  free(model_dir);
   for (size_t i = 0; i < n; i++) {
     printf("[");
     for (size_t k = 0; k < d; k++) printf(k ? ", %.7g" : "%.7g", vectors[i * d + k]);

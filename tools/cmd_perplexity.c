@@ -8,6 +8,7 @@
 #include "commands.h"
 #include "mlx/c/mlx.h"
 #include "mlxc/error.h"
+#include "mlxc/hub.h"
 #include "mlxc/lm.h"
 #include "mlxc/tokenizer.h"
 #include "options.h"
@@ -35,7 +36,7 @@ int cmd_perplexity(int argc, char** argv) {
   const char *dir = NULL, *file = NULL;
   int context = 256;
   option_spec specs[] = {
-      {"--model", OPT_STRING, &dir, "model folder"},
+      {"--model", OPT_STRING, &dir, "model folder or hub id org/name[@revision]"},
       {"--file", OPT_STRING, &file, "UTF-8 text file"},
       {"--context", OPT_INT, &context, "tokens per window (256)"},
   };
@@ -56,7 +57,10 @@ int cmd_perplexity(int argc, char** argv) {
   mlxc_lm_session* session = NULL;
   int32_t* ids = NULL;
   double nll = 0;
+  char* model_dir = NULL;
   int status = 1;
+  if (mlxc_hub_resolve(&model_dir, dir, NULL)) goto cleanup;
+  dir = model_dir;
   if (mlxc_tokenizer_load(&tok, dir) || mlxc_lm_load(&model, dir, mlx_stream_new())) goto cleanup;
   if (mlxc_tokenizer_encode(tok, text, length, false, &ids, &n_ids)) goto cleanup;
   if (mlxc_lm_session_new(&session, model)) goto cleanup;
@@ -73,6 +77,7 @@ cleanup:
   if (status) fprintf(stderr, "mlxc perplexity: %s\n", mlxc_last_error());
   free(text);
   free(ids);
+  free(model_dir);
   mlxc_lm_session_free(session);
   mlxc_lm_free(model);
   mlxc_tokenizer_free(tok);
