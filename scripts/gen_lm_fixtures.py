@@ -7,7 +7,7 @@ reference.safetensors holding, for each prompt p, "prompt_<p>" (int32 ids) and "
 (float32, all positions, computed in float32 on the CPU), plus reference.json with the
 32-token greedy continuation of each prompt and the library versions.
 
-  python3 scripts/gen_lm_fixtures.py OUT_DIR
+  python3 scripts/gen_lm_fixtures.py OUT_DIR [NAME...]   (default: every architecture)
 """
 import json
 import os
@@ -30,6 +30,8 @@ ARCHS = {
     "llama3_rope": ("llama", dict(rope_theta=500000.0, tie_word_embeddings=True,
                                   rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
                                                 "high_freq_factor": 4.0, "original_max_position_embeddings": 32})),
+    "llama_yarn": ("llama", dict(rope_theta=10000.0, tie_word_embeddings=False, max_position_embeddings=256,
+                                 rope_scaling={"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 32})),
     "mistral": ("mistral", dict(rope_theta=10000.0, sliding_window=16, head_dim=16)),
     "qwen2": ("qwen2", dict(rope_theta=1000000.0, tie_word_embeddings=True)),
     "qwen3": ("qwen3", dict(rope_theta=1000000.0, head_dim=16, tie_word_embeddings=True)),
@@ -91,7 +93,10 @@ def main():
     out_dir = sys.argv[1]
     os.makedirs(out_dir, exist_ok=True)
     status = {}
+    wanted = sys.argv[2:] or list(ARCHS)
     for name, (model_type, extra) in ARCHS.items():
+        if name not in wanted:
+            continue
         try:
             make(name, model_type, extra, out_dir)
             status[name] = "ok"

@@ -12,7 +12,7 @@
 
 static mlx_stream cpu;
 
-static const char* const archs[] = {"llama", "llama3_rope", "mistral", "qwen2", "qwen3", "qwen3_moe",
+static const char* const archs[] = {"llama", "llama3_rope", "llama_yarn", "mistral", "qwen2", "qwen3", "qwen3_moe",
                                     "phi3", "gemma2", "gemma3_text", "lfm2"};
 
 static void check_arch(const char* name) {

@@ -54,6 +54,12 @@ static int read_rope(lm_config* c, const json_t* rope, const char* path) {
   c->rope_low_freq_factor = get_float(rope, "low_freq_factor", 1.0f);
   c->rope_high_freq_factor = get_float(rope, "high_freq_factor", 4.0f);
   c->rope_original_max_positions = get_int(rope, "original_max_position_embeddings", c->max_position_embeddings);
+  c->rope_beta_fast = get_float(rope, "beta_fast", 32.0f);
+  c->rope_beta_slow = get_float(rope, "beta_slow", 1.0f);
+  c->rope_attention_factor = get_float(rope, "attention_factor", 0.0f);
+  c->rope_mscale = get_float(rope, "mscale", 0.0f);
+  c->rope_mscale_all_dim = get_float(rope, "mscale_all_dim", 0.0f);
+  c->rope_truncate = get_bool(rope, "truncate", true);
   return 0;
 }
 

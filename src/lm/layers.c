@@ -46,22 +46,60 @@ int lm_norm_apply(mlx_array* out, const lm_norm* n, mlx_array x, float eps, mlx_
   return mlx_fast_rms_norm(out, x, n->weight, eps, s);
 }
 
+/* YaRN (Peng et al. 2023) as transformers computes it: the dimensions whose wavelength fits
+ * beta_fast..beta_slow rotations in the original context form a linear ramp between
+ * extrapolation (kept) and interpolation (divided by the factor). */
+static void yarn_correction_range(const lm_config* c, int dims, double* low, double* high) {
+  double rotations[2] = {c->rope_beta_fast, c->rope_beta_slow}, out[2];
+  for (int k = 0; k < 2; k++)
+    out[k] = dims * log(c->rope_original_max_positions / (rotations[k] * 2 * M_PI)) / (2 * log(c->rope_theta));
+  if (c->rope_truncate) {
+    out[0] = floor(out[0]);
+    out[1] = ceil(out[1]);
+  }
+  *low = out[0] > 0 ? out[0] : 0;
+  *high = out[1] < dims - 1 ? out[1] : dims - 1;
+  if (*low == *high) *high += 0.001; /* as transformers: no division by zero */
+}
+
+static double yarn_mscale(double scale, double mscale) { return scale <= 1 ? 1.0 : 0.1 * mscale * log(scale) + 1.0; }
+
+/* The factor transformers multiplies cos and sin by (here folded into the attention scale). */
+static float yarn_attention_factor(const lm_config* c) {
+  if (c->rope_attention_factor > 0) return c->rope_attention_factor;
+  if (c->rope_mscale > 0 && c->rope_mscale_all_dim > 0)
+    return (float)(yarn_mscale(c->rope_factor, c->rope_mscale) / yarn_mscale(c->rope_factor, c->rope_mscale_all_dim));
+  return (float)yarn_mscale(c->rope_factor, 1.0);
+}
+
 /* Frequencies (the inverse of the inverse frequencies, as fast.rope takes them) for the RoPE
  * scalings that change them; default RoPE passes the base instead. */
 int lm_rope_setup(mlxc_lm_model* m) {
   const lm_config* c = &m->config;
   m->rope_mscale = 1.0f;
   if (c->rope_type == ROPE_DEFAULT) return 0;
-  if (c->rope_type == ROPE_DYNAMIC || c->rope_type == ROPE_YARN)
-    return util_error("%s RoPE scaling is not supported yet (supported: default, linear, llama3)",
-                      c->rope_type == ROPE_DYNAMIC ? "dynamic" : "yarn");
+  if (c->rope_type == ROPE_DYNAMIC)
+    return util_error("dynamic RoPE scaling is not supported yet (supported: default, linear, llama3, yarn)");
   int dims = (int)(c->head_dim * c->partial_rotary_factor);
   int half = dims / 2;
+  if (c->rope_type == ROPE_YARN && dims != c->head_dim)
+    return util_error("yarn RoPE with a partial rotary factor is not supported yet");
   float* freqs = malloc(sizeof(float) * (size_t)half);
   if (!freqs) return util_error("out of memory");
+  double yarn_low = 0, yarn_high = 0;
+  if (c->rope_type == ROPE_YARN) {
+    yarn_correction_range(c, dims, &yarn_low, &yarn_high);
+    m->rope_mscale = yarn_attention_factor(c);
+  }
   for (int i = 0; i < half; i++) {
     double inv = 1.0 / pow(c->rope_theta, 2.0 * i / dims);
-    if (c->rope_type == ROPE_LINEAR) {
+    if (c->rope_type == ROPE_YARN) {
+      /* Interpolate (divide by the factor) the low frequencies, keep the high ones, ramp between. */
+      double ramp = (i - yarn_low) / (yarn_high - yarn_low);
+      ramp = ramp < 0 ? 0 : ramp > 1 ? 1 : ramp;
+      double extrapolation = 1 - ramp;
+      inv = inv / c->rope_factor * (1 - extrapolation) + inv * extrapolation;
+    } else if (c->rope_type == ROPE_LINEAR) {
       inv /= c->rope_factor;
     } else { /* llama3: stretch long wavelengths, keep short ones, blend in between */
       double wavelen = 2 * M_PI / inv;

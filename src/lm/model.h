@@ -24,6 +24,10 @@ typedef struct {
   lm_rope_type rope_type;
   float rope_factor, rope_low_freq_factor, rope_high_freq_factor;
   int rope_original_max_positions;
+  float rope_beta_fast, rope_beta_slow;      /* yarn */
+  float rope_attention_factor;               /* yarn; 0 = derived from the factor */
+  float rope_mscale, rope_mscale_all_dim;    /* yarn (DeepSeek-style); 0 = unset */
+  bool rope_truncate;                        /* yarn: integer correction range */
   float partial_rotary_factor;
   bool tie_word_embeddings, attention_bias;
   int sliding_window;                   /* 0 = none */
