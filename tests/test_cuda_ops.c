@@ -411,6 +411,73 @@ TEST(attention) {
   }
 }
 
+/* Decode attention (one query) against the CPU: the split-K kernel for f16/bf16 and head dims
+ * 64/128/256, the general kernel otherwise. kv_cap > Lk reads K/V as the first Lk rows of a
+ * larger cache (row stride D, head stride kv_cap * D); mask_kind 1: a boolean (B, Hq, 1, Lk)
+ * mask with head 0 fully masked, 2: an additive (1, 1, 1, Lk) mask; causal is a no-op for one
+ * query but takes the same path. */
+static void check_decode(mlx_dtype dt, int B, int Hq, int Hk, int Lk, int kv_cap, int D, int mask_kind,
+                         bool sinks, bool causal) {
+  char what[160];
+  snprintf(what, sizeof what, "decode %s B=%d Hq=%d Hk=%d Lk=%d cap=%d D=%d mask=%d sinks=%d causal=%d",
+           dname(dt), B, Hq, Hk, Lk, kv_cap, D, mask_kind, sinks, causal);
+  int sq[4] = {B, Hq, 1, D}, sc[4] = {B, Hk, kv_cap, D};
+  int start[4] = {0, 0, 0, 0}, stop[4] = {B, Hk, Lk, D};
+  mlx_array q = rand_array(sq, 4, dt, -2, 2), kc = rand_array(sc, 4, dt, -1, 1), vc = rand_array(sc, 4, dt, -1, 1);
+  mlx_array k = mlx_array_new(), v = mlx_array_new(), mask = mlx_array_new();
+  int one[4] = {1, 1, 1, 1};
+  mlx_slice(&k, kc, start, 4, stop, 4, one, 4, cpu);
+  mlx_slice(&v, vc, start, 4, stop, 4, one, 4, cpu);
+  if (mask_kind == 1) {
+    size_t n = (size_t)B * Hq * Lk;
+    bool* m = malloc(n);
+    for (size_t i = 0; i < n; i++) m[i] = (i % ((size_t)Hq * Lk)) >= (size_t)Lk && uniform(0, 1) < 0.7;
+    int sm[4] = {B, Hq, 1, Lk};
+    mask = mlx_array_new_data(m, sm, 4, MLX_BOOL);
+    free(m);
+  } else if (mask_kind == 2) {
+    int sm[4] = {1, 1, 1, Lk};
+    mask = rand_array(sm, 4, dt, -4, 0);
+  }
+  int ss[1] = {Hq};
+  mlx_array s = sinks ? rand_array(ss, 1, dt, -1, 1) : mlx_array_new();
+  mlx_array g = mlx_array_new(), c = mlx_array_new();
+  float scale = 1.0f / sqrtf((float)D);
+  const char* mode = causal ? "causal" : "";
+  CHECK_MSG(mlx_fast_scaled_dot_product_attention(&g, q, k, v, scale, mode, mask, s, gpu) == 0, "%s: %s", what,
+            mlxc_last_error());
+  mlx_fast_scaled_dot_product_attention(&c, q, k, v, scale, mode, mask, s, cpu);
+  compare(what, g, c, 0, 0, norm_tol(dt));
+  compare(what, g, c, 0, 3 * ulp(dt), 0);
+  mlx_array arrays[] = {q, kc, vc, k, v, mask, s, g, c};
+  for (size_t i = 0; i < 9; i++) mlx_array_free(arrays[i]);
+}
+
+TEST(attention_decode) {
+  static const int lks[] = {1, 2, 7, 31, 64, 65, 300, 1000, 4097, 5000};
+  static const int heads[][2] = {{32, 8}, {14, 2}, {4, 4}, {8, 1}, {16, 2}};
+  static const int dims[] = {64, 128, 256};
+  const mlx_dtype half_types[] = {MLX_BFLOAT16, MLX_FLOAT16};
+  int n = 0;
+  for (int t = 0; t < 2; t++)
+    for (int li = 0; li < 10; li++) {
+      int hi = (li + t) % 5, di = (li + 2 * t) % 3;
+      int Lk = lks[li];
+      check_decode(half_types[t], 1 + (li % 2), heads[hi][0], heads[hi][1], Lk, Lk + (li % 3) * 5, dims[di],
+                   li % 3, li % 4 == 1, li % 5 == 2);
+      n++;
+    }
+  /* The shapes of the benchmark and of the small models, every option. */
+  check_decode(MLX_BFLOAT16, 1, 32, 8, 4096, 4096, 128, 0, false, false);
+  check_decode(MLX_BFLOAT16, 1, 14, 2, 777, 1024, 64, 1, true, true);
+  check_decode(MLX_FLOAT16, 2, 32, 8, 129, 200, 128, 2, true, false);
+  /* Shapes the split-K kernel declines (general kernel): f32, D = 80, 16 heads per KV head. */
+  check_decode(MLX_FLOAT32, 1, 8, 2, 300, 300, 128, 1, false, false);
+  check_decode(MLX_BFLOAT16, 1, 4, 2, 300, 310, 80, 0, true, false);
+  check_decode(MLX_BFLOAT16, 1, 16, 1, 300, 300, 64, 2, false, false);
+  CHECK(n == 20);
+}
+
 TEST(softmax_argmax_take) {
   for (int t = 0; t < 3; t++) {
     mlx_dtype dt = float_types[t];
@@ -707,6 +774,7 @@ int main(void) {
   RUN(rms_norm);
   RUN(rope_variants);
   RUN(attention);
+  RUN(attention_decode);
   RUN(softmax_argmax_take);
   RUN(residency_and_fallback);
   RUN(memory_counters_and_errors);

@@ -89,6 +89,11 @@ typedef struct {
  * D, Dv <= 256. */
 int gpu_launch_sdpa(int device, int dtype, int out_dtype, void* out, const void* q, const void* k, const void* v,
                     const gpu_sdpa_args* args);
+/* The decode case (attention_decode.cu): Lq == 1, float16/bfloat16, D == Dv in {64, 128, 256},
+ * K/V rows contiguous and 16-byte aligned, at most 8 query heads per KV head. Returns -1 (nothing
+ * done, no error) for other shapes, otherwise 0 or 1 as the launchers. */
+int gpu_launch_sdpa_decode(int device, int dtype, int out_dtype, void* out, const void* q,
+                           const void* k, const void* v, const gpu_sdpa_args* args);
 
 /* Softmax over the contiguous-or-strided last axis of `rows` rows; out row-major. */
 int gpu_launch_softmax(int device, int dtype, int out_dtype, void* out, const void* x, gpu_rows x_rows,

@@ -1,0 +1,253 @@
+// Decode attention (one query per head) over a KV cache, split-K ("flash decoding"): a block
+// takes one (batch, KV head) and a chunk of keys for all the query heads of that group, so each
+// K/V row is read from memory once; each key row is spread over D/8 lanes with one 16-byte load
+// (8 half values) per lane, the dot products reduced with shuffles, softmax online per head.
+// The block merges its sub-groups and writes (max, sum, partial output) per query head; a small
+// combine kernel merges the chunks (and the sink). Same conventions as sdpa_partial/combine in
+// fused.cu: q scaled in fp32, masked keys skipped, fully masked rows give zeros.
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+#include <math.h>
+#include <stdint.h>
+
+#include "backend/cuda/common.cuh"
+#include "backend/cuda/launch.h"
+#include "backend/gpu.h"
+
+namespace {
+
+constexpr int DEC_THREADS = 128;
+constexpr int DEC_UNROLL = 2;       // keys per sub-group in flight per iteration
+constexpr int DEC_MAX_SPLITS = 256;
+
+template <int DT>
+__device__ __forceinline__ void unpack8(const uint4& u, float* f) {
+  const uint32_t w[4] = {u.x, u.y, u.z, u.w};
+#pragma unroll
+  for (int e = 0; e < 4; e++) {
+    uint16_t lo = (uint16_t)(w[e] & 0xffffu), hi = (uint16_t)(w[e] >> 16);
+    if constexpr (DT == MLX_BFLOAT16) {
+      f[2 * e] = bf16_to_f32(lo);
+      f[2 * e + 1] = bf16_to_f32(hi);
+    } else {
+      f[2 * e] = __half2float(__ushort_as_half(lo));
+      f[2 * e + 1] = __half2float(__ushort_as_half(hi));
+    }
+  }
+}
+
+// GM: a power of two >= the group size G = Hq / Hk (registers are sized by it).
+template <int DT, int D, int GM>
+__global__ void __launch_bounds__(DEC_THREADS)
+    sdpa_decode_partial(float* partial, const uint16_t* q, const uint16_t* k, const uint16_t* v,
+                        gpu_sdpa_args A, int splits, int chunk) {
+  constexpr int LANES = D / 8, SUBS = DEC_THREADS / LANES;
+  __shared__ float s_acc[SUBS][GM][D];
+  __shared__ float s_m[SUBS][GM], s_l[SUBS][GM];
+  const int tid = threadIdx.x, sub = tid / LANES, sl = tid % LANES;
+  const int G = A.Hq / A.Hk, split = blockIdx.x;
+  const int b = blockIdx.y / A.Hk, kvh = blockIdx.y % A.Hk;
+
+  float qv[GM][8], acc[GM][8], m[GM], l[GM];
+#pragma unroll
+  for (int g = 0; g < GM; g++) {
+    m[g] = -INFINITY;
+    l[g] = 0.0f;
+    const int64_t qb = (int64_t)b * A.q_st[0] + (int64_t)(kvh * G + g) * A.q_st[1];
+#pragma unroll
+    for (int e = 0; e < 8; e++) {
+      acc[g][e] = 0.0f;
+      float x = 0.0f;
+      if (g < G) {
+        uint16_t h = q[qb + (int64_t)(sl * 8 + e) * A.q_st[3]];
+        x = DT == MLX_BFLOAT16 ? bf16_to_f32(h) : __half2float(__ushort_as_half(h));
+      }
+      qv[g][e] = __fmul_rn(x, A.scale);
+    }
+  }
+
+  const int64_t j0 = (int64_t)split * chunk;
+  const int64_t j1 = j0 + chunk < A.Lk ? j0 + chunk : A.Lk;  // exclusive
+  const uint16_t* kb = k + (int64_t)b * A.k_st[0] + (int64_t)kvh * A.k_st[1] + sl * 8;
+  const uint16_t* vb = v + (int64_t)b * A.v_st[0] + (int64_t)kvh * A.v_st[1] + sl * 8;
+  // Every sub-group runs the same iterations (the shuffles need whole warps); `valid` guards.
+  for (int64_t base = j0; base < j1; base += SUBS * DEC_UNROLL) {
+    uint4 ku[DEC_UNROLL], vu[DEC_UNROLL];
+#pragma unroll
+    for (int u = 0; u < DEC_UNROLL; u++) {
+      int64_t j = base + sub + u * SUBS;
+      ku[u] = vu[u] = make_uint4(0, 0, 0, 0);
+      if (j < j1) {
+        ku[u] = __ldg((const uint4*)(kb + j * A.k_st[2]));
+        vu[u] = __ldg((const uint4*)(vb + j * A.v_st[2]));
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < DEC_UNROLL; u++) {
+      int64_t j = base + sub + u * SUBS;
+      float kf[8], vf[8], s[GM];
+      unpack8<DT>(ku[u], kf);
+#pragma unroll
+      for (int g = 0; g < GM; g++) {
+        float dot = 0.0f;
+#pragma unroll
+        for (int e = 0; e < 8; e++) dot += qv[g][e] * kf[e];
+#pragma unroll
+        for (int o = LANES / 2; o > 0; o >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
+        s[g] = dot;
+      }
+      if (j >= j1) continue;
+      unpack8<DT>(vu[u], vf);
+#pragma unroll
+      for (int g = 0; g < GM; g++) {
+        if (g >= G) continue;
+        float sc = s[g];
+        if (A.mask) {
+          int64_t mo = (int64_t)b * A.mask_st[0] + (int64_t)(kvh * G + g) * A.mask_st[1] +
+                       j * A.mask_st[3];
+          sc += A.mask_dtype == MLX_BOOL ? (((const bool*)A.mask)[mo] ? 0.0f : -INFINITY)
+                                         : load_f32(A.mask, A.mask_dtype, mo);
+        }
+        if (sc == -INFINITY) continue;  // a masked key weighs nothing
+        float m_new = fmaxf(m[g], sc);
+        float corr = expf(m[g] - m_new), p = expf(sc - m_new);
+        l[g] = l[g] * corr + p;
+#pragma unroll
+        for (int e = 0; e < 8; e++) acc[g][e] = acc[g][e] * corr + p * vf[e];
+        m[g] = m_new;
+      }
+    }
+  }
+
+#pragma unroll
+  for (int g = 0; g < GM; g++) {
+#pragma unroll
+    for (int e = 0; e < 8; e++) s_acc[sub][g][sl * 8 + e] = acc[g][e];
+    if (sl == 0) {
+      s_m[sub][g] = m[g];
+      s_l[sub][g] = l[g];
+    }
+  }
+  __syncthreads();
+  for (int idx = tid; idx < G * D; idx += DEC_THREADS) {
+    int g = idx / D, d = idx % D;
+    float M = -INFINITY;
+    for (int t = 0; t < SUBS; t++) M = fmaxf(M, s_m[t][g]);
+    float L = 0.0f, a = 0.0f;
+    if (M > -INFINITY)
+      for (int t = 0; t < SUBS; t++) {
+        if (s_m[t][g] == -INFINITY) continue;
+        float c = expf(s_m[t][g] - M);
+        L += s_l[t][g] * c;
+        a += s_acc[t][g][d] * c;
+      }
+    int64_t item = ((int64_t)b * A.Hq + kvh * G + g) * splits + split;
+    float* dst = partial + item * (2 + D);
+    if (d == 0) {
+      dst[0] = M;
+      dst[1] = L;
+    }
+    dst[2 + d] = a;
+  }
+}
+
+// One block per (b, h): merges the chunks with the sink as one more score of value zero.
+__global__ void sdpa_decode_combine(void* out, int out_dtype, const float* partial,
+                                    gpu_sdpa_args A, int splits) {
+  __shared__ float w[DEC_MAX_SPLITS];
+  __shared__ float s_inv;
+  const int bh = blockIdx.x, h = bh % A.Hq, D = A.D;
+  const float* base = partial + (int64_t)bh * splits * (2 + D);
+  if (threadIdx.x < 32) {
+    int lane = threadIdx.x;
+    float M = -INFINITY;
+    for (int s = lane; s < splits; s += 32) M = fmaxf(M, base[(int64_t)s * (2 + D)]);
+    for (int o = 16; o > 0; o >>= 1) M = fmaxf(M, __shfl_xor_sync(0xffffffffu, M, o));
+    float sink = A.sinks ? load_f32(A.sinks, A.sinks_dtype, h * A.sinks_stride) : -INFINITY;
+    M = fmaxf(M, sink);
+    float total = 0.0f;
+    for (int s = lane; s < splits; s += 32) {
+      float ms = base[(int64_t)s * (2 + D)];
+      float c = (M > -INFINITY && ms > -INFINITY) ? expf(ms - M) : 0.0f;
+      w[s] = c;
+      total += c * base[(int64_t)s * (2 + D) + 1];
+    }
+    for (int o = 16; o > 0; o >>= 1) total += __shfl_xor_sync(0xffffffffu, total, o);
+    if (A.sinks && M > -INFINITY) total += expf(sink - M);
+    if (lane == 0) s_inv = total > 0 ? 1.0f / total : 0.0f;
+  }
+  __syncthreads();
+  for (int d = threadIdx.x; d < D; d += blockDim.x) {
+    float a = 0.0f;
+    for (int s = 0; s < splits; s++)
+      if (w[s] != 0.0f) a += base[(int64_t)s * (2 + D) + 2 + d] * w[s];
+    store_f32(out, out_dtype, (int64_t)bh * D + d, a * s_inv);
+  }
+}
+
+bool rows_aligned(const void* p, const int64_t* st) {
+  return ((uintptr_t)p & 15u) == 0 && st[3] == 1 && st[0] % 8 == 0 && st[1] % 8 == 0 &&
+         st[2] % 8 == 0;
+}
+
+template <int DT, int D>
+void launch_partial(int gm, dim3 grid, cudaStream_t s, float* partial, const void* q,
+                    const void* k, const void* v, const gpu_sdpa_args& A, int splits, int chunk) {
+  const uint16_t *q16 = (const uint16_t*)q, *k16 = (const uint16_t*)k, *v16 = (const uint16_t*)v;
+  switch (gm) {
+    case 1: sdpa_decode_partial<DT, D, 1><<<grid, DEC_THREADS, 0, s>>>(partial, q16, k16, v16, A, splits, chunk); break;
+    case 2: sdpa_decode_partial<DT, D, 2><<<grid, DEC_THREADS, 0, s>>>(partial, q16, k16, v16, A, splits, chunk); break;
+    case 4: sdpa_decode_partial<DT, D, 4><<<grid, DEC_THREADS, 0, s>>>(partial, q16, k16, v16, A, splits, chunk); break;
+    default: sdpa_decode_partial<DT, D, 8><<<grid, DEC_THREADS, 0, s>>>(partial, q16, k16, v16, A, splits, chunk); break;
+  }
+}
+
+template <int DT>
+void launch_partial_d(int D, int gm, dim3 grid, cudaStream_t s, float* partial, const void* q,
+                      const void* k, const void* v, const gpu_sdpa_args& A, int splits, int chunk) {
+  if (D == 64) launch_partial<DT, 64>(gm, grid, s, partial, q, k, v, A, splits, chunk);
+  else if (D == 128) launch_partial<DT, 128>(gm, grid, s, partial, q, k, v, A, splits, chunk);
+  else launch_partial<DT, 256>(gm, grid, s, partial, q, k, v, A, splits, chunk);
+}
+
+}  // namespace
+
+extern "C" int gpu_launch_sdpa_decode(int device, int dtype, int out_dtype, void* out,
+                                      const void* q, const void* k, const void* v,
+                                      const gpu_sdpa_args* args) {
+  const gpu_sdpa_args A = *args;
+  if (A.Lq != 1 || A.Lk < 1 || A.D != A.Dv || (A.D != 64 && A.D != 128 && A.D != 256)) return -1;
+  if (dtype != MLX_FLOAT16 && dtype != MLX_BFLOAT16) return -1;
+  if (A.Hk < 1 || A.Hq % A.Hk != 0 || A.Hq / A.Hk > 8 || (int64_t)A.B * A.Hk > 65535) return -1;
+  if (!rows_aligned(k, A.k_st) || !rows_aligned(v, A.v_st)) return -1;
+  cudaStream_t s = gpu_stream(device);
+  if (!s) return 1;
+  const int G = A.Hq / A.Hk, gm = G <= 1 ? 1 : G <= 2 ? 2 : G <= 4 ? 4 : 8;
+  // Chunks: about four blocks per SM, in whole iterations of the block, at most 256 chunks.
+  int sms = 132;
+  cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
+  const int step = (DEC_THREADS / (A.D / 8)) * DEC_UNROLL;
+  int64_t groups = (int64_t)A.B * A.Hk;
+  int64_t want = (4 * (int64_t)sms + groups - 1) / groups;
+  int64_t chunk = (A.Lk + want - 1) / want;
+  if (chunk < (A.Lk + DEC_MAX_SPLITS - 1) / DEC_MAX_SPLITS)
+    chunk = (A.Lk + DEC_MAX_SPLITS - 1) / DEC_MAX_SPLITS;
+  chunk = (chunk + step - 1) / step * step;
+  int splits = (int)((A.Lk + chunk - 1) / chunk);
+  size_t bytes = sizeof(float) * (size_t)A.B * A.Hq * splits * (2 + A.D);
+  void* partial = NULL;
+  if (gpu_backend_alloc(device, bytes, &partial)) return 1;
+  dim3 grid(splits, (unsigned)groups);
+  if (dtype == MLX_BFLOAT16)
+    launch_partial_d<MLX_BFLOAT16>(A.D, gm, grid, s, (float*)partial, q, k, v, A, splits, (int)chunk);
+  else
+    launch_partial_d<MLX_FLOAT16>(A.D, gm, grid, s, (float*)partial, q, k, v, A, splits, (int)chunk);
+  int status = GPU_LAUNCHED("decode attention");
+  if (!status) {
+    sdpa_decode_combine<<<(unsigned)(A.B * A.Hq), A.D, 0, s>>>(out, out_dtype, (const float*)partial,
+                                                              A, splits);
+    status = GPU_LAUNCHED("decode attention combine");
+  }
+  gpu_backend_free(device, partial, bytes);
+  return status;
+}
