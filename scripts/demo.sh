@@ -6,7 +6,9 @@ build=${1:-build}
 cd "$(dirname "$0")/.."
 model=models/kjv-llama-7m
 run() {
-  echo "\$ mlxc $*"
+  printf '$ mlxc'
+  printf ' %q' "$@"
+  printf '\n'
   "$build/mlxc" "$@"
   echo
 }
