@@ -7,6 +7,7 @@
  *   mlx_addmm(&y, bias, x, w_t, 1.0f, 1.0f, s); // x @ w_t + bias
  *   int ax[1] = {-1};
  *   mlx_tensordot(&y, a, b, ax, 1, ax, 1, s);   // contract the last axes (= mlx_inner)
+ *   mlx_einsum(&y, "bij,bjk->bik", operands, s); // operands: an mlx_vector_array of two arrays
  */
 #ifndef MLX_C_OPS_LINALG_BASIC_H
 #define MLX_C_OPS_LINALG_BASIC_H
@@ -15,6 +16,7 @@
 
 #include "mlx/c/array.h"
 #include "mlx/c/stream.h"
+#include "mlx/c/vector.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -34,6 +36,12 @@ int mlx_tensordot(mlx_array* res, const mlx_array a, const mlx_array b, const in
 /* Contracts the last `axis` axes of a with the first `axis` axes of b. */
 int mlx_tensordot_axis(mlx_array* res, const mlx_array a, const mlx_array b, int axis,
                        const mlx_stream s);
+/* Einstein summation as numpy and MLX: "ij,jk->ik" (explicit output) or "ij,jk" (implicit: the
+ * labels seen once, in ASCII order, after any '...' dimensions); '...' broadcasts; a label
+ * repeated within a term takes a diagonal; labels absent from the output are summed. Operands
+ * are contracted pairwise from left to right with matmul (integers by multiply and sum). */
+int mlx_einsum(mlx_array* res, const char* subscripts, const mlx_vector_array operands,
+               const mlx_stream s);
 
 #ifdef __cplusplus
 }
