@@ -12,6 +12,7 @@
 #ifndef MLX_C_OPS_LINALG_BASIC_H
 #define MLX_C_OPS_LINALG_BASIC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "mlx/c/array.h"
@@ -42,6 +43,12 @@ int mlx_tensordot_axis(mlx_array* res, const mlx_array a, const mlx_array b, int
  * are contracted pairwise from left to right with matmul (integers by multiply and sum). */
 int mlx_einsum(mlx_array* res, const char* subscripts, const mlx_vector_array operands,
                const mlx_stream s);
+/* a[lhs_indices] @ b[rhs_indices] for a (..., M, K), b (..., K, N): the indices (any integer
+ * dtype) are flat positions in each operand's batch dimensions; an empty index array takes the
+ * operand's batch as it is. Result: the two (gathered) batches broadcast, + (M, N); 1-D a or b as
+ * in matmul. sorted_indices is a hint (unused). Out-of-range indices fail at evaluation. */
+int mlx_gather_mm(mlx_array* res, const mlx_array a, const mlx_array b, const mlx_array lhs_indices,
+                  const mlx_array rhs_indices, bool sorted_indices, const mlx_stream s);
 
 #ifdef __cplusplus
 }

@@ -45,6 +45,15 @@ int mlx_quantized_matmul(mlx_array* res, const mlx_array x, const mlx_array w,
                          const mlx_array scales, const mlx_array biases, bool transpose,
                          mlx_optional_int group_size, mlx_optional_int bits, const char* mode,
                          const mlx_stream s);
+/* quantized_matmul of x[lhs_indices] with the quantized matrices w[rhs_indices] (scales and
+ * biases gathered alike): indices are flat positions in the batch dimensions (all but the last
+ * two) of x and of w/scales/biases; an empty index array takes that batch as it is. The
+ * mixture-of-experts form: x (T, 1, 1, K), w (E, N, K * bits / 32), rhs_indices (T, top_k)
+ * -> (T, top_k, 1, N). sorted_indices is a hint (unused). */
+int mlx_gather_qmm(mlx_array* res, const mlx_array x, const mlx_array w, const mlx_array scales,
+                   const mlx_array biases, const mlx_array lhs_indices, const mlx_array rhs_indices,
+                   bool transpose, mlx_optional_int group_size, mlx_optional_int bits,
+                   const char* mode, bool sorted_indices, const mlx_stream s);
 
 #ifdef __cplusplus
 }
