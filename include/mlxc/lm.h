@@ -54,6 +54,14 @@ int mlxc_lm_session_length(const mlxc_lm_session* session);
  * cannot be rewound (convolution layers): reset those. */
 int mlxc_lm_session_truncate(mlxc_lm_session* session, int length);
 
+/* Prompt caches in mlx-lm's safetensors layout (save_prompt_cache / load_prompt_cache): arrays
+ * "<layer>.0" (keys) and "<layer>.1" (values), or "<layer>.<0|1>.<0|1|2>" when quantized; the
+ * metadata names each layer's cache class and its state. Loading replaces the session's context;
+ * the file must come from a model with the same layers. Models with convolution layers are not
+ * supported. */
+int mlxc_lm_session_save(const mlxc_lm_session* session, const char* path);
+int mlxc_lm_session_load(mlxc_lm_session* session, const char* path);
+
 /* Runs `n` tokens after the session's context and sets *logits to their float32 logits,
  * shape (n, vocab). The tokens join the context. */
 int mlxc_lm_forward(mlxc_lm_session* session, const int32_t* ids, size_t n, mlx_array* logits);
@@ -78,6 +86,11 @@ typedef struct {
   float xtc_threshold;       /*   xtc_threshold except the least likely of them (0 = off) */
   uint64_t seed;
   int prefill_step;          /* prompt tokens per forward pass (default 512) */
+  int max_kv_size;           /* rotating KV cache: at most this many positions per layer, the first 4
+                                always kept (0 = unlimited, the default) */
+  int kv_bits;               /* quantized KV cache: 4 or 8 bits (0 = float, the default) */
+  int kv_group_size;         /*   group size of its affine quantization (default 64) */
+  int quantized_kv_start;    /*   quantize once a layer's cache holds this many positions (default 0) */
   const int32_t* eos_ids;    /* generation stops after any of these (not included in ids) */
   size_t n_eos_ids;
   mlxc_lm_token_callback on_token;

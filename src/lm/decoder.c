@@ -2,6 +2,7 @@
  * norm -> attention (RoPE, KV cache, sliding windows, soft-capping) -> residual ->
  * norm -> gated MLP -> residual, then the final norm and the output layer. Shapes are noted
  * as (batch, length, features) with batch 1. */
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 
@@ -89,24 +90,78 @@ static int attention_mask(mlx_array* mask, int L, int T, int offset, int window,
   return 0;
 }
 
-/* Attention with logits soft-capped by tanh (Gemma 2), composed from basic ops:
- * softmax(cap * tanh(q k^T * scale / cap) + mask) v, key/value heads shared by groups of queries. */
-static int softcapped_attention(mlx_array* out, mlx_array q, mlx_array k, mlx_array v, float scale,
-                                float cap, mlx_array mask, bool causal, int offset, mlx_stream s) {
+/* The mask over a cache whose slots hold arbitrary positions (rotated or with evictions): the
+ * query at position p sees the key at position q when q <= p and either q > p - window or q is
+ * one of the first `keep` positions. Leaves *mask empty when every key is visible. */
+static int position_mask(mlx_array* mask, int L, const int* positions, int T, int first_query,
+                         int window, int keep) {
+  bool* visible = malloc((size_t)L * (size_t)T);
+  if (!visible) return util_error("out of memory");
+  bool all = true;
+  for (int i = 0; i < L; i++)
+    for (int j = 0; j < T; j++) {
+      int p = first_query + i, q = positions[j];
+      bool v = q <= p && (q > p - window || q < keep);
+      visible[(size_t)i * T + j] = v;
+      all = all && v;
+    }
+  int shape[2] = {L, T}, status = 0;
+  if (!all) {
+    mlx_array fresh = mlx_array_new_data(visible, shape, 2, MLX_BOOL);
+    if (fresh.ctx) {
+      mlx_array_free(*mask);
+      *mask = fresh;
+    } else {
+      status = 1;
+    }
+  }
+  free(visible);
+  return status;
+}
+
+/* scores @ values or q @ keys^T for a float or quantized cache part. */
+static int cache_matmul(mlx_array* out, mlx_array x, const mlx_array* part, bool quantized, bool transpose,
+                        const lm_kv_view* view, mlx_stream s) {
+  if (!quantized) {
+    if (!transpose) return mlx_matmul(out, x, part[0], s);
+    int perm[5] = {0, 1, 2, 4, 3};
+    mlx_array t = mlx_array_new();
+    int status = mlx_transpose_axes(&t, part[0], perm, 5, s);
+    if (!status) status = mlx_matmul(out, x, t, s);
+    mlx_array_free(t);
+    return status;
+  }
+  mlx_optional_int group = {view->group_size, true}, bits = {view->bits, true};
+  return mlx_quantized_matmul(out, x, part[0], part[1], part[2], transpose, group, bits, "affine", s);
+}
+
+/* Attention composed from basic ops, for what the fused kernel does not do: logits soft-capped
+ * by tanh (Gemma 2) and quantized caches (mlx-lm's quantized_scaled_dot_product_attention):
+ * softmax(cap * tanh(q k^T * scale / cap) + mask) v in float32, key/value heads shared by
+ * groups of queries. cap 0 = no capping. */
+static int composed_attention(mlx_array* out, mlx_array q, const lm_kv_view* view, float scale, float cap,
+                              mlx_array mask, bool causal, int offset, mlx_stream s) {
   int H = mlx_array_dim(q, 1), L = mlx_array_dim(q, 2), hd = mlx_array_dim(q, 3);
-  int K = mlx_array_dim(k, 1), T = mlx_array_dim(k, 2);
-  mlx_array qg = mlx_array_new(), kt = mlx_array_new(), scores = mlx_array_new(), t = mlx_array_new();
-  mlx_array cap_a = mlx_array_new_float(cap), inv_a = mlx_array_new_float(scale / cap), causal_mask = mlx_array_new();
-  int status = 0;
-  int qshape[5] = {1, K, H / K, L, hd}, kshape[5] = {1, K, 1, T, hd}, perm[5] = {0, 1, 2, 4, 3};
+  int K = mlx_array_dim(view->keys[0], 1), T = mlx_array_dim(view->keys[0], 2);
+  int vd = mlx_array_dim(view->values[0], 3) * (view->quantized ? 32 / view->bits : 1);
+  mlx_array qg = mlx_array_new(), scores = mlx_array_new(), causal_mask = mlx_array_new();
+  mlx_array keys[3], values[3];
+  mlx_array cap_a = mlx_array_new_float(cap), inv_a = mlx_array_new_float(cap > 0 ? scale / cap : scale);
+  int n_parts = view->quantized ? 3 : 1, status = 0;
+  for (int i = 0; i < 3; i++) keys[i] = values[i] = mlx_array_new();
+  int qshape[5] = {1, K, H / K, L, hd};
   CALL(mlx_reshape(&qg, q, qshape, 5, s));
-  CALL(mlx_reshape(&kt, k, kshape, 5, s));
-  CALL(mlx_transpose_axes(&kt, kt, perm, 5, s));
-  CALL(mlx_matmul(&scores, qg, kt, s)); /* (1, K, H/K, L, T) */
+  for (int i = 0; i < n_parts; i++) { /* (1, K, 1, T, d) to broadcast over the query groups */
+    CALL(mlx_expand_dims(&keys[i], view->keys[i], 2, s));
+    CALL(mlx_expand_dims(&values[i], view->values[i], 2, s));
+  }
+  CALL(cache_matmul(&scores, qg, keys, view->quantized, true, view, s)); /* (1, K, H/K, L, T) */
   CALL(mlx_astype(&scores, scores, MLX_FLOAT32, s));
   CALL(mlx_multiply(&scores, scores, inv_a, s));
-  CALL(mlx_tanh(&scores, scores, s));
-  CALL(mlx_multiply(&scores, scores, cap_a, s));
+  if (cap > 0) {
+    CALL(mlx_tanh(&scores, scores, s));
+    CALL(mlx_multiply(&scores, scores, cap_a, s));
+  }
   if (!mask.ctx && causal) {
     CALL(attention_mask(&causal_mask, L, T, offset, T + L + 1, s));
     mask = causal_mask;
@@ -118,16 +173,17 @@ static int softcapped_attention(mlx_array* out, mlx_array q, mlx_array k, mlx_ar
     if (status) goto cleanup;
   }
   CALL(mlx_softmax_axis(&scores, scores, -1, true, s));
-  CALL(mlx_astype(&scores, scores, mlx_array_dtype(v), s));
-  int vshape[5] = {1, K, 1, T, mlx_array_dim(v, 3)}, oshape[4] = {1, H, L, mlx_array_dim(v, 3)};
-  CALL(mlx_reshape(&t, v, vshape, 5, s));
-  CALL(mlx_matmul(out, scores, t, s));
+  CALL(mlx_astype(&scores, scores, mlx_array_dtype(q), s));
+  int oshape[4] = {1, H, L, vd};
+  CALL(cache_matmul(out, scores, values, view->quantized, false, view, s));
   CALL(mlx_reshape(out, *out, oshape, 4, s));
 cleanup:
   mlx_array_free(qg);
-  mlx_array_free(kt);
   mlx_array_free(scores);
-  mlx_array_free(t);
+  for (int i = 0; i < 3; i++) {
+    mlx_array_free(keys[i]);
+    mlx_array_free(values[i]);
+  }
   mlx_array_free(cap_a);
   mlx_array_free(inv_a);
   mlx_array_free(causal_mask);
@@ -140,7 +196,9 @@ static int attention(mlx_array* out, mlxc_lm_session* sess, int li, mlx_array x,
   const lm_layer* layer = &m->layers[li];
   int H = c->num_heads, K = c->num_kv_heads, hd = c->head_dim, L = mlx_array_dim(x, 1);
   mlx_array q = mlx_array_new(), k = mlx_array_new(), v = mlx_array_new(), h = mlx_array_new();
-  mlx_array keys = mlx_array_new(), values = mlx_array_new(), mask = mlx_array_new();
+  mlx_array mask = mlx_array_new();
+  lm_kv_view view;
+  for (int i = 0; i < 3; i++) view.keys[i] = view.values[i] = mlx_array_new();
   int status = 0;
   if (m->arch->fused_qkv) {
     int cuts[2] = {H * hd, (H + K) * hd};
@@ -171,16 +229,25 @@ static int attention(mlx_array* out, mlxc_lm_session* sess, int li, mlx_array x,
   if (!freqs.ctx) base.has_value = true;
   CALL(mlx_fast_rope(&q, q, dims, false, base, 1.0f, sess->offset, freqs, s));
   CALL(mlx_fast_rope(&k, k, dims, false, base, 1.0f, sess->offset, freqs, s));
-  CALL(lm_cache_update(&sess->caches[li], k, v, &keys, &values, s));
-  int T = sess->caches[li].length;
+  lm_kv_cache* cache = &sess->caches[li];
+  CALL(lm_cache_update(cache, k, v, sess->offset, &view, s));
+  int T = cache->length;
   float scale = 1.0f / sqrtf(c->query_pre_attn_scalar > 0 ? c->query_pre_attn_scalar : (float)hd);
   scale *= m->rope_mscale * m->rope_mscale;
-  if (sliding && T > c->sliding_window) CALL(attention_mask(&mask, L, T, sess->offset, c->sliding_window, s));
-  if (c->attn_logit_softcapping > 0) {
-    CALL(softcapped_attention(&h, q, keys, values, scale, c->attn_logit_softcapping, mask, L > 1, sess->offset, s));
+  int window = sliding ? c->sliding_window : INT_MAX;
+  if (cache->evicted || cache->options.max_size > 0) {
+    int rotating_window = cache->options.max_size > 0 ? cache->options.max_size - cache->options.keep : INT_MAX;
+    CALL(position_mask(&mask, L, cache->positions, T, sess->offset, window < rotating_window ? window : rotating_window,
+                       cache->options.keep));
+  } else if (sliding && T > c->sliding_window) {
+    CALL(attention_mask(&mask, L, T, sess->offset, c->sliding_window, s));
+  }
+  bool causal = L > 1 && !cache->evicted && cache->options.max_size == 0;
+  if (c->attn_logit_softcapping > 0 || view.quantized) {
+    CALL(composed_attention(&h, q, &view, scale, c->attn_logit_softcapping, mask, causal, sess->offset, s));
   } else {
-    const char* mode = mask.ctx ? "array" : (L > 1 ? "causal" : "");
-    CALL(mlx_fast_scaled_dot_product_attention(&h, q, keys, values, scale, mode, mask, mlx_array_new(), s));
+    const char* mode = mask.ctx ? "array" : (causal ? "causal" : "");
+    CALL(mlx_fast_scaled_dot_product_attention(&h, q, view.keys[0], view.values[0], scale, mode, mask, mlx_array_new(), s));
   }
   int perm[4] = {0, 2, 1, 3}, shape[3] = {1, L, H * hd};
   CALL(mlx_transpose_axes(&h, h, perm, 4, s));
@@ -191,8 +258,7 @@ cleanup:
   mlx_array_free(k);
   mlx_array_free(v);
   mlx_array_free(h);
-  mlx_array_free(keys);
-  mlx_array_free(values);
+  lm_cache_view_free(&view);
   mlx_array_free(mask);
   return status;
 }

@@ -13,7 +13,7 @@
 mlxc_lm_generate_params mlxc_lm_generate_default_params(void) {
   return (mlxc_lm_generate_params){.max_tokens = 256, .temperature = 0.0f, .top_p = 1.0f,
                                    .repetition_penalty = 1.0f, .repetition_context = 20,
-                                   .prefill_step = 512};
+                                   .prefill_step = 512, .kv_group_size = 64};
 }
 
 static double now_seconds(void) {
@@ -63,6 +63,7 @@ int mlxc_lm_generate(mlxc_lm_session* s, const int32_t* prompt, size_t n_prompt,
   size_t n_history = n_prompt;
   lm_rng rng;
   lm_rng_seed(&rng, params->seed);
+  CALL(lm_session_configure(s, params->max_kv_size, params->kv_bits, params->kv_group_size, params->quantized_kv_start));
   mlx_reset_peak_memory();
 
   double start = now_seconds();

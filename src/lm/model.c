@@ -81,7 +81,34 @@ int mlxc_lm_session_new(mlxc_lm_session** out, const mlxc_lm_model* model) {
     return util_error("out of memory");
   }
   s->model = model;
+  lm_session_configure(s, 0, 0, 64, 0);
   *out = s;
+  return 0;
+}
+
+#define ROTATING_KEEP 4 /* mlx-lm's make_prompt_cache: RotatingKVCache(max_kv_size, keep=4) */
+
+int lm_session_configure(mlxc_lm_session* s, int max_kv_size, int kv_bits, int kv_group_size, int quantized_kv_start) {
+  const lm_config* c = &s->model->config;
+  if (max_kv_size < 0 || (max_kv_size > 0 && max_kv_size <= ROTATING_KEEP))
+    return util_error("max_kv_size must be 0 (unlimited) or more than %d (the first %d tokens are always kept), not %d",
+                      ROTATING_KEEP, ROTATING_KEEP, max_kv_size);
+  if (kv_bits != 0 && kv_bits != 4 && kv_bits != 8) return util_error("kv_bits must be 0, 4 or 8, not %d", kv_bits);
+  if (kv_bits && max_kv_size)
+    return util_error("a quantized KV cache cannot also rotate (kv_bits with max_kv_size), as in mlx-lm");
+  if (kv_bits && c->head_dim % kv_group_size)
+    return util_error("kv_group_size %d does not divide the head dimension %d", kv_group_size, c->head_dim);
+  for (int i = 0; i < c->num_layers; i++) {
+    lm_cache_options o = {max_kv_size, max_kv_size ? ROTATING_KEEP : 0, kv_bits, kv_group_size, quantized_kv_start};
+    /* A sliding-window layer never looks further back than its window: rotate over it. */
+    if (c->layer_kinds[i] == LAYER_SLIDING_ATTENTION && c->sliding_window > 0)
+      o = (lm_cache_options){c->sliding_window, 0, 0, kv_group_size, 0};
+    if (s->caches[i].quantized) { /* stays quantized as it is */
+      o.bits = s->caches[i].options.bits;
+      o.group_size = s->caches[i].options.group_size;
+    }
+    s->caches[i].options = o;
+  }
   return 0;
 }
 
@@ -113,9 +140,10 @@ int mlxc_lm_session_truncate(mlxc_lm_session* s, int length) {
   for (int i = 0; i < s->model->config.num_layers; i++)
     if (s->model->config.layer_kinds[i] == LAYER_CONV)
       return util_error("this model's convolution state cannot be rewound; reset the session instead");
-  /* Entries past `length` stay in the buffers but are never read, and are overwritten next. */
   for (int i = 0; i < s->model->config.num_layers; i++)
-    if (s->caches[i].length > length) s->caches[i].length = length;
+    if (s->caches[i].evicted) return lm_cache_truncate(&s->caches[i], length);
+  /* Entries past `length` stay in the buffers but are never read, and are overwritten next. */
+  for (int i = 0; i < s->model->config.num_layers; i++) lm_cache_truncate(&s->caches[i], length);
   s->offset = length;
   return 0;
 }

@@ -114,14 +114,47 @@ int lm_embed_apply(mlx_array* out, const lm_linear* embed, mlx_array ids, mlx_st
 int lm_norm_apply(mlx_array* out, const lm_norm* n, mlx_array x, float eps, mlx_stream s);
 int lm_rope_setup(mlxc_lm_model* model);
 
-/* cache.c: per-layer keys and values, (1, kv_heads, capacity, head_dim), grown in steps. */
+/* cache.c: per-layer keys and values, (1, kv_heads, capacity, head_dim), grown in steps; each
+ * slot's absolute position is tracked so rotation and eviction never confuse the masks. */
 typedef struct {
-  mlx_array keys, values;
+  int max_size;       /* rotating: most positions held, 0 = unbounded */
+  int keep;           /* rotating: the first `keep` positions are never evicted */
+  int bits;           /* quantized storage (4 or 8), 0 = float */
+  int group_size;
+  int quantize_from;  /* quantize once the cache holds this many positions */
+} lm_cache_options;
+
+typedef struct {
+  /* float: keys, values; quantized: keys (packed, scales, biases), then values (the same) */
+  mlx_array parts[6];
+  bool quantized;
   int length, capacity;
+  int* positions;     /* absolute position held by each slot (capacity entries) */
+  bool evicted;       /* some position has been dropped: the cache cannot be rewound */
+  lm_cache_options options;
 } lm_kv_cache;
-int lm_cache_update(lm_kv_cache* c, mlx_array k, mlx_array v, mlx_array* keys_out,
-                    mlx_array* values_out, mlx_stream s);
+
+/* What attention reads: the filled slots (views). keys/values[0] are the arrays, or with
+ * `quantized` the packed arrays followed by scales [1] and biases [2]. */
+typedef struct {
+  mlx_array keys[3], values[3];
+  bool quantized;
+  int group_size, bits;
+} lm_kv_view;
+
+/* Stores k, v (1, kv_heads, n, head_dim) of positions offset.. and sets *view (owned by the
+ * caller: lm_cache_view_free). */
+int lm_cache_update(lm_kv_cache* c, mlx_array k, mlx_array v, int offset, lm_kv_view* view, mlx_stream s);
+void lm_cache_view_free(lm_kv_view* view);
+/* Forgets positions from `length` on; fails when entries have been evicted. */
+int lm_cache_truncate(lm_kv_cache* c, int length);
 void lm_cache_free(lm_kv_cache* c);
+/* Replaces the cache's contents (arrays are copied handles): n_parts 2 (float) or 6 (quantized),
+ * `length` slots of which slot `next` is the oldest evictable one (length when in order), the
+ * newest being position offset - 1. */
+int lm_cache_restore(lm_kv_cache* c, const mlx_array* parts, int n_parts, int offset, int next);
+/* The slot the next rotating write would overwrite: mlx-lm's RotatingKVCache._idx. */
+int lm_cache_next_slot(const lm_kv_cache* c);
 
 struct mlxc_lm_session {
   const mlxc_lm_model* model;
@@ -132,6 +165,10 @@ struct mlxc_lm_session {
 
 /* conv.c: the short convolution block of lfm2 for x (1, L, D), updating the layer's state. */
 int lm_conv_block(mlx_array* out, mlxc_lm_session* session, int layer, mlx_array x, mlx_stream s);
+
+/* model.c: sets every layer's cache options (sliding-window layers rotate over their window). */
+int lm_session_configure(mlxc_lm_session* session, int max_kv_size, int kv_bits, int kv_group_size,
+                         int quantized_kv_start);
 
 /* decoder.c: logits (1, n, vocab) float32 for n tokens after the session's context. */
 int lm_decoder_forward(mlxc_lm_session* session, mlx_array ids, mlx_array* logits);
