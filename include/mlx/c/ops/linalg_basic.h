@@ -49,6 +49,19 @@ int mlx_einsum(mlx_array* res, const char* subscripts, const mlx_vector_array op
  * in matmul. sorted_indices is a hint (unused). Out-of-range indices fail at evaluation. */
 int mlx_gather_mm(mlx_array* res, const mlx_array a, const mlx_array b, const mlx_array lhs_indices,
                   const mlx_array rhs_indices, bool sorted_indices, const mlx_stream s);
+/* a @ b for a (..., M, K), b (..., K, N) with block_size (32 or 64) square blocks masked: each
+ * mask (empty = none) has a block per block_size x block_size tile (the last tile may be
+ * partial): mask_lhs (..., ceil(M/bs), ceil(K/bs)), mask_rhs (..., ceil(K/bs), ceil(N/bs)),
+ * mask_out (..., ceil(M/bs), ceil(N/bs)). A boolean mask drops the blocks it excludes, a
+ * floating one scales them. */
+int mlx_block_masked_mm(mlx_array* res, const mlx_array a, const mlx_array b, int block_size,
+                        const mlx_array mask_out, const mlx_array mask_lhs, const mlx_array mask_rhs,
+                        const mlx_stream s);
+/* One product per segment of the inner dimension: segments (..., S, 2) holds integer [start, end)
+ * ranges of K; out[..., s, :, :] = a[..., :, start:end] @ b[..., start:end, :], shape
+ * (..., S, M, N) (an empty range gives zeros). */
+int mlx_segmented_mm(mlx_array* res, const mlx_array a, const mlx_array b, const mlx_array segments,
+                     const mlx_stream s);
 
 #ifdef __cplusplus
 }
