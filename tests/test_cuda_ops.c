@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "backend/gpu.h"
+#include "core/array.h"
 #include "mlx/c/mlx.h"
 #include "mlxc/error.h"
 #include "mlxc/lm.h"
@@ -478,6 +479,130 @@ TEST(attention_decode) {
   CHECK(n == 20);
 }
 
+/* Whether a GPU kernel produced `a` (device-only buffer) rather than the CPU fallback. Evaluates. */
+static bool made_on_gpu(mlx_array a) {
+  if (mlx_array_eval(a)) return false;
+  const core_array* c = core_ctx(a);
+  return c && c->buffer && c->buffer->device_valid && !c->buffer->host_valid;
+}
+
+TEST(layer_norm_and_row_reductions) {
+  for (int t = 0; t < 3; t++) {
+    mlx_dtype dt = float_types[t];
+    int sx[2] = {300, 9};
+    mlx_array x0 = rand_array(sx, 2, dt, -3, 5), x = mlx_array_new();
+    mlx_transpose(&x, x0, cpu); /* (9, 300), strided rows */
+    int sv[1] = {300};
+    mlx_array w = rand_array(sv, 1, dt, 0.5, 2), b = rand_array(sv, 1, dt, -1, 1), none = mlx_array_new();
+    for (int variant = 0; variant < 4; variant++) {
+      mlx_array wv = variant & 1 ? w : none, bv = variant & 2 ? b : none;
+      mlx_array g = mlx_array_new(), c = mlx_array_new();
+      char what[64];
+      snprintf(what, sizeof what, "layer_norm %s weight=%d bias=%d", dname(dt), variant & 1, variant >> 1);
+      CHECK_MSG(mlx_fast_layer_norm(&g, x, wv, bv, 1e-5f, gpu) == 0, "%s: %s", what, mlxc_last_error());
+      CHECK_MSG(made_on_gpu(g), "%s: not computed on the GPU", what);
+      mlx_fast_layer_norm(&c, x, wv, bv, 1e-5f, cpu);
+      compare(what, g, c, dt == MLX_FLOAT32 ? 1e-5 : 2.01 * ulp(dt), dt == MLX_FLOAT32 ? 1e-5 : 4 * ulp(dt), 0);
+      mlx_array_free(g);
+      mlx_array_free(c);
+    }
+    typedef int (*reduce_fn)(mlx_array*, const mlx_array, int, bool, const mlx_stream);
+    const reduce_fn fns[3] = {mlx_sum_axis, mlx_max_axis, mlx_mean_axis};
+    const char* names[3] = {"sum", "max", "mean"};
+    for (int f = 0; f < 3; f++) {
+      mlx_array g = mlx_array_new(), c = mlx_array_new();
+      char what[64];
+      snprintf(what, sizeof what, "%s last axis %s", names[f], dname(dt));
+      CHECK_MSG(fns[f](&g, x, -1, f == 1, gpu) == 0, "%s: %s", what, mlxc_last_error());
+      CHECK_MSG(made_on_gpu(g), "%s: not computed on the GPU", what);
+      fns[f](&c, x, -1, f == 1, cpu);
+      compare(what, g, c, dt == MLX_FLOAT32 ? 1e-6 : ulp(dt), 1e-6, 0);
+      mlx_array_free(g);
+      mlx_array_free(c);
+    }
+    mlx_array arrays[] = {x0, x, w, b};
+    for (size_t i = 0; i < 4; i++) mlx_array_free(arrays[i]);
+  }
+  /* max propagates NaN; a reduction over a middle axis declines to the CPU (still correct). */
+  float v[8] = {1, NAN, 3, 2, -1, -5, 7, 0};
+  int s[2] = {2, 4};
+  mlx_array a = mlx_array_new_data(v, s, 2, MLX_FLOAT32), g = mlx_array_new(), c = mlx_array_new();
+  CHECK(mlx_max_axis(&g, a, 1, false, gpu) == 0);
+  const float* gv = mlx_array_data_float32(g);
+  CHECK(gv && isnan(gv[0]) && gv[1] == 7.0f);
+  mlx_array gs = mlx_array_new(), cs = mlx_array_new();
+  CHECK(mlx_sum_axis(&gs, a, 0, false, gpu) == 0);
+  mlx_sum_axis(&cs, a, 0, false, cpu);
+  compare("sum over axis 0 (CPU fallback)", gs, cs, 0, 0, 0);
+  mlx_array arrays[] = {a, g, c, gs, cs};
+  for (size_t i = 0; i < 5; i++) mlx_array_free(arrays[i]);
+}
+
+TEST(where_broadcast) {
+  const mlx_dtype types[] = {MLX_FLOAT32, MLX_BFLOAT16, MLX_INT32, MLX_BOOL, MLX_UINT8, MLX_INT64};
+  for (int t = 0; t < 6; t++) {
+    mlx_dtype dt = types[t];
+    int sc[3] = {4, 1, 6}, sa[2] = {5, 6}, sb[3] = {6, 5, 4};
+    mlx_array c0 = rand_array(sc, 3, MLX_FLOAT32, -1, 1), zero = mlx_array_new_float(0.0f), cond = mlx_array_new();
+    mlx_greater(&cond, c0, zero, cpu);
+    mlx_array a = rand_array(sa, 2, dt, -50, 50), b0 = rand_array(sb, 3, dt, -50, 50), b = mlx_array_new();
+    mlx_transpose(&b, b0, cpu); /* (4, 5, 6), strided */
+    mlx_array g = mlx_array_new(), c = mlx_array_new();
+    char what[48];
+    snprintf(what, sizeof what, "where %s", dname(dt));
+    CHECK_MSG(mlx_where(&g, cond, a, b, gpu) == 0, "%s: %s", what, mlxc_last_error());
+    CHECK_MSG(made_on_gpu(g), "%s: not computed on the GPU", what);
+    mlx_where(&c, cond, a, b, cpu);
+    compare(what, g, c, 0, 0, 0);
+    mlx_array arrays[] = {c0, zero, cond, a, b0, b, g, c};
+    for (size_t i = 0; i < 8; i++) mlx_array_free(arrays[i]);
+  }
+}
+
+TEST(quantized_gemv) {
+  const int bits[2] = {4, 8}, groups[3] = {32, 64, 128};
+  for (int t = 0; t < 3; t++)
+    for (int bi = 0; bi < 2; bi++)
+      for (int gi = 0; gi < 3; gi++) {
+        mlx_dtype dt = float_types[t];
+        int N = 96 + 8 * gi + t, K = 256 * (gi + 1);
+        int sw[2] = {N, K}, sx[2] = {1, K};
+        mlx_array w = rand_array(sw, 2, dt, -1, 1), x = rand_array(sx, 2, dt, -1, 1);
+        mlx_vector_array q = mlx_vector_array_new();
+        mlx_optional_int gs = {groups[gi], true}, nb = {bits[bi], true};
+        CHECK(mlx_quantize(&q, w, gs, nb, "affine", mlx_array_new(), cpu) == 0);
+        mlx_array wq = mlx_array_new(), sc = mlx_array_new(), bs = mlx_array_new();
+        mlx_vector_array_get(&wq, q, 0);
+        mlx_vector_array_get(&sc, q, 1);
+        mlx_vector_array_get(&bs, q, 2);
+        mlx_array g = mlx_array_new(), c = mlx_array_new();
+        char what[64];
+        snprintf(what, sizeof what, "quantized GEMV %s %d-bit group %d", dname(dt), bits[bi], groups[gi]);
+        CHECK_MSG(mlx_quantized_matmul(&g, x, wq, sc, bs, true, gs, nb, "affine", gpu) == 0, "%s: %s", what,
+                  mlxc_last_error());
+        CHECK_MSG(made_on_gpu(g), "%s: not computed on the GPU", what);
+        mlx_quantized_matmul(&c, x, wq, sc, bs, true, gs, nb, "affine", cpu);
+        compare(what, g, c, 0, 0, dt == MLX_FLOAT32 ? 1e-5 : norm_tol(dt));
+        /* 1-D x and more than one row of x (the latter declines to the CPU). */
+        if (t == 2 && gi == 0) {
+          int s1[1] = {K}, s3[2] = {3, K};
+          mlx_array x1 = rand_array(s1, 1, dt, -1, 1), x3 = rand_array(s3, 2, dt, -1, 1);
+          mlx_array g1 = mlx_array_new(), c1 = mlx_array_new(), g3 = mlx_array_new(), c3 = mlx_array_new();
+          CHECK(mlx_quantized_matmul(&g1, x1, wq, sc, bs, true, gs, nb, "affine", gpu) == 0);
+          mlx_quantized_matmul(&c1, x1, wq, sc, bs, true, gs, nb, "affine", cpu);
+          compare("quantized GEMV 1-D x", g1, c1, 0, 0, norm_tol(dt));
+          CHECK(mlx_quantized_matmul(&g3, x3, wq, sc, bs, true, gs, nb, "affine", gpu) == 0);
+          mlx_quantized_matmul(&c3, x3, wq, sc, bs, true, gs, nb, "affine", cpu);
+          compare("quantized matmul 3 rows (CPU fallback)", g3, c3, 0, 0, 0);
+          mlx_array more[] = {x1, x3, g1, c1, g3, c3};
+          for (size_t i = 0; i < 6; i++) mlx_array_free(more[i]);
+        }
+        mlx_vector_array_free(q);
+        mlx_array arrays[] = {w, x, wq, sc, bs, g, c};
+        for (size_t i = 0; i < 7; i++) mlx_array_free(arrays[i]);
+      }
+}
+
 TEST(softmax_argmax_take) {
   for (int t = 0; t < 3; t++) {
     mlx_dtype dt = float_types[t];
@@ -775,6 +900,9 @@ int main(void) {
   RUN(rope_variants);
   RUN(attention);
   RUN(attention_decode);
+  RUN(layer_norm_and_row_reductions);
+  RUN(where_broadcast);
+  RUN(quantized_gemv);
   RUN(softmax_argmax_take);
   RUN(residency_and_fallback);
   RUN(memory_counters_and_errors);

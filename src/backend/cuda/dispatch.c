@@ -17,6 +17,7 @@
 #include "ops/layout_params.h"
 #include "ops/matmul_params.h"
 #include "ops/primitives.h"
+#include "ops/quantized_params.h"
 #include "ops/reduce_params.h"
 #include "ops/shape_params.h"
 #include "util/error.h"
@@ -347,6 +348,90 @@ static int k_argmax(core_node* node, core_array** outputs) {
   return gpu_launch_argmax(dev, in->dtype, po, px, rows_of(in), rows, D);
 }
 
+/* sum, max, mean over the last axis only (other reductions decline). */
+static int k_reduce_last(core_node* node, core_array** outputs) {
+  core_array *in = node->inputs[0], *out = outputs[0];
+  int code = node->op->code;
+  int op = code == REDUCE_SUM ? 0 : code == REDUCE_MAX ? 1 : code == REDUCE_MEAN ? 2 : -1;
+  if (op < 0 || !last_axis_only(in, node->params) || !float_dtype(in->dtype) ||
+      !float_dtype(out->dtype) || in->shape[in->ndim - 1] == 0)
+    return GPU_KERNEL_DECLINED;
+  int64_t D = in->shape[in->ndim - 1], rows = (int64_t)in->size / D;
+  int dev = device_of(node);
+  const void* px;
+  void* po;
+  if (gpu_device_ptr(in, dev, &px) || gpu_alloc_output(out, dev, &po)) return 1;
+  return gpu_launch_reduce_last(dev, op, in->dtype, out->dtype, po, px, rows_of(in), rows, D);
+}
+
+static int k_layer_norm(core_node* node, core_array** outputs) {
+  const norm_params* p = node->params;
+  core_array *x = node->inputs[0], *out = outputs[0];
+  int next = 1;
+  core_array* w = p->has_weight ? node->inputs[next++] : NULL;
+  core_array* b = p->has_bias ? node->inputs[next] : NULL;
+  if (x->ndim < 1 || !float_dtype(x->dtype) || !float_dtype(out->dtype) ||
+      (w && !float_dtype(w->dtype)) || (b && !float_dtype(b->dtype)))
+    return GPU_KERNEL_DECLINED;
+  int64_t D = x->shape[x->ndim - 1], rows = D ? (int64_t)x->size / D : 0;
+  int dev = device_of(node);
+  const void *px, *pw = NULL, *pb = NULL;
+  void* po;
+  if (gpu_device_ptr(x, dev, &px) || (w && gpu_device_ptr(w, dev, &pw)) ||
+      (b && gpu_device_ptr(b, dev, &pb)) || gpu_alloc_output(out, dev, &po))
+    return 1;
+  return gpu_launch_layer_norm(dev, x->dtype, out->dtype, po, px, rows_of(x), rows, D, pw,
+                               w ? w->dtype : 0, w && w->ndim ? w->strides[w->ndim - 1] : 0, pb,
+                               b ? b->dtype : 0, b && b->ndim ? b->strides[b->ndim - 1] : 0, p->eps);
+}
+
+/* ---- where ---- */
+
+static int k_select(core_node* node, core_array** outputs) {
+  core_array *c = node->inputs[0], *a = node->inputs[1], *b = node->inputs[2], *out = outputs[0];
+  size_t es = core_dtype_size(out->dtype);
+  if (c->dtype != MLX_BOOL || a->dtype != out->dtype || b->dtype != out->dtype ||
+      (es != 1 && es != 2 && es != 4 && es != 8))
+    return GPU_KERNEL_DECLINED;
+  int64_t cs[CORE_MAX_NDIM], as[CORE_MAX_NDIM], bs[CORE_MAX_NDIM];
+  cpu_broadcast_strides(c->shape, c->strides, c->ndim, out->shape, out->ndim, cs);
+  cpu_broadcast_strides(a->shape, a->strides, a->ndim, out->shape, out->ndim, as);
+  cpu_broadcast_strides(b->shape, b->strides, b->ndim, out->shape, out->ndim, bs);
+  int dev = device_of(node);
+  const void *pc, *pa, *pb;
+  void* po;
+  if (gpu_device_ptr(c, dev, &pc) || gpu_device_ptr(a, dev, &pa) || gpu_device_ptr(b, dev, &pb) ||
+      gpu_alloc_output(out, dev, &po))
+    return 1;
+  return gpu_launch_select(dev, es, po, pc, cs, pa, as, pb, bs, out->shape, out->ndim);
+}
+
+/* ---- quantized_matmul: batch-1 affine GEMV (x @ W^T); the rest declines ---- */
+
+static int k_quantized_matmul(core_node* node, core_array** outputs) {
+  const quant_params* p = node->params;
+  core_array *x = node->inputs[0], *w = node->inputs[1], *out = outputs[0];
+  if (p->mode != QUANT_AFFINE || !p->transpose || node->n_inputs != 4 || w->ndim != 2 ||
+      !float_dtype(x->dtype) || !float_dtype(out->dtype))
+    return GPU_KERNEL_DECLINED;
+  core_array *sc = node->inputs[2], *bi = node->inputs[3];
+  int64_t N = w->shape[0], K = x->shape[x->ndim - 1];
+  if ((int64_t)x->size != K || (int64_t)out->size != N || !gpu_qgemv_supported(p->bits, p->group_size, K) ||
+      !w->row_contiguous || !sc->row_contiguous || !bi->row_contiguous || sc->dtype != bi->dtype ||
+      !float_dtype(sc->dtype) || sc->ndim != 2 || bi->ndim != 2 || sc->shape[0] != N ||
+      bi->shape[0] != N || (int64_t)sc->shape[1] * p->group_size != K ||
+      (int64_t)bi->shape[1] * p->group_size != K || (w->offset * 4) % 16)
+    return GPU_KERNEL_DECLINED;
+  int dev = device_of(node);
+  const void *px, *pw, *ps, *pb;
+  void* po;
+  if (gpu_device_ptr(x, dev, &px) || gpu_device_ptr(w, dev, &pw) || gpu_device_ptr(sc, dev, &ps) ||
+      gpu_device_ptr(bi, dev, &pb) || gpu_alloc_output(out, dev, &po))
+    return 1;
+  return gpu_launch_qgemv_affine(dev, p->bits, p->group_size, po, out->dtype, px, x->dtype,
+                                 x->strides[x->ndim - 1], pw, ps, pb, sc->dtype, N, K);
+}
+
 /* ---- take (rows of axis 0) ---- */
 
 static bool index_dtype(mlx_dtype d) {
@@ -451,6 +536,12 @@ static const gpu_entry table[] = {
     {&prim_softmax, k_softmax},
     {&prim_argmax, k_argmax},
     {&prim_take, k_take},
+    {&prim_sum, k_reduce_last},
+    {&prim_max, k_reduce_last},
+    {&prim_mean, k_reduce_last},
+    {&prim_layer_norm, k_layer_norm},
+    {&prim_select, k_select},
+    {&prim_quantized_matmul, k_quantized_matmul},
 };
 
 gpu_kernel_fn gpu_backend_kernel(const core_op* op) {

@@ -95,6 +95,27 @@ int gpu_launch_sdpa(int device, int dtype, int out_dtype, void* out, const void*
 int gpu_launch_sdpa_decode(int device, int dtype, int out_dtype, void* out, const void* q,
                            const void* k, const void* v, const gpu_sdpa_args* args);
 
+/* layer_norm over the last axis (rows.cu): w and b optional (NULL), 1-D at their strides. */
+int gpu_launch_layer_norm(int device, int dtype, int out_dtype, void* out, const void* x,
+                          gpu_rows x_rows, int64_t rows, int64_t D, const void* w, int w_dtype,
+                          int64_t w_stride, const void* b, int b_dtype, int64_t b_stride, float eps);
+/* One value per row of the last axis (rows.cu): op 0 sum, 1 max (NaN propagates), 2 mean;
+ * float inputs and outputs, accumulated in double. */
+int gpu_launch_reduce_last(int device, int op, int dtype, int out_dtype, void* out, const void* x,
+                           gpu_rows x_rows, int64_t rows, int64_t D);
+/* out (row-major, elements of elem_size bytes: 1, 2, 4 or 8) = cond ? a : b with broadcast
+ * strides over shape (rows.cu). */
+int gpu_launch_select(int device, size_t elem_size, void* out, const bool* cond,
+                      const int64_t* c_strides, const void* a, const int64_t* a_strides,
+                      const void* b, const int64_t* b_strides, const int* shape, int ndim);
+/* y (N) = W x for affine-quantized W (N, K) in MLX's packing, 4 or 8 bits, groups of 32, 64 or
+ * 128; scales/biases (N, K / group) dense of s_dtype; w 16-byte aligned (qgemv.cu). */
+bool gpu_qgemv_supported(int bits, int group_size, int64_t K);
+int gpu_launch_qgemv_affine(int device, int bits, int group_size, void* y, int y_dtype,
+                            const void* x, int x_dtype, int64_t x_stride, const void* w,
+                            const void* scales, const void* biases, int s_dtype, int64_t N,
+                            int64_t K);
+
 /* Softmax over the contiguous-or-strided last axis of `rows` rows; out row-major. */
 int gpu_launch_softmax(int device, int dtype, int out_dtype, void* out, const void* x, gpu_rows x_rows,
                        int64_t rows, int64_t D);
