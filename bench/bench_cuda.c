@@ -4,7 +4,11 @@
  *   gemv      (1, 4096) @ (4096, 4096)^T in bfloat16 (weight bytes; 4 weights rotated so that
  *             L2 does not serve them)
  *   attention decode over 4096 cached bfloat16 tokens, 32 query heads over 8 KV heads,
- *             head dim 128 (K and V bytes; 8 caches rotated)
+ *             head dim 128 (K and V bytes; 6 caches of 16 MiB rotated), and the same op over 16
+ *             tokens: the per-step floor of host work and launches, which the 4096-token figure
+ *             must stay well above to be a GPU figure
+ *   qgemv     (1, 4096) @ (4096, 4096)^T with 4-bit and 8-bit affine weights, group 64 (packed
+ *             weight + scale + bias bytes; 4 weights rotated)
  * Each figure: median of 5 timings of a batch of launches, synchronised around the batch.
  * Prints "SKIP" without a GPU. */
 #include <math.h>
@@ -63,7 +67,7 @@ static double time_steps(step_fn fn, void* ctx, int iters) {
 
 typedef struct {
   mlx_array in[8];
-  mlx_array extra[8];
+  mlx_array extra[9];
   int n;
 } bench_ctx;
 
@@ -94,6 +98,19 @@ static void attention_step(void* p, int i) {
   mlx_array_free(out);
 }
 
+static int qbits_now = 4;
+
+static void qgemv_step(void* p, int i) {
+  bench_ctx* c = p;
+  mlx_array out = mlx_array_new();
+  mlx_optional_int gs = {64, true}, nb = {qbits_now, true};
+  int k = i % c->n;
+  mlx_quantized_matmul(&out, c->extra[0], c->in[k], c->extra[1 + k], c->extra[5 + k], true, gs, nb, "affine",
+                       gpu);
+  mlx_array_eval(out);
+  mlx_array_free(out);
+}
+
 int main(void) {
   int count = 0;
   mlx_device_count(&count, MLX_GPU);
@@ -117,26 +134,63 @@ int main(void) {
   double tg = time_steps(gemv_step, &gemv, 200);
   double gemv_gbs = 4096.0 * 4096 * 2 / tg / 1e9;
 
-  bench_ctx att = {.n = 4};
-  int qs[4] = {1, 32, 1, 128}, ks[4] = {1, 8, 4096, 128};
+  bench_ctx att = {.n = 6}, small = {.n = 1};
+  int qs[4] = {1, 32, 1, 128}, ks[4] = {1, 8, 4096, 128}, ks16[4] = {1, 8, 16, 128};
   att.extra[0] = random_gpu(qs, 4, MLX_BFLOAT16);
-  for (int i = 0; i < 4; i++) {
+  for (int i = 0; i < att.n; i++) {
     att.in[i] = random_gpu(ks, 4, MLX_BFLOAT16);
     att.extra[1 + i] = random_gpu(ks, 4, MLX_BFLOAT16);
   }
   double ta = time_steps(attention_step, &att, 200);
   double att_gbs = 2.0 * 8 * 4096 * 128 * 2 / ta / 1e9;
+  small.extra[0] = att.extra[0];
+  small.in[0] = random_gpu(ks16, 4, MLX_BFLOAT16);
+  small.extra[1] = random_gpu(ks16, 4, MLX_BFLOAT16);
+  double ta16 = time_steps(attention_step, &small, 200);
+
+  double tq[2], q_gbs[2];
+  const int qbits[2] = {4, 8};
+  for (int b = 0; b < 2; b++) {
+    bench_ctx qg = {.n = 4};
+    qg.extra[0] = gemv.extra[0];
+    for (int i = 0; i < 4; i++) {
+      mlx_vector_array q = mlx_vector_array_new();
+      mlx_optional_int gs = {64, true}, nb = {qbits[b], true};
+      mlx_quantize(&q, gemv.in[i], gs, nb, "affine", mlx_array_new(), gpu);
+      mlx_vector_array_get(&qg.in[i], q, 0);
+      mlx_vector_array_get(&qg.extra[1 + i], q, 1);
+      mlx_vector_array_get(&qg.extra[5 + i], q, 2);
+      mlx_vector_array_free(q);
+    }
+    qbits_now = qbits[b];
+    tq[b] = time_steps(qgemv_step, &qg, 200);
+    double bytes = 4096.0 * 4096 * qbits[b] / 8 + 2.0 * 2 * 4096 * (4096 / 64);
+    q_gbs[b] = bytes / tq[b] / 1e9;
+    for (int i = 0; i < 4; i++) {
+      mlx_array_free(qg.in[i]);
+      mlx_array_free(qg.extra[1 + i]);
+      mlx_array_free(qg.extra[5 + i]);
+    }
+  }
 
   printf("%-52s %10s %10s %8s\n", "benchmark (GPU 0)", "time", "GB/s", "of copy");
   printf("%-52s %8.1f us %10.0f %7.0f%%\n", "device-to-device copy, 256 MiB f32 (read + write)", tc * 1e6, copy_gbs, 100.0);
   printf("%-52s %8.1f us %10.0f %7.0f%%\n", "bf16 GEMV 4096x4096 (weights)", tg * 1e6, gemv_gbs, 100 * gemv_gbs / copy_gbs);
   printf("%-52s %8.1f us %10.0f %7.0f%%\n", "decode attention 4096 bf16 tokens, 32q/8kv x 128", ta * 1e6, att_gbs,
          100 * att_gbs / copy_gbs);
-  for (int i = 0; i < 4; i++) {
-    mlx_array_free(gemv.in[i]);
+  printf("%-52s %8.1f us %10s %8s\n", "  the same over 16 tokens (per-step floor)", ta16 * 1e6, "-", "-");
+  for (int b = 0; b < 2; b++) {
+    char name[64];
+    snprintf(name, sizeof name, "%d-bit affine GEMV 4096x4096, group 64", qbits[b]);
+    printf("%-52s %8.1f us %10.0f %7.0f%%\n", name, tq[b] * 1e6, q_gbs[b], 100 * q_gbs[b] / copy_gbs);
+  }
+  for (int i = 0; i < 4; i++) mlx_array_free(gemv.in[i]);
+  for (int i = 0; i < att.n; i++) {
     mlx_array_free(att.in[i]);
     mlx_array_free(att.extra[1 + i]);
   }
+  mlx_array_free(small.in[0]);
+  mlx_array_free(small.extra[1]);
   mlx_array_free(gemv.extra[0]);
   mlx_array_free(att.extra[0]);
   return 0;
