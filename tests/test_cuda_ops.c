@@ -12,6 +12,7 @@
 #include "mlx/c/mlx.h"
 #include "mlxc/error.h"
 #include "mlxc/lm.h"
+#include "mlxc/memory.h"
 #include "test_util.h"
 
 static mlx_stream cpu, gpu;
@@ -709,6 +710,28 @@ TEST(memory_counters_and_errors) {
   gpu_backend_memory(0, &active1, &peak1, &cache1);
   CHECK_EQ_INT(active1, active0);
   CHECK(cache1 >= 8u * (1u << 20)); /* freed blocks stay cached in the pool */
+  /* The public view of the same counters, and its errors. */
+  size_t pa, pp, pc;
+  CHECK_EQ_INT(mlxc_gpu_memory(0, &pa, &pp, &pc), 0);
+  CHECK_EQ_INT(pa, active1);
+  CHECK(pp >= peak1 && pc == cache1);
+  bool quiet0 = mlxc_set_errors_quiet(true);
+  int count = 0;
+  mlx_device_count(&count, MLX_GPU);
+  CHECK(mlxc_gpu_memory(count, &pa, &pp, &pc) != 0);
+  CHECK(mlxc_gpu_memory(-1, &pa, &pp, &pc) != 0);
+  CHECK(mlxc_gpu_memory(0, NULL, &pp, &pc) != 0);
+  mlxc_set_errors_quiet(quiet0);
+  /* Device info from cudaGetDeviceProperties. */
+  mlx_device dev = mlx_device_new_type(MLX_GPU, 0);
+  mlx_device_info info = mlx_device_info_new();
+  size_t mem = 0, rec = 0;
+  CHECK_EQ_INT(mlx_device_info_get(&info, dev), 0);
+  CHECK_EQ_INT(mlx_device_info_get_size(&mem, info, "memory_size"), 0);
+  CHECK_EQ_INT(mlx_device_info_get_size(&rec, info, "max_recommended_working_set_size"), 0);
+  CHECK(mem > ((size_t)1 << 30) && rec > 0 && rec < mem);
+  mlx_device_info_free(info);
+  mlx_device_free(dev);
   /* An impossible allocation is an error, not an abort. */
   void* p = NULL;
   bool quiet = mlxc_set_errors_quiet(true);

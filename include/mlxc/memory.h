@@ -22,6 +22,12 @@
 extern "C" {
 #endif
 
+/* Memory of GPU `device` (index among mlx_device_count(MLX_GPU)) from the CUDA backend's caching
+ * allocator: bytes in live allocations, their high-water mark, and bytes freed but kept cached in
+ * the pool. (mlx_get_active_memory & co. have no device argument and report the CPU allocator.)
+ * Returns non-zero (with a message) for a NULL result or a device that does not exist. */
+int mlxc_gpu_memory(int device, size_t* active, size_t* peak, size_t* cache);
+
 typedef struct mlxc_wired_guard mlxc_wired_guard;
 
 /* Installs a guard. The first live guard in the process captures the current wired limit and
