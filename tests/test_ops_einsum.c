@@ -281,6 +281,49 @@ TEST(test_einsum_integers_and_empty) {
   mlx_array_free(F);
 }
 
+TEST(test_einsum_strided_views_and_bfloat16) {
+  /* a transposed view and a stepped slice as operands: "ij,jk->ik" with A^T (4, 3) and B[:, ::2] */
+  int sa[2] = {3, 4}, sb[2] = {4, 6};
+  double a[12], b[24], got[12];
+  mlx_array A = random_array(MLX_FLOAT32, sa, 2, a), B = random_array(MLX_FLOAT32, sb, 2, b);
+  mlx_array At = mlx_array_new(), Bs = mlx_array_new();
+  CHECK_EQ_INT(mlx_transpose(&At, A, cpu), 0);
+  CHECK_EQ_INT(mlx_slice(&Bs, B, (int[]){0, 0}, 2, (int[]){4, 6}, 2, (int[]){2, 2}, 2, cpu), 0);
+  /* At (4, 3) @ Bs (2, 3)^T: "ij,kj->ik" */
+  int sk[2] = {4, 2};
+  CHECK_EQ_INT(run("ij,kj->ik", At, Bs, none, sk, 2, got), 0);
+  for (int i = 0; i < 4; i++)
+    for (int k = 0; k < 2; k++) {
+      double want = 0;
+      for (int j = 0; j < 3; j++) want += a[j * 4 + i] * b[(2 * k) * 6 + 2 * j];
+      CHECK_NEAR(got[i * 2 + k], want, 1e-6);
+    }
+  /* bfloat16 stays bfloat16 (matmul's rule); values within bfloat16 rounding */
+  mlx_array Ah = mlx_array_new(), Bh = mlx_array_new(), R = mlx_array_new();
+  CHECK_EQ_INT(mlx_astype(&Ah, A, MLX_BFLOAT16, cpu) || mlx_astype(&Bh, B, MLX_BFLOAT16, cpu), 0);
+  mlx_vector_array v = mlx_vector_array_new_data((mlx_array[]){Ah, Bh}, 2);
+  CHECK_EQ_INT(mlx_einsum(&R, "ij,jk", v, cpu), 0);
+  CHECK_EQ_INT(mlx_array_dtype(R), MLX_BFLOAT16);
+  int s36[2] = {3, 6};
+  double got36[18];
+  CHECK_EQ_INT(run("ij,jk", Ah, Bh, none, s36, 2, got36), 0);
+  for (int i = 0; i < 3; i++)
+    for (int k = 0; k < 6; k++) {
+      double want = 0;
+      for (int j = 0; j < 4; j++) want += a[i * 4 + j] * b[j * 6 + k];
+      CHECK_NEAR(got36[i * 6 + k], want, 0.05);
+    }
+  /* a diagonal used by a second operand: "ii,i->i" = diag(A) * x */
+  int s33[2] = {3, 3}, s3[1] = {3};
+  double c[9], x[3];
+  mlx_array C = random_array(MLX_FLOAT64, s33, 2, c), X = random_array(MLX_FLOAT64, s3, 1, x);
+  CHECK_EQ_INT(run("ii,i->i", C, X, none, s3, 1, got), 0);
+  for (int i = 0; i < 3; i++) CHECK_NEAR(got[i], c[i * 4] * x[i], 1e-12);
+  mlx_vector_array_free(v);
+  mlx_array arrays[] = {A, B, At, Bs, Ah, Bh, R, C, X};
+  for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++) mlx_array_free(arrays[i]);
+}
+
 /* einsum must fail with a message containing `needle`. */
 static void expect_error(const char* subscripts, mlx_array* ops, size_t n, const char* needle) {
   mlx_vector_array v = mlx_vector_array_new_data(ops, n);
@@ -337,6 +380,7 @@ int main(void) {
   RUN(test_einsum_ellipsis_broadcasts);
   RUN(test_einsum_three_operands);
   RUN(test_einsum_integers_and_empty);
+  RUN(test_einsum_strided_views_and_bfloat16);
   RUN(test_einsum_errors);
   mlx_stream_free(cpu);
   return TEST_SUMMARY();
