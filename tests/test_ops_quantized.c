@@ -353,43 +353,72 @@ TEST(test_quantized_matmul_batched_and_vector) {
   mlx_array_free(Y);
 }
 
+/* Stores v as element i of a float32/float16/bfloat16 buffer and returns the stored value. */
+static float put_as(void* p, mlx_dtype dtype, int i, float v) {
+  if (dtype == MLX_FLOAT32) return ((float*)p)[i] = v;
+  if (dtype == MLX_FLOAT16) {
+    ((uint16_t*)p)[i] = mlxc_float32_to_float16(v);
+    return mlxc_float16_to_float32(((uint16_t*)p)[i]);
+  }
+  ((uint16_t*)p)[i] = mlxc_float32_to_bfloat16(v);
+  return mlxc_bfloat16_to_float32(((uint16_t*)p)[i]);
+}
+
 /* The GEMV kernels of every supported instruction set against a reference that unpacks the words
- * itself (value i of a row: bits [i * bits % 32, ...) of word i * bits / 32, for 4 and 8 bits). */
+ * itself (value i of a row: bits [i * bits % 32, ...) of word i * bits / 32, for 4 and 8 bits).
+ * K = 384 fills whole vector blocks; K = 11 * group leaves partial ones (the 4-bit kernels take
+ * 64 or 128 values per block); N = 37 leaves rows after the multi-row passes; scales and biases
+ * come in every dtype, also different ones. */
 TEST(test_qgemv_every_isa) {
   const int widths[2] = {4, 8}, groups[3] = {32, 64, 128};
-  int N = 37, K = 384;
-  float* x = malloc(sizeof(float) * K);
-  uint32_t* w = malloc(sizeof(uint32_t) * (size_t)(N * K / 4));
-  uint16_t s[37 * 12], b[37 * 12];
-  float y[37];
-  for (int k = 0; k < K; k++) x[k] = frand();
+  const mlx_dtype dts[3][2] = {{MLX_BFLOAT16, MLX_BFLOAT16}, {MLX_FLOAT16, MLX_FLOAT32},
+                               {MLX_FLOAT32, MLX_BFLOAT16}};
+  enum { N = 37, KMAX = 1408 };
+  float* x = malloc(sizeof(float) * KMAX);
+  uint32_t* w = malloc(sizeof(uint32_t) * (size_t)(N * KMAX / 4));
+  float* s = malloc(sizeof(float) * N * 44), *b = malloc(sizeof(float) * N * 44);
+  float* sv = malloc(sizeof(float) * N * 44), *bv = malloc(sizeof(float) * N * 44);
+  float y[N];
+  int cases = 0;
+  for (int k = 0; k < KMAX; k++) x[k] = frand();
   for (int wi = 0; wi < 2; wi++)
-    for (int gi = 0; gi < 3; gi++) {
-      int bits = widths[wi], group = groups[gi], G = K / group, words = K * bits / 32;
-      for (int i = 0; i < N * words; i++) {
-        rng_state = rng_state * 1103515245u + 12345u;
-        w[i] = rng_state ^ (rng_state << 7);
-      }
-      for (int i = 0; i < N * G; i++) {
-        s[i] = mlxc_float32_to_bfloat16(frand() * 0.1f);
-        b[i] = mlxc_float32_to_bfloat16(frand());
-      }
-      for (int isa = CPU_ISA_PORTABLE; isa <= CPU_ISA_AVX512; isa++) {
-        if (!cpu_isa_supported((cpu_isa)isa)) continue;
-        CHECK_EQ_INT(cpu_qgemv_affine_isa((cpu_isa)isa, y, x, w, s, b, MLX_BFLOAT16, N, K, bits, group), 0);
-        for (int n = 0; n < N; n++) {
-          double acc = 0;
-          for (int k = 0; k < K; k++) {
-            uint32_t q = (w[n * words + k * bits / 32] >> (k * bits % 32)) & ((1u << bits) - 1);
-            int g = n * G + k / group;
-            acc += (double)x[k] * (mlxc_bfloat16_to_float32(s[g]) * q + mlxc_bfloat16_to_float32(b[g]));
+    for (int gi = 0; gi < 3; gi++)
+      for (int ki = 0; ki < 2; ki++)
+        for (int di = 0; di < 3; di++) {
+          int bits = widths[wi], group = groups[gi], K = ki ? 11 * group : 384;
+          int G = K / group, words = K * bits / 32;
+          for (int i = 0; i < N * words; i++) {
+            rng_state = rng_state * 1103515245u + 12345u;
+            w[i] = rng_state ^ (rng_state << 7);
           }
-          CHECK_MSG(fabs(y[n] - acc) < 1e-3, "isa %d bits %d group %d row %d: %g vs %g", isa, bits, group, n, y[n], acc);
+          for (int i = 0; i < N * G; i++) {
+            sv[i] = put_as(s, dts[di][0], i, frand() * 0.1f);
+            bv[i] = put_as(b, dts[di][1], i, frand());
+          }
+          for (int isa = CPU_ISA_PORTABLE; isa <= CPU_ISA_AVX512; isa++) {
+            if (!cpu_isa_supported((cpu_isa)isa)) continue;
+            CHECK_EQ_INT(cpu_qgemv_affine_isa((cpu_isa)isa, y, x, w, s, b, dts[di][0], dts[di][1],
+                                              N, K, bits, group), 0);
+            cases++;
+            for (int n = 0; n < N; n++) {
+              double acc = 0;
+              for (int k = 0; k < K; k++) {
+                uint32_t q = (w[n * words + k * bits / 32] >> (k * bits % 32)) & ((1u << bits) - 1);
+                int g = n * G + k / group;
+                acc += (double)x[k] * ((double)sv[g] * q + bv[g]);
+              }
+              CHECK_MSG(fabs(y[n] - acc) < 1e-3, "isa %d bits %d group %d K %d dtypes %d row %d: %g vs %g",
+                        isa, bits, group, K, di, n, y[n], acc);
+            }
+          }
         }
-      }
-    }
+  CHECK(cases >= 72); /* the portable variant at least, for every case */
   free(x);
   free(w);
+  free(s);
+  free(b);
+  free(sv);
+  free(bv);
 }
 
 /* mxfp4 by hand: values (the FP4 table) * 2 have amax 12, amax / 6 = 2 = 2^1, so the E8M0 scale

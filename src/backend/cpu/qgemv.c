@@ -5,6 +5,7 @@
  * in two vectors; x is reordered once per call (even elements, then odd, per block) to match. */
 #include "backend/cpu/qgemv.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 
 #include "backend/cpu/quant_format.h"
@@ -22,14 +23,20 @@ typedef struct {
   cpu_isa isa;
   float* y;
   const float* x;     /* natural order (portable and 8-bit kernels) */
-  const float* xp;    /* nibble order for the 4-bit SIMD kernels */
-  const float* xsum;  /* per-group sums of x */
+  const float* xp;    /* word-lane order for the 4-bit SIMD kernels (see below) */
+  const float* xsum;  /* per-group sums of x, zero-padded to a multiple of 16 */
   const uint8_t* w;
   int64_t row_bytes, N, K;
   const void *scales, *biases;
-  mlx_dtype sdtype;
-  int bits, group;
+  mlx_dtype sdtype, bdtype;
+  int bits, group, gshift; /* gshift: log2(group) where group is a power of two */
 } qgemv_job;
+
+/* Rows per pass of the AVX-512 4-bit kernel: each x vector serves this many rows (8 measured
+ * 10% faster than 4 with the weights in cache). */
+#ifndef QGEMV_ROWS
+#define QGEMV_ROWS 8
+#endif
 
 /* ---- portable: any width ---- */
 
@@ -44,34 +51,23 @@ static float row_portable(const qgemv_job* j, int64_t n) {
       dot += j->x[k] * (float)quant_get(row, k, j->bits);
     }
     acc += quant_load(j->scales, j->sdtype, n * groups + g) * dot +
-           quant_load(j->biases, j->sdtype, n * groups + g) * j->xsum[g];
+           quant_load(j->biases, j->bdtype, n * groups + g) * j->xsum[g];
   }
   return acc;
 }
 
 #if CPU_HAVE_X86_KERNELS
 
-/* ---- AVX2: 4-bit (8 bytes -> 16 values) and 8-bit (8 bytes -> 8 values) ---- */
+/* ---- 8-bit, one row: AVX2 (8 bytes -> 8 values), AVX-512 (16 bytes -> 16 values) ---- */
 
 CPU_TARGET_AVX2 static float row_avx2(const qgemv_job* j, int64_t n) {
   const uint8_t* row = j->w + n * j->row_bytes;
   int64_t groups = j->K / j->group;
   __m256 acc = _mm256_setzero_ps();
-  const __m256i low4 = _mm256_set1_epi32(0xf);
   float bias_acc = 0;
   for (int64_t g = 0; g < groups; g++) {
     int64_t k0 = g * j->group;
     __m256 d0 = _mm256_setzero_ps(), d1 = _mm256_setzero_ps();
-    if (j->bits == 4) {
-      const uint8_t* p = row + k0 / 2;
-      for (int i = 0; i < j->group; i += 16) {
-        __m256i v = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i*)(p + i / 2)));
-        __m256 lo = _mm256_cvtepi32_ps(_mm256_and_si256(v, low4));
-        __m256 hi = _mm256_cvtepi32_ps(_mm256_srli_epi32(v, 4));
-        d0 = _mm256_fmadd_ps(lo, _mm256_loadu_ps(j->xp + k0 + i), d0);
-        d1 = _mm256_fmadd_ps(hi, _mm256_loadu_ps(j->xp + k0 + i + 8), d1);
-      }
-    } else {
       const uint8_t* p = row + k0;
       for (int i = 0; i < j->group; i += 16) {
         __m256 a = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i*)(p + i))));
@@ -79,10 +75,9 @@ CPU_TARGET_AVX2 static float row_avx2(const qgemv_job* j, int64_t n) {
         d0 = _mm256_fmadd_ps(a, _mm256_loadu_ps(j->x + k0 + i), d0);
         d1 = _mm256_fmadd_ps(b, _mm256_loadu_ps(j->x + k0 + i + 8), d1);
       }
-    }
     float scale = quant_load(j->scales, j->sdtype, n * groups + g);
     acc = _mm256_fmadd_ps(_mm256_add_ps(d0, d1), _mm256_set1_ps(scale), acc);
-    bias_acc += quant_load(j->biases, j->sdtype, n * groups + g) * j->xsum[g];
+    bias_acc += quant_load(j->biases, j->bdtype, n * groups + g) * j->xsum[g];
   }
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -90,27 +85,14 @@ CPU_TARGET_AVX2 static float row_avx2(const qgemv_job* j, int64_t n) {
   return _mm_cvtss_f32(s) + bias_acc;
 }
 
-/* ---- AVX-512: 4-bit (16 bytes -> 32 values) and 8-bit (16 bytes -> 16 values) ---- */
-
 CPU_TARGET_AVX512 static float row_avx512(const qgemv_job* j, int64_t n) {
   const uint8_t* row = j->w + n * j->row_bytes;
   int64_t groups = j->K / j->group;
   __m512 acc = _mm512_setzero_ps();
-  const __m512i low4 = _mm512_set1_epi32(0xf);
   float bias_acc = 0;
   for (int64_t g = 0; g < groups; g++) {
     int64_t k0 = g * j->group;
     __m512 d0 = _mm512_setzero_ps(), d1 = _mm512_setzero_ps();
-    if (j->bits == 4) {
-      const uint8_t* p = row + k0 / 2;
-      for (int i = 0; i < j->group; i += 32) {
-        __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i*)(p + i / 2)));
-        __m512 lo = _mm512_cvtepi32_ps(_mm512_and_si512(v, low4));
-        __m512 hi = _mm512_cvtepi32_ps(_mm512_srli_epi32(v, 4));
-        d0 = _mm512_fmadd_ps(lo, _mm512_loadu_ps(j->xp + k0 + i), d0);
-        d1 = _mm512_fmadd_ps(hi, _mm512_loadu_ps(j->xp + k0 + i + 16), d1);
-      }
-    } else {
       const uint8_t* p = row + k0;
       for (int i = 0; i < j->group; i += 32) {
         __m512 a = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i*)(p + i))));
@@ -118,21 +100,19 @@ CPU_TARGET_AVX512 static float row_avx512(const qgemv_job* j, int64_t n) {
         d0 = _mm512_fmadd_ps(a, _mm512_loadu_ps(j->x + k0 + i), d0);
         d1 = _mm512_fmadd_ps(b, _mm512_loadu_ps(j->x + k0 + i + 16), d1);
       }
-    }
     float scale = quant_load(j->scales, j->sdtype, n * groups + g);
     acc = _mm512_fmadd_ps(_mm512_add_ps(d0, d1), _mm512_set1_ps(scale), acc);
-    bias_acc += quant_load(j->biases, j->sdtype, n * groups + g) * j->xsum[g];
+    bias_acc += quant_load(j->biases, j->bdtype, n * groups + g) * j->xsum[g];
   }
   return _mm512_reduce_add_ps(acc) + bias_acc;
 }
 
 /* Four rows at once: each x vector loaded serves four weight rows, and the four rows' chains
- * overlap (one row at a time leaves the kernel bound by loop and scale overhead). */
+ * overlap (one row at a time leaves the kernel bound by loop and scale overhead). 8-bit only. */
 CPU_TARGET_AVX512 static void rows4_avx512(const qgemv_job* j, int64_t n, float* out) {
   const uint8_t* row[4];
   for (int r = 0; r < 4; r++) row[r] = j->w + (n + r) * j->row_bytes;
   int64_t groups = j->K / j->group;
-  const __m512i low4 = _mm512_set1_epi32(0xf);
   __m512 acc[4];
   float bias_acc[4] = {0, 0, 0, 0};
   for (int r = 0; r < 4; r++) acc[r] = _mm512_setzero_ps();
@@ -140,35 +120,175 @@ CPU_TARGET_AVX512 static void rows4_avx512(const qgemv_job* j, int64_t n, float*
     int64_t k0 = g * j->group;
     __m512 d0[4], d1[4];
     for (int r = 0; r < 4; r++) d0[r] = d1[r] = _mm512_setzero_ps();
-    if (j->bits == 4) {
-      for (int i = 0; i < j->group; i += 32) {
-        __m512 xl = _mm512_loadu_ps(j->xp + k0 + i), xh = _mm512_loadu_ps(j->xp + k0 + i + 16);
-        for (int r = 0; r < 4; r++) {
-          __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i*)(row[r] + (k0 + i) / 2)));
-          d0[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_and_si512(v, low4)), xl, d0[r]);
-          d1[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_srli_epi32(v, 4)), xh, d1[r]);
-        }
-      }
-    } else {
-      for (int i = 0; i < j->group; i += 32) {
-        __m512 xa = _mm512_loadu_ps(j->x + k0 + i), xb = _mm512_loadu_ps(j->x + k0 + i + 16);
-        for (int r = 0; r < 4; r++) {
-          const uint8_t* p = row[r] + k0 + i;
-          __m512 a = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i*)p)));
-          __m512 b = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i*)(p + 16))));
-          d0[r] = _mm512_fmadd_ps(a, xa, d0[r]);
-          d1[r] = _mm512_fmadd_ps(b, xb, d1[r]);
-        }
+    for (int i = 0; i < j->group; i += 32) {
+      __m512 xa = _mm512_loadu_ps(j->x + k0 + i), xb = _mm512_loadu_ps(j->x + k0 + i + 16);
+      for (int r = 0; r < 4; r++) {
+        const uint8_t* p = row[r] + k0 + i;
+        __m512 a = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i*)p)));
+        __m512 b = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i*)(p + 16))));
+        d0[r] = _mm512_fmadd_ps(a, xa, d0[r]);
+        d1[r] = _mm512_fmadd_ps(b, xb, d1[r]);
       }
     }
     for (int r = 0; r < 4; r++) {
       int64_t gi = (n + r) * groups + g;
       float scale = quant_load(j->scales, j->sdtype, gi);
       acc[r] = _mm512_fmadd_ps(_mm512_add_ps(d0[r], d1[r]), _mm512_set1_ps(scale), acc[r]);
-      bias_acc[r] += quant_load(j->biases, j->sdtype, gi) * j->xsum[g];
+      bias_acc[r] += quant_load(j->biases, j->bdtype, gi) * j->xsum[g];
     }
   }
   for (int r = 0; r < 4; r++) out[r] = _mm512_reduce_add_ps(acc[r]) + bias_acc[r];
+}
+
+/* ---- 4-bit ----
+ * A 32-bit word of weights holds 8 nibbles (values 8w .. 8w + 7). The kernels load one word per
+ * vector lane (L lanes: a block of 8L values) and take nibble t of every lane at once (shift by
+ * 4t, then a 16-entry table lookup on AVX-512, mask and convert on AVX2), so no byte is widened
+ * on its own. x is reordered once per call to match: xp[b * 8L + t * L + l] = x[b * 8L + 8l + t],
+ * zero-padded to whole blocks. A lane never straddles groups (groups are powers of two >= 8), so
+ * lane l's scale is that of group (b * 8L + 8l) / group: the scales apply as one vector per block
+ * and row, and the bias term sum_g bias_g * xsum_g is a separate dot product over groups. */
+
+/* count (1..16) elements of a float32/float16/bfloat16 buffer from p[i]; later lanes are 0. */
+CPU_TARGET_AVX512 static inline __m512 load16_avx512(const void* p, mlx_dtype dtype, int64_t i,
+                                                     int count) {
+  if (dtype == MLX_FLOAT32)
+    return _mm512_maskz_loadu_ps((__mmask16)((1u << count) - 1), (const float*)p + i);
+  __m256i h = _mm512_castsi512_si256(
+      _mm512_maskz_loadu_epi16((__mmask32)((1u << count) - 1), (const uint16_t*)p + i));
+  if (dtype == MLX_FLOAT16) return _mm512_cvtph_ps(h);
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+/* Rows n .. n + R - 1 (R <= 8, a constant after inlining) into out. */
+CPU_TARGET_AVX512 static inline __attribute__((always_inline)) void
+q4_rows_avx512(const qgemv_job* j, int64_t n, int R, float* out) {
+  const int64_t K = j->K, G = K / j->group;
+  const int gpb = j->group < 128 ? 128 / j->group : 1; /* groups a block of 128 values touches */
+  const __m512 lut = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m512i sidx = _mm512_srl_epi32(
+      _mm512_setr_epi32(0, 8, 16, 24, 32, 40, 48, 56, 64, 72, 80, 88, 96, 104, 112, 120),
+      _mm_cvtsi32_si128(j->gshift)); /* lane l's group within the block */
+  const uint8_t* row[8];
+  __m512 acc[8], w[8], d[8];
+  for (int r = 0; r < R; r++) {
+    row[r] = j->w + (n + r) * j->row_bytes;
+    acc[r] = _mm512_setzero_ps();
+  }
+  for (int64_t k0 = 0; k0 < K; k0 += 128) {
+    int words = K - k0 >= 128 ? 16 : (int)((K - k0) / 8);
+    for (int r = 0; r < R; r++) {
+      w[r] = _mm512_castsi512_ps(
+          _mm512_maskz_loadu_epi32((__mmask16)((1u << words) - 1), row[r] + k0 / 2));
+      d[r] = _mm512_setzero_ps();
+    }
+    for (int t = 0; t < 8; t++) {
+      __m512 xv = _mm512_loadu_ps(j->xp + k0 + 16 * t);
+      for (int r = 0; r < R; r++) {
+        __m512i wi = _mm512_castps_si512(w[r]);
+        d[r] = _mm512_fmadd_ps(_mm512_permutexvar_ps(wi, lut), xv, d[r]);
+        w[r] = _mm512_castsi512_ps(_mm512_srli_epi32(wi, 4));
+      }
+    }
+    int64_t g0 = k0 >> j->gshift;
+    int count = G - g0 < gpb ? (int)(G - g0) : gpb;
+    for (int r = 0; r < R; r++) {
+      __m512 s = load16_avx512(j->scales, j->sdtype, (n + r) * G + g0, count);
+      acc[r] = _mm512_fmadd_ps(d[r], _mm512_permutexvar_ps(sidx, s), acc[r]);
+    }
+  }
+  for (int r = 0; r < R; r++) {
+    __m512 b = _mm512_setzero_ps();
+    for (int64_t g = 0; g < G; g += 16) {
+      int count = G - g < 16 ? (int)(G - g) : 16;
+      b = _mm512_fmadd_ps(load16_avx512(j->biases, j->bdtype, (n + r) * G + g, count),
+                          _mm512_loadu_ps(j->xsum + g), b);
+    }
+    out[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc[r], b));
+  }
+}
+
+CPU_TARGET_AVX512 static void q4_chunk_avx512(const qgemv_job* j, int64_t n, int64_t end) {
+  for (; n + QGEMV_ROWS <= end; n += QGEMV_ROWS) q4_rows_avx512(j, n, QGEMV_ROWS, j->y + n);
+  for (; n < end; n++) q4_rows_avx512(j, n, 1, j->y + n);
+}
+
+/* 8 elements of a float32/float16/bfloat16 buffer from p[i]. */
+CPU_TARGET_AVX2 static inline __m256 load8_avx2(const void* p, mlx_dtype dtype, int64_t i) {
+  if (dtype == MLX_FLOAT32) return _mm256_loadu_ps((const float*)p + i);
+  __m128i h = _mm_loadu_si128((const __m128i*)((const uint16_t*)p + i));
+  if (dtype == MLX_FLOAT16) return _mm256_cvtph_ps(h);
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
+CPU_TARGET_AVX2 static inline __attribute__((always_inline)) void
+q4_rows_avx2(const qgemv_job* j, int64_t n, int R, float* out) {
+  const int64_t K = j->K, G = K / j->group;
+  const int gpb = j->group < 64 ? 64 / j->group : 1;
+  const __m256i low4 = _mm256_set1_epi32(0xf);
+  const __m256i sidx = _mm256_srl_epi32(_mm256_setr_epi32(0, 8, 16, 24, 32, 40, 48, 56),
+                                        _mm_cvtsi32_si128(j->gshift));
+  /* the words of a last, partial block */
+  const __m256i tail = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(K % 64 / 8)),
+                                          _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  const uint8_t* row[4];
+  __m256 acc[4], d[4];
+  __m256i w[4];
+  for (int r = 0; r < R; r++) {
+    row[r] = j->w + (n + r) * j->row_bytes;
+    acc[r] = _mm256_setzero_ps();
+  }
+  for (int64_t k0 = 0; k0 < K; k0 += 64) {
+    for (int r = 0; r < R; r++) {
+      const void* p = row[r] + k0 / 2;
+      w[r] = K - k0 >= 64 ? _mm256_loadu_si256(p) : _mm256_maskload_epi32(p, tail);
+      d[r] = _mm256_setzero_ps();
+    }
+    for (int t = 0; t < 8; t++) {
+      __m256 xv = _mm256_loadu_ps(j->xp + k0 + 8 * t);
+      for (int r = 0; r < R; r++) {
+        d[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_and_si256(w[r], low4)), xv, d[r]);
+        w[r] = _mm256_srli_epi32(w[r], 4);
+      }
+    }
+    int64_t g0 = k0 >> j->gshift;
+    int count = G - g0 < gpb ? (int)(G - g0) : gpb;
+    for (int r = 0; r < R; r++) {
+      int64_t gi = (n + r) * G + g0;
+      __m256 sv;
+      if (gpb == 1) { /* groups of 64 or more: one scale */
+        sv = _mm256_set1_ps(quant_load(j->scales, j->sdtype, gi));
+      } else if (gpb == 2) { /* groups of 32: one per half */
+        __m128 s0 = _mm_set1_ps(quant_load(j->scales, j->sdtype, gi));
+        sv = _mm256_insertf128_ps(_mm256_castps128_ps256(s0),
+                                  count > 1 ? _mm_set1_ps(quant_load(j->scales, j->sdtype, gi + 1)) : s0, 1);
+      } else { /* groups of 8 or 16 */
+        float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        for (int i = 0; i < count; i++) s[i] = quant_load(j->scales, j->sdtype, gi + i);
+        sv = _mm256_permutevar8x32_ps(_mm256_loadu_ps(s), sidx);
+      }
+      acc[r] = _mm256_fmadd_ps(d[r], sv, acc[r]);
+    }
+  }
+  for (int r = 0; r < R; r++) {
+    __m256 b = _mm256_setzero_ps();
+    int64_t g = 0;
+    for (; g + 8 <= G; g += 8)
+      b = _mm256_fmadd_ps(load8_avx2(j->biases, j->bdtype, (n + r) * G + g),
+                          _mm256_loadu_ps(j->xsum + g), b);
+    b = _mm256_add_ps(b, acc[r]);
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(b), _mm256_extractf128_ps(b, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    float tail = 0;
+    for (; g < G; g++) tail += quant_load(j->biases, j->bdtype, (n + r) * G + g) * j->xsum[g];
+    out[r] = _mm_cvtss_f32(s) + tail;
+  }
+}
+
+CPU_TARGET_AVX2 static void q4_chunk_avx2(const qgemv_job* j, int64_t n, int64_t end) {
+  for (; n + 4 <= end; n += 4) q4_rows_avx2(j, n, 4, j->y + n);
+  for (; n < end; n++) q4_rows_avx2(j, n, 1, j->y + n);
 }
 
 #endif
@@ -177,6 +297,14 @@ static void rows_chunk(void* p, int64_t begin, int64_t end) {
   const qgemv_job* j = p;
   int64_t n = begin;
 #if CPU_HAVE_X86_KERNELS
+  if (j->bits == 4 && j->isa == CPU_ISA_AVX512) {
+    q4_chunk_avx512(j, begin, end);
+    return;
+  }
+  if (j->bits == 4 && j->isa == CPU_ISA_AVX2) {
+    q4_chunk_avx2(j, begin, end);
+    return;
+  }
   if (j->isa == CPU_ISA_AVX512)
     for (; n + 4 <= end; n += 4) rows4_avx512(j, n, j->y + n);
 #endif
@@ -195,36 +323,48 @@ static void rows_chunk(void* p, int64_t begin, int64_t end) {
   }
 }
 
-/* xp: per block of `block` elements, the even-indexed ones then the odd-indexed ones (the order
- * in which the 4-bit kernels see low and high nibbles). */
-static void nibble_order(float* xp, const float* x, int64_t K, int block) {
-  for (int64_t b = 0; b < K; b += block)
-    for (int t = 0; t < block / 2; t++) {
-      xp[b + t] = x[b + 2 * t];
-      xp[b + block / 2 + t] = x[b + 2 * t + 1];
-    }
+/* xp for the 4-bit kernels with `lanes` words per vector (layout above). */
+static void word_lane_order(float* xp, const float* x, int64_t K, int64_t padded, int lanes) {
+  for (int64_t b = 0; b < padded; b += 8 * lanes)
+    for (int t = 0; t < 8; t++)
+      for (int l = 0; l < lanes; l++) {
+        int64_t k = b + 8 * l + t;
+        xp[b + t * lanes + l] = k < K ? x[k] : 0.0f;
+      }
 }
 
+static bool is_pow2(int v) { return v > 0 && (v & (v - 1)) == 0; }
+
 int cpu_qgemv_affine_isa(cpu_isa isa, float* y, const float* x, const uint32_t* w,
-                         const void* scales, const void* biases, mlx_dtype sdtype, int64_t N,
-                         int64_t K, int bits, int group_size) {
-  if (bits != 4 && bits != 8) isa = CPU_ISA_PORTABLE; /* SIMD kernels cover 4 and 8 bits */
-  int64_t groups = K / group_size;
-  float* xsum = malloc(sizeof(float) * (size_t)groups + 1);
-  float* xp = isa != CPU_ISA_PORTABLE && bits == 4 ? malloc(sizeof(float) * (size_t)K) : NULL;
-  if (!xsum || (isa != CPU_ISA_PORTABLE && bits == 4 && !xp)) {
+                         const void* scales, const void* biases, mlx_dtype sdtype,
+                         mlx_dtype bdtype, int64_t N, int64_t K, int bits, int group_size) {
+  /* SIMD kernels: 4 bits with groups of 2^k >= 8 values, 8 bits with multiples of 32 */
+  bool simd = (bits == 4 && is_pow2(group_size) && group_size >= 8) ||
+              (bits == 8 && group_size % 32 == 0);
+  if (!simd) isa = CPU_ISA_PORTABLE;
+  int64_t groups = K / group_size, padded_groups = (groups + 15) / 16 * 16;
+  int lanes = isa == CPU_ISA_AVX512 ? 16 : 8;
+  int64_t padded_k = (K + 8 * lanes - 1) / (8 * lanes) * (8 * lanes);
+  bool want_xp = isa != CPU_ISA_PORTABLE && bits == 4;
+  float* xsum = malloc(sizeof(float) * (size_t)padded_groups + 1);
+  float* xp = want_xp ? malloc(sizeof(float) * (size_t)padded_k + 1) : NULL;
+  if (!xsum || (want_xp && !xp)) {
     free(xsum);
     free(xp);
     return util_error("quantized_matmul: out of memory");
   }
-  for (int64_t g = 0; g < groups; g++) {
+  for (int64_t g = 0; g < padded_groups; g++) {
     float s = 0;
-    for (int i = 0; i < group_size; i++) s += x[g * group_size + i];
+    for (int i = 0; g < groups && i < group_size; i++) s += x[g * group_size + i];
     xsum[g] = s;
   }
-  if (xp) nibble_order(xp, x, K, isa == CPU_ISA_AVX512 ? 32 : 16);
-  qgemv_job j = {isa,  y,      x,     xp,    xsum,   (const uint8_t*)w, K * bits / 8, N,
-                 K,    scales, biases, sdtype, bits, group_size};
+  if (xp) word_lane_order(xp, x, K, padded_k, lanes);
+  int gshift = 0;
+  while ((1 << gshift) < group_size) gshift++;
+  qgemv_job j = {.isa = isa, .y = y, .x = x, .xp = xp, .xsum = xsum, .w = (const uint8_t*)w,
+                 .row_bytes = K * bits / 8, .N = N, .K = K, .scales = scales, .biases = biases,
+                 .sdtype = sdtype, .bdtype = bdtype, .bits = bits, .group = group_size,
+                 .gshift = gshift};
   int64_t min_rows = QGEMV_MIN_CHUNK_BYTES / (j.row_bytes > 0 ? j.row_bytes : 1);
   cpu_parallel_for(N, min_rows > 0 ? min_rows : 1, rows_chunk, &j);
   free(xsum);
@@ -233,8 +373,8 @@ int cpu_qgemv_affine_isa(cpu_isa isa, float* y, const float* x, const uint32_t* 
 }
 
 int cpu_qgemv_affine(float* y, const float* x, const uint32_t* w, const void* scales,
-                     const void* biases, mlx_dtype sdtype, int64_t N, int64_t K, int bits,
-                     int group_size) {
-  return cpu_qgemv_affine_isa(cpu_isa_best(), y, x, w, scales, biases, sdtype, N, K, bits,
+                     const void* biases, mlx_dtype sdtype, mlx_dtype bdtype, int64_t N, int64_t K,
+                     int bits, int group_size) {
+  return cpu_qgemv_affine_isa(cpu_isa_best(), y, x, w, scales, biases, sdtype, bdtype, N, K, bits,
                               group_size);
 }

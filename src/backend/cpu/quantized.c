@@ -294,7 +294,7 @@ static int qmm_one(const dequant_src* d, bool transpose, const float* x, float* 
   if (transpose && p->mode == QUANT_AFFINE && M <= QMM_GEMV_MAX_ROWS) {
     for (int64_t m = 0; m < M; m++)
       if (cpu_qgemv_affine(y + m * N, x + m * K, (const uint32_t*)d->w, d->scales, d->biases,
-                           d->sdtype, N, K, p->bits, p->group_size))
+                           d->sdtype, d->bdtype, N, K, p->bits, p->group_size))
         return 1;
     return 0;
   }
