@@ -151,10 +151,15 @@ __global__ void __launch_bounds__(DEC_THREADS)
   }
 }
 
-// One block per (b, h): merges the chunks with the sink as one more score of value zero.
+// One block per (b, h) of DEC_COMBINE_PARTS * D threads: merges the chunks with the sink as one
+// more score of value zero. Each part of the block sums every DEC_COMBINE_PARTS-th chunk (loads
+// in flight side by side), then the parts are added in shared memory.
+constexpr int DEC_COMBINE_PARTS = 4;
+
 __global__ void sdpa_decode_combine(void* out, int out_dtype, const float* partial,
                                     gpu_sdpa_args A, int splits) {
   __shared__ float w[DEC_MAX_SPLITS];
+  __shared__ float parts[DEC_COMBINE_PARTS][256];
   __shared__ float s_inv;
   const int bh = blockIdx.x, h = bh % A.Hq, D = A.D;
   const float* base = partial + (int64_t)bh * splits * (2 + D);
@@ -177,10 +182,16 @@ __global__ void sdpa_decode_combine(void* out, int out_dtype, const float* parti
     if (lane == 0) s_inv = total > 0 ? 1.0f / total : 0.0f;
   }
   __syncthreads();
-  for (int d = threadIdx.x; d < D; d += blockDim.x) {
-    float a = 0.0f;
-    for (int s = 0; s < splits; s++)
-      if (w[s] != 0.0f) a += base[(int64_t)s * (2 + D) + 2 + d] * w[s];
+  // A chunk with every key masked wrote zeros and has weight 0, so no test is needed here.
+  const int d = threadIdx.x % D, part = threadIdx.x / D;
+  float a = 0.0f;
+#pragma unroll 4
+  for (int s = part; s < splits; s += DEC_COMBINE_PARTS)
+    a += base[(int64_t)s * (2 + D) + 2 + d] * w[s];
+  parts[part][d] = a;
+  __syncthreads();
+  if (part == 0) {
+    for (int p = 1; p < DEC_COMBINE_PARTS; p++) a += parts[p][d];
     store_f32(out, out_dtype, (int64_t)bh * D + d, a * s_inv);
   }
 }
@@ -190,24 +201,22 @@ bool rows_aligned(const void* p, const int64_t* st) {
          st[2] % 8 == 0;
 }
 
+typedef void (*partial_kernel)(float*, const uint16_t*, const uint16_t*, const uint16_t*,
+                               gpu_sdpa_args, int, int);
+
 template <int DT, int D>
-void launch_partial(int gm, dim3 grid, cudaStream_t s, float* partial, const void* q,
-                    const void* k, const void* v, const gpu_sdpa_args& A, int splits, int chunk) {
-  const uint16_t *q16 = (const uint16_t*)q, *k16 = (const uint16_t*)k, *v16 = (const uint16_t*)v;
+partial_kernel pick_gm(int gm) {
   switch (gm) {
-    case 1: sdpa_decode_partial<DT, D, 1><<<grid, DEC_THREADS, 0, s>>>(partial, q16, k16, v16, A, splits, chunk); break;
-    case 2: sdpa_decode_partial<DT, D, 2><<<grid, DEC_THREADS, 0, s>>>(partial, q16, k16, v16, A, splits, chunk); break;
-    case 4: sdpa_decode_partial<DT, D, 4><<<grid, DEC_THREADS, 0, s>>>(partial, q16, k16, v16, A, splits, chunk); break;
-    default: sdpa_decode_partial<DT, D, 8><<<grid, DEC_THREADS, 0, s>>>(partial, q16, k16, v16, A, splits, chunk); break;
+    case 1: return sdpa_decode_partial<DT, D, 1>;
+    case 2: return sdpa_decode_partial<DT, D, 2>;
+    case 4: return sdpa_decode_partial<DT, D, 4>;
+    default: return sdpa_decode_partial<DT, D, 8>;
   }
 }
 
 template <int DT>
-void launch_partial_d(int D, int gm, dim3 grid, cudaStream_t s, float* partial, const void* q,
-                      const void* k, const void* v, const gpu_sdpa_args& A, int splits, int chunk) {
-  if (D == 64) launch_partial<DT, 64>(gm, grid, s, partial, q, k, v, A, splits, chunk);
-  else if (D == 128) launch_partial<DT, 128>(gm, grid, s, partial, q, k, v, A, splits, chunk);
-  else launch_partial<DT, 256>(gm, grid, s, partial, q, k, v, A, splits, chunk);
+partial_kernel pick_d(int D, int gm) {
+  return D == 64 ? pick_gm<DT, 64>(gm) : D == 128 ? pick_gm<DT, 128>(gm) : pick_gm<DT, 256>(gm);
 }
 
 }  // namespace
@@ -223,12 +232,19 @@ extern "C" int gpu_launch_sdpa_decode(int device, int dtype, int out_dtype, void
   cudaStream_t s = gpu_stream(device);
   if (!s) return 1;
   const int G = A.Hq / A.Hk, gm = G <= 1 ? 1 : G <= 2 ? 2 : G <= 4 ? 4 : 8;
-  // Chunks: about four blocks per SM, in whole iterations of the block, at most 256 chunks.
-  int sms = 132;
-  cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
+  partial_kernel kernel = dtype == MLX_BFLOAT16 ? pick_d<MLX_BFLOAT16>(A.D, gm)
+                                                : pick_d<MLX_FLOAT16>(A.D, gm);
+  // Chunks: one wave of resident blocks over the GPU (the occupancy of this instantiation),
+  // in whole iterations of the block, at most DEC_MAX_SPLITS chunks.
+  int sms = 132, per_sm = 0;
+  if (cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess ||
+      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, DEC_THREADS, 0) != cudaSuccess)
+    cudaGetLastError();  // only a sizing hint: keep the defaults
+  if (sms < 1) sms = 132;
+  if (per_sm < 1) per_sm = 1;
   const int step = (DEC_THREADS / (A.D / 8)) * DEC_UNROLL;
   int64_t groups = (int64_t)A.B * A.Hk;
-  int64_t want = (4 * (int64_t)sms + groups - 1) / groups;
+  int64_t want = ((int64_t)per_sm * sms + groups - 1) / groups;
   int64_t chunk = (A.Lk + want - 1) / want;
   if (chunk < (A.Lk + DEC_MAX_SPLITS - 1) / DEC_MAX_SPLITS)
     chunk = (A.Lk + DEC_MAX_SPLITS - 1) / DEC_MAX_SPLITS;
@@ -237,15 +253,13 @@ extern "C" int gpu_launch_sdpa_decode(int device, int dtype, int out_dtype, void
   size_t bytes = sizeof(float) * (size_t)A.B * A.Hq * splits * (2 + A.D);
   void* partial = NULL;
   if (gpu_backend_alloc(device, bytes, &partial)) return 1;
-  dim3 grid(splits, (unsigned)groups);
-  if (dtype == MLX_BFLOAT16)
-    launch_partial_d<MLX_BFLOAT16>(A.D, gm, grid, s, (float*)partial, q, k, v, A, splits, (int)chunk);
-  else
-    launch_partial_d<MLX_FLOAT16>(A.D, gm, grid, s, (float*)partial, q, k, v, A, splits, (int)chunk);
+  kernel<<<dim3(splits, (unsigned)groups), DEC_THREADS, 0, s>>>(
+      (float*)partial, (const uint16_t*)q, (const uint16_t*)k, (const uint16_t*)v, A, splits,
+      (int)chunk);
   int status = GPU_LAUNCHED("decode attention");
   if (!status) {
-    sdpa_decode_combine<<<(unsigned)(A.B * A.Hq), A.D, 0, s>>>(out, out_dtype, (const float*)partial,
-                                                              A, splits);
+    sdpa_decode_combine<<<(unsigned)(A.B * A.Hq), DEC_COMBINE_PARTS * A.D, 0, s>>>(
+        out, out_dtype, (const float*)partial, A, splits);
     status = GPU_LAUNCHED("decode attention combine");
   }
   gpu_backend_free(device, partial, bytes);

@@ -29,6 +29,7 @@ __global__ void __launch_bounds__(QG_THREADS)
   for (int64_t n = (int64_t)blockIdx.x * warps + warp; n < N; n += (int64_t)gridDim.x * warps) {
     const uint8_t* row = w + n * row_bytes;
     float acc = 0.0f;
+#pragma unroll 4
     for (int64_t c = lane; c * 16 < row_bytes; c += 32) {
       uint4 u = __ldg((const uint4*)(row + c * 16));
       const uint32_t words[4] = {u.x, u.y, u.z, u.w};
@@ -68,9 +69,13 @@ extern "C" int gpu_launch_qgemv_affine(int device, int bits, int group_size, voi
   cudaStream_t s = gpu_stream(device);
   if (!s) return 1;
   int sms = 132;
-  cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
+  if (cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess) {
+    cudaGetLastError();  // only a sizing hint
+    sms = 132;
+  }
   const int warps = QG_THREADS / 32;
-  int64_t blocks = (N + warps - 1) / warps, cap = 8 * (int64_t)sms;
+  // A few rows per warp: x is staged once per block, so fewer, fuller blocks read it less often.
+  int64_t blocks = (N + warps - 1) / warps, cap = 2 * (int64_t)sms;
   unsigned grid = (unsigned)(blocks < cap ? blocks : cap);
   size_t smem = sizeof(float) * (size_t)K;
   int st;
