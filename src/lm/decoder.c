@@ -234,6 +234,8 @@ static int attention(mlx_array* out, mlxc_lm_session* sess, int li, mlx_array x,
   int T = cache->length;
   float scale = 1.0f / sqrtf(c->query_pre_attn_scalar > 0 ? c->query_pre_attn_scalar : (float)hd);
   scale *= m->rope_mscale * m->rope_mscale;
+  /* A standard cache holds positions 0..T-1 in order; a rotating one is masked by the
+   * positions its slots hold, within the narrower of the layer's and the cache's windows. */
   int window = sliding ? c->sliding_window : INT_MAX;
   if (cache->evicted || cache->options.max_size > 0) {
     int rotating_window = cache->options.max_size > 0 ? cache->options.max_size - cache->options.keep : INT_MAX;

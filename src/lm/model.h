@@ -148,6 +148,7 @@ int lm_cache_update(lm_kv_cache* c, mlx_array k, mlx_array v, int offset, lm_kv_
 void lm_cache_view_free(lm_kv_view* view);
 /* Forgets positions from `length` on; fails when entries have been evicted. */
 int lm_cache_truncate(lm_kv_cache* c, int length);
+/* Empties the cache, keeping its options. */
 void lm_cache_free(lm_kv_cache* c);
 /* Replaces the cache's contents (arrays are copied handles): n_parts 2 (float) or 6 (quantized),
  * `length` slots of which slot `next` is the oldest evictable one (length when in order), the
