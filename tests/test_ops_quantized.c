@@ -365,12 +365,12 @@ static float put_as(void* p, mlx_dtype dtype, int i, float v) {
 }
 
 /* The GEMV kernels of every supported instruction set against a reference that unpacks the words
- * itself (value i of a row: bits [i * bits % 32, ...) of word i * bits / 32, for 4 and 8 bits).
- * K = 384 fills whole vector blocks; K = 11 * group leaves partial ones (the 4-bit kernels take
+ * itself (value i of a row: bits [i * bits % 32, ...) of word i * bits / 32, for 2, 4 and 8
+ * bits). K = 384 fills whole vector blocks; K = 11 * group leaves partial ones (the 4-bit kernels take
  * 64 or 128 values per block); N = 37 leaves rows after the multi-row passes; scales and biases
  * come in every dtype, also different ones. */
 TEST(test_qgemv_every_isa) {
-  const int widths[2] = {4, 8}, groups[3] = {32, 64, 128};
+  const int widths[3] = {2, 4, 8}, groups[3] = {32, 64, 128};
   const mlx_dtype dts[3][2] = {{MLX_BFLOAT16, MLX_BFLOAT16}, {MLX_FLOAT16, MLX_FLOAT32},
                                {MLX_FLOAT32, MLX_BFLOAT16}};
   enum { N = 37, KMAX = 1408 };
@@ -381,7 +381,7 @@ TEST(test_qgemv_every_isa) {
   float y[N];
   int cases = 0;
   for (int k = 0; k < KMAX; k++) x[k] = frand();
-  for (int wi = 0; wi < 2; wi++)
+  for (int wi = 0; wi < 3; wi++)
     for (int gi = 0; gi < 3; gi++)
       for (int ki = 0; ki < 2; ki++)
         for (int di = 0; di < 3; di++) {
@@ -412,7 +412,7 @@ TEST(test_qgemv_every_isa) {
             }
           }
         }
-  CHECK(cases >= 72); /* the portable variant at least, for every case */
+  CHECK(cases >= 108); /* the portable variant at least, for every case */
   free(x);
   free(w);
   free(s);

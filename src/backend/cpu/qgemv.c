@@ -23,7 +23,7 @@ typedef struct {
   cpu_isa isa;
   float* y;
   const float* x;     /* natural order (portable and 8-bit kernels) */
-  const float* xp;    /* word-lane order for the 4-bit SIMD kernels (see below) */
+  const float* xp;    /* word-lane order for the 2- and 4-bit SIMD kernels (see below) */
   const float* xsum;  /* per-group sums of x, zero-padded to a multiple of 16 */
   const uint8_t* w;
   int64_t row_bytes, N, K;
@@ -140,14 +140,15 @@ CPU_TARGET_AVX512 static void rows4_avx512(const qgemv_job* j, int64_t n, float*
   for (int r = 0; r < 4; r++) out[r] = _mm512_reduce_add_ps(acc[r]) + bias_acc[r];
 }
 
-/* ---- 4-bit ----
- * A 32-bit word of weights holds 8 nibbles (values 8w .. 8w + 7). The kernels load one word per
- * vector lane (L lanes: a block of 8L values) and take nibble t of every lane at once (shift by
- * 4t, then a 16-entry table lookup on AVX-512, mask and convert on AVX2), so no byte is widened
- * on its own. x is reordered once per call to match: xp[b * 8L + t * L + l] = x[b * 8L + 8l + t],
- * zero-padded to whole blocks. A lane never straddles groups (groups are powers of two >= 8), so
- * lane l's scale is that of group (b * 8L + 8l) / group: the scales apply as one vector per block
- * and row, and the bias term sum_g bias_g * xsum_g is a separate dot product over groups. */
+/* ---- 2- and 4-bit ----
+ * A 32-bit word of weights holds V = 32 / bits values (word w: values Vw .. Vw + V - 1).
+ * The kernels load one word per vector lane (L lanes: a block of VL values) and take value t of
+ * every lane at once (shift by t * bits, then a 16-entry table lookup that ignores the higher
+ * bits on AVX-512, mask and convert on AVX2), so no byte is widened on its own. x is reordered
+ * once per call to match: xp[b * VL + t * L + l] = x[b * VL + V * l + t], zero-padded to whole
+ * blocks. A lane never straddles groups (groups are powers of two >= V), so lane l's scale is
+ * that of group (b * VL + V * l) / group: the scales apply as one vector per block and row, and
+ * the bias term sum_g bias_g * xsum_g is a separate dot product over groups. */
 
 /* count (1..16) elements of a float32/float16/bfloat16 buffer from p[i]; later lanes are 0. */
 CPU_TARGET_AVX512 static inline __m512 load16_avx512(const void* p, mlx_dtype dtype, int64_t i,
@@ -160,14 +161,19 @@ CPU_TARGET_AVX512 static inline __m512 load16_avx512(const void* p, mlx_dtype dt
   return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
 
-/* Rows n .. n + R - 1 (R <= 8, a constant after inlining) into out. */
+/* Rows n .. n + R - 1 (R <= 8; R and bits are constants after inlining) into out. */
 CPU_TARGET_AVX512 static inline __attribute__((always_inline)) void
-q4_rows_avx512(const qgemv_job* j, int64_t n, int R, float* out) {
+qlow_rows_avx512(const qgemv_job* j, int64_t n, int R, int bits, float* out) {
+  const int V = 32 / bits, BV = 16 * V; /* values per word, per block */
   const int64_t K = j->K, G = K / j->group;
-  const int gpb = j->group < 128 ? 128 / j->group : 1; /* groups a block of 128 values touches */
-  const __m512 lut = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const int gpb = j->group < BV ? BV / j->group : 1; /* groups a block touches */
+  /* value of a lane's low 4 bits (2-bit: the low 2 of them) */
+  const __m512 lut = bits == 4
+                         ? _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+                         : _mm512_setr_ps(0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3);
   const __m512i sidx = _mm512_srl_epi32(
-      _mm512_setr_epi32(0, 8, 16, 24, 32, 40, 48, 56, 64, 72, 80, 88, 96, 104, 112, 120),
+      _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                         _mm512_set1_epi32(V)),
       _mm_cvtsi32_si128(j->gshift)); /* lane l's group within the block */
   const uint8_t* row[8];
   __m512 acc[8], w[8], d[8];
@@ -175,19 +181,19 @@ q4_rows_avx512(const qgemv_job* j, int64_t n, int R, float* out) {
     row[r] = j->w + (n + r) * j->row_bytes;
     acc[r] = _mm512_setzero_ps();
   }
-  for (int64_t k0 = 0; k0 < K; k0 += 128) {
-    int words = K - k0 >= 128 ? 16 : (int)((K - k0) / 8);
+  for (int64_t k0 = 0; k0 < K; k0 += BV) {
+    int words = K - k0 >= BV ? 16 : (int)((K - k0) / V);
     for (int r = 0; r < R; r++) {
       w[r] = _mm512_castsi512_ps(
-          _mm512_maskz_loadu_epi32((__mmask16)((1u << words) - 1), row[r] + k0 / 2));
+          _mm512_maskz_loadu_epi32((__mmask16)((1u << words) - 1), row[r] + k0 / V * 4));
       d[r] = _mm512_setzero_ps();
     }
-    for (int t = 0; t < 8; t++) {
+    for (int t = 0; t < V; t++) {
       __m512 xv = _mm512_loadu_ps(j->xp + k0 + 16 * t);
       for (int r = 0; r < R; r++) {
         __m512i wi = _mm512_castps_si512(w[r]);
         d[r] = _mm512_fmadd_ps(_mm512_permutexvar_ps(wi, lut), xv, d[r]);
-        w[r] = _mm512_castsi512_ps(_mm512_srli_epi32(wi, 4));
+        w[r] = _mm512_castsi512_ps(_mm512_srli_epi32(wi, bits));
       }
     }
     int64_t g0 = k0 >> j->gshift;
@@ -208,9 +214,14 @@ q4_rows_avx512(const qgemv_job* j, int64_t n, int R, float* out) {
   }
 }
 
-CPU_TARGET_AVX512 static void q4_chunk_avx512(const qgemv_job* j, int64_t n, int64_t end) {
-  for (; n + QGEMV_ROWS <= end; n += QGEMV_ROWS) q4_rows_avx512(j, n, QGEMV_ROWS, j->y + n);
-  for (; n < end; n++) q4_rows_avx512(j, n, 1, j->y + n);
+CPU_TARGET_AVX512 static void qlow_chunk_avx512(const qgemv_job* j, int64_t n, int64_t end) {
+  if (j->bits == 4) {
+    for (; n + QGEMV_ROWS <= end; n += QGEMV_ROWS) qlow_rows_avx512(j, n, QGEMV_ROWS, 4, j->y + n);
+    for (; n < end; n++) qlow_rows_avx512(j, n, 1, 4, j->y + n);
+  } else {
+    for (; n + QGEMV_ROWS <= end; n += QGEMV_ROWS) qlow_rows_avx512(j, n, QGEMV_ROWS, 2, j->y + n);
+    for (; n < end; n++) qlow_rows_avx512(j, n, 1, 2, j->y + n);
+  }
 }
 
 /* 8 elements of a float32/float16/bfloat16 buffer from p[i]. */
@@ -222,14 +233,16 @@ CPU_TARGET_AVX2 static inline __m256 load8_avx2(const void* p, mlx_dtype dtype, 
 }
 
 CPU_TARGET_AVX2 static inline __attribute__((always_inline)) void
-q4_rows_avx2(const qgemv_job* j, int64_t n, int R, float* out) {
+qlow_rows_avx2(const qgemv_job* j, int64_t n, int R, int bits, float* out) {
+  const int V = 32 / bits, BV = 8 * V;
   const int64_t K = j->K, G = K / j->group;
-  const int gpb = j->group < 64 ? 64 / j->group : 1;
-  const __m256i low4 = _mm256_set1_epi32(0xf);
-  const __m256i sidx = _mm256_srl_epi32(_mm256_setr_epi32(0, 8, 16, 24, 32, 40, 48, 56),
-                                        _mm_cvtsi32_si128(j->gshift));
+  const int gpb = j->group < BV ? BV / j->group : 1;
+  const __m256i low = _mm256_set1_epi32((1 << bits) - 1);
+  const __m256i sidx = _mm256_srl_epi32(
+      _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(V)),
+      _mm_cvtsi32_si128(j->gshift));
   /* the words of a last, partial block */
-  const __m256i tail = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(K % 64 / 8)),
+  const __m256i tail = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(K % BV / V)),
                                           _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
   const uint8_t* row[4];
   __m256 acc[4], d[4];
@@ -238,17 +251,17 @@ q4_rows_avx2(const qgemv_job* j, int64_t n, int R, float* out) {
     row[r] = j->w + (n + r) * j->row_bytes;
     acc[r] = _mm256_setzero_ps();
   }
-  for (int64_t k0 = 0; k0 < K; k0 += 64) {
+  for (int64_t k0 = 0; k0 < K; k0 += BV) {
     for (int r = 0; r < R; r++) {
-      const void* p = row[r] + k0 / 2;
-      w[r] = K - k0 >= 64 ? _mm256_loadu_si256(p) : _mm256_maskload_epi32(p, tail);
+      const void* p = row[r] + k0 / V * 4;
+      w[r] = K - k0 >= BV ? _mm256_loadu_si256(p) : _mm256_maskload_epi32(p, tail);
       d[r] = _mm256_setzero_ps();
     }
-    for (int t = 0; t < 8; t++) {
+    for (int t = 0; t < V; t++) {
       __m256 xv = _mm256_loadu_ps(j->xp + k0 + 8 * t);
       for (int r = 0; r < R; r++) {
-        d[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_and_si256(w[r], low4)), xv, d[r]);
-        w[r] = _mm256_srli_epi32(w[r], 4);
+        d[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_and_si256(w[r], low)), xv, d[r]);
+        w[r] = _mm256_srli_epi32(w[r], bits);
       }
     }
     int64_t g0 = k0 >> j->gshift;
@@ -256,13 +269,13 @@ q4_rows_avx2(const qgemv_job* j, int64_t n, int R, float* out) {
     for (int r = 0; r < R; r++) {
       int64_t gi = (n + r) * G + g0;
       __m256 sv;
-      if (gpb == 1) { /* groups of 64 or more: one scale */
+      if (gpb == 1) { /* a block within one group */
         sv = _mm256_set1_ps(quant_load(j->scales, j->sdtype, gi));
-      } else if (gpb == 2) { /* groups of 32: one per half */
+      } else if (gpb == 2) { /* two groups: one per half */
         __m128 s0 = _mm_set1_ps(quant_load(j->scales, j->sdtype, gi));
-        sv = _mm256_insertf128_ps(_mm256_castps128_ps256(s0),
-                                  count > 1 ? _mm_set1_ps(quant_load(j->scales, j->sdtype, gi + 1)) : s0, 1);
-      } else { /* groups of 8 or 16 */
+        __m128 s1 = count > 1 ? _mm_set1_ps(quant_load(j->scales, j->sdtype, gi + 1)) : s0;
+        sv = _mm256_insertf128_ps(_mm256_castps128_ps256(s0), s1, 1);
+      } else {
         float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
         for (int i = 0; i < count; i++) s[i] = quant_load(j->scales, j->sdtype, gi + i);
         sv = _mm256_permutevar8x32_ps(_mm256_loadu_ps(s), sidx);
@@ -286,9 +299,14 @@ q4_rows_avx2(const qgemv_job* j, int64_t n, int R, float* out) {
   }
 }
 
-CPU_TARGET_AVX2 static void q4_chunk_avx2(const qgemv_job* j, int64_t n, int64_t end) {
-  for (; n + 4 <= end; n += 4) q4_rows_avx2(j, n, 4, j->y + n);
-  for (; n < end; n++) q4_rows_avx2(j, n, 1, j->y + n);
+CPU_TARGET_AVX2 static void qlow_chunk_avx2(const qgemv_job* j, int64_t n, int64_t end) {
+  if (j->bits == 4) {
+    for (; n + 4 <= end; n += 4) qlow_rows_avx2(j, n, 4, 4, j->y + n);
+    for (; n < end; n++) qlow_rows_avx2(j, n, 1, 4, j->y + n);
+  } else {
+    for (; n + 4 <= end; n += 4) qlow_rows_avx2(j, n, 4, 2, j->y + n);
+    for (; n < end; n++) qlow_rows_avx2(j, n, 1, 2, j->y + n);
+  }
 }
 
 #endif
@@ -297,12 +315,12 @@ static void rows_chunk(void* p, int64_t begin, int64_t end) {
   const qgemv_job* j = p;
   int64_t n = begin;
 #if CPU_HAVE_X86_KERNELS
-  if (j->bits == 4 && j->isa == CPU_ISA_AVX512) {
-    q4_chunk_avx512(j, begin, end);
+  if (j->bits <= 4 && j->isa == CPU_ISA_AVX512) {
+    qlow_chunk_avx512(j, begin, end);
     return;
   }
-  if (j->bits == 4 && j->isa == CPU_ISA_AVX2) {
-    q4_chunk_avx2(j, begin, end);
+  if (j->bits <= 4 && j->isa == CPU_ISA_AVX2) {
+    qlow_chunk_avx2(j, begin, end);
     return;
   }
   if (j->isa == CPU_ISA_AVX512)
@@ -323,12 +341,13 @@ static void rows_chunk(void* p, int64_t begin, int64_t end) {
   }
 }
 
-/* xp for the 4-bit kernels with `lanes` words per vector (layout above). */
-static void word_lane_order(float* xp, const float* x, int64_t K, int64_t padded, int lanes) {
-  for (int64_t b = 0; b < padded; b += 8 * lanes)
-    for (int t = 0; t < 8; t++)
+/* xp for the 2- and 4-bit kernels: V values per word, `lanes` words per vector (layout above). */
+static void word_lane_order(float* xp, const float* x, int64_t K, int64_t padded, int V,
+                            int lanes) {
+  for (int64_t b = 0; b < padded; b += V * lanes)
+    for (int t = 0; t < V; t++)
       for (int l = 0; l < lanes; l++) {
-        int64_t k = b + 8 * l + t;
+        int64_t k = b + V * l + t;
         xp[b + t * lanes + l] = k < K ? x[k] : 0.0f;
       }
 }
@@ -338,14 +357,16 @@ static bool is_pow2(int v) { return v > 0 && (v & (v - 1)) == 0; }
 int cpu_qgemv_affine_isa(cpu_isa isa, float* y, const float* x, const uint32_t* w,
                          const void* scales, const void* biases, mlx_dtype sdtype,
                          mlx_dtype bdtype, int64_t N, int64_t K, int bits, int group_size) {
-  /* SIMD kernels: 4 bits with groups of 2^k >= 8 values, 8 bits with multiples of 32 */
-  bool simd = (bits == 4 && is_pow2(group_size) && group_size >= 8) ||
+  /* SIMD kernels: 2 and 4 bits with groups of 2^k >= 32 / bits values, 8 bits with multiples
+   * of 32 */
+  bool simd = ((bits == 2 || bits == 4) && is_pow2(group_size) && group_size >= 32 / bits) ||
               (bits == 8 && group_size % 32 == 0);
   if (!simd) isa = CPU_ISA_PORTABLE;
   int64_t groups = K / group_size, padded_groups = (groups + 15) / 16 * 16;
   int lanes = isa == CPU_ISA_AVX512 ? 16 : 8;
-  int64_t padded_k = (K + 8 * lanes - 1) / (8 * lanes) * (8 * lanes);
-  bool want_xp = isa != CPU_ISA_PORTABLE && bits == 4;
+  int V = 32 / bits, block = V * lanes;
+  int64_t padded_k = (K + block - 1) / block * block;
+  bool want_xp = isa != CPU_ISA_PORTABLE && bits <= 4;
   float* xsum = malloc(sizeof(float) * (size_t)padded_groups + 1);
   float* xp = want_xp ? malloc(sizeof(float) * (size_t)padded_k + 1) : NULL;
   if (!xsum || (want_xp && !xp)) {
@@ -358,7 +379,7 @@ int cpu_qgemv_affine_isa(cpu_isa isa, float* y, const float* x, const uint32_t* 
     for (int i = 0; g < groups && i < group_size; i++) s += x[g * group_size + i];
     xsum[g] = s;
   }
-  if (xp) word_lane_order(xp, x, K, padded_k, lanes);
+  if (xp) word_lane_order(xp, x, K, padded_k, V, lanes);
   int gshift = 0;
   while ((1 << gshift) < group_size) gshift++;
   qgemv_job j = {.isa = isa, .y = y, .x = x, .xp = xp, .xsum = xsum, .w = (const uint8_t*)w,
