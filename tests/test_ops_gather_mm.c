@@ -233,7 +233,14 @@ TEST(test_gather_qmm_lhs_indices_and_errors) {
   mlx_array sc1 = mlx_array_new();
   CHECK_EQ_INT(mlx_slice(&sc1, sc, (int[]){0, 0, 0}, 3, (int[]){1, 8, 1}, 3, (int[]){1, 1, 1}, 3, cpu), 0);
   CHECK(mlx_gather_qmm(&out, X, wq, sc1, bi, none, R, true, gs, b, "affine", false, cpu) != 0);
-  CHECK(strstr(mlxc_last_error(), "batch dimensions") != NULL);
+  CHECK(strstr(mlxc_last_error(), "same shape") != NULL);
+  /* the weights are read in place: an out-of-range expert fails at evaluation */
+  int32_t far[2] = {1, 2};
+  mlx_array Far = mlx_array_new_data(far, si, 1, MLX_INT32);
+  CHECK_EQ_INT(mlx_gather_qmm(&out, X, wq, sc, bi, none, Far, true, gs, b, "affine", false, cpu), 0);
+  CHECK(mlx_array_eval(out) != 0);
+  CHECK(strstr(mlxc_last_error(), "out of range") != NULL);
+  mlx_array_free(Far);
   mlxc_set_errors_quiet(quiet);
   mlx_vector_array_free(q);
   mlx_array arrays[] = {X, W, out, L, R, wq, sc, bi, F, sc1};

@@ -1,17 +1,15 @@
-/* gather_mm and gather_qmm (matrix products of matrices picked from stacks, as mixture-of-experts
- * layers use them), composed from take + matmul / quantized_matmul. Indices are flat positions in
- * an operand's batch dimensions (all but the last two); an absent index array means "every
- * matrix, in order" (MLX's default arange over the batch). Each operand's matrices are gathered
- * with take, and the product broadcasts the two index shapes:
- * out = indices' broadcast shape + (M, N). sorted_indices is only a performance hint in MLX and
- * changes nothing here. */
+/* gather_mm (matrix products of matrices picked from stacks, as mixture-of-experts layers use
+ * them), composed from take + matmul, and the batch gather gather_qmm (ops/quantized.c) shares.
+ * Indices are flat positions in an operand's batch dimensions (all but the last two); an absent
+ * index array means "every matrix, in order" (MLX's default arange over the batch). The product
+ * broadcasts the two index shapes: out = indices' broadcast shape + (M, N). sorted_indices is
+ * only a performance hint in MLX and changes nothing here. */
 #include <string.h>
 
 #include "mlx/c/ops.h"
-#include "ops/ops_common.h"
+#include "ops/gather_mm.h"
 
-/* The handle's array, or NULL when empty; an integer dtype is required. */
-static int check_indices(mlx_array indices, const char* op, const char* what) {
+int ops_check_indices(mlx_array indices, const char* op, const char* what) {
   core_array* ind = core_ctx(indices);
   if (ind && !core_dtype_is_integer(ind->dtype))
     return util_error("%s: %s must have an integer dtype (got %s)", op, what,
@@ -19,9 +17,7 @@ static int check_indices(mlx_array indices, const char* op, const char* what) {
   return 0;
 }
 
-/* a (..., R, C) gathered by flat batch indices: (indices.shape..., R, C). With no indices, a
- * itself (retained). */
-static int gather_matrices(mlx_array* out, mlx_array a, mlx_array indices, mlx_stream s) {
+int ops_gather_batch(mlx_array* out, mlx_array a, mlx_array indices, mlx_stream s) {
   if (!indices.ctx) return mlx_array_set(out, a);
   int ndim = (int)mlx_array_ndim(a);
   const int* shape = mlx_array_shape(a);
@@ -35,8 +31,7 @@ static int gather_matrices(mlx_array* out, mlx_array a, mlx_array indices, mlx_s
   return status;
 }
 
-/* A 1-D operand as a matrix: a row (axis -2) or a column (axis -1); *expanded records it. */
-static int as_matrix(mlx_array* out, mlx_array a, int axis, bool* expanded, mlx_stream s) {
+int ops_as_matrix(mlx_array* out, mlx_array a, int axis, bool* expanded, mlx_stream s) {
   *expanded = mlx_array_ndim(a) == 1;
   return *expanded ? mlx_expand_dims(out, a, axis, s) : mlx_array_set(out, a);
 }
@@ -47,16 +42,16 @@ int mlx_gather_mm(mlx_array* res, const mlx_array a, const mlx_array b, const ml
   const char* op = "gather_mm";
   core_array* x = ops_arg(a, op, "a");
   core_array* y = x ? ops_arg(b, op, "b") : NULL;
-  if (!y || check_indices(lhs_indices, op, "lhs_indices") ||
-      check_indices(rhs_indices, op, "rhs_indices"))
+  if (!y || ops_check_indices(lhs_indices, op, "lhs_indices") ||
+      ops_check_indices(rhs_indices, op, "rhs_indices"))
     return 1;
   if (x->ndim == 0 || y->ndim == 0)
     return util_error("%s: a and b must have at least one dimension", op);
   mlx_array a2 = mlx_array_new(), b2 = mlx_array_new(), ga = mlx_array_new(), gb = mlx_array_new();
   mlx_array prod = mlx_array_new();
   bool row, col;
-  int status = as_matrix(&a2, a, 0, &row, s) || as_matrix(&b2, b, -1, &col, s) ||
-               gather_matrices(&ga, a2, lhs_indices, s) || gather_matrices(&gb, b2, rhs_indices, s) ||
+  int status = ops_as_matrix(&a2, a, 0, &row, s) || ops_as_matrix(&b2, b, -1, &col, s) ||
+               ops_gather_batch(&ga, a2, lhs_indices, s) || ops_gather_batch(&gb, b2, rhs_indices, s) ||
                mlx_matmul(&prod, ga, gb, s);
   /* Drop the dimensions inserted for 1-D operands, as matmul does. */
   if (!status) {
@@ -66,43 +61,6 @@ int mlx_gather_mm(mlx_array* res, const mlx_array a, const mlx_array b, const ml
     status = n ? mlx_squeeze_axes(res, prod, axes, (size_t)n, s) : mlx_array_set(res, prod);
   }
   mlx_array arrays[] = {a2, b2, ga, gb, prod};
-  for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++) mlx_array_free(arrays[i]);
-  return status;
-}
-
-int mlx_gather_qmm(mlx_array* res, const mlx_array x, const mlx_array w, const mlx_array scales,
-                   const mlx_array biases, const mlx_array lhs_indices, const mlx_array rhs_indices,
-                   bool transpose, mlx_optional_int group_size, mlx_optional_int bits,
-                   const char* mode, bool sorted_indices, const mlx_stream s) {
-  (void)sorted_indices;
-  const char* op = "gather_qmm";
-  core_array* xa = ops_arg(x, op, "x");
-  core_array* wq = xa ? ops_arg(w, op, "w") : NULL;
-  core_array* sc = wq ? ops_arg(scales, op, "scales") : NULL;
-  if (!sc || check_indices(lhs_indices, op, "lhs_indices") ||
-      check_indices(rhs_indices, op, "rhs_indices"))
-    return 1;
-  if (xa->ndim == 0) return util_error("%s: x must have at least one dimension", op);
-  if (wq->ndim < 2 || sc->ndim != wq->ndim || (biases.ctx && core_ctx(biases)->ndim != wq->ndim))
-    return util_error("%s: w, scales and biases must have the same number of dimensions (at "
-                      "least 2)", op);
-  /* The quantized stack's batch dimensions must agree so one index picks matching parts. */
-  for (int i = 0; i < wq->ndim - 2; i++)
-    if (sc->shape[i] != wq->shape[i] || (biases.ctx && core_ctx(biases)->shape[i] != wq->shape[i]))
-      return util_error("%s: the batch dimensions of w, scales and biases differ", op);
-  mlx_array x2 = mlx_array_new(), gx = mlx_array_new(), gw = mlx_array_new();
-  mlx_array gs = mlx_array_new(), gbias = mlx_array_new(), prod = mlx_array_new();
-  bool row;
-  int status = as_matrix(&x2, x, 0, &row, s) || gather_matrices(&gx, x2, lhs_indices, s) ||
-               gather_matrices(&gw, w, rhs_indices, s) ||
-               gather_matrices(&gs, scales, rhs_indices, s) ||
-               (biases.ctx && gather_matrices(&gbias, biases, rhs_indices, s)) ||
-               mlx_quantized_matmul(&prod, gx, gw, gs, gbias, transpose, group_size, bits, mode, s);
-  if (!status) {
-    int axis = -2;
-    status = row ? mlx_squeeze_axes(res, prod, &axis, 1, s) : mlx_array_set(res, prod);
-  }
-  mlx_array arrays[] = {x2, gx, gw, gs, gbias, prod};
   for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++) mlx_array_free(arrays[i]);
   return status;
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "mlx/c/ops.h"
+#include "ops/gather_mm.h"
 #include "ops/layout.h"
 #include "ops/primitives.h"
 #include "ops/quantized_params.h"
@@ -258,4 +259,92 @@ int mlx_quantized_matmul(mlx_array* res, const mlx_array x, const mlx_array w,
   core_array_release(cb);
   core_array_release(mm);
   return ops_finish(res, result, op);
+}
+
+/* The gather_qmm node: xg (..., M, K) times the matrices of the w/scales/biases stack that
+ * rhs_indices picks, read in place by the kernel (no copy of the weights). Result: the batches of
+ * xg and rhs_indices broadcast, + (M, N). Returns a new reference or NULL (error reported). */
+static core_array* gather_qmm_node(core_array* xg, core_array* wq, core_array* sc, core_array* bi,
+                                   core_array* rhs, quant_params* p, int values, mlx_dtype dtype,
+                                   core_stream* st, const char* op) {
+  dtype = p->mode == QUANT_AFFINE ? core_promote(xg->dtype, dtype) : xg->dtype;
+  if (!supported_float(dtype)) {
+    util_error("%s: only float32, float16 and bfloat16 are supported, but x has dtype %s", op,
+               core_dtype_name(xg->dtype));
+    return NULL;
+  }
+  int rows = wq->shape[wq->ndim - 2], K = xg->shape[xg->ndim - 1];
+  int inner = p->transpose ? values : rows, outer = p->transpose ? rows : values;
+  if (K != inner) {
+    util_error("%s: the last dimension of x (%d) does not match the quantized matrix (%d, %d) "
+               "with transpose=%s", op, K, inner, outer, p->transpose ? "true" : "false");
+    return NULL;
+  }
+  int out[CORE_MAX_NDIM], nd;
+  if (ops_broadcast_shapes(xg->shape, xg->ndim - 2, rhs->shape, rhs->ndim, out, &nd, op)) return NULL;
+  if (nd + 2 > CORE_MAX_NDIM) {
+    util_error("%s: the result would have more than %d dimensions", op, CORE_MAX_NDIM);
+    return NULL;
+  }
+  int batch_nd = nd;
+  out[nd++] = xg->shape[xg->ndim - 2];
+  out[nd++] = outer;
+  core_array *idx = NULL, *cx = NULL, *cs = NULL, *cb = NULL, *res = NULL;
+  core_array* t = ops_astype(rhs, MLX_INT32, st);
+  if (t) idx = ops_broadcast_to(t, out, batch_nd, st);
+  core_array_release(t);
+  if (idx) cx = ops_astype(xg, dtype, st);
+  if (cx) cs = p->mode == QUANT_AFFINE ? ops_astype(sc, dtype, st) : (core_array_retain(sc), sc);
+  if (cs && bi) cb = ops_astype(bi, dtype, st);
+  quant_params* params = (cs && (cb || !bi)) ? copy_params(p) : NULL;
+  if (params) {
+    core_array* inputs[5] = {idx, cx, wq, cs, cb};
+    res = core_node_single(&prim_gather_qmm, params, inputs, bi ? 5 : 4, dtype, out, nd, st);
+  }
+  core_array_release(idx);
+  core_array_release(cx);
+  core_array_release(cs);
+  core_array_release(cb);
+  return res;
+}
+
+/* x's matrices are gathered by lhs_indices with take (activations: cheap); the weights are read
+ * in place by a gather_qmm node when rhs_indices is given, else this is quantized_matmul. */
+int mlx_gather_qmm(mlx_array* res, const mlx_array x, const mlx_array w, const mlx_array scales,
+                   const mlx_array biases, const mlx_array lhs_indices, const mlx_array rhs_indices,
+                   bool transpose, mlx_optional_int group_size, mlx_optional_int bits,
+                   const char* mode, bool sorted_indices, const mlx_stream s) {
+  (void)sorted_indices; /* a hint for MLX's GPU kernels */
+  const char* op = "gather_qmm";
+  core_array* xa = ops_arg(x, op, "x");
+  core_array* wq = xa ? ops_arg(w, op, "w") : NULL;
+  core_array* sc = wq ? ops_arg(scales, op, "scales") : NULL;
+  if (!sc || ops_check_indices(lhs_indices, op, "lhs_indices") ||
+      ops_check_indices(rhs_indices, op, "rhs_indices"))
+    return 1;
+  core_array* bi = core_ctx(biases);
+  quant_params p;
+  mlx_dtype dtype;
+  int values;
+  if (resolve_params(mode, group_size, bits, &p, op) ||
+      check_mode_inputs(&p, sc, bi, &dtype, op) || check_packed(wq, sc, bi, &p, &values, op))
+    return 1;
+  if (xa->ndim == 0) return util_error("%s: x must have at least one dimension", op);
+  p.transpose = transpose;
+  mlx_array x2 = mlx_array_new(), xg = mlx_array_new(), prod = mlx_array_new();
+  bool row;
+  int status = ops_as_matrix(&x2, x, 0, &row, s) || ops_gather_batch(&xg, x2, lhs_indices, s);
+  if (!status && rhs_indices.ctx)
+    status = ops_finish(&prod, gather_qmm_node(core_ctx(xg), wq, sc, bi, core_ctx(rhs_indices), &p,
+                                               values, dtype, core_stream_resolve(s), op), op);
+  else if (!status)
+    status = mlx_quantized_matmul(&prod, xg, w, scales, biases, transpose, group_size, bits, mode, s);
+  if (!status) {
+    int axis = -2; /* the row inserted for a 1-D x */
+    status = row ? mlx_squeeze_axes(res, prod, &axis, 1, s) : mlx_array_set(res, prod);
+  }
+  mlx_array_free(x2);
+  mlx_array_free(xg);
+  mlx_array_free(prod);
+  return status;
 }

@@ -335,18 +335,37 @@ static int64_t batch_offset(const batch_walk* bw, const core_array* out, int64_t
   return off;
 }
 
-int cpu_eval_quantized_matmul(core_node* node, core_array** outputs) {
+/* The int32 index of output batch i in idx (shape: the output's batch dims, any strides). */
+static int64_t index_at(const core_array* idx, const core_array* out, int64_t i) {
+  int64_t off = 0;
+  for (int d = out->ndim - 3; d >= 0; d--) {
+    off += (i % out->shape[d]) * idx->strides[d];
+    i /= out->shape[d];
+  }
+  return ((const int32_t*)core_array_ptr(idx))[off];
+}
+
+/* quantized_matmul (first = 0: inputs x, w, scales[, biases]; batches broadcast) and gather_qmm
+ * (first = 1: inputs[0] holds, per output batch, which matrix of the w/scales/biases stack to
+ * use, read in place). */
+static int qmm_eval(core_node* node, core_array** outputs, int first) {
   const quant_params* p = node->params;
-  core_array *x = node->inputs[0], *w = node->inputs[1], *out = outputs[0];
+  core_array *x = node->inputs[first], *w = node->inputs[first + 1], *out = outputs[0];
+  const core_array* idx = first ? node->inputs[0] : NULL;
   if (core_array_alloc_contiguous(out)) return 1;
   if (out->size == 0) return 0;
   int nd = out->ndim;
   int64_t M = out->shape[nd - 2], N = out->shape[nd - 1], K = x->shape[x->ndim - 1];
+  int64_t w_matrix = (int64_t)w->shape[w->ndim - 2] * w->shape[w->ndim - 1];
+  int64_t s_matrix = (int64_t)node->inputs[first + 2]->shape[w->ndim - 2] *
+                     node->inputs[first + 2]->shape[w->ndim - 1];
+  int64_t matrices = 1;
+  for (int i = 0; i < w->ndim - 2; i++) matrices *= w->shape[i];
   void* owned[4] = {NULL, NULL, NULL, NULL};
   float *x32 = NULL, *y32 = NULL;
   dequant_src d;
   int status = 0;
-  TRY(dequant_source(node, 1, &d, owned));
+  TRY(dequant_source(node, first + 1, &d, owned));
   const char* xd = dense_data(x, &owned[3]);
   REQUIRE(xd, "quantized_matmul: out of memory");
   x32 = malloc(sizeof(float) * (size_t)(M * K) + 1);
@@ -354,19 +373,33 @@ int cpu_eval_quantized_matmul(core_node* node, core_array** outputs) {
   REQUIRE(x32 && y32, "quantized_matmul: out of memory");
   batch_walk bx, bw, bs, bb;
   batch_strides(x, out, &bx);
-  batch_strides(w, out, &bw);
-  batch_strides(node->inputs[2], out, &bs);
-  if (p->mode == QUANT_AFFINE) batch_strides(node->inputs[3], out, &bb);
-  size_t selem = core_dtype_size(node->inputs[2]->dtype), xelem = core_dtype_size(x->dtype);
+  if (!idx) {
+    batch_strides(w, out, &bw);
+    batch_strides(node->inputs[2], out, &bs);
+    if (p->mode == QUANT_AFFINE) batch_strides(node->inputs[3], out, &bb);
+  }
+  size_t selem = core_dtype_size(node->inputs[first + 2]->dtype), xelem = core_dtype_size(x->dtype);
   int64_t batch = (int64_t)(out->size / (size_t)(M * N));
   int mk[2] = {(int)M, (int)K}, mn[2] = {(int)M, (int)N};
   int64_t mk_str[2] = {K, 1}, mn_str[2] = {N, 1};
   for (int64_t i = 0; i < batch; i++) {
     dequant_src di = d;
-    di.w = d.w + batch_offset(&bw, out, i) * 4;
-    di.scales = (const char*)d.scales + batch_offset(&bs, out, i) * (int64_t)selem;
-    if (p->mode == QUANT_AFFINE)
-      di.biases = (const char*)d.biases + batch_offset(&bb, out, i) * (int64_t)core_dtype_size(d.bdtype);
+    int64_t w_off, s_off;
+    if (idx) {
+      int64_t e = index_at(idx, out, i);
+      REQUIRE(e >= 0 && e < matrices, "gather_qmm: index %lld is out of range for %lld matrices",
+              (long long)e, (long long)matrices);
+      w_off = e * w_matrix;
+      s_off = e * s_matrix;
+    } else {
+      w_off = batch_offset(&bw, out, i);
+      s_off = batch_offset(&bs, out, i);
+    }
+    di.w = d.w + w_off * 4;
+    di.scales = (const char*)d.scales + s_off * (int64_t)selem;
+    if (p->mode == QUANT_AFFINE) /* biases have the scales' shape: gathered alike */
+      di.biases = (const char*)d.biases +
+                  (idx ? s_off : batch_offset(&bb, out, i)) * (int64_t)core_dtype_size(d.bdtype);
     cpu_convert(x32, MLX_FLOAT32, xd + batch_offset(&bx, out, i) * (int64_t)xelem, x->dtype, mk,
                 mk_str, 2);
     TRY(qmm_one(&di, p->transpose, x32, y32, M, N, K));
@@ -379,3 +412,9 @@ cleanup:
   free(y32);
   return status;
 }
+
+int cpu_eval_quantized_matmul(core_node* node, core_array** outputs) {
+  return qmm_eval(node, outputs, 0);
+}
+
+int cpu_eval_gather_qmm(core_node* node, core_array** outputs) { return qmm_eval(node, outputs, 1); }
