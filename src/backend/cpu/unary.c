@@ -59,8 +59,9 @@ static double erfinv_d(double y) {
   return x;
 }
 
-/* MLX's sigmoid: 1 / (1 + e^-|x|), mirrored for negative x so it stays accurate there. */
-#define SIGMOID(x) ((x) < 0 ? 1 - 1 / (1 + exp(-fabs(x))) : 1 / (1 + exp(-fabs(x))))
+/* sigmoid with e = e^-|x|: 1 / (1 + e) for x >= 0 and e / (1 + e) below, which avoids the
+ * cancellation of 1 - 1 / (1 + e) when the loop computes in float. */
+#define SIGMOID(x) ((x) < 0 ? exp(-fabs(x)) / (1 + exp(-fabs(x))) : 1 / (1 + exp(-fabs(x))))
 /* Floats' sign; NaN stays NaN (as numpy; MLX's backends disagree with each other here). */
 #define SIGN_FLOAT(x) (isnan(x) ? (x) : (elem_t)((x > 0) - (x < 0)))
 /* x / |x| for nonzero complex x. */
