@@ -4,47 +4,12 @@
  * GB/s = bytes read + written / best time of N. Set MLXC_NUM_THREADS to size the pool. */
 #include <stdio.h>
 
-#include "backend/cpu/threadpool.h"
 #include "bench_util.h"
 #include "mlx/c/mlx.h"
 
 enum { N = 16 << 20, REPS = 7 };
 
 static mlx_stream cpu;
-
-typedef struct {
-  char* dst;
-  const char* src;
-} copy_ctx;
-
-static void copy_chunk(void* p, int64_t begin, int64_t end) {
-  copy_ctx* c = p;
-  memcpy(c->dst + begin, c->src + begin, (size_t)(end - begin));
-}
-
-/* memcpy of `bytes` split over the current thread count; GB/s of read + write. */
-static double parallel_memcpy_gbps(size_t bytes) {
-  char* a = malloc(bytes);
-  char* b = malloc(bytes);
-  if (!a || !b) {
-    free(a);
-    free(b);
-    return 0;
-  }
-  memset(a, 1, bytes);
-  memset(b, 2, bytes);
-  copy_ctx c = {b, a};
-  double best = 1e30;
-  for (int r = 0; r < REPS; r++) {
-    double t = bench_now();
-    cpu_parallel_for((int64_t)bytes, 1 << 20, copy_chunk, &c);
-    t = bench_now() - t;
-    if (t < best) best = t;
-  }
-  free(a);
-  free(b);
-  return 2.0 * bytes / best / 1e9;
-}
 
 typedef int (*build_fn)(mlx_array* out, mlx_array a, mlx_array b);
 static int build_add(mlx_array* out, mlx_array a, mlx_array b) { return mlx_add(out, a, b, cpu); }
@@ -84,7 +49,7 @@ int main(void) {
   for (int k = 0; k < 3; k++) {
     if (k == 2 && pool <= 2) break;
     cpu_set_max_threads(counts[k]);
-    double copy = parallel_memcpy_gbps((size_t)bytes);
+    double copy = bench_parallel_memcpy_gbps((size_t)bytes, REPS);
     double add = 3 * bytes / best_seconds(build_add, a, b) / 1e9;
     double add_row = (2 * bytes + 4 * 4096) / best_seconds(build_add, m, row) / 1e9;
     double ex = 2 * bytes / best_seconds(build_exp, a, b) / 1e9;

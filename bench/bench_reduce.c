@@ -4,47 +4,12 @@
  * read + write counted). A reduction's GB/s counts the bytes it reads; best time of N. */
 #include <stdio.h>
 
-#include "backend/cpu/threadpool.h"
 #include "bench_util.h"
 #include "mlx/c/mlx.h"
 
 enum { ROWS = 4096, COLS = 4096, N = ROWS * COLS, REPS = 7 };
 
 static mlx_stream cpu;
-
-typedef struct {
-  char* dst;
-  const char* src;
-} copy_ctx;
-
-static void copy_chunk(void* p, int64_t begin, int64_t end) {
-  copy_ctx* c = p;
-  memcpy(c->dst + begin, c->src + begin, (size_t)(end - begin));
-}
-
-/* memcpy of `bytes` split over the current thread count; GB/s of read + write. */
-static double parallel_memcpy_gbps(size_t bytes) {
-  char* a = malloc(bytes);
-  char* b = malloc(bytes);
-  if (!a || !b) {
-    free(a);
-    free(b);
-    return 0;
-  }
-  memset(a, 1, bytes);
-  memset(b, 2, bytes);
-  copy_ctx c = {b, a};
-  double best = 1e30;
-  for (int r = 0; r < REPS; r++) {
-    double t = bench_now();
-    cpu_parallel_for((int64_t)bytes, 1 << 20, copy_chunk, &c);
-    t = bench_now() - t;
-    if (t < best) best = t;
-  }
-  free(a);
-  free(b);
-  return 2.0 * bytes / best / 1e9;
-}
 
 /* Best seconds of REPS evaluations of sum over `axes` (all when n_axes = 0). */
 static double best_sum_seconds(mlx_array a, const int* axes, size_t n_axes) {
@@ -79,7 +44,7 @@ int main(void) {
   for (int k = 0; k < 3; k++) {
     if (k > 0 && counts[k] <= counts[k - 1]) continue;
     cpu_set_max_threads(counts[k]);
-    double copy = parallel_memcpy_gbps((size_t)bytes);
+    double copy = bench_parallel_memcpy_gbps((size_t)bytes, REPS);
     int last = -1, first = 0;
     double full = bytes / best_sum_seconds(a, NULL, 0) / 1e9;
     double row = bytes / best_sum_seconds(a, &last, 1) / 1e9;
