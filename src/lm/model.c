@@ -81,6 +81,7 @@ int mlxc_lm_session_new(mlxc_lm_session** out, const mlxc_lm_model* model) {
     return util_error("out of memory");
   }
   s->model = model;
+  s->batch = 1;
   lm_session_configure(s, 0, 0, 64, 0);
   *out = s;
   return 0;
@@ -127,6 +128,7 @@ void mlxc_lm_session_free(mlxc_lm_session* s) {
   mlxc_lm_session_reset(s);
   free(s->caches);
   free(s->conv_states);
+  free(s->row_start);
   free(s);
 }
 
