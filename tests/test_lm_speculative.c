@@ -114,8 +114,8 @@ TEST(test_shipped_model_with_its_4bit_draft) {
     mlxc_lm_generation plain, spec, self;
     CHECK(run(m, NULL, ids, n, 0, &p, &plain) == 0);
     CHECK_EQ_INT(plain.n_ids, 64);
-    int ks[3] = {1, 3, 6};
-    for (int i = 0; i < 3; i++) {
+    int ks[2] = {1, 4};
+    for (int i = 0; i < 2; i++) {
       CHECK_MSG(run(m, draft, ids, n, ks[i], &p, &spec) == 0, "%s", mlxc_last_error());
       check_same_tokens(&spec, &plain, "4-bit draft, greedy");
       printf("  num_draft_tokens %d: %zu of %zu draft tokens accepted\n", ks[i], spec.draft_accepted, spec.draft_tokens);

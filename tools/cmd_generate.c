@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "generate_modes.h"
 #include "mlx/c/mlx.h"
 #include "mlxc/error.h"
 #include "mlxc/hub.h"
@@ -21,6 +22,9 @@ typedef struct {
   const char* device;
   bool json, chat, logprobs;
   option_strings stops;
+  option_strings prompts;              /* more than one: a batch */
+  const char *prompts_file, *draft_model;
+  int num_draft_tokens;
   mlxc_lm_generate_params params;
 } generate_options;
 
@@ -71,11 +75,14 @@ static void print_json_string(FILE* out, const char* s) {
 }
 
 int cmd_generate(int argc, char** argv) {
-  generate_options o = {.params = mlxc_lm_generate_default_params()};
+  generate_options o = {.params = mlxc_lm_generate_default_params(), .num_draft_tokens = 3};
   o.params.temperature = 0.0f;
   option_spec specs[] = {
       {"--model", OPT_STRING, &o.model, "model folder or hub id org/name[@revision]"},
-      {"--prompt", OPT_STRING, &o.prompt, "prompt text"},
+      {"--prompt", OPT_STRINGS, &o.prompts, "prompt text (several: one batch)"},
+      {"--prompts-file", OPT_STRING, &o.prompts_file, "a batch: one prompt per line"},
+      {"--draft-model", OPT_STRING, &o.draft_model, "speculative decoding with this draft model (same vocabulary)"},
+      {"--num-draft-tokens", OPT_INT, &o.num_draft_tokens, "tokens the draft proposes per step (3)"},
       {"--max-tokens", OPT_INT, &o.params.max_tokens, "tokens to generate (256)"},
       {"--temp", OPT_FLOAT, &o.params.temperature, "sampling temperature (0 = greedy)"},
       {"--top-p", OPT_FLOAT, &o.params.top_p, "nucleus sampling threshold"},
@@ -100,6 +107,12 @@ int cmd_generate(int argc, char** argv) {
       {"--json", OPT_FLAG, &o.json, "print one JSON object instead of streaming text"},
   };
   if (options_parse(argc, argv, specs, sizeof specs / sizeof specs[0])) return 2;
+  o.prompt = o.prompts.n ? o.prompts.items[0] : NULL;
+  if (o.model && (o.prompts.n > 1 || o.prompts_file)) {
+    if (o.draft_model) return fprintf(stderr, "mlxc generate: --draft-model works with one prompt\n"), 2;
+    generate_batch_request batch = {o.model, o.device, &o.prompts, o.prompts_file, o.chat, o.json, o.system, &o.stops};
+    return tool_generate_batch(&batch, o.params);
+  }
   if (!o.model || !o.prompt) {
     fprintf(stderr, "usage: mlxc generate --model DIR --prompt TEXT [options]\n");
     options_usage(stderr, specs, sizeof specs / sizeof specs[0]);
@@ -135,7 +148,9 @@ int cmd_generate(int argc, char** argv) {
   o.params.user_data = &st;
   o.params.n_eos_ids = mlxc_tokenizer_eos_ids(tok, &o.params.eos_ids);
   mlxc_lm_generation gen;
-  if (mlxc_lm_generate(session, ids, n_ids, &o.params, &gen)) goto cleanup;
+  if (o.draft_model ? tool_generate_speculative(o.draft_model, o.device, o.num_draft_tokens, session, ids, n_ids, &o.params, &gen)
+                    : mlxc_lm_generate(session, ids, n_ids, &o.params, &gen))
+    goto cleanup;
   double prompt_tps = gen.prompt_seconds > 0 ? gen.prompt_tokens / gen.prompt_seconds : 0;
   double gen_tps = gen.generation_seconds > 0 && gen.n_ids > 1 ? (gen.n_ids - 1) / gen.generation_seconds : 0;
   /* What the detokenizer and the stop matcher still hold. */
@@ -157,6 +172,7 @@ int cmd_generate(int argc, char** argv) {
       for (size_t i = 0; i < gen.n_ids; i++) printf(i ? ", %.6g" : "%.6g", gen.logprobs[i]);
       printf("]");
     }
+    if (o.draft_model) printf(", \"draft_tokens\": %zu, \"draft_accepted\": %zu", gen.draft_tokens, gen.draft_accepted);
     printf(", \"prompt_tokens\": %zu, \"generation_tokens\": %zu, \"prompt_tps\": %.3f, "
            "\"generation_tps\": %.3f, \"peak_memory\": %zu}\n",
            gen.prompt_tokens, gen.n_ids, prompt_tps, gen_tps, gen.peak_memory);
@@ -165,6 +181,7 @@ int cmd_generate(int argc, char** argv) {
     fflush(stdout);
     fprintf(stderr, "==========\nPrompt: %zu tokens, %.1f tokens-per-sec\nGeneration: %zu tokens, %.1f tokens-per-sec\n"
             "Peak memory: %.3f GB\n", gen.prompt_tokens, prompt_tps, gen.n_ids, gen_tps, gen.peak_memory / 1e9);
+    if (o.draft_model) fprintf(stderr, "Draft: %zu of %zu proposed tokens accepted\n", gen.draft_accepted, gen.draft_tokens);
   }
   mlxc_lm_generation_free(&gen);
   status = 0;
