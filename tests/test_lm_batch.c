@@ -4,6 +4,7 @@
  * scripts/gen_lm_fixtures.py); rows finish on their own; bad input is refused. */
 #include <jansson.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "lm/model.h"
 #include "mlx/c/mlx.h"
@@ -214,6 +215,47 @@ TEST(test_sampled_rows_match_their_solo_runs) {
   fixture_free(&f);
 }
 
+/* Quantized KV caches (8-bit, from the first step) in a batch: rows as they are alone. The
+ * fixtures' head_dim 16 is below the smallest group, so the shipped model, in float32. */
+TEST(test_quantized_cache_rows_match_their_solo_runs) {
+  char shipped[1024], tmp[] = "/tmp/mlxc-batch-XXXXXX", dir[64], path[128];
+  snprintf(shipped, sizeof shipped, "%s/models/kjv-llama-7m", test_source_dir());
+  CHECK(mkdtemp(tmp) != NULL);
+  snprintf(dir, sizeof dir, "%s/f32", tmp);
+  mlxc_lm_convert_params f32 = {.dtype_name = "float32", .dtype = MLX_FLOAT32};
+  mlxc_lm_model* m = NULL;
+  CHECK_MSG(mlxc_lm_convert(shipped, dir, &f32) == 0 && mlxc_lm_load(&m, dir, cpu) == 0, "%s", mlxc_last_error());
+  int32_t a[9] = {0, 298, 306, 443, 14, 2579, 261, 1170, 338}, b[3] = {0, 455, 343}, c[5] = {0, 384, 1125, 28, 201};
+  const int32_t* prompts[3] = {a, b, c};
+  size_t lengths[3] = {9, 3, 5};
+  mlxc_lm_generate_params p = mlxc_lm_generate_default_params();
+  p.max_tokens = 24;
+  p.kv_bits = 8;
+  p.kv_group_size = 32;
+  mlxc_lm_generation outs[3];
+  CHECK_MSG(m && mlxc_lm_generate_batch(m, prompts, lengths, 3, &p, 1, outs) == 0, "%s", mlxc_last_error());
+  for (int r = 0; m && r < 3; r++) {
+    mlxc_lm_session* s = NULL;
+    mlxc_lm_generation solo;
+    CHECK(mlxc_lm_session_new(&s, m) == 0 && mlxc_lm_generate(s, prompts[r], lengths[r], &p, &solo) == 0);
+    CHECK(s->caches[0].quantized);
+    CHECK_EQ_INT(outs[r].n_ids, solo.n_ids);
+    for (size_t i = 0; i < solo.n_ids && i < outs[r].n_ids; i++) CHECK_EQ_INT(outs[r].ids[i], solo.ids[i]);
+    mlxc_lm_generation_free(&solo);
+    mlxc_lm_generation_free(&outs[r]);
+    mlxc_lm_session_free(s);
+  }
+  mlxc_lm_free(m);
+  const char* files[] = {"model.safetensors", "config.json", "tokenizer.json", "tokenizer_config.json",
+                         "generation_config.json", "chat_template.jinja", "special_tokens_map.json"};
+  for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+    snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+    unlink(path);
+  }
+  rmdir(dir);
+  rmdir(tmp);
+}
+
 TEST(test_batch_errors_are_clear) {
   fixture f;
   if (!fixture_load(&f, "llama")) {
@@ -258,6 +300,7 @@ int main(void) {
   RUN(test_batch_rows_match_transformers_alone);
   RUN(test_rows_finish_on_their_own);
   RUN(test_sampled_rows_match_their_solo_runs);
+  RUN(test_quantized_cache_rows_match_their_solo_runs);
   RUN(test_batch_errors_are_clear);
   return TEST_SUMMARY();
 }
