@@ -5,9 +5,9 @@
  * callback); finished rows leave the batch and its caches. */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "lm/call.h"
+#include "lm/generation.h"
 #include "lm/model.h"
 #include "lm/sample.h"
 #include "mlxc/memory.h"
@@ -54,12 +54,6 @@ cleanup:
   return status;
 }
 
-static double now_seconds(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 /* One row's generation state. */
 typedef struct {
   mlxc_lm_generate_params params;
@@ -90,19 +84,13 @@ cleanup:
   return status;
 }
 
-static bool is_eos(const mlxc_lm_generate_params* p, int32_t token) {
-  for (size_t i = 0; i < p->n_eos_ids; i++)
-    if (p->eos_ids[i] == token) return true;
-  return false;
-}
-
 /* Samples row r's next token from its logits and decides whether the row is finished, in the
  * order mlxc_lm_generate does. */
 static int advance(batch_row* row, float* logits, int vocab, int max_positions, void* scratch, mlxc_lm_generation* out) {
   const mlxc_lm_generate_params* p = &row->params;
   float logprob;
   int32_t token = lm_sample(logits, vocab, p, row->history, row->n_history, &row->rng, scratch, &logprob);
-  if (is_eos(p, token)) {
+  if (lm_is_eos(p, token)) {
     out->stopped_by_eos = 1;
     row->done = true;
     return token;
@@ -178,7 +166,7 @@ int mlxc_lm_generate_batch(const mlxc_lm_model* m, const int32_t* const* prompts
   mlx_reset_peak_memory();
 
   /* Prefill, by chunks of columns. */
-  double start = now_seconds();
+  double start = lm_now_seconds();
   int chunk = p0->prefill_step > 0 ? p0->prefill_step : longest;
   int32_t* ids = malloc(sizeof(int32_t) * (size_t)B * (size_t)(chunk < longest ? chunk : longest));
   if (!ids) CALL(util_error("out of memory"));
@@ -189,10 +177,10 @@ int mlxc_lm_generate_batch(const mlxc_lm_model* m, const int32_t* const* prompts
   }
   free(ids);
   if (status) goto cleanup;
-  double prompt_seconds = now_seconds() - start;
+  double prompt_seconds = lm_now_seconds() - start;
 
   /* Decode: each active row samples; the finished ones leave; the rest run one more column. */
-  start = now_seconds();
+  start = lm_now_seconds();
   for (int r = 0; r < B; r++) active[r] = r;
   int n_active = B;
   while (n_active > 0) {
@@ -214,7 +202,7 @@ int mlxc_lm_generate_batch(const mlxc_lm_model* m, const int32_t* const* prompts
     }
     CALL(step(s, padded, 1, logits));
   }
-  double generation_seconds = now_seconds() - start;
+  double generation_seconds = lm_now_seconds() - start;
   size_t peak = 0;
   mlx_get_peak_memory(&peak);
   for (int r = 0; r < B; r++) {

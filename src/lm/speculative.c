@@ -6,25 +6,13 @@
  * as the next y. Both caches are then rewound to the context plus y and the accepted tokens. */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "lm/call.h"
+#include "lm/generation.h"
 #include "lm/model.h"
 #include "lm/sample.h"
 #include "mlxc/memory.h"
 #include "util/error.h"
-
-static double now_seconds(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static bool is_eos(const mlxc_lm_generate_params* p, int32_t token) {
-  for (size_t i = 0; i < p->n_eos_ids; i++)
-    if (p->eos_ids[i] == token) return true;
-  return false;
-}
 
 /* A model can run speculatively when its caches can be rewound by any amount. */
 static int check_rewindable(const mlxc_lm_model* m, const mlxc_lm_generate_params* p, const char* which) {
@@ -92,7 +80,7 @@ typedef struct {
 /* Emits a token the main model chose; false when generation is over. */
 static bool emit(emitter* e, int32_t token, float logprob, int position, int context) {
   const mlxc_lm_generate_params* p = e->params;
-  if (is_eos(p, token)) {
+  if (lm_is_eos(p, token)) {
     e->out->stopped_by_eos = 1;
     return !(e->done = true);
   }
@@ -131,12 +119,12 @@ int mlxc_lm_generate_speculative(mlxc_lm_session* s, mlxc_lm_session* draft, con
   lm_rng_seed(&draft_rng, params->seed ^ 0x5851f42d4c957f2dull); /* the draft's own stream */
   mlx_reset_peak_memory();
 
-  double start = now_seconds();
+  double start = lm_now_seconds();
   CALL(prefill(draft, prompt, n_prompt, params->prefill_step, &logits));
   CALL(prefill(s, prompt, n_prompt, params->prefill_step, &logits));
   out->prompt_tokens = n_prompt;
-  out->prompt_seconds = now_seconds() - start;
-  start = now_seconds();
+  out->prompt_seconds = lm_now_seconds() - start;
+  start = lm_now_seconds();
   float logprob;
   int32_t y = 0;
   int first = s->offset - (int)n_prompt; /* session position of history[0] */
@@ -181,7 +169,7 @@ int mlxc_lm_generate_speculative(mlxc_lm_session* s, mlxc_lm_session* draft, con
   }
   if (draft->offset < s->offset) /* leave both sessions with the same context */
     CALL(mlxc_lm_forward(draft, e.history + (draft->offset - first), (size_t)(s->offset - draft->offset), &logits));
-  out->generation_seconds = now_seconds() - start;
+  out->generation_seconds = lm_now_seconds() - start;
   mlx_get_peak_memory(&out->peak_memory);
   out->ids = malloc(sizeof(int32_t) * (out->n_ids ? out->n_ids : 1));
   if (!out->ids) CALL(util_error("out of memory"));
