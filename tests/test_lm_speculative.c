@@ -200,6 +200,8 @@ TEST(test_speculative_errors_are_clear) {
     CHECK(mlxc_lm_forward(s, ids, 2, &logits) == 0);
     CHECK(mlxc_lm_generate_speculative(s, d, ids + 2, 2, 3, &p, &gen) != 0);
     CHECK(strstr(mlxc_last_error(), "context") != NULL);
+    CHECK(mlxc_lm_generate_speculative(s, s, ids + 2, 2, 3, &p, &gen) != 0);
+    CHECK(strstr(mlxc_last_error(), "session of its own") != NULL);
     mlx_array_free(logits);
     mlxc_lm_session_free(s);
     mlxc_lm_session_free(d);

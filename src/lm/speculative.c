@@ -34,6 +34,7 @@ static int check_args(mlxc_lm_session* s, mlxc_lm_session* draft, const int32_t*
                       int num_draft_tokens, const mlxc_lm_generate_params* p, mlxc_lm_generation* out) {
   if (!s || !draft || !p || !out || (n_prompt && !prompt)) return util_error("mlxc_lm_generate_speculative: null argument");
   if (n_prompt == 0) return util_error("mlxc_lm_generate_speculative: the prompt is empty");
+  if (s == draft) return util_error("mlxc_lm_generate_speculative: the draft needs a session of its own");
   if (num_draft_tokens < 1 || num_draft_tokens > 64)
     return util_error("num_draft_tokens must be between 1 and 64, not %d", num_draft_tokens);
   int vocab = s->model->config.vocab_size, draft_vocab = draft->model->config.vocab_size;
