@@ -2,7 +2,9 @@
  *  - greedy tokens per second, plain vs speculative with the model's own 4-bit conversion as
  *    the draft (num_draft_tokens 2, 3, 4), for the bfloat16 (as shipped) and float32 main model,
  *    with the share of accepted draft tokens; the outputs are checked to be identical;
- *  - batch generation: total generated tokens per second for 1, 4 and 8 rows (the 4-bit model).
+ *  - batch generation: total generated tokens per second for 1, 4 and 8 rows (the 4-bit model);
+ *  - what decides both: the time of one forward pass of 1, 2, 4 and 8 tokens after 16 (the
+ *    best of 20), for each model; speculative decoding pays when k + 1 tokens cost about one.
  * Median of MLXC_BENCH_REPEATS (default 3) runs of 128 tokens each.
  *   bench_lm_speculative [shipped_model_dir]   (default: models/kjv-llama-7m) */
 #include <stdio.h>
@@ -79,6 +81,29 @@ static int bench_speculative(const char* name, mlxc_lm_model* m, mlxc_lm_model* 
   return status;
 }
 
+static int bench_forward(const char* name, mlxc_lm_model* m, const int32_t* prompt) {
+  mlxc_lm_session* s = NULL;
+  mlx_array logits = mlx_array_new();
+  int status = mlxc_lm_session_new(&s, m);
+  if (!status) status = mlxc_lm_forward(s, prompt, 16, &logits);
+  printf("%-10s forward of 1, 2, 4, 8 tokens:", name);
+  for (int L = 1; L <= 8 && !status; L *= 2) {
+    double best = 1e30;
+    for (int r = 0; r < 20 && !status; r++) {
+      double start = bench_now();
+      status = mlxc_lm_forward(s, prompt, (size_t)L, &logits); /* any valid tokens */
+      double t = bench_now() - start;
+      best = t < best ? t : best;
+      if (!status) status = mlxc_lm_session_truncate(s, 16);
+    }
+    printf(" %6.2f", best * 1e3);
+  }
+  printf(" ms\n");
+  mlx_array_free(logits);
+  mlxc_lm_session_free(s);
+  return status;
+}
+
 static int bench_batch(mlxc_lm_model* m, const int32_t* prompt, size_t n) {
   const int32_t* prompts[8];
   size_t lengths[8];
@@ -136,6 +161,9 @@ int main(int argc, char** argv) {
   }
   if (!status) status = bench_speculative("float32", f32_model, q4_model, prompt, n);
   if (!status) status = bench_batch(q4_model, prompt, n);
+  if (!status && n >= 16) status = bench_forward("bfloat16", bf16_model, prompt);
+  if (!status && n >= 16) status = bench_forward("float32", f32_model, prompt);
+  if (!status && n >= 16) status = bench_forward("4-bit", q4_model, prompt);
   if (status) fprintf(stderr, "bench_lm_speculative: %s\n", mlxc_last_error());
   free(prompt);
   mlxc_tokenizer_free(tok);
