@@ -40,6 +40,10 @@ int init_device(int device) {
 }
 }  // namespace
 
+// The device this thread last made current: cudaSetDevice is called only when it changes (it is
+// on the path of every launch and allocation).
+static thread_local int current_device = -1;
+
 cudaStream_t gpu_stream(int device) {
   if (device < 0 || device >= MAX_GPUS) {
     util_error("no GPU with index %d", device);
@@ -51,8 +55,25 @@ cudaStream_t gpu_stream(int device) {
     pthread_mutex_unlock(&lock);
     if (status) return NULL;
   }
-  if (gpu_check(cudaSetDevice(device), "cudaSetDevice")) return NULL;
+  if (current_device != device) {
+    if (gpu_check(cudaSetDevice(device), "cudaSetDevice")) return NULL;
+    current_device = device;
+  }
   return devices[device].stream;
+}
+
+int gpu_sm_count(int device) {
+  static int counts[MAX_GPUS];
+  if (device < 0 || device >= MAX_GPUS) return 132;
+  if (!counts[device]) {
+    int sms = 0;
+    if (cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess || sms < 1) {
+      cudaGetLastError();  // only a sizing hint
+      sms = 132;
+    }
+    counts[device] = sms;
+  }
+  return counts[device];
 }
 
 extern "C" bool gpu_backend_compiled(void) { return true; }

@@ -116,6 +116,13 @@ int gpu_launch_qgemv_affine(int device, int bits, int group_size, void* y, int y
                             const void* scales, const void* biases, int s_dtype, int64_t N,
                             int64_t K);
 
+/* out (rows, cols) of out_dtype = scale * q + bias for affine-quantized w (rows, cols * bits / 8
+ * bytes, bits 2..8, dense) with dense (rows, cols / group_size) scales and biases (dequant.cu).
+ * With `emulate`, MLX's dequantize roundings: the product in s_dtype, the sum in sum_dtype. */
+int gpu_launch_dequantize_affine(int device, void* out, int out_dtype, const void* w, const void* scales,
+                                 int s_dtype, const void* biases, int b_dtype, int sum_dtype, int64_t rows,
+                                 int64_t cols, int bits, int group_size, bool emulate);
+
 /* Softmax over the contiguous-or-strided last axis of `rows` rows; out row-major. */
 int gpu_launch_softmax(int device, int dtype, int out_dtype, void* out, const void* x, gpu_rows x_rows,
                        int64_t rows, int64_t D);
