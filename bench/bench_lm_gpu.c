@@ -131,7 +131,7 @@ int main(int argc, char** argv) {
   char default_base[256], dirs[3][600];
   snprintf(default_base, sizeof default_base, "/tmp/mlxc-bench-%s", shape->name);
   double t0 = bench_now();
-  if (bench_lm_prepare(base ? base : default_base, shape, dirs)) return 1;
+  if (bench_lm_prepare(base ? base : default_base, shape, precisions, dirs)) return 1;
   printf("%s: models ready in %.1f s\n", shape->name, bench_now() - t0);
   double copy = gpu ? copy_gbps() : bench_memcpy_gbps((size_t)256 << 20, 5);
   double gemm = gpu ? gemm_tflops() : 0;

@@ -6,6 +6,7 @@
 #define MLXC_BENCH_LM_MODEL_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -98,23 +99,31 @@ static inline int bench_lm_write_model(const char* dir, const bench_lm_shape* s)
   return status;
 }
 
-/* Writes <base> (bfloat16), <base>-q8 and <base>-q4 unless <base> exists; dirs[0..2] get the paths. */
-static inline int bench_lm_prepare(const char* base, const bench_lm_shape* s, char dirs[3][600]) {
+static inline bool bench_lm_exists(const char* dir) {
+  char probe[700];
+  snprintf(probe, sizeof probe, "%s/model.safetensors", dir);
+  struct stat st;
+  return stat(probe, &st) == 0;
+}
+
+/* Writes <base> (bfloat16) and, when `wanted` names them ("q8", "q4"), <base>-q8 and <base>-q4,
+ * each unless it exists; dirs[0..2] get the paths. */
+static inline int bench_lm_prepare(const char* base, const bench_lm_shape* s, const char* wanted, char dirs[3][600]) {
   snprintf(dirs[0], 600, "%s", base);
   snprintf(dirs[1], 600, "%s-q8", base);
   snprintf(dirs[2], 600, "%s-q4", base);
-  char probe[700];
-  snprintf(probe, sizeof probe, "%s/model.safetensors", base);
-  struct stat st;
-  if (stat(probe, &st) == 0) return 0;
-  if (bench_lm_write_model(base, s)) {
+  if (!bench_lm_exists(base) && bench_lm_write_model(base, s)) {
     fprintf(stderr, "cannot write the model: %s\n", mlxc_last_error());
     return 1;
   }
-  mlxc_lm_convert_params q8 = {true, 8, 64, NULL, MLX_FLOAT32}, q4 = {true, 4, 64, NULL, MLX_FLOAT32};
-  if (mlxc_lm_convert(base, dirs[1], &q8) || mlxc_lm_convert(base, dirs[2], &q4)) {
-    fprintf(stderr, "cannot convert: %s\n", mlxc_last_error());
-    return 1;
+  mlxc_lm_convert_params q[2] = {{true, 8, 64, NULL, MLX_FLOAT32}, {true, 4, 64, NULL, MLX_FLOAT32}};
+  const char* names[2] = {"q8", "q4"};
+  for (int i = 0; i < 2; i++) {
+    if (!strstr(wanted, names[i]) || bench_lm_exists(dirs[i + 1])) continue;
+    if (mlxc_lm_convert(base, dirs[i + 1], &q[i])) {
+      fprintf(stderr, "cannot convert: %s\n", mlxc_last_error());
+      return 1;
+    }
   }
   return 0;
 }

@@ -413,6 +413,34 @@ TEST(attention) {
   }
 }
 
+/* Prefill attention on tensor cores (attention_prefill.cu): f16/bf16, D 64/128, GQA, causal with
+ * fewer queries than keys (a chunk after a cached prefix), bool and additive masks, a fully
+ * masked row, ragged tiles (sizes not multiples of 64). */
+TEST(attention_prefill) {
+  for (int t = 1; t < 3; t++) {
+    mlx_dtype dt = float_types[t];
+    char what[128];
+    snprintf(what, sizeof what, "prefill %s causal 200x200 D=64 GQA 14/2", dname(dt));
+    check_sdpa(what, dt, 1, 14, 2, 200, 200, 64, "causal", mlx_array_new(), false, false);
+    snprintf(what, sizeof what, "prefill %s causal chunk 77 of 300 D=128 GQA 8/2 B=2", dname(dt));
+    check_sdpa(what, dt, 2, 8, 2, 77, 300, 128, "causal", mlx_array_new(), false, false);
+    snprintf(what, sizeof what, "prefill %s no mask 130x65 D=128", dname(dt));
+    check_sdpa(what, dt, 1, 4, 4, 130, 65, 128, "", mlx_array_new(), false, false);
+    bool m[40 * 90];
+    for (int i = 0; i < 40 * 90; i++) m[i] = i >= 90 && ((i * 7) % 5 != 0); /* row 0 fully masked */
+    int sm[4] = {1, 1, 40, 90};
+    mlx_array mask = mlx_array_new_data(m, sm, 4, MLX_BOOL);
+    snprintf(what, sizeof what, "prefill %s bool mask 40x90 D=64", dname(dt));
+    check_sdpa(what, dt, 2, 4, 2, 40, 90, 64, "", mask, false, false);
+    int sfm[2] = {40, 90};
+    mlx_array fmask = rand_array(sfm, 2, dt, -3, 0);
+    snprintf(what, sizeof what, "prefill %s additive mask 40x90 D=128", dname(dt));
+    check_sdpa(what, dt, 1, 4, 1, 40, 90, 128, "", fmask, false, false);
+    mlx_array_free(mask);
+    mlx_array_free(fmask);
+  }
+}
+
 /* Decode attention (one query) against the CPU: the split-K kernel for f16/bf16 and head dims
  * 64/128/256, the general kernel otherwise. kv_cap > Lk reads K/V as the first Lk rows of a
  * larger cache (row stride D, head stride kv_cap * D); mask_kind 1: a boolean (B, Hq, 1, Lk)
@@ -991,6 +1019,7 @@ int main(void) {
   RUN(rope_variants);
   RUN(attention);
   RUN(attention_decode);
+  RUN(attention_prefill);
   RUN(layer_norm_and_row_reductions);
   RUN(where_broadcast);
   RUN(quantized_gemv);

@@ -191,7 +191,11 @@ static int run_node(core_node* node) {
     }
   }
   if (outputs != outputs_inline) free(outputs);
-  if (profiling) core_profile_record(op->name, on_gpu, core_profile_now_ns() - started);
+  if (profiling) {
+    /* MLXC_PROFILE=sync waits for each GPU node, so its time includes the kernel's own. */
+    if (on_gpu && core_profile_sync()) gpu_backend_synchronize(node->stream->device->index);
+    core_profile_record(op->name, on_gpu, core_profile_now_ns() - started);
+  }
   return status;
 }
 

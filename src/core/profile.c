@@ -17,7 +17,7 @@ typedef struct {
 static profile_slot slots[PROFILE_SLOTS];
 static pthread_mutex_t profile_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t profile_once = PTHREAD_ONCE_INIT;
-static bool enabled;
+static bool enabled, synchronous;
 
 static int by_time(const void* a, const void* b) {
   const profile_slot *x = a, *y = b;
@@ -45,12 +45,18 @@ static void print_profile(void) {
 static void read_environment(void) {
   const char* v = getenv("MLXC_PROFILE");
   enabled = v && *v && strcmp(v, "0") != 0;
+  synchronous = enabled && strcmp(v, "sync") == 0;
   if (enabled) atexit(print_profile);
 }
 
 bool core_profile_enabled(void) {
   pthread_once(&profile_once, read_environment);
   return enabled;
+}
+
+bool core_profile_sync(void) {
+  pthread_once(&profile_once, read_environment);
+  return synchronous;
 }
 
 uint64_t core_profile_now_ns(void) {

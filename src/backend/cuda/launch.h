@@ -95,6 +95,12 @@ int gpu_launch_sdpa(int device, int dtype, int out_dtype, void* out, const void*
 int gpu_launch_sdpa_decode(int device, int dtype, int out_dtype, void* out, const void* q,
                            const void* k, const void* v, const gpu_sdpa_args* args);
 
+/* Many queries (prefill, attention_prefill.cu): float16/bfloat16 on tensor cores, D == Dv in
+ * {64, 128}, Lq >= 16, rows contiguous along D and 16-byte aligned, no sinks. Returns -1 (nothing
+ * done, no error) for other cases, otherwise 0 or 1 as the launchers. */
+int gpu_launch_sdpa_prefill(int device, int dtype, int out_dtype, void* out, const void* q, const void* k,
+                            const void* v, const gpu_sdpa_args* args);
+
 /* layer_norm over the last axis (rows.cu): w and b optional (NULL), 1-D at their strides. */
 int gpu_launch_layer_norm(int device, int dtype, int out_dtype, void* out, const void* x,
                           gpu_rows x_rows, int64_t rows, int64_t D, const void* w, int w_dtype,
