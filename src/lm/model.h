@@ -162,6 +162,7 @@ struct mlxc_lm_session {
   lm_kv_cache* caches;
   mlx_array* conv_states;          /* per layer: the last kernel-1 inputs of a conv block */
   int offset;
+  bool last_logits_only;           /* prefill inside generate: only the last position's logits */
 };
 
 /* conv.c: the short convolution block of lfm2 for x (1, L, D), updating the layer's state. */
