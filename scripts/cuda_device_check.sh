@@ -5,6 +5,8 @@
 #                                       # the shared libraries they need into .devcarry/cudabin
 #   bash scripts/cuda_device_check.sh run   # on the GPU machine (carry .devcarry/cudabin):
 #                                       # tests, benchmark, compute-sanitizer memcheck; logs in $OUT
+#   bash scripts/cuda_device_check.sh lm [SHAPE [ARGS...]]  # on the GPU machine: bench_lm_gpu
+#                                       # (decode/prefill tok/s) and the PyTorch reference
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PACK=$ROOT/.devcarry/cudabin
@@ -12,10 +14,10 @@ case "${1:-}" in
 pack)
   BUILD=${BUILD:-$ROOT/build-cuda}
   cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DMLXC_CUDA=ON > /dev/null &&
-    cmake --build "$BUILD" -j"$(nproc)" --target test_cuda_ops bench_cuda || exit 1
+    cmake --build "$BUILD" -j"$(nproc)" --target test_cuda_ops bench_cuda bench_lm_gpu || exit 1
   tmp=$(mktemp -d)
   mkdir -p "$tmp/bin" "$tmp/lib" "$PACK"
-  cp "$BUILD/test_cuda_ops" "$BUILD/bench_cuda" "$tmp/bin/"
+  cp "$BUILD/test_cuda_ops" "$BUILD/bench_cuda" "$BUILD/bench_lm_gpu" "$tmp/bin/"
   for l in libopenblas.so.0 libgfortran.so.5 libjansson.so.4 libquadmath.so.0 liblapacke.so.3 liblapack.so.3 libblas.so.3; do
     p=$(ldconfig -p | awk -v l="$l" '$1 == l {print $NF; exit}')
     [ -n "$p" ] && cp -L "$p" "$tmp/lib/"
@@ -40,5 +42,23 @@ run)
     "$PACK/bin/test_cuda_ops" > "$OUT/memcheck.log" 2>&1; echo "rc=$?" >> "$OUT/memcheck.log"
   grep -E "ERROR SUMMARY|passed|rc=" "$OUT/memcheck.log"
   ;;
-*) echo "usage: $0 pack|run" >&2; exit 2 ;;
+lm)
+  # Decode and prefill tok/s of a real-shaped model, then the same with PyTorch + transformers.
+  OUT=${OUT:-$ROOT/cuda-check-logs}
+  shape=${2:-qwen05}
+  shift 2 2>/dev/null || shift $#
+  mkdir -p "$OUT" && [ -x "$PACK/bin/bench_lm_gpu" ] || tar -C "$PACK" -xJf "$PACK/cb.tar.xz" || exit 1
+  export LD_LIBRARY_PATH=$PACK/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
+  echo "== bench_lm_gpu --shape $shape $*"
+  "$PACK/bin/bench_lm_gpu" --shape "$shape" "$@" 2>&1 | tee -a "$OUT/bench_lm_gpu_$shape.log"
+  ;;
+lm-torch)
+  OUT=${OUT:-$ROOT/cuda-check-logs}
+  shape=${2:-qwen05}
+  shift 2 2>/dev/null || shift $#
+  mkdir -p "$OUT"
+  echo "== bench_lm_torch.py --shape $shape $*"
+  PYTHONUNBUFFERED=1 python3 "$ROOT/scripts/bench_lm_torch.py" --shape "$shape" "$@" 2>&1 | grep -v Warning | tee -a "$OUT/bench_lm_torch_$shape.log"
+  ;;
+*) echo "usage: $0 pack|run|lm|lm-torch" >&2; exit 2 ;;
 esac

@@ -413,6 +413,34 @@ TEST(attention) {
   }
 }
 
+/* Prefill attention on tensor cores (attention_prefill.cu): f16/bf16, D 64/128, GQA, causal with
+ * fewer queries than keys (a chunk after a cached prefix), bool and additive masks, a fully
+ * masked row, ragged tiles (sizes not multiples of 64). */
+TEST(attention_prefill) {
+  for (int t = 1; t < 3; t++) {
+    mlx_dtype dt = float_types[t];
+    char what[128];
+    snprintf(what, sizeof what, "prefill %s causal 200x200 D=64 GQA 14/2", dname(dt));
+    check_sdpa(what, dt, 1, 14, 2, 200, 200, 64, "causal", mlx_array_new(), false, false);
+    snprintf(what, sizeof what, "prefill %s causal chunk 77 of 300 D=128 GQA 8/2 B=2", dname(dt));
+    check_sdpa(what, dt, 2, 8, 2, 77, 300, 128, "causal", mlx_array_new(), false, false);
+    snprintf(what, sizeof what, "prefill %s no mask 130x65 D=128", dname(dt));
+    check_sdpa(what, dt, 1, 4, 4, 130, 65, 128, "", mlx_array_new(), false, false);
+    bool m[40 * 90];
+    for (int i = 0; i < 40 * 90; i++) m[i] = i >= 90 && ((i * 7) % 5 != 0); /* row 0 fully masked */
+    int sm[4] = {1, 1, 40, 90};
+    mlx_array mask = mlx_array_new_data(m, sm, 4, MLX_BOOL);
+    snprintf(what, sizeof what, "prefill %s bool mask 40x90 D=64", dname(dt));
+    check_sdpa(what, dt, 2, 4, 2, 40, 90, 64, "", mask, false, false);
+    int sfm[2] = {40, 90};
+    mlx_array fmask = rand_array(sfm, 2, dt, -3, 0);
+    snprintf(what, sizeof what, "prefill %s additive mask 40x90 D=128", dname(dt));
+    check_sdpa(what, dt, 1, 4, 1, 40, 90, 128, "", fmask, false, false);
+    mlx_array_free(mask);
+    mlx_array_free(fmask);
+  }
+}
+
 /* Decode attention (one query) against the CPU: the split-K kernel for f16/bf16 and head dims
  * 64/128/256, the general kernel otherwise. kv_cap > Lk reads K/V as the first Lk rows of a
  * larger cache (row stride D, head stride kv_cap * D); mask_kind 1: a boolean (B, Hq, 1, Lk)
@@ -593,8 +621,10 @@ TEST(quantized_gemv) {
           mlx_quantized_matmul(&c1, x1, wq, sc, bs, true, gs, nb, "affine", cpu);
           compare("quantized GEMV 1-D x", g1, c1, 0, 0, norm_tol(dt));
           CHECK(mlx_quantized_matmul(&g3, x3, wq, sc, bs, true, gs, nb, "affine", gpu) == 0);
+          CHECK_MSG(made_on_gpu(g3), "quantized matmul, 3 rows: not computed on the GPU");
           mlx_quantized_matmul(&c3, x3, wq, sc, bs, true, gs, nb, "affine", cpu);
-          compare("quantized matmul 3 rows (CPU fallback)", g3, c3, 0, 0, 0);
+          /* Weights dequantized to x's dtype, then cuBLAS: the dtype's rounding of the weights. */
+          compare("quantized matmul 3 rows (dequantize + GEMM)", g3, c3, 0, 0, norm_tol(dt));
           mlx_array more[] = {x1, x3, g1, c1, g3, c3};
           for (size_t i = 0; i < 6; i++) mlx_array_free(more[i]);
         }
@@ -602,6 +632,63 @@ TEST(quantized_gemv) {
         mlx_array arrays[] = {w, x, wq, sc, bs, g, c};
         for (size_t i = 0; i < 7; i++) mlx_array_free(arrays[i]);
       }
+}
+
+TEST(dequantize_all_widths) {
+  const int bits[6] = {2, 3, 4, 5, 6, 8};
+  for (int t = 0; t < 3; t++)
+    for (int b = 0; b < 6; b++) {
+      mlx_dtype dt = float_types[t];
+      int group = b % 2 ? 64 : 32, sw[2] = {37, 4 * group};
+      mlx_array w = rand_array(sw, 2, dt, -2, 2);
+      mlx_vector_array q = mlx_vector_array_new();
+      mlx_optional_int gs = {group, true}, nb = {bits[b], true};
+      CHECK(mlx_quantize(&q, w, gs, nb, "affine", mlx_array_new(), cpu) == 0);
+      mlx_array wq = mlx_array_new(), sc = mlx_array_new(), bs = mlx_array_new(), g = mlx_array_new(),
+                c = mlx_array_new();
+      mlx_vector_array_get(&wq, q, 0);
+      mlx_vector_array_get(&sc, q, 1);
+      mlx_vector_array_get(&bs, q, 2);
+      char what[64];
+      snprintf(what, sizeof what, "dequantize %s %d-bit group %d", dname(dt), bits[b], group);
+      mlx_optional_dtype none = {MLX_FLOAT32, false};
+      CHECK_MSG(mlx_dequantize(&g, wq, sc, bs, gs, nb, "affine", mlx_array_new(), none, gpu) == 0, "%s: %s", what,
+                mlxc_last_error());
+      CHECK_MSG(made_on_gpu(g), "%s: not computed on the GPU", what);
+      mlx_dequantize(&c, wq, sc, bs, gs, nb, "affine", mlx_array_new(), none, cpu);
+      compare(what, g, c, 0, 0, 0); /* the same roundings: bit for bit */
+      mlx_vector_array_free(q);
+      mlx_array arrays[] = {w, wq, sc, bs, g, c};
+      for (size_t i = 0; i < 6; i++) mlx_array_free(arrays[i]);
+    }
+}
+
+/* slice_update writes in place into a source nobody else holds (a KV cache), and copies when
+ * the source is still visible. */
+TEST(slice_update_donation) {
+  int shape[4] = {1, 2, 64, 16}, ushape[4] = {1, 2, 1, 16};
+  int start[4] = {0, 0, 5, 0}, stop[4] = {1, 2, 6, 16};
+  for (int round = 0; round < 2; round++) {
+    bool keep_source = round == 0;
+    mlx_array host = rand_array(shape, 4, MLX_BFLOAT16, -1, 1), upd = rand_array(ushape, 4, MLX_BFLOAT16, -1, 1);
+    mlx_array src = mlx_array_new(), g = mlx_array_new(), c = mlx_array_new(), before = mlx_array_new();
+    mlx_copy(&src, host, gpu); /* device-resident, row-major */
+    mlx_array_eval(src);
+    mlx_copy(&before, host, cpu);
+    mlx_array_eval(before);
+    CHECK(mlx_slice_update(&c, host, upd, start, 4, stop, 4, NULL, 0, cpu) == 0);
+    if (keep_source) {
+      CHECK(mlx_slice_update(&g, src, upd, start, 4, stop, 4, NULL, 0, gpu) == 0);
+      mlx_array_eval(g);
+      compare("slice_update: the source held elsewhere is unchanged", src, before, 0, 0, 0);
+    } else {
+      CHECK(mlx_slice_update(&src, src, upd, start, 4, stop, 4, NULL, 0, gpu) == 0); /* the cache idiom */
+      mlx_array_set(&g, src);
+    }
+    compare(keep_source ? "slice_update (copy)" : "slice_update (in place)", g, c, 0, 0, 0);
+    mlx_array arrays[] = {host, upd, src, g, c, before};
+    for (size_t i = 0; i < 6; i++) mlx_array_free(arrays[i]);
+  }
 }
 
 TEST(softmax_argmax_take) {
@@ -932,9 +1019,12 @@ int main(void) {
   RUN(rope_variants);
   RUN(attention);
   RUN(attention_decode);
+  RUN(attention_prefill);
   RUN(layer_norm_and_row_reductions);
   RUN(where_broadcast);
   RUN(quantized_gemv);
+  RUN(dequantize_all_widths);
+  RUN(slice_update_donation);
   RUN(softmax_argmax_take);
   RUN(residency_and_fallback);
   RUN(memory_counters_and_errors);

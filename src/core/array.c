@@ -240,6 +240,28 @@ void core_array_set_view(core_array* out, const core_array* in, const int64_t* s
   core_array_update_flags(out);
 }
 
+bool core_array_donate(core_array* in, core_array* out, int device) {
+  core_buffer* b = in->buffer;
+  size_t bytes = out->size * core_dtype_size(out->dtype);
+  if (!b || in->node || atomic_load(&in->refs) != 1 || atomic_load(&b->refs) != 1 || in->offset != 0 ||
+      !in->row_contiguous || in->dtype != out->dtype || in->size != out->size || b->nbytes != bytes || bytes == 0)
+    return false;
+  if (device < 0) {
+    if (!b->host_valid || !b->data || b->release) return false; /* mapped or borrowed memory stays read-only */
+    b->device_valid = false;
+  } else {
+    if (!b->device_valid || b->device_index != device) return false;
+    b->host_valid = false;
+  }
+  core_buffer_release(out->buffer);
+  out->buffer = b;
+  atomic_fetch_add(&b->refs, 1);
+  out->offset = 0;
+  core_row_strides(out->shape, out->ndim, out->strides);
+  out->row_contiguous = true;
+  return true;
+}
+
 void core_assign(mlx_array* res, core_array* result) {
   core_array* old = core_ctx(*res);
   res->ctx = result;

@@ -92,6 +92,13 @@ void core_array_release(core_array* a);
 int core_array_alloc_contiguous(core_array* a);
 /* Makes `out` a view of `in`'s buffer with the given strides and element offset. */
 void core_array_set_view(core_array* out, const core_array* in, const int64_t* strides, int64_t offset);
+/* MLX's buffer donation, for kernels whose output overwrites a copy of an input (slice_update on
+ * a KV cache): when nothing else can observe `in` (held only by the running node, the sole user
+ * of an allocator-owned buffer, row-major from offset 0, out's dtype and size, evaluated), `out`
+ * takes over its buffer and the kernel writes in place. `device` is the GPU index the kernel
+ * writes on (the other copy of the data becomes stale), or -1 for a CPU kernel. Returns false,
+ * changing nothing, when donation is not safe. */
+bool core_array_donate(core_array* in, core_array* out, int device);
 /* Row-major strides of a shape. */
 void core_row_strides(const int* shape, int ndim, int64_t* strides);
 /* Recomputes row_contiguous from shape/strides. */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "backend/gpu.h"
+#include "mlx/c/cuda.h"
 #include "mlx/c/string.h"
 #include "util/error.h"
 
@@ -168,6 +169,12 @@ int mlx_device_is_available(bool* avail, mlx_device dev) {
 
 int mlx_device_count(int* count, mlx_device_type type) {
   *count = type == MLX_CPU ? 1 : core_gpu_count();
+  return 0;
+}
+
+int mlx_cuda_is_available(bool* res) {
+  if (!res) return util_error("mlx_cuda_is_available: result pointer is NULL");
+  *res = core_gpu_count() > 0;
   return 0;
 }
 

@@ -7,6 +7,7 @@
 #include "backend/cpu/copy.h"
 #include "backend/gpu.h"
 #include "core/device.h"
+#include "core/profile.h"
 #include "util/error.h"
 
 static atomic_uint_fast64_t eval_epoch = 1;
@@ -153,6 +154,8 @@ static int topological_order(core_array* const* roots, int n_roots, ptr_list* or
 
 static int run_node(core_node* node) {
   const core_op* op = node->op;
+  bool profiling = core_profile_enabled();
+  uint64_t started = profiling ? core_profile_now_ns() : 0;
   core_array* outputs_inline[4];
   core_array** outputs = node->n_outputs <= 4 ? outputs_inline : malloc(sizeof(core_array*) * (size_t)node->n_outputs);
   if (!outputs) return util_error("out of memory during evaluation");
@@ -165,6 +168,7 @@ static int run_node(core_node* node) {
     if (!kernel) kernel = op->eval_gpu;
     if (kernel) status = kernel(node, outputs);
   }
+  bool on_gpu = status != GPU_KERNEL_DECLINED;
   if (status == GPU_KERNEL_DECLINED) {
     status = 0;
     for (int i = 0; i < node->n_inputs && !status; i++) {
@@ -187,6 +191,11 @@ static int run_node(core_node* node) {
     }
   }
   if (outputs != outputs_inline) free(outputs);
+  if (profiling) {
+    /* MLXC_PROFILE=sync waits for each GPU node, so its time includes the kernel's own. */
+    if (on_gpu && core_profile_sync()) gpu_backend_synchronize(node->stream->device->index);
+    core_profile_record(op->name, on_gpu, core_profile_now_ns() - started);
+  }
   return status;
 }
 

@@ -72,7 +72,7 @@ static int step(mlxc_lm_session* s, const int32_t* ids, int n, float* rows) {
   if (!ids_array.ctx) return 1;
   int status = 0;
   CALL(lm_decoder_forward(s, ids_array, &logits));
-  CALL(mlx_slice(&logits, logits, start, 3, stop, 3, NULL, 0, s->model->stream));
+  if (mlx_array_dim(logits, 1) > 1) CALL(mlx_slice(&logits, logits, start, 3, stop, 3, NULL, 0, s->model->stream));
   CALL(mlx_contiguous(&logits, logits, false, s->model->stream));
   CALL(mlx_array_eval(logits));
   const float* data = mlx_array_data_float32(logits);
@@ -163,6 +163,7 @@ int mlxc_lm_generate_batch(const mlxc_lm_model* m, const int32_t* const* prompts
   CALL(mlxc_lm_session_new(&s, m));
   CALL(lm_session_configure(s, 0, p0->kv_bits, p0->kv_group_size, p0->quantized_kv_start));
   CALL(lm_session_set_rows(s, row_start, B));
+  s->last_logits_only = true; /* every step samples from its last column only */
   mlx_reset_peak_memory();
 
   /* Prefill, by chunks of columns. */

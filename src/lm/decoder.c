@@ -329,6 +329,12 @@ int lm_decoder_forward(mlxc_lm_session* sess, mlx_array ids, mlx_array* logits) 
     if (m->arch->gemma_norms) CALL(lm_norm_apply(&t, &layer->post_feedforward_norm, t, c->norm_eps, s));
     CALL(mlx_add(&x, x, t, s));
   }
+  if (sess->last_logits_only && L > 1) {
+    /* Generation needs the next token's logits only: skip the vocabulary projection (and the
+     * transfer) of every other position. */
+    int start[3] = {0, L - 1, 0}, stop[3] = {mlx_array_dim(x, 0), L, mlx_array_dim(x, 2)};
+    CALL(mlx_slice(&x, x, start, 3, stop, 3, NULL, 0, s));
+  }
   CALL(lm_norm_apply(&x, &m->final_norm, x, c->norm_eps, s));
   CALL(lm_linear_apply(logits, m->lm_head.weight.ctx ? &m->lm_head : &m->embed, x, s));
   CALL(mlx_astype(logits, *logits, MLX_FLOAT32, s));

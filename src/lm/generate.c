@@ -56,10 +56,13 @@ int mlxc_lm_generate(mlxc_lm_session* s, const int32_t* prompt, size_t n_prompt,
 
   double start = lm_now_seconds();
   size_t step = params->prefill_step > 0 ? (size_t)params->prefill_step : n_prompt;
-  for (size_t i = 0; i < n_prompt; i += step) {
+  s->last_logits_only = true;
+  for (size_t i = 0; i < n_prompt && !status; i += step) {
     size_t n = n_prompt - i < step ? n_prompt - i : step;
-    CALL(mlxc_lm_forward(s, prompt + i, n, &logits));
+    status = mlxc_lm_forward(s, prompt + i, n, &logits);
   }
+  s->last_logits_only = false;
+  if (status) goto cleanup;
   CALL(last_row(logits, row, vocab));
   out->prompt_tokens = n_prompt;
   out->prompt_seconds = lm_now_seconds() - start;

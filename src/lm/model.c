@@ -163,7 +163,7 @@ int mlxc_lm_forward(mlxc_lm_session* s, const int32_t* ids, size_t n, mlx_array*
   int status = lm_decoder_forward(s, idarr, logits);
   mlx_array_free(idarr);
   if (!status) {
-    int out_shape[2] = {(int)n, vocab};
+    int out_shape[2] = {s->last_logits_only ? 1 : (int)n, vocab};
     status = mlx_reshape(logits, *logits, out_shape, 2, s->model->stream);
   }
   if (!status) status = mlx_array_eval(*logits);

@@ -164,6 +164,7 @@ struct mlxc_lm_session {
   lm_kv_cache* caches;
   mlx_array* conv_states;          /* per layer: the last kernel-1 inputs of a conv block */
   int offset;                      /* columns seen (tokens, for one row) */
+  bool last_logits_only;           /* prefill inside generate: only the last position's logits */
   /* Batch sessions (batch.c): row b's tokens are left-padded and start at column row_start[b];
    * its RoPE positions count from there and its earlier columns are masked out. NULL: one row,
    * positions = columns. */

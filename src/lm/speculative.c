@@ -54,10 +54,13 @@ static int check_args(mlxc_lm_session* s, mlxc_lm_session* draft, const int32_t*
   return 0;
 }
 
+/* Runs the prompt; *logits: the last position's. */
 static int prefill(mlxc_lm_session* s, const int32_t* prompt, size_t n, int step_size, mlx_array* logits) {
   size_t step = step_size > 0 ? (size_t)step_size : n;
   int status = 0;
+  s->last_logits_only = true;
   for (size_t i = 0; i < n && !status; i += step) status = mlxc_lm_forward(s, prompt + i, n - i < step ? n - i : step, logits);
+  s->last_logits_only = false;
   return status;
 }
 

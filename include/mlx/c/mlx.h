@@ -6,6 +6,7 @@
 #define MLX_C_MLX_H
 
 #include "mlx/c/array.h"
+#include "mlx/c/cuda.h"
 #include "mlx/c/device.h"
 #include "mlx/c/error.h"
 #include "mlx/c/fast.h"

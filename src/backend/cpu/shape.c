@@ -93,9 +93,12 @@ int cpu_eval_slice_update(core_node* node, core_array** outputs) {
   core_array* out = outputs[0];
   const slice_params* p = node->params;
   size_t elem = core_dtype_size(out->dtype);
-  if (core_array_alloc_contiguous(out)) return 1;
-  if (out->size)
-    cpu_copy_strided(core_array_ptr(out), core_array_ptr(src), src->shape, src->strides, src->ndim, elem);
+  /* In place when the source is not visible elsewhere (a KV cache): no copy of the whole array. */
+  if (!core_array_donate((core_array*)src, out, -1)) {
+    if (core_array_alloc_contiguous(out)) return 1;
+    if (out->size)
+      cpu_copy_strided(core_array_ptr(out), core_array_ptr(src), src->shape, src->strides, src->ndim, elem);
+  }
   if (!update->size) return 0;
   int64_t strides[CORE_MAX_NDIM];
   for (int i = 0; i < out->ndim; i++) strides[i] = out->strides[i] * p->step[i];

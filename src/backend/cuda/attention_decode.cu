@@ -7,6 +7,7 @@
 // fused.cu: q scaled in fp32, masked keys skipped, fully masked rows give zeros.
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
+#include <pthread.h>
 #include <math.h>
 #include <stdint.h>
 
@@ -221,6 +222,31 @@ partial_kernel pick_d(int D, int gm) {
 
 }  // namespace
 
+// Resident blocks per SM of an instantiation, cached (the occupancy query is too slow for every
+// decode step); instantiations are few and fixed, so a small table keyed by the kernel suffices.
+static int occupancy_of(partial_kernel kernel) {
+  static partial_kernel keys[32];
+  static int values[32];
+  static pthread_mutex_t occupancy_lock = PTHREAD_MUTEX_INITIALIZER;
+  pthread_mutex_lock(&occupancy_lock);
+  int found = 0;
+  for (int i = 0; i < 32 && !found; i++) {
+    if (keys[i] == kernel) found = values[i];
+    if (!keys[i]) {
+      int per_sm = 0;
+      if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, DEC_THREADS, 0) != cudaSuccess) {
+        cudaGetLastError();  // only a sizing hint
+        per_sm = 1;
+      }
+      found = per_sm < 1 ? 1 : per_sm;
+      keys[i] = kernel;
+      values[i] = found;
+    }
+  }
+  pthread_mutex_unlock(&occupancy_lock);
+  return found ? found : 1;
+}
+
 extern "C" int gpu_launch_sdpa_decode(int device, int dtype, int out_dtype, void* out,
                                       const void* q, const void* k, const void* v,
                                       const gpu_sdpa_args* args) {
@@ -236,12 +262,7 @@ extern "C" int gpu_launch_sdpa_decode(int device, int dtype, int out_dtype, void
                                                 : pick_d<MLX_FLOAT16>(A.D, gm);
   // Chunks: one wave of resident blocks over the GPU (the occupancy of this instantiation),
   // in whole iterations of the block, at most DEC_MAX_SPLITS chunks.
-  int sms = 132, per_sm = 0;
-  if (cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess ||
-      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, DEC_THREADS, 0) != cudaSuccess)
-    cudaGetLastError();  // only a sizing hint: keep the defaults
-  if (sms < 1) sms = 132;
-  if (per_sm < 1) per_sm = 1;
+  int sms = gpu_sm_count(device), per_sm = occupancy_of(kernel);
   const int step = (DEC_THREADS / (A.D / 8)) * DEC_UNROLL;
   int64_t groups = (int64_t)A.B * A.Hk;
   int64_t want = ((int64_t)per_sm * sms + groups - 1) / groups;

@@ -13,6 +13,9 @@ extern "C" {
 // (reported). Also makes `device` current.
 cudaStream_t gpu_stream(int device);
 
+// Streaming multiprocessors of `device` (queried once; 132 if the query fails): a sizing hint.
+int gpu_sm_count(int device);
+
 // Reports a failed CUDA call: returns 0 on success, 1 (error reported) otherwise.
 static inline int gpu_check(cudaError_t e, const char* what) {
   if (e == cudaSuccess) return 0;

@@ -102,10 +102,14 @@ static int k_slice_update(core_node* node, core_array** outputs) {
   int dev = device_of(node);
   const void *s, *u;
   void* dst;
-  if (gpu_device_ptr(src, dev, &s) || gpu_device_ptr(update, dev, &u) || gpu_alloc_output(out, dev, &dst))
+  if (gpu_device_ptr(src, dev, &s) || gpu_device_ptr(update, dev, &u)) return 1;
+  /* In place when the source is not visible elsewhere (a KV cache): no copy of the whole array. */
+  if (core_array_donate((core_array*)src, out, dev)) {
+    dst = out->buffer->device_data;
+  } else if (gpu_alloc_output(out, dev, &dst) ||
+             gpu_launch_copy(dev, dst, out->dtype, out->strides, s, src->dtype, src->strides, src->shape, src->ndim)) {
     return 1;
-  if (gpu_launch_copy(dev, dst, out->dtype, out->strides, s, src->dtype, src->strides, src->shape, src->ndim))
-    return 1;
+  }
   if (!update->size) return 0;
   int64_t strides[CORE_MAX_NDIM], offset = 0;
   for (int i = 0; i < out->ndim; i++) {
@@ -406,7 +410,34 @@ static int k_select(core_node* node, core_array** outputs) {
   return gpu_launch_select(dev, es, po, pc, cs, pa, as, pb, bs, out->shape, out->ndim);
 }
 
-/* ---- quantized_matmul: batch-1 affine GEMV (x @ W^T); the rest declines ---- */
+/* ---- quantized_matmul and dequantize (affine) ---- */
+
+/* Affine scales and biases that fit the GPU kernels: dense (N, K / group) of one float dtype. */
+static bool affine_groups_ok(const core_array* sc, const core_array* bi, int64_t N, int64_t K, int group) {
+  return sc->row_contiguous && bi->row_contiguous && sc->dtype == bi->dtype && float_dtype(sc->dtype) &&
+         sc->ndim == 2 && bi->ndim == 2 && sc->shape[0] == N && bi->shape[0] == N &&
+         (int64_t)sc->shape[1] * group == K && (int64_t)bi->shape[1] * group == K;
+}
+
+/* x (M, K) @ W^T with W dequantized to x's dtype in a scratch buffer, then cuBLAS: the prefill
+ * case, where the GEMM's arithmetic dwarfs the extra pass over the weights. */
+static int qmm_by_dequantize(core_node* node, core_array* out, const void* px, const void* pw, const void* ps,
+                             const void* pb, int64_t M, int64_t N, int64_t K) {
+  const quant_params* p = node->params;
+  core_array *x = node->inputs[0], *sc = node->inputs[2];
+  int dev = device_of(node);
+  size_t bytes = (size_t)(N * K) * core_dtype_size(x->dtype);
+  void* wd = NULL;
+  void* po;
+  if (gpu_alloc_output(out, dev, &po) || gpu_backend_alloc(dev, bytes, &wd)) return 1;
+  int status = gpu_launch_dequantize_affine(dev, wd, x->dtype, pw, ps, sc->dtype, pb, sc->dtype, sc->dtype, N, K,
+                                            p->bits, p->group_size, false);
+  /* out (M, N) = x (M, K) @ Wd^T: Wd (N, K) row-major read as its transpose (strides 1, K). */
+  if (!status)
+    status = gpu_launch_gemm(dev, x->dtype, M, N, K, 1, px, K, 1, 0, wd, 1, K, 0, po, 1.0f, 0.0f);
+  gpu_backend_free(dev, wd, bytes);
+  return status;
+}
 
 static int k_quantized_matmul(core_node* node, core_array** outputs) {
   const quant_params* p = node->params;
@@ -415,21 +446,43 @@ static int k_quantized_matmul(core_node* node, core_array** outputs) {
       !float_dtype(x->dtype) || !float_dtype(out->dtype))
     return GPU_KERNEL_DECLINED;
   core_array *sc = node->inputs[2], *bi = node->inputs[3];
-  int64_t N = w->shape[0], K = x->shape[x->ndim - 1];
-  if ((int64_t)x->size != K || (int64_t)out->size != N || !gpu_qgemv_supported(p->bits, p->group_size, K) ||
-      !w->row_contiguous || !sc->row_contiguous || !bi->row_contiguous || sc->dtype != bi->dtype ||
-      !float_dtype(sc->dtype) || sc->ndim != 2 || bi->ndim != 2 || sc->shape[0] != N ||
-      bi->shape[0] != N || (int64_t)sc->shape[1] * p->group_size != K ||
-      (int64_t)bi->shape[1] * p->group_size != K || (w->offset * 4) % 16)
+  int64_t N = w->shape[0], K = x->shape[x->ndim - 1], M = K ? (int64_t)x->size / K : 0;
+  if (M == 0 || (int64_t)out->size != M * N || !w->row_contiguous || !affine_groups_ok(sc, bi, N, K, p->group_size) ||
+      K % p->group_size != 0)
     return GPU_KERNEL_DECLINED;
+  bool gemv = M == 1 && gpu_qgemv_supported(p->bits, p->group_size, K) && (w->offset * 4) % 16 == 0;
+  /* Several rows: x must be row-contiguous (M, K) for the GEMM. */
+  if (!gemv && (!x->row_contiguous || out->dtype != x->dtype)) return GPU_KERNEL_DECLINED;
   int dev = device_of(node);
   const void *px, *pw, *ps, *pb;
   void* po;
   if (gpu_device_ptr(x, dev, &px) || gpu_device_ptr(w, dev, &pw) || gpu_device_ptr(sc, dev, &ps) ||
-      gpu_device_ptr(bi, dev, &pb) || gpu_alloc_output(out, dev, &po))
+      gpu_device_ptr(bi, dev, &pb))
     return 1;
+  if (!gemv) return qmm_by_dequantize(node, out, px, pw, ps, pb, M, N, K);
+  if (gpu_alloc_output(out, dev, &po)) return 1;
   return gpu_launch_qgemv_affine(dev, p->bits, p->group_size, po, out->dtype, px, x->dtype,
                                  x->strides[x->ndim - 1], pw, ps, pb, sc->dtype, N, K);
+}
+
+static int k_dequantize(core_node* node, core_array** outputs) {
+  const quant_params* p = node->params;
+  core_array *w = node->inputs[0], *out = outputs[0];
+  if (p->mode != QUANT_AFFINE || node->n_inputs != 3 || !float_dtype(out->dtype) || out->ndim < 1) return GPU_KERNEL_DECLINED;
+  core_array *sc = node->inputs[1], *bi = node->inputs[2];
+  int64_t cols = out->shape[out->ndim - 1], rows = cols ? (int64_t)out->size / cols : 0;
+  if (!w->row_contiguous || !sc->row_contiguous || !bi->row_contiguous || !float_dtype(sc->dtype) ||
+      !float_dtype(bi->dtype) || p->bits < 2 || p->bits > 8 || cols % p->group_size != 0 ||
+      (int64_t)sc->size != rows * (cols / p->group_size) || (int64_t)bi->size != rows * (cols / p->group_size))
+    return GPU_KERNEL_DECLINED;
+  int dev = device_of(node);
+  const void *pw, *ps, *pb;
+  void* po;
+  if (gpu_device_ptr(w, dev, &pw) || gpu_device_ptr(sc, dev, &ps) || gpu_device_ptr(bi, dev, &pb) ||
+      gpu_alloc_output(out, dev, &po))
+    return 1;
+  return gpu_launch_dequantize_affine(dev, po, out->dtype, pw, ps, sc->dtype, pb, bi->dtype,
+                                      core_promote(sc->dtype, bi->dtype), rows, cols, p->bits, p->group_size, true);
 }
 
 /* ---- take (rows of axis 0) ---- */
@@ -542,6 +595,7 @@ static const gpu_entry table[] = {
     {&prim_layer_norm, k_layer_norm},
     {&prim_select, k_select},
     {&prim_quantized_matmul, k_quantized_matmul},
+    {&prim_dequantize, k_dequantize},
 };
 
 gpu_kernel_fn gpu_backend_kernel(const core_op* op) {

@@ -359,6 +359,8 @@ extern "C" int gpu_launch_sdpa(int device, int dtype, int out_dtype, void* out, 
   if (items == 0 || A.Dv == 0) return 0;
   int fast = gpu_launch_sdpa_decode(device, dtype, out_dtype, out, q, k, v, args);
   if (fast >= 0) return fast;
+  int flash = gpu_launch_sdpa_prefill(device, dtype, out_dtype, out, q, k, v, args);
+  if (flash >= 0) return flash;
   if ((int64_t)A.B * A.Lq > 65535 * 1024 || A.Hq > 65535)
     return util_error("attention: too many queries for the GPU kernel");
   cudaStream_t s = gpu_stream(device);

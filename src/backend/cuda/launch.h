@@ -95,6 +95,12 @@ int gpu_launch_sdpa(int device, int dtype, int out_dtype, void* out, const void*
 int gpu_launch_sdpa_decode(int device, int dtype, int out_dtype, void* out, const void* q,
                            const void* k, const void* v, const gpu_sdpa_args* args);
 
+/* Many queries (prefill, attention_prefill.cu): float16/bfloat16 on tensor cores, D == Dv in
+ * {64, 128}, Lq >= 16, rows contiguous along D and 16-byte aligned, no sinks. Returns -1 (nothing
+ * done, no error) for other cases, otherwise 0 or 1 as the launchers. */
+int gpu_launch_sdpa_prefill(int device, int dtype, int out_dtype, void* out, const void* q, const void* k,
+                            const void* v, const gpu_sdpa_args* args);
+
 /* layer_norm over the last axis (rows.cu): w and b optional (NULL), 1-D at their strides. */
 int gpu_launch_layer_norm(int device, int dtype, int out_dtype, void* out, const void* x,
                           gpu_rows x_rows, int64_t rows, int64_t D, const void* w, int w_dtype,
@@ -115,6 +121,13 @@ int gpu_launch_qgemv_affine(int device, int bits, int group_size, void* y, int y
                             const void* x, int x_dtype, int64_t x_stride, const void* w,
                             const void* scales, const void* biases, int s_dtype, int64_t N,
                             int64_t K);
+
+/* out (rows, cols) of out_dtype = scale * q + bias for affine-quantized w (rows, cols * bits / 8
+ * bytes, bits 2..8, dense) with dense (rows, cols / group_size) scales and biases (dequant.cu).
+ * With `emulate`, MLX's dequantize roundings: the product in s_dtype, the sum in sum_dtype. */
+int gpu_launch_dequantize_affine(int device, void* out, int out_dtype, const void* w, const void* scales,
+                                 int s_dtype, const void* biases, int b_dtype, int sum_dtype, int64_t rows,
+                                 int64_t cols, int bits, int group_size, bool emulate);
 
 /* Softmax over the contiguous-or-strided last axis of `rows` rows; out row-major. */
 int gpu_launch_softmax(int device, int dtype, int out_dtype, void* out, const void* x, gpu_rows x_rows,

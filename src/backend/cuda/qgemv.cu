@@ -68,33 +68,30 @@ extern "C" int gpu_launch_qgemv_affine(int device, int bits, int group_size, voi
     return util_error("quantized_matmul: unsupported layout for the GPU kernel");
   cudaStream_t s = gpu_stream(device);
   if (!s) return 1;
-  int sms = 132;
-  if (cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess) {
-    cudaGetLastError();  // only a sizing hint
-    sms = 132;
-  }
+  int sms = gpu_sm_count(device);
   const int warps = QG_THREADS / 32;
   // A few rows per warp: x is staged once per block, so fewer, fuller blocks read it less often.
   int64_t blocks = (N + warps - 1) / warps, cap = 2 * (int64_t)sms;
   unsigned grid = (unsigned)(blocks < cap ? blocks : cap);
   size_t smem = sizeof(float) * (size_t)K;
-  int st;
-  if (bits == 4) {
-    st = gpu_check(cudaFuncSetAttribute(qgemv_kernel<4>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                        (int)smem),
+  // The shared-memory ceiling is raised once per kernel, to the largest size seen so far (the
+  // attribute call costs microseconds: too much for every decode step).
+  static size_t configured[2];
+  size_t* ceiling = &configured[bits == 4 ? 0 : 1];
+  int st = 0;
+  if (smem > *ceiling) {
+    st = gpu_check(bits == 4 ? cudaFuncSetAttribute(qgemv_kernel<4>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem)
+                             : cudaFuncSetAttribute(qgemv_kernel<8>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem),
                    "qgemv shared memory");
-    if (!st)
-      qgemv_kernel<4><<<grid, QG_THREADS, smem, s>>>(y, y_dtype, x, x_dtype, x_stride,
-                                                     (const uint8_t*)w, scales, biases, s_dtype, N,
-                                                     K, group_size);
-  } else {
-    st = gpu_check(cudaFuncSetAttribute(qgemv_kernel<8>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                        (int)smem),
-                   "qgemv shared memory");
-    if (!st)
-      qgemv_kernel<8><<<grid, QG_THREADS, smem, s>>>(y, y_dtype, x, x_dtype, x_stride,
-                                                     (const uint8_t*)w, scales, biases, s_dtype, N,
-                                                     K, group_size);
+    if (!st) *ceiling = smem;
+  }
+  if (!st) {
+    if (bits == 4)
+      qgemv_kernel<4><<<grid, QG_THREADS, smem, s>>>(y, y_dtype, x, x_dtype, x_stride, (const uint8_t*)w, scales,
+                                                     biases, s_dtype, N, K, group_size);
+    else
+      qgemv_kernel<8><<<grid, QG_THREADS, smem, s>>>(y, y_dtype, x, x_dtype, x_stride, (const uint8_t*)w, scales,
+                                                     biases, s_dtype, N, K, group_size);
   }
   return st ? st : GPU_LAUNCHED("quantized GEMV");
 }
