@@ -72,15 +72,16 @@ static float yarn_attention_factor(const lm_config* c) {
   return (float)yarn_mscale(c->rope_factor, 1.0);
 }
 
-/* Dynamic NTK scaling (transformers' _compute_dynamic_ntk_parameters): once the sequence reaches
- * seq_len > max positions, the base grows to base * (factor * seq_len / max - (factor - 1))^(d / (d - 2)).
- * transformers recomputes it at each forward call from that call's last position + 1 (the
+/* Dynamic NTK scaling (transformers' _compute_dynamic_ntk_parameters): once a step's sequence
+ * length seq_len exceeds max = max_position_embeddings, the base grows to
+ * base * (factor * seq_len / max - (factor - 1))^(d / (d - 2)). transformers recomputes it at each forward call from that call's last position + 1 (the
  * prompt's length at prefill, then each new length while decoding); keys already cached keep
  * the rotation they were computed with. The decoder calls this per step with offset + L. */
 float lm_rope_base(const lm_config* c, int seq_len) {
-  if (c->rope_type != ROPE_DYNAMIC || seq_len <= c->rope_original_max_positions) return c->rope_theta;
+  int max = c->rope_original_max_positions; /* the config's max_position_embeddings (config.c) */
+  if (c->rope_type != ROPE_DYNAMIC || seq_len <= max) return c->rope_theta;
   int dims = (int)(c->head_dim * c->partial_rotary_factor);
-  double ratio = (double)c->rope_factor * seq_len / c->rope_original_max_positions - (c->rope_factor - 1);
+  double ratio = (double)c->rope_factor * seq_len / max - (c->rope_factor - 1);
   return (float)(c->rope_theta * pow(ratio, (double)dims / (dims - 2)));
 }
 
