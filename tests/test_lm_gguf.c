@@ -373,7 +373,7 @@ TEST(test_errors_are_clear) {
   CHECK(mlxc_lm_load(&model, file, cpu) != 0);
   CHECK(strstr(mlxc_last_error(), "unsupported GGUF architecture \"gpt2\"") && strstr(mlxc_last_error(), "qwen3"));
   /* a weight of the wrong shape: (64, 32) where q_proj is (64, 64) */
-  float zeros[64 * 32] = {0};
+  static float zeros[64 * 64];
   int shape[2] = {64, 32};
   mlx_array wrong = mlx_array_new_data(zeros, shape, 2, MLX_FLOAT32);
   write_variant(file, "blk.1.attn_output.weight", wrong, NULL);
