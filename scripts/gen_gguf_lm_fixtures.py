@@ -181,26 +181,27 @@ def llama3_rope_factors(cfg, head_dim):
 
 def add_model(w, folder, wtype, with_weights=True):
     cfg = json.load(open(os.path.join(folder, "config.json")))
+    arch = cfg["model_type"]  # llama (also Mistral), qwen2, qwen3: llama.cpp's architecture names
     rope = cfg.get("rope_parameters") or cfg.get("rope_scaling") or {}
     heads, kv_heads = cfg["num_attention_heads"], cfg.get("num_key_value_heads", cfg["num_attention_heads"])
     head_dim = cfg.get("head_dim", cfg["hidden_size"] // heads)
     check_permutation_matches_rope(head_dim, heads)
-    w.add("general.architecture", STRING, "llama")
+    w.add("general.architecture", STRING, arch)
     w.add("general.name", STRING, os.path.basename(os.path.normpath(folder)))
     w.add("general.file_type", U32, FILE_TYPE[wtype])
-    w.add("llama.block_count", U32, cfg["num_hidden_layers"])
-    w.add("llama.context_length", U32, cfg.get("max_position_embeddings", 4096))
-    w.add("llama.embedding_length", U32, cfg["hidden_size"])
-    w.add("llama.feed_forward_length", U32, cfg["intermediate_size"])
-    w.add("llama.attention.head_count", U32, heads)
-    w.add("llama.attention.head_count_kv", U32, kv_heads)
-    w.add("llama.rope.freq_base", F32V, float(rope.get("rope_theta", cfg.get("rope_theta", 10000.0))))
-    w.add("llama.attention.layer_norm_rms_epsilon", F32V, float(cfg["rms_norm_eps"]))
-    w.add("llama.vocab_size", U32, cfg["vocab_size"])
-    w.add("llama.rope.dimension_count", U32, head_dim)
+    w.add(f"{arch}.block_count", U32, cfg["num_hidden_layers"])
+    w.add(f"{arch}.context_length", U32, cfg.get("max_position_embeddings", 4096))
+    w.add(f"{arch}.embedding_length", U32, cfg["hidden_size"])
+    w.add(f"{arch}.feed_forward_length", U32, cfg["intermediate_size"])
+    w.add(f"{arch}.attention.head_count", U32, heads)
+    w.add(f"{arch}.attention.head_count_kv", U32, kv_heads)
+    w.add(f"{arch}.rope.freq_base", F32V, float(rope.get("rope_theta", cfg.get("rope_theta", 10000.0))))
+    w.add(f"{arch}.attention.layer_norm_rms_epsilon", F32V, float(cfg["rms_norm_eps"]))
+    w.add(f"{arch}.vocab_size", U32, cfg["vocab_size"])
+    w.add(f"{arch}.rope.dimension_count", U32, head_dim)
     if "head_dim" in cfg:
-        w.add("llama.attention.key_length", U32, head_dim)
-        w.add("llama.attention.value_length", U32, head_dim)
+        w.add(f"{arch}.attention.key_length", U32, head_dim)
+        w.add(f"{arch}.attention.value_length", U32, head_dim)
     if not with_weights:
         return cfg
     t = read_safetensors(os.path.join(folder, "model.safetensors"))
@@ -213,15 +214,21 @@ def add_model(w, folder, wtype, with_weights=True):
         w.tensor("output.weight", t["lm_head.weight"], wtype)
     names = {"input_layernorm": "attn_norm", "post_attention_layernorm": "ffn_norm", "self_attn.q_proj": "attn_q",
              "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v", "self_attn.o_proj": "attn_output",
+             "self_attn.q_norm": "attn_q_norm", "self_attn.k_norm": "attn_k_norm",
              "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down"}
     for i in range(cfg["num_hidden_layers"]):
         for hf, gg in names.items():
-            a = t[f"model.layers.{i}.{hf}.weight"]
-            if gg == "attn_q":
-                a = permute(a, heads, heads)
-            elif gg == "attn_k":
-                a = permute(a, heads, kv_heads)
-            w.tensor(f"blk.{i}.{gg}.weight", a, two_d(a))
+            for kind in ("weight", "bias"):
+                name = f"model.layers.{i}.{hf}.{kind}"
+                if name not in t:
+                    continue
+                a = t[name]
+                # only "llama" is permuted: llama.cpp runs qwen2/qwen3 with the half-split RoPE
+                if arch == "llama" and gg == "attn_q":
+                    a = permute(a, heads, heads)
+                elif arch == "llama" and gg == "attn_k":
+                    a = permute(a, heads, kv_heads)
+                w.tensor(f"blk.{i}.{gg}.{kind}", a, two_d(a))
     return cfg
 
 
@@ -279,7 +286,7 @@ def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
     lm = os.path.join(ROOT, "tests", "fixtures", "lm")
-    for fixture in ("llama", "llama3_rope"):
+    for fixture in ("llama", "llama3_rope", "qwen2", "qwen3"):
         types = [(GGML_F32, "f32"), (GGML_F16, "f16"), (GGML_Q8_0, "q8_0"), (GGML_Q4_0, "q4_0")]
         for wtype, tag in types if fixture == "llama" else types[:1]:
             w = Writer()

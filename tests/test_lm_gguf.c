@@ -90,9 +90,11 @@ static float compare_with_reference(const char* gguf, const char* fixture, bool*
 }
 
 TEST(test_float32_gguf_matches_transformers) {
-  /* llama: permuted q/k rows, untied output; llama3_rope: rope_freqs factors, tied output */
-  const char* cases[][2] = {{"llama-f32.gguf", "llama"}, {"llama3_rope-f32.gguf", "llama3_rope"}};
-  for (int i = 0; i < 2; i++) {
+  /* llama: permuted q/k rows, untied output; llama3_rope: rope_freqs factors, tied output;
+   * qwen2: q/k/v biases, not permuted; qwen3: q/k norms */
+  const char* cases[][2] = {{"llama-f32.gguf", "llama"}, {"llama3_rope-f32.gguf", "llama3_rope"},
+                            {"qwen2-f32.gguf", "qwen2"}, {"qwen3-f32.gguf", "qwen3"}};
+  for (int i = 0; i < 4; i++) {
     bool same;
     float err = compare_with_reference(path_of("tests/fixtures/gguf_lm/%s", cases[i][0]), cases[i][1], &same);
     printf("  %s: max logits error %.2g of max |logit|\n", cases[i][0], err);
