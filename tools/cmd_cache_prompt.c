@@ -107,8 +107,9 @@ char* tool_prompt_cache_model(const char* file) {
   mlx_stream cpu = mlx_default_cpu_stream_new();
   const char* model = NULL;
   char* copy = NULL;
-  if (mlx_load_safetensors(&arrays, &meta, file, cpu) == 0 && mlx_map_string_to_string_get(&model, meta, "1.model") == 0 &&
-      model)
+  if (mlx_load_safetensors(&arrays, &meta, file, cpu) != 0)
+    ; /* reported */
+  else if (mlx_map_string_to_string_get(&model, meta, "1.model") == 0 && model)
     copy = strdup(model);
   else
     fprintf(stderr, "mlxc: %s names no model; give --model\n", file);
