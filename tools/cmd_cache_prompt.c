@@ -107,11 +107,10 @@ char* tool_prompt_cache_model(const char* file) {
   mlx_stream cpu = mlx_default_cpu_stream_new();
   const char* model = NULL;
   char* copy = NULL;
-  if (mlx_load_safetensors(&arrays, &meta, file, cpu) != 0)
-    ; /* reported */
-  else if (mlx_map_string_to_string_get(&model, meta, "1.model") == 0 && model)
+  bool read = mlx_load_safetensors(&arrays, &meta, file, cpu) == 0; /* a failure is reported there */
+  if (read && mlx_map_string_to_string_get(&model, meta, "1.model") == 0 && model)
     copy = strdup(model);
-  else
+  else if (read)
     fprintf(stderr, "mlxc: %s names no model; give --model\n", file);
   mlx_map_string_to_array_free(arrays);
   mlx_map_string_to_string_free(meta);
