@@ -13,9 +13,10 @@ Conventions followed (llama.cpp):
   llama.cpp's adjacent-pair RoPE computes what transformers' half-split RoPE does (checked
   numerically below, before anything is written).
 - llama3 RoPE scaling stored as the rope_freqs tensor of per-pair factors.
-- 1-d tensors stay F32; 2-d ones are F32, F16, Q8_0 or Q4_0 (ggml's reference quantizers:
+- 1-d tensors stay F32; 2-d ones are F32, F16, Q8_0, Q4_0 or Q4_1 (ggml's reference quantizers:
   Q8_0 d = max|x| / 127, q = round(x / d); Q4_0 d = (signed max-magnitude value) / -8,
-  q = min(15, trunc(x / d + 8.5)), element j in the low nibble of byte j, j + 16 in the high one).
+  q = min(15, trunc(x / d + 8.5)); Q4_1 d = (max - min) / 15, m = min, q = trunc((x - m) / d + 0.5);
+  element j in the low nibble of byte j, j + 16 in the high one).
 - tokenizer.ggml.*: model "gpt2" with tokens, token_type (1 normal, 3 control), merges "a b",
   bos/eos/padding ids, add_bos_token, chat template.
 """
@@ -30,8 +31,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # GGUF value and tensor types
 U8, I8, U16, I16, U32, I32, F32V, BOOL, STRING, ARRAY, U64, I64, F64V = range(13)
-GGML_F32, GGML_F16, GGML_Q4_0, GGML_Q8_0 = 0, 1, 2, 8
-FILE_TYPE = {GGML_F32: 0, GGML_F16: 1, GGML_Q4_0: 2, GGML_Q8_0: 7}
+GGML_F32, GGML_F16, GGML_Q4_0, GGML_Q4_1, GGML_Q8_0 = 0, 1, 2, 3, 8
+FILE_TYPE = {GGML_F32: 0, GGML_F16: 1, GGML_Q4_0: 2, GGML_Q4_1: 3, GGML_Q8_0: 7}
 
 
 def read_safetensors(path):
@@ -106,6 +107,21 @@ def quantize_q4_0(x):
     return out.tobytes()
 
 
+def quantize_q4_1(x):
+    """ggml's quantize_row_q4_1_ref: d = (max - min) / 15, q = min(15, trunc((x - min) / d + 0.5))."""
+    blocks = x.reshape(-1, 32).astype(np.float32)
+    lo, hi = blocks.min(axis=1, keepdims=True), blocks.max(axis=1, keepdims=True)
+    d = (hi - lo) / 15
+    with np.errstate(divide="ignore"):
+        inv = np.where(d == 0, 0, 1 / d)
+    q = np.minimum(15, np.trunc((blocks - lo) * inv + 0.5)).astype(np.uint8)
+    out = np.empty((blocks.shape[0], 20), np.uint8)
+    out[:, :2] = d.astype(np.float16).view(np.uint8)
+    out[:, 2:4] = lo.astype(np.float16).view(np.uint8)
+    out[:, 4:] = q[:, :16] | (q[:, 16:] << 4)
+    return out.tobytes()
+
+
 class Writer:
     def __init__(self):
         self.kv = []
@@ -145,6 +161,8 @@ class Writer:
                 data = array.astype("<f2").tobytes()
             elif ggml_type == GGML_Q8_0:
                 data = quantize_q8_0(array)
+            elif ggml_type == GGML_Q4_1:
+                data = quantize_q4_1(array)
             else:
                 data = quantize_q4_0(array)
             dims = list(reversed(array.shape))
@@ -287,7 +305,7 @@ def main():
     os.makedirs(out, exist_ok=True)
     lm = os.path.join(ROOT, "tests", "fixtures", "lm")
     for fixture in ("llama", "llama3_rope", "qwen2", "qwen3"):
-        types = [(GGML_F32, "f32"), (GGML_F16, "f16"), (GGML_Q8_0, "q8_0"), (GGML_Q4_0, "q4_0")]
+        types = [(GGML_F32, "f32"), (GGML_F16, "f16"), (GGML_Q8_0, "q8_0"), (GGML_Q4_0, "q4_0"), (GGML_Q4_1, "q4_1")]
         for wtype, tag in types if fixture == "llama" else types[:1]:
             w = Writer()
             add_model(w, os.path.join(lm, fixture), wtype)

@@ -104,13 +104,14 @@ TEST(test_float32_gguf_matches_transformers) {
 }
 
 TEST(test_quantized_gguf_within_bounds) {
-  /* float16 weights and activations; Q8_0 and Q4_0 (exact MLX affine triples, float16
+  /* float16 weights and activations; Q8_0, Q4_0 and Q4_1 (exact MLX affine triples, float16
    * activations). Bounds: about 1.5 times the error measured (docs/lm.md). */
   const struct {
     const char* file;
     float bound;
     bool same_tokens;
-  } cases[] = {{"llama-f16.gguf", 0.01f, true}, {"llama-q8_0.gguf", 0.04f, false}, {"llama-q4_0.gguf", 0.45f, false}};
+  } cases[] = {{"llama-f16.gguf", 0.01f, true}, {"llama-q8_0.gguf", 0.04f, false}, {"llama-q4_0.gguf", 0.45f, false},
+                 {"llama-q4_1.gguf", 0.40f, false}};
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     bool same;
     float err = compare_with_reference(path_of("tests/fixtures/gguf_lm/%s", cases[i].file), "llama", &same);
