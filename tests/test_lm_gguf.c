@@ -400,6 +400,14 @@ TEST(test_errors_are_clear) {
   mlxc_tokenizer* tok = NULL;
   CHECK(mlxc_tokenizer_load(&tok, file) != 0);
   CHECK(strstr(mlxc_last_error(), "unsupported tokenizer.ggml.model \"bert\"") != NULL);
+  /* a pre-tokenizer this build does not know */
+  g = mlx_io_gguf_new();
+  CHECK(mlx_load_gguf(&g, path_of("%s", "tests/fixtures/gguf_lm/kjv-tokenizer.gguf"), cpu) == 0);
+  CHECK(mlx_io_gguf_set_metadata_string(g, "tokenizer.ggml.pre", "deepseek-coder") == 0);
+  CHECK(mlx_save_gguf(file, g) == 0);
+  mlx_io_gguf_free(g);
+  CHECK(mlxc_tokenizer_load(&tok, file) != 0);
+  CHECK(strstr(mlxc_last_error(), "unsupported tokenizer.ggml.pre \"deepseek-coder\"") != NULL);
   CHECK(model == NULL && tok == NULL);
   remove(file);
   remove(out);
