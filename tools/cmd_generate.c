@@ -13,6 +13,7 @@
 #include "mlxc/tokenizer.h"
 #include "model_io.h"
 #include "options.h"
+#include "prompt_cache_cli.h"
 #include "util/strbuf.h"
 
 typedef struct {
@@ -20,6 +21,7 @@ typedef struct {
   const char* prompt;
   const char* system;
   const char* device;
+  const char* prompt_cache_file;
   bool json, chat, logprobs;
   option_strings stops;
   option_strings prompts;              /* more than one: a batch */
@@ -105,15 +107,20 @@ int cmd_generate(int argc, char** argv) {
       {"--system", OPT_STRING, &o.system, "system prompt (with --chat)"},
       {"--device", OPT_STRING, &o.device, "cpu or gpu"},
       {"--json", OPT_FLAG, &o.json, "print one JSON object instead of streaming text"},
+      {"--prompt-cache-file", OPT_STRING, &o.prompt_cache_file, "start from this prompt cache (mlxc cache-prompt)"},
   };
   if (options_parse(argc, argv, specs, sizeof specs / sizeof specs[0])) return 2;
   o.prompt = o.prompts.n ? o.prompts.items[0] : NULL;
   if (o.model && (o.prompts.n > 1 || o.prompts_file)) {
-    if (o.draft_model) return fprintf(stderr, "mlxc generate: --draft-model works with one prompt\n"), 2;
+    if (o.draft_model || o.prompt_cache_file)
+      return fprintf(stderr, "mlxc generate: --draft-model and --prompt-cache-file work with one prompt\n"), 2;
     generate_batch_request batch = {o.model, o.device, &o.prompts, o.prompts_file, o.chat, o.json, o.system, &o.stops};
     return tool_generate_batch(&batch, o.params);
   }
+  char* cache_model = NULL; /* --model defaults to the one the prompt cache names */
+  if (!o.model && o.prompt_cache_file && o.prompt) o.model = cache_model = tool_prompt_cache_model(o.prompt_cache_file);
   if (!o.model || !o.prompt) {
+    free(cache_model);
     fprintf(stderr, "usage: mlxc generate --model DIR --prompt TEXT [options]\n");
     options_usage(stderr, specs, sizeof specs / sizeof specs[0]);
     return 2;
@@ -142,6 +149,9 @@ int cmd_generate(int argc, char** argv) {
     goto cleanup;
   }
   if (mlxc_lm_session_new(&session, model) || mlxc_tokenizer_stream_new(&stream, tok, true)) goto cleanup;
+  size_t cached = 0;
+  if (o.prompt_cache_file && tool_prompt_cache_resume(session, tok, o.prompt_cache_file, &ids, &n_ids, &cached))
+    goto cleanup;
   if (mlxc_lm_stop_new(&stop, o.stops.items, o.stops.n)) goto cleanup;
   st = (stream_state){stream, stop, !o.json, {0}};
   o.params.on_token = on_token;
@@ -173,6 +183,7 @@ int cmd_generate(int argc, char** argv) {
       printf("]");
     }
     if (o.draft_model) printf(", \"draft_tokens\": %zu, \"draft_accepted\": %zu", gen.draft_tokens, gen.draft_accepted);
+    if (o.prompt_cache_file) printf(", \"prompt_cache_tokens\": %zu", cached);
     printf(", \"prompt_tokens\": %zu, \"generation_tokens\": %zu, \"prompt_tps\": %.3f, "
            "\"generation_tps\": %.3f, \"peak_memory\": %zu}\n",
            gen.prompt_tokens, gen.n_ids, prompt_tps, gen_tps, gen.peak_memory);
@@ -188,6 +199,7 @@ int cmd_generate(int argc, char** argv) {
 cleanup:
   if (status) fprintf(stderr, "mlxc generate: %s\n", mlxc_last_error());
   free(model_dir);
+  free(cache_model);
   free(ids);
   strbuf_free(&st.text);
   mlxc_lm_stop_free(stop);

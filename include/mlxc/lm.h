@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "mlx/c/array.h"
+#include "mlx/c/map.h"
 #include "mlx/c/stream.h"
 
 #ifdef __cplusplus
@@ -61,6 +62,13 @@ int mlxc_lm_session_truncate(mlxc_lm_session* session, int length);
  * supported. */
 int mlxc_lm_session_save(const mlxc_lm_session* session, const char* path);
 int mlxc_lm_session_load(mlxc_lm_session* session, const char* path);
+/* The same with mlx-lm's user metadata ("1.<key>" entries, e.g. "model", "chat_template",
+ * "tokenizer_config" as mlx-lm's cache_prompt writes them). Saving with metadata also records
+ * "mlxc_model", a description of the model (shapes, weight size, a hash of an embedding row);
+ * loading a file that has it fails unless the session's model matches. *metadata (may be NULL;
+ * created when empty, the caller frees it) receives the user entries, keys without "1.". */
+int mlxc_lm_session_save_metadata(const mlxc_lm_session* session, const char* path, mlx_map_string_to_string metadata);
+int mlxc_lm_session_load_metadata(mlxc_lm_session* session, const char* path, mlx_map_string_to_string* metadata);
 
 /* Runs `n` tokens after the session's context and sets *logits to their float32 logits,
  * shape (n, vocab). The tokens join the context. */

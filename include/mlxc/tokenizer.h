@@ -43,7 +43,8 @@ extern "C" {
 typedef struct mlxc_tokenizer mlxc_tokenizer;
 
 /* Loads a model folder: tokenizer.json, or GPT-2's encoder.json + vocab.bpe when there is no
- * tokenizer.json; then tokenizer_config.json and generation_config.json when present.
+ * tokenizer.json; then tokenizer_config.json and generation_config.json when present. A path to
+ * a file is read as GGUF (mlxc_tokenizer_load_gguf).
  * *out is set to a new tokenizer (free with mlxc_tokenizer_free) or NULL on failure. */
 int mlxc_tokenizer_load(mlxc_tokenizer** out, const char* dir);
 
@@ -56,6 +57,11 @@ int mlxc_tokenizer_load_json(mlxc_tokenizer** out, const char* json, size_t leng
 /* Loads GPT-2's encoder.json (token -> id) and vocab.bpe (merges) as a byte-level BPE with the
  * GPT-2 pattern and <|endoftext|> as a special token, as tokenizers' GPT-2 tokenizer.json. */
 int mlxc_tokenizer_load_gpt2(mlxc_tokenizer** out, const char* encoder_json_path, const char* vocab_bpe_path);
+
+/* Loads the tokenizer stored in a GGUF file's metadata (llama.cpp's tokenizer.ggml.* keys: model
+ * "gpt2" with pre "default", "gpt-2", "llama-bpe" or "qwen2", or model "llama" for SentencePiece
+ * BPE), with its special tokens, add_bos/add_eos and chat template. The tensors are not read. */
+int mlxc_tokenizer_load_gguf(mlxc_tokenizer** out, const char* gguf_path);
 
 /* Reads tokenizer_config.json (special tokens, add_bos_token/add_eos_token, chat_template) into
  * a loaded tokenizer. Values read replace earlier ones. */

@@ -246,7 +246,7 @@ static int attention(mlx_array* out, mlxc_lm_session* sess, int li, mlx_array x,
   }
   bool sliding = c->layer_kinds[li] == LAYER_SLIDING_ATTENTION && c->sliding_window > 0;
   int dims = (int)(hd * c->partial_rotary_factor);
-  mlx_optional_float base = {sliding ? c->rope_local_theta : c->rope_theta, !m->rope_freqs.ctx};
+  mlx_optional_float base = {sliding ? c->rope_local_theta : lm_rope_base(c, sess->offset + L), !m->rope_freqs.ctx};
   mlx_array freqs = m->rope_freqs.ctx && !(sliding && m->arch->gemma_norms) ? m->rope_freqs : mlx_array_new();
   if (!freqs.ctx) base.has_value = true;
   if (sess->row_start) { /* each row's positions count from its first real column */

@@ -54,10 +54,14 @@ int mlxc_lm_load(mlxc_lm_model** out, const char* path, mlx_stream stream) {
   int status = 0;
   m->stream = stream;
   m->tensors = mlx_map_string_to_array_new();
-  CALL(lm_config_load(&m->config, path, &m->arch));
+  if (lm_path_is_gguf(path)) {
+    CALL(lm_gguf_read(m, path));
+  } else {
+    CALL(lm_config_load(&m->config, path, &m->arch));
+    CALL(lm_weights_load(&m->tensors, path, stream));
+  }
   m->layers = calloc((size_t)m->config.num_layers, sizeof *m->layers);
   if (!m->layers) CALL(util_error("out of memory"));
-  CALL(lm_weights_load(&m->tensors, path, stream));
   CALL(lm_model_bind(m));
   CALL(lm_rope_setup(m));
   *out = m;

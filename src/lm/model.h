@@ -35,7 +35,7 @@ typedef struct {
   float attn_logit_softcapping, final_logit_softcapping; /* 0 = none */
   float query_pre_attn_scalar;          /* 0 = head_dim */
   lm_activation activation;
-  int quant_group_size, quant_bits;     /* 0 = not quantized */
+  int quant_group_size, quant_bits;     /* 0 = not quantized; bits -1: per tensor from its width (GGUF) */
   int max_position_embeddings;
   /* Mixture of experts (qwen3_moe): experts per token chosen by a router. */
   int num_experts, experts_per_token, moe_intermediate_size;
@@ -97,6 +97,11 @@ struct mlxc_lm_model {
 /* config.c */
 int lm_config_load(lm_config* config, const char* dir, const lm_arch** arch);
 
+/* gguf_model.c: a GGUF file (checked by its magic) of the Llama family: sets the config, the
+ * arch and m->tensors under Hugging Face names (and rope_freqs when the file has them). */
+bool lm_path_is_gguf(const char* path);
+int lm_gguf_read(mlxc_lm_model* model, const char* path);
+
 /* weights.c */
 int lm_weights_load(mlx_map_string_to_array* tensors, const char* dir, mlx_stream s);
 int lm_model_bind(mlxc_lm_model* model);
@@ -113,6 +118,9 @@ int lm_linear_apply(mlx_array* out, const lm_linear* l, mlx_array x, mlx_stream 
 int lm_embed_apply(mlx_array* out, const lm_linear* embed, mlx_array ids, mlx_stream s);
 int lm_norm_apply(mlx_array* out, const lm_norm* n, mlx_array x, float eps, mlx_stream s);
 int lm_rope_setup(mlxc_lm_model* model);
+/* The RoPE base of a step ending at position seq_len - 1 (differs from rope_theta only for
+ * dynamic NTK scaling). */
+float lm_rope_base(const lm_config* config, int seq_len);
 
 /* cache.c: per-layer keys and values, (1, kv_heads, capacity, head_dim), grown in steps; each
  * slot's absolute position is tracked so rotation and eviction never confuse the masks. */

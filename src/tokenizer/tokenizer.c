@@ -158,6 +158,11 @@ int mlxc_tokenizer_load(mlxc_tokenizer** out, const char* dir) {
   char* b = malloc(n);
   REQUIRE(a && b, "out of memory");
   snprintf(a, n, "%s/tokenizer.json", dir);
+  if (file_exists(dir)) { /* a GGUF file carries its tokenizer and settings */
+    free(a);
+    free(b);
+    return mlxc_tokenizer_load_gguf(out, dir);
+  }
   if (file_exists(a)) {
     TRY(mlxc_tokenizer_load_file(&tok, a));
   } else {
