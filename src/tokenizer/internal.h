@@ -215,7 +215,7 @@ typedef enum {
 } tok_split_behavior;
 typedef enum {
   TOK_PRE_BYTE_LEVEL, TOK_PRE_SPLIT, TOK_PRE_WHITESPACE, TOK_PRE_WHITESPACE_SPLIT, TOK_PRE_BERT,
-  TOK_PRE_METASPACE, TOK_PRE_DIGITS, TOK_PRE_PUNCTUATION, TOK_PRE_SEQUENCE
+  TOK_PRE_METASPACE, TOK_PRE_DIGITS, TOK_PRE_PUNCTUATION, TOK_PRE_UNICODE_SCRIPTS, TOK_PRE_SEQUENCE
 } tok_pre_type;
 enum { TOK_PREPEND_ALWAYS, TOK_PREPEND_FIRST, TOK_PREPEND_NEVER };
 typedef struct tok_pre_tokenizer tok_pre_tokenizer;
@@ -239,6 +239,13 @@ void tok_pre_tokenizer_free(tok_pre_tokenizer* p);
 /* Splits every piece of `in` into `out` (out is reset first). */
 int tok_pre_tokenize(const tok_pre_tokenizer* p, const tok_pieces* in, tok_pieces* out);
 int tok_byte_level_regex(tok_regex** out);
+/* The script of a code point as tokenizers' UnicodeScripts sees it (0 = "Any"), from the table that
+ * scripts/gen_unicode_tables.py generates (unicode_scripts_table.c). */
+int tok_unicode_script(int32_t cp);
+extern const char* const tok_script_names[];
+extern const int tok_script_count, tok_script_han, tok_script_hiragana, tok_script_katakana;
+extern const uint32_t tok_script_ranges[][3];
+extern const size_t tok_script_range_count;
 
 /* ---- Models (bpe.c, wordpiece.c, unigram.c, wordlevel.c) */
 
