@@ -29,7 +29,22 @@ SCRIPTS_MAX_AGE = (9, 0)  # tokenizers' scripts.rs stops at Unicode 9.0 (Adlam, 
 # Where tokenizers' scripts.rs disagrees with Unicode 15's Scripts.txt restricted to code points of
 # Unicode <= 9.0 (script assignments changed since), as found by the device references:
 # (first, last, script name or "Any").
-SCRIPT_OVERRIDES = []
+SCRIPT_OVERRIDES = [
+    (0x0589, 0x0589, "Common"),      # ARMENIAN FULL STOP: Armenian since Unicode 12
+    (0x061C, 0x061C, "Common"),      # ARABIC LETTER MARK: Arabic since Unicode 12
+    (0x0953, 0x0954, "Devanagari"),  # Devanagari grave/acute accents: Inherited since Unicode 12
+]
+
+
+# Lowercase mappings that Rust's char::to_lowercase (the Lowercase normalizer of tokenizers 0.23.2)
+# knows from Unicode versions newer than Debian's UCD (found by the device references in
+# casing.json; all are simple one-to-one mappings of characters added in Unicode 16 and 17):
+# (first, last, first lowercase).
+RUST_NEWER_LOWERCASE = [
+    (0x1C89, 0x1C89, 0x1C8A), (0xA7CB, 0xA7CB, 0x0264), (0xA7CC, 0xA7CC, 0xA7CD), (0xA7CE, 0xA7CE, 0xA7CF),
+    (0xA7D2, 0xA7D2, 0xA7D3), (0xA7D4, 0xA7D4, 0xA7D5), (0xA7DA, 0xA7DA, 0xA7DB), (0xA7DC, 0xA7DC, 0x019B),
+    (0x10D50, 0x10D65, 0x10D70), (0x16EA0, 0x16EB8, 0x16EBB),
+]
 
 
 def ucd_lines(ucd, name):
@@ -105,6 +120,13 @@ def write_case_table(ucd, path):
     for cp, kind, cps in special:
         out.append("    {0x%X, %d, %d, {%s}}," % (cp, kind, len(cps), ", ".join("0x%X" % c for c in cps)))
     out += ["};", "const size_t ucase_special_count = sizeof ucase_special_table / sizeof *ucase_special_table;", ""]
+    out.append("/* Rust's char::to_lowercase for characters newer than this database: [cp, lowercase] */")
+    out.append("const uint32_t ucase_rust_newer_lower[][2] = {")
+    for lo, hi, lower in RUST_NEWER_LOWERCASE:
+        for cp in range(lo, hi + 1):
+            assert cp not in simple
+            out.append("    {0x%X, 0x%X}," % (cp, lower + cp - lo))
+    out += ["};", "const size_t ucase_rust_newer_lower_count = sizeof ucase_rust_newer_lower / sizeof *ucase_rust_newer_lower;", ""]
     for name, ranges in props.items():
         ident = name.lower()
         out.append("const ucase_range ucase_%s_ranges[] = {" % ident)

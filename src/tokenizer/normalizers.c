@@ -116,7 +116,7 @@ static void lowercase(const char* in, size_t len, strbuf* out) {
     } else {
       /* Rust's char::to_lowercase: full mappings (İ -> "i̇"), no final-sigma context */
       uint32_t mapped[3];
-      size_t n = ucase_full((uint32_t)cp, UCASE_LOWER, mapped);
+      size_t n = ucase_rust_lower((uint32_t)cp, mapped);
       for (size_t j = 0; j < n; j++) append_cp(out, (int32_t)mapped[j]);
     }
     i += k;

@@ -273,7 +273,9 @@ static int truncate_encodings(tok_encoding* a, tok_encoding* b, size_t max_lengt
       truncate_encoding(a, n1 - to_remove, left);
       return 0;
     }
-    bool swap = n1 > n2; /* make n1 the shorter */
+    /* The shorter keeps its length when the longer can give up enough; otherwise the shorter gets
+     * max_length / 2 and the longer the rest (tokenizers' truncate_encodings). */
+    bool swap = n1 > n2;
     size_t short_len = swap ? n2 : n1, long_len;
     if (short_len > max_length) long_len = short_len;
     else long_len = short_len > max_length - short_len ? short_len : max_length - short_len;

@@ -34,6 +34,20 @@ size_t ucase_full(uint32_t cp, ucase_kind kind, uint32_t out[3]) {
   return 1;
 }
 
+size_t ucase_rust_lower(uint32_t cp, uint32_t out[3]) {
+  size_t lo = 0, hi = ucase_rust_newer_lower_count;
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    if (ucase_rust_newer_lower[mid][0] < cp) lo = mid + 1;
+    else hi = mid;
+  }
+  if (lo < ucase_rust_newer_lower_count && ucase_rust_newer_lower[lo][0] == cp) {
+    out[0] = ucase_rust_newer_lower[lo][1];
+    return 1;
+  }
+  return ucase_full(cp, UCASE_LOWER, out);
+}
+
 static bool in_ranges(const ucase_range* r, size_t n, uint32_t cp) {
   size_t lo = 0, hi = n;
   while (lo < hi) {

@@ -31,11 +31,17 @@ extern const ucase_range ucase_cased_ranges[], ucase_case_ignorable_ranges[], uc
     ucase_uppercase_ranges[];
 extern const size_t ucase_cased_count, ucase_case_ignorable_count, ucase_lowercase_count, ucase_uppercase_count;
 
+extern const uint32_t ucase_rust_newer_lower[][2];
+extern const size_t ucase_rust_newer_lower_count;
+
 /* The simple (one code point) mapping. */
 uint32_t ucase_simple(uint32_t cp, ucase_kind kind);
 /* The full mapping of one code point into out (1 to 3 code points); returns the count. No context:
  * capital sigma lowercases to σ here (see ucase_lower_sigma). */
 size_t ucase_full(uint32_t cp, ucase_kind kind, uint32_t out[3]);
+/* Rust's char::to_lowercase (tokenizers' Lowercase normalizer): the full lower mapping, plus the
+ * mappings of characters added after this database (Rust follows a newer Unicode version). */
+size_t ucase_rust_lower(uint32_t cp, uint32_t out[3]);
 bool ucase_is_cased(uint32_t cp);
 bool ucase_is_case_ignorable(uint32_t cp);
 bool ucase_is_lowercase(uint32_t cp);
