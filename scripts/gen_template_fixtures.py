@@ -87,7 +87,9 @@ def main():
         ok = sum("output" in r for r in per_case)
         print(f"{name}: {ok} rendered, {len(per_case) - ok} raised", file=sys.stderr)
         results[name] = per_case
-    json.dump({"generated_by": versions, "python": sys.version.split()[0], "results": results},
+    # strftime_now("%d %B %Y") as rendered today (SmolLM3 prints it); the test substitutes its own day
+    json.dump({"generated_by": versions, "python": sys.version.split()[0], "today": datetime.now().strftime("%d %B %Y"),
+               "results": results},
               open(args.out, "w", encoding="utf-8"), ensure_ascii=False, indent=1)
 
 
