@@ -470,6 +470,16 @@ TEST(test_cli_tokenize_and_detokenize) {
   snprintf(cmd, sizeof cmd, "'%s' detokenize --model '%s' 12 x 2>/dev/null", exe, model);
   p = popen(cmd, "r");
   if (p) CHECK(pclose(p) != 0);
+  /* a pair through BertProcessing, truncated to 12 (tokenizers' output, tests/fixtures/tokenizers/pairs.json) */
+  snprintf(cmd, sizeof cmd, "'%s' tokenize --model '%s/tests/fixtures/tokenizers/trained/wordlevel' --pair 'A short one.' "
+           "--max-length 12 --type-ids 'The quick brown fox jumps over the lazy dog.'", exe, test_source_dir());
+  p = popen(cmd, "r");
+  CHECK(p != NULL);
+  if (!p) return;
+  n = fread(out, 1, sizeof out - 1, p);
+  out[n] = '\0';
+  CHECK_EQ_INT(pclose(p), 0);
+  CHECK_STR(out, "[1, 3, 2370, 1916, 0, 0, 2, 14, 3678, 63, 7, 2]\n[0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1]\n");
 }
 
 int main(void) {
