@@ -1,5 +1,5 @@
-/* Real chat templates (Qwen2.5, Qwen3, Llama-2/3/3.1, Gemma-2/3, DeepSeek-R1-Distill, Phi-3, Mistral) rendered for
- * 20 conversations each and compared byte for byte with transformers' apply_chat_template output
+/* Real chat templates (Qwen2.5, Qwen3, Llama-2/3/3.1, Gemma-2/3, DeepSeek-R1-Distill, Phi-3, Phi-4, Mistral
+ * v0.2/v0.3, SmolLM2/3, LFM2, and a case-filter template) rendered for 29 conversations each and compared byte for byte with transformers' apply_chat_template output
  * (tests/fixtures/templates/expected.json, made by scripts/gen_template_fixtures.py). */
 #include <jansson.h>
 #include <stdlib.h>

@@ -71,8 +71,10 @@ static size_t content_length(const mlxc_tokenizer* tok, const char* text) {
   return n;
 }
 
-/* Records where tokenizers 0.23.2 did not behave as its truncate_encodings reads, and not the same
- * way from one setting to the next (one pair gave a different split at direction left and right):
+/* Records where tokenizers 0.23.2 did not behave as its truncate_encodings reads: the result does
+ * not follow from the lengths alone (the same pair splits differently at direction left and right,
+ * identically from one process to the next; .devcarry probe_truncation), so there is no rule to
+ * reproduce:
  *  - longest_first when both sequences must be cut to an odd budget: which of the two gets the
  *    extra token varied (the source gives it to the longer one, as mlxc does);
  *  - only_first / only_second when the sequence to cut is not longer than what must go: the source
