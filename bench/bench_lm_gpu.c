@@ -142,7 +142,7 @@ int main(int argc, char** argv) {
   double t0 = bench_now();
   if (bench_lm_prepare(base ? base : default_base, shape, precisions, dirs)) return 1;
   printf("%s: models ready in %.1f s\n", shape->name, bench_now() - t0);
-  double copy = gpu ? copy_gbps() : bench_memcpy_gbps((size_t)256 << 20, 5);
+  double copy = gpu ? copy_gbps() : bench_parallel_memcpy_gbps((size_t)256 << 20, 5); /* all cores on the CPU */
   double gemm = gpu ? gemm_tflops() : 0;
   printf("device-to-device copy %.0f GB/s (read + write); bf16 GEMM 4096^3 %.1f TFLOP/s\n", copy, gemm);
   printf("| model | precision | context | weight MB | prefill tok/s | prefill TFLOP/s | of GEMM | decode tok/s | roofline tok/s | of roofline |\n");
