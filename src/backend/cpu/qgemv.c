@@ -17,7 +17,9 @@
 #endif
 
 /* At least this many weight bytes per chunk of rows. */
+#ifndef QGEMV_MIN_CHUNK_BYTES
 #define QGEMV_MIN_CHUNK_BYTES (1 << 16)
+#endif
 
 typedef struct {
   cpu_isa isa;
@@ -35,7 +37,9 @@ typedef struct {
 /* How far ahead the AVX-512 2-/4-bit kernel prefetches each row's weights: the hardware
  * prefetcher alone left that kernel waiting on memory (one thread streaming 14336x4096 4-bit
  * weights: 5.7 GB/s without, 7.7 with 256 bytes; 64-128 and 1024+ bytes gained little or lost). */
+#ifndef QGEMV_PREFETCH_BYTES
 #define QGEMV_PREFETCH_BYTES 256
+#endif
 
 /* Rows per pass of the AVX-512 4-bit kernel: each x vector serves this many rows (8 measured
  * 10% faster than 4 with the weights in cache). */
