@@ -14,7 +14,7 @@ enum { N = 256, K = 4096, GROUP = 64, REPS = 200 };
 int main(void) {
   setenv("MLXC_NUM_THREADS", "1", 1); /* before the pool starts: one thread */
   static const char* names[3] = {"portable", "AVX2", "AVX-512"};
-  const int widths[3] = {2, 4, 8};
+  const int widths[6] = {2, 3, 4, 5, 6, 8};
   uint32_t* w = malloc(sizeof(uint32_t) * N * K / 4);
   uint16_t* s = malloc(sizeof(uint16_t) * N * (K / GROUP));
   uint16_t* b = malloc(sizeof(uint16_t) * N * (K / GROUP));
@@ -29,7 +29,7 @@ int main(void) {
   for (int isa = CPU_ISA_AVX512; isa >= CPU_ISA_PORTABLE; isa--) {
     if (!cpu_isa_supported((cpu_isa)isa)) continue;
     printf("  %-9s", names[isa]);
-    for (int wi = 0; wi < 3; wi++) {
+    for (int wi = 0; wi < 6; wi++) {
       double best = 1e30;
       for (int r = 0; r < (isa == CPU_ISA_PORTABLE ? 5 : REPS); r++) {
         double t = bench_now();

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
+#include "backend/cpu/qgemv_internal.h"
 #include "backend/cpu/quant_format.h"
 #include "backend/cpu/threadpool.h"
 #include "util/error.h"
@@ -20,19 +21,6 @@
 #ifndef QGEMV_MIN_CHUNK_BYTES
 #define QGEMV_MIN_CHUNK_BYTES (1 << 16)
 #endif
-
-typedef struct {
-  cpu_isa isa;
-  float* y;
-  const float* x;     /* natural order (portable and 8-bit kernels) */
-  const float* xp;    /* word-lane order for the 2- and 4-bit SIMD kernels (see below) */
-  const float* xsum;  /* per-group sums of x, zero-padded to a multiple of 16 */
-  const uint8_t* w;
-  int64_t row_bytes, N, K;
-  const void *scales, *biases;
-  mlx_dtype sdtype, bdtype;
-  int bits, group, gshift; /* gshift: log2(group) where group is a power of two */
-} qgemv_job;
 
 /* How far ahead the AVX-512 2-/4-bit kernel prefetches each row's weights: the hardware
  * prefetcher alone left that kernel waiting on memory (one thread streaming 14336x4096 4-bit
@@ -67,38 +55,6 @@ static float row_portable(const qgemv_job* j, int64_t n) {
 
 #if CPU_HAVE_X86_KERNELS
 
-/* ---- vector loads of scales and biases; the bias term as one dot product per row ----
- * (a scalar running sum per group was a serial dependency that cost 8-bit decode a third of its
- * speed with the weights in cache) */
-
-/* 8 elements of a float32/float16/bfloat16 buffer from p[i]. */
-CPU_TARGET_AVX2 static inline __m256 load8_avx2(const void* p, mlx_dtype dtype, int64_t i) {
-  if (dtype == MLX_FLOAT32) return _mm256_loadu_ps((const float*)p + i);
-  __m128i h = _mm_loadu_si128((const __m128i*)((const uint16_t*)p + i));
-  if (dtype == MLX_FLOAT16) return _mm256_cvtph_ps(h);
-  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
-}
-
-/* Horizontal sum of 8 floats. */
-CPU_TARGET_AVX2 static inline float hsum_avx2(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
-
-/* sum_g bias_g * xsum_g over the G groups of row n, plus acc's lanes. */
-CPU_TARGET_AVX2 static inline float bias_dot_avx2(const qgemv_job* j, int64_t n, int64_t G,
-                                                  __m256 acc) {
-  int64_t g = 0;
-  for (; g + 8 <= G; g += 8)
-    acc = _mm256_fmadd_ps(load8_avx2(j->biases, j->bdtype, n * G + g), _mm256_loadu_ps(j->xsum + g),
-                          acc);
-  float tail = 0;
-  for (; g < G; g++) tail += quant_load(j->biases, j->bdtype, n * G + g) * j->xsum[g];
-  return hsum_avx2(acc) + tail;
-}
-
 /* ---- 8-bit, one row: AVX2 (8 bytes -> 8 values), AVX-512 (16 bytes -> 16 values) ---- */
 
 CPU_TARGET_AVX2 static float row_avx2(const qgemv_job* j, int64_t n) {
@@ -119,29 +75,6 @@ CPU_TARGET_AVX2 static float row_avx2(const qgemv_job* j, int64_t n) {
     acc = _mm256_fmadd_ps(_mm256_add_ps(d0, d1), _mm256_set1_ps(scale), acc);
   }
   return bias_dot_avx2(j, n, groups, acc);
-}
-
-/* count (1..16) elements of a float32/float16/bfloat16 buffer from p[i]; later lanes are 0. */
-CPU_TARGET_AVX512 static inline __m512 load16_avx512(const void* p, mlx_dtype dtype, int64_t i,
-                                                     int count) {
-  if (dtype == MLX_FLOAT32)
-    return _mm512_maskz_loadu_ps((__mmask16)((1u << count) - 1), (const float*)p + i);
-  __m256i h = _mm512_castsi512_si256(
-      _mm512_maskz_loadu_epi16((__mmask32)((1u << count) - 1), (const uint16_t*)p + i));
-  if (dtype == MLX_FLOAT16) return _mm512_cvtph_ps(h);
-  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
-}
-
-/* sum_g bias_g * xsum_g over the G groups of row n (the bias part of the row's product). */
-CPU_TARGET_AVX512 static inline __m512 bias_dot_avx512(const qgemv_job* j, int64_t n,
-                                                       int64_t G) {
-  __m512 b = _mm512_setzero_ps();
-  for (int64_t g = 0; g < G; g += 16) {
-    int count = G - g < 16 ? (int)(G - g) : 16;
-    b = _mm512_fmadd_ps(load16_avx512(j->biases, j->bdtype, n * G + g, count),
-                        _mm512_loadu_ps(j->xsum + g), b);
-  }
-  return b;
 }
 
 CPU_TARGET_AVX512 static float row_avx512(const qgemv_job* j, int64_t n) {
@@ -334,12 +267,21 @@ static void rows_chunk(void* p, int64_t begin, int64_t end) {
   const qgemv_job* j = p;
   int64_t n = begin;
 #if CPU_HAVE_X86_KERNELS
-  if (j->bits <= 4 && j->isa == CPU_ISA_AVX512) {
+  bool low = j->bits == 2 || j->bits == 4, odd = j->bits == 3 || j->bits == 5 || j->bits == 6;
+  if (low && j->isa == CPU_ISA_AVX512) {
     qlow_chunk_avx512(j, begin, end);
     return;
   }
-  if (j->bits <= 4 && j->isa == CPU_ISA_AVX2) {
+  if (low && j->isa == CPU_ISA_AVX2) {
     qlow_chunk_avx2(j, begin, end);
+    return;
+  }
+  if (odd && j->isa == CPU_ISA_AVX512) {
+    qgemv_odd_chunk_avx512(j, begin, end);
+    return;
+  }
+  if (odd && j->isa == CPU_ISA_AVX2) {
+    qgemv_odd_chunk_avx2(j, begin, end);
     return;
   }
   if (j->isa == CPU_ISA_AVX512)
@@ -377,15 +319,16 @@ int cpu_qgemv_affine_isa(cpu_isa isa, float* y, const float* x, const uint32_t* 
                          const void* scales, const void* biases, mlx_dtype sdtype,
                          mlx_dtype bdtype, int64_t N, int64_t K, int bits, int group_size) {
   /* SIMD kernels: 2 and 4 bits with groups of 2^k >= 32 / bits values, 8 bits with multiples
-   * of 32 */
+   * of 32, 3, 5 and 6 bits with multiples of 16 */
   bool simd = ((bits == 2 || bits == 4) && is_pow2(group_size) && group_size >= 32 / bits) ||
-              (bits == 8 && group_size % 32 == 0);
+              (bits == 8 && group_size % 32 == 0) ||
+              ((bits == 3 || bits == 5 || bits == 6) && group_size % 16 == 0);
   if (!simd) isa = CPU_ISA_PORTABLE;
   int64_t groups = K / group_size, padded_groups = (groups + 15) / 16 * 16;
   int lanes = isa == CPU_ISA_AVX512 ? 16 : 8;
   int V = 32 / bits, block = V * lanes;
   int64_t padded_k = (K + block - 1) / block * block;
-  bool want_xp = isa != CPU_ISA_PORTABLE && bits <= 4;
+  bool want_xp = isa != CPU_ISA_PORTABLE && (bits == 2 || bits == 4);
   float* xsum = malloc(sizeof(float) * (size_t)padded_groups + 1);
   float* xp = want_xp ? malloc(sizeof(float) * (size_t)padded_k + 1) : NULL;
   if (!xsum || (want_xp && !xp)) {
