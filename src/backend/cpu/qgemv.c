@@ -35,6 +35,10 @@
 #define QGEMV_ROWS 8
 #endif
 
+#ifndef QGEMV_PAGE_STRIDE
+#define QGEMV_PAGE_STRIDE 0
+#endif
+
 /* ---- portable: any width ---- */
 
 static float row_portable(const qgemv_job* j, int64_t n) {
@@ -139,9 +143,10 @@ CPU_TARGET_AVX512 static void rows4_avx512(const qgemv_job* j, int64_t n, float*
  * that of group (b * VL + V * l) / group: the scales apply as one vector per block and row, and
  * the bias term sum_g bias_g * xsum_g is a separate dot product over groups. */
 
-/* Rows n .. n + R - 1 (R <= 8; R and bits are constants after inlining) into out. */
+/* Rows n, n + rs, .. n + (R - 1) rs (R <= 8; R and bits are constants after inlining) into
+ * out[0], out[rs], ... */
 CPU_TARGET_AVX512 static inline __attribute__((always_inline)) void
-qlow_rows_avx512(const qgemv_job* j, int64_t n, int R, int bits, float* out) {
+qlow_rows_avx512(const qgemv_job* j, int64_t n, int R, int bits, float* out, int64_t rs) {
   const int V = 32 / bits, BV = 16 * V; /* values per word, per block */
   const int64_t K = j->K, G = K / j->group;
   const int gpb = j->group < BV ? BV / j->group : 1; /* groups a block touches */
@@ -156,7 +161,7 @@ qlow_rows_avx512(const qgemv_job* j, int64_t n, int R, int bits, float* out) {
   const uint8_t* row[8];
   __m512 acc[8], w[8], d[8];
   for (int r = 0; r < R; r++) {
-    row[r] = j->w + (n + r) * j->row_bytes;
+    row[r] = j->w + (n + r * rs) * j->row_bytes;
     acc[r] = _mm512_setzero_ps();
   }
   for (int64_t k0 = 0; k0 < K; k0 += BV) {
@@ -179,22 +184,32 @@ qlow_rows_avx512(const qgemv_job* j, int64_t n, int R, int bits, float* out) {
     int64_t g0 = k0 >> j->gshift;
     int count = G - g0 < gpb ? (int)(G - g0) : gpb;
     for (int r = 0; r < R; r++) {
-      __m512 s = load16_avx512(j->scales, j->sdtype, (n + r) * G + g0, count);
+      __m512 s = load16_avx512(j->scales, j->sdtype, (n + r * rs) * G + g0, count);
       acc[r] = _mm512_fmadd_ps(d[r], _mm512_permutexvar_ps(sidx, s), acc[r]);
     }
   }
   for (int r = 0; r < R; r++)
-    out[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc[r], bias_dot_avx512(j, n + r, G)));
+    out[r * rs] = _mm512_reduce_add_ps(_mm512_add_ps(acc[r], bias_dot_avx512(j, n + r * rs, G)));
 }
 
+/* Rows that share a 4 KB page, read side by side, halved the bandwidth of a plain read of the
+ * same lines on the dev machine (the hardware prefetcher follows one stream per page): a pass
+ * takes every rs-th row, rs = rows per page, and rs passes cover a block of rs * R rows. */
 CPU_TARGET_AVX512 static void qlow_chunk_avx512(const qgemv_job* j, int64_t n, int64_t end) {
+  int64_t rs = 1;
+#if QGEMV_PAGE_STRIDE
+  while (rs < 8 && j->row_bytes * rs * 2 <= 4096) rs *= 2;
+#endif
+#define QLOW_CHUNK(BITS)                                                                   \
+  for (; n + QGEMV_ROWS * rs <= end; n += QGEMV_ROWS * rs)                                 \
+    for (int64_t p = 0; p < rs; p++) qlow_rows_avx512(j, n + p, QGEMV_ROWS, BITS, j->y + n + p, rs); \
+  for (; n < end; n++) qlow_rows_avx512(j, n, 1, BITS, j->y + n, 1);
   if (j->bits == 4) {
-    for (; n + QGEMV_ROWS <= end; n += QGEMV_ROWS) qlow_rows_avx512(j, n, QGEMV_ROWS, 4, j->y + n);
-    for (; n < end; n++) qlow_rows_avx512(j, n, 1, 4, j->y + n);
+    QLOW_CHUNK(4)
   } else {
-    for (; n + QGEMV_ROWS <= end; n += QGEMV_ROWS) qlow_rows_avx512(j, n, QGEMV_ROWS, 2, j->y + n);
-    for (; n < end; n++) qlow_rows_avx512(j, n, 1, 2, j->y + n);
+    QLOW_CHUNK(2)
   }
+#undef QLOW_CHUNK
 }
 
 CPU_TARGET_AVX2 static inline __attribute__((always_inline)) void
