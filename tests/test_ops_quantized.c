@@ -382,12 +382,14 @@ TEST(test_qgemv_every_isa) {
   float* sv = malloc(sizeof(float) * N * 44), *bv = malloc(sizeof(float) * N * 44);
   float y[N];
   int cases = 0;
-  for (int k = 0; k < KMAX; k++) x[k] = frand();
+  for (int xi = 0; xi < 2; xi++)
   for (int wi = 0; wi < 6; wi++)
     for (int gi = 0; gi < 3; gi++)
       for (int ki = 0; ki < 2; ki++)
         for (int di = 0; di < 3; di++) {
           int bits = widths[wi], group = groups[gi], K = ki ? 11 * group : 384;
+          /* second pass: x of bfloat16 numbers (the 4-bit AVX-512 BF16 kernel's case) */
+          for (int k = 0; k < KMAX; k++) x[k] = xi ? mlxc_bfloat16_to_float32(mlxc_float32_to_bfloat16(frand())) : frand();
           int G = K / group, words = K * bits / 32;
           for (int i = 0; i < N * words; i++) {
             rng_state = rng_state * 1103515245u + 12345u;

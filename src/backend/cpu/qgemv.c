@@ -282,6 +282,10 @@ static void rows_chunk(void* p, int64_t begin, int64_t end) {
   const qgemv_job* j = p;
   int64_t n = begin;
 #if CPU_HAVE_X86_KERNELS
+  if (j->xb) {
+    qgemv_bf16_chunk(j, begin, end);
+    return;
+  }
   bool low = j->bits == 2 || j->bits == 4, odd = j->bits == 3 || j->bits == 5 || j->bits == 6;
   if (low && j->isa == CPU_ISA_AVX512) {
     qlow_chunk_avx512(j, begin, end);
@@ -357,9 +361,25 @@ int cpu_qgemv_affine_isa(cpu_isa isa, float* y, const float* x, const uint32_t* 
     xsum[g] = s;
   }
   if (xp) word_lane_order(xp, x, K, padded_k, V, lanes);
+  uint16_t* xb = NULL; /* the BF16 kernel's x, when it applies */
+#if CPU_HAVE_X86_KERNELS
+  if (bits == 4 && isa == CPU_ISA_AVX512 && qgemv_bf16_supported()) {
+    int64_t padded_b = (K + 127) / 128 * 128;
+    xb = malloc(sizeof(uint16_t) * (size_t)padded_b + 1);
+    if (!xb) {
+      free(xsum);
+      free(xp);
+      return util_error("quantized_matmul: out of memory");
+    }
+    if (!qgemv_bf16_prepare(xb, x, K, padded_b)) {
+      free(xb);
+      xb = NULL;
+    }
+  }
+#endif
   int gshift = 0;
   while ((1 << gshift) < group_size) gshift++;
-  qgemv_job j = {.isa = isa, .y = y, .x = x, .xp = xp, .xsum = xsum, .w = (const uint8_t*)w,
+  qgemv_job j = {.isa = isa, .y = y, .x = x, .xp = xp, .xb = xb, .xsum = xsum, .w = (const uint8_t*)w,
                  .row_bytes = K * bits / 8, .N = N, .K = K, .scales = scales, .biases = biases,
                  .sdtype = sdtype, .bdtype = bdtype, .bits = bits, .group = group_size,
                  .gshift = gshift};
@@ -367,6 +387,7 @@ int cpu_qgemv_affine_isa(cpu_isa isa, float* y, const float* x, const uint32_t* 
   cpu_parallel_for(N, min_rows > 0 ? min_rows : 1, rows_chunk, &j);
   free(xsum);
   free(xp);
+  free(xb);
   return 0;
 }
 

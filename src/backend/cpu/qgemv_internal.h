@@ -3,6 +3,7 @@
 #ifndef MLXC_CPU_QGEMV_INTERNAL_H
 #define MLXC_CPU_QGEMV_INTERNAL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "backend/cpu/isa.h"
@@ -18,6 +19,7 @@ typedef struct {
   float* y;
   const float* x;     /* natural order (portable and 8-bit kernels) */
   const float* xp;    /* word-lane order for the 2- and 4-bit SIMD kernels (see below) */
+  const uint16_t* xb; /* x as bfloat16 pairs for the BF16 4-bit kernel, or NULL */
   const float* xsum;  /* per-group sums of x, zero-padded to a multiple of 16 */
   const uint8_t* w;
   int64_t row_bytes, N, K;
@@ -82,6 +84,13 @@ CPU_TARGET_AVX512 static inline __m512 bias_dot_avx512(const qgemv_job* j, int64
   }
   return b;
 }
+
+/* The 4-bit AVX-512 BF16 kernel (qgemv_bf16.c): whether this processor runs it; xb <- x in the
+ * kernel's order, padded with zeros to `padded` (a multiple of 128) values, false (xb unusable)
+ * when some x is not a bfloat16 number; rows [n, end). */
+bool qgemv_bf16_supported(void);
+bool qgemv_bf16_prepare(uint16_t* xb, const float* x, int64_t K, int64_t padded);
+void qgemv_bf16_chunk(const qgemv_job* j, int64_t n, int64_t end);
 
 /* Rows [n, end) of 3-, 5- and 6-bit weights (qgemv_odd.c). */
 void qgemv_odd_chunk_avx512(const qgemv_job* j, int64_t n, int64_t end);
