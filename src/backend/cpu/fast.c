@@ -70,13 +70,24 @@ static void norm_rows(void* ctx, int64_t begin, int64_t end) {
     char* dst = (char*)core_array_ptr(out) + r * D * (int64_t)out_size;
     for (int64_t i = 0; i < D; i++) row[i] = (row[i] - mean) * inv;
     /* Round the normalised value to the output dtype before the weight, as MLX and
-     * transformers do for half precision. */
-    cpu_row_from_f32(row, dst, out->dtype, 1, D);
-    if (job->w || job->b) {
-      cpu_row_to_f32(dst, out->dtype, 1, D, row);
-      for (int64_t i = 0; i < D; i++) row[i] = row[i] * (job->w ? job->w[i] : 1.0f) + (job->b ? job->b[i] : 0.0f);
+     * transformers do for half precision (bfloat16 in registers: one write of the output). */
+    bool affine = job->w || job->b;
+    if (affine && out->dtype == MLX_BFLOAT16) {
+      cpu_vec_round_bf16(row, D);
+    } else if (affine && out->dtype != MLX_FLOAT32) {
       cpu_row_from_f32(row, dst, out->dtype, 1, D);
+      cpu_row_to_f32(dst, out->dtype, 1, D, row);
     }
+    if (affine) {
+      const float *w = job->w, *b = job->b; /* one loop per case, so that each vectorises */
+      if (w && b)
+        for (int64_t i = 0; i < D; i++) row[i] = row[i] * w[i] + b[i];
+      else if (w)
+        for (int64_t i = 0; i < D; i++) row[i] *= w[i];
+      else
+        for (int64_t i = 0; i < D; i++) row[i] += b[i];
+    }
+    cpu_row_from_f32(row, dst, out->dtype, 1, D);
   }
   free(row);
 }

@@ -3,6 +3,7 @@
 #include "backend/cpu/vec.h"
 
 #include "backend/cpu/isa.h"
+#include "core/half.h"
 
 #define LANES 16
 
@@ -30,6 +31,37 @@ static inline __attribute__((always_inline)) float sum_sq_body(const float* a, f
   return s;
 }
 
+static inline __attribute__((always_inline)) void bf16_to_f32_body(const uint16_t* s, float* d,
+                                                                   int64_t n) {
+  for (int64_t i = 0; i < n; i++) d[i] = half_bf16_to_f32(s[i]);
+}
+
+/* half_f32_to_bf16 without its branch, so that the loop vectorises */
+static inline __attribute__((always_inline)) void f32_to_bf16_body(const float* s, uint16_t* d,
+                                                                   int64_t n) {
+  for (int64_t i = 0; i < n; i++) {
+    uint32_t u = half_f32_bits(s[i]);
+    uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16, quiet_nan = (u >> 16) | 0x40u;
+    d[i] = (uint16_t)((u & 0x7fffffffu) > 0x7f800000u ? quiet_nan : rounded);
+  }
+}
+
+static inline __attribute__((always_inline)) void round_bf16_body(float* v, int64_t n) {
+  for (int64_t i = 0; i < n; i++) {
+    uint32_t u = half_f32_bits(v[i]);
+    uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u, quiet_nan = u | 0x400000u;
+    v[i] = half_bits_f32((u & 0x7fffffffu) > 0x7f800000u ? quiet_nan & 0xffff0000u : rounded);
+  }
+}
+
+static void round_bf16_portable(float* v, int64_t n) { round_bf16_body(v, n); }
+static void bf16_to_f32_portable(const uint16_t* s, float* d, int64_t n) {
+  bf16_to_f32_body(s, d, n);
+}
+static void f32_to_bf16_portable(const float* s, uint16_t* d, int64_t n) {
+  f32_to_bf16_body(s, d, n);
+}
+
 static float dot_portable(const float* a, const float* b, int64_t n) { return dot_body(a, b, n); }
 static float sum_sq_portable(const float* a, float mean, int64_t n) {
   return sum_sq_body(a, mean, n);
@@ -42,6 +74,20 @@ CPU_TARGET_AVX2 static float dot_avx2(const float* a, const float* b, int64_t n)
 CPU_TARGET_AVX2 static float sum_sq_avx2(const float* a, float mean, int64_t n) {
   return sum_sq_body(a, mean, n);
 }
+CPU_TARGET_AVX2 static void bf16_to_f32_avx2(const uint16_t* s, float* d, int64_t n) {
+  bf16_to_f32_body(s, d, n);
+}
+CPU_TARGET_AVX2 static void f32_to_bf16_avx2(const float* s, uint16_t* d, int64_t n) {
+  f32_to_bf16_body(s, d, n);
+}
+CPU_TARGET_AVX512 static void bf16_to_f32_avx512(const uint16_t* s, float* d, int64_t n) {
+  bf16_to_f32_body(s, d, n);
+}
+CPU_TARGET_AVX512 static void f32_to_bf16_avx512(const float* s, uint16_t* d, int64_t n) {
+  f32_to_bf16_body(s, d, n);
+}
+CPU_TARGET_AVX2 static void round_bf16_avx2(float* v, int64_t n) { round_bf16_body(v, n); }
+CPU_TARGET_AVX512 static void round_bf16_avx512(float* v, int64_t n) { round_bf16_body(v, n); }
 CPU_TARGET_AVX512 static float dot_avx512(const float* a, const float* b, int64_t n) {
   return dot_body(a, b, n);
 }
@@ -66,4 +112,31 @@ float cpu_vec_sum_sq(const float* a, float mean, int64_t n) {
   if (isa == CPU_ISA_AVX2) return sum_sq_avx2(a, mean, n);
 #endif
   return sum_sq_portable(a, mean, n);
+}
+
+void cpu_vec_bf16_to_f32(const uint16_t* src, float* dst, int64_t n) {
+#if CPU_HAVE_X86_KERNELS
+  cpu_isa isa = cpu_isa_best();
+  if (isa == CPU_ISA_AVX512) return bf16_to_f32_avx512(src, dst, n);
+  if (isa == CPU_ISA_AVX2) return bf16_to_f32_avx2(src, dst, n);
+#endif
+  bf16_to_f32_portable(src, dst, n);
+}
+
+void cpu_vec_f32_to_bf16(const float* src, uint16_t* dst, int64_t n) {
+#if CPU_HAVE_X86_KERNELS
+  cpu_isa isa = cpu_isa_best();
+  if (isa == CPU_ISA_AVX512) return f32_to_bf16_avx512(src, dst, n);
+  if (isa == CPU_ISA_AVX2) return f32_to_bf16_avx2(src, dst, n);
+#endif
+  f32_to_bf16_portable(src, dst, n);
+}
+
+void cpu_vec_round_bf16(float* v, int64_t n) {
+#if CPU_HAVE_X86_KERNELS
+  cpu_isa isa = cpu_isa_best();
+  if (isa == CPU_ISA_AVX512) return round_bf16_avx512(v, n);
+  if (isa == CPU_ISA_AVX2) return round_bf16_avx2(v, n);
+#endif
+  round_bf16_portable(v, n);
 }

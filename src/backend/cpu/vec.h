@@ -1,5 +1,6 @@
-/* Float reductions for the fused kernels (fast.c): a dot product and a sum of squared
- * deviations. A plain `s += a[i] * b[i]` loop is one serial chain of additions (the compiler
+/* Row helpers vectorised for the widest instruction set this processor runs: bfloat16 <->
+ * float32 conversion of contiguous rows (rows.c), and float reductions for the fused kernels
+ * (fast.c): a dot product and a sum of squared deviations. A plain `s += a[i] * b[i]` loop is one serial chain of additions (the compiler
  * may not reorder float sums), latency-bound at a few cycles per element; these keep 16
  * independent partial sums, vectorised for the widest instruction set this processor runs. */
 #ifndef MLXC_CPU_VEC_H
@@ -7,6 +8,12 @@
 
 #include <stdint.h>
 
+/* dst[i] = src[i] (bfloat16 -> float32; float32 -> bfloat16 rounding to nearest even, NaN
+ * kept quiet, exactly as half.h) */
+void cpu_vec_bf16_to_f32(const uint16_t* src, float* dst, int64_t n);
+void cpu_vec_f32_to_bf16(const float* src, uint16_t* dst, int64_t n);
+/* v[i] <- v[i] rounded to bfloat16 (as a float32) */
+void cpu_vec_round_bf16(float* v, int64_t n);
 /* sum_i a[i] * b[i] */
 float cpu_vec_dot(const float* a, const float* b, int64_t n);
 /* sum_i (a[i] - mean)^2 */
