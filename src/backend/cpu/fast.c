@@ -246,6 +246,7 @@ static void attend_range(const sdpa_job* job, int64_t b, int64_t kv_head, int64_
   int64_t D = q->shape[3], Dv = v->shape[3], Lq = q->shape[2], Lk = k->shape[2];
   int64_t rep = q->shape[1] / k->shape[1], len = j1 - j0;
   float *qrows = scratch, *krow = qrows + rep * D, *scores = krow + (D > Dv ? D : Dv);
+  float* dots = scores + rep * len; /* rep floats */
   float *maxima = part, *sums = part + rep, *acc = part + 2 * rep;
   size_t es = core_dtype_size(q->dtype);
   for (int64_t g = 0; g < rep; g++) {
@@ -262,8 +263,9 @@ static void attend_range(const sdpa_job* job, int64_t b, int64_t kv_head, int64_
       continue;
     }
     cpu_row_to_f32(kbase + j * k->strides[2] * (int64_t)es, k->dtype, k->strides[3], D, krow);
+    cpu_vec_dots(qrows, rep, D, krow, D, dots);
     for (int64_t g = 0; g < rep; g++) {
-      float dot = cpu_vec_dot(qrows + g * D, krow, D);
+      float dot = dots[g];
       if (job->mask) dot += mask_value(job, b, kv_head * rep + g, i, j);
       scores[g * len + j - j0] = dot;
     }
@@ -286,9 +288,7 @@ static void attend_range(const sdpa_job* job, int64_t b, int64_t kv_head, int64_
     cpu_row_to_f32(vbase + j * v->strides[2] * (int64_t)vs, v->dtype, v->strides[3], Dv, krow);
     for (int64_t g = 0; g < rep; g++) {
       float w = scores[g * len + j - j0];
-      if (w == 0.0f) continue;
-      float* a = acc + g * Dv;
-      for (int64_t d = 0; d < Dv; d++) a[d] += w * krow[d];
+      if (w != 0.0f) cpu_vec_axpy(acc + g * Dv, w, krow, Dv);
     }
   }
 }
@@ -332,12 +332,14 @@ static void attend_rows(void* ctx, int64_t begin, int64_t end) {
   int64_t K = job->k->shape[1], Lq = job->q->shape[2], Lk = job->k->shape[2];
   int64_t D = job->q->shape[3], Dv = job->v->shape[3], rep = job->q->shape[1] / K;
   int64_t S = job->splits, len = job->split_len, psize = partial_size(job);
-  float* scratch = malloc(sizeof(float) * (size_t)(rep * D + (D > Dv ? D : Dv) + rep * len + psize + Dv + 1));
+  /* q rows, a key/value row, scores, dots (attend_range), then a partial and an output row */
+  int64_t range_floats = rep * D + (D > Dv ? D : Dv) + rep * len + rep;
+  float* scratch = malloc(sizeof(float) * (size_t)(range_floats + psize + Dv + 1));
   if (!scratch) {
     job->failed = 1;
     return;
   }
-  float *part = scratch + rep * D + (D > Dv ? D : Dv) + rep * len, *out_row = part + psize;
+  float *part = scratch + range_floats, *out_row = part + psize;
   for (int64_t r = begin; r < end; r++) {
     int64_t item = r / S, s = r % S, j0 = s * len, j1 = j0 + len < Lk ? j0 + len : Lk;
     int64_t b = item / (K * Lq), h = (item / Lq) % K, i = item % Lq;

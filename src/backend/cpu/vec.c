@@ -5,6 +5,10 @@
 #include "backend/cpu/isa.h"
 #include "core/half.h"
 
+#if CPU_HAVE_X86_KERNELS
+#include <immintrin.h>
+#endif
+
 #define LANES 16
 
 static inline __attribute__((always_inline)) float dot_body(const float* a, const float* b,
@@ -17,6 +21,28 @@ static inline __attribute__((always_inline)) float dot_body(const float* a, cons
   for (; i < n; i++) s += a[i] * b[i];
   for (int u = 0; u < LANES; u++) s += acc[u];
   return s;
+}
+
+/* out[r] = q[r * ldq ..] . k for 4 rows: k loaded once for the four */
+static inline __attribute__((always_inline)) void dots4_body(const float* q, int64_t ldq,
+                                                             const float* k, int64_t n,
+                                                             float* out) {
+  float acc[4][LANES] = {{0}};
+  int64_t i = 0;
+  for (; i + LANES <= n; i += LANES)
+    for (int r = 0; r < 4; r++)
+      for (int u = 0; u < LANES; u++) acc[r][u] += q[r * ldq + i + u] * k[i + u];
+  for (int r = 0; r < 4; r++) {
+    float s = 0;
+    for (int64_t t = i; t < n; t++) s += q[r * ldq + t] * k[t];
+    for (int u = 0; u < LANES; u++) s += acc[r][u];
+    out[r] = s;
+  }
+}
+
+static inline __attribute__((always_inline)) void axpy_body(float* y, float a, const float* x,
+                                                            int64_t n) {
+  for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
 }
 
 static inline __attribute__((always_inline)) float sum_sq_body(const float* a, float mean,
@@ -62,6 +88,10 @@ static void f32_to_bf16_portable(const float* s, uint16_t* d, int64_t n) {
   f32_to_bf16_body(s, d, n);
 }
 
+static void dots4_portable(const float* q, int64_t ldq, const float* k, int64_t n, float* out) {
+  dots4_body(q, ldq, k, n, out);
+}
+static void axpy_portable(float* y, float a, const float* x, int64_t n) { axpy_body(y, a, x, n); }
 static float dot_portable(const float* a, const float* b, int64_t n) { return dot_body(a, b, n); }
 static float sum_sq_portable(const float* a, float mean, int64_t n) {
   return sum_sq_body(a, mean, n);
@@ -88,6 +118,44 @@ CPU_TARGET_AVX512 static void f32_to_bf16_avx512(const float* s, uint16_t* d, in
 }
 CPU_TARGET_AVX2 static void round_bf16_avx2(float* v, int64_t n) { round_bf16_body(v, n); }
 CPU_TARGET_AVX512 static void round_bf16_avx512(float* v, int64_t n) { round_bf16_body(v, n); }
+/* dots4 with intrinsics: the compiler did not vectorise dots4_body's 4 x 16 partial sums
+ * (it gathered k element by element and kept the sums in memory). */
+CPU_TARGET_AVX2 static void dots4_avx2(const float* q, int64_t ldq, const float* k, int64_t n,
+                                       float* out) {
+  __m256 a[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256 kv = _mm256_loadu_ps(k + i);
+    for (int r = 0; r < 4; r++) a[r] = _mm256_fmadd_ps(_mm256_loadu_ps(q + r * ldq + i), kv, a[r]);
+  }
+  for (int r = 0; r < 4; r++) {
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(a[r]), _mm256_extractf128_ps(a[r], 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_add_ss(h, _mm_movehdup_ps(h));
+    float s = _mm_cvtss_f32(h);
+    for (int64_t t = i; t < n; t++) s += q[r * ldq + t] * k[t];
+    out[r] = s;
+  }
+}
+
+CPU_TARGET_AVX2 static void axpy_avx2(float* y, float a, const float* x, int64_t n) {
+  axpy_body(y, a, x, n);
+}
+CPU_TARGET_AVX512 static void dots4_avx512(const float* q, int64_t ldq, const float* k, int64_t n,
+                                           float* out) {
+  __m512 a[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+  for (int64_t i = 0; i < n; i += 16) {
+    __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+    __m512 kv = _mm512_maskz_loadu_ps(m, k + i);
+    for (int r = 0; r < 4; r++)
+      a[r] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + r * ldq + i), kv, a[r]);
+  }
+  for (int r = 0; r < 4; r++) out[r] = _mm512_reduce_add_ps(a[r]);
+}
+
+CPU_TARGET_AVX512 static void axpy_avx512(float* y, float a, const float* x, int64_t n) {
+  axpy_body(y, a, x, n);
+}
 CPU_TARGET_AVX512 static float dot_avx512(const float* a, const float* b, int64_t n) {
   return dot_body(a, b, n);
 }
@@ -139,4 +207,29 @@ void cpu_vec_round_bf16(float* v, int64_t n) {
   if (isa == CPU_ISA_AVX2) return round_bf16_avx2(v, n);
 #endif
   round_bf16_portable(v, n);
+}
+
+void cpu_vec_dots(const float* q, int64_t rows, int64_t ldq, const float* k, int64_t n,
+                  float* out) {
+  int64_t r = 0;
+#if CPU_HAVE_X86_KERNELS
+  cpu_isa isa = cpu_isa_best();
+  for (; r + 4 <= rows; r += 4) {
+    if (isa == CPU_ISA_AVX512) dots4_avx512(q + r * ldq, ldq, k, n, out + r);
+    else if (isa == CPU_ISA_AVX2) dots4_avx2(q + r * ldq, ldq, k, n, out + r);
+    else dots4_portable(q + r * ldq, ldq, k, n, out + r);
+  }
+#else
+  for (; r + 4 <= rows; r += 4) dots4_portable(q + r * ldq, ldq, k, n, out + r);
+#endif
+  for (; r < rows; r++) out[r] = cpu_vec_dot(q + r * ldq, k, n);
+}
+
+void cpu_vec_axpy(float* y, float a, const float* x, int64_t n) {
+#if CPU_HAVE_X86_KERNELS
+  cpu_isa isa = cpu_isa_best();
+  if (isa == CPU_ISA_AVX512) return axpy_avx512(y, a, x, n);
+  if (isa == CPU_ISA_AVX2) return axpy_avx2(y, a, x, n);
+#endif
+  axpy_portable(y, a, x, n);
 }

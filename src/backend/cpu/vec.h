@@ -16,6 +16,11 @@ void cpu_vec_f32_to_bf16(const float* src, uint16_t* dst, int64_t n);
 void cpu_vec_round_bf16(float* v, int64_t n);
 /* sum_i a[i] * b[i] */
 float cpu_vec_dot(const float* a, const float* b, int64_t n);
+/* out[r] = q[r * ldq ..] . k for `rows` rows of q (four at a time share each load of k) */
+void cpu_vec_dots(const float* q, int64_t rows, int64_t ldq, const float* k, int64_t n,
+                  float* out);
+/* y[i] += a * x[i] */
+void cpu_vec_axpy(float* y, float a, const float* x, int64_t n);
 /* sum_i (a[i] - mean)^2 */
 float cpu_vec_sum_sq(const float* a, float mean, int64_t n);
 
