@@ -14,6 +14,7 @@ enum { N = 256, K = 4096, GROUP = 64, REPS = 200 };
 
 int main(void) {
   setenv("MLXC_NUM_THREADS", "1", 1); /* before the pool starts: one thread */
+  setenv("MLXC_QGEMV_BF16", "1", 0);   /* the BF16 kernel wherever the processor has it */
   static const char* names[3] = {"portable", "AVX2", "AVX-512"};
   const int widths[6] = {2, 3, 4, 5, 6, 8};
   uint32_t* w = malloc(sizeof(uint32_t) * N * K / 4);

@@ -544,6 +544,8 @@ TEST(test_quantization_errors) {
 }
 
 int main(void) {
+  /* the 4-bit AVX-512 BF16 kernel wherever the processor has it (by default AMD only) */
+  setenv("MLXC_QGEMV_BF16", "1", 0);
   cpu = mlx_default_cpu_stream_new();
   RUN(test_packing_matches_mlx_layout_every_width);
   RUN(test_one_bit_and_edge_groups);
