@@ -158,7 +158,8 @@ static void sdpa_ref(const float* q, const float* k, const float* v, int B, int 
     for (int h = 0; h < Hq; h++)
       for (int i = 0; i < Lq; i++) {
         int kh = h / (Hq / Hk);
-        double s[64], m = sinks ? sinks[h] : -INFINITY, sum = 0;
+        double* s = malloc(sizeof(double) * (size_t)Lk);
+        double m = sinks ? sinks[h] : -INFINITY, sum = 0;
         for (int j = 0; j < Lk; j++) {
           double dot = 0;
           for (int d = 0; d < D; d++)
@@ -173,8 +174,9 @@ static void sdpa_ref(const float* q, const float* k, const float* v, int B, int 
           double acc = 0;
           for (int j = 0; j < Lk; j++)
             if (s[j] != -INFINITY) acc += exp(s[j] - m) * v[((b * Hk + kh) * Lk + j) * D + d];
-          out[((b * Hq + h) * Lq + i) * D + d] = acc / sum;
+          out[((b * Hq + h) * Lq + i) * D + d] = sum > 0 ? acc / sum : 0.0;
         }
+        free(s);
       }
 }
 
@@ -199,6 +201,35 @@ TEST(test_sdpa_grouped_causal_masked_and_sinks) {
     CHECK_EQ_INT(mlx_fast_scaled_dot_product_attention(&out, qa, ka, va, (float)scale, cases[c].mode,
                                                        cases[c].mask, cases[c].sinks, cpu), 0);
     sdpa_ref(q, k, v, B, Hq, Hk, Lq, Lk, D, scale, cases[c].causal, cases[c].m, cases[c].s, ref);
+    const float* y = mlx_array_data_float32(out);
+    for (int i = 0; i < B * Hq * Lq * D; i++) CHECK_NEAR(y[i], ref[i], 1e-5);
+  }
+  mlx_array_free(qa);
+  mlx_array_free(ka);
+  mlx_array_free(va);
+  mlx_array_free(ma);
+  mlx_array_free(sa);
+  mlx_array_free(out);
+}
+
+/* Long key ranges are split over threads and the partial softmaxes merged: 1100 keys (ranges
+ * of unequal length), a mask that hides whole ranges, causal with two queries, and sinks. */
+TEST(test_sdpa_long_context_split_over_threads) {
+  enum { B = 1, Hq = 2, Hk = 1, Lq = 2, Lk = 1100, D = 16 };
+  static float q[B * Hq * Lq * D], k[B * Hk * Lk * D], v[B * Hk * Lk * D], mask[Lq * Lk];
+  float sinks[Hq];
+  int qs[4] = {B, Hq, Lq, D}, ks[4] = {B, Hk, Lk, D}, ms[2] = {Lq, Lk}, ss[1] = {Hq};
+  mlx_array qa = random_f32(qs, 4, q), ka = random_f32(ks, 4, k), va = random_f32(ks, 4, v);
+  for (int i = 0; i < Lq * Lk; i++) mask[i] = (i % Lk) < 700 ? -INFINITY : 0.25f * (float)(i % 3);
+  mlx_array ma = mlx_array_new_data(mask, ms, 2, MLX_FLOAT32);
+  mlx_array sa = random_f32(ss, 1, sinks), out = mlx_array_new();
+  static double ref[B * Hq * Lq * D];
+  double scale = 1.0 / sqrt(D);
+  for (int c = 0; c < 3; c++) {
+    const char* mode = c == 1 ? "array" : c == 2 ? "causal" : "";
+    mlx_array m = c == 1 ? ma : none, sk = c == 2 ? sa : none;
+    CHECK_EQ_INT(mlx_fast_scaled_dot_product_attention(&out, qa, ka, va, (float)scale, mode, m, sk, cpu), 0);
+    sdpa_ref(q, k, v, B, Hq, Hk, Lq, Lk, D, scale, c == 2, c == 1 ? mask : NULL, c == 2 ? sinks : NULL, ref);
     const float* y = mlx_array_data_float32(out);
     for (int i = 0; i < B * Hq * Lq * D; i++) CHECK_NEAR(y[i], ref[i], 1e-5);
   }
@@ -279,6 +310,7 @@ int main(void) {
   RUN(test_rope_both_layouts_partial_dims_and_offset);
   RUN(test_rope_custom_freqs);
   RUN(test_sdpa_grouped_causal_masked_and_sinks);
+  RUN(test_sdpa_long_context_split_over_threads);
   RUN(test_sdpa_boolean_mask_and_strided_inputs);
   RUN(test_fast_errors);
   return TEST_SUMMARY();

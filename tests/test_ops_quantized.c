@@ -365,12 +365,14 @@ static float put_as(void* p, mlx_dtype dtype, int i, float v) {
 }
 
 /* The GEMV kernels of every supported instruction set against a reference that unpacks the words
- * itself (value i of a row: bits [i * bits % 32, ...) of word i * bits / 32, for 2, 4 and 8
- * bits). K = 384 fills whole vector blocks; K = 11 * group leaves partial ones (the 4-bit kernels take
- * 64 or 128 values per block); N = 37 leaves rows after the multi-row passes; scales and biases
- * come in every dtype, also different ones. */
+ * itself (value i of a row: bits [i * bits % 32, ...) of word i * bits / 32, continuing into
+ * the next word for the 3-, 5- and 6-bit values that straddle two). K = 384 fills whole vector
+ * blocks; K = 11 * group leaves partial ones (the 4-bit kernels take 64 or 128 values per block);
+ * N = 37 leaves rows after the multi-row passes; scales and biases come in every dtype, also
+ * different ones. The weights sit in a buffer of exactly their size, so a kernel reading past
+ * the last row's end shows under AddressSanitizer. */
 TEST(test_qgemv_every_isa) {
-  const int widths[3] = {2, 4, 8}, groups[3] = {32, 64, 128};
+  const int widths[6] = {2, 3, 4, 5, 6, 8}, groups[3] = {32, 64, 128};
   const mlx_dtype dts[3][2] = {{MLX_BFLOAT16, MLX_BFLOAT16}, {MLX_FLOAT16, MLX_FLOAT32},
                                {MLX_FLOAT32, MLX_BFLOAT16}};
   enum { N = 37, KMAX = 1408 };
@@ -380,12 +382,14 @@ TEST(test_qgemv_every_isa) {
   float* sv = malloc(sizeof(float) * N * 44), *bv = malloc(sizeof(float) * N * 44);
   float y[N];
   int cases = 0;
-  for (int k = 0; k < KMAX; k++) x[k] = frand();
-  for (int wi = 0; wi < 3; wi++)
+  for (int xi = 0; xi < 2; xi++)
+  for (int wi = 0; wi < 6; wi++)
     for (int gi = 0; gi < 3; gi++)
       for (int ki = 0; ki < 2; ki++)
         for (int di = 0; di < 3; di++) {
           int bits = widths[wi], group = groups[gi], K = ki ? 11 * group : 384;
+          /* second pass: x of bfloat16 numbers (the 4-bit AVX-512 BF16 kernel's case) */
+          for (int k = 0; k < KMAX; k++) x[k] = xi ? mlxc_bfloat16_to_float32(mlxc_float32_to_bfloat16(frand())) : frand();
           int G = K / group, words = K * bits / 32;
           for (int i = 0; i < N * words; i++) {
             rng_state = rng_state * 1103515245u + 12345u;
@@ -395,15 +399,20 @@ TEST(test_qgemv_every_isa) {
             sv[i] = put_as(s, dts[di][0], i, frand() * 0.1f);
             bv[i] = put_as(b, dts[di][1], i, frand());
           }
+          uint32_t* exact = malloc(sizeof(uint32_t) * (size_t)(N * words));
+          memcpy(exact, w, sizeof(uint32_t) * (size_t)(N * words));
           for (int isa = CPU_ISA_PORTABLE; isa <= CPU_ISA_AVX512; isa++) {
             if (!cpu_isa_supported((cpu_isa)isa)) continue;
-            CHECK_EQ_INT(cpu_qgemv_affine_isa((cpu_isa)isa, y, x, w, s, b, dts[di][0], dts[di][1],
-                                              N, K, bits, group), 0);
+            CHECK_EQ_INT(cpu_qgemv_affine_isa((cpu_isa)isa, y, x, exact, s, b, dts[di][0],
+                                              dts[di][1], N, K, bits, group), 0);
             cases++;
             for (int n = 0; n < N; n++) {
               double acc = 0;
               for (int k = 0; k < K; k++) {
-                uint32_t q = (w[n * words + k * bits / 32] >> (k * bits % 32)) & ((1u << bits) - 1);
+                int word = n * words + k * bits / 32, at = k * bits % 32;
+                uint64_t pair = w[word];
+                if (at + bits > 32) pair |= (uint64_t)w[word + 1] << 32;
+                uint32_t q = (uint32_t)(pair >> at) & ((1u << bits) - 1);
                 int g = n * G + k / group;
                 acc += (double)x[k] * ((double)sv[g] * q + bv[g]);
               }
@@ -411,6 +420,7 @@ TEST(test_qgemv_every_isa) {
                         isa, bits, group, K, di, n, y[n], acc);
             }
           }
+          free(exact);
         }
   CHECK(cases >= 108); /* the portable variant at least, for every case */
   free(x);
@@ -534,6 +544,8 @@ TEST(test_quantization_errors) {
 }
 
 int main(void) {
+  /* the 4-bit AVX-512 BF16 kernel wherever the processor has it (by default AMD only) */
+  setenv("MLXC_QGEMV_BF16", "1", 0);
   cpu = mlx_default_cpu_stream_new();
   RUN(test_packing_matches_mlx_layout_every_width);
   RUN(test_one_bit_and_edge_groups);

@@ -22,9 +22,8 @@ static int check_float(const core_array* x, const char* op) {
   return 0;
 }
 
-/* A float32/float64 batch of matrices (..., M, N), square when `square`. */
-static int check_matrices(const core_array* x, bool square, const char* op) {
-  if (check_float(x, op)) return 1;
+/* A batch of matrices (..., M, N), square when `square`. */
+static int check_matrix_shape(const core_array* x, bool square, const char* op) {
   if (x->ndim < 2)
     return util_error("%s: arrays must have at least 2 dimensions, but the input has %d", op,
                       x->ndim);
@@ -32,6 +31,18 @@ static int check_matrices(const core_array* x, bool square, const char* op) {
     return util_error("%s: only defined for square matrices, but the input has shape (..., %d, %d)",
                       op, x->shape[x->ndim - 2], x->shape[x->ndim - 1]);
   return 0;
+}
+
+/* A float32/float64 batch of matrices (..., M, N), square when `square`. */
+static int check_matrices(const core_array* x, bool square, const char* op) {
+  if (check_float(x, op)) return 1;
+  return check_matrix_shape(x, square, op);
+}
+
+/* The same for the ops that also take complex64 (svd, eigh, eig). */
+static int check_matrices_or_complex(const core_array* x, bool square, const char* op) {
+  if (x->dtype != MLX_COMPLEX64 && check_float(x, op)) return 1;
+  return check_matrix_shape(x, square, op);
 }
 
 static linalg_params* new_params(bool upper, bool triangular, bool vectors) {
@@ -131,14 +142,16 @@ static int set_vector(mlx_vector_array* res, core_array** outs, int n) {
 
 int mlx_linalg_svd(mlx_vector_array* res, const mlx_array a, bool compute_uv, const mlx_stream s) {
   core_array* x = ops_arg(a, "svd", "input");
-  if (!x || check_matrices(x, false, "svd")) return 1;
+  if (!x || check_matrices_or_complex(x, false, "svd")) return 1;
   if (!res) return util_error("svd: null result pointer");
   int m = x->shape[x->ndim - 2], n = x->shape[x->ndim - 1], k = m < n ? m : n;
   int u_shape[CORE_MAX_NDIM], s_shape[CORE_MAX_NDIM], vt_shape[CORE_MAX_NDIM];
   int ndims[3] = {batch_shape(x, m, m, u_shape), batch_shape(x, k, -1, s_shape),
                   batch_shape(x, n, n, vt_shape)};
   const int* shapes[3] = {u_shape, s_shape, vt_shape};
-  mlx_dtype dtypes[3] = {x->dtype, x->dtype, x->dtype};
+  /* complex input: real singular values */
+  mlx_dtype real = x->dtype == MLX_COMPLEX64 ? MLX_FLOAT32 : x->dtype;
+  mlx_dtype dtypes[3] = {x->dtype, real, x->dtype};
   core_array* outs[3];
   int first = compute_uv ? 0 : 1, count = compute_uv ? 3 : 1;
   if (build_node(&prim_svd, new_params(false, false, compute_uv), x, count, dtypes + first,
@@ -159,7 +172,7 @@ static int uplo_upper(const char* UPLO, const char* op, bool* upper) {
 static int eig_build(mlx_array* values, mlx_array* vectors, mlx_array a, const char* UPLO,
                      bool symmetric, const char* op, mlx_stream s) {
   core_array* x = ops_arg(a, op, "input");
-  if (!x || check_matrices(x, true, op)) return 1;
+  if (!x || check_matrices_or_complex(x, true, op)) return 1;
   if (!values) return util_error("%s: null result pointer", op);
   bool upper = false;
   if (symmetric && uplo_upper(UPLO, op, &upper)) return 1;
@@ -167,8 +180,10 @@ static int eig_build(mlx_array* values, mlx_array* vectors, mlx_array a, const c
   int w_shape[CORE_MAX_NDIM], v_shape[CORE_MAX_NDIM];
   int ndims[2] = {batch_shape(x, n, -1, w_shape), batch_shape(x, n, n, v_shape)};
   const int* shapes[2] = {w_shape, v_shape};
-  mlx_dtype dtype = symmetric ? x->dtype : MLX_COMPLEX64;
-  mlx_dtype dtypes[2] = {dtype, dtype};
+  /* eigh: real eigenvalues, vectors of the input's dtype; eig: complex64 throughout */
+  mlx_dtype vdtype = symmetric ? x->dtype : MLX_COMPLEX64;
+  mlx_dtype wdtype = symmetric && x->dtype == MLX_COMPLEX64 ? MLX_FLOAT32 : vdtype;
+  mlx_dtype dtypes[2] = {wdtype, vdtype};
   core_array* outs[2];
   int count = vectors ? 2 : 1;
   if (build_node(symmetric ? &prim_eigh : &prim_eig, new_params(upper, false, vectors != NULL), x,

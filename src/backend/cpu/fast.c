@@ -9,6 +9,7 @@
 #include "backend/cpu/rows.h"
 #include "backend/cpu/strided.h"
 #include "backend/cpu/threadpool.h"
+#include "backend/cpu/vec.h"
 #include "ops/fast_params.h"
 #include "util/error.h"
 
@@ -64,19 +65,29 @@ static void norm_rows(void* ctx, int64_t begin, int64_t end) {
       for (int64_t i = 0; i < D; i++) mean += row[i];
       mean /= (float)D;
     }
-    float ss = 0;
-    for (int64_t i = 0; i < D; i++) ss += (row[i] - mean) * (row[i] - mean);
+    float ss = cpu_vec_sum_sq(row, mean, D);
     float inv = 1.0f / sqrtf(ss / (float)D + job->p->eps);
     char* dst = (char*)core_array_ptr(out) + r * D * (int64_t)out_size;
     for (int64_t i = 0; i < D; i++) row[i] = (row[i] - mean) * inv;
     /* Round the normalised value to the output dtype before the weight, as MLX and
-     * transformers do for half precision. */
-    cpu_row_from_f32(row, dst, out->dtype, 1, D);
-    if (job->w || job->b) {
-      cpu_row_to_f32(dst, out->dtype, 1, D, row);
-      for (int64_t i = 0; i < D; i++) row[i] = row[i] * (job->w ? job->w[i] : 1.0f) + (job->b ? job->b[i] : 0.0f);
+     * transformers do for half precision (bfloat16 in registers: one write of the output). */
+    bool affine = job->w || job->b;
+    if (affine && out->dtype == MLX_BFLOAT16) {
+      cpu_vec_round_bf16(row, D);
+    } else if (affine && out->dtype != MLX_FLOAT32) {
       cpu_row_from_f32(row, dst, out->dtype, 1, D);
+      cpu_row_to_f32(dst, out->dtype, 1, D, row);
     }
+    if (affine) {
+      const float *w = job->w, *b = job->b; /* one loop per case, so that each vectorises */
+      if (w && b)
+        for (int64_t i = 0; i < D; i++) row[i] = row[i] * w[i] + b[i];
+      else if (w)
+        for (int64_t i = 0; i < D; i++) row[i] *= w[i];
+      else
+        for (int64_t i = 0; i < D; i++) row[i] += b[i];
+    }
+    cpu_row_from_f32(row, dst, out->dtype, 1, D);
   }
   free(row);
 }
@@ -191,7 +202,13 @@ int cpu_eval_rope(core_node* node, core_array** outputs) {
   return status;
 }
 
-/* ---- scaled dot-product attention ---- */
+/* ---- scaled dot-product attention ----
+ * Work items are (batch, kv head, query position); the `rep` query heads sharing a kv head go
+ * together, so each key and value row is read and converted once for all of them. Decode has few
+ * items (one per kv head) but long key ranges, so the keys of an item are split into `splits`
+ * ranges that run on different threads: each range yields a partial softmax (its maximum, its
+ * sum of exponentials, its unnormalised weighted sum of values) and the partials are merged
+ * per item (flash-decoding). */
 
 typedef struct {
   const core_array *q, *k, *v, *mask;
@@ -199,6 +216,8 @@ typedef struct {
   float* sinks;
   const sdpa_params* p;
   core_array* out;
+  int64_t splits, split_len; /* key ranges per item, keys per range */
+  float* partials;           /* splits > 1: per item and range, rep maxima, rep sums, rep * Dv */
   int failed;
 } sdpa_job;
 
@@ -213,14 +232,22 @@ static float mask_value(const sdpa_job* job, int64_t b, int64_t h, int64_t i, in
   return v;
 }
 
-/* One key/value head and query position: the `rep` query heads that share the head go
- * together, so each key and value row is read and converted once for all of them. Scores over all
- * keys, softmax (with the sink), weighted sum of the values. */
-static void attend_group(const sdpa_job* job, int64_t b, int64_t kv_head, int64_t i, float* scratch) {
+static int64_t partial_size(const sdpa_job* job) {
+  int64_t rep = job->q->shape[1] / job->k->shape[1];
+  return rep * (job->v->shape[3] + 2);
+}
+
+/* Keys [j0, j1) of one kv head and query position: `part` <- per query head of the group the
+ * maximum score, the sum of exp(score - maximum) and the sum of those weights times the values
+ * (maximum -inf and zeros when every key of the range is masked). */
+static void attend_range(const sdpa_job* job, int64_t b, int64_t kv_head, int64_t i, int64_t j0,
+                         int64_t j1, float* scratch, float* part) {
   const core_array *q = job->q, *k = job->k, *v = job->v;
   int64_t D = q->shape[3], Dv = v->shape[3], Lq = q->shape[2], Lk = k->shape[2];
-  int64_t rep = q->shape[1] / k->shape[1];
-  float *qrows = scratch, *krow = qrows + rep * D, *scores = krow + (D > Dv ? D : Dv), *acc = scores + rep * Lk;
+  int64_t rep = q->shape[1] / k->shape[1], len = j1 - j0;
+  float *qrows = scratch, *krow = qrows + rep * D, *scores = krow + (D > Dv ? D : Dv);
+  float* dots = scores + rep * len; /* rep floats */
+  float *maxima = part, *sums = part + rep, *acc = part + 2 * rep;
   size_t es = core_dtype_size(q->dtype);
   for (int64_t g = 0; g < rep; g++) {
     int64_t h = kv_head * rep + g;
@@ -230,82 +257,129 @@ static void attend_group(const sdpa_job* job, int64_t b, int64_t kv_head, int64_
   }
   int64_t limit = job->p->mask == SDPA_MASK_CAUSAL ? i + (Lk - Lq) : Lk - 1;
   const char* kbase = (const char*)core_array_ptr(k) + (b * k->strides[0] + kv_head * k->strides[1]) * (int64_t)es;
-  for (int64_t j = 0; j < Lk; j++) {
+  for (int64_t j = j0; j < j1; j++) {
     if (j > limit) {
-      for (int64_t g = 0; g < rep; g++) scores[g * Lk + j] = -INFINITY;
+      for (int64_t g = 0; g < rep; g++) scores[g * len + j - j0] = -INFINITY;
       continue;
     }
     cpu_row_to_f32(kbase + j * k->strides[2] * (int64_t)es, k->dtype, k->strides[3], D, krow);
+    cpu_vec_dots(qrows, rep, D, krow, D, dots);
     for (int64_t g = 0; g < rep; g++) {
-      const float* qr = qrows + g * D;
-      float dot = 0;
-      for (int64_t d = 0; d < D; d++) dot += qr[d] * krow[d];
+      float dot = dots[g];
       if (job->mask) dot += mask_value(job, b, kv_head * rep + g, i, j);
-      scores[g * Lk + j] = dot;
+      scores[g * len + j - j0] = dot;
     }
   }
-  /* Softmax weights in place, then the weighted sum of values for every head of the group. */
-  float sums[64], *sum = rep <= 64 ? sums : NULL;
-  float* sum_heap = sum ? NULL : malloc(sizeof(float) * (size_t)rep);
-  if (!sum) sum = sum_heap;
   for (int64_t g = 0; g < rep; g++) {
-    float* sc = scores + g * Lk;
-    float max = job->p->has_sinks ? job->sinks[kv_head * rep + g] : -INFINITY;
-    for (int64_t j = 0; j < Lk; j++) max = sc[j] > max ? sc[j] : max;
-    float total = 0;
-    if (max > -INFINITY) {
-      if (job->p->has_sinks) total = expf(job->sinks[kv_head * rep + g] - max);
-      for (int64_t j = 0; j < Lk; j++) {
-        sc[j] = sc[j] == -INFINITY ? 0.0f : expf(sc[j] - max);
-        total += sc[j];
-      }
-    } else {
-      for (int64_t j = 0; j < Lk; j++) sc[j] = 0;
+    float* sc = scores + g * len;
+    float max = -INFINITY, total = 0;
+    for (int64_t j = 0; j < len; j++) max = sc[j] > max ? sc[j] : max;
+    for (int64_t j = 0; j < len; j++) {
+      sc[j] = max > -INFINITY && sc[j] > -INFINITY ? expf(sc[j] - max) : 0.0f;
+      total += sc[j];
     }
-    sum[g] = total;
+    maxima[g] = max;
+    sums[g] = total;
     for (int64_t d = 0; d < Dv; d++) acc[g * Dv + d] = 0;
   }
   size_t vs = core_dtype_size(v->dtype);
   const char* vbase = (const char*)core_array_ptr(v) + (b * v->strides[0] + kv_head * v->strides[1]) * (int64_t)vs;
-  for (int64_t j = 0; j <= limit && j < Lk; j++) {
+  for (int64_t j = j0; j < j1 && j <= limit; j++) {
     cpu_row_to_f32(vbase + j * v->strides[2] * (int64_t)vs, v->dtype, v->strides[3], Dv, krow);
     for (int64_t g = 0; g < rep; g++) {
-      float w = scores[g * Lk + j];
-      if (w == 0.0f) continue;
-      float* a = acc + g * Dv;
-      for (int64_t d = 0; d < Dv; d++) a[d] += w * krow[d];
+      float w = scores[g * len + j - j0];
+      if (w != 0.0f) cpu_vec_axpy(acc + g * Dv, w, krow, Dv);
     }
   }
-  core_array* out = job->out;
-  for (int64_t g = 0; g < rep; g++) {
-    /* A row with every key masked attends to nothing: zeros rather than NaN. */
-    float inv = sum[g] > 0 ? 1.0f / sum[g] : 0.0f;
-    float* a = acc + g * Dv;
-    for (int64_t d = 0; d < Dv; d++) a[d] *= inv;
-    int64_t h = kv_head * rep + g;
-    char* op = (char*)core_array_ptr(out) + ((b * out->shape[1] + h) * Lq + i) * Dv * (int64_t)core_dtype_size(out->dtype);
-    cpu_row_from_f32(a, op, out->dtype, 1, Dv);
-  }
-  free(sum_heap);
 }
 
-/* Work items [begin, end) of the flattened (B, kv_heads, Lq), with scratch of their own. */
+/* Merges the `count` partials of one item (each partial_size floats apart) with the sinks and
+ * writes the item's rep output rows; `out_row` (Dv floats) is scratch. */
+static void merge_partials(const sdpa_job* job, int64_t b, int64_t kv_head, int64_t i,
+                           const float* parts, int64_t count, float* out_row) {
+  int64_t rep = job->q->shape[1] / job->k->shape[1], Dv = job->v->shape[3], Lq = job->q->shape[2];
+  int64_t stride = partial_size(job);
+  core_array* out = job->out;
+  for (int64_t g = 0; g < rep; g++) {
+    int64_t h = kv_head * rep + g;
+    float max = job->p->has_sinks ? job->sinks[h] : -INFINITY;
+    for (int64_t s = 0; s < count; s++) max = parts[s * stride + g] > max ? parts[s * stride + g] : max;
+    float total = 0;
+    for (int64_t d = 0; d < Dv; d++) out_row[d] = 0;
+    if (max > -INFINITY) {
+      if (job->p->has_sinks) total = expf(job->sinks[h] - max);
+      for (int64_t s = 0; s < count; s++) {
+        const float* part = parts + s * stride;
+        if (part[g] == -INFINITY) continue;
+        float f = expf(part[g] - max);
+        total += f * part[rep + g];
+        const float* acc = part + 2 * rep + g * Dv;
+        for (int64_t d = 0; d < Dv; d++) out_row[d] += f * acc[d];
+      }
+    }
+    /* A row with every key masked attends to nothing: zeros rather than NaN. */
+    float inv = total > 0 ? 1.0f / total : 0.0f;
+    for (int64_t d = 0; d < Dv; d++) out_row[d] *= inv;
+    char* op = (char*)core_array_ptr(out) + ((b * out->shape[1] + h) * Lq + i) * Dv * (int64_t)core_dtype_size(out->dtype);
+    cpu_row_from_f32(out_row, op, out->dtype, 1, Dv);
+  }
+}
+
+/* Work units [begin, end) of the flattened (B, kv_heads, Lq, splits), with scratch of their
+ * own; with one split per item the item's output is written at once. */
 static void attend_rows(void* ctx, int64_t begin, int64_t end) {
   sdpa_job* job = ctx;
   int64_t K = job->k->shape[1], Lq = job->q->shape[2], Lk = job->k->shape[2];
   int64_t D = job->q->shape[3], Dv = job->v->shape[3], rep = job->q->shape[1] / K;
-  float* scratch = malloc(sizeof(float) * (size_t)(rep * D + (D > Dv ? D : Dv) + rep * Lk + rep * Dv + 1));
+  int64_t S = job->splits, len = job->split_len, psize = partial_size(job);
+  /* q rows, a key/value row, scores, dots (attend_range), then a partial and an output row */
+  int64_t range_floats = rep * D + (D > Dv ? D : Dv) + rep * len + rep;
+  float* scratch = malloc(sizeof(float) * (size_t)(range_floats + psize + Dv + 1));
   if (!scratch) {
     job->failed = 1;
     return;
   }
-  for (int64_t r = begin; r < end; r++) attend_group(job, r / (K * Lq), (r / Lq) % K, r % Lq, scratch);
+  float *part = scratch + range_floats, *out_row = part + psize;
+  for (int64_t r = begin; r < end; r++) {
+    int64_t item = r / S, s = r % S, j0 = s * len, j1 = j0 + len < Lk ? j0 + len : Lk;
+    int64_t b = item / (K * Lq), h = (item / Lq) % K, i = item % Lq;
+    float* dst = S > 1 ? job->partials + r * psize : part;
+    attend_range(job, b, h, i, j0, j1, scratch, dst);
+    if (S == 1) merge_partials(job, b, h, i, part, 1, out_row);
+  }
   free(scratch);
+}
+
+typedef struct {
+  sdpa_job* job;
+  int failed;
+} merge_job;
+
+static void merge_items(void* ctx, int64_t begin, int64_t end) {
+  merge_job* m = ctx;
+  sdpa_job* job = m->job;
+  int64_t K = job->k->shape[1], Lq = job->q->shape[2];
+  float* out_row = malloc(sizeof(float) * (size_t)(job->v->shape[3] + 1));
+  if (!out_row) {
+    m->failed = 1;
+    return;
+  }
+  for (int64_t item = begin; item < end; item++)
+    merge_partials(job, item / (K * Lq), (item / Lq) % K, item % Lq,
+                   job->partials + item * job->splits * partial_size(job), job->splits, out_row);
+  free(out_row);
+}
+
+/* Key ranges per item: enough work units for every thread twice over, ranges of >= 256 keys. */
+static int64_t key_splits(int64_t items, int64_t Lk) {
+  int64_t want = (2 * (int64_t)cpu_max_threads() + items - 1) / items;
+  int64_t most = Lk / 256;
+  return want < most ? (want > 1 ? want : 1) : (most > 1 ? most : 1);
 }
 
 int cpu_eval_sdpa(core_node* node, core_array** outputs) {
   const sdpa_params* p = node->params;
-  sdpa_job job = {node->inputs[0], node->inputs[1], node->inputs[2], NULL, {0}, NULL, p, outputs[0], 0};
+  sdpa_job job = {node->inputs[0], node->inputs[1], node->inputs[2], NULL, {0}, NULL, p, outputs[0], 1, 0, NULL, 0};
   int next = 3;
   if (p->mask == SDPA_MASK_ARRAY) {
     job.mask = node->inputs[next++];
@@ -315,8 +389,24 @@ int cpu_eval_sdpa(core_node* node, core_array** outputs) {
   if (core_array_alloc_contiguous(job.out)) return 1;
   if (p->has_sinks && !(job.sinks = load_vector(node->inputs[next]))) return 1;
   int64_t items = (int64_t)job.q->shape[0] * job.k->shape[1] * job.q->shape[2];
-  /* Each item streams one head's keys and values: worth a thread for long contexts. */
-  cpu_parallel_for(items, 1 + 65536 / (job.k->shape[2] * job.q->shape[3] + 1), attend_rows, &job);
+  int64_t Lk = job.k->shape[2];
+  job.splits = items > 0 ? key_splits(items, Lk) : 1;
+  job.split_len = (Lk + job.splits - 1) / job.splits;
+  if (job.splits > 1) {
+    job.partials = malloc(sizeof(float) * (size_t)(items * job.splits * partial_size(&job)));
+    if (!job.partials) {
+      free(job.sinks);
+      return util_error("out of memory");
+    }
+  }
+  /* Each unit streams a range of one head's keys and values: worth a thread for long ranges. */
+  cpu_parallel_for(items * job.splits, 1 + 65536 / (job.split_len * job.q->shape[3] + 1), attend_rows, &job);
+  if (job.splits > 1 && !job.failed) {
+    merge_job m = {&job, 0};
+    cpu_parallel_for(items, 64, merge_items, &m);
+    job.failed = m.failed;
+  }
+  free(job.partials);
   free(job.sinks);
   return job.failed ? util_error("out of memory") : 0;
 }

@@ -8,25 +8,9 @@
 #include <string.h>
 
 #include "backend/cpu/kernels.h"
+#include "backend/cpu/linalg_util.h"
 #include "ops/linalg_params.h"
 #include "util/error.h"
-
-/* Number of matrices in a batch of (..., rows, cols) arrays. */
-static int64_t matrix_count(const core_array* a) {
-  int64_t count = 1;
-  for (int d = 0; d < a->ndim - 2; d++) count *= a->shape[d];
-  return count;
-}
-
-/* Element offset of matrix `index` (row-major over the batch dimensions) in a. */
-static int64_t matrix_offset(const core_array* a, int64_t index) {
-  int64_t offset = 0;
-  for (int d = a->ndim - 3; d >= 0; d--) {
-    offset += (index % a->shape[d]) * a->strides[d];
-    index /= a->shape[d];
-  }
-  return offset;
-}
 
 /* dst (column-major, leading dimension rows) <- matrix `index` of a (float32/float64). */
 static void load_matrix(const core_array* a, int64_t index, double* dst) {
@@ -76,25 +60,6 @@ static void zero_other_triangle(double* a, int n, bool upper) {
   for (int j = 0; j < n; j++)
     for (int i = 0; i < n; i++)
       if (upper ? i > j : i < j) a[i + (int64_t)j * n] = 0;
-}
-
-/* Reports a LAPACK failure: info < 0 is a rejected argument (LAPACKE also rejects NaNs this
- * way), info > 0 the op's mathematical failure `what`. */
-static int lapack_error(const char* op, const char* what, lapack_int info, int64_t index,
-                        int64_t count) {
-  char where[64] = "";
-  if (count > 1) snprintf(where, sizeof where, " (matrix %lld of the batch)", (long long)index);
-  if (info < 0)
-    return util_error("%s: LAPACK rejected argument %d; does the input hold NaN or infinity?%s",
-                      op, (int)-info, where);
-  return util_error("%s: %s%s", op, what, where);
-}
-
-/* One allocation for a kernel's scratch, freed by the caller. */
-static void* scratch(size_t bytes) {
-  void* p = malloc(bytes ? bytes : 1);
-  if (!p) util_error("linalg: out of memory for %zu bytes of scratch", bytes);
-  return p;
 }
 
 int cpu_eval_inv(core_node* node, core_array** outputs) {
@@ -192,6 +157,7 @@ static void store_identity(core_array* out, int64_t index, int n, double* buffer
 int cpu_eval_svd(core_node* node, core_array** outputs) {
   const linalg_params* p = node->params;
   core_array* in = node->inputs[0];
+  if (in->dtype == MLX_COMPLEX64) return cpu_eval_svd_complex(node, outputs);
   core_array *u = p->vectors ? outputs[0] : NULL, *s = outputs[p->vectors ? 1 : 0];
   core_array* vt = p->vectors ? outputs[2] : NULL;
   for (int i = 0; i < (p->vectors ? 3 : 1); i++)
@@ -237,6 +203,7 @@ int cpu_eval_svd(core_node* node, core_array** outputs) {
 int cpu_eval_eigh(core_node* node, core_array** outputs) {
   const linalg_params* p = node->params;
   core_array *in = node->inputs[0], *values = outputs[0], *vectors = p->vectors ? outputs[1] : NULL;
+  if (in->dtype == MLX_COMPLEX64) return cpu_eval_eigh_complex(node, outputs);
   if (core_array_alloc_contiguous(values) || (vectors && core_array_alloc_contiguous(vectors)))
     return 1;
   if (values->size == 0) return 0;
@@ -266,6 +233,7 @@ int cpu_eval_eigh(core_node* node, core_array** outputs) {
 int cpu_eval_eig(core_node* node, core_array** outputs) {
   const linalg_params* p = node->params;
   core_array *in = node->inputs[0], *values = outputs[0], *vectors = p->vectors ? outputs[1] : NULL;
+  if (in->dtype == MLX_COMPLEX64) return cpu_eval_eig_complex(node, outputs);
   if (core_array_alloc_contiguous(values) || (vectors && core_array_alloc_contiguous(vectors)))
     return 1;
   if (values->size == 0) return 0;

@@ -1,7 +1,8 @@
 /* Batch-1 decode with affine-quantized weights: y (N) = dequantize(W) x for W (N, K) packed in
  * MLX's layout, dequantized in registers (never written out), accumulated in float32 and split
- * over the thread pool by rows. 2-, 4- and 8-bit weights have AVX2 and AVX-512 kernels (several
- * rows per pass over x); other widths and the portable variant unpack one value at a time. */
+ * over the thread pool by rows. 2- to 8-bit weights have AVX2 and AVX-512 kernels (several
+ * rows per pass over x; 3, 5 and 6 bits in qgemv_odd.c); the portable variant unpacks one value
+ * at a time. */
 #ifndef MLXC_CPU_QGEMV_H
 #define MLXC_CPU_QGEMV_H
 

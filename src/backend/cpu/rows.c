@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "backend/cpu/vec.h"
 #include "core/half.h"
 
 void cpu_row_to_f32(const void* src, mlx_dtype dtype, int64_t stride, int64_t n, float* dst) {
@@ -18,8 +19,8 @@ void cpu_row_to_f32(const void* src, mlx_dtype dtype, int64_t stride, int64_t n,
     }
     case MLX_BFLOAT16: {
       const uint16_t* s = src;
-      if (stride == 1) { /* the common case, kept simple enough to vectorise */
-        for (int64_t i = 0; i < n; i++) dst[i] = half_bf16_to_f32(s[i]);
+      if (stride == 1) { /* the common case */
+        cpu_vec_bf16_to_f32(s, dst, n);
         break;
       }
       for (int64_t i = 0; i < n; i++) dst[i] = half_bf16_to_f32(s[i * stride]);
@@ -49,7 +50,7 @@ void cpu_row_from_f32(const float* src, void* dst, mlx_dtype dtype, int64_t stri
     case MLX_BFLOAT16: {
       uint16_t* d = dst;
       if (stride == 1) {
-        for (int64_t i = 0; i < n; i++) d[i] = half_f32_to_bf16(src[i]);
+        cpu_vec_f32_to_bf16(src, d, n);
         break;
       }
       for (int64_t i = 0; i < n; i++) d[i * stride] = half_f32_to_bf16(src[i]);
