@@ -89,7 +89,8 @@ def wordpiece_tokenizer(vocab_size, lowercase=True):
     tok.normalizer = normalizers.BertNormalizer(lowercase=lowercase)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     tok.decoder = decoders.WordPiece()
-    tok.train_from_iterator(corpus(), trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials, limit_alphabet=120))
+    tok.train_from_iterator(corpus(), trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials,
+                                                                limit_alphabet=120))
     cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
@@ -109,7 +110,7 @@ def bytelevel_bpe(vocab_size, specials):
 
 def roberta_tokenizer(vocab_size):
     tok = bytelevel_bpe(vocab_size, ["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
-    tok.post_processor = processors.RobertaProcessing(sep=("</s>", 2), cls=("<s>", 0), trim_offsets=True,
+    tok.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0), trim_offsets=True,
                                                       add_prefix_space=False)
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", cls_token="<s>",
                                    sep_token="</s>", pad_token="<pad>", unk_token="<unk>", mask_token="<mask>")
@@ -146,7 +147,8 @@ def gemma_tokenizer(vocab_size):
     tok = Tokenizer(BPE(unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="first", split=True)
     tok.decoder = decoders.Metaspace(replacement="\u2581", prepend_scheme="first", split=True)
-    tok.train_from_iterator(corpus(), trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials, limit_alphabet=120))
+    tok.train_from_iterator(corpus(), trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials,
+                                                          limit_alphabet=120))
     tok.post_processor = processors.TemplateProcessing(
         single="<bos> $A <eos>", pair="<bos> $A <eos> $B <eos>", special_tokens=[("<bos>", 2), ("<eos>", 1)])
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<bos>", eos_token="<eos>", pad_token="<pad>",
@@ -192,6 +194,8 @@ def make_case(out_dir, name, model, fast, max_len, pooling, dim, dense=(), norma
     st = SentenceTransformer(modules=modules, device="cpu", **kwargs)
     dest = os.path.join(out_dir, name)
     st.save(dest)
+    if os.path.exists(os.path.join(dest, "README.md")):
+        os.remove(os.path.join(dest, "README.md"))  # the generated model card: not needed by the tests
     tensors = {}
     with torch.no_grad():
         tensors["embeddings"] = st.encode(SENTENCES, batch_size=5, convert_to_tensor=True).float().cpu()
@@ -200,7 +204,7 @@ def make_case(out_dir, name, model, fast, max_len, pooling, dim, dense=(), norma
         # The token ids sentence-transformers feeds the model (for the first batch), to debug tokenizers.
         feats = st.tokenize(SENTENCES[:5])
     save_file({k: v.contiguous() for k, v in tensors.items()}, os.path.join(dest, "reference.safetensors"))
-    meta = {"sentences": SENTENCES, "pooling": pooling, "normalize": normalize, "max_seq_length": max_len,
+    meta = {"sentences": SENTENCES, "pooling": pooling if isinstance(pooling, str) else list(pooling), "normalize": normalize, "max_seq_length": max_len,
             "encodes": {k: {a: b for a, b in kw.items()} for k, kw in (encodes or {}).items()},
             "first_batch_input_ids": feats["input_ids"].tolist(),
             "first_batch_attention_mask": feats["attention_mask"].tolist(),
@@ -228,9 +232,10 @@ def case_bert_orig(out_dir, name):
     make_case(out_dir, name, bert, fast, max_len, pooling, 64, normalize=normalize)
 
 
-# Pooling variants on one tiny BERT (own small WordPiece vocabulary): mode, normalize, lower-case,
-# include_prompt, prompts.
+# Pooling variants on a tiny BERT (own small WordPiece vocabulary, hidden 16): mode(s), normalize,
+# do_lower_case (sentence-transformers 6 adds a Lowercase normalizer to tokenizer.json), include_prompt.
 POOL_CASES = {
+    "bert-pool-mean-cls": (("mean", "cls"), False, False, True),
     "bert-pool-cls-lower": ("cls", False, True, True),
     "bert-pool-max": ("max", True, False, True),
     "bert-pool-mean-sqrt-len": ("mean_sqrt_len_tokens", False, False, True),
@@ -245,16 +250,16 @@ def case_bert_pool(out_dir, name):
     pooling, normalize, lower, include_prompt = POOL_CASES[name]
     # The tokenizer keeps case; lower-casing comes from sentence_bert_config's do_lower_case.
     tok, fast = wordpiece_tokenizer(400, lowercase=False)
-    config = BertConfig(vocab_size=tok.get_vocab_size(), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                        intermediate_size=64, max_position_embeddings=64, type_vocab_size=2,
+    config = BertConfig(vocab_size=tok.get_vocab_size(), hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=32, max_position_embeddings=64, type_vocab_size=2,
                         hidden_act="gelu", layer_norm_eps=1e-12)
     bert = BertModel(config, add_pooling_layer=False).eval()
     randomize(bert)
     prompts = {"query": "query: ", "passage": "passage: "}
-    make_case(out_dir, name, bert, fast, 20, pooling, 32, normalize=normalize, do_lower_case=lower,
+    make_case(out_dir, name, bert, fast, 20, pooling, 16, normalize=normalize, do_lower_case=lower,
               include_prompt=include_prompt, prompts=prompts,
               encodes={"embeddings_query": {"prompt_name": "query"}, "embeddings_prompt": {"prompt": "Represent: "}},
-              dense=[(32, 24, True, torch.nn.Tanh())] if name == "bert-pool-max" else ())
+              dense=[(16, 12, True, torch.nn.Tanh())] if name == "bert-pool-max" else ())
 
 
 def case_roberta(out_dir, name):

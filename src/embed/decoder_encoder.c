@@ -1,5 +1,5 @@
 /* Decoder-architecture encoders: gemma3_text (EmbeddingGemma: bidirectional attention, its
- * sliding-window layers see |i - j| < sliding_window on both sides) and qwen3 (Qwen3-Embedding:
+ * sliding-window layers see |i - j| < sliding_window / 2 + 1) and qwen3 (Qwen3-Embedding:
  * causal, pooled at the last token), also llama / mistral / qwen2 / gemma2 checkpoints used as
  * encoders. Weights, config, norms, linears and RoPE come from the LM layer (src/lm); this file
  * runs the layers over a padded batch (B, L) with a padding-aware mask instead of a KV cache. */
@@ -17,6 +17,7 @@ typedef struct {
   mlxc_lm_model* lm;
   bool causal;
   bool sliding[LM_MAX_LAYERS];
+  int window; /* sliding layers: keys with |i - j| < window (and j <= i when causal) */
   embed_activation act;
 } decoder_encoder;
 
@@ -96,7 +97,7 @@ static int decoder_forward(const void* impl, const embed_batch* batch, mlx_array
   mlx_array full_mask = mlx_array_new(), window_mask = mlx_array_new();
   int status = 0;
   CALL(embed_attention_mask(&full_mask, batch, e->causal, 0));
-  CALL(embed_attention_mask(&window_mask, batch, e->causal, c->sliding_window));
+  CALL(embed_attention_mask(&window_mask, batch, e->causal, e->window));
   CALL(lm_embed_apply(&x, &m->embed, batch->ids, s)); /* (B, L, D) */
   if (gemma) {
     /* Gemma scales embeddings by sqrt(hidden), rounded to the activation dtype first. */
@@ -170,6 +171,9 @@ int embed_decoder_load(embed_encoder* enc, const char* dir, const json_t* cfg, m
   json_t* bidirectional = json_object_get(cfg, "use_bidirectional_attention");
   json_t* is_causal = json_object_get(cfg, "is_causal");
   e->causal = !json_is_true(bidirectional) && !json_is_false(is_causal);
+  /* transformers' Gemma3TextConfig turns the saved window W of a bidirectional model into
+   * W / 2 + 1 with an exclusive bound on each side (and saves it back as 2 (w - 1)). */
+  e->window = json_is_true(bidirectional) ? c->sliding_window / 2 + 1 : c->sliding_window;
   /* Qwen configs carry a sliding_window that applies only with use_sliding_window. */
   bool windows = c->sliding_window > 0 && !json_is_false(json_object_get(cfg, "use_sliding_window"));
   for (int i = 0; i < c->num_layers; i++) {

@@ -192,7 +192,7 @@ static int choose_prompt(const mlxc_embed_model* m, const mlxc_embed_params* p, 
 }
 
 /* Prompt tokens left out of the pooling when include_prompt is false: as sentence-transformers,
- * the length of the tokenized prompt less one (its closing special token). */
+ * the length of the tokenized prompt, less its last token when that is a special one (EOS, SEP). */
 static int prompt_skip(const mlxc_embed_model* m, const char* prompt, size_t* skip) {
   *skip = 0;
   if (m->include_prompt || !prompt || !*prompt) return 0;
@@ -200,7 +200,7 @@ static int prompt_skip(const mlxc_embed_model* m, const char* prompt, size_t* sk
   int32_t* ids = NULL;
   size_t n = 0;
   int status = text ? tokenize(m, text, &ids, &n) : util_error("out of memory");
-  if (!status) *skip = n ? n - 1 : 0;
+  if (!status) *skip = n && mlxc_tokenizer_is_special(m->tok, ids[n - 1]) ? n - 1 : n;
   free(text);
   free(ids);
   return status;

@@ -46,7 +46,8 @@ struct mlxc_embed_model {
   mlx_stream stream;
   mlxc_tokenizer* tok;
   embed_encoder enc;
-  bool pooling[POOL_COUNT];
+  embed_pooling pooling[POOL_COUNT]; /* the modes, in the order their outputs are concatenated */
+  int n_pooling;
   bool include_prompt;      /* false: prompt tokens are left out of the pooling */
   embed_dense* dense;
   size_t n_dense;
@@ -80,7 +81,7 @@ void embed_dense_free(embed_dense* d);
 /* Applies the Dense modules to rows (n, in) in place of *rows (malloc'd; replaced). */
 int embed_dense_apply(const mlxc_embed_model* m, float** rows, size_t n, size_t* width);
 
-/* text.c: prompt + text, stripped and (do_lower_case) lower-cased; malloc'd, NULL when out of
+/* text.c: prompt + text, lower-cased with do_lower_case; malloc'd, NULL when out of
  * memory. */
 char* embed_prepare_text(const mlxc_embed_model* m, const char* prompt, const char* text);
 

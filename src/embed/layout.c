@@ -28,11 +28,17 @@ static const struct {
     [POOL_LAST] = {"lasttoken", "pooling_mode_lasttoken"},
 };
 
+static void add_pooling(mlxc_embed_model* m, embed_pooling mode) {
+  for (int i = 0; i < m->n_pooling; i++)
+    if (m->pooling[i] == mode) return;
+  m->pooling[m->n_pooling++] = mode;
+}
+
 static int pooling_by_name(mlxc_embed_model* m, const char* name, const char* where) {
   for (int i = 0; i < POOL_COUNT; i++)
     if (name && (!strcmp(name, pooling_names[i].name) ||
                  (!strcmp(pooling_names[i].name, "mean_sqrt_len_tokens") && !strcmp(name, "mean_sqrt_len")))) {
-      m->pooling[i] = true;
+      add_pooling(m, (embed_pooling)i);
       return 0;
     }
   return util_error("%s: unsupported pooling mode \"%s\" (supported: cls, max, mean, mean_sqrt_len_tokens, "
@@ -40,8 +46,8 @@ static int pooling_by_name(mlxc_embed_model* m, const char* name, const char* wh
                     where, name ? name : "?");
 }
 
-/* "pooling_mode": a name or a list of names (sentence-transformers 6), or the
- * pooling_mode_*_tokens flags of earlier versions; several modes are concatenated. */
+/* "pooling_mode": a name or a list of names (sentence-transformers 6; several are concatenated in
+ * their order), or the pooling_mode_*_tokens flags of earlier versions (in the fixed order). */
 static int read_pooling(mlxc_embed_model* m, const char* dir, const char* path) {
   char file[1024], where[1200];
   snprintf(file, sizeof file, "%s/config.json", path);
@@ -49,7 +55,7 @@ static int read_pooling(mlxc_embed_model* m, const char* dir, const char* path) 
   json_t* cfg = load_json(dir, file);
   if (!cfg) return util_error("%s: missing or invalid", where);
   int status = 0;
-  memset(m->pooling, 0, sizeof m->pooling);
+  m->n_pooling = 0;
   json_t* mode = json_object_get(cfg, "pooling_mode");
   if (json_is_string(mode)) {
     CALL(pooling_by_name(m, json_string_value(mode), where));
@@ -57,12 +63,9 @@ static int read_pooling(mlxc_embed_model* m, const char* dir, const char* path) 
     for (size_t i = 0; i < json_array_size(mode); i++)
       CALL(pooling_by_name(m, json_string_value(json_array_get(mode, i)), where));
   }
-  bool any = false;
-  for (int i = 0; i < POOL_COUNT; i++) {
-    if (json_is_true(json_object_get(cfg, pooling_names[i].flag))) m->pooling[i] = true;
-    any = any || m->pooling[i];
-  }
-  if (!any) CALL(util_error("%s: no pooling mode set", where));
+  for (int i = 0; i < POOL_COUNT; i++)
+    if (json_is_true(json_object_get(cfg, pooling_names[i].flag))) add_pooling(m, (embed_pooling)i);
+  if (!m->n_pooling) CALL(util_error("%s: no pooling mode set", where));
   m->include_prompt = !json_is_false(json_object_get(cfg, "include_prompt"));
 cleanup:
   json_decref(cfg);
@@ -82,7 +85,7 @@ static int add_dense(mlxc_embed_model* m, const char* dir, const char* path) {
 
 /* Without modules.json: a plain transformers folder, mean pooling, no normalization. */
 static int read_modules(mlxc_embed_model* m, const char* dir) {
-  m->pooling[POOL_MEAN] = true;
+  add_pooling(m, POOL_MEAN);
   m->include_prompt = true;
   json_t* modules = load_json(dir, "modules.json");
   if (!modules) return 0;

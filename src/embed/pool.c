@@ -1,27 +1,29 @@
 /* Pooling token states into one vector per sentence, as sentence-transformers' Pooling module
  * does: cls, max, mean, mean_sqrt_len_tokens, weightedmean (weights 1..L by position),
- * lasttoken; several modes are concatenated in this order. Tokens before skip[b] (the prompt,
- * when include_prompt is false) are masked out of every mode except cls and lasttoken. */
+ * lasttoken; several modes are concatenated in the configured order. Tokens before skip[b] (the prompt,
+ * when include_prompt is false) are masked out. Sequences are left-aligned (right padding), so
+ * weightedmean weighs token t by t + 1 as sentence-transformers does for right-padding
+ * tokenizers. */
 #include <math.h>
 
 #include "embed/embed.h"
 
 size_t embed_pooled_dim(const mlxc_embed_model* m) {
-  size_t modes = 0;
-  for (int i = 0; i < POOL_COUNT; i++) modes += m->pooling[i];
-  return modes * (size_t)m->enc.hidden;
+  return (size_t)m->n_pooling * (size_t)m->enc.hidden;
 }
 
-/* One mode over the tokens [first, n) of a row (B rows of L x D). */
+/* One mode over the tokens [first, n) of a row (L x D); an empty range pools as
+ * sentence-transformers' masked tensors do (cls: token 0, max: -inf, last and means: 0). */
 static void pool_row(embed_pooling mode, const float* rows, size_t first, size_t n, size_t D, float* o) {
+  bool empty = first >= n;
   for (size_t d = 0; d < D; d++) {
     double acc = 0, weight = 0;
-    if (mode == POOL_CLS) {
-      acc = rows[d];
+    if (mode == POOL_CLS) { /* the first token left in the mask */
+      acc = rows[(empty ? 0 : first) * D + d];
     } else if (mode == POOL_LAST) {
-      acc = rows[(n ? n - 1 : 0) * D + d];
+      acc = empty ? 0.0 : rows[(n - 1) * D + d];
     } else if (mode == POOL_MAX) {
-      acc = first < n ? -INFINITY : -1e9; /* sentence-transformers fills masked tokens with -1e9 */
+      acc = -INFINITY;
       for (size_t t = first; t < n; t++) acc = rows[t * D + d] > acc ? rows[t * D + d] : acc;
     } else {
       for (size_t t = first; t < n; t++) {
@@ -29,7 +31,7 @@ static void pool_row(embed_pooling mode, const float* rows, size_t first, size_t
         acc += w * rows[t * D + d];
         weight += w;
       }
-      weight = weight > 1e-9 ? weight : 1e-9; /* as torch.clamp(min=1e-9): an empty row pools to 0 */
+      weight = weight > 1e-9 ? weight : 1e-9; /* as torch.clamp(min=1e-9) */
       acc /= mode == POOL_MEAN_SQRT_LEN ? sqrt(weight) : weight;
     }
     o[d] = (float)acc;
@@ -44,10 +46,6 @@ void embed_pool(const mlxc_embed_model* m, const float* hidden, const size_t* le
     size_t n = lengths[b], first = skip ? skip[b] : 0;
     if (first > n) first = n;
     float* o = out + b * width;
-    for (int mode = 0; mode < POOL_COUNT; mode++)
-      if (m->pooling[mode]) {
-        pool_row((embed_pooling)mode, rows, first, n, D, o);
-        o += D;
-      }
+    for (int i = 0; i < m->n_pooling; i++, o += D) pool_row(m->pooling[i], rows, first, n, D, o);
   }
 }
