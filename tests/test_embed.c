@@ -15,7 +15,7 @@
 static const char* const MODELS[] = {
     "bert-mean-normalized", "bert-cls", "bert-max",
     "bert-pool-cls-lower", "bert-pool-max", "bert-pool-mean-sqrt-len", "bert-pool-weightedmean",
-    "bert-pool-lasttoken", "bert-pool-mean-noprompt",
+    "bert-pool-lasttoken", "bert-pool-mean-noprompt", "bert-pool-mean-cls",
     "roberta", "xlm-roberta", "distilbert", "modernbert", "embeddinggemma", "qwen3-embedding",
 };
 

@@ -91,8 +91,7 @@ static int bert_forward(const void* impl, const embed_batch* batch, mlx_array* o
       CALL(mlx_reshape(qkv[j], *qkv[j], hshape, 4, s));
       CALL(mlx_transpose_axes(qkv[j], *qkv[j], perm, 4, s)); /* (B, H, L, hd) */
     }
-    CALL(mlx_fast_scaled_dot_product_attention(&t, q, k, v, 1.0f / sqrtf((float)hd), "array", attn_mask,
-                                               mlx_array_new(), s));
+    CALL(embed_attention(&t, q, k, v, 1.0f / sqrtf((float)hd), attn_mask, s));
     CALL(mlx_transpose_axes(&t, t, perm, 4, s));
     CALL(mlx_reshape(&t, t, flat, 3, s));
     CALL(embed_linear(&t, t, Ly->o_w, Ly->o_b, s));

@@ -12,8 +12,8 @@
 int embed_linear(mlx_array* out, mlx_array x, mlx_array w, mlx_array b, mlx_stream s) {
   mlx_array wt = mlx_array_new();
   int status = mlx_transpose(&wt, w, s); /* a view: matmul reads it as W^T */
-  if (!status) status = mlx_matmul(out, x, wt, s);
-  if (!status && b.ctx) status = mlx_add(out, *out, b, s);
+  /* With a bias, the GEMM accumulates onto it: one pass over the output fewer. */
+  if (!status) status = b.ctx ? mlx_addmm(out, b, x, wt, 1.0f, 1.0f, s) : mlx_matmul(out, x, wt, s);
   mlx_array_free(wt);
   return status;
 }
@@ -148,4 +148,28 @@ int embed_attention_mask(mlx_array* out, const embed_batch* b, bool causal, int 
   mlx_array_free(*out);
   *out = fresh;
   return 0;
+}
+
+int embed_attention(mlx_array* out, mlx_array q, mlx_array k, mlx_array v, float scale, mlx_array mask, mlx_stream s) {
+  mlx_device dev = mlx_device_new();
+  mlx_device_type type = MLX_CPU;
+  int status = mlx_stream_get_device(&dev, s);
+  if (!status) status = mlx_device_get_type(&type, dev);
+  mlx_device_free(dev);
+  if (status) return status;
+  if (type != MLX_CPU || mlx_array_dim(q, 1) != mlx_array_dim(k, 1))
+    return mlx_fast_scaled_dot_product_attention(out, q, k, v, scale, "array", mask, mlx_array_new(), s);
+  /* On the CPU short sequences go faster as two batched matrix products around a softmax. */
+  mlx_array scores = mlx_array_new(), kt = mlx_array_new(), sc = mlx_array_new_float(scale), neg = mlx_array_new_float(-INFINITY);
+  int perm[4] = {0, 1, 3, 2};
+  CALL(mlx_multiply(&scores, q, sc, s));
+  CALL(mlx_transpose_axes(&kt, k, perm, 4, s));
+  CALL(mlx_matmul(&scores, scores, kt, s)); /* (B, H, L, L) */
+  CALL(mlx_where(&scores, mask, scores, neg, s));
+  CALL(mlx_softmax_axis(&scores, scores, -1, true, s));
+  CALL(mlx_matmul(out, scores, v, s));
+cleanup:;
+  mlx_array all[] = {scores, kt, sc, neg};
+  embed_arrays_free(all, 4);
+  return status;
 }
