@@ -17,6 +17,7 @@ typedef struct {
   mlxc_lm_model* lm;
   bool causal;
   bool sliding[LM_MAX_LAYERS];
+  bool any_sliding;
   int window; /* sliding layers: keys with |i - j| < window (and j <= i when causal) */
   embed_activation act;
 } decoder_encoder;
@@ -62,7 +63,7 @@ static int attention(mlx_array* out, const decoder_encoder* e, int li, mlx_array
   CALL(mlx_fast_rope(&k, k, dims, false, base, 1.0f, 0, freqs, s));
   float scale = 1.0f / sqrtf(c->query_pre_attn_scalar > 0 ? c->query_pre_attn_scalar : (float)hd);
   scale *= m->rope_mscale * m->rope_mscale;
-  CALL(mlx_fast_scaled_dot_product_attention(&h, q, k, v, scale, "array", mask, mlx_array_new(), s));
+  CALL(embed_attention(&h, q, k, v, scale, mask, s));
   int perm[4] = {0, 2, 1, 3}, flat[3] = {B, L, H * hd};
   CALL(mlx_transpose_axes(&h, h, perm, 4, s));
   CALL(mlx_reshape(&h, h, flat, 3, s));
@@ -92,30 +93,22 @@ static int decoder_forward(const void* impl, const embed_batch* batch, mlx_array
   const decoder_encoder* e = impl;
   const mlxc_lm_model* m = e->lm;
   const lm_config* c = &m->config;
-  bool gemma = m->arch->gemma_norms;
   mlx_array x = mlx_array_new(), r = mlx_array_new(), t = mlx_array_new();
   mlx_array full_mask = mlx_array_new(), window_mask = mlx_array_new();
   int status = 0;
   CALL(embed_attention_mask(&full_mask, batch, e->causal, 0));
-  CALL(embed_attention_mask(&window_mask, batch, e->causal, e->window));
+  if (e->any_sliding) CALL(embed_attention_mask(&window_mask, batch, e->causal, e->window));
   CALL(lm_embed_apply(&x, &m->embed, batch->ids, s)); /* (B, L, D) */
-  if (gemma) {
-    /* Gemma scales embeddings by sqrt(hidden), rounded to the activation dtype first. */
-    mlx_array scale = mlx_array_new_float(sqrtf((float)c->hidden_size));
-    status = mlx_astype(&scale, scale, mlx_array_dtype(x), s);
-    if (!status) status = mlx_multiply(&x, x, scale, s);
-    mlx_array_free(scale);
-    if (status) goto cleanup;
-  }
+  CALL(lm_embed_scale(&x, m, s));
   for (int li = 0; li < c->num_layers; li++) {
     const lm_layer* Ly = &m->layers[li];
     CALL(lm_norm_apply(&r, &Ly->input_norm, x, c->norm_eps, s));
     CALL(attention(&t, e, li, r, e->sliding[li] ? window_mask : full_mask, s));
-    if (gemma) CALL(lm_norm_apply(&t, &Ly->post_attention_norm, t, c->norm_eps, s));
+    if (m->arch->gemma_norms) CALL(lm_norm_apply(&t, &Ly->post_attention_norm, t, c->norm_eps, s));
     CALL(mlx_add(&x, x, t, s));
     CALL(lm_norm_apply(&r, &Ly->pre_feedforward_norm, x, c->norm_eps, s));
     CALL(gated_mlp(&t, e, Ly, r, s));
-    if (gemma) CALL(lm_norm_apply(&t, &Ly->post_feedforward_norm, t, c->norm_eps, s));
+    if (m->arch->gemma_norms) CALL(lm_norm_apply(&t, &Ly->post_feedforward_norm, t, c->norm_eps, s));
     CALL(mlx_add(&x, x, t, s));
   }
   CALL(lm_norm_apply(&x, &m->final_norm, x, c->norm_eps, s));
@@ -179,6 +172,7 @@ int embed_decoder_load(embed_encoder* enc, const char* dir, const json_t* cfg, m
   for (int i = 0; i < c->num_layers; i++) {
     if (c->layer_kinds[i] == LAYER_CONV) CALL(util_error("%s: convolution layers are not supported in encoders", dir));
     e->sliding[i] = windows && c->layer_kinds[i] == LAYER_SLIDING_ATTENTION;
+    e->any_sliding = e->any_sliding || e->sliding[i];
   }
   if (c->attn_logit_softcapping > 0) CALL(util_error("%s: attention logit soft-capping is not supported in encoders", dir));
   e->act = c->activation == ACT_GELU_TANH ? EMBED_ACT_GELU_TANH : EMBED_ACT_SILU;

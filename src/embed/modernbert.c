@@ -59,7 +59,7 @@ static int attention(mlx_array* out, const modernbert_encoder* e, int li, mlx_ar
   mlx_optional_float base = {e->theta[li], true};
   CALL(mlx_fast_rope(&q, q, hd, false, base, 1.0f, 0, mlx_array_new(), s));
   CALL(mlx_fast_rope(&k, k, hd, false, base, 1.0f, 0, mlx_array_new(), s));
-  CALL(mlx_fast_scaled_dot_product_attention(&qkv, q, k, v, 1.0f / sqrtf((float)hd), "array", mask, mlx_array_new(), s));
+  CALL(embed_attention(&qkv, q, k, v, 1.0f / sqrtf((float)hd), mask, s));
   int perm4[4] = {0, 2, 1, 3}, flat[3] = {B, L, D};
   CALL(mlx_transpose_axes(&qkv, qkv, perm4, 4, s));
   CALL(mlx_reshape(&qkv, qkv, flat, 3, s));
