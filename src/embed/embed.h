@@ -97,7 +97,7 @@ int embed_json_int(const json_t* obj, const char* key, int fallback);
 float embed_json_float(const json_t* obj, const char* key, float fallback);
 /* softmax(q k^T * scale where mask, else -inf) v for q (B, H, L, hd), k and v (B, K, L, hd) and a
  * bool mask broadcastable to (B, H, L, L): the fused kernel, or on the CPU (where that is faster
- * for the short sequences of sentences) two batched matmuls around a softmax. */
+ * for the short sequences of sentences) two batched matmuls around a softmax in float32 ops. */
 int embed_attention(mlx_array* out, mlx_array q, mlx_array k, mlx_array v, float scale, mlx_array mask, mlx_stream s);
 /* Frees an array of n handles. */
 void embed_arrays_free(mlx_array* arrays, size_t n);
