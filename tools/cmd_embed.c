@@ -1,4 +1,5 @@
 /* mlxc embed: one JSON array per input text. mlxc similarity: the cosine of two texts. */
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,7 +93,11 @@ int cmd_embed(int argc, char** argv) {
     const char* def = mlxc_embed_default_prompt_name(model);
     for (size_t i = 0; i < mlxc_embed_prompt_count(model); i++) {
       const char* name = mlxc_embed_prompt_name(model, i);
-      printf("%s%s: \"%s\"\n", name, def && !strcmp(def, name) ? " (default)" : "", mlxc_embed_prompt_text(model, name));
+      json_t* text = json_string(mlxc_embed_prompt_text(model, name));
+      char* quoted = text ? json_dumps(text, JSON_ENCODE_ANY) : NULL; /* escapes newlines */
+      printf("%s%s: %s\n", name, def && !strcmp(def, name) ? " (default)" : "", quoted ? quoted : "?");
+      free(quoted);
+      json_decref(text);
     }
     status = 0;
     goto cleanup;
