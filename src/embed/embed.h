@@ -96,8 +96,8 @@ int embed_tensor(mlx_map_string_to_array tensors, const char* name, bool require
 int embed_json_int(const json_t* obj, const char* key, int fallback);
 float embed_json_float(const json_t* obj, const char* key, float fallback);
 /* softmax(q k^T * scale where mask, else -inf) v for q (B, H, L, hd), k and v (B, K, L, hd) and a
- * bool mask broadcastable to (B, H, L, L): the fused kernel, or on the CPU (where that is faster
- * for the short sequences of sentences) two batched matmuls around a softmax in float32 ops. */
+ * bool mask broadcastable to (B, H, L, L): the fused kernel, or on the CPU for up to 16M scores
+ * (faster for the short sequences of sentences) two batched matmuls around a float32 softmax. */
 int embed_attention(mlx_array* out, mlx_array q, mlx_array k, mlx_array v, float scale, mlx_array mask, mlx_stream s);
 /* Frees an array of n handles. */
 void embed_arrays_free(mlx_array* arrays, size_t n);

@@ -157,7 +157,9 @@ int embed_attention(mlx_array* out, mlx_array q, mlx_array k, mlx_array v, float
   if (!status) status = mlx_device_get_type(&type, dev);
   mlx_device_free(dev);
   if (status) return status;
-  if (type != MLX_CPU || mlx_array_dim(q, 1) != mlx_array_dim(k, 1))
+  /* The composed form holds all scores (B, H, L, L): only for short sequences. */
+  double scores_size = (double)mlx_array_dim(q, 0) * mlx_array_dim(q, 1) * mlx_array_dim(q, 2) * mlx_array_dim(k, 2);
+  if (type != MLX_CPU || mlx_array_dim(q, 1) != mlx_array_dim(k, 1) || scores_size > 16e6)
     return mlx_fast_scaled_dot_product_attention(out, q, k, v, scale, "array", mask, mlx_array_new(), s);
   /* On the CPU short sequences go faster as two batched matrix products; the softmax is spelled
    * out in float32 ops (max, exp, sum), which beat the double-precision softmax kernel. */
