@@ -79,8 +79,7 @@ static int bert_forward(const void* impl, const embed_batch* batch, mlx_array* o
     CALL(mlx_add(&x, x, t, s));
   }
   CALL(mlx_fast_layer_norm(&x, x, e->ln_w, e->ln_b, e->eps, s));
-  int mshape[4] = {B, 1, 1, L};
-  CALL(mlx_reshape(&attn_mask, batch->mask, mshape, 4, s)); /* keys: padding masked */
+  CALL(embed_attention_mask(&attn_mask, batch, false, 0, s)); /* keys: padding masked */
   int hshape[4] = {B, L, H, hd}, perm[4] = {0, 2, 1, 3}, flat[3] = {B, L, D};
   for (int i = 0; i < e->layers; i++) {
     const bert_layer* Ly = &e->blocks[i];

@@ -96,8 +96,8 @@ static int decoder_forward(const void* impl, const embed_batch* batch, mlx_array
   mlx_array x = mlx_array_new(), r = mlx_array_new(), t = mlx_array_new();
   mlx_array full_mask = mlx_array_new(), window_mask = mlx_array_new();
   int status = 0;
-  CALL(embed_attention_mask(&full_mask, batch, e->causal, 0));
-  if (e->any_sliding) CALL(embed_attention_mask(&window_mask, batch, e->causal, e->window));
+  CALL(embed_attention_mask(&full_mask, batch, e->causal, 0, s));
+  if (e->any_sliding) CALL(embed_attention_mask(&window_mask, batch, e->causal, e->window, s));
   CALL(lm_embed_apply(&x, &m->embed, batch->ids, s)); /* (B, L, D) */
   CALL(lm_embed_scale(&x, m, s));
   for (int li = 0; li < c->num_layers; li++) {

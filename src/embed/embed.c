@@ -240,8 +240,13 @@ int mlxc_embed_encode(const mlxc_embed_model* m, const char* const* texts, size_
   }
   /* Similar lengths together: less padding per batch. */
   qsort(items, n, sizeof *items, by_length);
-  for (size_t i = 0; i < n; i += batch_size)
-    CALL(run_batch(m, items + i, n - i < batch_size ? n - i : batch_size, skip, rows));
+  for (size_t i = 0, count; i < n; i += count) {
+    count = n - i < batch_size ? n - i : batch_size;
+    /* Long texts in smaller batches: attention masks and scores grow as B L^2. */
+    size_t L = items[i + count - 1].length > 1 ? items[i + count - 1].length : 1, most = ((size_t)1 << 28) / (L * L);
+    count = count < most ? count : most ? most : 1;
+    CALL(run_batch(m, items + i, count, skip, rows));
+  }
   CALL(embed_dense_apply(m, &rows, n, &width)); /* (n, full) */
   if (d < full) { /* Matryoshka: the first d values of each row */
     for (size_t i = 0; i < n; i++) memmove(rows + i * d, rows + i * full, sizeof(float) * d);

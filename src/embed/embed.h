@@ -101,9 +101,10 @@ float embed_json_float(const json_t* obj, const char* key, float fallback);
 int embed_attention(mlx_array* out, mlx_array q, mlx_array k, mlx_array v, float scale, mlx_array mask, mlx_stream s);
 /* Frees an array of n handles. */
 void embed_arrays_free(mlx_array* arrays, size_t n);
-/* A bool attention mask (B, 1, L, L): key j visible to query i when j is a real token of the row
- * and (not causal or j <= i) and (window <= 0 or |i - j| < window); padded queries see
- * themselves so no row is empty. */
-int embed_attention_mask(mlx_array* out, const embed_batch* batch, bool causal, int window);
+/* A bool attention mask broadcastable to (B, 1, L, L): key j visible to query i when j is a real
+ * token of the row and (not causal or j <= i) and (window <= 0 or |i - j| < window); no query row
+ * is left empty. Only as large as needed: (B, 1, 1, L) for padding alone, (1, 1, L, L) when
+ * causal, (B, 1, L, L) with a window. */
+int embed_attention_mask(mlx_array* out, const embed_batch* batch, bool causal, int window, mlx_stream s);
 
 #endif

@@ -94,8 +94,8 @@ static int modernbert_forward(const void* impl, const embed_batch* batch, mlx_ar
   const modernbert_encoder* e = impl;
   mlx_array x = mlx_array_new(), t = mlx_array_new(), global_mask = mlx_array_new(), local_mask = mlx_array_new();
   int status = 0;
-  CALL(embed_attention_mask(&global_mask, batch, false, 0));
-  CALL(embed_attention_mask(&local_mask, batch, false, e->local_window));
+  CALL(embed_attention_mask(&global_mask, batch, false, 0, s));
+  CALL(embed_attention_mask(&local_mask, batch, false, e->local_window, s));
   CALL(mlx_take_axis(&x, e->embed, batch->ids, 0, s)); /* (B, L, D) */
   CALL(mlx_fast_layer_norm(&x, x, e->embed_norm_w, e->embed_norm_b, e->eps, s));
   for (int i = 0; i < e->layers; i++) {

@@ -130,18 +130,25 @@ void embed_arrays_free(mlx_array* arrays, size_t n) {
   for (size_t i = 0; i < n; i++) mlx_array_free(arrays[i]);
 }
 
-int embed_attention_mask(mlx_array* out, const embed_batch* b, bool causal, int window) {
+int embed_attention_mask(mlx_array* out, const embed_batch* b, bool causal, int window, mlx_stream s) {
   size_t B = (size_t)b->B, L = (size_t)b->L;
-  bool* keep = malloc(B * L * L);
+  if (!causal && window <= 0) { /* padding only: (B, 1, 1, L) */
+    int shape[4] = {b->B, 1, 1, b->L};
+    return mlx_reshape(out, b->mask, shape, 4, s);
+  }
+  /* Causal without a window needs no padding term: with padding on the right, a real query never
+   * reaches a padded key, and padded queries (never pooled) see real keys. */
+  size_t rows = window > 0 ? B : 1;
+  bool* keep = malloc(rows * L * L);
   if (!keep) return util_error("out of memory");
-  for (size_t r = 0; r < B; r++)
+  for (size_t r = 0; r < rows; r++)
     for (size_t i = 0; i < L; i++)
       for (size_t j = 0; j < L; j++) {
-        size_t dist = i > j ? i - j : j - i;
-        bool v = j < b->lengths[r] && (!causal || j <= i) && (window <= 0 || dist < (size_t)window);
-        keep[(r * L + i) * L + j] = v || (i == j && i >= b->lengths[r]);
+        size_t dist = i > j ? i - j : j - i, n = window > 0 ? b->lengths[r] : L;
+        bool v = j < n && (!causal || j <= i) && (window <= 0 || dist < (size_t)window);
+        keep[(r * L + i) * L + j] = v || (i == j && i >= n);
       }
-  int shape[4] = {(int)B, 1, (int)L, (int)L};
+  int shape[4] = {(int)rows, 1, (int)L, (int)L};
   mlx_array fresh = mlx_array_new_data(keep, shape, 4, MLX_BOOL);
   free(keep);
   if (!fresh.ctx) return 1;
