@@ -11,11 +11,14 @@ The original three BERT cases use the WordPiece tokenizer in tests/fixtures/toke
 (vocabulary 3001). The other cases train a small tokenizer of the architecture's kind with the
 `tokenizers` library (the real Gemma 3 / Qwen 3 vocabularies of 150k-262k entries would make the
 embedding matrices megabytes even at hidden size 16), on the sentences below plus the repository's
-test strings (tests/fixtures/tokenizers/strings.json), so committed fixtures stay small:
+docs (docs/*.md, README.md: the committed fixtures were made from main at 12af3e6, so a re-run
+on later docs trains other vocabularies; the test strings of tests/fixtures/tokenizers are no
+alternative: their alphabet is too large for a 500-piece Unigram), so committed fixtures stay small:
   WordPiece + BERT normaliser (bert pooling variants, distilbert), byte-level BPE (roberta,
   modernbert, qwen3), Unigram + Metaspace (xlm-roberta), BPE + Metaspace (gemma3).
 Every case is independent: a failure is recorded in status.json and the others still run.
 """
+import glob
 import inspect
 import json
 import os
@@ -61,10 +64,14 @@ GEMMA_PROMPTS = {"query": "task: search result | query: ", "document": "title: n
 
 
 def corpus():
-    """Training text for the small tokenizers: the sentences and the tokenizer test strings
-    (committed files only, so that a re-run trains the same vocabularies)."""
-    with open("tests/fixtures/tokenizers/strings.json", encoding="utf-8") as f:
-        return list(SENTENCES) * 3 + [s for s in json.load(f) if s.strip()]
+    lines = list(SENTENCES) * 3
+    for path in sorted(glob.glob("docs/*.md")) + ["README.md"]:
+        try:
+            with open(path, encoding="utf-8") as f:
+                lines += [l.strip() for l in f if l.strip()]
+        except OSError:
+            pass
+    return lines
 
 
 def randomize(model, scale=0.1):
