@@ -3,7 +3,7 @@
  * run: the decode roofline (weight + KV-cache bytes per token over the device-to-device copy
  * bandwidth) and, for prefill, the bfloat16 GEMM rate of a 4096³ matmul.
  *   bench_lm_gpu [--shape qwen05|llama8b] [--dir BASE] [--precisions bf16,q8,q4]
- *                [--contexts 128,512,4096] [--decode N] [--device gpu|cpu]
+ *                [--contexts 128,512,4096] [--decode N] [--device gpu|cpu] [--layers N]
  * The models are written to BASE (default /tmp/mlxc-bench-<shape>) on first use. Prints "SKIP"
  * without a GPU (unless --device cpu). */
 #include <stdio.h>
@@ -101,7 +101,9 @@ static int parse_list(const char* text, int* out, int max) {
 }
 
 int main(int argc, char** argv) {
+  bench_lm_shape custom = BENCH_QWEN05;
   const bench_lm_shape* shape = &BENCH_QWEN05;
+  int layers = 0;
   const char *base = NULL, *precisions = "bf16,q8,q4", *device = "gpu";
   int contexts[8] = {128, 512, 4096}, n_contexts = 3, decode = 64;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -117,6 +119,13 @@ int main(int argc, char** argv) {
       decode = atoi(argv[i + 1]);
     else if (!strcmp(argv[i], "--device"))
       device = argv[i + 1];
+    else if (!strcmp(argv[i], "--layers"))
+      layers = atoi(argv[i + 1]);
+  }
+  if (layers > 0) { /* a shallower model of the same shape (quick profiles) */
+    custom = *shape;
+    custom.layers = layers;
+    shape = &custom;
   }
   bool gpu = strcmp(device, "cpu") != 0;
   if (gpu) {
@@ -129,11 +138,11 @@ int main(int argc, char** argv) {
   }
   stream = gpu ? mlx_default_gpu_stream_new() : mlx_default_cpu_stream_new();
   char default_base[256], dirs[3][600];
-  snprintf(default_base, sizeof default_base, "/tmp/mlxc-bench-%s", shape->name);
+  snprintf(default_base, sizeof default_base, "/tmp/mlxc-bench-%s-%dl", shape->name, shape->layers);
   double t0 = bench_now();
   if (bench_lm_prepare(base ? base : default_base, shape, precisions, dirs)) return 1;
   printf("%s: models ready in %.1f s\n", shape->name, bench_now() - t0);
-  double copy = gpu ? copy_gbps() : bench_memcpy_gbps((size_t)256 << 20, 5);
+  double copy = gpu ? copy_gbps() : bench_parallel_memcpy_gbps((size_t)256 << 20, 5); /* all cores on the CPU */
   double gemm = gpu ? gemm_tflops() : 0;
   printf("device-to-device copy %.0f GB/s (read + write); bf16 GEMM 4096^3 %.1f TFLOP/s\n", copy, gemm);
   printf("| model | precision | context | weight MB | prefill tok/s | prefill TFLOP/s | of GEMM | decode tok/s | roofline tok/s | of roofline |\n");

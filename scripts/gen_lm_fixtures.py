@@ -3,12 +3,17 @@
 tests (tests/fixtures/lm/<name>/), one per architecture, with transformers on the GPU machine.
 
 For each: config.json + model.safetensors (float32, save_pretrained), and
-reference.safetensors holding, for each prompt p, "prompt_<p>" (int32 ids) and "logits_<p>"
-(float32, all positions, computed in float32 on the CPU), plus reference.json with the
-32-token greedy continuation of each prompt and the library versions.
+reference.safetensors holding, for each prompt p, "prompt_<p>" (int32 ids), "logits_<p>"
+(float32, all positions, computed in float32 on the CPU) and "generated_logits_<p>" (the logits
+generate() saw at each of its 32 greedy steps: prefill, then one token at a time), plus
+reference.json with the 32-token greedy continuation of each prompt and the library versions.
+
+Every call runs on a fresh copy of the model: dynamic RoPE keeps state in the rotary module
+(the longest length seen), which would otherwise carry from one prompt to the next.
 
   python3 scripts/gen_lm_fixtures.py OUT_DIR [NAME...]   (default: every architecture)
 """
+import copy
 import json
 import os
 import sys
@@ -32,6 +37,10 @@ ARCHS = {
                                                 "high_freq_factor": 4.0, "original_max_position_embeddings": 32})),
     "llama_yarn": ("llama", dict(rope_theta=10000.0, tie_word_embeddings=False, max_position_embeddings=256,
                                  rope_scaling={"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 32})),
+    # Dynamic NTK: the third prompt (41 tokens) and the continuations of the others run past
+    # max_position_embeddings, so the base is rescaled (per forward call, see make()).
+    "llama_dynamic": ("llama", dict(rope_theta=10000.0, tie_word_embeddings=False, max_position_embeddings=16,
+                                    rope_scaling={"rope_type": "dynamic", "factor": 2.0})),
     "mistral": ("mistral", dict(rope_theta=10000.0, sliding_window=16, head_dim=16)),
     "qwen2": ("qwen2", dict(rope_theta=1000000.0, tie_word_embeddings=True)),
     "qwen3": ("qwen3", dict(rope_theta=1000000.0, head_dim=16, tie_word_embeddings=True)),
@@ -76,12 +85,14 @@ def make(name, model_type, extra, out_dir):
     with torch.no_grad():
         for i, prompt in enumerate(PROMPTS):
             ids = torch.tensor([prompt])
-            logits = model(ids).logits[0].float()
+            logits = copy.deepcopy(model)(ids).logits[0].float()
             tensors[f"prompt_{i}"] = ids[0].to(torch.int32).contiguous()
             tensors[f"logits_{i}"] = logits.contiguous()
-            gen = model.generate(ids, max_new_tokens=32, min_new_tokens=32, do_sample=False,
-                                 eos_token_id=None, pad_token_id=0)
-            continuations.append(gen[0, len(prompt):].tolist())
+            gen = copy.deepcopy(model).generate(ids, max_new_tokens=32, min_new_tokens=32, do_sample=False,
+                                                eos_token_id=None, pad_token_id=0, output_logits=True,
+                                                return_dict_in_generate=True)
+            continuations.append(gen.sequences[0, len(prompt):].tolist())
+            tensors[f"generated_logits_{i}"] = torch.cat([l.float() for l in gen.logits], 0).contiguous()
     save_file(tensors, os.path.join(dest, "reference.safetensors"))
     with open(os.path.join(dest, "reference.json"), "w") as f:
         json.dump({"model_type": model_type, "greedy_continuations": continuations,

@@ -68,12 +68,13 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--engine", choices=["transformers", "jinja2"], default="transformers")
     ap.add_argument("--out", default=os.path.join(FIXTURES, "expected.json"))
+    ap.add_argument("--fixtures", default=FIXTURES, help="folder with cases.json and the .jinja files")
     args = ap.parse_args()
     render, versions = transformers_renderer() if args.engine == "transformers" else jinja2_renderer()
-    spec = json.load(open(os.path.join(FIXTURES, "cases.json"), encoding="utf-8"))
+    spec = json.load(open(os.path.join(args.fixtures, "cases.json"), encoding="utf-8"))
     results = {}
     for name, tokens in spec["templates"].items():
-        template = open(os.path.join(FIXTURES, name + ".jinja"), encoding="utf-8").read()
+        template = open(os.path.join(args.fixtures, name + ".jinja"), encoding="utf-8").read()
         per_case = []
         for case in spec["cases"]:
             kwargs = {k: v for k, v in tokens.items() if v is not None}
@@ -86,7 +87,9 @@ def main():
         ok = sum("output" in r for r in per_case)
         print(f"{name}: {ok} rendered, {len(per_case) - ok} raised", file=sys.stderr)
         results[name] = per_case
-    json.dump({"generated_by": versions, "python": sys.version.split()[0], "results": results},
+    # strftime_now("%d %B %Y") as rendered today (SmolLM3 prints it); the test substitutes its own day
+    json.dump({"generated_by": versions, "python": sys.version.split()[0], "today": datetime.now().strftime("%d %B %Y"),
+               "results": results},
               open(args.out, "w", encoding="utf-8"), ensure_ascii=False, indent=1)
 
 

@@ -90,6 +90,7 @@ static void compare(const char* what, mlx_array g, mlx_array c, double rtol, dou
   free(vc);
 }
 
+static bool made_on_gpu(mlx_array a);
 static const mlx_dtype float_types[] = {MLX_FLOAT32, MLX_FLOAT16, MLX_BFLOAT16};
 static const char* dname(mlx_dtype d) {
   switch (d) {
@@ -218,7 +219,13 @@ TEST(unary_math) {
   struct { const char* name; unary_fn fn; double lo, hi; } ops[] = {
       {"sigmoid", mlx_sigmoid, -8, 8}, {"tanh", mlx_tanh, -4, 4}, {"exp", mlx_exp, -10, 10},
       {"negative", mlx_negative, -5, 5}, {"square", mlx_square, -5, 5}, {"sqrt", mlx_sqrt, 0, 9},
-      {"rsqrt", mlx_rsqrt, 0.01, 9}};
+      {"rsqrt", mlx_rsqrt, 0.01, 9}, {"sign", mlx_sign, -3, 3}, {"reciprocal", mlx_reciprocal, 0.1, 9},
+      {"expm1", mlx_expm1, -2, 2}, {"log1p", mlx_log1p, -0.9, 5}, {"log2", mlx_log2, 1.5, 50},
+      {"log10", mlx_log10, 1.5, 50}, {"tan", mlx_tan, -1.3, 1.3}, {"arcsin", mlx_arcsin, -0.99, 0.99},
+      {"arccos", mlx_arccos, -0.99, 0.99}, {"arctan", mlx_arctan, -5, 5}, {"sinh", mlx_sinh, -4, 4},
+      {"cosh", mlx_cosh, -4, 4}, {"arcsinh", mlx_arcsinh, -5, 5}, {"arccosh", mlx_arccosh, 1.01, 6},
+      {"arctanh", mlx_arctanh, -0.95, 0.95}, {"erf", mlx_erf, -3, 3}, {"erfinv", mlx_erfinv, -0.95, 0.95},
+      {"floor", mlx_floor, -5, 5}, {"ceil", mlx_ceil, -5, 5}};
   int shape[2] = {33, 17};
   for (int t = 0; t < 3; t++) {
     for (size_t o = 0; o < sizeof ops / sizeof ops[0]; o++) {
@@ -237,6 +244,21 @@ TEST(unary_math) {
       mlx_array_free(c);
     }
   }
+  struct { const char* name; int (*fn)(mlx_array*, const mlx_array, const mlx_array, const mlx_stream); } bops[] = {
+      {"power", mlx_power}, {"arctan2", mlx_arctan2}, {"logaddexp", mlx_logaddexp}};
+  for (int t = 0; t < 3; t++)
+    for (size_t o = 0; o < 3; o++) {
+      mlx_array a = rand_array(shape, 2, float_types[t], 0.1, 3), b = rand_array(shape, 2, float_types[t], -2, 2);
+      mlx_array g2 = mlx_array_new(), c2 = mlx_array_new();
+      CHECK(bops[o].fn(&g2, a, b, gpu) == 0);
+      CHECK_MSG(made_on_gpu(g2), "%s: not computed on the GPU", bops[o].name);
+      bops[o].fn(&c2, a, b, cpu);
+      char what[64];
+      snprintf(what, sizeof what, "%s %s", bops[o].name, dname(float_types[t]));
+      compare(what, g2, c2, 2 * ulp(float_types[t]), 1e-30, 0);
+      mlx_array arrays[] = {a, b, g2, c2};
+      for (int i = 0; i < 4; i++) mlx_array_free(arrays[i]);
+    }
   int is[1] = {100};
   mlx_array xi = rand_array(is, 1, MLX_INT32, -1000, 1000), g = mlx_array_new(), c = mlx_array_new();
   mlx_square(&g, xi, gpu);

@@ -12,8 +12,41 @@
 
 static mlx_stream cpu;
 
-static const char* const archs[] = {"llama", "llama3_rope", "llama_yarn", "mistral", "qwen2", "qwen3", "qwen3_moe",
+static const char* const archs[] = {"llama", "llama3_rope", "llama_yarn", "llama_dynamic", "mistral", "qwen2", "qwen3", "qwen3_moe",
                                     "phi3", "gemma2", "gemma3_text", "lfm2"};
+
+/* Where the fixture has them, the logits generate() saw at each greedy step (prefill, then one
+ * token at a time): with dynamic RoPE each step has its own base. */
+static void check_generation_steps(const char* name, mlxc_lm_model* model, mlx_map_string_to_array ref, int p,
+                                   const int32_t* prompt, size_t n, json_t* continuation) {
+  char key[64];
+  mlx_array want = mlx_array_new(), got = mlx_array_new();
+  snprintf(key, sizeof key, "generated_logits_%d", p);
+  int quiet = mlxc_set_errors_quiet(1);
+  int missing = mlx_map_string_to_array_get(&want, ref, key);
+  mlxc_set_errors_quiet(quiet);
+  if (missing) return;
+  int vocab = mlxc_lm_vocab_size(model);
+  const float* w = mlx_array_data_float32(want);
+  mlxc_lm_session* session = NULL;
+  CHECK(mlxc_lm_session_new(&session, model) == 0);
+  float worst = 0, scale = 0;
+  for (size_t step = 0; w && step < json_array_size(continuation); step++) {
+    int32_t id = step ? (int32_t)json_integer_value(json_array_get(continuation, step - 1)) : 0;
+    CHECK(mlxc_lm_forward(session, step ? &id : prompt, step ? 1 : n, &got) == 0);
+    const float* g = mlx_array_data_float32(got);
+    if (!g) break;
+    g += (mlx_array_size(got) / (size_t)vocab - 1) * (size_t)vocab; /* the last position */
+    for (int v = 0; v < vocab; v++) {
+      scale = fmaxf(scale, fabsf(w[step * (size_t)vocab + (size_t)v]));
+      worst = fmaxf(worst, fabsf(g[v] - w[step * (size_t)vocab + (size_t)v]));
+    }
+  }
+  CHECK_MSG(worst <= 1e-4f * scale, "%s prompt %d: generation-step logits error %g vs max |logit| %g", name, p, worst, scale);
+  mlxc_lm_session_free(session);
+  mlx_array_free(want);
+  mlx_array_free(got);
+}
 
 static void check_arch(const char* name) {
   char dir[1024], path[1200];
@@ -69,6 +102,7 @@ static void check_arch(const char* name) {
                 name, p, i, gen.ids[i], json_integer_value(json_array_get(cont, i)));
     mlxc_lm_generation_free(&gen);
     mlxc_lm_session_free(session);
+    check_generation_steps(name, model, ref, p, ids, n, cont);
     mlx_array_free(prompt);
     mlx_array_free(want);
     mlx_array_free(got);

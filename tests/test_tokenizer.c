@@ -353,7 +353,8 @@ TEST(test_batch_padding_and_truncation) {
   p.max_length = 3;
   p.pad_to_multiple_of = 2;
   CHECK_EQ_INT(mlxc_tokenizer_encode_batch(tok, texts, 2, p, &b), 0);
-  const int32_t left[] = {6, 4, 5, 0, 6, 6, 7, 0};
+  /* as tokenizers' enable_truncation: max_length counts the <s> the template adds, which stays */
+  const int32_t left[] = {6, 7, 5, 0, 6, 6, 7, 0};
   CHECK_EQ_INT(b.n_cols, 4);
   for (int i = 0; i < 8; i++) CHECK_EQ_INT(b.ids[i], left[i]);
   CHECK_EQ_INT(b.attention_mask[0], 0);
@@ -469,6 +470,16 @@ TEST(test_cli_tokenize_and_detokenize) {
   snprintf(cmd, sizeof cmd, "'%s' detokenize --model '%s' 12 x 2>/dev/null", exe, model);
   p = popen(cmd, "r");
   if (p) CHECK(pclose(p) != 0);
+  /* a pair through BertProcessing, truncated to 12 (tokenizers' output, tests/fixtures/tokenizers/pairs.json) */
+  snprintf(cmd, sizeof cmd, "'%s' tokenize --model '%s/tests/fixtures/tokenizers/trained/wordlevel' --pair 'A short one.' "
+           "--max-length 12 --type-ids 'The quick brown fox jumps over the lazy dog.'", exe, test_source_dir());
+  p = popen(cmd, "r");
+  CHECK(p != NULL);
+  if (!p) return;
+  n = fread(out, 1, sizeof out - 1, p);
+  out[n] = '\0';
+  CHECK_EQ_INT(pclose(p), 0);
+  CHECK_STR(out, "[1, 3, 2370, 1916, 0, 0, 2, 14, 3678, 63, 7, 2]\n[0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1]\n");
 }
 
 int main(void) {

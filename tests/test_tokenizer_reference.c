@@ -231,6 +231,7 @@ TEST(test_bytelevel_split_behaviours_match_tokenizers) { run_one("bytelevel_spli
 TEST(test_wordpiece_ctc_matches_tokenizers) { run_one("wordpiece_ctc", FIX "trained/wordpiece_ctc"); }
 TEST(test_bpe_affixes_roberta_bpe_decoder_match_tokenizers) { run_one("bpe_misc", FIX "trained/bpe_misc"); }
 TEST(test_wordlevel_matches_tokenizers) { run_one("wordlevel", FIX "trained/wordlevel"); }
+TEST(test_unicode_scripts_matches_tokenizers) { run_one("unicode_scripts", FIX "trained/unicode_scripts"); }
 
 int main(void) {
   mlxc_set_errors_quiet(1);
@@ -249,6 +250,7 @@ int main(void) {
   RUN(test_wordpiece_ctc_matches_tokenizers);
   RUN(test_bpe_affixes_roberta_bpe_decoder_match_tokenizers);
   RUN(test_wordlevel_matches_tokenizers);
+  RUN(test_unicode_scripts_matches_tokenizers);
   json_decref(strings);
   return TEST_SUMMARY();
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "generate_modes.h"
 #include "mlx/c/mlx.h"
 #include "mlxc/error.h"
 #include "mlxc/hub.h"
@@ -12,6 +13,7 @@
 #include "mlxc/tokenizer.h"
 #include "model_io.h"
 #include "options.h"
+#include "prompt_cache_cli.h"
 #include "util/strbuf.h"
 
 typedef struct {
@@ -19,8 +21,12 @@ typedef struct {
   const char* prompt;
   const char* system;
   const char* device;
+  const char* prompt_cache_file;
   bool json, chat, logprobs;
   option_strings stops;
+  option_strings prompts;              /* more than one: a batch */
+  const char *prompts_file, *draft_model;
+  int num_draft_tokens;
   mlxc_lm_generate_params params;
 } generate_options;
 
@@ -71,11 +77,14 @@ static void print_json_string(FILE* out, const char* s) {
 }
 
 int cmd_generate(int argc, char** argv) {
-  generate_options o = {.params = mlxc_lm_generate_default_params()};
+  generate_options o = {.params = mlxc_lm_generate_default_params(), .num_draft_tokens = 3};
   o.params.temperature = 0.0f;
   option_spec specs[] = {
       {"--model", OPT_STRING, &o.model, "model folder or hub id org/name[@revision]"},
-      {"--prompt", OPT_STRING, &o.prompt, "prompt text"},
+      {"--prompt", OPT_STRINGS, &o.prompts, "prompt text (several: one batch)"},
+      {"--prompts-file", OPT_STRING, &o.prompts_file, "a batch: one prompt per line"},
+      {"--draft-model", OPT_STRING, &o.draft_model, "speculative decoding with this draft model (same vocabulary)"},
+      {"--num-draft-tokens", OPT_INT, &o.num_draft_tokens, "tokens the draft proposes per step (3)"},
       {"--max-tokens", OPT_INT, &o.params.max_tokens, "tokens to generate (256)"},
       {"--temp", OPT_FLOAT, &o.params.temperature, "sampling temperature (0 = greedy)"},
       {"--top-p", OPT_FLOAT, &o.params.top_p, "nucleus sampling threshold"},
@@ -98,9 +107,20 @@ int cmd_generate(int argc, char** argv) {
       {"--system", OPT_STRING, &o.system, "system prompt (with --chat)"},
       {"--device", OPT_STRING, &o.device, "cpu or gpu"},
       {"--json", OPT_FLAG, &o.json, "print one JSON object instead of streaming text"},
+      {"--prompt-cache-file", OPT_STRING, &o.prompt_cache_file, "start from this prompt cache (mlxc cache-prompt)"},
   };
   if (options_parse(argc, argv, specs, sizeof specs / sizeof specs[0])) return 2;
+  o.prompt = o.prompts.n ? o.prompts.items[0] : NULL;
+  if (o.model && (o.prompts.n > 1 || o.prompts_file)) {
+    if (o.draft_model || o.prompt_cache_file)
+      return fprintf(stderr, "mlxc generate: --draft-model and --prompt-cache-file work with one prompt\n"), 2;
+    generate_batch_request batch = {o.model, o.device, &o.prompts, o.prompts_file, o.chat, o.json, o.system, &o.stops};
+    return tool_generate_batch(&batch, o.params);
+  }
+  char* cache_model = NULL; /* --model defaults to the one the prompt cache names */
+  if (!o.model && o.prompt_cache_file && o.prompt) o.model = cache_model = tool_prompt_cache_model(o.prompt_cache_file);
   if (!o.model || !o.prompt) {
+    free(cache_model);
     fprintf(stderr, "usage: mlxc generate --model DIR --prompt TEXT [options]\n");
     options_usage(stderr, specs, sizeof specs / sizeof specs[0]);
     return 2;
@@ -129,13 +149,18 @@ int cmd_generate(int argc, char** argv) {
     goto cleanup;
   }
   if (mlxc_lm_session_new(&session, model) || mlxc_tokenizer_stream_new(&stream, tok, true)) goto cleanup;
+  size_t cached = 0;
+  if (o.prompt_cache_file && tool_prompt_cache_resume(session, tok, o.prompt_cache_file, &ids, &n_ids, &cached))
+    goto cleanup;
   if (mlxc_lm_stop_new(&stop, o.stops.items, o.stops.n)) goto cleanup;
   st = (stream_state){stream, stop, !o.json, {0}};
   o.params.on_token = on_token;
   o.params.user_data = &st;
   o.params.n_eos_ids = mlxc_tokenizer_eos_ids(tok, &o.params.eos_ids);
   mlxc_lm_generation gen;
-  if (mlxc_lm_generate(session, ids, n_ids, &o.params, &gen)) goto cleanup;
+  if (o.draft_model ? tool_generate_speculative(o.draft_model, o.device, o.num_draft_tokens, session, ids, n_ids, &o.params, &gen)
+                    : mlxc_lm_generate(session, ids, n_ids, &o.params, &gen))
+    goto cleanup;
   double prompt_tps = gen.prompt_seconds > 0 ? gen.prompt_tokens / gen.prompt_seconds : 0;
   double gen_tps = gen.generation_seconds > 0 && gen.n_ids > 1 ? (gen.n_ids - 1) / gen.generation_seconds : 0;
   /* What the detokenizer and the stop matcher still hold. */
@@ -157,6 +182,8 @@ int cmd_generate(int argc, char** argv) {
       for (size_t i = 0; i < gen.n_ids; i++) printf(i ? ", %.6g" : "%.6g", gen.logprobs[i]);
       printf("]");
     }
+    if (o.draft_model) printf(", \"draft_tokens\": %zu, \"draft_accepted\": %zu", gen.draft_tokens, gen.draft_accepted);
+    if (o.prompt_cache_file) printf(", \"prompt_cache_tokens\": %zu", cached);
     printf(", \"prompt_tokens\": %zu, \"generation_tokens\": %zu, \"prompt_tps\": %.3f, "
            "\"generation_tps\": %.3f, \"peak_memory\": %zu}\n",
            gen.prompt_tokens, gen.n_ids, prompt_tps, gen_tps, gen.peak_memory);
@@ -165,12 +192,14 @@ int cmd_generate(int argc, char** argv) {
     fflush(stdout);
     fprintf(stderr, "==========\nPrompt: %zu tokens, %.1f tokens-per-sec\nGeneration: %zu tokens, %.1f tokens-per-sec\n"
             "Peak memory: %.3f GB\n", gen.prompt_tokens, prompt_tps, gen.n_ids, gen_tps, gen.peak_memory / 1e9);
+    if (o.draft_model) fprintf(stderr, "Draft: %zu of %zu proposed tokens accepted\n", gen.draft_accepted, gen.draft_tokens);
   }
   mlxc_lm_generation_free(&gen);
   status = 0;
 cleanup:
   if (status) fprintf(stderr, "mlxc generate: %s\n", mlxc_last_error());
   free(model_dir);
+  free(cache_model);
   free(ids);
   strbuf_free(&st.text);
   mlxc_lm_stop_free(stop);

@@ -10,7 +10,10 @@
 #include "mlxc/tokenizer.h"
 
 static int usage_tokenize(void) {
-  fprintf(stderr, "usage: mlxc tokenize --model DIR [--no-special] TEXT\n");
+  fprintf(stderr,
+          "usage: mlxc tokenize --model DIR [--no-special] [--pair TEXT2] [--max-length N]\n"
+          "                     [--truncation longest_first|only_first|only_second] [--type-ids] TEXT\n"
+          "  prints the ids as a JSON array; --type-ids adds a second line with the type ids\n");
   return 2;
 }
 
@@ -19,29 +22,56 @@ static int usage_detokenize(void) {
   return 2;
 }
 
+static void print_array(const int32_t* ids, const uint32_t* type_ids, size_t n) {
+  printf("[");
+  for (size_t i = 0; i < n; i++) printf(i ? ", %ld" : "%ld", ids ? (long)ids[i] : (long)type_ids[i]);
+  printf("]\n");
+}
+
 int cmd_tokenize(int argc, char** argv) {
-  const char *model = NULL, *text = NULL;
-  bool special = true;
+  const char *model = NULL, *text = NULL, *pair = NULL;
+  bool type_ids = false;
+  mlxc_tokenizer_encode_params params = mlxc_tokenizer_encode_default_params();
   for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--model") && i + 1 < argc) model = argv[++i];
-    else if (!strcmp(argv[i], "--no-special")) special = false;
-    else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) return usage_tokenize() - 2;
-    else if (!text) text = argv[i];
-    else return usage_tokenize();
+    if (!strcmp(argv[i], "--model") && i + 1 < argc) {
+      model = argv[++i];
+    } else if (!strcmp(argv[i], "--no-special")) {
+      params.add_special_tokens = false;
+    } else if (!strcmp(argv[i], "--pair") && i + 1 < argc) {
+      pair = argv[++i];
+    } else if (!strcmp(argv[i], "--type-ids")) {
+      type_ids = true;
+    } else if (!strcmp(argv[i], "--max-length") && i + 1 < argc) {
+      char* end;
+      errno = 0;
+      long v = strtol(argv[++i], &end, 10);
+      if (errno || *end || v <= 0) return usage_tokenize();
+      params.max_length = (size_t)v;
+    } else if (!strcmp(argv[i], "--truncation") && i + 1 < argc) {
+      const char* s = argv[++i];
+      if (!strcmp(s, "longest_first")) params.strategy = MLXC_TRUNCATE_LONGEST_FIRST;
+      else if (!strcmp(s, "only_first")) params.strategy = MLXC_TRUNCATE_ONLY_FIRST;
+      else if (!strcmp(s, "only_second")) params.strategy = MLXC_TRUNCATE_ONLY_SECOND;
+      else return usage_tokenize();
+    } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+      return usage_tokenize() - 2;
+    } else if (!text) {
+      text = argv[i];
+    } else {
+      return usage_tokenize();
+    }
   }
   if (!model || !text) return usage_tokenize();
   mlxc_tokenizer* tok;
   if (mlxc_tokenizer_load(&tok, model)) return 1; /* the message is already on stderr */
-  int32_t* ids;
-  size_t n;
-  if (mlxc_tokenizer_encode(tok, text, strlen(text), special, &ids, &n)) {
-    mlxc_tokenizer_free(tok);
+  mlxc_tokenizer_encoding e;
+  if (mlxc_tokenizer_encode_pair(tok, text, strlen(text), pair, pair ? strlen(pair) : 0, params, &e)) {
+    mlxc_tokenizer_free(tok); /* the message is already on stderr */
     return 1;
   }
-  printf("[");
-  for (size_t i = 0; i < n; i++) printf(i ? ", %d" : "%d", ids[i]);
-  printf("]\n");
-  free(ids);
+  print_array(e.ids, NULL, e.n);
+  if (type_ids) print_array(NULL, e.type_ids, e.n);
+  mlxc_tokenizer_encoding_free(&e);
   mlxc_tokenizer_free(tok);
   return 0;
 }

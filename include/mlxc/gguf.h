@@ -28,6 +28,9 @@ typedef struct {
   bool quantized;
   /* dtype of dequantized tensors: MLX_FLOAT16 (default, as MLX), MLX_BFLOAT16 or MLX_FLOAT32. */
   mlx_dtype dtype;
+  /* true: read the metadata only (the tensor infos are still checked; no tensor is loaded), e.g.
+   * for a tokenizer. Default false. */
+  bool metadata_only;
 } mlxc_gguf_load_params;
 
 mlxc_gguf_load_params mlxc_gguf_load_default_params(void);

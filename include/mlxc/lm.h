@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "mlx/c/array.h"
+#include "mlx/c/map.h"
 #include "mlx/c/stream.h"
 
 #ifdef __cplusplus
@@ -61,6 +62,13 @@ int mlxc_lm_session_truncate(mlxc_lm_session* session, int length);
  * supported. */
 int mlxc_lm_session_save(const mlxc_lm_session* session, const char* path);
 int mlxc_lm_session_load(mlxc_lm_session* session, const char* path);
+/* The same with mlx-lm's user metadata ("1.<key>" entries, e.g. "model", "chat_template",
+ * "tokenizer_config" as mlx-lm's cache_prompt writes them). Saving with metadata also records
+ * "mlxc_model", a description of the model (shapes, weight size, a hash of an embedding row);
+ * loading a file that has it fails unless the session's model matches. *metadata (may be NULL;
+ * created when empty, the caller frees it) receives the user entries, keys without "1.". */
+int mlxc_lm_session_save_metadata(const mlxc_lm_session* session, const char* path, mlx_map_string_to_string metadata);
+int mlxc_lm_session_load_metadata(mlxc_lm_session* session, const char* path, mlx_map_string_to_string* metadata);
 
 /* Runs `n` tokens after the session's context and sets *logits to their float32 logits,
  * shape (n, vocab). The tokens join the context. */
@@ -108,12 +116,34 @@ typedef struct {
   double prompt_seconds, generation_seconds;
   size_t peak_memory;
   int stopped_by_eos;
+  size_t draft_tokens, draft_accepted; /* speculative decoding: tokens proposed, and accepted */
 } mlxc_lm_generation;
 
 /* Feeds the prompt after the session's context and generates. */
 int mlxc_lm_generate(mlxc_lm_session* session, const int32_t* prompt, size_t n_prompt,
                      const mlxc_lm_generate_params* params, mlxc_lm_generation* out);
 void mlxc_lm_generation_free(mlxc_lm_generation* generation);
+
+/* Batch generation (mlx-lm's batch_generate): the n prompts (lengths[i] tokens each) are
+ * left-padded into one batch; each row computes what it would alone (its own positions, its
+ * padding masked out), samples with its own random state and stops on its own. params holds 1
+ * set (row i then uses seed + i) or n sets (one per row; callbacks get that row's user_data); the
+ * cache options and prefill_step come from params[0], and max_kv_size is refused. outs (n
+ * entries) receive each row's tokens; prompt_seconds, generation_seconds and peak_memory are
+ * the whole batch's. Models with convolution layers are refused. */
+int mlxc_lm_generate_batch(const mlxc_lm_model* model, const int32_t* const* prompts, const size_t* lengths, size_t n,
+                           const mlxc_lm_generate_params* params, size_t n_params, mlxc_lm_generation* outs);
+
+/* Speculative decoding (mlx-lm's speculative_generate_step): `draft` (a session of a smaller
+ * model with the same vocabulary and the same context as `session`) proposes num_draft_tokens
+ * tokens, sampled with params as the main model would; the main model scores them in one pass
+ * and keeps those equal to its own choice, plus its own next token; both sessions are rewound to
+ * what was kept. Each emitted token is the main model's, drawn in the same order from the same
+ * random stream, so the output is that of mlxc_lm_generate (greedy: identical). out counts the
+ * proposed and accepted draft tokens. Refused for models whose caches cannot be rewound
+ * (convolution layers, max_kv_size, sliding-window layers). */
+int mlxc_lm_generate_speculative(mlxc_lm_session* session, mlxc_lm_session* draft, const int32_t* prompt, size_t n_prompt,
+                                 int num_draft_tokens, const mlxc_lm_generate_params* params, mlxc_lm_generation* out);
 
 /* ---- Stop strings over streamed text */
 

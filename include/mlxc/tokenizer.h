@@ -43,7 +43,8 @@ extern "C" {
 typedef struct mlxc_tokenizer mlxc_tokenizer;
 
 /* Loads a model folder: tokenizer.json, or GPT-2's encoder.json + vocab.bpe when there is no
- * tokenizer.json; then tokenizer_config.json and generation_config.json when present.
+ * tokenizer.json; then tokenizer_config.json and generation_config.json when present. A path to
+ * a file is read as GGUF (mlxc_tokenizer_load_gguf).
  * *out is set to a new tokenizer (free with mlxc_tokenizer_free) or NULL on failure. */
 int mlxc_tokenizer_load(mlxc_tokenizer** out, const char* dir);
 
@@ -56,6 +57,11 @@ int mlxc_tokenizer_load_json(mlxc_tokenizer** out, const char* json, size_t leng
 /* Loads GPT-2's encoder.json (token -> id) and vocab.bpe (merges) as a byte-level BPE with the
  * GPT-2 pattern and <|endoftext|> as a special token, as tokenizers' GPT-2 tokenizer.json. */
 int mlxc_tokenizer_load_gpt2(mlxc_tokenizer** out, const char* encoder_json_path, const char* vocab_bpe_path);
+
+/* Loads the tokenizer stored in a GGUF file's metadata (llama.cpp's tokenizer.ggml.* keys: model
+ * "gpt2" with pre "default", "gpt-2", "llama-bpe" or "qwen2", or model "llama" for SentencePiece
+ * BPE), with its special tokens, add_bos/add_eos and chat template. The tensors are not read. */
+int mlxc_tokenizer_load_gguf(mlxc_tokenizer** out, const char* gguf_path);
 
 /* Reads tokenizer_config.json (special tokens, add_bos_token/add_eos_token, chat_template) into
  * a loaded tokenizer. Values read replace earlier ones. */
@@ -77,9 +83,46 @@ int mlxc_tokenizer_encode(const mlxc_tokenizer* tok, const char* text, size_t le
 int mlxc_tokenizer_decode(const mlxc_tokenizer* tok, const int32_t* ids, size_t n_ids,
                           bool skip_special_tokens, char** text, size_t* length);
 
-/* ---- Batches with padding and truncation */
+/* ---- Sentence pairs, truncation and type ids */
 
 typedef enum { MLXC_TOKENIZER_RIGHT = 0, MLXC_TOKENIZER_LEFT = 1 } mlxc_tokenizer_side;
+
+/* How a pair is shortened to max_length, as Hugging Face's TruncationStrategy: longest_first takes
+ * tokens from the longer sequence (both end up near max_length / 2 when both are long);
+ * only_first / only_second shorten one sequence and fail when it is too short. */
+typedef enum {
+  MLXC_TRUNCATE_LONGEST_FIRST = 0,
+  MLXC_TRUNCATE_ONLY_FIRST = 1,
+  MLXC_TRUNCATE_ONLY_SECOND = 2
+} mlxc_tokenizer_truncation;
+
+typedef struct {
+  bool add_special_tokens;              /* default true */
+  size_t max_length;                    /* 0: only tokenizer.json's own truncation, if any */
+  mlxc_tokenizer_truncation strategy;   /* default longest_first */
+  mlxc_tokenizer_side truncation_side;  /* default right: keep the start */
+} mlxc_tokenizer_encode_params;
+
+typedef struct {
+  size_t n;
+  int32_t* ids;
+  uint32_t* type_ids; /* 0 for the first sequence, 1 for the second, as the post-processor sets them */
+} mlxc_tokenizer_encoding;
+
+mlxc_tokenizer_encode_params mlxc_tokenizer_encode_default_params(void);
+
+/* Encodes text, or the pair (text, pair) when pair is not NULL, exactly as tokenizers'
+ * encode(text, pair): each sequence is encoded, truncated to max_length minus the special tokens
+ * the post-processor adds, then the post-processor joins them (TemplateProcessing's pair template,
+ * BertProcessing's [CLS] A [SEP] B [SEP], RobertaProcessing's <s> A </s></s> B </s>) and sets the
+ * type ids. *out owns its arrays (non-NULL even when empty); release with
+ * mlxc_tokenizer_encoding_free. */
+int mlxc_tokenizer_encode_pair(const mlxc_tokenizer* tok, const char* text, size_t length, const char* pair,
+                               size_t pair_length, mlxc_tokenizer_encode_params params,
+                               mlxc_tokenizer_encoding* out);
+void mlxc_tokenizer_encoding_free(mlxc_tokenizer_encoding* encoding);
+
+/* ---- Batches with padding and truncation */
 
 typedef struct {
   bool add_special_tokens;          /* default true */
@@ -90,6 +133,7 @@ typedef struct {
   size_t pad_to_multiple_of;        /* 0 = none */
   mlxc_tokenizer_side padding_side; /* default right */
   int32_t pad_id;                   /* -1 = the pad token of tokenizer_config.json, else 0 */
+  mlxc_tokenizer_truncation truncation_strategy; /* for pairs; default longest_first */
 } mlxc_tokenizer_batch_params;
 
 typedef struct {
@@ -97,15 +141,22 @@ typedef struct {
   int32_t* ids;           /* (n_rows, n_cols), row-major */
   uint8_t* attention_mask; /* (n_rows, n_cols): 1 for real tokens, 0 for padding */
   size_t* lengths;        /* (n_rows,): real tokens per row */
+  uint32_t* type_ids;     /* (n_rows, n_cols): 0 / 1 for the first / second sequence, 0 for padding */
 } mlxc_tokenizer_batch;
 
 mlxc_tokenizer_batch_params mlxc_tokenizer_batch_default_params(void);
 
-/* Encodes n_texts NUL-terminated strings. Without padding rows keep their own lengths and n_cols is
- * the longest; the rest of a shorter row is filled with the pad id and mask 0. *out owns its
- * arrays; release them with mlxc_tokenizer_batch_free. */
+/* Encodes n_texts NUL-terminated strings. Truncation to max_length keeps the special tokens (as
+ * tokenizers' enable_truncation). Without padding rows keep their own lengths and n_cols is the
+ * longest; the rest of a shorter row is filled with the pad id and mask 0. *out owns its arrays;
+ * release them with mlxc_tokenizer_batch_free. */
 int mlxc_tokenizer_encode_batch(const mlxc_tokenizer* tok, const char* const* texts, size_t n_texts,
                                 mlxc_tokenizer_batch_params params, mlxc_tokenizer_batch* out);
+/* The same for pairs: row i encodes (texts[i], pairs[i]); pairs may be NULL, or hold NULL entries,
+ * for rows without a second sequence. */
+int mlxc_tokenizer_encode_batch_pairs(const mlxc_tokenizer* tok, const char* const* texts,
+                                      const char* const* pairs, size_t n_texts,
+                                      mlxc_tokenizer_batch_params params, mlxc_tokenizer_batch* out);
 void mlxc_tokenizer_batch_free(mlxc_tokenizer_batch* batch);
 
 /* ---- Vocabulary */

@@ -566,7 +566,8 @@ static int gguf_read(io_source* src, const mlxc_gguf_load_params* params, gguf_c
   uint64_t data_start = (p.pos + alignment - 1) / alignment * alignment;
   uint64_t data_size = data_start <= p.size ? p.size - data_start : 0;
   TRY(check_placement(&p, infos, n_tensors, alignment, data_size));
-  for (uint64_t i = 0; i < n_tensors; i++) TRY(load_tensor(&p, &infos[i], data_start, params, c));
+  for (uint64_t i = 0; i < n_tensors && !params->metadata_only; i++)
+    TRY(load_tensor(&p, &infos[i], data_start, params, c));
   TRY(check_unique_names(&p, c));
 cleanup:
   for (uint64_t i = 0; infos && i < n_tensors; i++) free(infos[i].name);

@@ -1,8 +1,8 @@
 /* KV caches, as mlx-lm's: standard (KVCache, grown in steps of CACHE_STEP positions), rotating
  * (RotatingKVCache: at most max_size positions, the first `keep` never evicted) and quantized
  * (QuantizedKVCache: MLX affine quantization of keys and values). Arrays are
- * (1, kv_heads, capacity, head_dim); the absolute position in each slot is kept on the host so
- * the decoder can mask any layout, rotated or not. */
+ * (B, kv_heads, capacity, head_dim); the absolute position (column, for a batch) in each slot is
+ * kept on the host so the decoder can mask any layout, rotated or not. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,9 +14,9 @@
 
 static int count_parts(const lm_kv_cache* c) { return c->quantized ? 6 : 2; }
 
-/* Slots [start, stop) of x (1, heads, slots, d). */
+/* Slots [start, stop) of x (B, heads, slots, d). */
 static int slots(mlx_array* out, mlx_array x, int start, int stop, mlx_stream s) {
-  int begin[4] = {0, 0, start, 0}, end[4] = {1, mlx_array_dim(x, 1), stop, mlx_array_dim(x, 3)};
+  int begin[4] = {0, 0, start, 0}, end[4] = {mlx_array_dim(x, 0), mlx_array_dim(x, 1), stop, mlx_array_dim(x, 3)};
   return mlx_slice(out, x, begin, 4, end, 4, NULL, 0, s);
 }
 
@@ -68,11 +68,11 @@ static int grow(lm_kv_cache* c, const mlx_array* like, int extra, mlx_stream s) 
   if (c->options.max_size > 0 && capacity > bounded) capacity = bounded;
   int status = resize_positions(c, capacity);
   for (int i = 0; i < count_parts(c) && !status; i++) {
-    int shape[4] = {1, mlx_array_dim(like[i], 1), capacity, mlx_array_dim(like[i], 3)};
+    int shape[4] = {mlx_array_dim(like[i], 0), mlx_array_dim(like[i], 1), capacity, mlx_array_dim(like[i], 3)};
     mlx_array fresh = mlx_array_new(), filled = mlx_array_new();
     status = mlx_zeros(&fresh, shape, 4, mlx_array_dtype(like[i]), s);
     if (!status && c->length > 0) {
-      int start[4] = {0, 0, 0, 0}, stop[4] = {1, shape[1], c->length, shape[3]};
+      int start[4] = {0, 0, 0, 0}, stop[4] = {shape[0], shape[1], c->length, shape[3]};
       status = slots(&filled, c->parts[i], 0, c->length, s);
       if (!status) status = mlx_slice_update(&fresh, fresh, filled, start, 4, stop, 4, NULL, 0, s);
     }
@@ -89,7 +89,7 @@ static int write_slots(lm_kv_cache* c, const mlx_array* incoming, int first, int
   int status = 0;
   for (int i = 0; i < count_parts(c) && !status; i++) {
     int start[4] = {0, 0, first, 0};
-    int stop[4] = {1, mlx_array_dim(incoming[i], 1), first + n, mlx_array_dim(incoming[i], 3)};
+    int stop[4] = {mlx_array_dim(incoming[i], 0), mlx_array_dim(incoming[i], 1), first + n, mlx_array_dim(incoming[i], 3)};
     status = mlx_slice_update(&c->parts[i], c->parts[i], incoming[i], start, 4, stop, 4, NULL, 0, s);
   }
   for (int j = 0; j < n && !status; j++) c->positions[first + j] = offset + j;
@@ -249,4 +249,11 @@ void lm_cache_free(lm_kv_cache* c) {
   lm_cache_options options = c->options;
   *c = (lm_kv_cache){0};
   c->options = options;
+}
+
+int lm_cache_keep_rows(lm_kv_cache* c, mlx_array rows, mlx_stream s) {
+  int status = 0;
+  for (int i = 0; i < count_parts(c) && !status; i++)
+    if (c->parts[i].ctx) status = mlx_take_axis(&c->parts[i], c->parts[i], rows, 0, s);
+  return status;
 }

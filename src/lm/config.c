@@ -102,6 +102,14 @@ static int read_common(lm_config* c, const json_t* root, const char* path) {
     return 1;
   }
 
+  /* Dynamic NTK scaling stretches RoPE past max_position_embeddings as the sequence grows: that
+   * length becomes the scaling threshold (transformers 5.17 measures against it even when
+   * original_max_position_embeddings is given) and the context is no longer bounded by it. */
+  if (c->rope_type == ROPE_DYNAMIC) {
+    c->rope_original_max_positions = c->max_position_embeddings;
+    c->max_position_embeddings = 1 << 30;
+  }
+
   /* Layer kinds: explicit layer_types, else every layer slides when a window is set. */
   json_t* types = json_object_get(root, "layer_types");
   for (int i = 0; i < c->num_layers; i++) {

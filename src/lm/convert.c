@@ -61,6 +61,9 @@ static int write_config(const char* in_dir, const char* out_dir, const mlxc_lm_c
 
 int mlxc_lm_convert(const char* in_dir, const char* out_dir, const mlxc_lm_convert_params* p) {
   if (!in_dir || !out_dir || !p) return util_error("mlxc_lm_convert: null argument");
+  if (lm_path_is_gguf(in_dir))
+    return util_error("%s: converting a GGUF file is not supported (mlxc convert reads model folders; the GGUF file "
+                      "itself loads and generates)", in_dir);
   if (p->quantize && p->bits != 2 && p->bits != 3 && p->bits != 4 && p->bits != 5 && p->bits != 6 && p->bits != 8)
     return util_error("quantization bits must be 2, 3, 4, 5, 6 or 8 (got %d)", p->bits);
   if (p->quantize && p->group_size != 32 && p->group_size != 64 && p->group_size != 128)

@@ -1,7 +1,7 @@
 /* The decoder shared by the Llama-family architectures: embeddings, then per layer
  * norm -> attention (RoPE, KV cache, sliding windows, soft-capping) -> residual ->
  * norm -> gated MLP -> residual, then the final norm and the output layer. Shapes are noted
- * as (batch, length, features) with batch 1. */
+ * as (batch, length, features); a batch session's rows are left-padded (model.h). */
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
@@ -10,9 +10,9 @@
 #include "lm/model.h"
 #include "util/error.h"
 
-/* (1, L, heads * hd) -> (1, heads, L, hd) */
+/* (B, L, heads * hd) -> (B, heads, L, hd) */
 static int split_heads(mlx_array* out, mlx_array x, int heads, int hd, mlx_stream s) {
-  int shape[4] = {1, mlx_array_dim(x, 1), heads, hd}, perm[4] = {0, 2, 1, 3};
+  int shape[4] = {mlx_array_dim(x, 0), mlx_array_dim(x, 1), heads, hd}, perm[4] = {0, 2, 1, 3};
   int status = mlx_reshape(out, x, shape, 4, s);
   return status ? status : mlx_transpose_axes(out, *out, perm, 4, s);
 }
@@ -90,24 +90,28 @@ static int attention_mask(mlx_array* mask, int L, int T, int offset, int window,
   return 0;
 }
 
-/* The mask over a cache whose slots hold arbitrary positions (rotated or with evictions): the
- * query at position p sees the key at position q when q <= p and either q > p - window or q is
- * one of the first `keep` positions. Leaves *mask empty when every key is visible. */
+/* The mask over a cache whose slots hold arbitrary positions (rotated, with evictions, or the
+ * columns of a left-padded batch): the query at column p sees the key at column q when q <= p
+ * and either q > p - window or q is one of the first `keep` positions; in row b of a batch also
+ * q >= row_start[b] once p is (padding columns see padding, so no row is fully masked).
+ * (L, T), or (B, 1, L, T) with row_start; left empty when every key is visible. */
 static int position_mask(mlx_array* mask, int L, const int* positions, int T, int first_query,
-                         int window, int keep) {
-  bool* visible = malloc((size_t)L * (size_t)T);
+                         int window, int keep, const int* row_start, int B) {
+  bool* visible = malloc((size_t)B * (size_t)L * (size_t)T);
   if (!visible) return util_error("out of memory");
   bool all = true;
-  for (int i = 0; i < L; i++)
-    for (int j = 0; j < T; j++) {
-      int p = first_query + i, q = positions[j];
-      bool v = q <= p && (q > p - window || q < keep);
-      visible[(size_t)i * T + j] = v;
-      all = all && v;
-    }
-  int shape[2] = {L, T}, status = 0;
+  for (int b = 0; b < B; b++)
+    for (int i = 0; i < L; i++)
+      for (int j = 0; j < T; j++) {
+        int p = first_query + i, q = positions[j], start = row_start ? row_start[b] : 0;
+        bool v = q <= p && (q > p - window || q < keep) && (q >= start || p < start);
+        visible[((size_t)b * L + i) * T + j] = v;
+        all = all && v;
+      }
+  int shape[4] = {B, 1, L, T}, status = 0;
   if (!all) {
-    mlx_array fresh = mlx_array_new_data(visible, shape, 2, MLX_BOOL);
+    mlx_array fresh = row_start ? mlx_array_new_data(visible, shape, 4, MLX_BOOL)
+                                : mlx_array_new_data(visible, shape + 2, 2, MLX_BOOL);
     if (fresh.ctx) {
       mlx_array_free(*mask);
       *mask = fresh;
@@ -141,21 +145,21 @@ static int cache_matmul(mlx_array* out, mlx_array x, const mlx_array* part, bool
  * groups of queries. cap 0 = no capping. */
 static int composed_attention(mlx_array* out, mlx_array q, const lm_kv_view* view, float scale, float cap,
                               mlx_array mask, bool causal, int offset, mlx_stream s) {
-  int H = mlx_array_dim(q, 1), L = mlx_array_dim(q, 2), hd = mlx_array_dim(q, 3);
+  int B = mlx_array_dim(q, 0), H = mlx_array_dim(q, 1), L = mlx_array_dim(q, 2), hd = mlx_array_dim(q, 3);
   int K = mlx_array_dim(view->keys[0], 1), T = mlx_array_dim(view->keys[0], 2);
   int vd = mlx_array_dim(view->values[0], 3) * (view->quantized ? 32 / view->bits : 1);
-  mlx_array qg = mlx_array_new(), scores = mlx_array_new(), causal_mask = mlx_array_new();
+  mlx_array qg = mlx_array_new(), scores = mlx_array_new(), causal_mask = mlx_array_new(), row_mask = mlx_array_new();
   mlx_array keys[3], values[3];
   mlx_array cap_a = mlx_array_new_float(cap), inv_a = mlx_array_new_float(cap > 0 ? scale / cap : scale);
   int n_parts = view->quantized ? 3 : 1, status = 0;
   for (int i = 0; i < 3; i++) keys[i] = values[i] = mlx_array_new();
-  int qshape[5] = {1, K, H / K, L, hd};
+  int qshape[5] = {B, K, H / K, L, hd};
   CALL(mlx_reshape(&qg, q, qshape, 5, s));
   for (int i = 0; i < n_parts; i++) { /* (1, K, 1, T, d) to broadcast over the query groups */
     CALL(mlx_expand_dims(&keys[i], view->keys[i], 2, s));
     CALL(mlx_expand_dims(&values[i], view->values[i], 2, s));
   }
-  CALL(cache_matmul(&scores, qg, keys, view->quantized, true, view, s)); /* (1, K, H/K, L, T) */
+  CALL(cache_matmul(&scores, qg, keys, view->quantized, true, view, s)); /* (B, K, H/K, L, T) */
   CALL(mlx_astype(&scores, scores, MLX_FLOAT32, s));
   CALL(mlx_multiply(&scores, scores, inv_a, s));
   if (cap > 0) {
@@ -165,6 +169,9 @@ static int composed_attention(mlx_array* out, mlx_array q, const lm_kv_view* vie
   if (!mask.ctx && causal) {
     CALL(attention_mask(&causal_mask, L, T, offset, T + L + 1, s));
     mask = causal_mask;
+  } else if (mask.ctx && mlx_array_ndim(mask) == 4) { /* a batch's (B, 1, L, T) -> (B, 1, 1, L, T) */
+    CALL(mlx_expand_dims(&row_mask, mask, 1, s));
+    mask = row_mask;
   }
   if (mask.ctx) {
     mlx_array neg = mlx_array_new_float(-INFINITY);
@@ -174,7 +181,7 @@ static int composed_attention(mlx_array* out, mlx_array q, const lm_kv_view* vie
   }
   CALL(mlx_softmax_axis(&scores, scores, -1, true, s));
   CALL(mlx_astype(&scores, scores, mlx_array_dtype(q), s));
-  int oshape[4] = {1, H, L, vd};
+  int oshape[4] = {B, H, L, vd};
   CALL(cache_matmul(out, scores, values, view->quantized, false, view, s));
   CALL(mlx_reshape(out, *out, oshape, 4, s));
 cleanup:
@@ -187,16 +194,31 @@ cleanup:
   mlx_array_free(cap_a);
   mlx_array_free(inv_a);
   mlx_array_free(causal_mask);
+  mlx_array_free(row_mask);
   return status;
+}
+
+/* (B) int32: the RoPE position of each row's next column. */
+static int row_positions(mlx_array* out, const mlxc_lm_session* sess) {
+  int32_t* first = malloc(sizeof(int32_t) * (size_t)sess->batch);
+  if (!first) return util_error("out of memory");
+  for (int b = 0; b < sess->batch; b++) first[b] = sess->offset - sess->row_start[b];
+  int shape[1] = {sess->batch};
+  mlx_array fresh = mlx_array_new_data(first, shape, 1, MLX_INT32);
+  free(first);
+  if (!fresh.ctx) return 1;
+  mlx_array_free(*out);
+  *out = fresh;
+  return 0;
 }
 
 static int attention(mlx_array* out, mlxc_lm_session* sess, int li, mlx_array x, mlx_stream s) {
   const mlxc_lm_model* m = sess->model;
   const lm_config* c = &m->config;
   const lm_layer* layer = &m->layers[li];
-  int H = c->num_heads, K = c->num_kv_heads, hd = c->head_dim, L = mlx_array_dim(x, 1);
+  int H = c->num_heads, K = c->num_kv_heads, hd = c->head_dim, B = mlx_array_dim(x, 0), L = mlx_array_dim(x, 1);
   mlx_array q = mlx_array_new(), k = mlx_array_new(), v = mlx_array_new(), h = mlx_array_new();
-  mlx_array mask = mlx_array_new();
+  mlx_array mask = mlx_array_new(), row_offsets = mlx_array_new();
   lm_kv_view view;
   for (int i = 0; i < 3; i++) view.keys[i] = view.values[i] = mlx_array_new();
   int status = 0;
@@ -224,11 +246,17 @@ static int attention(mlx_array* out, mlxc_lm_session* sess, int li, mlx_array x,
   }
   bool sliding = c->layer_kinds[li] == LAYER_SLIDING_ATTENTION && c->sliding_window > 0;
   int dims = (int)(hd * c->partial_rotary_factor);
-  mlx_optional_float base = {sliding ? c->rope_local_theta : c->rope_theta, !m->rope_freqs.ctx};
+  mlx_optional_float base = {sliding ? c->rope_local_theta : lm_rope_base(c, sess->offset + L), !m->rope_freqs.ctx};
   mlx_array freqs = m->rope_freqs.ctx && !(sliding && m->arch->gemma_norms) ? m->rope_freqs : mlx_array_new();
   if (!freqs.ctx) base.has_value = true;
-  CALL(mlx_fast_rope(&q, q, dims, false, base, 1.0f, sess->offset, freqs, s));
-  CALL(mlx_fast_rope(&k, k, dims, false, base, 1.0f, sess->offset, freqs, s));
+  if (sess->row_start) { /* each row's positions count from its first real column */
+    CALL(row_positions(&row_offsets, sess));
+    CALL(mlx_fast_rope_dynamic(&q, q, dims, false, base, 1.0f, row_offsets, freqs, s));
+    CALL(mlx_fast_rope_dynamic(&k, k, dims, false, base, 1.0f, row_offsets, freqs, s));
+  } else {
+    CALL(mlx_fast_rope(&q, q, dims, false, base, 1.0f, sess->offset, freqs, s));
+    CALL(mlx_fast_rope(&k, k, dims, false, base, 1.0f, sess->offset, freqs, s));
+  }
   lm_kv_cache* cache = &sess->caches[li];
   CALL(lm_cache_update(cache, k, v, sess->offset, &view, s));
   int T = cache->length;
@@ -237,21 +265,21 @@ static int attention(mlx_array* out, mlxc_lm_session* sess, int li, mlx_array x,
   /* A standard cache holds positions 0..T-1 in order; a rotating one is masked by the
    * positions its slots hold, within the narrower of the layer's and the cache's windows. */
   int window = sliding ? c->sliding_window : INT_MAX;
-  if (cache->evicted || cache->options.max_size > 0) {
+  if (cache->evicted || cache->options.max_size > 0 || sess->row_start) {
     int rotating_window = cache->options.max_size > 0 ? cache->options.max_size - cache->options.keep : INT_MAX;
     CALL(position_mask(&mask, L, cache->positions, T, sess->offset, window < rotating_window ? window : rotating_window,
-                       cache->options.keep));
+                       cache->options.keep, sess->row_start, B));
   } else if (sliding && T > c->sliding_window) {
     CALL(attention_mask(&mask, L, T, sess->offset, c->sliding_window, s));
   }
-  bool causal = L > 1 && !cache->evicted && cache->options.max_size == 0;
+  bool causal = L > 1 && !cache->evicted && cache->options.max_size == 0 && !sess->row_start;
   if (c->attn_logit_softcapping > 0 || view.quantized) {
     CALL(composed_attention(&h, q, &view, scale, c->attn_logit_softcapping, mask, causal, sess->offset, s));
   } else {
     const char* mode = mask.ctx ? "array" : (causal ? "causal" : "");
     CALL(mlx_fast_scaled_dot_product_attention(&h, q, view.keys[0], view.values[0], scale, mode, mask, mlx_array_new(), s));
   }
-  int perm[4] = {0, 2, 1, 3}, shape[3] = {1, L, H * hd};
+  int perm[4] = {0, 2, 1, 3}, shape[3] = {B, L, H * hd};
   CALL(mlx_transpose_axes(&h, h, perm, 4, s));
   CALL(mlx_reshape(&h, h, shape, 3, s));
   CALL(lm_linear_apply(out, &layer->o, h, s));
@@ -262,6 +290,7 @@ cleanup:
   mlx_array_free(h);
   lm_cache_view_free(&view);
   mlx_array_free(mask);
+  mlx_array_free(row_offsets);
   return status;
 }
 
@@ -272,7 +301,9 @@ int lm_decoder_forward(mlxc_lm_session* sess, mlx_array ids, mlx_array* logits) 
   mlx_array x = mlx_array_new(), r = mlx_array_new(), t = mlx_array_new();
   int status = 0;
   int L = mlx_array_dim(ids, 1);
-  CALL(lm_embed_apply(&x, &m->embed, ids, s)); /* (1, L, D) */
+  if (mlx_array_dim(ids, 0) != sess->batch)
+    return util_error("%d rows of tokens for a session of %d rows", mlx_array_dim(ids, 0), sess->batch);
+  CALL(lm_embed_apply(&x, &m->embed, ids, s)); /* (B, L, D) */
   if (m->arch->gemma_norms) {
     /* Gemma scales embeddings by sqrt(hidden), rounded to the activation dtype first. */
     mlx_array scale = mlx_array_new_float(sqrtf((float)c->hidden_size));
@@ -297,6 +328,12 @@ int lm_decoder_forward(mlxc_lm_session* sess, mlx_array ids, mlx_array* logits) 
       CALL(mlp(&t, m, layer, r, s));
     if (m->arch->gemma_norms) CALL(lm_norm_apply(&t, &layer->post_feedforward_norm, t, c->norm_eps, s));
     CALL(mlx_add(&x, x, t, s));
+  }
+  if (sess->last_logits_only && L > 1) {
+    /* Generation needs the next token's logits only: skip the vocabulary projection (and the
+     * transfer) of every other position. */
+    int start[3] = {0, L - 1, 0}, stop[3] = {mlx_array_dim(x, 0), L, mlx_array_dim(x, 2)};
+    CALL(mlx_slice(&x, x, start, 3, stop, 3, NULL, 0, s));
   }
   CALL(lm_norm_apply(&x, &m->final_norm, x, c->norm_eps, s));
   CALL(lm_linear_apply(logits, m->lm_head.weight.ctx ? &m->lm_head : &m->embed, x, s));

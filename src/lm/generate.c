@@ -2,9 +2,9 @@
  * id or the callback says stop; with timing and peak-memory statistics. */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "lm/call.h"
+#include "lm/generation.h"
 #include "lm/model.h"
 #include "lm/sample.h"
 #include "mlxc/memory.h"
@@ -16,24 +16,12 @@ mlxc_lm_generate_params mlxc_lm_generate_default_params(void) {
                                    .prefill_step = 512, .kv_group_size = 64};
 }
 
-static double now_seconds(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 /* Copies the last row of (n, vocab) logits into `row`. */
 static int last_row(mlx_array logits, float* row, int vocab) {
   const float* data = mlx_array_data_float32(logits);
   if (!data) return 1;
   memcpy(row, data + (size_t)(mlx_array_dim(logits, 0) - 1) * vocab, sizeof(float) * (size_t)vocab);
   return 0;
-}
-
-static bool is_eos(const mlxc_lm_generate_params* p, int32_t token) {
-  for (size_t i = 0; i < p->n_eos_ids; i++)
-    if (p->eos_ids[i] == token) return true;
-  return false;
 }
 
 int mlxc_lm_generate(mlxc_lm_session* s, const int32_t* prompt, size_t n_prompt,
@@ -66,22 +54,25 @@ int mlxc_lm_generate(mlxc_lm_session* s, const int32_t* prompt, size_t n_prompt,
   CALL(lm_session_configure(s, params->max_kv_size, params->kv_bits, params->kv_group_size, params->quantized_kv_start));
   mlx_reset_peak_memory();
 
-  double start = now_seconds();
+  double start = lm_now_seconds();
   size_t step = params->prefill_step > 0 ? (size_t)params->prefill_step : n_prompt;
-  for (size_t i = 0; i < n_prompt; i += step) {
+  s->last_logits_only = true;
+  for (size_t i = 0; i < n_prompt && !status; i += step) {
     size_t n = n_prompt - i < step ? n_prompt - i : step;
-    CALL(mlxc_lm_forward(s, prompt + i, n, &logits));
+    status = mlxc_lm_forward(s, prompt + i, n, &logits);
   }
+  s->last_logits_only = false;
+  if (status) goto cleanup;
   CALL(last_row(logits, row, vocab));
   out->prompt_tokens = n_prompt;
-  out->prompt_seconds = now_seconds() - start;
+  out->prompt_seconds = lm_now_seconds() - start;
 
-  start = now_seconds();
+  start = lm_now_seconds();
   out->ids = history + n_prompt;
   for (int t = 0; t < params->max_tokens; t++) {
     float logprob;
     int32_t token = lm_sample(row, vocab, params, history, n_history, &rng, scratch, &logprob);
-    if (is_eos(params, token)) {
+    if (lm_is_eos(params, token)) {
       out->stopped_by_eos = 1;
       break;
     }
@@ -92,7 +83,7 @@ int mlxc_lm_generate(mlxc_lm_session* s, const int32_t* prompt, size_t n_prompt,
     CALL(mlxc_lm_forward(s, &token, 1, &logits));
     CALL(last_row(logits, row, vocab));
   }
-  out->generation_seconds = now_seconds() - start;
+  out->generation_seconds = lm_now_seconds() - start;
   mlx_get_peak_memory(&out->peak_memory);
   /* Hand back only the generated ids, in their own allocation. */
   int32_t* ids = malloc(sizeof(int32_t) * (out->n_ids ? out->n_ids : 1));

@@ -82,14 +82,26 @@ static float yarn_attention_factor(const lm_config* c) {
   return (float)yarn_mscale(c->rope_factor, 1.0);
 }
 
+/* Dynamic NTK scaling (transformers' _compute_dynamic_ntk_parameters): once a step's sequence
+ * length seq_len exceeds max = max_position_embeddings, the base grows to
+ * base * (factor * seq_len / max - (factor - 1))^(d / (d - 2)). transformers recomputes it at each forward call from that call's last position + 1 (the
+ * prompt's length at prefill, then each new length while decoding); keys already cached keep
+ * the rotation they were computed with. The decoder calls this per step with offset + L. */
+float lm_rope_base(const lm_config* c, int seq_len) {
+  int max = c->rope_original_max_positions; /* the config's max_position_embeddings (config.c) */
+  if (c->rope_type != ROPE_DYNAMIC || seq_len <= max) return c->rope_theta;
+  int dims = (int)(c->head_dim * c->partial_rotary_factor);
+  double ratio = (double)c->rope_factor * seq_len / max - (c->rope_factor - 1);
+  return (float)(c->rope_theta * pow(ratio, (double)dims / (dims - 2)));
+}
+
 /* Frequencies (the inverse of the inverse frequencies, as fast.rope takes them) for the RoPE
  * scalings that change them; default RoPE passes the base instead. */
 int lm_rope_setup(mlxc_lm_model* m) {
   const lm_config* c = &m->config;
   m->rope_mscale = 1.0f;
   if (c->rope_type == ROPE_DEFAULT) return 0;
-  if (c->rope_type == ROPE_DYNAMIC)
-    return util_error("dynamic RoPE scaling is not supported yet (supported: default, linear, llama3, yarn)");
+  if (c->rope_type == ROPE_DYNAMIC) return 0; /* a base per step: lm_rope_base */
   int dims = (int)(c->head_dim * c->partial_rotary_factor);
   int half = dims / 2;
   if (c->rope_type == ROPE_YARN && dims != c->head_dim)

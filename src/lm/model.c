@@ -54,10 +54,14 @@ int mlxc_lm_load(mlxc_lm_model** out, const char* path, mlx_stream stream) {
   int status = 0;
   m->stream = stream;
   m->tensors = mlx_map_string_to_array_new();
-  CALL(lm_config_load(&m->config, path, &m->arch));
+  if (lm_path_is_gguf(path)) {
+    CALL(lm_gguf_read(m, path));
+  } else {
+    CALL(lm_config_load(&m->config, path, &m->arch));
+    CALL(lm_weights_load(&m->tensors, path, stream));
+  }
   m->layers = calloc((size_t)m->config.num_layers, sizeof *m->layers);
   if (!m->layers) CALL(util_error("out of memory"));
-  CALL(lm_weights_load(&m->tensors, path, stream));
   CALL(lm_model_bind(m));
   CALL(lm_rope_setup(m));
   *out = m;
@@ -81,6 +85,7 @@ int mlxc_lm_session_new(mlxc_lm_session** out, const mlxc_lm_model* model) {
     return util_error("out of memory");
   }
   s->model = model;
+  s->batch = 1;
   lm_session_configure(s, 0, 0, 64, 0);
   *out = s;
   return 0;
@@ -127,6 +132,7 @@ void mlxc_lm_session_free(mlxc_lm_session* s) {
   mlxc_lm_session_reset(s);
   free(s->caches);
   free(s->conv_states);
+  free(s->row_start);
   free(s);
 }
 
@@ -161,7 +167,7 @@ int mlxc_lm_forward(mlxc_lm_session* s, const int32_t* ids, size_t n, mlx_array*
   int status = lm_decoder_forward(s, idarr, logits);
   mlx_array_free(idarr);
   if (!status) {
-    int out_shape[2] = {(int)n, vocab};
+    int out_shape[2] = {s->last_logits_only ? 1 : (int)n, vocab};
     status = mlx_reshape(logits, *logits, out_shape, 2, s->model->stream);
   }
   if (!status) status = mlx_array_eval(*logits);

@@ -35,7 +35,7 @@ typedef struct {
   float attn_logit_softcapping, final_logit_softcapping; /* 0 = none */
   float query_pre_attn_scalar;          /* 0 = head_dim */
   lm_activation activation;
-  int quant_group_size, quant_bits;     /* 0 = not quantized */
+  int quant_group_size, quant_bits;     /* 0 = not quantized; bits -1: per tensor from its width (GGUF) */
   int max_position_embeddings;
   /* Mixture of experts (qwen3_moe): experts per token chosen by a router. */
   int num_experts, experts_per_token, moe_intermediate_size;
@@ -97,6 +97,11 @@ struct mlxc_lm_model {
 /* config.c */
 int lm_config_load(lm_config* config, const char* dir, const lm_arch** arch);
 
+/* gguf_model.c: a GGUF file (checked by its magic) of the Llama family: sets the config, the
+ * arch and m->tensors under Hugging Face names (and rope_freqs when the file has them). */
+bool lm_path_is_gguf(const char* path);
+int lm_gguf_read(mlxc_lm_model* model, const char* path);
+
 /* weights.c */
 int lm_weights_load(mlx_map_string_to_array* tensors, const char* dir, mlx_stream s);
 int lm_model_bind(mlxc_lm_model* model);
@@ -105,7 +110,7 @@ int lm_bind_tensor(mlxc_lm_model* m, const char* name, bool required, mlx_array*
 int lm_bind_linear(mlxc_lm_model* m, lm_linear* l, const char* prefix, int out, int in, bool required);
 int lm_bind_norm(mlxc_lm_model* m, lm_norm* n, const char* name, int dim, bool required);
 
-/* moe.c: the mixture-of-experts block of qwen3_moe for x (1, L, D). */
+/* moe.c: the mixture-of-experts block of qwen3_moe for x (B, L, D). */
 int lm_moe_apply(mlx_array* out, const mlxc_lm_model* m, const lm_layer* layer, mlx_array x, mlx_stream s);
 
 /* layers.c */
@@ -115,6 +120,9 @@ int lm_embed_apply(mlx_array* out, const lm_linear* embed, mlx_array ids, mlx_st
 int lm_embed_scale(mlx_array* x, const mlxc_lm_model* model, mlx_stream s);
 int lm_norm_apply(mlx_array* out, const lm_norm* n, mlx_array x, float eps, mlx_stream s);
 int lm_rope_setup(mlxc_lm_model* model);
+/* The RoPE base of a step ending at position seq_len - 1 (differs from rope_theta only for
+ * dynamic NTK scaling). */
+float lm_rope_base(const lm_config* config, int seq_len);
 
 /* cache.c: per-layer keys and values, (1, kv_heads, capacity, head_dim), grown in steps; each
  * slot's absolute position is tracked so rotation and eviction never confuse the masks. */
@@ -152,6 +160,8 @@ void lm_cache_view_free(lm_kv_view* view);
 int lm_cache_truncate(lm_kv_cache* c, int length);
 /* Empties the cache, keeping its options. */
 void lm_cache_free(lm_kv_cache* c);
+/* Keeps the batch rows listed in `rows` (int32, in that order). */
+int lm_cache_keep_rows(lm_kv_cache* c, mlx_array rows, mlx_stream s);
 /* Replaces the cache's contents (arrays are copied handles): n_parts 2 (float) or 6 (quantized),
  * `length` slots of which slot `next` is the oldest evictable one (length when in order), the
  * newest being position offset - 1. */
@@ -163,7 +173,13 @@ struct mlxc_lm_session {
   const mlxc_lm_model* model;
   lm_kv_cache* caches;
   mlx_array* conv_states;          /* per layer: the last kernel-1 inputs of a conv block */
-  int offset;
+  int offset;                      /* columns seen (tokens, for one row) */
+  bool last_logits_only;           /* prefill inside generate: only the last position's logits */
+  /* Batch sessions (batch.c): row b's tokens are left-padded and start at column row_start[b];
+   * its RoPE positions count from there and its earlier columns are masked out. NULL: one row,
+   * positions = columns. */
+  int batch;
+  int* row_start;
 };
 
 /* conv.c: the short convolution block of lfm2 for x (1, L, D), updating the layer's state. */
@@ -173,7 +189,14 @@ int lm_conv_block(mlx_array* out, mlxc_lm_session* session, int layer, mlx_array
 int lm_session_configure(mlxc_lm_session* session, int max_kv_size, int kv_bits, int kv_group_size,
                          int quantized_kv_start);
 
-/* decoder.c: logits (1, n, vocab) float32 for n tokens after the session's context. */
+/* decoder.c: logits (B, n, vocab) float32 for ids (B, n) after the session's context (B = the
+ * session's batch). */
 int lm_decoder_forward(mlxc_lm_session* session, mlx_array ids, mlx_array* logits);
+
+/* batch.c: makes `s` (fresh) a session of n rows whose first real columns are row_start[0..n-1]
+ * (copied); models with convolution layers and max_kv_size are refused. */
+int lm_session_set_rows(mlxc_lm_session* s, const int* row_start, int n);
+/* Keeps the rows listed in rows[0..n-1] (indices into the current rows, in that order). */
+int lm_session_keep_rows(mlxc_lm_session* s, const int* rows, int n);
 
 #endif

@@ -51,7 +51,8 @@ cleanup:
 
 int lm_moe_apply(mlx_array* out, const mlxc_lm_model* m, const lm_layer* layer, mlx_array x, mlx_stream s) {
   const lm_config* c = &m->config;
-  int L = mlx_array_dim(x, 1), D = c->hidden_size, E = c->num_experts, k = c->experts_per_token;
+  /* L: the tokens of every row, routed alike */
+  int L = mlx_array_dim(x, 0) * mlx_array_dim(x, 1), D = c->hidden_size, E = c->num_experts, k = c->experts_per_token;
   mlx_array flat = mlx_array_new(), logits = mlx_array_new(), rows = mlx_array_new(), y = mlx_array_new();
   mlx_array wmat = mlx_array_new(), idx = mlx_array_new(), acc = mlx_array_new();
   int* chosen = malloc(sizeof(int) * (size_t)L * (size_t)k);
@@ -93,7 +94,7 @@ int lm_moe_apply(mlx_array* out, const mlxc_lm_model* m, const lm_layer* layer, 
     CALL(mlx_matmul(&y, wmat, y, s));
     CALL(mlx_add(&acc, acc, y, s));
   }
-  int shape[3] = {1, L, D};
+  int shape[3] = {mlx_array_dim(x, 0), mlx_array_dim(x, 1), D};
   CALL(mlx_reshape(out, acc, shape, 3, s));
 cleanup:;
   mlx_array* all[] = {&flat, &logits, &rows, &y, &wmat, &idx, &acc};

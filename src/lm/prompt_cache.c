@@ -2,6 +2,7 @@
  * whose arrays are the flattened list of per-layer states ("<layer>.0" keys, "<layer>.1" values;
  * quantized: "<layer>.<0|1>.<0|1|2>") and whose metadata is the flattened
  * [meta_states, user metadata, class names]: "0.<layer>[.<i>]", "2.<layer>". */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,7 +65,27 @@ static bool has_conv_layers(const lm_config* c) {
   return false;
 }
 
-int mlxc_lm_session_save(const mlxc_lm_session* s, const char* path) {
+/* What a prompt cache must come from: the shapes, the weight size and a hash of the first
+ * embedding row (its values as float32). Stored as the user metadata "mlxc_model". */
+static int model_fingerprint(const mlxc_lm_model* m, char* out, size_t size) {
+  const lm_config* c = &m->config;
+  mlx_array row = mlx_array_new();
+  int begin[2] = {0, 0}, end[2] = {1, mlx_array_dim(m->embed.weight, 1)}, status = 0;
+  uint64_t hash = 1469598103934665603ull; /* FNV-1a */
+  CALL(mlx_slice(&row, m->embed.weight, begin, 2, end, 2, NULL, 0, m->stream));
+  CALL(mlx_astype(&row, row, MLX_FLOAT32, m->stream));
+  CALL(mlx_array_eval(row));
+  const unsigned char* bytes = (const unsigned char*)mlx_array_data_float32(row);
+  for (size_t i = 0; bytes && i < mlx_array_size(row) * sizeof(float); i++) hash = (hash ^ bytes[i]) * 1099511628211ull;
+  snprintf(out, size, "%s layers=%d hidden=%d heads=%d/%d head_dim=%d vocab=%d weight_bytes=%zu embed_hash=%016llx",
+           c->model_type, c->num_layers, c->hidden_size, c->num_heads, c->num_kv_heads, c->head_dim, c->vocab_size,
+           m->weight_bytes, (unsigned long long)hash);
+cleanup:
+  mlx_array_free(row);
+  return status;
+}
+
+int mlxc_lm_session_save_metadata(const mlxc_lm_session* s, const char* path, mlx_map_string_to_string metadata) {
   if (!s || !path) return util_error("mlxc_lm_session_save: null argument");
   const lm_config* c = &s->model->config;
   if (has_conv_layers(c)) return util_error("prompt caches of models with convolution layers are not supported");
@@ -72,12 +93,30 @@ int mlxc_lm_session_save(const mlxc_lm_session* s, const char* path) {
   mlx_map_string_to_array arrays = mlx_map_string_to_array_new();
   mlx_map_string_to_string meta = mlx_map_string_to_string_new();
   int status = 0;
+  char key[512], fingerprint[512];
   for (int i = 0; i < c->num_layers; i++) CALL(save_layer(&s->caches[i], i, arrays, meta, s->offset, s->model->stream));
+  if (metadata.ctx) { /* mlx-lm's user metadata: "1.<key>" */
+    mlx_map_string_to_string_iterator it = mlx_map_string_to_string_iterator_new(metadata);
+    const char *k, *v;
+    while (!status && mlx_map_string_to_string_iterator_next(&k, &v, it) == 0) {
+      snprintf(key, sizeof key, "1.%s", k);
+      status = mlx_map_string_to_string_insert(meta, key, v);
+    }
+    mlx_map_string_to_string_iterator_free(it);
+    if (status) goto cleanup;
+    CALL(model_fingerprint(s->model, fingerprint, sizeof fingerprint));
+    CALL(mlx_map_string_to_string_insert(meta, "1.mlxc_model", fingerprint));
+  }
   CALL(mlx_save_safetensors(path, arrays, meta));
 cleanup:
   mlx_map_string_to_array_free(arrays);
   mlx_map_string_to_string_free(meta);
   return status;
+}
+
+int mlxc_lm_session_save(const mlxc_lm_session* s, const char* path) {
+  mlx_map_string_to_string none = {NULL};
+  return mlxc_lm_session_save_metadata(s, path, none);
 }
 
 /* The integer metadata "0.<layer>.<k>", or -1 when absent or malformed. */
@@ -144,7 +183,26 @@ static int count_classes(mlx_map_string_to_string meta) {
   return n;
 }
 
-int mlxc_lm_session_load(mlxc_lm_session* s, const char* path) {
+/* Copies the "1.<key>" entries into *user (as "<key>") and checks "1.mlxc_model" when present. */
+static int read_user_metadata(const mlxc_lm_model* m, mlx_map_string_to_string meta, mlx_map_string_to_string* user) {
+  mlx_map_string_to_string_iterator it = mlx_map_string_to_string_iterator_new(meta);
+  const char *key, *value;
+  int status = 0;
+  char fingerprint[512];
+  while (!status && mlx_map_string_to_string_iterator_next(&key, &value, it) == 0) {
+    if (strncmp(key, "1.", 2)) continue;
+    if (!strcmp(key, "1.mlxc_model")) {
+      status = model_fingerprint(m, fingerprint, sizeof fingerprint);
+      if (!status && strcmp(value, fingerprint))
+        status = util_error("the prompt cache comes from another model (%s; this one is %s)", value, fingerprint);
+    }
+    if (!status && user) status = mlx_map_string_to_string_insert(*user, key + 2, value);
+  }
+  mlx_map_string_to_string_iterator_free(it);
+  return status;
+}
+
+int mlxc_lm_session_load_metadata(mlxc_lm_session* s, const char* path, mlx_map_string_to_string* metadata) {
   if (!s || !path) return util_error("mlxc_lm_session_load: null argument");
   const lm_config* c = &s->model->config;
   if (has_conv_layers(c)) return util_error("prompt caches of models with convolution layers are not supported");
@@ -157,6 +215,8 @@ int mlxc_lm_session_load(mlxc_lm_session* s, const char* path) {
   if (count_classes(meta) != c->num_layers)
     CALL(util_error("not a prompt cache for this model: the file has %d layers, the model %d", count_classes(meta),
                     c->num_layers));
+  if (metadata && !metadata->ctx) *metadata = mlx_map_string_to_string_new();
+  CALL(read_user_metadata(s->model, meta, metadata));
   mlxc_lm_session_reset(s);
   for (int i = 0; i < c->num_layers; i++) {
     lm_cache_options o = s->caches[i].options;
@@ -176,3 +236,5 @@ cleanup:
   mlx_map_string_to_string_free(meta);
   return status;
 }
+
+int mlxc_lm_session_load(mlxc_lm_session* s, const char* path) { return mlxc_lm_session_load_metadata(s, path, NULL); }

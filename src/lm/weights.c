@@ -126,6 +126,11 @@ int lm_bind_linear(mlxc_lm_model* m, lm_linear* l, const char* prefix, int out, 
     l->quantized = true;
     l->group_size = m->config.quant_group_size ? m->config.quant_group_size : 64;
     l->bits = m->config.quant_bits ? m->config.quant_bits : 4;
+    if (m->config.quant_bits < 0 && in) { /* GGUF: bits from the packed width */
+      int cols = mlx_array_ndim(l->weight) == 2 ? mlx_array_dim(l->weight, 1) : 0;
+      l->bits = cols * 32 % in == 0 ? cols * 32 / in : 0;
+      if (l->bits != 4 && l->bits != 8) CALL(util_error("tensor %s.weight: %d packed columns do not hold %d inputs", prefix, cols, in));
+    }
     CALL(lm_bind_tensor(m, name, true, &l->scales));
     snprintf(name, sizeof name, "%s.biases", prefix);
     CALL(lm_bind_tensor(m, name, false, &l->biases));

@@ -71,24 +71,7 @@ FILTER(f_capitalize) { return tmpl_str_case(in, tmpl_to_string(in->arena, v), CA
 FILTER(f_lower) { return tmpl_str_case(in, tmpl_to_string(in->arena, v), CASE_LOWER); }
 FILTER(f_upper) { return tmpl_str_case(in, tmpl_to_string(in->arena, v), CASE_UPPER); }
 
-/* Jinja2's title: capitalise each piece split at runs of '-', whitespace and opening brackets. */
-FILTER(f_title) {
-  tmpl_string* s = tmpl_to_string(in->arena, v);
-  tmpl_buf buf;
-  tmpl_buf_init(&buf, in->arena, 0);
-  size_t pos = 0;
-  bool word_start = true;
-  while (pos < s->len) {
-    uint32_t cp = tmpl_utf8_next(s->data, s->len, &pos);
-    bool sep = cp == '-' || cp == '(' || cp == '{' || cp == '[' || cp == '<' || tmpl_py_isspace(cp);
-    uint32_t out = cp;
-    if (!sep) out = (uint32_t)(word_start ? utf8proc_toupper((utf8proc_int32_t)cp) : utf8proc_tolower((utf8proc_int32_t)cp));
-    word_start = sep;
-    char utf8[4];
-    tmpl_buf_append(&buf, utf8, tmpl_utf8_encode(out, utf8));
-  }
-  return tv_string(in->arena, buf.data ? buf.data : "", buf.len);
-}
+FILTER(f_title) { return tmpl_jinja_title(in, tmpl_to_string(in->arena, v)); }
 
 FILTER(f_center) {
   tmpl_value s = str_value(in, v);

@@ -8,49 +8,8 @@
 
 /* ---- string helpers ---- */
 
-static bool is_cased(uint32_t cp) {
-  utf8proc_category_t c = utf8proc_category((utf8proc_int32_t)cp);
-  return c == UTF8PROC_CATEGORY_LU || c == UTF8PROC_CATEGORY_LL || c == UTF8PROC_CATEGORY_LT;
-}
-
-static void put_cp(tmpl_buf* buf, uint32_t cp) {
-  char utf8[4];
-  tmpl_buf_append(buf, utf8, tmpl_utf8_encode(cp, utf8));
-}
 
 static tmpl_value buf_value(tmpl_interp* in, tmpl_buf* buf) { return tv_string(in->arena, buf->data ? buf->data : "", buf->len); }
-
-tmpl_value tmpl_str_case(tmpl_interp* in, const tmpl_string* s, tmpl_case mode) {
-  tmpl_buf buf;
-  tmpl_buf_init(&buf, in->arena, 0);
-  size_t pos = 0;
-  bool previous_cased = false, first = true;
-  while (pos < s->len) {
-    uint32_t cp = tmpl_utf8_next(s->data, s->len, &pos);
-    uint32_t out = cp;
-    switch (mode) {
-      case CASE_UPPER:
-        if (cp == 0xdf) { /* the one common full case mapping: ß -> SS */
-          tmpl_buf_puts(&buf, "SS");
-          first = false;
-          continue;
-        }
-        out = (uint32_t)utf8proc_toupper((utf8proc_int32_t)cp);
-        break;
-      case CASE_LOWER: out = (uint32_t)utf8proc_tolower((utf8proc_int32_t)cp); break;
-      case CASE_TITLE:
-        out = previous_cased ? (uint32_t)utf8proc_tolower((utf8proc_int32_t)cp) : (uint32_t)utf8proc_totitle((utf8proc_int32_t)cp);
-        previous_cased = is_cased(cp);
-        break;
-      case CASE_CAPITALIZE:
-        out = first ? (uint32_t)utf8proc_totitle((utf8proc_int32_t)cp) : (uint32_t)utf8proc_tolower((utf8proc_int32_t)cp);
-        break;
-    }
-    first = false;
-    put_cp(&buf, out);
-  }
-  return buf_value(in, &buf);
-}
 
 static bool in_chars(uint32_t cp, const tmpl_string* chars) {
   if (!chars) return tmpl_py_isspace(cp);
@@ -282,6 +241,7 @@ STR_METHOD(s_upper) { return tmpl_str_case(in, self.as.string, CASE_UPPER); }
 STR_METHOD(s_lower) { return tmpl_str_case(in, self.as.string, CASE_LOWER); }
 STR_METHOD(s_title) { return tmpl_str_case(in, self.as.string, CASE_TITLE); }
 STR_METHOD(s_capitalize) { return tmpl_str_case(in, self.as.string, CASE_CAPITALIZE); }
+STR_METHOD(s_swapcase) { return tmpl_str_case(in, self.as.string, CASE_SWAPCASE); }
 STR_METHOD(s_replace) {
   return tmpl_str_replace(in, self.as.string, str_arg(in, args, 0, "old", false), str_arg(in, args, 1, "new", false),
                           int_arg(in, args, 2, "count", -1));
@@ -506,7 +466,7 @@ typedef struct {
 static const method_entry string_methods[] = {
     {"strip", s_strip}, {"lstrip", s_lstrip}, {"rstrip", s_rstrip}, {"split", s_split}, {"rsplit", s_rsplit},
     {"splitlines", s_splitlines}, {"upper", s_upper}, {"lower", s_lower}, {"title", s_title},
-    {"capitalize", s_capitalize}, {"replace", s_replace}, {"startswith", s_startswith}, {"endswith", s_endswith},
+    {"capitalize", s_capitalize}, {"swapcase", s_swapcase}, {"replace", s_replace}, {"startswith", s_startswith}, {"endswith", s_endswith},
     {"find", s_find}, {"rfind", s_rfind}, {"index", s_index}, {"count", s_count}, {"join", s_join},
     {"isdigit", s_isdigit}, {"isalpha", s_isalpha}, {"isalnum", s_isalnum}, {"isspace", s_isspace},
     {"isupper", s_isupper}, {"islower", s_islower}, {"center", s_center}, {"ljust", s_ljust}, {"rjust", s_rjust},

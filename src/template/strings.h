@@ -4,9 +4,13 @@
 
 #include "template/eval.h"
 
-typedef enum { CASE_UPPER, CASE_LOWER, CASE_TITLE, CASE_CAPITALIZE } tmpl_case;
+typedef enum { CASE_UPPER, CASE_LOWER, CASE_TITLE, CASE_CAPITALIZE, CASE_SWAPCASE } tmpl_case;
 
+/* str.upper/lower/title/capitalize/swapcase with Python's full case mappings (casing.c). */
 tmpl_value tmpl_str_case(tmpl_interp* in, const tmpl_string* s, tmpl_case mode);
+/* Jinja2's title filter: each word (split at runs of '-', '(', '{', '[', '<' and whitespace) becomes
+ * word[0].upper() + word[1:].lower(). */
+tmpl_value tmpl_jinja_title(tmpl_interp* in, const tmpl_string* s);
 /* strip/lstrip/rstrip: chars NULL strips whitespace. which: 1 left, 2 right, 3 both. */
 tmpl_value tmpl_str_strip(tmpl_interp* in, const tmpl_string* s, const tmpl_string* chars, int which);
 /* sep NULL splits on whitespace runs; maxsplit < 0 means no limit. from_right: rsplit. */

@@ -215,7 +215,7 @@ typedef enum {
 } tok_split_behavior;
 typedef enum {
   TOK_PRE_BYTE_LEVEL, TOK_PRE_SPLIT, TOK_PRE_WHITESPACE, TOK_PRE_WHITESPACE_SPLIT, TOK_PRE_BERT,
-  TOK_PRE_METASPACE, TOK_PRE_DIGITS, TOK_PRE_PUNCTUATION, TOK_PRE_SEQUENCE
+  TOK_PRE_METASPACE, TOK_PRE_DIGITS, TOK_PRE_PUNCTUATION, TOK_PRE_UNICODE_SCRIPTS, TOK_PRE_SEQUENCE
 } tok_pre_type;
 enum { TOK_PREPEND_ALWAYS, TOK_PREPEND_FIRST, TOK_PREPEND_NEVER };
 typedef struct tok_pre_tokenizer tok_pre_tokenizer;
@@ -239,6 +239,13 @@ void tok_pre_tokenizer_free(tok_pre_tokenizer* p);
 /* Splits every piece of `in` into `out` (out is reset first). */
 int tok_pre_tokenize(const tok_pre_tokenizer* p, const tok_pieces* in, tok_pieces* out);
 int tok_byte_level_regex(tok_regex** out);
+/* The script of a code point as tokenizers' UnicodeScripts sees it (0 = "Any"), from the table that
+ * scripts/gen_unicode_tables.py generates (unicode_scripts_table.c). */
+int tok_unicode_script(int32_t cp);
+extern const char* const tok_script_names[];
+extern const int tok_script_count, tok_script_han, tok_script_hiragana, tok_script_katakana;
+extern const uint32_t tok_script_ranges[][3];
+extern const size_t tok_script_range_count;
 
 /* ---- Models (bpe.c, wordpiece.c, unigram.c, wordlevel.c) */
 
@@ -327,18 +334,38 @@ int tok_added_split_text(const tok_added_vocab* av, bool normalized, const char*
 /* ---- Post-processors (post_processors.c) */
 
 typedef enum { TOK_POST_TEMPLATE, TOK_POST_BERT, TOK_POST_ROBERTA, TOK_POST_BYTE_LEVEL, TOK_POST_SEQUENCE } tok_post_type;
+
+/* One encoded sequence on its way through truncation and post-processing. */
+typedef struct {
+  tok_ids ids;
+  tok_ids type_ids;
+} tok_encoding;
+void tok_encoding_free(tok_encoding* e);
+
+/* A piece of a TemplateProcessing template: sequence A or B, or special token ids. */
+typedef struct {
+  int kind; /* 0: $A, 1: $B, 2: special tokens */
+  int32_t type_id;
+  tok_ids ids;
+} tok_template_piece;
+
 typedef struct tok_post_processor tok_post_processor;
 struct tok_post_processor {
   tok_post_type type;
-  tok_ids single_prefix, single_suffix; /* ids around sequence A */
+  tok_template_piece* single; /* TemplateProcessing */
+  tok_template_piece* pair;   /* NULL when the file has no pair template */
+  size_t n_single, n_pair;
+  int32_t cls, sep;           /* BertProcessing, RobertaProcessing */
   tok_post_processor** children;
   size_t n_children;
 };
 int tok_post_processor_from_json(tok_post_processor** out, const tj_value* v);
 void tok_post_processor_free(tok_post_processor* p);
-/* Wraps ids in place with the special tokens of the processor (when add_special). */
-int tok_post_process(const tok_post_processor* p, tok_ids* ids, bool add_special);
-size_t tok_post_added_count(const tok_post_processor* p);
+/* Post-processes one or two encodings (n_encodings 1 or 2) as tokenizers does, leaving the merged
+ * result in encodings[0] (type ids included). */
+int tok_post_process(const tok_post_processor* p, tok_encoding* encodings, size_t n_encodings, bool add_special);
+/* How many tokens the processor adds to a single sequence or a pair. */
+size_t tok_post_added_count(const tok_post_processor* p, bool is_pair);
 
 /* ---- Decoders (decoders.c) */
 
@@ -386,6 +413,7 @@ struct mlxc_tokenizer {
   size_t n_ids;
   bool has_truncation, truncation_left; /* "truncation" of tokenizer.json */
   size_t truncation_max;
+  int truncation_strategy;     /* mlxc_tokenizer_truncation */
   /* tokenizer_config.json / generation_config.json */
   char* special[4];  /* bos, eos, pad, unk */
   bool add_bos, add_eos;

@@ -5,6 +5,7 @@
 #include <utf8proc.h>
 
 #include "tokenizer/internal.h"
+#include "util/unicode_case.h"
 #include "util/error.h"
 
 void tok_normalizer_free(tok_normalizer* n) {
@@ -112,10 +113,11 @@ static void lowercase(const char* in, size_t len, strbuf* out) {
     if (cp < 0x80) {
       char c = (char)(cp >= 'A' && cp <= 'Z' ? cp + 32 : cp);
       strbuf_append(out, &c, 1);
-    } else if (cp == 0x130) {
-      strbuf_append(out, "i\xCC\x87", 3); /* the one unconditional multi-character lowercase */
     } else {
-      append_cp(out, utf8proc_tolower(cp));
+      /* Rust's char::to_lowercase: full mappings (İ -> "i̇"), no final-sigma context */
+      uint32_t mapped[3];
+      size_t n = ucase_rust_lower((uint32_t)cp, mapped);
+      for (size_t j = 0; j < n; j++) append_cp(out, (int32_t)mapped[j]);
     }
     i += k;
   }

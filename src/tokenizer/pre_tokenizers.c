@@ -91,6 +91,8 @@ int tok_pre_tokenizer_from_json(tok_pre_tokenizer** out, const tj_value* v) {
   } else if (!strcmp(type, "Punctuation")) {
     p->type = TOK_PRE_PUNCTUATION;
     TRY(parse_behavior(tj_get(v, "behavior"), TOK_SPLIT_ISOLATED, &p->behavior));
+  } else if (!strcmp(type, "UnicodeScripts")) {
+    p->type = TOK_PRE_UNICODE_SCRIPTS;
   } else if (!strcmp(type, "Sequence")) {
     p->type = TOK_PRE_SEQUENCE;
     const tj_value* list = tj_get(v, "pretokenizers");
@@ -306,6 +308,48 @@ static int metaspace(const tok_pre_tokenizer* p, const char* s, size_t n, uint8_
   return split_chars(PRED_CHAR, p->replacement_cp, TOK_SPLIT_MERGED_WITH_NEXT, t, scratch->length, flags, sp, out);
 }
 
+int tok_unicode_script(int32_t cp) {
+  size_t lo = 0, hi = tok_script_range_count;
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    if (tok_script_ranges[mid][1] < (uint32_t)cp) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < tok_script_range_count && tok_script_ranges[lo][0] <= (uint32_t)cp ? (int)tok_script_ranges[lo][2] : 0;
+}
+
+/* tokenizers' fixed_script: kana count as Han (with U+30FC, the prolonged sound mark), a space is
+ * "Any" (it joins whatever surrounds it). */
+static int fixed_script(int32_t cp) {
+  if (cp == 0x30FC) return tok_script_han;
+  if (cp == ' ') return 0;
+  int script = tok_unicode_script(cp);
+  return script == tok_script_hiragana || script == tok_script_katakana ? tok_script_han : script;
+}
+
+/* Splits where the script changes, "Any" joining its neighbours. As in tokenizers, a piece begins
+ * at each change, so text before the first character of a real script (leading spaces) is dropped. */
+static int unicode_scripts(const char* s, size_t n, uint8_t flags, spans* sp, tok_pieces* out) {
+  sp->size = 0;
+  int last = -1; /* none yet */
+  size_t previous_cut = 0;
+  bool have_cut = false;
+  for (size_t i = 0; i < n;) {
+    int32_t cp;
+    size_t k = tok_utf8_decode(s + i, &cp);
+    int script = fixed_script(cp);
+    if (script != 0 && last != 0 && last != script) {
+      if (have_cut && spans_push(sp, previous_cut, i, false)) return 1;
+      previous_cut = i;
+      have_cut = true;
+    }
+    if (script != 0) last = script;
+    i += k;
+  }
+  if (have_cut && spans_push(sp, previous_cut, n, false)) return 1;
+  return emit(sp, TOK_SPLIT_ISOLATED, false, s, flags, out);
+}
+
 static int pre_tokenize_piece(const tok_pre_tokenizer* p, const char* s, size_t n, uint8_t flags,
                               spans* sp, tok_pieces* out, strbuf* scratch, tok_pieces* tmp) {
   switch (p->type) {
@@ -327,6 +371,7 @@ static int pre_tokenize_piece(const tok_pre_tokenizer* p, const char* s, size_t 
       return split_chars(PRED_NUMERIC, 0, p->individual_digits ? TOK_SPLIT_ISOLATED : TOK_SPLIT_CONTIGUOUS,
                          s, n, flags, sp, out);
     case TOK_PRE_PUNCTUATION: return split_chars(PRED_PUNCTUATION, 0, p->behavior, s, n, flags, sp, out);
+    case TOK_PRE_UNICODE_SCRIPTS: return unicode_scripts(s, n, flags, sp, out);
     case TOK_PRE_SEQUENCE: break;
   }
   return tok_error("pre-tokenizer cannot split a single piece");

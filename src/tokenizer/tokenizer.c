@@ -42,6 +42,10 @@ static int read_truncation(mlxc_tokenizer* tok, const tj_value* v) {
   tok->truncation_max = (size_t)max->u.i;
   const char* direction = tj_string(tj_get(v, "direction"));
   tok->truncation_left = direction && !strcmp(direction, "Left");
+  const char* strategy = tj_string(tj_get(v, "strategy"));
+  tok->truncation_strategy = MLXC_TRUNCATE_LONGEST_FIRST;
+  if (strategy && !strcmp(strategy, "OnlyFirst")) tok->truncation_strategy = MLXC_TRUNCATE_ONLY_FIRST;
+  else if (strategy && !strcmp(strategy, "OnlySecond")) tok->truncation_strategy = MLXC_TRUNCATE_ONLY_SECOND;
   tok->has_truncation = true;
   return 0;
 }
@@ -158,6 +162,11 @@ int mlxc_tokenizer_load(mlxc_tokenizer** out, const char* dir) {
   char* b = malloc(n);
   REQUIRE(a && b, "out of memory");
   snprintf(a, n, "%s/tokenizer.json", dir);
+  if (file_exists(dir)) { /* a GGUF file carries its tokenizer and settings */
+    free(a);
+    free(b);
+    return mlxc_tokenizer_load_gguf(out, dir);
+  }
   if (file_exists(a)) {
     TRY(mlxc_tokenizer_load_file(&tok, a));
   } else {
@@ -210,7 +219,9 @@ static int encode_words(const mlxc_tokenizer* tok, const char* s, size_t n, bool
   return 0;
 }
 
-static int encode_ids(const mlxc_tokenizer* tok, const char* text, size_t length, bool add_special, tok_ids* out) {
+/* Encodes one sequence: added tokens, normalizer, pre-tokenizer and model (no truncation, no
+ * post-processor). */
+static int encode_sequence(const mlxc_tokenizer* tok, const char* text, size_t length, tok_ids* out) {
   if (!tok_utf8_valid(text, length)) return tok_error("encode: the text is not valid UTF-8");
   int status = 0;
   encode_scratch sc = {0};
@@ -236,17 +247,106 @@ static int encode_ids(const mlxc_tokenizer* tok, const char* text, size_t length
       else TRY(encode_words(tok, piece + s->start, s->end - s->start, r->start == 0 && s->start == 0, &sc, out));
     }
   }
-  if (tok->has_truncation) {
-    size_t added = add_special && tok->post_processor ? tok_post_added_count(tok->post_processor) : 0;
-    size_t keep = tok->truncation_max > added ? tok->truncation_max - added : 0;
-    if (out->size > keep) {
-      if (tok->truncation_left) memmove(out->data, out->data + (out->size - keep), keep * sizeof *out->data);
-      out->size = keep;
-    }
-  }
-  if (tok->post_processor) TRY(tok_post_process(tok->post_processor, out, add_special));
 cleanup:
   scratch_free(&sc);
+  return status;
+}
+
+/* Keeps `keep` ids of e: the first ones, or the last ones when `left`. */
+static void truncate_encoding(tok_encoding* e, size_t keep, bool left) {
+  if (e->ids.size <= keep) return;
+  if (left) {
+    size_t drop = e->ids.size - keep;
+    memmove(e->ids.data, e->ids.data + drop, keep * sizeof *e->ids.data);
+    memmove(e->type_ids.data, e->type_ids.data + drop, keep * sizeof *e->type_ids.data);
+  }
+  e->ids.size = e->type_ids.size = keep;
+}
+
+/* tokenizers' truncate_encodings: shortens a (and b, when not NULL) to max_length ids in all. */
+static int truncate_encodings(tok_encoding* a, tok_encoding* b, size_t max_length, int strategy, bool left) {
+  size_t n1 = a->ids.size, n2 = b ? b->ids.size : 0;
+  if (max_length == 0) {
+    truncate_encoding(a, 0, left);
+    if (b) truncate_encoding(b, 0, left);
+    return 0;
+  }
+  if (n1 + n2 <= max_length) return 0;
+  size_t to_remove = n1 + n2 - max_length;
+  if (strategy == MLXC_TRUNCATE_LONGEST_FIRST) {
+    if (!b) {
+      truncate_encoding(a, n1 - to_remove, left);
+      return 0;
+    }
+    /* The shorter keeps its length when the longer can give up enough; otherwise the shorter gets
+     * max_length / 2 and the longer the rest (tokenizers' truncate_encodings). */
+    bool swap = n1 > n2;
+    size_t short_len = swap ? n2 : n1, long_len;
+    if (short_len > max_length) long_len = short_len;
+    else long_len = short_len > max_length - short_len ? short_len : max_length - short_len;
+    if (short_len + long_len > max_length) {
+      short_len = max_length / 2;
+      long_len = short_len + max_length % 2;
+    }
+    truncate_encoding(a, swap ? long_len : short_len, left);
+    truncate_encoding(b, swap ? short_len : long_len, left);
+    return 0;
+  }
+  tok_encoding* target = strategy == MLXC_TRUNCATE_ONLY_FIRST ? a : b;
+  if (!target) return tok_error("truncation: only_second needs a second sequence");
+  if (target->ids.size <= to_remove)
+    return tok_error("truncation: the %s sequence is too short to remove %zu tokens (%zu left after the special tokens)",
+                     strategy == MLXC_TRUNCATE_ONLY_FIRST ? "first" : "second", to_remove, max_length);
+  truncate_encoding(target, target->ids.size - to_remove, left);
+  return 0;
+}
+
+typedef struct {
+  bool add_special;
+  size_t max_length; /* 0: tokenizer.json's truncation, if any */
+  int strategy;
+  bool left;
+} encode_options;
+
+static int encode_one(const mlxc_tokenizer* tok, const char* text, size_t length, int32_t type_id, tok_encoding* e) {
+  if (encode_sequence(tok, text, length, &e->ids)) return 1;
+  for (size_t i = 0; i < e->ids.size; i++)
+    if (tok_ids_push(&e->type_ids, type_id)) return 1;
+  return 0;
+}
+
+/* tokenizers' encode + post_process: encode each sequence, truncate (leaving room for the special
+ * tokens), post-process. The result is in *out (caller frees with tok_encoding_free). */
+static int encode_full(const mlxc_tokenizer* tok, const char* a, size_t a_len, const char* b, size_t b_len,
+                       encode_options o, tok_encoding* out) {
+  int status = 0;
+  tok_encoding e[2];
+  memset(e, 0, sizeof e);
+  size_t n = b ? 2 : 1;
+  TRY(encode_one(tok, a, a_len, 0, &e[0]));
+  if (b) TRY(encode_one(tok, b, b_len, 1, &e[1]));
+  size_t max_length = o.max_length;
+  int strategy = o.strategy;
+  bool left = o.left;
+  bool truncate = max_length > 0;
+  if (!truncate && tok->has_truncation) {
+    truncate = true;
+    max_length = tok->truncation_max;
+    strategy = tok->truncation_strategy;
+    left = tok->truncation_left;
+  }
+  if (truncate) {
+    size_t added = o.add_special && tok->post_processor ? tok_post_added_count(tok->post_processor, b != NULL) : 0;
+    REQUIRE(max_length >= added, "truncation: max_length %zu leaves no room for the %zu special tokens", max_length,
+            added);
+    TRY(truncate_encodings(&e[0], b ? &e[1] : NULL, max_length - added, strategy, left));
+  }
+  TRY(tok_post_process(tok->post_processor, e, n, o.add_special));
+  *out = e[0];
+  memset(&e[0], 0, sizeof e[0]);
+cleanup:
+  tok_encoding_free(&e[0]);
+  tok_encoding_free(&e[1]);
   return status;
 }
 
@@ -255,14 +355,48 @@ int mlxc_tokenizer_encode(const mlxc_tokenizer* tok, const char* text, size_t le
   if (!tok || !ids || !n_ids || (!text && length)) return tok_error("mlxc_tokenizer_encode: NULL argument");
   *ids = NULL;
   *n_ids = 0;
-  tok_ids out = {0};
-  if (encode_ids(tok, text ? text : "", length, add_special_tokens, &out)) {
-    free(out.data);
-    return 1;
+  tok_encoding e;
+  memset(&e, 0, sizeof e);
+  encode_options o = {.add_special = add_special_tokens};
+  if (encode_full(tok, text ? text : "", length, NULL, 0, o, &e)) return 1;
+  free(e.type_ids.data);
+  if (!e.ids.data && !(e.ids.data = malloc(sizeof *e.ids.data))) return tok_error("out of memory");
+  *ids = e.ids.data;
+  *n_ids = e.ids.size;
+  return 0;
+}
+
+mlxc_tokenizer_encode_params mlxc_tokenizer_encode_default_params(void) {
+  return (mlxc_tokenizer_encode_params){.add_special_tokens = true};
+}
+
+void mlxc_tokenizer_encoding_free(mlxc_tokenizer_encoding* encoding) {
+  if (!encoding) return;
+  free(encoding->ids);
+  free(encoding->type_ids);
+  memset(encoding, 0, sizeof *encoding);
+}
+
+int mlxc_tokenizer_encode_pair(const mlxc_tokenizer* tok, const char* text, size_t length, const char* pair,
+                               size_t pair_length, mlxc_tokenizer_encode_params p, mlxc_tokenizer_encoding* out) {
+  if (!tok || !out || (!text && length)) return tok_error("mlxc_tokenizer_encode_pair: NULL argument");
+  memset(out, 0, sizeof *out);
+  if ((unsigned)p.strategy > MLXC_TRUNCATE_ONLY_SECOND) return tok_error("mlxc_tokenizer_encode_pair: bad strategy");
+  tok_encoding e;
+  memset(&e, 0, sizeof e);
+  encode_options o = {.add_special = p.add_special_tokens, .max_length = p.max_length, .strategy = (int)p.strategy,
+                      .left = p.truncation_side == MLXC_TOKENIZER_LEFT};
+  if (encode_full(tok, text ? text : "", length, pair, pair ? pair_length : 0, o, &e)) return 1;
+  out->n = e.ids.size;
+  out->ids = e.ids.data ? e.ids.data : malloc(sizeof *out->ids);
+  out->type_ids = malloc((e.ids.size + 1) * sizeof *out->type_ids);
+  if (!out->ids || !out->type_ids) {
+    free(e.type_ids.data);
+    mlxc_tokenizer_encoding_free(out);
+    return tok_error("out of memory");
   }
-  if (!out.data && !(out.data = malloc(sizeof *out.data))) return tok_error("out of memory");
-  *ids = out.data;
-  *n_ids = out.size;
+  for (size_t i = 0; i < e.ids.size; i++) out->type_ids[i] = (uint32_t)e.type_ids.data[i];
+  free(e.type_ids.data);
   return 0;
 }
 
@@ -325,28 +459,28 @@ void mlxc_tokenizer_batch_free(mlxc_tokenizer_batch* batch) {
   free(batch->ids);
   free(batch->attention_mask);
   free(batch->lengths);
+  free(batch->type_ids);
   memset(batch, 0, sizeof *batch);
 }
 
-int mlxc_tokenizer_encode_batch(const mlxc_tokenizer* tok, const char* const* texts, size_t n_texts,
-                                mlxc_tokenizer_batch_params p, mlxc_tokenizer_batch* out) {
+int mlxc_tokenizer_encode_batch_pairs(const mlxc_tokenizer* tok, const char* const* texts, const char* const* pairs,
+                                      size_t n_texts, mlxc_tokenizer_batch_params p, mlxc_tokenizer_batch* out) {
   if (!tok || !out || (!texts && n_texts)) return tok_error("mlxc_tokenizer_encode_batch: NULL argument");
   memset(out, 0, sizeof *out);
   int status = 0;
-  tok_ids* rows = calloc(n_texts + 1, sizeof *rows);
+  tok_encoding* rows = calloc(n_texts + 1, sizeof *rows);
   REQUIRE(rows, "out of memory");
+  REQUIRE((unsigned)p.truncation_strategy <= MLXC_TRUNCATE_ONLY_SECOND, "mlxc_tokenizer_encode_batch: bad strategy");
+  encode_options o = {.add_special = p.add_special_tokens, .max_length = p.max_length,
+                      .strategy = (int)p.truncation_strategy, .left = p.truncation_side == MLXC_TOKENIZER_LEFT};
   size_t cols = 0;
   for (size_t r = 0; r < n_texts; r++) {
     REQUIRE(texts[r], "mlxc_tokenizer_encode_batch: text %zu is NULL", r);
-    TRY(encode_ids(tok, texts[r], strlen(texts[r]), p.add_special_tokens, &rows[r]));
-    if (p.max_length && rows[r].size > p.max_length) {
-      if (p.truncation_side == MLXC_TOKENIZER_LEFT)
-        memmove(rows[r].data, rows[r].data + rows[r].size - p.max_length, p.max_length * sizeof *rows[r].data);
-      rows[r].size = p.max_length;
-    }
-    if (rows[r].size > cols) cols = rows[r].size;
+    const char* second = pairs ? pairs[r] : NULL;
+    TRY(encode_full(tok, texts[r], strlen(texts[r]), second, second ? strlen(second) : 0, o, &rows[r]));
+    if (rows[r].ids.size > cols) cols = rows[r].ids.size;
   }
-  if (p.pad && p.pad_to_max_length && p.max_length) cols = p.max_length;
+  if (p.pad && p.pad_to_max_length && p.max_length && p.max_length > cols) cols = p.max_length;
   if (p.pad_to_multiple_of && cols % p.pad_to_multiple_of)
     cols += p.pad_to_multiple_of - cols % p.pad_to_multiple_of;
   int32_t pad_id = p.pad_id;
@@ -356,21 +490,28 @@ int mlxc_tokenizer_encode_batch(const mlxc_tokenizer* tok, const char* const* te
   out->n_cols = cols;
   out->ids = malloc((n_texts * cols + 1) * sizeof *out->ids);
   out->attention_mask = calloc(n_texts * cols + 1, 1);
+  out->type_ids = calloc(n_texts * cols + 1, sizeof *out->type_ids);
   out->lengths = malloc((n_texts + 1) * sizeof *out->lengths);
-  REQUIRE(out->ids && out->attention_mask && out->lengths, "out of memory");
+  REQUIRE(out->ids && out->attention_mask && out->type_ids && out->lengths, "out of memory");
   for (size_t r = 0; r < n_texts; r++) {
-    size_t len = rows[r].size, offset = p.padding_side == MLXC_TOKENIZER_LEFT ? cols - len : 0;
+    size_t len = rows[r].ids.size, offset = p.padding_side == MLXC_TOKENIZER_LEFT ? cols - len : 0;
     int32_t* row = out->ids + r * cols;
     for (size_t c = 0; c < cols; c++) row[c] = pad_id;
-    if (len) memcpy(row + offset, rows[r].data, len * sizeof *row);
+    if (len) memcpy(row + offset, rows[r].ids.data, len * sizeof *row);
+    for (size_t c = 0; c < len; c++) out->type_ids[r * cols + offset + c] = (uint32_t)rows[r].type_ids.data[c];
     memset(out->attention_mask + r * cols + offset, 1, len);
     out->lengths[r] = len;
   }
 cleanup:
-  for (size_t r = 0; rows && r < n_texts; r++) free(rows[r].data);
+  for (size_t r = 0; rows && r < n_texts; r++) tok_encoding_free(&rows[r]);
   free(rows);
   if (status) mlxc_tokenizer_batch_free(out);
   return status;
+}
+
+int mlxc_tokenizer_encode_batch(const mlxc_tokenizer* tok, const char* const* texts, size_t n_texts,
+                                mlxc_tokenizer_batch_params p, mlxc_tokenizer_batch* out) {
+  return mlxc_tokenizer_encode_batch_pairs(tok, texts, NULL, n_texts, p, out);
 }
 
 /* ---- Vocabulary */

@@ -1,7 +1,9 @@
 /* libFuzzer target: arbitrary bytes as text for the tokenizers of tests/fixtures/tokenizers/
  * trained (WordPiece, Unigram with the Precompiled normalizer, byte-level BPE with split
- * behaviours) and a byte-fallback BPE; the first byte picks one. Invalid UTF-8 must be an error,
- * valid text must encode, decode to valid UTF-8 and stream. Run from the repository root. */
+ * behaviours, UnicodeScripts, Roberta and Bert post-processors); the first byte picks one.
+ * Invalid UTF-8 must be an error, valid text must encode, decode to valid UTF-8 and stream; the
+ * text split in two also goes through pair encoding with truncation (the second byte picks
+ * max_length and strategy). Run from the repository root. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -13,7 +15,8 @@
 
 static const char* const dirs[] = {"tests/fixtures/tokenizers/trained/bert", "tests/fixtures/tokenizers/trained/spm_unigram",
                                     "tests/fixtures/tokenizers/trained/unigram", "tests/fixtures/tokenizers/trained/bytelevel_split",
-                                    "tests/fixtures/tokenizers/trained/wordpiece_ctc"};
+                                    "tests/fixtures/tokenizers/trained/wordpiece_ctc", "tests/fixtures/tokenizers/trained/unicode_scripts",
+                                    "tests/fixtures/tokenizers/trained/bpe_misc", "tests/fixtures/tokenizers/trained/wordlevel"};
 #define N_TOK (sizeof dirs / sizeof dirs[0])
 static mlxc_tokenizer* toks[N_TOK];
 
@@ -84,5 +87,20 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   mlxc_tokenizer_stream_free(s);
   free(ids);
+  /* as a pair: split at a character boundary near the middle */
+  size_t half = len / 2;
+  while (half < len && ((unsigned char)text[half] & 0xC0) == 0x80) half++;
+  mlxc_tokenizer_encode_params p = mlxc_tokenizer_encode_default_params();
+  unsigned knob = len ? (unsigned char)text[0] : 0;
+  p.max_length = knob % 24;
+  p.strategy = (mlxc_tokenizer_truncation)((knob / 24) % 3);
+  p.truncation_side = (knob & 0x80) ? MLXC_TOKENIZER_LEFT : MLXC_TOKENIZER_RIGHT;
+  mlxc_tokenizer_encoding e;
+  if (mlxc_tokenizer_encode_pair(tok, text, half, text + half, len - half, p, &e) == 0) {
+    if (p.max_length && e.n > p.max_length) abort();
+    for (size_t i = 0; i < e.n; i++)
+      if (e.type_ids[i] > 1) abort();
+    mlxc_tokenizer_encoding_free(&e);
+  }
   return 0;
 }

@@ -18,23 +18,29 @@ __device__ __forceinline__ float round_as(int dtype, float v) {
   return v;
 }
 
+// Each thread takes 8 consecutive values of a row (cols is a multiple of the group size, hence
+// of 8), so the row and group come from one division per 8 values.
 __global__ void dequant_affine(void* out, int out_dtype, const uint8_t* w, const void* scales, int s_dtype,
                                const void* biases, int b_dtype, int sum_dtype, int64_t rows, int64_t cols,
                                int bits, int group, bool emulate) {
-  const int64_t total = rows * cols;
+  const int64_t units_per_row = cols / 8, units = rows * units_per_row;
   const int64_t row_bytes = cols * bits / 8, groups = cols / group;
   const uint32_t mask = (1u << bits) - 1u;
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total; i += (int64_t)gridDim.x * blockDim.x) {
-    int64_t r = i / cols, k = i - r * cols;
-    const uint8_t* row = w + r * row_bytes;
-    int64_t bit = k * bits;
-    uint32_t v = row[bit >> 3] >> (bit & 7);
-    if ((bit & 7) + bits > 8) v |= (uint32_t)row[(bit >> 3) + 1] << (8 - (bit & 7));
-    int64_t g = r * groups + k / group;
-    float scale = load_f32(scales, s_dtype, g), bias = load_f32(biases, b_dtype, g);
-    float q = (float)(v & mask);
-    float value = emulate ? round_as(sum_dtype, round_as(s_dtype, scale * q) + bias) : scale * q + bias;
-    store_f32(out, out_dtype, i, value);
+  for (int64_t u = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; u < units; u += (int64_t)gridDim.x * blockDim.x) {
+    const int64_t r = u / units_per_row, k0 = (u - r * units_per_row) * 8;
+    // 8 values of `bits` bits start on a byte boundary: read them as one little-endian integer.
+    const uint8_t* src = w + r * row_bytes + k0 * bits / 8;
+    uint64_t packed = 0;
+    for (int b = 0; b < bits; b++) packed |= (uint64_t)src[b] << (8 * b);
+    const int64_t g = r * groups + k0 / group;
+    const float scale = load_f32(scales, s_dtype, g), bias = load_f32(biases, b_dtype, g);
+    const int64_t base = r * cols + k0;
+#pragma unroll
+    for (int e = 0; e < 8; e++) {
+      const float q = (float)((uint32_t)(packed >> (e * bits)) & mask);
+      const float value = emulate ? round_as(sum_dtype, round_as(s_dtype, scale * q) + bias) : scale * q + bias;
+      store_f32(out, out_dtype, base + e, value);
+    }
   }
 }
 
@@ -46,7 +52,7 @@ extern "C" int gpu_launch_dequantize_affine(int device, void* out, int out_dtype
   if (rows == 0 || cols == 0) return 0;
   cudaStream_t s = gpu_stream(device);
   if (!s) return 1;
-  int64_t total = rows * cols, blocks = (total + 255) / 256, cap = (int64_t)gpu_sm_count(device) * 16;
+  int64_t total = rows * cols / 8, blocks = (total + 255) / 256, cap = (int64_t)gpu_sm_count(device) * 16;
   dequant_affine<<<(unsigned)(blocks < cap ? blocks : cap), 256, 0, s>>>(out, out_dtype, (const uint8_t*)w, scales,
                                                                          s_dtype, biases, b_dtype, sum_dtype, rows,
                                                                          cols, bits, group_size, emulate);

@@ -219,6 +219,13 @@ __device__ __forceinline__ C binary_op(C x, C y) {
     if constexpr (OP == BINARY_SUBTRACT) return x - y;
     if constexpr (OP == BINARY_MULTIPLY) return __fmul_rn(x, y);
     if constexpr (OP == BINARY_DIVIDE) return __fdiv_rn(x, y);
+    if constexpr (OP == BINARY_POWER) return powf(x, y);
+    if constexpr (OP == BINARY_ARCTAN2) return atan2f(x, y);
+    if constexpr (OP == BINARY_LOGADDEXP) {
+      if (isnan(x) || isnan(y)) return x + y;
+      float hi = fmaxf(x, y), lo = fminf(x, y);
+      return hi == INFINITY || lo == -INFINITY ? hi : hi + log1pf(expf(lo - hi));
+    }
     // MLX's NaN-propagating maximum and minimum.
     if constexpr (OP == BINARY_MAXIMUM) return isnan(y) ? y : isnan(x) ? x : x > y ? x : y;
     if constexpr (OP == BINARY_MINIMUM) return isnan(y) ? y : isnan(x) ? x : x < y ? x : y;
@@ -279,6 +286,15 @@ int launch_binary_dt(int op, cudaStream_t s, void* out, const void* a, const voi
     case BINARY_ADD: return launch_binary_t<DT, BINARY_ADD>(s, out, a, b, L, n);
     case BINARY_SUBTRACT: return launch_binary_t<DT, BINARY_SUBTRACT>(s, out, a, b, L, n);
     case BINARY_MULTIPLY: return launch_binary_t<DT, BINARY_MULTIPLY>(s, out, a, b, L, n);
+    case BINARY_POWER:
+      if constexpr (is_float) return launch_binary_t<DT, BINARY_POWER>(s, out, a, b, L, n);
+      break;
+    case BINARY_ARCTAN2:
+      if constexpr (is_float) return launch_binary_t<DT, BINARY_ARCTAN2>(s, out, a, b, L, n);
+      break;
+    case BINARY_LOGADDEXP:
+      if constexpr (is_float) return launch_binary_t<DT, BINARY_LOGADDEXP>(s, out, a, b, L, n);
+      break;
     case BINARY_DIVIDE:
       if constexpr (is_float) return launch_binary_t<DT, BINARY_DIVIDE>(s, out, a, b, L, n);
       break;
@@ -321,6 +337,26 @@ __device__ __forceinline__ C unary_op(C x) {
       float e = expf(-fabsf(x));
       return __fdiv_rn(x < 0 ? e : 1.0f, 1.0f + e);
     }
+    if constexpr (OP == UNARY_SIGN) return isnan(x) ? x : (float)((x > 0) - (x < 0));
+    if constexpr (OP == UNARY_RECIPROCAL) return __fdiv_rn(1.0f, x);
+    if constexpr (OP == UNARY_EXPM1) return expm1f(x);
+    if constexpr (OP == UNARY_LOG1P) return log1pf(x);
+    if constexpr (OP == UNARY_LOG2) return log2f(x);
+    if constexpr (OP == UNARY_LOG10) return log10f(x);
+    if constexpr (OP == UNARY_TAN) return tanf(x);
+    if constexpr (OP == UNARY_ARCSIN) return asinf(x);
+    if constexpr (OP == UNARY_ARCCOS) return acosf(x);
+    if constexpr (OP == UNARY_ARCTAN) return atanf(x);
+    if constexpr (OP == UNARY_SINH) return sinhf(x);
+    if constexpr (OP == UNARY_COSH) return coshf(x);
+    if constexpr (OP == UNARY_ARCSINH) return asinhf(x);
+    if constexpr (OP == UNARY_ARCCOSH) return acoshf(x);
+    if constexpr (OP == UNARY_ARCTANH) return atanhf(x);
+    if constexpr (OP == UNARY_ERF) return erff(x);
+    if constexpr (OP == UNARY_ERFINV) return erfinvf(x);
+    if constexpr (OP == UNARY_FLOOR) return floorf(x);
+    if constexpr (OP == UNARY_CEIL) return ceilf(x);
+    if constexpr (OP == UNARY_ROUND) return rintf(x);  // half to even, as MLX
     return 0;
   }
 }
@@ -364,6 +400,26 @@ int launch_unary_dt(int op, cudaStream_t s, void* out, const void* in, const nd_
       case UNARY_SIN: return launch_unary_t<DT, UNARY_SIN>(s, out, in, L, n);
       case UNARY_COS: return launch_unary_t<DT, UNARY_COS>(s, out, in, L, n);
       case UNARY_SIGMOID: return launch_unary_t<DT, UNARY_SIGMOID>(s, out, in, L, n);
+      case UNARY_SIGN: return launch_unary_t<DT, UNARY_SIGN>(s, out, in, L, n);
+      case UNARY_RECIPROCAL: return launch_unary_t<DT, UNARY_RECIPROCAL>(s, out, in, L, n);
+      case UNARY_EXPM1: return launch_unary_t<DT, UNARY_EXPM1>(s, out, in, L, n);
+      case UNARY_LOG1P: return launch_unary_t<DT, UNARY_LOG1P>(s, out, in, L, n);
+      case UNARY_LOG2: return launch_unary_t<DT, UNARY_LOG2>(s, out, in, L, n);
+      case UNARY_LOG10: return launch_unary_t<DT, UNARY_LOG10>(s, out, in, L, n);
+      case UNARY_TAN: return launch_unary_t<DT, UNARY_TAN>(s, out, in, L, n);
+      case UNARY_ARCSIN: return launch_unary_t<DT, UNARY_ARCSIN>(s, out, in, L, n);
+      case UNARY_ARCCOS: return launch_unary_t<DT, UNARY_ARCCOS>(s, out, in, L, n);
+      case UNARY_ARCTAN: return launch_unary_t<DT, UNARY_ARCTAN>(s, out, in, L, n);
+      case UNARY_SINH: return launch_unary_t<DT, UNARY_SINH>(s, out, in, L, n);
+      case UNARY_COSH: return launch_unary_t<DT, UNARY_COSH>(s, out, in, L, n);
+      case UNARY_ARCSINH: return launch_unary_t<DT, UNARY_ARCSINH>(s, out, in, L, n);
+      case UNARY_ARCCOSH: return launch_unary_t<DT, UNARY_ARCCOSH>(s, out, in, L, n);
+      case UNARY_ARCTANH: return launch_unary_t<DT, UNARY_ARCTANH>(s, out, in, L, n);
+      case UNARY_ERF: return launch_unary_t<DT, UNARY_ERF>(s, out, in, L, n);
+      case UNARY_ERFINV: return launch_unary_t<DT, UNARY_ERFINV>(s, out, in, L, n);
+      case UNARY_FLOOR: return launch_unary_t<DT, UNARY_FLOOR>(s, out, in, L, n);
+      case UNARY_CEIL: return launch_unary_t<DT, UNARY_CEIL>(s, out, in, L, n);
+      case UNARY_ROUND: return launch_unary_t<DT, UNARY_ROUND>(s, out, in, L, n);
       default: break;
     }
   }
@@ -441,7 +497,8 @@ extern "C" bool gpu_binary_supported(int op, int dtype) {
                op == BINARY_MAXIMUM || op == BINARY_MINIMUM || is_compare(op);
   bool is_float = dtype == MLX_FLOAT32 || dtype == MLX_FLOAT16 || dtype == MLX_BFLOAT16;
   bool is_int = dtype == MLX_INT32 || dtype == MLX_UINT32 || dtype == MLX_INT64;
-  return (is_float && (basic || op == BINARY_DIVIDE)) || (is_int && basic);
+  bool float_only = op == BINARY_DIVIDE || op == BINARY_POWER || op == BINARY_ARCTAN2 || op == BINARY_LOGADDEXP;
+  return (is_float && (basic || float_only)) || (is_int && basic);
 }
 
 extern "C" int gpu_launch_binary(int device, int op, int dtype, int out_dtype, void* out,
@@ -468,7 +525,8 @@ extern "C" int gpu_launch_binary(int device, int op, int dtype, int out_dtype, v
 extern "C" bool gpu_unary_supported(int op, int dtype) {
   bool any = op == UNARY_NEGATIVE || op == UNARY_SQUARE || op == UNARY_ABS;
   bool math = op == UNARY_SQRT || op == UNARY_RSQRT || op == UNARY_EXP || op == UNARY_LOG ||
-              op == UNARY_TANH || op == UNARY_SIN || op == UNARY_COS || op == UNARY_SIGMOID;
+              op == UNARY_TANH || op == UNARY_SIN || op == UNARY_COS || op == UNARY_SIGMOID ||
+              (op >= UNARY_SIGN && op <= UNARY_ROUND);  // the remaining real functions (codes.h order)
   bool is_float = dtype == MLX_FLOAT32 || dtype == MLX_FLOAT16 || dtype == MLX_BFLOAT16;
   bool is_int = dtype == MLX_INT32 || dtype == MLX_INT64;
   return (is_float && (any || math)) || (is_int && any);

@@ -1,9 +1,11 @@
 // Batch-1 decode with affine-quantized weights (MLX's layout, quantized_matmul with
 // transpose=true): y (N) = W x for W (N, K) packed LSB-first in uint32 words, with a scale and a
-// bias per group of 32, 64 or 128 values. One warp per row; each lane loads 16 bytes of packed
-// weights at a time (32 4-bit or 16 8-bit values, always inside one group) and adds
-// scale * sum(x q) + bias * sum(x) for them, as the CPU kernel (qgemv.c) groups it. x is staged
-// in shared memory as float32 once per block.
+// bias per group of 32, 64 or 128 values. Each warp computes QG_ROWS rows at once, so every x
+// value read serves several rows; each lane loads 16 bytes of packed weights per row at a time
+// (32 4-bit or 16 8-bit values, always inside one group) and adds scale * sum(x q) + bias * sum(x)
+// for them, as the CPU kernel (qgemv.c) groups it. x is staged in shared memory as float32 once
+// per block, transposed by chunk ("value j of every 16-byte chunk" is one contiguous run) so that
+// the 32 lanes, which read 32 consecutive chunks, hit 32 different banks.
 #include <cuda_runtime.h>
 #include <math.h>
 #include <stdint.h>
@@ -13,50 +15,148 @@
 
 namespace {
 
-constexpr int QG_THREADS = 256;
+constexpr int QG_WARPS = 4;
+
+// q (< 2^23) as float without the integer-to-float unit, which runs at a quarter of the FMA
+// rate: 2^23 + q has q in the mantissa bits of 0x4B000000, and the subtraction is exact.
+__device__ __forceinline__ float q_to_float(uint32_t q) { return __uint_as_float(q | 0x4B000000u) - 8388608.0f; }
+constexpr int QG_ROWS = 2;  // rows per warp
 
 template <int BITS>
-__global__ void __launch_bounds__(QG_THREADS)
-    qgemv_kernel(void* y, int y_dtype, const void* x, int x_dtype, int64_t x_stride,
-                 const uint8_t* w, const void* scales, const void* biases, int s_dtype, int64_t N,
-                 int64_t K, int group) {
+__global__ void __launch_bounds__(32 * QG_WARPS)
+    qgemv_kernel(void* y, int y_dtype, const void* x, int x_dtype, int64_t x_stride, const uint8_t* w,
+                 const void* scales, const void* biases, int s_dtype, int64_t N, int64_t K, int group) {
+  constexpr int PER = 128 / BITS;  // values per 16-byte chunk
+  constexpr int WORD = 32 / BITS;  // values per 32-bit word
   extern __shared__ float xs[];
-  for (int64_t k = threadIdx.x; k < K; k += blockDim.x) xs[k] = load_f32(x, x_dtype, k * x_stride);
+  const int64_t chunks = K / PER, pitch = chunks + 1;  // +1: staging writes avoid bank conflicts
+  for (int64_t k = threadIdx.x; k < K; k += blockDim.x) xs[(k % PER) * pitch + k / PER] = load_f32(x, x_dtype, k * x_stride);
   __syncthreads();
-  constexpr int PER = 128 / BITS;  // values per 16-byte load
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = QG_THREADS / 32;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int64_t n0 = ((int64_t)blockIdx.x * QG_WARPS + warp) * QG_ROWS;
+  if (n0 >= N) return;
   const int64_t row_bytes = K * BITS / 8, groups = K / group;
-  for (int64_t n = (int64_t)blockIdx.x * warps + warp; n < N; n += (int64_t)gridDim.x * warps) {
-    const uint8_t* row = w + n * row_bytes;
-    float acc = 0.0f;
-#pragma unroll 4
-    for (int64_t c = lane; c * 16 < row_bytes; c += 32) {
-      uint4 u = __ldg((const uint4*)(row + c * 16));
-      const uint32_t words[4] = {u.x, u.y, u.z, u.w};
-      const int64_t k0 = c * PER;
-      float dot = 0.0f, sum = 0.0f;
+  const int rows = N - n0 < QG_ROWS ? (int)(N - n0) : QG_ROWS;
+  float acc[QG_ROWS];
 #pragma unroll
-      for (int t = 0; t < 4; t++) {
+  for (int r = 0; r < QG_ROWS; r++) acc[r] = 0.0f;
+#pragma unroll 2
+  for (int64_t c = lane; c < chunks; c += 32) {
+    uint4 u[QG_ROWS];
 #pragma unroll
-        for (int e = 0; e < 32 / BITS; e++) {
-          float xv = xs[k0 + t * (32 / BITS) + e];
-          dot += xv * (float)((words[t] >> (e * BITS)) & ((1u << BITS) - 1));
-          sum += xv;
+    for (int r = 0; r < QG_ROWS; r++)
+      u[r] = r < rows ? __ldcs((const uint4*)(w + (n0 + r) * row_bytes + c * 16)) : make_uint4(0, 0, 0, 0);
+    float dot[QG_ROWS], sum = 0.0f;
+#pragma unroll
+    for (int r = 0; r < QG_ROWS; r++) dot[r] = 0.0f;
+#pragma unroll
+    for (int t = 0; t < 4; t++) {
+#pragma unroll
+      for (int e = 0; e < WORD; e++) {
+        const float xv = xs[(t * WORD + e) * pitch + c];
+        sum += xv;
+#pragma unroll
+        for (int r = 0; r < QG_ROWS; r++) {
+          const uint32_t word = t == 0 ? u[r].x : t == 1 ? u[r].y : t == 2 ? u[r].z : u[r].w;
+          dot[r] += xv * q_to_float((word >> (e * BITS)) & ((1u << BITS) - 1));
         }
       }
-      int64_t g = n * groups + k0 / group;
-      acc += load_f32(scales, s_dtype, g) * dot + load_f32(biases, s_dtype, g) * sum;
     }
-    for (int o = 16; o > 0; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
-    if (lane == 0) store_f32(y, y_dtype, n, acc);
+    const int64_t g = (c * PER) / group;
+#pragma unroll
+    for (int r = 0; r < QG_ROWS; r++) {
+      if (r >= rows) break;
+      const int64_t gi = (n0 + r) * groups + g;
+      acc[r] += load_f32(scales, s_dtype, gi) * dot[r] + load_f32(biases, s_dtype, gi) * sum;
+    }
   }
+#pragma unroll
+  for (int r = 0; r < QG_ROWS; r++) {
+    float a = acc[r];
+    for (int o = 16; o > 0; o >>= 1) a += __shfl_xor_sync(0xffffffffu, a, o);
+    if (lane == 0 && r < rows) store_f32(y, y_dtype, n0 + r, a);
+  }
+}
+
+// The common decode case, x float16/bfloat16 and contiguous: no staging. Each lane reads the x
+// values of its chunk straight from global memory (16-byte loads, served by L1 after the first
+// warp), and a warp computes QG_DIRECT_ROWS rows so that each x load serves that many rows.
+constexpr int QG_DIRECT_ROWS = 4;
+
+template <int BITS, bool BF16>
+__global__ void __launch_bounds__(32 * QG_WARPS)
+    qgemv_direct(void* y, int y_dtype, const uint16_t* x, const uint8_t* w, const void* scales, const void* biases,
+                 int s_dtype, int64_t N, int64_t K, int group) {
+  constexpr int PER = 128 / BITS, WORD = 32 / BITS, R = QG_DIRECT_ROWS;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int64_t n0 = ((int64_t)blockIdx.x * QG_WARPS + warp) * R;
+  if (n0 >= N) return;
+  const int64_t row_bytes = K * BITS / 8, groups = K / group, chunks = K / PER;
+  const int rows = N - n0 < R ? (int)(N - n0) : R;
+  auto cvt = [](uint32_t h) { return BF16 ? __uint_as_float(h << 16) : f16_to_f32((uint16_t)h); };
+  float acc[R];
+#pragma unroll
+  for (int r = 0; r < R; r++) acc[r] = 0.0f;
+#pragma unroll 2
+  for (int64_t c = lane; c < chunks; c += 32) {
+    uint4 u[R];
+#pragma unroll
+    for (int r = 0; r < R; r++)
+      u[r] = r < rows ? __ldcs((const uint4*)(w + (n0 + r) * row_bytes + c * 16)) : make_uint4(0, 0, 0, 0);
+    uint4 xq[PER / 8];
+#pragma unroll
+    for (int i = 0; i < PER / 8; i++) xq[i] = __ldg((const uint4*)(x + c * PER) + i);
+    float dot[R], sum = 0.0f;
+#pragma unroll
+    for (int r = 0; r < R; r++) dot[r] = 0.0f;
+#pragma unroll
+    for (int j = 0; j < PER; j++) {
+      const uint4& xv = xq[j / 8];
+      const uint32_t pair = (j % 8) / 2 == 0 ? xv.x : (j % 8) / 2 == 1 ? xv.y : (j % 8) / 2 == 2 ? xv.z : xv.w;
+      const float xf = cvt(j % 2 ? pair >> 16 : pair & 0xffffu);
+      sum += xf;
+      const int t = j / WORD, e = j % WORD;
+#pragma unroll
+      for (int r = 0; r < R; r++) {
+        const uint32_t word = t == 0 ? u[r].x : t == 1 ? u[r].y : t == 2 ? u[r].z : u[r].w;
+        dot[r] += xf * q_to_float((word >> (e * BITS)) & ((1u << BITS) - 1));
+      }
+    }
+    const int64_t g = (c * PER) / group;
+#pragma unroll
+    for (int r = 0; r < R; r++) {
+      if (r >= rows) break;
+      const int64_t gi = (n0 + r) * groups + g;
+      acc[r] += load_f32(scales, s_dtype, gi) * dot[r] + load_f32(biases, s_dtype, gi) * sum;
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < R; r++) {
+    float a = acc[r];
+    for (int o = 16; o > 0; o >>= 1) a += __shfl_xor_sync(0xffffffffu, a, o);
+    if (lane == 0 && r < rows) store_f32(y, y_dtype, n0 + r, a);
+  }
+}
+
+template <int BITS>
+int launch_direct(cudaStream_t s, void* y, int y_dtype, const void* x, int x_dtype, const void* w, const void* scales,
+                  const void* biases, int s_dtype, int64_t N, int64_t K, int group) {
+  const int64_t per_block = (int64_t)QG_WARPS * QG_DIRECT_ROWS, blocks = (N + per_block - 1) / per_block;
+  if (blocks > 0x7fffffff) return util_error("quantized_matmul: too many rows for the GPU kernel");
+  if (x_dtype == MLX_BFLOAT16)
+    qgemv_direct<BITS, true><<<(unsigned)blocks, 32 * QG_WARPS, 0, s>>>(y, y_dtype, (const uint16_t*)x, (const uint8_t*)w,
+                                                                       scales, biases, s_dtype, N, K, group);
+  else
+    qgemv_direct<BITS, false><<<(unsigned)blocks, 32 * QG_WARPS, 0, s>>>(y, y_dtype, (const uint16_t*)x, (const uint8_t*)w,
+                                                                        scales, biases, s_dtype, N, K, group);
+  return GPU_LAUNCHED("quantized GEMV");
 }
 
 }  // namespace
 
 extern "C" bool gpu_qgemv_supported(int bits, int group_size, int64_t K) {
   return (bits == 4 || bits == 8) && (group_size == 32 || group_size == 64 || group_size == 128) &&
-         K > 0 && K % group_size == 0 && K * (int64_t)sizeof(float) <= 160 * 1024;
+         K > 0 && K % group_size == 0 && (K + 32) * (int64_t)sizeof(float) <= 160 * 1024;
 }
 
 extern "C" int gpu_launch_qgemv_affine(int device, int bits, int group_size, void* y, int y_dtype,
@@ -68,12 +168,14 @@ extern "C" int gpu_launch_qgemv_affine(int device, int bits, int group_size, voi
     return util_error("quantized_matmul: unsupported layout for the GPU kernel");
   cudaStream_t s = gpu_stream(device);
   if (!s) return 1;
-  int sms = gpu_sm_count(device);
-  const int warps = QG_THREADS / 32;
-  // A few rows per warp: x is staged once per block, so fewer, fuller blocks read it less often.
-  int64_t blocks = (N + warps - 1) / warps, cap = 2 * (int64_t)sms;
-  unsigned grid = (unsigned)(blocks < cap ? blocks : cap);
-  size_t smem = sizeof(float) * (size_t)K;
+  if ((x_dtype == MLX_BFLOAT16 || x_dtype == MLX_FLOAT16) && (x_stride == 1 || K == 1) && ((uintptr_t)x & 15u) == 0)
+    return bits == 4 ? launch_direct<4>(s, y, y_dtype, x, x_dtype, w, scales, biases, s_dtype, N, K, group_size)
+                     : launch_direct<8>(s, y, y_dtype, x, x_dtype, w, scales, biases, s_dtype, N, K, group_size);
+  const int64_t rows_per_block = (int64_t)QG_WARPS * QG_ROWS;
+  const int64_t blocks = (N + rows_per_block - 1) / rows_per_block;
+  if (blocks > 0x7fffffff) return util_error("quantized_matmul: too many rows for the GPU kernel");
+  unsigned grid = (unsigned)blocks;
+  size_t smem = sizeof(float) * (size_t)(K + 128 / bits);
   // The shared-memory ceiling is raised once per kernel, to the largest size seen so far (the
   // attribute call costs microseconds: too much for every decode step).
   static size_t configured[2];
@@ -87,10 +189,10 @@ extern "C" int gpu_launch_qgemv_affine(int device, int bits, int group_size, voi
   }
   if (!st) {
     if (bits == 4)
-      qgemv_kernel<4><<<grid, QG_THREADS, smem, s>>>(y, y_dtype, x, x_dtype, x_stride, (const uint8_t*)w, scales,
+      qgemv_kernel<4><<<grid, 32 * QG_WARPS, smem, s>>>(y, y_dtype, x, x_dtype, x_stride, (const uint8_t*)w, scales,
                                                      biases, s_dtype, N, K, group_size);
     else
-      qgemv_kernel<8><<<grid, QG_THREADS, smem, s>>>(y, y_dtype, x, x_dtype, x_stride, (const uint8_t*)w, scales,
+      qgemv_kernel<8><<<grid, 32 * QG_WARPS, smem, s>>>(y, y_dtype, x, x_dtype, x_stride, (const uint8_t*)w, scales,
                                                      biases, s_dtype, N, K, group_size);
   }
   return st ? st : GPU_LAUNCHED("quantized GEMV");

@@ -1,0 +1,216 @@
+#!/usr/bin/env python3
+"""Generates mlxc's Unicode tables from the Unicode Character Database of Debian's `unicode-data`
+package (/usr/share/unicode; apt-get install unicode-data):
+
+  src/util/unicode_case_table.c        simple case mappings (UnicodeData.txt), the unconditional
+                                       full mappings (SpecialCasing.txt) and the Cased,
+                                       Case_Ignorable, Lowercase and Uppercase properties
+                                       (DerivedCoreProperties.txt): what Python's str methods and
+                                       Rust's char::to_lowercase use
+  src/tokenizer/unicode_scripts_table.c   the script of each code point as Hugging Face tokenizers'
+                                       UnicodeScripts pre-tokenizer sees it: its table was made
+                                       from Unicode 9.0's Scripts.txt, and every code point it does
+                                       not list is "Any"; so only code points assigned by Unicode
+                                       9.0 (DerivedAge.txt) get their script here
+
+    python3 scripts/gen_unicode_tables.py [--ucd /usr/share/unicode]
+    python3 scripts/gen_unicode_tables.py --reps OUT.json   # one character per script (device job)
+
+Both outputs are committed; run this again only to change the tables.
+"""
+import argparse
+import json
+import os
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.join(HERE, "..")
+SCRIPTS_MAX_AGE = (9, 0)  # tokenizers' scripts.rs stops at Unicode 9.0 (Adlam, Newa, Osage, Tangut...)
+
+# Where tokenizers' scripts.rs disagrees with Unicode 15's Scripts.txt restricted to code points of
+# Unicode <= 9.0 (script assignments changed since), as found by the device references:
+# (first, last, script name or "Any").
+SCRIPT_OVERRIDES = [
+    (0x0589, 0x0589, "Common"),      # ARMENIAN FULL STOP: Armenian since Unicode 12
+    (0x061C, 0x061C, "Common"),      # ARABIC LETTER MARK: Arabic since Unicode 12
+    (0x0953, 0x0954, "Devanagari"),  # Devanagari grave/acute accents: Inherited since Unicode 12
+]
+
+
+# Lowercase mappings that Rust's char::to_lowercase (the Lowercase normalizer of tokenizers 0.23.2)
+# knows from Unicode versions newer than Debian's UCD (found by the device references in
+# casing.json; all are simple one-to-one mappings of characters added in Unicode 16 and 17):
+# (first, last, first lowercase).
+RUST_NEWER_LOWERCASE = [
+    (0x1C89, 0x1C89, 0x1C8A), (0xA7CB, 0xA7CB, 0x0264), (0xA7CC, 0xA7CC, 0xA7CD), (0xA7CE, 0xA7CE, 0xA7CF),
+    (0xA7D2, 0xA7D2, 0xA7D3), (0xA7D4, 0xA7D4, 0xA7D5), (0xA7DA, 0xA7DA, 0xA7DB), (0xA7DC, 0xA7DC, 0x019B),
+    (0x10D50, 0x10D65, 0x10D70), (0x16EA0, 0x16EB8, 0x16EBB),
+]
+
+
+def ucd_lines(ucd, name):
+    with open(os.path.join(ucd, name), encoding="utf-8") as f:
+        for line in f:
+            line = line.split("#", 1)[0].strip()
+            if line:
+                yield [field.strip() for field in line.split(";")]
+
+
+def code_range(field):
+    if ".." in field:
+        lo, hi = field.split("..")
+        return int(lo, 16), int(hi, 16)
+    return int(field, 16), int(field, 16)
+
+
+def merge_ranges(cps):
+    out = []
+    for cp in sorted(cps):
+        if out and out[-1][1] == cp - 1:
+            out[-1][1] = cp
+        else:
+            out.append([cp, cp])
+    return out
+
+
+def unicode_version(ucd):
+    with open(os.path.join(ucd, "DerivedAge.txt"), encoding="utf-8") as f:
+        return f.readline().strip("# \n").replace("DerivedAge-", "").replace(".txt", "")
+
+
+def case_tables(ucd):
+    simple = {}
+    names = {}
+    for f in ucd_lines(ucd, "UnicodeData.txt"):
+        cp = int(f[0], 16)
+        upper = int(f[12], 16) if f[12] else cp
+        lower = int(f[13], 16) if f[13] else cp
+        title = int(f[14], 16) if f[14] else upper
+        names[cp] = f[1]
+        if (lower, upper, title) != (cp, cp, cp):
+            simple[cp] = (lower, upper, title)
+    special = []  # (cp, kind, [cps]); kind 0 lower, 1 title, 2 upper (SpecialCasing's column order)
+    for f in ucd_lines(ucd, "SpecialCasing.txt"):
+        if len(f) > 4 and f[4]:
+            continue  # conditional (final sigma is handled in code; language-specific ones are not used)
+        cp = int(f[0], 16)
+        base = simple.get(cp, (cp, cp, cp))
+        for kind, field, simple_value in ((0, f[1], base[0]), (1, f[2], base[2]), (2, f[3], base[1])):
+            cps = [int(x, 16) for x in field.split()]
+            if cps != [simple_value]:
+                special.append((cp, kind, cps))
+    props = {"Cased": set(), "Case_Ignorable": set(), "Lowercase": set(), "Uppercase": set()}
+    for f in ucd_lines(ucd, "DerivedCoreProperties.txt"):
+        if f[1] in props:
+            lo, hi = code_range(f[0])
+            props[f[1]].update(range(lo, hi + 1))
+    return simple, sorted(special), {k: merge_ranges(v) for k, v in props.items()}
+
+
+def write_case_table(ucd, path):
+    simple, special, props = case_tables(ucd)
+    out = ["/* Generated by scripts/gen_unicode_tables.py from the Unicode Character Database " + unicode_version(ucd),
+           " * (Debian unicode-data): UnicodeData.txt, SpecialCasing.txt, DerivedCoreProperties.txt. Do not edit. */",
+           '#include "util/unicode_case.h"', "",
+           "const ucase_simple_entry ucase_simple_table[] = {"]
+    for cp in sorted(simple):
+        lower, upper, title = simple[cp]
+        out.append("    {0x%X, 0x%X, 0x%X, 0x%X}," % (cp, lower, upper, title))
+    out += ["};", "const size_t ucase_simple_count = sizeof ucase_simple_table / sizeof *ucase_simple_table;", "",
+            "const ucase_special_entry ucase_special_table[] = {"]
+    for cp, kind, cps in special:
+        out.append("    {0x%X, %d, %d, {%s}}," % (cp, kind, len(cps), ", ".join("0x%X" % c for c in cps)))
+    out += ["};", "const size_t ucase_special_count = sizeof ucase_special_table / sizeof *ucase_special_table;", ""]
+    out.append("/* Rust's char::to_lowercase for characters newer than this database: [cp, lowercase] */")
+    out.append("const uint32_t ucase_rust_newer_lower[][2] = {")
+    for lo, hi, lower in RUST_NEWER_LOWERCASE:
+        for cp in range(lo, hi + 1):
+            assert cp not in simple
+            out.append("    {0x%X, 0x%X}," % (cp, lower + cp - lo))
+    out += ["};", "const size_t ucase_rust_newer_lower_count = sizeof ucase_rust_newer_lower / sizeof *ucase_rust_newer_lower;", ""]
+    for name, ranges in props.items():
+        ident = name.lower()
+        out.append("const ucase_range ucase_%s_ranges[] = {" % ident)
+        for i in range(0, len(ranges), 4):
+            out.append("    " + " ".join("{0x%X, 0x%X}," % (lo, hi) for lo, hi in ranges[i:i + 4]))
+        out += ["};", "const size_t ucase_%s_count = sizeof ucase_%s_ranges / sizeof *ucase_%s_ranges;" % (ident, ident, ident), ""]
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n".join(out))
+    print(path, "simple", len(simple), "special", len(special), {k: len(v) for k, v in props.items()})
+
+
+def script_ranges(ucd):
+    age = {}
+    for f in ucd_lines(ucd, "DerivedAge.txt"):
+        lo, hi = code_range(f[0])
+        major, minor = (int(x) for x in f[1].split("."))
+        for cp in range(lo, hi + 1):
+            age[cp] = (major, minor)
+    script = {}
+    for f in ucd_lines(ucd, "Scripts.txt"):
+        lo, hi = code_range(f[0])
+        for cp in range(lo, hi + 1):
+            if age.get(cp, (99, 0)) <= SCRIPTS_MAX_AGE:
+                script[cp] = f[1]
+    for lo, hi, name in SCRIPT_OVERRIDES:
+        for cp in range(lo, hi + 1):
+            if name == "Any":
+                script.pop(cp, None)
+            else:
+                script[cp] = name
+    names = sorted(set(script.values()))
+    ranges = []
+    for cp in sorted(script):
+        if ranges and ranges[-1][1] == cp - 1 and ranges[-1][2] == script[cp]:
+            ranges[-1][1] = cp
+        else:
+            ranges.append([cp, cp, script[cp]])
+    return names, ranges
+
+
+def write_script_table(ucd, path):
+    names, ranges = script_ranges(ucd)
+    ident = {n: "TOK_SCRIPT_" + n.upper() for n in names}
+    out = ["/* Generated by scripts/gen_unicode_tables.py from Scripts.txt and DerivedAge.txt of the Unicode",
+           " * Character Database " + unicode_version(ucd) + " (Debian unicode-data), keeping code points assigned by",
+           " * Unicode %d.%d as tokenizers' UnicodeScripts table does. Do not edit. */" % SCRIPTS_MAX_AGE,
+           "#include <stddef.h>", "#include <stdint.h>", "",
+           "/* 0 is \"Any\" (not listed); the rest follow the names below. */",
+           "const char* const tok_script_names[] = {\"Any\", %s};" % ", ".join('"%s"' % n for n in names),
+           "const int tok_script_count = %d;" % (len(names) + 1),
+           "const int tok_script_han = %d, tok_script_hiragana = %d, tok_script_katakana = %d;" % (
+               names.index("Han") + 1, names.index("Hiragana") + 1, names.index("Katakana") + 1),
+           "", "/* [first, last, script] sorted by first code point. */",
+           "const uint32_t tok_script_ranges[][3] = {"]
+    for i in range(0, len(ranges), 3):
+        out.append("    " + " ".join("{0x%X, 0x%X, %d}," % (lo, hi, names.index(n) + 1) for lo, hi, n in ranges[i:i + 3]))
+    out += ["};", "const size_t tok_script_range_count = sizeof tok_script_ranges / sizeof *tok_script_ranges;", ""]
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n".join(out))
+    print(path, "scripts", len(names), "ranges", len(ranges))
+
+
+def write_reps(ucd, path):
+    names, ranges = script_ranges(ucd)
+    reps = {}
+    for lo, hi, name in ranges:
+        for cp in range(lo, hi + 1):
+            if name not in reps and cp not in (0x20, 0x30FC):
+                reps[name] = cp
+    with open(path, "w") as f:
+        json.dump(reps, f, indent=0)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--ucd", default="/usr/share/unicode")
+    ap.add_argument("--reps")
+    args = ap.parse_args()
+    if args.reps:
+        write_reps(args.ucd, args.reps)
+        return
+    write_case_table(args.ucd, os.path.join(ROOT, "src", "util", "unicode_case_table.c"))
+    write_script_table(args.ucd, os.path.join(ROOT, "src", "tokenizer", "unicode_scripts_table.c"))
+
+
+if __name__ == "__main__":
+    main()
