@@ -57,7 +57,7 @@ static int attention(mlx_array* out, const decoder_encoder* e, int li, mlx_array
   bool sliding = e->sliding[li];
   int dims = (int)(hd * c->partial_rotary_factor);
   bool custom = m->rope_freqs.ctx && !(sliding && m->arch->gemma_norms);
-  mlx_optional_float base = {sliding ? c->rope_local_theta : c->rope_theta, !custom};
+  mlx_optional_float base = {sliding ? c->rope_local_theta : lm_rope_base(c, L), !custom}; /* dynamic NTK: by length */
   mlx_array freqs = custom ? m->rope_freqs : mlx_array_new();
   CALL(mlx_fast_rope(&q, q, dims, false, base, 1.0f, 0, freqs, s));
   CALL(mlx_fast_rope(&k, k, dims, false, base, 1.0f, 0, freqs, s));
