@@ -1,20 +1,65 @@
-/* Embeddings against sentence-transformers: the tiny BERT checkpoints of tests/fixtures/embed
- * (scripts/gen_embed_fixtures.py, sentence-transformers 6.0.1) must give every sentence's
- * embedding with cosine similarity >= 0.9999 to the reference, short and long sentences (beyond
- * max_seq_length: truncation) in mixed batches, for mean+normalize, cls and max pooling. */
+/* Embeddings against sentence-transformers: the tiny random-weight checkpoints of
+ * tests/fixtures/embed (scripts/gen_embed_fixtures.py, sentence-transformers 6.0.1 /
+ * transformers 5.17 on the CPU in float32) must give every sentence's embedding with cosine
+ * similarity >= 0.9999 to the reference: short and long sentences (beyond max_seq_length:
+ * truncation) in mixed batches, for every architecture, pooling mode, Dense stack and prompt
+ * (by name, by text, the default one), and Matryoshka truncation. */
 #include <jansson.h>
+#include <string.h>
 
 #include "mlx/c/mlx.h"
 #include "mlxc/embed.h"
 #include "mlxc/error.h"
 #include "test_util.h"
 
+static const char* const MODELS[] = {
+    "bert-mean-normalized", "bert-cls", "bert-max",
+    "bert-pool-cls-lower", "bert-pool-max", "bert-pool-mean-sqrt-len", "bert-pool-weightedmean",
+    "bert-pool-lasttoken", "bert-pool-mean-noprompt", "bert-pool-mean-cls",
+    "roberta", "xlm-roberta", "distilbert", "modernbert", "embeddinggemma", "qwen3-embedding",
+};
+
+/* Parameters for one reference tensor: "embeddings" (defaults) or a key of reference.json's
+ * "encodes" (the sentence-transformers encode() arguments it was made with). */
+static mlxc_embed_params params_for(json_t* encodes, const char* key, size_t batch) {
+  mlxc_embed_params p = mlxc_embed_default_params();
+  p.batch_size = batch;
+  json_t* kw = json_object_get(encodes, key);
+  p.prompt_name = json_string_value(json_object_get(kw, "prompt_name"));
+  p.prompt = json_string_value(json_object_get(kw, "prompt"));
+  json_t* dim = json_object_get(kw, "truncate_dim");
+  if (json_is_integer(dim)) p.dim = (size_t)json_integer_value(dim);
+  return p;
+}
+
+static void check_reference(const mlxc_embed_model* model, const char* name, const char* key, json_t* encodes,
+                            const char* const* texts, size_t n, mlx_map_string_to_array tensors) {
+  mlx_array want = mlx_array_new();
+  CHECK(mlx_map_string_to_array_get(&want, tensors, key) == 0);
+  const float* w = mlx_array_data_float32(want);
+  size_t batches[2] = {5, 3};
+  for (int b = 0; w && b < 2; b++) {
+    mlxc_embed_params p = params_for(encodes, key, batches[b]);
+    float* v = NULL;
+    size_t d = 0;
+    CHECK_MSG(mlxc_embed_encode(model, texts, n, p, &v, &d) == 0, "%s %s: %s", name, key, mlxc_last_error());
+    CHECK_EQ_INT(d, mlx_array_dim(want, 1));
+    for (size_t i = 0; v && d == (size_t)mlx_array_dim(want, 1) && i < n; i++) {
+      float c = mlxc_embed_cosine(v + i * d, w + i * d, d);
+      CHECK_MSG(c >= 0.9999f, "%s %s batch %zu sentence %zu (\"%s\"): cosine %f", name, key, batches[b], i, texts[i], c);
+    }
+    free(v);
+  }
+  mlx_array_free(want);
+}
+
 static void check_model(const char* name) {
   char dir[1024], path[1200];
   snprintf(dir, sizeof dir, "%s/tests/fixtures/embed/%s", test_source_dir(), name);
   snprintf(path, sizeof path, "%s/reference.json", dir);
   json_t* ref = json_load_file(path, 0, NULL);
-  CHECK(ref != NULL);
+  CHECK_MSG(ref != NULL, "%s: no reference.json", name);
+  if (!ref) return;
   json_t* sentences = json_object_get(ref, "sentences");
   size_t n = json_array_size(sentences);
   const char* texts[64];
@@ -27,26 +72,13 @@ static void check_model(const char* name) {
   }
   mlx_map_string_to_array tensors = mlx_map_string_to_array_new();
   mlx_map_string_to_string meta = mlx_map_string_to_string_new();
-  mlx_array want = mlx_array_new();
   snprintf(path, sizeof path, "%s/reference.safetensors", dir);
   CHECK(mlx_load_safetensors(&tensors, &meta, path, mlx_default_cpu_stream_new()) == 0);
-  CHECK(mlx_map_string_to_array_get(&want, tensors, "embeddings") == 0);
-  const float* w = mlx_array_data_float32(want);
-  size_t batches[2] = {5, 3};
-  for (int b = 0; b < 2; b++) {
-    mlxc_embed_params p = mlxc_embed_default_params();
-    p.batch_size = batches[b];
-    float* v = NULL;
-    size_t d = 0;
-    CHECK_MSG(mlxc_embed_encode(model, texts, n, p, &v, &d) == 0, "%s", mlxc_last_error());
-    CHECK_EQ_INT(d, mlx_array_dim(want, 1));
-    for (size_t i = 0; v && w && i < n; i++) {
-      float c = mlxc_embed_cosine(v + i * d, w + i * d, d);
-      CHECK_MSG(c >= 0.9999f, "%s sentence %zu (\"%s\"): cosine %f", name, i, texts[i], c);
-    }
-    free(v);
-  }
-  mlx_array_free(want);
+  json_t* encodes = json_object_get(ref, "encodes");
+  check_reference(model, name, "embeddings", encodes, texts, n, tensors);
+  const char* key;
+  json_t* value;
+  json_object_foreach(encodes, key, value) check_reference(model, name, key, encodes, texts, n, tensors);
   mlx_map_string_to_array_free(tensors);
   mlx_map_string_to_string_free(meta);
   mlxc_embed_free(model);
@@ -54,9 +86,42 @@ static void check_model(const char* name) {
 }
 
 TEST(test_embeddings_match_sentence_transformers) {
-  check_model("bert-mean-normalized");
-  check_model("bert-cls");
-  check_model("bert-max");
+  for (size_t i = 0; i < sizeof MODELS / sizeof MODELS[0]; i++) check_model(MODELS[i]);
+}
+
+TEST(test_prompts_are_listed_and_checked) {
+  char dir[1024];
+  snprintf(dir, sizeof dir, "%s/tests/fixtures/embed/embeddinggemma", test_source_dir());
+  mlxc_embed_model* model = NULL;
+  CHECK_MSG(mlxc_embed_load(&model, dir, mlx_default_cpu_stream_new()) == 0, "%s", mlxc_last_error());
+  if (!model) return;
+  CHECK_EQ_INT(mlxc_embed_prompt_count(model), 3);
+  CHECK(mlxc_embed_default_prompt_name(model) && !strcmp(mlxc_embed_default_prompt_name(model), "document"));
+  CHECK(mlxc_embed_prompt_text(model, "query") && !strcmp(mlxc_embed_prompt_text(model, "query"), "task: search result | query: "));
+  CHECK(mlxc_embed_prompt_text(model, "nope") == NULL);
+  const char* texts[1] = {"hello"};
+  float *a = NULL, *b = NULL;
+  size_t d = 0;
+  /* The default prompt by name equals leaving it to the model; no_default_prompt differs. */
+  mlxc_embed_params p = mlxc_embed_default_params();
+  CHECK(mlxc_embed_encode(model, texts, 1, p, &a, &d) == 0);
+  p.prompt_name = "document";
+  CHECK(mlxc_embed_encode(model, texts, 1, p, &b, &d) == 0);
+  if (a && b) CHECK_NEAR(mlxc_embed_cosine(a, b, d), 1.0, 1e-6);
+  free(b);
+  b = NULL;
+  p.prompt_name = NULL;
+  p.no_default_prompt = true;
+  CHECK(mlxc_embed_encode(model, texts, 1, p, &b, &d) == 0);
+  if (a && b) CHECK(mlxc_embed_cosine(a, b, d) < 0.9999f);
+  free(a);
+  free(b);
+  mlxc_set_errors_quiet(1);
+  p.prompt_name = "nope";
+  p.no_default_prompt = false;
+  CHECK(mlxc_embed_encode(model, texts, 1, p, &a, &d) != 0);
+  mlxc_set_errors_quiet(0);
+  mlxc_embed_free(model);
 }
 
 TEST(test_matryoshka_and_errors) {
@@ -80,7 +145,7 @@ TEST(test_matryoshka_and_errors) {
   CHECK(mlxc_embed_encode(model, texts, 2, p, &v, &d) != 0);
   mlxc_embed_model* none = NULL;
   CHECK(mlxc_embed_load(&none, "/nonexistent", mlx_default_cpu_stream_new()) != 0);
-  snprintf(dir, sizeof dir, "%s/tests/fixtures/lm/llama", test_source_dir());
+  snprintf(dir, sizeof dir, "%s/tests/fixtures/lm/phi3", test_source_dir());
   CHECK(mlxc_embed_load(&none, dir, mlx_default_cpu_stream_new()) != 0); /* not an encoder */
   mlxc_set_errors_quiet(0);
   mlxc_embed_free(model);
@@ -88,6 +153,7 @@ TEST(test_matryoshka_and_errors) {
 
 int main(void) {
   RUN(test_embeddings_match_sentence_transformers);
+  RUN(test_prompts_are_listed_and_checked);
   RUN(test_matryoshka_and_errors);
   return TEST_SUMMARY();
 }

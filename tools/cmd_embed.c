@@ -1,4 +1,5 @@
 /* mlxc embed: one JSON array per input text. mlxc similarity: the cosine of two texts. */
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,8 +37,8 @@ static char** read_lines(const char* path, size_t* n_lines) {
 }
 
 int cmd_embed(int argc, char** argv) {
-  const char *dir = NULL, *file = NULL, *device = NULL;
-  bool normalize = false;
+  const char *dir = NULL, *file = NULL, *device = NULL, *prompt_name = NULL, *prompt = NULL;
+  bool normalize = false, list_prompts = false;
   int batch = 32, dim = 0;
   option_strings texts = {0};
   option_spec specs[] = {
@@ -47,12 +48,16 @@ int cmd_embed(int argc, char** argv) {
       {"--normalize", OPT_FLAG, &normalize, "L2-normalize (also when the model does not)"},
       {"--batch", OPT_INT, &batch, "sentences per forward pass (32)"},
       {"--dim", OPT_INT, &dim, "keep the first D values (Matryoshka)"},
+      {"--prompt-name", OPT_STRING, &prompt_name, "put the model's prompt NAME before each text"},
+      {"--prompt", OPT_STRING, &prompt, "put this text before each text"},
+      {"--list-prompts", OPT_FLAG, &list_prompts, "print the model's prompts and exit"},
       {"--device", OPT_STRING, &device, "cpu or gpu"},
   };
   size_t n_specs = sizeof specs / sizeof specs[0];
   if (options_parse(argc, argv, specs, n_specs)) return 2;
-  if (!dir || (!file && texts.n == 0) || batch <= 0 || dim < 0) {
-    fprintf(stderr, "usage: mlxc embed --model DIR (--text TEXT ... | --file F) [--normalize] [--batch N] [--dim D]\n");
+  if (!dir || (!file && texts.n == 0 && !list_prompts) || batch <= 0 || dim < 0) {
+    fprintf(stderr, "usage: mlxc embed --model DIR (--text TEXT ... | --file F) [--normalize] [--batch N] [--dim D]"
+                    " [--prompt-name NAME | --prompt TEXT]\n");
     options_usage(stderr, specs, n_specs);
     return 2;
   }
@@ -76,13 +81,28 @@ int cmd_embed(int argc, char** argv) {
   params.batch_size = (size_t)batch;
   params.dim = (size_t)dim;
   if (normalize) params.normalize = 1;
+  params.prompt_name = prompt_name;
+  params.prompt = prompt;
   char* model_dir = NULL;
-  if (mlxc_hub_resolve(&model_dir, dir, NULL) || mlxc_embed_load(&model, model_dir, stream) ||
-      mlxc_embed_encode(model, inputs, n, params, &vectors, &d)) {
+  if (mlxc_hub_resolve(&model_dir, dir, NULL) || mlxc_embed_load(&model, model_dir, stream)) {
     free(model_dir);
     goto cleanup;
   }
   free(model_dir);
+  if (list_prompts) {
+    const char* def = mlxc_embed_default_prompt_name(model);
+    for (size_t i = 0; i < mlxc_embed_prompt_count(model); i++) {
+      const char* name = mlxc_embed_prompt_name(model, i);
+      json_t* text = json_string(mlxc_embed_prompt_text(model, name));
+      char* quoted = text ? json_dumps(text, JSON_ENCODE_ANY) : NULL; /* escapes newlines */
+      printf("%s%s: %s\n", name, def && !strcmp(def, name) ? " (default)" : "", quoted ? quoted : "?");
+      free(quoted);
+      json_decref(text);
+    }
+    status = 0;
+    goto cleanup;
+  }
+  if (mlxc_embed_encode(model, inputs, n, params, &vectors, &d)) goto cleanup;
   for (size_t i = 0; i < n; i++) {
     printf("[");
     for (size_t k = 0; k < d; k++) printf(k ? ", %.7g" : "%.7g", vectors[i * d + k]);

@@ -1,171 +1,161 @@
-/* The BERT encoder (bert, and the MiniLM/BGE/E5/GTE models built on it): word + position +
- * token-type embeddings, LayerNorm, then post-norm layers of bidirectional attention (padding
- * masked) and a GELU (erf) feed-forward. Shapes: (batch B, length L, hidden D). */
-#include <jansson.h>
+/* The BERT-family encoders: bert (MiniLM, BGE, E5, GTE...), roberta, xlm-roberta, camembert and
+ * distilbert. Word + position (+ token-type 0) embeddings, LayerNorm, then post-norm layers of
+ * bidirectional attention (padding masked) and a feed-forward. They differ in tensor names,
+ * where positions start (RoBERTa: after padding_idx) and whether token types exist (DistilBERT:
+ * none). Shapes: (batch B, length L, hidden D). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "embed/embed.h"
+#include "lm/call.h"
 #include "util/error.h"
 
-#define CALL(expr)            \
-  do {                        \
-    status = (expr);          \
-    if (status) goto cleanup; \
-  } while (0)
+typedef struct {
+  mlx_array q_w, q_b, k_w, k_b, v_w, v_b, o_w, o_b, ln1_w, ln1_b;
+  mlx_array up_w, up_b, down_w, down_b, ln2_w, ln2_b;
+} bert_layer;
 
-static int get(mlx_map_string_to_array t, const char* name, mlx_array* out) {
-  mlx_array tmp = mlx_array_new();
-  /* sentence-transformers folders of older versions prefix tensors with "bert." */
-  char alt[300];
-  snprintf(alt, sizeof alt, "bert.%s", name);
-  mlx_map_string_to_array_iterator it = mlx_map_string_to_array_iterator_new(t);
-  const char* key;
-  int found = 0;
-  while (!found && mlx_map_string_to_array_iterator_next(&key, &tmp, it) == 0)
-    if (!strcmp(key, name) || !strcmp(key, alt)) found = 1;
-  mlx_map_string_to_array_iterator_free(it);
-  if (!found) {
-    mlx_array_free(tmp);
-    return util_error("missing tensor %s", name);
-  }
-  mlx_array_free(*out);
-  *out = tmp;
-  return 0;
-}
+typedef struct {
+  int hidden, heads, layers, max_positions, position_offset;
+  float eps;
+  embed_activation act;
+  mlx_array word, position, token_type, ln_w, ln_b; /* token_type empty for DistilBERT */
+  bert_layer* blocks;
+} bert_encoder;
 
-int bert_load(bert_encoder* e, mlx_map_string_to_array t, const char* dir) {
-  char path[4096], name[256];
-  snprintf(path, sizeof path, "%s/config.json", dir);
-  json_error_t err;
-  json_t* cfg = json_load_file(path, 0, &err);
-  if (!cfg) return util_error("%s: %s", path, err.text);
-  const char* type = json_string_value(json_object_get(cfg, "model_type"));
-  int status = 0;
-  if (!type || strcmp(type, "bert"))
-    status = util_error("%s: embedding models of type \"%s\" are not supported yet (supported: bert)", path, type ? type : "?");
-  e->hidden = (int)json_integer_value(json_object_get(cfg, "hidden_size"));
-  e->heads = (int)json_integer_value(json_object_get(cfg, "num_attention_heads"));
-  e->layers = (int)json_integer_value(json_object_get(cfg, "num_hidden_layers"));
-  e->max_positions = (int)json_integer_value(json_object_get(cfg, "max_position_embeddings"));
-  json_t* eps = json_object_get(cfg, "layer_norm_eps");
-  e->eps = json_is_number(eps) ? (float)json_number_value(eps) : 1e-12f;
-  const char* act = json_string_value(json_object_get(cfg, "hidden_act"));
-  if (!status && act && strcmp(act, "gelu"))
-    status = util_error("%s: activation \"%s\" is not supported (gelu)", path, act);
-  json_decref(cfg);
-  if (status) return status;
-  if (e->hidden <= 0 || e->heads <= 0 || e->hidden % e->heads || e->layers <= 0 || e->layers > 256)
-    return util_error("%s: bad hidden_size / num_attention_heads / num_hidden_layers", path);
-  e->blocks = calloc((size_t)e->layers, sizeof *e->blocks);
-  if (!e->blocks) return util_error("out of memory");
-  CALL(get(t, "embeddings.word_embeddings.weight", &e->word));
-  CALL(get(t, "embeddings.position_embeddings.weight", &e->position));
-  CALL(get(t, "embeddings.token_type_embeddings.weight", &e->token_type));
-  CALL(get(t, "embeddings.LayerNorm.weight", &e->ln_w));
-  CALL(get(t, "embeddings.LayerNorm.bias", &e->ln_b));
-  for (int i = 0; i < e->layers; i++) {
-    bert_layer* L = &e->blocks[i];
-    struct {
-      const char* suffix;
-      mlx_array* dst;
-    } parts[] = {{"attention.self.query.weight", &L->q_w}, {"attention.self.query.bias", &L->q_b},
-                 {"attention.self.key.weight", &L->k_w},   {"attention.self.key.bias", &L->k_b},
-                 {"attention.self.value.weight", &L->v_w}, {"attention.self.value.bias", &L->v_b},
-                 {"attention.output.dense.weight", &L->o_w}, {"attention.output.dense.bias", &L->o_b},
-                 {"attention.output.LayerNorm.weight", &L->ln1_w}, {"attention.output.LayerNorm.bias", &L->ln1_b},
-                 {"intermediate.dense.weight", &L->up_w},  {"intermediate.dense.bias", &L->up_b},
-                 {"output.dense.weight", &L->down_w},      {"output.dense.bias", &L->down_b},
-                 {"output.LayerNorm.weight", &L->ln2_w},   {"output.LayerNorm.bias", &L->ln2_b}};
-    for (size_t p = 0; p < sizeof parts / sizeof parts[0]; p++) {
-      snprintf(name, sizeof name, "encoder.layer.%d.%s", i, parts[p].suffix);
-      CALL(get(t, name, parts[p].dst));
-    }
-  }
-  if (mlx_array_dim(e->word, 1) != e->hidden) CALL(util_error("word embeddings do not match hidden_size"));
-cleanup:
-  return status;
-}
+/* Tensor names of one family: the embeddings, then a layer's parts in bert_layer's order. */
+typedef struct {
+  const char *word, *position, *token_type, *ln_w, *ln_b, *layer_prefix;
+  const char* parts[16];
+} bert_names;
 
-void bert_free(bert_encoder* e) {
-  mlx_array* top[] = {&e->word, &e->position, &e->token_type, &e->ln_w, &e->ln_b};
-  for (size_t i = 0; i < 5; i++) mlx_array_free(*top[i]);
-  for (int i = 0; e->blocks && i < e->layers; i++) {
-    mlx_array* all = (mlx_array*)&e->blocks[i];
-    for (size_t j = 0; j < sizeof(bert_layer) / sizeof(mlx_array); j++) mlx_array_free(all[j]);
-  }
+static const bert_names bert_style = {
+    "embeddings.word_embeddings.weight", "embeddings.position_embeddings.weight",
+    "embeddings.token_type_embeddings.weight", "embeddings.LayerNorm.weight", "embeddings.LayerNorm.bias",
+    "encoder.layer",
+    {"attention.self.query.weight", "attention.self.query.bias", "attention.self.key.weight",
+     "attention.self.key.bias", "attention.self.value.weight", "attention.self.value.bias",
+     "attention.output.dense.weight", "attention.output.dense.bias", "attention.output.LayerNorm.weight",
+     "attention.output.LayerNorm.bias", "intermediate.dense.weight", "intermediate.dense.bias", "output.dense.weight",
+     "output.dense.bias", "output.LayerNorm.weight", "output.LayerNorm.bias"}};
+
+static const bert_names distilbert_style = {
+    "embeddings.word_embeddings.weight", "embeddings.position_embeddings.weight", NULL,
+    "embeddings.LayerNorm.weight", "embeddings.LayerNorm.bias", "transformer.layer",
+    {"attention.q_lin.weight", "attention.q_lin.bias", "attention.k_lin.weight", "attention.k_lin.bias",
+     "attention.v_lin.weight", "attention.v_lin.bias", "attention.out_lin.weight", "attention.out_lin.bias",
+     "sa_layer_norm.weight", "sa_layer_norm.bias", "ffn.lin1.weight", "ffn.lin1.bias", "ffn.lin2.weight",
+     "ffn.lin2.bias", "output_layer_norm.weight", "output_layer_norm.bias"}};
+
+static void bert_free(void* impl) {
+  bert_encoder* e = impl;
+  if (!e) return;
+  mlx_array top[] = {e->word, e->position, e->token_type, e->ln_w, e->ln_b};
+  embed_arrays_free(top, 5);
+  for (int i = 0; e->blocks && i < e->layers; i++)
+    embed_arrays_free((mlx_array*)&e->blocks[i], sizeof(bert_layer) / sizeof(mlx_array));
   free(e->blocks);
+  free(e);
 }
 
-/* x W^T + b */
-static int linear(mlx_array* out, mlx_array x, mlx_array w, mlx_array b, mlx_stream s) {
-  mlx_array wt = mlx_array_new();
-  int status = mlx_transpose(&wt, w, s);
-  if (!status) status = mlx_matmul(out, x, wt, s);
-  if (!status) status = mlx_add(out, *out, b, s);
-  mlx_array_free(wt);
-  return status;
-}
-
-/* GELU with erf: 0.5 x (1 + erf(x / sqrt(2))) */
-static int gelu(mlx_array* out, mlx_array x, mlx_stream s) {
-  mlx_array t = mlx_array_new(), k = mlx_array_new_float(0.70710678118654752f), half = mlx_array_new_float(0.5f),
-            one = mlx_array_new_float(1.0f);
-  int status = mlx_multiply(&t, x, k, s);
-  if (!status) status = mlx_erf(&t, t, s);
-  if (!status) status = mlx_add(&t, t, one, s);
-  if (!status) status = mlx_multiply(&t, t, half, s);
-  if (!status) status = mlx_multiply(out, t, x, s);
-  mlx_array_free(t);
-  mlx_array_free(k);
-  mlx_array_free(half);
-  mlx_array_free(one);
-  return status;
-}
-
-int bert_forward(const bert_encoder* e, mlx_array ids, mlx_array mask, mlx_array* out, mlx_stream s) {
-  int B = mlx_array_dim(ids, 0), L = mlx_array_dim(ids, 1), D = e->hidden, H = e->heads, hd = D / H;
-  if (L > e->max_positions) return util_error("sequence of %d tokens exceeds the %d positions of the model", L, e->max_positions);
+static int bert_forward(const void* impl, const embed_batch* batch, mlx_array* out, mlx_stream s) {
+  const bert_encoder* e = impl;
+  int B = batch->B, L = batch->L, D = e->hidden, H = e->heads, hd = D / H;
+  if (L + e->position_offset > e->max_positions)
+    return util_error("sequence of %d tokens exceeds the %d positions of the model", L, e->max_positions - e->position_offset);
   mlx_array x = mlx_array_new(), t = mlx_array_new(), pos = mlx_array_new(), q = mlx_array_new(), k = mlx_array_new();
   mlx_array v = mlx_array_new(), attn_mask = mlx_array_new(), zero = mlx_array_new_int(0);
   int status = 0;
-  CALL(mlx_take_axis(&x, e->word, ids, 0, s));                   /* (B, L, D) */
-  int start[2] = {0, 0}, stop[2] = {L, D};
+  CALL(mlx_take_axis(&x, e->word, batch->ids, 0, s)); /* (B, L, D) */
+  /* Real tokens are left-aligned, so their positions are offset..offset+L-1 in every row
+   * (padding positions differ from RoBERTa's, but padding is masked and never pooled). */
+  int start[2] = {e->position_offset, 0}, stop[2] = {e->position_offset + L, D};
   CALL(mlx_slice(&pos, e->position, start, 2, stop, 2, NULL, 0, s)); /* (L, D) */
   CALL(mlx_add(&x, x, pos, s));
-  CALL(mlx_take_axis(&t, e->token_type, zero, 0, s));            /* token type 0 */
-  CALL(mlx_add(&x, x, t, s));
+  if (e->token_type.ctx) {
+    CALL(mlx_take_axis(&t, e->token_type, zero, 0, s)); /* token type 0: (D) */
+    CALL(mlx_add(&x, x, t, s));
+  }
   CALL(mlx_fast_layer_norm(&x, x, e->ln_w, e->ln_b, e->eps, s));
-  int mshape[4] = {B, 1, 1, L};
-  CALL(mlx_reshape(&attn_mask, mask, mshape, 4, s));               /* keys: padding masked */
+  CALL(embed_attention_mask(&attn_mask, batch, false, 0, s)); /* keys: padding masked */
   int hshape[4] = {B, L, H, hd}, perm[4] = {0, 2, 1, 3}, flat[3] = {B, L, D};
   for (int i = 0; i < e->layers; i++) {
     const bert_layer* Ly = &e->blocks[i];
     mlx_array* qkv[3] = {&q, &k, &v};
     mlx_array ws[3] = {Ly->q_w, Ly->k_w, Ly->v_w}, bs[3] = {Ly->q_b, Ly->k_b, Ly->v_b};
     for (int j = 0; j < 3; j++) {
-      CALL(linear(qkv[j], x, ws[j], bs[j], s));
+      CALL(embed_linear(qkv[j], x, ws[j], bs[j], s));
       CALL(mlx_reshape(qkv[j], *qkv[j], hshape, 4, s));
-      CALL(mlx_transpose_axes(qkv[j], *qkv[j], perm, 4, s));
+      CALL(mlx_transpose_axes(qkv[j], *qkv[j], perm, 4, s)); /* (B, H, L, hd) */
     }
-    CALL(mlx_fast_scaled_dot_product_attention(&t, q, k, v, 1.0f / sqrtf((float)hd), "array", attn_mask,
-                                               mlx_array_new(), s));
+    CALL(embed_attention(&t, q, k, v, 1.0f / sqrtf((float)hd), attn_mask, s));
     CALL(mlx_transpose_axes(&t, t, perm, 4, s));
     CALL(mlx_reshape(&t, t, flat, 3, s));
-    CALL(linear(&t, t, Ly->o_w, Ly->o_b, s));
+    CALL(embed_linear(&t, t, Ly->o_w, Ly->o_b, s));
     CALL(mlx_add(&x, x, t, s));
     CALL(mlx_fast_layer_norm(&x, x, Ly->ln1_w, Ly->ln1_b, e->eps, s));
-    CALL(linear(&t, x, Ly->up_w, Ly->up_b, s));
-    CALL(gelu(&t, t, s));
-    CALL(linear(&t, t, Ly->down_w, Ly->down_b, s));
+    CALL(embed_linear(&t, x, Ly->up_w, Ly->up_b, s));
+    CALL(embed_activate(&t, t, e->act, s));
+    CALL(embed_linear(&t, t, Ly->down_w, Ly->down_b, s));
     CALL(mlx_add(&x, x, t, s));
     CALL(mlx_fast_layer_norm(&x, x, Ly->ln2_w, Ly->ln2_b, e->eps, s));
   }
   CALL(mlx_astype(out, x, MLX_FLOAT32, s));
 cleanup:;
-  mlx_array* all[] = {&x, &t, &pos, &q, &k, &v, &attn_mask, &zero};
-  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) mlx_array_free(*all[i]);
+  mlx_array all[] = {x, t, pos, q, k, v, attn_mask, zero};
+  embed_arrays_free(all, sizeof all / sizeof all[0]);
+  return status;
+}
+
+static int bind(bert_encoder* e, const bert_names* names, mlx_map_string_to_array t) {
+  char name[256];
+  int status = 0;
+  e->blocks = calloc((size_t)e->layers, sizeof *e->blocks);
+  if (!e->blocks) return util_error("out of memory");
+  CALL(embed_tensor(t, names->word, true, &e->word));
+  CALL(embed_tensor(t, names->position, true, &e->position));
+  if (names->token_type) CALL(embed_tensor(t, names->token_type, false, &e->token_type));
+  CALL(embed_tensor(t, names->ln_w, true, &e->ln_w));
+  CALL(embed_tensor(t, names->ln_b, true, &e->ln_b));
+  for (int i = 0; i < e->layers; i++) {
+    mlx_array* parts = (mlx_array*)&e->blocks[i];
+    for (size_t p = 0; p < sizeof(bert_layer) / sizeof(mlx_array); p++) {
+      snprintf(name, sizeof name, "%s.%d.%s", names->layer_prefix, i, names->parts[p]);
+      CALL(embed_tensor(t, name, true, &parts[p]));
+    }
+  }
+  if (mlx_array_ndim(e->word) != 2 || mlx_array_dim(e->word, 1) != e->hidden)
+    CALL(util_error("word embeddings do not match the hidden size %d", e->hidden));
+  if (mlx_array_dim(e->position, 0) < e->max_positions) e->max_positions = mlx_array_dim(e->position, 0);
+cleanup:
+  return status;
+}
+
+int embed_bert_load(embed_encoder* enc, const json_t* cfg, mlx_map_string_to_array tensors, const char* path) {
+  const char* type = json_string_value(json_object_get(cfg, "model_type"));
+  bool distil = type && !strcmp(type, "distilbert");
+  bool roberta = type && (!strcmp(type, "roberta") || !strcmp(type, "xlm-roberta") || !strcmp(type, "camembert"));
+  bert_encoder* e = calloc(1, sizeof *e);
+  if (!e) return util_error("out of memory");
+  int status = 0;
+  e->hidden = embed_json_int(cfg, distil ? "dim" : "hidden_size", 0);
+  e->heads = embed_json_int(cfg, distil ? "n_heads" : "num_attention_heads", 0);
+  e->layers = embed_json_int(cfg, distil ? "n_layers" : "num_hidden_layers", 0);
+  e->max_positions = embed_json_int(cfg, "max_position_embeddings", 512);
+  e->eps = distil ? 1e-12f : embed_json_float(cfg, "layer_norm_eps", 1e-12f);
+  /* RoBERTa numbers real tokens from padding_idx + 1 (create_position_ids_from_input_ids). */
+  e->position_offset = roberta ? embed_json_int(cfg, "pad_token_id", 1) + 1 : 0;
+  const char* act = json_string_value(json_object_get(cfg, distil ? "activation" : "hidden_act"));
+  CALL(embed_activation_parse(act ? act : "gelu", &e->act));
+  if (e->hidden <= 0 || e->heads <= 0 || e->hidden % e->heads || e->layers <= 0 || e->layers > 1024)
+    CALL(util_error("%s: bad hidden size / attention heads / layers", path));
+  CALL(bind(e, distil ? &distilbert_style : &bert_style, tensors));
+  *enc = (embed_encoder){.hidden = e->hidden, .max_positions = e->max_positions - e->position_offset, .impl = e,
+                         .forward = bert_forward, .free = bert_free};
+  return 0;
+cleanup:
+  bert_free(e);
   return status;
 }

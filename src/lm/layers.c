@@ -42,6 +42,16 @@ cleanup:
   return status;
 }
 
+int lm_embed_scale(mlx_array* x, const mlxc_lm_model* m, mlx_stream s) {
+  if (!m->arch->gemma_norms) return 0;
+  /* Gemma scales embeddings by sqrt(hidden), rounded to the activation dtype first. */
+  mlx_array scale = mlx_array_new_float(sqrtf((float)m->config.hidden_size));
+  int status = mlx_astype(&scale, scale, mlx_array_dtype(*x), s);
+  if (!status) status = mlx_multiply(x, *x, scale, s);
+  mlx_array_free(scale);
+  return status;
+}
+
 int lm_norm_apply(mlx_array* out, const lm_norm* n, mlx_array x, float eps, mlx_stream s) {
   return mlx_fast_rms_norm(out, x, n->weight, eps, s);
 }

@@ -116,6 +116,8 @@ int lm_moe_apply(mlx_array* out, const mlxc_lm_model* m, const lm_layer* layer, 
 /* layers.c */
 int lm_linear_apply(mlx_array* out, const lm_linear* l, mlx_array x, mlx_stream s);
 int lm_embed_apply(mlx_array* out, const lm_linear* embed, mlx_array ids, mlx_stream s);
+/* Gemma's sqrt(hidden) scaling of embeddings, in place; nothing for other architectures. */
+int lm_embed_scale(mlx_array* x, const mlxc_lm_model* model, mlx_stream s);
 int lm_norm_apply(mlx_array* out, const lm_norm* n, mlx_array x, float eps, mlx_stream s);
 int lm_rope_setup(mlxc_lm_model* model);
 /* The RoPE base of a step ending at position seq_len - 1 (differs from rope_theta only for

@@ -2,6 +2,7 @@
  * below and run over the thread pool. The constructor has already chosen the input dtype (math
  * functions get float inputs) and the output dtype (bool for predicates, float32 for the
  * magnitude and parts of complex64). float16/bfloat16 compute in float. */
+#include <string.h>
 #include <tgmath.h>
 
 #include "backend/cpu/elementwise.h"
@@ -194,7 +195,84 @@ MATH(arcsinh, asinh(x))
 MATH(arccosh, acosh(x))
 MATH(arctanh, atanh(x))
 MATH_REAL(sigmoid, SIGMOID(x))
-MATH_REAL(erf, erf(x))
+/* erf of float32 rows, written so that the compiler vectorises the loop (libm's erff is scalar
+ * and was the slowest step of BERT's GELU): |x| < 1: x P(x^2); else 1 - e^(-b^2) R(1/b) with
+ * b = |x| clamped to [1, 4] (beyond 4 erf rounds to 1), e^y = 2^n e^r with r = y - n ln 2
+ * (Cody-Waite). P, R and the e^r polynomial are least-squares fits on Chebyshev nodes, weighted
+ * by 1/f, made with numpy; the result is within 2.7 ulp of erf for every float32 (checked
+ * exhaustively against the double erf). Selections go through the bits (integer compares) and
+ * GCC is told that float compares do not trap, so that it may compute both branches in vector
+ * registers; clang assumes that already. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC push_options
+#pragma GCC optimize("no-trapping-math")
+#endif
+static inline uint32_t f32_bits(float f) {
+  uint32_t u;
+  memcpy(&u, &f, sizeof u);
+  return u;
+}
+
+static inline float bits_f32(uint32_t u) {
+  float f;
+  memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+static inline float erf_f32_one(float x) {
+  uint32_t ix = f32_bits(x), ia = ix & 0x7fffffffu, sign = ix & 0x80000000u;
+  float u = x * x;
+  float p = 7.847259125628168e-05f;
+  p = p * u - 0.0008008189322803206f;
+  p = p * u + 0.005188098889368416f;
+  p = p * u - 0.026853691099701794f;
+  p = p * u + 0.1128358224799261f;
+  p = p * u - 0.37612625567399294f;
+  p = p * u + 1.1283791656893223f;
+  float small = x * p;
+  uint32_t ib = ia < 0x3f800000u ? 0x3f800000u : ia > 0x40800000u ? 0x40800000u : ia; /* [1, 4] */
+  float b = bits_f32(ib), y = -b * b;
+  float n = (float)(int32_t)(y * 1.4426950408889634f - 0.5f); /* round(y / ln 2), y < 0 */
+  float r = y - n * 0.693145751953125f;
+  r -= n * 1.428606765330187e-06f;
+  float e = 0.001382941154678576f;
+  e = e * r + 0.008374777795045394f;
+  e = e * r + 0.041668358547355434f;
+  e = e * r + 0.16666420757882047f;
+  e = e * r + 0.49999991489160023f;
+  e = e * r + 1.0000000361421946f;
+  e = e * r + 1.0000000005923793f;
+  float scale = bits_f32((uint32_t)((int32_t)n + 127) << 23), t = 1.0f / b;
+  float q = 0.02967723591778256f;
+  q = q * t - 0.17400144137318335f;
+  q = q * t + 0.42458844570729176f;
+  q = q * t - 0.5183950056416249f;
+  q = q * t + 0.22255830175760255f;
+  q = q * t + 0.23908537343396286f;
+  q = q * t - 0.3789607464024332f;
+  q = q * t + 0.02122417237469477f;
+  q = q * t + 0.5616814878351578f;
+  q = q * t + 0.00012575778950440147f;
+  uint32_t large = f32_bits(1.0f - e * scale * q) | sign;
+  return bits_f32(ia < 0x3f800000u ? f32_bits(small) : ia > 0x7f800000u ? ix : large); /* NaN stays */
+}
+
+static void erf_f32(const char* pin, int64_t si, char* pout, int64_t so, int64_t n, const unary_params* P) {
+  (void)P;
+  const float* restrict a = (const float*)pin;
+  float* restrict o = (float*)pout;
+  if (si == 1 && so == 1) {
+    for (int64_t i = 0; i < n; i++) o[i] = erf_f32_one(a[i]);
+  } else {
+    for (int64_t i = 0; i < n; i++) o[i * so] = erf_f32_one(a[i * si]);
+  }
+}
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC pop_options
+#endif
+NATIVE_ROW(erf_f64, double, double, double, erf(x))
+HALF_ROW(erf_f16, half_f16_to_f32, HOUT_SAME, HSTORE_SAME_f16, erf(x))
+HALF_ROW(erf_bf16, half_bf16_to_f32, HOUT_SAME, HSTORE_SAME_bf16, erf(x))
 MATH_REAL(erfinv, erfinv_d(x))
 MATH_REAL(floor, floor(x))
 MATH_REAL(ceil, ceil(x))
