@@ -5,7 +5,9 @@
  * truncation) in mixed batches, for every architecture, pooling mode, Dense stack and prompt
  * (by name, by text, the default one), and Matryoshka truncation. */
 #include <jansson.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "mlx/c/mlx.h"
 #include "mlxc/embed.h"
@@ -151,8 +153,61 @@ TEST(test_matryoshka_and_errors) {
   mlxc_embed_free(model);
 }
 
+/* Runs `mlxc embed ARGS` and returns its stdout (static buffer), or NULL when it failed. */
+static const char* run_cli(const char* args) {
+  static char out[8192];
+  const char* bin = getenv("MLXC_BINARY_DIR");
+  char cmd[4096];
+  snprintf(cmd, sizeof cmd, "'%s/mlxc' embed --model '%s/tests/fixtures/embed/embeddinggemma' %s", bin,
+           test_source_dir(), args);
+  FILE* p = popen(cmd, "r");
+  if (!p) return NULL;
+  size_t n = fread(out, 1, sizeof out - 1, p);
+  out[n] = '\0';
+  return pclose(p) == 0 ? out : NULL;
+}
+
+/* The CLI: texts as bare arguments or with --text give the same vectors, one JSON array per line,
+ * equal to the library's. */
+TEST(test_cli_texts) {
+  const char* bin = getenv("MLXC_BINARY_DIR");
+  char exe[1024];
+  snprintf(exe, sizeof exe, "%s/mlxc", bin ? bin : "");
+  if (!bin || access(exe, X_OK) != 0) { /* MLXC_BINARY_DIR is set by CTest */
+    printf("  (CLI test skipped: %s missing)\n", exe);
+    return;
+  }
+  const char* bare = run_cli("--dim 4 'what is mlx' 'a second text'");
+  CHECK(bare != NULL);
+  if (!bare) return;
+  char first[8192];
+  snprintf(first, sizeof first, "%s", bare);
+  const char* flagged = run_cli("--dim 4 --text 'what is mlx' --text 'a second text'");
+  CHECK(flagged && !strcmp(first, flagged));
+  json_error_t err;
+  json_t* line = json_loadb(first, strcspn(first, "\n"), 0, &err);
+  CHECK(json_is_array(line) && json_array_size(line) == 4);
+  char dir[1024];
+  snprintf(dir, sizeof dir, "%s/tests/fixtures/embed/embeddinggemma", test_source_dir());
+  mlxc_embed_model* model = NULL;
+  CHECK(mlxc_embed_load(&model, dir, mlx_default_cpu_stream_new()) == 0);
+  const char* texts[1] = {"what is mlx"};
+  mlxc_embed_params p = mlxc_embed_default_params();
+  p.dim = 4;
+  float* v = NULL;
+  size_t d = 0;
+  CHECK(model && mlxc_embed_encode(model, texts, 1, p, &v, &d) == 0 && d == 4);
+  for (size_t i = 0; v && line && i < d && i < json_array_size(line); i++)
+    CHECK(fabs(json_number_value(json_array_get(line, i)) - v[i]) < 1e-5);
+  free(v);
+  mlxc_embed_free(model);
+  json_decref(line);
+  CHECK(run_cli("--dim 4 --no-such-option x 2>/dev/null") == NULL);
+}
+
 int main(void) {
   RUN(test_embeddings_match_sentence_transformers);
+  RUN(test_cli_texts);
   RUN(test_prompts_are_listed_and_checked);
   RUN(test_matryoshka_and_errors);
   return TEST_SUMMARY();

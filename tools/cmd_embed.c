@@ -44,6 +44,7 @@ int cmd_embed(int argc, char** argv) {
   option_spec specs[] = {
       {"--model", OPT_STRING, &dir, "sentence-transformers model folder"},
       {"--text", OPT_STRINGS, &texts, "a text to embed (repeatable)"},
+      {"", OPT_STRINGS, &texts, "texts to embed (as --text)"},
       {"--file", OPT_STRING, &file, "embed each line of this file"},
       {"--normalize", OPT_FLAG, &normalize, "L2-normalize (also when the model does not)"},
       {"--batch", OPT_INT, &batch, "sentences per forward pass (32)"},

@@ -49,6 +49,15 @@ int options_parse(int argc, char** argv, const option_spec* specs, size_t n_spec
     const option_spec* spec = NULL;
     for (size_t j = 0; j < n_specs; j++)
       if (!strcmp(argv[i], specs[j].name)) spec = &specs[j];
+    if (!spec && strncmp(argv[i], "--", 2) != 0) {
+      /* A bare argument goes to the spec named "" (positional values), when there is one. */
+      for (size_t j = 0; j < n_specs; j++)
+        if (!specs[j].name[0]) spec = &specs[j];
+      if (spec) {
+        if (parse_value(spec, argv[i])) return 1;
+        continue;
+      }
+    }
     if (!spec) {
       fprintf(stderr, "mlxc %s: unknown option '%s'\n", argv[0], argv[i]);
       options_usage(stderr, specs, n_specs);
@@ -69,5 +78,6 @@ int options_parse(int argc, char** argv, const option_spec* specs, size_t n_spec
 
 void options_usage(FILE* out, const option_spec* specs, size_t n_specs) {
   fprintf(out, "options:\n");
-  for (size_t i = 0; i < n_specs; i++) fprintf(out, "  %-22s %s\n", specs[i].name, specs[i].help);
+  for (size_t i = 0; i < n_specs; i++)
+    fprintf(out, "  %-22s %s\n", specs[i].name[0] ? specs[i].name : "ARG...", specs[i].help);
 }

@@ -15,7 +15,7 @@ typedef struct {
 } option_strings;
 
 typedef struct {
-  const char* name;   /* "--max-tokens" */
+  const char* name;   /* "--max-tokens"; "" takes the bare (positional) arguments */
   option_type type;
   void* value;        /* const char**, int*, float*, uint64_t*, bool* or option_strings* */
   const char* help;
