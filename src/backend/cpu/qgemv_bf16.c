@@ -30,14 +30,12 @@ bool qgemv_bf16_supported(void) {
   int k = __atomic_load_n(&known, __ATOMIC_RELAXED);
   if (k < 0) {
     unsigned a = 0, b = 0, c = 0, d = 0;
-    /* On by default only on AMD processors: in cache it ran 1.3x the float kernel on a Zen 4
-     * but 0.8x on the device's Xeon (vdpbf16ps issues on one port there), and it did not
-     * stream faster. MLXC_QGEMV_BF16=1 / =0 forces it on / off. */
+    /* Off unless MLXC_QGEMV_BF16=1: in cache it ran 1.3x the float kernel on a Zen 4 and 0.8x
+     * on the device's Xeon (vdpbf16ps issues on one port there), but in a whole decode step
+     * (Qwen2.5-0.5B shape, 4-bit, the 2-core Zen 4 dev machine) it gave 31 tok/s against 42
+     * without it: the check and repacking of x on every call cost more than it saves. */
     const char* env = getenv("MLXC_QGEMV_BF16");
-    unsigned vendor[4] = {0, 0, 0, 0};
-    __get_cpuid(0, &vendor[3], &vendor[0], &vendor[2], &vendor[1]);
-    bool amd = vendor[0] == 0x68747541u; /* "Auth" of "AuthenticAMD" */
-    bool want = env && *env ? env[0] == '1' : amd;
+    bool want = env && *env && env[0] == '1';
     k = want && cpu_isa_supported(CPU_ISA_AVX512) && __get_cpuid_count(7, 1, &a, &b, &c, &d) &&
         (a >> 5 & 1);
     __atomic_store_n(&known, k, __ATOMIC_RELAXED);
