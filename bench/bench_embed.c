@@ -32,19 +32,10 @@ int main(int argc, char** argv) {
     fprintf(stderr, "%s\n", mlxc_last_error());
     return 1;
   }
-  /* 30 words that the bench tokenizer keeps as single tokens, so each sentence is 32 with [CLS]/[SEP] */
   enum { N = 256 };
   static char buf[N][512];
   const char* texts[N];
-  const char* words[] = {"the", "of", "and", "to", "in", "that", "he", "for", "his", "unto"};
-  for (int i = 0; i < N; i++) {
-    buf[i][0] = '\0';
-    for (int w = 0; w < 30; w++) {
-      strcat(buf[i], words[(i + w * 7) % 10]);
-      strcat(buf[i], " ");
-    }
-    texts[i] = buf[i];
-  }
+  bench_embed_sentences(buf, texts, N);
   mlxc_embed_params p = mlxc_embed_default_params();
   p.batch_size = 32;
   p.normalize = 1;

@@ -7,6 +7,7 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 
 #include "mlx/c/mlx.h"
@@ -81,5 +82,19 @@ static inline int bench_embed_write_model(const char* dir, const bench_embed_sha
   return status;
 }
 
+
+/* n sentences of 30 words that the bench tokenizer keeps as single tokens (32 tokens with
+ * [CLS]/[SEP]); buf holds n rows of 512 bytes, texts gets pointers into it. */
+static inline void bench_embed_sentences(char (*buf)[512], const char** texts, int n) {
+  const char* words[] = {"the", "of", "and", "to", "in", "that", "he", "for", "his", "unto"};
+  for (int i = 0; i < n; i++) {
+    buf[i][0] = '\0';
+    for (int w = 0; w < 30; w++) {
+      strcat(buf[i], words[(i + w * 7) % 10]);
+      strcat(buf[i], " ");
+    }
+    texts[i] = buf[i];
+  }
+}
 
 #endif
