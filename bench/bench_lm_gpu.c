@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "bench_lm_model.h"
+#include "core/profile.h"
 #include "bench_util.h"
 
 static mlx_stream stream;
@@ -79,6 +80,7 @@ static int run_once(mlxc_lm_session* s, int context, int decode, int vocab, run_
   p.max_tokens = decode + 1;
   p.prefill_step = 4096;
   mlxc_lm_generation g;
+  core_profile_reset(); /* MLXC_PROFILE: the table at exit covers the last run only */
   int status = mlxc_lm_generate(s, prompt, (size_t)context, &p, &g);
   if (!status) {
     r->prefill_tps = g.prompt_tokens / g.prompt_seconds;

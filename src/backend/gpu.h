@@ -35,6 +35,17 @@ int gpu_backend_to_host(struct core_buffer* buffer);
  * without CUDA). */
 void gpu_backend_memory(int device, size_t* active, size_t* peak, size_t* cache);
 
+/* Recording (core/capture.c): between record_begin and record_end nothing enqueued on the
+ * device's stream runs; it is kept as a graph. record_end with keep false discards it;
+ * otherwise *graph can be launched (each launch runs the recorded work once) and freed. */
+struct gpu_graph;
+int gpu_backend_record_begin(int device);
+int gpu_backend_record_end(int device, bool keep, struct gpu_graph** graph);
+int gpu_backend_graph_launch(struct gpu_graph* graph);
+void gpu_backend_graph_free(struct gpu_graph* graph);
+/* Copies host data into a buffer's device memory, ordered after the device's queued work. */
+int gpu_backend_write(int device, void* dst, const void* src, size_t nbytes);
+
 /* A GPU kernel has the CPU kernels' signature. It may return GPU_KERNEL_DECLINED, before touching
  * its outputs, for a case it does not handle (a layout or dtype): the CPU kernel then runs. */
 typedef int (*gpu_kernel_fn)(struct core_node* node, struct core_array** outputs);

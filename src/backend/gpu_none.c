@@ -22,6 +22,16 @@ void gpu_backend_memory(int device, size_t* active, size_t* peak, size_t* cache)
   *active = *peak = *cache = 0;
 }
 gpu_kernel_fn gpu_backend_kernel(const struct core_op* op) { return NULL; }
+int gpu_backend_record_begin(int device) { return util_error("no GPU in a build without CUDA"); }
+int gpu_backend_record_end(int device, bool keep, struct gpu_graph** graph) {
+  *graph = NULL;
+  return util_error("no GPU in a build without CUDA");
+}
+int gpu_backend_graph_launch(struct gpu_graph* graph) { return util_error("no GPU in a build without CUDA"); }
+void gpu_backend_graph_free(struct gpu_graph* graph) {}
+int gpu_backend_write(int device, void* dst, const void* src, size_t nbytes) {
+  return util_error("no GPU in a build without CUDA");
+}
 #else
 typedef int gpu_none_unused_in_cuda_builds;
 #endif

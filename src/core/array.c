@@ -7,6 +7,7 @@
 
 #include "backend/gpu.h"
 #include "core/allocator.h"
+#include "core/capture.h"
 #include "core/graph.h"
 #include "util/error.h"
 
@@ -243,7 +244,7 @@ void core_array_set_view(core_array* out, const core_array* in, const int64_t* s
 bool core_array_donate(core_array* in, core_array* out, int device) {
   core_buffer* b = in->buffer;
   size_t bytes = out->size * core_dtype_size(out->dtype);
-  if (!b || in->node || atomic_load(&in->refs) != 1 || atomic_load(&b->refs) != 1 || in->offset != 0 ||
+  if (!b || in->node || atomic_load(&in->refs) != 1 || core_buffer_users(b) != 1 || in->offset != 0 ||
       !in->row_contiguous || in->dtype != out->dtype || in->size != out->size || b->nbytes != bytes || bytes == 0)
     return false;
   if (device < 0) {
@@ -251,6 +252,7 @@ bool core_array_donate(core_array* in, core_array* out, int device) {
     b->device_valid = false;
   } else {
     if (!b->device_valid || b->device_index != device) return false;
+    if (core_capture_device() == device && core_capture_hold(b, true)) return false;
     b->host_valid = false;
   }
   core_buffer_release(out->buffer);

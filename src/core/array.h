@@ -31,6 +31,10 @@ typedef struct core_buffer {
   void* device_data;
   int device_index;
   bool host_valid, device_valid;
+  /* Recordings (core/capture.h) holding this buffer, and its slot in the one in progress. */
+  int capture_holds;
+  uint64_t capture_id;
+  size_t capture_slot;
 } core_buffer;
 
 typedef struct core_node core_node;

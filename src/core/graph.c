@@ -6,6 +6,7 @@
 
 #include "backend/cpu/copy.h"
 #include "backend/gpu.h"
+#include "core/capture.h"
 #include "core/device.h"
 #include "core/profile.h"
 #include "util/error.h"
@@ -169,7 +170,11 @@ static int run_node(core_node* node) {
     if (kernel) status = kernel(node, outputs);
   }
   bool on_gpu = status != GPU_KERNEL_DECLINED;
-  if (status == GPU_KERNEL_DECLINED) {
+  if (!on_gpu && node->stream && node->stream->device->type == MLX_GPU &&
+      core_capture_device() == node->stream->device->index) {
+    status = util_error("%s has no GPU kernel for this case, so it cannot be recorded (include/mlxc/capture.h)",
+                        op->name);
+  } else if (status == GPU_KERNEL_DECLINED) {
     status = 0;
     for (int i = 0; i < node->n_inputs && !status; i++) {
       core_buffer* b = node->inputs[i]->buffer;
@@ -193,7 +198,7 @@ static int run_node(core_node* node) {
   if (outputs != outputs_inline) free(outputs);
   if (profiling) {
     /* MLXC_PROFILE=sync waits for each GPU node, so its time includes the kernel's own. */
-    if (on_gpu && core_profile_sync()) gpu_backend_synchronize(node->stream->device->index);
+    if (on_gpu && core_profile_sync() && core_capture_device() < 0) gpu_backend_synchronize(node->stream->device->index);
     core_profile_record(op->name, on_gpu, core_profile_now_ns() - started);
   }
   return status;

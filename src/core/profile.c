@@ -79,3 +79,9 @@ void core_profile_record(const char* name, bool on_gpu, uint64_t nanoseconds) {
   }
   pthread_mutex_unlock(&profile_lock);
 }
+
+void core_profile_reset(void) {
+  pthread_mutex_lock(&profile_lock);
+  memset(slots, 0, sizeof slots);
+  pthread_mutex_unlock(&profile_lock);
+}

@@ -17,5 +17,7 @@ bool core_profile_sync(void);
 uint64_t core_profile_now_ns(void);
 /* Records one node of primitive `name`: on the GPU or the CPU, and its host nanoseconds. */
 void core_profile_record(const char* name, bool on_gpu, uint64_t nanoseconds);
+/* Forgets what was recorded so far (a benchmark profiles its timed part only). */
+void core_profile_reset(void);
 
 #endif

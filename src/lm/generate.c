@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "lm/call.h"
+#include "lm/decode_step.h"
 #include "lm/generation.h"
 #include "lm/model.h"
 #include "lm/sample.h"
@@ -24,6 +25,12 @@ static int last_row(mlx_array logits, float* row, int vocab) {
   return 0;
 }
 
+/* Greedy decoding with no penalty or bias looks only at the argmax and the log-normaliser. */
+static bool plain_greedy(const mlxc_lm_generate_params* p) {
+  return p->temperature <= 0 && p->n_bias == 0 && (p->repetition_penalty <= 0 || p->repetition_penalty == 1.0f) &&
+         p->presence_penalty == 0 && p->frequency_penalty == 0;
+}
+
 int mlxc_lm_generate(mlxc_lm_session* s, const int32_t* prompt, size_t n_prompt,
                      const mlxc_lm_generate_params* params, mlxc_lm_generation* out) {
   if (!s || !params || !out || (n_prompt && !prompt)) return util_error("mlxc_lm_generate: null argument");
@@ -40,6 +47,8 @@ int mlxc_lm_generate(mlxc_lm_session* s, const int32_t* prompt, size_t n_prompt,
   float* logprobs = malloc(sizeof(float) * (size_t)(params->max_tokens > 0 ? params->max_tokens : 1));
   void* scratch = malloc(sizeof(float) * 2 * (size_t)vocab);
   mlx_array logits = mlx_array_new();
+  lm_step decode;
+  lm_step_init(&decode, s, false);
   mlxc_wired_guard* guard = NULL;
   int status = 0;
   if (!history || !row || !scratch || !logprobs) CALL(util_error("out of memory"));
@@ -63,15 +72,22 @@ int mlxc_lm_generate(mlxc_lm_session* s, const int32_t* prompt, size_t n_prompt,
   }
   s->last_logits_only = false;
   if (status) goto cleanup;
-  CALL(last_row(logits, row, vocab));
+  bool greedy = plain_greedy(params);
+  int32_t picked = 0;
+  float picked_logprob = 0;
+  lm_step_init(&decode, s, greedy);
+  if (greedy)
+    CALL(lm_step_pick(logits, m->stream, &picked, &picked_logprob));
+  else
+    CALL(last_row(logits, row, vocab));
   out->prompt_tokens = n_prompt;
   out->prompt_seconds = lm_now_seconds() - start;
 
   start = lm_now_seconds();
   out->ids = history + n_prompt;
   for (int t = 0; t < params->max_tokens; t++) {
-    float logprob;
-    int32_t token = lm_sample(row, vocab, params, history, n_history, &rng, scratch, &logprob);
+    float logprob = picked_logprob;
+    int32_t token = greedy ? picked : lm_sample(row, vocab, params, history, n_history, &rng, scratch, &logprob);
     if (lm_is_eos(params, token)) {
       out->stopped_by_eos = 1;
       break;
@@ -80,8 +96,7 @@ int mlxc_lm_generate(mlxc_lm_session* s, const int32_t* prompt, size_t n_prompt,
     logprobs[out->n_ids++] = logprob;
     if (params->on_token && params->on_token(token, params->user_data)) break;
     if (t + 1 == params->max_tokens || s->offset >= m->config.max_position_embeddings) break;
-    CALL(mlxc_lm_forward(s, &token, 1, &logits));
-    CALL(last_row(logits, row, vocab));
+    CALL(lm_step_run(&decode, s, token, &picked, &picked_logprob, row));
   }
   out->generation_seconds = lm_now_seconds() - start;
   mlx_get_peak_memory(&out->peak_memory);
@@ -103,6 +118,7 @@ cleanup:
   free(row);
   free(scratch);
   mlx_array_free(logits);
+  lm_step_free(&decode);
   return status;
 }
 

@@ -12,6 +12,7 @@
 #define MESSAGE_CAPACITY 1024
 
 static _Thread_local char last_message[MESSAGE_CAPACITY];
+static _Thread_local unsigned long reported; /* failures reported on this thread */
 
 static pthread_mutex_t handler_lock = PTHREAD_MUTEX_INITIALIZER;
 static mlx_error_handler_func handler;
@@ -42,7 +43,10 @@ int mlxc_set_errors_quiet(int q) {
   return previous;
 }
 
+unsigned long util_error_count(void) { return reported; }
+
 int util_error(const char* fmt, ...) {
+  reported++;
   va_list args;
   va_start(args, fmt);
   vsnprintf(last_message, sizeof last_message, fmt, args);

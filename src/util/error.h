@@ -6,6 +6,10 @@
 /* Reports a failure and returns 1, so callers can write `return util_error("bad axis %d", ax);`. */
 int util_error(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* How many failures this thread has reported so far (to tell whether a sequence of calls failed
+ * anywhere). */
+unsigned long util_error_count(void);
+
 /* Propagates a non-zero status to the caller's `cleanup:` label. Expects `int status` in scope. */
 #define TRY(expr)          \
   do {                     \

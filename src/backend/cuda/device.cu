@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include <new>
 
@@ -29,6 +30,13 @@ struct device_state {
   cudaMemPool_t pool;
   size_t active, peak, cached;
   free_block* free_lists[SIZE_CLASSES];
+  // While the stream is being recorded into a graph (graph.cu): pool allocations, frees and
+  // uploads go through `side` (waited for at once) so that none of them is recorded, and blocks
+  // freed are kept for the graph (its replays may still write them) instead of being reused.
+  bool recording;
+  cudaStream_t side;
+  gpu_block* kept;
+  size_t n_kept, kept_capacity;
 };
 device_state devices[MAX_GPUS];
 pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -101,6 +109,8 @@ extern "C" int gpu_backend_device_count(void) {
 extern "C" int gpu_backend_synchronize(int device) {
   cudaStream_t s = gpu_stream(device);
   if (!s) return 1;
+  if (devices[device].recording)
+    return util_error("GPU %d cannot be synchronised while its work is being recorded", device);
   return gpu_check(cudaStreamSynchronize(s), "cudaStreamSynchronize");
 }
 
@@ -131,13 +141,16 @@ static int size_class(size_t n, size_t* class_bytes) {
   return 4 * top + (int)quarters - 1 - 4 * 8 + 1;            // classes from 2^8 upwards
 }
 
+// The stream pool operations go to: the device's own, or the side stream while recording.
+static cudaStream_t pool_stream(const device_state* d) { return d->recording ? d->side : d->stream; }
+
 // Hands every cached block back to the pool; call with the lock held.
 static void release_cached_locked(int device) {
   device_state* d = &devices[device];
   for (int c = 0; c < SIZE_CLASSES; c++) {
     while (free_block* f = d->free_lists[c]) {
       d->free_lists[c] = f->next;
-      cudaFreeAsync(f->ptr, d->stream);
+      cudaFreeAsync(f->ptr, pool_stream(d));
       delete f;
     }
   }
@@ -162,6 +175,7 @@ extern "C" int gpu_backend_alloc(int device, size_t nbytes, void** ptr) {
   pthread_mutex_unlock(&lock);
   delete f;
   if (!*ptr) {
+    if (d->recording) s = d->side;
     cudaError_t e = cudaMallocAsync(ptr, bytes, s);
     if (e == cudaErrorMemoryAllocation) {  // the cache may hold what is missing: give it back, retry
       cudaGetLastError();
@@ -170,6 +184,7 @@ extern "C" int gpu_backend_alloc(int device, size_t nbytes, void** ptr) {
       pthread_mutex_unlock(&lock);
       e = cudaMallocAsync(ptr, bytes, s);
     }
+    if (e == cudaSuccess && d->recording) e = cudaStreamSynchronize(s);
     if (e != cudaSuccess) {
       cudaGetLastError();
       *ptr = NULL;
@@ -187,11 +202,29 @@ extern "C" void gpu_backend_free(int device, void* ptr, size_t nbytes) {
   if (!ptr) return;
   cudaStream_t s = gpu_stream(device);
   if (!s) return;
+  device_state* d = &devices[device];
+  if (d->recording) {  // the graph being recorded may use it: it is freed with the graph
+    pthread_mutex_lock(&lock);
+    if (d->n_kept == d->kept_capacity) {
+      size_t cap = d->kept_capacity ? 2 * d->kept_capacity : 64;
+      gpu_block* grown = (gpu_block*)realloc(d->kept, cap * sizeof *grown);
+      if (grown) {
+        d->kept = grown;
+        d->kept_capacity = cap;
+      }
+    }
+    bool kept = d->n_kept < d->kept_capacity;
+    if (kept) d->kept[d->n_kept++] = gpu_block{ptr, nbytes};
+    pthread_mutex_unlock(&lock);
+    if (kept) return;
+    // No room to keep it: it must not be reused while the graph lives, so it leaks.
+    util_error("GPU %d: out of host memory while recording; %zu device bytes leaked", device, nbytes);
+    return;
+  }
   size_t bytes;
   int c = size_class(nbytes, &bytes);
   free_block* f = c < SIZE_CLASSES ? new (std::nothrow) free_block{ptr, NULL} : NULL;
   pthread_mutex_lock(&lock);
-  device_state* d = &devices[device];
   d->active -= nbytes;
   if (f) {
     f->next = d->free_lists[c];
@@ -207,6 +240,8 @@ extern "C" int gpu_copy_to_host(int device, void* dst, const void* src, size_t n
   if (nbytes == 0) return 0;
   cudaStream_t s = gpu_stream(device);
   if (!s) return 1;
+  if (devices[device].recording)
+    return util_error("GPU %d: data cannot be read on the host while the GPU's work is being recorded", device);
   if (gpu_check(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDeviceToHost, s), "copy to host"))
     return 1;
   return gpu_check(cudaStreamSynchronize(s), "cudaStreamSynchronize");
@@ -217,8 +252,44 @@ extern "C" int gpu_copy_to_device(int device, void* dst, const void* src, size_t
   cudaStream_t s = gpu_stream(device);
   if (!s) return 1;
   // From pageable memory this returns once the source has been staged, so the caller may free
-  // or overwrite it afterwards.
+  // or overwrite it afterwards. While recording, the upload is made at once, outside the graph.
+  device_state* d = &devices[device];
+  if (d->recording)
+    return gpu_check(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyHostToDevice, d->side), "copy to device") ||
+           gpu_check(cudaStreamSynchronize(d->side), "cudaStreamSynchronize");
   return gpu_check(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyHostToDevice, s), "copy to device");
+}
+
+extern "C" int gpu_backend_write(int device, void* dst, const void* src, size_t nbytes) {
+  return gpu_copy_to_device(device, dst, src, nbytes);
+}
+
+extern "C" int gpu_recording_start(int device) {
+  cudaStream_t s = gpu_stream(device);
+  if (!s) return 1;
+  device_state* d = &devices[device];
+  if (d->recording) return util_error("GPU %d is already being recorded", device);
+  if (!d->side && gpu_check(cudaStreamCreateWithFlags(&d->side, cudaStreamNonBlocking), "cudaStreamCreate"))
+    return 1;
+  // Work queued before the recording finishes first, so the side stream never overtakes it.
+  if (gpu_check(cudaStreamSynchronize(s), "cudaStreamSynchronize")) return 1;
+  d->recording = true;
+  return 0;
+}
+
+extern "C" void gpu_recording_stop(int device, gpu_block** kept, size_t* n_kept) {
+  device_state* d = &devices[device];
+  pthread_mutex_lock(&lock);
+  d->recording = false;
+  *kept = d->kept;
+  *n_kept = d->n_kept;
+  d->kept = NULL;
+  d->n_kept = d->kept_capacity = 0;
+  pthread_mutex_unlock(&lock);
+}
+
+extern "C" bool gpu_recording(int device) {
+  return device >= 0 && device < MAX_GPUS && devices[device].recording;
 }
 
 extern "C" void gpu_memory_stats(int device, size_t* active, size_t* peak, size_t* cache) {

@@ -24,6 +24,11 @@
 
 static int device_of(const core_node* node) { return node->stream->device->index; }
 
+static bool index_dtype(mlx_dtype d) {
+  return d == MLX_INT8 || d == MLX_UINT8 || d == MLX_INT16 || d == MLX_UINT16 || d == MLX_INT32 ||
+         d == MLX_UINT32 || d == MLX_INT64 || d == MLX_UINT64;
+}
+
 static bool float_dtype(mlx_dtype d) {
   return d == MLX_FLOAT32 || d == MLX_FLOAT16 || d == MLX_BFLOAT16;
 }
@@ -118,6 +123,63 @@ static int k_slice_update(core_node* node, core_array** outputs) {
   }
   return gpu_launch_copy(dev, (char*)dst + offset * (int64_t)core_dtype_size(out->dtype), out->dtype,
                          strides, u, update->dtype, update->strides, update->shape, update->ndim);
+}
+
+/* The window of a dynamic slice: the start values stay on the device, so a recorded graph (and
+ * any later replay) reads whatever they hold when it runs. */
+static bool dynamic_window(const core_array* a, const core_array* start, const dynamic_slice_params* p,
+                           const int* size, int dev, gpu_dynamic_window* w) {
+  if (p->naxes > GPU_MAX_DYN || !index_dtype(start->dtype) || (start->ndim > 1)) return false;
+  w->n = p->naxes;
+  w->start_dtype = start->dtype;
+  w->start_stride = start->ndim ? start->strides[0] : 0;
+  for (int i = 0; i < p->naxes; i++) {
+    int ax = p->axes[i];
+    w->dim[i] = a->shape[ax];
+    w->size[i] = size[ax];
+    w->stride[i] = a->strides[ax];
+  }
+  return gpu_device_ptr(start, dev, &w->start) == 0;
+}
+
+static int k_dynamic_slice_update(core_node* node, core_array** outputs) {
+  const core_array *src = node->inputs[0], *update = node->inputs[1], *start = node->inputs[2];
+  core_array* out = outputs[0];
+  const dynamic_slice_params* p = node->params;
+  if (update->dtype != out->dtype || src->dtype != out->dtype || p->naxes > GPU_MAX_DYN || start->ndim > 1 ||
+      !index_dtype(start->dtype))
+    return GPU_KERNEL_DECLINED;
+  int dev = device_of(node);
+  const void *s, *u;
+  void* dst;
+  if (gpu_device_ptr(src, dev, &s) || gpu_device_ptr(update, dev, &u)) return 1;
+  if (core_array_donate((core_array*)src, out, dev)) { /* in place, as slice_update */
+    dst = out->buffer->device_data;
+  } else if (gpu_alloc_output(out, dev, &dst) ||
+             gpu_launch_copy(dev, dst, out->dtype, out->strides, s, src->dtype, src->strides, src->shape, src->ndim)) {
+    return 1;
+  }
+  if (!update->size) return 0;
+  gpu_dynamic_window w;
+  if (!dynamic_window(out, start, p, update->shape, dev, &w)) return 1;
+  return gpu_launch_copy_dynamic(dev, dst, out->strides, u, update->strides, update->shape, update->ndim,
+                                 (int)core_dtype_size(out->dtype), &w, true);
+}
+
+static int k_dynamic_slice(core_node* node, core_array** outputs) {
+  const core_array *in = node->inputs[0], *start = node->inputs[1];
+  core_array* out = outputs[0];
+  const dynamic_slice_params* p = node->params;
+  if (p->naxes > GPU_MAX_DYN || start->ndim > 1 || !index_dtype(start->dtype)) return GPU_KERNEL_DECLINED;
+  int dev = device_of(node);
+  const void* s;
+  void* dst;
+  if (gpu_device_ptr(in, dev, &s) || gpu_alloc_output(out, dev, &dst)) return 1;
+  if (!out->size) return 0;
+  gpu_dynamic_window w;
+  if (!dynamic_window(in, start, p, out->shape, dev, &w)) return 1;
+  return gpu_launch_copy_dynamic(dev, dst, out->strides, s, in->strides, out->shape, out->ndim,
+                                 (int)core_dtype_size(out->dtype), &w, false);
 }
 
 /* ---- elementwise ---- */
@@ -352,11 +414,11 @@ static int k_argmax(core_node* node, core_array** outputs) {
   return gpu_launch_argmax(dev, in->dtype, po, px, rows_of(in), rows, D);
 }
 
-/* sum, max, mean over the last axis only (other reductions decline). */
+/* sum, max, mean, logsumexp over the last axis only (other reductions decline). */
 static int k_reduce_last(core_node* node, core_array** outputs) {
   core_array *in = node->inputs[0], *out = outputs[0];
   int code = node->op->code;
-  int op = code == REDUCE_SUM ? 0 : code == REDUCE_MAX ? 1 : code == REDUCE_MEAN ? 2 : -1;
+  int op = code == REDUCE_SUM ? 0 : code == REDUCE_MAX ? 1 : code == REDUCE_MEAN ? 2 : code == REDUCE_LOGSUMEXP ? 3 : -1;
   if (op < 0 || !last_axis_only(in, node->params) || !float_dtype(in->dtype) ||
       !float_dtype(out->dtype) || in->shape[in->ndim - 1] == 0)
     return GPU_KERNEL_DECLINED;
@@ -487,11 +549,6 @@ static int k_dequantize(core_node* node, core_array** outputs) {
 
 /* ---- take (rows of axis 0) ---- */
 
-static bool index_dtype(mlx_dtype d) {
-  return d == MLX_INT8 || d == MLX_UINT8 || d == MLX_INT16 || d == MLX_UINT16 || d == MLX_INT32 ||
-         d == MLX_UINT32 || d == MLX_INT64 || d == MLX_UINT64;
-}
-
 /* Bounds check of host-resident indices, reported as the CPU kernel reports them. */
 static int check_host_indices(const core_array* ind, int n) {
   const char* base = core_array_ptr(ind);
@@ -558,6 +615,8 @@ static const gpu_entry table[] = {
     {&prim_copy, k_copy},
     {&prim_concatenate, k_concatenate},
     {&prim_slice_update, k_slice_update},
+    {&prim_dynamic_slice, k_dynamic_slice},
+    {&prim_dynamic_slice_update, k_dynamic_slice_update},
     {&prim_add, k_binary},
     {&prim_subtract, k_binary},
     {&prim_multiply, k_binary},
@@ -570,6 +629,8 @@ static const gpu_entry table[] = {
     {&prim_less_equal, k_binary},
     {&prim_greater, k_binary},
     {&prim_greater_equal, k_binary},
+    {&prim_logical_and, k_binary},
+    {&prim_logical_or, k_binary},
     {&prim_abs, k_unary},
     {&prim_negative, k_unary},
     {&prim_square, k_unary},
@@ -615,6 +676,7 @@ static const gpu_entry table[] = {
     {&prim_sum, k_reduce_last},
     {&prim_max, k_reduce_last},
     {&prim_mean, k_reduce_last},
+    {&prim_logsumexp, k_reduce_last},
     {&prim_layer_norm, k_layer_norm},
     {&prim_select, k_select},
     {&prim_quantized_matmul, k_quantized_matmul},

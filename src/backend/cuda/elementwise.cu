@@ -188,6 +188,11 @@ template <> struct dt_traits<MLX_BFLOAT16> {
   static __device__ C ld(S v) { return bf16_to_f32(v); }
   static __device__ S st(C v) { return f32_to_bf16(v); }
 };
+template <> struct dt_traits<MLX_BOOL> {  // logical_and / logical_or only
+  using S = uint8_t; using C = int32_t;
+  static __device__ C ld(S v) { return v != 0; }
+  static __device__ S st(C v) { return v != 0; }
+};
 template <> struct dt_traits<MLX_INT32> {
   using S = int32_t; using C = int32_t;
   static __device__ C ld(S v) { return v; }
@@ -213,6 +218,8 @@ __device__ __forceinline__ C binary_op(C x, C y) {
     if constexpr (OP == BINARY_MULTIPLY) return (C)((U)x * (U)y);
     if constexpr (OP == BINARY_MAXIMUM) return x > y ? x : y;
     if constexpr (OP == BINARY_MINIMUM) return x < y ? x : y;
+    if constexpr (OP == BINARY_LOGICAL_AND) return x && y;
+    if constexpr (OP == BINARY_LOGICAL_OR) return x || y;
     return 0;
   } else {
     if constexpr (OP == BINARY_ADD) return x + y;
@@ -488,6 +495,75 @@ extern "C" int gpu_launch_copy(int device, void* dst, int dst_dtype, const int64
   return GPU_LAUNCHED("copy");
 }
 
+namespace {
+// A window's element offset computed on the device from a start array (a dynamic slice): each
+// start value counts from the end when negative, then is clamped so the window fits, as the CPU.
+struct dyn_start {
+  const char* values;
+  int dtype, bytes, n;
+  int64_t value_stride;
+  int64_t dim[GPU_MAX_DYN], size[GPU_MAX_DYN], stride[GPU_MAX_DYN];
+};
+
+__device__ __forceinline__ int64_t dyn_offset(const dyn_start& D) {
+  int64_t offset = 0;
+  for (int i = 0; i < D.n; i++) {
+    int64_t v = load_index(D.values + i * D.value_stride * D.bytes, D.dtype), last = D.dim[i] - D.size[i];
+    if (v < 0) v += D.dim[i];
+    v = v < 0 ? 0 : v > last ? last : v;
+    offset += v * D.stride[i];
+  }
+  return offset;
+}
+
+// dst[off0] = src[off1] with the dynamic offset added to the destination (a slice update) or to
+// the source (a slice).
+template <typename T>
+__global__ void copy_dynamic(T* dst, const T* src, nd_layout<2> L, int64_t n, dyn_start D, bool into_dst) {
+  int64_t shift = dyn_offset(D), off[2];
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
+       i += (int64_t)gridDim.x * blockDim.x) {
+    offsets_of(L, i, off);
+    if (into_dst)
+      dst[shift + off[0]] = src[off[1]];
+    else
+      dst[off[0]] = src[shift + off[1]];
+  }
+}
+}  // namespace
+
+extern "C" int gpu_launch_copy_dynamic(int device, void* dst, const int64_t* dst_strides, const void* src,
+                                       const int64_t* src_strides, const int* shape, int ndim, int elem_bytes,
+                                       const gpu_dynamic_window* w, bool into_dst) {
+  if (w->n > GPU_MAX_DYN) return util_error("dynamic slice: more than %d start values on the GPU", GPU_MAX_DYN);
+  nd_layout<2> L;
+  const int64_t* st[2] = {dst_strides, src_strides};
+  int64_t n = make_layout(&L, shape, ndim, st);
+  if (n == 0) return 0;
+  cudaStream_t s = gpu_stream(device);
+  if (!s) return 1;
+  dyn_start D;
+  D.values = (const char*)w->start;
+  D.dtype = w->start_dtype;
+  D.bytes = dtype_bytes(w->start_dtype);
+  D.n = w->n;
+  D.value_stride = w->start_stride;
+  for (int i = 0; i < w->n; i++) {
+    D.dim[i] = w->dim[i];
+    D.size[i] = w->size[i];
+    D.stride[i] = w->stride[i];
+  }
+  unsigned grid = grid_for(n, 256);
+  switch (elem_bytes) {
+    case 1: copy_dynamic<<<grid, 256, 0, s>>>((uint8_t*)dst, (const uint8_t*)src, L, n, D, into_dst); break;
+    case 2: copy_dynamic<<<grid, 256, 0, s>>>((uint16_t*)dst, (const uint16_t*)src, L, n, D, into_dst); break;
+    case 4: copy_dynamic<<<grid, 256, 0, s>>>((uint32_t*)dst, (const uint32_t*)src, L, n, D, into_dst); break;
+    case 8: copy_dynamic<<<grid, 256, 0, s>>>((uint64_t*)dst, (const uint64_t*)src, L, n, D, into_dst); break;
+    default: return util_error("dynamic slice: %d-byte elements on the GPU", elem_bytes);
+  }
+  return GPU_LAUNCHED("dynamic slice copy");
+}
+
 extern "C" bool gpu_copy_supported(int dst_dtype, int src_dtype) {
   return dst_dtype == src_dtype || (copy_dtype_ok(dst_dtype) && copy_dtype_ok(src_dtype));
 }
@@ -498,6 +574,7 @@ extern "C" bool gpu_binary_supported(int op, int dtype) {
   bool is_float = dtype == MLX_FLOAT32 || dtype == MLX_FLOAT16 || dtype == MLX_BFLOAT16;
   bool is_int = dtype == MLX_INT32 || dtype == MLX_UINT32 || dtype == MLX_INT64;
   bool float_only = op == BINARY_DIVIDE || op == BINARY_POWER || op == BINARY_ARCTAN2 || op == BINARY_LOGADDEXP;
+  if (dtype == MLX_BOOL) return op == BINARY_LOGICAL_AND || op == BINARY_LOGICAL_OR;
   return (is_float && (basic || float_only)) || (is_int && basic);
 }
 
@@ -515,6 +592,10 @@ extern "C" int gpu_launch_binary(int device, int op, int dtype, int out_dtype, v
     case MLX_FLOAT32: return launch_binary_dt<MLX_FLOAT32>(op, s, out, a, b, L, n);
     case MLX_FLOAT16: return launch_binary_dt<MLX_FLOAT16>(op, s, out, a, b, L, n);
     case MLX_BFLOAT16: return launch_binary_dt<MLX_BFLOAT16>(op, s, out, a, b, L, n);
+    case MLX_BOOL:
+      if (op == BINARY_LOGICAL_AND) return launch_binary_t<MLX_BOOL, BINARY_LOGICAL_AND>(s, out, a, b, L, n);
+      if (op == BINARY_LOGICAL_OR) return launch_binary_t<MLX_BOOL, BINARY_LOGICAL_OR>(s, out, a, b, L, n);
+      break;
     case MLX_INT32: return launch_binary_dt<MLX_INT32>(op, s, out, a, b, L, n);
     case MLX_UINT32: return launch_binary_dt<MLX_UINT32>(op, s, out, a, b, L, n);
     case MLX_INT64: return launch_binary_dt<MLX_INT64>(op, s, out, a, b, L, n);

@@ -132,7 +132,9 @@ extern "C" int gpu_launch_gemm(int device, int dtype, int64_t M, int64_t N, int6
   cublasStatus_t st = cublasGemmStridedBatchedEx(
       h, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, (int)N, (int)M, (int)(K > 0 ? K : 0),
       &alpha, b, t, (int)ldb, b_bs, a, t, (int)lda, a_bs, &beta, c, t, (int)N, M * N, (int)batch,
-      dtype == MLX_FLOAT32 ? CUBLAS_COMPUTE_32F_PEDANTIC : CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+      // float32 too: the handle's default math mode keeps it off TF32 (as PyTorch's default);
+      // the pedantic mode also forbids cuBLAS's faster fp32 kernels (split-K and the like).
+      CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
   if (st != CUBLAS_STATUS_SUCCESS)
     return util_error("cuBLAS gemm failed: %s", cublasGetStatusString(st));
   return 0;

@@ -20,6 +20,16 @@ extern "C" {
 /* Memory and transfers (device.cu). */
 int gpu_copy_to_host(int device, void* dst, const void* src, size_t nbytes);   /* waits */
 int gpu_copy_to_device(int device, void* dst, const void* src, size_t nbytes); /* ordered */
+/* Recording a device's stream (graph.cu): between start and stop, allocations, frees and
+ * uploads happen outside the recording, and freed blocks are handed over at stop (the graph's
+ * replays may write them; they go back to the cache with the graph). */
+typedef struct {
+  void* ptr;
+  size_t nbytes;
+} gpu_block;
+int gpu_recording_start(int device);
+void gpu_recording_stop(int device, gpu_block** kept, size_t* n_kept);
+bool gpu_recording(int device);
 /* Bytes in live allocations, their high-water mark, and bytes cached in the pool. */
 void gpu_memory_stats(int device, size_t* active, size_t* peak, size_t* cache);
 void gpu_memory_reset_peak(int device);
@@ -29,6 +39,22 @@ int gpu_clear_cache(int device);
 int gpu_launch_copy(int device, void* dst, int dst_dtype, const int64_t* dst_strides,
                     const void* src, int src_dtype, const int64_t* src_strides, const int* shape,
                     int ndim);
+/* A window placed at run-time offsets read on the device (dynamic_slice[_update]): start[i *
+ * start_stride] (dtype start_dtype) is the offset along a dimension of size dim[i] whose
+ * elements are stride[i] apart, for a window of size[i]; negative values count from the end, then
+ * the offset is clamped so the window fits. */
+#define GPU_MAX_DYN 8
+typedef struct {
+  const void* start;
+  int start_dtype, n;
+  int64_t start_stride;
+  int64_t dim[GPU_MAX_DYN], size[GPU_MAX_DYN], stride[GPU_MAX_DYN];
+} gpu_dynamic_window;
+/* Same-dtype copy over shape/ndim with the window's offset added to dst (into_dst, a slice
+ * update) or to src (a slice). */
+int gpu_launch_copy_dynamic(int device, void* dst, const int64_t* dst_strides, const void* src,
+                            const int64_t* src_strides, const int* shape, int ndim, int elem_bytes,
+                            const gpu_dynamic_window* w, bool into_dst);
 /* out (row-major, out_dtype) = op(a, b); a and b have dtype `dtype` and broadcast strides.
  * op: a binary_code. */
 int gpu_launch_binary(int device, int op, int dtype, int out_dtype, void* out, const void* a,

@@ -9,6 +9,7 @@
 #include "backend/cuda/launch.h"
 #include "backend/gpu.h"
 #include "core/allocator.h"
+#include "core/capture.h"
 #include "util/error.h"
 
 static pthread_mutex_t residency_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -54,6 +55,7 @@ int gpu_device_ptr(const core_array* a, int device, const void** ptr) {
     if (!status) b->device_valid = true;
   }
   pthread_mutex_unlock(&residency_lock);
+  if (!status && core_capture_device() == device) status = core_capture_hold(b, false);
   if (status) return 1;
   *ptr = b->device_data ? (const char*)b->device_data + a->offset * (int64_t)core_dtype_size(a->dtype) : NULL;
   return 0;
@@ -63,7 +65,7 @@ int gpu_alloc_output(core_array* out, int device, void** ptr) {
   core_buffer_release(out->buffer);
   out->buffer = core_buffer_alloc_device(out->size * core_dtype_size(out->dtype), device);
   *ptr = NULL;
-  if (!out->buffer) return 1;
+  if (!out->buffer || (core_capture_device() == device && core_capture_hold(out->buffer, true))) return 1;
   out->offset = 0;
   core_row_strides(out->shape, out->ndim, out->strides);
   out->row_contiguous = true;

@@ -82,17 +82,27 @@ __global__ void layer_norm_kernel(void* out, int out_dtype, const void* x, int x
   }
 }
 
-// op: 0 sum, 1 max, 2 mean.
+// op: 0 sum, 1 max, 2 mean, 3 logsumexp (max first, then the sum of exp(v - max), as the CPU).
 __global__ void reduce_last_kernel(void* out, int out_dtype, const void* x, int x_dtype, gpu_rows R,
                                    int64_t D, int op) {
   __shared__ double scratch[32];
   int64_t r = blockIdx.x, base = lead_offset(R, r);
-  double acc = op == 1 ? -INFINITY : 0.0;
+  bool maximum = op == 1 || op == 3;
+  double acc = maximum ? -INFINITY : 0.0;
   for (int64_t i = threadIdx.x; i < D; i += blockDim.x) {
     double v = load_f32(x, x_dtype, base + i * R.inner_stride);
-    acc = op == 1 ? max_nan(acc, v) : acc + v;
+    acc = maximum ? max_nan(acc, v) : acc + v;
   }
-  acc = op == 1 ? block_max_nan(acc, scratch) : block_total(acc, scratch);
+  acc = maximum ? block_max_nan(acc, scratch) : block_total(acc, scratch);
+  if (op == 3) {
+    double m = acc, sum = 0.0;  // every thread holds the row's maximum
+    if (isfinite(m)) {
+      for (int64_t i = threadIdx.x; i < D; i += blockDim.x)
+        sum += exp((double)load_f32(x, x_dtype, base + i * R.inner_stride) - m);
+    }
+    sum = block_total(sum, scratch);
+    acc = isfinite(m) ? m + log(sum) : m;
+  }
   if (threadIdx.x == 0) {
     if (op == 2) acc /= (double)D;
     if (out_dtype == MLX_FLOAT32) ((float*)out)[r] = (float)acc;

@@ -1,0 +1,60 @@
+/* mlxc recording and replay of GPU work (CUDA graphs), for loops that evaluate the same graph
+ * again and again, such as the decode step of a language model:
+ *
+ *   mlxc_capture_begin(gpu_stream);
+ *   ... build the step; mlx_eval(...) ...        (recorded, nothing runs yet)
+ *   mlxc_capture* step = NULL;
+ *   mlxc_capture_end(gpu_stream, &step);          (instantiated, and run once)
+ *   for (;;) {
+ *     mlxc_array_write(input, &value, sizeof value);   (new input values, in place)
+ *     mlxc_capture_replay(step);                        (the same kernels over the same memory)
+ *     ... read the outputs evaluated during the recording ...
+ *   }
+ *   mlxc_capture_free(step);
+ *
+ * A replay reads the current contents of every array the recorded kernels read and overwrites
+ * the arrays they wrote, so values that change from one replay to the next must live in arrays
+ * (written with mlxc_array_write), never in shapes or in host values baked into the graph. The
+ * recording keeps every buffer it uses alive until mlxc_capture_free.
+ *
+ * While recording: every node evaluated must have a GPU kernel for its case (a CPU fallback is
+ * an error that voids the recording), host reads of GPU data and synchronisation are errors, and
+ * one recording at a time per process. See docs/cuda.md.
+ */
+#ifndef MLXC_CAPTURE_H
+#define MLXC_CAPTURE_H
+
+#include <stddef.h>
+
+#include "mlx/c/array.h"
+#include "mlx/c/stream.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct mlxc_capture mlxc_capture;
+
+/* Starts recording the work of `stream`'s GPU. Non-zero (with a message) for a CPU stream, a
+ * build without CUDA, or when a recording is already in progress. */
+int mlxc_capture_begin(mlx_stream stream);
+/* Ends the recording begun on `stream`, instantiates it and runs it once, so that the arrays
+ * evaluated while recording hold their values. On any failure during the recording (or here),
+ * returns non-zero with a message, *out stays NULL, and the arrays evaluated while recording
+ * hold undefined values. */
+int mlxc_capture_end(mlx_stream stream, mlxc_capture** out);
+/* Runs the recorded work again, ordered after the work queued on its GPU. */
+int mlxc_capture_replay(mlxc_capture* capture);
+void mlxc_capture_free(mlxc_capture* capture);
+
+/* Overwrites the data of an evaluated, row-contiguous array that shares its memory with no other
+ * array (nbytes must be its size in bytes), in place: the host copy at once, the GPU copy ordered
+ * after the work queued on its GPU. For the inputs of a recording; arrays are otherwise
+ * immutable. Memory-mapped or borrowed data cannot be written. */
+int mlxc_array_write(mlx_array array, const void* data, size_t nbytes);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

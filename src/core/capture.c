@@ -1,0 +1,160 @@
+/* Recording and replay of GPU work (include/mlxc/capture.h). The backend records the stream
+ * (backend/gpu.h); this side holds every buffer the recorded kernels use, so that no buffer is
+ * freed and its memory reused while a replay may still read or write it. */
+#include "core/capture.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/gpu.h"
+#include "core/device.h"
+#include "mlxc/capture.h"
+#include "util/error.h"
+
+struct mlxc_capture {
+  int device;
+  uint64_t id;
+  core_buffer** held;
+  bool* written;
+  size_t n_held, capacity;
+  struct gpu_graph* graph;
+  unsigned long errors_before; /* util_error_count() when the recording began */
+};
+
+/* One recording at a time: evaluation is not re-entrant across threads during one either. */
+static mlxc_capture* recording;
+static uint64_t next_id = 1;
+
+int core_capture_device(void) { return recording ? recording->device : -1; }
+
+int core_capture_hold(core_buffer* b, bool written) {
+  mlxc_capture* c = recording;
+  if (!c || !b) return 0;
+  if (b->capture_id == c->id) {
+    if (written) c->written[b->capture_slot] = true;
+    return 0;
+  }
+  if (c->n_held == c->capacity) {
+    size_t cap = c->capacity ? 2 * c->capacity : 256;
+    core_buffer** held = realloc(c->held, cap * sizeof *held);
+    if (held) c->held = held;
+    bool* flags = held ? realloc(c->written, cap * sizeof *flags) : NULL;
+    if (!flags) return util_error("out of memory while recording GPU work");
+    c->written = flags;
+    c->capacity = cap;
+  }
+  b->capture_id = c->id;
+  b->capture_slot = c->n_held;
+  b->capture_holds++;
+  atomic_fetch_add(&b->refs, 1);
+  c->held[c->n_held] = b;
+  c->written[c->n_held++] = written;
+  return 0;
+}
+
+static void release_holds(mlxc_capture* c) {
+  for (size_t i = 0; i < c->n_held; i++) {
+    core_buffer* b = c->held[i];
+    b->capture_holds--;
+    if (b->capture_id == c->id) b->capture_id = 0;
+    core_buffer_release(b);
+  }
+  free(c->held);
+  free(c->written);
+  c->held = NULL;
+  c->written = NULL;
+  c->n_held = c->capacity = 0;
+}
+
+/* The GPU of a stream, or -1 with an error. */
+static int stream_gpu(mlx_stream s, const char* what) {
+  core_stream* stream = core_stream_resolve(s);
+  if (!stream) return -1;
+  if (stream->device->type != MLX_GPU) {
+    util_error("%s: recording needs a GPU stream", what);
+    return -1;
+  }
+  return stream->device->index;
+}
+
+int mlxc_capture_begin(mlx_stream s) {
+  int device = stream_gpu(s, "mlxc_capture_begin");
+  if (device < 0) return 1;
+  if (recording) return util_error("mlxc_capture_begin: a recording is already in progress");
+  mlxc_capture* c = calloc(1, sizeof *c);
+  if (!c) return util_error("out of memory");
+  c->device = device;
+  c->id = next_id++;
+  c->errors_before = util_error_count();
+  if (gpu_backend_record_begin(device)) {
+    free(c);
+    return 1;
+  }
+  recording = c;
+  return 0;
+}
+
+/* Marks the host copies of the buffers the recorded work writes as stale. */
+static void invalidate_written(mlxc_capture* c) {
+  for (size_t i = 0; i < c->n_held; i++)
+    if (c->written[i] && c->held[i]->device_valid) c->held[i]->host_valid = false;
+}
+
+int mlxc_capture_end(mlx_stream s, mlxc_capture** out) {
+  if (!out) return util_error("mlxc_capture_end: null argument");
+  *out = NULL;
+  int device = stream_gpu(s, "mlxc_capture_end");
+  if (device < 0) return 1;
+  mlxc_capture* c = recording;
+  if (!c || c->device != device) return util_error("mlxc_capture_end: no recording in progress on GPU %d", device);
+  recording = NULL;
+  /* A failure reported while recording (a CPU fallback, a host read, ...) voids it: the graph
+   * would miss work. The failing call has already reported why. */
+  bool failed = util_error_count() != c->errors_before;
+  int status = gpu_backend_record_end(device, !failed, &c->graph);
+  if (failed) status = util_error("mlxc_capture_end: the recording failed (see the previous error)");
+  if (!status) status = gpu_backend_graph_launch(c->graph);
+  if (status) {
+    mlxc_capture_free(c);
+    return 1;
+  }
+  invalidate_written(c);
+  *out = c;
+  return 0;
+}
+
+int mlxc_capture_replay(mlxc_capture* c) {
+  if (!c) return util_error("mlxc_capture_replay: null argument");
+  if (recording) return util_error("mlxc_capture_replay: a recording is in progress");
+  if (gpu_backend_graph_launch(c->graph)) return 1;
+  invalidate_written(c);
+  return 0;
+}
+
+void mlxc_capture_free(mlxc_capture* c) {
+  if (!c) return;
+  if (c == recording) recording = NULL;
+  gpu_backend_graph_free(c->graph);
+  release_holds(c);
+  free(c);
+}
+
+int mlxc_array_write(mlx_array a, const void* data, size_t nbytes) {
+  core_array* x = core_ctx(a);
+  if (!x || (!data && nbytes)) return util_error("mlxc_array_write: null argument");
+  size_t expected = x->size * core_dtype_size(x->dtype);
+  if (x->node || !x->buffer) return util_error("mlxc_array_write: the array is not evaluated");
+  if (!x->row_contiguous) return util_error("mlxc_array_write: the array is not row-contiguous");
+  if (nbytes != expected)
+    return util_error("mlxc_array_write: %zu bytes for an array of %zu bytes", nbytes, expected);
+  core_buffer* b = x->buffer;
+  if (core_buffer_users(b) != 1 || atomic_load(&x->refs) != 1)
+    return util_error("mlxc_array_write: the array shares its memory with another array");
+  if (b->release) return util_error("mlxc_array_write: the array's memory is mapped or borrowed (read-only)");
+  if (recording && b->device_valid && b->device_index == recording->device)
+    return util_error("mlxc_array_write: GPU %d is being recorded", recording->device);
+  size_t offset = (size_t)x->offset * core_dtype_size(x->dtype);
+  if (b->device_valid && gpu_backend_write(b->device_index, (char*)b->device_data + offset, data, nbytes)) return 1;
+  if (b->host_valid && b->data) memcpy((char*)b->data + offset, data, nbytes);
+  return 0;
+}

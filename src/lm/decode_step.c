@@ -1,0 +1,153 @@
+/* The decode loop's step (decode_step.h). Replaying a recorded step removes the host's work per
+ * token (building the graph, ~450 kernel launches for a 24-layer model) that otherwise bounds a
+ * small model's decode on a GPU; the recorded step reads the token and its position from two
+ * device arrays and attends over a fixed number of cache slots with a mask. It is recorded again
+ * when the cache needs more slots (every STEP_SLOTS tokens). */
+#include "lm/decode_step.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lm/call.h"
+#include "lm/static_decode.h"
+#include "mlxc/error.h"
+#include "util/error.h"
+
+/* Slots added per recording: the recorded attention reads every slot, so fewer is less waste;
+ * more is fewer recordings. */
+#define STEP_SLOTS 256
+
+void lm_step_init(lm_step* st, const mlxc_lm_session* s, bool greedy) {
+  memset(st, 0, sizeof *st);
+  st->greedy = greedy;
+  st->token = st->position = st->logits = st->best = st->top = st->lse = mlx_array_new();
+  mlx_device device = mlx_device_new();
+  mlx_device_type type = MLX_CPU;
+  if (!mlx_stream_get_device(&device, s->model->stream)) mlx_device_get_type(&type, device);
+  mlx_device_free(device);
+  const char* off = getenv("MLXC_NO_GRAPHS");
+  st->replay = type == MLX_GPU && !(off && *off && strcmp(off, "0")) && lm_static_decode_supported(s, NULL);
+}
+
+/* Argmax, maximum and log-sum-exp of the last row of (n, vocab) logits, not evaluated. */
+static int greedy_outputs(mlx_array logits, mlx_stream s, mlx_array* best, mlx_array* top, mlx_array* lse) {
+  int rows = mlx_array_dim(logits, 0), vocab = mlx_array_dim(logits, 1);
+  int start[2] = {rows - 1, 0}, stop[2] = {rows, vocab};
+  mlx_array last = mlx_array_new();
+  int status = mlx_slice(&last, logits, start, 2, stop, 2, NULL, 0, s);
+  if (!status) status = mlx_argmax_axis(best, last, 1, false, s);
+  if (!status) status = mlx_max_axis(top, last, 1, false, s);
+  if (!status) status = mlx_logsumexp_axis(lse, last, 1, false, s);
+  mlx_array_free(last);
+  return status;
+}
+
+static int read_greedy(mlx_array best, mlx_array top, mlx_array lse, int32_t* token, float* logprob) {
+  const uint32_t* b = mlx_array_data_uint32(best);
+  const float* t = b ? mlx_array_data_float32(top) : NULL;
+  const float* l = t ? mlx_array_data_float32(lse) : NULL;
+  if (!l) return 1;
+  *token = (int32_t)b[0];
+  *logprob = t[0] - l[0];
+  return 0;
+}
+
+static int read_row(mlx_array logits, float* row) {
+  const float* data = mlx_array_data_float32(logits);
+  if (!data) return 1;
+  int vocab = mlx_array_dim(logits, 1);
+  memcpy(row, data + (size_t)(mlx_array_dim(logits, 0) - 1) * vocab, sizeof(float) * (size_t)vocab);
+  return 0;
+}
+
+int lm_step_pick(mlx_array logits, mlx_stream s, int32_t* token, float* logprob) {
+  mlx_array best = mlx_array_new(), top = mlx_array_new(), lse = mlx_array_new();
+  mlx_vector_array all = mlx_vector_array_new();
+  int status = 0;
+  CALL(greedy_outputs(logits, s, &best, &top, &lse));
+  CALL(mlx_vector_array_append_value(all, best));
+  CALL(mlx_vector_array_append_value(all, top));
+  CALL(mlx_vector_array_append_value(all, lse));
+  CALL(mlx_eval(all));
+  CALL(read_greedy(best, top, lse, token, logprob));
+cleanup:
+  mlx_array_free(best);
+  mlx_array_free(top);
+  mlx_array_free(lse);
+  mlx_vector_array_free(all);
+  return status;
+}
+
+static void drop_recording(lm_step* st) {
+  mlxc_capture_free(st->step);
+  st->step = NULL;
+  mlx_array* arrays[6] = {&st->token, &st->position, &st->logits, &st->best, &st->top, &st->lse};
+  for (int i = 0; i < 6; i++) {
+    mlx_array_free(*arrays[i]);
+    *arrays[i] = mlx_array_new();
+  }
+}
+
+/* Records the step for the session's next position (and runs it once). Non-zero when the
+ * recording failed; the session is then as before the step, except that the slot of this
+ * position may hold garbage until a normal step writes it. */
+static int record(lm_step* st, mlxc_lm_session* s, int32_t token) {
+  const mlxc_lm_model* m = s->model;
+  int status = 0, shape_token[2] = {1, 1}, shape_position[1] = {1}, flat[2] = {1, m->config.vocab_size};
+  int32_t position = s->offset;
+  mlx_vector_array outputs = mlx_vector_array_new();
+  drop_recording(st);
+  if (s->offset + 1 > st->capacity) {
+    int want = (s->offset + STEP_SLOTS) / STEP_SLOTS * STEP_SLOTS;
+    CALL(lm_static_decode_reserve(s, want, &st->capacity));
+  }
+  st->token = mlx_array_new_data(&token, shape_token, 2, MLX_INT32);
+  st->position = mlx_array_new_data(&position, shape_position, 1, MLX_INT32);
+  if (!st->token.ctx || !st->position.ctx) CALL(util_error("out of memory"));
+  CALL(mlxc_capture_begin(m->stream));
+  status = lm_static_decode_forward(s, st->token, st->position, &st->logits);
+  if (!status) status = mlx_reshape(&st->logits, st->logits, flat, 2, m->stream);
+  if (!status && st->greedy) status = greedy_outputs(st->logits, m->stream, &st->best, &st->top, &st->lse);
+  if (!status) status = mlx_vector_array_append_value(outputs, st->greedy ? st->best : st->logits);
+  if (!status && st->greedy) status = mlx_vector_array_append_value(outputs, st->top);
+  if (!status && st->greedy) status = mlx_vector_array_append_value(outputs, st->lse);
+  if (!status) status = mlx_eval(outputs);
+  /* Always end the recording, also after a failure inside it. */
+  int ended = mlxc_capture_end(m->stream, &st->step);
+  if (!status) status = ended;
+cleanup:
+  mlx_vector_array_free(outputs);
+  if (status) drop_recording(st);
+  return status;
+}
+
+int lm_step_run(lm_step* st, mlxc_lm_session* s, int32_t token, int32_t* picked, float* logprob, float* row) {
+  const mlxc_lm_model* m = s->model;
+  int status = 0;
+  if (st->replay) {
+    int32_t position = s->offset;
+    if (st->step && s->offset < st->capacity) {
+      status = mlxc_array_write(st->token, &token, sizeof token);
+      if (!status) status = mlxc_array_write(st->position, &position, sizeof position);
+      if (!status) status = mlxc_capture_replay(st->step);
+      if (status) return status;
+    } else if (record(st, s, token)) {
+      /* Not replayable after all (some op fell back to the CPU): decode normally from now on. */
+      fprintf(stderr, "mlxc: decoding without recorded steps: %s\n", mlxc_last_error());
+      st->replay = false;
+      drop_recording(st);
+    }
+    if (st->replay) {
+      lm_static_decode_advance(s);
+      return st->greedy ? read_greedy(st->best, st->top, st->lse, picked, logprob) : read_row(st->logits, row);
+    }
+  }
+  mlx_array logits = mlx_array_new();
+  status = mlxc_lm_forward(s, &token, 1, &logits);
+  if (!status) status = st->greedy ? lm_step_pick(logits, m->stream, picked, logprob) : read_row(logits, row);
+  mlx_array_free(logits);
+  return status;
+}
+
+void lm_step_free(lm_step* st) { drop_recording(st); }

@@ -1,0 +1,248 @@
+/* Recording and replay of GPU work (include/mlxc/capture.h) and the kernels a replayable decode
+ * step needs: dynamic slices and slice updates whose offsets stay on the device, logical
+ * and/or. GPU results against the CPU's; replays against values recomputed on the CPU for each
+ * new input. Skips (passing) without a CUDA GPU, after checking the errors that need none. */
+#include <time.h>
+
+#include "mlxc/capture.h"
+#include "mlxc/error.h"
+#include "mlxc/memory.h"
+
+#include "cuda_test_util.h"
+
+/* A device-resident copy of a host array. */
+static mlx_array on_gpu(mlx_array host) {
+  mlx_array d = mlx_array_new();
+  mlx_copy(&d, host, gpu);
+  mlx_array_eval(d);
+  return d;
+}
+
+TEST(dynamic_slice_and_update) {
+  int shape[4] = {1, 3, 40, 16}, ushape[4] = {1, 3, 2, 16};
+  int axes[1] = {2}, sizes[4] = {1, 3, 5, 16};
+  const int32_t starts[] = {0, 7, 38, 39, -4, -100, 100};
+  for (size_t k = 0; k < sizeof starts / sizeof starts[0]; k++) {
+    mlx_array src = rand_array(shape, 4, MLX_BFLOAT16, -1, 1), upd = rand_array(ushape, 4, MLX_BFLOAT16, -1, 1);
+    int one[1] = {1};
+    mlx_array st = mlx_array_new_data(&starts[k], one, 1, MLX_INT32), dst = on_gpu(st);
+    mlx_array g = mlx_array_new(), c = mlx_array_new(), gs = mlx_array_new(), cs = mlx_array_new();
+    char what[80];
+    snprintf(what, sizeof what, "slice_update_dynamic at %d", starts[k]);
+    CHECK(mlx_slice_update_dynamic(&g, src, upd, dst, axes, 1, gpu) == 0);
+    CHECK_MSG(made_on_gpu(g), "%s: not computed on the GPU", what);
+    mlx_slice_update_dynamic(&c, src, upd, st, axes, 1, cpu);
+    compare(what, g, c, 0, 0, 0);
+    snprintf(what, sizeof what, "slice_dynamic at %d", starts[k]);
+    CHECK(mlx_slice_dynamic(&gs, src, dst, axes, 1, sizes, 4, gpu) == 0);
+    CHECK_MSG(made_on_gpu(gs), "%s: not computed on the GPU", what);
+    mlx_slice_dynamic(&cs, src, st, axes, 1, sizes, 4, cpu);
+    compare(what, gs, cs, 0, 0, 0);
+    mlx_array arrays[] = {src, upd, st, dst, g, c, gs, cs};
+    for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++) mlx_array_free(arrays[i]);
+  }
+  /* The KV-cache idiom: the update replaces the only handle, so it happens in place. */
+  mlx_array host = rand_array(shape, 4, MLX_FLOAT32, -1, 1), cache = on_gpu(host), ref = mlx_array_new();
+  mlx_copy(&ref, host, cpu);
+  const void* before = core_ctx(cache)->buffer->device_data;
+  for (int32_t pos = 0; pos < 6; pos++) {
+    int one[1] = {1};
+    mlx_array upd = rand_array(ushape, 4, MLX_FLOAT32, -1, 1), st = mlx_array_new_data(&pos, one, 1, MLX_INT32);
+    CHECK(mlx_slice_update_dynamic(&cache, cache, upd, st, axes, 1, gpu) == 0);
+    mlx_array_eval(cache);
+    mlx_slice_update_dynamic(&ref, ref, upd, st, axes, 1, cpu);
+    mlx_array_free(upd);
+    mlx_array_free(st);
+  }
+  CHECK_MSG(core_ctx(cache)->buffer->device_data == before, "the cache update was not made in place");
+  compare("in-place dynamic updates", cache, ref, 0, 0, 0);
+  mlx_array arrays[] = {host, cache, ref};
+  for (size_t i = 0; i < 3; i++) mlx_array_free(arrays[i]);
+}
+
+TEST(logical_and_or) {
+  int sa[2] = {5, 1}, sb[2] = {1, 7};
+  mlx_array a0 = rand_array(sa, 2, MLX_FLOAT32, -1, 1), b0 = rand_array(sb, 2, MLX_FLOAT32, -1, 1);
+  mlx_array zero = mlx_array_new_float(0.0f), a = mlx_array_new(), b = mlx_array_new();
+  mlx_greater(&a, a0, zero, cpu);
+  mlx_less(&b, b0, zero, cpu);
+  mlx_array_eval(a);
+  mlx_array_eval(b);
+  typedef int (*logical_fn)(mlx_array*, const mlx_array, const mlx_array, const mlx_stream);
+  const logical_fn fns[2] = {mlx_logical_and, mlx_logical_or};
+  for (int f = 0; f < 2; f++) {
+    mlx_array g = mlx_array_new(), c = mlx_array_new();
+    CHECK(fns[f](&g, a, b, gpu) == 0);
+    CHECK_MSG(made_on_gpu(g), "logical %s: not computed on the GPU", f ? "or" : "and");
+    fns[f](&c, a, b, cpu);
+    compare(f ? "logical_or" : "logical_and", g, c, 0, 0, 0);
+    mlx_array_free(g);
+    mlx_array_free(c);
+  }
+  mlx_array arrays[] = {a0, b0, zero, a, b};
+  for (size_t i = 0; i < 5; i++) mlx_array_free(arrays[i]);
+}
+
+/* The step recorded below, on either stream: y = sum(exp(x * w) + x, last axis), the cache
+ * row `pos` set to x * w, and attention-like mask = slots <= pos. */
+static int build_step(mlx_array* y, mlx_array* cache, mlx_array* mask, mlx_array x, mlx_array w, mlx_array pos,
+                      mlx_array slots, mlx_stream s) {
+  mlx_array t = mlx_array_new(), e = mlx_array_new(), row = mlx_array_new();
+  int axes[1] = {1}, rshape[2] = {1, 8};
+  int status = mlx_multiply(&t, x, w, s);
+  if (!status) status = mlx_exp(&e, t, s);
+  if (!status) status = mlx_add(&e, e, x, s);
+  if (!status) status = mlx_sum_axis(y, e, -1, false, s);
+  if (!status) status = mlx_reshape(&row, t, rshape, 2, s);
+  if (!status) status = mlx_slice_update_dynamic(cache, *cache, row, pos, axes, 1, s);
+  if (!status) status = mlx_less_equal(mask, slots, pos, s);
+  mlx_array_free(t);
+  mlx_array_free(e);
+  mlx_array_free(row);
+  return status;
+}
+
+TEST(record_and_replay) {
+  mlx_synchronize(gpu);
+  size_t active0, peak, cached;
+  mlxc_gpu_memory(0, &active0, &peak, &cached);
+  int sx[1] = {8}, sc[2] = {16, 8}, one[1] = {1};
+  int32_t slot_values[16];
+  for (int i = 0; i < 16; i++) slot_values[i] = i;
+  mlx_array w_host = rand_array(sx, 1, MLX_FLOAT32, -1, 1), x_host = rand_array(sx, 1, MLX_FLOAT32, -1, 1);
+  mlx_array zeros = mlx_array_new(), slots_host = mlx_array_new_data(slot_values, sc, 1, MLX_INT32);
+  mlx_zeros(&zeros, sc, 2, MLX_FLOAT32, cpu);
+  int32_t pos_value = 0;
+  mlx_array pos_host = mlx_array_new_data(&pos_value, one, 1, MLX_INT32);
+  mlx_array w = on_gpu(w_host), x = on_gpu(x_host), pos = on_gpu(pos_host), cache = on_gpu(zeros), slots = on_gpu(slots_host);
+  mlx_array ref_cache = mlx_array_new(), y = mlx_array_new(), mask = mlx_array_new();
+  mlx_copy(&ref_cache, zeros, cpu);
+
+  CHECK(mlxc_capture_begin(gpu) == 0);
+  CHECK(build_step(&y, &cache, &mask, x, w, pos, slots, gpu) == 0);
+  mlx_vector_array outs = mlx_vector_array_new_data((mlx_array[]){y, cache, mask}, 3);
+  CHECK(mlx_eval(outs) == 0);
+  mlx_vector_array_free(outs);
+  mlxc_capture* step = NULL;
+  CHECK_MSG(mlxc_capture_end(gpu, &step) == 0 && step, "capture: %s", mlxc_last_error());
+  const void* cache_memory = core_ctx(cache)->buffer->device_data;
+  /* Each replay with new inputs equals the step recomputed on the CPU. */
+  for (int32_t p = 0; p < 12 && step; p++) {
+    mlx_array xh = rand_array(sx, 1, MLX_FLOAT32, -1, 1);
+    if (p > 0) {
+      CHECK(mlxc_array_write(x, mlx_array_data_float32(xh), 8 * sizeof(float)) == 0);
+      CHECK(mlxc_array_write(pos, &p, sizeof p) == 0);
+      CHECK(mlxc_capture_replay(step) == 0);
+    } else {
+      mlx_array_free(xh);
+      xh = mlx_array_new();
+      mlx_copy(&xh, x_host, cpu);
+    }
+    mlx_array cy = mlx_array_new(), cmask = mlx_array_new(), ph = mlx_array_new_data(&p, one, 1, MLX_INT32);
+    CHECK(build_step(&cy, &ref_cache, &cmask, xh, w_host, ph, slots_host, cpu) == 0);
+    char what[64];
+    snprintf(what, sizeof what, "replay %d: y", p);
+    compare(what, y, cy, 1e-6, 1e-6, 0);
+    snprintf(what, sizeof what, "replay %d: cache", p);
+    compare(what, cache, ref_cache, 1e-6, 1e-6, 0);
+    snprintf(what, sizeof what, "replay %d: mask", p);
+    compare(what, mask, cmask, 0, 0, 0);
+    mlx_array arrays[] = {xh, cy, cmask, ph};
+    for (size_t i = 0; i < 4; i++) mlx_array_free(arrays[i]);
+  }
+  CHECK_MSG(core_ctx(cache)->buffer->device_data == cache_memory, "the recorded cache update was not in place");
+  /* Inputs that cannot be written. */
+  bool quiet = mlxc_set_errors_quiet(true);
+  CHECK(mlxc_array_write(x, slot_values, 4) != 0);
+  CHECK(strstr(mlxc_last_error(), "bytes for an array of") != NULL);
+  mlx_array alias = mlx_array_new();
+  mlx_array_set(&alias, x);
+  CHECK(mlxc_array_write(x, slot_values, 8 * sizeof(float)) != 0);
+  CHECK(strstr(mlxc_last_error(), "shares its memory") != NULL);
+  mlx_array_free(alias);
+  mlx_array pending = mlx_array_new();
+  mlx_add(&pending, x, x, gpu);
+  CHECK(mlxc_array_write(pending, slot_values, 8 * sizeof(float)) != 0);
+  CHECK(strstr(mlxc_last_error(), "not evaluated") != NULL);
+  mlx_array_free(pending);
+  mlxc_set_errors_quiet(quiet);
+  mlxc_capture_free(step);
+  mlx_array arrays[] = {w_host, x_host, zeros, slots_host, pos_host, w, x, pos, cache, slots, ref_cache, y, mask};
+  for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++) mlx_array_free(arrays[i]);
+  /* Everything the recording held is given back. */
+  mlx_synchronize(gpu);
+  size_t active1;
+  mlxc_gpu_memory(0, &active1, &peak, &cached);
+  CHECK_EQ_INT(active1, active0);
+}
+
+TEST(recording_failures) {
+  int s[2] = {4, 6};
+  mlx_array host = rand_array(s, 2, MLX_FLOAT32, -1, 1), x = on_gpu(host), y = mlx_array_new();
+  bool quiet = mlxc_set_errors_quiet(true);
+  /* cumsum has no GPU kernel: the recording fails with a message and nothing is kept. */
+  CHECK(mlxc_capture_begin(gpu) == 0);
+  CHECK(mlxc_capture_begin(gpu) != 0); /* one at a time */
+  CHECK(mlx_cumsum(&y, x, 1, false, true, gpu) == 0);
+  CHECK(mlx_array_eval(y) != 0);
+  CHECK(strstr(mlxc_last_error(), "cannot be recorded") != NULL);
+  mlxc_capture* c = NULL;
+  CHECK(mlxc_capture_end(gpu, &c) != 0);
+  CHECK(c == NULL);
+  /* A host read while recording fails too. */
+  mlx_array z = mlx_array_new();
+  CHECK(mlxc_capture_begin(gpu) == 0);
+  mlx_exp(&z, x, gpu);
+  CHECK(mlx_array_eval(z) == 0);
+  CHECK(mlx_array_data_float32(z) == NULL);
+  CHECK(mlxc_capture_end(gpu, &c) != 0 && c == NULL);
+  mlx_array_free(z);
+  /* Recording needs a GPU stream; ending needs a recording. */
+  CHECK(mlxc_capture_begin(cpu) != 0);
+  CHECK(mlxc_capture_end(gpu, &c) != 0);
+  mlxc_set_errors_quiet(quiet);
+  /* The GPU works normally afterwards. */
+  mlx_array g = mlx_array_new(), cc = mlx_array_new();
+  CHECK(mlx_exp(&g, x, gpu) == 0);
+  mlx_exp(&cc, host, cpu);
+  compare("exp after failed recordings", g, cc, 1e-6, 0, 0);
+  mlx_array arrays[] = {host, x, y, g, cc};
+  for (size_t i = 0; i < 5; i++) mlx_array_free(arrays[i]);
+}
+
+/* Without a GPU: recording is refused; mlxc_array_write works on host arrays. */
+TEST(without_gpu) {
+  mlx_stream c = mlx_default_cpu_stream_new();
+  bool quiet = mlxc_set_errors_quiet(true);
+  CHECK(mlxc_capture_begin(c) != 0);
+  CHECK(strstr(mlxc_last_error(), "GPU stream") != NULL);
+  mlxc_set_errors_quiet(quiet);
+  float v[3] = {1, 2, 3}, w[3] = {7, 8, 9};
+  int s[1] = {3};
+  mlx_array a = mlx_array_new_data(v, s, 1, MLX_FLOAT32);
+  mlx_array_eval(a);
+  CHECK(mlxc_array_write(a, w, sizeof w) == 0);
+  const float* p = mlx_array_data_float32(a);
+  CHECK(p && p[0] == 7 && p[2] == 9);
+  mlx_array_free(a);
+  mlx_stream_free(c);
+}
+
+int main(void) {
+  RUN(without_gpu);
+  int count = 0;
+  mlx_device_count(&count, MLX_GPU);
+  if (count == 0) {
+    printf("SKIP: no CUDA GPU (the recording tests need one); only the no-GPU behaviour is checked\n");
+    return TEST_SUMMARY();
+  }
+  rng_state = (uint64_t)time(NULL) ^ 0x51ed270b27a3c1f5ull;
+  printf("seed %llu\n", (unsigned long long)rng_state);
+  cpu = mlx_default_cpu_stream_new();
+  gpu = mlx_default_gpu_stream_new();
+  RUN(dynamic_slice_and_update);
+  RUN(logical_and_or);
+  RUN(record_and_replay);
+  RUN(recording_failures);
+  return TEST_SUMMARY();
+}
