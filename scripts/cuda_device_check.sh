@@ -14,10 +14,10 @@ case "${1:-}" in
 pack)
   BUILD=${BUILD:-$ROOT/build-cuda}
   cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DMLXC_CUDA=ON > /dev/null &&
-    cmake --build "$BUILD" -j"$(nproc)" --target test_cuda_ops bench_cuda bench_lm_gpu bench_embed_gpu || exit 1
+    cmake --build "$BUILD" -j"$(nproc)" --target test_cuda_ops test_cuda_capture bench_cuda bench_lm_gpu bench_embed_gpu || exit 1
   tmp=$(mktemp -d)
   mkdir -p "$tmp/bin" "$tmp/lib" "$PACK"
-  cp "$BUILD/test_cuda_ops" "$BUILD/bench_cuda" "$BUILD/bench_lm_gpu" "$BUILD/bench_embed_gpu" "$tmp/bin/"
+  cp "$BUILD/test_cuda_ops" "$BUILD/test_cuda_capture" "$BUILD/bench_cuda" "$BUILD/bench_lm_gpu" "$BUILD/bench_embed_gpu" "$tmp/bin/"
   for l in libutf8proc.so.2 libpcre2-8.so.0 libtmglib.so.3 libopenblas.so.0 libgfortran.so.5 libjansson.so.4 libquadmath.so.0 liblapacke.so.3 liblapack.so.3 libblas.so.3; do
     p=$(ldconfig -p | awk -v l="$l" '$1 == l {print $NF; exit}')
     [ -n "$p" ] && cp -L "$p" "$tmp/lib/"
@@ -34,6 +34,9 @@ run)
   echo "== test_cuda_ops"
   timeout 120 "$PACK/bin/test_cuda_ops" > "$OUT/test_cuda_ops.log" 2>&1; echo "rc=$?" >> "$OUT/test_cuda_ops.log"
   tail -30 "$OUT/test_cuda_ops.log"
+  echo "== test_cuda_capture"
+  timeout 60 "$PACK/bin/test_cuda_capture" > "$OUT/test_cuda_capture.log" 2>&1; echo "rc=$?" >> "$OUT/test_cuda_capture.log"
+  tail -20 "$OUT/test_cuda_capture.log"
   echo "== bench_cuda"
   timeout 60 "$PACK/bin/bench_cuda" 2>&1 | tee "$OUT/bench_cuda.log"
   echo "== compute-sanitizer memcheck (MLXC_CUDA_TESTS_QUICK: model-sized tests skipped)"
@@ -41,6 +44,9 @@ run)
   MLXC_CUDA_TESTS_QUICK=1 timeout 150 compute-sanitizer --tool memcheck --report-api-errors no \
     "$PACK/bin/test_cuda_ops" > "$OUT/memcheck.log" 2>&1; echo "rc=$?" >> "$OUT/memcheck.log"
   grep -E "ERROR SUMMARY|passed|rc=" "$OUT/memcheck.log"
+  timeout 100 compute-sanitizer --tool memcheck --report-api-errors no "$PACK/bin/test_cuda_capture" > "$OUT/memcheck_capture.log" 2>&1
+  echo "rc=$?" >> "$OUT/memcheck_capture.log"
+  grep -E "ERROR SUMMARY|passed|rc=" "$OUT/memcheck_capture.log"
   ;;
 lm)
   # Decode and prefill tok/s of a real-shaped model, then the same with PyTorch + transformers.
