@@ -190,8 +190,21 @@ int lm_session_configure(mlxc_lm_session* session, int max_kv_size, int kv_bits,
                          int quantized_kv_start);
 
 /* decoder.c: logits (B, n, vocab) float32 for ids (B, n) after the session's context (B = the
- * session's batch). */
+ * session's batch); advances the session by n. */
 int lm_decoder_forward(mlxc_lm_session* session, mlx_array ids, mlx_array* logits);
+/* The core of one layer's attention, which the normal and the static decode paths do
+ * differently: q (B, H, L, hd), k and v (B, K, L, hd) after the q/k norms and before RoPE give
+ * *out (B, H, L, hd). ctx is the path's own state. */
+typedef int (*lm_attend_fn)(mlx_array* out, mlxc_lm_session* session, int layer, mlx_array q, mlx_array k, mlx_array v,
+                            void* ctx, mlx_stream s);
+/* The decoder's graph for ids (B, n) with `attend` as every attention layer's core: logits as
+ * lm_decoder_forward, built and not evaluated; the session's offset is left as it is. */
+int lm_decoder_run(mlxc_lm_session* session, mlx_array ids, lm_attend_fn attend, void* ctx, mlx_array* logits);
+/* RoPE of `layer` on x (B, heads, L, hd): positions from `offsets` (int32, (B) or (1): mlx_fast_rope_dynamic)
+ * or, when empty, from the session's offset. */
+int lm_rope_apply(mlx_array* out, const mlxc_lm_session* session, int layer, mlx_array x, mlx_array offsets, mlx_stream s);
+/* The softmax scale of attention logits (query_pre_attn_scalar or head_dim, YaRN's mscale). */
+float lm_attention_scale(const mlxc_lm_model* model);
 
 /* batch.c: makes `s` (fresh) a session of n rows whose first real columns are row_start[0..n-1]
  * (copied); models with convolution layers and max_kv_size are refused. */
