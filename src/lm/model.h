@@ -168,6 +168,18 @@ int lm_cache_keep_rows(lm_kv_cache* c, mlx_array rows, mlx_stream s);
 int lm_cache_restore(lm_kv_cache* c, const mlx_array* parts, int n_parts, int offset, int next);
 /* The slot the next rotating write would overwrite: mlx-lm's RotatingKVCache._idx. */
 int lm_cache_next_slot(const lm_kv_cache* c);
+/* `slots` rounded up to the caches' growth step. */
+int lm_cache_rounded_capacity(int slots);
+/* For static decode (static_decode.c): lays the float cache of a session at `offset` out with
+ * slot i holding position i, in `capacity` slots (at least offset and the current capacity).
+ * A rotating cache that has dropped positions (keep 0: it holds the newest `length`, in rotated
+ * order) gets them back in place; the slots of dropped positions hold zeros, which its window
+ * masks, and it stays `evicted`, so it cannot be rewound onto them. The parts are left lazy. */
+int lm_cache_make_static(lm_kv_cache* c, int offset, int capacity, mlx_stream s);
+/* The first slot a prompt-cache file keeps of a session at `offset`: 0, except for a rotating
+ * cache laid out by position after dropping some (lm_cache_make_static), whose slots before
+ * its newest max_size hold nothing worth keeping. */
+int lm_cache_first_saved_slot(const lm_kv_cache* c, int offset);
 
 struct mlxc_lm_session {
   const mlxc_lm_model* model;
