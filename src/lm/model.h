@@ -192,6 +192,9 @@ struct mlxc_lm_session {
    * positions = columns. */
   int batch;
   int* row_start;
+  /* Static decode (static_decode.c): the slot indices 0..capacity-1 (int32, evaluated) that
+   * every attention cache has been laid out to; empty until lm_static_decode_reserve. */
+  mlx_array static_slots;
 };
 
 /* conv.c: the short convolution block of lfm2 for x (1, L, D), updating the layer's state. */
