@@ -59,13 +59,11 @@ cleanup:
   return status;
 }
 
-/* Makes room for `extra` more slots after the filled ones; `like` gives each part's dtype and
- * last dimension. A rotating cache grows no further than its size. */
-static int grow(lm_kv_cache* c, const mlx_array* like, int extra, mlx_stream s) {
-  if (c->length + extra <= c->capacity) return 0;
-  int capacity = (c->length + extra + CACHE_STEP - 1) / CACHE_STEP * CACHE_STEP;
-  int bounded = c->options.max_size > c->length + extra ? c->options.max_size : c->length + extra;
-  if (c->options.max_size > 0 && capacity > bounded) capacity = bounded;
+int lm_cache_rounded_capacity(int slots) { return (slots + CACHE_STEP - 1) / CACHE_STEP * CACHE_STEP; }
+
+/* Reallocates every part with `capacity` slots, keeping the filled ones; `like` gives each
+ * part's dtype and first, second and last dimensions. */
+static int grow_to(lm_kv_cache* c, const mlx_array* like, int capacity, mlx_stream s) {
   int status = resize_positions(c, capacity);
   for (int i = 0; i < count_parts(c) && !status; i++) {
     int shape[4] = {mlx_array_dim(like[i], 0), mlx_array_dim(like[i], 1), capacity, mlx_array_dim(like[i], 3)};
@@ -82,6 +80,16 @@ static int grow(lm_kv_cache* c, const mlx_array* like, int extra, mlx_stream s) 
   }
   if (!status) c->capacity = capacity;
   return status;
+}
+
+/* Makes room for `extra` more slots after the filled ones; `like` gives each part's dtype and
+ * last dimension. A rotating cache grows no further than its size. */
+static int grow(lm_kv_cache* c, const mlx_array* like, int extra, mlx_stream s) {
+  if (c->length + extra <= c->capacity) return 0;
+  int capacity = lm_cache_rounded_capacity(c->length + extra);
+  int bounded = c->options.max_size > c->length + extra ? c->options.max_size : c->length + extra;
+  if (c->options.max_size > 0 && capacity > bounded) capacity = bounded;
+  return grow_to(c, like, capacity, s);
 }
 
 /* Writes n new entries into slots first..first+n-1. */
@@ -196,6 +204,53 @@ int lm_cache_update(lm_kv_cache* c, mlx_array k, mlx_array v, int offset, lm_kv_
 cleanup:
   for (int i = 0; i < 6; i++) mlx_array_free(incoming[i]);
   return status;
+}
+
+int lm_cache_make_static(lm_kv_cache* c, int offset, int capacity, mlx_stream s) {
+  if (c->quantized) return util_error("static decode needs a float KV cache");
+  if (capacity < offset || capacity < c->capacity)
+    return util_error("a KV cache of %d slots holding %d positions cannot become %d slots", c->capacity, offset, capacity);
+  if (c->length == offset) return capacity > c->capacity ? grow_to(c, c->parts, capacity, s) : 0;
+  /* Some positions have been dropped: the slots hold the newest `length` in rotated order. */
+  int first = offset - c->length, status = 0;
+  int32_t* slot_of = malloc(sizeof(int32_t) * (size_t)c->length);
+  mlx_array index = mlx_array_new(), held = mlx_array_new(), fresh = mlx_array_new();
+  if (!slot_of) CALL(util_error("out of memory"));
+  for (int p = 0; p < c->length; p++) slot_of[p] = -1;
+  for (int j = 0; j < c->length; j++) {
+    int p = c->positions[j] - first;
+    if (p < 0 || p >= c->length || slot_of[p] >= 0)
+      CALL(util_error("a KV cache whose slots do not hold its newest %d positions cannot be laid out by position", c->length));
+    slot_of[p] = j;
+  }
+  int index_shape[1] = {c->length};
+  index = mlx_array_new_data(slot_of, index_shape, 1, MLX_INT32);
+  if (!index.ctx) CALL(1);
+  for (int i = 0; i < 2; i++) {
+    mlx_array part = c->parts[i];
+    int shape[4] = {mlx_array_dim(part, 0), mlx_array_dim(part, 1), capacity, mlx_array_dim(part, 3)};
+    int start[4] = {0, 0, first, 0}, stop[4] = {shape[0], shape[1], offset, shape[3]};
+    CALL(mlx_take_axis(&held, part, index, 2, s)); /* (B, K, length, hd) in position order */
+    CALL(mlx_zeros(&fresh, shape, 4, mlx_array_dtype(part), s));
+    CALL(mlx_slice_update(&fresh, fresh, held, start, 4, stop, 4, NULL, 0, s));
+    CALL(mlx_array_set(&c->parts[i], fresh));
+  }
+  CALL(resize_positions(c, capacity));
+  for (int p = 0; p < offset; p++) c->positions[p] = p;
+  c->length = offset;
+  c->capacity = capacity;
+cleanup:
+  free(slot_of);
+  mlx_array_free(index);
+  mlx_array_free(held);
+  mlx_array_free(fresh);
+  return status;
+}
+
+int lm_cache_first_saved_slot(const lm_kv_cache* c, int offset) {
+  if (c->evicted && c->length == offset && c->options.max_size > 0 && c->length > c->options.max_size)
+    return c->length - c->options.max_size;
+  return 0;
 }
 
 void lm_cache_view_free(lm_kv_view* view) {

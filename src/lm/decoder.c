@@ -212,15 +212,78 @@ static int row_positions(mlx_array* out, const mlxc_lm_session* sess) {
   return 0;
 }
 
-static int attention(mlx_array* out, mlxc_lm_session* sess, int li, mlx_array x, mlx_stream s) {
+int lm_rope_apply(mlx_array* out, const mlxc_lm_session* sess, int li, mlx_array x, mlx_array offsets, mlx_stream s) {
+  const mlxc_lm_model* m = sess->model;
+  const lm_config* c = &m->config;
+  bool sliding = c->layer_kinds[li] == LAYER_SLIDING_ATTENTION && c->sliding_window > 0;
+  int dims = (int)(c->head_dim * c->partial_rotary_factor), L = mlx_array_dim(x, 2);
+  mlx_optional_float base = {sliding ? c->rope_local_theta : lm_rope_base(c, sess->offset + L), !m->rope_freqs.ctx};
+  mlx_array freqs = m->rope_freqs.ctx && !(sliding && m->arch->gemma_norms) ? m->rope_freqs : mlx_array_new();
+  if (!freqs.ctx) base.has_value = true;
+  if (offsets.ctx) return mlx_fast_rope_dynamic(out, x, dims, false, base, 1.0f, offsets, freqs, s);
+  return mlx_fast_rope(out, x, dims, false, base, 1.0f, sess->offset, freqs, s);
+}
+
+float lm_attention_scale(const mlxc_lm_model* m) {
+  const lm_config* c = &m->config;
+  float scale = 1.0f / sqrtf(c->query_pre_attn_scalar > 0 ? c->query_pre_attn_scalar : (float)c->head_dim);
+  return scale * (m->rope_mscale * m->rope_mscale);
+}
+
+/* The normal path's attention core: RoPE at the session's offset (each row's own in a batch),
+ * the KV cache's host-managed update, a host-built mask when one is needed. */
+static int cached_attention(mlx_array* out, mlxc_lm_session* sess, int li, mlx_array q, mlx_array k, mlx_array v,
+                            void* unused, mlx_stream s) {
+  (void)unused;
+  const lm_config* c = &sess->model->config;
+  int B = mlx_array_dim(q, 0), L = mlx_array_dim(q, 2);
+  mlx_array qr = mlx_array_new(), kr = mlx_array_new(), mask = mlx_array_new(), row_offsets = mlx_array_new();
+  lm_kv_view view;
+  for (int i = 0; i < 3; i++) view.keys[i] = view.values[i] = mlx_array_new();
+  int status = 0;
+  if (sess->row_start) CALL(row_positions(&row_offsets, sess)); /* each row's positions count from its first real column */
+  CALL(lm_rope_apply(&qr, sess, li, q, row_offsets, s));
+  CALL(lm_rope_apply(&kr, sess, li, k, row_offsets, s));
+  lm_kv_cache* cache = &sess->caches[li];
+  CALL(lm_cache_update(cache, kr, v, sess->offset, &view, s));
+  int T = cache->length;
+  float scale = lm_attention_scale(sess->model);
+  bool sliding = c->layer_kinds[li] == LAYER_SLIDING_ATTENTION && c->sliding_window > 0;
+  /* A standard cache holds positions 0..T-1 in order; a rotating one is masked by the
+   * positions its slots hold, within the narrower of the layer's and the cache's windows. */
+  int window = sliding ? c->sliding_window : INT_MAX;
+  if (cache->evicted || cache->options.max_size > 0 || sess->row_start) {
+    int rotating_window = cache->options.max_size > 0 ? cache->options.max_size - cache->options.keep : INT_MAX;
+    CALL(position_mask(&mask, L, cache->positions, T, sess->offset, window < rotating_window ? window : rotating_window,
+                       cache->options.keep, sess->row_start, B));
+  } else if (sliding && T > c->sliding_window) {
+    CALL(attention_mask(&mask, L, T, sess->offset, c->sliding_window, s));
+  }
+  bool causal = L > 1 && !cache->evicted && cache->options.max_size == 0 && !sess->row_start;
+  if (c->attn_logit_softcapping > 0 || view.quantized) {
+    CALL(composed_attention(out, qr, &view, scale, c->attn_logit_softcapping, mask, causal, sess->offset, s));
+  } else {
+    const char* mode = mask.ctx ? "array" : (causal ? "causal" : "");
+    CALL(mlx_fast_scaled_dot_product_attention(out, qr, view.keys[0], view.values[0], scale, mode, mask, mlx_array_new(), s));
+  }
+cleanup:
+  mlx_array_free(qr);
+  mlx_array_free(kr);
+  lm_cache_view_free(&view);
+  mlx_array_free(mask);
+  mlx_array_free(row_offsets);
+  return status;
+}
+
+/* One layer's attention block on x (B, L, D): projections, heads, q/k norms, then `attend`
+ * for RoPE, the cache and attention, then the output projection. */
+static int attention(mlx_array* out, mlxc_lm_session* sess, int li, mlx_array x, lm_attend_fn attend, void* ctx,
+                     mlx_stream s) {
   const mlxc_lm_model* m = sess->model;
   const lm_config* c = &m->config;
   const lm_layer* layer = &m->layers[li];
   int H = c->num_heads, K = c->num_kv_heads, hd = c->head_dim, B = mlx_array_dim(x, 0), L = mlx_array_dim(x, 1);
   mlx_array q = mlx_array_new(), k = mlx_array_new(), v = mlx_array_new(), h = mlx_array_new();
-  mlx_array mask = mlx_array_new(), row_offsets = mlx_array_new();
-  lm_kv_view view;
-  for (int i = 0; i < 3; i++) view.keys[i] = view.values[i] = mlx_array_new();
   int status = 0;
   if (m->arch->fused_qkv) {
     int cuts[2] = {H * hd, (H + K) * hd};
@@ -237,48 +300,14 @@ static int attention(mlx_array* out, mlxc_lm_session* sess, int li, mlx_array x,
     CALL(lm_linear_apply(&k, &layer->k, x, s));
     CALL(lm_linear_apply(&v, &layer->v, x, s));
   }
-  CALL(split_heads(&q, q, H, hd, s));
-  CALL(split_heads(&k, k, K, hd, s));
+  CALL(split_heads(&q, q, H, hd, s)); /* (B, H, L, hd) */
+  CALL(split_heads(&k, k, K, hd, s)); /* (B, K, L, hd) */
   CALL(split_heads(&v, v, K, hd, s));
   if (m->arch->qk_norm) {
     CALL(lm_norm_apply(&q, &layer->q_norm, q, c->norm_eps, s));
     CALL(lm_norm_apply(&k, &layer->k_norm, k, c->norm_eps, s));
   }
-  bool sliding = c->layer_kinds[li] == LAYER_SLIDING_ATTENTION && c->sliding_window > 0;
-  int dims = (int)(hd * c->partial_rotary_factor);
-  mlx_optional_float base = {sliding ? c->rope_local_theta : lm_rope_base(c, sess->offset + L), !m->rope_freqs.ctx};
-  mlx_array freqs = m->rope_freqs.ctx && !(sliding && m->arch->gemma_norms) ? m->rope_freqs : mlx_array_new();
-  if (!freqs.ctx) base.has_value = true;
-  if (sess->row_start) { /* each row's positions count from its first real column */
-    CALL(row_positions(&row_offsets, sess));
-    CALL(mlx_fast_rope_dynamic(&q, q, dims, false, base, 1.0f, row_offsets, freqs, s));
-    CALL(mlx_fast_rope_dynamic(&k, k, dims, false, base, 1.0f, row_offsets, freqs, s));
-  } else {
-    CALL(mlx_fast_rope(&q, q, dims, false, base, 1.0f, sess->offset, freqs, s));
-    CALL(mlx_fast_rope(&k, k, dims, false, base, 1.0f, sess->offset, freqs, s));
-  }
-  lm_kv_cache* cache = &sess->caches[li];
-  CALL(lm_cache_update(cache, k, v, sess->offset, &view, s));
-  int T = cache->length;
-  float scale = 1.0f / sqrtf(c->query_pre_attn_scalar > 0 ? c->query_pre_attn_scalar : (float)hd);
-  scale *= m->rope_mscale * m->rope_mscale;
-  /* A standard cache holds positions 0..T-1 in order; a rotating one is masked by the
-   * positions its slots hold, within the narrower of the layer's and the cache's windows. */
-  int window = sliding ? c->sliding_window : INT_MAX;
-  if (cache->evicted || cache->options.max_size > 0 || sess->row_start) {
-    int rotating_window = cache->options.max_size > 0 ? cache->options.max_size - cache->options.keep : INT_MAX;
-    CALL(position_mask(&mask, L, cache->positions, T, sess->offset, window < rotating_window ? window : rotating_window,
-                       cache->options.keep, sess->row_start, B));
-  } else if (sliding && T > c->sliding_window) {
-    CALL(attention_mask(&mask, L, T, sess->offset, c->sliding_window, s));
-  }
-  bool causal = L > 1 && !cache->evicted && cache->options.max_size == 0 && !sess->row_start;
-  if (c->attn_logit_softcapping > 0 || view.quantized) {
-    CALL(composed_attention(&h, q, &view, scale, c->attn_logit_softcapping, mask, causal, sess->offset, s));
-  } else {
-    const char* mode = mask.ctx ? "array" : (causal ? "causal" : "");
-    CALL(mlx_fast_scaled_dot_product_attention(&h, q, view.keys[0], view.values[0], scale, mode, mask, mlx_array_new(), s));
-  }
+  CALL(attend(&h, sess, li, q, k, v, ctx, s)); /* (B, H, L, hd) */
   int perm[4] = {0, 2, 1, 3}, shape[3] = {B, L, H * hd};
   CALL(mlx_transpose_axes(&h, h, perm, 4, s));
   CALL(mlx_reshape(&h, h, shape, 3, s));
@@ -288,13 +317,10 @@ cleanup:
   mlx_array_free(k);
   mlx_array_free(v);
   mlx_array_free(h);
-  lm_cache_view_free(&view);
-  mlx_array_free(mask);
-  mlx_array_free(row_offsets);
   return status;
 }
 
-int lm_decoder_forward(mlxc_lm_session* sess, mlx_array ids, mlx_array* logits) {
+int lm_decoder_run(mlxc_lm_session* sess, mlx_array ids, lm_attend_fn attend, void* ctx, mlx_array* logits) {
   const mlxc_lm_model* m = sess->model;
   const lm_config* c = &m->config;
   mlx_stream s = m->stream;
@@ -304,21 +330,14 @@ int lm_decoder_forward(mlxc_lm_session* sess, mlx_array ids, mlx_array* logits) 
   if (mlx_array_dim(ids, 0) != sess->batch)
     return util_error("%d rows of tokens for a session of %d rows", mlx_array_dim(ids, 0), sess->batch);
   CALL(lm_embed_apply(&x, &m->embed, ids, s)); /* (B, L, D) */
-  if (m->arch->gemma_norms) {
-    /* Gemma scales embeddings by sqrt(hidden), rounded to the activation dtype first. */
-    mlx_array scale = mlx_array_new_float(sqrtf((float)c->hidden_size));
-    status = mlx_astype(&scale, scale, mlx_array_dtype(x), s);
-    if (!status) status = mlx_multiply(&x, x, scale, s);
-    mlx_array_free(scale);
-    if (status) goto cleanup;
-  }
+  CALL(lm_embed_scale(&x, m, s));
   for (int li = 0; li < c->num_layers; li++) {
     const lm_layer* layer = &m->layers[li];
     CALL(lm_norm_apply(&r, &layer->input_norm, x, c->norm_eps, s));
     if (c->layer_kinds[li] == LAYER_CONV)
       CALL(lm_conv_block(&t, sess, li, r, s));
     else
-      CALL(attention(&t, sess, li, r, s));
+      CALL(attention(&t, sess, li, r, attend, ctx, s));
     if (m->arch->gemma_norms) CALL(lm_norm_apply(&t, &layer->post_attention_norm, t, c->norm_eps, s));
     CALL(mlx_add(&x, x, t, s));
     CALL(lm_norm_apply(&r, &layer->pre_feedforward_norm, x, c->norm_eps, s));
@@ -347,10 +366,15 @@ int lm_decoder_forward(mlxc_lm_session* sess, mlx_array ids, mlx_array* logits) 
     mlx_array_free(inv);
     if (status) goto cleanup;
   }
-  sess->offset += L;
 cleanup:
   mlx_array_free(x);
   mlx_array_free(r);
   mlx_array_free(t);
+  return status;
+}
+
+int lm_decoder_forward(mlxc_lm_session* sess, mlx_array ids, mlx_array* logits) {
+  int status = lm_decoder_run(sess, ids, cached_attention, NULL, logits);
+  if (!status) sess->offset += mlx_array_dim(ids, 1);
   return status;
 }

@@ -124,6 +124,8 @@ void mlxc_lm_session_reset(mlxc_lm_session* s) {
     mlx_array_free(s->conv_states[i]);
     s->conv_states[i] = mlx_array_new();
   }
+  mlx_array_free(s->static_slots);
+  s->static_slots = mlx_array_new();
   s->offset = 0;
 }
 

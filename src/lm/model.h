@@ -168,6 +168,18 @@ int lm_cache_keep_rows(lm_kv_cache* c, mlx_array rows, mlx_stream s);
 int lm_cache_restore(lm_kv_cache* c, const mlx_array* parts, int n_parts, int offset, int next);
 /* The slot the next rotating write would overwrite: mlx-lm's RotatingKVCache._idx. */
 int lm_cache_next_slot(const lm_kv_cache* c);
+/* `slots` rounded up to the caches' growth step. */
+int lm_cache_rounded_capacity(int slots);
+/* For static decode (static_decode.c): lays the float cache of a session at `offset` out with
+ * slot i holding position i, in `capacity` slots (at least offset and the current capacity).
+ * A rotating cache that has dropped positions (keep 0: it holds the newest `length`, in rotated
+ * order) gets them back in place; the slots of dropped positions hold zeros, which its window
+ * masks, and it stays `evicted`, so it cannot be rewound onto them. The parts are left lazy. */
+int lm_cache_make_static(lm_kv_cache* c, int offset, int capacity, mlx_stream s);
+/* The first slot a prompt-cache file keeps of a session at `offset`: 0, except for a rotating
+ * cache laid out by position after dropping some (lm_cache_make_static), whose slots before
+ * its newest max_size hold nothing worth keeping. */
+int lm_cache_first_saved_slot(const lm_kv_cache* c, int offset);
 
 struct mlxc_lm_session {
   const mlxc_lm_model* model;
@@ -180,6 +192,9 @@ struct mlxc_lm_session {
    * positions = columns. */
   int batch;
   int* row_start;
+  /* Static decode (static_decode.c): the slot indices 0..capacity-1 (int32, evaluated) that
+   * every attention cache has been laid out to; empty until lm_static_decode_reserve. */
+  mlx_array static_slots;
 };
 
 /* conv.c: the short convolution block of lfm2 for x (1, L, D), updating the layer's state. */
@@ -190,8 +205,21 @@ int lm_session_configure(mlxc_lm_session* session, int max_kv_size, int kv_bits,
                          int quantized_kv_start);
 
 /* decoder.c: logits (B, n, vocab) float32 for ids (B, n) after the session's context (B = the
- * session's batch). */
+ * session's batch); advances the session by n. */
 int lm_decoder_forward(mlxc_lm_session* session, mlx_array ids, mlx_array* logits);
+/* The core of one layer's attention, which the normal and the static decode paths do
+ * differently: q (B, H, L, hd), k and v (B, K, L, hd) after the q/k norms and before RoPE give
+ * *out (B, H, L, hd). ctx is the path's own state. */
+typedef int (*lm_attend_fn)(mlx_array* out, mlxc_lm_session* session, int layer, mlx_array q, mlx_array k, mlx_array v,
+                            void* ctx, mlx_stream s);
+/* The decoder's graph for ids (B, n) with `attend` as every attention layer's core: logits as
+ * lm_decoder_forward, built and not evaluated; the session's offset is left as it is. */
+int lm_decoder_run(mlxc_lm_session* session, mlx_array ids, lm_attend_fn attend, void* ctx, mlx_array* logits);
+/* RoPE of `layer` on x (B, heads, L, hd): positions from `offsets` (int32, (B) or (1): mlx_fast_rope_dynamic)
+ * or, when empty, from the session's offset. */
+int lm_rope_apply(mlx_array* out, const mlxc_lm_session* session, int layer, mlx_array x, mlx_array offsets, mlx_stream s);
+/* The softmax scale of attention logits (query_pre_attn_scalar or head_dim, YaRN's mscale). */
+float lm_attention_scale(const mlxc_lm_model* model);
 
 /* batch.c: makes `s` (fresh) a session of n rows whose first real columns are row_start[0..n-1]
  * (copied); models with convolution layers and max_kv_size are refused. */

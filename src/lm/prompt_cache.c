@@ -20,11 +20,11 @@ static int put_int(mlx_map_string_to_string meta, const char* key, int value) {
 /* Adds layer i's state arrays and metadata. */
 static int save_layer(const lm_kv_cache* c, int i, mlx_map_string_to_array arrays, mlx_map_string_to_string meta,
                       int offset, mlx_stream s) {
-  int n_parts = c->quantized ? 6 : 2, status = 0;
+  int n_parts = c->quantized ? 6 : 2, first = lm_cache_first_saved_slot(c, offset), status = 0;
   char key[64];
   mlx_array filled = mlx_array_new();
   for (int p = 0; p < n_parts; p++) {
-    int begin[4] = {0, 0, 0, 0};
+    int begin[4] = {0, 0, first, 0};
     int end[4] = {1, mlx_array_dim(c->parts[p], 1), c->length, mlx_array_dim(c->parts[p], 3)};
     CALL(mlx_slice(&filled, c->parts[p], begin, 4, end, 4, NULL, 0, s));
     if (c->quantized)
@@ -43,7 +43,7 @@ static int save_layer(const lm_kv_cache* c, int i, mlx_map_string_to_array array
     }
   } else if (c->options.max_size > 0 || c->evicted) {
     class_name = "RotatingKVCache";
-    int values[4] = {c->options.keep, c->options.max_size, offset, lm_cache_next_slot(c)}; /* keep, max_size, offset, _idx */
+    int values[4] = {c->options.keep, c->options.max_size, offset, lm_cache_next_slot(c) - first}; /* keep, max_size, offset, _idx */
     for (int k = 0; k < 4; k++) {
       snprintf(key, sizeof key, "0.%d.%d", i, k);
       CALL(put_int(meta, key, values[k]));
