@@ -233,8 +233,7 @@ float lm_attention_scale(const mlxc_lm_model* m) {
 /* The normal path's attention core: RoPE at the session's offset (each row's own in a batch),
  * the KV cache's host-managed update, a host-built mask when one is needed. */
 static int cached_attention(mlx_array* out, mlxc_lm_session* sess, int li, mlx_array q, mlx_array k, mlx_array v,
-                            void* unused, mlx_stream s) {
-  (void)unused;
+                            void* ctx, mlx_stream s) {
   const lm_config* c = &sess->model->config;
   int B = mlx_array_dim(q, 0), L = mlx_array_dim(q, 2);
   mlx_array qr = mlx_array_new(), kr = mlx_array_new(), mask = mlx_array_new(), row_offsets = mlx_array_new();

@@ -45,6 +45,7 @@ int lm_static_decode_reserve(mlxc_lm_session* s, int capacity, int* reached) {
   const char* why = NULL;
   if (!lm_static_decode_supported(s, &why)) return util_error("static decode is not supported for this session: %s", why);
   if (s->offset == 0) return util_error("static decode needs a session holding at least one token: prefill first");
+  if (capacity > (1 << 30)) return util_error("static decode: a capacity of %d slots is too large", capacity);
   int target = capacity > s->offset + 1 ? capacity : s->offset + 1;
   if (s->static_slots.ctx && mlx_array_dim(s->static_slots, 0) > target) target = mlx_array_dim(s->static_slots, 0);
   for (int i = 0; i < c->num_layers; i++)
@@ -103,11 +104,13 @@ static int static_attention(mlx_array* out, mlxc_lm_session* s, int layer, mlx_a
   lm_kv_cache* cache = &s->caches[layer];
   mlx_array qr = mlx_array_new(), kr = mlx_array_new();
   int axes[1] = {2}, status = 0;
-  CALL(lm_rope_apply(&qr, s, layer, q, step->position, stream));
-  CALL(lm_rope_apply(&kr, s, layer, k, step->position, stream));
+  CALL(lm_rope_apply(&qr, s, layer, q, step->position, stream)); /* (1, H, 1, hd) */
+  CALL(lm_rope_apply(&kr, s, layer, k, step->position, stream)); /* (1, K, 1, hd) */
+  /* (1, K, capacity, hd): the results replace the session's handles, so the old buffers have
+   * no other reference and the update can write in place. */
   CALL(mlx_slice_update_dynamic(&cache->parts[0], cache->parts[0], kr, step->position, axes, 1, stream));
   CALL(mlx_slice_update_dynamic(&cache->parts[1], cache->parts[1], v, step->position, axes, 1, stream));
-  mlx_array mask = is_sliding(&s->model->config, layer) ? step->windowed : step->causal;
+  mlx_array mask = is_sliding(&s->model->config, layer) ? step->windowed : step->causal; /* (capacity) */
   CALL(mlx_fast_scaled_dot_product_attention(out, qr, cache->parts[0], cache->parts[1], lm_attention_scale(s->model),
                                              "array", mask, mlx_array_new(), stream));
 cleanup:
