@@ -4,8 +4,13 @@
  * new input. Skips (passing) without a CUDA GPU, after checking the errors that need none. */
 #include <time.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lm/decode_step.h"
 #include "mlxc/capture.h"
 #include "mlxc/error.h"
+#include "mlxc/lm.h"
 #include "mlxc/memory.h"
 
 #include "cuda_test_util.h"
@@ -210,6 +215,79 @@ TEST(recording_failures) {
   for (size_t i = 0; i < 5; i++) mlx_array_free(arrays[i]);
 }
 
+/* An LM fixture copied (linked) into `out` with room for 1024 positions, so that a decode can
+ * cross the 256-slot boundary where the recorded step is recorded again. */
+static bool fixture_with_more_positions(const char* arch, char* out, size_t size) {
+  char src[1024], path[1300], text[8192];
+  snprintf(src, sizeof src, "%s/tests/fixtures/lm/%s", test_source_dir(), arch);
+  snprintf(out, size, "/tmp/mlxc-test-capture-%d-%s", (int)getpid(), arch);
+  mkdir(out, 0755);
+  const char* files[2] = {"model.safetensors", "generation_config.json"};
+  for (int i = 0; i < 2; i++) {
+    char from[1300];
+    snprintf(from, sizeof from, "%s/%s", src, files[i]);
+    snprintf(path, sizeof path, "%s/%s", out, files[i]);
+    unlink(path);
+    if (symlink(from, path)) return false;
+  }
+  snprintf(path, sizeof path, "%s/config.json", src);
+  FILE* f = fopen(path, "rb");
+  size_t n = f ? fread(text, 1, sizeof text - 1, f) : 0;
+  if (f) fclose(f);
+  text[n] = 0;
+  char* at = strstr(text, "\"max_position_embeddings\": 256");
+  if (!at) return false;
+  memcpy(at + strlen("\"max_position_embeddings\": "), "999", 3); /* same length: 256 -> 999 */
+  snprintf(path, sizeof path, "%s/config.json", out);
+  f = fopen(path, "wb");
+  bool ok = f && fwrite(text, 1, n, f) == n;
+  if (f) fclose(f);
+  return ok;
+}
+
+/* Greedy generation with recorded and replayed steps equals the same generation with every step
+ * built and launched normally (MLXC_NO_GRAPHS), token for token, across a re-recording. */
+TEST(lm_replayed_decode) {
+  static const char* const archs[] = {"llama", "llama3_rope", "mistral", "qwen2", "qwen3", "phi3", "gemma3_text"};
+  for (size_t a = 0; a < sizeof archs / sizeof archs[0]; a++) {
+    char dir[600];
+    CHECK_MSG(fixture_with_more_positions(archs[a], dir, sizeof dir), "%s: fixture copy failed", archs[a]);
+    mlxc_lm_model* m = NULL;
+    if (mlxc_lm_load(&m, dir, gpu)) {
+      CHECK_MSG(0, "%s: load failed: %s", archs[a], mlxc_last_error());
+      continue;
+    }
+    int32_t prompt[240];
+    for (int i = 0; i < 240; i++) prompt[i] = (int32_t)((i * 37 + 11) % 256);
+    mlxc_lm_generate_params p = mlxc_lm_generate_default_params();
+    p.max_tokens = 40; /* positions 240..279: recorded again at 256 */
+    mlxc_lm_generation runs[2];
+    unsigned long replays_before = lm_step_replay_count();
+    for (int r = 0; r < 2; r++) {
+      if (r == 1) setenv("MLXC_NO_GRAPHS", "1", 1);
+      mlxc_lm_session* s = NULL;
+      CHECK(mlxc_lm_session_new(&s, m) == 0);
+      CHECK_MSG(mlxc_lm_generate(s, prompt, 240, &p, &runs[r]) == 0, "%s: generate: %s", archs[a], mlxc_last_error());
+      mlxc_lm_session_free(s);
+      if (r == 0) CHECK_MSG(lm_step_replay_count() - replays_before >= 30, "%s: the steps were not replayed", archs[a]);
+    }
+    unsetenv("MLXC_NO_GRAPHS");
+    CHECK_MSG(runs[0].n_ids == runs[1].n_ids, "%s: %zu vs %zu tokens", archs[a], runs[0].n_ids, runs[1].n_ids);
+    int same = 0;
+    float worst = 0;
+    for (size_t i = 0; i < runs[0].n_ids && i < runs[1].n_ids; i++) {
+      if (runs[0].ids[i] != runs[1].ids[i]) break;
+      same++;
+      float d = fabsf(runs[0].logprobs[i] - runs[1].logprobs[i]);
+      worst = d > worst ? d : worst;
+    }
+    CHECK_MSG((size_t)same == runs[0].n_ids, "%s: replayed tokens differ from position %d", archs[a], same);
+    CHECK_MSG(worst < 1e-3f, "%s: log-probabilities differ by %g", archs[a], worst);
+    for (int r = 0; r < 2; r++) mlxc_lm_generation_free(&runs[r]);
+    mlxc_lm_free(m);
+  }
+}
+
 /* Without a GPU: recording is refused; mlxc_array_write works on host arrays. */
 TEST(without_gpu) {
   mlx_stream c = mlx_default_cpu_stream_new();
@@ -244,5 +322,6 @@ int main(void) {
   RUN(logical_and_or);
   RUN(record_and_replay);
   RUN(recording_failures);
+  RUN(lm_replayed_decode);
   return TEST_SUMMARY();
 }

@@ -14,7 +14,7 @@
 /* ---- buffers ---- */
 
 core_buffer* core_buffer_alloc(size_t nbytes) {
-  core_buffer* b = malloc(sizeof *b);
+  core_buffer* b = calloc(1, sizeof *b); /* every field zero, the recording marks included */
   if (!b) {
     util_error("out of memory");
     return NULL;
@@ -59,7 +59,7 @@ void* core_buffer_host_slow(core_buffer* b) {
 
 core_buffer* core_buffer_wrap(void* data, size_t nbytes, void (*release)(core_buffer*), void* owner,
                               void (*owner_dtor)(void*)) {
-  core_buffer* b = malloc(sizeof *b);
+  core_buffer* b = calloc(1, sizeof *b);
   if (!b) {
     util_error("out of memory");
     return NULL;

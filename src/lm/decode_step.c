@@ -18,6 +18,10 @@
  * more is fewer recordings. */
 #define STEP_SLOTS 256
 
+static _Atomic unsigned long replays;
+
+unsigned long lm_step_replay_count(void) { return replays; }
+
 void lm_step_init(lm_step* st, const mlxc_lm_session* s, bool greedy) {
   memset(st, 0, sizeof *st);
   st->greedy = greedy;
@@ -132,6 +136,7 @@ int lm_step_run(lm_step* st, mlxc_lm_session* s, int32_t token, int32_t* picked,
       if (!status) status = mlxc_array_write(st->position, &position, sizeof position);
       if (!status) status = mlxc_capture_replay(st->step);
       if (status) return status;
+      replays++;
     } else if (record(st, s, token)) {
       /* Not replayable after all (some op fell back to the CPU): decode normally from now on. */
       fprintf(stderr, "mlxc: decoding without recorded steps: %s\n", mlxc_last_error());

@@ -28,5 +28,7 @@ int lm_step_pick(mlx_array logits, mlx_stream stream, int32_t* token, float* log
  * otherwise `row` (vocab floats) receives the logits. */
 int lm_step_run(lm_step* st, mlxc_lm_session* s, int32_t token, int32_t* picked, float* logprob, float* row);
 void lm_step_free(lm_step* st);
+/* Steps run by replaying a recording, in this process so far (for tests). */
+unsigned long lm_step_replay_count(void);
 
 #endif

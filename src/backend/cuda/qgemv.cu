@@ -3,7 +3,7 @@
 // bias per group of 32, 64 or 128 values. Each warp computes QG_ROWS rows at once, so every x
 // value read serves several rows; each lane loads 16 bytes of packed weights per row at a time
 // (32 4-bit or 16 8-bit values, always inside one group) and adds scale * sum(x q) + bias * sum(x)
-// for them, as the CPU kernel (qgemv.c) groups it. x is staged in shared memory as float32 once
+// for them, as the CPU kernel (qgemv.c) groups it (the direct kernel below splits K over warps). x is staged in shared memory as float32 once
 // per block, transposed by chunk ("value j of every 16-byte chunk" is one contiguous run) so that
 // the 32 lanes, which read 32 consecutive chunks, hit 32 different banks.
 #include <cuda_runtime.h>
@@ -78,19 +78,34 @@ __global__ void __launch_bounds__(32 * QG_WARPS)
   }
 }
 
-// The common decode case, x float16/bfloat16 and contiguous: no staging. Each lane reads the x
-// values of its chunk straight from global memory (16-byte loads, served by L1 after the first
-// warp), and a warp computes QG_DIRECT_ROWS rows so that each x load serves that many rows.
+// The common decode case, x float16/bfloat16 and contiguous: no staging. A block computes
+// QG_DIRECT_ROWS rows with its QG_WARPS warps splitting K between them (so that a decode
+// matrix gives enough warps to keep the memory system busy: with one warp per row group the
+// kernel was bound by each warp's serial latency, ~18% of the SM's issue rate), and the warps'
+// partial sums meet in shared memory. Each lane reads 16 bytes of every row per chunk and the x
+// values of the chunk (16-byte loads, served by L1 after the first warp). A quantized value
+// becomes a float with one byte permute into the mantissa of 2^23 and one subtraction.
 constexpr int QG_DIRECT_ROWS = 4;
+
+// Byte k of v as the float 2^23 + byte (exact): {byte, 0, 0, 0x4B} by one PRMT.
+__device__ __forceinline__ float byte_biased(uint32_t v, int k) {
+  return __uint_as_float(__byte_perm(v, 0x4B000000u, 0x7540u | (uint32_t)k));
+}
+
+__device__ __forceinline__ float load_param(const void* p, int dtype, int64_t i) {
+  if (dtype == MLX_BFLOAT16) return __uint_as_float((uint32_t)((const uint16_t*)p)[i] << 16);
+  if (dtype == MLX_FLOAT16) return f16_to_f32(((const uint16_t*)p)[i]);
+  return load_f32(p, dtype, i);
+}
 
 template <int BITS, bool BF16>
 __global__ void __launch_bounds__(32 * QG_WARPS)
     qgemv_direct(void* y, int y_dtype, const uint16_t* x, const uint8_t* w, const void* scales, const void* biases,
                  int s_dtype, int64_t N, int64_t K, int group) {
-  constexpr int PER = 128 / BITS, WORD = 32 / BITS, R = QG_DIRECT_ROWS;
+  constexpr int PER = 128 / BITS, R = QG_DIRECT_ROWS;
+  __shared__ float partial[QG_WARPS][R];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  const int64_t n0 = ((int64_t)blockIdx.x * QG_WARPS + warp) * R;
-  if (n0 >= N) return;
+  const int64_t n0 = (int64_t)blockIdx.x * R;
   const int64_t row_bytes = K * BITS / 8, groups = K / group, chunks = K / PER;
   const int rows = N - n0 < R ? (int)(N - n0) : R;
   auto cvt = [](uint32_t h) { return BF16 ? __uint_as_float(h << 16) : f16_to_f32((uint16_t)h); };
@@ -98,11 +113,17 @@ __global__ void __launch_bounds__(32 * QG_WARPS)
 #pragma unroll
   for (int r = 0; r < R; r++) acc[r] = 0.0f;
 #pragma unroll 2
-  for (int64_t c = lane; c < chunks; c += 32) {
+  for (int64_t c = (int64_t)warp * 32 + lane; c < chunks; c += 32 * QG_WARPS) {
     uint4 u[R];
+    float sc[R], bi[R];
+    const int64_t g = (c * PER) / group;
 #pragma unroll
-    for (int r = 0; r < R; r++)
-      u[r] = r < rows ? __ldcs((const uint4*)(w + (n0 + r) * row_bytes + c * 16)) : make_uint4(0, 0, 0, 0);
+    for (int r = 0; r < R; r++) {
+      const bool live = r < rows;
+      u[r] = live ? __ldcs((const uint4*)(w + (n0 + r) * row_bytes + c * 16)) : make_uint4(0, 0, 0, 0);
+      sc[r] = live ? load_param(scales, s_dtype, (n0 + r) * groups + g) : 0.0f;
+      bi[r] = live ? load_param(biases, s_dtype, (n0 + r) * groups + g) : 0.0f;
+    }
     uint4 xq[PER / 8];
 #pragma unroll
     for (int i = 0; i < PER / 8; i++) xq[i] = __ldg((const uint4*)(x + c * PER) + i);
@@ -110,38 +131,52 @@ __global__ void __launch_bounds__(32 * QG_WARPS)
 #pragma unroll
     for (int r = 0; r < R; r++) dot[r] = 0.0f;
 #pragma unroll
-    for (int j = 0; j < PER; j++) {
-      const uint4& xv = xq[j / 8];
-      const uint32_t pair = (j % 8) / 2 == 0 ? xv.x : (j % 8) / 2 == 1 ? xv.y : (j % 8) / 2 == 2 ? xv.z : xv.w;
-      const float xf = cvt(j % 2 ? pair >> 16 : pair & 0xffffu);
-      sum += xf;
-      const int t = j / WORD, e = j % WORD;
+    for (int t = 0; t < 4; t++) {  // the chunk's four 32-bit words
+      // Packed values j = 0..WORD-1 of word t: 4-bit even ones in the bytes of lo, odd ones in
+      // hi; 8-bit ones are the word's bytes.
+      uint32_t lo[R], hi[R];
 #pragma unroll
       for (int r = 0; r < R; r++) {
         const uint32_t word = t == 0 ? u[r].x : t == 1 ? u[r].y : t == 2 ? u[r].z : u[r].w;
-        dot[r] += xf * q_to_float((word >> (e * BITS)) & ((1u << BITS) - 1));
+        lo[r] = BITS == 4 ? word & 0x0F0F0F0Fu : word;
+        hi[r] = BITS == 4 ? (word >> 4) & 0x0F0F0F0Fu : 0u;
+      }
+#pragma unroll
+      for (int e = 0; e < 32 / BITS; e++) {
+        const int j = t * (32 / BITS) + e;  // value index in the chunk
+        const uint4& xv = xq[j / 8];
+        const uint32_t pair = (j % 8) / 2 == 0 ? xv.x : (j % 8) / 2 == 1 ? xv.y : (j % 8) / 2 == 2 ? xv.z : xv.w;
+        const float xf = cvt(j % 2 ? pair >> 16 : pair & 0xffffu);
+        sum += xf;
+#pragma unroll
+        for (int r = 0; r < R; r++) {
+          const float q = BITS == 4 ? byte_biased(e % 2 ? hi[r] : lo[r], e / 2) : byte_biased(lo[r], e);
+          dot[r] = fmaf(xf, q - 8388608.0f, dot[r]);
+        }
       }
     }
-    const int64_t g = (c * PER) / group;
 #pragma unroll
-    for (int r = 0; r < R; r++) {
-      if (r >= rows) break;
-      const int64_t gi = (n0 + r) * groups + g;
-      acc[r] += load_f32(scales, s_dtype, gi) * dot[r] + load_f32(biases, s_dtype, gi) * sum;
-    }
+    for (int r = 0; r < R; r++) acc[r] += sc[r] * dot[r] + bi[r] * sum;
   }
 #pragma unroll
   for (int r = 0; r < R; r++) {
     float a = acc[r];
     for (int o = 16; o > 0; o >>= 1) a += __shfl_xor_sync(0xffffffffu, a, o);
-    if (lane == 0 && r < rows) store_f32(y, y_dtype, n0 + r, a);
+    if (lane == 0) partial[warp][r] = a;
+  }
+  __syncthreads();
+  if (threadIdx.x < rows) {
+    float total = 0.0f;
+#pragma unroll
+    for (int i = 0; i < QG_WARPS; i++) total += partial[i][threadIdx.x];
+    store_f32(y, y_dtype, n0 + threadIdx.x, total);
   }
 }
 
 template <int BITS>
 int launch_direct(cudaStream_t s, void* y, int y_dtype, const void* x, int x_dtype, const void* w, const void* scales,
                   const void* biases, int s_dtype, int64_t N, int64_t K, int group) {
-  const int64_t per_block = (int64_t)QG_WARPS * QG_DIRECT_ROWS, blocks = (N + per_block - 1) / per_block;
+  const int64_t per_block = QG_DIRECT_ROWS, blocks = (N + per_block - 1) / per_block;
   if (blocks > 0x7fffffff) return util_error("quantized_matmul: too many rows for the GPU kernel");
   if (x_dtype == MLX_BFLOAT16)
     qgemv_direct<BITS, true><<<(unsigned)blocks, 32 * QG_WARPS, 0, s>>>(y, y_dtype, (const uint16_t*)x, (const uint8_t*)w,
