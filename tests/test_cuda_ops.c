@@ -510,6 +510,50 @@ TEST(layer_norm_and_row_reductions) {
   for (size_t i = 0; i < 5; i++) mlx_array_free(arrays[i]);
 }
 
+/* Few long rows (a vocabulary of logits) take the split-row kernels: argmax with ties across
+ * the blocks' spans and a NaN, max, sum, mean and log-sum-exp, against the CPU. */
+TEST(long_row_reductions) {
+  for (int t = 0; t < 3; t++) {
+    mlx_dtype dt = float_types[t];
+    int sx[2] = {3, 151936};
+    mlx_array x = rand_array(sx, 2, dt, -20, 20);
+    typedef int (*reduce_fn)(mlx_array*, const mlx_array, int, bool, const mlx_stream);
+    const reduce_fn fns[5] = {mlx_sum_axis, mlx_max_axis, mlx_mean_axis, mlx_logsumexp_axis, mlx_argmax_axis};
+    const char* names[5] = {"sum", "max", "mean", "logsumexp", "argmax"};
+    for (int f = 0; f < 5; f++) {
+      mlx_array g = mlx_array_new(), c = mlx_array_new();
+      char what[64];
+      snprintf(what, sizeof what, "%s over 151936 %s", names[f], dname(dt));
+      CHECK_MSG(fns[f](&g, x, -1, false, gpu) == 0, "%s: %s", what, mlxc_last_error());
+      CHECK_MSG(made_on_gpu(g), "%s: not computed on the GPU", what);
+      fns[f](&c, x, -1, false, cpu);
+      compare(what, g, c, dt == MLX_FLOAT32 ? 1e-6 : ulp(dt), 1e-5, 0);
+      mlx_array_free(g);
+      mlx_array_free(c);
+    }
+    mlx_array_free(x);
+  }
+  /* Equal maxima far apart (the first wins) and a NaN late in a row (it wins). */
+  int n = 100000;
+  float* v = calloc((size_t)2 * n, sizeof(float));
+  v[70000] = 5;
+  v[3] = 5;
+  v[n + 99999] = NAN;
+  v[n + 10] = 9;
+  int s[2] = {2, n};
+  mlx_array a = mlx_array_new_data(v, s, 2, MLX_FLOAT32), g = mlx_array_new(), m = mlx_array_new();
+  free(v);
+  CHECK(mlx_argmax_axis(&g, a, 1, false, gpu) == 0);
+  const uint32_t* r = mlx_array_data_uint32(g);
+  CHECK(r && r[0] == 3 && r[1] == 99999);
+  CHECK(mlx_max_axis(&m, a, 1, false, gpu) == 0);
+  const float* mv = mlx_array_data_float32(m);
+  CHECK(mv && mv[0] == 5 && isnan(mv[1]));
+  mlx_array_free(a);
+  mlx_array_free(g);
+  mlx_array_free(m);
+}
+
 TEST(where_broadcast) {
   const mlx_dtype types[] = {MLX_FLOAT32, MLX_BFLOAT16, MLX_INT32, MLX_BOOL, MLX_UINT8, MLX_INT64};
   for (int t = 0; t < 6; t++) {
@@ -964,6 +1008,7 @@ int main(void) {
   RUN(attention_decode);
   RUN(attention_prefill);
   RUN(layer_norm_and_row_reductions);
+  RUN(long_row_reductions);
   RUN(where_broadcast);
   RUN(quantized_gemv);
   RUN(dequantize_all_widths);

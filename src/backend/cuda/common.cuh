@@ -77,6 +77,14 @@ __device__ __forceinline__ float load_f32(const void* p, int dtype, int64_t i) {
     default: return 0.0f;
   }
 }
+// load_f32 for a dtype known at compile time: no branch between loads, so that a thread's
+// independent loads are all in flight at once.
+template <int DT>
+__device__ __forceinline__ float load_as_f32(const void* p, int64_t i) {
+  if constexpr (DT == MLX_FLOAT16) return f16_to_f32(((const uint16_t*)p)[i]);
+  else if constexpr (DT == MLX_BFLOAT16) return bf16_to_f32(((const uint16_t*)p)[i]);
+  else return ((const float*)p)[i];
+}
 __device__ __forceinline__ void store_f32(void* p, int dtype, int64_t i, float v) {
   switch (dtype) {
     case MLX_FLOAT16: ((uint16_t*)p)[i] = f32_to_f16(v); break;

@@ -411,6 +411,8 @@ static int k_argmax(core_node* node, core_array** outputs) {
   const void* px;
   void* po;
   if (gpu_device_ptr(in, dev, &px) || gpu_alloc_output(out, dev, &po)) return 1;
+  if (float_dtype(in->dtype) && gpu_long_rows(rows, D))
+    return gpu_launch_long_rows(dev, 4, in->dtype, MLX_UINT32, po, px, rows_of(in), rows, D);
   return gpu_launch_argmax(dev, in->dtype, po, px, rows_of(in), rows, D);
 }
 
@@ -427,6 +429,7 @@ static int k_reduce_last(core_node* node, core_array** outputs) {
   const void* px;
   void* po;
   if (gpu_device_ptr(in, dev, &px) || gpu_alloc_output(out, dev, &po)) return 1;
+  if (gpu_long_rows(rows, D)) return gpu_launch_long_rows(dev, op, in->dtype, out->dtype, po, px, rows_of(in), rows, D);
   return gpu_launch_reduce_last(dev, op, in->dtype, out->dtype, po, px, rows_of(in), rows, D);
 }
 

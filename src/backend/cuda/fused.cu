@@ -82,6 +82,43 @@ __global__ void rms_norm_kernel(void* out, int out_dtype, const void* x, int x_d
   }
 }
 
+// rms_norm of rows of at most RN_THREADS * RN_PER elements: each thread loads its elements
+// together (typed, one memory latency for the row instead of one per element), keeps them in
+// registers for the second step, and the arithmetic is the kernel's above.
+constexpr int RN_THREADS = 256, RN_PER = 16;
+
+template <int DT>
+__global__ void __launch_bounds__(RN_THREADS)
+    rms_norm_regs(void* out, int out_dtype, const void* x, gpu_rows R, int64_t D, const void* w, int w_dtype,
+                  int64_t w_stride, float eps) {
+  __shared__ float scratch[32];
+  const int64_t r = blockIdx.x, base = row_offset(R, r);
+  float v[RN_PER], ss = 0.0f;
+#pragma unroll
+  for (int k = 0; k < RN_PER; k++) {
+    const int64_t i = threadIdx.x + (int64_t)k * RN_THREADS;
+    v[k] = i < D ? load_as_f32<DT>(x, base + i * R.inner_stride) : 0.0f;
+  }
+#pragma unroll
+  for (int k = 0; k < RN_PER; k++) ss += v[k] * v[k];
+  ss = block_sum(ss, scratch);
+  const float inv = __fdiv_rn(1.0f, __fsqrt_rn(__fdiv_rn(ss, (float)D) + eps));
+  float wv[RN_PER];
+#pragma unroll
+  for (int k = 0; k < RN_PER; k++) {
+    const int64_t i = threadIdx.x + (int64_t)k * RN_THREADS;
+    wv[k] = w && i < D ? load_f32(w, w_dtype, i * w_stride) : 1.0f;
+  }
+#pragma unroll
+  for (int k = 0; k < RN_PER; k++) {
+    const int64_t i = threadIdx.x + (int64_t)k * RN_THREADS;
+    if (i >= D) break;
+    float y = round_to(__fmul_rn(v[k], inv), out_dtype);
+    if (w) y = __fmul_rn(y, wv[k]);
+    store_f32(out, out_dtype, r * D + i, y);
+  }
+}
+
 __global__ void rope_kernel(void* out, int out_dtype, const void* x, int x_dtype, gpu_rows R,
                             int64_t rows, int64_t D, int64_t L, int64_t rows_per_batch, int dims,
                             bool traditional, float base, float scale, int offset,
@@ -327,6 +364,12 @@ extern "C" int gpu_launch_rms_norm(int device, int dtype, int out_dtype, void* o
   if (rows > 0x7fffffff) return util_error("rms_norm: too many rows for the GPU kernel");
   cudaStream_t s = gpu_stream(device);
   if (!s) return 1;
+  if (D <= (int64_t)RN_THREADS * RN_PER && (dtype == MLX_BFLOAT16 || dtype == MLX_FLOAT16 || dtype == MLX_FLOAT32)) {
+    auto kernel = dtype == MLX_BFLOAT16 ? rms_norm_regs<MLX_BFLOAT16>
+                  : dtype == MLX_FLOAT16 ? rms_norm_regs<MLX_FLOAT16> : rms_norm_regs<MLX_FLOAT32>;
+    kernel<<<(unsigned)rows, RN_THREADS, 0, s>>>(out, out_dtype, x, x_rows, D, w, w_dtype, w_stride, eps);
+    return GPU_LAUNCHED("rms_norm");
+  }
   rms_norm_kernel<<<(unsigned)rows, threads_for(D), 0, s>>>(out, out_dtype, x, dtype, x_rows, D, w,
                                                              w_dtype, w_stride, eps);
   return GPU_LAUNCHED("rms_norm");

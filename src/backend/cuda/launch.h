@@ -161,6 +161,11 @@ int gpu_launch_softmax(int device, int dtype, int out_dtype, void* out, const vo
 /* Index of the first maximum (first NaN wins) of each row, as uint32. */
 int gpu_launch_argmax(int device, int dtype, uint32_t* out, const void* x, gpu_rows x_rows,
                       int64_t rows, int64_t D);
+/* Few long rows (long_rows.cu): each row split across blocks. op: 0 sum, 1 max, 2 mean,
+ * 3 logsumexp (out_dtype float), 4 argmax (out uint32); x a float dtype. */
+bool gpu_long_rows(int64_t rows, int64_t D);
+int gpu_launch_long_rows(int device, int op, int dtype, int out_dtype, void* out, const void* x,
+                         gpu_rows x_rows, int64_t rows, int64_t D);
 /* out (n, inner...) = table[idx[i], inner...]: rows of a (V, inner) table selected by n indices
  * (idx_dtype, at idx strides over idx_shape); negative indices wrap; out-of-range rows become
  * zeros (dispatch checks host-resident indices first and reports them as the CPU does). */

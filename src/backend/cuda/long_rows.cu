@@ -1,0 +1,169 @@
+// Reductions over the last axis of a few long rows (the vocabulary row of a decode step:
+// argmax, max and log-sum-exp over ~150k logits). One block per row would walk the row with a
+// single block, one memory latency per element per thread; here a row is split across many
+// blocks (pass 1: a partial result per block), and one warp per row merges the partials
+// (pass 2). Each thread keeps LR_BATCH loads in flight. Same results as the one-block kernels:
+// double accumulation, NaN propagation, the first index among equal maxima.
+#include <cuda_runtime.h>
+#include <math.h>
+#include <stdint.h>
+
+#include "backend/cuda/common.cuh"
+#include "backend/cuda/launch.h"
+#include "backend/gpu.h"
+
+namespace {
+
+constexpr int LR_THREADS = 256, LR_BATCH = 8;
+constexpr int64_t LR_SPAN = (int64_t)LR_THREADS * LR_BATCH;  // elements per block: one batch per thread
+
+__device__ __forceinline__ int64_t lr_row_offset(const gpu_rows& R, int64_t r) {
+  int64_t off = 0;
+  for (int d = R.lead_ndim - 1; d >= 0; d--) {
+    int64_t s = R.lead_shape[d], q = r / s;
+    off += (r - q * s) * R.lead_strides[d];
+    r = q;
+  }
+  return off;
+}
+
+struct partial {
+  double a, b;    // sum, or max and sum of exp(v - max)
+  int64_t index;  // argmax: index of the best value (-1: none)
+};
+
+__device__ __forceinline__ bool nan_d(double v) { return v != v; }
+
+// (value, index) a beats b: a NaN first, then the larger value, then the smaller index.
+__device__ __forceinline__ bool lr_beats(double va, int64_t ia, double vb, int64_t ib) {
+  if (ib < 0) return ia >= 0;
+  if (ia < 0) return false;
+  bool na = nan_d(va), nb = nan_d(vb);
+  if (na || nb) return na && nb ? ia < ib : na;
+  if (va != vb) return va > vb;
+  return ia < ib;
+}
+
+__device__ __forceinline__ double max_nan_d(double a, double b) {
+  if (nan_d(a) || nan_d(b)) return NAN;
+  return a > b ? a : b;
+}
+
+// op: 0 sum, 1 max, 2 mean, 3 logsumexp, 4 argmax. Block (split, row) reduces its span.
+__global__ void __launch_bounds__(LR_THREADS)
+    long_rows_pass1(partial* parts, const void* x, int x_dtype, gpu_rows R, int64_t D, int op) {
+  __shared__ double sa[LR_THREADS], sb[LR_THREADS];
+  __shared__ int64_t si[LR_THREADS];
+  const int64_t r = blockIdx.y, base = lr_row_offset(R, r);
+  const int64_t begin = (int64_t)blockIdx.x * LR_SPAN, end = begin + LR_SPAN < D ? begin + LR_SPAN : D;
+  const bool maximum = op == 1 || op == 3 || op == 4;
+  double a = maximum ? -INFINITY : 0.0, b = 0.0;
+  int64_t best = -1;
+  double v[LR_BATCH];
+  // Pass over the span in batches of LR_BATCH loads issued together; a second pass for exp.
+  for (int pass = 0; pass < (op == 3 ? 2 : 1); pass++) {
+    const double m = a;  // logsumexp's second pass: the block's maximum
+    for (int64_t i0 = begin + threadIdx.x; i0 < end; i0 += (int64_t)LR_THREADS * LR_BATCH) {
+#pragma unroll
+      for (int k = 0; k < LR_BATCH; k++) {
+        int64_t i = i0 + (int64_t)k * LR_THREADS;
+        v[k] = i < end ? (double)load_f32(x, x_dtype, base + i * R.inner_stride) : 0.0;
+      }
+#pragma unroll
+      for (int k = 0; k < LR_BATCH; k++) {
+        int64_t i = i0 + (int64_t)k * LR_THREADS;
+        if (i >= end) break;
+        if (pass == 1) {
+          if (isfinite(m)) b += exp(v[k] - m);
+        } else if (op == 4) {
+          if (lr_beats(v[k], i, a, best)) a = v[k], best = i;
+        } else if (maximum) {
+          a = max_nan_d(a, v[k]);
+        } else {
+          a += v[k];
+        }
+      }
+    }
+    if (pass == 0 && op == 3) {  // the block's maximum, for every thread
+      sa[threadIdx.x] = a;
+      __syncthreads();
+      for (int s = LR_THREADS / 2; s > 0; s >>= 1) {
+        if (threadIdx.x < s) sa[threadIdx.x] = max_nan_d(sa[threadIdx.x], sa[threadIdx.x + s]);
+        __syncthreads();
+      }
+      a = sa[0];
+      __syncthreads();
+    }
+  }
+  sa[threadIdx.x] = a;
+  sb[threadIdx.x] = b;
+  si[threadIdx.x] = best;
+  __syncthreads();
+  for (int s = LR_THREADS / 2; s > 0; s >>= 1) {
+    if (threadIdx.x < s) {
+      int o = threadIdx.x + s;
+      if (op == 4) {
+        if (lr_beats(sa[o], si[o], sa[threadIdx.x], si[threadIdx.x])) sa[threadIdx.x] = sa[o], si[threadIdx.x] = si[o];
+      } else if (op == 3) {
+        sb[threadIdx.x] += sb[o];  // every thread shared the block's maximum
+      } else if (maximum) {
+        sa[threadIdx.x] = max_nan_d(sa[threadIdx.x], sa[o]);
+      } else {
+        sa[threadIdx.x] += sa[o];
+      }
+    }
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) parts[r * gridDim.x + blockIdx.x] = partial{sa[0], sb[0], si[0]};
+}
+
+// One thread per row merges its `splits` partials in order (deterministic).
+__global__ void long_rows_pass2(void* out, int out_dtype, const partial* parts, int64_t rows, int splits, int64_t D,
+                                int op) {
+  int64_t r = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+  if (r >= rows) return;
+  const partial* p = parts + r * splits;
+  double a = p[0].a, b = p[0].b;
+  int64_t best = p[0].index;
+  for (int s = 1; s < splits; s++) {
+    if (op == 4) {
+      if (lr_beats(p[s].a, p[s].index, a, best)) a = p[s].a, best = p[s].index;
+    } else if (op == 3) {
+      double m = max_nan_d(a, p[s].a);
+      if (isfinite(m)) b = (isfinite(a) ? b * exp(a - m) : 0.0) + (isfinite(p[s].a) ? p[s].b * exp(p[s].a - m) : 0.0);
+      a = m;
+    } else if (op == 1) {
+      a = max_nan_d(a, p[s].a);
+    } else {
+      a += p[s].a;
+    }
+  }
+  if (op == 4) {
+    ((uint32_t*)out)[r] = (uint32_t)(best < 0 ? 0 : best);
+    return;
+  }
+  if (op == 3) a = isfinite(a) ? a + log(b) : a;
+  if (op == 2) a /= (double)D;
+  store_f32(out, out_dtype, r, (float)a);
+}
+
+}  // namespace
+
+extern "C" bool gpu_long_rows(int64_t rows, int64_t D) { return D >= 8 * LR_SPAN && rows <= 64; }
+
+extern "C" int gpu_launch_long_rows(int device, int op, int dtype, int out_dtype, void* out, const void* x,
+                                    gpu_rows x_rows, int64_t rows, int64_t D) {
+  if (rows == 0) return 0;
+  cudaStream_t s = gpu_stream(device);
+  if (!s) return 1;
+  const int64_t splits = (D + LR_SPAN - 1) / LR_SPAN;
+  if (splits > 65535 || rows > 65535) return util_error("reduce: row too long for the GPU kernel");
+  size_t bytes = sizeof(partial) * (size_t)(rows * splits);
+  void* parts = NULL;
+  if (gpu_backend_alloc(device, bytes, &parts)) return 1;
+  long_rows_pass1<<<dim3((unsigned)splits, (unsigned)rows), LR_THREADS, 0, s>>>((partial*)parts, x, dtype, x_rows, D, op);
+  long_rows_pass2<<<(unsigned)((rows + 63) / 64), 64, 0, s>>>(out, out_dtype, (const partial*)parts, rows, (int)splits, D, op);
+  int status = GPU_LAUNCHED("reduce (long rows)");
+  gpu_backend_free(device, parts, bytes);  // stream-ordered: reused only by later work
+  return status;
+}
