@@ -98,35 +98,44 @@ __device__ __forceinline__ float load_param(const void* p, int dtype, int64_t i)
   return load_f32(p, dtype, i);
 }
 
+// Registers are capped at 64 (8 blocks, 32 warps per SM): the kernel is bound by memory
+// latency, so occupancy matters more than a few spilled temporaries (there are none at 64).
 template <int BITS, bool BF16>
-__global__ void __launch_bounds__(32 * QG_WARPS)
+__global__ void __launch_bounds__(32 * QG_WARPS, 8)
     qgemv_direct(void* y, int y_dtype, const uint16_t* x, const uint8_t* w, const void* scales, const void* biases,
-                 int s_dtype, int64_t N, int64_t K, int group) {
+                 int s_dtype, int64_t N, int64_t K, int group_shift) {
   constexpr int PER = 128 / BITS, R = QG_DIRECT_ROWS;
   __shared__ float partial[QG_WARPS][R];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int64_t n0 = (int64_t)blockIdx.x * R;
-  const int64_t row_bytes = K * BITS / 8, groups = K / group, chunks = K / PER;
   const int rows = N - n0 < R ? (int)(N - n0) : R;
+  const int chunks = (int)(K / PER), groups = (int)(K >> group_shift);
+  // Row pointers once; the loop below indexes with 32-bit chunk numbers.
+  const uint4* wr[R];
+  int64_t prow[R];
+#pragma unroll
+  for (int r = 0; r < R; r++) {
+    const int64_t n = n0 + (r < rows ? r : 0);
+    wr[r] = (const uint4*)(w + n * (K * BITS / 8));
+    prow[r] = n * groups;
+  }
   auto cvt = [](uint32_t h) { return BF16 ? __uint_as_float(h << 16) : f16_to_f32((uint16_t)h); };
   float acc[R];
 #pragma unroll
   for (int r = 0; r < R; r++) acc[r] = 0.0f;
-#pragma unroll 2
-  for (int64_t c = (int64_t)warp * 32 + lane; c < chunks; c += 32 * QG_WARPS) {
+  for (int c = warp * 32 + lane; c < chunks; c += 32 * QG_WARPS) {
     uint4 u[R];
     float sc[R], bi[R];
-    const int64_t g = (c * PER) / group;
+    const int g = (c * PER) >> group_shift;
 #pragma unroll
     for (int r = 0; r < R; r++) {
-      const bool live = r < rows;
-      u[r] = live ? __ldcs((const uint4*)(w + (n0 + r) * row_bytes + c * 16)) : make_uint4(0, 0, 0, 0);
-      sc[r] = live ? load_param(scales, s_dtype, (n0 + r) * groups + g) : 0.0f;
-      bi[r] = live ? load_param(biases, s_dtype, (n0 + r) * groups + g) : 0.0f;
+      u[r] = __ldcs(wr[r] + c);
+      sc[r] = load_param(scales, s_dtype, prow[r] + g);
+      bi[r] = load_param(biases, s_dtype, prow[r] + g);
     }
     uint4 xq[PER / 8];
 #pragma unroll
-    for (int i = 0; i < PER / 8; i++) xq[i] = __ldg((const uint4*)(x + c * PER) + i);
+    for (int i = 0; i < PER / 8; i++) xq[i] = __ldg((const uint4*)(x + (int64_t)c * PER) + i);
     float dot[R], sum = 0.0f;
 #pragma unroll
     for (int r = 0; r < R; r++) dot[r] = 0.0f;
@@ -178,12 +187,13 @@ int launch_direct(cudaStream_t s, void* y, int y_dtype, const void* x, int x_dty
                   const void* biases, int s_dtype, int64_t N, int64_t K, int group) {
   const int64_t per_block = QG_DIRECT_ROWS, blocks = (N + per_block - 1) / per_block;
   if (blocks > 0x7fffffff) return util_error("quantized_matmul: too many rows for the GPU kernel");
+  const int shift = group == 32 ? 5 : group == 64 ? 6 : 7;
   if (x_dtype == MLX_BFLOAT16)
     qgemv_direct<BITS, true><<<(unsigned)blocks, 32 * QG_WARPS, 0, s>>>(y, y_dtype, (const uint16_t*)x, (const uint8_t*)w,
-                                                                       scales, biases, s_dtype, N, K, group);
+                                                                       scales, biases, s_dtype, N, K, shift);
   else
     qgemv_direct<BITS, false><<<(unsigned)blocks, 32 * QG_WARPS, 0, s>>>(y, y_dtype, (const uint16_t*)x, (const uint8_t*)w,
-                                                                        scales, biases, s_dtype, N, K, group);
+                                                                        scales, biases, s_dtype, N, K, shift);
   return GPU_LAUNCHED("quantized GEMV");
 }
 
