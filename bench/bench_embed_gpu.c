@@ -2,7 +2,7 @@
  * weights, float32), 32-token sentences in batches of 32, mean pooling and normalization:
  * sentences per second. scripts/bench_embed_st.py measures sentence-transformers on the same
  * model folders and sentences.
- *   bench_embed_gpu [--shape minilm|bge] [--dir DIR] [--device gpu|cpu] [--batch N]
+ *   bench_embed_gpu [--shape minilm|bge] [--dir DIR] [--device gpu|cpu] [--batch N] [--dtype f32|f16|bf16]
  * Run from the source root (the model folder takes the test suite's tokenizer). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +22,10 @@ int main(int argc, char** argv) {
     else if (!strcmp(argv[i], "--dir")) dir = argv[i + 1];
     else if (!strcmp(argv[i], "--device")) device = argv[i + 1];
     else if (!strcmp(argv[i], "--batch")) batch = atoi(argv[i + 1]);
+    else if (!strcmp(argv[i], "--dtype"))
+      bench_embed_dtype = !strcmp(argv[i + 1], "f16") ? MLX_FLOAT16 : !strcmp(argv[i + 1], "bf16") ? MLX_BFLOAT16 : MLX_FLOAT32;
   }
+  const char* dtype_name = bench_embed_dtype == MLX_FLOAT16 ? "float16" : bench_embed_dtype == MLX_BFLOAT16 ? "bfloat16" : "float32";
   bool gpu = strcmp(device, "cpu") != 0;
   if (gpu) {
     bool available = false;
@@ -33,7 +36,8 @@ int main(int argc, char** argv) {
     }
   }
   char default_dir[256], probe[700];
-  snprintf(default_dir, sizeof default_dir, "/tmp/mlxc-bench-%s", shape->name);
+  snprintf(default_dir, sizeof default_dir, "/tmp/mlxc-bench-%s%s%s", shape->name,
+           bench_embed_dtype == MLX_FLOAT32 ? "" : "-", bench_embed_dtype == MLX_FLOAT32 ? "" : dtype_name);
   if (!dir) dir = default_dir;
   snprintf(probe, sizeof probe, "%s/model.safetensors", dir);
   struct stat st;
@@ -69,8 +73,8 @@ int main(int argc, char** argv) {
     free(v);
     if (t < best) best = t;
   }
-  printf("mlxc %s: %s-shaped BERT (float32), 32-token sentences, batch %d: %.1f sentences/s\n", gpu ? "GPU" : "CPU",
-         shape->name, batch, N / best);
+  printf("mlxc %s: %s-shaped BERT (%s), 32-token sentences, batch %d: %.1f sentences/s\n", gpu ? "GPU" : "CPU",
+         shape->name, dtype_name, batch, N / best);
   mlxc_embed_free(model);
   mlx_stream_free(stream);
   return 0;

@@ -21,11 +21,13 @@ static const bench_embed_shape BENCH_MINILM_L6 = {"minilm-l6", 384, 1536, 6, 12}
 static const bench_embed_shape BENCH_BGE_BASE = {"bge-base", 768, 3072, 12, 12};
 
 static mlx_stream bench_embed_cpu;
+static mlx_dtype bench_embed_dtype = MLX_FLOAT32; /* what the weights are stored as */
 
 static inline int bench_embed_add(mlx_map_string_to_array m, const char* name, int rows, int cols, mlx_array key) {
   mlx_array w = mlx_array_new();
   int shape[2] = {rows, cols};
   int status = mlx_random_normal(&w, shape, cols ? 2 : 1, MLX_FLOAT32, cols ? 0.0f : 1.0f, 0.05f, key, bench_embed_cpu);
+  if (!status) status = mlx_astype(&w, w, bench_embed_dtype, bench_embed_cpu);
   if (!status) status = mlx_array_eval(w);
   if (!status) status = mlx_map_string_to_array_insert(m, name, w);
   mlx_array_free(w);
@@ -38,9 +40,11 @@ static inline int bench_embed_write_model(const char* dir, const bench_embed_sha
   mkdir(dir, 0755);
   char path[600], name[200];
   snprintf(path, sizeof path, "%s/config.json", dir);
-  json_t* cfg = json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:f, s:s}", "model_type", "bert", "vocab_size", V,
+  const char* torch_dtype = bench_embed_dtype == MLX_FLOAT16 ? "float16" : bench_embed_dtype == MLX_BFLOAT16 ? "bfloat16" : "float32";
+  json_t* cfg = json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:f, s:s, s:s}", "model_type", "bert", "vocab_size", V,
                           "hidden_size", D, "num_hidden_layers", layers, "num_attention_heads", s->heads, "intermediate_size", F,
-                          "max_position_embeddings", 512, "type_vocab_size", 2, "layer_norm_eps", 1e-12, "hidden_act", "gelu");
+                          "max_position_embeddings", 512, "type_vocab_size", 2, "layer_norm_eps", 1e-12, "hidden_act", "gelu",
+                          "torch_dtype", torch_dtype);
   int status = json_dump_file(cfg, path, 0);
   json_decref(cfg);
   char cmd[1400];

@@ -11,6 +11,7 @@
 #include <cuda_runtime.h>
 #include <mma.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include <type_traits>
 
@@ -173,6 +174,215 @@ __global__ void __launch_bounds__(32 * FA_WARPS)
   }
 }
 
+// ---- The same on mma.sync (m16n8k16), with the softmax in registers ----
+// Each warp keeps its 16 query rows' Q fragments, the S tile (16 × 64) and the O accumulator
+// (16 × D) in registers: no shared-memory round trips between the two products, which the WMMA
+// kernel above needs for its S, P and O (it ran at ~23 TFLOP/s on an 8B-shaped prefill). The
+// fragment layouts are PTX's: in m16n8k16, thread (g = lane / 4, c = lane % 4) holds A rows g and
+// g + 8 at columns 2c, 2c + 1 (+ 8), B column g at rows 2c, 2c + 1 (+ 8), C rows g and g + 8 at
+// columns 2c, 2c + 1. An S accumulator pair of n-tiles is exactly the A fragment of P for P·V.
+// Shared-memory rows are padded by 8 elements so that the 32-bit fragment loads hit 32 banks.
+
+__device__ __forceinline__ uint32_t ld_b32(const uint16_t* p) { return *(const uint32_t*)p; }
+
+template <int DT>
+__device__ __forceinline__ void mma16816(float* c, const uint32_t* a, uint32_t b0, uint32_t b1) {
+  if constexpr (DT == MLX_BFLOAT16)
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  else
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// p rounded to the input dtype: its bits, and its value as P·V sees it.
+template <int DT>
+__device__ __forceinline__ uint32_t round_bits(float p, float* rounded) {
+  if constexpr (DT == MLX_BFLOAT16) {
+    __nv_bfloat16 t = __float2bfloat16_rn(p);
+    *rounded = __bfloat162float(t);
+    return __bfloat16_as_ushort(t);
+  } else {
+    __half t = __float2half_rn(p);
+    *rounded = __half2float(t);
+    return __half_as_ushort(t);
+  }
+}
+
+template <int D>
+__device__ __forceinline__ void stage_padded(uint16_t* tile, const uint16_t* src, int64_t row_stride, int rows,
+                                             int valid) {
+  constexpr int PER_ROW = D / 8, LD = D + 8;
+  for (int idx = threadIdx.x; idx < rows * PER_ROW; idx += blockDim.x) {
+    int r = idx / PER_ROW, c = idx % PER_ROW;
+    uint4 val = make_uint4(0, 0, 0, 0);
+    if (r < valid) val = *(const uint4*)(src + r * row_stride + c * 8);
+    *(uint4*)(tile + r * LD + c * 8) = val;
+  }
+}
+
+template <int D>
+constexpr size_t mma_smem_bytes() {
+  return 2 * (size_t)(FA_BR + 2 * FA_BC) * (D + 8);
+}
+
+template <int DT, int D>
+__global__ void __launch_bounds__(32 * FA_WARPS)
+    sdpa_mma(void* out, int out_dtype, const uint16_t* q, const uint16_t* k, const uint16_t* v, gpu_sdpa_args A) {
+  constexpr int LD = D + 8, NT = FA_BC / 8, KD = D / 16, DT8 = D / 8;
+  extern __shared__ __align__(16) uint16_t mma_smem[];
+  uint16_t* Qs = mma_smem;
+  uint16_t* Ks = Qs + FA_BR * LD;
+  uint16_t* Vs = Ks + FA_BC * LD;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, c = lane & 3;
+  const int h = blockIdx.y, b = blockIdx.z, kvh = h / (A.Hq / A.Hk);
+  const int i0 = blockIdx.x * FA_BR;
+  const int q_valid = min(FA_BR, A.Lq - i0);
+  stage_padded<D>(Qs, q + b * A.q_st[0] + h * A.q_st[1] + (int64_t)i0 * A.q_st[2], A.q_st[2], FA_BR, q_valid);
+  __syncthreads();
+  uint32_t qa[KD][4];
+  const uint16_t* Qw = Qs + warp * 16 * LD;
+#pragma unroll
+  for (int kk = 0; kk < KD; kk++) {
+    qa[kk][0] = ld_b32(Qw + g * LD + kk * 16 + 2 * c);
+    qa[kk][1] = ld_b32(Qw + (g + 8) * LD + kk * 16 + 2 * c);
+    qa[kk][2] = ld_b32(Qw + g * LD + kk * 16 + 8 + 2 * c);
+    qa[kk][3] = ld_b32(Qw + (g + 8) * LD + kk * 16 + 8 + 2 * c);
+  }
+  float o[DT8][4];
+#pragma unroll
+  for (int d = 0; d < DT8; d++) o[d][0] = o[d][1] = o[d][2] = o[d][3] = 0.0f;
+  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
+  const int64_t qrow[2] = {(int64_t)i0 + warp * 16 + g, (int64_t)i0 + warp * 16 + g + 8};
+  const int64_t shift = (int64_t)A.Lk - A.Lq;  // causal: query i sees keys <= i + shift
+  int64_t last_key = A.Lk - 1;
+  if (A.causal) last_key = min(last_key, (int64_t)i0 + q_valid - 1 + shift);
+  const int64_t warp_last_key = A.causal ? (int64_t)i0 + warp * 16 + 15 + shift : INT64_MAX;
+  const uint16_t* kbase = k + b * A.k_st[0] + kvh * A.k_st[1];
+  const uint16_t* vbase = v + b * A.v_st[0] + kvh * A.v_st[1];
+
+  for (int64_t j0 = 0; j0 <= last_key; j0 += FA_BC) {
+    const int k_valid = (int)min((int64_t)FA_BC, A.Lk - j0);
+    __syncthreads();  // the previous tile is no longer read
+    stage_padded<D>(Ks, kbase + j0 * A.k_st[2], A.k_st[2], FA_BC, k_valid);
+    stage_padded<D>(Vs, vbase + j0 * A.v_st[2], A.v_st[2], FA_BC, k_valid);
+    __syncthreads();
+    if (j0 > warp_last_key) continue;  // every key of this tile is after this warp's queries
+
+    // S (16 × 64) = Q_w · Kᵀ
+    float s[NT][4];
+#pragma unroll
+    for (int nt = 0; nt < NT; nt++) {
+      s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.0f;
+      const uint16_t* kr = Ks + (nt * 8 + g) * LD + 2 * c;
+#pragma unroll
+      for (int kk = 0; kk < KD; kk++) mma16816<DT>(s[nt], qa[kk], ld_b32(kr + kk * 16), ld_b32(kr + kk * 16 + 8));
+    }
+    // Scale, masks, causality; the tile's maximum per row (a quad of lanes shares a row).
+    float tile_max[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+    for (int nt = 0; nt < NT; nt++) {
+#pragma unroll
+      for (int e = 0; e < 4; e++) {
+        const int r = e >> 1;
+        const int64_t j = j0 + nt * 8 + 2 * c + (e & 1), qi = qrow[r];
+        float x = s[nt][e] * A.scale;
+        bool visible = j < A.Lk && qi < A.Lq && !(A.causal && j > qi + shift);
+        if (visible && A.mask) {
+          int64_t mo = b * A.mask_st[0] + h * A.mask_st[1] + qi * A.mask_st[2] + j * A.mask_st[3];
+          if (A.mask_dtype == MLX_BOOL)
+            visible = ((const bool*)A.mask)[mo];
+          else
+            x += load_f32(A.mask, A.mask_dtype, mo);
+        }
+        s[nt][e] = visible ? x : -INFINITY;
+        tile_max[r] = fmaxf(tile_max[r], s[nt][e]);
+      }
+    }
+    float corr[2], m_new[2], sum[2] = {0.0f, 0.0f};
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+      tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 1));
+      tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 2));
+      m_new[r] = fmaxf(m[r], tile_max[r]);
+      corr[r] = m_new[r] == -INFINITY ? 1.0f : expf(m[r] - m_new[r]);
+    }
+    // P rounded to the input dtype, packed straight into A fragments (two n-tiles per k step).
+    uint32_t pa[FA_BC / 16][4];
+#pragma unroll
+    for (int nt = 0; nt < NT; nt++) {
+      uint32_t bits[4];
+#pragma unroll
+      for (int e = 0; e < 4; e++) {
+        const int r = e >> 1;
+        const float p = s[nt][e] == -INFINITY ? 0.0f : expf(s[nt][e] - m_new[r]);
+        float rounded;
+        bits[e] = round_bits<DT>(p, &rounded);
+        sum[r] += rounded;
+      }
+      pa[nt / 2][(nt & 1) * 2 + 0] = bits[0] | (bits[1] << 16);
+      pa[nt / 2][(nt & 1) * 2 + 1] = bits[2] | (bits[3] << 16);
+    }
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+      sum[r] += __shfl_xor_sync(0xffffffffu, sum[r], 1);
+      sum[r] += __shfl_xor_sync(0xffffffffu, sum[r], 2);
+      l[r] = l[r] * corr[r] + sum[r];
+      m[r] = m_new[r];
+    }
+#pragma unroll
+    for (int d = 0; d < DT8; d++) {
+      o[d][0] *= corr[0];
+      o[d][1] *= corr[0];
+      o[d][2] *= corr[1];
+      o[d][3] *= corr[1];
+    }
+    // O += P · V: V's B fragments by transposing 8 × 8 blocks of its rows (ldmatrix .trans).
+#pragma unroll
+    for (int kk = 0; kk < FA_BC / 16; kk++) {
+      const uint16_t* vrow = Vs + (kk * 16 + (lane & 15)) * LD;
+#pragma unroll
+      for (int d = 0; d < DT8; d++) {
+        uint32_t b0, b1, addr = (uint32_t)__cvta_generic_to_shared(vrow + d * 8);
+        asm volatile("ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16 {%0,%1}, [%2];\n" : "=r"(b0), "=r"(b1) : "r"(addr));
+        mma16816<DT>(o[d], pa[kk], b0, b1);
+      }
+    }
+  }
+
+  // out[b, h, i, :] = O / l; rows with every key masked give zeros, as the CPU kernel.
+#pragma unroll
+  for (int r = 0; r < 2; r++) {
+    if (qrow[r] >= A.Lq) continue;
+    const float inv = l[r] > 0.0f ? 1.0f / l[r] : 0.0f;
+    const int64_t base = (((int64_t)b * A.Hq + h) * A.Lq + qrow[r]) * D;
+#pragma unroll
+    for (int d = 0; d < DT8; d++) {
+      store_f32(out, out_dtype, base + d * 8 + 2 * c, o[d][2 * r] * inv);
+      store_f32(out, out_dtype, base + d * 8 + 2 * c + 1, o[d][2 * r + 1] * inv);
+    }
+  }
+}
+
+template <int DT, int D>
+int launch_mma(int device, cudaStream_t s, void* out, int out_dtype, const void* q, const void* k, const void* v,
+               const gpu_sdpa_args& A) {
+  constexpr size_t bytes = mma_smem_bytes<D>();
+  static bool configured[64];
+  if (device >= 0 && device < 64 && !configured[device]) {
+    if (gpu_check(cudaFuncSetAttribute(sdpa_mma<DT, D>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes),
+                  "attention shared memory"))
+      return 1;
+    configured[device] = true;
+  }
+  dim3 grid((unsigned)((A.Lq + FA_BR - 1) / FA_BR), (unsigned)A.Hq, (unsigned)A.B);
+  sdpa_mma<DT, D><<<grid, 32 * FA_WARPS, bytes, s>>>(out, out_dtype, (const uint16_t*)q, (const uint16_t*)k,
+                                                   (const uint16_t*)v, A);
+  return GPU_LAUNCHED("flash attention (mma)");
+}
+
 template <int DT, int D>
 int launch_flash(int device, cudaStream_t s, void* out, int out_dtype, const void* q, const void* k, const void* v,
                  const gpu_sdpa_args& A) {
@@ -208,9 +418,18 @@ extern "C" int gpu_launch_sdpa_prefill(int device, int dtype, int out_dtype, voi
   if (!rows_ok(q, A.q_st) || !rows_ok(k, A.k_st) || !rows_ok(v, A.v_st)) return -1;
   cudaStream_t s = gpu_stream(device);
   if (!s) return 1;
+  static int wmma = -1;  // MLXC_ATTN_WMMA=1: the WMMA kernel (for comparison while both exist)
+  if (wmma < 0) wmma = getenv("MLXC_ATTN_WMMA") != NULL;
+  if (wmma) {
+    if (dtype == MLX_BFLOAT16)
+      return A.D == 64 ? launch_flash<MLX_BFLOAT16, 64>(device, s, out, out_dtype, q, k, v, A)
+                       : launch_flash<MLX_BFLOAT16, 128>(device, s, out, out_dtype, q, k, v, A);
+    return A.D == 64 ? launch_flash<MLX_FLOAT16, 64>(device, s, out, out_dtype, q, k, v, A)
+                     : launch_flash<MLX_FLOAT16, 128>(device, s, out, out_dtype, q, k, v, A);
+  }
   if (dtype == MLX_BFLOAT16)
-    return A.D == 64 ? launch_flash<MLX_BFLOAT16, 64>(device, s, out, out_dtype, q, k, v, A)
-                     : launch_flash<MLX_BFLOAT16, 128>(device, s, out, out_dtype, q, k, v, A);
-  return A.D == 64 ? launch_flash<MLX_FLOAT16, 64>(device, s, out, out_dtype, q, k, v, A)
-                   : launch_flash<MLX_FLOAT16, 128>(device, s, out, out_dtype, q, k, v, A);
+    return A.D == 64 ? launch_mma<MLX_BFLOAT16, 64>(device, s, out, out_dtype, q, k, v, A)
+                     : launch_mma<MLX_BFLOAT16, 128>(device, s, out, out_dtype, q, k, v, A);
+  return A.D == 64 ? launch_mma<MLX_FLOAT16, 64>(device, s, out, out_dtype, q, k, v, A)
+                   : launch_mma<MLX_FLOAT16, 128>(device, s, out, out_dtype, q, k, v, A);
 }
