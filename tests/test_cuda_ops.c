@@ -227,6 +227,15 @@ TEST(matmul_layouts_and_batches) {
     mlx_array ba = rand_array(sba, 4, dt, -1, 1), bb = rand_array(sbb, 3, dt, -1, 1);
     snprintf(what, sizeof what, "matmul %s broadcast batch", dname(dt));
     check_matmul(what, ba, bb, dt);
+    /* A shared weight over a batch of sequences, (4, 33, 64) @ (64, 29)ᵀ-style: one GEMM of 132 rows. */
+    int ssa[3] = {4, 33, 64}, ssw[2] = {29, 64};
+    mlx_array sa = rand_array(ssa, 3, dt, -1, 1), sw0 = rand_array(ssw, 2, dt, -1, 1), swt = mlx_array_new();
+    mlx_transpose(&swt, sw0, cpu);
+    snprintf(what, sizeof what, "matmul %s shared weight over a batch", dname(dt));
+    check_matmul(what, sa, swt, dt);
+    mlx_array_free(sa);
+    mlx_array_free(sw0);
+    mlx_array_free(swt);
     /* Batch dims that do not merge: a batch-transposed A, (3, 2, ...) viewed as (2, 3, ...). */
     int sba2[4] = {3, 2, 37, 64};
     mlx_array ba2 = rand_array(sba2, 4, dt, -1, 1), bat = mlx_array_new();

@@ -261,6 +261,13 @@ static int k_matmul(core_node* node, core_array** outputs) {
     }
   }
   int64_t inner = n ? shape[n - 1] : 1, a_bs = n ? as[n - 1] : 0, b_bs = n ? bs[n - 1] : 0;
+  /* A shared right operand (a linear layer over a batch of sequences) and rows of a that follow
+   * each other across the batch: one GEMM of inner * M rows instead of inner small ones. */
+  if (n == 1 && b_bs == 0 && a_cs == 1 && a_rs >= K && a_bs == M * a_rs && inner * M <= 0x7fffffff) {
+    M *= inner;
+    inner = 1;
+    a_bs = 0;
+  }
   int64_t outer = 1;
   for (int d = 0; d < n - 1; d++) outer *= shape[d];
   size_t elem = core_dtype_size(out->dtype);
