@@ -72,15 +72,25 @@ __global__ void __launch_bounds__(DEC_THREADS)
   const uint16_t* kb = k + (int64_t)b * A.k_st[0] + (int64_t)kvh * A.k_st[1] + sl * 8;
   const uint16_t* vb = v + (int64_t)b * A.v_st[0] + (int64_t)kvh * A.v_st[1] + sl * 8;
   // Every sub-group runs the same iterations (the shuffles need whole warps); `valid` guards.
+  // A mask that is the same for every head (a decode step's (1, 1, 1, Lk) mask) is read with the
+  // keys, not per head after the dot products (one more dependent memory latency per key).
+  const bool head_mask = A.mask && A.mask_st[1] != 0;
   for (int64_t base = j0; base < j1; base += SUBS * DEC_UNROLL) {
     uint4 ku[DEC_UNROLL], vu[DEC_UNROLL];
+    float madd[DEC_UNROLL];
 #pragma unroll
     for (int u = 0; u < DEC_UNROLL; u++) {
       int64_t j = base + sub + u * SUBS;
       ku[u] = vu[u] = make_uint4(0, 0, 0, 0);
+      madd[u] = 0.0f;
       if (j < j1) {
         ku[u] = __ldg((const uint4*)(kb + j * A.k_st[2]));
         vu[u] = __ldg((const uint4*)(vb + j * A.v_st[2]));
+        if (A.mask && !head_mask) {
+          int64_t mo = (int64_t)b * A.mask_st[0] + j * A.mask_st[3];
+          madd[u] = A.mask_dtype == MLX_BOOL ? (((const bool*)A.mask)[mo] ? 0.0f : -INFINITY)
+                                             : load_f32(A.mask, A.mask_dtype, mo);
+        }
       }
     }
 #pragma unroll
@@ -102,8 +112,8 @@ __global__ void __launch_bounds__(DEC_THREADS)
 #pragma unroll
       for (int g = 0; g < GM; g++) {
         if (g >= G) continue;
-        float sc = s[g];
-        if (A.mask) {
+        float sc = s[g] + madd[u];
+        if (head_mask) {
           int64_t mo = (int64_t)b * A.mask_st[0] + (int64_t)(kvh * G + g) * A.mask_st[1] +
                        j * A.mask_st[3];
           sc += A.mask_dtype == MLX_BOOL ? (((const bool*)A.mask)[mo] ? 0.0f : -INFINITY)

@@ -92,18 +92,15 @@ __device__ __forceinline__ float byte_biased(uint32_t v, int k) {
   return __uint_as_float(__byte_perm(v, 0x4B000000u, 0x7540u | (uint32_t)k));
 }
 
-__device__ __forceinline__ float load_param(const void* p, int dtype, int64_t i) {
-  if (dtype == MLX_BFLOAT16) return __uint_as_float((uint32_t)((const uint16_t*)p)[i] << 16);
-  if (dtype == MLX_FLOAT16) return f16_to_f32(((const uint16_t*)p)[i]);
-  return load_f32(p, dtype, i);
-}
 
 // Registers are capped at 64 (8 blocks, 32 warps per SM): the kernel is bound by memory
 // latency, so occupancy matters more than a few spilled temporaries (there are none at 64).
-template <int BITS, bool BF16>
+// SDT, the scales' dtype, is a template parameter: a branch on it between the loads would make
+// each scale load wait for the previous one.
+template <int BITS, bool BF16, int SDT>
 __global__ void __launch_bounds__(32 * QG_WARPS, 8)
     qgemv_direct(void* y, int y_dtype, const uint16_t* x, const uint8_t* w, const void* scales, const void* biases,
-                 int s_dtype, int64_t N, int64_t K, int group_shift) {
+                 int64_t N, int64_t K, int group_shift) {
   constexpr int PER = 128 / BITS, R = QG_DIRECT_ROWS;
   __shared__ float partial[QG_WARPS][R];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -130,8 +127,8 @@ __global__ void __launch_bounds__(32 * QG_WARPS, 8)
 #pragma unroll
     for (int r = 0; r < R; r++) {
       u[r] = __ldcs(wr[r] + c);
-      sc[r] = load_param(scales, s_dtype, prow[r] + g);
-      bi[r] = load_param(biases, s_dtype, prow[r] + g);
+      sc[r] = load_as_f32<SDT>(scales, prow[r] + g);
+      bi[r] = load_as_f32<SDT>(biases, prow[r] + g);
     }
     uint4 xq[PER / 8];
 #pragma unroll
@@ -188,12 +185,12 @@ int launch_direct(cudaStream_t s, void* y, int y_dtype, const void* x, int x_dty
   const int64_t per_block = QG_DIRECT_ROWS, blocks = (N + per_block - 1) / per_block;
   if (blocks > 0x7fffffff) return util_error("quantized_matmul: too many rows for the GPU kernel");
   const int shift = group == 32 ? 5 : group == 64 ? 6 : 7;
-  if (x_dtype == MLX_BFLOAT16)
-    qgemv_direct<BITS, true><<<(unsigned)blocks, 32 * QG_WARPS, 0, s>>>(y, y_dtype, (const uint16_t*)x, (const uint8_t*)w,
-                                                                       scales, biases, s_dtype, N, K, shift);
-  else
-    qgemv_direct<BITS, false><<<(unsigned)blocks, 32 * QG_WARPS, 0, s>>>(y, y_dtype, (const uint16_t*)x, (const uint8_t*)w,
-                                                                        scales, biases, s_dtype, N, K, shift);
+  const bool bf16 = x_dtype == MLX_BFLOAT16;
+  auto kernel = s_dtype == MLX_BFLOAT16 ? (bf16 ? qgemv_direct<BITS, true, MLX_BFLOAT16> : qgemv_direct<BITS, false, MLX_BFLOAT16>)
+                : s_dtype == MLX_FLOAT16 ? (bf16 ? qgemv_direct<BITS, true, MLX_FLOAT16> : qgemv_direct<BITS, false, MLX_FLOAT16>)
+                                         : (bf16 ? qgemv_direct<BITS, true, MLX_FLOAT32> : qgemv_direct<BITS, false, MLX_FLOAT32>);
+  kernel<<<(unsigned)blocks, 32 * QG_WARPS, 0, s>>>(y, y_dtype, (const uint16_t*)x, (const uint8_t*)w, scales, biases, N,
+                                                     K, shift);
   return GPU_LAUNCHED("quantized GEMV");
 }
 
@@ -213,7 +210,9 @@ extern "C" int gpu_launch_qgemv_affine(int device, int bits, int group_size, voi
     return util_error("quantized_matmul: unsupported layout for the GPU kernel");
   cudaStream_t s = gpu_stream(device);
   if (!s) return 1;
-  if ((x_dtype == MLX_BFLOAT16 || x_dtype == MLX_FLOAT16) && (x_stride == 1 || K == 1) && ((uintptr_t)x & 15u) == 0)
+  const bool half_scales = s_dtype == MLX_BFLOAT16 || s_dtype == MLX_FLOAT16 || s_dtype == MLX_FLOAT32;
+  if ((x_dtype == MLX_BFLOAT16 || x_dtype == MLX_FLOAT16) && half_scales && (x_stride == 1 || K == 1) &&
+      ((uintptr_t)x & 15u) == 0)
     return bits == 4 ? launch_direct<4>(s, y, y_dtype, x, x_dtype, w, scales, biases, s_dtype, N, K, group_size)
                      : launch_direct<8>(s, y, y_dtype, x, x_dtype, w, scales, biases, s_dtype, N, K, group_size);
   const int64_t rows_per_block = (int64_t)QG_WARPS * QG_ROWS;
