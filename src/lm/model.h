@@ -72,6 +72,7 @@ typedef struct {
 typedef struct {
   lm_norm input_norm, post_attention_norm, pre_feedforward_norm, post_feedforward_norm;
   lm_norm q_norm, k_norm;
+  /* qkv, gate_up: phi3's checkpoints; the parts are then empty. */
   lm_linear q, k, v, o, qkv;
   lm_linear gate, up, down, gate_up;
   lm_linear router;                /* MoE: (num_experts, hidden) */
@@ -114,6 +115,8 @@ int lm_bind_norm(mlxc_lm_model* m, lm_norm* n, const char* name, int dim, bool r
 int lm_moe_apply(mlx_array* out, const mlxc_lm_model* m, const lm_layer* layer, mlx_array x, mlx_stream s);
 
 /* layers.c */
+/* Frees the arrays and empties *l. */
+void lm_linear_free(lm_linear* l);
 int lm_linear_apply(mlx_array* out, const lm_linear* l, mlx_array x, mlx_stream s);
 int lm_embed_apply(mlx_array* out, const lm_linear* embed, mlx_array ids, mlx_stream s);
 /* Gemma's sqrt(hidden) scaling of embeddings, in place; nothing for other architectures. */
