@@ -56,6 +56,7 @@ int mlxc_lm_load(mlxc_lm_model** out, const char* path, mlx_stream stream) {
   m->layers = calloc((size_t)m->config.num_layers, sizeof *m->layers);
   if (!m->layers) CALL(util_error("out of memory"));
   CALL(lm_model_bind(m));
+  CALL(lm_model_fuse_linears(m));
   CALL(lm_rope_setup(m));
   *out = m;
   return 0;
