@@ -198,6 +198,29 @@ cleanup:
   mlxc_lm_free(mixed);
 }
 
+/* Running out of memory while stacking (at the first linear, or after some layers are fused)
+ * fails the load with the allocator's message and releases what was taken (the ASan build checks
+ * for leaks). The plain load of the same model allocates nothing and succeeds. */
+TEST(test_fusion_out_of_memory_fails_the_load) {
+  const char* path = fixture("tests/fixtures/lm/%s", "llama");
+  size_t limits[2] = {1, 40000}; /* llama's first qkv is 128 x 64 float32: 32 KiB */
+  mlxc_set_errors_quiet(1);
+  for (int i = 0; i < 2; i++) {
+    size_t previous = 0, ignored = 0;
+    mlxc_lm_model* model = NULL;
+    CHECK(mlx_set_memory_limit(&previous, limits[i]) == 0);
+    mlxc_lm_model* plain = load(path, false);
+    setenv("MLXC_FUSE_LINEARS", "1", 1);
+    CHECK(mlxc_lm_load(&model, path, cpu) != 0);
+    unsetenv("MLXC_FUSE_LINEARS");
+    CHECK(model == NULL);
+    CHECK_MSG(strstr(mlxc_last_error(), "memory limit") != NULL, "%s", mlxc_last_error());
+    CHECK(mlx_set_memory_limit(&ignored, previous) == 0);
+    mlxc_lm_free(plain);
+  }
+  mlxc_set_errors_quiet(0);
+}
+
 int main(void) {
   cpu = mlx_default_cpu_stream_new();
   unsetenv("MLXC_FUSE_LINEARS");
@@ -205,5 +228,6 @@ int main(void) {
   RUN(test_fused_quantized_models_match_separate_products);
   RUN(test_fused_gguf_model_matches_separate_products);
   RUN(test_layers_that_cannot_fuse_stay_separate);
+  RUN(test_fusion_out_of_memory_fails_the_load);
   return TEST_SUMMARY();
 }
