@@ -53,7 +53,7 @@ cleanup:
 static int mlp(mlx_array* out, const mlxc_lm_model* m, const lm_layer* L, mlx_array x, mlx_stream s) {
   mlx_array gate = mlx_array_new(), up = mlx_array_new(), h = mlx_array_new();
   int status = 0;
-  if (m->arch->fused_gate_up) {
+  if (L->gate_up.weight.ctx) { /* phi3's checkpoints, or stacked at load (fuse.c) */
     mlx_vector_array parts = mlx_vector_array_new();
     status = lm_linear_apply(&h, &L->gate_up, x, s);
     if (!status) status = mlx_split(&parts, h, 2, -1, s);
@@ -284,7 +284,7 @@ static int attention(mlx_array* out, mlxc_lm_session* sess, int li, mlx_array x,
   int H = c->num_heads, K = c->num_kv_heads, hd = c->head_dim, B = mlx_array_dim(x, 0), L = mlx_array_dim(x, 1);
   mlx_array q = mlx_array_new(), k = mlx_array_new(), v = mlx_array_new(), h = mlx_array_new();
   int status = 0;
-  if (m->arch->fused_qkv) {
+  if (layer->qkv.weight.ctx) { /* phi3's checkpoints, or stacked at load (fuse.c) */
     int cuts[2] = {H * hd, (H + K) * hd};
     mlx_vector_array parts = mlx_vector_array_new();
     status = lm_linear_apply(&h, &layer->qkv, x, s);

@@ -7,6 +7,14 @@
 #include "lm/model.h"
 #include "util/error.h"
 
+void lm_linear_free(lm_linear* l) {
+  mlx_array_free(l->weight);
+  mlx_array_free(l->scales);
+  mlx_array_free(l->biases);
+  mlx_array_free(l->bias);
+  *l = (lm_linear){0};
+}
+
 int lm_linear_apply(mlx_array* out, const lm_linear* l, mlx_array x, mlx_stream s) {
   int status = 0;
   if (l->quantized) {

@@ -6,13 +6,6 @@
 #include "lm/model.h"
 #include "util/error.h"
 
-static void free_linear(lm_linear* l) {
-  mlx_array_free(l->weight);
-  mlx_array_free(l->scales);
-  mlx_array_free(l->biases);
-  mlx_array_free(l->bias);
-}
-
 static void free_norm(lm_norm* n) { mlx_array_free(n->weight); }
 
 void mlxc_lm_free(mlxc_lm_model* m) {
@@ -23,23 +16,23 @@ void mlxc_lm_free(mlxc_lm_model* m) {
                         &L->post_feedforward_norm, &L->q_norm, &L->k_norm};
     lm_linear* linears[] = {&L->q, &L->k, &L->v, &L->o, &L->qkv, &L->gate, &L->up, &L->down, &L->gate_up};
     for (size_t j = 0; j < sizeof norms / sizeof norms[0]; j++) free_norm(norms[j]);
-    for (size_t j = 0; j < sizeof linears / sizeof linears[0]; j++) free_linear(linears[j]);
-    free_linear(&L->router);
-    free_linear(&L->conv_in);
-    free_linear(&L->conv_out);
+    for (size_t j = 0; j < sizeof linears / sizeof linears[0]; j++) lm_linear_free(linears[j]);
+    lm_linear_free(&L->router);
+    lm_linear_free(&L->conv_in);
+    lm_linear_free(&L->conv_out);
     mlx_array_free(L->conv_weight);
     for (int e = 0; e < m->config.num_experts; e++) {
-      if (L->expert_gate) free_linear(&L->expert_gate[e]);
-      if (L->expert_up) free_linear(&L->expert_up[e]);
-      if (L->expert_down) free_linear(&L->expert_down[e]);
+      if (L->expert_gate) lm_linear_free(&L->expert_gate[e]);
+      if (L->expert_up) lm_linear_free(&L->expert_up[e]);
+      if (L->expert_down) lm_linear_free(&L->expert_down[e]);
     }
     free(L->expert_gate);
     free(L->expert_up);
     free(L->expert_down);
   }
   free(m->layers);
-  free_linear(&m->embed);
-  free_linear(&m->lm_head);
+  lm_linear_free(&m->embed);
+  lm_linear_free(&m->lm_head);
   free_norm(&m->final_norm);
   mlx_array_free(m->rope_freqs);
   mlx_map_string_to_array_free(m->tensors);
@@ -63,6 +56,7 @@ int mlxc_lm_load(mlxc_lm_model** out, const char* path, mlx_stream stream) {
   m->layers = calloc((size_t)m->config.num_layers, sizeof *m->layers);
   if (!m->layers) CALL(util_error("out of memory"));
   CALL(lm_model_bind(m));
+  CALL(lm_model_fuse_linears(m));
   CALL(lm_rope_setup(m));
   *out = m;
   return 0;

@@ -72,6 +72,7 @@ typedef struct {
 typedef struct {
   lm_norm input_norm, post_attention_norm, pre_feedforward_norm, post_feedforward_norm;
   lm_norm q_norm, k_norm;
+  /* qkv, gate_up: phi3's checkpoints, or stacked at load (fuse.c); the parts are then empty. */
   lm_linear q, k, v, o, qkv;
   lm_linear gate, up, down, gate_up;
   lm_linear router;                /* MoE: (num_experts, hidden) */
@@ -113,7 +114,16 @@ int lm_bind_norm(mlxc_lm_model* m, lm_norm* n, const char* name, int dim, bool r
 /* moe.c: the mixture-of-experts block of qwen3_moe for x (B, L, D). */
 int lm_moe_apply(mlx_array* out, const mlxc_lm_model* m, const lm_layer* layer, mlx_array x, mlx_stream s);
 
+/* fuse.c: on GPU streams (or with MLXC_FUSE_LINEARS=1; =0 turns it off), stacks each layer's
+ * q, k, v rows into layer->qkv and gate, up into layer->gate_up where they share a layout
+ * (quantization, dtypes, bias), evaluated on the model's stream, and frees the separate
+ * linears (and the name map, which would keep them alive). The decoder takes the fused path
+ * of any layer whose qkv / gate_up is set. */
+int lm_model_fuse_linears(mlxc_lm_model* model);
+
 /* layers.c */
+/* Frees the arrays and empties *l. */
+void lm_linear_free(lm_linear* l);
 int lm_linear_apply(mlx_array* out, const lm_linear* l, mlx_array x, mlx_stream s);
 int lm_embed_apply(mlx_array* out, const lm_linear* embed, mlx_array ids, mlx_stream s);
 /* Gemma's sqrt(hidden) scaling of embeddings, in place; nothing for other architectures. */
