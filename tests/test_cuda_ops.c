@@ -229,11 +229,11 @@ TEST(matmul_layouts_and_batches) {
     check_matmul(what, ba, bb, dt);
     /* A shared weight over a batch of sequences, (4, 33, 64) @ (64, 29)ᵀ-style: one GEMM of 132 rows. */
     int ssa[3] = {4, 33, 64}, ssw[2] = {29, 64};
-    mlx_array sa = rand_array(ssa, 3, dt, -1, 1), sw0 = rand_array(ssw, 2, dt, -1, 1), swt = mlx_array_new();
+    mlx_array shared_x = rand_array(ssa, 3, dt, -1, 1), sw0 = rand_array(ssw, 2, dt, -1, 1), swt = mlx_array_new();
     mlx_transpose(&swt, sw0, cpu);
     snprintf(what, sizeof what, "matmul %s shared weight over a batch", dname(dt));
-    check_matmul(what, sa, swt, dt);
-    mlx_array_free(sa);
+    check_matmul(what, shared_x, swt, dt);
+    mlx_array_free(shared_x);
     mlx_array_free(sw0);
     mlx_array_free(swt);
     /* Batch dims that do not merge: a batch-transposed A, (3, 2, ...) viewed as (2, 3, ...). */
