@@ -223,9 +223,24 @@ __device__ __forceinline__ void stage_padded(uint16_t* tile, const uint16_t* src
   }
 }
 
+// The same with cp.async (16 bytes a copy, rows past `valid` zero-filled): the copies land while
+// the block computes on the other buffer.
+template <int D>
+__device__ __forceinline__ void stage_padded_async(uint16_t* tile, const uint16_t* src, int64_t row_stride, int rows,
+                                                   int valid) {
+  constexpr int PER_ROW = D / 8, LD = D + 8;
+  for (int idx = threadIdx.x; idx < rows * PER_ROW; idx += blockDim.x) {
+    int r = idx / PER_ROW, c = idx % PER_ROW;
+    const uint16_t* from = r < valid ? src + r * row_stride + c * 8 : src;
+    uint32_t to = (uint32_t)__cvta_generic_to_shared(tile + r * LD + c * 8);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(to), "l"(from), "r"(r < valid ? 16 : 0));
+  }
+}
+
+// Q, then two buffers of K and V tiles.
 template <int D>
 constexpr size_t mma_smem_bytes() {
-  return 2 * (size_t)(FA_BR + 2 * FA_BC) * (D + 8);
+  return 2 * (size_t)(FA_BR + 4 * FA_BC) * (D + 8);
 }
 
 template <int DT, int D>
@@ -234,8 +249,7 @@ __global__ void __launch_bounds__(32 * FA_WARPS)
   constexpr int LD = D + 8, NT = FA_BC / 8, KD = D / 16, DT8 = D / 8;
   extern __shared__ __align__(16) uint16_t mma_smem[];
   uint16_t* Qs = mma_smem;
-  uint16_t* Ks = Qs + FA_BR * LD;
-  uint16_t* Vs = Ks + FA_BC * LD;
+  uint16_t* KVs = Qs + FA_BR * LD;  // buffer i: K at KVs + 2i·BC·LD, V right after
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, c = lane & 3;
   const int h = blockIdx.y, b = blockIdx.z, kvh = h / (A.Hq / A.Hk);
   const int i0 = blockIdx.x * FA_BR;
@@ -263,93 +277,108 @@ __global__ void __launch_bounds__(32 * FA_WARPS)
   const uint16_t* kbase = k + b * A.k_st[0] + kvh * A.k_st[1];
   const uint16_t* vbase = v + b * A.v_st[0] + kvh * A.v_st[1];
 
-  for (int64_t j0 = 0; j0 <= last_key; j0 += FA_BC) {
+  // Tile t is staged into buffer t % 2 while tile t - 1 is computed on.
+  auto stage = [&](int64_t j0, int buf) {
     const int k_valid = (int)min((int64_t)FA_BC, A.Lk - j0);
-    __syncthreads();  // the previous tile is no longer read
-    stage_padded<D>(Ks, kbase + j0 * A.k_st[2], A.k_st[2], FA_BC, k_valid);
-    stage_padded<D>(Vs, vbase + j0 * A.v_st[2], A.v_st[2], FA_BC, k_valid);
-    __syncthreads();
-    if (j0 > warp_last_key) continue;  // every key of this tile is after this warp's queries
-
-    // S (16 × 64) = Q_w · Kᵀ
-    float s[NT][4];
-#pragma unroll
-    for (int nt = 0; nt < NT; nt++) {
-      s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.0f;
-      const uint16_t* kr = Ks + (nt * 8 + g) * LD + 2 * c;
-#pragma unroll
-      for (int kk = 0; kk < KD; kk++) mma16816<DT>(s[nt], qa[kk], ld_b32(kr + kk * 16), ld_b32(kr + kk * 16 + 8));
+    uint16_t* Kb = KVs + (size_t)buf * 2 * FA_BC * LD;
+    stage_padded_async<D>(Kb, kbase + j0 * A.k_st[2], A.k_st[2], FA_BC, k_valid);
+    stage_padded_async<D>(Kb + FA_BC * LD, vbase + j0 * A.v_st[2], A.v_st[2], FA_BC, k_valid);
+    asm volatile("cp.async.commit_group;\n" ::);
+  };
+  stage(0, 0);
+  int buf = 0;
+  for (int64_t j0 = 0; j0 <= last_key; j0 += FA_BC, buf ^= 1) {
+    if (j0 + FA_BC <= last_key) {
+      stage(j0 + FA_BC, buf ^ 1);
+      asm volatile("cp.async.wait_group 1;\n" ::);  // this tile's copies are done
+    } else {
+      asm volatile("cp.async.wait_group 0;\n" ::);
     }
-    // Scale, masks, causality; the tile's maximum per row (a quad of lanes shares a row).
-    float tile_max[2] = {-INFINITY, -INFINITY};
+    __syncthreads();  // every thread's copies of this tile are visible
+    const uint16_t* Ks = KVs + (size_t)buf * 2 * FA_BC * LD;
+    const uint16_t* Vs = Ks + FA_BC * LD;
+    if (j0 <= warp_last_key) {  // else every key of this tile is after this warp's queries
+      // S (16 × 64) = Q_w · Kᵀ
+      float s[NT][4];
 #pragma unroll
-    for (int nt = 0; nt < NT; nt++) {
+      for (int nt = 0; nt < NT; nt++) {
+        s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.0f;
+        const uint16_t* kr = Ks + (nt * 8 + g) * LD + 2 * c;
 #pragma unroll
-      for (int e = 0; e < 4; e++) {
-        const int r = e >> 1;
-        const int64_t j = j0 + nt * 8 + 2 * c + (e & 1), qi = qrow[r];
-        float x = s[nt][e] * A.scale;
-        bool visible = j < A.Lk && qi < A.Lq && !(A.causal && j > qi + shift);
-        if (visible && A.mask) {
-          int64_t mo = b * A.mask_st[0] + h * A.mask_st[1] + qi * A.mask_st[2] + j * A.mask_st[3];
-          if (A.mask_dtype == MLX_BOOL)
-            visible = ((const bool*)A.mask)[mo];
-          else
-            x += load_f32(A.mask, A.mask_dtype, mo);
+        for (int kk = 0; kk < KD; kk++) mma16816<DT>(s[nt], qa[kk], ld_b32(kr + kk * 16), ld_b32(kr + kk * 16 + 8));
+      }
+      // Scale, masks, causality; the tile's maximum per row (a quad of lanes shares a row).
+      float tile_max[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+      for (int nt = 0; nt < NT; nt++) {
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+          const int r = e >> 1;
+          const int64_t j = j0 + nt * 8 + 2 * c + (e & 1), qi = qrow[r];
+          float x = s[nt][e] * A.scale;
+          bool visible = j < A.Lk && qi < A.Lq && !(A.causal && j > qi + shift);
+          if (visible && A.mask) {
+            int64_t mo = b * A.mask_st[0] + h * A.mask_st[1] + qi * A.mask_st[2] + j * A.mask_st[3];
+            if (A.mask_dtype == MLX_BOOL)
+              visible = ((const bool*)A.mask)[mo];
+            else
+              x += load_f32(A.mask, A.mask_dtype, mo);
+          }
+          s[nt][e] = visible ? x : -INFINITY;
+          tile_max[r] = fmaxf(tile_max[r], s[nt][e]);
         }
-        s[nt][e] = visible ? x : -INFINITY;
-        tile_max[r] = fmaxf(tile_max[r], s[nt][e]);
       }
-    }
-    float corr[2], m_new[2], sum[2] = {0.0f, 0.0f};
+      float corr[2], m_new[2], sum[2] = {0.0f, 0.0f};
 #pragma unroll
-    for (int r = 0; r < 2; r++) {
-      tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 1));
-      tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 2));
-      m_new[r] = fmaxf(m[r], tile_max[r]);
-      corr[r] = m_new[r] == -INFINITY ? 1.0f : expf(m[r] - m_new[r]);
-    }
-    // P rounded to the input dtype, packed straight into A fragments (two n-tiles per k step).
-    uint32_t pa[FA_BC / 16][4];
-#pragma unroll
-    for (int nt = 0; nt < NT; nt++) {
-      uint32_t bits[4];
-#pragma unroll
-      for (int e = 0; e < 4; e++) {
-        const int r = e >> 1;
-        const float p = s[nt][e] == -INFINITY ? 0.0f : expf(s[nt][e] - m_new[r]);
-        float rounded;
-        bits[e] = round_bits<DT>(p, &rounded);
-        sum[r] += rounded;
+      for (int r = 0; r < 2; r++) {
+        tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 1));
+        tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 2));
+        m_new[r] = fmaxf(m[r], tile_max[r]);
+        corr[r] = m_new[r] == -INFINITY ? 1.0f : expf(m[r] - m_new[r]);
       }
-      pa[nt / 2][(nt & 1) * 2 + 0] = bits[0] | (bits[1] << 16);
-      pa[nt / 2][(nt & 1) * 2 + 1] = bits[2] | (bits[3] << 16);
-    }
+      // P rounded to the input dtype, packed straight into A fragments (two n-tiles per k step).
+      uint32_t pa[FA_BC / 16][4];
 #pragma unroll
-    for (int r = 0; r < 2; r++) {
-      sum[r] += __shfl_xor_sync(0xffffffffu, sum[r], 1);
-      sum[r] += __shfl_xor_sync(0xffffffffu, sum[r], 2);
-      l[r] = l[r] * corr[r] + sum[r];
-      m[r] = m_new[r];
-    }
+      for (int nt = 0; nt < NT; nt++) {
+        uint32_t bits[4];
 #pragma unroll
-    for (int d = 0; d < DT8; d++) {
-      o[d][0] *= corr[0];
-      o[d][1] *= corr[0];
-      o[d][2] *= corr[1];
-      o[d][3] *= corr[1];
-    }
-    // O += P · V: V's B fragments by transposing 8 × 8 blocks of its rows (ldmatrix .trans).
+        for (int e = 0; e < 4; e++) {
+          const int r = e >> 1;
+          const float p = s[nt][e] == -INFINITY ? 0.0f : expf(s[nt][e] - m_new[r]);
+          float rounded;
+          bits[e] = round_bits<DT>(p, &rounded);
+          sum[r] += rounded;
+        }
+        pa[nt / 2][(nt & 1) * 2 + 0] = bits[0] | (bits[1] << 16);
+        pa[nt / 2][(nt & 1) * 2 + 1] = bits[2] | (bits[3] << 16);
+      }
 #pragma unroll
-    for (int kk = 0; kk < FA_BC / 16; kk++) {
-      const uint16_t* vrow = Vs + (kk * 16 + (lane & 15)) * LD;
+      for (int r = 0; r < 2; r++) {
+        sum[r] += __shfl_xor_sync(0xffffffffu, sum[r], 1);
+        sum[r] += __shfl_xor_sync(0xffffffffu, sum[r], 2);
+        l[r] = l[r] * corr[r] + sum[r];
+        m[r] = m_new[r];
+      }
 #pragma unroll
       for (int d = 0; d < DT8; d++) {
-        uint32_t b0, b1, addr = (uint32_t)__cvta_generic_to_shared(vrow + d * 8);
-        asm volatile("ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16 {%0,%1}, [%2];\n" : "=r"(b0), "=r"(b1) : "r"(addr));
-        mma16816<DT>(o[d], pa[kk], b0, b1);
+        o[d][0] *= corr[0];
+        o[d][1] *= corr[0];
+        o[d][2] *= corr[1];
+        o[d][3] *= corr[1];
+      }
+      // O += P · V: V's B fragments by transposing 8 × 8 blocks of its rows (ldmatrix .trans).
+#pragma unroll
+      for (int kk = 0; kk < FA_BC / 16; kk++) {
+        const uint16_t* vrow = Vs + (kk * 16 + (lane & 15)) * LD;
+#pragma unroll
+        for (int d = 0; d < DT8; d++) {
+          uint32_t b0, b1, addr = (uint32_t)__cvta_generic_to_shared(vrow + d * 8);
+          asm volatile("ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16 {%0,%1}, [%2];\n" : "=r"(b0), "=r"(b1) : "r"(addr));
+          mma16816<DT>(o[d], pa[kk], b0, b1);
+        }
       }
     }
+    __syncthreads();  // this buffer is refilled two tiles later
   }
 
   // out[b, h, i, :] = O / l; rows with every key masked give zeros, as the CPU kernel.
