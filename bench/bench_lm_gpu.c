@@ -1,7 +1,7 @@
 /* Batch-1 decode and prefill of real-shaped language models (random weights) on a GPU, in
  * bfloat16 and 8-bit / 4-bit affine quantization, next to two references measured in the same
- * run: the decode roofline (weight + KV-cache bytes per token over the device-to-device copy
- * bandwidth) and, for prefill, the bfloat16 GEMM rate of a 4096³ matmul.
+ * run: the decode roofline (the weight bytes a token streams, an untied embedding table excepted, plus
+ * KV-cache bytes, over the device-to-device copy bandwidth) and, for prefill, the bfloat16 GEMM rate of a 4096³ matmul.
  *   bench_lm_gpu [--shape qwen05|llama8b] [--dir BASE] [--precisions bf16,q8,q4]
  *                [--contexts 128,512,4096] [--decode N] [--device gpu|cpu] [--layers N]
  * The models are written to BASE (default /tmp/mlxc-bench-<shape>) on first use. Prints "SKIP"
@@ -172,9 +172,14 @@ int main(int argc, char** argv) {
         return 1;
       }
       double kv = 2.0 * shape->layers * shape->kv_heads * shape->head_dim * 2.0 * (contexts[c] + decode / 2.0);
-      double roof = copy * 1e9 / ((double)bytes + kv);
-      /* Prefill work: 2 FLOPs per weight per token (the embedding table excepted when tied). */
-      double params = (double)bytes / (m == 0 ? 2.0 : m == 1 ? 1.0625 : 0.5625);
+      /* A token reads one row of an untied embedding table, not the table: the bytes streamed per
+       * token (and the weights that do arithmetic) are the others. */
+      double per_param = m == 0 ? 2.0 : m == 1 ? 1.0625 : 0.5625;
+      double table = shape->tied ? 0.0 : (double)shape->vocab * shape->hidden * per_param;
+      double streamed = (double)bytes - table;
+      double roof = copy * 1e9 / (streamed + kv);
+      /* Prefill work: 2 FLOPs per multiplying weight per token. */
+      double params = streamed / per_param;
       double tflops = 2.0 * params * r.prefill_tps / 1e12;
       printf("| %s | %s | %d | %.0f | %.0f | %.1f | %.0f%% | %.1f | %.0f | %.0f%% |\n", shape->name, labels[m],
              contexts[c], bytes / 1e6, r.prefill_tps, tflops, gemm > 0 ? 100 * tflops / gemm : 0, r.decode_tps, roof,
