@@ -91,6 +91,62 @@ TEST(test_embeddings_match_sentence_transformers) {
   for (size_t i = 0; i < sizeof MODELS / sizeof MODELS[0]; i++) check_model(MODELS[i]);
 }
 
+/* Half-precision computation (mlxc_embed_load_dtype): every sentence's embedding close to the
+ * float32 reference of sentence-transformers, for each architecture; a non-float dtype refused. */
+TEST(test_half_precision_embeddings) {
+  const mlx_dtype dtypes[2] = {MLX_FLOAT16, MLX_BFLOAT16};
+  const float floors[2] = {0.999f, 0.995f};
+  float worst[2] = {1.0f, 1.0f};
+  for (size_t m = 0; m < sizeof MODELS / sizeof MODELS[0]; m++) {
+    char dir[1024], path[1200];
+    snprintf(dir, sizeof dir, "%s/tests/fixtures/embed/%s", test_source_dir(), MODELS[m]);
+    snprintf(path, sizeof path, "%s/reference.json", dir);
+    json_t* ref = json_load_file(path, 0, NULL);
+    if (!ref) continue;
+    json_t* sentences = json_object_get(ref, "sentences");
+    size_t n = json_array_size(sentences);
+    const char* texts[64];
+    for (size_t i = 0; i < n && i < 64; i++) texts[i] = json_string_value(json_array_get(sentences, i));
+    mlx_map_string_to_array tensors = mlx_map_string_to_array_new();
+    mlx_map_string_to_string meta = mlx_map_string_to_string_new();
+    snprintf(path, sizeof path, "%s/reference.safetensors", dir);
+    mlx_array want = mlx_array_new();
+    CHECK(mlx_load_safetensors(&tensors, &meta, path, mlx_default_cpu_stream_new()) == 0);
+    CHECK(mlx_map_string_to_array_get(&want, tensors, "embeddings") == 0);
+    const float* w = mlx_array_data_float32(want);
+    for (int d = 0; d < 2 && w; d++) {
+      mlxc_embed_model* model = NULL;
+      if (mlxc_embed_load_dtype(&model, dir, mlx_default_cpu_stream_new(), dtypes[d])) {
+        CHECK_MSG(0, "%s: %s", MODELS[m], mlxc_last_error());
+        continue;
+      }
+      mlxc_embed_params p = params_for(json_object_get(ref, "encodes"), "embeddings", 4);
+      float* v = NULL;
+      size_t dim = 0;
+      CHECK_MSG(mlxc_embed_encode(model, texts, n, p, &v, &dim) == 0, "%s: %s", MODELS[m], mlxc_last_error());
+      for (size_t i = 0; v && dim == (size_t)mlx_array_dim(want, 1) && i < n; i++) {
+        float c = mlxc_embed_cosine(v + i * dim, w + i * dim, dim);
+        if (c < worst[d]) worst[d] = c;
+        CHECK_MSG(c >= floors[d], "%s %s sentence %zu: cosine %f", MODELS[m], d ? "bfloat16" : "float16", i, c);
+      }
+      free(v);
+      mlxc_embed_free(model);
+    }
+    mlx_array_free(want);
+    mlx_map_string_to_array_free(tensors);
+    mlx_map_string_to_string_free(meta);
+    json_decref(ref);
+  }
+  printf("  lowest cosine to the float32 reference: float16 %.6f, bfloat16 %.6f\n", worst[0], worst[1]);
+  char dir[1024];
+  snprintf(dir, sizeof dir, "%s/tests/fixtures/embed/bert-cls", test_source_dir());
+  mlxc_embed_model* model = NULL;
+  bool quiet = mlxc_set_errors_quiet(true);
+  CHECK(mlxc_embed_load_dtype(&model, dir, mlx_default_cpu_stream_new(), MLX_INT32) != 0);
+  CHECK(model == NULL && strstr(mlxc_last_error(), "float32, float16 or bfloat16") != NULL);
+  mlxc_set_errors_quiet(quiet);
+}
+
 TEST(test_prompts_are_listed_and_checked) {
   char dir[1024];
   snprintf(dir, sizeof dir, "%s/tests/fixtures/embed/embeddinggemma", test_source_dir());
@@ -201,12 +257,21 @@ TEST(test_cli_texts) {
     CHECK(fabs(json_number_value(json_array_get(line, i)) - v[i]) < 1e-5);
   free(v);
   mlxc_embed_free(model);
-  json_decref(line);
   CHECK(run_cli("--dim 4 --no-such-option x 2>/dev/null") == NULL);
+  /* --dtype: a half-precision computation gives nearly the same vector; other names are refused. */
+  const char* half = run_cli("--dim 4 --dtype bfloat16 'what is mlx'");
+  json_t* hline = half ? json_loadb(half, strcspn(half, "\n"), 0, &err) : NULL;
+  CHECK(json_is_array(hline) && json_array_size(hline) == 4);
+  for (size_t i = 0; hline && line && i < 4 && i < json_array_size(hline); i++)
+    CHECK(fabs(json_number_value(json_array_get(hline, i)) - json_number_value(json_array_get(line, i))) < 0.05);
+  json_decref(hline);
+  CHECK(run_cli("--dim 4 --dtype int8 'what is mlx' 2>/dev/null") == NULL);
+  json_decref(line);
 }
 
 int main(void) {
   RUN(test_embeddings_match_sentence_transformers);
+  RUN(test_half_precision_embeddings);
   RUN(test_cli_texts);
   RUN(test_prompts_are_listed_and_checked);
   RUN(test_matryoshka_and_errors);

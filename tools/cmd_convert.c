@@ -9,19 +9,6 @@
 #include "mlxc/lm.h"
 #include "options.h"
 
-static bool dtype_named(const char* name, mlx_dtype* out) {
-  static const struct {
-    const char* name;
-    mlx_dtype dtype;
-  } known[] = {{"float32", MLX_FLOAT32}, {"float16", MLX_FLOAT16}, {"bfloat16", MLX_BFLOAT16}};
-  for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
-    if (!strcmp(name, known[i].name)) {
-      *out = known[i].dtype;
-      return true;
-    }
-  return false;
-}
-
 int cmd_convert(int argc, char** argv) {
   const char *in = NULL, *out = NULL;
   mlxc_lm_convert_params p = {.bits = 4, .group_size = 64};
@@ -40,7 +27,7 @@ int cmd_convert(int argc, char** argv) {
     options_usage(stderr, specs, n_specs);
     return 2;
   }
-  if (p.dtype_name && !dtype_named(p.dtype_name, &p.dtype)) {
+  if (p.dtype_name && !options_float_dtype(p.dtype_name, &p.dtype)) {
     fprintf(stderr, "mlxc convert: --dtype must be float32, float16 or bfloat16\n");
     return 2;
   }

@@ -37,7 +37,7 @@ static char** read_lines(const char* path, size_t* n_lines) {
 }
 
 int cmd_embed(int argc, char** argv) {
-  const char *dir = NULL, *file = NULL, *device = NULL, *prompt_name = NULL, *prompt = NULL;
+  const char *dir = NULL, *file = NULL, *device = NULL, *prompt_name = NULL, *prompt = NULL, *dtype_name = NULL;
   bool normalize = false, list_prompts = false;
   int batch = 32, dim = 0;
   option_strings texts = {0};
@@ -53,9 +53,15 @@ int cmd_embed(int argc, char** argv) {
       {"--prompt", OPT_STRING, &prompt, "put this text before each text"},
       {"--list-prompts", OPT_FLAG, &list_prompts, "print the model's prompts and exit"},
       {"--device", OPT_STRING, &device, "cpu or gpu"},
+      {"--dtype", OPT_STRING, &dtype_name, "compute in float32 (default), float16 or bfloat16"},
   };
   size_t n_specs = sizeof specs / sizeof specs[0];
   if (options_parse(argc, argv, specs, n_specs)) return 2;
+  mlx_dtype dtype = MLX_FLOAT32;
+  if (dtype_name && !options_float_dtype(dtype_name, &dtype)) {
+    fprintf(stderr, "mlxc embed: --dtype must be float32, float16 or bfloat16\n");
+    return 2;
+  }
   if (!dir || (!file && texts.n == 0 && !list_prompts) || batch <= 0 || dim < 0) {
     fprintf(stderr, "usage: mlxc embed --model DIR (--text TEXT ... | --file F) [--normalize] [--batch N] [--dim D]"
                     " [--prompt-name NAME | --prompt TEXT]\n");
@@ -85,7 +91,7 @@ int cmd_embed(int argc, char** argv) {
   params.prompt_name = prompt_name;
   params.prompt = prompt;
   char* model_dir = NULL;
-  if (mlxc_hub_resolve(&model_dir, dir, NULL) || mlxc_embed_load(&model, model_dir, stream)) {
+  if (mlxc_hub_resolve(&model_dir, dir, NULL) || mlxc_embed_load_dtype(&model, model_dir, stream, dtype)) {
     free(model_dir);
     goto cleanup;
   }

@@ -81,3 +81,16 @@ void options_usage(FILE* out, const option_spec* specs, size_t n_specs) {
   for (size_t i = 0; i < n_specs; i++)
     fprintf(out, "  %-22s %s\n", specs[i].name[0] ? specs[i].name : "ARG...", specs[i].help);
 }
+
+bool options_float_dtype(const char* name, mlx_dtype* out) {
+  static const struct {
+    const char* name;
+    mlx_dtype dtype;
+  } known[] = {{"float32", MLX_FLOAT32}, {"float16", MLX_FLOAT16}, {"bfloat16", MLX_BFLOAT16}};
+  for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+    if (!strcmp(name, known[i].name)) {
+      *out = known[i].dtype;
+      return true;
+    }
+  return false;
+}

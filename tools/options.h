@@ -5,6 +5,8 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "mlx/c/array.h"
+
 typedef enum { OPT_STRING, OPT_INT, OPT_FLOAT, OPT_U64, OPT_FLAG, OPT_STRINGS } option_type;
 
 /* The value of an OPT_STRINGS option: each occurrence appends one string. */
@@ -25,5 +27,7 @@ typedef struct {
  * to stderr and return non-zero. */
 int options_parse(int argc, char** argv, const option_spec* specs, size_t n_specs);
 void options_usage(FILE* out, const option_spec* specs, size_t n_specs);
+/* "float32", "float16" or "bfloat16" as a dtype; false for other names. */
+bool options_float_dtype(const char* name, mlx_dtype* out);
 
 #endif

@@ -36,8 +36,13 @@ extern "C" {
 
 typedef struct mlxc_embed_model mlxc_embed_model;
 
-/* Loads a sentence-transformers folder; computations run on `stream` (CPU or GPU). */
+/* Loads a sentence-transformers folder; computations run on `stream` (CPU or GPU) in float32
+ * (half-precision checkpoints are widened, as sentence-transformers computes by default). */
 int mlxc_embed_load(mlxc_embed_model** out, const char* dir, mlx_stream stream);
+/* The same with the weights and the computation in `dtype`: MLX_FLOAT32 (as mlxc_embed_load),
+ * MLX_FLOAT16 or MLX_BFLOAT16 (half the memory, tensor cores on a GPU; each embedding within a
+ * cosine of ~0.999 of float32's). The vectors returned are float32 either way. */
+int mlxc_embed_load_dtype(mlxc_embed_model** out, const char* dir, mlx_stream stream, mlx_dtype dtype);
 void mlxc_embed_free(mlxc_embed_model* model);
 /* The embedding size after pooling and Dense modules (before any Matryoshka truncation). */
 size_t mlxc_embed_dim(const mlxc_embed_model* model);

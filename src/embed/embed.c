@@ -39,8 +39,8 @@ void mlxc_embed_free(mlxc_embed_model* m) {
   free(m);
 }
 
-/* Half-precision weights as float32: sentence-transformers computes in float32 by default. */
-static int widen(mlx_map_string_to_array* tensors, mlx_stream s) {
+/* Floating-point weights in the computation's dtype. */
+static int convert_floats(mlx_map_string_to_array* tensors, mlx_dtype dtype, mlx_stream s) {
   mlx_map_string_to_array wide = mlx_map_string_to_array_new();
   mlx_map_string_to_array_iterator it = mlx_map_string_to_array_iterator_new(*tensors);
   mlx_array value = mlx_array_new();
@@ -48,7 +48,8 @@ static int widen(mlx_map_string_to_array* tensors, mlx_stream s) {
   int status = 0;
   while (!status && mlx_map_string_to_array_iterator_next(&key, &value, it) == 0) {
     mlx_dtype dt = mlx_array_dtype(value);
-    if (dt == MLX_FLOAT16 || dt == MLX_BFLOAT16) status = mlx_astype(&value, value, MLX_FLOAT32, s);
+    if ((dt == MLX_FLOAT16 || dt == MLX_BFLOAT16 || dt == MLX_FLOAT32) && dt != dtype)
+      status = mlx_astype(&value, value, dtype, s);
     if (!status) status = mlx_map_string_to_array_insert(wide, key, value);
   }
   mlx_array_free(value);
@@ -82,15 +83,21 @@ static int load_encoder(mlxc_embed_model* m, const char* dir, mlx_map_string_to_
 }
 
 int mlxc_embed_load(mlxc_embed_model** out, const char* dir, mlx_stream stream) {
+  return mlxc_embed_load_dtype(out, dir, stream, MLX_FLOAT32);
+}
+
+int mlxc_embed_load_dtype(mlxc_embed_model** out, const char* dir, mlx_stream stream, mlx_dtype dtype) {
   if (!out || !dir) return util_error("mlxc_embed_load: null argument");
   *out = NULL;
+  if (dtype != MLX_FLOAT32 && dtype != MLX_FLOAT16 && dtype != MLX_BFLOAT16)
+    return util_error("mlxc_embed_load_dtype: the computation's dtype must be float32, float16 or bfloat16");
   mlxc_embed_model* m = calloc(1, sizeof *m);
   if (!m) return util_error("out of memory");
   m->stream = stream;
   mlx_map_string_to_array tensors = mlx_map_string_to_array_new();
   int status = 0;
   CALL(lm_weights_load(&tensors, dir, stream));
-  CALL(widen(&tensors, stream));
+  CALL(convert_floats(&tensors, dtype, stream));
   CALL(load_encoder(m, dir, tensors));
   CALL(mlxc_tokenizer_load(&m->tok, dir));
   CALL(embed_layout_load(m, dir));

@@ -46,6 +46,17 @@ cleanup:;
 }
 
 int embed_activate(mlx_array* out, mlx_array x, embed_activation act, mlx_stream s) {
+  mlx_dtype dt = mlx_array_dtype(x);
+  if (dt == MLX_FLOAT16 || dt == MLX_BFLOAT16) {
+    /* Half-precision activations are computed in float32 and rounded once (as PyTorch's kernels
+     * do); float32 constants would otherwise promote the rest of the layer to float32. */
+    mlx_array wide = mlx_array_new();
+    int status = mlx_astype(&wide, x, MLX_FLOAT32, s);
+    if (!status) status = embed_activate(&wide, wide, act, s);
+    if (!status) status = mlx_astype(out, wide, dt, s);
+    mlx_array_free(wide);
+    return status;
+  }
   mlx_array t = mlx_array_new(), zero = mlx_array_new_float(0.0f);
   int status = 0;
   switch (act) {
