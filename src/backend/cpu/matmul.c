@@ -1,7 +1,8 @@
 /* CPU matmul kernel: batched GEMM over broadcast batch dimensions. float32/float64/complex64 go
- * to OpenBLAS, with transposed views passed as transposes (no copy); float16/bfloat16 are widened
- * to float32 for sgemm, except the batch-1 decode case (one row times a weight matrix), which
- * streams the half-precision weights through the GEMV kernels of gemv.c. */
+ * to OpenBLAS, with transposed views passed as transposes (no copy); float16/bfloat16 products
+ * with a few rows (decode, speculative verification, short prefills) stream the half-precision
+ * weights through the kernels of gemv.c, and larger ones widen the operands to float32 for
+ * sgemm. */
 #include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,8 +103,15 @@ cleanup:
   return status;
 }
 
-/* float16/bfloat16: the decode GEMV streams the weights as stored; everything else widens the
- * operands to float32 and runs sgemm, rounding the result once. */
+/* Products of float16/bfloat16 operands with at most this many rows stream B through gemv.c
+ * (each weight read once, widened in registers); more rows widen B whole and run sgemm, which
+ * pays off once the widening is shared by enough rows. */
+#ifndef MATMUL_HALF_ROWS_MAX
+#define MATMUL_HALF_ROWS_MAX 64
+#endif
+
+/* float16/bfloat16: few rows stream B as stored; everything else widens the operands to float32
+ * and runs sgemm, rounding the result once. */
 static int gemm_half(const gemm_shape* g, mat_ref a, mat_ref b, void* c) {
   bool bf16 = g->dtype == MLX_BFLOAT16;
   int ashape[2] = {(int)g->M, (int)g->K}, bshape[2] = {(int)g->K, (int)g->N};
@@ -115,11 +123,11 @@ static int gemm_half(const gemm_shape* g, mat_ref a, mat_ref b, void* c) {
   int status = 0;
   REQUIRE(a32 && c32, "matmul: out of memory");
   cpu_convert(a32, MLX_FLOAT32, a.data, g->dtype, ashape, astr, 2);
-  bool plain = g->alpha == 1 && g->beta == 0;
-  if (g->M == 1 && plain && b.rs == 1 && b.cs >= g->K) {
-    cpu_gemv_half_rows(c32, a32, (const uint16_t*)b.data, b.cs, g->N, g->K, bf16);
-  } else if (g->M == 1 && plain && b.cs == 1 && b.rs >= g->N) {
-    cpu_gemv_half_cols(c32, a32, (const uint16_t*)b.data, b.rs, g->N, g->K, bf16);
+  bool few = g->M <= MATMUL_HALF_ROWS_MAX && g->alpha == 1 && g->beta == 0;
+  if (few && b.rs == 1 && b.cs >= g->K) { /* B^T (N, K) rows: a linear layer's weight */
+    cpu_gemv_half_rows(c32, a32, g->M, (const uint16_t*)b.data, b.cs, g->N, g->K, bf16);
+  } else if (few && b.cs == 1 && b.rs >= g->N) {
+    cpu_gemv_half_cols(c32, a32, g->M, (const uint16_t*)b.data, b.rs, g->N, g->K, bf16);
   } else {
     b32 = malloc(sizeof(float) * (size_t)(g->K * g->N) + 1);
     REQUIRE(b32, "matmul: out of memory");
