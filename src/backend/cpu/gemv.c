@@ -32,11 +32,6 @@
 /* Columns per block of the column kernel: four AVX-512 vectors. */
 #define GEMV_COL_BLOCK 64
 
-/* Before each loop over a tile's rows or vectors: unrolled completely in GCC's early pass; left
- * to the late pass (loops of over 16 trips, or large bodies), the accumulators stayed an array
- * in memory with a store per multiply-add. */
-#define TILE_UNROLL _Pragma("GCC unroll 16")
-
 typedef struct {
   cpu_isa isa;
   float* y;          /* (M, N) */
@@ -118,14 +113,14 @@ CPU_TARGET_AVX2 static inline __attribute__((always_inline)) void
 rows_step_avx2(const gemv_job* j, const uint16_t* w, const float* x, int64_t k, int count, int R,
                int M, bool bf16, __m256* acc) {
   __m256 wv[4];
-  TILE_UNROLL
+  CPU_TILE_UNROLL
   for (int r = 0; r < R; r++) wv[r] = load8_avx2(w + r * j->ldw + k, count, bf16);
   __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(count), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-  TILE_UNROLL
+  CPU_TILE_UNROLL
   for (int m = 0; m < M; m++) {
     const float* xk = x + m * j->K + k;
     __m256 xv = count == 8 ? _mm256_loadu_ps(xk) : _mm256_maskload_ps(xk, mask);
-    TILE_UNROLL
+    CPU_TILE_UNROLL
     for (int r = 0; r < R; r++) acc[r * M + m] = _mm256_fmadd_ps(wv[r], xv, acc[r * M + m]);
   }
 }
@@ -139,14 +134,14 @@ rows_tile_avx2(const gemv_job* j, int64_t n, int R, int64_t m0, int M, bool bf16
   const uint16_t* w = j->w + n * j->ldw;
   const float* x = j->x + m0 * j->K;
   __m256 acc[12];
-  TILE_UNROLL
+  CPU_TILE_UNROLL
   for (int i = 0; i < R * M; i++) acc[i] = k0 ? carry[i] : _mm256_setzero_ps();
   int64_t k = k0;
   for (; k + 8 <= k1; k += 8) rows_step_avx2(j, w, x, k, 8, R, M, bf16, acc);
   if (k < k1) rows_step_avx2(j, w, x, k, (int)(k1 - k), R, M, bf16, acc);
-  TILE_UNROLL
+  CPU_TILE_UNROLL
   for (int r = 0; r < R; r++)
-    TILE_UNROLL
+    CPU_TILE_UNROLL
     for (int m = 0; m < M; m++) {
       if (k1 < j->K) carry[r * M + m] = acc[r * M + m];
       else j->y[(m0 + m) * j->N + n + r] = hsum_avx2(acc[r * M + m]);
@@ -189,24 +184,24 @@ CPU_TARGET_AVX2 static void rows_range_avx2(const gemv_job* j, int64_t n, int64_
 CPU_TARGET_AVX2 static inline __attribute__((always_inline)) void
 cols_tile_avx2(const gemv_job* j, int64_t c, int V, int64_t m0, int M, bool bf16) {
   __m256 acc[8], wv[4];
-  TILE_UNROLL
+  CPU_TILE_UNROLL
   for (int m = 0; m < M; m++)
-    TILE_UNROLL
+    CPU_TILE_UNROLL
     for (int v = 0; v < V; v++) acc[m * V + v] = _mm256_setzero_ps();
   for (int64_t k = 0; k < j->K; k++) {
     const uint16_t* row = j->w + k * j->ldw + c;
-    TILE_UNROLL
+    CPU_TILE_UNROLL
     for (int v = 0; v < V; v++) wv[v] = load8_avx2(row + 8 * v, 8, bf16);
-    TILE_UNROLL
+    CPU_TILE_UNROLL
     for (int m = 0; m < M; m++) {
       __m256 xk = _mm256_set1_ps(j->x[(m0 + m) * j->K + k]);
-      TILE_UNROLL
+      CPU_TILE_UNROLL
       for (int v = 0; v < V; v++) acc[m * V + v] = _mm256_fmadd_ps(wv[v], xk, acc[m * V + v]);
     }
   }
-  TILE_UNROLL
+  CPU_TILE_UNROLL
   for (int m = 0; m < M; m++)
-    TILE_UNROLL
+    CPU_TILE_UNROLL
     for (int v = 0; v < V; v++) _mm256_storeu_ps(j->y + (m0 + m) * j->N + c + 8 * v, acc[m * V + v]);
 }
 
@@ -255,13 +250,13 @@ CPU_TARGET_AVX512 static inline __attribute__((always_inline)) void
 rows_step_avx512(const gemv_job* j, const uint16_t* w, const float* x, int64_t k, __mmask16 mask,
                  int R, int M, bool bf16, __m512* acc) {
   __m512 wv[8];
-  TILE_UNROLL
+  CPU_TILE_UNROLL
   for (int r = 0; r < R; r++) wv[r] = load16_avx512(w + r * j->ldw + k, mask, bf16);
-  TILE_UNROLL
+  CPU_TILE_UNROLL
   for (int m = 0; m < M; m++) {
     const float* xk = x + m * j->K + k;
     __m512 xv = mask == 0xffff ? _mm512_loadu_ps(xk) : _mm512_maskz_loadu_ps(mask, xk);
-    TILE_UNROLL
+    CPU_TILE_UNROLL
     for (int r = 0; r < R; r++) acc[r * M + m] = _mm512_fmadd_ps(wv[r], xv, acc[r * M + m]);
   }
 }
@@ -275,14 +270,14 @@ rows_tile_avx512(const gemv_job* j, int64_t n, int R, int64_t m0, int M, bool bf
   const uint16_t* w = j->w + n * j->ldw;
   const float* x = j->x + m0 * j->K;
   __m512 acc[16];
-  TILE_UNROLL
+  CPU_TILE_UNROLL
   for (int i = 0; i < R * M; i++) acc[i] = k0 ? carry[i] : _mm512_setzero_ps();
   int64_t k = k0;
   for (; k + 16 <= k1; k += 16) rows_step_avx512(j, w, x, k, 0xffff, R, M, bf16, acc);
   if (k < k1) rows_step_avx512(j, w, x, k, (__mmask16)((1u << (k1 - k)) - 1), R, M, bf16, acc);
-  TILE_UNROLL
+  CPU_TILE_UNROLL
   for (int r = 0; r < R; r++)
-    TILE_UNROLL
+    CPU_TILE_UNROLL
     for (int m = 0; m < M; m++) {
       if (k1 < j->K) carry[r * M + m] = acc[r * M + m];
       else j->y[(m0 + m) * j->N + n + r] = _mm512_reduce_add_ps(acc[r * M + m]);
@@ -325,32 +320,32 @@ CPU_TARGET_AVX512 static void rows_range_avx512(const gemv_job* j, int64_t n, in
 CPU_TARGET_AVX512 static inline __attribute__((always_inline)) void
 cols_tile_avx512(const gemv_job* j, int64_t c, int64_t cols, int V, int64_t m0, int M, bool bf16) {
   __mmask16 mask[4];
-  TILE_UNROLL
+  CPU_TILE_UNROLL
   for (int v = 0; v < V; v++) {
     int64_t left = cols - 16 * v;
     mask[v] = left >= 16 ? 0xffff : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
   }
   __m512 acc[16], wv[4];
-  TILE_UNROLL
+  CPU_TILE_UNROLL
   for (int m = 0; m < M; m++)
-    TILE_UNROLL
+    CPU_TILE_UNROLL
     for (int v = 0; v < V; v++) acc[m * V + v] = _mm512_setzero_ps();
   for (int64_t k = 0; k < j->K; k++) {
     const uint16_t* row = j->w + k * j->ldw + c;
-    TILE_UNROLL
+    CPU_TILE_UNROLL
     for (int v = 0; v < V; v++)
       wv[v] = widen16_avx512(
           _mm512_castsi512_si256(_mm512_maskz_loadu_epi16((__mmask32)mask[v], row + 16 * v)), bf16);
-    TILE_UNROLL
+    CPU_TILE_UNROLL
     for (int m = 0; m < M; m++) {
       __m512 xk = _mm512_set1_ps(j->x[(m0 + m) * j->K + k]);
-      TILE_UNROLL
+      CPU_TILE_UNROLL
       for (int v = 0; v < V; v++) acc[m * V + v] = _mm512_fmadd_ps(wv[v], xk, acc[m * V + v]);
     }
   }
-  TILE_UNROLL
+  CPU_TILE_UNROLL
   for (int m = 0; m < M; m++)
-    TILE_UNROLL
+    CPU_TILE_UNROLL
     for (int v = 0; v < V; v++)
       _mm512_mask_storeu_ps(j->y + (m0 + m) * j->N + c + 16 * v, mask[v], acc[m * V + v]);
 }
