@@ -131,12 +131,12 @@ static mlx_array x_in_layout(int layout, int M, int K, mlx_dtype dtype, double* 
 TEST(test_matmul_half_few_rows_strided_x_both_weight_layouts) {
   /* x @ W^T (W (N, K) transposed view: the linear layer) and x @ W (W (K, N)); each row of the
    * result equals the product of that row alone, and the float64 product within the rounding of
-   * the output. 70 rows is past the streaming kernels (sgemm path): float64 only. */
+   * the output. 300 rows is past the streaming kernels (sgemm path): float64 only. */
   const int K = 157, N = 75;
-  const int counts[] = {2, 3, 5, 8, 16, 33, 70};
-  double* x = malloc(sizeof(double) * 70 * K);
+  const int counts[] = {2, 3, 5, 8, 16, 33, 300};
+  double* x = malloc(sizeof(double) * 300 * K);
   double* w = malloc(sizeof(double) * N * K);
-  uint16_t* got = malloc(sizeof(uint16_t) * 70 * N);
+  uint16_t* got = malloc(sizeof(uint16_t) * 300 * N);
   uint16_t row[75];
   for (int d = 0; d < 2; d++) {
     mlx_dtype dt = d ? MLX_BFLOAT16 : MLX_FLOAT16;
@@ -350,17 +350,18 @@ static void quantized_weight(int rows, int cols, int bits, mlx_array* wq, mlx_ar
 TEST(test_quantized_matmul_few_rows_strided_x_match_one_row) {
   /* bfloat16 x (contiguous, a transposed view, every other row) times 4-, 8- and 3-bit weights
    * (group 64, bfloat16 scales): every row equals the product of that row alone where the
-   * streaming kernels take the call (up to 64 rows; 3 bits: 4), and all are within bfloat16
-   * rounding of the float64 product with the dequantized weight. */
+   * streaming kernels take the call (checked up to 33 rows; 3 bits: up to 4), and all are within
+   * bfloat16 rounding of the float64 product with the dequantized weight; 150 rows take the
+   * dequantize + sgemm path. */
   const int K = 320, N = 75, widths[3] = {4, 8, 3};
-  const int counts[] = {2, 3, 5, 8, 16, 33, 70};
-  double* x = malloc(sizeof(double) * 70 * K);
+  const int counts[] = {2, 3, 5, 8, 16, 33, 150};
+  double* x = malloc(sizeof(double) * 150 * K);
   double* wd = malloc(sizeof(double) * N * K);
-  uint16_t* got = malloc(sizeof(uint16_t) * 70 * N);
+  uint16_t* got = malloc(sizeof(uint16_t) * 150 * N);
   uint16_t row[75];
   mlx_optional_int gs = {64, true};
   for (int wi = 0; wi < 3; wi++) {
-    int bits = widths[wi], same_up_to = bits == 3 ? 4 : 64;
+    int bits = widths[wi], same_up_to = bits == 3 ? 4 : 33;
     mlx_optional_int nb = {bits, true};
     mlx_array wq = mlx_array_new(), sc = mlx_array_new(), bi = mlx_array_new();
     quantized_weight(N, K, bits, &wq, &sc, &bi, wd);
