@@ -1,7 +1,8 @@
 /* float16/bfloat16 weights times a few rows of float32 activations: batch-1 decode (M = 1),
- * speculative verification, batch decode and short prefills (M = 2..64). Each weight is read
- * from memory once per call whatever M: a tile of weights is widened to float32 in registers and
- * multiplied into every row of x, accumulating in float32; N is split over the thread pool.
+ * speculative verification, batch decode and short prefills (matmul sends up to 256 rows).
+ * Each weight is read from memory once per call whatever M: a tile of weights is widened to
+ * float32 in registers and multiplied into every row of x, accumulating in float32; N is split
+ * over the thread pool.
  * Each output's arithmetic (its order of float operations) does not depend on M, so a row
  * computed in a multi-row call equals the same row computed alone, bit for bit, for one
  * instruction set. Each entry point has an `_isa` form that runs one instruction set (tests
