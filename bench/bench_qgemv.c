@@ -1,6 +1,8 @@
-/* Batch-1 decode: one bfloat16 vector times a weight matrix of 4096x4096 and 14336x4096, with
- * bfloat16 weights (mlx_matmul with W^T) and 8- and 4-bit affine weights (mlx_quantized_matmul,
- * group 64, bfloat16 scales). GB/s counts the weight bytes read (packed words, scales, biases);
+/* Decode with a few rows: M = 1, 2, 4, 8, 16 bfloat16 rows of x (batch-1 decode, speculative
+ * verification, batch decode, short prefill) times a weight matrix of 4096x4096 and 14336x4096,
+ * with bfloat16 weights (mlx_matmul with W^T) and 8- and 4-bit affine weights
+ * (mlx_quantized_matmul, group 64, bfloat16 scales). GB/s counts the weight bytes read once per
+ * call (packed words, scales, biases), whatever M; GFLOP/s is 2 M N K per second;
  * every call reads a different copy of the weights (over 512 MB in all), as a model's layers
  * would, so caches do not flatter the figures. References measured in the same run: memcpy on
  * one thread (read + write, as the other benchmarks quote it) and streaming reads on all
@@ -13,6 +15,8 @@
 
 #define REPS 30
 #define SPAN_BYTES ((size_t)512 << 20)
+/* Passes through the copies stop after this many seconds (slow paths with M > 1). */
+#define CASE_SECONDS 2.0
 
 static mlx_stream cpu;
 
@@ -102,23 +106,20 @@ static int run(mlx_array* y, mlx_array x, const weights* w) {
   return mlx_quantized_matmul(y, x, w->w, w->scales, w->biases, true, gs, b, "affine", cpu);
 }
 
-static void bench_case(int N, int K, int bits, double memcpy_gbps, double read_gbps) {
-  weights first = make_weights(N, K, bits, 1);
-  size_t bytes = weight_bytes(&first);
-  int copies = (int)((SPAN_BYTES + bytes - 1) / bytes);
-  weights* ws = malloc(sizeof(weights) * (size_t)copies);
-  ws[0] = first;
-  for (int i = 1; i < copies; i++) ws[i] = make_weights(N, K, bits, 1 + i);
-  mlx_array x = filled(1, K, MLX_BFLOAT16, 99);
+/* Mean seconds of one call with x of M rows, over passes through every copy (the first warms
+ * up); -1 on failure. */
+static double time_rows(const weights* ws, int copies, int M, int K) {
+  mlx_array x = filled(M, K, MLX_BFLOAT16, 99);
   double total = 0;
   int calls = 0;
-  for (int r = 0; r < REPS + 1; r++)
+  for (int r = 0; r < REPS + 1 && (r < 3 || total < CASE_SECONDS); r++)
     for (int i = 0; i < copies; i++) {
       mlx_array y = mlx_array_new();
       double t = bench_now();
       if (run(&y, x, &ws[i]) || mlx_array_eval(y)) {
-        printf("failed\n");
-        return;
+        mlx_array_free(y);
+        mlx_array_free(x);
+        return -1;
       }
       t = bench_now() - t;
       if (r) { /* the first pass warms up */
@@ -127,17 +128,36 @@ static void bench_case(int N, int K, int bits, double memcpy_gbps, double read_g
       }
       mlx_array_free(y);
     }
-  double t = total / calls, gbps = bytes / t / 1e9;
-  printf("  %5d x %d  %-9s %7.3f ms  %6.1f GB/s  = %4.0f%% of memcpy (1 thread), %4.0f%% of "
-         "parallel read\n", N, K, bits ? (bits == 8 ? "8-bit" : "4-bit") : "bfloat16", t * 1e3,
-         gbps, 100 * gbps / memcpy_gbps, 100 * gbps / read_gbps);
+  mlx_array_free(x);
+  return total / calls;
+}
+
+static void bench_case(int N, int K, int bits, double memcpy_gbps, double read_gbps) {
+  weights first = make_weights(N, K, bits, 1);
+  size_t bytes = weight_bytes(&first);
+  int copies = (int)((SPAN_BYTES + bytes - 1) / bytes);
+  weights* ws = malloc(sizeof(weights) * (size_t)copies);
+  ws[0] = first;
+  for (int i = 1; i < copies; i++) ws[i] = make_weights(N, K, bits, 1 + i);
+  for (int M = 1; M <= 16; M *= 2) {
+    double t = time_rows(ws, copies, M, K);
+    if (t < 0) {
+      printf("failed\n");
+      break;
+    }
+    double gbps = bytes / t / 1e9;
+    printf("  %5d x %d  %-9s M = %2d  %8.3f ms  %6.1f GB/s  = %4.0f%% of memcpy (1 thread), %4.0f%% "
+           "of parallel read  %6.1f GFLOP/s\n", N, K, bits ? (bits == 8 ? "8-bit" : "4-bit") : "bfloat16",
+           M, t * 1e3, gbps, 100 * gbps / memcpy_gbps, 100 * gbps / read_gbps,
+           2.0 * M * N * K / t / 1e9);
+    fflush(stdout);
+  }
   for (int i = 0; i < copies; i++) {
     mlx_array_free(ws[i].w);
     mlx_array_free(ws[i].scales);
     mlx_array_free(ws[i].biases);
   }
   free(ws);
-  mlx_array_free(x);
 }
 
 int main(void) {
@@ -147,8 +167,8 @@ int main(void) {
   printf("threads: %d\n", cpu_max_threads());
   printf("memcpy, 1 thread: %.1f GB/s (read + write); streaming read, %d threads: %.1f GB/s\n",
          memcpy_gbps, cpu_max_threads(), read_gbps);
-  printf("decode GEMV, bfloat16 x (1, K) times W^T, mean over %d passes through %d MB of weights:\n",
-         REPS, (int)(SPAN_BYTES >> 20));
+  printf("bfloat16 x (M, K) times W^T, mean over up to %d passes (%.0f s) through %d MB of weights:\n",
+         REPS, CASE_SECONDS, (int)(SPAN_BYTES >> 20));
   const int shapes[2][2] = {{4096, 4096}, {14336, 4096}};
   const int bits[3] = {0, 8, 4};
   for (int s = 0; s < 2; s++)

@@ -38,7 +38,7 @@ int main(void) {
       double best = 1e30;
       for (int r = 0; r < (isa == CPU_ISA_PORTABLE ? 5 : REPS); r++) {
         double t = bench_now();
-        if (cpu_qgemv_affine_isa((cpu_isa)run_isa, y, x, w, s, b, MLX_BFLOAT16, MLX_BFLOAT16, N, K,
+        if (cpu_qgemv_affine_isa((cpu_isa)run_isa, y, x, 1, w, s, b, MLX_BFLOAT16, MLX_BFLOAT16, N, K,
                                  widths[wi], GROUP))
           return 1;
         t = bench_now() - t;

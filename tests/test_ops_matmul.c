@@ -282,7 +282,7 @@ TEST(test_gemv_kernels_every_isa) {
     for (int isa = CPU_ISA_PORTABLE; isa <= CPU_ISA_AVX512; isa++) {
       if (!cpu_isa_supported((cpu_isa)isa)) continue;
       /* rows: W (N, K); cols: the same buffer read as (K', N') = (N, K) row-major. */
-      cpu_gemv_half_rows_isa((cpu_isa)isa, y, x, w, K, N, K, bf);
+      cpu_gemv_half_rows_isa((cpu_isa)isa, y, x, 1, w, K, N, K, bf);
       for (int n = 0; n < N; n++) {
         double s = 0;
         for (int k = 0; k < K; k++)
@@ -290,7 +290,7 @@ TEST(test_gemv_kernels_every_isa) {
         CHECK_NEAR(y[n], s, 1e-4);
       }
       float* y2 = malloc(sizeof(float) * K);
-      cpu_gemv_half_cols_isa((cpu_isa)isa, y2, x, w, K, K, N, bf); /* (N rows of K) as W (K=N, N=K) */
+      cpu_gemv_half_cols_isa((cpu_isa)isa, y2, x, 1, w, K, K, N, bf); /* (N rows of K) as W (K=N, N=K) */
       for (int n = 0; n < K; n++) {
         double s = 0;
         for (int k = 0; k < N; k++)

@@ -403,7 +403,7 @@ TEST(test_qgemv_every_isa) {
           memcpy(exact, w, sizeof(uint32_t) * (size_t)(N * words));
           for (int isa = CPU_ISA_PORTABLE; isa <= CPU_ISA_AVX512; isa++) {
             if (!cpu_isa_supported((cpu_isa)isa)) continue;
-            CHECK_EQ_INT(cpu_qgemv_affine_isa((cpu_isa)isa, y, x, exact, s, b, dts[di][0],
+            CHECK_EQ_INT(cpu_qgemv_affine_isa((cpu_isa)isa, y, x, 1, exact, s, b, dts[di][0],
                                               dts[di][1], N, K, bits, group), 0);
             cases++;
             for (int n = 0; n < N; n++) {

@@ -41,6 +41,12 @@ static inline cpu_isa cpu_isa_best(void) {
   return CPU_ISA_PORTABLE;
 }
 
+/* Before each loop over the rows or vectors of a register tile (trip counts that are constants
+ * once the tile function is inlined): unrolled completely in GCC's early pass. Left to the late
+ * pass (loops of over 16 trips, or large bodies), GCC 12 kept the tile's accumulators an array
+ * in memory, with a store per multiply-add. */
+#define CPU_TILE_UNROLL _Pragma("GCC unroll 16")
+
 #if defined(__x86_64__) && defined(__GNUC__)
 #define CPU_HAVE_X86_KERNELS 1
 #define CPU_TARGET_AVX2 __attribute__((target("avx2,fma,f16c")))

@@ -1,7 +1,8 @@
 /* CPU matmul kernel: batched GEMM over broadcast batch dimensions. float32/float64/complex64 go
- * to OpenBLAS, with transposed views passed as transposes (no copy); float16/bfloat16 are widened
- * to float32 for sgemm, except the batch-1 decode case (one row times a weight matrix), which
- * streams the half-precision weights through the GEMV kernels of gemv.c. */
+ * to OpenBLAS, with transposed views passed as transposes (no copy); float16/bfloat16 products
+ * with a few rows (decode, speculative verification, short prefills) stream the half-precision
+ * weights through the kernels of gemv.c, and larger ones widen the operands to float32 for
+ * sgemm. */
 #include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,32 +103,47 @@ cleanup:
   return status;
 }
 
-/* float16/bfloat16: the decode GEMV streams the weights as stored; everything else widens the
- * operands to float32 and runs sgemm, rounding the result once. */
+/* Products of float16/bfloat16 operands with at most this many rows stream B through gemv.c
+ * (each weight read once, widened in registers); more rows widen B whole and run sgemm, which
+ * pays off once the widening is shared by enough rows. Measured (bench/bench_qgemv.c's case
+ * run with either path, x (M, 4096) bfloat16 times a 4096 x 4096 W^T, 2 threads, dev machine,
+ * best of 3): streaming 12.0 / 21.8 / 43.0 / 90.8 ms at 64 / 128 / 256 / 512 rows, widening +
+ * sgemm 39.9 / 46.2 / 58.0 / 90.3 ms. */
+#ifndef MATMUL_HALF_ROWS_MAX
+#define MATMUL_HALF_ROWS_MAX 256
+#endif
+
+/* float16/bfloat16: few rows stream B as stored; everything else widens the operands to float32
+ * and runs sgemm, rounding the result once. */
 static int gemm_half(const gemm_shape* g, mat_ref a, mat_ref b, void* c) {
   bool bf16 = g->dtype == MLX_BFLOAT16;
-  int ashape[2] = {(int)g->M, (int)g->K}, bshape[2] = {(int)g->K, (int)g->N};
-  int cshape[2] = {(int)g->M, (int)g->N};
-  int64_t astr[2] = {a.rs, a.cs}, bstr[2] = {b.rs, b.cs}, cstr[2] = {g->N, 1};
+  /* B is widened in its memory order: a transposed view (a linear layer's W^T) as the (N, K)
+   * rows it is, handed to sgemm as a transpose (widening it element by element across rows took
+   * 180 ms for 4096 x 4096, 5x the product's time at 256 rows) */
+  bool b_trans = b.cs != 1 && b.rs == 1;
+  int ashape[2] = {(int)g->M, (int)g->K}, cshape[2] = {(int)g->M, (int)g->N};
+  int bshape[2] = {(int)(b_trans ? g->N : g->K), (int)(b_trans ? g->K : g->N)};
+  int64_t astr[2] = {a.rs, a.cs}, cstr[2] = {g->N, 1};
+  int64_t bstr[2] = {b_trans ? b.cs : b.rs, b_trans ? b.rs : b.cs};
   float* a32 = malloc(sizeof(float) * (size_t)(g->M * g->K) + 1);
   float* c32 = malloc(sizeof(float) * (size_t)(g->M * g->N) + 1);
   float* b32 = NULL;
   int status = 0;
   REQUIRE(a32 && c32, "matmul: out of memory");
   cpu_convert(a32, MLX_FLOAT32, a.data, g->dtype, ashape, astr, 2);
-  bool plain = g->alpha == 1 && g->beta == 0;
-  if (g->M == 1 && plain && b.rs == 1 && b.cs >= g->K) {
-    cpu_gemv_half_rows(c32, a32, (const uint16_t*)b.data, b.cs, g->N, g->K, bf16);
-  } else if (g->M == 1 && plain && b.cs == 1 && b.rs >= g->N) {
-    cpu_gemv_half_cols(c32, a32, (const uint16_t*)b.data, b.rs, g->N, g->K, bf16);
+  bool few = g->M <= MATMUL_HALF_ROWS_MAX && g->alpha == 1 && g->beta == 0;
+  if (few && b.rs == 1 && b.cs >= g->K) { /* B^T (N, K) rows: a linear layer's weight */
+    cpu_gemv_half_rows(c32, a32, g->M, (const uint16_t*)b.data, b.cs, g->N, g->K, bf16);
+  } else if (few && b.cs == 1 && b.rs >= g->N) {
+    cpu_gemv_half_cols(c32, a32, g->M, (const uint16_t*)b.data, b.rs, g->N, g->K, bf16);
   } else {
     b32 = malloc(sizeof(float) * (size_t)(g->K * g->N) + 1);
     REQUIRE(b32, "matmul: out of memory");
     cpu_convert(b32, MLX_FLOAT32, b.data, g->dtype, bshape, bstr, 2);
     if (g->beta != 0) cpu_convert(c32, MLX_FLOAT32, c, g->dtype, cshape, cstr, 2);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)g->M, (int)g->N, (int)g->K,
-                g->alpha, a32, (int)(g->K > 1 ? g->K : 1), b32, (int)(g->N > 1 ? g->N : 1), g->beta,
-                c32, (int)g->N);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, b_trans ? CblasTrans : CblasNoTrans, (int)g->M,
+                (int)g->N, (int)g->K, g->alpha, a32, (int)(g->K > 1 ? g->K : 1), b32,
+                bshape[1] > 1 ? bshape[1] : 1, g->beta, c32, (int)g->N);
   }
   cpu_convert(c, g->dtype, c32, MLX_FLOAT32, cshape, cstr, 2);
 cleanup:

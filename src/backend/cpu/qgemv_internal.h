@@ -1,5 +1,5 @@
-/* Internals of the decode GEMV (qgemv.c, qgemv_odd.c): the job every kernel reads, vector loads
- * of scales and biases, and the bias term as one dot product per row. */
+/* Internals of the quantized GEMV (qgemv.c, qgemv_odd.c, qgemv_bf16.c): the job every kernel
+ * reads, vector loads of scales and biases, and the bias term as one dot product per row. */
 #ifndef MLXC_CPU_QGEMV_INTERNAL_H
 #define MLXC_CPU_QGEMV_INTERNAL_H
 
@@ -14,18 +14,23 @@
 #include <immintrin.h>
 #endif
 
+/* M rows of x: y, x, xb and xsum point at row 0 and step by N, K, ldxb and ldxs values per row;
+ * xp holds the rows of x for the 2-, 4- and 8-bit SIMD kernels, interleaved by chunks of rows
+ * (qgemv.c). The one-row kernels (3, 5, 6 bits, BF16, portable) see a view of one row (M = 1,
+ * pointers moved to that row). */
 typedef struct {
   cpu_isa isa;
-  float* y;
+  float* y;           /* (M, N) */
   const float* x;     /* natural order (portable and 8-bit kernels) */
-  const float* xp;    /* word-lane order for the 2- and 4-bit SIMD kernels (see below) */
+  const float* xp;    /* kernel order (word-lane for 2 and 4 bits, see qgemv.c), interleaved */
   const uint16_t* xb; /* x as bfloat16 pairs for the BF16 4-bit kernel, or NULL */
   const float* xsum;  /* per-group sums of x, zero-padded to a multiple of 16 */
   const uint8_t* w;
-  int64_t row_bytes, N, K;
+  int64_t row_bytes, M, N, K, ldxp, ldxb, ldxs;
   const void *scales, *biases;
   mlx_dtype sdtype, bdtype;
   int bits, group, gshift; /* gshift: log2(group) where group is a power of two */
+  int tile_m;              /* rows of x per pass of the multi-row kernels, at most */
 } qgemv_job;
 
 #if CPU_HAVE_X86_KERNELS
@@ -50,15 +55,16 @@ CPU_TARGET_AVX2 static inline float hsum_avx2(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
-/* sum_g bias_g * xsum_g over the G groups of row n, plus acc's lanes. */
+/* sum_g bias_g * xsum_g over the G groups of row n (xsum: those of one row of x), plus acc's
+ * lanes. */
 CPU_TARGET_AVX2 static inline float bias_dot_avx2(const qgemv_job* j, int64_t n, int64_t G,
-                                                  __m256 acc) {
+                                                  const float* xsum, __m256 acc) {
   int64_t g = 0;
   for (; g + 8 <= G; g += 8)
-    acc = _mm256_fmadd_ps(load8_avx2(j->biases, j->bdtype, n * G + g), _mm256_loadu_ps(j->xsum + g),
+    acc = _mm256_fmadd_ps(load8_avx2(j->biases, j->bdtype, n * G + g), _mm256_loadu_ps(xsum + g),
                           acc);
   float tail = 0;
-  for (; g < G; g++) tail += quant_load(j->biases, j->bdtype, n * G + g) * j->xsum[g];
+  for (; g < G; g++) tail += quant_load(j->biases, j->bdtype, n * G + g) * xsum[g];
   return hsum_avx2(acc) + tail;
 }
 
@@ -73,14 +79,15 @@ CPU_TARGET_AVX512 static inline __m512 load16_avx512(const void* p, mlx_dtype dt
   return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
 
-/* sum_g bias_g * xsum_g over the G groups of row n (the bias part of the row's product). */
-CPU_TARGET_AVX512 static inline __m512 bias_dot_avx512(const qgemv_job* j, int64_t n,
-                                                       int64_t G) {
+/* sum_g bias_g * xsum_g over the G groups of row n (the bias part of the row's product; xsum:
+ * those of one row of x). */
+CPU_TARGET_AVX512 static inline __m512 bias_dot_avx512(const qgemv_job* j, int64_t n, int64_t G,
+                                                       const float* xsum) {
   __m512 b = _mm512_setzero_ps();
   for (int64_t g = 0; g < G; g += 16) {
     int count = G - g < 16 ? (int)(G - g) : 16;
     b = _mm512_fmadd_ps(load16_avx512(j->biases, j->bdtype, n * G + g, count),
-                        _mm512_loadu_ps(j->xsum + g), b);
+                        _mm512_loadu_ps(xsum + g), b);
   }
   return b;
 }

@@ -76,7 +76,7 @@ odd_rows_avx512(const qgemv_job* j, int64_t n, int R, int bits, float* out) {
                                acc[r]);
   }
   for (int r = 0; r < R; r++)
-    out[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc[r], bias_dot_avx512(j, n + r, G)));
+    out[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc[r], bias_dot_avx512(j, n + r, G, j->xsum)));
 }
 
 CPU_TARGET_AVX512 void qgemv_odd_chunk_avx512(const qgemv_job* j, int64_t n, int64_t end) {
@@ -127,7 +127,7 @@ odd_rows_avx2(const qgemv_job* j, int64_t n, int R, int bits, float* out) {
       acc[r] = _mm256_fmadd_ps(d[r], _mm256_set1_ps(quant_load(j->scales, j->sdtype, (n + r) * G + g)),
                                acc[r]);
   }
-  for (int r = 0; r < R; r++) out[r] = bias_dot_avx2(j, n + r, G, acc[r]);
+  for (int r = 0; r < R; r++) out[r] = bias_dot_avx2(j, n + r, G, j->xsum, acc[r]);
 }
 
 CPU_TARGET_AVX2 void qgemv_odd_chunk_avx2(const qgemv_job* j, int64_t n, int64_t end) {

@@ -68,7 +68,13 @@ static inline float quant_round_as(mlx_dtype dtype, float v) {
   return v;
 }
 
-/* Element i of a float16/bfloat16/float32/float64 buffer, as float. */
+/* Element i of a float16/bfloat16/float32/float64 buffer, as float. Always inlined: the SIMD
+ * kernels read scales with it, and a call from AVX code with vector registers live into this
+ * function compiled for plain x86-64 ran its SSE instructions with the upper halves dirty (the
+ * AVX2 4-bit kernel with 3 rows of x ran 20x slower so, when GCC stopped inlining it). */
+#if defined(__GNUC__)
+__attribute__((always_inline))
+#endif
 static inline float quant_load(const void* p, mlx_dtype dtype, int64_t i) {
   switch (dtype) {
     case MLX_BFLOAT16: return half_bf16_to_f32(((const uint16_t*)p)[i]);
