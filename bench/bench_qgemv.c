@@ -6,7 +6,10 @@
  * every call reads a different copy of the weights (over 512 MB in all), as a model's layers
  * would, so caches do not flatter the figures. References measured in the same run: memcpy on
  * one thread (read + write, as the other benchmarks quote it) and streaming reads on all
- * threads of the pool. */
+ * threads of the pool.
+ *   bench_qgemv [M ...]   (other row counts, e.g. 64 128 256 512 to find where sgemm takes over:
+ *                          build the library once more with -DMATMUL_HALF_ROWS_MAX=1
+ *                          -DQMM_ROWS_MAX=1 in CMAKE_C_FLAGS for that path) */
 #include <stdio.h>
 
 #include "backend/cpu/threadpool.h"
@@ -132,6 +135,8 @@ static double time_rows(const weights* ws, int copies, int M, int K) {
   return total / calls;
 }
 
+static int row_counts[16] = {1, 2, 4, 8, 16}, n_row_counts = 5;
+
 static void bench_case(int N, int K, int bits, double memcpy_gbps, double read_gbps) {
   weights first = make_weights(N, K, bits, 1);
   size_t bytes = weight_bytes(&first);
@@ -139,14 +144,15 @@ static void bench_case(int N, int K, int bits, double memcpy_gbps, double read_g
   weights* ws = malloc(sizeof(weights) * (size_t)copies);
   ws[0] = first;
   for (int i = 1; i < copies; i++) ws[i] = make_weights(N, K, bits, 1 + i);
-  for (int M = 1; M <= 16; M *= 2) {
+  for (int c = 0; c < n_row_counts; c++) {
+    int M = row_counts[c];
     double t = time_rows(ws, copies, M, K);
     if (t < 0) {
       printf("failed\n");
       break;
     }
     double gbps = bytes / t / 1e9;
-    printf("  %5d x %d  %-9s M = %2d  %8.3f ms  %6.1f GB/s  = %4.0f%% of memcpy (1 thread), %4.0f%% "
+    printf("  %5d x %d  %-9s M = %3d  %8.3f ms  %6.1f GB/s  = %4.0f%% of memcpy (1 thread), %4.0f%% "
            "of parallel read  %6.1f GFLOP/s\n", N, K, bits ? (bits == 8 ? "8-bit" : "4-bit") : "bfloat16",
            M, t * 1e3, gbps, 100 * gbps / memcpy_gbps, 100 * gbps / read_gbps,
            2.0 * M * N * K / t / 1e9);
@@ -160,7 +166,12 @@ static void bench_case(int N, int K, int bits, double memcpy_gbps, double read_g
   free(ws);
 }
 
-int main(void) {
+int main(int argc, char** argv) {
+  if (argc > 1) {
+    n_row_counts = 0;
+    for (int i = 1; i < argc && n_row_counts < 16; i++)
+      if (atoi(argv[i]) > 0) row_counts[n_row_counts++] = atoi(argv[i]);
+  }
   cpu = mlx_default_cpu_stream_new();
   double memcpy_gbps = bench_memcpy_gbps((size_t)256 << 20, 10);
   double read_gbps = parallel_read_gbps((size_t)1 << 30, 10);

@@ -105,10 +105,11 @@ cleanup:
 
 /* Products of float16/bfloat16 operands with at most this many rows stream B through gemv.c
  * (each weight read once, widened in registers); more rows widen B whole and run sgemm, which
- * pays off once the widening is shared by enough rows. Measured (bench/bench_qgemv.c's case
- * run with either path, x (M, 4096) bfloat16 times a 4096 x 4096 W^T, 2 threads, dev machine,
- * best of 3): streaming 12.0 / 21.8 / 43.0 / 90.8 ms at 64 / 128 / 256 / 512 rows, widening +
- * sgemm 39.9 / 46.2 / 58.0 / 90.3 ms. */
+ * pays off once the widening is shared by enough rows. Measured with `bench_qgemv 64 128 256
+ * 512` (bfloat16 x times W^T), the library built as is and with -DMATMUL_HALF_ROWS_MAX=1, two
+ * runs each, best, 2 threads, dev machine; streaming / widening + sgemm at 64, 128, 256, 512
+ * rows: 4096 x 4096 12.2 / 39.5, 23.7 / 46.1, 48.0 / 60.2, 88.3 / 88.0 ms; 14336 x 4096
+ * 36.0 / 136, 71.7 / 163, 157 / 207, 297 / 300 ms. */
 #ifndef MATMUL_HALF_ROWS_MAX
 #define MATMUL_HALF_ROWS_MAX 256
 #endif

@@ -24,9 +24,12 @@
  * in registers), larger ones dequantize blocks of weights for sgemm: 2-, 4- and 8-bit weights,
  * whose kernels share each unpacked weight among the rows of x, and the other widths, whose
  * kernels unpack the weights again for each row of x (their limit is the earlier one, not
- * measured again). Measured for the first (x (M, 4096) times a 4096 x 4096 weight, group 64, 2
- * threads, dev machine, best of 3; streaming / dequantize + sgemm): 8-bit 23.5 / 34.5 ms at 64
- * rows, 46.0 / 48.2 at 128, 97.0 / 68.8 at 256; 4-bit 18.1 / 53.7, 36.8 / 46.3, 74.1 / 59.4. */
+ * measured again). Measured for the first with `bench_qgemv 64 128 256 512` (group 64), the
+ * library built as is and with -DQMM_ROWS_MAX=1, two runs each, best, 2 threads, dev machine;
+ * streaming / dequantize + sgemm at 64, 128, 256, 512 rows, in ms: 4096 x 4096 8-bit 16.9 / 33.3,
+ * 32.9 / 41.6, 58.4 / 56.2, 99.8 / 98.5; 4-bit 17.6 / 34.7, 36.1 / 45.7, 57.7 / 55.9,
+ * 88.9 / 92.5; 14336 x 4096 8-bit 68.7 / 124, 135 / 152, 195 / 214, 328 / 333; 4-bit
+ * 58.4 / 125, 120 / 150, 213 / 200, 326 / 315. */
 #ifndef QMM_ROWS_MAX
 #define QMM_ROWS_MAX 128
 #endif
