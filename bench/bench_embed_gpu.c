@@ -26,7 +26,7 @@ int main(int argc, char** argv) {
     else if (!strcmp(argv[i], "--dtype"))
       bench_embed_dtype = !strcmp(argv[i + 1], "f16") ? MLX_FLOAT16 : !strcmp(argv[i + 1], "bf16") ? MLX_BFLOAT16 : MLX_FLOAT32;
   }
-  const char* dtype_name = bench_embed_dtype == MLX_FLOAT16 ? "float16" : bench_embed_dtype == MLX_BFLOAT16 ? "bfloat16" : "float32";
+  const char* dtype_name = bench_embed_dtype_name();
   bool gpu = strcmp(device, "cpu") != 0;
   if (gpu) {
     bool available = false;

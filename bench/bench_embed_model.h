@@ -23,6 +23,11 @@ static const bench_embed_shape BENCH_BGE_BASE = {"bge-base", 768, 3072, 12, 12};
 static mlx_stream bench_embed_cpu;
 static mlx_dtype bench_embed_dtype = MLX_FLOAT32; /* what the weights are stored as */
 
+/* Its name as config.json's torch_dtype spells it. */
+static inline const char* bench_embed_dtype_name(void) {
+  return bench_embed_dtype == MLX_FLOAT16 ? "float16" : bench_embed_dtype == MLX_BFLOAT16 ? "bfloat16" : "float32";
+}
+
 static inline int bench_embed_add(mlx_map_string_to_array m, const char* name, int rows, int cols, mlx_array key) {
   mlx_array w = mlx_array_new();
   int shape[2] = {rows, cols};
@@ -40,7 +45,7 @@ static inline int bench_embed_write_model(const char* dir, const bench_embed_sha
   mkdir(dir, 0755);
   char path[600], name[200];
   snprintf(path, sizeof path, "%s/config.json", dir);
-  const char* torch_dtype = bench_embed_dtype == MLX_FLOAT16 ? "float16" : bench_embed_dtype == MLX_BFLOAT16 ? "bfloat16" : "float32";
+  const char* torch_dtype = bench_embed_dtype_name();
   json_t* cfg = json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:f, s:s, s:s}", "model_type", "bert", "vocab_size", V,
                           "hidden_size", D, "num_hidden_layers", layers, "num_attention_heads", s->heads, "intermediate_size", F,
                           "max_position_embeddings", 512, "type_vocab_size", 2, "layer_norm_eps", 1e-12, "hidden_act", "gelu",

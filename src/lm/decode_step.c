@@ -57,7 +57,7 @@ static int read_greedy(mlx_array best, mlx_array top, mlx_array lse, int32_t* to
   return 0;
 }
 
-static int read_row(mlx_array logits, float* row) {
+int lm_step_last_row(mlx_array logits, float* row) {
   const float* data = mlx_array_data_float32(logits);
   if (!data) return 1;
   int vocab = mlx_array_dim(logits, 1);
@@ -145,12 +145,12 @@ int lm_step_run(lm_step* st, mlxc_lm_session* s, int32_t token, int32_t* picked,
     }
     if (st->replay) {
       lm_static_decode_advance(s);
-      return st->greedy ? read_greedy(st->best, st->top, st->lse, picked, logprob) : read_row(st->logits, row);
+      return st->greedy ? read_greedy(st->best, st->top, st->lse, picked, logprob) : lm_step_last_row(st->logits, row);
     }
   }
   mlx_array logits = mlx_array_new();
   status = mlxc_lm_forward(s, &token, 1, &logits);
-  if (!status) status = st->greedy ? lm_step_pick(logits, m->stream, picked, logprob) : read_row(logits, row);
+  if (!status) status = st->greedy ? lm_step_pick(logits, m->stream, picked, logprob) : lm_step_last_row(logits, row);
   mlx_array_free(logits);
   return status;
 }

@@ -22,6 +22,8 @@ typedef struct {
 /* Sets up a step for session s; greedy as above. Replay is used on a GPU stream when the
  * session supports it, unless MLXC_NO_GRAPHS is set in the environment. */
 void lm_step_init(lm_step* st, const mlxc_lm_session* s, bool greedy);
+/* Copies the last row of evaluated (n, vocab) float32 logits into `row` (read on the host). */
+int lm_step_last_row(mlx_array logits, float* row);
 /* The greedy choice of the last row of evaluated (n, vocab) logits, computed where they live. */
 int lm_step_pick(mlx_array logits, mlx_stream stream, int32_t* token, float* logprob);
 /* Feeds `token` at the session's next position. Greedy: *picked and *logprob receive the choice;

@@ -17,14 +17,6 @@ mlxc_lm_generate_params mlxc_lm_generate_default_params(void) {
                                    .prefill_step = 512, .kv_group_size = 64};
 }
 
-/* Copies the last row of (n, vocab) logits into `row`. */
-static int last_row(mlx_array logits, float* row, int vocab) {
-  const float* data = mlx_array_data_float32(logits);
-  if (!data) return 1;
-  memcpy(row, data + (size_t)(mlx_array_dim(logits, 0) - 1) * vocab, sizeof(float) * (size_t)vocab);
-  return 0;
-}
-
 /* Greedy decoding with no penalty or bias looks only at the argmax and the log-normaliser. */
 static bool plain_greedy(const mlxc_lm_generate_params* p) {
   return p->temperature <= 0 && p->n_bias == 0 && (p->repetition_penalty <= 0 || p->repetition_penalty == 1.0f) &&
@@ -48,7 +40,8 @@ int mlxc_lm_generate(mlxc_lm_session* s, const int32_t* prompt, size_t n_prompt,
   void* scratch = malloc(sizeof(float) * 2 * (size_t)vocab);
   mlx_array logits = mlx_array_new();
   lm_step decode;
-  lm_step_init(&decode, s, false);
+  bool greedy = plain_greedy(params);
+  lm_step_init(&decode, s, greedy);
   mlxc_wired_guard* guard = NULL;
   int status = 0;
   if (!history || !row || !scratch || !logprobs) CALL(util_error("out of memory"));
@@ -72,14 +65,12 @@ int mlxc_lm_generate(mlxc_lm_session* s, const int32_t* prompt, size_t n_prompt,
   }
   s->last_logits_only = false;
   if (status) goto cleanup;
-  bool greedy = plain_greedy(params);
   int32_t picked = 0;
   float picked_logprob = 0;
-  lm_step_init(&decode, s, greedy);
   if (greedy)
     CALL(lm_step_pick(logits, m->stream, &picked, &picked_logprob));
   else
-    CALL(last_row(logits, row, vocab));
+    CALL(lm_step_last_row(logits, row));
   out->prompt_tokens = n_prompt;
   out->prompt_seconds = lm_now_seconds() - start;
 

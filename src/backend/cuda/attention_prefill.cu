@@ -37,9 +37,9 @@ constexpr size_t fa_smem_bytes() {
          4 * (size_t)(FA_WARPS * 16 * (FA_BC > D ? FA_BC : D) + FA_WARPS * 16 * D + FA_WARPS * 16);
 }
 
-// Copies `rows` rows of D 16-bit values (row r at src + r * row_stride) into a dense tile,
-// zero-filling rows at or past `valid`; 16-byte transfers.
-template <int D>
+// Copies `rows` rows of D 16-bit values (row r at src + r * row_stride) into a tile of row pitch
+// LD, zero-filling rows at or past `valid`; 16-byte transfers.
+template <int D, int LD = D>
 __device__ __forceinline__ void stage_rows(uint16_t* tile, const uint16_t* src, int64_t row_stride, int rows,
                                            int valid) {
   constexpr int PER_ROW = D / 8;
@@ -47,7 +47,7 @@ __device__ __forceinline__ void stage_rows(uint16_t* tile, const uint16_t* src, 
     int r = idx / PER_ROW, c = idx % PER_ROW;
     uint4 val = make_uint4(0, 0, 0, 0);
     if (r < valid) val = *(const uint4*)(src + r * row_stride + c * 8);
-    *(uint4*)(tile + r * D + c * 8) = val;
+    *(uint4*)(tile + r * LD + c * 8) = val;
   }
 }
 
@@ -211,18 +211,6 @@ __device__ __forceinline__ uint32_t round_bits(float p, float* rounded) {
   }
 }
 
-template <int D>
-__device__ __forceinline__ void stage_padded(uint16_t* tile, const uint16_t* src, int64_t row_stride, int rows,
-                                             int valid) {
-  constexpr int PER_ROW = D / 8, LD = D + 8;
-  for (int idx = threadIdx.x; idx < rows * PER_ROW; idx += blockDim.x) {
-    int r = idx / PER_ROW, c = idx % PER_ROW;
-    uint4 val = make_uint4(0, 0, 0, 0);
-    if (r < valid) val = *(const uint4*)(src + r * row_stride + c * 8);
-    *(uint4*)(tile + r * LD + c * 8) = val;
-  }
-}
-
 // The same with cp.async (16 bytes a copy, rows past `valid` zero-filled): the copies land while
 // the block computes on the other buffer.
 template <int D>
@@ -254,7 +242,7 @@ __global__ void __launch_bounds__(32 * FA_WARPS)
   const int h = blockIdx.y, b = blockIdx.z, kvh = h / (A.Hq / A.Hk);
   const int i0 = blockIdx.x * FA_BR;
   const int q_valid = min(FA_BR, A.Lq - i0);
-  stage_padded<D>(Qs, q + b * A.q_st[0] + h * A.q_st[1] + (int64_t)i0 * A.q_st[2], A.q_st[2], FA_BR, q_valid);
+  stage_rows<D, LD>(Qs, q + b * A.q_st[0] + h * A.q_st[1] + (int64_t)i0 * A.q_st[2], A.q_st[2], FA_BR, q_valid);
   __syncthreads();
   uint32_t qa[KD][4];
   const uint16_t* Qw = Qs + warp * 16 * LD;
@@ -395,40 +383,31 @@ __global__ void __launch_bounds__(32 * FA_WARPS)
   }
 }
 
-template <int DT, int D>
-int launch_mma(int device, cudaStream_t s, void* out, int out_dtype, const void* q, const void* k, const void* v,
-               const gpu_sdpa_args& A) {
-  constexpr size_t bytes = mma_smem_bytes<D>();
+// Launches the mma kernel, or the WMMA one (MMA false). Above 48 KiB of dynamic shared memory
+// needs the attribute, set once per instantiation and device (it costs microseconds).
+template <int DT, int D, bool MMA>
+int launch_prefill(int device, cudaStream_t s, void* out, int out_dtype, const void* q, const void* k,
+                   const void* v, const gpu_sdpa_args& A) {
+  constexpr size_t bytes = MMA ? mma_smem_bytes<D>() : fa_smem_bytes<D>();
+  auto kernel = MMA ? sdpa_mma<DT, D> : sdpa_flash<DT, D>;
   static bool configured[64];
   if (device >= 0 && device < 64 && !configured[device]) {
-    if (gpu_check(cudaFuncSetAttribute(sdpa_mma<DT, D>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes),
+    if (gpu_check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes),
                   "attention shared memory"))
       return 1;
     configured[device] = true;
   }
   dim3 grid((unsigned)((A.Lq + FA_BR - 1) / FA_BR), (unsigned)A.Hq, (unsigned)A.B);
-  sdpa_mma<DT, D><<<grid, 32 * FA_WARPS, bytes, s>>>(out, out_dtype, (const uint16_t*)q, (const uint16_t*)k,
-                                                   (const uint16_t*)v, A);
-  return GPU_LAUNCHED("flash attention (mma)");
+  kernel<<<grid, 32 * FA_WARPS, bytes, s>>>(out, out_dtype, (const uint16_t*)q, (const uint16_t*)k,
+                                           (const uint16_t*)v, A);
+  return GPU_LAUNCHED("flash attention");
 }
 
-template <int DT, int D>
-int launch_flash(int device, cudaStream_t s, void* out, int out_dtype, const void* q, const void* k, const void* v,
-                 const gpu_sdpa_args& A) {
-  constexpr size_t bytes = fa_smem_bytes<D>();
-  // Above 48 KiB of dynamic shared memory needs the attribute, set once per instantiation and
-  // device (it costs microseconds).
-  static bool configured[64];
-  if (device >= 0 && device < 64 && !configured[device]) {
-    if (gpu_check(cudaFuncSetAttribute(sdpa_flash<DT, D>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes),
-                  "attention shared memory"))
-      return 1;
-    configured[device] = true;
-  }
-  dim3 grid((unsigned)((A.Lq + FA_BR - 1) / FA_BR), (unsigned)A.Hq, (unsigned)A.B);
-  sdpa_flash<DT, D><<<grid, 32 * FA_WARPS, bytes, s>>>(out, out_dtype, (const uint16_t*)q, (const uint16_t*)k,
-                                                     (const uint16_t*)v, A);
-  return GPU_LAUNCHED("flash attention");
+template <int DT, bool MMA>
+int launch_prefill_d(int device, cudaStream_t s, void* out, int out_dtype, const void* q, const void* k,
+                     const void* v, const gpu_sdpa_args& A) {
+  return A.D == 64 ? launch_prefill<DT, 64, MMA>(device, s, out, out_dtype, q, k, v, A)
+                   : launch_prefill<DT, 128, MMA>(device, s, out, out_dtype, q, k, v, A);
 }
 
 bool rows_ok(const void* p, const int64_t* st) {
@@ -449,16 +428,9 @@ extern "C" int gpu_launch_sdpa_prefill(int device, int dtype, int out_dtype, voi
   if (!s) return 1;
   static int wmma = -1;  // MLXC_ATTN_WMMA=1: the WMMA kernel (for comparison while both exist)
   if (wmma < 0) wmma = getenv("MLXC_ATTN_WMMA") != NULL;
-  if (wmma) {
-    if (dtype == MLX_BFLOAT16)
-      return A.D == 64 ? launch_flash<MLX_BFLOAT16, 64>(device, s, out, out_dtype, q, k, v, A)
-                       : launch_flash<MLX_BFLOAT16, 128>(device, s, out, out_dtype, q, k, v, A);
-    return A.D == 64 ? launch_flash<MLX_FLOAT16, 64>(device, s, out, out_dtype, q, k, v, A)
-                     : launch_flash<MLX_FLOAT16, 128>(device, s, out, out_dtype, q, k, v, A);
-  }
   if (dtype == MLX_BFLOAT16)
-    return A.D == 64 ? launch_mma<MLX_BFLOAT16, 64>(device, s, out, out_dtype, q, k, v, A)
-                     : launch_mma<MLX_BFLOAT16, 128>(device, s, out, out_dtype, q, k, v, A);
-  return A.D == 64 ? launch_mma<MLX_FLOAT16, 64>(device, s, out, out_dtype, q, k, v, A)
-                   : launch_mma<MLX_FLOAT16, 128>(device, s, out, out_dtype, q, k, v, A);
+    return wmma ? launch_prefill_d<MLX_BFLOAT16, false>(device, s, out, out_dtype, q, k, v, A)
+                : launch_prefill_d<MLX_BFLOAT16, true>(device, s, out, out_dtype, q, k, v, A);
+  return wmma ? launch_prefill_d<MLX_FLOAT16, false>(device, s, out, out_dtype, q, k, v, A)
+              : launch_prefill_d<MLX_FLOAT16, true>(device, s, out, out_dtype, q, k, v, A);
 }

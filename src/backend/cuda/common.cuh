@@ -3,6 +3,7 @@
 #include <cuda_runtime.h>
 #include <stdint.h>
 
+#include "backend/cuda/launch.h"
 #include "mlx/c/array.h"
 
 extern "C" {
@@ -91,4 +92,21 @@ __device__ __forceinline__ void store_f32(void* p, int dtype, int64_t i, float v
     case MLX_BFLOAT16: ((uint16_t*)p)[i] = f32_to_bf16(v); break;
     default: ((float*)p)[i] = v; break;
   }
+}
+
+// Element offset of row r of the last axis (gpu_rows: the leading dims' shape and strides).
+__device__ __forceinline__ int64_t gpu_row_offset(const gpu_rows& R, int64_t r) {
+  int64_t off = 0;
+  for (int d = R.lead_ndim - 1; d >= 0; d--) {
+    int64_t s = R.lead_shape[d], q = r / s;
+    off += (r - q * s) * R.lead_strides[d];
+    r = q;
+  }
+  return off;
+}
+
+// MLX's maximum: NaN wins.
+__device__ __forceinline__ double gpu_max_nan(double a, double b) {
+  if (a != a || b != b) return NAN;
+  return a > b ? a : b;
 }

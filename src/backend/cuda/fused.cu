@@ -13,16 +13,6 @@
 
 namespace {
 
-__device__ __forceinline__ int64_t row_offset(const gpu_rows& R, int64_t r) {
-  int64_t off = 0;
-  for (int d = R.lead_ndim - 1; d >= 0; d--) {
-    int64_t s = R.lead_shape[d], q = r / s;
-    off += (r - q * s) * R.lead_strides[d];
-    r = q;
-  }
-  return off;
-}
-
 __device__ __forceinline__ float warp_sum(float v) {
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
   return v;
@@ -65,7 +55,7 @@ __global__ void rms_norm_kernel(void* out, int out_dtype, const void* x, int x_d
                                 int64_t D, const void* w, int w_dtype, int64_t w_stride, float eps) {
   __shared__ float scratch[32];
   int64_t r = blockIdx.x;
-  int64_t base = row_offset(R, r);
+  int64_t base = gpu_row_offset(R, r);
   float ss = 0;
   for (int64_t i = threadIdx.x; i < D; i += blockDim.x) {
     float v = load_f32(x, x_dtype, base + i * R.inner_stride);
@@ -92,7 +82,7 @@ __global__ void __launch_bounds__(RN_THREADS)
     rms_norm_regs(void* out, int out_dtype, const void* x, gpu_rows R, int64_t D, const void* w, int w_dtype,
                   int64_t w_stride, float eps) {
   __shared__ float scratch[32];
-  const int64_t r = blockIdx.x, base = row_offset(R, r);
+  const int64_t r = blockIdx.x, base = gpu_row_offset(R, r);
   float v[RN_PER], ss = 0.0f;
 #pragma unroll
   for (int k = 0; k < RN_PER; k++) {
@@ -130,7 +120,7 @@ __global__ void rope_kernel(void* out, int out_dtype, const void* x, int x_dtype
   for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < n;
        e += (int64_t)gridDim.x * blockDim.x) {
     int64_t r = e / D, j = e - r * D;
-    int64_t rb = row_offset(R, r);
+    int64_t rb = gpu_row_offset(R, r);
     float v;
     if (j >= 2 * half) {
       v = load_f32(x, x_dtype, rb + j * R.inner_stride);
@@ -288,7 +278,7 @@ __global__ void sdpa_combine(void* out, int out_dtype, const float* partial, gpu
 __global__ void softmax_kernel(void* out, int out_dtype, const void* x, int x_dtype, gpu_rows R,
                                int64_t D) {
   __shared__ float scratch[32];
-  int64_t r = blockIdx.x, base = row_offset(R, r);
+  int64_t r = blockIdx.x, base = gpu_row_offset(R, r);
   float m = -INFINITY;
   for (int64_t i = threadIdx.x; i < D; i += blockDim.x)
     m = nan_max(m, load_f32(x, x_dtype, base + i * R.inner_stride));
@@ -327,7 +317,7 @@ template <typename T, int DT>
 __global__ void argmax_kernel(uint32_t* out, const void* x, gpu_rows R, int64_t D) {
   __shared__ T sv[256];
   __shared__ int64_t si[256];
-  int64_t r = blockIdx.x, base = row_offset(R, r);
+  int64_t r = blockIdx.x, base = gpu_row_offset(R, r);
   T best = T(0);
   int64_t bi = -1;
   for (int64_t i = threadIdx.x; i < D; i += blockDim.x) {

@@ -17,16 +17,6 @@ namespace {
 constexpr int LR_THREADS = 256, LR_BATCH = 8;
 constexpr int64_t LR_SPAN = (int64_t)LR_THREADS * LR_BATCH;  // elements per block: one batch per thread
 
-__device__ __forceinline__ int64_t lr_row_offset(const gpu_rows& R, int64_t r) {
-  int64_t off = 0;
-  for (int d = R.lead_ndim - 1; d >= 0; d--) {
-    int64_t s = R.lead_shape[d], q = r / s;
-    off += (r - q * s) * R.lead_strides[d];
-    r = q;
-  }
-  return off;
-}
-
 struct partial {
   double a, b;    // sum, or max and sum of exp(v - max)
   int64_t index;  // argmax: index of the best value (-1: none)
@@ -44,17 +34,12 @@ __device__ __forceinline__ bool lr_beats(double va, int64_t ia, double vb, int64
   return ia < ib;
 }
 
-__device__ __forceinline__ double max_nan_d(double a, double b) {
-  if (nan_d(a) || nan_d(b)) return NAN;
-  return a > b ? a : b;
-}
-
 // op: 0 sum, 1 max, 2 mean, 3 logsumexp, 4 argmax. Block (split, row) reduces its span.
 __global__ void __launch_bounds__(LR_THREADS)
     long_rows_pass1(partial* parts, const void* x, int x_dtype, gpu_rows R, int64_t D, int op) {
   __shared__ double sa[LR_THREADS], sb[LR_THREADS];
   __shared__ int64_t si[LR_THREADS];
-  const int64_t r = blockIdx.y, base = lr_row_offset(R, r);
+  const int64_t r = blockIdx.y, base = gpu_row_offset(R, r);
   const int64_t begin = (int64_t)blockIdx.x * LR_SPAN, end = begin + LR_SPAN < D ? begin + LR_SPAN : D;
   const bool maximum = op == 1 || op == 3 || op == 4;
   double a = maximum ? -INFINITY : 0.0, b = 0.0;
@@ -78,7 +63,7 @@ __global__ void __launch_bounds__(LR_THREADS)
         } else if (op == 4) {
           if (lr_beats(v[k], i, a, best)) a = v[k], best = i;
         } else if (maximum) {
-          a = max_nan_d(a, v[k]);
+          a = gpu_max_nan(a, v[k]);
         } else {
           a += v[k];
         }
@@ -88,7 +73,7 @@ __global__ void __launch_bounds__(LR_THREADS)
       sa[threadIdx.x] = a;
       __syncthreads();
       for (int s = LR_THREADS / 2; s > 0; s >>= 1) {
-        if (threadIdx.x < s) sa[threadIdx.x] = max_nan_d(sa[threadIdx.x], sa[threadIdx.x + s]);
+        if (threadIdx.x < s) sa[threadIdx.x] = gpu_max_nan(sa[threadIdx.x], sa[threadIdx.x + s]);
         __syncthreads();
       }
       a = sa[0];
@@ -107,7 +92,7 @@ __global__ void __launch_bounds__(LR_THREADS)
       } else if (op == 3) {
         sb[threadIdx.x] += sb[o];  // every thread shared the block's maximum
       } else if (maximum) {
-        sa[threadIdx.x] = max_nan_d(sa[threadIdx.x], sa[o]);
+        sa[threadIdx.x] = gpu_max_nan(sa[threadIdx.x], sa[o]);
       } else {
         sa[threadIdx.x] += sa[o];
       }
@@ -129,11 +114,11 @@ __global__ void long_rows_pass2(void* out, int out_dtype, const partial* parts, 
     if (op == 4) {
       if (lr_beats(p[s].a, p[s].index, a, best)) a = p[s].a, best = p[s].index;
     } else if (op == 3) {
-      double m = max_nan_d(a, p[s].a);
+      double m = gpu_max_nan(a, p[s].a);
       if (isfinite(m)) b = (isfinite(a) ? b * exp(a - m) : 0.0) + (isfinite(p[s].a) ? p[s].b * exp(p[s].a - m) : 0.0);
       a = m;
     } else if (op == 1) {
-      a = max_nan_d(a, p[s].a);
+      a = gpu_max_nan(a, p[s].a);
     } else {
       a += p[s].a;
     }

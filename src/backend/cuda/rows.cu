@@ -11,16 +11,6 @@
 
 namespace {
 
-__device__ __forceinline__ int64_t lead_offset(const gpu_rows& R, int64_t r) {
-  int64_t off = 0;
-  for (int d = R.lead_ndim - 1; d >= 0; d--) {
-    int64_t s = R.lead_shape[d], q = r / s;
-    off += (r - q * s) * R.lead_strides[d];
-    r = q;
-  }
-  return off;
-}
-
 // Block-wide sum of T over up to 32 warps; every thread gets the result.
 template <typename T>
 __device__ T block_total(T v, T* scratch) {
@@ -34,19 +24,14 @@ __device__ T block_total(T v, T* scratch) {
   return t;
 }
 
-__device__ __forceinline__ double max_nan(double a, double b) {
-  if (a != a || b != b) return NAN;
-  return a > b ? a : b;
-}
-
 __device__ double block_max_nan(double v, double* scratch) {
   int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = (blockDim.x + 31) >> 5;
-  for (int o = 16; o > 0; o >>= 1) v = max_nan(v, __shfl_xor_sync(0xffffffffu, v, o));
+  for (int o = 16; o > 0; o >>= 1) v = gpu_max_nan(v, __shfl_xor_sync(0xffffffffu, v, o));
   __syncthreads();
   if (lane == 0) scratch[warp] = v;
   __syncthreads();
   double t = lane < warps ? scratch[lane] : -INFINITY;
-  for (int o = 16; o > 0; o >>= 1) t = max_nan(t, __shfl_xor_sync(0xffffffffu, t, o));
+  for (int o = 16; o > 0; o >>= 1) t = gpu_max_nan(t, __shfl_xor_sync(0xffffffffu, t, o));
   return t;
 }
 
@@ -60,7 +45,7 @@ __global__ void layer_norm_kernel(void* out, int out_dtype, const void* x, int x
                                   int64_t D, const void* w, int w_dtype, int64_t w_stride,
                                   const void* b, int b_dtype, int64_t b_stride, float eps) {
   __shared__ float scratch[32];
-  int64_t r = blockIdx.x, base = lead_offset(R, r);
+  int64_t r = blockIdx.x, base = gpu_row_offset(R, r);
   float s = 0.0f;
   for (int64_t i = threadIdx.x; i < D; i += blockDim.x) s += load_f32(x, x_dtype, base + i * R.inner_stride);
   float mean = __fdiv_rn(block_total(s, scratch), (float)D);
@@ -86,12 +71,12 @@ __global__ void layer_norm_kernel(void* out, int out_dtype, const void* x, int x
 __global__ void reduce_last_kernel(void* out, int out_dtype, const void* x, int x_dtype, gpu_rows R,
                                    int64_t D, int op) {
   __shared__ double scratch[32];
-  int64_t r = blockIdx.x, base = lead_offset(R, r);
+  int64_t r = blockIdx.x, base = gpu_row_offset(R, r);
   bool maximum = op == 1 || op == 3;
   double acc = maximum ? -INFINITY : 0.0;
   for (int64_t i = threadIdx.x; i < D; i += blockDim.x) {
     double v = load_f32(x, x_dtype, base + i * R.inner_stride);
-    acc = maximum ? max_nan(acc, v) : acc + v;
+    acc = maximum ? gpu_max_nan(acc, v) : acc + v;
   }
   acc = maximum ? block_max_nan(acc, scratch) : block_total(acc, scratch);
   if (op == 3) {
