@@ -14,10 +14,10 @@ case "${1:-}" in
 pack)
   BUILD=${BUILD:-$ROOT/build-cuda}
   cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DMLXC_CUDA=ON > /dev/null &&
-    cmake --build "$BUILD" -j"$(nproc)" --target test_cuda_ops test_cuda_capture bench_cuda bench_lm_gpu bench_embed_gpu || exit 1
+    cmake --build "$BUILD" -j"$(nproc)" --target test_cuda_ops test_cuda_capture test_embed bench_cuda bench_lm_gpu bench_embed_gpu || exit 1
   tmp=$(mktemp -d)
   mkdir -p "$tmp/bin" "$tmp/lib" "$PACK"
-  cp "$BUILD/test_cuda_ops" "$BUILD/test_cuda_capture" "$BUILD/bench_cuda" "$BUILD/bench_lm_gpu" "$BUILD/bench_embed_gpu" "$tmp/bin/"
+  cp "$BUILD/test_cuda_ops" "$BUILD/test_cuda_capture" "$BUILD/test_embed" "$BUILD/bench_cuda" "$BUILD/bench_lm_gpu" "$BUILD/bench_embed_gpu" "$tmp/bin/"
   for l in libutf8proc.so.2 libpcre2-8.so.0 libtmglib.so.3 libopenblas.so.0 libgfortran.so.5 libjansson.so.4 libquadmath.so.0 liblapacke.so.3 liblapack.so.3 libblas.so.3; do
     p=$(ldconfig -p | awk -v l="$l" '$1 == l {print $NF; exit}')
     [ -n "$p" ] && cp -L "$p" "$tmp/lib/"

@@ -224,6 +224,24 @@ int lm_rope_apply(mlx_array* out, const mlxc_lm_session* sess, int li, mlx_array
   return mlx_fast_rope(out, x, dims, false, base, 1.0f, sess->offset, freqs, s);
 }
 
+int lm_rope_qk(mlx_array* qr, mlx_array* kr, const mlxc_lm_session* sess, int li, mlx_array q, mlx_array k,
+               mlx_array offsets, mlx_stream s) {
+  if (k.ctx) {
+    int status = lm_rope_apply(qr, sess, li, q, offsets, s);
+    return status ? status : lm_rope_apply(kr, sess, li, k, offsets, s);
+  }
+  int H = sess->model->config.num_heads, heads = mlx_array_dim(q, 1);
+  int start[4] = {0, 0, 0, 0}, stop[4] = {mlx_array_dim(q, 0), H, mlx_array_dim(q, 2), mlx_array_dim(q, 3)};
+  mlx_array both = mlx_array_new();
+  int status = lm_rope_apply(&both, sess, li, q, offsets, s);
+  if (!status) status = mlx_slice(qr, both, start, 4, stop, 4, NULL, 0, s);
+  start[1] = H;
+  stop[1] = heads;
+  if (!status) status = mlx_slice(kr, both, start, 4, stop, 4, NULL, 0, s);
+  mlx_array_free(both);
+  return status;
+}
+
 float lm_attention_scale(const mlxc_lm_model* m) {
   const lm_config* c = &m->config;
   float scale = 1.0f / sqrtf(c->query_pre_attn_scalar > 0 ? c->query_pre_attn_scalar : (float)c->head_dim);
@@ -241,8 +259,7 @@ static int cached_attention(mlx_array* out, mlxc_lm_session* sess, int li, mlx_a
   for (int i = 0; i < 3; i++) view.keys[i] = view.values[i] = mlx_array_new();
   int status = 0;
   if (sess->row_start) CALL(row_positions(&row_offsets, sess)); /* each row's positions count from its first real column */
-  CALL(lm_rope_apply(&qr, sess, li, q, row_offsets, s));
-  CALL(lm_rope_apply(&kr, sess, li, k, row_offsets, s));
+  CALL(lm_rope_qk(&qr, &kr, sess, li, q, k, row_offsets, s));
   lm_kv_cache* cache = &sess->caches[li];
   CALL(lm_cache_update(cache, kr, v, sess->offset, &view, s));
   int T = cache->length;
@@ -285,15 +302,23 @@ static int attention(mlx_array* out, mlxc_lm_session* sess, int li, mlx_array x,
   mlx_array q = mlx_array_new(), k = mlx_array_new(), v = mlx_array_new(), h = mlx_array_new();
   int status = 0;
   if (layer->qkv.weight.ctx) { /* phi3's checkpoints, or stacked at load (fuse.c) */
+    /* Without q/k norms the query and key heads stay together for one RoPE (lm_attend_fn). */
+    bool joint = !m->arch->qk_norm;
     int cuts[2] = {H * hd, (H + K) * hd};
     mlx_vector_array parts = mlx_vector_array_new();
     status = lm_linear_apply(&h, &layer->qkv, x, s);
-    if (!status) status = mlx_split_sections(&parts, h, cuts, 2, -1, s);
+    if (!status) status = mlx_split_sections(&parts, h, joint ? cuts + 1 : cuts, joint ? 1 : 2, -1, s);
     if (!status) status = mlx_vector_array_get(&q, parts, 0);
-    if (!status) status = mlx_vector_array_get(&k, parts, 1);
-    if (!status) status = mlx_vector_array_get(&v, parts, 2);
+    if (!status && !joint) status = mlx_vector_array_get(&k, parts, 1);
+    if (!status) status = mlx_vector_array_get(&v, parts, joint ? 1 : 2);
     mlx_vector_array_free(parts);
     if (status) goto cleanup;
+    if (joint) {
+      CALL(split_heads(&q, q, H + K, hd, s)); /* (B, H + K, L, hd) */
+      CALL(split_heads(&v, v, K, hd, s));
+      CALL(attend(&h, sess, li, q, k, v, ctx, s));
+      goto project;
+    }
   } else {
     CALL(lm_linear_apply(&q, &layer->q, x, s));
     CALL(lm_linear_apply(&k, &layer->k, x, s));
@@ -307,6 +332,7 @@ static int attention(mlx_array* out, mlxc_lm_session* sess, int li, mlx_array x,
     CALL(lm_norm_apply(&k, &layer->k_norm, k, c->norm_eps, s));
   }
   CALL(attend(&h, sess, li, q, k, v, ctx, s)); /* (B, H, L, hd) */
+project:;
   int perm[4] = {0, 2, 1, 3}, shape[3] = {B, L, H * hd};
   CALL(mlx_transpose_axes(&h, h, perm, 4, s));
   CALL(mlx_reshape(&h, h, shape, 3, s));

@@ -219,7 +219,8 @@ int lm_session_configure(mlxc_lm_session* session, int max_kv_size, int kv_bits,
 int lm_decoder_forward(mlxc_lm_session* session, mlx_array ids, mlx_array* logits);
 /* The core of one layer's attention, which the normal and the static decode paths do
  * differently: q (B, H, L, hd), k and v (B, K, L, hd) after the q/k norms and before RoPE give
- * *out (B, H, L, hd). ctx is the path's own state. */
+ * *out (B, H, L, hd); or, with k empty, q (B, H + K, L, hd) holds the query heads and then the
+ * key heads (lm_rope_qk rotates them in one op). ctx is the path's own state. */
 typedef int (*lm_attend_fn)(mlx_array* out, mlxc_lm_session* session, int layer, mlx_array q, mlx_array k, mlx_array v,
                             void* ctx, mlx_stream s);
 /* The decoder's graph for ids (B, n) with `attend` as every attention layer's core: logits as
@@ -228,6 +229,10 @@ int lm_decoder_run(mlxc_lm_session* session, mlx_array ids, lm_attend_fn attend,
 /* RoPE of `layer` on x (B, heads, L, hd): positions from `offsets` (int32, (B) or (1): mlx_fast_rope_dynamic)
  * or, when empty, from the session's offset. */
 int lm_rope_apply(mlx_array* out, const mlxc_lm_session* session, int layer, mlx_array x, mlx_array offsets, mlx_stream s);
+/* RoPE of q and k as lm_rope_apply, into *qr (B, H, L, hd) and *kr (B, K, L, hd); with k empty,
+ * q holds both (lm_attend_fn) and one rotation serves the two (one kernel instead of two). */
+int lm_rope_qk(mlx_array* qr, mlx_array* kr, const mlxc_lm_session* session, int layer, mlx_array q, mlx_array k,
+               mlx_array offsets, mlx_stream s);
 /* The softmax scale of attention logits (query_pre_attn_scalar or head_dim, YaRN's mscale). */
 float lm_attention_scale(const mlxc_lm_model* model);
 

@@ -104,8 +104,7 @@ static int static_attention(mlx_array* out, mlxc_lm_session* s, int layer, mlx_a
   lm_kv_cache* cache = &s->caches[layer];
   mlx_array qr = mlx_array_new(), kr = mlx_array_new();
   int axes[1] = {2}, status = 0;
-  CALL(lm_rope_apply(&qr, s, layer, q, step->position, stream)); /* (1, H, 1, hd) */
-  CALL(lm_rope_apply(&kr, s, layer, k, step->position, stream)); /* (1, K, 1, hd) */
+  CALL(lm_rope_qk(&qr, &kr, s, layer, q, k, step->position, stream)); /* (1, H, 1, hd), (1, K, 1, hd) */
   /* (1, K, capacity, hd): the results replace the session's handles, so the old buffers have
    * no other reference and the update can write in place. */
   CALL(mlx_slice_update_dynamic(&cache->parts[0], cache->parts[0], kr, step->position, axes, 1, stream));

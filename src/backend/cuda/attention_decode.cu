@@ -2,8 +2,9 @@
 // takes one (batch, KV head) and a chunk of keys for all the query heads of that group, so each
 // K/V row is read from memory once; each key row is spread over D/8 lanes with one 16-byte load
 // (8 half values) per lane, the dot products reduced with shuffles, softmax online per head.
-// The block merges its sub-groups and writes (max, sum, partial output) per query head; a small
-// combine kernel merges the chunks (and the sink). Same conventions as sdpa_partial/combine in
+// The block merges its sub-groups and writes (max, sum, partial output) per query head; the last
+// block of a (batch, KV head) to finish merges the chunks (and the sink) and writes the output,
+// so a decode step's attention is one kernel (a separate combine kernel cost ~3.6 us a layer). Same conventions as sdpa_partial/combine in
 // fused.cu: q scaled in fp32, masked keys skipped, fully masked rows give zeros.
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -37,11 +38,67 @@ __device__ __forceinline__ void unpack8(const uint4& u, float* f) {
   }
 }
 
+// Arrival counters per (batch, KV head) for "last block merges": zero at module load, and the
+// last block sets its counter back to zero, so every launch (and every replay of a recorded
+// step) starts from zero. All work of a device is ordered on one stream, so launches never
+// overlap.
+__device__ unsigned int dec_arrivals[65536];
+
+// The last block of group (b, kvh) merges the `splits` chunks of each of its G query heads with
+// the sink as one more score of value zero; a chunk with every key masked has weight 0.
+template <int D>
+__device__ void combine_chunks(void* out, int out_dtype, const float* partial, const gpu_sdpa_args& A,
+                               int splits, int b, int kvh) {
+  constexpr int P = D >= DEC_THREADS ? 1 : DEC_THREADS / D;  // threads per output value
+  __shared__ float w[DEC_MAX_SPLITS], red[DEC_THREADS];
+  __shared__ float s_inv;
+  const int tid = threadIdx.x, G = A.Hq / A.Hk;
+  for (int g = 0; g < G; g++) {
+    const int h = kvh * G + g;
+    const int64_t bh = (int64_t)b * A.Hq + h;
+    const float* base = partial + bh * splits * (2 + D);
+    if (tid < 32) {
+      float M = -INFINITY;
+      for (int s = tid; s < splits; s += 32) M = fmaxf(M, __ldcg(base + (int64_t)s * (2 + D)));
+      for (int o = 16; o > 0; o >>= 1) M = fmaxf(M, __shfl_xor_sync(0xffffffffu, M, o));
+      float sink = A.sinks ? load_f32(A.sinks, A.sinks_dtype, h * A.sinks_stride) : -INFINITY;
+      M = fmaxf(M, sink);
+      float total = 0.0f;
+      for (int s = tid; s < splits; s += 32) {
+        float ms = __ldcg(base + (int64_t)s * (2 + D));
+        float c = (M > -INFINITY && ms > -INFINITY) ? expf(ms - M) : 0.0f;
+        w[s] = c;
+        total += c * __ldcg(base + (int64_t)s * (2 + D) + 1);
+      }
+      for (int o = 16; o > 0; o >>= 1) total += __shfl_xor_sync(0xffffffffu, total, o);
+      if (A.sinks && M > -INFINITY) total += expf(sink - M);
+      if (tid == 0) s_inv = total > 0 ? 1.0f / total : 0.0f;
+    }
+    __syncthreads();
+    for (int idx = tid; idx < P * D; idx += DEC_THREADS) {
+      const int d = idx % D, part = idx / D;
+      float a = 0.0f;
+      for (int s = part; s < splits; s += P) a += __ldcg(base + (int64_t)s * (2 + D) + 2 + d) * w[s];
+      if (P == 1)
+        store_f32(out, out_dtype, bh * D + d, a * s_inv);
+      else
+        red[idx] = a;
+    }
+    __syncthreads();
+    if (P > 1 && tid < D) {
+      float a = 0.0f;
+      for (int p = 0; p < P; p++) a += red[p * D + tid];
+      store_f32(out, out_dtype, bh * D + tid, a * s_inv);
+    }
+    __syncthreads();
+  }
+}
+
 // GM: a power of two >= the group size G = Hq / Hk (registers are sized by it).
 template <int DT, int D, int GM>
 __global__ void __launch_bounds__(DEC_THREADS)
-    sdpa_decode_partial(float* partial, const uint16_t* q, const uint16_t* k, const uint16_t* v,
-                        gpu_sdpa_args A, int splits, int chunk) {
+    sdpa_decode_partial(void* out, int out_dtype, float* partial, const uint16_t* q, const uint16_t* k,
+                        const uint16_t* v, gpu_sdpa_args A, int splits, int chunk) {
   constexpr int LANES = D / 8, SUBS = DEC_THREADS / LANES;
   __shared__ float s_acc[SUBS][GM][D];
   __shared__ float s_m[SUBS][GM], s_l[SUBS][GM];
@@ -160,51 +217,17 @@ __global__ void __launch_bounds__(DEC_THREADS)
     }
     dst[2 + d] = a;
   }
-}
-
-// One block per (b, h) of DEC_COMBINE_PARTS * D threads: merges the chunks with the sink as one
-// more score of value zero. Each part of the block sums every DEC_COMBINE_PARTS-th chunk (loads
-// in flight side by side), then the parts are added in shared memory.
-constexpr int DEC_COMBINE_PARTS = 4;
-
-__global__ void sdpa_decode_combine(void* out, int out_dtype, const float* partial,
-                                    gpu_sdpa_args A, int splits) {
-  __shared__ float w[DEC_MAX_SPLITS];
-  __shared__ float parts[DEC_COMBINE_PARTS][256];
-  __shared__ float s_inv;
-  const int bh = blockIdx.x, h = bh % A.Hq, D = A.D;
-  const float* base = partial + (int64_t)bh * splits * (2 + D);
-  if (threadIdx.x < 32) {
-    int lane = threadIdx.x;
-    float M = -INFINITY;
-    for (int s = lane; s < splits; s += 32) M = fmaxf(M, base[(int64_t)s * (2 + D)]);
-    for (int o = 16; o > 0; o >>= 1) M = fmaxf(M, __shfl_xor_sync(0xffffffffu, M, o));
-    float sink = A.sinks ? load_f32(A.sinks, A.sinks_dtype, h * A.sinks_stride) : -INFINITY;
-    M = fmaxf(M, sink);
-    float total = 0.0f;
-    for (int s = lane; s < splits; s += 32) {
-      float ms = base[(int64_t)s * (2 + D)];
-      float c = (M > -INFINITY && ms > -INFINITY) ? expf(ms - M) : 0.0f;
-      w[s] = c;
-      total += c * base[(int64_t)s * (2 + D) + 1];
-    }
-    for (int o = 16; o > 0; o >>= 1) total += __shfl_xor_sync(0xffffffffu, total, o);
-    if (A.sinks && M > -INFINITY) total += expf(sink - M);
-    if (lane == 0) s_inv = total > 0 ? 1.0f / total : 0.0f;
+  // Publish this chunk, then the group's last block to arrive merges all of them.
+  __shared__ bool s_last;
+  __threadfence();
+  __syncthreads();
+  if (tid == 0) {
+    unsigned int* arrivals = &dec_arrivals[blockIdx.y];
+    s_last = atomicAdd(arrivals, 1u) == (unsigned)splits - 1;
+    if (s_last) *arrivals = 0;
   }
   __syncthreads();
-  // A chunk with every key masked wrote zeros and has weight 0, so no test is needed here.
-  const int d = threadIdx.x % D, part = threadIdx.x / D;
-  float a = 0.0f;
-#pragma unroll 4
-  for (int s = part; s < splits; s += DEC_COMBINE_PARTS)
-    a += base[(int64_t)s * (2 + D) + 2 + d] * w[s];
-  parts[part][d] = a;
-  __syncthreads();
-  if (part == 0) {
-    for (int p = 1; p < DEC_COMBINE_PARTS; p++) a += parts[p][d];
-    store_f32(out, out_dtype, (int64_t)bh * D + d, a * s_inv);
-  }
+  if (s_last) combine_chunks<D>(out, out_dtype, partial, A, splits, b, kvh);
 }
 
 bool rows_aligned(const void* p, const int64_t* st) {
@@ -212,7 +235,7 @@ bool rows_aligned(const void* p, const int64_t* st) {
          st[2] % 8 == 0;
 }
 
-typedef void (*partial_kernel)(float*, const uint16_t*, const uint16_t*, const uint16_t*,
+typedef void (*partial_kernel)(void*, int, float*, const uint16_t*, const uint16_t*, const uint16_t*,
                                gpu_sdpa_args, int, int);
 
 template <int DT, int D>
@@ -285,14 +308,9 @@ extern "C" int gpu_launch_sdpa_decode(int device, int dtype, int out_dtype, void
   void* partial = NULL;
   if (gpu_backend_alloc(device, bytes, &partial)) return 1;
   kernel<<<dim3(splits, (unsigned)groups), DEC_THREADS, 0, s>>>(
-      (float*)partial, (const uint16_t*)q, (const uint16_t*)k, (const uint16_t*)v, A, splits,
+      out, out_dtype, (float*)partial, (const uint16_t*)q, (const uint16_t*)k, (const uint16_t*)v, A, splits,
       (int)chunk);
   int status = GPU_LAUNCHED("decode attention");
-  if (!status) {
-    sdpa_decode_combine<<<(unsigned)(A.B * A.Hq), DEC_COMBINE_PARTS * A.D, 0, s>>>(
-        out, out_dtype, (const float*)partial, A, splits);
-    status = GPU_LAUNCHED("decode attention combine");
-  }
   gpu_backend_free(device, partial, bytes);
   return status;
 }

@@ -1,11 +1,14 @@
-// Matrix products on the GPU: cuBLAS (cublasGemmStridedBatchedEx) for everything, exact fp32 for
-// float32 (no TF32) and fp32 accumulation for float16/bfloat16, except the batch-1 decode case
+// Matrix products on the GPU: cuBLAS (cublasGemmStridedBatchedEx) for everything, float32 on TF32
+// tensor cores unless MLX_ENABLE_TF32=0 (MLX's default and switch), fp32 accumulation for
+// float16/bfloat16, except the batch-1 decode case
 // (one half-precision row times a weight matrix stored (N, K)), which a GEMV kernel streams with
 // 16-byte loads.
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "backend/cuda/common.cuh"
 #include "backend/cuda/launch.h"
@@ -20,7 +23,7 @@ cublasHandle_t handle_for(int device, cudaStream_t s) {
   if (!handles[device]) {
     cublasHandle_t h;
     if (cublasCreate(&h) == CUBLAS_STATUS_SUCCESS) {
-      cublasSetMathMode(h, CUBLAS_DEFAULT_MATH);  // no TF32: float32 stays exact fp32
+      cublasSetMathMode(h, CUBLAS_DEFAULT_MATH);  // TF32 only where the compute type asks for it
       handles[device] = h;
     }
   }
@@ -32,6 +35,15 @@ cublasHandle_t handle_for(int device, cudaStream_t s) {
   }
   cublasSetStream(h, s);
   return h;
+}
+
+// float32 products on TF32 tensor cores (10-bit mantissa inputs, fp32 accumulation), as MLX
+// does by default: ~10x the fp32 rate. MLX_ENABLE_TF32=0 keeps them exact fp32 (read at each
+// call, so a program or a test can switch). Float16/bfloat16 products accumulate in fp32 always.
+cublasComputeType_t compute_type(int dtype) {
+  if (dtype != MLX_FLOAT32) return CUBLAS_COMPUTE_32F;
+  const char* v = getenv("MLX_ENABLE_TF32");
+  return v && !strcmp(v, "0") ? CUBLAS_COMPUTE_32F : CUBLAS_COMPUTE_32F_FAST_TF32;
 }
 
 // How cuBLAS (column-major) reads a row-major (R, C) operand: a row-major matrix with leading
@@ -132,9 +144,8 @@ extern "C" int gpu_launch_gemm(int device, int dtype, int64_t M, int64_t N, int6
   cublasStatus_t st = cublasGemmStridedBatchedEx(
       h, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, (int)N, (int)M, (int)(K > 0 ? K : 0),
       &alpha, b, t, (int)ldb, b_bs, a, t, (int)lda, a_bs, &beta, c, t, (int)N, M * N, (int)batch,
-      // float32 too: the handle's default math mode keeps it off TF32 (as PyTorch's default);
-      // the pedantic mode also forbids cuBLAS's faster fp32 kernels (split-K and the like).
-      CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+      // (The pedantic math mode, used once, also forbade cuBLAS's faster fp32 kernels.)
+      compute_type(dtype), CUBLAS_GEMM_DEFAULT);
   if (st != CUBLAS_STATUS_SUCCESS)
     return util_error("cuBLAS gemm failed: %s", cublasGetStatusString(st));
   return 0;
