@@ -242,9 +242,11 @@ TEST(matmul_layouts_and_batches) {
     mlx_swapaxes(&bat, ba2, 0, 1, cpu);
     snprintf(what, sizeof what, "matmul %s permuted batch", dname(dt));
     check_matmul(what, bat, bb, dt);
-    /* Decode GEMV: one row times a (N, K) weight used transposed; K multiple of 8 and not. */
-    for (int k = 0; k < 2; k++) {
-      int K = k ? 203 : 256, sx[2] = {1, K}, sw[2] = {300, K};
+    /* Decode GEMV: one row times a (N, K) weight used transposed; K multiple of 8 and not; long
+     * rows for few outputs split over 2 and 4 warps (16-byte and scalar loads). */
+    const int gemv_k[4] = {256, 203, 4096, 2050};
+    for (int k = 0; k < 4; k++) {
+      int K = gemv_k[k], sx[2] = {1, K}, sw[2] = {300, K};
       mlx_array x = rand_array(sx, 2, dt, -1, 1), w = rand_array(sw, 2, dt, -1, 1), wt = mlx_array_new();
       mlx_transpose(&wt, w, cpu);
       snprintf(what, sizeof what, "gemv %s K=%d", dname(dt), K);

@@ -89,16 +89,17 @@ __global__ void __launch_bounds__(RN_THREADS)
     const int64_t i = threadIdx.x + (int64_t)k * RN_THREADS;
     v[k] = i < D ? load_as_f32<DT>(x, base + i * R.inner_stride) : 0.0f;
   }
-#pragma unroll
-  for (int k = 0; k < RN_PER; k++) ss += v[k] * v[k];
-  ss = block_sum(ss, scratch);
-  const float inv = __fdiv_rn(1.0f, __fsqrt_rn(__fdiv_rn(ss, (float)D) + eps));
+  // The weights are loaded before the reduction, so their latency overlaps it.
   float wv[RN_PER];
 #pragma unroll
   for (int k = 0; k < RN_PER; k++) {
     const int64_t i = threadIdx.x + (int64_t)k * RN_THREADS;
     wv[k] = w && i < D ? load_f32(w, w_dtype, i * w_stride) : 1.0f;
   }
+#pragma unroll
+  for (int k = 0; k < RN_PER; k++) ss += v[k] * v[k];
+  ss = block_sum(ss, scratch);
+  const float inv = __fdiv_rn(1.0f, __fsqrt_rn(__fdiv_rn(ss, (float)D) + eps));
 #pragma unroll
   for (int k = 0; k < RN_PER; k++) {
     const int64_t i = threadIdx.x + (int64_t)k * RN_THREADS;

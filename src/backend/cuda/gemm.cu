@@ -62,49 +62,57 @@ bool blas_layout(int64_t R, int64_t C, int64_t rs, int64_t cs, bool* transposed,
   return false;
 }
 
-// y[n] = sum_k x[k] * W[n, k] for half W rows (row stride ldw), fp32 accumulation, one warp per
-// output; 16-byte loads when rows are aligned, else scalar loads.
+// y[n] = sum_k x[k] * W[n, k] for half W rows (row stride ldw), fp32 accumulation; `split`
+// warps of a block share one output (K split between them; 1 for many outputs), their sums
+// meeting in shared memory in a fixed order. 16-byte loads when rows are aligned, else scalar.
 template <bool BF16>
 __global__ void gemv_half_rows(uint16_t* y, const uint16_t* x, const uint16_t* W, int64_t ldw,
-                               int64_t N, int64_t K, bool vec) {
-  int lane = threadIdx.x & 31;
-  int64_t n = blockIdx.x * (int64_t)(blockDim.x / 32) + (threadIdx.x >> 5);
-  if (n >= N) return;
-  const uint16_t* w = W + n * ldw;
+                               int64_t N, int64_t K, bool vec, int split) {
+  __shared__ float partial[32];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, part = warp % split;
+  const int64_t n = blockIdx.x * (int64_t)(blockDim.x / 32 / split) + warp / split;
   float sum = 0.0f;
   auto cvt = [](uint16_t h) { return BF16 ? bf16_to_f32(h) : f16_to_f32(h); };
-  if (vec) {
-    const uint4* w4 = (const uint4*)w;
+  if (n < N && vec) {
+    const uint4* w4 = (const uint4*)(W + n * ldw);
     const uint4* x4 = (const uint4*)x;
-    int64_t chunks = K / 8, c = lane;
+    const int64_t chunks = K / 8, stride = 32 * (int64_t)split;
+    int64_t c = part * 32 + lane;
     // Four weight loads in flight per lane before any arithmetic: enough bytes outstanding per
     // SM to approach the memory bandwidth (one load at a time left it at ~74% of copy).
     constexpr int U = 4;
-    for (; c + 32 * (U - 1) < chunks; c += 32 * U) {
+    for (; c + stride * (U - 1) < chunks; c += stride * U) {
       uint4 wv[U];
 #pragma unroll
-      for (int u = 0; u < U; u++) wv[u] = __ldcs(w4 + c + 32 * u);  // streamed once: no L1/L2 keep
+      for (int u = 0; u < U; u++) wv[u] = __ldcs(w4 + c + stride * u);  // streamed once: no L1/L2 keep
 #pragma unroll
       for (int u = 0; u < U; u++) {
-        uint4 xv = __ldg(x4 + c + 32 * u);
+        uint4 xv = __ldg(x4 + c + stride * u);
         const uint16_t* wp = (const uint16_t*)&wv[u];
         const uint16_t* xp = (const uint16_t*)&xv;
 #pragma unroll
         for (int t = 0; t < 8; t++) sum += cvt(wp[t]) * cvt(xp[t]);
       }
     }
-    for (; c < chunks; c += 32) {
+    for (; c < chunks; c += stride) {
       uint4 wv = __ldcs(w4 + c), xv = __ldg(x4 + c);
       const uint16_t* wp = (const uint16_t*)&wv;
       const uint16_t* xp = (const uint16_t*)&xv;
 #pragma unroll
       for (int t = 0; t < 8; t++) sum += cvt(wp[t]) * cvt(xp[t]);
     }
-  } else {
-    for (int64_t k = lane; k < K; k += 32) sum += cvt(w[k]) * cvt(x[k]);
+  } else if (n < N) {
+    const uint16_t* w = W + n * ldw;
+    for (int64_t k = part * 32 + lane; k < K; k += 32 * split) sum += cvt(w[k]) * cvt(x[k]);
   }
   for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
-  if (lane == 0) y[n] = BF16 ? f32_to_bf16(sum) : f32_to_f16(sum);
+  if (split > 1) {
+    if (lane == 0) partial[warp] = sum;
+    __syncthreads();
+    if (part == 0)
+      for (int p = 1; p < split; p++) sum += partial[warp + p];
+  }
+  if (n < N && lane == 0 && part == 0) y[n] = BF16 ? f32_to_bf16(sum) : f32_to_f16(sum);
 }
 
 }  // namespace
@@ -122,12 +130,15 @@ extern "C" int gpu_launch_gemm(int device, int dtype, int64_t M, int64_t N, int6
   if (half && M == 1 && batch == 1 && alpha == 1.0f && beta == 0.0f && K > 0 && b_rs == 1 &&
       (a_cs == 1 || K == 1) && b_cs >= K) {
     bool vec = K % 8 == 0 && b_cs % 8 == 0 && ((uintptr_t)a % 16) == 0 && ((uintptr_t)b % 16) == 0;
-    int warps = 8;
-    unsigned grid = (unsigned)((N + warps - 1) / warps);
+    // Few outputs (a 896-wide down projection: 112 blocks of 8 warps on 132 SMs) leave most of
+    // the GPU idle and too few loads in flight: split K over up to 8 warps per output then.
+    int warps = 8, split = 1;
+    while (split < 8 && N * split < 4096 && K / 8 >= 32 * 4 * 2 * split) split *= 2;
+    unsigned grid = (unsigned)((N + warps / split - 1) / (warps / split));
     if (dtype == MLX_BFLOAT16)
-      gemv_half_rows<true><<<grid, 32 * warps, 0, s>>>((uint16_t*)c, (const uint16_t*)a, (const uint16_t*)b, b_cs, N, K, vec);
+      gemv_half_rows<true><<<grid, 32 * warps, 0, s>>>((uint16_t*)c, (const uint16_t*)a, (const uint16_t*)b, b_cs, N, K, vec, split);
     else
-      gemv_half_rows<false><<<grid, 32 * warps, 0, s>>>((uint16_t*)c, (const uint16_t*)a, (const uint16_t*)b, b_cs, N, K, vec);
+      gemv_half_rows<false><<<grid, 32 * warps, 0, s>>>((uint16_t*)c, (const uint16_t*)a, (const uint16_t*)b, b_cs, N, K, vec, split);
     return GPU_LAUNCHED("gemv");
   }
   bool ta, tb;
