@@ -611,7 +611,9 @@ TEST(quantized_gemv) {
     for (int bi = 0; bi < 2; bi++)
       for (int gi = 0; gi < 3; gi++) {
         mlx_dtype dt = float_types[t];
-        int N = 96 + 8 * gi + t, K = 256 * (gi + 1);
+        /* Also more row groups than a wave of resident blocks (4229 rows: blocks walk several)
+         * and K of several chunks per lane (8192). */
+        int N = gi == 2 ? 4229 + t : 96 + 8 * gi + t, K = gi == 1 ? 8192 : 256 * (gi + 1);
         int sw[2] = {N, K}, sx[2] = {1, K};
         mlx_array w = rand_array(sw, 2, dt, -1, 1), x = rand_array(sx, 2, dt, -1, 1);
         mlx_vector_array q = mlx_vector_array_new();

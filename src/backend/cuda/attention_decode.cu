@@ -97,6 +97,37 @@ __global__ void __launch_bounds__(DEC_THREADS)
   const int G = A.Hq / A.Hk, split = blockIdx.x;
   const int b = blockIdx.y / A.Hk, kvh = blockIdx.y % A.Hk;
 
+  const int64_t j0 = (int64_t)split * chunk;
+  const int64_t j1 = j0 + chunk < A.Lk ? j0 + chunk : A.Lk;  // exclusive
+  const uint16_t* kb = k + (int64_t)b * A.k_st[0] + (int64_t)kvh * A.k_st[1] + sl * 8;
+  const uint16_t* vb = v + (int64_t)b * A.v_st[0] + (int64_t)kvh * A.v_st[1] + sl * 8;
+  // Every sub-group runs the same iterations (the shuffles need whole warps); `valid` guards.
+  // A mask that is the same for every head (a decode step's (1, 1, 1, Lk) mask) is read with the
+  // keys, not per head after the dot products (one more dependent memory latency per key).
+  const bool head_mask = A.mask && A.mask_st[1] != 0;
+  // Keys and values of the next iteration are loaded before this one's arithmetic (and the
+  // first ones before q), so a block waits for memory once rather than once per iteration.
+  uint4 ku[DEC_UNROLL], vu[DEC_UNROLL];
+  float madd[DEC_UNROLL];
+  auto load_keys = [&](int64_t base) {
+#pragma unroll
+    for (int u = 0; u < DEC_UNROLL; u++) {
+      int64_t j = base + sub + u * SUBS;
+      ku[u] = vu[u] = make_uint4(0, 0, 0, 0);
+      madd[u] = 0.0f;
+      if (j < j1) {
+        ku[u] = __ldg((const uint4*)(kb + j * A.k_st[2]));
+        vu[u] = __ldg((const uint4*)(vb + j * A.v_st[2]));
+        if (A.mask && !head_mask) {
+          int64_t mo = (int64_t)b * A.mask_st[0] + j * A.mask_st[3];
+          madd[u] = A.mask_dtype == MLX_BOOL ? (((const bool*)A.mask)[mo] ? 0.0f : -INFINITY)
+                                             : load_f32(A.mask, A.mask_dtype, mo);
+        }
+      }
+    }
+  };
+  load_keys(j0);
+
   float qv[GM][8], acc[GM][8], m[GM], l[GM];
 #pragma unroll
   for (int g = 0; g < GM; g++) {
@@ -115,37 +146,17 @@ __global__ void __launch_bounds__(DEC_THREADS)
     }
   }
 
-  const int64_t j0 = (int64_t)split * chunk;
-  const int64_t j1 = j0 + chunk < A.Lk ? j0 + chunk : A.Lk;  // exclusive
-  const uint16_t* kb = k + (int64_t)b * A.k_st[0] + (int64_t)kvh * A.k_st[1] + sl * 8;
-  const uint16_t* vb = v + (int64_t)b * A.v_st[0] + (int64_t)kvh * A.v_st[1] + sl * 8;
-  // Every sub-group runs the same iterations (the shuffles need whole warps); `valid` guards.
-  // A mask that is the same for every head (a decode step's (1, 1, 1, Lk) mask) is read with the
-  // keys, not per head after the dot products (one more dependent memory latency per key).
-  const bool head_mask = A.mask && A.mask_st[1] != 0;
   for (int64_t base = j0; base < j1; base += SUBS * DEC_UNROLL) {
-    uint4 ku[DEC_UNROLL], vu[DEC_UNROLL];
-    float madd[DEC_UNROLL];
+    uint4 kc[DEC_UNROLL], vc[DEC_UNROLL];
+    float mc[DEC_UNROLL];
 #pragma unroll
-    for (int u = 0; u < DEC_UNROLL; u++) {
-      int64_t j = base + sub + u * SUBS;
-      ku[u] = vu[u] = make_uint4(0, 0, 0, 0);
-      madd[u] = 0.0f;
-      if (j < j1) {
-        ku[u] = __ldg((const uint4*)(kb + j * A.k_st[2]));
-        vu[u] = __ldg((const uint4*)(vb + j * A.v_st[2]));
-        if (A.mask && !head_mask) {
-          int64_t mo = (int64_t)b * A.mask_st[0] + j * A.mask_st[3];
-          madd[u] = A.mask_dtype == MLX_BOOL ? (((const bool*)A.mask)[mo] ? 0.0f : -INFINITY)
-                                             : load_f32(A.mask, A.mask_dtype, mo);
-        }
-      }
-    }
+    for (int u = 0; u < DEC_UNROLL; u++) kc[u] = ku[u], vc[u] = vu[u], mc[u] = madd[u];
+    if (base + SUBS * DEC_UNROLL < j1) load_keys(base + SUBS * DEC_UNROLL);
 #pragma unroll
     for (int u = 0; u < DEC_UNROLL; u++) {
       int64_t j = base + sub + u * SUBS;
       float kf[8], vf[8], s[GM];
-      unpack8<DT>(ku[u], kf);
+      unpack8<DT>(kc[u], kf);
 #pragma unroll
       for (int g = 0; g < GM; g++) {
         float dot = 0.0f;
@@ -156,11 +167,11 @@ __global__ void __launch_bounds__(DEC_THREADS)
         s[g] = dot;
       }
       if (j >= j1) continue;
-      unpack8<DT>(vu[u], vf);
+      unpack8<DT>(vc[u], vf);
 #pragma unroll
       for (int g = 0; g < GM; g++) {
         if (g >= G) continue;
-        float sc = s[g] + madd[u];
+        float sc = s[g] + mc[u];
         if (head_mask) {
           int64_t mo = (int64_t)b * A.mask_st[0] + (int64_t)(kvh * G + g) * A.mask_st[1] +
                        j * A.mask_st[3];
@@ -188,22 +199,28 @@ __global__ void __launch_bounds__(DEC_THREADS)
     }
   }
   __syncthreads();
-  for (int idx = tid; idx < G * D; idx += DEC_THREADS) {
-    int g = idx / D, d = idx % D;
+  // Each sub-group's weight in the block's softmax, once per (sub-group, head), then the
+  // outputs are plain weighted sums (an exp per output value and sub-group before).
+  __shared__ float s_c[SUBS][GM], s_M[GM];
+  for (int i = tid; i < SUBS * G; i += DEC_THREADS) {
+    const int t = i / G, g = i % G;
     float M = -INFINITY;
-    for (int t = 0; t < SUBS; t++) M = fmaxf(M, s_m[t][g]);
-    float L = 0.0f, a = 0.0f;
-    if (M > -INFINITY)
-      for (int t = 0; t < SUBS; t++) {
-        if (s_m[t][g] == -INFINITY) continue;
-        float c = expf(s_m[t][g] - M);
-        L += s_l[t][g] * c;
-        a += s_acc[t][g][d] * c;
-      }
+    for (int u = 0; u < SUBS; u++) M = fmaxf(M, s_m[u][g]);
+    s_c[t][g] = M > -INFINITY && s_m[t][g] > -INFINITY ? expf(s_m[t][g] - M) : 0.0f;
+    if (t == 0) s_M[g] = M;
+  }
+  __syncthreads();
+  for (int idx = tid; idx < G * D; idx += DEC_THREADS) {
+    const int g = idx / D, d = idx % D;
+    float a = 0.0f;
+#pragma unroll
+    for (int t = 0; t < SUBS; t++) a += s_acc[t][g][d] * s_c[t][g];
     int64_t item = ((int64_t)b * A.Hq + kvh * G + g) * splits + split;
     float* dst = partial + item * (2 + D);
     if (d == 0) {
-      dst[0] = M;
+      float L = 0.0f;
+      for (int t = 0; t < SUBS; t++) L += s_l[t][g] * s_c[t][g];
+      dst[0] = s_M[g];
       dst[1] = L;
     }
     dst[2 + d] = a;
