@@ -79,119 +79,111 @@ __global__ void __launch_bounds__(32 * QG_WARPS)
 }
 
 // The common decode case, x float16/bfloat16 and contiguous: no staging. A block computes
-// QG_DIRECT_ROWS rows at a time with its QG_WARPS warps splitting K between them, and the warps'
-// partial sums meet in shared memory. Blocks stay resident (one wave, QG_BLOCKS_PER_SM per SM)
-// and walk row groups; each lane loads its next chunk (of this row group or the next one)
-// before the arithmetic on the current one, so weight loads are always in flight. (One short
-// block per row group, 64 registers and 8 blocks per SM before: each block waited for its loads
-// once and then computed with nothing in flight; 4096x4096 4-bit took ~8.5 us in a decode step,
-// 1.1 TB/s.) Each lane reads 16 bytes of every row per chunk and the x values of the chunk
-// (16-byte loads, served by L1 after the first warp). A quantized value becomes a float with one
-// byte permute into the mantissa of 2^23 and one subtraction.
-constexpr int QG_DIRECT_ROWS = 4, QG_BLOCKS_PER_SM = 4;
+// QG_DIRECT_ROWS rows with its QG_WARPS warps splitting K between them (so that a decode
+// matrix gives enough warps to keep the memory system busy: with one warp per row group the
+// kernel was bound by each warp's serial latency, ~18% of the SM's issue rate), and the warps'
+// partial sums meet in shared memory. Each lane reads 16 bytes of every row per chunk and the x
+// values of the chunk (16-byte loads, served by L1 after the first warp). A quantized value
+// becomes a float with one byte permute into the mantissa of 2^23 and one subtraction.
+constexpr int QG_DIRECT_ROWS = 4;
 
 // Byte k of v as the float 2^23 + byte (exact): {byte, 0, 0, 0x4B} by one PRMT.
 __device__ __forceinline__ float byte_biased(uint32_t v, int k) {
   return __uint_as_float(__byte_perm(v, 0x4B000000u, 0x7540u | (uint32_t)k));
 }
 
+
+// Registers are capped at 64 (8 blocks, 32 warps per SM): the kernel is bound by memory
+// latency, so occupancy matters more than a few spilled temporaries (there are none at 64).
 // SDT, the scales' dtype, is a template parameter: a branch on it between the loads would make
 // each scale load wait for the previous one.
 template <int BITS, bool BF16, int SDT>
-__global__ void __launch_bounds__(32 * QG_WARPS, QG_BLOCKS_PER_SM)
+__global__ void __launch_bounds__(32 * QG_WARPS, 8)
     qgemv_direct(void* y, int y_dtype, const uint16_t* x, const uint8_t* w, const void* scales, const void* biases,
                  int64_t N, int64_t K, int group_shift) {
   constexpr int PER = 128 / BITS, R = QG_DIRECT_ROWS;
   __shared__ float partial[QG_WARPS][R];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int64_t n0 = (int64_t)blockIdx.x * R;
+  const int rows = N - n0 < R ? (int)(N - n0) : R;
   const int chunks = (int)(K / PER), groups = (int)(K >> group_shift);
-  const int c0 = warp * 32 + lane, step = 32 * QG_WARPS;
-  const int64_t row_groups = (N + R - 1) / R, row_bytes = K * BITS / 8;
+  // Row pointers once; the loop below indexes with 32-bit chunk numbers.
+  const uint4* wr[R];
+  int64_t prow[R];
+#pragma unroll
+  for (int r = 0; r < R; r++) {
+    const int64_t n = n0 + (r < rows ? r : 0);
+    wr[r] = (const uint4*)(w + n * (K * BITS / 8));
+    prow[r] = n * groups;
+  }
   auto cvt = [](uint32_t h) { return BF16 ? __uint_as_float(h << 16) : f16_to_f32((uint16_t)h); };
-  // The chunk loaded ahead: weights, scales and biases of R rows.
-  uint4 u[R];
-  float sc[R], bi[R];
-  auto load = [&](int64_t rg, int c) {
+  float acc[R];
+#pragma unroll
+  for (int r = 0; r < R; r++) acc[r] = 0.0f;
+  for (int c = warp * 32 + lane; c < chunks; c += 32 * QG_WARPS) {
+    uint4 u[R];
+    float sc[R], bi[R];
     const int g = (c * PER) >> group_shift;
 #pragma unroll
     for (int r = 0; r < R; r++) {
-      const int64_t n = rg * R + r < N ? rg * R + r : N - 1;
-      u[r] = __ldcs((const uint4*)(w + n * row_bytes) + c);
-      sc[r] = load_as_f32<SDT>(scales, n * groups + g);
-      bi[r] = load_as_f32<SDT>(biases, n * groups + g);
+      u[r] = __ldcs(wr[r] + c);
+      sc[r] = load_as_f32<SDT>(scales, prow[r] + g);
+      bi[r] = load_as_f32<SDT>(biases, prow[r] + g);
     }
-  };
-  if (blockIdx.x < row_groups && c0 < chunks) load(blockIdx.x, c0);
-  for (int64_t rg = blockIdx.x; rg < row_groups; rg += gridDim.x) {
-    float acc[R];
+    uint4 xq[PER / 8];
 #pragma unroll
-    for (int r = 0; r < R; r++) acc[r] = 0.0f;
-    for (int c = c0; c < chunks; c += step) {
-      uint4 uc[R];
-      float scc[R], bic[R];
+    for (int i = 0; i < PER / 8; i++) xq[i] = __ldg((const uint4*)(x + (int64_t)c * PER) + i);
+    float dot[R], sum = 0.0f;
 #pragma unroll
-      for (int r = 0; r < R; r++) uc[r] = u[r], scc[r] = sc[r], bic[r] = bi[r];
-      if (c + step < chunks)
-        load(rg, c + step);
-      else if (rg + gridDim.x < row_groups)
-        load(rg + gridDim.x, c0);
-      uint4 xq[PER / 8];
+    for (int r = 0; r < R; r++) dot[r] = 0.0f;
 #pragma unroll
-      for (int i = 0; i < PER / 8; i++) xq[i] = __ldg((const uint4*)(x + (int64_t)c * PER) + i);
-      float dot[R], sum = 0.0f;
+    for (int t = 0; t < 4; t++) {  // the chunk's four 32-bit words
+      // Packed values j = 0..WORD-1 of word t: 4-bit even ones in the bytes of lo, odd ones in
+      // hi; 8-bit ones are the word's bytes.
+      uint32_t lo[R], hi[R];
 #pragma unroll
-      for (int r = 0; r < R; r++) dot[r] = 0.0f;
-#pragma unroll
-      for (int t = 0; t < 4; t++) {  // the chunk's four 32-bit words
-        // Packed values j = 0..WORD-1 of word t: 4-bit even ones in the bytes of lo, odd ones in
-        // hi; 8-bit ones are the word's bytes.
-        uint32_t lo[R], hi[R];
-#pragma unroll
-        for (int r = 0; r < R; r++) {
-          const uint32_t word = t == 0 ? uc[r].x : t == 1 ? uc[r].y : t == 2 ? uc[r].z : uc[r].w;
-          lo[r] = BITS == 4 ? word & 0x0F0F0F0Fu : word;
-          hi[r] = BITS == 4 ? (word >> 4) & 0x0F0F0F0Fu : 0u;
-        }
-#pragma unroll
-        for (int e = 0; e < 32 / BITS; e++) {
-          const int j = t * (32 / BITS) + e;  // value index in the chunk
-          const uint4& xv = xq[j / 8];
-          const uint32_t pair = (j % 8) / 2 == 0 ? xv.x : (j % 8) / 2 == 1 ? xv.y : (j % 8) / 2 == 2 ? xv.z : xv.w;
-          const float xf = cvt(j % 2 ? pair >> 16 : pair & 0xffffu);
-          sum += xf;
-#pragma unroll
-          for (int r = 0; r < R; r++) {
-            const float q = BITS == 4 ? byte_biased(e % 2 ? hi[r] : lo[r], e / 2) : byte_biased(lo[r], e);
-            dot[r] = fmaf(xf, q - 8388608.0f, dot[r]);
-          }
-        }
+      for (int r = 0; r < R; r++) {
+        const uint32_t word = t == 0 ? u[r].x : t == 1 ? u[r].y : t == 2 ? u[r].z : u[r].w;
+        lo[r] = BITS == 4 ? word & 0x0F0F0F0Fu : word;
+        hi[r] = BITS == 4 ? (word >> 4) & 0x0F0F0F0Fu : 0u;
       }
 #pragma unroll
-      for (int r = 0; r < R; r++) acc[r] += scc[r] * dot[r] + bic[r] * sum;
+      for (int e = 0; e < 32 / BITS; e++) {
+        const int j = t * (32 / BITS) + e;  // value index in the chunk
+        const uint4& xv = xq[j / 8];
+        const uint32_t pair = (j % 8) / 2 == 0 ? xv.x : (j % 8) / 2 == 1 ? xv.y : (j % 8) / 2 == 2 ? xv.z : xv.w;
+        const float xf = cvt(j % 2 ? pair >> 16 : pair & 0xffffu);
+        sum += xf;
+#pragma unroll
+        for (int r = 0; r < R; r++) {
+          const float q = BITS == 4 ? byte_biased(e % 2 ? hi[r] : lo[r], e / 2) : byte_biased(lo[r], e);
+          dot[r] = fmaf(xf, q - 8388608.0f, dot[r]);
+        }
+      }
     }
 #pragma unroll
-    for (int r = 0; r < R; r++) {
-      float a = acc[r];
-      for (int o = 16; o > 0; o >>= 1) a += __shfl_xor_sync(0xffffffffu, a, o);
-      if (lane == 0) partial[warp][r] = a;
-    }
-    __syncthreads();
-    if (threadIdx.x < R && rg * R + threadIdx.x < N) {
-      float total = 0.0f;
+    for (int r = 0; r < R; r++) acc[r] += sc[r] * dot[r] + bi[r] * sum;
+  }
 #pragma unroll
-      for (int i = 0; i < QG_WARPS; i++) total += partial[i][threadIdx.x];
-      store_f32(y, y_dtype, rg * R + threadIdx.x, total);
-    }
-    __syncthreads();  // partial is rewritten by the next row group
+  for (int r = 0; r < R; r++) {
+    float a = acc[r];
+    for (int o = 16; o > 0; o >>= 1) a += __shfl_xor_sync(0xffffffffu, a, o);
+    if (lane == 0) partial[warp][r] = a;
+  }
+  __syncthreads();
+  if (threadIdx.x < rows) {
+    float total = 0.0f;
+#pragma unroll
+    for (int i = 0; i < QG_WARPS; i++) total += partial[i][threadIdx.x];
+    store_f32(y, y_dtype, n0 + threadIdx.x, total);
   }
 }
 
 template <int BITS>
-int launch_direct(int device, cudaStream_t s, void* y, int y_dtype, const void* x, int x_dtype, const void* w,
-                  const void* scales, const void* biases, int s_dtype, int64_t N, int64_t K, int group) {
-  const int64_t row_groups = (N + QG_DIRECT_ROWS - 1) / QG_DIRECT_ROWS;
-  const int64_t wave = (int64_t)gpu_sm_count(device) * QG_BLOCKS_PER_SM;
-  const int64_t blocks = row_groups < wave ? row_groups : wave;
+int launch_direct(cudaStream_t s, void* y, int y_dtype, const void* x, int x_dtype, const void* w, const void* scales,
+                  const void* biases, int s_dtype, int64_t N, int64_t K, int group) {
+  const int64_t per_block = QG_DIRECT_ROWS, blocks = (N + per_block - 1) / per_block;
+  if (blocks > 0x7fffffff) return util_error("quantized_matmul: too many rows for the GPU kernel");
   const int shift = group == 32 ? 5 : group == 64 ? 6 : 7;
   const bool bf16 = x_dtype == MLX_BFLOAT16;
   auto kernel = s_dtype == MLX_BFLOAT16 ? (bf16 ? qgemv_direct<BITS, true, MLX_BFLOAT16> : qgemv_direct<BITS, false, MLX_BFLOAT16>)
@@ -221,8 +213,8 @@ extern "C" int gpu_launch_qgemv_affine(int device, int bits, int group_size, voi
   const bool half_scales = s_dtype == MLX_BFLOAT16 || s_dtype == MLX_FLOAT16 || s_dtype == MLX_FLOAT32;
   if ((x_dtype == MLX_BFLOAT16 || x_dtype == MLX_FLOAT16) && half_scales && (x_stride == 1 || K == 1) &&
       ((uintptr_t)x & 15u) == 0)
-    return bits == 4 ? launch_direct<4>(device, s, y, y_dtype, x, x_dtype, w, scales, biases, s_dtype, N, K, group_size)
-                     : launch_direct<8>(device, s, y, y_dtype, x, x_dtype, w, scales, biases, s_dtype, N, K, group_size);
+    return bits == 4 ? launch_direct<4>(s, y, y_dtype, x, x_dtype, w, scales, biases, s_dtype, N, K, group_size)
+                     : launch_direct<8>(s, y, y_dtype, x, x_dtype, w, scales, biases, s_dtype, N, K, group_size);
   const int64_t rows_per_block = (int64_t)QG_WARPS * QG_ROWS;
   const int64_t blocks = (N + rows_per_block - 1) / rows_per_block;
   if (blocks > 0x7fffffff) return util_error("quantized_matmul: too many rows for the GPU kernel");
