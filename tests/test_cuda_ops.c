@@ -11,6 +11,7 @@
 #include "core/array.h"
 #include "mlx/c/mlx.h"
 #include "mlxc/error.h"
+#include "mlxc/fast.h"
 #include "mlxc/lm.h"
 #include "mlxc/memory.h"
 #include "test_util.h"
@@ -307,8 +308,62 @@ TEST(rms_norm) {
     mlx_fast_rms_norm(&g, x, mlx_array_new(), 1e-5f, gpu);
     mlx_fast_rms_norm(&c, x, mlx_array_new(), 1e-5f, cpu);
     compare("rms_norm without weight", g, c, dt == MLX_FLOAT32 ? 1e-5 : 2.01 * ulp(dt), 1e-6, 0);
+    /* add_rms_norm (mlxc/fast.h): the sum exactly, the norm as rms_norm's. Rows of 64 with x's
+     * strided (3, 5, 64) view as the residual, of 4096, and of 6000 (the wider register kernel). */
+    const int widths[3] = {64, 4096, 6000};
+    for (int k = 0; k < 3; k++) {
+      int sr[3] = {3, 5, widths[k]}, swk[1] = {widths[k]};
+      mlx_array a = rand_array(sr, 3, dt, -2, 2), b = k ? rand_array(sr, 3, dt, -2, 2) : x;
+      mlx_array wk = k ? rand_array(swk, 1, dt, 0.5, 1.5) : w;
+      mlx_array gs = mlx_array_new(), gn = mlx_array_new(), cs = mlx_array_new(), cn = mlx_array_new();
+      CHECK_MSG(mlxc_fast_add_rms_norm(&gs, &gn, a, b, wk, 1e-5f, gpu) == 0, "%s", mlxc_last_error());
+      mlxc_fast_add_rms_norm(&cs, &cn, a, b, wk, 1e-5f, cpu);
+      CHECK_MSG(made_on_gpu(gn), "add_rms_norm %d: not computed on the GPU", widths[k]);
+      snprintf(what, sizeof what, "add_rms_norm %s D=%d: sum", dname(dt), widths[k]);
+      compare(what, gs, cs, 0, 0, 0);
+      snprintf(what, sizeof what, "add_rms_norm %s D=%d: norm", dname(dt), widths[k]);
+      compare(what, gn, cn, dt == MLX_FLOAT32 ? 1e-5 : 2.01 * ulp(dt), 1e-6, 0);
+      mlx_array more[] = {a, gs, gn, cs, cn};
+      for (size_t i = 0; i < 5; i++) mlx_array_free(more[i]);
+      if (k) {
+        mlx_array_free(b);
+        mlx_array_free(wk);
+      }
+    }
     mlx_array arrays[] = {x0, x, w, g, c};
     for (size_t i = 0; i < 5; i++) mlx_array_free(arrays[i]);
+  }
+}
+
+/* glu (mlxc/fast.h) on the halves of one projection (strided rows), against the CPU. */
+TEST(glu_halves) {
+  for (int t = 0; t < 3; t++) {
+    mlx_dtype dt = float_types[t];
+    int sh[3] = {2, 3, 2 * 200};
+    mlx_array h = rand_array(sh, 3, dt, -4, 4);
+    mlx_vector_array parts = mlx_vector_array_new();
+    mlx_array g = mlx_array_new(), u = mlx_array_new();
+    mlx_split(&parts, h, 2, -1, cpu);
+    mlx_vector_array_get(&g, parts, 0);
+    mlx_vector_array_get(&u, parts, 1);
+    for (int gelu = 0; gelu < 2; gelu++) {
+      mlx_array go = mlx_array_new(), co = mlx_array_new();
+      const char* act = gelu ? "gelu_tanh" : "silu";
+      CHECK_MSG(mlxc_fast_glu(&go, g, u, act, gpu) == 0, "%s", mlxc_last_error());
+      mlxc_fast_glu(&co, g, u, act, cpu);
+      CHECK_MSG(made_on_gpu(go), "glu %s: not computed on the GPU", act);
+      char what[64];
+      snprintf(what, sizeof what, "glu %s %s", act, dname(dt));
+      /* A step's rounding can differ by an ulp (CUDA's expf/tanhf vs the C library's), and the
+       * next steps carry it: a few ulps of the dtype. */
+      compare(what, go, co, dt == MLX_FLOAT32 ? 1e-5 : 4.01 * ulp(dt), 1e-5, 0);
+      mlx_array_free(go);
+      mlx_array_free(co);
+    }
+    mlx_array_free(h);
+    mlx_array_free(g);
+    mlx_array_free(u);
+    mlx_vector_array_free(parts);
   }
 }
 
@@ -1037,6 +1092,7 @@ int main(void) {
   RUN(unary_math);
   RUN(matmul_layouts_and_batches);
   RUN(rms_norm);
+  RUN(glu_halves);
   RUN(rope_variants);
   RUN(attention);
   RUN(attention_decode);

@@ -1,6 +1,8 @@
-/* fast.h kernels against double-precision references computed here with plain loops. */
+/* fast.h kernels against double-precision references computed here with plain loops, and
+ * mlxc/fast.h's fused ops against the ops they fuse. */
 #include "mlx/c/mlx.h"
 #include "mlxc/error.h"
+#include "mlxc/fast.h"
 #include "mlxc/half.h"
 #include "test_util.h"
 
@@ -275,6 +277,138 @@ TEST(test_sdpa_boolean_mask_and_strided_inputs) {
   mlx_array_free(out);
 }
 
+/* add_rms_norm equals mlx_add then mlx_fast_rms_norm bit for bit (the sum rounded to its dtype
+ * first), with and without a weight, a strided residual, and each float dtype. */
+TEST(test_add_rms_norm_equals_add_then_norm) {
+  const mlx_dtype types[3] = {MLX_FLOAT32, MLX_FLOAT16, MLX_BFLOAT16};
+  float x[4 * 3 * 96], r[4 * 3 * 96], w[96];
+  int shape[3] = {4, 3, 96}, rshape[3] = {3, 4, 96}, wshape[1] = {96};
+  mlx_array xa0 = random_f32(shape, 3, x), ra0 = random_f32(rshape, 3, r), wa0 = random_f32(wshape, 1, w);
+  for (int t = 0; t < 3; t++) {
+    mlx_array xa = mlx_array_new(), ra = mlx_array_new(), wa = mlx_array_new();
+    mlx_astype(&xa, xa0, types[t], cpu);
+    mlx_astype(&ra, ra0, types[t], cpu);
+    mlx_swapaxes(&ra, ra, 0, 1, cpu); /* (4, 3, 96) read through strides */
+    mlx_astype(&wa, wa0, types[t], cpu);
+    for (int with_w = 0; with_w < 2; with_w++) {
+      mlx_array sum = mlx_array_new(), normed = mlx_array_new(), s2 = mlx_array_new(), n2 = mlx_array_new();
+      mlx_array weight = with_w ? wa : none;
+      CHECK_EQ_INT(mlxc_fast_add_rms_norm(&sum, &normed, xa, ra, weight, 1e-5f, cpu), 0);
+      CHECK_EQ_INT(mlx_add(&s2, xa, ra, cpu), 0);
+      CHECK_EQ_INT(mlx_fast_rms_norm(&n2, s2, weight, 1e-5f, cpu), 0);
+      mlx_array pairs[2][2] = {{sum, s2}, {normed, n2}};
+      for (int k = 0; k < 2; k++) {
+        mlx_array a = mlx_array_new(), b = mlx_array_new();
+        mlx_astype(&a, pairs[k][0], MLX_FLOAT32, cpu);
+        mlx_astype(&b, pairs[k][1], MLX_FLOAT32, cpu);
+        const float *pa = mlx_array_data_float32(a), *pb = mlx_array_data_float32(b);
+        CHECK(mlx_array_dtype(pairs[k][0]) == mlx_array_dtype(pairs[k][1]));
+        int bad = 0;
+        for (size_t i = 0; i < mlx_array_size(a); i++) bad += pa[i] != pb[i];
+        CHECK_MSG(bad == 0, "dtype %d, weight %d, output %d: %d values differ", (int)types[t], with_w, k, bad);
+        mlx_array_free(a);
+        mlx_array_free(b);
+      }
+      mlx_array_free(sum);
+      mlx_array_free(normed);
+      mlx_array_free(s2);
+      mlx_array_free(n2);
+    }
+    mlx_array_free(xa);
+    mlx_array_free(ra);
+    mlx_array_free(wa);
+  }
+  /* Errors: residual of another shape or dtype, a weight of the wrong length, integers. */
+  mlxc_set_errors_quiet(1);
+  mlx_array sum = mlx_array_new(), normed = mlx_array_new(), half = mlx_array_new(), i32 = mlx_array_new_int(1);
+  mlx_astype(&half, xa0, MLX_FLOAT16, cpu);
+  CHECK(mlxc_fast_add_rms_norm(&sum, &normed, xa0, ra0, none, 1e-5f, cpu) != 0);
+  CHECK(strstr(mlxc_last_error(), "residual") != NULL);
+  CHECK(mlxc_fast_add_rms_norm(&sum, &normed, xa0, half, none, 1e-5f, cpu) != 0);
+  int s5[1] = {5};
+  mlx_array w5 = mlx_array_new_data(w, s5, 1, MLX_FLOAT32);
+  CHECK(mlxc_fast_add_rms_norm(&sum, &normed, xa0, xa0, w5, 1e-5f, cpu) != 0);
+  CHECK(strstr(mlxc_last_error(), "weight") != NULL);
+  CHECK(mlxc_fast_add_rms_norm(&sum, &normed, i32, i32, none, 1e-5f, cpu) != 0);
+  CHECK(mlxc_fast_add_rms_norm(&sum, &normed, none, xa0, none, 1e-5f, cpu) != 0);
+  mlxc_set_errors_quiet(0);
+  mlx_array all[] = {xa0, ra0, wa0, sum, normed, half, i32, w5};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) mlx_array_free(all[i]);
+}
+
+/* glu equals the composed ops bit for bit: sigmoid(g) * g * u, and the tanh GELU of the
+ * decoder's formula with its constants rounded to the dtype; gate and up as the two halves of
+ * one projection (strided rows). */
+static int compose_glu(mlx_array* out, mlx_array g, mlx_array u, bool gelu) {
+  mlx_array t = mlx_array_new(), c = mlx_array_new();
+  int st = 0;
+  if (!gelu) {
+    st = st || mlx_sigmoid(&t, g, cpu);
+    st = st || mlx_multiply(&t, t, g, cpu);
+  } else {
+    mlx_dtype dt = mlx_array_dtype(g);
+    mlx_array k1 = mlx_array_new_float(0.044715f), k2 = mlx_array_new_float(0.7978845608f),
+              half = mlx_array_new_float(0.5f), one = mlx_array_new_float(1.0f);
+    st = st || mlx_astype(&k1, k1, dt, cpu) || mlx_astype(&k2, k2, dt, cpu) || mlx_astype(&half, half, dt, cpu) ||
+         mlx_astype(&one, one, dt, cpu);
+    st = st || mlx_multiply(&t, g, g, cpu) || mlx_multiply(&t, t, g, cpu) || mlx_multiply(&t, t, k1, cpu);
+    st = st || mlx_add(&t, t, g, cpu) || mlx_multiply(&t, t, k2, cpu) || mlx_tanh(&t, t, cpu);
+    st = st || mlx_add(&t, t, one, cpu) || mlx_multiply(&c, g, half, cpu) || mlx_multiply(&t, t, c, cpu);
+    mlx_array_free(k1);
+    mlx_array_free(k2);
+    mlx_array_free(half);
+    mlx_array_free(one);
+  }
+  st = st || mlx_multiply(out, t, u, cpu);
+  mlx_array_free(t);
+  mlx_array_free(c);
+  return st;
+}
+
+TEST(test_glu_equals_composed_ops) {
+  const mlx_dtype types[3] = {MLX_FLOAT32, MLX_FLOAT16, MLX_BFLOAT16};
+  float h[2 * 5 * 2 * 48];
+  int shape[3] = {2, 5, 2 * 48};
+  mlx_array h0 = random_f32(shape, 3, h);
+  mlx_array scale = mlx_array_new_float(4.0f);
+  mlx_multiply(&h0, h0, scale, cpu); /* values in [-4, 4): both branches of the sigmoid, tanh's tails */
+  for (int t = 0; t < 3; t++)
+    for (int gelu = 0; gelu < 2; gelu++) {
+      mlx_array hh = mlx_array_new(), out = mlx_array_new(), ref = mlx_array_new(), a = mlx_array_new(),
+                b = mlx_array_new();
+      mlx_vector_array parts = mlx_vector_array_new();
+      mlx_array g = mlx_array_new(), u = mlx_array_new();
+      mlx_astype(&hh, h0, types[t], cpu);
+      mlx_split(&parts, hh, 2, -1, cpu);
+      mlx_vector_array_get(&g, parts, 0);
+      mlx_vector_array_get(&u, parts, 1);
+      CHECK_EQ_INT(mlxc_fast_glu(&out, g, u, gelu ? "gelu_tanh" : "silu", cpu), 0);
+      CHECK_EQ_INT(compose_glu(&ref, g, u, gelu), 0);
+      CHECK(mlx_array_dtype(out) == types[t]);
+      mlx_astype(&a, out, MLX_FLOAT32, cpu);
+      mlx_astype(&b, ref, MLX_FLOAT32, cpu);
+      const float *pa = mlx_array_data_float32(a), *pb = mlx_array_data_float32(b);
+      int bad = 0;
+      for (size_t i = 0; i < mlx_array_size(a); i++) bad += pa[i] != pb[i];
+      CHECK_MSG(bad == 0, "dtype %d, %s: %d of %zu values differ", (int)types[t], gelu ? "gelu" : "silu", bad,
+                mlx_array_size(a));
+      mlx_array all[] = {hh, out, ref, a, b, g, u};
+      for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) mlx_array_free(all[i]);
+      mlx_vector_array_free(parts);
+    }
+  mlxc_set_errors_quiet(1);
+  mlx_array out = mlx_array_new(), i32 = mlx_array_new_int(1), hb = mlx_array_new();
+  mlx_astype(&hb, h0, MLX_BFLOAT16, cpu);
+  CHECK(mlxc_fast_glu(&out, h0, h0, "relu", cpu) != 0);
+  CHECK(strstr(mlxc_last_error(), "silu") != NULL);
+  CHECK(mlxc_fast_glu(&out, h0, hb, "silu", cpu) != 0);
+  CHECK(mlxc_fast_glu(&out, i32, i32, "silu", cpu) != 0);
+  CHECK(mlxc_fast_glu(&out, h0, h0, NULL, cpu) != 0);
+  mlxc_set_errors_quiet(0);
+  mlx_array all[] = {h0, scale, out, i32, hb};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) mlx_array_free(all[i]);
+}
+
 TEST(test_fast_errors) {
   mlxc_set_errors_quiet(1);
   float x[8] = {0};
@@ -312,6 +446,8 @@ int main(void) {
   RUN(test_sdpa_grouped_causal_masked_and_sinks);
   RUN(test_sdpa_long_context_split_over_threads);
   RUN(test_sdpa_boolean_mask_and_strided_inputs);
+  RUN(test_add_rms_norm_equals_add_then_norm);
+  RUN(test_glu_equals_composed_ops);
   RUN(test_fast_errors);
   return TEST_SUMMARY();
 }

@@ -8,6 +8,7 @@
 
 #include "lm/call.h"
 #include "lm/model.h"
+#include "mlxc/fast.h"
 #include "util/error.h"
 
 /* (B, L, heads * hd) -> (B, heads, L, hd) */
@@ -15,39 +16,6 @@ static int split_heads(mlx_array* out, mlx_array x, int heads, int hd, mlx_strea
   int shape[4] = {mlx_array_dim(x, 0), mlx_array_dim(x, 1), heads, hd}, perm[4] = {0, 2, 1, 3};
   int status = mlx_reshape(out, x, shape, 4, s);
   return status ? status : mlx_transpose_axes(out, *out, perm, 4, s);
-}
-
-/* act(gate) * up, with act = SiLU or GELU (tanh approximation). */
-static int gated_activation(mlx_array* out, mlx_array gate, mlx_array up, lm_activation act, mlx_stream s) {
-  mlx_array t = mlx_array_new(), c = mlx_array_new();
-  int status = 0;
-  if (act == ACT_SILU) {
-    CALL(mlx_sigmoid(&t, gate, s));
-    CALL(mlx_multiply(&t, t, gate, s));
-  } else {
-    /* 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) */
-    mlx_dtype dt = mlx_array_dtype(gate);
-    mlx_array k1 = mlx_array_new_float(0.044715f), k2 = mlx_array_new_float(0.7978845608f),
-              half = mlx_array_new_float(0.5f), one = mlx_array_new_float(1.0f);
-    mlx_array* consts[4] = {&k1, &k2, &half, &one};
-    for (int i = 0; i < 4 && !status; i++) status = mlx_astype(consts[i], *consts[i], dt, s);
-    if (!status) status = mlx_multiply(&t, gate, gate, s);
-    if (!status) status = mlx_multiply(&t, t, gate, s);
-    if (!status) status = mlx_multiply(&t, t, k1, s);
-    if (!status) status = mlx_add(&t, t, gate, s);
-    if (!status) status = mlx_multiply(&t, t, k2, s);
-    if (!status) status = mlx_tanh(&t, t, s);
-    if (!status) status = mlx_add(&t, t, one, s);
-    if (!status) status = mlx_multiply(&c, gate, half, s);
-    if (!status) status = mlx_multiply(&t, t, c, s);
-    for (int i = 0; i < 4; i++) mlx_array_free(*consts[i]);
-    if (status) goto cleanup;
-  }
-  CALL(mlx_multiply(out, t, up, s));
-cleanup:
-  mlx_array_free(t);
-  mlx_array_free(c);
-  return status;
 }
 
 static int mlp(mlx_array* out, const mlxc_lm_model* m, const lm_layer* L, mlx_array x, mlx_stream s) {
@@ -65,7 +33,8 @@ static int mlp(mlx_array* out, const mlxc_lm_model* m, const lm_layer* L, mlx_ar
     CALL(lm_linear_apply(&gate, &L->gate, x, s));
     CALL(lm_linear_apply(&up, &L->up, x, s));
   }
-  CALL(gated_activation(&h, gate, up, m->config.activation, s));
+  /* act(gate) * up, act SiLU or GELU (tanh approximation): one fused op (mlxc/fast.h). */
+  CALL(mlxc_fast_glu(&h, gate, up, m->config.activation == ACT_SILU ? "silu" : "gelu_tanh", s));
   CALL(lm_linear_apply(out, &L->down, h, s));
 cleanup:
   mlx_array_free(gate);
@@ -356,30 +325,35 @@ int lm_decoder_run(mlxc_lm_session* sess, mlx_array ids, lm_attend_fn attend, vo
     return util_error("%d rows of tokens for a session of %d rows", mlx_array_dim(ids, 0), sess->batch);
   CALL(lm_embed_apply(&x, &m->embed, ids, s)); /* (B, L, D) */
   CALL(lm_embed_scale(&x, m, s));
+  /* Each residual connection and the norm after it are one op (lm_add_norm_apply): r is the
+   * normalised input of the next sub-layer, the last one's the final norm. */
+  if (c->num_layers > 0) CALL(lm_norm_apply(&r, &m->layers[0].input_norm, x, c->norm_eps, s));
   for (int li = 0; li < c->num_layers; li++) {
     const lm_layer* layer = &m->layers[li];
-    CALL(lm_norm_apply(&r, &layer->input_norm, x, c->norm_eps, s));
     if (c->layer_kinds[li] == LAYER_CONV)
       CALL(lm_conv_block(&t, sess, li, r, s));
     else
       CALL(attention(&t, sess, li, r, attend, ctx, s));
     if (m->arch->gemma_norms) CALL(lm_norm_apply(&t, &layer->post_attention_norm, t, c->norm_eps, s));
-    CALL(mlx_add(&x, x, t, s));
-    CALL(lm_norm_apply(&r, &layer->pre_feedforward_norm, x, c->norm_eps, s));
+    CALL(lm_add_norm_apply(&x, &r, &layer->pre_feedforward_norm, t, c->norm_eps, s));
     if (c->moe_layer[li])
       CALL(lm_moe_apply(&t, m, layer, r, s));
     else
       CALL(mlp(&t, m, layer, r, s));
     if (m->arch->gemma_norms) CALL(lm_norm_apply(&t, &layer->post_feedforward_norm, t, c->norm_eps, s));
-    CALL(mlx_add(&x, x, t, s));
+    const lm_norm* next = li + 1 < c->num_layers ? &m->layers[li + 1].input_norm : &m->final_norm;
+    CALL(lm_add_norm_apply(&x, &r, next, t, c->norm_eps, s));
   }
+  if (c->num_layers == 0) CALL(lm_norm_apply(&r, &m->final_norm, x, c->norm_eps, s));
+  mlx_array_free(x);
+  x = r; /* the final norm's output */
+  r = mlx_array_new();
   if (sess->last_logits_only && L > 1) {
     /* Generation needs the next token's logits only: skip the vocabulary projection (and the
      * transfer) of every other position. */
     int start[3] = {0, L - 1, 0}, stop[3] = {mlx_array_dim(x, 0), L, mlx_array_dim(x, 2)};
     CALL(mlx_slice(&x, x, start, 3, stop, 3, NULL, 0, s));
   }
-  CALL(lm_norm_apply(&x, &m->final_norm, x, c->norm_eps, s));
   CALL(lm_linear_apply(logits, m->lm_head.weight.ctx ? &m->lm_head : &m->embed, x, s));
   CALL(mlx_astype(logits, *logits, MLX_FLOAT32, s));
   if (c->final_logit_softcapping > 0) {

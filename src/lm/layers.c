@@ -5,6 +5,7 @@
 
 #include "lm/call.h"
 #include "lm/model.h"
+#include "mlxc/fast.h"
 #include "util/error.h"
 
 void lm_linear_free(lm_linear* l) {
@@ -62,6 +63,15 @@ int lm_embed_scale(mlx_array* x, const mlxc_lm_model* m, mlx_stream s) {
 
 int lm_norm_apply(mlx_array* out, const lm_norm* n, mlx_array x, float eps, mlx_stream s) {
   return mlx_fast_rms_norm(out, x, n->weight, eps, s);
+}
+
+int lm_add_norm_apply(mlx_array* x, mlx_array* out, const lm_norm* n, mlx_array t, float eps, mlx_stream s) {
+  int nd = mlx_array_ndim(*x);
+  bool same = mlx_array_dtype(*x) == mlx_array_dtype(t) && nd == (int)mlx_array_ndim(t);
+  for (int d = 0; same && d < nd; d++) same = mlx_array_dim(*x, d) == mlx_array_dim(t, d);
+  if (same) return mlxc_fast_add_rms_norm(x, out, *x, t, n->weight, eps, s);
+  int status = mlx_add(x, *x, t, s);
+  return status ? status : lm_norm_apply(out, n, *x, eps, s);
 }
 
 /* YaRN (Peng et al. 2023) as transformers computes it: the dimensions whose wavelength fits

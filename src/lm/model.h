@@ -129,6 +129,9 @@ int lm_embed_apply(mlx_array* out, const lm_linear* embed, mlx_array ids, mlx_st
 /* Gemma's sqrt(hidden) scaling of embeddings, in place; nothing for other architectures. */
 int lm_embed_scale(mlx_array* x, const mlxc_lm_model* model, mlx_stream s);
 int lm_norm_apply(mlx_array* out, const lm_norm* n, mlx_array x, float eps, mlx_stream s);
+/* A residual connection and the next norm: *x = x + t, *out = the norm of it (one fused op when
+ * x and t agree in shape and dtype, else mlx_add's promotion and a separate norm). */
+int lm_add_norm_apply(mlx_array* x, mlx_array* out, const lm_norm* n, mlx_array t, float eps, mlx_stream s);
 int lm_rope_setup(mlxc_lm_model* model);
 /* The RoPE base of a step ending at position seq_len - 1 (differs from rope_theta only for
  * dynamic NTK scaling). */

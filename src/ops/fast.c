@@ -1,9 +1,11 @@
 /* mlx-c fast.h constructors: rms_norm, layer_norm, rope (static and array offsets) and scaled
- * dot-product attention, each one fused kernel (backend/cpu/fast.c). */
+ * dot-product attention, and mlxc/fast.h's add_rms_norm and glu, each one fused kernel
+ * (backend/cpu/fast.c). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "mlx/c/fast.h"
+#include "mlxc/fast.h"
 #include "ops/fast_params.h"
 #include "ops/ops_common.h"
 #include "ops/primitives.h"
@@ -176,5 +178,58 @@ int mlx_fast_scaled_dot_product_attention(mlx_array* res, const mlx_array querie
     free(p);
   }
   for (int i = 0; i < 3; i++) core_array_release(cast[i]);
+  return ops_finish(res, out, name);
+}
+
+int mlxc_fast_add_rms_norm(mlx_array* sum, mlx_array* normed, const mlx_array x_, const mlx_array residual_,
+                           const mlx_array weight, float eps, const mlx_stream s) {
+  const char* name = "fast.add_rms_norm";
+  core_array *x = ops_arg(x_, name, "input"), *r = x ? ops_arg(residual_, name, "residual") : NULL;
+  if (!r) return 1;
+  if (x->ndim < 1) return util_error("%s: input must have at least one dimension", name);
+  if (!is_float(x->dtype)) return util_error("%s: input must be floating point (got %s)", name, core_dtype_name(x->dtype));
+  if (r->dtype != x->dtype || r->ndim != x->ndim || memcmp(r->shape, x->shape, sizeof(int) * (size_t)x->ndim))
+    return util_error("%s: the residual must have the input's shape and dtype", name);
+  core_array *w = core_ctx(weight), *inputs[3] = {x, r, w};
+  mlx_dtype out = x->dtype;
+  if (w) {
+    if (check_vector(w, x->shape[x->ndim - 1], name, "weight")) return 1;
+    out = core_promote(out, w->dtype);
+  }
+  norm_params* p = malloc(sizeof *p);
+  if (!p) return util_error("out of memory");
+  *p = (norm_params){eps, w != NULL, false};
+  core_array* outs[2] = {NULL, NULL};
+  const mlx_dtype dtypes[2] = {x->dtype, out};
+  const int* shapes[2] = {x->shape, x->shape};
+  const int ndims[2] = {x->ndim, x->ndim};
+  if (core_node_create(&prim_add_rms_norm, p, inputs, w ? 3 : 2, 2, dtypes, shapes, ndims, core_stream_resolve(s), outs))
+    return 1;
+  core_assign(sum, outs[0]);
+  core_assign(normed, outs[1]);
+  return 0;
+}
+
+int mlxc_fast_glu(mlx_array* res, const mlx_array gate_, const mlx_array up_, const char* activation,
+                  const mlx_stream s) {
+  const char* name = "fast.glu";
+  core_array *g = ops_arg(gate_, name, "gate"), *u = g ? ops_arg(up_, name, "up") : NULL;
+  if (!u) return 1;
+  if (g->ndim < 1) return util_error("%s: gate must have at least one dimension", name);
+  if (!is_float(g->dtype)) return util_error("%s: gate must be floating point (got %s)", name, core_dtype_name(g->dtype));
+  if (u->dtype != g->dtype || u->ndim != g->ndim || memcmp(u->shape, g->shape, sizeof(int) * (size_t)g->ndim))
+    return util_error("%s: up must have the gate's shape and dtype", name);
+  glu_activation act;
+  if (activation && !strcmp(activation, "silu"))
+    act = GLU_SILU;
+  else if (activation && !strcmp(activation, "gelu_tanh"))
+    act = GLU_GELU_TANH;
+  else
+    return util_error("%s: unknown activation '%s' (silu, gelu_tanh)", name, activation ? activation : "(null)");
+  glu_activation* p = malloc(sizeof *p);
+  if (!p) return util_error("out of memory");
+  *p = act;
+  core_array* inputs[2] = {g, u};
+  core_array* out = core_node_single(&prim_glu, p, inputs, 2, g->dtype, g->shape, g->ndim, core_stream_resolve(s));
   return ops_finish(res, out, name);
 }

@@ -19,6 +19,8 @@ typedef struct {
   bool has_freqs;
 } rope_params;
 
+typedef enum { GLU_SILU, GLU_GELU_TANH } glu_activation; /* params of glu: inputs gate, up */
+
 typedef enum { SDPA_MASK_NONE, SDPA_MASK_CAUSAL, SDPA_MASK_ARRAY } sdpa_mask_kind;
 
 typedef struct {

@@ -1,4 +1,5 @@
-/* Fused CPU kernels of fast.h: rms_norm, layer_norm, rope and scaled dot-product attention.
+/* Fused CPU kernels of fast.h: rms_norm, layer_norm, rope and scaled dot-product attention, and
+ * mlxc/fast.h's add_rms_norm.
  * All compute in float32 and round once to the output dtype; inputs may be strided views. */
 #include <math.h>
 #include <stdlib.h>
@@ -44,13 +45,14 @@ typedef struct {
   int64_t D;
   bool layer;
   int failed;
+  const core_array *residual, *sum; /* add_rms_norm: x + residual is written to sum and normalised */
 } norm_job;
 
 static void norm_rows(void* ctx, int64_t begin, int64_t end) {
   norm_job* job = ctx;
   const core_array *x = job->x, *out = job->out;
   int64_t D = job->D;
-  float* row = malloc(sizeof(float) * (size_t)(D ? D : 1));
+  float* row = malloc(sizeof(float) * (size_t)(D ? D : 1) * (job->residual ? 2 : 1));
   if (!row) {
     job->failed = 1;
     return;
@@ -60,6 +62,16 @@ static void norm_rows(void* ctx, int64_t begin, int64_t end) {
     const char* src = (const char*)core_array_ptr(x) +
                       element_offset(x, r * D) * (int64_t)core_dtype_size(x->dtype);
     cpu_row_to_f32(src, x->dtype, x->strides[x->ndim - 1], D, row);
+    if (job->residual) { /* the sum rounded to its dtype, as mlx_add would leave it */
+      const core_array *res = job->residual, *sum = job->sum;
+      float* other = row + D;
+      const char* rsrc = (const char*)core_array_ptr(res) + element_offset(res, r * D) * (int64_t)core_dtype_size(res->dtype);
+      cpu_row_to_f32(rsrc, res->dtype, res->strides[res->ndim - 1], D, other);
+      for (int64_t i = 0; i < D; i++) row[i] += other[i];
+      char* sdst = (char*)core_array_ptr(sum) + r * D * (int64_t)core_dtype_size(sum->dtype);
+      cpu_row_from_f32(row, sdst, sum->dtype, 1, D);
+      cpu_row_to_f32(sdst, sum->dtype, 1, D, row);
+    }
     float mean = 0;
     if (job->layer) {
       for (int64_t i = 0; i < D; i++) mean += row[i];
@@ -92,18 +104,20 @@ static void norm_rows(void* ctx, int64_t begin, int64_t end) {
   free(row);
 }
 
-static int eval_norm(core_node* node, core_array** outputs, bool layer) {
+/* rms_norm / layer_norm of input 0; with `fused_add`, add_rms_norm: inputs x, residual,
+ * [weight], outputs sum and normed. */
+static int eval_norm(core_node* node, core_array** outputs, bool layer, bool fused_add) {
   const norm_params* p = node->params;
-  core_array *x = node->inputs[0], *out = outputs[0];
+  core_array *x = node->inputs[0], *out = outputs[fused_add ? 1 : 0];
   int64_t D = x->ndim ? x->shape[x->ndim - 1] : 1;
   int64_t rows = D ? (int64_t)x->size / D : 0;
-  if (core_array_alloc_contiguous(out)) return 1;
+  if (core_array_alloc_contiguous(out) || (fused_add && core_array_alloc_contiguous(outputs[0]))) return 1;
   float *w = NULL, *b = NULL;
-  int status = 0, next = 1;
+  int status = 0, next = fused_add ? 2 : 1;
   if (p->has_weight && !(w = load_vector(node->inputs[next++]))) status = 1;
   if (!status && p->has_bias && !(b = load_vector(node->inputs[next++]))) status = 1;
   if (!status) {
-    norm_job job = {p, x, out, w, b, D, layer, 0};
+    norm_job job = {p, x, out, w, b, D, layer, 0, fused_add ? node->inputs[1] : NULL, fused_add ? outputs[0] : NULL};
     cpu_parallel_for(rows, 1 + (1 << 14) / (D ? D : 1), norm_rows, &job);
     if (job.failed) status = util_error("out of memory");
   }
@@ -112,8 +126,9 @@ static int eval_norm(core_node* node, core_array** outputs, bool layer) {
   return status;
 }
 
-int cpu_eval_rms_norm(core_node* node, core_array** outputs) { return eval_norm(node, outputs, false); }
-int cpu_eval_layer_norm(core_node* node, core_array** outputs) { return eval_norm(node, outputs, true); }
+int cpu_eval_rms_norm(core_node* node, core_array** outputs) { return eval_norm(node, outputs, false, false); }
+int cpu_eval_layer_norm(core_node* node, core_array** outputs) { return eval_norm(node, outputs, true, false); }
+int cpu_eval_add_rms_norm(core_node* node, core_array** outputs) { return eval_norm(node, outputs, false, true); }
 
 /* ---- rope ---- */
 

@@ -308,6 +308,37 @@ static int k_rms_norm(core_node* node, core_array** outputs) {
                              w ? w->dtype : 0, w && w->ndim ? w->strides[w->ndim - 1] : 0, p->eps);
 }
 
+/* add_rms_norm: inputs x, residual, [weight]; outputs sum and normed. */
+static int k_add_rms_norm(core_node* node, core_array** outputs) {
+  const norm_params* p = node->params;
+  core_array *x = node->inputs[0], *res = node->inputs[1], *sum = outputs[0], *out = outputs[1];
+  core_array* w = p->has_weight ? node->inputs[2] : NULL;
+  int64_t D = x->shape[x->ndim - 1], rows = D ? (int64_t)x->size / D : 0;
+  if (!gpu_add_rms_norm_supported(x->dtype, w ? w->dtype : x->dtype, D) || !float_dtype(out->dtype))
+    return GPU_KERNEL_DECLINED;
+  int dev = device_of(node);
+  const void *px, *pr, *pw = NULL;
+  void *ps, *po;
+  if (gpu_device_ptr(x, dev, &px) || gpu_device_ptr(res, dev, &pr) || (w && gpu_device_ptr(w, dev, &pw)) ||
+      gpu_alloc_output(sum, dev, &ps) || gpu_alloc_output(out, dev, &po))
+    return 1;
+  return gpu_launch_add_rms_norm(dev, x->dtype, out->dtype, ps, po, px, rows_of(x), pr, rows_of(res), rows, D, pw,
+                                 w ? w->dtype : 0, w && w->ndim ? w->strides[w->ndim - 1] : 0, p->eps);
+}
+
+static int k_glu(core_node* node, core_array** outputs) {
+  core_array *gate = node->inputs[0], *up = node->inputs[1], *out = outputs[0];
+  if (gate->dtype != MLX_FLOAT32 && gate->dtype != MLX_FLOAT16 && gate->dtype != MLX_BFLOAT16)
+    return GPU_KERNEL_DECLINED;
+  int64_t D = gate->shape[gate->ndim - 1], rows = D ? (int64_t)gate->size / D : 0;
+  int dev = device_of(node);
+  const void *pg, *pu;
+  void* po;
+  if (gpu_device_ptr(gate, dev, &pg) || gpu_device_ptr(up, dev, &pu) || gpu_alloc_output(out, dev, &po)) return 1;
+  return gpu_launch_glu(dev, gate->dtype, *(const glu_activation*)node->params == GLU_GELU_TANH, po, pg,
+                        rows_of(gate), pu, rows_of(up), rows, D);
+}
+
 static bool offset_dtype(mlx_dtype d) {
   return float_dtype(d) || d == MLX_INT32 || d == MLX_UINT32 || d == MLX_INT64;
 }
@@ -678,6 +709,8 @@ static const gpu_entry table[] = {
     {&prim_matmul, k_matmul},
     {&prim_addmm, k_matmul},
     {&prim_rms_norm, k_rms_norm},
+    {&prim_add_rms_norm, k_add_rms_norm},
+    {&prim_glu, k_glu},
     {&prim_rope, k_rope},
     {&prim_sdpa, k_sdpa},
     {&prim_softmax, k_softmax},

@@ -667,3 +667,72 @@ extern "C" int gpu_launch_take_rows(int device, int dtype, void* out, const void
   }
   return GPU_LAUNCHED("take");
 }
+
+// ---- glu (mlxc/fast.h): act(gate) * up, each step rounded as the separate kernels round it ----
+
+namespace {
+
+template <int DT>
+__device__ __forceinline__ float round_dt(float v) {
+  using T = dt_traits<DT>;
+  return T::ld(T::st(v));
+}
+
+// Rows of D values; gate and up rows anywhere (views of one projection), out contiguous.
+template <int DT, bool GELU>
+__global__ void glu_kernel(void* out, const void* gate, gpu_rows G, const void* up, gpu_rows U, int64_t rows,
+                           int64_t D) {
+  using T = dt_traits<DT>;
+  using S = typename T::S;
+  const float k1 = round_dt<DT>(0.044715f), k2 = round_dt<DT>(0.7978845608f);
+  const int64_t n = rows * D;
+  for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < n; e += (int64_t)gridDim.x * blockDim.x) {
+    const int64_t r = e / D, j = e - r * D;
+    const float x = T::ld(((const S*)gate)[gpu_row_offset(G, r) + j * G.inner_stride]);
+    const float u = T::ld(((const S*)up)[gpu_row_offset(U, r) + j * U.inner_stride]);
+    float t;
+    if constexpr (!GELU) {
+      t = round_dt<DT>(unary_op<UNARY_SIGMOID>(x));
+      t = round_dt<DT>(binary_op<BINARY_MULTIPLY>(t, x));
+    } else {
+      t = round_dt<DT>(binary_op<BINARY_MULTIPLY>(x, x));
+      t = round_dt<DT>(binary_op<BINARY_MULTIPLY>(t, x));
+      t = round_dt<DT>(binary_op<BINARY_MULTIPLY>(t, k1));
+      t = round_dt<DT>(binary_op<BINARY_ADD>(t, x));
+      t = round_dt<DT>(binary_op<BINARY_MULTIPLY>(t, k2));
+      t = round_dt<DT>(unary_op<UNARY_TANH>(t));
+      t = round_dt<DT>(binary_op<BINARY_ADD>(t, 1.0f));
+      t = round_dt<DT>(binary_op<BINARY_MULTIPLY>(t, round_dt<DT>(binary_op<BINARY_MULTIPLY>(x, 0.5f))));
+    }
+    ((S*)out)[e] = T::st(binary_op<BINARY_MULTIPLY>(t, u));
+  }
+}
+
+template <int DT>
+void launch_glu(cudaStream_t s, bool gelu, void* out, const void* gate, gpu_rows G, const void* up, gpu_rows U,
+                int64_t rows, int64_t D) {
+  const int64_t n = rows * D, blocks = (n + 255) / 256;
+  const unsigned grid = (unsigned)(blocks > 524280 ? 524280 : blocks);
+  if (gelu)
+    glu_kernel<DT, true><<<grid, 256, 0, s>>>(out, gate, G, up, U, rows, D);
+  else
+    glu_kernel<DT, false><<<grid, 256, 0, s>>>(out, gate, G, up, U, rows, D);
+}
+
+}  // namespace
+
+extern "C" int gpu_launch_glu(int device, int dtype, bool gelu, void* out, const void* gate, gpu_rows gate_rows,
+                              const void* up, gpu_rows up_rows, int64_t rows, int64_t D) {
+  if (rows == 0 || D == 0) return 0;
+  cudaStream_t s = gpu_stream(device);
+  if (!s) return 1;
+  if (dtype == MLX_BFLOAT16)
+    launch_glu<MLX_BFLOAT16>(s, gelu, out, gate, gate_rows, up, up_rows, rows, D);
+  else if (dtype == MLX_FLOAT16)
+    launch_glu<MLX_FLOAT16>(s, gelu, out, gate, gate_rows, up, up_rows, rows, D);
+  else if (dtype == MLX_FLOAT32)
+    launch_glu<MLX_FLOAT32>(s, gelu, out, gate, gate_rows, up, up_rows, rows, D);
+  else
+    return util_error("glu: dtype %d is not supported on the GPU", dtype);
+  return GPU_LAUNCHED("glu");
+}

@@ -79,38 +79,65 @@ constexpr int RN_THREADS = 256, RN_PER = 16;
 
 // DT, WDT: the dtypes of x and of the weights, known at compile time so that the loads carry no
 // branch: a per-element dtype switch serialised them (one memory latency per load: 11-12 us for
-// a 4096-wide row of an 8B model's decode step).
-template <int DT, int WDT>
+// a 4096-wide row of an 8B model's decode step). PER: values per thread (rows up to
+// RN_THREADS * PER). ADD (add_rms_norm): x + res is rounded to DT, written to `sum` and
+// normalised, in the same pass.
+template <int DT, int WDT, int PER, bool ADD>
 __global__ void __launch_bounds__(RN_THREADS)
     rms_norm_regs(void* out, int out_dtype, const void* x, gpu_rows R, int64_t D, const void* w,
-                  int64_t w_stride, float eps) {
+                  int64_t w_stride, float eps, const void* res, gpu_rows RR, void* sum) {
   __shared__ float scratch[32];
-  const int64_t r = blockIdx.x, base = gpu_row_offset(R, r);
-  float v[RN_PER], ss = 0.0f;
+  const int64_t r = blockIdx.x, base = gpu_row_offset(R, r), rbase = ADD ? gpu_row_offset(RR, r) : 0;
+  float v[PER], ss = 0.0f;
 #pragma unroll
-  for (int k = 0; k < RN_PER; k++) {
+  for (int k = 0; k < PER; k++) {
     const int64_t i = threadIdx.x + (int64_t)k * RN_THREADS;
     v[k] = i < D ? load_as_f32<DT>(x, base + i * R.inner_stride) : 0.0f;
+    if (ADD) v[k] += i < D ? load_as_f32<DT>(res, rbase + i * RR.inner_stride) : 0.0f;
   }
   // The weights are loaded before the reduction, so their latency overlaps it.
-  float wv[RN_PER];
+  float wv[PER];
 #pragma unroll
-  for (int k = 0; k < RN_PER; k++) {
+  for (int k = 0; k < PER; k++) {
     const int64_t i = threadIdx.x + (int64_t)k * RN_THREADS;
     wv[k] = w && i < D ? load_as_f32<WDT>(w, i * w_stride) : 1.0f;
   }
+  if (ADD) {
 #pragma unroll
-  for (int k = 0; k < RN_PER; k++) ss += v[k] * v[k];
+    for (int k = 0; k < PER; k++) {
+      const int64_t i = threadIdx.x + (int64_t)k * RN_THREADS;
+      v[k] = round_to(v[k], DT);
+      if (i < D) store_f32(sum, DT, r * D + i, v[k]);
+    }
+  }
+#pragma unroll
+  for (int k = 0; k < PER; k++) ss += v[k] * v[k];
   ss = block_sum(ss, scratch);
   const float inv = __fdiv_rn(1.0f, __fsqrt_rn(__fdiv_rn(ss, (float)D) + eps));
 #pragma unroll
-  for (int k = 0; k < RN_PER; k++) {
+  for (int k = 0; k < PER; k++) {
     const int64_t i = threadIdx.x + (int64_t)k * RN_THREADS;
     if (i >= D) break;
     float y = round_to(__fmul_rn(v[k], inv), out_dtype);
     if (w) y = __fmul_rn(y, wv[k]);
     store_f32(out, out_dtype, r * D + i, y);
   }
+}
+
+// The instantiation for x's and the weights' dtypes (half types or float32).
+template <int PER, bool ADD>
+auto pick_rms_norm(int dtype, int wd) {
+  if (dtype == MLX_BFLOAT16)
+    return wd == MLX_BFLOAT16 ? rms_norm_regs<MLX_BFLOAT16, MLX_BFLOAT16, PER, ADD>
+           : wd == MLX_FLOAT16 ? rms_norm_regs<MLX_BFLOAT16, MLX_FLOAT16, PER, ADD>
+                               : rms_norm_regs<MLX_BFLOAT16, MLX_FLOAT32, PER, ADD>;
+  if (dtype == MLX_FLOAT16)
+    return wd == MLX_BFLOAT16 ? rms_norm_regs<MLX_FLOAT16, MLX_BFLOAT16, PER, ADD>
+           : wd == MLX_FLOAT16 ? rms_norm_regs<MLX_FLOAT16, MLX_FLOAT16, PER, ADD>
+                               : rms_norm_regs<MLX_FLOAT16, MLX_FLOAT32, PER, ADD>;
+  return wd == MLX_BFLOAT16 ? rms_norm_regs<MLX_FLOAT32, MLX_BFLOAT16, PER, ADD>
+         : wd == MLX_FLOAT16 ? rms_norm_regs<MLX_FLOAT32, MLX_FLOAT16, PER, ADD>
+                             : rms_norm_regs<MLX_FLOAT32, MLX_FLOAT32, PER, ADD>;
 }
 
 // DT: x's dtype when it is a half type or float32 (-1: any, read through a dtype switch). The x
@@ -366,25 +393,37 @@ extern "C" int gpu_launch_rms_norm(int device, int dtype, int out_dtype, void* o
   if (rows > 0x7fffffff) return util_error("rms_norm: too many rows for the GPU kernel");
   cudaStream_t s = gpu_stream(device);
   if (!s) return 1;
-  auto half_or_f32 = [](int d) { return d == MLX_BFLOAT16 || d == MLX_FLOAT16 || d == MLX_FLOAT32; };
-  if (D <= (int64_t)RN_THREADS * RN_PER && half_or_f32(dtype) && (!w || half_or_f32(w_dtype))) {
-    const int wd = w ? w_dtype : dtype;
-    auto kernel = rms_norm_regs<MLX_FLOAT32, MLX_FLOAT32>;
-    if (dtype == MLX_BFLOAT16)
-      kernel = wd == MLX_BFLOAT16 ? rms_norm_regs<MLX_BFLOAT16, MLX_BFLOAT16>
-               : wd == MLX_FLOAT16 ? rms_norm_regs<MLX_BFLOAT16, MLX_FLOAT16> : rms_norm_regs<MLX_BFLOAT16, MLX_FLOAT32>;
-    else if (dtype == MLX_FLOAT16)
-      kernel = wd == MLX_BFLOAT16 ? rms_norm_regs<MLX_FLOAT16, MLX_BFLOAT16>
-               : wd == MLX_FLOAT16 ? rms_norm_regs<MLX_FLOAT16, MLX_FLOAT16> : rms_norm_regs<MLX_FLOAT16, MLX_FLOAT32>;
-    else
-      kernel = wd == MLX_BFLOAT16 ? rms_norm_regs<MLX_FLOAT32, MLX_BFLOAT16>
-               : wd == MLX_FLOAT16 ? rms_norm_regs<MLX_FLOAT32, MLX_FLOAT16> : rms_norm_regs<MLX_FLOAT32, MLX_FLOAT32>;
-    kernel<<<(unsigned)rows, RN_THREADS, 0, s>>>(out, out_dtype, x, x_rows, D, w, w_stride, eps);
+  if (D <= (int64_t)RN_THREADS * RN_PER && gpu_rms_norm_fast_dtypes(dtype, w ? w_dtype : dtype)) {
+    auto kernel = pick_rms_norm<RN_PER, false>(dtype, w ? w_dtype : dtype);
+    kernel<<<(unsigned)rows, RN_THREADS, 0, s>>>(out, out_dtype, x, x_rows, D, w, w_stride, eps, NULL, x_rows, NULL);
     return GPU_LAUNCHED("rms_norm");
   }
   rms_norm_kernel<<<(unsigned)rows, threads_for(D), 0, s>>>(out, out_dtype, x, dtype, x_rows, D, w,
                                                              w_dtype, w_stride, eps);
   return GPU_LAUNCHED("rms_norm");
+}
+
+extern "C" bool gpu_rms_norm_fast_dtypes(int dtype, int w_dtype) {
+  auto ok = [](int d) { return d == MLX_BFLOAT16 || d == MLX_FLOAT16 || d == MLX_FLOAT32; };
+  return ok(dtype) && ok(w_dtype);
+}
+
+extern "C" bool gpu_add_rms_norm_supported(int dtype, int w_dtype, int64_t D) {
+  return gpu_rms_norm_fast_dtypes(dtype, w_dtype) && D <= (int64_t)RN_THREADS * 2 * RN_PER;
+}
+
+extern "C" int gpu_launch_add_rms_norm(int device, int dtype, int out_dtype, void* sum, void* out, const void* x,
+                                       gpu_rows x_rows, const void* res, gpu_rows res_rows, int64_t rows, int64_t D,
+                                       const void* w, int w_dtype, int64_t w_stride, float eps) {
+  if (rows == 0 || D == 0) return 0;
+  if (rows > 0x7fffffff || !gpu_add_rms_norm_supported(dtype, w ? w_dtype : dtype, D))
+    return util_error("add_rms_norm: case not supported by the GPU kernel");
+  cudaStream_t s = gpu_stream(device);
+  if (!s) return 1;
+  auto kernel = D <= (int64_t)RN_THREADS * RN_PER ? pick_rms_norm<RN_PER, true>(dtype, w ? w_dtype : dtype)
+                                                  : pick_rms_norm<2 * RN_PER, true>(dtype, w ? w_dtype : dtype);
+  kernel<<<(unsigned)rows, RN_THREADS, 0, s>>>(out, out_dtype, x, x_rows, D, w, w_stride, eps, res, res_rows, sum);
+  return GPU_LAUNCHED("add_rms_norm");
 }
 
 extern "C" int gpu_launch_rope(int device, int dtype, int out_dtype, void* out, const void* x,

@@ -61,6 +61,10 @@ int gpu_launch_binary(int device, int op, int dtype, int out_dtype, void* out, c
                       const int64_t* a_strides, const void* b, const int64_t* b_strides,
                       const int* shape, int ndim);
 /* out (row-major) = op(in); op: a unary_code. */
+/* glu (mlxc/fast.h): out (rows, D) contiguous = act(gate) * up, act SiLU or tanh-GELU; gate and
+ * up rows anywhere; float32/float16/bfloat16. */
+int gpu_launch_glu(int device, int dtype, bool gelu, void* out, const void* gate, gpu_rows gate_rows, const void* up,
+                   gpu_rows up_rows, int64_t rows, int64_t D);
 int gpu_launch_unary(int device, int op, int dtype, void* out, const void* in,
                      const int64_t* in_strides, const int* shape, int ndim);
 /* Supported codes, so that dispatch can decline the others before launching. */
@@ -91,6 +95,14 @@ typedef struct {
 int gpu_launch_rms_norm(int device, int dtype, int out_dtype, void* out, const void* x, gpu_rows x_rows,
                         int64_t rows, int64_t D, const void* w, int w_dtype, int64_t w_stride,
                         float eps);
+/* Whether the register kernel takes x and weights of these dtypes (half types, float32). */
+bool gpu_rms_norm_fast_dtypes(int dtype, int w_dtype);
+/* add_rms_norm: sum = x + res (rows of x's dtype, written contiguous), out = rms_norm(sum) * w;
+ * supported for half/float32 x and w and D up to 8192 (gpu_add_rms_norm_supported). */
+bool gpu_add_rms_norm_supported(int dtype, int w_dtype, int64_t D);
+int gpu_launch_add_rms_norm(int device, int dtype, int out_dtype, void* sum, void* out, const void* x,
+                            gpu_rows x_rows, const void* res, gpu_rows res_rows, int64_t rows, int64_t D,
+                            const void* w, int w_dtype, int64_t w_stride, float eps);
 /* x (B, ..., L, D) as rows; position of row r: (r % L) + start, start from offsets (per batch
  * item b = r / rows_per_batch when per_batch) or `offset`. freqs: dims/2 values or NULL. */
 int gpu_launch_rope(int device, int dtype, int out_dtype, void* out, const void* x, gpu_rows x_rows,
