@@ -61,10 +61,6 @@ int gpu_launch_binary(int device, int op, int dtype, int out_dtype, void* out, c
                       const int64_t* a_strides, const void* b, const int64_t* b_strides,
                       const int* shape, int ndim);
 /* out (row-major) = op(in); op: a unary_code. */
-/* glu (mlxc/fast.h): out (rows, D) contiguous = act(gate) * up, act SiLU or tanh-GELU; gate and
- * up rows anywhere; float32/float16/bfloat16. */
-int gpu_launch_glu(int device, int dtype, bool gelu, void* out, const void* gate, gpu_rows gate_rows, const void* up,
-                   gpu_rows up_rows, int64_t rows, int64_t D);
 int gpu_launch_unary(int device, int op, int dtype, void* out, const void* in,
                      const int64_t* in_strides, const int* shape, int ndim);
 /* Supported codes, so that dispatch can decline the others before launching. */
@@ -91,6 +87,11 @@ typedef struct {
   int64_t lead_strides[GPU_MAX_NDIM];
   int64_t inner_stride;
 } gpu_rows;
+
+/* glu (mlxc/fast.h): out (rows, D) contiguous = act(gate) * up, act SiLU or tanh-GELU; gate and
+ * up rows anywhere; float32/float16/bfloat16. */
+int gpu_launch_glu(int device, int dtype, bool gelu, void* out, const void* gate, gpu_rows gate_rows, const void* up,
+                   gpu_rows up_rows, int64_t rows, int64_t D);
 
 int gpu_launch_rms_norm(int device, int dtype, int out_dtype, void* out, const void* x, gpu_rows x_rows,
                         int64_t rows, int64_t D, const void* w, int w_dtype, int64_t w_stride,
