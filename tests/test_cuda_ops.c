@@ -309,9 +309,10 @@ TEST(rms_norm) {
     mlx_fast_rms_norm(&c, x, mlx_array_new(), 1e-5f, cpu);
     compare("rms_norm without weight", g, c, dt == MLX_FLOAT32 ? 1e-5 : 2.01 * ulp(dt), 1e-6, 0);
     /* add_rms_norm (mlxc/fast.h): the sum exactly, the norm as rms_norm's. Rows of 64 with x's
-     * strided (3, 5, 64) view as the residual, of 4096, and of 6000 (the wider register kernel). */
-    const int widths[3] = {64, 4096, 6000};
-    for (int k = 0; k < 3; k++) {
+     * strided (3, 5, 64) view as the residual, of 4096 (16-byte loads), of 6000 (the wider
+     * register kernel) and of 1004 (contiguous, not a multiple of 8: one value per load). */
+    const int widths[4] = {64, 4096, 6000, 1004};
+    for (int k = 0; k < 4; k++) {
       int sr[3] = {3, 5, widths[k]}, swk[1] = {widths[k]};
       mlx_array a = rand_array(sr, 3, dt, -2, 2), b = k ? rand_array(sr, 3, dt, -2, 2) : x;
       mlx_array wk = k ? rand_array(swk, 1, dt, 0.5, 1.5) : w;
