@@ -5,6 +5,10 @@
 
 #include "core/array.h"
 
+/* Strides that let `out` view `in`'s elements in row-major order without a copy, when in's layout
+ * allows it (numpy's rule); false when a copy is needed. (layout.c; the GPU reshape uses it too.) */
+bool cpu_reshape_view_strides(const core_array* in, const core_array* out, int64_t* strides);
+
 #define KERNEL(fn) int fn(core_node* node, core_array** outputs);
 KERNEL(cpu_eval_astype)
 KERNEL(cpu_eval_copy)

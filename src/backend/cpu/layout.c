@@ -48,7 +48,7 @@ int cpu_eval_slice(core_node* node, core_array** outputs) {
 /* Strides that let `out` view `in`'s elements in row-major order without copying, when its
  * layout allows (numpy's rule: each run of merged output dims maps onto a run of input dims
  * that are contiguous among themselves). Returns false when a copy is needed. */
-static bool reshape_strides(const core_array* in, const core_array* out, int64_t* strides) {
+bool cpu_reshape_view_strides(const core_array* in, const core_array* out, int64_t* strides) {
   if (in->row_contiguous) {
     core_row_strides(out->shape, out->ndim, strides);
     return true;
@@ -89,7 +89,7 @@ static bool reshape_strides(const core_array* in, const core_array* out, int64_t
 int cpu_eval_reshape(core_node* node, core_array** outputs) {
   core_array *in = node->inputs[0], *out = outputs[0];
   int64_t strides[CORE_MAX_NDIM];
-  if (in->size > 0 && reshape_strides(in, out, strides)) {
+  if (in->size > 0 && cpu_reshape_view_strides(in, out, strides)) {
     core_array_set_view(out, in, strides, in->offset);
     return 0;
   }

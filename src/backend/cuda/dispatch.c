@@ -60,8 +60,10 @@ static int k_copy(core_node* node, core_array** outputs) {
 
 static int k_reshape(core_node* node, core_array** outputs) {
   core_array *in = node->inputs[0], *out = outputs[0];
-  /* A row-contiguous input always reshapes as a view (no data touched). */
-  if (in->size == 0 || in->row_contiguous) return cpu_eval_reshape(node, outputs);
+  /* A view when the layout allows (a row-contiguous input always does; so does a slice whose
+   * split or merged dims are contiguous among themselves, e.g. q out of a stacked q/k/v). */
+  int64_t view[CORE_MAX_NDIM];
+  if (in->size == 0 || cpu_reshape_view_strides(in, out, view)) return cpu_eval_reshape(node, outputs);
   /* Otherwise a row-major copy: walk the input's shape, writing at the row-major strides of
    * that shape (the output's flat order is the same; its own shape and strides differ). */
   int dev = device_of(node);
