@@ -3,6 +3,8 @@
 # dependencies (jansson, OpenBLAS headers/pkg-config):
 #   scripts/cuda_device_check.sh pack   # here: CUDA build, packs test_cuda_ops, bench_cuda and
 #                                       # the shared libraries they need into .devcarry/cudabin
+#                                       # (BINS="a b" packs only those: each binary carries every
+#                                       # kernel, ~20 MB, and a device call carries 64 MiB at most)
 #   bash scripts/cuda_device_check.sh run   # on the GPU machine (carry .devcarry/cudabin):
 #                                       # tests, benchmark, compute-sanitizer memcheck; logs in $OUT
 #   bash scripts/cuda_device_check.sh lm [SHAPE [ARGS...]]  # on the GPU machine: bench_lm_gpu
@@ -13,11 +15,13 @@ PACK=$ROOT/.devcarry/cudabin
 case "${1:-}" in
 pack)
   BUILD=${BUILD:-$ROOT/build-cuda}
+  BINS=${BINS:-test_cuda_ops test_cuda_capture test_embed bench_cuda bench_lm_gpu bench_embed_gpu}
   cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DMLXC_CUDA=ON > /dev/null &&
-    cmake --build "$BUILD" -j"$(nproc)" --target test_cuda_ops test_cuda_capture test_embed bench_cuda bench_lm_gpu bench_embed_gpu || exit 1
+    cmake --build "$BUILD" -j"$(nproc)" --target $BINS || exit 1
   tmp=$(mktemp -d)
   mkdir -p "$tmp/bin" "$tmp/lib" "$PACK"
-  cp "$BUILD/test_cuda_ops" "$BUILD/test_cuda_capture" "$BUILD/test_embed" "$BUILD/bench_cuda" "$BUILD/bench_lm_gpu" "$BUILD/bench_embed_gpu" "$tmp/bin/"
+  for b in $BINS; do cp "$BUILD/$b" "$tmp/bin/"; done
+  strip "$tmp"/bin/*
   for l in libutf8proc.so.2 libpcre2-8.so.0 libtmglib.so.3 libopenblas.so.0 libgfortran.so.5 libjansson.so.4 libquadmath.so.0 liblapacke.so.3 liblapack.so.3 libblas.so.3; do
     p=$(ldconfig -p | awk -v l="$l" '$1 == l {print $NF; exit}')
     [ -n "$p" ] && cp -L "$p" "$tmp/lib/"
