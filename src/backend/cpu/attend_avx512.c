@@ -81,38 +81,6 @@ CPU_TARGET_AVX512 void attend_avx512_scores(const float* q, int64_t rep, int64_t
   }
 }
 
-/* e^x for x <= 0 (0 below -87, where e^x is no normal float; NaN stays NaN): e^x = 2^m e^r
- * with m = round(x / ln 2) and r = x - m ln 2 in [-ln2 / 2, ln2 / 2] (ln 2 in two parts), e^r
- * by its Taylor polynomial to r^7 (remainder under 6e-9 relative). */
-CPU_TARGET_AVX512 static inline __m512 exp_nonpositive(__m512 x) {
-  __mmask16 tiny = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.0f), _CMP_LT_OQ);
-  __m512 m = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                  _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(m, _mm512_set1_ps(0.693145751953125f), x);
-  r = _mm512_fnmadd_ps(m, _mm512_set1_ps(1.428606765330187e-06f), r);
-  __m512 p = _mm512_set1_ps(1.0f / 5040);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-  __m512i bits = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(m), _mm512_set1_epi32(127)), 23);
-  return _mm512_maskz_mul_ps((__mmask16)~tiny, p, _mm512_castsi512_ps(bits));
-}
-
-CPU_TARGET_AVX512 float attend_avx512_exp_sum(float* s, int64_t n, float max) {
-  __m512 total = _mm512_setzero_ps(), mx = _mm512_set1_ps(max);
-  for (int64_t j = 0; j < n; j += 16) {
-    __mmask16 m = n - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - j)) - 1);
-    __m512 e = exp_nonpositive(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, s + j), mx));
-    _mm512_mask_storeu_ps(s + j, m, e);
-    total = _mm512_add_ps(total, _mm512_maskz_mov_ps(m, e));
-  }
-  return _mm512_reduce_add_ps(total);
-}
-
 /* acc[0..nv) (vectors of 16 values from column c) += sum_j w[j] rows_j, two chains. */
 CPU_TARGET_AVX512 static inline void weighted_sum(const float* w, const float* rows, int64_t n,
                                                   int64_t dim, int64_t c, int nv, float* acc) {

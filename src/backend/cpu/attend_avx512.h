@@ -1,7 +1,7 @@
 /* AVX-512 inner loops of the CPU attention (fast.c's attend_range) for rows of keys and values
  * that are contiguous float32/float16/bfloat16 vectors of a multiple of 16 values: decode reads
  * a long run of keys per query, and fast.c's general loop (a conversion call, a dot call and
- * rep axpy calls per key, libm's expf per score) spent more on calls than on arithmetic. */
+ * rep axpy calls per key) spent more on calls than on arithmetic. */
 #ifndef MLXC_CPU_ATTEND_AVX512_H
 #define MLXC_CPU_ATTEND_AVX512_H
 
@@ -18,9 +18,6 @@ bool attend_avx512_supported(int64_t dim, mlx_dtype dtype, int64_t step);
  * k + j * k_stride elements (dtype). */
 void attend_avx512_scores(const float* q, int64_t rep, int64_t D, const void* k, int64_t k_stride,
                           mlx_dtype dtype, int64_t count, float* scores, int64_t ld);
-
-/* s[j] <- exp(s[j] - max) for j < n (0 where s[j] is -inf; max > -inf); returns their sum. */
-float attend_avx512_exp_sum(float* s, int64_t n, float max);
 
 /* acc[g * Dv + d] += sum_j w[g * ld + j] v_j[d] for the `rep` rows of weights and values j <
  * count, value j at v + j * v_stride elements (dtype). */

@@ -263,7 +263,7 @@ static void attend_range_avx512(const sdpa_job* job, int64_t b, int64_t kv_head,
     float max = -INFINITY;
     for (int64_t j = 0; j < count; j++) max = sc[j] > max ? sc[j] : max;
     maxima[g] = max;
-    if (max > -INFINITY) sums[g] = attend_avx512_exp_sum(sc, count, max);
+    if (max > -INFINITY) sums[g] = (float)cpu_vec_exp_sum(sc, sc, count, max);
     else /* every key masked: weights of zero */
       for (int64_t j = 0; j < count; j++) sc[j] = 0;
   }

@@ -6,6 +6,7 @@
 #include <tgmath.h>
 
 #include "backend/cpu/elementwise.h"
+#include "backend/cpu/exp_f32.h"
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/vec.h"
 #include "core/half.h"
@@ -207,33 +208,6 @@ MATH(arctanh, atanh(x))
 #pragma GCC push_options
 #pragma GCC optimize("no-trapping-math")
 #endif
-static inline uint32_t f32_bits(float f) {
-  uint32_t u;
-  memcpy(&u, &f, sizeof u);
-  return u;
-}
-
-static inline float bits_f32(uint32_t u) {
-  float f;
-  memcpy(&f, &u, sizeof f);
-  return f;
-}
-
-/* e^y = 2^n e^r for y <= 0: returns e^r, n in *n. */
-static inline float exp_parts_f32(float y, float* n) {
-  *n = (float)(int32_t)(y * 1.4426950408889634f - 0.5f); /* round(y / ln 2), y < 0 */
-  float r = y - *n * 0.693145751953125f;
-  r -= *n * 1.428606765330187e-06f;
-  float e = 0.001382941154678576f;
-  e = e * r + 0.008374777795045394f;
-  e = e * r + 0.041668358547355434f;
-  e = e * r + 0.16666420757882047f;
-  e = e * r + 0.49999991489160023f;
-  e = e * r + 1.0000000361421946f;
-  e = e * r + 1.0000000005923793f;
-  return e;
-}
-
 static inline float erf_f32_one(float x) {
   uint32_t ix = f32_bits(x), ia = ix & 0x7fffffffu, sign = ix & 0x80000000u;
   float u = x * x;
@@ -273,33 +247,20 @@ static void erf_f32(const char* pin, int64_t si, char* pout, int64_t so, int64_t
     for (int64_t i = 0; i < n; i++) o[i * so] = erf_f32_one(a[i * si]);
   }
 }
-/* sigmoid of a float with e = e^-|x| as in SIGMOID, e^-|x| from the polynomial above (libm's
- * expf is scalar: sigmoid was a tenth of a batch-1 decode step's non-matmul time); beyond
- * |x| = 104 e is 0 (below the smallest subnormal), and 2^n is applied as two halves so that
- * e^-|x| may be subnormal. */
-static inline float sigmoid_f32_one(float x) {
-  uint32_t ix = f32_bits(x), ia = ix & 0x7fffffffu;
-  float y = -bits_f32(ia < 0x42d00000u ? ia : 0x42d00000u); /* -min(|x|, 104) */
-  float n, e = exp_parts_f32(y, &n);
-  int32_t half = (int32_t)n / 2;
-  e = e * bits_f32((uint32_t)(half + 127) << 23) * bits_f32((uint32_t)((int32_t)n - half + 127) << 23);
-  e = ia < 0x42d00000u ? e : 0.0f;
-  float up = 1.0f / (1.0f + e), down = e / (1.0f + e);
-  return bits_f32(ia > 0x7f800000u ? ix : (ix >> 31) ? f32_bits(down) : f32_bits(up)); /* NaN stays */
-}
-
+/* sigmoid: e^-|x| from exp_f32.h (libm's expf is scalar: sigmoid was a tenth of a batch-1
+ * decode step's non-matmul time), contiguous rows through vec.h's vector kernels. */
 static void sigmoid_f32(const char* pin, int64_t si, char* pout, int64_t so, int64_t n,
                         const unary_params* P) {
   (void)P;
-  const float* restrict a = (const float*)pin;
-  float* restrict o = (float*)pout;
+  const float* a = (const float*)pin;
+  float* o = (float*)pout;
   if (si == 1 && so == 1) {
-    for (int64_t i = 0; i < n; i++) o[i] = sigmoid_f32_one(a[i]);
+    cpu_vec_sigmoid(o, a, n);
   } else {
-    for (int64_t i = 0; i < n; i++) o[i * so] = sigmoid_f32_one(a[i * si]);
+    for (int64_t i = 0; i < n; i++) o[i * so] = sigmoid_one_f32(a[i * si]);
   }
 }
-HALF_ROW(sigmoid_f16, half_f16_to_f32, HOUT_SAME, HSTORE_SAME_f16, sigmoid_f32_one(x))
+HALF_ROW(sigmoid_f16, half_f16_to_f32, HOUT_SAME, HSTORE_SAME_f16, sigmoid_one_f32(x))
 /* bfloat16 rows (a model's activations) a block at a time through float32, with the vector
  * conversions of vec.h, so that every step vectorises. */
 static void sigmoid_bf16(const char* pin, int64_t si, char* pout, int64_t so, int64_t n,
@@ -308,14 +269,14 @@ static void sigmoid_bf16(const char* pin, int64_t si, char* pout, int64_t so, in
   const uint16_t* a = (const uint16_t*)pin;
   uint16_t* o = (uint16_t*)pout;
   if (si != 1 || so != 1) {
-    for (int64_t i = 0; i < n; i++) o[i * so] = half_f32_to_bf16(sigmoid_f32_one(half_bf16_to_f32(a[i * si])));
+    for (int64_t i = 0; i < n; i++) o[i * so] = half_f32_to_bf16(sigmoid_one_f32(half_bf16_to_f32(a[i * si])));
     return;
   }
   float block[256];
   for (int64_t i0 = 0; i0 < n; i0 += 256) {
     int64_t m = n - i0 < 256 ? n - i0 : 256;
     cpu_vec_bf16_to_f32(a + i0, block, m);
-    for (int64_t i = 0; i < m; i++) block[i] = sigmoid_f32_one(block[i]);
+    cpu_vec_sigmoid(block, block, m);
     cpu_vec_f32_to_bf16(block, o + i0, m);
   }
 }
