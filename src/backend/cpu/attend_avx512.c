@@ -8,7 +8,7 @@
 #if CPU_HAVE_X86_KERNELS
 #include <immintrin.h>
 
-/* Floats of converted rows per block (16 KB, with x, scores and accumulators well within L1). */
+/* Floats of converted rows per block (16 KB: with q, the scores and the accumulators within L1). */
 #define BLOCK_FLOATS 4096
 #define MAX_DIM 256
 
