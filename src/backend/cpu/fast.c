@@ -260,8 +260,7 @@ static void attend_range_avx512(const sdpa_job* job, int64_t b, int64_t kv_head,
     float* sc = scores + g * count;
     if (job->mask)
       for (int64_t j = 0; j < count; j++) sc[j] += mask_value(job, b, kv_head * rep + g, i, j0 + j);
-    float max = -INFINITY;
-    for (int64_t j = 0; j < count; j++) max = sc[j] > max ? sc[j] : max;
+    float max = cpu_vec_max(sc, count);
     maxima[g] = max;
     if (max > -INFINITY) sums[g] = (float)cpu_vec_exp_sum(sc, sc, count, max);
     else /* every key masked: weights of zero */
@@ -439,8 +438,9 @@ int cpu_eval_sdpa(core_node* node, core_array** outputs) {
       return util_error("out of memory");
     }
   }
-  /* Each unit streams a range of one head's keys and values: worth a thread for long ranges. */
-  cpu_parallel_for(items * job.splits, 1 + 65536 / (job.split_len * job.q->shape[3] + 1), attend_rows, &job);
+  /* Each unit streams a range of one head's keys and values: worth a thread from 256 keys of 64
+   * values on (decode at context 512, AVX-512 loops: 38 us a call on one thread, 22 on two). */
+  cpu_parallel_for(items * job.splits, 1 + 16384 / (job.split_len * job.q->shape[3] + 1), attend_rows, &job);
   if (job.splits > 1 && !job.failed) {
     merge_job m = {&job, 0};
     cpu_parallel_for(items, 64, merge_items, &m);

@@ -2,6 +2,8 @@
  * the baseline, and the widest the processor runs is picked per call. */
 #include "backend/cpu/vec.h"
 
+#include <math.h>
+
 #include "backend/cpu/exp_f32.h"
 #include "backend/cpu/isa.h"
 #include "core/half.h"
@@ -88,6 +90,18 @@ static inline __attribute__((always_inline)) void round_bf16_body(float* v, int6
   }
 }
 
+static inline __attribute__((always_inline)) float max_body(const float* x, int64_t n) {
+  float lane[LANES];
+  for (int u = 0; u < LANES; u++) lane[u] = -INFINITY;
+  int64_t i = 0;
+  for (; i + LANES <= n; i += LANES)
+    for (int u = 0; u < LANES; u++) lane[u] = x[i + u] > lane[u] ? x[i + u] : lane[u];
+  float m = -INFINITY;
+  for (; i < n; i++) m = x[i] > m ? x[i] : m;
+  for (int u = 0; u < LANES; u++) m = lane[u] > m ? lane[u] : m;
+  return m;
+}
+
 static inline __attribute__((always_inline)) double exp_sum_body(float* out, const float* x,
                                                                  int64_t n, float center) {
   double total = 0;
@@ -116,11 +130,14 @@ static inline __attribute__((always_inline)) void sigmoid_body(float* out, const
   for (int64_t i = 0; i < n; i++) out[i] = sigmoid_one_f32(x[i]);
 }
 
+static float max_portable(const float* x, int64_t n) { return max_body(x, n); }
 static double exp_sum_portable(float* out, const float* x, int64_t n, float center) {
   return exp_sum_body(out, x, n, center);
 }
 static void sigmoid_portable(float* out, const float* x, int64_t n) { sigmoid_body(out, x, n); }
 #if CPU_HAVE_X86_KERNELS
+CPU_TARGET_AVX2 static float max_avx2(const float* x, int64_t n) { return max_body(x, n); }
+CPU_TARGET_AVX512 static float max_avx512(const float* x, int64_t n) { return max_body(x, n); }
 /* exp_nonpositive_f32 of 16 values */
 CPU_TARGET_AVX512 static inline __m512 exp_nonpositive_avx512(__m512 y) {
   const __m512i abs_mask = _mm512_set1_epi32(0x7fffffff), limit = _mm512_set1_epi32(0x42d00000);
@@ -350,4 +367,13 @@ void cpu_vec_sigmoid(float* out, const float* x, int64_t n) {
   if (isa == CPU_ISA_AVX512) return sigmoid_avx512(out, x, n);
 #endif
   sigmoid_portable(out, x, n);
+}
+
+float cpu_vec_max(const float* x, int64_t n) {
+#if CPU_HAVE_X86_KERNELS
+  cpu_isa isa = cpu_isa_best();
+  if (isa == CPU_ISA_AVX512) return max_avx512(x, n);
+  if (isa == CPU_ISA_AVX2) return max_avx2(x, n);
+#endif
+  return max_portable(x, n);
 }

@@ -23,6 +23,9 @@ void cpu_vec_dots(const float* q, int64_t rows, int64_t ldq, const float* k, int
 void cpu_vec_axpy(float* y, float a, const float* x, int64_t n);
 /* sum_i (a[i] - mean)^2 */
 float cpu_vec_sum_sq(const float* a, float mean, int64_t n);
+/* max_i x[i], NaN ignored (-inf when n is 0 or every x is NaN), 16 lanes: a running maximum
+ * is a chain of dependent compares */
+float cpu_vec_max(const float* x, int64_t n);
 /* out[i] = e^(x[i] - center) for x[i] <= center (exp_f32.h; -inf gives 0); returns their sum
  * (float32 lanes within blocks of 256, blocks added in double). out may be x. */
 double cpu_vec_exp_sum(float* out, const float* x, int64_t n, float center);
