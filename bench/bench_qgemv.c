@@ -7,9 +7,10 @@
  * would, so caches do not flatter the figures. References measured in the same run: memcpy on
  * one thread (read + write, as the other benchmarks quote it) and streaming reads on all
  * threads of the pool.
- *   bench_qgemv [M ...]   (other row counts, e.g. 64 128 256 512 to find where sgemm takes over:
- *                          build the library once more with -DMATMUL_HALF_ROWS_MAX=1
- *                          -DQMM_ROWS_MAX=1 in CMAKE_C_FLAGS for that path) */
+ *   bench_qgemv [M ...] [NxK ...]
+ *     M: other row counts, e.g. 64 128 256 512 to find where sgemm takes over (build the library
+ *        once more with -DMATMUL_HALF_ROWS_MAX=1 -DQMM_ROWS_MAX=1 in CMAKE_C_FLAGS for that path);
+ *     NxK: other weight shapes, e.g. 896x896 4864x896 896x4864 151936x896 (a 0.5B model's). */
 #include <stdio.h>
 
 #include "backend/cpu/threadpool.h"
@@ -167,11 +168,18 @@ static void bench_case(int N, int K, int bits, double memcpy_gbps, double read_g
 }
 
 int main(int argc, char** argv) {
-  if (argc > 1) {
-    n_row_counts = 0;
-    for (int i = 1; i < argc && n_row_counts < 16; i++)
-      if (atoi(argv[i]) > 0) row_counts[n_row_counts++] = atoi(argv[i]);
+  int shapes[16][2] = {{4096, 4096}, {14336, 4096}}, n_shapes = 2, given_rows = 0, given_shapes = 0;
+  for (int i = 1; i < argc; i++) {
+    int N = 0, K = 0;
+    if (sscanf(argv[i], "%dx%d", &N, &K) == 2 && N > 0 && K > 0 && given_shapes < 16) {
+      shapes[given_shapes][0] = N;
+      shapes[given_shapes++][1] = K;
+    } else if (atoi(argv[i]) > 0 && given_rows < 16) {
+      row_counts[given_rows++] = atoi(argv[i]);
+    }
   }
+  if (given_rows) n_row_counts = given_rows;
+  if (given_shapes) n_shapes = given_shapes;
   cpu = mlx_default_cpu_stream_new();
   double memcpy_gbps = bench_memcpy_gbps((size_t)256 << 20, 10);
   double read_gbps = parallel_read_gbps((size_t)1 << 30, 10);
@@ -180,9 +188,8 @@ int main(int argc, char** argv) {
          memcpy_gbps, cpu_max_threads(), read_gbps);
   printf("bfloat16 x (M, K) times W^T, mean over up to %d passes (%.0f s) through %d MB of weights:\n",
          REPS, CASE_SECONDS, (int)(SPAN_BYTES >> 20));
-  const int shapes[2][2] = {{4096, 4096}, {14336, 4096}};
   const int bits[3] = {0, 8, 4};
-  for (int s = 0; s < 2; s++)
+  for (int s = 0; s < n_shapes; s++)
     for (int b = 0; b < 3; b++) bench_case(shapes[s][0], shapes[s][1], bits[b], memcpy_gbps, read_gbps);
   mlx_stream_free(cpu);
   return 0;

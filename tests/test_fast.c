@@ -243,6 +243,47 @@ TEST(test_sdpa_long_context_split_over_threads) {
   mlx_array_free(out);
 }
 
+/* Decode-shaped attention (one query, 7 query heads per kv head, head size 64) over key counts
+ * that are not multiples of the vector loops' steps, float32 and bfloat16 keys and values (the
+ * AVX-512 path where the processor has it), causal with a query ahead of the keys, and an
+ * additive mask that hides the first keys. */
+TEST(test_sdpa_decode_grouped_heads_bfloat16_and_odd_key_counts) {
+  enum { B = 1, Hq = 14, Hk = 2, Lq = 1, D = 64, MAXK = 517 };
+  static float q[B * Hq * Lq * D], k[B * Hk * MAXK * D], v[B * Hk * MAXK * D], mask[MAXK];
+  static double ref[B * Hq * Lq * D];
+  const int key_counts[3] = {1, 45, 517};
+  double scale = 1.0 / sqrt(D);
+  for (int c = 0; c < 3; c++)
+    for (int bf = 0; bf < 2; bf++)
+      for (int mode = 0; mode < 2; mode++) {
+        int Lk = key_counts[c];
+        int qs[4] = {B, Hq, Lq, D}, ks[4] = {B, Hk, Lk, D}, ms[2] = {Lq, Lk};
+        mlx_array qa = random_f32(qs, 4, q), ka = random_f32(ks, 4, k), va = random_f32(ks, 4, v);
+        for (int j = 0; j < Lk; j++) mask[j] = j < Lk / 3 ? -INFINITY : 0.125f * (float)(j % 5);
+        mlx_array ma = mlx_array_new_data(mask, ms, 2, MLX_FLOAT32), out = mlx_array_new();
+        if (bf) { /* keys and values as bfloat16; the reference reads the rounded values */
+          CHECK_EQ_INT(mlx_astype(&ka, ka, MLX_BFLOAT16, cpu), 0);
+          CHECK_EQ_INT(mlx_astype(&va, va, MLX_BFLOAT16, cpu), 0);
+          for (int i = 0; i < B * Hk * Lk * D; i++) {
+            k[i] = mlxc_bfloat16_to_float32(mlxc_float32_to_bfloat16(k[i]));
+            v[i] = mlxc_bfloat16_to_float32(mlxc_float32_to_bfloat16(v[i]));
+          }
+        }
+        CHECK_EQ_INT(mlx_fast_scaled_dot_product_attention(&out, qa, ka, va, (float)scale,
+                                                           mode ? "array" : "causal",
+                                                           mode ? ma : none, none, cpu), 0);
+        CHECK_EQ_INT(mlx_astype(&out, out, MLX_FLOAT32, cpu), 0);
+        sdpa_ref(q, k, v, B, Hq, Hk, Lq, Lk, D, scale, !mode, mode ? mask : NULL, NULL, ref);
+        const float* y = mlx_array_data_float32(out);
+        for (int i = 0; i < B * Hq * Lq * D; i++) CHECK_NEAR(y[i], ref[i], 1e-5);
+        mlx_array_free(qa);
+        mlx_array_free(ka);
+        mlx_array_free(va);
+        mlx_array_free(ma);
+        mlx_array_free(out);
+      }
+}
+
 TEST(test_sdpa_boolean_mask_and_strided_inputs) {
   enum { L = 4, D = 4 };
   /* Inputs laid out (B, L, H, D) and transposed to (B, H, L, D), as models do. */
@@ -445,6 +486,7 @@ int main(void) {
   RUN(test_rope_custom_freqs);
   RUN(test_sdpa_grouped_causal_masked_and_sinks);
   RUN(test_sdpa_long_context_split_over_threads);
+  RUN(test_sdpa_decode_grouped_heads_bfloat16_and_odd_key_counts);
   RUN(test_sdpa_boolean_mask_and_strided_inputs);
   RUN(test_add_rms_norm_equals_add_then_norm);
   RUN(test_glu_equals_composed_ops);

@@ -196,6 +196,39 @@ TEST(test_floor_ceil_round_keep_integers_and_round_half_to_even) {
   mlx_array_free(r);
 }
 
+/* float32 sigmoid (a polynomial exp, not libm's) over its whole range against the double
+ * formula: within 4 ulp where the result is a normal float, within 2 subnormal steps below,
+ * NaN kept; bfloat16 rows (a block at a time) within a bfloat16 rounding. */
+TEST(test_sigmoid_float32_whole_range_and_bfloat16_blocks) {
+  enum { N = 4001 };
+  static double in[N], got[N], half[N];
+  for (int i = 0; i < N - 5; i++) in[i] = (float)(-110.0 + 220.0 * i / (N - 6));
+  in[N - 5] = INFINITY, in[N - 4] = -INFINITY, in[N - 3] = NAN, in[N - 2] = 0, in[N - 1] = -1e-30;
+  mlx_array a = make_1d(in, N, MLX_FLOAT32), r = mlx_array_new();
+  CHECK_EQ_INT(mlx_sigmoid(&r, a, cpu), 0);
+  CHECK_EQ_INT(read_doubles(r, got, N), 0);
+  for (int i = 0; i < N; i++) {
+    double want = isnan(in[i]) ? NAN : 1 / (1 + exp(-in[i]));
+    double tol = want >= 0x1p-126 ? 4 * 0x1p-24 * want : 2 * 0x1p-149;
+    CHECK_MSG(isnan(want) ? isnan(got[i]) : fabs(got[i] - want) <= tol, "sigmoid(%.9g) = %.9g, want %.9g",
+              in[i], got[i], want);
+  }
+  mlx_array b = mlx_array_new();
+  CHECK_EQ_INT(mlx_astype(&b, a, MLX_BFLOAT16, cpu), 0);
+  CHECK_EQ_INT(mlx_sigmoid(&r, b, cpu), 0);
+  CHECK_EQ_INT(read_doubles(r, half, N), 0);
+  double rounded[N];
+  CHECK_EQ_INT(read_doubles(b, rounded, N), 0);
+  for (int i = 0; i < N; i++) {
+    double want = isnan(rounded[i]) ? NAN : 1 / (1 + exp(-rounded[i]));
+    CHECK_MSG(isnan(want) ? isnan(half[i]) : fabs(half[i] - want) <= 0x1p-8 * want + 0x1p-133,
+              "bfloat16 sigmoid(%.9g) = %.9g, want %.9g", rounded[i], half[i], want);
+  }
+  mlx_array_free(a);
+  mlx_array_free(b);
+  mlx_array_free(r);
+}
+
 TEST(test_predicates_on_nan_and_infinities) {
   double in[6] = {NAN, INFINITY, -INFINITY, 0, -1.5, 3};
   unary_api_fn fns[5] = {mlx_isnan, mlx_isinf, mlx_isfinite, mlx_isposinf, mlx_isneginf};
@@ -418,6 +451,7 @@ int main(void) {
   cpu = mlx_default_cpu_stream_new();
   RUN(test_math_functions_every_float_dtype_against_libm);
   RUN(test_math_of_integers_gives_float32);
+  RUN(test_sigmoid_float32_whole_range_and_bfloat16_blocks);
   RUN(test_dtype_keeping_ops_on_integers_wrap);
   RUN(test_floor_ceil_round_keep_integers_and_round_half_to_even);
   RUN(test_predicates_on_nan_and_infinities);

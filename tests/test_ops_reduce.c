@@ -344,6 +344,34 @@ TEST(test_argmax_ties_and_nan) {
   mlx_array_free(r);
 }
 
+/* A language model's logits row (151941 float32 values: vocabulary-sized, not a multiple of 16):
+ * max and argmax with the maximum twice (the first wins) and then with two NaNs (the first
+ * wins), logsumexp against a long double sum. */
+TEST(test_long_float32_row_max_argmax_logsumexp) {
+  enum { N = 151941 };
+  static double x[N];
+  fill_uniform(x, N, -8, 8);
+  x[70001] = 9.5, x[120000] = 9.5;
+  int n = N;
+  mlx_array a = arr_of(x, &n, 1, MLX_FLOAT32), r = mlx_array_new();
+  float v = 0;
+  uint32_t idx = 0;
+  CHECK(mlx_max(&r, a, false, cpu) == 0 && mlx_array_item_float32(&v, r) == 0 && v == 9.5f);
+  CHECK(mlx_argmax(&r, a, false, cpu) == 0 && mlx_array_item_uint32(&idx, r) == 0 && idx == 70001);
+  long double sum = 0;
+  for (int i = 0; i < N; i++) sum += expl((long double)(float)x[i] - 9.5L);
+  double want = 9.5 + (double)logl(sum);
+  CHECK(mlx_logsumexp(&r, a, false, cpu) == 0 && mlx_array_item_float32(&v, r) == 0);
+  CHECK_NEAR(v, want, fabs(want) * 4e-7);
+  mlx_array_free(a);
+  x[100003] = NAN, x[150000] = NAN;
+  a = arr_of(x, &n, 1, MLX_FLOAT32);
+  CHECK(mlx_argmax(&r, a, false, cpu) == 0 && mlx_array_item_uint32(&idx, r) == 0 && idx == 100003);
+  CHECK(mlx_max(&r, a, false, cpu) == 0 && mlx_array_item_float32(&v, r) == 0 && isnan(v));
+  mlx_array_free(a);
+  mlx_array_free(r);
+}
+
 TEST(test_nan_and_infinity_propagation) {
   double x[4] = {1, NAN, 3, -INFINITY};
   int n = 4;
@@ -653,6 +681,7 @@ int main(void) {
   RUN(test_size_one_dims_and_scalars);
   RUN(test_empty_reductions_give_identities);
   RUN(test_argmax_ties_and_nan);
+  RUN(test_long_float32_row_max_argmax_logsumexp);
   RUN(test_nan_and_infinity_propagation);
   RUN(test_var_std_ddof);
   RUN(test_integer_sums_wrap_and_uint64_order);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/cpu/attend_avx512.h"
 #include "backend/cpu/copy.h"
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/rows.h"
@@ -252,6 +253,38 @@ static int64_t partial_size(const sdpa_job* job) {
   return rep * (job->v->shape[3] + 2);
 }
 
+/* attend_range with the AVX-512 loops over keys [j0, j0 + count), those the causal limit leaves
+ * (count <= 0: none); kbase, vbase: row 0 of the kv head's keys and values; scores: room for
+ * rep rows of count. */
+static void attend_range_avx512(const sdpa_job* job, int64_t b, int64_t kv_head, int64_t i,
+                                int64_t j0, int64_t count, const float* qrows, const char* kbase,
+                                const char* vbase, float* scores, float* part) {
+  const core_array *q = job->q, *k = job->k, *v = job->v;
+  int64_t D = q->shape[3], Dv = v->shape[3], rep = q->shape[1] / k->shape[1];
+  float *maxima = part, *sums = part + rep, *acc = part + 2 * rep;
+  for (int64_t g = 0; g < rep; g++) {
+    maxima[g] = -INFINITY;
+    sums[g] = 0;
+    for (int64_t d = 0; d < Dv; d++) acc[g * Dv + d] = 0;
+  }
+  if (count <= 0) return;
+  size_t ks = core_dtype_size(k->dtype), vs = core_dtype_size(v->dtype);
+  attend_avx512_scores(qrows, rep, D, kbase + j0 * k->strides[2] * (int64_t)ks, k->strides[2],
+                       k->dtype, count, scores, count);
+  for (int64_t g = 0; g < rep; g++) {
+    float* sc = scores + g * count;
+    if (job->mask)
+      for (int64_t j = 0; j < count; j++) sc[j] += mask_value(job, b, kv_head * rep + g, i, j0 + j);
+    float max = cpu_vec_max(sc, count);
+    maxima[g] = max;
+    if (max > -INFINITY) sums[g] = (float)cpu_vec_exp_sum(sc, sc, count, max);
+    else /* every key masked: weights of zero */
+      for (int64_t j = 0; j < count; j++) sc[j] = 0;
+  }
+  attend_avx512_values(scores, count, rep, vbase + j0 * v->strides[2] * (int64_t)vs, v->strides[2],
+                       v->dtype, count, Dv, acc);
+}
+
 /* Keys [j0, j1) of one kv head and query position: `part` <- per query head of the group the
  * maximum score, the sum of exp(score - maximum) and the sum of those weights times the values
  * (maximum -inf and zeros when every key of the range is masked). */
@@ -272,6 +305,14 @@ static void attend_range(const sdpa_job* job, int64_t b, int64_t kv_head, int64_
   }
   int64_t limit = job->p->mask == SDPA_MASK_CAUSAL ? i + (Lk - Lq) : Lk - 1;
   const char* kbase = (const char*)core_array_ptr(k) + (b * k->strides[0] + kv_head * k->strides[1]) * (int64_t)es;
+  size_t vs = core_dtype_size(v->dtype);
+  const char* vbase = (const char*)core_array_ptr(v) + (b * v->strides[0] + kv_head * v->strides[1]) * (int64_t)vs;
+  if (attend_avx512_supported(D, k->dtype, k->strides[3]) &&
+      attend_avx512_supported(Dv, v->dtype, v->strides[3])) {
+    attend_range_avx512(job, b, kv_head, i, j0, j1 <= limit ? j1 - j0 : limit + 1 - j0, qrows, kbase,
+                        vbase, scores, part);
+    return;
+  }
   for (int64_t j = j0; j < j1; j++) {
     if (j > limit) {
       for (int64_t g = 0; g < rep; g++) scores[g * len + j - j0] = -INFINITY;
@@ -297,8 +338,6 @@ static void attend_range(const sdpa_job* job, int64_t b, int64_t kv_head, int64_
     sums[g] = total;
     for (int64_t d = 0; d < Dv; d++) acc[g * Dv + d] = 0;
   }
-  size_t vs = core_dtype_size(v->dtype);
-  const char* vbase = (const char*)core_array_ptr(v) + (b * v->strides[0] + kv_head * v->strides[1]) * (int64_t)vs;
   for (int64_t j = j0; j < j1 && j <= limit; j++) {
     cpu_row_to_f32(vbase + j * v->strides[2] * (int64_t)vs, v->dtype, v->strides[3], Dv, krow);
     for (int64_t g = 0; g < rep; g++) {
@@ -414,8 +453,9 @@ int cpu_eval_sdpa(core_node* node, core_array** outputs) {
       return util_error("out of memory");
     }
   }
-  /* Each unit streams a range of one head's keys and values: worth a thread for long ranges. */
-  cpu_parallel_for(items * job.splits, 1 + 65536 / (job.split_len * job.q->shape[3] + 1), attend_rows, &job);
+  /* Each unit streams a range of one head's keys and values: worth a thread from 256 keys of 64
+   * values on (decode at context 512, AVX-512 loops: 38 us a call on one thread, 22 on two). */
+  cpu_parallel_for(items * job.splits, 1 + 16384 / (job.split_len * job.q->shape[3] + 1), attend_rows, &job);
   if (job.splits > 1 && !job.failed) {
     merge_job m = {&job, 0};
     cpu_parallel_for(items, 64, merge_items, &m);

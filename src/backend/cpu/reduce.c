@@ -18,6 +18,7 @@
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/reduce_plan.h"
 #include "backend/cpu/threadpool.h"
+#include "backend/cpu/vec.h"
 #include "ops/codes.h"
 #include "ops/reduce_params.h"
 #include "util/error.h"
@@ -210,13 +211,65 @@ static void fold_values(const fold_ctx* c, int64_t offset, int64_t stride, int64
   }
 }
 
+/* Position of the first maximum of dense float32 x[0..n), n > 0, or of its first NaN (MLX's
+ * max and argmax): the maximum over 16 lanes first, in a loop that vectorises, then a search
+ * for the first value equal to it (or unordered), 16 at a time. */
+static int64_t argmax_f32_dense(const float* x, int64_t n) {
+  float lane[16];
+  int nan = 0;
+  for (int k = 0; k < 16; k++) lane[k] = x[0];
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int k = 0; k < 16; k++) {
+      lane[k] = x[i + k] > lane[k] ? x[i + k] : lane[k];
+      nan |= x[i + k] != x[i + k];
+    }
+  float top = lane[0];
+  for (int k = 1; k < 16; k++) top = lane[k] > top ? lane[k] : top;
+  for (; i < n; i++) {
+    top = x[i] > top ? x[i] : top;
+    nan |= x[i] != x[i];
+  }
+  for (i = 0; i + 16 <= n; i += 16) {
+    int hit = 0;
+    for (int k = 0; k < 16; k++) hit |= nan ? x[i + k] != x[i + k] : x[i + k] == top;
+    if (hit) break;
+  }
+  for (; i < n; i++)
+    if (nan ? x[i] != x[i] : x[i] == top) return i;
+  return n - 1; /* not reached: some value is the maximum */
+}
+
+/* Dense float32 rows of the reductions that run over a language model's logits every decode
+ * step (max, argmax and logsumexp over the vocabulary): the generic path converted each value
+ * to double and took libm's exp, 0.9 ms per step for 151936 values. The maxima are the same;
+ * the exp sum uses vec.h's float32 exp (within a few ulp). */
+static bool fold_f32_dense(fold_ctx* c, const float* x, int64_t n, int64_t index) {
+  reduce_acc* a = c->acc;
+  if (c->op == FOLD_SUM) {
+    a->f += sum_f32_dense(x, n);
+    return true;
+  }
+  if ((c->op == FOLD_MAX || c->op == FOLD_ARGMAX) && n > 0) {
+    int64_t k = argmax_f32_dense(x, n);
+    if (f_better(c->op, x[k], a->f)) a->f = x[k], a->index = index + k;
+    return true;
+  }
+  if (c->op == FOLD_EXPSUM && isfinite(a->center)) {
+    float scratch[256];
+    for (int64_t i = 0; i < n; i += 256)
+      a->f += cpu_vec_exp_sum(scratch, x + i, n - i < 256 ? n - i : 256, (float)a->center);
+    return true;
+  }
+  return false;
+}
+
 static void fold_row(void* p, int64_t index, const int64_t* offsets, const int64_t* strides, int64_t n) {
   fold_ctx* c = p;
   const core_array* in = c->job->in;
-  if (c->op == FOLD_SUM && in->dtype == MLX_FLOAT32 && strides[0] == 1) {
-    c->acc->f += sum_f32_dense((const float*)core_array_ptr(in) + offsets[0], n);
+  if (in->dtype == MLX_FLOAT32 && strides[0] == 1 &&
+      fold_f32_dense(c, (const float*)core_array_ptr(in) + offsets[0], n, index))
     return;
-  }
   fold_values(c, offsets[0], strides[0], n, index, 0);
 }
 

@@ -6,7 +6,9 @@
 #include <tgmath.h>
 
 #include "backend/cpu/elementwise.h"
+#include "backend/cpu/exp_f32.h"
 #include "backend/cpu/kernels.h"
+#include "backend/cpu/vec.h"
 #include "core/half.h"
 #include "ops/codes.h"
 #include "ops/unary_params.h"
@@ -194,7 +196,6 @@ MATH(tanh, tanh(x))
 MATH(arcsinh, asinh(x))
 MATH(arccosh, acosh(x))
 MATH(arctanh, atanh(x))
-MATH_REAL(sigmoid, SIGMOID(x))
 /* erf of float32 rows, written so that the compiler vectorises the loop (libm's erff is scalar
  * and was the slowest step of BERT's GELU): |x| < 1: x P(x^2); else 1 - e^(-b^2) R(1/b) with
  * b = |x| clamped to [1, 4] (beyond 4 erf rounds to 1), e^y = 2^n e^r with r = y - n ln 2
@@ -207,18 +208,6 @@ MATH_REAL(sigmoid, SIGMOID(x))
 #pragma GCC push_options
 #pragma GCC optimize("no-trapping-math")
 #endif
-static inline uint32_t f32_bits(float f) {
-  uint32_t u;
-  memcpy(&u, &f, sizeof u);
-  return u;
-}
-
-static inline float bits_f32(uint32_t u) {
-  float f;
-  memcpy(&f, &u, sizeof f);
-  return f;
-}
-
 static inline float erf_f32_one(float x) {
   uint32_t ix = f32_bits(x), ia = ix & 0x7fffffffu, sign = ix & 0x80000000u;
   float u = x * x;
@@ -232,16 +221,7 @@ static inline float erf_f32_one(float x) {
   float small = x * p;
   uint32_t ib = ia < 0x3f800000u ? 0x3f800000u : ia > 0x40800000u ? 0x40800000u : ia; /* [1, 4] */
   float b = bits_f32(ib), y = -b * b;
-  float n = (float)(int32_t)(y * 1.4426950408889634f - 0.5f); /* round(y / ln 2), y < 0 */
-  float r = y - n * 0.693145751953125f;
-  r -= n * 1.428606765330187e-06f;
-  float e = 0.001382941154678576f;
-  e = e * r + 0.008374777795045394f;
-  e = e * r + 0.041668358547355434f;
-  e = e * r + 0.16666420757882047f;
-  e = e * r + 0.49999991489160023f;
-  e = e * r + 1.0000000361421946f;
-  e = e * r + 1.0000000005923793f;
+  float n, e = exp_parts_f32(y, &n);
   float scale = bits_f32((uint32_t)((int32_t)n + 127) << 23), t = 1.0f / b;
   float q = 0.02967723591778256f;
   q = q * t - 0.17400144137318335f;
@@ -267,9 +247,43 @@ static void erf_f32(const char* pin, int64_t si, char* pout, int64_t so, int64_t
     for (int64_t i = 0; i < n; i++) o[i * so] = erf_f32_one(a[i * si]);
   }
 }
+/* sigmoid: e^-|x| from exp_f32.h (libm's expf is scalar: sigmoid was a tenth of a batch-1
+ * decode step's non-matmul time), contiguous rows through vec.h's vector kernels. */
+static void sigmoid_f32(const char* pin, int64_t si, char* pout, int64_t so, int64_t n,
+                        const unary_params* P) {
+  (void)P;
+  const float* a = (const float*)pin;
+  float* o = (float*)pout;
+  if (si == 1 && so == 1) {
+    cpu_vec_sigmoid(o, a, n);
+  } else {
+    for (int64_t i = 0; i < n; i++) o[i * so] = sigmoid_one_f32(a[i * si]);
+  }
+}
+HALF_ROW(sigmoid_f16, half_f16_to_f32, HOUT_SAME, HSTORE_SAME_f16, sigmoid_one_f32(x))
+/* bfloat16 rows (a model's activations) a block at a time through float32, with the vector
+ * conversions of vec.h, so that every step vectorises. */
+static void sigmoid_bf16(const char* pin, int64_t si, char* pout, int64_t so, int64_t n,
+                         const unary_params* P) {
+  (void)P;
+  const uint16_t* a = (const uint16_t*)pin;
+  uint16_t* o = (uint16_t*)pout;
+  if (si != 1 || so != 1) {
+    for (int64_t i = 0; i < n; i++) o[i * so] = half_f32_to_bf16(sigmoid_one_f32(half_bf16_to_f32(a[i * si])));
+    return;
+  }
+  float block[256];
+  for (int64_t i0 = 0; i0 < n; i0 += 256) {
+    int64_t m = n - i0 < 256 ? n - i0 : 256;
+    cpu_vec_bf16_to_f32(a + i0, block, m);
+    cpu_vec_sigmoid(block, block, m);
+    cpu_vec_f32_to_bf16(block, o + i0, m);
+  }
+}
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC pop_options
 #endif
+NATIVE_ROW(sigmoid_f64, double, double, double, SIGMOID(x))
 NATIVE_ROW(erf_f64, double, double, double, erf(x))
 HALF_ROW(erf_f16, half_f16_to_f32, HOUT_SAME, HSTORE_SAME_f16, erf(x))
 HALF_ROW(erf_bf16, half_bf16_to_f32, HOUT_SAME, HSTORE_SAME_bf16, erf(x))
