@@ -20,15 +20,16 @@
 extern "C" {
 #endif
 
-/* x and residual: floating point, the same shape and dtype; weight: empty or (D), D the last
- * dimension. *sum has x's dtype and shape; *normed the dtype promoted with the weight's. */
+/* x and residual: float32, float16 or bfloat16, the same shape and dtype; weight: empty or (D),
+ * D the last dimension. *sum has x's dtype and shape; *normed the dtype promoted with the
+ * weight's. */
 int mlxc_fast_add_rms_norm(mlx_array* sum, mlx_array* normed, const mlx_array x, const mlx_array residual,
                            const mlx_array weight, float eps, const mlx_stream s);
 
-/* gate and up: floating point, the same shape and dtype (views such as the two halves of one
- * projection are fine); activation "silu" (sigmoid(g) * g) or "gelu_tanh" (0.5 g (1 + tanh(
- * sqrt(2/pi) (g + 0.044715 g^3)))). Each step rounds to the dtype as the separate ops would
- * (mlx_sigmoid, mlx_multiply, ...). */
+/* gate and up: float32, float16 or bfloat16, the same shape and dtype (views such as the two
+ * halves of one projection are fine); activation "silu" (sigmoid(g) * g) or "gelu_tanh"
+ * (0.5 g (1 + tanh(sqrt(2/pi) (g + 0.044715 g^3)))). Each step rounds to the dtype as the
+ * separate ops would (mlx_sigmoid, mlx_multiply, ...). */
 int mlxc_fast_glu(mlx_array* res, const mlx_array gate, const mlx_array up, const char* activation,
                   const mlx_stream s);
 

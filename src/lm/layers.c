@@ -67,7 +67,9 @@ int lm_norm_apply(mlx_array* out, const lm_norm* n, mlx_array x, float eps, mlx_
 
 int lm_add_norm_apply(mlx_array* x, mlx_array* out, const lm_norm* n, mlx_array t, float eps, mlx_stream s) {
   int nd = mlx_array_ndim(*x);
-  bool same = mlx_array_dtype(*x) == mlx_array_dtype(t) && nd == (int)mlx_array_ndim(t);
+  mlx_dtype dt = mlx_array_dtype(*x);
+  bool same = dt == mlx_array_dtype(t) && nd == (int)mlx_array_ndim(t) &&
+              (dt == MLX_FLOAT32 || dt == MLX_FLOAT16 || dt == MLX_BFLOAT16);
   for (int d = 0; same && d < nd; d++) same = mlx_array_dim(*x, d) == mlx_array_dim(t, d);
   if (same) return mlxc_fast_add_rms_norm(x, out, *x, t, n->weight, eps, s);
   int status = mlx_add(x, *x, t, s);

@@ -187,7 +187,8 @@ int mlxc_fast_add_rms_norm(mlx_array* sum, mlx_array* normed, const mlx_array x_
   core_array *x = ops_arg(x_, name, "input"), *r = x ? ops_arg(residual_, name, "residual") : NULL;
   if (!r) return 1;
   if (x->ndim < 1) return util_error("%s: input must have at least one dimension", name);
-  if (!is_float(x->dtype)) return util_error("%s: input must be floating point (got %s)", name, core_dtype_name(x->dtype));
+  if (x->dtype != MLX_FLOAT32 && x->dtype != MLX_FLOAT16 && x->dtype != MLX_BFLOAT16)
+    return util_error("%s: input must be float32, float16 or bfloat16 (got %s)", name, core_dtype_name(x->dtype));
   if (r->dtype != x->dtype || r->ndim != x->ndim || memcmp(r->shape, x->shape, sizeof(int) * (size_t)x->ndim))
     return util_error("%s: the residual must have the input's shape and dtype", name);
   core_array *w = core_ctx(weight), *inputs[3] = {x, r, w};
@@ -216,7 +217,8 @@ int mlxc_fast_glu(mlx_array* res, const mlx_array gate_, const mlx_array up_, co
   core_array *g = ops_arg(gate_, name, "gate"), *u = g ? ops_arg(up_, name, "up") : NULL;
   if (!u) return 1;
   if (g->ndim < 1) return util_error("%s: gate must have at least one dimension", name);
-  if (!is_float(g->dtype)) return util_error("%s: gate must be floating point (got %s)", name, core_dtype_name(g->dtype));
+  if (g->dtype != MLX_FLOAT32 && g->dtype != MLX_FLOAT16 && g->dtype != MLX_BFLOAT16)
+    return util_error("%s: gate must be float32, float16 or bfloat16 (got %s)", name, core_dtype_name(g->dtype));
   if (u->dtype != g->dtype || u->ndim != g->ndim || memcmp(u->shape, g->shape, sizeof(int) * (size_t)g->ndim))
     return util_error("%s: up must have the gate's shape and dtype", name);
   glu_activation act;

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "backend/cpu/exp_f32.h"
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/rows.h"
 #include "backend/cpu/threadpool.h"
@@ -16,12 +17,6 @@ static inline float round_to(float v, mlx_dtype dtype) {
   if (dtype == MLX_BFLOAT16) return half_bf16_to_f32(half_f32_to_bf16(v));
   if (dtype == MLX_FLOAT16) return half_f16_to_f32(half_f32_to_f16(v));
   return v;
-}
-
-/* As the unary kernel's sigmoid: e = e^-|x|, 1 / (1 + e) for x >= 0 and e / (1 + e) below. */
-static inline float sigmoid(float x) {
-  float e = expf(-fabsf(x));
-  return x < 0 ? e / (1 + e) : 1 / (1 + e);
 }
 
 typedef struct {
@@ -63,7 +58,7 @@ static void glu_rows(void* ctx, int64_t begin, int64_t end) {
       const float x = g[i];
       float t;
       if (job->act == GLU_SILU) {
-        t = round_to(sigmoid(x), dt);
+        t = round_to(sigmoid_one_f32(x), dt); /* the unary kernel's sigmoid, value for value */
         t = round_to(t * x, dt);
       } else { /* 0.5 x (1 + tanh(k2 (x + k1 x^3))), one rounding per op */
         t = round_to(x * x, dt);
