@@ -678,45 +678,66 @@ __device__ __forceinline__ float round_dt(float v) {
   return T::ld(T::st(v));
 }
 
-// Rows of D values; gate and up rows anywhere (views of one projection), out contiguous.
+// Rows of D values; gate and up rows anywhere (views of one projection), out contiguous. A block
+// takes GLU_PER_THREAD * 256 values of one row (blockIdx.y, then strided by gridDim.y): the row's
+// offsets are computed once per block (per element, 64-bit divisions made a 4096-token prefill's
+// glu take 0.78 ms for 0.35 GB: 0.45 TB/s).
+constexpr int GLU_THREADS = 256, GLU_PER_THREAD = 4;
+
 template <int DT, bool GELU>
 __global__ void glu_kernel(void* out, const void* gate, gpu_rows G, const void* up, gpu_rows U, int64_t rows,
                            int64_t D) {
   using T = dt_traits<DT>;
   using S = typename T::S;
+  __shared__ int64_t s_off[2];
   const float k1 = round_dt<DT>(0.044715f), k2 = round_dt<DT>(0.7978845608f);
-  const int64_t n = rows * D;
-  for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < n; e += (int64_t)gridDim.x * blockDim.x) {
-    const int64_t r = e / D, j = e - r * D;
-    const float x = T::ld(((const S*)gate)[gpu_row_offset(G, r) + j * G.inner_stride]);
-    const float u = T::ld(((const S*)up)[gpu_row_offset(U, r) + j * U.inner_stride]);
-    float t;
-    if constexpr (!GELU) {
-      t = round_dt<DT>(unary_op<UNARY_SIGMOID>(x));
-      t = round_dt<DT>(binary_op<BINARY_MULTIPLY>(t, x));
-    } else {
-      t = round_dt<DT>(binary_op<BINARY_MULTIPLY>(x, x));
-      t = round_dt<DT>(binary_op<BINARY_MULTIPLY>(t, x));
-      t = round_dt<DT>(binary_op<BINARY_MULTIPLY>(t, k1));
-      t = round_dt<DT>(binary_op<BINARY_ADD>(t, x));
-      t = round_dt<DT>(binary_op<BINARY_MULTIPLY>(t, k2));
-      t = round_dt<DT>(unary_op<UNARY_TANH>(t));
-      t = round_dt<DT>(binary_op<BINARY_ADD>(t, 1.0f));
-      t = round_dt<DT>(binary_op<BINARY_MULTIPLY>(t, round_dt<DT>(binary_op<BINARY_MULTIPLY>(x, 0.5f))));
+  for (int64_t r = blockIdx.y; r < rows; r += gridDim.y) {
+    __syncthreads();  // s_off of the previous row is no longer read
+    if (threadIdx.x == 0) s_off[0] = gpu_row_offset(G, r), s_off[1] = gpu_row_offset(U, r);
+    __syncthreads();
+    const S* g_row = (const S*)gate + s_off[0];
+    const S* u_row = (const S*)up + s_off[1];
+    const int64_t j0 = (int64_t)blockIdx.x * GLU_THREADS * GLU_PER_THREAD + threadIdx.x;
+    float xs[GLU_PER_THREAD], us[GLU_PER_THREAD];
+#pragma unroll
+    for (int k = 0; k < GLU_PER_THREAD; k++) {
+      const int64_t j = j0 + (int64_t)k * GLU_THREADS;
+      xs[k] = j < D ? T::ld(g_row[j * G.inner_stride]) : 0.0f;
+      us[k] = j < D ? T::ld(u_row[j * U.inner_stride]) : 0.0f;
     }
-    ((S*)out)[e] = T::st(binary_op<BINARY_MULTIPLY>(t, u));
+#pragma unroll
+    for (int k = 0; k < GLU_PER_THREAD; k++) {
+      const int64_t j = j0 + (int64_t)k * GLU_THREADS;
+      if (j >= D) break;
+      const float x = xs[k];
+      float t;
+      if constexpr (!GELU) {
+        t = round_dt<DT>(unary_op<UNARY_SIGMOID>(x));
+        t = round_dt<DT>(binary_op<BINARY_MULTIPLY>(t, x));
+      } else {
+        t = round_dt<DT>(binary_op<BINARY_MULTIPLY>(x, x));
+        t = round_dt<DT>(binary_op<BINARY_MULTIPLY>(t, x));
+        t = round_dt<DT>(binary_op<BINARY_MULTIPLY>(t, k1));
+        t = round_dt<DT>(binary_op<BINARY_ADD>(t, x));
+        t = round_dt<DT>(binary_op<BINARY_MULTIPLY>(t, k2));
+        t = round_dt<DT>(unary_op<UNARY_TANH>(t));
+        t = round_dt<DT>(binary_op<BINARY_ADD>(t, 1.0f));
+        t = round_dt<DT>(binary_op<BINARY_MULTIPLY>(t, round_dt<DT>(binary_op<BINARY_MULTIPLY>(x, 0.5f))));
+      }
+      ((S*)out)[r * D + j] = T::st(binary_op<BINARY_MULTIPLY>(t, us[k]));
+    }
   }
 }
 
 template <int DT>
 void launch_glu(cudaStream_t s, bool gelu, void* out, const void* gate, gpu_rows G, const void* up, gpu_rows U,
                 int64_t rows, int64_t D) {
-  const int64_t n = rows * D, blocks = (n + 255) / 256;
-  const unsigned grid = (unsigned)(blocks > 524280 ? 524280 : blocks);
+  const int64_t per_block = (int64_t)GLU_THREADS * GLU_PER_THREAD;
+  const dim3 grid((unsigned)((D + per_block - 1) / per_block), (unsigned)(rows < 65535 ? rows : 65535));
   if (gelu)
-    glu_kernel<DT, true><<<grid, 256, 0, s>>>(out, gate, G, up, U, rows, D);
+    glu_kernel<DT, true><<<grid, GLU_THREADS, 0, s>>>(out, gate, G, up, U, rows, D);
   else
-    glu_kernel<DT, false><<<grid, 256, 0, s>>>(out, gate, G, up, U, rows, D);
+    glu_kernel<DT, false><<<grid, GLU_THREADS, 0, s>>>(out, gate, G, up, U, rows, D);
 }
 
 }  // namespace
@@ -724,6 +745,8 @@ void launch_glu(cudaStream_t s, bool gelu, void* out, const void* gate, gpu_rows
 extern "C" int gpu_launch_glu(int device, int dtype, bool gelu, void* out, const void* gate, gpu_rows gate_rows,
                               const void* up, gpu_rows up_rows, int64_t rows, int64_t D) {
   if (rows == 0 || D == 0) return 0;
+  if ((D + GLU_THREADS * GLU_PER_THREAD - 1) / (GLU_THREADS * GLU_PER_THREAD) > 0x7fffffff)
+    return util_error("glu: rows too long for the GPU kernel");
   cudaStream_t s = gpu_stream(device);
   if (!s) return 1;
   if (dtype == MLX_BFLOAT16)
