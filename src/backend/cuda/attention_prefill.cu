@@ -1,41 +1,25 @@
-// Attention with many queries (prefill) on tensor cores, flash-attention style: a block takes 64
-// queries of one (batch, head), four warps of 16 query rows each; key/value tiles of 64 rows are
-// staged in shared memory once per block and shared by its warps. Per tile each warp computes
-// S = Q Kᵀ with WMMA (16×16×16, fp32 accumulation), applies the scale, masks and causality, keeps
-// a running maximum and sum per row (online softmax), rounds P to the input dtype and adds P V
-// (WMMA again) into an fp32 accumulator kept in shared memory. Causal blocks stop at their last
-// visible key tile. float16/bfloat16, D = Dv ∈ {64, 128}, rows contiguous along D and 16-byte
-// aligned, no sinks: other cases return -1 and take the general kernel (fused.cu).
+// Attention with many queries (prefill) on tensor cores, flash-attention style, on mma.sync
+// (m16n8k16, fp32 accumulation): a block takes 64 queries of one (batch, head), four warps of 16
+// query rows each; key/value tiles of 64 rows are staged in shared memory once per block and
+// shared by its warps; each warp keeps S, the online softmax and the O accumulator in registers.
+// Causal blocks stop at their last visible key tile. float16/bfloat16, D = Dv ∈ {64, 128}, rows
+// contiguous along D and 16-byte aligned, no sinks: other cases return -1 and take the general
+// kernel (fused.cu). (An earlier WMMA kernel, with S, P and O through shared memory, ran at
+// ~23 TFLOP/s on an 8B-shaped prefill, a third of this one; it was removed.)
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
-#include <mma.h>
 #include <stdint.h>
-#include <stdlib.h>
 
-#include <type_traits>
 
 #include "backend/cuda/common.cuh"
 #include "backend/cuda/launch.h"
 
 namespace {
 
-using namespace nvcuda;
-
 constexpr int FA_WARPS = 4;
 constexpr int FA_BR = 16 * FA_WARPS;  // queries per block
 constexpr int FA_BC = 64;             // keys per tile
-
-template <int DT>
-using elem_t = typename std::conditional<DT == MLX_BFLOAT16, __nv_bfloat16, __half>::type;
-
-template <int D>
-constexpr size_t fa_smem_bytes() {
-  // Q, K, V tiles (16-bit), P per warp (16-bit), S/PV scratch per warp and O per warp (fp32),
-  // the per-row correction factors.
-  return 2 * (size_t)(FA_BR * D + 2 * FA_BC * D + FA_WARPS * 16 * FA_BC) +
-         4 * (size_t)(FA_WARPS * 16 * (FA_BC > D ? FA_BC : D) + FA_WARPS * 16 * D + FA_WARPS * 16);
-}
 
 // Copies `rows` rows of D 16-bit values (row r at src + r * row_stride) into a tile of row pitch
 // LD, zero-filling rows at or past `valid`; 16-byte transfers.
@@ -51,133 +35,8 @@ __device__ __forceinline__ void stage_rows(uint16_t* tile, const uint16_t* src, 
   }
 }
 
-template <int DT, int D>
-__global__ void __launch_bounds__(32 * FA_WARPS)
-    sdpa_flash(void* out, int out_dtype, const uint16_t* q, const uint16_t* k, const uint16_t* v, gpu_sdpa_args A) {
-  using T = elem_t<DT>;
-  constexpr int SW = FA_BC > D ? FA_BC : D;
-  extern __shared__ __align__(128) unsigned char smem[];
-  uint16_t* Qs = (uint16_t*)smem;
-  uint16_t* Ks = Qs + FA_BR * D;
-  uint16_t* Vs = Ks + FA_BC * D;
-  uint16_t* Ps = Vs + FA_BC * D;
-  float* Ss = (float*)(Ps + FA_WARPS * 16 * FA_BC);
-  float* Os = Ss + FA_WARPS * 16 * SW;
-  float* corr_s = Os + FA_WARPS * 16 * D;
-
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  const int h = blockIdx.y, b = blockIdx.z, kvh = h / (A.Hq / A.Hk);
-  const int i0 = blockIdx.x * FA_BR;
-  const int q_valid = min(FA_BR, A.Lq - i0);
-  stage_rows<D>(Qs, q + b * A.q_st[0] + h * A.q_st[1] + (int64_t)i0 * A.q_st[2], A.q_st[2], FA_BR, q_valid);
-  float* S = Ss + warp * 16 * SW;
-  float* O = Os + warp * 16 * D;
-  uint16_t* P = Ps + warp * 16 * FA_BC;
-  for (int e = lane; e < 16 * D; e += 32) O[e] = 0.0f;
-
-  // Row r = lane / 2 of this warp's 16; each of the two lanes of a row takes 32 key columns.
-  const int r = lane >> 1, half = lane & 1;
-  const int64_t qi = (int64_t)i0 + warp * 16 + r;  // this lane's query
-  float m = -INFINITY, l = 0.0f;
-  const int64_t shift = (int64_t)A.Lk - A.Lq;       // causal: query i sees keys <= i + shift
-  int64_t last_key = A.Lk - 1;
-  if (A.causal) last_key = min(last_key, (int64_t)i0 + q_valid - 1 + shift);
-  const uint16_t* kbase = k + b * A.k_st[0] + kvh * A.k_st[1];
-  const uint16_t* vbase = v + b * A.v_st[0] + kvh * A.v_st[1];
-
-  for (int64_t j0 = 0; j0 <= last_key; j0 += FA_BC) {
-    const int k_valid = (int)min((int64_t)FA_BC, A.Lk - j0);
-    __syncthreads();  // the previous tile is no longer read
-    stage_rows<D>(Ks, kbase + j0 * A.k_st[2], A.k_st[2], FA_BC, k_valid);
-    stage_rows<D>(Vs, vbase + j0 * A.v_st[2], A.v_st[2], FA_BC, k_valid);
-    __syncthreads();
-
-    // S (16 × 64) = Q_w (16 × D) · Kᵀ
-#pragma unroll
-    for (int nt = 0; nt < FA_BC / 16; nt++) {
-      wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-      wmma::fill_fragment(acc, 0.0f);
-#pragma unroll
-      for (int kk = 0; kk < D / 16; kk++) {
-        wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> fa;
-        wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> fb;
-        wmma::load_matrix_sync(fa, (const T*)(Qs + warp * 16 * D + kk * 16), D);
-        wmma::load_matrix_sync(fb, (const T*)(Ks + nt * 16 * D + kk * 16), D);
-        wmma::mma_sync(acc, fa, fb, acc);
-      }
-      wmma::store_matrix_sync(S + nt * 16, acc, SW, wmma::mem_row_major);
-    }
-    __syncwarp();
-
-    // Online softmax over this lane's 32 columns of row r.
-    float s[32], tile_max = -INFINITY;
-#pragma unroll
-    for (int c = 0; c < 32; c++) {
-      int64_t j = j0 + half * 32 + c;
-      float x = S[r * SW + half * 32 + c] * A.scale;
-      bool visible = j < A.Lk && qi < A.Lq && !(A.causal && j > qi + shift);
-      if (visible && A.mask) {
-        int64_t mo = b * A.mask_st[0] + h * A.mask_st[1] + qi * A.mask_st[2] + j * A.mask_st[3];
-        if (A.mask_dtype == MLX_BOOL)
-          visible = ((const bool*)A.mask)[mo];
-        else
-          x += load_f32(A.mask, A.mask_dtype, mo);
-      }
-      s[c] = visible ? x : -INFINITY;
-      tile_max = fmaxf(tile_max, s[c]);
-    }
-    tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 1));
-    const float m_new = fmaxf(m, tile_max);
-    const float corr = m_new == -INFINITY ? 1.0f : expf(m - m_new);
-    float sum = 0.0f;
-#pragma unroll
-    for (int c = 0; c < 32; c++) {
-      float p = s[c] == -INFINITY ? 0.0f : expf(s[c] - m_new);
-      T pt = (T)p;
-      sum += (float)pt;  // the rounded weights, as P·V sees them
-      P[r * FA_BC + half * 32 + c] = *(uint16_t*)&pt;
-    }
-    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-    l = l * corr + sum;
-    m = m_new;
-    if (!half) corr_s[warp * 16 + r] = corr;
-    __syncwarp();
-
-    // PV (16 × D) = P (16 × 64) · V (64 × D), into the scratch; then O = O·corr + PV.
-#pragma unroll
-    for (int nd = 0; nd < D / 16; nd++) {
-      wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-      wmma::fill_fragment(acc, 0.0f);
-#pragma unroll
-      for (int kk = 0; kk < FA_BC / 16; kk++) {
-        wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> fa;
-        wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major> fb;
-        wmma::load_matrix_sync(fa, (const T*)(P + kk * 16), FA_BC);
-        wmma::load_matrix_sync(fb, (const T*)(Vs + kk * 16 * D + nd * 16), D);
-        wmma::mma_sync(acc, fa, fb, acc);
-      }
-      wmma::store_matrix_sync(S + nd * 16, acc, SW, wmma::mem_row_major);
-    }
-    __syncwarp();
-    for (int e = lane; e < 16 * D; e += 32) {
-      int row = e / D, col = e % D;
-      O[e] = O[e] * corr_s[warp * 16 + row] + S[row * SW + col];
-    }
-    __syncwarp();
-  }
-
-  // out[b, h, i, :] = O / l; rows with every key masked give zeros, as the CPU kernel.
-  if (qi < A.Lq) {
-    float inv = l > 0.0f ? 1.0f / l : 0.0f;
-    int64_t base = (((int64_t)b * A.Hq + h) * A.Lq + qi) * D;
-    for (int c = half * (D / 2); c < (half + 1) * (D / 2); c++) store_f32(out, out_dtype, base + c, O[r * D + c] * inv);
-  }
-}
-
-// ---- The same on mma.sync (m16n8k16), with the softmax in registers ----
 // Each warp keeps its 16 query rows' Q fragments, the S tile (16 × 64) and the O accumulator
-// (16 × D) in registers: no shared-memory round trips between the two products, which the WMMA
-// kernel above needs for its S, P and O (it ran at ~23 TFLOP/s on an 8B-shaped prefill). The
+// (16 × D) in registers, with no shared-memory round trips between the two products. The
 // fragment layouts are PTX's: in m16n8k16, thread (g = lane / 4, c = lane % 4) holds A rows g and
 // g + 8 at columns 2c, 2c + 1 (+ 8), B column g at rows 2c, 2c + 1 (+ 8), C rows g and g + 8 at
 // columns 2c, 2c + 1. An S accumulator pair of n-tiles is exactly the A fragment of P for P·V.
@@ -383,13 +242,13 @@ __global__ void __launch_bounds__(32 * FA_WARPS)
   }
 }
 
-// Launches the mma kernel, or the WMMA one (MMA false). Above 48 KiB of dynamic shared memory
-// needs the attribute, set once per instantiation and device (it costs microseconds).
-template <int DT, int D, bool MMA>
+// Launches the kernel. Above 48 KiB of dynamic shared memory needs the attribute, set once per
+// instantiation and device (it costs microseconds).
+template <int DT, int D>
 int launch_prefill(int device, cudaStream_t s, void* out, int out_dtype, const void* q, const void* k,
                    const void* v, const gpu_sdpa_args& A) {
-  constexpr size_t bytes = MMA ? mma_smem_bytes<D>() : fa_smem_bytes<D>();
-  auto kernel = MMA ? sdpa_mma<DT, D> : sdpa_flash<DT, D>;
+  constexpr size_t bytes = mma_smem_bytes<D>();
+  auto kernel = sdpa_mma<DT, D>;
   static bool configured[64];
   if (device >= 0 && device < 64 && !configured[device]) {
     if (gpu_check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes),
@@ -403,11 +262,11 @@ int launch_prefill(int device, cudaStream_t s, void* out, int out_dtype, const v
   return GPU_LAUNCHED("flash attention");
 }
 
-template <int DT, bool MMA>
+template <int DT>
 int launch_prefill_d(int device, cudaStream_t s, void* out, int out_dtype, const void* q, const void* k,
                      const void* v, const gpu_sdpa_args& A) {
-  return A.D == 64 ? launch_prefill<DT, 64, MMA>(device, s, out, out_dtype, q, k, v, A)
-                   : launch_prefill<DT, 128, MMA>(device, s, out, out_dtype, q, k, v, A);
+  return A.D == 64 ? launch_prefill<DT, 64>(device, s, out, out_dtype, q, k, v, A)
+                   : launch_prefill<DT, 128>(device, s, out, out_dtype, q, k, v, A);
 }
 
 bool rows_ok(const void* p, const int64_t* st) {
@@ -426,11 +285,6 @@ extern "C" int gpu_launch_sdpa_prefill(int device, int dtype, int out_dtype, voi
   if (!rows_ok(q, A.q_st) || !rows_ok(k, A.k_st) || !rows_ok(v, A.v_st)) return -1;
   cudaStream_t s = gpu_stream(device);
   if (!s) return 1;
-  static int wmma = -1;  // MLXC_ATTN_WMMA=1: the WMMA kernel (for comparison while both exist)
-  if (wmma < 0) wmma = getenv("MLXC_ATTN_WMMA") != NULL;
-  if (dtype == MLX_BFLOAT16)
-    return wmma ? launch_prefill_d<MLX_BFLOAT16, false>(device, s, out, out_dtype, q, k, v, A)
-                : launch_prefill_d<MLX_BFLOAT16, true>(device, s, out, out_dtype, q, k, v, A);
-  return wmma ? launch_prefill_d<MLX_FLOAT16, false>(device, s, out, out_dtype, q, k, v, A)
-              : launch_prefill_d<MLX_FLOAT16, true>(device, s, out, out_dtype, q, k, v, A);
+  if (dtype == MLX_BFLOAT16) return launch_prefill_d<MLX_BFLOAT16>(device, s, out, out_dtype, q, k, v, A);
+  return launch_prefill_d<MLX_FLOAT16>(device, s, out, out_dtype, q, k, v, A);
 }
