@@ -400,10 +400,12 @@ TEST(rope_variants) {
   }
 }
 
-static void check_sdpa(const char* what, mlx_dtype dt, int B, int Hq, int Hk, int Lq, int Lk, int D,
-                       const char* mode, mlx_array mask, bool sinks, bool strided_k) {
+/* Queries uniform in [-qmag, qmag]: large values make the softmax peaked, so that the running
+ * maximum and its corrections matter. */
+static void check_sdpa_q(const char* what, mlx_dtype dt, int B, int Hq, int Hk, int Lq, int Lk, int D,
+                         const char* mode, mlx_array mask, bool sinks, bool strided_k, float qmag) {
   int sq[4] = {B, Hq, Lq, D}, sk[4] = {B, Hk, Lk, D}, skt[4] = {B, Lk, Hk, D};
-  mlx_array q = rand_array(sq, 4, dt, -1, 1), v = rand_array(sk, 4, dt, -1, 1);
+  mlx_array q = rand_array(sq, 4, dt, -qmag, qmag), v = rand_array(sk, 4, dt, -1, 1);
   mlx_array k0 = rand_array(strided_k ? skt : sk, 4, dt, -1, 1), k = mlx_array_new();
   if (strided_k) mlx_swapaxes(&k, k0, 1, 2, cpu);
   else mlx_array_set(&k, k0);
@@ -417,6 +419,11 @@ static void check_sdpa(const char* what, mlx_dtype dt, int B, int Hq, int Hk, in
   compare(what, g, c, 0, 0, norm_tol(dt));
   mlx_array arrays[] = {q, v, k0, k, s, g, c};
   for (size_t i = 0; i < 7; i++) mlx_array_free(arrays[i]);
+}
+
+static void check_sdpa(const char* what, mlx_dtype dt, int B, int Hq, int Hk, int Lq, int Lk, int D,
+                       const char* mode, mlx_array mask, bool sinks, bool strided_k) {
+  check_sdpa_q(what, dt, B, Hq, Hk, Lq, Lk, D, mode, mask, sinks, strided_k, 1.0f);
 }
 
 TEST(attention) {
@@ -458,6 +465,11 @@ TEST(attention_prefill) {
     check_sdpa(what, dt, 2, 8, 2, 77, 300, 128, "causal", mlx_array_new(), false, false);
     snprintf(what, sizeof what, "prefill %s no mask 130x65 D=128", dname(dt));
     check_sdpa(what, dt, 1, 4, 4, 130, 65, 128, "", mlx_array_new(), false, false);
+    /* Many whole tiles (the unmasked path) with a peaked softmax. */
+    snprintf(what, sizeof what, "prefill %s causal 520x520 D=128 GQA 8/2, peaked", dname(dt));
+    check_sdpa_q(what, dt, 1, 8, 2, 520, 520, 128, "causal", mlx_array_new(), false, false, 8.0f);
+    snprintf(what, sizeof what, "prefill %s no mask 300x700 D=64, peaked", dname(dt));
+    check_sdpa_q(what, dt, 1, 2, 1, 300, 700, 64, "", mlx_array_new(), false, false, 8.0f);
     bool m[40 * 90];
     for (int i = 0; i < 40 * 90; i++) m[i] = i >= 90 && ((i * 7) % 5 != 0); /* row 0 fully masked */
     int sm[4] = {1, 1, 40, 90};

@@ -42,7 +42,6 @@ __device__ __forceinline__ void stage_rows(uint16_t* tile, const uint16_t* src, 
 // columns 2c, 2c + 1. An S accumulator pair of n-tiles is exactly the A fragment of P for P·V.
 // Shared-memory rows are padded by 8 elements so that the 32-bit fragment loads hit 32 banks.
 
-__device__ __forceinline__ uint32_t ld_b32(const uint16_t* p) { return *(const uint32_t*)p; }
 
 template <int DT>
 __device__ __forceinline__ void mma16816(float* c, const uint32_t* a, uint32_t b0, uint32_t b1) {
@@ -54,20 +53,6 @@ __device__ __forceinline__ void mma16816(float* c, const uint32_t* a, uint32_t b
     asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
                  : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-// p rounded to the input dtype: its bits, and its value as P·V sees it.
-template <int DT>
-__device__ __forceinline__ uint32_t round_bits(float p, float* rounded) {
-  if constexpr (DT == MLX_BFLOAT16) {
-    __nv_bfloat16 t = __float2bfloat16_rn(p);
-    *rounded = __bfloat162float(t);
-    return __bfloat16_as_ushort(t);
-  } else {
-    __half t = __float2half_rn(p);
-    *rounded = __half2float(t);
-    return __half_as_ushort(t);
-  }
 }
 
 // The same with cp.async (16 bytes a copy, rows past `valid` zero-filled): the copies land while
@@ -90,37 +75,97 @@ constexpr size_t mma_smem_bytes() {
   return 2 * (size_t)(FA_BR + 4 * FA_BC) * (D + 8);
 }
 
+// 2^x on the special-function unit (softmax runs in base 2 with log2(e) folded into the scale).
+__device__ __forceinline__ float exp2_approx(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
+
+// p0, p1 rounded to the input dtype and packed as an A-fragment register; *sum gets their
+// rounded values, as P·V sees them.
+template <int DT>
+__device__ __forceinline__ uint32_t pack_rounded(float p0, float p1, float* sum) {
+  if constexpr (DT == MLX_BFLOAT16) {
+    const __nv_bfloat162 t = __floats2bfloat162_rn(p0, p1);
+    const uint32_t u = *(const uint32_t*)&t;
+    *sum += __uint_as_float(u << 16) + __uint_as_float(u & 0xffff0000u);
+    return u;
+  } else {
+    const __half2 t = __floats2half2_rn(p0, p1);
+    const float2 f = __half22float2(t);
+    *sum += f.x + f.y;
+    return *(const uint32_t*)&t;
+  }
+}
+
+__device__ __forceinline__ void ldmatrix_x4(uint32_t* r, const uint16_t* p) {
+  const uint32_t a = (uint32_t)__cvta_generic_to_shared(p);
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(a));
+}
+
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t* r, const uint16_t* p) {
+  const uint32_t a = (uint32_t)__cvta_generic_to_shared(p);
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(a));
+}
+
+// S (16 × 64, in units of log2) = Q_w · Kᵀ · scale · log2(e). K's B fragments come by ldmatrix:
+// four 8 × 8 blocks of K rows nt·8.. are the fragments of two 16-deep k steps.
+template <int DT, int D>
+__device__ __forceinline__ void qk_tile(float (*s)[4], const uint32_t (*qa)[4], const uint16_t* Ks, int lane,
+                                        float scale_log2) {
+  constexpr int LD = D + 8, NT = FA_BC / 8, KD = D / 16;
+#pragma unroll
+  for (int nt = 0; nt < NT; nt++) {
+    s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.0f;
+    const uint16_t* kr = Ks + (nt * 8 + (lane & 7)) * LD + (lane >> 3) * 8;
+#pragma unroll
+    for (int kk = 0; kk < KD; kk += 2) {
+      uint32_t b[4];
+      ldmatrix_x4(b, kr + kk * 16);
+      mma16816<DT>(s[nt], qa[kk], b[0], b[1]);
+      mma16816<DT>(s[nt], qa[kk + 1], b[2], b[3]);
+    }
+#pragma unroll
+    for (int e = 0; e < 4; e++) s[nt][e] *= scale_log2;
+  }
+}
+
 template <int DT, int D>
 __global__ void __launch_bounds__(32 * FA_WARPS)
     sdpa_mma(void* out, int out_dtype, const uint16_t* q, const uint16_t* k, const uint16_t* v, gpu_sdpa_args A) {
   constexpr int LD = D + 8, NT = FA_BC / 8, KD = D / 16, DT8 = D / 8;
+  constexpr float LOG2E = 1.4426950408889634f;
   extern __shared__ __align__(16) uint16_t mma_smem[];
   uint16_t* Qs = mma_smem;
   uint16_t* KVs = Qs + FA_BR * LD;  // buffer i: K at KVs + 2i·BC·LD, V right after
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, c = lane & 3;
   const int h = blockIdx.y, b = blockIdx.z, kvh = h / (A.Hq / A.Hk);
-  const int i0 = blockIdx.x * FA_BR;
+  // The last query blocks first: under a causal mask they have the most keys, and starting them
+  // early keeps the last wave short.
+  const int i0 = (gridDim.x - 1 - blockIdx.x) * FA_BR;
   const int q_valid = min(FA_BR, A.Lq - i0);
+  const float scale_log2 = A.scale * LOG2E;
   stage_rows<D, LD>(Qs, q + b * A.q_st[0] + h * A.q_st[1] + (int64_t)i0 * A.q_st[2], A.q_st[2], FA_BR, q_valid);
   __syncthreads();
   uint32_t qa[KD][4];
-  const uint16_t* Qw = Qs + warp * 16 * LD;
 #pragma unroll
-  for (int kk = 0; kk < KD; kk++) {
-    qa[kk][0] = ld_b32(Qw + g * LD + kk * 16 + 2 * c);
-    qa[kk][1] = ld_b32(Qw + (g + 8) * LD + kk * 16 + 2 * c);
-    qa[kk][2] = ld_b32(Qw + g * LD + kk * 16 + 8 + 2 * c);
-    qa[kk][3] = ld_b32(Qw + (g + 8) * LD + kk * 16 + 8 + 2 * c);
-  }
+  for (int kk = 0; kk < KD; kk++)  // A fragments: rows 0-7 / 8-15 at columns kk·16 + 0 / 8
+    ldmatrix_x4(qa[kk], Qs + (warp * 16 + (lane & 15)) * LD + kk * 16 + (lane >> 4) * 8);
   float o[DT8][4];
 #pragma unroll
   for (int d = 0; d < DT8; d++) o[d][0] = o[d][1] = o[d][2] = o[d][3] = 0.0f;
-  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
+  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};  // m in units of log2
   const int64_t qrow[2] = {(int64_t)i0 + warp * 16 + g, (int64_t)i0 + warp * 16 + g + 8};
   const int64_t shift = (int64_t)A.Lk - A.Lq;  // causal: query i sees keys <= i + shift
   int64_t last_key = A.Lk - 1;
   if (A.causal) last_key = min(last_key, (int64_t)i0 + q_valid - 1 + shift);
   const int64_t warp_last_key = A.causal ? (int64_t)i0 + warp * 16 + 15 + shift : INT64_MAX;
+  // Tiles whose keys every row of this warp sees need no per-element test (rows past Lq have
+  // zero queries and are never stored).
+  const int64_t warp_open_key = min((int64_t)A.Lk - 1, A.causal ? (int64_t)i0 + warp * 16 + shift : INT64_MAX);
   const uint16_t* kbase = k + b * A.k_st[0] + kvh * A.k_st[1];
   const uint16_t* vbase = v + b * A.v_st[0] + kvh * A.v_st[1];
 
@@ -145,59 +190,54 @@ __global__ void __launch_bounds__(32 * FA_WARPS)
     const uint16_t* Ks = KVs + (size_t)buf * 2 * FA_BC * LD;
     const uint16_t* Vs = Ks + FA_BC * LD;
     if (j0 <= warp_last_key) {  // else every key of this tile is after this warp's queries
-      // S (16 × 64) = Q_w · Kᵀ
       float s[NT][4];
-#pragma unroll
-      for (int nt = 0; nt < NT; nt++) {
-        s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.0f;
-        const uint16_t* kr = Ks + (nt * 8 + g) * LD + 2 * c;
-#pragma unroll
-        for (int kk = 0; kk < KD; kk++) mma16816<DT>(s[nt], qa[kk], ld_b32(kr + kk * 16), ld_b32(kr + kk * 16 + 8));
-      }
-      // Scale, masks, causality; the tile's maximum per row (a quad of lanes shares a row).
+      qk_tile<DT, D>(s, qa, Ks, lane, scale_log2);
       float tile_max[2] = {-INFINITY, -INFINITY};
+      if (!A.mask && j0 + FA_BC - 1 <= warp_open_key) {
 #pragma unroll
-      for (int nt = 0; nt < NT; nt++) {
+        for (int nt = 0; nt < NT; nt++) {
+          tile_max[0] = fmaxf(tile_max[0], fmaxf(s[nt][0], s[nt][1]));
+          tile_max[1] = fmaxf(tile_max[1], fmaxf(s[nt][2], s[nt][3]));
+        }
+      } else {  // masks, causality and the end of the keys, element by element
 #pragma unroll
-        for (int e = 0; e < 4; e++) {
-          const int r = e >> 1;
-          const int64_t j = j0 + nt * 8 + 2 * c + (e & 1), qi = qrow[r];
-          float x = s[nt][e] * A.scale;
-          bool visible = j < A.Lk && qi < A.Lq && !(A.causal && j > qi + shift);
-          if (visible && A.mask) {
-            int64_t mo = b * A.mask_st[0] + h * A.mask_st[1] + qi * A.mask_st[2] + j * A.mask_st[3];
-            if (A.mask_dtype == MLX_BOOL)
-              visible = ((const bool*)A.mask)[mo];
-            else
-              x += load_f32(A.mask, A.mask_dtype, mo);
+        for (int nt = 0; nt < NT; nt++) {
+#pragma unroll
+          for (int e = 0; e < 4; e++) {
+            const int r = e >> 1;
+            const int64_t j = j0 + nt * 8 + 2 * c + (e & 1), qi = qrow[r];
+            float x = s[nt][e];
+            bool visible = j < A.Lk && qi < A.Lq && !(A.causal && j > qi + shift);
+            if (visible && A.mask) {
+              int64_t mo = b * A.mask_st[0] + h * A.mask_st[1] + qi * A.mask_st[2] + j * A.mask_st[3];
+              if (A.mask_dtype == MLX_BOOL)
+                visible = ((const bool*)A.mask)[mo];
+              else
+                x += load_f32(A.mask, A.mask_dtype, mo) * LOG2E;
+            }
+            s[nt][e] = visible ? x : -INFINITY;
+            tile_max[r] = fmaxf(tile_max[r], s[nt][e]);
           }
-          s[nt][e] = visible ? x : -INFINITY;
-          tile_max[r] = fmaxf(tile_max[r], s[nt][e]);
         }
       }
-      float corr[2], m_new[2], sum[2] = {0.0f, 0.0f};
+      // A quad of lanes shares a row.
+      float corr[2], m_new[2], m_use[2], sum[2] = {0.0f, 0.0f};
 #pragma unroll
       for (int r = 0; r < 2; r++) {
         tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 1));
         tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 2));
         m_new[r] = fmaxf(m[r], tile_max[r]);
-        corr[r] = m_new[r] == -INFINITY ? 1.0f : expf(m[r] - m_new[r]);
+        m_use[r] = m_new[r] == -INFINITY ? 0.0f : m_new[r];  // a row with nothing visible yet: p = 0
+        corr[r] = exp2_approx(m[r] - m_use[r]);
       }
       // P rounded to the input dtype, packed straight into A fragments (two n-tiles per k step).
       uint32_t pa[FA_BC / 16][4];
 #pragma unroll
       for (int nt = 0; nt < NT; nt++) {
-        uint32_t bits[4];
-#pragma unroll
-        for (int e = 0; e < 4; e++) {
-          const int r = e >> 1;
-          const float p = s[nt][e] == -INFINITY ? 0.0f : expf(s[nt][e] - m_new[r]);
-          float rounded;
-          bits[e] = round_bits<DT>(p, &rounded);
-          sum[r] += rounded;
-        }
-        pa[nt / 2][(nt & 1) * 2 + 0] = bits[0] | (bits[1] << 16);
-        pa[nt / 2][(nt & 1) * 2 + 1] = bits[2] | (bits[3] << 16);
+        pa[nt / 2][(nt & 1) * 2 + 0] =
+            pack_rounded<DT>(exp2_approx(s[nt][0] - m_use[0]), exp2_approx(s[nt][1] - m_use[0]), &sum[0]);
+        pa[nt / 2][(nt & 1) * 2 + 1] =
+            pack_rounded<DT>(exp2_approx(s[nt][2] - m_use[1]), exp2_approx(s[nt][3] - m_use[1]), &sum[1]);
       }
 #pragma unroll
       for (int r = 0; r < 2; r++) {
@@ -213,15 +253,17 @@ __global__ void __launch_bounds__(32 * FA_WARPS)
         o[d][2] *= corr[1];
         o[d][3] *= corr[1];
       }
-      // O += P · V: V's B fragments by transposing 8 × 8 blocks of its rows (ldmatrix .trans).
+      // O += P · V: V's B fragments by transposing 8 × 8 blocks of its rows (ldmatrix .trans),
+      // two 8-wide column blocks of V per load.
 #pragma unroll
       for (int kk = 0; kk < FA_BC / 16; kk++) {
-        const uint16_t* vrow = Vs + (kk * 16 + (lane & 15)) * LD;
+        const uint16_t* vrow = Vs + (kk * 16 + (lane & 15)) * LD + (lane >> 4) * 8;
 #pragma unroll
-        for (int d = 0; d < DT8; d++) {
-          uint32_t b0, b1, addr = (uint32_t)__cvta_generic_to_shared(vrow + d * 8);
-          asm volatile("ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16 {%0,%1}, [%2];\n" : "=r"(b0), "=r"(b1) : "r"(addr));
-          mma16816<DT>(o[d], pa[kk], b0, b1);
+        for (int d = 0; d < DT8; d += 2) {
+          uint32_t bv[4];
+          ldmatrix_x4_trans(bv, vrow + d * 8);
+          mma16816<DT>(o[d], pa[kk], bv[0], bv[1]);
+          mma16816<DT>(o[d + 1], pa[kk], bv[2], bv[3]);
         }
       }
     }

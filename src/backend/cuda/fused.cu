@@ -94,12 +94,33 @@ __device__ __forceinline__ void load8(const void* p, int64_t i, float* f) {
   }
 }
 
+// Stores eight floats as DT at element i (a multiple of 8, 16-byte aligned): one 16- or two
+// 32-byte transfers instead of eight scattered 2-byte stores, which held a 4096-wide row's
+// norm for microseconds in the load/store unit.
+template <int DT>
+__device__ __forceinline__ void store8(void* p, int64_t i, const float* f) {
+  if constexpr (DT == MLX_FLOAT32) {
+    ((float4*)((float*)p + i))[0] = make_float4(f[0], f[1], f[2], f[3]);
+    ((float4*)((float*)p + i))[1] = make_float4(f[4], f[5], f[6], f[7]);
+  } else {
+    uint32_t w[4];
+#pragma unroll
+    for (int e = 0; e < 4; e++) {
+      const uint32_t lo = DT == MLX_BFLOAT16 ? f32_to_bf16(f[2 * e]) : f32_to_f16(f[2 * e]);
+      const uint32_t hi = DT == MLX_BFLOAT16 ? f32_to_bf16(f[2 * e + 1]) : f32_to_f16(f[2 * e + 1]);
+      w[e] = lo | (hi << 16);
+    }
+    *(uint4*)((uint16_t*)p + i) = make_uint4(w[0], w[1], w[2], w[3]);
+  }
+}
+
 // DT, WDT: the dtypes of x and of the weights, known at compile time so that the loads carry no
 // branch: a per-element dtype switch serialised them (one memory latency per load: 11-12 us for
 // a 4096-wide row of an 8B model's decode step). PER: values per thread (rows up to
 // RN_THREADS * PER). ADD (add_rms_norm): x + res is rounded to DT, written to `sum` and
-// normalised, in the same pass. vec: rows contiguous and 16-byte aligned, so a thread takes runs
-// of 8 values with one 16-byte load each (8x fewer load instructions than one value per load).
+// normalised, in the same pass. vec: rows contiguous and 16-byte aligned, inputs and outputs, so
+// a thread takes runs of 8 values with one 16-byte load or store each (8x fewer instructions
+// than one value at a time).
 template <int DT, int WDT, int PER, bool ADD>
 __global__ void __launch_bounds__(RN_THREADS)
     rms_norm_regs(void* out, int out_dtype, const void* x, gpu_rows R, int64_t D, const void* w,
@@ -138,24 +159,34 @@ __global__ void __launch_bounds__(RN_THREADS)
   }
   if (ADD) {
 #pragma unroll
-    for (int k = 0; k < PER; k++) {
+    for (int k = 0; k < PER; k++) v[k] = round_to(v[k], DT);
+#pragma unroll
+    for (int k = 0; k < PER; k += vec ? 8 : 1) {
       const int64_t i = at(k);
-      v[k] = round_to(v[k], DT);
-      if (i < D) store_f32(sum, DT, r * D + i, v[k]);
+      if (i >= D) continue;
+      if (vec) store8<DT>(sum, r * D + i, v + k);
+      else store_f32(sum, DT, r * D + i, v[k]);
     }
   }
 #pragma unroll
   for (int k = 0; k < PER; k++) ss += v[k] * v[k];
   ss = block_sum(ss, scratch);
   const float inv = __fdiv_rn(1.0f, __fsqrt_rn(__fdiv_rn(ss, (float)D) + eps));
+  float y[PER];
 #pragma unroll
   for (int k = 0; k < PER; k++) {
-    const int64_t i = at(k);
-    if (i >= D) continue;
-    float y = round_to(__fmul_rn(v[k], inv), out_dtype);
-    if (w) y = __fmul_rn(y, wv[k]);
-    store_f32(out, out_dtype, r * D + i, y);
+    y[k] = round_to(__fmul_rn(v[k], inv), out_dtype);
+    if (w) y[k] = __fmul_rn(y[k], wv[k]);
   }
+  if (vec && out_dtype == DT) {
+#pragma unroll
+    for (int k = 0; k < PER; k += 8)
+      if (at(k) < D) store8<DT>(out, r * D + at(k), y + k);
+    return;
+  }
+#pragma unroll
+  for (int k = 0; k < PER; k++)
+    if (at(k) < D) store_f32(out, out_dtype, r * D + at(k), y[k]);
 }
 
 // Whether rows of layout R from p can be read 8 values at a time (contiguous, 16-byte aligned).
@@ -440,7 +471,8 @@ extern "C" int gpu_launch_rms_norm(int device, int dtype, int out_dtype, void* o
   if (!s) return 1;
   if (D <= (int64_t)RN_THREADS * RN_PER && gpu_rms_norm_fast_dtypes(dtype, w ? w_dtype : dtype)) {
     auto kernel = pick_rms_norm<RN_PER, false>(dtype, w ? w_dtype : dtype);
-    const bool vec = rows_vec8(x, x_rows, D) && (!w || (w_stride == 1 && ((uintptr_t)w % 16) == 0));
+    const bool vec = rows_vec8(x, x_rows, D) && (!w || (w_stride == 1 && ((uintptr_t)w % 16) == 0)) &&
+                     (uintptr_t)out % 16 == 0;
     kernel<<<(unsigned)rows, RN_THREADS, 0, s>>>(out, out_dtype, x, x_rows, D, w, w_stride, eps, NULL, x_rows, NULL,
                                                  vec);
     return GPU_LAUNCHED("rms_norm");
@@ -470,7 +502,8 @@ extern "C" int gpu_launch_add_rms_norm(int device, int dtype, int out_dtype, voi
   auto kernel = D <= (int64_t)RN_THREADS * RN_PER ? pick_rms_norm<RN_PER, true>(dtype, w ? w_dtype : dtype)
                                                   : pick_rms_norm<2 * RN_PER, true>(dtype, w ? w_dtype : dtype);
   const bool vec = rows_vec8(x, x_rows, D) && rows_vec8(res, res_rows, D) &&
-                   (!w || (w_stride == 1 && ((uintptr_t)w % 16) == 0));
+                   (!w || (w_stride == 1 && ((uintptr_t)w % 16) == 0)) && (uintptr_t)out % 16 == 0 &&
+                   (uintptr_t)sum % 16 == 0;
   kernel<<<(unsigned)rows, RN_THREADS, 0, s>>>(out, out_dtype, x, x_rows, D, w, w_stride, eps, res, res_rows, sum,
                                                vec);
   return GPU_LAUNCHED("add_rms_norm");
