@@ -4,10 +4,10 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "backend/cpu/exp_f32.h"
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/rows.h"
 #include "backend/cpu/threadpool.h"
+#include "backend/cpu/vec.h"
 #include "core/half.h"
 #include "ops/fast_params.h"
 #include "util/error.h"
@@ -17,6 +17,13 @@ static inline float round_to(float v, mlx_dtype dtype) {
   if (dtype == MLX_BFLOAT16) return half_bf16_to_f32(half_f32_to_bf16(v));
   if (dtype == MLX_FLOAT16) return half_f16_to_f32(half_f32_to_f16(v));
   return v;
+}
+
+/* v[0..n) rounded to dtype in place. */
+static void round_row(float* v, int64_t n, mlx_dtype dtype) {
+  if (dtype == MLX_BFLOAT16) cpu_vec_round_bf16(v, n);
+  else if (dtype == MLX_FLOAT16)
+    for (int64_t i = 0; i < n; i++) v[i] = half_f16_to_f32(half_f32_to_f16(v[i]));
 }
 
 typedef struct {
@@ -41,12 +48,12 @@ static void glu_rows(void* ctx, int64_t begin, int64_t end) {
   const mlx_dtype dt = out->dtype;
   const int64_t D = job->D;
   const size_t size = core_dtype_size(dt);
-  float* g = malloc(sizeof(float) * (size_t)(2 * D));
+  float* g = malloc(sizeof(float) * (size_t)(3 * D));
   if (!g) {
     job->failed = 1;
     return;
   }
-  float* u = g + D;
+  float *u = g + D, *t = u + D;
   /* The GELU constants as mlx_astype leaves them in the dtype. */
   const float k1 = round_to(0.044715f, dt), k2 = round_to(0.7978845608f, dt);
   for (int64_t r = begin; r < end; r++) {
@@ -54,23 +61,25 @@ static void glu_rows(void* ctx, int64_t begin, int64_t end) {
                    gate->strides[gate->ndim - 1], D, g);
     cpu_row_to_f32((const char*)core_array_ptr(up) + row_offset(up, r) * (int64_t)size, dt, up->strides[up->ndim - 1],
                    D, u);
-    for (int64_t i = 0; i < D; i++) {
-      const float x = g[i];
-      float t;
-      if (job->act == GLU_SILU) {
-        t = round_to(sigmoid_one_f32(x), dt); /* the unary kernel's sigmoid, value for value */
-        t = round_to(t * x, dt);
-      } else { /* 0.5 x (1 + tanh(k2 (x + k1 x^3))), one rounding per op */
-        t = round_to(x * x, dt);
-        t = round_to(t * x, dt);
-        t = round_to(t * k1, dt);
-        t = round_to(t + x, dt);
-        t = round_to(t * k2, dt);
-        t = round_to(tanhf(t), dt);
-        t = round_to(t + 1.0f, dt);
-        t = round_to(t * round_to(x * 0.5f, dt), dt);
+    if (job->act == GLU_SILU) { /* a step at a time over the row, so that each vectorises */
+      cpu_vec_sigmoid(t, g, D); /* the unary kernel's sigmoid, value for value */
+      round_row(t, D, dt);
+      for (int64_t i = 0; i < D; i++) t[i] *= g[i];
+      round_row(t, D, dt);
+      for (int64_t i = 0; i < D; i++) g[i] = t[i] * u[i];
+    } else { /* 0.5 x (1 + tanh(k2 (x + k1 x^3))), one rounding per op */
+      for (int64_t i = 0; i < D; i++) {
+        const float x = g[i];
+        float v = round_to(x * x, dt);
+        v = round_to(v * x, dt);
+        v = round_to(v * k1, dt);
+        v = round_to(v + x, dt);
+        v = round_to(v * k2, dt);
+        v = round_to(tanhf(v), dt);
+        v = round_to(v + 1.0f, dt);
+        v = round_to(v * round_to(x * 0.5f, dt), dt);
+        g[i] = v * u[i];
       }
-      g[i] = t * u[i];
     }
     cpu_row_from_f32(g, (char*)core_array_ptr(out) + r * D * (int64_t)size, dt, 1, D);
   }
