@@ -523,8 +523,16 @@ static void check_decode(mlx_dtype dt, int B, int Hq, int Hk, int Lk, int kv_cap
   mlx_fast_scaled_dot_product_attention(&c, q, k, v, scale, mode, mask, s, cpu);
   compare(what, g, c, 0, 0, norm_tol(dt));
   compare(what, g, c, 0, 3 * ulp(dt), 0);
-  mlx_array arrays[] = {q, kc, vc, k, v, mask, s, g, c};
-  for (size_t i = 0; i < 9; i++) mlx_array_free(arrays[i]);
+  /* The scalar split-K kernel where the tensor-core one would run. */
+  mlx_array g2 = mlx_array_new();
+  setenv("MLXC_DECODE_ATTN_SCALAR", "1", 1);
+  CHECK_MSG(mlx_fast_scaled_dot_product_attention(&g2, q, k, v, scale, mode, mask, s, gpu) == 0 && mlx_array_eval(g2) == 0,
+            "%s (scalar kernel): %s", what, mlxc_last_error());
+  unsetenv("MLXC_DECODE_ATTN_SCALAR");
+  compare(what, g2, c, 0, 0, norm_tol(dt));
+  compare(what, g2, c, 0, 3 * ulp(dt), 0);
+  mlx_array arrays[] = {q, kc, vc, k, v, mask, s, g, c, g2};
+  for (size_t i = 0; i < 10; i++) mlx_array_free(arrays[i]);
 }
 
 TEST(attention_decode) {
@@ -545,10 +553,12 @@ TEST(attention_decode) {
   check_decode(MLX_BFLOAT16, 1, 32, 8, 4096, 4096, 128, 0, false, false);
   check_decode(MLX_BFLOAT16, 1, 14, 2, 777, 1024, 64, 1, true, true);
   check_decode(MLX_FLOAT16, 2, 32, 8, 129, 200, 128, 2, true, false);
-  /* Shapes the split-K kernel declines (general kernel): f32, D = 80, 16 heads per KV head. */
+  /* 16 and 12 query heads per KV head: the tensor-core kernel only (the scalar one declines). */
+  check_decode(MLX_BFLOAT16, 1, 16, 1, 300, 300, 64, 2, false, false);
+  check_decode(MLX_FLOAT16, 1, 24, 2, 1000, 1100, 128, 1, true, false);
+  /* Shapes the split-K kernels decline (general kernel): f32, D = 80. */
   check_decode(MLX_FLOAT32, 1, 8, 2, 300, 300, 128, 1, false, false);
   check_decode(MLX_BFLOAT16, 1, 4, 2, 300, 310, 80, 0, true, false);
-  check_decode(MLX_BFLOAT16, 1, 16, 1, 300, 300, 64, 2, false, false);
   CHECK(n == 20);
 }
 

@@ -11,9 +11,12 @@
 #include <pthread.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "backend/cuda/common.cuh"
 #include "backend/cuda/launch.h"
+#include "backend/cuda/mma.cuh"
 #include "backend/gpu.h"
 
 namespace {
@@ -45,44 +48,78 @@ __device__ __forceinline__ void unpack8(const uint4& u, float* f) {
 __device__ unsigned int dec_arrivals[65536];
 
 // The last block of group (b, kvh) merges the `splits` chunks of each of its G query heads with
-// the sink as one more score of value zero; a chunk with every key masked has weight 0. A warp
-// per head (heads side by side: one after another, each head's three dependent rounds of L2
-// reads cost ~1.5 us, 10 us for a group of 7).
+// the sink as one more score of value zero; a chunk with every key masked has weight 0. Heads go
+// four at a time: a warp per head finds the chunks' weights (into shared memory), then all the
+// block's threads form the outputs, consecutive threads on consecutive values with eight chunks'
+// loads in flight (a warp per head looping over the chunks for each value took ~10 us of a
+// 21 us kernel at 33 chunks).
 template <int D>
 __device__ void combine_chunks(void* out, int out_dtype, const float* partial, const gpu_sdpa_args& A,
                                int splits, int b, int kvh) {
   constexpr int WARPS = DEC_THREADS / 32;
   __shared__ float w[WARPS][DEC_MAX_SPLITS];
+  __shared__ float s_inv[WARPS];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, G = A.Hq / A.Hk;
-  for (int g = warp; g < G; g += WARPS) {
-    const int h = kvh * G + g;
-    const int64_t bh = (int64_t)b * A.Hq + h;
-    const float* base = partial + bh * splits * (2 + D);
-    float M = -INFINITY;
-    for (int s = lane; s < splits; s += 32) M = fmaxf(M, __ldcg(base + (int64_t)s * (2 + D)));
-    for (int o = 16; o > 0; o >>= 1) M = fmaxf(M, __shfl_xor_sync(0xffffffffu, M, o));
-    const float sink = A.sinks ? load_f32(A.sinks, A.sinks_dtype, h * A.sinks_stride) : -INFINITY;
-    M = fmaxf(M, sink);
-    float total = 0.0f;
-    for (int s = lane; s < splits; s += 32) {
-      const float ms = __ldcg(base + (int64_t)s * (2 + D));
-      const float c = (M > -INFINITY && ms > -INFINITY) ? expf(ms - M) : 0.0f;
-      w[warp][s] = c;
-      total += c * __ldcg(base + (int64_t)s * (2 + D) + 1);
+  for (int g0 = 0; g0 < G; g0 += WARPS) {
+    const int heads = G - g0 < WARPS ? G - g0 : WARPS;
+    if (warp < heads) {
+      const int h = kvh * G + g0 + warp;
+      const float* base = partial + ((int64_t)b * A.Hq + h) * splits * (2 + D);
+      float M = -INFINITY;
+      for (int s = lane; s < splits; s += 32) M = fmaxf(M, __ldcg(base + (int64_t)s * (2 + D)));
+      for (int o = 16; o > 0; o >>= 1) M = fmaxf(M, __shfl_xor_sync(0xffffffffu, M, o));
+      const float sink = A.sinks ? load_f32(A.sinks, A.sinks_dtype, h * A.sinks_stride) : -INFINITY;
+      M = fmaxf(M, sink);
+      float total = 0.0f;
+      for (int s = lane; s < splits; s += 32) {
+        const float ms = __ldcg(base + (int64_t)s * (2 + D));
+        const float c = (M > -INFINITY && ms > -INFINITY) ? expf(ms - M) : 0.0f;
+        w[warp][s] = c;
+        total += c * __ldcg(base + (int64_t)s * (2 + D) + 1);
+      }
+      for (int o = 16; o > 0; o >>= 1) total += __shfl_xor_sync(0xffffffffu, total, o);
+      if (A.sinks && M > -INFINITY) total += expf(sink - M);
+      if (lane == 0) s_inv[warp] = total > 0 ? 1.0f / total : 0.0f;
     }
-    for (int o = 16; o > 0; o >>= 1) total += __shfl_xor_sync(0xffffffffu, total, o);
-    if (A.sinks && M > -INFINITY) total += expf(sink - M);
-    const float inv = total > 0 ? 1.0f / total : 0.0f;
-    __syncwarp();
+    __syncthreads();
+    // A thread's (up to) four outputs together, four chunks deep: 16 loads in flight.
+    constexpr int PER = WARPS * D / DEC_THREADS;
+    const float* col[PER];
+    float a[PER];
 #pragma unroll
-    for (int d0 = 0; d0 < D; d0 += 32) {
-      float a = 0.0f;
-#pragma unroll 4
-      for (int s = 0; s < splits; s++) a += __ldcg(base + (int64_t)s * (2 + D) + 2 + d0 + lane) * w[warp][s];
-      store_f32(out, out_dtype, bh * D + d0 + lane, a * inv);
+    for (int i = 0; i < PER; i++) {
+      const int idx = threadIdx.x + i * DEC_THREADS, gw = idx / D;
+      col[i] = partial + (((int64_t)b * A.Hq + kvh * G + g0 + (gw < heads ? gw : 0)) * splits) * (2 + D) + 2 + idx % D;
+      a[i] = 0.0f;
     }
-    __syncwarp();
+#pragma unroll 4
+    for (int s = 0; s < splits; s++) {
+#pragma unroll
+      for (int i = 0; i < PER; i++) a[i] += __ldcg(col[i] + (int64_t)s * (2 + D)) * w[(threadIdx.x + i * DEC_THREADS) / D][s];
+    }
+#pragma unroll
+    for (int i = 0; i < PER; i++) {
+      const int idx = threadIdx.x + i * DEC_THREADS, gw = idx / D;
+      if (gw < heads) store_f32(out, out_dtype, ((int64_t)b * A.Hq + kvh * G + g0 + gw) * D + idx % D, a[i] * s_inv[gw]);
+    }
+    __syncthreads();  // w is refilled for the next heads
   }
+}
+
+// Publishes this block's partials, then the group's last block to arrive merges all of them.
+template <int D>
+__device__ void publish_and_combine(void* out, int out_dtype, float* partial, const gpu_sdpa_args& A, int splits,
+                                    int b, int kvh) {
+  __shared__ bool s_last;
+  __threadfence();
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    unsigned int* arrivals = &dec_arrivals[blockIdx.y];
+    s_last = atomicAdd(arrivals, 1u) == (unsigned)splits - 1;
+    if (s_last) *arrivals = 0;
+  }
+  __syncthreads();
+  if (s_last) combine_chunks<D>(out, out_dtype, partial, A, splits, b, kvh);
 }
 
 // GM: a power of two >= the group size G = Hq / Hk (registers are sized by it).
@@ -225,17 +262,186 @@ __global__ void __launch_bounds__(DEC_THREADS)
     }
     dst[2 + d] = a;
   }
-  // Publish this chunk, then the group's last block to arrive merges all of them.
-  __shared__ bool s_last;
-  __threadfence();
-  __syncthreads();
-  if (tid == 0) {
-    unsigned int* arrivals = &dec_arrivals[blockIdx.y];
-    s_last = atomicAdd(arrivals, 1u) == (unsigned)splits - 1;
-    if (s_last) *arrivals = 0;
+  publish_and_combine<D>(out, out_dtype, partial, A, splits, b, kvh);
+}
+
+// ---- The same on tensor cores (D 64 or 128, G <= 16 query heads per KV head) ----
+// The G query heads of a KV group are the rows of one 16-row mma tile (rows past G are zero and
+// never stored), so a key costs two mma instructions instead of ~100 scalar ones per lane. A
+// block takes a chunk of keys of one (batch, KV head) in tiles of 64, staged into shared memory
+// by cp.async one tile ahead; each of its four warps takes 16 keys of a tile: S (16 × 16) = Q·Kᵀ,
+// the online softmax in base 2, O (16 × D) += P·V, with P rounded to the input dtype as in the
+// prefill kernel. The warps' states merge in shared memory into the chunk's (max, sum, O) per
+// head, in the partial layout of sdpa_decode_partial, and the last block merges the chunks.
+constexpr int DM_WARPS = DEC_THREADS / 32, DM_BC = 16 * DM_WARPS;
+
+template <int D>
+constexpr size_t decode_mma_smem_bytes() {
+  return 2 * (size_t)(16 + 4 * DM_BC) * (D + 8);  // Q, two buffers of K and V tiles
+}
+
+template <int DT, int D>
+__global__ void __launch_bounds__(DEC_THREADS)
+    sdpa_decode_mma(void* out, int out_dtype, float* partial, const uint16_t* q, const uint16_t* k,
+                    const uint16_t* v, gpu_sdpa_args A, int splits, int chunk) {
+  using namespace mma_attn;
+  constexpr int LD = D + 8, KD = D / 16, DT8 = D / 8;
+  extern __shared__ __align__(16) uint16_t dm_smem[];
+  uint16_t* Qs = dm_smem;
+  uint16_t* KVs = Qs + 16 * LD;  // buffer i: K at KVs + 2i·BC·LD, V right after
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, c = lane & 3;
+  const int G = A.Hq / A.Hk, split = blockIdx.x;
+  const int b = blockIdx.y / A.Hk, kvh = blockIdx.y % A.Hk;
+  const int64_t j0 = (int64_t)split * chunk, j1 = j0 + chunk < A.Lk ? j0 + chunk : A.Lk;
+  const uint16_t* kbase = k + (int64_t)b * A.k_st[0] + (int64_t)kvh * A.k_st[1];
+  const uint16_t* vbase = v + (int64_t)b * A.v_st[0] + (int64_t)kvh * A.v_st[1];
+  auto stage = [&](int64_t t0, int buf) {
+    const int valid = (int)(j1 - t0 < DM_BC ? j1 - t0 : DM_BC);
+    uint16_t* Kb = KVs + (size_t)buf * 2 * DM_BC * LD;
+    stage_padded_async<D>(Kb, kbase + t0 * A.k_st[2], A.k_st[2], DM_BC, valid);
+    stage_padded_async<D>(Kb + DM_BC * LD, vbase + t0 * A.v_st[2], A.v_st[2], DM_BC, valid);
+    asm volatile("cp.async.commit_group;\n" ::);
+  };
+  stage(j0, 0);
+  for (int idx = threadIdx.x; idx < 16 * D; idx += DEC_THREADS) {  // q's last axis may be strided
+    const int r = idx / D, d = idx % D;
+    Qs[r * LD + d] = r < G ? q[(int64_t)b * A.q_st[0] + (int64_t)(kvh * G + r) * A.q_st[1] + (int64_t)d * A.q_st[3]]
+                           : (uint16_t)0;
   }
   __syncthreads();
-  if (s_last) combine_chunks<D>(out, out_dtype, partial, A, splits, b, kvh);
+  uint32_t qa[KD][4];
+#pragma unroll
+  for (int kk = 0; kk < KD; kk++) ldmatrix_x4(qa[kk], Qs + (lane & 15) * LD + kk * 16 + (lane >> 4) * 8);
+  float o[DT8][4];
+#pragma unroll
+  for (int d = 0; d < DT8; d++) o[d][0] = o[d][1] = o[d][2] = o[d][3] = 0.0f;
+  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};  // rows g and g + 8, units of log2
+  const float scale_log2 = A.scale * LOG2E;
+  int buf = 0;
+  for (int64_t t0 = j0; t0 < j1; t0 += DM_BC, buf ^= 1) {
+    if (t0 + DM_BC < j1) {
+      stage(t0 + DM_BC, buf ^ 1);
+      asm volatile("cp.async.wait_group 1;\n" ::);
+    } else {
+      asm volatile("cp.async.wait_group 0;\n" ::);
+    }
+    __syncthreads();
+    const int64_t jw = t0 + warp * 16;  // this warp's first key
+    if (jw < j1) {
+      const uint16_t* Ks = KVs + (size_t)buf * 2 * DM_BC * LD + warp * 16 * LD;
+      const uint16_t* Vs = Ks + DM_BC * LD;
+      float s[2][4];
+#pragma unroll
+      for (int nt = 0; nt < 2; nt++) {
+        s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.0f;
+        const uint16_t* kr = Ks + (nt * 8 + (lane & 7)) * LD + (lane >> 3) * 8;
+#pragma unroll
+        for (int kk = 0; kk < KD; kk += 2) {
+          uint32_t bk[4];
+          ldmatrix_x4(bk, kr + kk * 16);
+          mma16816<DT>(s[nt], qa[kk], bk[0], bk[1]);
+          mma16816<DT>(s[nt], qa[kk + 1], bk[2], bk[3]);
+        }
+      }
+      float tile_max[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+      for (int nt = 0; nt < 2; nt++) {
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+          const int r = e >> 1, row = g + 8 * r;
+          const int64_t j = jw + nt * 8 + 2 * c + (e & 1);
+          float x = s[nt][e] * scale_log2;
+          bool visible = j < j1;
+          if (visible && A.mask && row < G) {
+            const int64_t mo = (int64_t)b * A.mask_st[0] + (int64_t)(kvh * G + row) * A.mask_st[1] + j * A.mask_st[3];
+            if (A.mask_dtype == MLX_BOOL)
+              visible = ((const bool*)A.mask)[mo];
+            else
+              x += load_f32(A.mask, A.mask_dtype, mo) * LOG2E;
+          }
+          s[nt][e] = visible ? x : -INFINITY;
+          tile_max[r] = fmaxf(tile_max[r], s[nt][e]);
+        }
+      }
+      float corr[2], m_use[2], sum[2] = {0.0f, 0.0f};
+#pragma unroll
+      for (int r = 0; r < 2; r++) {
+        tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 1));
+        tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 2));
+        const float m_new = fmaxf(m[r], tile_max[r]);
+        m_use[r] = m_new == -INFINITY ? 0.0f : m_new;
+        corr[r] = exp2_approx(m[r] - m_use[r]);
+        m[r] = m_new;
+      }
+      uint32_t pa[4];
+      pa[0] = pack_rounded<DT>(exp2_approx(s[0][0] - m_use[0]), exp2_approx(s[0][1] - m_use[0]), &sum[0]);
+      pa[1] = pack_rounded<DT>(exp2_approx(s[0][2] - m_use[1]), exp2_approx(s[0][3] - m_use[1]), &sum[1]);
+      pa[2] = pack_rounded<DT>(exp2_approx(s[1][0] - m_use[0]), exp2_approx(s[1][1] - m_use[0]), &sum[0]);
+      pa[3] = pack_rounded<DT>(exp2_approx(s[1][2] - m_use[1]), exp2_approx(s[1][3] - m_use[1]), &sum[1]);
+#pragma unroll
+      for (int r = 0; r < 2; r++) {
+        sum[r] += __shfl_xor_sync(0xffffffffu, sum[r], 1);
+        sum[r] += __shfl_xor_sync(0xffffffffu, sum[r], 2);
+        l[r] = l[r] * corr[r] + sum[r];
+      }
+      const uint16_t* vrow = Vs + (lane & 15) * LD + (lane >> 4) * 8;
+#pragma unroll
+      for (int d = 0; d < DT8; d += 2) {
+        o[d][0] *= corr[0], o[d][1] *= corr[0], o[d][2] *= corr[1], o[d][3] *= corr[1];
+        o[d + 1][0] *= corr[0], o[d + 1][1] *= corr[0], o[d + 1][2] *= corr[1], o[d + 1][3] *= corr[1];
+        uint32_t bv[4];
+        ldmatrix_x4_trans(bv, vrow + d * 8);
+        mma16816<DT>(o[d], pa, bv[0], bv[1]);
+        mma16816<DT>(o[d + 1], pa, bv[2], bv[3]);
+      }
+    }
+    __syncthreads();  // this buffer is refilled next
+  }
+
+  // Merge the warps (their states through the idle K/V buffers; every copy has landed).
+  float* sO = (float*)KVs;  // [warp][16][D]
+  float* sM = sO + DM_WARPS * 16 * D;
+  float* sL = sM + DM_WARPS * 16;
+#pragma unroll
+  for (int d = 0; d < DT8; d++) {
+#pragma unroll
+    for (int e = 0; e < 4; e++) sO[(warp * 16 + g + 8 * (e >> 1)) * D + d * 8 + 2 * c + (e & 1)] = o[d][e];
+  }
+  if (c == 0) {
+    sM[warp * 16 + g] = m[0], sM[warp * 16 + g + 8] = m[1];
+    sL[warp * 16 + g] = l[0], sL[warp * 16 + g + 8] = l[1];
+  }
+  __syncthreads();
+  for (int idx = threadIdx.x; idx < G * D; idx += DEC_THREADS) {
+    const int r = idx / D, d = idx % D;
+    float M = -INFINITY;
+#pragma unroll
+    for (int w = 0; w < DM_WARPS; w++) M = fmaxf(M, sM[w * 16 + r]);
+    float acc = 0.0f, L = 0.0f;
+#pragma unroll
+    for (int w = 0; w < DM_WARPS; w++) {
+      const float cw = M > -INFINITY && sM[w * 16 + r] > -INFINITY ? exp2_approx(sM[w * 16 + r] - M) : 0.0f;
+      acc += cw * sO[(w * 16 + r) * D + d];
+      L += cw * sL[w * 16 + r];
+    }
+    const float M_nat = M > -INFINITY ? M * 0.6931471805599453f : -INFINITY;  // as combine_chunks reads it
+    const int64_t bh = (int64_t)b * A.Hq + kvh * G + r;
+    if (splits == 1) {  // the whole row: the output straight away, merged with the sink as combine_chunks does
+      const float sink = A.sinks ? load_f32(A.sinks, A.sinks_dtype, (kvh * G + r) * A.sinks_stride) : -INFINITY;
+      const float top = fmaxf(M_nat, sink);
+      const float cw = top > -INFINITY && M_nat > -INFINITY ? expf(M_nat - top) : 0.0f;
+      const float total = cw * L + (A.sinks && top > -INFINITY ? expf(sink - top) : 0.0f);
+      store_f32(out, out_dtype, bh * D + d, total > 0 ? acc * cw / total : 0.0f);
+      continue;
+    }
+    float* dst = partial + (bh * splits + split) * (2 + D);
+    if (d == 0) {
+      dst[0] = M_nat;
+      dst[1] = L;
+    }
+    dst[2 + d] = acc;
+  }
+  if (splits > 1) publish_and_combine<D>(out, out_dtype, partial, A, splits, b, kvh);
 }
 
 bool rows_aligned(const void* p, const int64_t* st) {
@@ -265,7 +471,7 @@ partial_kernel pick_d(int D, int gm) {
 
 // Resident blocks per SM of an instantiation, cached (the occupancy query is too slow for every
 // decode step); instantiations are few and fixed, so a small table keyed by the kernel suffices.
-static int occupancy_of(partial_kernel kernel) {
+static int occupancy_of(partial_kernel kernel, size_t smem) {
   static partial_kernel keys[32];
   static int values[32];
   static pthread_mutex_t occupancy_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -275,7 +481,7 @@ static int occupancy_of(partial_kernel kernel) {
     if (keys[i] == kernel) found = values[i];
     if (!keys[i]) {
       int per_sm = 0;
-      if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, DEC_THREADS, 0) != cudaSuccess) {
+      if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, DEC_THREADS, smem) != cudaSuccess) {
         cudaGetLastError();  // only a sizing hint
         per_sm = 1;
       }
@@ -288,26 +494,58 @@ static int occupancy_of(partial_kernel kernel) {
   return found ? found : 1;
 }
 
+// MLXC_DECODE_ATTN_SCALAR=1 takes the scalar kernel where the tensor-core one applies (for
+// comparisons and tests; read at each call).
+static bool getenv_flag_scalar_decode(void) {
+  const char* v = getenv("MLXC_DECODE_ATTN_SCALAR");
+  return v && strcmp(v, "0") != 0;
+}
+
+// The tensor-core kernel for (dtype, D), its shared memory allowed above 48 KiB once per device.
+static partial_kernel pick_mma(int device, int dtype, int D, size_t* smem) {
+  static bool configured[64][4];
+  const int which = (dtype == MLX_BFLOAT16 ? 0 : 2) + (D == 128);
+  partial_kernel kernel = dtype == MLX_BFLOAT16 ? (D == 64 ? sdpa_decode_mma<MLX_BFLOAT16, 64> : sdpa_decode_mma<MLX_BFLOAT16, 128>)
+                                                : (D == 64 ? sdpa_decode_mma<MLX_FLOAT16, 64> : sdpa_decode_mma<MLX_FLOAT16, 128>);
+  *smem = D == 64 ? decode_mma_smem_bytes<64>() : decode_mma_smem_bytes<128>();
+  if (device >= 0 && device < 64 && !configured[device][which]) {
+    if (gpu_check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)*smem),
+                  "decode attention shared memory"))
+      return NULL;
+    configured[device][which] = true;
+  }
+  return kernel;
+}
+
 extern "C" int gpu_launch_sdpa_decode(int device, int dtype, int out_dtype, void* out,
                                       const void* q, const void* k, const void* v,
                                       const gpu_sdpa_args* args) {
   const gpu_sdpa_args A = *args;
   if (A.Lq != 1 || A.Lk < 1 || A.D != A.Dv || (A.D != 64 && A.D != 128 && A.D != 256)) return -1;
   if (dtype != MLX_FLOAT16 && dtype != MLX_BFLOAT16) return -1;
-  if (A.Hk < 1 || A.Hq % A.Hk != 0 || A.Hq / A.Hk > 8 || (int64_t)A.B * A.Hk > 65535) return -1;
+  if (A.Hk < 1 || A.Hq % A.Hk != 0 || (int64_t)A.B * A.Hk > 65535) return -1;
   if (!rows_aligned(k, A.k_st) || !rows_aligned(v, A.v_st)) return -1;
+  const int G = A.Hq / A.Hk;
+  const bool mma = (A.D == 64 || A.D == 128) && G <= 16 && !getenv_flag_scalar_decode();
+  if (!mma && G > 8) return -1;
   cudaStream_t s = gpu_stream(device);
   if (!s) return 1;
-  const int G = A.Hq / A.Hk, gm = G <= 1 ? 1 : G <= 2 ? 2 : G <= 4 ? 4 : 8;
-  partial_kernel kernel = dtype == MLX_BFLOAT16 ? pick_d<MLX_BFLOAT16>(A.D, gm)
-                                                : pick_d<MLX_FLOAT16>(A.D, gm);
+  const int gm = G <= 1 ? 1 : G <= 2 ? 2 : G <= 4 ? 4 : 8;
+  size_t smem = 0;
+  partial_kernel kernel = mma ? pick_mma(device, dtype, A.D, &smem)
+                          : dtype == MLX_BFLOAT16 ? pick_d<MLX_BFLOAT16>(A.D, gm)
+                                                  : pick_d<MLX_FLOAT16>(A.D, gm);
+  if (!kernel) return 1;
   // Chunks: one wave of resident blocks over the GPU (the occupancy of this instantiation),
   // in whole iterations of the block, at most DEC_MAX_SPLITS chunks.
-  int sms = gpu_sm_count(device), per_sm = occupancy_of(kernel);
-  const int step = (DEC_THREADS / (A.D / 8)) * DEC_UNROLL;
+  int sms = gpu_sm_count(device), per_sm = occupancy_of(kernel, smem);
+  // The tensor-core kernel takes at least four tiles a block: a tile costs it about one memory
+  // latency, and merging chunks two or three.
+  const int step = mma ? DM_BC : (DEC_THREADS / (A.D / 8)) * DEC_UNROLL;
   int64_t groups = (int64_t)A.B * A.Hk;
   int64_t want = ((int64_t)per_sm * sms + groups - 1) / groups;
   int64_t chunk = (A.Lk + want - 1) / want;
+  if (mma && chunk < 4 * DM_BC) chunk = 4 * DM_BC;
   if (chunk < (A.Lk + DEC_MAX_SPLITS - 1) / DEC_MAX_SPLITS)
     chunk = (A.Lk + DEC_MAX_SPLITS - 1) / DEC_MAX_SPLITS;
   chunk = (chunk + step - 1) / step * step;
@@ -315,7 +553,7 @@ extern "C" int gpu_launch_sdpa_decode(int device, int dtype, int out_dtype, void
   size_t bytes = sizeof(float) * (size_t)A.B * A.Hq * splits * (2 + A.D);
   void* partial = NULL;
   if (gpu_backend_alloc(device, bytes, &partial)) return 1;
-  kernel<<<dim3(splits, (unsigned)groups), DEC_THREADS, 0, s>>>(
+  kernel<<<dim3(splits, (unsigned)groups), DEC_THREADS, smem, s>>>(
       out, out_dtype, (float*)partial, (const uint16_t*)q, (const uint16_t*)k, (const uint16_t*)v, A, splits,
       (int)chunk);
   int status = GPU_LAUNCHED("decode attention");

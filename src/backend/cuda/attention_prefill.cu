@@ -17,101 +17,24 @@
 
 #include "backend/cuda/common.cuh"
 #include "backend/cuda/launch.h"
+#include "backend/cuda/mma.cuh"
 
 namespace {
+
+using namespace mma_attn;
 
 constexpr int FA_WARPS = 4;
 constexpr int FA_BR = 16 * FA_WARPS;  // queries per block
 constexpr int FA_BC = 64;             // keys per tile
 
-// Copies `rows` rows of D 16-bit values (row r at src + r * row_stride) into a tile of row pitch
-// LD, zero-filling rows at or past `valid`; 16-byte transfers.
-template <int D, int LD = D>
-__device__ __forceinline__ void stage_rows(uint16_t* tile, const uint16_t* src, int64_t row_stride, int rows,
-                                           int valid) {
-  constexpr int PER_ROW = D / 8;
-  for (int idx = threadIdx.x; idx < rows * PER_ROW; idx += blockDim.x) {
-    int r = idx / PER_ROW, c = idx % PER_ROW;
-    uint4 val = make_uint4(0, 0, 0, 0);
-    if (r < valid) val = *(const uint4*)(src + r * row_stride + c * 8);
-    *(uint4*)(tile + r * LD + c * 8) = val;
-  }
-}
-
 // Each warp keeps its 16 query rows' Q fragments, the S tile (16 × 64) and the O accumulator
-// (16 × D) in registers, with no shared-memory round trips between the two products. The
-// fragment layouts are PTX's: in m16n8k16, thread (g = lane / 4, c = lane % 4) holds A rows g and
-// g + 8 at columns 2c, 2c + 1 (+ 8), B column g at rows 2c, 2c + 1 (+ 8), C rows g and g + 8 at
-// columns 2c, 2c + 1. An S accumulator pair of n-tiles is exactly the A fragment of P for P·V.
-// Shared-memory rows are padded by 8 elements so that the 32-bit fragment loads hit 32 banks.
-
-
-template <int DT>
-__device__ __forceinline__ void mma16816(float* c, const uint32_t* a, uint32_t b0, uint32_t b1) {
-  if constexpr (DT == MLX_BFLOAT16)
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-  else
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-// The same with cp.async (16 bytes a copy, rows past `valid` zero-filled): the copies land while
-// the block computes on the other buffer.
-template <int D>
-__device__ __forceinline__ void stage_padded_async(uint16_t* tile, const uint16_t* src, int64_t row_stride, int rows,
-                                                   int valid) {
-  constexpr int PER_ROW = D / 8, LD = D + 8;
-  for (int idx = threadIdx.x; idx < rows * PER_ROW; idx += blockDim.x) {
-    int r = idx / PER_ROW, c = idx % PER_ROW;
-    const uint16_t* from = r < valid ? src + r * row_stride + c * 8 : src;
-    uint32_t to = (uint32_t)__cvta_generic_to_shared(tile + r * LD + c * 8);
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(to), "l"(from), "r"(r < valid ? 16 : 0));
-  }
-}
+// (16 × D) in registers, with no shared-memory round trips between the two products (fragment
+// layouts: mma.cuh).
 
 // Q, then two buffers of K and V tiles.
 template <int D>
 constexpr size_t mma_smem_bytes() {
   return 2 * (size_t)(FA_BR + 4 * FA_BC) * (D + 8);
-}
-
-// 2^x on the special-function unit (softmax runs in base 2 with log2(e) folded into the scale).
-__device__ __forceinline__ float exp2_approx(float x) {
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
-  return y;
-}
-
-// p0, p1 rounded to the input dtype and packed as an A-fragment register; *sum gets their
-// rounded values, as P·V sees them.
-template <int DT>
-__device__ __forceinline__ uint32_t pack_rounded(float p0, float p1, float* sum) {
-  if constexpr (DT == MLX_BFLOAT16) {
-    const __nv_bfloat162 t = __floats2bfloat162_rn(p0, p1);
-    const uint32_t u = *(const uint32_t*)&t;
-    *sum += __uint_as_float(u << 16) + __uint_as_float(u & 0xffff0000u);
-    return u;
-  } else {
-    const __half2 t = __floats2half2_rn(p0, p1);
-    const float2 f = __half22float2(t);
-    *sum += f.x + f.y;
-    return *(const uint32_t*)&t;
-  }
-}
-
-__device__ __forceinline__ void ldmatrix_x4(uint32_t* r, const uint16_t* p) {
-  const uint32_t a = (uint32_t)__cvta_generic_to_shared(p);
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(a));
-}
-
-__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t* r, const uint16_t* p) {
-  const uint32_t a = (uint32_t)__cvta_generic_to_shared(p);
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(a));
 }
 
 // S (16 × 64, in units of log2) = Q_w · Kᵀ · scale · log2(e). K's B fragments come by ldmatrix:
@@ -140,7 +63,6 @@ template <int DT, int D>
 __global__ void __launch_bounds__(32 * FA_WARPS)
     sdpa_mma(void* out, int out_dtype, const uint16_t* q, const uint16_t* k, const uint16_t* v, gpu_sdpa_args A) {
   constexpr int LD = D + 8, NT = FA_BC / 8, KD = D / 16, DT8 = D / 8;
-  constexpr float LOG2E = 1.4426950408889634f;
   extern __shared__ __align__(16) uint16_t mma_smem[];
   uint16_t* Qs = mma_smem;
   uint16_t* KVs = Qs + FA_BR * LD;  // buffer i: K at KVs + 2i·BC·LD, V right after
