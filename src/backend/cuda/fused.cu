@@ -1,6 +1,8 @@
 // Row kernels of the model path: rms_norm, rope, scaled dot-product attention (decode-friendly:
 // keys split across blocks, online softmax, a combine pass), softmax and argmax over the last
 // axis. Float32 arithmetic, one rounding to the output dtype, the CPU kernels' conventions.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #include <math.h>
 #include <stdint.h>
@@ -94,6 +96,15 @@ __device__ __forceinline__ void load8(const void* p, int64_t i, float* f) {
   }
 }
 
+// v rounded through DT by the conversion instructions (round to nearest even, as f32_to_bf16 and
+// f32_to_f16; only NaN payloads may differ), a few instructions instead of a dozen.
+template <int DT>
+__device__ __forceinline__ float round_hw(float v) {
+  if constexpr (DT == MLX_BFLOAT16) return __bfloat162float(__float2bfloat16_rn(v));
+  else if constexpr (DT == MLX_FLOAT16) return __half2float(__float2half_rn(v));
+  else return v;
+}
+
 // Stores eight floats as DT at element i (a multiple of 8, 16-byte aligned): one 16- or two
 // 32-byte transfers instead of eight scattered 2-byte stores, which held a 4096-wide row's
 // norm for microseconds in the load/store unit.
@@ -105,10 +116,14 @@ __device__ __forceinline__ void store8(void* p, int64_t i, const float* f) {
   } else {
     uint32_t w[4];
 #pragma unroll
-    for (int e = 0; e < 4; e++) {
-      const uint32_t lo = DT == MLX_BFLOAT16 ? f32_to_bf16(f[2 * e]) : f32_to_f16(f[2 * e]);
-      const uint32_t hi = DT == MLX_BFLOAT16 ? f32_to_bf16(f[2 * e + 1]) : f32_to_f16(f[2 * e + 1]);
-      w[e] = lo | (hi << 16);
+    for (int e = 0; e < 4; e++) {  // exact: the values were rounded to DT already (round_hw)
+      if constexpr (DT == MLX_BFLOAT16) {
+        const __nv_bfloat162 t = __floats2bfloat162_rn(f[2 * e], f[2 * e + 1]);
+        w[e] = *(const uint32_t*)&t;
+      } else {
+        const __half2 t = __floats2half2_rn(f[2 * e], f[2 * e + 1]);
+        w[e] = *(const uint32_t*)&t;
+      }
     }
     *(uint4*)((uint16_t*)p + i) = make_uint4(w[0], w[1], w[2], w[3]);
   }
@@ -121,15 +136,15 @@ __device__ __forceinline__ void store8(void* p, int64_t i, const float* f) {
 // normalised, in the same pass. vec: rows contiguous and 16-byte aligned, inputs and outputs, so
 // a thread takes runs of 8 values with one 16-byte load or store each (8x fewer instructions
 // than one value at a time).
-template <int DT, int WDT, int PER, bool ADD>
-__global__ void __launch_bounds__(RN_THREADS)
+template <int DT, int WDT, int PER, bool ADD, int THREADS = RN_THREADS>
+__global__ void __launch_bounds__(THREADS)
     rms_norm_regs(void* out, int out_dtype, const void* x, gpu_rows R, int64_t D, const void* w,
                   int64_t w_stride, float eps, const void* res, gpu_rows RR, void* sum, bool vec) {
   __shared__ float scratch[32];
   const int64_t r = blockIdx.x, base = gpu_row_offset(R, r), rbase = ADD ? gpu_row_offset(RR, r) : 0;
   // Element of value k of this thread.
   auto at = [&](int k) -> int64_t {
-    return vec ? 8 * (threadIdx.x + (int64_t)(k / 8) * RN_THREADS) + k % 8 : threadIdx.x + (int64_t)k * RN_THREADS;
+    return vec ? 8 * (threadIdx.x + (int64_t)(k / 8) * THREADS) + k % 8 : threadIdx.x + (int64_t)k * THREADS;
   };
   float v[PER], wv[PER], ss = 0.0f;
   if (vec) {
@@ -159,7 +174,7 @@ __global__ void __launch_bounds__(RN_THREADS)
   }
   if (ADD) {
 #pragma unroll
-    for (int k = 0; k < PER; k++) v[k] = round_to(v[k], DT);
+    for (int k = 0; k < PER; k++) v[k] = round_hw<DT>(v[k]);
 #pragma unroll
     for (int k = 0; k < PER; k += vec ? 8 : 1) {
       const int64_t i = at(k);
@@ -173,16 +188,21 @@ __global__ void __launch_bounds__(RN_THREADS)
   ss = block_sum(ss, scratch);
   const float inv = __fdiv_rn(1.0f, __fsqrt_rn(__fdiv_rn(ss, (float)D) + eps));
   float y[PER];
-#pragma unroll
-  for (int k = 0; k < PER; k++) {
-    y[k] = round_to(__fmul_rn(v[k], inv), out_dtype);
-    if (w) y[k] = __fmul_rn(y[k], wv[k]);
-  }
   if (vec && out_dtype == DT) {
+#pragma unroll
+    for (int k = 0; k < PER; k++) {
+      y[k] = round_hw<DT>(__fmul_rn(v[k], inv));
+      if (w) y[k] = round_hw<DT>(__fmul_rn(y[k], wv[k]));
+    }
 #pragma unroll
     for (int k = 0; k < PER; k += 8)
       if (at(k) < D) store8<DT>(out, r * D + at(k), y + k);
     return;
+  }
+#pragma unroll
+  for (int k = 0; k < PER; k++) {
+    y[k] = round_to(__fmul_rn(v[k], inv), out_dtype);
+    if (w) y[k] = __fmul_rn(y[k], wv[k]);
   }
 #pragma unroll
   for (int k = 0; k < PER; k++)
@@ -196,6 +216,27 @@ bool rows_vec8(const void* p, const gpu_rows& R, int64_t D) {
     if (R.lead_strides[d] % 8 != 0) return false;
   return true;
 }
+
+// Few rows (a decode step's one) of at most 8192 values with x and weights of one dtype: eight
+// values a thread and as many threads as the row needs. With 16 values on each of 256 threads a
+// 4096-wide row kept one SM busy for ~5 us (latency-bound at 8 warps, ~1200 instructions each).
+template <bool ADD, int THREADS>
+auto pick_rms_norm_row_t(int dtype) {
+  return dtype == MLX_BFLOAT16 ? rms_norm_regs<MLX_BFLOAT16, MLX_BFLOAT16, 8, ADD, THREADS>
+         : dtype == MLX_FLOAT16 ? rms_norm_regs<MLX_FLOAT16, MLX_FLOAT16, 8, ADD, THREADS>
+                                : rms_norm_regs<MLX_FLOAT32, MLX_FLOAT32, 8, ADD, THREADS>;
+}
+
+template <bool ADD>
+auto pick_rms_norm_row(int dtype, int64_t D, int* threads) {
+  *threads = D <= 1024 ? 128 : D <= 2048 ? 256 : D <= 4096 ? 512 : 1024;
+  return D <= 1024   ? pick_rms_norm_row_t<ADD, 128>(dtype)
+         : D <= 2048 ? pick_rms_norm_row_t<ADD, 256>(dtype)
+         : D <= 4096 ? pick_rms_norm_row_t<ADD, 512>(dtype)
+                     : pick_rms_norm_row_t<ADD, 1024>(dtype);
+}
+
+constexpr int64_t RN_FEW_ROWS = 16;
 
 // The instantiation for x's and the weights' dtypes (half types or float32).
 template <int PER, bool ADD>
@@ -471,9 +512,11 @@ extern "C" int gpu_launch_rms_norm(int device, int dtype, int out_dtype, void* o
   if (!s) return 1;
   if (D <= (int64_t)RN_THREADS * RN_PER && gpu_rms_norm_fast_dtypes(dtype, w ? w_dtype : dtype)) {
     auto kernel = pick_rms_norm<RN_PER, false>(dtype, w ? w_dtype : dtype);
+    int threads = RN_THREADS;
+    if (rows <= RN_FEW_ROWS && (!w || w_dtype == dtype)) kernel = pick_rms_norm_row<false>(dtype, D, &threads);
     const bool vec = rows_vec8(x, x_rows, D) && (!w || (w_stride == 1 && ((uintptr_t)w % 16) == 0)) &&
                      (uintptr_t)out % 16 == 0;
-    kernel<<<(unsigned)rows, RN_THREADS, 0, s>>>(out, out_dtype, x, x_rows, D, w, w_stride, eps, NULL, x_rows, NULL,
+    kernel<<<(unsigned)rows, threads, 0, s>>>(out, out_dtype, x, x_rows, D, w, w_stride, eps, NULL, x_rows, NULL,
                                                  vec);
     return GPU_LAUNCHED("rms_norm");
   }
@@ -501,10 +544,12 @@ extern "C" int gpu_launch_add_rms_norm(int device, int dtype, int out_dtype, voi
   if (!s) return 1;
   auto kernel = D <= (int64_t)RN_THREADS * RN_PER ? pick_rms_norm<RN_PER, true>(dtype, w ? w_dtype : dtype)
                                                   : pick_rms_norm<2 * RN_PER, true>(dtype, w ? w_dtype : dtype);
+  int threads = RN_THREADS;
+  if (rows <= RN_FEW_ROWS && (!w || w_dtype == dtype)) kernel = pick_rms_norm_row<true>(dtype, D, &threads);
   const bool vec = rows_vec8(x, x_rows, D) && rows_vec8(res, res_rows, D) &&
                    (!w || (w_stride == 1 && ((uintptr_t)w % 16) == 0)) && (uintptr_t)out % 16 == 0 &&
                    (uintptr_t)sum % 16 == 0;
-  kernel<<<(unsigned)rows, RN_THREADS, 0, s>>>(out, out_dtype, x, x_rows, D, w, w_stride, eps, res, res_rows, sum,
+  kernel<<<(unsigned)rows, threads, 0, s>>>(out, out_dtype, x, x_rows, D, w, w_stride, eps, res, res_rows, sum,
                                                vec);
   return GPU_LAUNCHED("add_rms_norm");
 }
