@@ -449,6 +449,17 @@ TEST(attention) {
     check_sdpa(what, dt, 1, 2, 2, 5, 7, 32, "", fmask, false, false);
     mlx_array_free(mask);
     mlx_array_free(fmask);
+    /* Many short rows (attention_rows.cu): a BERT batch with padded sentences (a boolean
+     * (B, 1, 1, Lk) mask), and a causal chunk over several key tiles with D = 96, peaked. */
+    bool pad[4 * 32];
+    for (int i = 0; i < 4 * 32; i++) pad[i] = (i % 32) < 32 - 5 * (i / 32);
+    int sp[4] = {4, 1, 1, 32};
+    mlx_array pmask = mlx_array_new_data(pad, sp, 4, MLX_BOOL);
+    snprintf(what, sizeof what, "sdpa %s BERT batch 4x12 heads 32x32 D=64, padding mask", dname(dt));
+    check_sdpa(what, dt, 4, 12, 12, 32, 32, 64, "", pmask, false, false);
+    snprintf(what, sizeof what, "sdpa %s causal chunk 100 of 300 D=96 GQA 6/2, peaked", dname(dt));
+    check_sdpa_q(what, dt, 1, 6, 2, 100, 300, 96, "causal", mlx_array_new(), false, false, 6.0f);
+    mlx_array_free(pmask);
   }
 }
 

@@ -586,6 +586,8 @@ extern "C" int gpu_launch_sdpa(int device, int dtype, int out_dtype, void* out, 
   if (fast >= 0) return fast;
   int flash = gpu_launch_sdpa_prefill(device, dtype, out_dtype, out, q, k, v, args);
   if (flash >= 0) return flash;
+  int rows = gpu_launch_sdpa_rows(device, dtype, out_dtype, out, q, k, v, args);
+  if (rows >= 0) return rows;
   if ((int64_t)A.B * A.Lq > 65535 * 1024 || A.Hq > 65535)
     return util_error("attention: too many queries for the GPU kernel");
   cudaStream_t s = gpu_stream(device);

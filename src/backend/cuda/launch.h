@@ -140,6 +140,12 @@ int gpu_launch_sdpa_decode(int device, int dtype, int out_dtype, void* out, cons
 int gpu_launch_sdpa_prefill(int device, int dtype, int out_dtype, void* out, const void* q, const void* k,
                             const void* v, const gpu_sdpa_args* args);
 
+/* Many queries (Lq >= 2) over keys in tiles, any float dtype, D and Dv <= 128, any strides,
+ * masks, causal, sinks (attention_rows.cu): what the tensor-core kernel declines, e.g. float32
+ * encoders. Returns -1 (nothing done, no error) for other cases, otherwise 0 or 1. */
+int gpu_launch_sdpa_rows(int device, int dtype, int out_dtype, void* out, const void* q, const void* k,
+                         const void* v, const gpu_sdpa_args* args);
+
 /* layer_norm over the last axis (rows.cu): w and b optional (NULL), 1-D at their strides. */
 int gpu_launch_layer_norm(int device, int dtype, int out_dtype, void* out, const void* x,
                           gpu_rows x_rows, int64_t rows, int64_t D, const void* w, int w_dtype,
