@@ -334,6 +334,16 @@ qlow_tile_avx512(const qgemv_job* j, int64_t n, int64_t rs, int R, int M, int bi
   for (int r = 0; r < R; r++)
     CPU_TILE_UNROLL
     for (int m = 0; m < M; m++) acc[r * M + m] = sp.k0 ? carry[r * rs * M + m] : _mm512_setzero_ps();
+  /* Rows of at most 16 groups (a 0.5B model's 896-wide rows, its tied head among them): each
+   * row's scales are widened to float once, not once per block, and a block picks its lanes'
+   * scales from that vector with one permute (two vector operations fewer per row and block, of
+   * ~29): 4-bit 896x896, one thread, in cache 32.5 -> 30.0 us; from memory 1-3% faster. */
+  const bool whole_row_scales = G <= 16;
+  __m512 row_scales[8];
+  CPU_TILE_UNROLL
+  for (int r = 0; r < R; r++)
+    row_scales[r] = whole_row_scales ? load16_avx512(j->scales, sdtype, (n + r * rs) * G, (int)G)
+                                     : _mm512_setzero_ps();
   for (int64_t k0 = sp.k0; k0 < sp.k1; k0 += BV) {
     int words = K - k0 >= BV ? 16 : (int)((K - k0) / V);
     CPU_TILE_UNROLL
@@ -358,9 +368,12 @@ qlow_tile_avx512(const qgemv_job* j, int64_t n, int64_t rs, int R, int M, int bi
     }
     int64_t g0 = k0 >> j->gshift;
     int count = G - g0 < gpb ? (int)(G - g0) : gpb;
+    const __m512i row_sidx = _mm512_add_epi32(sidx, _mm512_set1_epi32((int)g0));
     CPU_TILE_UNROLL
     for (int r = 0; r < R; r++) {
-      __m512 s = _mm512_permutexvar_ps(sidx, load16_avx512(j->scales, sdtype, (n + r * rs) * G + g0, count));
+      __m512 s = whole_row_scales
+                     ? _mm512_permutexvar_ps(row_sidx, row_scales[r])
+                     : _mm512_permutexvar_ps(sidx, load16_avx512(j->scales, sdtype, (n + r * rs) * G + g0, count));
       CPU_TILE_UNROLL
       for (int m = 0; m < M; m++) acc[r * M + m] = _mm512_fmadd_ps(d[r * M + m], s, acc[r * M + m]);
     }
