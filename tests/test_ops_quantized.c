@@ -368,14 +368,16 @@ static float put_as(void* p, mlx_dtype dtype, int i, float v) {
  * itself (value i of a row: bits [i * bits % 32, ...) of word i * bits / 32, continuing into
  * the next word for the 3-, 5- and 6-bit values that straddle two). K = 384 fills whole vector
  * blocks; K = 11 * group leaves partial ones (the 4-bit kernels take 64 or 128 values per block);
- * N = 37 leaves rows after the multi-row passes; scales and biases come in every dtype, also
- * different ones. The weights sit in a buffer of exactly their size, so a kernel reading past
- * the last row's end shows under AddressSanitizer. */
+ * K = 18 * group has more than 16 groups a row (the AVX-512 2-/4-bit kernel widens the scales of
+ * rows of up to 16 groups once per row, of longer ones block by block); N = 37 leaves rows after
+ * the multi-row passes; scales and biases come in every dtype, also different ones. The weights
+ * sit in a buffer of exactly their size, so a kernel reading past the last row's end shows under
+ * AddressSanitizer. */
 TEST(test_qgemv_every_isa) {
   const int widths[6] = {2, 3, 4, 5, 6, 8}, groups[3] = {32, 64, 128};
   const mlx_dtype dts[3][2] = {{MLX_BFLOAT16, MLX_BFLOAT16}, {MLX_FLOAT16, MLX_FLOAT32},
                                {MLX_FLOAT32, MLX_BFLOAT16}};
-  enum { N = 37, KMAX = 1408 };
+  enum { N = 37, KMAX = 18 * 128 };
   float* x = malloc(sizeof(float) * KMAX);
   uint32_t* w = malloc(sizeof(uint32_t) * (size_t)(N * KMAX / 4));
   float* s = malloc(sizeof(float) * N * 44), *b = malloc(sizeof(float) * N * 44);
@@ -385,9 +387,9 @@ TEST(test_qgemv_every_isa) {
   for (int xi = 0; xi < 2; xi++)
   for (int wi = 0; wi < 6; wi++)
     for (int gi = 0; gi < 3; gi++)
-      for (int ki = 0; ki < 2; ki++)
+      for (int ki = 0; ki < 3; ki++)
         for (int di = 0; di < 3; di++) {
-          int bits = widths[wi], group = groups[gi], K = ki ? 11 * group : 384;
+          int bits = widths[wi], group = groups[gi], K = ki == 2 ? 18 * group : ki ? 11 * group : 384;
           /* second pass: x of bfloat16 numbers (the 4-bit AVX-512 BF16 kernel's case) */
           for (int k = 0; k < KMAX; k++) x[k] = xi ? mlxc_bfloat16_to_float32(mlxc_float32_to_bfloat16(frand())) : frand();
           int G = K / group, words = K * bits / 32;
@@ -422,7 +424,7 @@ TEST(test_qgemv_every_isa) {
           }
           free(exact);
         }
-  CHECK(cases >= 108); /* the portable variant at least, for every case */
+  CHECK(cases >= 324); /* the portable variant at least, for every case */
   free(x);
   free(w);
   free(s);

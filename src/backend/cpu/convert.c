@@ -9,6 +9,7 @@
 #include "backend/cpu/copy.h"
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/strided.h"
+#include "backend/cpu/vec.h"
 #include "core/half.h"
 
 long double cpu_load_real(const void* p, mlx_dtype dtype) {
@@ -102,7 +103,13 @@ static void convert_row(void* p, const int64_t* off, const int64_t* st, int64_t 
   char* d = c->dst + off[0] * (int64_t)c->dst_size;
   const char* s = c->src + off[1] * (int64_t)c->src_size;
   int64_t ds = st[0], ss = st[1];
-  if (c->src_dtype == MLX_FLOAT32 && c->dst_dtype == MLX_BFLOAT16) {
+  /* contiguous float32 <-> bfloat16 rows through vec.h's vector loops (the same values): the
+   * strided loops below ran a 151936-value row of logits at ~0.35 ns a value */
+  if (ds == 1 && ss == 1 && c->src_dtype == MLX_FLOAT32 && c->dst_dtype == MLX_BFLOAT16) {
+    cpu_vec_f32_to_bf16((const float*)s, (uint16_t*)d, n);
+  } else if (ds == 1 && ss == 1 && c->src_dtype == MLX_BFLOAT16 && c->dst_dtype == MLX_FLOAT32) {
+    cpu_vec_bf16_to_f32((const uint16_t*)s, (float*)d, n);
+  } else if (c->src_dtype == MLX_FLOAT32 && c->dst_dtype == MLX_BFLOAT16) {
     for (int64_t i = 0; i < n; i++) ((uint16_t*)d)[i * ds] = half_f32_to_bf16(((const float*)s)[i * ss]);
   } else if (c->src_dtype == MLX_BFLOAT16 && c->dst_dtype == MLX_FLOAT32) {
     for (int64_t i = 0; i < n; i++) ((float*)d)[i * ds] = half_bf16_to_f32(((const uint16_t*)s)[i * ss]);
