@@ -499,7 +499,8 @@ TEST(attention_prefill) {
 /* Decode attention (one query) against the CPU: the split-K kernel for f16/bf16 and head dims
  * 64/128/256, the general kernel otherwise. kv_cap > Lk reads K/V as the first Lk rows of a
  * larger cache (row stride D, head stride kv_cap * D); mask_kind 1: a boolean (B, Hq, 1, Lk)
- * mask with head 0 fully masked, 2: an additive (1, 1, 1, Lk) mask; causal is a no-op for one
+ * mask with head 0 fully masked, 2: an additive (1, 1, 1, Lk) mask, 3 and 4: the tail hidden
+ * (boolean / additive -inf); causal is a no-op for one
  * query but takes the same path. */
 static void check_decode(mlx_dtype dt, int B, int Hq, int Hk, int Lk, int kv_cap, int D, int mask_kind,
                          bool sinks, bool causal) {
@@ -523,6 +524,25 @@ static void check_decode(mlx_dtype dt, int B, int Hq, int Hk, int Lk, int kv_cap
   } else if (mask_kind == 2) {
     int sm[4] = {1, 1, 1, Lk};
     mask = rand_array(sm, 4, dt, -4, 0);
+  } else if (mask_kind == 3 || mask_kind == 4) {
+    /* The slots past 40% of the keys hidden, as a recorded step's unfilled cache slots: boolean
+     * (3) or additive with -inf (4), broadcast over heads. */
+    int sm[4] = {1, 1, 1, Lk};
+    bool* m = malloc((size_t)Lk);
+    float* f = malloc(sizeof(float) * (size_t)Lk);
+    for (int j = 0; j < Lk; j++) {
+      m[j] = j < Lk * 2 / 5 + 1;
+      f[j] = m[j] ? -0.25f * (float)(j % 3) : -INFINITY;
+    }
+    if (mask_kind == 3) {
+      mask = mlx_array_new_data(m, sm, 4, MLX_BOOL);
+    } else {
+      mlx_array f32 = mlx_array_new_data(f, sm, 4, MLX_FLOAT32);
+      mlx_astype(&mask, f32, dt, cpu);
+      mlx_array_free(f32);
+    }
+    free(m);
+    free(f);
   }
   int ss[1] = {Hq};
   mlx_array s = sinks ? rand_array(ss, 1, dt, -1, 1) : mlx_array_new();
@@ -564,6 +584,12 @@ TEST(attention_decode) {
   check_decode(MLX_BFLOAT16, 1, 32, 8, 4096, 4096, 128, 0, false, false);
   check_decode(MLX_BFLOAT16, 1, 14, 2, 777, 1024, 64, 1, true, true);
   check_decode(MLX_FLOAT16, 2, 32, 8, 129, 200, 128, 2, true, false);
+  /* Hidden tails (whole chunks hidden at 5000 keys): the tensor-core kernel stops at the last
+   * key any head sees. */
+  check_decode(MLX_BFLOAT16, 1, 32, 8, 256, 256, 128, 3, false, false);
+  check_decode(MLX_FLOAT16, 1, 14, 2, 5000, 5000, 64, 3, true, false);
+  check_decode(MLX_BFLOAT16, 2, 32, 8, 4096, 4096, 128, 4, false, false);
+  check_decode(MLX_BFLOAT16, 1, 8, 8, 700, 800, 64, 4, true, false);
   /* 16 and 12 query heads per KV head: the tensor-core kernel only (the scalar one declines). */
   check_decode(MLX_BFLOAT16, 1, 16, 1, 300, 300, 64, 2, false, false);
   check_decode(MLX_FLOAT16, 1, 24, 2, 1000, 1100, 128, 1, true, false);

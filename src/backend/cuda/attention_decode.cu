@@ -292,7 +292,8 @@ __global__ void __launch_bounds__(DEC_THREADS)
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, c = lane & 3;
   const int G = A.Hq / A.Hk, split = blockIdx.x;
   const int b = blockIdx.y / A.Hk, kvh = blockIdx.y % A.Hk;
-  const int64_t j0 = (int64_t)split * chunk, j1 = j0 + chunk < A.Lk ? j0 + chunk : A.Lk;
+  const int64_t j0 = (int64_t)split * chunk;
+  int64_t j1 = j0 + chunk < A.Lk ? j0 + chunk : A.Lk;
   const uint16_t* kbase = k + (int64_t)b * A.k_st[0] + (int64_t)kvh * A.k_st[1];
   const uint16_t* vbase = v + (int64_t)b * A.v_st[0] + (int64_t)kvh * A.v_st[1];
   auto stage = [&](int64_t t0, int buf) {
@@ -303,6 +304,27 @@ __global__ void __launch_bounds__(DEC_THREADS)
     asm volatile("cp.async.commit_group;\n" ::);
   };
   stage(j0, 0);
+  // With a mask, the chunk ends after the last key some query head sees: keys hidden from every
+  // head weigh nothing, and a recorded decode step attends over all reserved cache slots with
+  // the unfilled ones masked (at context 128, 256 slots: half the tiles were read for nothing).
+  // The mask is read while the first tile loads.
+  if (A.mask) {
+    __shared__ int s_last;
+    if (threadIdx.x == 0) s_last = -1;
+    __syncthreads();
+    int last = -1;
+    const int n = (int)(j1 - j0) * G;
+    for (int idx = threadIdx.x; idx < n; idx += DEC_THREADS) {
+      const int jj = idx / G, r = idx % G;
+      const int64_t mo = (int64_t)b * A.mask_st[0] + (int64_t)(kvh * G + r) * A.mask_st[1] + (j0 + jj) * A.mask_st[3];
+      const bool seen = A.mask_dtype == MLX_BOOL ? ((const bool*)A.mask)[mo] : load_f32(A.mask, A.mask_dtype, mo) > -INFINITY;
+      if (seen && jj > last) last = jj;
+    }
+    for (int o = 16; o > 0; o >>= 1) last = max(last, __shfl_xor_sync(0xffffffffu, last, o));
+    if (lane == 0 && last >= 0) atomicMax(&s_last, last);
+    __syncthreads();
+    j1 = j0 + s_last + 1;  // j0: nothing seen, no tile is computed
+  }
   for (int idx = threadIdx.x; idx < 16 * D; idx += DEC_THREADS) {  // q's last axis may be strided
     const int r = idx / D, d = idx % D;
     Qs[r * LD + d] = r < G ? q[(int64_t)b * A.q_st[0] + (int64_t)(kvh * G + r) * A.q_st[1] + (int64_t)d * A.q_st[3]]
@@ -398,7 +420,10 @@ __global__ void __launch_bounds__(DEC_THREADS)
     __syncthreads();  // this buffer is refilled next
   }
 
-  // Merge the warps (their states through the idle K/V buffers; every copy has landed).
+  // Merge the warps (their states through the idle K/V buffers, once every copy has landed:
+  // the first tile's too when the mask left nothing to compute).
+  asm volatile("cp.async.wait_group 0;\n" ::);
+  __syncthreads();
   float* sO = (float*)KVs;  // [warp][16][D]
   float* sM = sO + DM_WARPS * 16 * D;
   float* sL = sM + DM_WARPS * 16;
