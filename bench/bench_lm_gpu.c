@@ -2,6 +2,7 @@
  * bfloat16 and 8-bit / 4-bit affine quantization, next to two references measured in the same
  * run: the decode roofline (the weight bytes a token streams, an untied embedding table excepted, plus
  * KV-cache bytes, over the device-to-device copy bandwidth) and, for prefill, the bfloat16 GEMM rate of a 4096³ matmul.
+ * With --device cpu: the all-core copy rate, and the float32 GEMM rate of a 2048³ matmul.
  *   bench_lm_gpu [--shape qwen05|llama8b] [--dir BASE] [--precisions bf16,q8,q4]
  *                [--contexts 128,512,4096] [--decode N] [--device gpu|cpu] [--layers N]
  * The models are written to BASE (default /tmp/mlxc-bench-<shape>) on first use. Prints "SKIP"
@@ -42,16 +43,16 @@ static double copy_gbps(void) {
   return 2.0 * (256 << 20) / t[4] / 1e9;
 }
 
-/* TFLOP/s of a (4096, 4096) @ (4096, 4096) bfloat16 matmul, median of 9. */
-static double gemm_tflops(void) {
-  int shape[2] = {4096, 4096};
+/* TFLOP/s of an (n, n) @ (n, n) matmul of dtype, median of `runs` (at most 9). */
+static double gemm_tflops(mlx_dtype dtype, int n, int runs) {
+  int shape[2] = {n, n};
   mlx_array a = mlx_array_new(), b = mlx_array_new(), c = mlx_array_new();
-  mlx_ones(&a, shape, 2, MLX_BFLOAT16, stream);
-  mlx_ones(&b, shape, 2, MLX_BFLOAT16, stream);
+  mlx_ones(&a, shape, 2, dtype, stream);
+  mlx_ones(&b, shape, 2, dtype, stream);
   mlx_array_eval(a);
   mlx_array_eval(b);
   double t[9];
-  for (int r = -2; r < 9; r++) {
+  for (int r = -2; r < runs; r++) {
     mlx_synchronize(stream);
     double t0 = bench_now();
     mlx_matmul(&c, a, b, stream);
@@ -59,11 +60,11 @@ static double gemm_tflops(void) {
     mlx_synchronize(stream);
     if (r >= 0) t[r] = bench_now() - t0;
   }
-  qsort(t, 9, sizeof t[0], by_value);
+  qsort(t, (size_t)runs, sizeof t[0], by_value);
   mlx_array_free(a);
   mlx_array_free(b);
   mlx_array_free(c);
-  return 2.0 * 4096.0 * 4096.0 * 4096.0 / t[4] / 1e12;
+  return 2.0 * n * (double)n * n / t[runs / 2] / 1e12;
 }
 
 typedef struct {
@@ -145,8 +146,15 @@ int main(int argc, char** argv) {
   if (bench_lm_prepare(base ? base : default_base, shape, precisions, dirs)) return 1;
   printf("%s: models ready in %.1f s\n", shape->name, bench_now() - t0);
   double copy = gpu ? copy_gbps() : bench_parallel_memcpy_gbps((size_t)256 << 20, 5); /* all cores on the CPU */
-  double gemm = gpu ? gemm_tflops() : 0;
-  printf("device-to-device copy %.0f GB/s (read + write); bf16 GEMM 4096^3 %.1f TFLOP/s\n", copy, gemm);
+  /* The prefill reference: cuBLAS's bf16 rate on the GPU; on the CPU the float32 GEMM that
+   * multi-row bfloat16 products end in (OpenBLAS sgemm). */
+  const mlx_dtype gemm_dtype = gpu ? MLX_BFLOAT16 : MLX_FLOAT32;
+  const int gemm_n = gpu ? 4096 : 2048;
+  double gemm = gemm_tflops(gemm_dtype, gemm_n, gpu ? 9 : 5);
+  if (gpu)
+    printf("device-to-device copy %.0f GB/s (read + write); bf16 GEMM %d^3 %.1f TFLOP/s\n", copy, gemm_n, gemm);
+  else
+    printf("all-core copy %.0f GB/s (read + write); float32 GEMM %d^3 %.3f TFLOP/s\n", copy, gemm_n, gemm);
   printf("| model | precision | context | weight MB | prefill tok/s | prefill TFLOP/s | of GEMM | decode tok/s | roofline tok/s | of roofline |\n");
   printf("|---|---|---|---|---|---|---|---|---|---|\n");
   const char* names[3] = {"bf16", "q8", "q4"};
@@ -181,9 +189,9 @@ int main(int argc, char** argv) {
       /* Prefill work: 2 FLOPs per multiplying weight per token. */
       double params = streamed / per_param;
       double tflops = 2.0 * params * r.prefill_tps / 1e12;
-      printf("| %s | %s | %d | %.0f | %.0f | %.1f | %.0f%% | %.1f | %.0f | %.0f%% |\n", shape->name, labels[m],
-             contexts[c], bytes / 1e6, r.prefill_tps, tflops, gemm > 0 ? 100 * tflops / gemm : 0, r.decode_tps, roof,
-             100 * r.decode_tps / roof);
+      printf("| %s | %s | %d | %.0f | %.0f | %.*f | %.0f%% | %.1f | %.0f | %.0f%% |\n", shape->name, labels[m],
+             contexts[c], bytes / 1e6, r.prefill_tps, gpu ? 1 : 3, tflops, gemm > 0 ? 100 * tflops / gemm : 0,
+             r.decode_tps, roof, 100 * r.decode_tps / roof);
       fflush(stdout);
     }
     mlxc_lm_session_free(s);
