@@ -105,9 +105,9 @@ __device__ __forceinline__ float round_hw(float v) {
   else return v;
 }
 
-// Stores eight floats as DT at element i (a multiple of 8, 16-byte aligned): one 16- or two
-// 32-byte transfers instead of eight scattered 2-byte stores, which held a 4096-wide row's
-// norm for microseconds in the load/store unit.
+// Stores eight floats as DT at element i (a multiple of 8, 16-byte aligned): one 16-byte
+// transfer (two for float32) instead of eight scattered 2-byte stores, which held a 4096-wide
+// row's norm for microseconds in the load/store unit.
 template <int DT>
 __device__ __forceinline__ void store8(void* p, int64_t i, const float* f) {
   if constexpr (DT == MLX_FLOAT32) {
