@@ -181,16 +181,24 @@ int mlx_fast_scaled_dot_product_attention(mlx_array* res, const mlx_array querie
   return ops_finish(res, out, name);
 }
 
+/* a (named a_name) is a float array of at least one dimension and b (b_name) has its shape and
+ * dtype: the operands of the fused elementwise ops. */
+static int check_float_pair(const core_array* a, const core_array* b, const char* name, const char* a_name,
+                            const char* b_name) {
+  if (a->ndim < 1) return util_error("%s: %s must have at least one dimension", name, a_name);
+  if (a->dtype != MLX_FLOAT32 && a->dtype != MLX_FLOAT16 && a->dtype != MLX_BFLOAT16)
+    return util_error("%s: %s must be float32, float16 or bfloat16 (got %s)", name, a_name, core_dtype_name(a->dtype));
+  if (b->dtype != a->dtype || b->ndim != a->ndim || memcmp(b->shape, a->shape, sizeof(int) * (size_t)a->ndim))
+    return util_error("%s: %s must have the %s's shape and dtype", name, b_name, a_name);
+  return 0;
+}
+
 int mlxc_fast_add_rms_norm(mlx_array* sum, mlx_array* normed, const mlx_array x_, const mlx_array residual_,
                            const mlx_array weight, float eps, const mlx_stream s) {
   const char* name = "fast.add_rms_norm";
   core_array *x = ops_arg(x_, name, "input"), *r = x ? ops_arg(residual_, name, "residual") : NULL;
   if (!r) return 1;
-  if (x->ndim < 1) return util_error("%s: input must have at least one dimension", name);
-  if (x->dtype != MLX_FLOAT32 && x->dtype != MLX_FLOAT16 && x->dtype != MLX_BFLOAT16)
-    return util_error("%s: input must be float32, float16 or bfloat16 (got %s)", name, core_dtype_name(x->dtype));
-  if (r->dtype != x->dtype || r->ndim != x->ndim || memcmp(r->shape, x->shape, sizeof(int) * (size_t)x->ndim))
-    return util_error("%s: the residual must have the input's shape and dtype", name);
+  if (check_float_pair(x, r, name, "input", "the residual")) return 1;
   core_array *w = core_ctx(weight), *inputs[3] = {x, r, w};
   mlx_dtype out = x->dtype;
   if (w) {
@@ -216,11 +224,7 @@ int mlxc_fast_glu(mlx_array* res, const mlx_array gate_, const mlx_array up_, co
   const char* name = "fast.glu";
   core_array *g = ops_arg(gate_, name, "gate"), *u = g ? ops_arg(up_, name, "up") : NULL;
   if (!u) return 1;
-  if (g->ndim < 1) return util_error("%s: gate must have at least one dimension", name);
-  if (g->dtype != MLX_FLOAT32 && g->dtype != MLX_FLOAT16 && g->dtype != MLX_BFLOAT16)
-    return util_error("%s: gate must be float32, float16 or bfloat16 (got %s)", name, core_dtype_name(g->dtype));
-  if (u->dtype != g->dtype || u->ndim != g->ndim || memcmp(u->shape, g->shape, sizeof(int) * (size_t)g->ndim))
-    return util_error("%s: up must have the gate's shape and dtype", name);
+  if (check_float_pair(g, u, name, "gate", "up")) return 1;
   glu_activation act;
   if (activation && !strcmp(activation, "silu"))
     act = GLU_SILU;

@@ -353,69 +353,25 @@ __global__ void __launch_bounds__(DEC_THREADS)
       const uint16_t* Ks = KVs + (size_t)buf * 2 * DM_BC * LD + warp * 16 * LD;
       const uint16_t* Vs = Ks + DM_BC * LD;
       float s[2][4];
+      qk_tile<DT, D, 2>(s, qa, Ks, lane, scale_log2);
 #pragma unroll
-      for (int nt = 0; nt < 2; nt++) {
-        s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.0f;
-        const uint16_t* kr = Ks + (nt * 8 + (lane & 7)) * LD + (lane >> 3) * 8;
-#pragma unroll
-        for (int kk = 0; kk < KD; kk += 2) {
-          uint32_t bk[4];
-          ldmatrix_x4(bk, kr + kk * 16);
-          mma16816<DT>(s[nt], qa[kk], bk[0], bk[1]);
-          mma16816<DT>(s[nt], qa[kk + 1], bk[2], bk[3]);
-        }
-      }
-      float tile_max[2] = {-INFINITY, -INFINITY};
-#pragma unroll
-      for (int nt = 0; nt < 2; nt++) {
+      for (int nt = 0; nt < 2; nt++) {  // masks and the end of the chunk
 #pragma unroll
         for (int e = 0; e < 4; e++) {
-          const int r = e >> 1, row = g + 8 * r;
+          const int row = g + 8 * (e >> 1);
           const int64_t j = jw + nt * 8 + 2 * c + (e & 1);
-          float x = s[nt][e] * scale_log2;
           bool visible = j < j1;
           if (visible && A.mask && row < G) {
             const int64_t mo = (int64_t)b * A.mask_st[0] + (int64_t)(kvh * G + row) * A.mask_st[1] + j * A.mask_st[3];
             if (A.mask_dtype == MLX_BOOL)
               visible = ((const bool*)A.mask)[mo];
             else
-              x += load_f32(A.mask, A.mask_dtype, mo) * LOG2E;
+              s[nt][e] += load_f32(A.mask, A.mask_dtype, mo) * LOG2E;
           }
-          s[nt][e] = visible ? x : -INFINITY;
-          tile_max[r] = fmaxf(tile_max[r], s[nt][e]);
+          if (!visible) s[nt][e] = -INFINITY;
         }
       }
-      float corr[2], m_use[2], sum[2] = {0.0f, 0.0f};
-#pragma unroll
-      for (int r = 0; r < 2; r++) {
-        tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 1));
-        tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 2));
-        const float m_new = fmaxf(m[r], tile_max[r]);
-        m_use[r] = m_new == -INFINITY ? 0.0f : m_new;
-        corr[r] = exp2_approx(m[r] - m_use[r]);
-        m[r] = m_new;
-      }
-      uint32_t pa[4];
-      pa[0] = pack_rounded<DT>(exp2_approx(s[0][0] - m_use[0]), exp2_approx(s[0][1] - m_use[0]), &sum[0]);
-      pa[1] = pack_rounded<DT>(exp2_approx(s[0][2] - m_use[1]), exp2_approx(s[0][3] - m_use[1]), &sum[1]);
-      pa[2] = pack_rounded<DT>(exp2_approx(s[1][0] - m_use[0]), exp2_approx(s[1][1] - m_use[0]), &sum[0]);
-      pa[3] = pack_rounded<DT>(exp2_approx(s[1][2] - m_use[1]), exp2_approx(s[1][3] - m_use[1]), &sum[1]);
-#pragma unroll
-      for (int r = 0; r < 2; r++) {
-        sum[r] += __shfl_xor_sync(0xffffffffu, sum[r], 1);
-        sum[r] += __shfl_xor_sync(0xffffffffu, sum[r], 2);
-        l[r] = l[r] * corr[r] + sum[r];
-      }
-      const uint16_t* vrow = Vs + (lane & 15) * LD + (lane >> 4) * 8;
-#pragma unroll
-      for (int d = 0; d < DT8; d += 2) {
-        o[d][0] *= corr[0], o[d][1] *= corr[0], o[d][2] *= corr[1], o[d][3] *= corr[1];
-        o[d + 1][0] *= corr[0], o[d + 1][1] *= corr[0], o[d + 1][2] *= corr[1], o[d + 1][3] *= corr[1];
-        uint32_t bv[4];
-        ldmatrix_x4_trans(bv, vrow + d * 8);
-        mma16816<DT>(o[d], pa, bv[0], bv[1]);
-        mma16816<DT>(o[d + 1], pa, bv[2], bv[3]);
-      }
+      softmax_pv<DT, D, 2>(s, m, l, o, Vs, lane);
     }
     __syncthreads();  // this buffer is refilled next
   }
@@ -526,20 +482,18 @@ static bool getenv_flag_scalar_decode(void) {
   return v && strcmp(v, "0") != 0;
 }
 
-// The tensor-core kernel for (dtype, D), its shared memory allowed above 48 KiB once per device.
+// The tensor-core kernel for (DT, D) with its shared memory allowed (NULL after an error).
+template <int DT, int D>
+static partial_kernel mma_kernel(int device, size_t* smem) {
+  *smem = decode_mma_smem_bytes<D>();
+  if (gpu_allow_shared_memory<sdpa_decode_mma<DT, D>>(*smem, device, "decode attention shared memory")) return NULL;
+  return sdpa_decode_mma<DT, D>;
+}
+
 static partial_kernel pick_mma(int device, int dtype, int D, size_t* smem) {
-  static bool configured[64][4];
-  const int which = (dtype == MLX_BFLOAT16 ? 0 : 2) + (D == 128);
-  partial_kernel kernel = dtype == MLX_BFLOAT16 ? (D == 64 ? sdpa_decode_mma<MLX_BFLOAT16, 64> : sdpa_decode_mma<MLX_BFLOAT16, 128>)
-                                                : (D == 64 ? sdpa_decode_mma<MLX_FLOAT16, 64> : sdpa_decode_mma<MLX_FLOAT16, 128>);
-  *smem = D == 64 ? decode_mma_smem_bytes<64>() : decode_mma_smem_bytes<128>();
-  if (device >= 0 && device < 64 && !configured[device][which]) {
-    if (gpu_check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)*smem),
-                  "decode attention shared memory"))
-      return NULL;
-    configured[device][which] = true;
-  }
-  return kernel;
+  if (dtype == MLX_BFLOAT16)
+    return D == 64 ? mma_kernel<MLX_BFLOAT16, 64>(device, smem) : mma_kernel<MLX_BFLOAT16, 128>(device, smem);
+  return D == 64 ? mma_kernel<MLX_FLOAT16, 64>(device, smem) : mma_kernel<MLX_FLOAT16, 128>(device, smem);
 }
 
 extern "C" int gpu_launch_sdpa_decode(int device, int dtype, int out_dtype, void* out,
@@ -575,13 +529,14 @@ extern "C" int gpu_launch_sdpa_decode(int device, int dtype, int out_dtype, void
     chunk = (A.Lk + DEC_MAX_SPLITS - 1) / DEC_MAX_SPLITS;
   chunk = (chunk + step - 1) / step * step;
   int splits = (int)((A.Lk + chunk - 1) / chunk);
-  size_t bytes = sizeof(float) * (size_t)A.B * A.Hq * splits * (2 + A.D);
+  // Per-chunk partials (the tensor-core kernel writes one chunk's output directly).
+  size_t bytes = mma && splits == 1 ? 0 : sizeof(float) * (size_t)A.B * A.Hq * splits * (2 + A.D);
   void* partial = NULL;
-  if (gpu_backend_alloc(device, bytes, &partial)) return 1;
+  if (bytes && gpu_backend_alloc(device, bytes, &partial)) return 1;
   kernel<<<dim3(splits, (unsigned)groups), DEC_THREADS, smem, s>>>(
       out, out_dtype, (float*)partial, (const uint16_t*)q, (const uint16_t*)k, (const uint16_t*)v, A, splits,
       (int)chunk);
   int status = GPU_LAUNCHED("decode attention");
-  gpu_backend_free(device, partial, bytes);
+  if (bytes) gpu_backend_free(device, partial, bytes);
   return status;
 }

@@ -37,28 +37,6 @@ constexpr size_t mma_smem_bytes() {
   return 2 * (size_t)(FA_BR + 4 * FA_BC) * (D + 8);
 }
 
-// S (16 × 64, in units of log2) = Q_w · Kᵀ · scale · log2(e). K's B fragments come by ldmatrix:
-// four 8 × 8 blocks of K rows nt·8.. are the fragments of two 16-deep k steps.
-template <int DT, int D>
-__device__ __forceinline__ void qk_tile(float (*s)[4], const uint32_t (*qa)[4], const uint16_t* Ks, int lane,
-                                        float scale_log2) {
-  constexpr int LD = D + 8, NT = FA_BC / 8, KD = D / 16;
-#pragma unroll
-  for (int nt = 0; nt < NT; nt++) {
-    s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.0f;
-    const uint16_t* kr = Ks + (nt * 8 + (lane & 7)) * LD + (lane >> 3) * 8;
-#pragma unroll
-    for (int kk = 0; kk < KD; kk += 2) {
-      uint32_t b[4];
-      ldmatrix_x4(b, kr + kk * 16);
-      mma16816<DT>(s[nt], qa[kk], b[0], b[1]);
-      mma16816<DT>(s[nt], qa[kk + 1], b[2], b[3]);
-    }
-#pragma unroll
-    for (int e = 0; e < 4; e++) s[nt][e] *= scale_log2;
-  }
-}
-
 template <int DT, int D>
 __global__ void __launch_bounds__(32 * FA_WARPS)
     sdpa_mma(void* out, int out_dtype, const uint16_t* q, const uint16_t* k, const uint16_t* v, gpu_sdpa_args A) {
@@ -116,21 +94,13 @@ __global__ void __launch_bounds__(32 * FA_WARPS)
     const uint16_t* Vs = Ks + FA_BC * LD;
     if (j0 <= warp_last_key) {  // else every key of this tile is after this warp's queries
       float s[NT][4];
-      qk_tile<DT, D>(s, qa, Ks, lane, scale_log2);
-      float tile_max[2] = {-INFINITY, -INFINITY};
-      if (!A.mask && j0 + FA_BC - 1 <= warp_open_key) {
-#pragma unroll
-        for (int nt = 0; nt < NT; nt++) {
-          tile_max[0] = fmaxf(tile_max[0], fmaxf(s[nt][0], s[nt][1]));
-          tile_max[1] = fmaxf(tile_max[1], fmaxf(s[nt][2], s[nt][3]));
-        }
-      } else {  // masks, causality and the end of the keys, element by element
+      qk_tile<DT, D, NT>(s, qa, Ks, lane, scale_log2);
+      if (A.mask || j0 + FA_BC - 1 > warp_open_key) {  // masks, causality and the end of the keys
 #pragma unroll
         for (int nt = 0; nt < NT; nt++) {
 #pragma unroll
           for (int e = 0; e < 4; e++) {
-            const int r = e >> 1;
-            const int64_t j = j0 + nt * 8 + 2 * c + (e & 1), qi = qrow[r];
+            const int64_t j = j0 + nt * 8 + 2 * c + (e & 1), qi = qrow[e >> 1];
             float x = s[nt][e];
             bool visible = j < A.Lk && qi < A.Lq && !(A.causal && j > qi + shift);
             if (visible && A.mask) {
@@ -141,56 +111,10 @@ __global__ void __launch_bounds__(32 * FA_WARPS)
                 x += load_f32(A.mask, A.mask_dtype, mo) * LOG2E;
             }
             s[nt][e] = visible ? x : -INFINITY;
-            tile_max[r] = fmaxf(tile_max[r], s[nt][e]);
           }
         }
       }
-      // A quad of lanes shares a row.
-      float corr[2], m_new[2], m_use[2], sum[2] = {0.0f, 0.0f};
-#pragma unroll
-      for (int r = 0; r < 2; r++) {
-        tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 1));
-        tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 2));
-        m_new[r] = fmaxf(m[r], tile_max[r]);
-        m_use[r] = m_new[r] == -INFINITY ? 0.0f : m_new[r];  // a row with nothing visible yet: p = 0
-        corr[r] = exp2_approx(m[r] - m_use[r]);
-      }
-      // P rounded to the input dtype, packed straight into A fragments (two n-tiles per k step).
-      uint32_t pa[FA_BC / 16][4];
-#pragma unroll
-      for (int nt = 0; nt < NT; nt++) {
-        pa[nt / 2][(nt & 1) * 2 + 0] =
-            pack_rounded<DT>(exp2_approx(s[nt][0] - m_use[0]), exp2_approx(s[nt][1] - m_use[0]), &sum[0]);
-        pa[nt / 2][(nt & 1) * 2 + 1] =
-            pack_rounded<DT>(exp2_approx(s[nt][2] - m_use[1]), exp2_approx(s[nt][3] - m_use[1]), &sum[1]);
-      }
-#pragma unroll
-      for (int r = 0; r < 2; r++) {
-        sum[r] += __shfl_xor_sync(0xffffffffu, sum[r], 1);
-        sum[r] += __shfl_xor_sync(0xffffffffu, sum[r], 2);
-        l[r] = l[r] * corr[r] + sum[r];
-        m[r] = m_new[r];
-      }
-#pragma unroll
-      for (int d = 0; d < DT8; d++) {
-        o[d][0] *= corr[0];
-        o[d][1] *= corr[0];
-        o[d][2] *= corr[1];
-        o[d][3] *= corr[1];
-      }
-      // O += P · V: V's B fragments by transposing 8 × 8 blocks of its rows (ldmatrix .trans),
-      // two 8-wide column blocks of V per load.
-#pragma unroll
-      for (int kk = 0; kk < FA_BC / 16; kk++) {
-        const uint16_t* vrow = Vs + (kk * 16 + (lane & 15)) * LD + (lane >> 4) * 8;
-#pragma unroll
-        for (int d = 0; d < DT8; d += 2) {
-          uint32_t bv[4];
-          ldmatrix_x4_trans(bv, vrow + d * 8);
-          mma16816<DT>(o[d], pa[kk], bv[0], bv[1]);
-          mma16816<DT>(o[d + 1], pa[kk], bv[2], bv[3]);
-        }
-      }
+      softmax_pv<DT, D, NT>(s, m, l, o, Vs, lane);
     }
     __syncthreads();  // this buffer is refilled two tiles later
   }
@@ -216,13 +140,7 @@ int launch_prefill(int device, cudaStream_t s, void* out, int out_dtype, const v
                    const void* v, const gpu_sdpa_args& A) {
   constexpr size_t bytes = mma_smem_bytes<D>();
   auto kernel = sdpa_mma<DT, D>;
-  static bool configured[64];
-  if (device >= 0 && device < 64 && !configured[device]) {
-    if (gpu_check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes),
-                  "attention shared memory"))
-      return 1;
-    configured[device] = true;
-  }
+  if (gpu_allow_shared_memory<sdpa_mma<DT, D>>(bytes, device, "attention shared memory")) return 1;
   dim3 grid((unsigned)((A.Lq + FA_BR - 1) / FA_BR), (unsigned)A.Hq, (unsigned)A.B);
   kernel<<<grid, 32 * FA_WARPS, bytes, s>>>(out, out_dtype, (const uint16_t*)q, (const uint16_t*)k,
                                            (const uint16_t*)v, A);

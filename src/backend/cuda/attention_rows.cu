@@ -21,13 +21,6 @@ constexpr int AR_WARPS = 4, AR_ROWS_PER_WARP = 4, AR_ROWS = AR_WARPS * AR_ROWS_P
 constexpr int AR_MAX_D = 128, AR_PER_LANE = AR_MAX_D / 32;
 
 template <int DT>
-__device__ __forceinline__ float ld(const void* p, int64_t i) {
-  if constexpr (DT == MLX_FLOAT32) return ((const float*)p)[i];
-  else if constexpr (DT == MLX_FLOAT16) return f16_to_f32(((const uint16_t*)p)[i]);
-  else return bf16_to_f32(((const uint16_t*)p)[i]);
-}
-
-template <int DT>
 __global__ void __launch_bounds__(32 * AR_WARPS)
     sdpa_rows(void* out, int out_dtype, const void* q, const void* k, const void* v, gpu_sdpa_args A) {
   __shared__ float Qs[AR_ROWS][AR_MAX_D];
@@ -40,7 +33,7 @@ __global__ void __launch_bounds__(32 * AR_WARPS)
   for (int idx = threadIdx.x; idx < AR_ROWS * D; idx += blockDim.x) {
     const int r = idx / D, d = idx % D;
     const int64_t i = (int64_t)i0 + r;
-    Qs[r][d] = i < A.Lq ? __fmul_rn(ld<DT>(q, (int64_t)b * A.q_st[0] + (int64_t)h * A.q_st[1] + i * A.q_st[2] +
+    Qs[r][d] = i < A.Lq ? __fmul_rn(load_as_f32<DT>(q, (int64_t)b * A.q_st[0] + (int64_t)h * A.q_st[1] + i * A.q_st[2] +
                                                   (int64_t)d * A.q_st[3]),
                                     A.scale)
                         : 0.0f;
@@ -62,11 +55,11 @@ __global__ void __launch_bounds__(32 * AR_WARPS)
     __syncthreads();  // the previous tile is no longer read (and Qs is written, the first time)
     for (int idx = threadIdx.x; idx < AR_KEYS * D; idx += blockDim.x) {
       const int j = idx / D, d = idx % D;
-      Ks[j][d] = j0 + j < A.Lk ? ld<DT>(k, kb + (j0 + j) * A.k_st[2] + (int64_t)d * A.k_st[3]) : 0.0f;
+      Ks[j][d] = j0 + j < A.Lk ? load_as_f32<DT>(k, kb + (j0 + j) * A.k_st[2] + (int64_t)d * A.k_st[3]) : 0.0f;
     }
     for (int idx = threadIdx.x; idx < AR_KEYS * Dv; idx += blockDim.x) {
       const int j = idx / Dv, d = idx % Dv;
-      Vs[j][d] = j0 + j < A.Lk ? ld<DT>(v, vb + (j0 + j) * A.v_st[2] + (int64_t)d * A.v_st[3]) : 0.0f;
+      Vs[j][d] = j0 + j < A.Lk ? load_as_f32<DT>(v, vb + (j0 + j) * A.v_st[2] + (int64_t)d * A.v_st[3]) : 0.0f;
     }
     __syncthreads();
     const int64_t j = j0 + lane;

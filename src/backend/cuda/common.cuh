@@ -94,6 +94,17 @@ __device__ __forceinline__ void store_f32(void* p, int dtype, int64_t i, float v
   }
 }
 
+// Allows Kernel `bytes` of dynamic shared memory on `device` (needed above 48 KiB), once per
+// kernel and device: setting the attribute costs microseconds. 0, or 1 with the error reported.
+template <auto Kernel>
+int gpu_allow_shared_memory(size_t bytes, int device, const char* what) {
+  static bool done[64];
+  if (device < 0 || device >= 64 || done[device]) return 0;
+  if (gpu_check(cudaFuncSetAttribute(Kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes), what)) return 1;
+  done[device] = true;
+  return 0;
+}
+
 // Element offset of row r of the last axis (gpu_rows: the leading dims' shape and strides).
 __device__ __forceinline__ int64_t gpu_row_offset(const gpu_rows& R, int64_t r) {
   int64_t off = 0;

@@ -306,13 +306,6 @@ __global__ void rope_kernel(void* out, int out_dtype, const void* x, int x_dtype
 constexpr int SDPA_WARPS = 4;
 constexpr int SDPA_PER_LANE = 8;  // D, Dv <= 32 * 8
 
-template <int DT>
-__device__ __forceinline__ float ld(const void* p, int64_t i) {
-  if constexpr (DT == MLX_FLOAT32) return ((const float*)p)[i];
-  if constexpr (DT == MLX_FLOAT16) return f16_to_f32(((const uint16_t*)p)[i]);
-  return bf16_to_f32(((const uint16_t*)p)[i]);
-}
-
 // Partial attention of one (b, h, i) over the keys of split blockIdx.x: each warp takes every
 // SDPA_WARPS-th key with a running maximum, sum and accumulator (online softmax); the block's
 // warps are merged and written as (m, l, acc[Dv]) to `partial`.
@@ -329,7 +322,7 @@ __global__ void sdpa_partial(float* partial, const void* q, const void* k, const
 #pragma unroll
   for (int t = 0; t < SDPA_PER_LANE; t++) {
     int d = lane + 32 * t;
-    qv[t] = d < A.D ? __fmul_rn(ld<DT>(q, qbase + d * A.q_st[3]), A.scale) : 0.0f;
+    qv[t] = d < A.D ? __fmul_rn(load_as_f32<DT>(q, qbase + d * A.q_st[3]), A.scale) : 0.0f;
     acc[t] = 0.0f;
   }
   int64_t limit = A.causal ? (int64_t)i + (A.Lk - A.Lq) : A.Lk - 1;
@@ -344,7 +337,7 @@ __global__ void sdpa_partial(float* partial, const void* q, const void* k, const
 #pragma unroll
     for (int t = 0; t < SDPA_PER_LANE; t++) {
       int d = lane + 32 * t;
-      if (d < A.D) dot += qv[t] * ld<DT>(k, kbase + j * A.k_st[2] + d * A.k_st[3]);
+      if (d < A.D) dot += qv[t] * load_as_f32<DT>(k, kbase + j * A.k_st[2] + d * A.k_st[3]);
     }
     dot = warp_sum(dot);
     if (A.mask) {
@@ -359,7 +352,7 @@ __global__ void sdpa_partial(float* partial, const void* q, const void* k, const
 #pragma unroll
     for (int t = 0; t < SDPA_PER_LANE; t++) {
       int d = lane + 32 * t;
-      float vv = d < A.Dv ? ld<DT>(v, vbase + j * A.v_st[2] + d * A.v_st[3]) : 0.0f;
+      float vv = d < A.Dv ? load_as_f32<DT>(v, vbase + j * A.v_st[2] + d * A.v_st[3]) : 0.0f;
       acc[t] = acc[t] * corr + p * vv;
     }
     m = m_new;

@@ -92,4 +92,88 @@ __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t* r, const uint16_t* p
 
 constexpr float LOG2E = 1.4426950408889634f;
 
+
+// S (16 × NT·8, in units of log2) = Q_w · Kᵀ · scale · log2(e) for a warp's 16 query rows (qa:
+// their A fragments over D) and NT·8 keys at Ks (rows of pitch D + 8). K's B fragments come by
+// ldmatrix: four 8 × 8 blocks of K rows nt·8.. are the fragments of two 16-deep k steps.
+template <int DT, int D, int NT>
+__device__ __forceinline__ void qk_tile(float (*s)[4], const uint32_t (*qa)[4], const uint16_t* Ks, int lane,
+                                        float scale_log2) {
+  constexpr int LD = D + 8, KD = D / 16;
+#pragma unroll
+  for (int nt = 0; nt < NT; nt++) {
+    s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.0f;
+    const uint16_t* kr = Ks + (nt * 8 + (lane & 7)) * LD + (lane >> 3) * 8;
+#pragma unroll
+    for (int kk = 0; kk < KD; kk += 2) {
+      uint32_t b[4];
+      ldmatrix_x4(b, kr + kk * 16);
+      mma16816<DT>(s[nt], qa[kk], b[0], b[1]);
+      mma16816<DT>(s[nt], qa[kk + 1], b[2], b[3]);
+    }
+#pragma unroll
+    for (int e = 0; e < 4; e++) s[nt][e] *= scale_log2;
+  }
+}
+
+// One tile of the online softmax and O += P·V for a warp's 16 rows (this thread holds rows g and
+// g + 8): s are the scores in units of log2 (-inf hides a key), m and l the rows' running maximum
+// and sum, o the (16 × D) accumulator; P is rounded to the input dtype and packed straight into A
+// fragments (two n-tiles per k step), V's B fragments come by transposing 8 × 8 blocks of the
+// tile's NT·8 rows at Vs (ldmatrix .trans), two 8-wide column blocks per load. A row with
+// nothing visible yet keeps p = 0.
+template <int DT, int D, int NT>
+__device__ __forceinline__ void softmax_pv(const float (*s)[4], float* m, float* l, float (*o)[4], const uint16_t* Vs,
+                                           int lane) {
+  constexpr int LD = D + 8, DT8 = D / 8;
+  float tile_max[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+  for (int nt = 0; nt < NT; nt++) {
+    tile_max[0] = fmaxf(tile_max[0], fmaxf(s[nt][0], s[nt][1]));
+    tile_max[1] = fmaxf(tile_max[1], fmaxf(s[nt][2], s[nt][3]));
+  }
+  float corr[2], m_use[2], sum[2] = {0.0f, 0.0f};
+#pragma unroll
+  for (int r = 0; r < 2; r++) {  // a quad of lanes shares a row
+    tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 1));
+    tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 2));
+    const float m_new = fmaxf(m[r], tile_max[r]);
+    m_use[r] = m_new == -INFINITY ? 0.0f : m_new;
+    corr[r] = exp2_approx(m[r] - m_use[r]);
+    m[r] = m_new;
+  }
+  uint32_t pa[NT / 2][4];
+#pragma unroll
+  for (int nt = 0; nt < NT; nt++) {
+    pa[nt / 2][(nt & 1) * 2 + 0] =
+        pack_rounded<DT>(exp2_approx(s[nt][0] - m_use[0]), exp2_approx(s[nt][1] - m_use[0]), &sum[0]);
+    pa[nt / 2][(nt & 1) * 2 + 1] =
+        pack_rounded<DT>(exp2_approx(s[nt][2] - m_use[1]), exp2_approx(s[nt][3] - m_use[1]), &sum[1]);
+  }
+#pragma unroll
+  for (int r = 0; r < 2; r++) {
+    sum[r] += __shfl_xor_sync(0xffffffffu, sum[r], 1);
+    sum[r] += __shfl_xor_sync(0xffffffffu, sum[r], 2);
+    l[r] = l[r] * corr[r] + sum[r];
+  }
+#pragma unroll
+  for (int d = 0; d < DT8; d++) {
+    o[d][0] *= corr[0];
+    o[d][1] *= corr[0];
+    o[d][2] *= corr[1];
+    o[d][3] *= corr[1];
+  }
+#pragma unroll
+  for (int kk = 0; kk < NT / 2; kk++) {
+    const uint16_t* vrow = Vs + (kk * 16 + (lane & 15)) * LD + (lane >> 4) * 8;
+#pragma unroll
+    for (int d = 0; d < DT8; d += 2) {
+      uint32_t bv[4];
+      ldmatrix_x4_trans(bv, vrow + d * 8);
+      mma16816<DT>(o[d], pa[kk], bv[0], bv[1]);
+      mma16816<DT>(o[d + 1], pa[kk], bv[2], bv[3]);
+    }
+  }
+}
+
 }  // namespace mma_attn
