@@ -256,6 +256,26 @@ TEST(matmul_layouts_and_batches) {
       mlx_array_free(w);
       mlx_array_free(wt);
     }
+    /* Decode addmm: the GEMV adds a bias (N) or a residual row (1, N) as it writes; K = 896 is
+     * a 0.5B layer's width (a lane's loads all in its tail batch). */
+    const int addmm_k[2] = {896, 203};
+    for (int k = 0; k < 2; k++) {
+      int K = addmm_k[k], sx[2] = {1, K}, sw[2] = {300, K}, sbias[1] = {300}, sres[2] = {1, 300};
+      mlx_array x = rand_array(sx, 2, dt, -1, 1), w = rand_array(sw, 2, dt, -1, 1), wt = mlx_array_new();
+      mlx_array bias = rand_array(sbias, 1, dt, -1, 1), res = rand_array(sres, 2, dt, -1, 1);
+      mlx_array g = mlx_array_new(), r = mlx_array_new();
+      mlx_transpose(&wt, w, cpu);
+      snprintf(what, sizeof what, "addmm %s decode row + bias, K=%d", dname(dt), K);
+      CHECK_MSG(mlx_addmm(&g, bias, x, wt, 1.0f, 1.0f, gpu) == 0, "%s", what);
+      mlx_addmm(&r, bias, x, wt, 1.0f, 1.0f, cpu);
+      compare(what, g, r, 0, 0, norm_tol(dt));
+      snprintf(what, sizeof what, "addmm %s decode row, residual, alpha 0.5 beta 2, K=%d", dname(dt), K);
+      CHECK_MSG(mlx_addmm(&g, res, x, wt, 0.5f, 2.0f, gpu) == 0, "%s", what);
+      mlx_addmm(&r, res, x, wt, 0.5f, 2.0f, cpu);
+      compare(what, g, r, 0, 0, norm_tol(dt));
+      mlx_array tmp[] = {x, w, wt, bias, res, g, r};
+      for (size_t i = 0; i < sizeof tmp / sizeof tmp[0]; i++) mlx_array_free(tmp[i]);
+    }
     mlx_array arrays[] = {a, b, bt0, at0, bt, at, ba, bb, ba2, bat};
     for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++) mlx_array_free(arrays[i]);
   }

@@ -24,9 +24,10 @@ int lm_linear_apply(mlx_array* out, const lm_linear* l, mlx_array x, mlx_stream 
   } else {
     mlx_array wt = mlx_array_new();
     status = mlx_transpose(&wt, l->weight, s); /* a view: matmul reads it as W^T */
-    if (!status) status = mlx_matmul(out, x, wt, s);
+    /* With a bias, one addmm: a decode GEMV adds it as it writes (no separate add). */
+    if (!status) status = l->bias.ctx ? mlx_addmm(out, l->bias, x, wt, 1.0f, 1.0f, s) : mlx_matmul(out, x, wt, s);
     mlx_array_free(wt);
-    if (status) goto cleanup;
+    return status;
   }
   if (l->bias.ctx) CALL(mlx_add(out, *out, l->bias, s));
 cleanup:

@@ -232,6 +232,15 @@ static int k_matmul(core_node* node, core_array** outputs) {
   if (gpu_device_ptr(a, dev, &pa) || gpu_device_ptr(b, dev, &pb) || gpu_alloc_output(out, dev, &pc))
     return 1;
   float alpha = p ? p->alpha : 1.0f, beta = 0.0f;
+  bool half = out->dtype == MLX_FLOAT16 || out->dtype == MLX_BFLOAT16;
+  if (node->n_inputs == 3 && half && (int64_t)out->size == N && gpu_gemv_layout_ok(K, a_cs, b_rs, b_cs) &&
+      node->inputs[2]->dtype == out->dtype) {
+    /* A decode row plus a bias or a residual: the GEMV reads c itself (no copy kernel first). */
+    core_array* c = node->inputs[2];
+    const void* pcin;
+    if (gpu_device_ptr(c, dev, &pcin)) return 1;
+    return gpu_launch_gemv(dev, out->dtype, N, K, pa, pb, b_cs, pc, alpha, p->beta, pcin, c->strides[nd - 1]);
+  }
   if (node->n_inputs == 3) {
     /* addmm: c arrives broadcast to out's shape; the GEMM accumulates onto it. */
     core_array* c = node->inputs[2];

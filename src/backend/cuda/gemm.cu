@@ -65,9 +65,11 @@ bool blas_layout(int64_t R, int64_t C, int64_t rs, int64_t cs, bool* transposed,
 // y[n] = sum_k x[k] * W[n, k] for half W rows (row stride ldw), fp32 accumulation; `split`
 // warps of a block share one output (K split between them; 1 for many outputs), their sums
 // meeting in shared memory in a fixed order. 16-byte loads when rows are aligned, else scalar.
+// y = alpha * W x, plus beta * c when c (an addmm operand, element n at n * c_stride) is given.
 template <bool BF16>
 __global__ void gemv_half_rows(uint16_t* y, const uint16_t* x, const uint16_t* W, int64_t ldw,
-                               int64_t N, int64_t K, bool vec, int split) {
+                               int64_t N, int64_t K, bool vec, int split, float alpha, float beta,
+                               const uint16_t* c, int64_t c_stride) {
   __shared__ float partial[32];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, part = warp % split;
   const int64_t n = blockIdx.x * (int64_t)(blockDim.x / 32 / split) + warp / split;
@@ -95,12 +97,23 @@ __global__ void gemv_half_rows(uint16_t* y, const uint16_t* x, const uint16_t* W
         for (int t = 0; t < 8; t++) sum += cvt(wp[t]) * cvt(xp[t]);
       }
     }
-    for (; c < chunks; c += stride) {
-      uint4 wv = __ldcs(w4 + c), xv = __ldg(x4 + c);
-      const uint16_t* wp = (const uint16_t*)&wv;
-      const uint16_t* xp = (const uint16_t*)&xv;
+    // The rest, fewer than U loads a lane (all of an 896-wide row), issued together as well:
+    // one at a time, a lane waited for a memory latency per load (0.5B q/k/v: 4 in a row).
+    if (c < chunks) {
+      uint4 wv[U], xv[U];
 #pragma unroll
-      for (int t = 0; t < 8; t++) sum += cvt(wp[t]) * cvt(xp[t]);
+      for (int u = 0; u < U; u++) {
+        const bool live = c + stride * u < chunks;
+        wv[u] = live ? __ldcs(w4 + c + stride * u) : make_uint4(0, 0, 0, 0);
+        xv[u] = live ? __ldg(x4 + c + stride * u) : make_uint4(0, 0, 0, 0);
+      }
+#pragma unroll
+      for (int u = 0; u < U; u++) {
+        const uint16_t* wp = (const uint16_t*)&wv[u];
+        const uint16_t* xp = (const uint16_t*)&xv[u];
+#pragma unroll
+        for (int t = 0; t < 8; t++) sum += cvt(wp[t]) * cvt(xp[t]);
+      }
     }
   } else if (n < N) {
     const uint16_t* w = W + n * ldw;
@@ -113,10 +126,35 @@ __global__ void gemv_half_rows(uint16_t* y, const uint16_t* x, const uint16_t* W
     if (part == 0)
       for (int p = 1; p < split; p++) sum += partial[warp + p];
   }
-  if (n < N && lane == 0 && part == 0) y[n] = BF16 ? f32_to_bf16(sum) : f32_to_f16(sum);
+  if (n < N && lane == 0 && part == 0) {
+    float v = alpha * sum;
+    if (c) v += beta * cvt(c[n * c_stride]);  // addmm's term (a bias, a residual), one rounding
+    y[n] = BF16 ? f32_to_bf16(v) : f32_to_f16(v);
+  }
 }
 
 }  // namespace
+
+extern "C" bool gpu_gemv_layout_ok(int64_t K, int64_t x_stride, int64_t w_col_stride, int64_t w_row_stride) {
+  return K > 0 && (x_stride == 1 || K == 1) && w_col_stride == 1 && w_row_stride >= K;
+}
+
+extern "C" int gpu_launch_gemv(int device, int dtype, int64_t N, int64_t K, const void* x, const void* w,
+                               int64_t ldw, void* y, float alpha, float beta, const void* c, int64_t c_stride) {
+  if (N == 0) return 0;
+  cudaStream_t s = gpu_stream(device);
+  if (!s) return 1;
+  bool vec = K % 8 == 0 && ldw % 8 == 0 && ((uintptr_t)x % 16) == 0 && ((uintptr_t)w % 16) == 0;
+  // Few outputs (a 896-wide down projection: 112 blocks of 8 warps on 132 SMs) leave most of
+  // the GPU idle and too few loads in flight: split K over up to 8 warps per output then.
+  int warps = 8, split = 1;
+  while (split < 8 && N * split < 4096 && K / 8 >= 32 * 4 * 2 * split) split *= 2;
+  unsigned grid = (unsigned)((N + warps / split - 1) / (warps / split));
+  auto kernel = dtype == MLX_BFLOAT16 ? gemv_half_rows<true> : gemv_half_rows<false>;
+  kernel<<<grid, 32 * warps, 0, s>>>((uint16_t*)y, (const uint16_t*)x, (const uint16_t*)w, ldw, N, K, vec, split,
+                                     alpha, beta, (const uint16_t*)c, c_stride);
+  return GPU_LAUNCHED("gemv");
+}
 
 extern "C" int gpu_launch_gemm(int device, int dtype, int64_t M, int64_t N, int64_t K,
                                int64_t batch, const void* a, int64_t a_rs, int64_t a_cs,
@@ -128,18 +166,8 @@ extern "C" int gpu_launch_gemm(int device, int dtype, int64_t M, int64_t N, int6
   bool half = dtype == MLX_FLOAT16 || dtype == MLX_BFLOAT16;
   if (!half && dtype != MLX_FLOAT32) return util_error("matmul: dtype %d is not supported on the GPU", dtype);
   // Decode GEMV: x (1, K) contiguous, B a transposed view of a (N, K) row-major weight.
-  if (half && M == 1 && batch == 1 && alpha == 1.0f && beta == 0.0f && K > 0 && b_rs == 1 &&
-      (a_cs == 1 || K == 1) && b_cs >= K) {
-    bool vec = K % 8 == 0 && b_cs % 8 == 0 && ((uintptr_t)a % 16) == 0 && ((uintptr_t)b % 16) == 0;
-    // Few outputs (a 896-wide down projection: 112 blocks of 8 warps on 132 SMs) leave most of
-    // the GPU idle and too few loads in flight: split K over up to 8 warps per output then.
-    int warps = 8, split = 1;
-    while (split < 8 && N * split < 4096 && K / 8 >= 32 * 4 * 2 * split) split *= 2;
-    unsigned grid = (unsigned)((N + warps / split - 1) / (warps / split));
-    auto kernel = dtype == MLX_BFLOAT16 ? gemv_half_rows<true> : gemv_half_rows<false>;
-    kernel<<<grid, 32 * warps, 0, s>>>((uint16_t*)c, (const uint16_t*)a, (const uint16_t*)b, b_cs, N, K, vec, split);
-    return GPU_LAUNCHED("gemv");
-  }
+  if (half && M == 1 && batch == 1 && beta == 0.0f && gpu_gemv_layout_ok(K, a_cs, b_rs, b_cs))
+    return gpu_launch_gemv(device, dtype, N, K, a, b, b_cs, c, alpha, 0.0f, NULL, 0);
   bool ta, tb;
   int64_t lda, ldb;
   if (!blas_layout(M, K, a_rs, a_cs, &ta, &lda) || !blas_layout(K, N, b_rs, b_cs, &tb, &ldb))

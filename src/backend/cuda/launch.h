@@ -79,6 +79,13 @@ int gpu_launch_gemm(int device, int dtype, int64_t M, int64_t N, int64_t K, int6
                     const void* a, int64_t a_rs, int64_t a_cs, int64_t a_bs, const void* b,
                     int64_t b_rs, int64_t b_cs, int64_t b_bs, void* c, float alpha, float beta);
 
+/* The decode GEMV: y (N) = alpha * W x + beta * c, W (N, K) half rows at stride ldw (elements
+ * contiguous), x (K) contiguous, c (N) at c_stride (0 broadcasts a scalar) or NULL; float16 or
+ * bfloat16, fp32 accumulation and one rounding. gpu_gemv_layout_ok says whether x and W fit. */
+bool gpu_gemv_layout_ok(int64_t K, int64_t x_stride, int64_t w_col_stride, int64_t w_row_stride);
+int gpu_launch_gemv(int device, int dtype, int64_t N, int64_t K, const void* x, const void* w, int64_t ldw, void* y,
+                    float alpha, float beta, const void* c, int64_t c_stride);
+
 /* Rows of the last axis: row r of x starts at element offset row_offset(r) computed from the
  * leading dims' shape/strides (lead_ndim of them), elements at x_stride. */
 typedef struct {
