@@ -420,6 +420,46 @@ TEST(rope_variants) {
   }
 }
 
+/* mlxc_fast_rope_kv (one decode step's RoPE and KV writes) on the GPU against the CPU: q and k as
+ * views of one projection's heads (the decoder's layout), the 0.5B (14 + 2 heads of 64) and 8B
+ * (32 + 8 heads of 128) shapes, a slot past the written ones; the GPU caches are written in place. */
+TEST(rope_kv) {
+  const int shapes[2][3] = {{14, 2, 64}, {32, 8, 128}};
+  for (int t = 0; t < 3; t++)
+    for (int sh = 0; sh < 2; sh++) {
+      mlx_dtype dt = float_types[t];
+      int H = shapes[sh][0], K = shapes[sh][1], D = shapes[sh][2], T = 40;
+      int sqk[4] = {1, H + K, 1, D}, sv[4] = {1, K, 1, D}, sc[4] = {1, K, T, D};
+      mlx_array qk = rand_array(sqk, 4, dt, -2, 2), v = rand_array(sv, 4, dt, -1, 1);
+      mlx_array keys0 = rand_array(sc, 4, dt, -1, 1), values0 = rand_array(sc, 4, dt, -1, 1);
+      mlx_array q = mlx_array_new(), k = mlx_array_new(), position = mlx_array_new_int(17);
+      int start[4] = {0, 0, 0, 0}, stop[4] = {1, H, 1, D};
+      mlx_slice(&q, qk, start, 4, stop, 4, NULL, 0, cpu);
+      start[1] = H;
+      stop[1] = H + K;
+      mlx_slice(&k, qk, start, 4, stop, 4, NULL, 0, cpu);
+      mlx_optional_float base = {500000.0f, true};
+      mlx_array gq = mlx_array_new(), gk = mlx_array_new(), gv = mlx_array_new();
+      mlx_array cq = mlx_array_new(), ck = mlx_array_new(), cv = mlx_array_new();
+      mlx_copy(&gk, keys0, gpu); /* private GPU copies: written in place */
+      mlx_copy(&gv, values0, gpu);
+      mlx_array_eval(gk);
+      mlx_array_eval(gv);
+      CHECK(mlxc_fast_rope_kv(&gq, &gk, &gv, q, k, v, gk, gv, D, false, base, 1.0f, position, mlx_array_new(), gpu) == 0);
+      CHECK(mlxc_fast_rope_kv(&cq, &ck, &cv, q, k, v, keys0, values0, D, false, base, 1.0f, position, mlx_array_new(),
+                              cpu) == 0);
+      char what[80];
+      snprintf(what, sizeof what, "rope_kv %s %d+%d heads of %d: q", dname(dt), H, K, D);
+      compare(what, gq, cq, 0, 0, norm_tol(dt));
+      snprintf(what, sizeof what, "rope_kv %s %d+%d heads of %d: keys", dname(dt), H, K, D);
+      compare(what, gk, ck, 0, 0, norm_tol(dt));
+      snprintf(what, sizeof what, "rope_kv %s %d+%d heads of %d: values", dname(dt), H, K, D);
+      compare(what, gv, cv, 0, 0, 0);
+      mlx_array all[] = {qk, v, keys0, values0, q, k, position, gq, gk, gv, cq, ck, cv};
+      for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) mlx_array_free(all[i]);
+    }
+}
+
 /* Queries uniform in [-qmag, qmag]: large values make the softmax peaked, so that the running
  * maximum and its corrections matter. */
 static void check_sdpa_q(const char* what, mlx_dtype dt, int B, int Hq, int Hk, int Lq, int Lk, int D,
@@ -1174,6 +1214,7 @@ int main(void) {
   RUN(rms_norm);
   RUN(glu_halves);
   RUN(rope_variants);
+  RUN(rope_kv);
   RUN(attention);
   RUN(attention_decode);
   RUN(attention_prefill);

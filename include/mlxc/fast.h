@@ -6,6 +6,11 @@
  *     (a residual connection followed by the next sub-layer's norm)
  *   mlxc_fast_glu(&out, gate, up, "silu" | "gelu_tanh", s)
  *     out = act(gate) * up (the gated MLP's activation: SwiGLU, GeGLU)
+ *   mlxc_fast_rope_kv(&q_out, &keys_out, &values_out, q, k, v, keys, values, dims, traditional,
+ *                     base, scale, position, freqs, s)
+ *     q_out = mlx_fast_rope_dynamic(q, position); keys_out and values_out = the caches with
+ *     mlx_fast_rope_dynamic(k, position) and v written at slot `position` of axis 2
+ *     (mlx_slice_update_dynamic): a decode step's RoPE and KV-cache write
  *
  * Results are those of the composed ops, rounding included: the sum is rounded to its dtype
  * before it is normalised. Every function returns 0 on success, non-zero with a message
@@ -14,6 +19,7 @@
 #define MLXC_FAST_H
 
 #include "mlx/c/array.h"
+#include "mlx/c/optional.h"
 #include "mlx/c/stream.h"
 
 #ifdef __cplusplus
@@ -32,6 +38,18 @@ int mlxc_fast_add_rms_norm(mlx_array* sum, mlx_array* normed, const mlx_array x,
  * separate ops would (mlx_sigmoid, mlx_multiply, ...). */
 int mlxc_fast_glu(mlx_array* res, const mlx_array gate, const mlx_array up, const char* activation,
                   const mlx_stream s);
+
+/* q (B, H, L, D), k (B, Hk, L, D), v (B, Hk, L, Dv), keys (B, Hk, T, D), values (B, Hk, T, Dv), one
+ * floating-point dtype; position: one integer (an array, so that a recorded step reads it when it
+ * runs). q and k rotate as mlx_fast_rope_dynamic with offset `position` (dims, traditional, base
+ * or freqs, scale as there); k rotated and v go into slots position .. position + L - 1 of the
+ * caches, the start resolved as mlx_slice_update_dynamic does (negative counts from the end,
+ * clamped to fit). The caches are updated in place when the caller's handles were the only
+ * references (pass the same handles as results: &keys, &values). */
+int mlxc_fast_rope_kv(mlx_array* res_q, mlx_array* res_keys, mlx_array* res_values, const mlx_array q,
+                      const mlx_array k, const mlx_array v, const mlx_array keys, const mlx_array values, int dims,
+                      bool traditional, mlx_optional_float base, float scale, const mlx_array position,
+                      const mlx_array freqs, const mlx_stream s);
 
 #ifdef __cplusplus
 }

@@ -181,16 +181,21 @@ static int row_positions(mlx_array* out, const mlxc_lm_session* sess) {
   return 0;
 }
 
-int lm_rope_apply(mlx_array* out, const mlxc_lm_session* sess, int li, mlx_array x, mlx_array offsets, mlx_stream s) {
+lm_rope_settings lm_rope_for(const mlxc_lm_session* sess, int li, int L) {
   const mlxc_lm_model* m = sess->model;
   const lm_config* c = &m->config;
   bool sliding = c->layer_kinds[li] == LAYER_SLIDING_ATTENTION && c->sliding_window > 0;
-  int dims = (int)(c->head_dim * c->partial_rotary_factor), L = mlx_array_dim(x, 2);
-  mlx_optional_float base = {sliding ? c->rope_local_theta : lm_rope_base(c, sess->offset + L), !m->rope_freqs.ctx};
-  mlx_array freqs = m->rope_freqs.ctx && !(sliding && m->arch->gemma_norms) ? m->rope_freqs : mlx_array_new();
-  if (!freqs.ctx) base.has_value = true;
-  if (offsets.ctx) return mlx_fast_rope_dynamic(out, x, dims, false, base, 1.0f, offsets, freqs, s);
-  return mlx_fast_rope(out, x, dims, false, base, 1.0f, sess->offset, freqs, s);
+  lm_rope_settings r = {(int)(c->head_dim * c->partial_rotary_factor),
+                        {sliding ? c->rope_local_theta : lm_rope_base(c, sess->offset + L), !m->rope_freqs.ctx},
+                        m->rope_freqs.ctx && !(sliding && m->arch->gemma_norms) ? m->rope_freqs : mlx_array_new()};
+  if (!r.freqs.ctx) r.base.has_value = true;
+  return r;
+}
+
+int lm_rope_apply(mlx_array* out, const mlxc_lm_session* sess, int li, mlx_array x, mlx_array offsets, mlx_stream s) {
+  lm_rope_settings r = lm_rope_for(sess, li, mlx_array_dim(x, 2));
+  if (offsets.ctx) return mlx_fast_rope_dynamic(out, x, r.dims, false, r.base, 1.0f, offsets, r.freqs, s);
+  return mlx_fast_rope(out, x, r.dims, false, r.base, 1.0f, sess->offset, r.freqs, s);
 }
 
 int lm_rope_qk(mlx_array* qr, mlx_array* kr, const mlxc_lm_session* sess, int li, mlx_array q, mlx_array k,

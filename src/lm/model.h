@@ -229,6 +229,14 @@ typedef int (*lm_attend_fn)(mlx_array* out, mlxc_lm_session* session, int layer,
 /* The decoder's graph for ids (B, n) with `attend` as every attention layer's core: logits as
  * lm_decoder_forward, built and not evaluated; the session's offset is left as it is. */
 int lm_decoder_run(mlxc_lm_session* session, mlx_array ids, lm_attend_fn attend, void* ctx, mlx_array* logits);
+/* The RoPE of `layer` for L new positions: rotated dims, base (or freqs, the model's table;
+ * freqs is borrowed, not to be freed). */
+typedef struct {
+  int dims;
+  mlx_optional_float base;
+  mlx_array freqs;
+} lm_rope_settings;
+lm_rope_settings lm_rope_for(const mlxc_lm_session* session, int layer, int L);
 /* RoPE of `layer` on x (B, heads, L, hd): positions from `offsets` (int32, (B) or (1): mlx_fast_rope_dynamic)
  * or, when empty, from the session's offset. */
 int lm_rope_apply(mlx_array* out, const mlxc_lm_session* session, int layer, mlx_array x, mlx_array offsets, mlx_stream s);

@@ -6,6 +6,7 @@
 
 #include "lm/call.h"
 #include "lm/static_decode.h"
+#include "mlxc/fast.h"
 #include "util/error.h"
 
 static bool is_sliding(const lm_config* c, int layer) {
@@ -96,25 +97,38 @@ cleanup:
   return status;
 }
 
-/* The static attention core: RoPE at the position array, k and v written into the cache's
- * slot `position` in the graph, attention over every slot under the step's mask. */
+/* The static attention core: RoPE at the position array with k and v written into the cache's
+ * slot `position`, in the graph and in one op (mlxc_fast_rope_kv), then attention over every
+ * slot under the step's mask. */
 static int static_attention(mlx_array* out, mlxc_lm_session* s, int layer, mlx_array q, mlx_array k, mlx_array v,
                             void* ctx, mlx_stream stream) {
   const static_step* step = ctx;
   lm_kv_cache* cache = &s->caches[layer];
-  mlx_array qr = mlx_array_new(), kr = mlx_array_new();
-  int axes[1] = {2}, status = 0;
-  CALL(lm_rope_qk(&qr, &kr, s, layer, q, k, step->position, stream)); /* (1, H, 1, hd), (1, K, 1, hd) */
-  /* (1, K, capacity, hd): the results replace the session's handles, so the old buffers have
-   * no other reference and the update can write in place. */
-  CALL(mlx_slice_update_dynamic(&cache->parts[0], cache->parts[0], kr, step->position, axes, 1, stream));
-  CALL(mlx_slice_update_dynamic(&cache->parts[1], cache->parts[1], v, step->position, axes, 1, stream));
+  mlx_array qh = mlx_array_new(), kh = mlx_array_new(), qr = mlx_array_new();
+  int status = 0;
+  if (k.ctx) {
+    CALL(mlx_array_set(&qh, q));
+    CALL(mlx_array_set(&kh, k));
+  } else { /* q holds the query heads, then the key heads (lm_attend_fn): two views */
+    int H = s->model->config.num_heads, heads = mlx_array_dim(q, 1);
+    int start[4] = {0, 0, 0, 0}, stop[4] = {mlx_array_dim(q, 0), H, mlx_array_dim(q, 2), mlx_array_dim(q, 3)};
+    CALL(mlx_slice(&qh, q, start, 4, stop, 4, NULL, 0, stream));
+    start[1] = H;
+    stop[1] = heads;
+    CALL(mlx_slice(&kh, q, start, 4, stop, 4, NULL, 0, stream));
+  }
+  /* The results replace the session's cache handles, so the old buffers have no other
+   * reference and the write goes in place. */
+  lm_rope_settings r = lm_rope_for(s, layer, 1);
+  CALL(mlxc_fast_rope_kv(&qr, &cache->parts[0], &cache->parts[1], qh, kh, v, cache->parts[0], cache->parts[1], r.dims,
+                         false, r.base, 1.0f, step->position, r.freqs, stream));
   mlx_array mask = is_sliding(&s->model->config, layer) ? step->windowed : step->causal; /* (capacity) */
   CALL(mlx_fast_scaled_dot_product_attention(out, qr, cache->parts[0], cache->parts[1], lm_attention_scale(s->model),
                                              "array", mask, mlx_array_new(), stream));
 cleanup:
+  mlx_array_free(qh);
+  mlx_array_free(kh);
   mlx_array_free(qr);
-  mlx_array_free(kr);
   return status;
 }
 

@@ -1,5 +1,5 @@
 /* mlx-c fast.h constructors: rms_norm, layer_norm, rope (static and array offsets) and scaled
- * dot-product attention, and mlxc/fast.h's add_rms_norm and glu, each one fused kernel
+ * dot-product attention, and mlxc/fast.h's add_rms_norm, glu and rope_kv, each one fused kernel
  * (backend/cpu/fast.c). */
 #include <stdlib.h>
 #include <string.h>
@@ -115,6 +115,55 @@ int mlx_fast_rope_dynamic(mlx_array* res, const mlx_array x, int dims, bool trad
   core_array* off = ops_arg(offset, "fast.rope", "offset");
   if (!off) return 1;
   return rope_api(res, x, dims, traditional, base, scale, 0, off, freqs, s);
+}
+
+int mlxc_fast_rope_kv(mlx_array* res_q, mlx_array* res_keys, mlx_array* res_values, const mlx_array q_,
+                      const mlx_array k_, const mlx_array v_, const mlx_array keys_, const mlx_array values_, int dims,
+                      bool traditional, mlx_optional_float base, float scale, const mlx_array position_,
+                      const mlx_array freqs_, const mlx_stream s) {
+  const char* name = "fast.rope_kv";
+  core_array* q = ops_arg(q_, name, "q");
+  core_array* k = q ? ops_arg(k_, name, "k") : NULL;
+  core_array* v = k ? ops_arg(v_, name, "v") : NULL;
+  core_array* keys = v ? ops_arg(keys_, name, "keys") : NULL;
+  core_array* values = keys ? ops_arg(values_, name, "values") : NULL;
+  core_array* position = values ? ops_arg(position_, name, "position") : NULL;
+  if (!position) return 1;
+  const core_array* all[5] = {q, k, v, keys, values};
+  for (int i = 0; i < 5; i++) {
+    if (all[i]->ndim != 4) return util_error("%s: q, k, v and the caches must be 4-D (B, heads, L, D)", name);
+    if (all[i]->dtype != keys->dtype || !is_float(keys->dtype))
+      return util_error("%s: q, k, v and the caches must have one floating-point dtype", name);
+  }
+  int B = q->shape[0], Hk = keys->shape[1], L = q->shape[2], D = q->shape[3], Dv = values->shape[3];
+  const int expect[4][4] = {{B, Hk, L, D}, {B, Hk, L, Dv}, {B, Hk, keys->shape[2], D}, {B, Hk, keys->shape[2], Dv}};
+  for (int i = 1; i < 5; i++)
+    for (int d = 0; d < 4; d++)
+      if (all[i]->shape[d] != expect[i - 1][d])
+        return util_error("%s: shapes do not match: q (B, H, L, D), k (B, Hk, L, D), v (B, Hk, L, Dv), keys (B, Hk, T, "
+                          "D), values (B, Hk, T, Dv)", name);
+  if (L > keys->shape[2]) return util_error("%s: %d new positions do not fit a cache of %d slots", name, L, keys->shape[2]);
+  if (!core_dtype_is_integer(position->dtype) || position->size != 1)
+    return util_error("%s: position must be one integer", name);
+  if (dims <= 0 || dims % 2 || dims > D)
+    return util_error("%s: dims must be even, positive and at most the last dimension %d (got %d)", name, D, dims);
+  core_array* freqs = core_ctx(freqs_);
+  if (freqs && base.has_value) return util_error("%s: give either base or freqs, not both", name);
+  if (!freqs && !base.has_value) return util_error("%s: base is required when freqs is not given", name);
+  if (freqs && check_vector(freqs, dims / 2, name, "freqs")) return 1;
+  rope_params* p = malloc(sizeof *p);
+  if (!p) return util_error("out of memory");
+  *p = (rope_params){dims, traditional, base.has_value ? base.value : 0, scale, 0, true, freqs != NULL};
+  core_array *inputs[7] = {q, k, v, keys, values, position, freqs}, *outs[3] = {NULL, NULL, NULL};
+  const mlx_dtype dtypes[3] = {q->dtype, keys->dtype, values->dtype};
+  const int* shapes[3] = {q->shape, keys->shape, values->shape};
+  const int ndims[3] = {4, 4, 4};
+  if (core_node_create(&prim_rope_kv, p, inputs, freqs ? 7 : 6, 3, dtypes, shapes, ndims, core_stream_resolve(s), outs))
+    return 1;
+  core_assign(res_q, outs[0]);
+  core_assign(res_keys, outs[1]);
+  core_assign(res_values, outs[2]);
+  return 0;
 }
 
 int mlx_fast_scaled_dot_product_attention(mlx_array* res, const mlx_array queries, const mlx_array keys,

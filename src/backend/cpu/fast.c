@@ -1,11 +1,12 @@
 /* Fused CPU kernels of fast.h: rms_norm, layer_norm, rope and scaled dot-product attention, and
- * mlxc/fast.h's add_rms_norm.
+ * mlxc/fast.h's add_rms_norm and rope_kv.
  * All compute in float32 and round once to the output dtype; inputs may be strided views. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "backend/cpu/attend_avx512.h"
+#include "backend/cpu/convert.h"
 #include "backend/cpu/copy.h"
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/rows.h"
@@ -171,25 +172,21 @@ static void rope_rows(void* ctx, int64_t begin, int64_t end) {
   free(row);
 }
 
-int cpu_eval_rope(core_node* node, core_array** outputs) {
-  const rope_params* p = node->params;
-  core_array *x = node->inputs[0], *out = outputs[0];
-  int next = 1;
-  core_array* offsets = p->has_offset_array ? node->inputs[next++] : NULL;
-  core_array* freqs = p->has_freqs ? node->inputs[next++] : NULL;
+/* out (allocated row-major) = RoPE of x, positions starting at offs[0] (offs[b] for batch item
+ * b when n_offs > 1), or p->offset without offs. */
+static int rope_eval(const rope_params* p, const core_array* x, const float* offs, int64_t n_offs,
+                     const core_array* freqs, core_array* out) {
   int64_t D = x->shape[x->ndim - 1], L = x->shape[x->ndim - 2];
   int64_t rows = D ? (int64_t)x->size / D : 0;
   int64_t batch = x->shape[0];
   int half = p->dims / 2;
   if (core_array_alloc_contiguous(out)) return 1;
-  bool per_batch = offsets && offsets->size > 1;
+  bool per_batch = offs && n_offs > 1;
   int64_t positions = per_batch ? batch * L : L;
   float* inv_freq = malloc(sizeof(float) * (size_t)(half ? half : 1));
   int64_t entries = positions * half;
   float* table = malloc(sizeof(float) * 2 * (size_t)(entries > 0 ? entries : 1));
-  float* offs = NULL;
   int status = inv_freq && table ? 0 : util_error("out of memory");
-  if (!status && offsets && !(offs = load_vector(offsets))) status = 1;
   if (!status && freqs) {
     float* f = load_vector(freqs);
     if (!f) status = 1;
@@ -214,7 +211,56 @@ int cpu_eval_rope(core_node* node, core_array** outputs) {
   }
   free(inv_freq);
   free(table);
+  return status;
+}
+
+int cpu_eval_rope(core_node* node, core_array** outputs) {
+  const rope_params* p = node->params;
+  int next = 1;
+  core_array* offsets = p->has_offset_array ? node->inputs[next++] : NULL;
+  core_array* freqs = p->has_freqs ? node->inputs[next++] : NULL;
+  float* offs = offsets ? load_vector(offsets) : NULL;
+  if (offsets && !offs) return 1;
+  int status = rope_eval(p, node->inputs[0], offs, offsets ? (int64_t)offsets->size : 0, freqs, outputs[0]);
   free(offs);
+  return status;
+}
+
+/* ---- rope_kv: a decode step's RoPE and KV-cache write ---- */
+
+/* out = cache with `update` written from slot `slot` of axis 2, in place when the cache can be
+ * donated (nothing else sees it). */
+static int write_slots(core_array* out, core_array* cache, const core_array* update, int64_t slot) {
+  size_t elem = core_dtype_size(out->dtype);
+  if (!core_array_donate(cache, out, -1)) {
+    if (core_array_alloc_contiguous(out)) return 1;
+    if (out->size)
+      cpu_copy_strided(core_array_ptr(out), core_array_ptr(cache), cache->shape, cache->strides, cache->ndim, elem);
+  }
+  if (update->size)
+    cpu_copy_general((char*)core_array_ptr(out) + slot * out->strides[2] * (int64_t)elem, out->strides,
+                     core_array_ptr(update), update->strides, update->shape, update->ndim, elem);
+  return 0;
+}
+
+/* Inputs q, k, v, keys, values, position, [freqs]; outputs the rotated q and both caches. The
+ * keys are rotated into a scratch array, then written like the values. */
+int cpu_eval_rope_kv(core_node* node, core_array** outputs) {
+  const rope_params* p = node->params;
+  core_array* const* in = node->inputs;
+  core_array *k = in[1], *keys = in[3], *freqs = p->has_freqs ? in[6] : NULL;
+  int64_t position, T = keys->shape[2], L = k->shape[2];
+  cpu_convert(&position, MLX_INT64, core_array_ptr(in[5]), in[5]->dtype, in[5]->shape, in[5]->strides, in[5]->ndim);
+  int64_t slot = position < 0 ? position + T : position; /* as mlx_slice_update_dynamic */
+  slot = slot < 0 ? 0 : slot > T - L ? T - L : slot;
+  float start = (float)position;
+  core_array* rotated = core_array_create(k->shape, k->ndim, keys->dtype);
+  int status = rotated ? 0 : 1;
+  if (!status) status = rope_eval(p, in[0], &start, 1, freqs, outputs[0]);
+  if (!status) status = rope_eval(p, k, &start, 1, freqs, rotated);
+  if (!status) status = write_slots(outputs[1], keys, rotated, slot);
+  if (!status) status = write_slots(outputs[2], in[4], in[2], slot);
+  core_array_release(rotated);
   return status;
 }
 

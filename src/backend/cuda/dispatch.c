@@ -379,6 +379,56 @@ static int k_rope(core_node* node, core_array** outputs) {
                          freqs ? freqs->dtype : 0, freqs && freqs->ndim ? freqs->strides[0] : 0);
 }
 
+/* The cache output: in place when the cache can be donated, else a copy of it. */
+static int cache_output(core_array* cache, core_array* out, int dev, void** dst) {
+  const void* src;
+  if (gpu_device_ptr(cache, dev, &src)) return 1;
+  if (core_array_donate(cache, out, dev)) {
+    *dst = out->buffer->device_data;
+    return 0;
+  }
+  return gpu_alloc_output(out, dev, dst) ||
+         gpu_launch_copy(dev, *dst, out->dtype, out->strides, src, cache->dtype, cache->strides, cache->shape, cache->ndim);
+}
+
+/* rope_kv: inputs q, k, v, keys, values, position, [freqs]; outputs q rotated, keys, values. */
+static int k_rope_kv(core_node* node, core_array** outputs) {
+  const rope_params* p = node->params;
+  core_array *q = node->inputs[0], *k = node->inputs[1], *v = node->inputs[2], *position = node->inputs[5];
+  core_array* freqs = p->has_freqs ? node->inputs[6] : NULL;
+  if (!float_dtype(q->dtype) || (position->dtype != MLX_INT32 && position->dtype != MLX_INT64) ||
+      (freqs && !float_dtype(freqs->dtype)))
+    return GPU_KERNEL_DECLINED;
+  int dev = device_of(node);
+  gpu_rope_kv_args A;
+  memset(&A, 0, sizeof A);
+  const void* pf = NULL;
+  if (gpu_device_ptr(q, dev, &A.q) || gpu_device_ptr(k, dev, &A.k) || gpu_device_ptr(v, dev, &A.v) ||
+      gpu_device_ptr(position, dev, &A.position) || (freqs && gpu_device_ptr(freqs, dev, &pf)) ||
+      gpu_alloc_output(outputs[0], dev, &A.q_out) || cache_output(node->inputs[3], outputs[1], dev, &A.keys) ||
+      cache_output(node->inputs[4], outputs[2], dev, &A.values))
+    return 1;
+  A.q_rows = rows_of(q);
+  A.k_rows = rows_of(k);
+  A.v_rows = rows_of(v);
+  A.D = q->shape[3];
+  A.Dv = v->shape[3];
+  A.q_count = A.D ? (int64_t)q->size / A.D : 0;
+  A.k_count = A.D ? (int64_t)k->size / A.D : 0;
+  A.v_count = A.Dv ? (int64_t)v->size / A.Dv : 0;
+  A.L = q->shape[2];
+  A.T = outputs[1]->shape[2];
+  A.dims = p->dims;
+  A.traditional = p->traditional;
+  A.base = p->base;
+  A.scale = p->scale;
+  A.position_dtype = position->dtype;
+  A.freqs = pf;
+  A.freqs_dtype = freqs ? freqs->dtype : 0;
+  A.freqs_stride = freqs && freqs->ndim ? freqs->strides[0] : 0;
+  return gpu_launch_rope_kv(dev, q->dtype, &A);
+}
+
 static int k_sdpa(core_node* node, core_array** outputs) {
   const sdpa_params* p = node->params;
   core_array *q = node->inputs[0], *k = node->inputs[1], *v = node->inputs[2], *out = outputs[0];
@@ -723,6 +773,7 @@ static const gpu_entry table[] = {
     {&prim_add_rms_norm, k_add_rms_norm},
     {&prim_glu, k_glu},
     {&prim_rope, k_rope},
+    {&prim_rope_kv, k_rope_kv},
     {&prim_sdpa, k_sdpa},
     {&prim_softmax, k_softmax},
     {&prim_argmax, k_argmax},

@@ -254,6 +254,25 @@ auto pick_rms_norm(int dtype, int wd) {
                              : rms_norm_regs<MLX_FLOAT32, MLX_FLOAT32, PER, ADD>;
 }
 
+// The inverse frequencies of the rotated pairs into shared memory (dims / 2 values; then the
+// block synchronises): 1 / freqs when given, else base^(-2i/dims).
+__device__ __forceinline__ void rope_inverse_frequencies(float* inv_freq, int dims, float base, const void* freqs,
+                                                         int freqs_dtype, int64_t freqs_stride) {
+  for (int i = threadIdx.x; i < dims / 2; i += blockDim.x)
+    inv_freq[i] = freqs ? __fdiv_rn(1.0f, load_f32(freqs, freqs_dtype, i * freqs_stride))
+                        : (float)(1.0 / pow((double)base, 2.0 * i / dims));
+  __syncthreads();
+}
+
+// One pair rotated by position * inv_freq, each product and sum rounded as the CPU kernel's.
+__device__ __forceinline__ void rope_rotate(float x1, float x2, float position, float inv_freq, float* y1,
+                                            float* y2) {
+  const float theta = __fmul_rn(position, inv_freq);
+  const float c = cosf(theta), sn = sinf(theta);
+  *y1 = __fsub_rn(__fmul_rn(x1, c), __fmul_rn(x2, sn));
+  *y2 = __fadd_rn(__fmul_rn(x1, sn), __fmul_rn(x2, c));
+}
+
 // DT: x's dtype when it is a half type or float32 (-1: any, read through a dtype switch). A
 // thread rotates one pair (both its outputs: one angle, one sin/cos) or copies one value past
 // `dims`; the inverse frequencies are tabulated once per block in shared memory. The x loads come
@@ -273,10 +292,7 @@ __global__ void rope_kernel(void* out, int out_dtype, const void* x, int x_dtype
     else return load_as_f32<DT>(x, i);
   };
   const int half = dims / 2;
-  for (int i = threadIdx.x; i < half; i += blockDim.x)
-    inv_freq[i] = freqs ? __fdiv_rn(1.0f, load_f32(freqs, freqs_dtype, i * freqs_stride))
-                        : (float)(1.0 / pow((double)base, 2.0 * i / dims));
-  __syncthreads();
+  rope_inverse_frequencies(inv_freq, dims, base, freqs, freqs_dtype, freqs_stride);
   const int64_t per_row = half + (D - 2 * half), items = rows * per_row;
   for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < items;
        e += (int64_t)gridDim.x * blockDim.x) {
@@ -293,11 +309,55 @@ __global__ void rope_kernel(void* out, int out_dtype, const void* x, int x_dtype
     const float x2 = ldx(rb + jb * R.inner_stride);
     const float start = offsets ? load_f32(offsets, offsets_dtype, (per_batch ? r / rows_per_batch : 0) * offsets_stride)
                                 : (float)offset;
-    const float position = __fmul_rn(scale, start + (float)(r % L));
-    const float theta = __fmul_rn(position, inv_freq[i]);
-    const float c = cosf(theta), sn = sinf(theta);
-    store_f32(out, out_dtype, r * D + ja, __fsub_rn(__fmul_rn(x1, c), __fmul_rn(x2, sn)));
-    store_f32(out, out_dtype, r * D + jb, __fadd_rn(__fmul_rn(x1, sn), __fmul_rn(x2, c)));
+    float y1, y2;
+    rope_rotate(x1, x2, __fmul_rn(scale, start + (float)(r % L)), inv_freq[i], &y1, &y2);
+    store_f32(out, out_dtype, r * D + ja, y1);
+    store_f32(out, out_dtype, r * D + jb, y2);
+  }
+}
+
+// rope_kv (mlxc_fast_rope_kv): the q rows rotated into q_out, the k rows rotated and the v rows
+// copied into the caches' slots from `position`; one launch for what took a RoPE and two
+// dynamic slice updates. Work items: the q rows' pairs (and copied tails), the k rows', then
+// v's values. DT: the one dtype of all five arrays.
+template <int DT>
+__global__ void rope_kv_kernel(gpu_rope_kv_args A) {
+  extern __shared__ float inv_freq[];
+  rope_inverse_frequencies(inv_freq, A.dims, A.base, A.freqs, A.freqs_dtype, A.freqs_stride);
+  const int half = A.dims / 2;
+  const int64_t per_row = half + (A.D - 2 * half), q_items = A.q_count * per_row;
+  const int64_t k_items = A.k_count * per_row, items = q_items + k_items + A.v_count * A.Dv;
+  const int64_t start = A.position_dtype == MLX_INT64 ? *(const int64_t*)A.position
+                                                      : (int64_t) * (const int32_t*)A.position;
+  int64_t slot = start < 0 ? start + A.T : start;  // as mlx_slice_update_dynamic
+  slot = slot < 0 ? 0 : slot > A.T - A.L ? A.T - A.L : slot;
+  for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < items;
+       e += (int64_t)gridDim.x * blockDim.x) {
+    if (e >= q_items + k_items) {  // a value: copied into its slot
+      const int64_t f = e - q_items - k_items, r = f / A.Dv, j = f - r * A.Dv;
+      const int64_t dst = ((r / A.L) * A.T + slot + r % A.L) * A.Dv + j;
+      store_f32(A.values, DT, dst, load_as_f32<DT>(A.v, gpu_row_offset(A.v_rows, r) + j * A.v_rows.inner_stride));
+      continue;
+    }
+    const bool is_k = e >= q_items;
+    const int64_t f = is_k ? e - q_items : e, r = f / per_row, t = f - r * per_row;
+    const gpu_rows& R = is_k ? A.k_rows : A.q_rows;
+    const void* x = is_k ? A.k : A.q;
+    void* out = is_k ? A.keys : A.q_out;
+    const int64_t rb = gpu_row_offset(R, r);
+    const int64_t ob = is_k ? ((r / A.L) * A.T + slot + r % A.L) * A.D : r * A.D;
+    if (t >= half) {  // past the rotated dims: copied
+      const int64_t j = 2 * half + (t - half);
+      store_f32(out, DT, ob + j, load_as_f32<DT>(x, rb + j * R.inner_stride));
+      continue;
+    }
+    const int i = (int)t;
+    const int64_t ja = A.traditional ? 2 * i : i, jb = A.traditional ? 2 * i + 1 : i + half;
+    float y1, y2;
+    rope_rotate(load_as_f32<DT>(x, rb + ja * R.inner_stride), load_as_f32<DT>(x, rb + jb * R.inner_stride),
+                __fmul_rn(A.scale, (float)start + (float)(r % A.L)), inv_freq[i], &y1, &y2);
+    store_f32(out, DT, ob + ja, y1);
+    store_f32(out, DT, ob + jb, y2);
   }
 }
 
@@ -565,6 +625,19 @@ extern "C" int gpu_launch_rope(int device, int dtype, int out_dtype, void* out, 
       out, out_dtype, x, dtype, x_rows, rows, D, L, rows_per_batch, dims, traditional, base, scale,
       offset, offsets, offsets_dtype, offsets_stride, per_batch, freqs, freqs_dtype, freqs_stride);
   return GPU_LAUNCHED("rope");
+}
+
+extern "C" int gpu_launch_rope_kv(int device, int dtype, const gpu_rope_kv_args* args) {
+  const int half = args->dims / 2;
+  const int64_t items = (args->q_count + args->k_count) * (half + (args->D - 2 * half)) + args->v_count * args->Dv;
+  if (items == 0) return 0;
+  cudaStream_t s = gpu_stream(device);
+  if (!s) return 1;
+  int64_t blocks = (items + 255) / 256;
+  auto kernel = dtype == MLX_BFLOAT16 ? rope_kv_kernel<MLX_BFLOAT16>
+                : dtype == MLX_FLOAT16 ? rope_kv_kernel<MLX_FLOAT16> : rope_kv_kernel<MLX_FLOAT32>;
+  kernel<<<(unsigned)(blocks > 524280 ? 524280 : blocks), 256, sizeof(float) * (size_t)(half > 0 ? half : 1), s>>>(*args);
+  return GPU_LAUNCHED("rope_kv");
 }
 
 extern "C" int gpu_launch_sdpa(int device, int dtype, int out_dtype, void* out, const void* q,

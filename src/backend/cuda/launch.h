@@ -119,6 +119,27 @@ int gpu_launch_rope(int device, int dtype, int out_dtype, void* out, const void*
                     int offsets_dtype, int64_t offsets_stride, bool per_batch, const void* freqs,
                     int freqs_dtype, int64_t freqs_stride);
 
+/* rope_kv (mlxc/fast.h): q (q_count rows of D) rotated into q_out (row-major); k (k_count rows
+ * of D, row r = ((b * Hk + h) * L + l)) rotated into keys' row (r / L) * T + slot + r % L, v's rows
+ * (Dv) likewise into values; keys/values row-major (B, Hk, T, D|Dv). slot from `position`
+ * (int32 or int64, read on the device) as mlx_slice_update_dynamic resolves it. */
+typedef struct {
+  void *q_out, *keys, *values;
+  const void *q, *k, *v;
+  gpu_rows q_rows, k_rows, v_rows;
+  int64_t q_count, k_count, v_count, D, Dv, L, T;
+  int dims;
+  bool traditional;
+  float base, scale;
+  const void* position;
+  int position_dtype;
+  const void* freqs;
+  int freqs_dtype;
+  int64_t freqs_stride;
+} gpu_rope_kv_args;
+/* dtype: float32, float16 or bfloat16, that of all five arrays. */
+int gpu_launch_rope_kv(int device, int dtype, const gpu_rope_kv_args* args);
+
 typedef struct {
   int B, Hq, Hk, Lq, Lk, D, Dv;
   int64_t q_st[4], k_st[4], v_st[4]; /* (b, h, l, d) strides */
