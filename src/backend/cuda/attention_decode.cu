@@ -273,7 +273,7 @@ __global__ void __launch_bounds__(DEC_THREADS)
 // the online softmax in base 2, O (16 × D) += P·V, with P rounded to the input dtype as in the
 // prefill kernel. The warps' states merge in shared memory into the chunk's (max, sum, O) per
 // head, in the partial layout of sdpa_decode_partial, and the last block merges the chunks.
-constexpr int DM_WARPS = DEC_THREADS / 32, DM_BC = 16 * DM_WARPS;
+constexpr int DM_WARPS = DEC_THREADS / 32, DM_BC = 16 * DM_WARPS, DM_MAX_SPLITS = 16;
 
 template <int D>
 constexpr size_t decode_mma_smem_bytes() {
@@ -518,13 +518,16 @@ extern "C" int gpu_launch_sdpa_decode(int device, int dtype, int out_dtype, void
   // Chunks: one wave of resident blocks over the GPU (the occupancy of this instantiation),
   // in whole iterations of the block, at most DEC_MAX_SPLITS chunks.
   int sms = gpu_sm_count(device), per_sm = occupancy_of(kernel, smem);
-  // The tensor-core kernel takes at least four tiles a block: a tile costs it about one memory
-  // latency, and merging chunks two or three.
   const int step = mma ? DM_BC : (DEC_THREADS / (A.D / 8)) * DEC_UNROLL;
   int64_t groups = (int64_t)A.B * A.Hk;
   int64_t want = ((int64_t)per_sm * sms + groups - 1) / groups;
   int64_t chunk = (A.Lk + want - 1) / want;
-  if (mma && chunk < 4 * DM_BC) chunk = 4 * DM_BC;
+  // The tensor-core kernel takes at least a tile a block, and at most DM_MAX_SPLITS chunks: the
+  // merge costs about a tile's latency per chunk it reads. (At least four tiles a block left a
+  // recorded step at context 128, 256 slots, one block per KV head: 0.5B 833 tok/s, 868 with
+  // one-tile chunks; at 4096 keys 64 one-tile chunks cost 5%.)
+  if (mma && chunk < DM_BC) chunk = DM_BC;
+  if (mma && chunk < (A.Lk + DM_MAX_SPLITS - 1) / DM_MAX_SPLITS) chunk = (A.Lk + DM_MAX_SPLITS - 1) / DM_MAX_SPLITS;
   if (chunk < (A.Lk + DEC_MAX_SPLITS - 1) / DEC_MAX_SPLITS)
     chunk = (A.Lk + DEC_MAX_SPLITS - 1) / DEC_MAX_SPLITS;
   chunk = (chunk + step - 1) / step * step;

@@ -100,17 +100,16 @@ __global__ void gemv_half_rows(uint16_t* y, const uint16_t* x, const uint16_t* W
     // The rest, fewer than U loads a lane (all of an 896-wide row), issued together as well:
     // one at a time, a lane waited for a memory latency per load (0.5B q/k/v: 4 in a row).
     if (c < chunks) {
-      uint4 wv[U], xv[U];
+      uint4 wv[U];
+#pragma unroll
+      for (int u = 0; u < U; u++)
+        wv[u] = c + stride * u < chunks ? __ldcs(w4 + c + stride * u) : make_uint4(0, 0, 0, 0);
 #pragma unroll
       for (int u = 0; u < U; u++) {
-        const bool live = c + stride * u < chunks;
-        wv[u] = live ? __ldcs(w4 + c + stride * u) : make_uint4(0, 0, 0, 0);
-        xv[u] = live ? __ldg(x4 + c + stride * u) : make_uint4(0, 0, 0, 0);
-      }
-#pragma unroll
-      for (int u = 0; u < U; u++) {
+        if (c + stride * u >= chunks) break;
+        uint4 xv = __ldg(x4 + c + stride * u);
         const uint16_t* wp = (const uint16_t*)&wv[u];
-        const uint16_t* xp = (const uint16_t*)&xv[u];
+        const uint16_t* xp = (const uint16_t*)&xv;
 #pragma unroll
         for (int t = 0; t < 8; t++) sum += cvt(wp[t]) * cvt(xp[t]);
       }
