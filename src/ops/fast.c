@@ -278,9 +278,9 @@ static int check_quantized_weight(const core_array* x, const core_array* w, cons
     return util_error("%s: the quantized weight must be packed uint32 (got %s)", name, core_dtype_name(w->dtype));
   if (scales->dtype != x->dtype || biases->dtype != x->dtype)
     return util_error("%s: scales and biases must have x's dtype (%s)", name, core_dtype_name(x->dtype));
-  if (K % p->group_size || (K * p->bits) % 32)
-    return util_error("%s: x's last dimension %lld is not a multiple of the group size %d (and of 32 bits)", name,
-                      (long long)K, p->group_size);
+  if (K % p->group_size) /* then K * bits fills whole 32-bit words too: groups have 32 or more values */
+    return util_error("%s: x's last dimension %lld is not a multiple of the group size %d", name, (long long)K,
+                      p->group_size);
   int64_t rows = w->ndim == 2 ? w->shape[0] : -1;
   if (w->ndim != 2 || w->shape[1] != K * p->bits / 32)
     return util_error("%s: the quantized weight must have shape (2I, %lld) for K = %lld at %d bits", name,
