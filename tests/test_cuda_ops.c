@@ -388,6 +388,83 @@ TEST(glu_halves) {
   }
 }
 
+/* mlxc_fast_gated_linear of one row (the gated GEMV kernels) against the CPU kernel, and against
+ * the GPU's own composition (the GEMV over the 2I stacked rows, split, glu), which it must equal
+ * bit for bit: the same per-row sums (the same split of K), rounded to the dtype, then the glu
+ * kernel's arithmetic. Plain half weights (K a multiple of 8: 16-byte loads; 1002: the scalar
+ * loop) and 4- and 8-bit quantized ones in groups of 64. */
+static void check_gated(const char* what, mlx_array x, mlx_array w, mlx_array sc, mlx_array bs, int bits, mlx_dtype dt) {
+  for (int gelu = 0; gelu < 2; gelu++) {
+    const char* act = gelu ? "gelu_tanh" : "silu";
+    mlx_optional_int gs = {64, bits != 0}, nb = {bits, bits != 0};
+    mlx_array go = mlx_array_new(), co = mlx_array_new(), h = mlx_array_new(), wt = mlx_array_new();
+    mlx_array g = mlx_array_new(), u = mlx_array_new(), ref = mlx_array_new();
+    mlx_vector_array parts = mlx_vector_array_new();
+    char name[128];
+    snprintf(name, sizeof name, "%s %s", what, act);
+    CHECK_MSG(mlxc_fast_gated_linear(&go, x, w, sc, bs, gs, nb, act, gpu) == 0, "%s: %s", name, mlxc_last_error());
+    CHECK_MSG(made_on_gpu(go), "%s: not computed on the GPU", name);
+    CHECK(mlxc_fast_gated_linear(&co, x, w, sc, bs, gs, nb, act, cpu) == 0);
+    /* The products' summation orders differ (CPU vs GPU): an ulp of the dtype in a product, which
+     * the activation carries. */
+    compare(name, go, co, 0, 0, norm_tol(dt));
+    if (bits) {
+      CHECK(mlx_quantized_matmul(&h, x, w, sc, bs, true, gs, nb, "affine", gpu) == 0);
+    } else {
+      mlx_transpose(&wt, w, gpu);
+      CHECK(mlx_matmul(&h, x, wt, gpu) == 0);
+    }
+    mlx_split(&parts, h, 2, -1, gpu);
+    mlx_vector_array_get(&g, parts, 0);
+    mlx_vector_array_get(&u, parts, 1);
+    CHECK(mlxc_fast_glu(&ref, g, u, act, gpu) == 0);
+    snprintf(name, sizeof name, "%s %s vs the GPU's composed ops", what, act);
+    compare(name, go, ref, 0, 0, 0);
+    mlx_array all[] = {go, co, h, wt, g, u, ref};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) mlx_array_free(all[i]);
+    mlx_vector_array_free(parts);
+  }
+}
+
+TEST(gated_gemv) {
+  const int Ks[3] = {896, 4096, 1002}, Is[2] = {300, 4864}, bits[2] = {4, 8};
+  const mlx_dtype types[2] = {MLX_BFLOAT16, MLX_FLOAT16};
+  for (int ki = 0; ki < 3; ki++)
+    for (int ii = 0; ii < 2; ii++) {
+      const int K = Ks[ki], I = Is[ii];
+      int sw[2] = {2 * I, K}, sx[2] = {1, K};
+      mlx_array w0 = rand_array(sw, 2, MLX_FLOAT32, -1, 1), x0 = rand_array(sx, 2, MLX_FLOAT32, -1, 1);
+      for (int t = 0; t < 2; t++) {
+        mlx_dtype dt = types[t];
+        mlx_array w = mlx_array_new(), x = mlx_array_new(), none = mlx_array_new();
+        mlx_astype(&w, w0, dt, cpu);
+        mlx_astype(&x, x0, dt, cpu);
+        char what[96];
+        snprintf(what, sizeof what, "gated GEMV %s K %d I %d", dname(dt), K, I);
+        check_gated(what, x, w, none, none, 0, dt);
+        for (int b = 0; b < 2 && K % 64 == 0; b++) {
+          mlx_vector_array q = mlx_vector_array_new();
+          mlx_optional_int gs = {64, true}, nb = {bits[b], true};
+          CHECK(mlx_quantize(&q, w, gs, nb, "affine", mlx_array_new(), cpu) == 0);
+          mlx_array wq = mlx_array_new(), sc = mlx_array_new(), bs = mlx_array_new();
+          mlx_vector_array_get(&wq, q, 0);
+          mlx_vector_array_get(&sc, q, 1);
+          mlx_vector_array_get(&bs, q, 2);
+          snprintf(what, sizeof what, "gated quantized GEMV %s %d-bit K %d I %d", dname(dt), bits[b], K, I);
+          check_gated(what, x, wq, sc, bs, bits[b], dt);
+          mlx_vector_array_free(q);
+          mlx_array_free(wq);
+          mlx_array_free(sc);
+          mlx_array_free(bs);
+        }
+        mlx_array_free(w);
+        mlx_array_free(x);
+      }
+      mlx_array_free(w0);
+      mlx_array_free(x0);
+    }
+}
+
 TEST(rope_variants) {
   for (int t = 0; t < 3; t++) {
     mlx_dtype dt = float_types[t];
@@ -1213,6 +1290,7 @@ int main(void) {
   RUN(matmul_layouts_and_batches);
   RUN(rms_norm);
   RUN(glu_halves);
+  RUN(gated_gemv);
   RUN(rope_variants);
   RUN(rope_kv);
   RUN(attention);

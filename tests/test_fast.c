@@ -451,6 +451,158 @@ TEST(test_glu_equals_composed_ops) {
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) mlx_array_free(all[i]);
 }
 
+/* gated_linear's reference: the linear layer (mlx_matmul with the transposed weight, or
+ * mlx_quantized_matmul), its two halves, and glu as the separate ops compose it (compose_glu). */
+static int compose_gated_linear(mlx_array* out, mlx_array x, mlx_array w, mlx_array sc, mlx_array bi, int group,
+                                int bits, bool gelu) {
+  mlx_array h = mlx_array_new(), wt = mlx_array_new(), g = mlx_array_new(), u = mlx_array_new();
+  mlx_vector_array parts = mlx_vector_array_new();
+  mlx_optional_int gs = {group, true}, nb = {bits, true};
+  int st = bits ? mlx_quantized_matmul(&h, x, w, sc, bi, true, gs, nb, "affine", cpu)
+                : mlx_transpose(&wt, w, cpu) || mlx_matmul(&h, x, wt, cpu);
+  st = st || mlx_split(&parts, h, 2, -1, cpu) || mlx_vector_array_get(&g, parts, 0) ||
+       mlx_vector_array_get(&u, parts, 1) || compose_glu(out, g, u, gelu);
+  mlx_array all[] = {h, wt, g, u};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) mlx_array_free(all[i]);
+  mlx_vector_array_free(parts);
+  return st;
+}
+
+/* Whether a and b have the same dtype and shape and equal values. */
+static bool same_result(mlx_array a, mlx_array b) {
+  if (mlx_array_dtype(a) != mlx_array_dtype(b) || mlx_array_ndim(a) != mlx_array_ndim(b)) return false;
+  for (size_t i = 0; i < mlx_array_ndim(a); i++)
+    if (mlx_array_shape(a)[i] != mlx_array_shape(b)[i]) return false;
+  return differing_values(a, b) == 0;
+}
+
+/* gated_linear equals the composed ops bit for bit: one row of x (the fused kernel: 2-D, 1-D and
+ * a strided view) and several rows (composed at build time), float32/float16/bfloat16 weights
+ * and 4- and 8-bit affine-quantized ones in groups of 32 and 64, both activations. The products
+ * are rounded to the dtype before the activation: skipping that rounding changes many bfloat16
+ * values. */
+TEST(test_gated_linear_equals_composed_ops) {
+  enum { K = 192, HALF = 37 }; /* 2 * HALF = 74 stacked rows */
+  const mlx_dtype types[3] = {MLX_FLOAT32, MLX_FLOAT16, MLX_BFLOAT16};
+  const int quant[5][2] = {{0, 0}, {4, 32}, {4, 64}, {8, 32}, {8, 64}}; /* {bits, group}; 0: plain */
+  static float wv[2 * HALF * K], xv[2 * K * 3];
+  int ws[2] = {2 * HALF, K}, xs[2] = {2 * 3, K}, xcol[2] = {K, 2};
+  mlx_array w0 = random_f32(ws, 2, wv), x0 = random_f32(xs, 2, xv), xc0 = random_f32(xcol, 2, xv);
+  for (int t = 0; t < 3; t++)
+    for (int q = 0; q < 5; q++) {
+      mlx_dtype dt = types[t];
+      const int bits = quant[q][0], group = quant[q][1];
+      mlx_array w = mlx_array_new(), sc = mlx_array_new(), bi = mlx_array_new(), xall = mlx_array_new();
+      mlx_astype(&w, w0, dt, cpu);
+      mlx_astype(&xall, x0, dt, cpu);
+      if (bits) {
+        mlx_vector_array packed = mlx_vector_array_new();
+        mlx_optional_int gs = {group, true}, nb = {bits, true};
+        CHECK_EQ_INT(mlx_quantize(&packed, w, gs, nb, "affine", none, cpu), 0);
+        mlx_vector_array_get(&w, packed, 0);
+        mlx_vector_array_get(&sc, packed, 1);
+        mlx_vector_array_get(&bi, packed, 2);
+        mlx_vector_array_free(packed);
+      }
+      /* x: one row (1, K), the same as 1-D (K), a strided (1, K) view, and (2, 3, K). */
+      mlx_array x[4] = {mlx_array_new(), mlx_array_new(), mlx_array_new(), mlx_array_new()};
+      int r0[2] = {2, 0}, r1[2] = {3, K}, one[1] = {K}, batch[3] = {2, 3, K}, c0[2] = {0, 1}, c1[2] = {K, 2};
+      int step[2] = {1, 1};
+      mlx_slice(&x[0], xall, r0, 2, r1, 2, step, 2, cpu);
+      mlx_reshape(&x[1], x[0], one, 1, cpu);
+      mlx_astype(&x[2], xc0, dt, cpu);
+      mlx_slice(&x[2], x[2], c0, 2, c1, 2, step, 2, cpu); /* (K, 1), elements 2 apart */
+      mlx_transpose(&x[2], x[2], cpu);
+      mlx_reshape(&x[3], xall, batch, 3, cpu);
+      for (int k = 0; k < 4; k++)
+        for (int gelu = 0; gelu < 2; gelu++) {
+          mlx_array out = mlx_array_new(), ref = mlx_array_new();
+          mlx_optional_int gs = {group, bits != 0}, nb = {bits, bits != 0};
+          CHECK_EQ_INT(mlxc_fast_gated_linear(&out, x[k], w, sc, bi, gs, nb, gelu ? "gelu_tanh" : "silu", cpu), 0);
+          CHECK_EQ_INT(compose_gated_linear(&ref, x[k], w, sc, bi, group, bits, gelu), 0);
+          CHECK_EQ_INT(mlx_array_dim(out, -1), HALF);
+          CHECK_MSG(same_result(out, ref), "dtype %d, bits %d, group %d, x %d, %s: %d of %zu values differ",
+                    (int)dt, bits, group, k, gelu ? "gelu" : "silu", differing_values(out, ref), mlx_array_size(ref));
+          mlx_array_free(out);
+          mlx_array_free(ref);
+        }
+      mlx_array all[] = {w, sc, bi, xall, x[0], x[1], x[2], x[3]};
+      for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) mlx_array_free(all[i]);
+    }
+  mlx_array_free(w0);
+  mlx_array_free(x0);
+  mlx_array_free(xc0);
+}
+
+/* The bfloat16 products must be rounded before the activation: computing act(g) * u from the
+ * float32 products (what a kernel that skipped the rounding would return) differs. */
+TEST(test_gated_linear_rounds_products_to_dtype) {
+  enum { K = 256, HALF = 64 };
+  static float wv[2 * HALF * K], xv[K];
+  int ws[2] = {2 * HALF, K}, xs[2] = {1, K};
+  mlx_array w = random_f32(ws, 2, wv), x = random_f32(xs, 2, xv);
+  mlx_array wb = mlx_array_new(), xb = mlx_array_new(), out = mlx_array_new(), ref = mlx_array_new();
+  mlx_astype(&wb, w, MLX_BFLOAT16, cpu);
+  mlx_astype(&xb, x, MLX_BFLOAT16, cpu);
+  mlx_astype(&w, wb, MLX_FLOAT32, cpu); /* the same values, products kept in float32 */
+  mlx_astype(&x, xb, MLX_FLOAT32, cpu);
+  mlx_optional_int unset = {0, false};
+  CHECK_EQ_INT(mlxc_fast_gated_linear(&out, xb, wb, none, none, unset, unset, "silu", cpu), 0);
+  CHECK_EQ_INT(mlxc_fast_gated_linear(&ref, x, w, none, none, unset, unset, "silu", cpu), 0);
+  mlx_astype(&ref, ref, MLX_BFLOAT16, cpu);
+  CHECK(mlx_array_dtype(out) == MLX_BFLOAT16);
+  CHECK(differing_values(out, ref) > 0);
+  mlx_array all[] = {w, x, wb, xb, out, ref};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) mlx_array_free(all[i]);
+}
+
+TEST(test_gated_linear_errors) {
+  mlxc_set_errors_quiet(1);
+  static float wv[7 * 64], xv[64];
+  int w6[2] = {6, 64}, w7[2] = {7, 64}, w32[2] = {6, 32}, xs[2] = {1, 64};
+  mlx_array x = random_f32(xs, 2, xv), w = random_f32(w6, 2, wv), odd = random_f32(w7, 2, wv);
+  mlx_array narrow = random_f32(w32, 2, wv), wh = mlx_array_new(), out = mlx_array_new();
+  mlx_astype(&wh, w, MLX_FLOAT16, cpu);
+  mlx_vector_array packed = mlx_vector_array_new();
+  mlx_array wq = mlx_array_new(), sc = mlx_array_new(), bi = mlx_array_new();
+  mlx_optional_int unset = {0, false}, g64 = {64, true}, g16 = {16, true}, b4 = {4, true}, b7 = {7, true};
+  mlx_quantize(&packed, w, g64, b4, "affine", none, cpu);
+  mlx_vector_array_get(&wq, packed, 0);
+  mlx_vector_array_get(&sc, packed, 1);
+  mlx_vector_array_get(&bi, packed, 2);
+  struct {
+    mlx_array w, sc, bi;
+    mlx_optional_int group, bits;
+    const char *act, *message;
+  } cases[] = {
+      {odd, none, none, unset, unset, "silu", "even"},                /* 7 rows: no gate/up halves */
+      {narrow, none, none, unset, unset, "silu", "shape"},            /* K 32 vs x's 64 */
+      {w, none, none, unset, unset, "relu", "activation"},
+      {w, none, none, unset, unset, NULL, "activation"},
+      {wh, none, none, unset, unset, "silu", "dtype"},                /* float16 weight, float32 x */
+      {w, none, none, g64, b4, "silu", "quantized"},                  /* group/bits on a plain weight */
+      {wq, none, none, g64, b4, "silu", "scales"},                    /* packed, no scales */
+      {wq, sc, none, g64, b4, "silu", "biases"},
+      {wq, sc, bi, g64, b7, "silu", "bits"},
+      {wq, sc, bi, g16, b4, "silu", "group_size"},
+      {wq, sc, bi, g64, (mlx_optional_int){8, true}, "silu", "shape"}, /* packed for 4 bits */
+      {w, sc, bi, g64, b4, "silu", "uint32"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    CHECK_MSG(mlxc_fast_gated_linear(&out, x, cases[i].w, cases[i].sc, cases[i].bi, cases[i].group, cases[i].bits,
+                                     cases[i].act, cpu) != 0, "case %zu accepted", i);
+    CHECK_MSG(strstr(mlxc_last_error(), cases[i].message) != NULL, "case %zu: '%s' lacks '%s'", i,
+              mlxc_last_error(), cases[i].message);
+  }
+  mlx_array i32 = mlx_array_new_int(1);
+  CHECK(mlxc_fast_gated_linear(&out, i32, w, none, none, unset, unset, "silu", cpu) != 0);
+  CHECK(mlxc_fast_gated_linear(&out, none, w, none, none, unset, unset, "silu", cpu) != 0);
+  mlxc_set_errors_quiet(0);
+  mlx_vector_array_free(packed);
+  mlx_array all[] = {x, w, odd, narrow, wh, out, wq, sc, bi, i32};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) mlx_array_free(all[i]);
+}
+
 TEST(test_fast_errors) {
   mlxc_set_errors_quiet(1);
   float x[8] = {0};
@@ -491,6 +643,9 @@ int main(void) {
   RUN(test_sdpa_boolean_mask_and_strided_inputs);
   RUN(test_add_rms_norm_equals_add_then_norm);
   RUN(test_glu_equals_composed_ops);
+  RUN(test_gated_linear_equals_composed_ops);
+  RUN(test_gated_linear_rounds_products_to_dtype);
+  RUN(test_gated_linear_errors);
   RUN(test_fast_errors);
   return TEST_SUMMARY();
 }

@@ -11,10 +11,14 @@
  *     q_out = mlx_fast_rope_dynamic(q, position); keys_out and values_out = the caches with
  *     mlx_fast_rope_dynamic(k, position) and v written at slot `position` of axis 2
  *     (mlx_slice_update_dynamic): a decode step's RoPE and KV-cache write
+ *   mlxc_fast_gated_linear(&out, x, w, scales, biases, group_size, bits, "silu" | "gelu_tanh", s)
+ *     out = act(x W_gate^T) * (x W_up^T), w stacking W_gate over W_up, plain or quantized (the
+ *     gated MLP's first half: a batch-1 decode step runs it as one GEMV with the activation in
+ *     its epilogue)
  *
  * Results are those of the composed ops, rounding included: the sum is rounded to its dtype
- * before it is normalised. Every function returns 0 on success, non-zero with a message
- * (mlxc/error.h) on bad input. */
+ * before it is normalised, each product of gated_linear before the activation. Every function
+ * returns 0 on success, non-zero with a message (mlxc/error.h) on bad input. */
 #ifndef MLXC_FAST_H
 #define MLXC_FAST_H
 
@@ -50,6 +54,19 @@ int mlxc_fast_rope_kv(mlx_array* res_q, mlx_array* res_keys, mlx_array* res_valu
                       const mlx_array k, const mlx_array v, const mlx_array keys, const mlx_array values, int dims,
                       bool traditional, mlx_optional_float base, float scale, const mlx_array position,
                       const mlx_array freqs, const mlx_stream s);
+
+/* act(x W_gate^T) * (x W_up^T), the gated MLP's first half, where w stacks W_gate over W_up
+ * ((2I, K) rows). Plain: w float32/float16/bfloat16 with x's dtype, scales/biases empty,
+ * group_size/bits unset. MLX affine-quantized: w packed uint32 (2I, K*bits/32) with scales/biases
+ * (2I, K/group) of x's dtype as mlx_quantized_matmul takes them (transpose true; bits 2, 3, 4,
+ * 5, 6 or 8, default 4; group_size 32, 64 or 128, default 64). x (..., K). Result (..., I) in
+ * x's dtype, equal to mlxc_fast_glu of the two halves of the linear layer's output (each product
+ * rounded to x's dtype before the activation, as the composed ops round). activation: as
+ * mlxc_fast_glu. One row of x is one fused kernel; several rows run the composed ops (matmul or
+ * quantized_matmul, split, glu). */
+int mlxc_fast_gated_linear(mlx_array* res, const mlx_array x, const mlx_array w, const mlx_array scales,
+                           const mlx_array biases, mlx_optional_int group_size, mlx_optional_int bits,
+                           const char* activation, const mlx_stream s);
 
 #ifdef __cplusplus
 }

@@ -18,23 +18,42 @@ static int split_heads(mlx_array* out, mlx_array x, int heads, int hd, mlx_strea
   return status ? status : mlx_transpose_axes(out, *out, perm, 4, s);
 }
 
+/* Whether the stacked gate_up can run as mlxc_fast_gated_linear (one GEMV with the activation in
+ * its epilogue in a decode step): no bias, and weights (plain) or scales and biases (quantized)
+ * of x's dtype. */
+static bool gated_linear_fits(const lm_linear* l, mlx_array x) {
+  mlx_dtype dt = mlx_array_dtype(x);
+  if (!l->weight.ctx || l->bias.ctx) return false;
+  if (l->quantized) return l->biases.ctx && mlx_array_dtype(l->scales) == dt && mlx_array_dtype(l->biases) == dt;
+  return mlx_array_dtype(l->weight) == dt;
+}
+
 static int mlp(mlx_array* out, const mlxc_lm_model* m, const lm_layer* L, mlx_array x, mlx_stream s) {
   mlx_array gate = mlx_array_new(), up = mlx_array_new(), h = mlx_array_new();
+  /* act(gate) * up, act SiLU or GELU (tanh approximation): fused ops (mlxc/fast.h). */
+  const char* act = m->config.activation == ACT_SILU ? "silu" : "gelu_tanh";
   int status = 0;
-  if (L->gate_up.weight.ctx) { /* phi3's checkpoints, or stacked at load (fuse.c) */
-    mlx_vector_array parts = mlx_vector_array_new();
-    status = lm_linear_apply(&h, &L->gate_up, x, s);
-    if (!status) status = mlx_split(&parts, h, 2, -1, s);
-    if (!status) status = mlx_vector_array_get(&gate, parts, 0);
-    if (!status) status = mlx_vector_array_get(&up, parts, 1);
-    mlx_vector_array_free(parts);
-    if (status) goto cleanup;
+  if (gated_linear_fits(&L->gate_up, x)) { /* phi3's checkpoints, or stacked at load (fuse.c) */
+    const lm_linear* l = &L->gate_up;
+    mlx_optional_int group = {l->group_size, l->quantized}, bits = {l->bits, l->quantized};
+    mlx_array none = mlx_array_new();
+    CALL(mlxc_fast_gated_linear(&h, x, l->weight, l->quantized ? l->scales : none, l->quantized ? l->biases : none,
+                                group, bits, act, s));
   } else {
-    CALL(lm_linear_apply(&gate, &L->gate, x, s));
-    CALL(lm_linear_apply(&up, &L->up, x, s));
+    if (L->gate_up.weight.ctx) {
+      mlx_vector_array parts = mlx_vector_array_new();
+      status = lm_linear_apply(&h, &L->gate_up, x, s);
+      if (!status) status = mlx_split(&parts, h, 2, -1, s);
+      if (!status) status = mlx_vector_array_get(&gate, parts, 0);
+      if (!status) status = mlx_vector_array_get(&up, parts, 1);
+      mlx_vector_array_free(parts);
+      if (status) goto cleanup;
+    } else {
+      CALL(lm_linear_apply(&gate, &L->gate, x, s));
+      CALL(lm_linear_apply(&up, &L->up, x, s));
+    }
+    CALL(mlxc_fast_glu(&h, gate, up, act, s));
   }
-  /* act(gate) * up, act SiLU or GELU (tanh approximation): one fused op (mlxc/fast.h). */
-  CALL(mlxc_fast_glu(&h, gate, up, m->config.activation == ACT_SILU ? "silu" : "gelu_tanh", s));
   CALL(lm_linear_apply(out, &L->down, h, s));
 cleanup:
   mlx_array_free(gate);

@@ -1,10 +1,11 @@
 /* mlx-c fast.h constructors: rms_norm, layer_norm, rope (static and array offsets) and scaled
- * dot-product attention, and mlxc/fast.h's add_rms_norm, glu and rope_kv, each one fused kernel
- * (backend/cpu/fast.c). */
+ * dot-product attention, and mlxc/fast.h's add_rms_norm, glu, rope_kv and gated_linear, each one
+ * fused kernel (backend/cpu/fast.c, glu.c, gated_gemv.c), gated_linear of several rows excepted. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "mlx/c/fast.h"
+#include "mlx/c/ops.h"
 #include "mlxc/fast.h"
 #include "ops/fast_params.h"
 #include "ops/ops_common.h"
@@ -268,23 +269,130 @@ int mlxc_fast_add_rms_norm(mlx_array* sum, mlx_array* normed, const mlx_array x_
   return 0;
 }
 
+static int parse_activation(const char* activation, glu_activation* act, const char* name) {
+  if (activation && !strcmp(activation, "silu"))
+    *act = GLU_SILU;
+  else if (activation && !strcmp(activation, "gelu_tanh"))
+    *act = GLU_GELU_TANH;
+  else
+    return util_error("%s: unknown activation '%s' (silu, gelu_tanh)", name, activation ? activation : "(null)");
+  return 0;
+}
+
 int mlxc_fast_glu(mlx_array* res, const mlx_array gate_, const mlx_array up_, const char* activation,
                   const mlx_stream s) {
   const char* name = "fast.glu";
   core_array *g = ops_arg(gate_, name, "gate"), *u = g ? ops_arg(up_, name, "up") : NULL;
   if (!u) return 1;
   if (check_float_pair(g, u, name, "gate", "up")) return 1;
-  glu_activation act;
-  if (activation && !strcmp(activation, "silu"))
-    act = GLU_SILU;
-  else if (activation && !strcmp(activation, "gelu_tanh"))
-    act = GLU_GELU_TANH;
-  else
-    return util_error("%s: unknown activation '%s' (silu, gelu_tanh)", name, activation ? activation : "(null)");
+  glu_activation act = GLU_SILU;
+  if (parse_activation(activation, &act, name)) return 1;
   glu_activation* p = malloc(sizeof *p);
   if (!p) return util_error("out of memory");
   *p = act;
   core_array* inputs[2] = {g, u};
   core_array* out = core_node_single(&prim_glu, p, inputs, 2, g->dtype, g->shape, g->ndim, core_stream_resolve(s));
+  return ops_finish(res, out, name);
+}
+
+/* The plain weight of gated_linear: (2I, K) of x's dtype. */
+static int check_plain_weight(const core_array* x, const core_array* w, const core_array* biases,
+                              mlx_optional_int group_size, mlx_optional_int bits, int64_t K, const char* name) {
+  if (biases) return util_error("%s: biases without scales (quantized weights need both)", name);
+  if (w->dtype == MLX_UINT32) return util_error("%s: the packed uint32 weight needs scales and biases", name);
+  if (group_size.has_value || bits.has_value)
+    return util_error("%s: group_size and bits apply to quantized weights only", name);
+  if (w->dtype != x->dtype)
+    return util_error("%s: the weight (%s) must have x's dtype (%s)", name, core_dtype_name(w->dtype),
+                      core_dtype_name(x->dtype));
+  if (w->ndim != 2 || w->shape[1] != K)
+    return util_error("%s: the weight must have shape (2I, %lld) for x's last dimension %lld", name, (long long)K,
+                      (long long)K);
+  return 0;
+}
+
+/* The affine-quantized weight of gated_linear: packed (2I, K * bits / 32) uint32, scales and
+ * biases (2I, K / group) of x's dtype; fills p's bits and group size. */
+static int check_quantized_weight(const core_array* x, const core_array* w, const core_array* scales,
+                                  const core_array* biases, mlx_optional_int group_size, mlx_optional_int bits,
+                                  int64_t K, gated_gemv_params* p, const char* name) {
+  if (!biases) return util_error("%s: quantized weights need biases as well as scales", name);
+  p->bits = bits.has_value ? bits.value : 4;
+  p->group_size = group_size.has_value ? group_size.value : 64;
+  if (p->bits < 2 || p->bits > 8 || p->bits == 7)
+    return util_error("%s: bits must be 2, 3, 4, 5, 6 or 8 (got %d)", name, p->bits);
+  if (p->group_size != 32 && p->group_size != 64 && p->group_size != 128)
+    return util_error("%s: group_size must be 32, 64 or 128 (got %d)", name, p->group_size);
+  if (w->dtype != MLX_UINT32)
+    return util_error("%s: the quantized weight must be packed uint32 (got %s)", name, core_dtype_name(w->dtype));
+  if (scales->dtype != x->dtype || biases->dtype != x->dtype)
+    return util_error("%s: scales and biases must have x's dtype (%s)", name, core_dtype_name(x->dtype));
+  if (K % p->group_size) /* then K * bits fills whole 32-bit words too: groups have 32 or more values */
+    return util_error("%s: x's last dimension %lld is not a multiple of the group size %d", name, (long long)K,
+                      p->group_size);
+  int64_t rows = w->ndim == 2 ? w->shape[0] : -1;
+  if (w->ndim != 2 || w->shape[1] != K * p->bits / 32)
+    return util_error("%s: the quantized weight must have shape (2I, %lld) for K = %lld at %d bits", name,
+                      (long long)(K * p->bits / 32), (long long)K, p->bits);
+  if (scales->ndim != 2 || scales->shape[0] != rows || scales->shape[1] != K / p->group_size ||
+      !ops_same_shape(scales, biases))
+    return util_error("%s: scales and biases must have shape (%lld, %lld)", name, (long long)rows,
+                      (long long)(K / p->group_size));
+  return 0;
+}
+
+/* Several rows of x: the linear layer (matmul or quantized_matmul), its two halves, glu. */
+static int gated_linear_composed(mlx_array* res, mlx_array x, mlx_array w, mlx_array scales, mlx_array biases,
+                                 const gated_gemv_params* p, const char* activation, mlx_stream s) {
+  mlx_array h = mlx_array_new(), wt = mlx_array_new(), gate = mlx_array_new(), up = mlx_array_new();
+  mlx_vector_array parts = mlx_vector_array_new();
+  int status = 0;
+  if (p->quantized) {
+    mlx_optional_int group = {p->group_size, true}, bits = {p->bits, true};
+    TRY(mlx_quantized_matmul(&h, x, w, scales, biases, true, group, bits, "affine", s));
+  } else {
+    TRY(mlx_transpose(&wt, w, s)); /* a view: matmul reads it as W^T */
+    TRY(mlx_matmul(&h, x, wt, s));
+  }
+  TRY(mlx_split(&parts, h, 2, -1, s));
+  TRY(mlx_vector_array_get(&gate, parts, 0));
+  TRY(mlx_vector_array_get(&up, parts, 1));
+  TRY(mlxc_fast_glu(res, gate, up, activation, s));
+cleanup:
+  mlx_vector_array_free(parts);
+  const mlx_array temporaries[4] = {h, wt, gate, up};
+  for (int i = 0; i < 4; i++) mlx_array_free(temporaries[i]);
+  return status;
+}
+
+int mlxc_fast_gated_linear(mlx_array* res, const mlx_array x_, const mlx_array w_, const mlx_array scales_,
+                           const mlx_array biases_, mlx_optional_int group_size, mlx_optional_int bits,
+                           const char* activation, const mlx_stream s) {
+  const char* name = "fast.gated_linear";
+  core_array *x = ops_arg(x_, name, "x"), *w = x ? ops_arg(w_, name, "weight") : NULL;
+  if (!w) return 1;
+  core_array *scales = core_ctx(scales_), *biases = core_ctx(biases_);
+  if (x->ndim < 1) return util_error("%s: x must have at least one dimension", name);
+  if (x->dtype != MLX_FLOAT32 && x->dtype != MLX_FLOAT16 && x->dtype != MLX_BFLOAT16)
+    return util_error("%s: x must be float32, float16 or bfloat16 (got %s)", name, core_dtype_name(x->dtype));
+  const int64_t K = x->shape[x->ndim - 1];
+  gated_gemv_params params = {GLU_SILU, scales != NULL, 0, 0};
+  if (parse_activation(activation, &params.activation, name)) return 1;
+  if (scales ? check_quantized_weight(x, w, scales, biases, group_size, bits, K, &params, name)
+             : check_plain_weight(x, w, biases, group_size, bits, K, name))
+    return 1;
+  if (w->shape[0] % 2)
+    return util_error("%s: the weight's %d rows must stack gate over up (an even count)", name, w->shape[0]);
+  if (K == 0 || (int64_t)x->size / K != 1)
+    return gated_linear_composed(res, x_, w_, scales_, biases_, &params, activation, s);
+  gated_gemv_params* p = malloc(sizeof *p);
+  if (!p) return util_error("out of memory");
+  *p = params;
+  int shape[CORE_MAX_NDIM];
+  memcpy(shape, x->shape, sizeof(int) * (size_t)x->ndim);
+  shape[x->ndim - 1] = w->shape[0] / 2;
+  core_array* inputs[4] = {x, w, scales, biases};
+  core_array* out = core_node_single(&prim_gated_gemv, p, inputs, scales ? 4 : 2, x->dtype, shape, x->ndim,
+                                     core_stream_resolve(s));
   return ops_finish(res, out, name);
 }

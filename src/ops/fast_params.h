@@ -1,4 +1,4 @@
-/* Parameters of the fused fast.h primitives (norms, rope, attention). */
+/* Parameters of the fused fast.h primitives (norms, rope, attention, glu, gated_gemv). */
 #ifndef MLXC_OPS_FAST_PARAMS_H
 #define MLXC_OPS_FAST_PARAMS_H
 
@@ -20,6 +20,14 @@ typedef struct {
 } rope_params;
 
 typedef enum { GLU_SILU, GLU_GELU_TANH } glu_activation; /* params of glu: inputs gate, up */
+
+/* gated_gemv: act(x W_gate^T) * (x W_up^T) for one row x (K) and w stacking W_gate over W_up
+ * ((2I, K) rows). Inputs x, w, and for quantized weights scales, biases (MLX's affine layout). */
+typedef struct {
+  glu_activation activation;
+  bool quantized;
+  int bits, group_size; /* quantized only */
+} gated_gemv_params;
 
 typedef enum { SDPA_MASK_NONE, SDPA_MASK_CAUSAL, SDPA_MASK_ARRAY } sdpa_mask_kind;
 

@@ -1,10 +1,12 @@
 /* Strided copies (copy.h). */
 #include "backend/cpu/copy.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "backend/cpu/strided.h"
 #include "core/array.h"
+#include "util/error.h"
 
 typedef struct {
   char* dst;
@@ -43,4 +45,16 @@ void cpu_copy_strided(void* dst, const void* src, const int* shape, const int64_
   int64_t dst_strides[CORE_MAX_NDIM];
   core_row_strides(shape, ndim, dst_strides);
   cpu_copy_general(dst, dst_strides, src, src_strides, shape, ndim, elem_size);
+}
+
+const void* cpu_dense_data(const core_array* a, void** owned) {
+  if (a->row_contiguous || a->size == 0) return core_array_ptr(a);
+  size_t elem = core_dtype_size(a->dtype);
+  *owned = malloc(a->size * elem);
+  if (!*owned) {
+    util_error("out of memory");
+    return NULL;
+  }
+  cpu_copy_strided(*owned, core_array_ptr(a), a->shape, a->strides, a->ndim, elem);
+  return *owned;
 }

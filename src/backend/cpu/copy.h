@@ -13,4 +13,10 @@ void cpu_copy_strided(void* dst, const void* src, const int* shape, const int64_
 void cpu_copy_general(void* dst, const int64_t* dst_strides, const void* src,
                       const int64_t* src_strides, const int* shape, int ndim, size_t elem_size);
 
+struct core_array;
+/* a's data in row-major order: a's own memory when it is row-contiguous, else a dense copy in
+ * *owned (the caller frees *owned, which stays untouched otherwise). NULL when out of memory
+ * (error reported). */
+const void* cpu_dense_data(const struct core_array* a, void** owned);
+
 #endif

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "backend/cpu/glu.h"
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/rows.h"
 #include "backend/cpu/threadpool.h"
@@ -19,11 +20,36 @@ static inline float round_to(float v, mlx_dtype dtype) {
   return v;
 }
 
-/* v[0..n) rounded to dtype in place. */
-static void round_row(float* v, int64_t n, mlx_dtype dtype) {
+void cpu_round_row(float* v, int64_t n, mlx_dtype dtype) {
   if (dtype == MLX_BFLOAT16) cpu_vec_round_bf16(v, n);
   else if (dtype == MLX_FLOAT16)
     for (int64_t i = 0; i < n; i++) v[i] = half_f16_to_f32(half_f32_to_f16(v[i]));
+}
+
+void cpu_glu_row(float* g, const float* u, float* t, int64_t n, glu_activation act, mlx_dtype dt) {
+  if (act == GLU_SILU) { /* a step at a time over the row, so that each vectorises */
+    cpu_vec_sigmoid(t, g, n); /* the unary kernel's sigmoid, value for value */
+    cpu_round_row(t, n, dt);
+    for (int64_t i = 0; i < n; i++) t[i] *= g[i];
+    cpu_round_row(t, n, dt);
+    for (int64_t i = 0; i < n; i++) g[i] = t[i] * u[i];
+    return;
+  }
+  /* 0.5 x (1 + tanh(k2 (x + k1 x^3))), one rounding per op; the constants as mlx_astype leaves
+   * them in the dtype. */
+  const float k1 = round_to(0.044715f, dt), k2 = round_to(0.7978845608f, dt);
+  for (int64_t i = 0; i < n; i++) {
+    const float x = g[i];
+    float v = round_to(x * x, dt);
+    v = round_to(v * x, dt);
+    v = round_to(v * k1, dt);
+    v = round_to(v + x, dt);
+    v = round_to(v * k2, dt);
+    v = round_to(tanhf(v), dt);
+    v = round_to(v + 1.0f, dt);
+    v = round_to(v * round_to(x * 0.5f, dt), dt);
+    g[i] = v * u[i];
+  }
 }
 
 typedef struct {
@@ -54,33 +80,12 @@ static void glu_rows(void* ctx, int64_t begin, int64_t end) {
     return;
   }
   float *u = g + D, *t = u + D;
-  /* The GELU constants as mlx_astype leaves them in the dtype. */
-  const float k1 = round_to(0.044715f, dt), k2 = round_to(0.7978845608f, dt);
   for (int64_t r = begin; r < end; r++) {
     cpu_row_to_f32((const char*)core_array_ptr(gate) + row_offset(gate, r) * (int64_t)size, dt,
                    gate->strides[gate->ndim - 1], D, g);
     cpu_row_to_f32((const char*)core_array_ptr(up) + row_offset(up, r) * (int64_t)size, dt, up->strides[up->ndim - 1],
                    D, u);
-    if (job->act == GLU_SILU) { /* a step at a time over the row, so that each vectorises */
-      cpu_vec_sigmoid(t, g, D); /* the unary kernel's sigmoid, value for value */
-      round_row(t, D, dt);
-      for (int64_t i = 0; i < D; i++) t[i] *= g[i];
-      round_row(t, D, dt);
-      for (int64_t i = 0; i < D; i++) g[i] = t[i] * u[i];
-    } else { /* 0.5 x (1 + tanh(k2 (x + k1 x^3))), one rounding per op */
-      for (int64_t i = 0; i < D; i++) {
-        const float x = g[i];
-        float v = round_to(x * x, dt);
-        v = round_to(v * x, dt);
-        v = round_to(v * k1, dt);
-        v = round_to(v + x, dt);
-        v = round_to(v * k2, dt);
-        v = round_to(tanhf(v), dt);
-        v = round_to(v + 1.0f, dt);
-        v = round_to(v * round_to(x * 0.5f, dt), dt);
-        g[i] = v * u[i];
-      }
-    }
+    cpu_glu_row(g, u, t, D, job->act, dt);
     cpu_row_from_f32(g, (char*)core_array_ptr(out) + r * D * (int64_t)size, dt, 1, D);
   }
   free(g);

@@ -37,19 +37,6 @@
 #define QMM_ROWS_MAX_ODD 4
 #endif
 
-/* a's data in row-major order: a itself, or a dense copy in *owned (freed by the caller). */
-static const void* dense_data(const core_array* a, void** owned) {
-  if (a->row_contiguous || a->size == 0) return core_array_ptr(a);
-  size_t elem = core_dtype_size(a->dtype);
-  *owned = malloc(a->size * elem);
-  if (!*owned) {
-    util_error("out of memory");
-    return NULL;
-  }
-  cpu_copy_strided(*owned, core_array_ptr(a), a->shape, a->strides, a->ndim, elem);
-  return *owned;
-}
-
 /* ---- quantize ---- */
 
 typedef struct {
@@ -167,7 +154,7 @@ int cpu_eval_quantize(core_node* node, core_array** outputs) {
     if (core_array_alloc_contiguous(outputs[i])) return 1;
   if (w->size == 0) return 0;
   void* owned = NULL;
-  const void* wd = dense_data(w, &owned);
+  const void* wd = cpu_dense_data(w, &owned);
   if (!wd) return 1;
   quantize_job j = {p, wd, w->dtype, w->shape[w->ndim - 1], core_array_ptr(outputs[0]),
                     core_array_ptr(outputs[1]), n_out == 3 ? core_array_ptr(outputs[2]) : NULL,
@@ -263,14 +250,14 @@ static int dequant_source(core_node* node, int first, dequant_src* d, void** own
   core_array* w = node->inputs[first];
   core_array* s = node->inputs[first + 1];
   *d = (dequant_src){p, NULL, NULL, NULL, s->dtype, s->dtype, 1.0f};
-  d->w = dense_data(w, &owned[0]);
-  d->scales = dense_data(s, &owned[1]);
+  d->w = cpu_dense_data(w, &owned[0]);
+  d->scales = cpu_dense_data(s, &owned[1]);
   if (!d->w || !d->scales) return 1;
   int next = first + 2;
   if (p->mode == QUANT_AFFINE) {
     core_array* b = node->inputs[next++];
     d->bdtype = b->dtype;
-    d->biases = dense_data(b, &owned[2]);
+    d->biases = cpu_dense_data(b, &owned[2]);
     if (!d->biases) return 1;
   } else if (p->mode == QUANT_NVFP4 && node->n_inputs > next) {
     core_array* gs = node->inputs[next];
@@ -377,7 +364,7 @@ static int qmm_eval(core_node* node, core_array** outputs, int first) {
   dequant_src d;
   int status = 0;
   TRY(dequant_source(node, first + 1, &d, owned));
-  const char* xd = dense_data(x, &owned[3]);
+  const char* xd = cpu_dense_data(x, &owned[3]);
   REQUIRE(xd, "quantized_matmul: out of memory");
   x32 = malloc(sizeof(float) * (size_t)(M * K) + 1);
   y32 = malloc(sizeof(float) * (size_t)(M * N) + 1);

@@ -64,6 +64,41 @@ __device__ __forceinline__ uint16_t f32_to_f16(float f) {
   return (uint16_t)(sign | ((r - 0x38000000u) >> 13));
 }
 
+// v rounded to dtype DT (float32: unchanged), as storing and loading it would round it.
+template <int DT>
+__device__ __forceinline__ float round_as(float v) {
+  if constexpr (DT == MLX_BFLOAT16) return bf16_to_f32(f32_to_bf16(v));
+  else if constexpr (DT == MLX_FLOAT16) return f16_to_f32(f32_to_f16(v));
+  else return v;
+}
+
+// sigmoid with e = e^-|x|: 1 / (1 + e) for x >= 0, e / (1 + e) below (no cancellation, which
+// 1 - 1 / (1 + e) suffers in float32 for negative x).
+__device__ __forceinline__ float gpu_sigmoid(float x) {
+  const float e = expf(-fabsf(x));
+  return __fdiv_rn(x < 0 ? e : 1.0f, 1.0f + e);
+}
+
+// glu's activation of a gate value x of dtype DT: SiLU (sigmoid(x) x) or the tanh GELU
+// 0.5 x (1 + tanh(k2 (x + k1 x^3))), each op rounded to DT as the separate unary and binary
+// kernels round it (the glu kernel and the gated GEMVs' epilogues).
+template <int DT, bool GELU>
+__device__ __forceinline__ float glu_activate(float x) {
+  if constexpr (!GELU) {
+    return round_as<DT>(__fmul_rn(round_as<DT>(gpu_sigmoid(x)), x));
+  } else {
+    const float k1 = round_as<DT>(0.044715f), k2 = round_as<DT>(0.7978845608f);  // as mlx_astype leaves them
+    float t = round_as<DT>(__fmul_rn(x, x));
+    t = round_as<DT>(__fmul_rn(t, x));
+    t = round_as<DT>(__fmul_rn(t, k1));
+    t = round_as<DT>(__fadd_rn(t, x));
+    t = round_as<DT>(__fmul_rn(t, k2));
+    t = round_as<DT>(tanhf(t));
+    t = round_as<DT>(__fadd_rn(t, 1.0f));
+    return round_as<DT>(__fmul_rn(t, round_as<DT>(__fmul_rn(x, 0.5f))));
+  }
+}
+
 // Loads element i of a float-like array of `dtype` as float (the dtypes the fused kernels take).
 __device__ __forceinline__ float load_f32(const void* p, int dtype, int64_t i) {
   switch (dtype) {

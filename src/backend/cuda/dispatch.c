@@ -629,6 +629,33 @@ static int k_quantized_matmul(core_node* node, core_array** outputs) {
                                  x->strides[x->ndim - 1], pw, ps, pb, sc->dtype, N, K);
 }
 
+/* gated_gemv (mlxc_fast_gated_linear of one row): inputs x, w[, scales, biases]. Half types only,
+ * in the layouts of the decode GEMVs; float32 and the rest run on the CPU. */
+static int k_gated_gemv(core_node* node, core_array** outputs) {
+  const gated_gemv_params* p = node->params;
+  core_array *x = node->inputs[0], *w = node->inputs[1], *out = outputs[0];
+  const int64_t K = x->shape[x->ndim - 1], D = out->shape[out->ndim - 1];
+  const bool gelu = p->activation == GLU_GELU_TANH;
+  if ((x->dtype != MLX_FLOAT16 && x->dtype != MLX_BFLOAT16) || K == 0 || (x->strides[x->ndim - 1] != 1 && K != 1))
+    return GPU_KERNEL_DECLINED;
+  core_array *sc = p->quantized ? node->inputs[2] : NULL, *bi = p->quantized ? node->inputs[3] : NULL;
+  if (p->quantized ? !gpu_qgemv_supported(p->bits, p->group_size, K) || !w->row_contiguous ||
+                         !affine_groups_ok(sc, bi, 2 * D, K, p->group_size) || sc->dtype != x->dtype
+                   : !gpu_gemv_layout_ok(K, x->strides[x->ndim - 1], w->strides[1], w->strides[0]))
+    return GPU_KERNEL_DECLINED;
+  int dev = device_of(node);
+  const void *px, *pw, *ps = NULL, *pb = NULL;
+  void* po;
+  if (gpu_device_ptr(x, dev, &px) || gpu_device_ptr(w, dev, &pw) || (sc && gpu_device_ptr(sc, dev, &ps)) ||
+      (bi && gpu_device_ptr(bi, dev, &pb)))
+    return 1;
+  if (p->quantized && (((uintptr_t)px | (uintptr_t)pw) & 15u)) return GPU_KERNEL_DECLINED; /* the direct kernel's loads */
+  if (gpu_alloc_output(out, dev, &po)) return 1;
+  if (p->quantized)
+    return gpu_launch_gated_qgemv(dev, p->bits, p->group_size, x->dtype, gelu, po, px, pw, ps, pb, D, K);
+  return gpu_launch_gated_gemv(dev, x->dtype, gelu, D, K, px, pw, w->strides[0], po);
+}
+
 static int k_dequantize(core_node* node, core_array** outputs) {
   const quant_params* p = node->params;
   core_array *w = node->inputs[0], *out = outputs[0];
@@ -785,6 +812,7 @@ static const gpu_entry table[] = {
     {&prim_layer_norm, k_layer_norm},
     {&prim_select, k_select},
     {&prim_quantized_matmul, k_quantized_matmul},
+    {&prim_gated_gemv, k_gated_gemv},
     {&prim_dequantize, k_dequantize},
 };
 

@@ -338,12 +338,7 @@ __device__ __forceinline__ C unary_op(C x) {
     if constexpr (OP == UNARY_TANH) return tanhf(x);
     if constexpr (OP == UNARY_SIN) return sinf(x);
     if constexpr (OP == UNARY_COS) return cosf(x);
-    // sigmoid with e = e^-|x|: 1 / (1 + e) for x >= 0, e / (1 + e) below (no cancellation,
-    // which 1 - 1 / (1 + e) suffers in float32 for negative x).
-    if constexpr (OP == UNARY_SIGMOID) {
-      float e = expf(-fabsf(x));
-      return __fdiv_rn(x < 0 ? e : 1.0f, 1.0f + e);
-    }
+    if constexpr (OP == UNARY_SIGMOID) return gpu_sigmoid(x);
     if constexpr (OP == UNARY_SIGN) return isnan(x) ? x : (float)((x > 0) - (x < 0));
     if constexpr (OP == UNARY_RECIPROCAL) return __fdiv_rn(1.0f, x);
     if constexpr (OP == UNARY_EXPM1) return expm1f(x);
@@ -672,12 +667,6 @@ extern "C" int gpu_launch_take_rows(int device, int dtype, void* out, const void
 
 namespace {
 
-template <int DT>
-__device__ __forceinline__ float round_dt(float v) {
-  using T = dt_traits<DT>;
-  return T::ld(T::st(v));
-}
-
 // Rows of D values; gate and up rows anywhere (views of one projection), out contiguous. A block
 // takes GLU_PER_THREAD * 256 values of one row (blockIdx.y, then strided by gridDim.y): the row's
 // offsets are computed once per block (per element, 64-bit divisions made a 4096-token prefill's
@@ -690,7 +679,6 @@ __global__ void glu_kernel(void* out, const void* gate, gpu_rows G, const void* 
   using T = dt_traits<DT>;
   using S = typename T::S;
   __shared__ int64_t s_off[2];
-  const float k1 = round_dt<DT>(0.044715f), k2 = round_dt<DT>(0.7978845608f);
   for (int64_t r = blockIdx.y; r < rows; r += gridDim.y) {
     __syncthreads();  // s_off of the previous row is no longer read
     if (threadIdx.x == 0) s_off[0] = gpu_row_offset(G, r), s_off[1] = gpu_row_offset(U, r);
@@ -709,22 +697,8 @@ __global__ void glu_kernel(void* out, const void* gate, gpu_rows G, const void* 
     for (int k = 0; k < GLU_PER_THREAD; k++) {
       const int64_t j = j0 + (int64_t)k * GLU_THREADS;
       if (j >= D) break;
-      const float x = xs[k];
-      float t;
-      if constexpr (!GELU) {
-        t = round_dt<DT>(unary_op<UNARY_SIGMOID>(x));
-        t = round_dt<DT>(binary_op<BINARY_MULTIPLY>(t, x));
-      } else {
-        t = round_dt<DT>(binary_op<BINARY_MULTIPLY>(x, x));
-        t = round_dt<DT>(binary_op<BINARY_MULTIPLY>(t, x));
-        t = round_dt<DT>(binary_op<BINARY_MULTIPLY>(t, k1));
-        t = round_dt<DT>(binary_op<BINARY_ADD>(t, x));
-        t = round_dt<DT>(binary_op<BINARY_MULTIPLY>(t, k2));
-        t = round_dt<DT>(unary_op<UNARY_TANH>(t));
-        t = round_dt<DT>(binary_op<BINARY_ADD>(t, 1.0f));
-        t = round_dt<DT>(binary_op<BINARY_MULTIPLY>(t, round_dt<DT>(binary_op<BINARY_MULTIPLY>(x, 0.5f))));
-      }
-      ((S*)out)[r * D + j] = T::st(binary_op<BINARY_MULTIPLY>(t, us[k]));
+      const float t = glu_activate<DT, GELU>(xs[k]);
+      ((S*)out)[r * D + j] = T::st(__fmul_rn(t, us[k]));
     }
   }
 }

@@ -2,7 +2,7 @@
 // tensor cores unless MLX_ENABLE_TF32=0 (MLX's default and switch), fp32 accumulation for
 // float16/bfloat16, except the batch-1 decode case
 // (one half-precision row times a weight matrix stored (N, K)), which a GEMV kernel streams with
-// 16-byte loads.
+// 16-byte loads; a gated variant of it (mlxc_fast_gated_linear) applies glu in its epilogue.
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <pthread.h>
@@ -62,6 +62,73 @@ bool blas_layout(int64_t R, int64_t C, int64_t rs, int64_t cs, bool* transposed,
   return false;
 }
 
+// This lane's share of the dot product of the half row w (K values) with x, fp32: the 16-byte
+// chunks first, first + stride, ... when vec (w and x 16-byte aligned, K % 8 == 0), else the
+// single elements first, first + stride, ...
+template <bool BF16>
+__device__ __forceinline__ float half_row_dot(const uint16_t* w, const uint16_t* x, int64_t K, bool vec, int64_t first,
+                                              int64_t stride) {
+  auto cvt = [](uint16_t h) { return BF16 ? bf16_to_f32(h) : f16_to_f32(h); };
+  float sum = 0.0f;
+  if (!vec) {
+    for (int64_t k = first; k < K; k += stride) sum += cvt(w[k]) * cvt(x[k]);
+    return sum;
+  }
+  const uint4* w4 = (const uint4*)w;
+  const uint4* x4 = (const uint4*)x;
+  const int64_t chunks = K / 8;
+  int64_t c = first;
+  // Eight weight loads in flight per lane before any arithmetic: one at a time left it at
+  // ~74% of copy; eight instead of four took an 8B layer's four GEMVs from 162.7 to 156.6 us
+  // (8-layer decode +4%), sixteen gave nothing more.
+  constexpr int U = 8;
+  for (; c + stride * (U - 1) < chunks; c += stride * U) {
+    uint4 wv[U];
+#pragma unroll
+    for (int u = 0; u < U; u++) wv[u] = __ldcs(w4 + c + stride * u);  // streamed once: no L1/L2 keep
+#pragma unroll
+    for (int u = 0; u < U; u++) {
+      uint4 xv = __ldg(x4 + c + stride * u);
+      const uint16_t* wp = (const uint16_t*)&wv[u];
+      const uint16_t* xp = (const uint16_t*)&xv;
+#pragma unroll
+      for (int t = 0; t < 8; t++) sum += cvt(wp[t]) * cvt(xp[t]);
+    }
+  }
+  // The rest, fewer than U loads a lane (all of an 896-wide row), issued together as well:
+  // one at a time, a lane waited for a memory latency per load (0.5B q/k/v: 4 in a row).
+  // (x is loaded as the products go: loaded with the weights, it cost registers and 10%.)
+  if (c < chunks) {
+    uint4 wv[U];
+#pragma unroll
+    for (int u = 0; u < U; u++) wv[u] = c + stride * u < chunks ? __ldcs(w4 + c + stride * u) : make_uint4(0, 0, 0, 0);
+#pragma unroll
+    for (int u = 0; u < U; u++) {
+      if (c + stride * u >= chunks) break;
+      uint4 xv = __ldg(x4 + c + stride * u);
+      const uint16_t* wp = (const uint16_t*)&wv[u];
+      const uint16_t* xp = (const uint16_t*)&xv;
+#pragma unroll
+      for (int t = 0; t < 8; t++) sum += cvt(wp[t]) * cvt(xp[t]);
+    }
+  }
+  return sum;
+}
+
+// The total of one output's `split` warps' shares: the lanes' by shuffles, then the warps'
+// through partial (a slot per warp of the block) in a fixed order. Valid in lane 0 of the output's
+// first warp (part 0). Every thread of the block calls it (split > 1 synchronises the block).
+__device__ __forceinline__ float gemv_output_sum(float sum, float* partial, int lane, int warp, int part, int split) {
+  for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+  if (split > 1) {
+    if (lane == 0) partial[warp] = sum;
+    __syncthreads();
+    if (part == 0)
+      for (int p = 1; p < split; p++) sum += partial[warp + p];
+  }
+  return sum;
+}
+
 // y[n] = sum_k x[k] * W[n, k] for half W rows (row stride ldw), fp32 accumulation; `split`
 // warps of a block share one output (K split between them; 1 for many outputs), their sums
 // meeting in shared memory in a fixed order. 16-byte loads when rows are aligned, else scalar.
@@ -73,63 +140,54 @@ __global__ void gemv_half_rows(uint16_t* y, const uint16_t* x, const uint16_t* W
   __shared__ float partial[32];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, part = warp % split;
   const int64_t n = blockIdx.x * (int64_t)(blockDim.x / 32 / split) + warp / split;
-  float sum = 0.0f;
-  auto cvt = [](uint16_t h) { return BF16 ? bf16_to_f32(h) : f16_to_f32(h); };
-  if (n < N && vec) {
-    const uint4* w4 = (const uint4*)(W + n * ldw);
-    const uint4* x4 = (const uint4*)x;
-    const int64_t chunks = K / 8, stride = 32 * (int64_t)split;
-    int64_t c = part * 32 + lane;
-    // Eight weight loads in flight per lane before any arithmetic: one at a time left it at
-    // ~74% of copy; eight instead of four took an 8B layer's four GEMVs from 162.7 to 156.6 us
-    // (8-layer decode +4%), sixteen gave nothing more.
-    constexpr int U = 8;
-    for (; c + stride * (U - 1) < chunks; c += stride * U) {
-      uint4 wv[U];
-#pragma unroll
-      for (int u = 0; u < U; u++) wv[u] = __ldcs(w4 + c + stride * u);  // streamed once: no L1/L2 keep
-#pragma unroll
-      for (int u = 0; u < U; u++) {
-        uint4 xv = __ldg(x4 + c + stride * u);
-        const uint16_t* wp = (const uint16_t*)&wv[u];
-        const uint16_t* xp = (const uint16_t*)&xv;
-#pragma unroll
-        for (int t = 0; t < 8; t++) sum += cvt(wp[t]) * cvt(xp[t]);
-      }
-    }
-    // The rest, fewer than U loads a lane (all of an 896-wide row), issued together as well:
-    // one at a time, a lane waited for a memory latency per load (0.5B q/k/v: 4 in a row).
-    if (c < chunks) {
-      uint4 wv[U];
-#pragma unroll
-      for (int u = 0; u < U; u++)
-        wv[u] = c + stride * u < chunks ? __ldcs(w4 + c + stride * u) : make_uint4(0, 0, 0, 0);
-#pragma unroll
-      for (int u = 0; u < U; u++) {
-        if (c + stride * u >= chunks) break;
-        uint4 xv = __ldg(x4 + c + stride * u);
-        const uint16_t* wp = (const uint16_t*)&wv[u];
-        const uint16_t* xp = (const uint16_t*)&xv;
-#pragma unroll
-        for (int t = 0; t < 8; t++) sum += cvt(wp[t]) * cvt(xp[t]);
-      }
-    }
-  } else if (n < N) {
-    const uint16_t* w = W + n * ldw;
-    for (int64_t k = part * 32 + lane; k < K; k += 32 * split) sum += cvt(w[k]) * cvt(x[k]);
-  }
-  for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
-  if (split > 1) {
-    if (lane == 0) partial[warp] = sum;
-    __syncthreads();
-    if (part == 0)
-      for (int p = 1; p < split; p++) sum += partial[warp + p];
-  }
+  float sum = n < N ? half_row_dot<BF16>(W + n * ldw, x, K, vec, part * 32 + lane, 32 * (int64_t)split) : 0.0f;
+  sum = gemv_output_sum(sum, partial, lane, warp, part, split);
   if (n < N && lane == 0 && part == 0) {
     float v = alpha * sum;
-    if (c) v += beta * cvt(c[n * c_stride]);  // addmm's term (a bias, a residual), one rounding
+    if (c) v += beta * (BF16 ? bf16_to_f32(c[n * c_stride]) : f16_to_f32(c[n * c_stride]));  // addmm's term, one rounding
     y[n] = BF16 ? f32_to_bf16(v) : f32_to_f16(v);
   }
+}
+
+// The gated GEMV (mlxc_fast_gated_linear of one row): output n takes W's rows n (gate) and
+// n + D (up), each sum rounded to the dtype as gemv_half_rows stores it, then glu's activation
+// and product. Split as the plain GEMV of the 2D stacked rows is (gated_split), it equals that
+// GEMV followed by the glu kernel bit for bit, without writing and reading back the 2D products.
+template <bool BF16, bool GELU>
+__global__ void gated_gemv_half_rows(uint16_t* y, const uint16_t* x, const uint16_t* W, int64_t ldw, int64_t D,
+                                     int64_t K, bool vec, int split) {
+  constexpr int DT = BF16 ? MLX_BFLOAT16 : MLX_FLOAT16;
+  __shared__ float partial[2][32];  // gate, up: separate slots, no barrier between the two totals
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, part = warp % split;
+  const int64_t n = blockIdx.x * (int64_t)(blockDim.x / 32 / split) + warp / split;
+  const int64_t first = part * 32 + lane, stride = 32 * (int64_t)split;
+  float gate = 0.0f, up = 0.0f;
+  if (n < D) {
+    gate = half_row_dot<BF16>(W + n * ldw, x, K, vec, first, stride);
+    up = half_row_dot<BF16>(W + (n + D) * ldw, x, K, vec, first, stride);
+  }
+  gate = gemv_output_sum(gate, partial[0], lane, warp, part, split);
+  up = gemv_output_sum(up, partial[1], lane, warp, part, split);
+  if (n < D && lane == 0 && part == 0) {
+    const float v = __fmul_rn(glu_activate<DT, GELU>(round_as<DT>(gate)), round_as<DT>(up));
+    y[n] = BF16 ? f32_to_bf16(v) : f32_to_f16(v);
+  }
+}
+
+constexpr int GEMV_WARPS = 8;
+
+// Warps per output for N outputs of K: few outputs (a 896-wide down projection: 112 blocks of 8
+// warps on 132 SMs) leave most of the GPU idle and too few loads in flight, so K is split over up
+// to 8 warps per output then.
+int gemv_split(int64_t N, int64_t K) {
+  int split = 1;
+  while (split < 8 && N * split < 4096 && K / 8 >= 32 * 4 * 2 * split) split *= 2;
+  return split;
+}
+
+// Whether the 16-byte loads apply: rows and x aligned, K a multiple of 8.
+bool gemv_vec(int64_t K, int64_t ldw, const void* x, const void* w) {
+  return K % 8 == 0 && ldw % 8 == 0 && ((uintptr_t)x % 16) == 0 && ((uintptr_t)w % 16) == 0;
 }
 
 }  // namespace
@@ -143,16 +201,29 @@ extern "C" int gpu_launch_gemv(int device, int dtype, int64_t N, int64_t K, cons
   if (N == 0) return 0;
   cudaStream_t s = gpu_stream(device);
   if (!s) return 1;
-  bool vec = K % 8 == 0 && ldw % 8 == 0 && ((uintptr_t)x % 16) == 0 && ((uintptr_t)w % 16) == 0;
-  // Few outputs (a 896-wide down projection: 112 blocks of 8 warps on 132 SMs) leave most of
-  // the GPU idle and too few loads in flight: split K over up to 8 warps per output then.
-  int warps = 8, split = 1;
-  while (split < 8 && N * split < 4096 && K / 8 >= 32 * 4 * 2 * split) split *= 2;
+  const int warps = GEMV_WARPS, split = gemv_split(N, K);
+  const bool vec = gemv_vec(K, ldw, x, w);
   unsigned grid = (unsigned)((N + warps / split - 1) / (warps / split));
   auto kernel = dtype == MLX_BFLOAT16 ? gemv_half_rows<true> : gemv_half_rows<false>;
   kernel<<<grid, 32 * warps, 0, s>>>((uint16_t*)y, (const uint16_t*)x, (const uint16_t*)w, ldw, N, K, vec, split,
                                      alpha, beta, (const uint16_t*)c, c_stride);
   return GPU_LAUNCHED("gemv");
+}
+
+extern "C" int gpu_launch_gated_gemv(int device, int dtype, bool gelu, int64_t D, int64_t K, const void* x,
+                                     const void* w, int64_t ldw, void* y) {
+  if (D == 0) return 0;
+  if (dtype != MLX_BFLOAT16 && dtype != MLX_FLOAT16) return util_error("gated_gemv: dtype %d is not a half type", dtype);
+  cudaStream_t s = gpu_stream(device);
+  if (!s) return 1;
+  // The split of the plain GEMV over the 2D stacked rows: the same sums, rounded the same.
+  const int warps = GEMV_WARPS, split = gemv_split(2 * D, K);
+  const bool vec = gemv_vec(K, ldw, x, w);
+  unsigned grid = (unsigned)((D + warps / split - 1) / (warps / split));
+  auto kernel = dtype == MLX_BFLOAT16 ? (gelu ? gated_gemv_half_rows<true, true> : gated_gemv_half_rows<true, false>)
+                                      : (gelu ? gated_gemv_half_rows<false, true> : gated_gemv_half_rows<false, false>);
+  kernel<<<grid, 32 * warps, 0, s>>>((uint16_t*)y, (const uint16_t*)x, (const uint16_t*)w, ldw, D, K, vec, split);
+  return GPU_LAUNCHED("gated gemv");
 }
 
 extern "C" int gpu_launch_gemm(int device, int dtype, int64_t M, int64_t N, int64_t K,

@@ -86,6 +86,18 @@ bool gpu_gemv_layout_ok(int64_t K, int64_t x_stride, int64_t w_col_stride, int64
 int gpu_launch_gemv(int device, int dtype, int64_t N, int64_t K, const void* x, const void* w, int64_t ldw, void* y,
                     float alpha, float beta, const void* c, int64_t c_stride);
 
+/* The gated decode GEMVs (mlxc_fast_gated_linear of one row): y (D) = act(W[n] x) * W[n + D] x
+ * over the 2D stacked gate/up rows of W, each product rounded to the dtype first, act SiLU or
+ * tanh-GELU (gelu): the plain GEMV of the 2D rows followed by glu, bit for bit, in one kernel. x
+ * (K) float16/bfloat16 contiguous, y (D) of its dtype. Half W (2D, K) of x's dtype: rows at
+ * stride ldw, laid out as gpu_gemv_layout_ok requires (gemm.cu). Affine-quantized W: as
+ * gpu_launch_qgemv_affine takes it (gpu_qgemv_supported), scales and biases of x's dtype, x
+ * 16-byte aligned (qgemv.cu). */
+int gpu_launch_gated_gemv(int device, int dtype, bool gelu, int64_t D, int64_t K, const void* x, const void* w,
+                          int64_t ldw, void* y);
+int gpu_launch_gated_qgemv(int device, int bits, int group_size, int dtype, bool gelu, void* y, const void* x,
+                           const void* w, const void* scales, const void* biases, int64_t D, int64_t K);
+
 /* Rows of the last axis: row r of x starts at element offset row_offset(r) computed from the
  * leading dims' shape/strides (lead_ndim of them), elements at x_stride. */
 typedef struct {

@@ -3,7 +3,8 @@
 // bias per group of 32, 64 or 128 values. Each warp computes QG_ROWS rows at once, so every x
 // value read serves several rows; each lane loads 16 bytes of packed weights per row at a time
 // (32 4-bit or 16 8-bit values, always inside one group) and adds scale * sum(x q) + bias * sum(x)
-// for them, as the CPU kernel (qgemv.c) groups it (the direct kernel below splits K over warps). x is staged in shared memory as float32 once
+// for them, as the CPU kernel (qgemv.c) groups it (the direct kernel below splits K over warps, and
+// has a gated form for mlxc_fast_gated_linear with glu in its epilogue). x is staged in shared memory as float32 once
 // per block, transposed by chunk ("value j of every 16-byte chunk" is one contiguous run) so that
 // the 32 lanes, which read 32 consecutive chunks, hit 32 different banks.
 #include <cuda_runtime.h>
@@ -93,26 +94,37 @@ __device__ __forceinline__ float byte_biased(uint32_t v, int k) {
 }
 
 
+// What qgemv_direct writes: each row's sum (a plain GEMV), or, for the gated GEMV
+// (mlxc_fast_gated_linear of one row) over stacked gate/up rows, act(gate) * up with each sum
+// rounded to x's dtype first and act SiLU or tanh-GELU.
+enum qgemv_epilogue { QG_PLAIN, QG_GATED_SILU, QG_GATED_GELU };
+
 // Registers are capped at 64 (8 blocks, 32 warps per SM): the kernel is bound by memory
 // latency, so occupancy matters more than a few spilled temporaries (there are none at 64).
 // SDT, the scales' dtype, is a template parameter: a branch on it between the loads would make
 // each scale load wait for the previous one.
-template <int BITS, bool BF16, int SDT>
+// N outputs. Gated (EPI not QG_PLAIN), W has 2N rows, gate rows then up rows, and a block computes
+// R / 2 outputs from their R / 2 gate and R / 2 up rows: the same R rows of registers as a plain
+// block, and each row's sum the plain kernel's bit for bit (a row's arithmetic does not depend on
+// its slot), so that the result equals the plain GEMV over the 2N rows followed by glu.
+template <int BITS, bool BF16, int SDT, int EPI = QG_PLAIN>
 __global__ void __launch_bounds__(32 * QG_WARPS, 8)
     qgemv_direct(void* y, int y_dtype, const uint16_t* x, const uint8_t* w, const void* scales, const void* biases,
                  int64_t N, int64_t K, int group_shift) {
-  constexpr int PER = 128 / BITS, R = QG_DIRECT_ROWS;
+  constexpr int PER = 128 / BITS, R = QG_DIRECT_ROWS, OUT = EPI == QG_PLAIN ? R : R / 2;
   __shared__ float partial[QG_WARPS][R];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  const int64_t n0 = (int64_t)blockIdx.x * R;
-  const int rows = N - n0 < R ? (int)(N - n0) : R;
+  const int64_t n0 = (int64_t)blockIdx.x * OUT;
+  const int rows = N - n0 < OUT ? (int)(N - n0) : OUT;  // outputs of this block
   const int chunks = (int)(K / PER), groups = (int)(K >> group_shift);
-  // Row pointers once; the loop below indexes with 32-bit chunk numbers.
+  // Row pointers once; the loop below indexes with 32-bit chunk numbers. Slot r holds output
+  // r % OUT's row: its gate row (r < OUT), else its up row N further on.
   const uint4* wr[R];
   int64_t prow[R];
 #pragma unroll
   for (int r = 0; r < R; r++) {
-    const int64_t n = n0 + (r < rows ? r : 0);
+    const int o = r % OUT;
+    const int64_t n = n0 + (o < rows ? o : 0) + (r >= OUT ? N : 0);
     wr[r] = (const uint4*)(w + n * (K * BITS / 8));
     prow[r] = n * groups;
   }
@@ -175,20 +187,34 @@ __global__ void __launch_bounds__(32 * QG_WARPS, 8)
     float total = 0.0f;
 #pragma unroll
     for (int i = 0; i < QG_WARPS; i++) total += partial[i][threadIdx.x];
-    store_f32(y, y_dtype, n0 + threadIdx.x, total);
+    if constexpr (EPI == QG_PLAIN) {
+      store_f32(y, y_dtype, n0 + threadIdx.x, total);
+    } else {
+      constexpr int DT = BF16 ? MLX_BFLOAT16 : MLX_FLOAT16;
+      float up = 0.0f;
+#pragma unroll
+      for (int i = 0; i < QG_WARPS; i++) up += partial[i][threadIdx.x + OUT];
+      const float v = __fmul_rn(glu_activate<DT, EPI == QG_GATED_GELU>(round_as<DT>(total)), round_as<DT>(up));
+      ((uint16_t*)y)[n0 + threadIdx.x] = BF16 ? f32_to_bf16(v) : f32_to_f16(v);
+    }
   }
 }
 
-template <int BITS>
+// The direct kernel for x_dtype and s_dtype (gated: s_dtype is x_dtype) over N outputs.
+template <int BITS, int EPI>
 int launch_direct(cudaStream_t s, void* y, int y_dtype, const void* x, int x_dtype, const void* w, const void* scales,
                   const void* biases, int s_dtype, int64_t N, int64_t K, int group) {
-  const int64_t per_block = QG_DIRECT_ROWS, blocks = (N + per_block - 1) / per_block;
+  const int64_t per_block = EPI == QG_PLAIN ? QG_DIRECT_ROWS : QG_DIRECT_ROWS / 2, blocks = (N + per_block - 1) / per_block;
   if (blocks > 0x7fffffff) return util_error("quantized_matmul: too many rows for the GPU kernel");
   const int shift = group == 32 ? 5 : group == 64 ? 6 : 7;
   const bool bf16 = x_dtype == MLX_BFLOAT16;
-  auto kernel = s_dtype == MLX_BFLOAT16 ? (bf16 ? qgemv_direct<BITS, true, MLX_BFLOAT16> : qgemv_direct<BITS, false, MLX_BFLOAT16>)
-                : s_dtype == MLX_FLOAT16 ? (bf16 ? qgemv_direct<BITS, true, MLX_FLOAT16> : qgemv_direct<BITS, false, MLX_FLOAT16>)
-                                         : (bf16 ? qgemv_direct<BITS, true, MLX_FLOAT32> : qgemv_direct<BITS, false, MLX_FLOAT32>);
+  void (*kernel)(void*, int, const uint16_t*, const uint8_t*, const void*, const void*, int64_t, int64_t, int);
+  if constexpr (EPI == QG_PLAIN)
+    kernel = s_dtype == MLX_BFLOAT16 ? (bf16 ? qgemv_direct<BITS, true, MLX_BFLOAT16> : qgemv_direct<BITS, false, MLX_BFLOAT16>)
+             : s_dtype == MLX_FLOAT16 ? (bf16 ? qgemv_direct<BITS, true, MLX_FLOAT16> : qgemv_direct<BITS, false, MLX_FLOAT16>)
+                                      : (bf16 ? qgemv_direct<BITS, true, MLX_FLOAT32> : qgemv_direct<BITS, false, MLX_FLOAT32>);
+  else  // scales of x's dtype
+    kernel = bf16 ? qgemv_direct<BITS, true, MLX_BFLOAT16, EPI> : qgemv_direct<BITS, false, MLX_FLOAT16, EPI>;
   kernel<<<(unsigned)blocks, 32 * QG_WARPS, 0, s>>>(y, y_dtype, (const uint16_t*)x, (const uint8_t*)w, scales, biases, N,
                                                      K, shift);
   return GPU_LAUNCHED("quantized GEMV");
@@ -213,8 +239,8 @@ extern "C" int gpu_launch_qgemv_affine(int device, int bits, int group_size, voi
   const bool half_scales = s_dtype == MLX_BFLOAT16 || s_dtype == MLX_FLOAT16 || s_dtype == MLX_FLOAT32;
   if ((x_dtype == MLX_BFLOAT16 || x_dtype == MLX_FLOAT16) && half_scales && (x_stride == 1 || K == 1) &&
       ((uintptr_t)x & 15u) == 0)
-    return bits == 4 ? launch_direct<4>(s, y, y_dtype, x, x_dtype, w, scales, biases, s_dtype, N, K, group_size)
-                     : launch_direct<8>(s, y, y_dtype, x, x_dtype, w, scales, biases, s_dtype, N, K, group_size);
+    return bits == 4 ? launch_direct<4, QG_PLAIN>(s, y, y_dtype, x, x_dtype, w, scales, biases, s_dtype, N, K, group_size)
+                     : launch_direct<8, QG_PLAIN>(s, y, y_dtype, x, x_dtype, w, scales, biases, s_dtype, N, K, group_size);
   const int64_t rows_per_block = (int64_t)QG_WARPS * QG_ROWS;
   const int64_t blocks = (N + rows_per_block - 1) / rows_per_block;
   if (blocks > 0x7fffffff) return util_error("quantized_matmul: too many rows for the GPU kernel");
@@ -240,4 +266,18 @@ extern "C" int gpu_launch_qgemv_affine(int device, int bits, int group_size, voi
                                                      biases, s_dtype, N, K, group_size);
   }
   return st ? st : GPU_LAUNCHED("quantized GEMV");
+}
+
+extern "C" int gpu_launch_gated_qgemv(int device, int bits, int group_size, int dtype, bool gelu, void* y,
+                                      const void* x, const void* w, const void* scales, const void* biases, int64_t D,
+                                      int64_t K) {
+  if (D == 0) return 0;
+  if (!gpu_qgemv_supported(bits, group_size, K) || (dtype != MLX_BFLOAT16 && dtype != MLX_FLOAT16) ||
+      ((uintptr_t)w & 15u) || ((uintptr_t)x & 15u))
+    return util_error("gated_gemv: unsupported layout for the quantized GPU kernel");
+  cudaStream_t s = gpu_stream(device);
+  if (!s) return 1;
+  auto launch = bits == 4 ? (gelu ? launch_direct<4, QG_GATED_GELU> : launch_direct<4, QG_GATED_SILU>)
+                          : (gelu ? launch_direct<8, QG_GATED_GELU> : launch_direct<8, QG_GATED_SILU>);
+  return launch(s, y, dtype, x, dtype, w, scales, biases, dtype, D, K, group_size);
 }

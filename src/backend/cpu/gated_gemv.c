@@ -1,0 +1,72 @@
+/* The gated GEMV on the CPU (mlxc_fast_gated_linear of one row): the stacked products x W^T
+ * (2D values: gate rows, then up rows) by the kernel the composed matmul or quantized_matmul runs for one row, rounded to
+ * the dtype, then glu's arithmetic on the two halves, so that the result equals the composed ops'
+ * bit for bit. A plain weight is read in place when its rows are contiguous (a linear layer's
+ * weight, stacked or a row slice of one); other layouts are copied dense first, where the
+ * composed matmul would take another kernel and could differ in the last bit. */
+#include <cblas.h>
+#include <stdlib.h>
+
+#include "backend/cpu/convert.h"
+#include "backend/cpu/copy.h"
+#include "backend/cpu/gemv.h"
+#include "backend/cpu/glu.h"
+#include "backend/cpu/kernels.h"
+#include "backend/cpu/qgemv.h"
+#include "backend/cpu/rows.h"
+#include "ops/fast_params.h"
+#include "util/error.h"
+
+/* y (N) = W x for a plain weight (N, K) of x's dtype (float32 through BLAS's gemv, half types
+ * through gemv.c), as matmul computes one row. */
+static int plain_products(float* y, const float* x, const core_array* w, int64_t N, int64_t K) {
+  void* owned = NULL;
+  const void* data = core_array_ptr(w);
+  int64_t ldw = w->strides[0];
+  if (w->strides[1] != 1 || ldw < K) {
+    data = cpu_dense_data(w, &owned);
+    ldw = K;
+    if (!data) return 1;
+  }
+  if (w->dtype == MLX_FLOAT32)
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)N, (int)K, 1.0f, data, (int)ldw, x, 1, 0.0f, y, 1);
+  else
+    cpu_gemv_half_rows(y, x, 1, data, ldw, N, K, w->dtype == MLX_BFLOAT16);
+  free(owned);
+  return 0;
+}
+
+/* y (N) = dequantize(W) x for affine-quantized inputs w, scales, biases, as quantized_matmul
+ * computes one row. */
+static int quantized_products(float* y, const float* x, core_node* node, int64_t N, int64_t K) {
+  const gated_gemv_params* p = node->params;
+  const core_array *s = node->inputs[2], *b = node->inputs[3];
+  void* owned[3] = {NULL, NULL, NULL};
+  const void* w = cpu_dense_data(node->inputs[1], &owned[0]);
+  const void* sd = w ? cpu_dense_data(s, &owned[1]) : NULL;
+  const void* bd = sd ? cpu_dense_data(b, &owned[2]) : NULL;
+  int status = bd ? cpu_qgemv_affine(y, x, 1, w, sd, bd, s->dtype, b->dtype, N, K, p->bits, p->group_size) : 1;
+  for (int i = 0; i < 3; i++) free(owned[i]);
+  return status;
+}
+
+int cpu_eval_gated_gemv(core_node* node, core_array** outputs) {
+  const gated_gemv_params* p = node->params;
+  core_array *x = node->inputs[0], *out = outputs[0];
+  if (core_array_alloc_contiguous(out)) return 1;
+  const int64_t K = x->shape[x->ndim - 1], D = out->shape[out->ndim - 1];
+  if (D == 0) return 0;
+  float* buf = malloc(sizeof(float) * (size_t)(K + 3 * D));
+  if (!buf) return util_error("gated_gemv: out of memory");
+  float *x32 = buf, *y = x32 + K, *t = y + 2 * D; /* x (K); y (2D): gate then up; t (D) scratch */
+  cpu_convert(x32, MLX_FLOAT32, core_array_ptr(x), x->dtype, x->shape, x->strides, x->ndim);
+  int status = p->quantized ? quantized_products(y, x32, node, 2 * D, K)
+                            : plain_products(y, x32, node->inputs[1], 2 * D, K);
+  if (!status) {
+    cpu_round_row(y, 2 * D, out->dtype); /* the linear layer's output, stored in the dtype */
+    cpu_glu_row(y, y + D, t, D, p->activation, out->dtype);
+    cpu_row_from_f32(y, core_array_ptr(out), out->dtype, 1, D);
+  }
+  free(buf);
+  return status;
+}
