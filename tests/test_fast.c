@@ -476,8 +476,9 @@ static bool same_result(mlx_array a, mlx_array b) {
   return differing_values(a, b) == 0;
 }
 
-/* gated_linear equals the composed ops bit for bit: one row of x (the fused kernel: 2-D, 1-D and
- * a strided view) and several rows (composed at build time), float32/float16/bfloat16 weights
+/* gated_linear equals the composed ops bit for bit: one row of x (the fused kernel for float16
+ * and bfloat16: 2-D, 1-D and a strided view) and several rows and float32 (composed at build
+ * time), float32/float16/bfloat16 weights
  * and 4- and 8-bit affine-quantized ones in groups of 32 and 64, both activations. The products
  * are rounded to the dtype before the activation: skipping that rounding changes many bfloat16
  * values. */

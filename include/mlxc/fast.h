@@ -62,8 +62,8 @@ int mlxc_fast_rope_kv(mlx_array* res_q, mlx_array* res_keys, mlx_array* res_valu
  * 5, 6 or 8, default 4; group_size 32, 64 or 128, default 64). x (..., K). Result (..., I) in
  * x's dtype, equal to mlxc_fast_glu of the two halves of the linear layer's output (each product
  * rounded to x's dtype before the activation, as the composed ops round). activation: as
- * mlxc_fast_glu. One row of x is one fused kernel; several rows run the composed ops (matmul or
- * quantized_matmul, split, glu). */
+ * mlxc_fast_glu. One float16/bfloat16 row of x is one fused kernel; several rows, and float32,
+ * run the composed ops (matmul or quantized_matmul, split, glu). */
 int mlxc_fast_gated_linear(mlx_array* res, const mlx_array x, const mlx_array w, const mlx_array scales,
                            const mlx_array biases, mlx_optional_int group_size, mlx_optional_int bits,
                            const char* activation, const mlx_stream s);

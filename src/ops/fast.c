@@ -383,7 +383,9 @@ int mlxc_fast_gated_linear(mlx_array* res, const mlx_array x_, const mlx_array w
     return 1;
   if (w->shape[0] % 2)
     return util_error("%s: the weight's %d rows must stack gate over up (an even count)", name, w->shape[0]);
-  if (K == 0 || (int64_t)x->size / K != 1)
+  /* One half-precision row is the fused kernel's case; several rows go to GEMMs, and float32
+   * (which no GPU kernel takes: a CPU fallback would break a recorded decode step) composes. */
+  if (K == 0 || (int64_t)x->size / K != 1 || x->dtype == MLX_FLOAT32)
     return gated_linear_composed(res, x_, w_, scales_, biases_, &params, activation, s);
   gated_gemv_params* p = malloc(sizeof *p);
   if (!p) return util_error("out of memory");
