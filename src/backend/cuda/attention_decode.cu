@@ -308,27 +308,45 @@ __global__ void __launch_bounds__(DEC_THREADS)
   // head weigh nothing, and a recorded decode step attends over all reserved cache slots with
   // the unfilled ones masked (at context 128, 256 slots: half the tiles were read for nothing).
   // The mask is read while the first tile loads.
+  // Q's rows (the group's G heads, zeros past them) go to registers first, so that their loads
+  // and the mask's are in flight together (loaded and stored one at a time, each waited for
+  // its memory latency).
+  constexpr int QPT = 16 * D / DEC_THREADS;
+  uint16_t qv[QPT];
+#pragma unroll
+  for (int i = 0; i < QPT; i++) {
+    const int idx = threadIdx.x + i * DEC_THREADS, r = idx / D, d = idx % D;
+    qv[i] = r < G ? q[(int64_t)b * A.q_st[0] + (int64_t)(kvh * G + r) * A.q_st[1] + (int64_t)d * A.q_st[3]] : (uint16_t)0;
+  }
   if (A.mask) {
     __shared__ int s_last;
     if (threadIdx.x == 0) s_last = -1;
     __syncthreads();
     int last = -1;
     const int n = (int)(j1 - j0) * G;
-    for (int idx = threadIdx.x; idx < n; idx += DEC_THREADS) {
-      const int jj = idx / G, r = idx % G;
-      const int64_t mo = (int64_t)b * A.mask_st[0] + (int64_t)(kvh * G + r) * A.mask_st[1] + (j0 + jj) * A.mask_st[3];
-      const bool seen = A.mask_dtype == MLX_BOOL ? ((const bool*)A.mask)[mo] : load_f32(A.mask, A.mask_dtype, mo) > -INFINITY;
-      if (seen && jj > last) last = jj;
+    constexpr int MU = 4;  // mask loads in flight per thread
+    for (int idx0 = threadIdx.x; idx0 < n; idx0 += MU * DEC_THREADS) {
+      bool seen[MU];
+#pragma unroll
+      for (int u = 0; u < MU; u++) {
+        const int idx = idx0 + u * DEC_THREADS, jj = idx / G, r = idx % G;
+        const int64_t mo = (int64_t)b * A.mask_st[0] + (int64_t)(kvh * G + r) * A.mask_st[1] + (j0 + jj) * A.mask_st[3];
+        seen[u] = idx < n && (A.mask_dtype == MLX_BOOL ? ((const bool*)A.mask)[mo]
+                                                       : load_f32(A.mask, A.mask_dtype, mo) > -INFINITY);
+      }
+#pragma unroll
+      for (int u = 0; u < MU; u++)
+        if (seen[u] && (idx0 + u * DEC_THREADS) / G > last) last = (idx0 + u * DEC_THREADS) / G;
     }
     for (int o = 16; o > 0; o >>= 1) last = max(last, __shfl_xor_sync(0xffffffffu, last, o));
     if (lane == 0 && last >= 0) atomicMax(&s_last, last);
     __syncthreads();
     j1 = j0 + s_last + 1;  // j0: nothing seen, no tile is computed
   }
-  for (int idx = threadIdx.x; idx < 16 * D; idx += DEC_THREADS) {  // q's last axis may be strided
-    const int r = idx / D, d = idx % D;
-    Qs[r * LD + d] = r < G ? q[(int64_t)b * A.q_st[0] + (int64_t)(kvh * G + r) * A.q_st[1] + (int64_t)d * A.q_st[3]]
-                           : (uint16_t)0;
+#pragma unroll
+  for (int i = 0; i < QPT; i++) {
+    const int idx = threadIdx.x + i * DEC_THREADS;
+    Qs[(idx / D) * LD + idx % D] = qv[i];
   }
   __syncthreads();
   uint32_t qa[KD][4];
