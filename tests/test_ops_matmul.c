@@ -381,6 +381,26 @@ TEST(test_addmm_alpha_beta_broadcast_c) {
     mlx_array_free(Cv);
     mlx_array_free(R);
   }
+  /* One row times a linear layer's weight (N, K) used transposed, plus its bias: the decode GEMV
+   * of the half types with the bias added in float32 and one rounding. */
+  for (int d = 0; d < 4; d++) {
+    mlx_dtype dt = float_dtypes[d];
+    int xs[2] = {1, 16}, ws[2] = {5, 16}, cs[1] = {5};
+    double x[16], w[80], c[5], got[5];
+    mlx_array X = random_array(dt, xs, 2, x), W = random_array(dt, ws, 2, w), Cv = random_array(dt, cs, 1, c);
+    mlx_array WT = mlx_array_new(), R = mlx_array_new();
+    CHECK_EQ_INT(mlx_transpose(&WT, W, cpu), 0);
+    CHECK_EQ_INT(mlx_addmm(&R, Cv, X, WT, 1.5f, 0.5f, cpu), 0);
+    read_doubles(R, got);
+    for (int n = 0; n < 5; n++) {
+      double r = 0;
+      for (int k = 0; k < 16; k++) r += x[k] * w[n * 16 + k];
+      r = 1.5 * r + 0.5 * c[n];
+      CHECK_NEAR(got[n], r, tolerance(dt, 16, r) * 3);
+    }
+    mlx_array all[] = {X, W, Cv, WT, R};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) mlx_array_free(all[i]);
+  }
   /* K = 0: only beta * c remains. */
   int k0a[2] = {2, 0}, k0b[2] = {0, 2};
   float dummy = 0, cvals[2] = {3, -1};

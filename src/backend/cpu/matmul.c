@@ -132,11 +132,19 @@ static int gemm_half(const gemm_shape* g, mat_ref a, mat_ref b, void* c) {
   int status = 0;
   REQUIRE(a32 && c32, "matmul: out of memory");
   cpu_convert(a32, MLX_FLOAT32, a.data, g->dtype, ashape, astr, 2);
-  bool few = g->M <= MATMUL_HALF_ROWS_MAX && g->alpha == 1 && g->beta == 0;
-  if (few && b.rs == 1 && b.cs >= g->K) { /* B^T (N, K) rows: a linear layer's weight */
-    cpu_gemv_half_rows(c32, a32, g->M, (const uint16_t*)b.data, b.cs, g->N, g->K, bf16);
-  } else if (few && b.cs == 1 && b.rs >= g->N) {
-    cpu_gemv_half_cols(c32, a32, g->M, (const uint16_t*)b.data, b.rs, g->N, g->K, bf16);
+  bool few = g->M <= MATMUL_HALF_ROWS_MAX, rows = few && b.rs == 1 && b.cs >= g->K;
+  if (rows || (few && b.cs == 1 && b.rs >= g->N)) {
+    if (rows) /* B^T (N, K) rows: a linear layer's weight */
+      cpu_gemv_half_rows(c32, a32, g->M, (const uint16_t*)b.data, b.cs, g->N, g->K, bf16);
+    else
+      cpu_gemv_half_cols(c32, a32, g->M, (const uint16_t*)b.data, b.rs, g->N, g->K, bf16);
+    if (g->alpha != 1 || g->beta != 0) { /* addmm (a bias): alpha * AB + beta * C, rounded once */
+      float* in = g->beta != 0 ? malloc(sizeof(float) * (size_t)(g->M * g->N) + 1) : NULL;
+      REQUIRE(in || g->beta == 0, "matmul: out of memory");
+      if (in) cpu_convert(in, MLX_FLOAT32, c, g->dtype, cshape, cstr, 2);
+      for (int64_t i = 0; i < g->M * g->N; i++) c32[i] = g->alpha * c32[i] + (in ? g->beta * in[i] : 0.0f);
+      free(in);
+    }
   } else {
     b32 = malloc(sizeof(float) * (size_t)(g->K * g->N) + 1);
     REQUIRE(b32, "matmul: out of memory");

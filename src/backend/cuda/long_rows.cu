@@ -1,8 +1,8 @@
 // Reductions over the last axis of a few long rows (the vocabulary row of a decode step:
 // argmax, max and log-sum-exp over ~150k logits). One block per row would walk the row with a
 // single block, one memory latency per element per thread; here a row is split across many
-// blocks (pass 1: a partial result per block), and one warp per row merges the partials
-// (pass 2). Each thread keeps LR_BATCH loads in flight. Same results as the one-block kernels:
+// blocks (a partial result per block), and one warp of the row's last block to finish merges
+// the partials. Each thread keeps LR_BATCH loads in flight. Same results as the one-block kernels:
 // double accumulation, NaN propagation, the first index among equal maxima.
 #include <cuda_runtime.h>
 #include <math.h>
@@ -34,9 +34,59 @@ __device__ __forceinline__ bool lr_beats(double va, int64_t ia, double vb, int64
   return ia < ib;
 }
 
-// op: 0 sum, 1 max, 2 mean, 3 logsumexp, 4 argmax. Block (split, row) reduces its span.
+// Folds partial y into x (y covers later elements than x).
+__device__ __forceinline__ void merge_partial(partial& x, const partial& y, int op) {
+  if (op == 4) {
+    if (lr_beats(y.a, y.index, x.a, x.index)) x.a = y.a, x.index = y.index;
+  } else if (op == 3) {
+    double m = gpu_max_nan(x.a, y.a);
+    if (isfinite(m)) x.b = (isfinite(x.a) ? x.b * exp(x.a - m) : 0.0) + (isfinite(y.a) ? y.b * exp(y.a - m) : 0.0);
+    x.a = m;
+  } else if (op == 1) {
+    x.a = gpu_max_nan(x.a, y.a);
+  } else {
+    x.a += y.a;
+  }
+}
+
+// One warp merges row r's `splits` partials: each lane folds a contiguous run of them, then
+// the lanes' results meet in a fixed shuffle tree (deterministic). One thread walking ~75
+// partials was a chain of dependent L2 reads and double exps: 13-30 us per call. The partials
+// were written by other blocks: read through L2.
+__device__ void merge_row(void* out, int out_dtype, const partial* parts, int64_t r, int splits, int64_t D, int op) {
+  const int lane = threadIdx.x;
+  const partial* p = parts + r * splits;
+  const int per_lane = (splits + 31) / 32, first = lane * per_lane;
+  const int last = first + per_lane < splits ? first + per_lane : splits;
+  partial acc{op == 0 || op == 2 ? 0.0 : -INFINITY, 0.0, -1};
+  for (int s = first; s < last; s++)
+    merge_partial(acc, partial{__ldcg(&p[s].a), __ldcg(&p[s].b), (int64_t)__ldcg((const long long*)&p[s].index)}, op);
+  for (int width = 1; width < 32; width *= 2) {
+    partial other;
+    other.a = __shfl_down_sync(0xffffffffu, acc.a, width);
+    other.b = __shfl_down_sync(0xffffffffu, acc.b, width);
+    other.index = __shfl_down_sync(0xffffffffu, acc.index, width);
+    if ((lane & (2 * width - 1)) == 0) merge_partial(acc, other, op);
+  }
+  if (lane) return;
+  double a = acc.a;
+  if (op == 4) {
+    ((uint32_t*)out)[r] = (uint32_t)(acc.index < 0 ? 0 : acc.index);
+    return;
+  }
+  if (op == 3) a = isfinite(a) ? a + log(acc.b) : a;
+  if (op == 2) a /= (double)D;
+  store_f32(out, out_dtype, r, (float)a);
+}
+
+// Arrivals per row: the last block of a row to finish merges (and resets its counter).
+__device__ unsigned int lr_arrivals[65536];
+
+// op: 0 sum, 1 max, 2 mean, 3 logsumexp, 4 argmax. Block (split, row) reduces its span;
+// the row's last block to finish merges the partials (one launch instead of two).
 __global__ void __launch_bounds__(LR_THREADS)
-    long_rows_pass1(partial* parts, const void* x, int x_dtype, gpu_rows R, int64_t D, int op) {
+    long_rows_kernel(void* out, int out_dtype, partial* parts, const void* x, int x_dtype, gpu_rows R, int64_t D,
+                     int op) {
   __shared__ double sa[LR_THREADS], sb[LR_THREADS];
   __shared__ int64_t si[LR_THREADS];
   const int64_t r = blockIdx.y, base = gpu_row_offset(R, r);
@@ -99,52 +149,15 @@ __global__ void __launch_bounds__(LR_THREADS)
     }
     __syncthreads();
   }
-  if (threadIdx.x == 0) parts[r * gridDim.x + blockIdx.x] = partial{sa[0], sb[0], si[0]};
-}
-
-// Folds partial y into x (y covers later elements than x).
-__device__ __forceinline__ void merge_partial(partial& x, const partial& y, int op) {
-  if (op == 4) {
-    if (lr_beats(y.a, y.index, x.a, x.index)) x.a = y.a, x.index = y.index;
-  } else if (op == 3) {
-    double m = gpu_max_nan(x.a, y.a);
-    if (isfinite(m)) x.b = (isfinite(x.a) ? x.b * exp(x.a - m) : 0.0) + (isfinite(y.a) ? y.b * exp(y.a - m) : 0.0);
-    x.a = m;
-  } else if (op == 1) {
-    x.a = gpu_max_nan(x.a, y.a);
-  } else {
-    x.a += y.a;
+  __shared__ bool s_last;
+  if (threadIdx.x == 0) {
+    parts[r * gridDim.x + blockIdx.x] = partial{sa[0], sb[0], si[0]};
+    __threadfence();
+    s_last = atomicAdd(&lr_arrivals[r], 1u) == gridDim.x - 1;
+    if (s_last) lr_arrivals[r] = 0;
   }
-}
-
-// One warp per row merges its `splits` partials: each lane folds a contiguous run of them, then
-// the lanes' results meet in a fixed shuffle tree (deterministic). One thread walking ~75
-// partials was a chain of dependent L2 reads and double exps: 13-30 us per call.
-__global__ void long_rows_pass2(void* out, int out_dtype, const partial* parts, int64_t rows, int splits, int64_t D,
-                                int op) {
-  const int64_t r = blockIdx.x;
-  const int lane = threadIdx.x;
-  const partial* p = parts + r * splits;
-  const int per_lane = (splits + 31) / 32, first = lane * per_lane;
-  const int last = first + per_lane < splits ? first + per_lane : splits;
-  partial acc{op == 0 || op == 2 ? 0.0 : -INFINITY, 0.0, -1};
-  for (int s = first; s < last; s++) merge_partial(acc, p[s], op);
-  for (int width = 1; width < 32; width *= 2) {
-    partial other;
-    other.a = __shfl_down_sync(0xffffffffu, acc.a, width);
-    other.b = __shfl_down_sync(0xffffffffu, acc.b, width);
-    other.index = __shfl_down_sync(0xffffffffu, acc.index, width);
-    if ((lane & (2 * width - 1)) == 0) merge_partial(acc, other, op);
-  }
-  if (lane) return;
-  double a = acc.a;
-  if (op == 4) {
-    ((uint32_t*)out)[r] = (uint32_t)(acc.index < 0 ? 0 : acc.index);
-    return;
-  }
-  if (op == 3) a = isfinite(a) ? a + log(acc.b) : a;
-  if (op == 2) a /= (double)D;
-  store_f32(out, out_dtype, r, (float)a);
+  __syncthreads();
+  if (s_last && threadIdx.x < 32) merge_row(out, out_dtype, parts, r, (int)gridDim.x, D, op);
 }
 
 }  // namespace
@@ -161,8 +174,8 @@ extern "C" int gpu_launch_long_rows(int device, int op, int dtype, int out_dtype
   size_t bytes = sizeof(partial) * (size_t)(rows * splits);
   void* parts = NULL;
   if (gpu_backend_alloc(device, bytes, &parts)) return 1;
-  long_rows_pass1<<<dim3((unsigned)splits, (unsigned)rows), LR_THREADS, 0, s>>>((partial*)parts, x, dtype, x_rows, D, op);
-  long_rows_pass2<<<(unsigned)rows, 32, 0, s>>>(out, out_dtype, (const partial*)parts, rows, (int)splits, D, op);
+  long_rows_kernel<<<dim3((unsigned)splits, (unsigned)rows), LR_THREADS, 0, s>>>(out, out_dtype, (partial*)parts, x, dtype,
+                                                                                x_rows, D, op);
   int status = GPU_LAUNCHED("reduce (long rows)");
   gpu_backend_free(device, parts, bytes);  // stream-ordered: reused only by later work
   return status;
