@@ -604,6 +604,156 @@ TEST(test_gated_linear_errors) {
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) mlx_array_free(all[i]);
 }
 
+/* add_norm_linear's reference: mlx_add (or the sum being x), mlx_fast_rms_norm, then the linear
+ * layer (mlx_matmul with the transposed weight, or mlx_quantized_matmul) or the gated one as
+ * compose_gated_linear composes it. */
+static int compose_add_norm_linear(mlx_array* sum, mlx_array* out, mlx_array x, mlx_array r, mlx_array nw,
+                                   mlx_array w, mlx_array sc, mlx_array bi, int group, int bits, int act) {
+  mlx_array normed = mlx_array_new(), wt = mlx_array_new();
+  mlx_optional_int gs = {group, true}, nb = {bits, true};
+  int st = r.ctx ? mlx_add(sum, x, r, cpu) : mlx_array_set(sum, x);
+  st = st || mlx_fast_rms_norm(&normed, *sum, nw, 1e-5f, cpu);
+  if (act)
+    st = st || compose_gated_linear(out, normed, w, sc, bi, group, bits, act == 2);
+  else
+    st = st || (bits ? mlx_quantized_matmul(out, normed, w, sc, bi, true, gs, nb, "affine", cpu)
+                     : mlx_transpose(&wt, w, cpu) || mlx_matmul(out, normed, wt, cpu));
+  mlx_array_free(normed);
+  mlx_array_free(wt);
+  return st;
+}
+
+/* add_norm_linear equals the composed ops bit for bit, sum and result: one row of x (the fused
+ * kernel for float16 and bfloat16, 2-D and 1-D) and several rows and float32 (composed at build
+ * time), plain weights and 4- and 8-bit affine-quantized ones in groups of 32 and 64, a plain and
+ * a gated (SiLU, tanh-GELU) layer, with and without a residual and a norm weight. */
+TEST(test_add_norm_linear_equals_composed_ops) {
+  enum { K = 128, N = 74, ROWS = 3 };
+  const mlx_dtype types[3] = {MLX_FLOAT32, MLX_FLOAT16, MLX_BFLOAT16};
+  const int quant[5][2] = {{0, 0}, {4, 32}, {4, 64}, {8, 32}, {8, 64}}; /* {bits, group}; 0: plain */
+  static float wv[N * K], xv[ROWS * K], rv[ROWS * K], nv[K];
+  int ws[2] = {N, K}, xs[2] = {ROWS, K}, ns[1] = {K};
+  mlx_array w0 = random_f32(ws, 2, wv), x0 = random_f32(xs, 2, xv), r0 = random_f32(xs, 2, rv);
+  mlx_array n0 = random_f32(ns, 1, nv);
+  for (int t = 0; t < 3; t++)
+    for (int q = 0; q < 5; q++) {
+      const mlx_dtype dt = types[t];
+      const int bits = quant[q][0], group = quant[q][1];
+      mlx_array w = mlx_array_new(), sc = mlx_array_new(), bi = mlx_array_new(), nw = mlx_array_new();
+      mlx_array xall = mlx_array_new(), rall = mlx_array_new();
+      mlx_astype(&w, w0, dt, cpu);
+      mlx_astype(&xall, x0, dt, cpu);
+      mlx_astype(&rall, r0, dt, cpu);
+      mlx_astype(&nw, n0, dt, cpu);
+      if (bits) {
+        mlx_vector_array packed = mlx_vector_array_new();
+        mlx_optional_int gs = {group, true}, nb = {bits, true};
+        CHECK_EQ_INT(mlx_quantize(&packed, w, gs, nb, "affine", none, cpu), 0);
+        mlx_vector_array_get(&w, packed, 0);
+        mlx_vector_array_get(&sc, packed, 1);
+        mlx_vector_array_get(&bi, packed, 2);
+        mlx_vector_array_free(packed);
+      }
+      /* x and residual: one row (1, K), the same as 1-D (K), and (ROWS, K). */
+      mlx_array x[3] = {mlx_array_new(), mlx_array_new(), xall}, r[3] = {mlx_array_new(), mlx_array_new(), rall};
+      int b0[2] = {1, 0}, b1[2] = {2, K}, step[2] = {1, 1}, one[1] = {K};
+      mlx_slice(&x[0], xall, b0, 2, b1, 2, step, 2, cpu);
+      mlx_slice(&r[0], rall, b0, 2, b1, 2, step, 2, cpu);
+      mlx_reshape(&x[1], x[0], one, 1, cpu);
+      mlx_reshape(&r[1], r[0], one, 1, cpu);
+      for (int k = 0; k < 3; k++)
+        for (int variant = 0; variant < 4; variant++) /* bit 0: residual, bit 1: norm weight */
+          for (int act = 0; act < 3; act++) {         /* plain, silu, gelu_tanh */
+            mlx_array sum = mlx_array_new(), out = mlx_array_new(), rsum = mlx_array_new(), ref = mlx_array_new();
+            mlx_array res = variant & 1 ? r[k] : none, norm = variant & 2 ? nw : none;
+            mlx_optional_int gs = {group, bits != 0}, nb = {bits, bits != 0};
+            const char* names[3] = {NULL, "silu", "gelu_tanh"};
+            CHECK_MSG(mlxc_fast_add_norm_linear(&sum, &out, x[k], res, norm, 1e-5f, w, sc, bi, gs, nb, names[act],
+                                                cpu) == 0, "%s", mlxc_last_error());
+            CHECK_EQ_INT(compose_add_norm_linear(&rsum, &ref, x[k], res, norm, w, sc, bi, group, bits, act), 0);
+            CHECK_EQ_INT(mlx_array_dim(out, -1), act ? N / 2 : N);
+            CHECK_MSG(same_result(sum, rsum), "sum: dtype %d, x %d, variant %d", (int)dt, k, variant);
+            CHECK_MSG(same_result(out, ref), "dtype %d, bits %d, group %d, x %d, variant %d, act %d: %d of %zu differ",
+                      (int)dt, bits, group, k, variant, act, differing_values(out, ref), mlx_array_size(ref));
+            mlx_array all[] = {sum, out, rsum, ref};
+            for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) mlx_array_free(all[i]);
+          }
+      mlx_array all[] = {w, sc, bi, nw, xall, rall, x[0], x[1], r[0], r[1]};
+      for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) mlx_array_free(all[i]);
+    }
+  mlx_array all[] = {w0, x0, r0, n0};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) mlx_array_free(all[i]);
+}
+
+/* The fused row must round the sum and the normed row to the dtype before the linear layer:
+ * the same bfloat16 values composed in float32 and rounded only at the end differ. */
+TEST(test_add_norm_linear_rounds_sum_and_norm_to_dtype) {
+  enum { K = 256, N = 64 };
+  static float wv[N * K], xv[K], rv[K];
+  int ws[2] = {N, K}, xs[2] = {1, K};
+  mlx_array w = random_f32(ws, 2, wv), x = random_f32(xs, 2, xv), r = random_f32(xs, 2, rv);
+  mlx_array wb = mlx_array_new(), xb = mlx_array_new(), rb = mlx_array_new();
+  mlx_array sum = mlx_array_new(), out = mlx_array_new(), ref = mlx_array_new();
+  mlx_astype(&wb, w, MLX_BFLOAT16, cpu);
+  mlx_astype(&xb, x, MLX_BFLOAT16, cpu);
+  mlx_astype(&rb, r, MLX_BFLOAT16, cpu);
+  mlx_astype(&w, wb, MLX_FLOAT32, cpu);
+  mlx_astype(&x, xb, MLX_FLOAT32, cpu);
+  mlx_astype(&r, rb, MLX_FLOAT32, cpu);
+  mlx_optional_int unset = {0, false};
+  CHECK_EQ_INT(mlxc_fast_add_norm_linear(&sum, &out, xb, rb, none, 1e-5f, wb, none, none, unset, unset, NULL, cpu), 0);
+  CHECK_EQ_INT(mlxc_fast_add_norm_linear(&sum, &ref, x, r, none, 1e-5f, w, none, none, unset, unset, NULL, cpu), 0);
+  mlx_astype(&ref, ref, MLX_BFLOAT16, cpu);
+  CHECK(mlx_array_dtype(out) == MLX_BFLOAT16);
+  CHECK(differing_values(out, ref) > 0);
+  mlx_array all[] = {w, x, r, wb, xb, rb, sum, out, ref};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) mlx_array_free(all[i]);
+}
+
+TEST(test_add_norm_linear_errors) {
+  mlxc_set_errors_quiet(1);
+  static float wv[7 * 64], xv[2 * 64];
+  int w6[2] = {6, 64}, w7[2] = {7, 64}, xs[2] = {1, 64}, x2[2] = {2, 64}, n32[1] = {32}, n64[1] = {64};
+  mlx_array x = random_f32(xs, 2, xv), w = random_f32(w6, 2, wv), odd = random_f32(w7, 2, wv);
+  mlx_array rows2 = random_f32(x2, 2, xv), short_norm = random_f32(n32, 1, xv), norm = random_f32(n64, 1, xv);
+  mlx_array xh = mlx_array_new(), normh = mlx_array_new(), sum = mlx_array_new(), out = mlx_array_new();
+  mlx_array wq = mlx_array_new(), sc = mlx_array_new(), bi = mlx_array_new();
+  mlx_astype(&xh, x, MLX_FLOAT16, cpu);
+  mlx_astype(&normh, norm, MLX_FLOAT16, cpu);
+  mlx_vector_array packed = mlx_vector_array_new();
+  mlx_optional_int unset = {0, false}, g64 = {64, true}, b4 = {4, true};
+  mlx_quantize(&packed, w, g64, b4, "affine", none, cpu);
+  mlx_vector_array_get(&wq, packed, 0);
+  mlx_vector_array_get(&sc, packed, 1);
+  mlx_vector_array_get(&bi, packed, 2);
+  struct {
+    mlx_array r, nw, w, sc, bi;
+    const char *act, *message;
+  } cases[] = {
+      {rows2, none, w, none, none, NULL, "residual"},     /* (2, 64) vs x's (1, 64) */
+      {xh, none, w, none, none, NULL, "residual"},        /* float16 residual, float32 x */
+      {none, short_norm, w, none, none, NULL, "norm weight"},
+      {none, normh, w, none, none, NULL, "norm weight"},  /* float16 norm weight */
+      {none, none, odd, none, none, "silu", "even"},
+      {none, none, w, none, none, "relu", "activation"},
+      {none, none, wq, sc, none, NULL, "biases"},
+      {none, none, wq, none, none, NULL, "scales"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    mlx_optional_int group = cases[i].sc.ctx ? g64 : unset, bits = cases[i].sc.ctx ? b4 : unset;
+    CHECK_MSG(mlxc_fast_add_norm_linear(&sum, &out, x, cases[i].r, cases[i].nw, 1e-5f, cases[i].w, cases[i].sc,
+                                        cases[i].bi, group, bits, cases[i].act, cpu) != 0, "case %zu accepted", i);
+    CHECK_MSG(strstr(mlxc_last_error(), cases[i].message) != NULL, "case %zu: '%s' lacks '%s'", i,
+              mlxc_last_error(), cases[i].message);
+  }
+  CHECK(mlxc_fast_add_norm_linear(&sum, &out, none, none, none, 1e-5f, w, none, none, unset, unset, NULL, cpu) != 0);
+  CHECK(mlxc_fast_add_norm_linear(&sum, &out, x, none, none, 1e-5f, none, none, none, unset, unset, NULL, cpu) != 0);
+  mlxc_set_errors_quiet(0);
+  mlx_vector_array_free(packed);
+  mlx_array all[] = {x, w, odd, rows2, short_norm, norm, xh, normh, sum, out, wq, sc, bi};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) mlx_array_free(all[i]);
+}
+
 TEST(test_fast_errors) {
   mlxc_set_errors_quiet(1);
   float x[8] = {0};
@@ -647,6 +797,9 @@ int main(void) {
   RUN(test_gated_linear_equals_composed_ops);
   RUN(test_gated_linear_rounds_products_to_dtype);
   RUN(test_gated_linear_errors);
+  RUN(test_add_norm_linear_equals_composed_ops);
+  RUN(test_add_norm_linear_rounds_sum_and_norm_to_dtype);
+  RUN(test_add_norm_linear_errors);
   RUN(test_fast_errors);
   return TEST_SUMMARY();
 }

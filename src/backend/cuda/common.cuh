@@ -140,6 +140,86 @@ int gpu_allow_shared_memory(size_t bytes, int device, const char* what) {
   return 0;
 }
 
+__device__ __forceinline__ float warp_sum(float v) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+// Block-wide sum; every thread gets the result. `scratch` holds one float per warp of the block.
+__device__ inline float block_sum(float v, float* scratch) {
+  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = (blockDim.x + 31) >> 5;
+  v = warp_sum(v);
+  __syncthreads();
+  if (lane == 0) scratch[warp] = v;
+  __syncthreads();
+  float t = lane < warps ? scratch[lane] : 0.0f;
+  return warp_sum(t);
+}
+
+// Asks for the 128-byte line of p in L2, holding no register: a kernel that must do other work
+// first (the norm prologue below) starts its first weight reads from DRAM early this way.
+__device__ __forceinline__ void gpu_prefetch_l2(const void* p) { asm volatile("prefetch.global.L2 [%0];" ::"l"(p)); }
+
+// The norm prologue of the decode GEMVs (mlxc_fast_add_norm_linear of one row).
+struct gpu_norm_args {
+  const uint16_t* residual;  // NULL: the sum is x
+  const uint16_t* weight;    // the norm's weight (K values of x's dtype), NULL for none
+  uint16_t* sum;             // where block 0 writes the sum (K values), NULL: nowhere
+  float eps;
+};
+
+// K values (K % 8 == 0, x, residual, weight and sum 16-byte aligned) the most a norm prologue
+// takes: its K halves of dynamic shared memory stay within the 48 KiB a kernel gets by default.
+constexpr int64_t GPU_NORM_MAX_K = 16384;
+
+// Every thread of the block calls it; returns the normed row in dynamic shared memory (K halves,
+// the launch's shared-memory size). sum = x + residual rounded to the dtype, normed =
+// round(round(sum * inv) * weight) with inv = 1 / sqrt(mean(sum^2) + eps) in fp32: the arithmetic
+// of add_rms_norm's kernel (fused.cu), the sum of squares reduced in another order. `scratch`: a
+// float per warp, free again when it returns (the block synchronises last).
+template <bool BF16>
+__device__ __forceinline__ const uint16_t* gpu_norm_prologue(const uint16_t* x, const gpu_norm_args& a, int64_t K,
+                                                             float* scratch) {
+  constexpr int DT = BF16 ? MLX_BFLOAT16 : MLX_FLOAT16;
+  extern __shared__ uint4 gpu_norm_row[];
+  auto cvt = [](uint16_t h) { return BF16 ? bf16_to_f32(h) : f16_to_f32(h); };
+  auto to_half = [](float v) { return BF16 ? f32_to_bf16(v) : f32_to_f16(v); };
+  const int64_t chunks = K / 8;
+  float ss = 0.0f;
+  for (int64_t c = threadIdx.x; c < chunks; c += blockDim.x) {
+    const uint4 xv = __ldg((const uint4*)x + c);
+    const uint4 rv = a.residual ? __ldg((const uint4*)a.residual + c) : make_uint4(0, 0, 0, 0);
+    const uint16_t *xp = (const uint16_t*)&xv, *rp = (const uint16_t*)&rv;
+    uint4 sv;
+    uint16_t* sp = (uint16_t*)&sv;
+#pragma unroll
+    for (int t = 0; t < 8; t++) {
+      const float v = a.residual ? round_as<DT>(cvt(xp[t]) + cvt(rp[t])) : cvt(xp[t]);
+      ss += v * v;
+      sp[t] = to_half(v);
+    }
+    gpu_norm_row[c] = sv;
+    if (a.sum && blockIdx.x == 0) ((uint4*)a.sum)[c] = sv;
+  }
+  ss = block_sum(ss, scratch);
+  const float inv = __fdiv_rn(1.0f, __fsqrt_rn(__fdiv_rn(ss, (float)K) + a.eps));
+  for (int64_t c = threadIdx.x; c < chunks; c += blockDim.x) {  // the chunks this thread wrote
+    uint4 v = gpu_norm_row[c];
+    const uint4 wv = a.weight ? __ldg((const uint4*)a.weight + c) : make_uint4(0, 0, 0, 0);
+    uint16_t* vp = (uint16_t*)&v;
+    const uint16_t* wp = (const uint16_t*)&wv;
+#pragma unroll
+    for (int t = 0; t < 8; t++) {
+      float y = __fmul_rn(cvt(vp[t]), inv);
+      if (a.weight) y = __fmul_rn(round_as<DT>(y), cvt(wp[t]));
+      vp[t] = to_half(y);
+    }
+    gpu_norm_row[c] = v;
+  }
+  __syncthreads();
+  return (const uint16_t*)gpu_norm_row;
+}
+
 // Element offset of row r of the last axis (gpu_rows: the leading dims' shape and strides).
 __device__ __forceinline__ int64_t gpu_row_offset(const gpu_rows& R, int64_t r) {
   int64_t off = 0;
