@@ -465,80 +465,6 @@ TEST(gated_gemv) {
     }
 }
 
-/* mlxc_fast_add_norm_linear of one row (the decode GEMVs with the norm prologue) against the
- * CPU kernel: the sum exactly, the result as the GEMVs' (the prologue's sum of squares is reduced
- * in another order than the CPU's, and the products' sums too). Hidden sizes of a 0.5B and an 8B
- * model, a plain layer of 1152 outputs (qkv) and a gated one of 2 x 4864 rows (gate_up), plain
- * and 4-/8-bit weights in groups of 64; without a residual (a first layer) for the smaller K. */
-static void check_norm_linear(const char* what, mlx_array x, mlx_array r, mlx_array nw, mlx_array w, mlx_array sc,
-                              mlx_array bs, int bits, const char* act, mlx_dtype dt) {
-  mlx_optional_int gs = {64, bits != 0}, nb = {bits, bits != 0};
-  mlx_array gsum = mlx_array_new(), go = mlx_array_new(), csum = mlx_array_new(), co = mlx_array_new();
-  char name[160];
-  CHECK_MSG(mlxc_fast_add_norm_linear(&gsum, &go, x, r, nw, 1e-6f, w, sc, bs, gs, nb, act, gpu) == 0, "%s: %s", what,
-            mlxc_last_error());
-  CHECK_MSG(made_on_gpu(go), "%s: not computed on the GPU", what);
-  CHECK(mlxc_fast_add_norm_linear(&csum, &co, x, r, nw, 1e-6f, w, sc, bs, gs, nb, act, cpu) == 0);
-  snprintf(name, sizeof name, "%s: sum", what);
-  compare(name, gsum, csum, 0, 0, 0);
-  snprintf(name, sizeof name, "%s: result", what);
-  compare(name, go, co, 0, 0, norm_tol(dt));
-  mlx_array all[] = {gsum, go, csum, co};
-  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) mlx_array_free(all[i]);
-}
-
-TEST(norm_gemv) {
-  const int Ks[2] = {896, 4096}, Ns[2] = {1152, 2 * 4864}, bits[3] = {0, 4, 8};
-  const mlx_dtype types[2] = {MLX_BFLOAT16, MLX_FLOAT16};
-  for (int ki = 0; ki < 2; ki++)
-    for (int ni = 0; ni < 2; ni++) {
-      const int K = Ks[ki], N = Ns[ni];
-      int sw[2] = {N, K}, sx[2] = {1, K}, sn[1] = {K};
-      mlx_array w0 = rand_array(sw, 2, MLX_FLOAT32, -1, 1), x0 = rand_array(sx, 2, MLX_FLOAT32, -2, 2);
-      mlx_array r0 = rand_array(sx, 2, MLX_FLOAT32, -2, 2), n0 = rand_array(sn, 1, MLX_FLOAT32, 0.5, 1.5);
-      for (int t = 0; t < 2; t++) {
-        mlx_dtype dt = types[t];
-        mlx_array w = mlx_array_new(), x = mlx_array_new(), r = mlx_array_new(), nw = mlx_array_new();
-        mlx_array none = mlx_array_new();
-        mlx_astype(&w, w0, dt, cpu);
-        mlx_astype(&x, x0, dt, cpu);
-        mlx_astype(&r, r0, dt, cpu);
-        mlx_astype(&nw, n0, dt, cpu);
-        for (int b = 0; b < 3; b++) {
-          mlx_array wq = mlx_array_new(), sc = mlx_array_new(), bs = mlx_array_new();
-          if (bits[b]) {
-            mlx_vector_array q = mlx_vector_array_new();
-            mlx_optional_int gs = {64, true}, nb = {bits[b], true};
-            CHECK(mlx_quantize(&q, w, gs, nb, "affine", none, cpu) == 0);
-            mlx_vector_array_get(&wq, q, 0);
-            mlx_vector_array_get(&sc, q, 1);
-            mlx_vector_array_get(&bs, q, 2);
-            mlx_vector_array_free(q);
-          } else {
-            mlx_array_set(&wq, w);
-          }
-          const char* act = ni ? "silu" : NULL;
-          char what[128];
-          snprintf(what, sizeof what, "norm GEMV %s K %d N %d %s bits %d", dname(dt), K, N, act ? act : "plain",
-                   bits[b]);
-          check_norm_linear(what, x, r, nw, wq, sc, bs, bits[b], act, dt);
-          if (ki == 0) {
-            snprintf(what, sizeof what, "norm GEMV %s K %d N %d %s bits %d, no residual", dname(dt), K, N,
-                     ni ? "gelu_tanh" : "plain", bits[b]);
-            check_norm_linear(what, x, none, nw, wq, sc, bs, bits[b], ni ? "gelu_tanh" : NULL, dt);
-          }
-          mlx_array_free(wq);
-          mlx_array_free(sc);
-          mlx_array_free(bs);
-        }
-        mlx_array all[] = {w, x, r, nw};
-        for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) mlx_array_free(all[i]);
-      }
-      mlx_array all[] = {w0, x0, r0, n0};
-      for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) mlx_array_free(all[i]);
-    }
-}
-
 TEST(rope_variants) {
   for (int t = 0; t < 3; t++) {
     mlx_dtype dt = float_types[t];
@@ -1365,7 +1291,6 @@ int main(void) {
   RUN(rms_norm);
   RUN(glu_halves);
   RUN(gated_gemv);
-  RUN(norm_gemv);
   RUN(rope_variants);
   RUN(rope_kv);
   RUN(attention);

@@ -15,12 +15,6 @@
  *     out = act(x W_gate^T) * (x W_up^T), w stacking W_gate over W_up, plain or quantized (the
  *     gated MLP's first half: a batch-1 decode step runs it as one GEMV with the activation in
  *     its epilogue)
- *   mlxc_fast_add_norm_linear(&sum, &out, x, residual, norm_weight, eps, w, scales, biases, group_size,
- *                             bits, activation, s)
- *     sum = x + residual; out = the linear layer (plain, quantized, or gated as gated_linear) of
- *     mlx_fast_rms_norm(sum, norm_weight, eps) (a residual connection, the next sub-layer's norm
- *     and its first projection: a batch-1 decode step runs it as one GEMV that normalises x
- *     itself)
  *
  * Results are those of the composed ops, rounding included: the sum is rounded to its dtype
  * before it is normalised, each product of gated_linear before the activation. Every function
@@ -73,20 +67,6 @@ int mlxc_fast_rope_kv(mlx_array* res_q, mlx_array* res_keys, mlx_array* res_valu
 int mlxc_fast_gated_linear(mlx_array* res, const mlx_array x, const mlx_array w, const mlx_array scales,
                            const mlx_array biases, mlx_optional_int group_size, mlx_optional_int bits,
                            const char* activation, const mlx_stream s);
-
-/* sum = x + residual (residual may be empty: sum = x), then the linear layer of
- * mlx_fast_rms_norm(sum, norm_weight, eps): plain w (N, K) of x's dtype, or MLX affine-quantized
- * w/scales/biases with group_size/bits as mlx_quantized_matmul (transpose true) takes them; with
- * activation "silu" | "gelu_tanh" the layer is the gated one of mlxc_fast_gated_linear (w stacks gate
- * over up, result (..., N/2)), with activation NULL a plain linear (result (..., N)). x and residual:
- * (..., K), one float dtype; norm_weight: empty or (K) of x's dtype. *sum has x's dtype; each step
- * rounds as the composed ops do (mlxc_fast_add_rms_norm, then mlx_matmul / mlx_quantized_matmul /
- * mlxc_fast_gated_linear). One float16/bfloat16 row of x is one fused kernel; several rows, and
- * float32, run the composed ops. */
-int mlxc_fast_add_norm_linear(mlx_array* sum, mlx_array* res, const mlx_array x, const mlx_array residual,
-                              const mlx_array norm_weight, float eps, const mlx_array w, const mlx_array scales,
-                              const mlx_array biases, mlx_optional_int group_size, mlx_optional_int bits,
-                              const char* activation, const mlx_stream s);
 
 #ifdef __cplusplus
 }

@@ -18,76 +18,22 @@ static int split_heads(mlx_array* out, mlx_array x, int heads, int hd, mlx_strea
   return status ? status : mlx_transpose_axes(out, *out, perm, 4, s);
 }
 
-/* Whether a stacked linear layer (gate_up, qkv) can run as one fused decode GEMV
- * (mlxc_fast_gated_linear, mlxc_fast_add_norm_linear): no bias, and weights (plain) or scales and
- * biases (quantized) of x's dtype. */
-static bool fused_linear_fits(const lm_linear* l, mlx_array x) {
+/* Whether the stacked gate_up can run as mlxc_fast_gated_linear (one GEMV with the activation in
+ * its epilogue in a decode step): no bias, and weights (plain) or scales and biases (quantized)
+ * of x's dtype. */
+static bool gated_linear_fits(const lm_linear* l, mlx_array x) {
   mlx_dtype dt = mlx_array_dtype(x);
   if (!l->weight.ctx || l->bias.ctx) return false;
   if (l->quantized) return l->biases.ctx && mlx_array_dtype(l->scales) == dt && mlx_array_dtype(l->biases) == dt;
   return mlx_array_dtype(l->weight) == dt;
 }
 
-/* A sub-layer's input before its norm: norm(x + t), t the previous sub-layer's output not yet
- * added to the residual stream x (empty before the first layer: norm(x)). The sub-layer's first
- * projection may do the add and the norm itself (fused_input_fits); else normed_input makes it
- * with the separate ops, as the decoder always did. */
-typedef struct {
-  mlx_array* x;        /* the residual stream; x + t once the input is taken */
-  mlx_array t;         /* not owned */
-  const lm_norm* norm;
-  float eps;
-} layer_input;
-
-/* norm(x + t) into *r, x + t into in->x (lm_add_norm_apply; lm_norm_apply without t). */
-static int normed_input(mlx_array* r, const layer_input* in, mlx_stream s) {
-  if (!in->t.ctx) return lm_norm_apply(r, in->norm, *in->x, in->eps, s);
-  return lm_add_norm_apply(in->x, r, in->norm, in->t, in->eps, s);
-}
-
-/* Whether the projection l (gate_up, qkv) can take `in` whole: mlxc_fast_add_norm_linear, one
- * GEMV that adds, normalises and projects a decode step's row (the add_rms_norm kernel then
- * disappears). One float16/bfloat16 row, t of x's shape and dtype, a norm weight of x's dtype and
- * l as fused_linear_fits takes it. Plain Llama-style layers only: gemma's norms (1 + w, post
- * norms), MoE and conv layers take normed_input (their callers never ask). */
-static bool fused_input_fits(const mlxc_lm_model* m, const layer_input* in, const lm_linear* l) {
-  mlx_array x = *in->x;
-  mlx_dtype dt = mlx_array_dtype(x);
-  int nd = (int)mlx_array_ndim(x);
-  if (m->arch->gemma_norms || (dt != MLX_FLOAT16 && dt != MLX_BFLOAT16) || nd < 1 ||
-      mlx_array_size(x) != (size_t)mlx_array_dim(x, nd - 1))
-    return false;
-  if (in->norm->weight.ctx && mlx_array_dtype(in->norm->weight) != dt) return false;
-  if (in->t.ctx) {
-    if (mlx_array_dtype(in->t) != dt || (int)mlx_array_ndim(in->t) != nd) return false;
-    for (int d = 0; d < nd; d++)
-      if (mlx_array_dim(in->t, d) != mlx_array_dim(x, d)) return false;
-  }
-  return fused_linear_fits(l, x);
-}
-
-/* *out = l(norm(x + t)) by mlxc_fast_add_norm_linear, gated by `act` (NULL: plain); x + t into
- * in->x. */
-static int add_norm_linear(mlx_array* out, const layer_input* in, const lm_linear* l, const char* act, mlx_stream s) {
-  mlx_optional_int group = {l->group_size, l->quantized}, bits = {l->bits, l->quantized};
-  mlx_array none = mlx_array_new();
-  return mlxc_fast_add_norm_linear(in->x, out, *in->x, in->t, in->norm->weight, in->eps, l->weight,
-                                   l->quantized ? l->scales : none, l->quantized ? l->biases : none, group, bits, act,
-                                   s);
-}
-
-/* The gated MLP of a plain (not MoE) layer on its input `in` (B, L, D). */
-static int mlp(mlx_array* out, const mlxc_lm_model* m, const lm_layer* L, const layer_input* in, mlx_stream s) {
-  mlx_array gate = mlx_array_new(), up = mlx_array_new(), h = mlx_array_new(), x = mlx_array_new();
+static int mlp(mlx_array* out, const mlxc_lm_model* m, const lm_layer* L, mlx_array x, mlx_stream s) {
+  mlx_array gate = mlx_array_new(), up = mlx_array_new(), h = mlx_array_new();
   /* act(gate) * up, act SiLU or GELU (tanh approximation): fused ops (mlxc/fast.h). */
   const char* act = m->config.activation == ACT_SILU ? "silu" : "gelu_tanh";
   int status = 0;
-  if (fused_input_fits(m, in, &L->gate_up)) {
-    CALL(add_norm_linear(&h, in, &L->gate_up, act, s));
-    goto down;
-  }
-  CALL(normed_input(&x, in, s));
-  if (fused_linear_fits(&L->gate_up, x)) { /* phi3's checkpoints, or stacked at load (fuse.c) */
+  if (gated_linear_fits(&L->gate_up, x)) { /* phi3's checkpoints, or stacked at load (fuse.c) */
     const lm_linear* l = &L->gate_up;
     mlx_optional_int group = {l->group_size, l->quantized}, bits = {l->bits, l->quantized};
     mlx_array none = mlx_array_new();
@@ -108,13 +54,11 @@ static int mlp(mlx_array* out, const mlxc_lm_model* m, const lm_layer* L, const 
     }
     CALL(mlxc_fast_glu(&h, gate, up, act, s));
   }
-down:
   CALL(lm_linear_apply(out, &L->down, h, s));
 cleanup:
   mlx_array_free(gate);
   mlx_array_free(up);
   mlx_array_free(h);
-  mlx_array_free(x);
   return status;
 }
 
@@ -340,28 +284,22 @@ cleanup:
   return status;
 }
 
-/* One layer's attention block on its input `in` (B, L, D): projections, heads, q/k norms, then
- * `attend` for RoPE, the cache and attention, then the output projection. */
-static int attention(mlx_array* out, mlxc_lm_session* sess, int li, const layer_input* in, lm_attend_fn attend,
-                     void* ctx, mlx_stream s) {
+/* One layer's attention block on x (B, L, D): projections, heads, q/k norms, then `attend`
+ * for RoPE, the cache and attention, then the output projection. */
+static int attention(mlx_array* out, mlxc_lm_session* sess, int li, mlx_array x, lm_attend_fn attend, void* ctx,
+                     mlx_stream s) {
   const mlxc_lm_model* m = sess->model;
   const lm_config* c = &m->config;
   const lm_layer* layer = &m->layers[li];
-  int H = c->num_heads, K = c->num_kv_heads, hd = c->head_dim, B = mlx_array_dim(*in->x, 0),
-      L = mlx_array_dim(*in->x, 1);
-  mlx_array q = mlx_array_new(), k = mlx_array_new(), v = mlx_array_new(), h = mlx_array_new(), x = mlx_array_new();
+  int H = c->num_heads, K = c->num_kv_heads, hd = c->head_dim, B = mlx_array_dim(x, 0), L = mlx_array_dim(x, 1);
+  mlx_array q = mlx_array_new(), k = mlx_array_new(), v = mlx_array_new(), h = mlx_array_new();
   int status = 0;
   if (layer->qkv.weight.ctx) { /* phi3's checkpoints, or stacked at load (fuse.c) */
     /* Without q/k norms the query and key heads stay together for one RoPE (lm_attend_fn). */
     bool joint = !m->arch->qk_norm;
     int cuts[2] = {H * hd, (H + K) * hd};
     mlx_vector_array parts = mlx_vector_array_new();
-    if (fused_input_fits(m, in, &layer->qkv)) {
-      status = add_norm_linear(&h, in, &layer->qkv, NULL, s);
-    } else {
-      status = normed_input(&x, in, s);
-      if (!status) status = lm_linear_apply(&h, &layer->qkv, x, s);
-    }
+    status = lm_linear_apply(&h, &layer->qkv, x, s);
     if (!status) status = mlx_split_sections(&parts, h, joint ? cuts + 1 : cuts, joint ? 1 : 2, -1, s);
     if (!status) status = mlx_vector_array_get(&q, parts, 0);
     if (!status && !joint) status = mlx_vector_array_get(&k, parts, 1);
@@ -375,7 +313,6 @@ static int attention(mlx_array* out, mlxc_lm_session* sess, int li, const layer_
       goto project;
     }
   } else {
-    CALL(normed_input(&x, in, s));
     CALL(lm_linear_apply(&q, &layer->q, x, s));
     CALL(lm_linear_apply(&k, &layer->k, x, s));
     CALL(lm_linear_apply(&v, &layer->v, x, s));
@@ -398,7 +335,6 @@ cleanup:
   mlx_array_free(k);
   mlx_array_free(v);
   mlx_array_free(h);
-  mlx_array_free(x);
   return status;
 }
 
@@ -413,31 +349,26 @@ int lm_decoder_run(mlxc_lm_session* sess, mlx_array ids, lm_attend_fn attend, vo
     return util_error("%d rows of tokens for a session of %d rows", mlx_array_dim(ids, 0), sess->batch);
   CALL(lm_embed_apply(&x, &m->embed, ids, s)); /* (B, L, D) */
   CALL(lm_embed_scale(&x, m, s));
-  /* Each residual connection and the norm after it are one op: `in` holds the next sub-layer's
-   * input as norm(x + t) (t empty before the first layer), which the sub-layer takes whole into
-   * its first projection where it can (add_norm_linear), else normalises first (normed_input:
-   * lm_add_norm_apply). The last layer's is the final norm. */
-  layer_input in = {&x, mlx_array_new(), c->num_layers > 0 ? &m->layers[0].input_norm : &m->final_norm, c->norm_eps};
+  /* Each residual connection and the norm after it are one op (lm_add_norm_apply): r is the
+   * normalised input of the next sub-layer, the last one's the final norm. */
+  if (c->num_layers > 0) CALL(lm_norm_apply(&r, &m->layers[0].input_norm, x, c->norm_eps, s));
   for (int li = 0; li < c->num_layers; li++) {
     const lm_layer* layer = &m->layers[li];
-    if (c->layer_kinds[li] == LAYER_CONV) {
-      CALL(normed_input(&r, &in, s));
+    if (c->layer_kinds[li] == LAYER_CONV)
       CALL(lm_conv_block(&t, sess, li, r, s));
-    } else {
-      CALL(attention(&t, sess, li, &in, attend, ctx, s));
-    }
+    else
+      CALL(attention(&t, sess, li, r, attend, ctx, s));
     if (m->arch->gemma_norms) CALL(lm_norm_apply(&t, &layer->post_attention_norm, t, c->norm_eps, s));
-    in = (layer_input){&x, t, &layer->pre_feedforward_norm, c->norm_eps};
-    if (c->moe_layer[li]) {
-      CALL(normed_input(&r, &in, s));
+    CALL(lm_add_norm_apply(&x, &r, &layer->pre_feedforward_norm, t, c->norm_eps, s));
+    if (c->moe_layer[li])
       CALL(lm_moe_apply(&t, m, layer, r, s));
-    } else {
-      CALL(mlp(&t, m, layer, &in, s));
-    }
+    else
+      CALL(mlp(&t, m, layer, r, s));
     if (m->arch->gemma_norms) CALL(lm_norm_apply(&t, &layer->post_feedforward_norm, t, c->norm_eps, s));
-    in = (layer_input){&x, t, li + 1 < c->num_layers ? &m->layers[li + 1].input_norm : &m->final_norm, c->norm_eps};
+    const lm_norm* next = li + 1 < c->num_layers ? &m->layers[li + 1].input_norm : &m->final_norm;
+    CALL(lm_add_norm_apply(&x, &r, next, t, c->norm_eps, s));
   }
-  CALL(normed_input(&r, &in, s));
+  if (c->num_layers == 0) CALL(lm_norm_apply(&r, &m->final_norm, x, c->norm_eps, s));
   mlx_array_free(x);
   x = r; /* the final norm's output */
   r = mlx_array_new();

@@ -1,7 +1,6 @@
 /* mlx-c fast.h constructors: rms_norm, layer_norm, rope (static and array offsets) and scaled
- * dot-product attention, and mlxc/fast.h's add_rms_norm, glu, rope_kv, gated_linear and
- * add_norm_linear, each one fused kernel (backend/cpu/fast.c, glu.c, gated_gemv.c, norm_gemv.c),
- * gated_linear and add_norm_linear of several rows excepted. */
+ * dot-product attention, and mlxc/fast.h's add_rms_norm, glu, rope_kv and gated_linear, each one
+ * fused kernel (backend/cpu/fast.c, glu.c, gated_gemv.c), gated_linear of several rows excepted. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -342,61 +341,28 @@ static int check_quantized_weight(const core_array* x, const core_array* w, cons
   return 0;
 }
 
-/* h = the linear layer x W^T (mlx_quantized_matmul, or mlx_matmul with the transposed weight). */
-static int linear_composed(mlx_array* h, mlx_array x, mlx_array w, mlx_array scales, mlx_array biases,
-                           const gated_gemv_params* p, mlx_stream s) {
-  if (p->quantized) {
-    mlx_optional_int group = {p->group_size, true}, bits = {p->bits, true};
-    return mlx_quantized_matmul(h, x, w, scales, biases, true, group, bits, "affine", s);
-  }
-  mlx_array wt = mlx_array_new();
-  int status = mlx_transpose(&wt, w, s) || mlx_matmul(h, x, wt, s); /* wt: a view, read as W^T */
-  mlx_array_free(wt);
-  return status;
-}
-
 /* Several rows of x: the linear layer (matmul or quantized_matmul), its two halves, glu. */
 static int gated_linear_composed(mlx_array* res, mlx_array x, mlx_array w, mlx_array scales, mlx_array biases,
                                  const gated_gemv_params* p, const char* activation, mlx_stream s) {
-  mlx_array h = mlx_array_new(), gate = mlx_array_new(), up = mlx_array_new();
+  mlx_array h = mlx_array_new(), wt = mlx_array_new(), gate = mlx_array_new(), up = mlx_array_new();
   mlx_vector_array parts = mlx_vector_array_new();
   int status = 0;
-  TRY(linear_composed(&h, x, w, scales, biases, p, s));
+  if (p->quantized) {
+    mlx_optional_int group = {p->group_size, true}, bits = {p->bits, true};
+    TRY(mlx_quantized_matmul(&h, x, w, scales, biases, true, group, bits, "affine", s));
+  } else {
+    TRY(mlx_transpose(&wt, w, s)); /* a view: matmul reads it as W^T */
+    TRY(mlx_matmul(&h, x, wt, s));
+  }
   TRY(mlx_split(&parts, h, 2, -1, s));
   TRY(mlx_vector_array_get(&gate, parts, 0));
   TRY(mlx_vector_array_get(&up, parts, 1));
   TRY(mlxc_fast_glu(res, gate, up, activation, s));
 cleanup:
   mlx_vector_array_free(parts);
-  const mlx_array temporaries[3] = {h, gate, up};
-  for (int i = 0; i < 3; i++) mlx_array_free(temporaries[i]);
+  const mlx_array temporaries[4] = {h, wt, gate, up};
+  for (int i = 0; i < 4; i++) mlx_array_free(temporaries[i]);
   return status;
-}
-
-/* x's dtype (float32/float16/bfloat16, at least one dimension) and the linear layer's weights
- * for x's last dimension K: fills p (activation, quantization). */
-static int check_linear(const core_array* x, const core_array* w, const core_array* scales, const core_array* biases,
-                        mlx_optional_int group_size, mlx_optional_int bits, const char* activation,
-                        gated_gemv_params* p, const char* name) {
-  if (x->ndim < 1) return util_error("%s: x must have at least one dimension", name);
-  if (x->dtype != MLX_FLOAT32 && x->dtype != MLX_FLOAT16 && x->dtype != MLX_BFLOAT16)
-    return util_error("%s: x must be float32, float16 or bfloat16 (got %s)", name, core_dtype_name(x->dtype));
-  const int64_t K = x->shape[x->ndim - 1];
-  *p = (gated_gemv_params){GLU_SILU, scales != NULL, 0, 0};
-  if (activation && parse_activation(activation, &p->activation, name)) return 1;
-  if (scales ? check_quantized_weight(x, w, scales, biases, group_size, bits, K, p, name)
-             : check_plain_weight(x, w, biases, group_size, bits, K, name))
-    return 1;
-  if (activation && w->shape[0] % 2)
-    return util_error("%s: the weight's %d rows must stack gate over up (an even count)", name, w->shape[0]);
-  return 0;
-}
-
-/* Whether x is the fused GEMVs' case: one half-precision row. Several rows go to GEMMs, and
- * float32 (which no GPU kernel takes: a CPU fallback would break a recorded decode step) composes. */
-static bool one_half_row(const core_array* x) {
-  const int64_t K = x->shape[x->ndim - 1];
-  return K != 0 && (int64_t)x->size / K == 1 && x->dtype != MLX_FLOAT32;
 }
 
 int mlxc_fast_gated_linear(mlx_array* res, const mlx_array x_, const mlx_array w_, const mlx_array scales_,
@@ -406,10 +372,21 @@ int mlxc_fast_gated_linear(mlx_array* res, const mlx_array x_, const mlx_array w
   core_array *x = ops_arg(x_, name, "x"), *w = x ? ops_arg(w_, name, "weight") : NULL;
   if (!w) return 1;
   core_array *scales = core_ctx(scales_), *biases = core_ctx(biases_);
-  gated_gemv_params params;
-  if (!activation) return util_error("%s: unknown activation '(null)' (silu, gelu_tanh)", name);
-  if (check_linear(x, w, scales, biases, group_size, bits, activation, &params, name)) return 1;
-  if (!one_half_row(x)) return gated_linear_composed(res, x_, w_, scales_, biases_, &params, activation, s);
+  if (x->ndim < 1) return util_error("%s: x must have at least one dimension", name);
+  if (x->dtype != MLX_FLOAT32 && x->dtype != MLX_FLOAT16 && x->dtype != MLX_BFLOAT16)
+    return util_error("%s: x must be float32, float16 or bfloat16 (got %s)", name, core_dtype_name(x->dtype));
+  const int64_t K = x->shape[x->ndim - 1];
+  gated_gemv_params params = {GLU_SILU, scales != NULL, 0, 0};
+  if (parse_activation(activation, &params.activation, name)) return 1;
+  if (scales ? check_quantized_weight(x, w, scales, biases, group_size, bits, K, &params, name)
+             : check_plain_weight(x, w, biases, group_size, bits, K, name))
+    return 1;
+  if (w->shape[0] % 2)
+    return util_error("%s: the weight's %d rows must stack gate over up (an even count)", name, w->shape[0]);
+  /* One half-precision row is the fused kernel's case; several rows go to GEMMs, and float32
+   * (which no GPU kernel takes: a CPU fallback would break a recorded decode step) composes. */
+  if (K == 0 || (int64_t)x->size / K != 1 || x->dtype == MLX_FLOAT32)
+    return gated_linear_composed(res, x_, w_, scales_, biases_, &params, activation, s);
   gated_gemv_params* p = malloc(sizeof *p);
   if (!p) return util_error("out of memory");
   *p = params;
@@ -420,82 +397,4 @@ int mlxc_fast_gated_linear(mlx_array* res, const mlx_array x_, const mlx_array w
   core_array* out = core_node_single(&prim_gated_gemv, p, inputs, scales ? 4 : 2, x->dtype, shape, x->ndim,
                                      core_stream_resolve(s));
   return ops_finish(res, out, name);
-}
-
-/* The composed ops of add_norm_linear: add_rms_norm (or rms_norm, the sum being x), then the
- * linear layer or the gated one. */
-static int add_norm_linear_composed(mlx_array* sum, mlx_array* res, mlx_array x, mlx_array residual,
-                                    mlx_array norm_weight, float eps, mlx_array w, mlx_array scales, mlx_array biases,
-                                    const gated_gemv_params* p, const char* activation, mlx_stream s) {
-  mlx_array normed = mlx_array_new();
-  int status = 0;
-  if (residual.ctx) {
-    TRY(mlxc_fast_add_rms_norm(sum, &normed, x, residual, norm_weight, eps, s));
-  } else {
-    TRY(mlx_array_set(sum, x));
-    TRY(mlx_fast_rms_norm(&normed, x, norm_weight, eps, s));
-  }
-  if (activation) {
-    mlx_optional_int group = {p->group_size, p->quantized}, bits = {p->bits, p->quantized};
-    TRY(mlxc_fast_gated_linear(res, normed, w, scales, biases, group, bits, activation, s));
-  } else {
-    TRY(linear_composed(res, normed, w, scales, biases, p, s));
-  }
-cleanup:
-  mlx_array_free(normed);
-  return status;
-}
-
-int mlxc_fast_add_norm_linear(mlx_array* sum, mlx_array* res, const mlx_array x_, const mlx_array residual_,
-                              const mlx_array norm_weight_, float eps, const mlx_array w_, const mlx_array scales_,
-                              const mlx_array biases_, mlx_optional_int group_size, mlx_optional_int bits,
-                              const char* activation, const mlx_stream s) {
-  const char* name = "fast.add_norm_linear";
-  core_array *x = ops_arg(x_, name, "x"), *w = x ? ops_arg(w_, name, "weight") : NULL;
-  if (!w) return 1;
-  core_array *r = core_ctx(residual_), *nw = core_ctx(norm_weight_);
-  core_array *scales = core_ctx(scales_), *biases = core_ctx(biases_);
-  gated_gemv_params linear;
-  if (check_linear(x, w, scales, biases, group_size, bits, activation, &linear, name)) return 1;
-  if (r && check_float_pair(x, r, name, "x", "the residual")) return 1;
-  const int64_t K = x->shape[x->ndim - 1];
-  if (nw && check_vector(nw, K, name, "norm weight")) return 1;
-  if (nw && nw->dtype != x->dtype)
-    return util_error("%s: the norm weight (%s) must have x's dtype (%s)", name, core_dtype_name(nw->dtype),
-                      core_dtype_name(x->dtype));
-  if (!one_half_row(x))
-    return add_norm_linear_composed(sum, res, x_, residual_, norm_weight_, eps, w_, scales_, biases_, &linear,
-                                    activation, s);
-  norm_gemv_params* p = malloc(sizeof *p);
-  if (!p) return util_error("out of memory");
-  *p = (norm_gemv_params){eps, r != NULL, nw != NULL, activation != NULL, linear};
-  core_array* inputs[6] = {x};
-  int n_inputs = 1;
-  if (r) inputs[n_inputs++] = r;
-  if (nw) inputs[n_inputs++] = nw;
-  inputs[n_inputs++] = w;
-  if (scales) inputs[n_inputs++] = scales, inputs[n_inputs++] = biases;
-  int shape[CORE_MAX_NDIM];
-  memcpy(shape, x->shape, sizeof(int) * (size_t)x->ndim);
-  shape[x->ndim - 1] = activation ? w->shape[0] / 2 : w->shape[0];
-  /* Outputs: the sum (with a residual), the result; without a residual the sum is x. */
-  core_array* outs[2] = {NULL, NULL};
-  const mlx_dtype dtypes[2] = {x->dtype, x->dtype};
-  const int* shapes[2] = {x->shape, shape};
-  const int ndims[2] = {x->ndim, x->ndim};
-  const int first = r ? 0 : 1;
-  if (core_node_create(&prim_norm_gemv, p, inputs, n_inputs, 2 - first, dtypes + first, shapes + first, ndims + first,
-                       core_stream_resolve(s), outs))
-    return 1;
-  if (r) {
-    core_assign(sum, outs[0]);
-    core_assign(res, outs[1]);
-  } else {
-    if (mlx_array_set(sum, x_)) {
-      core_array_release(outs[0]);
-      return 1;
-    }
-    core_assign(res, outs[0]);
-  }
-  return 0;
 }

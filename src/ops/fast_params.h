@@ -1,4 +1,4 @@
-/* Parameters of the fused fast.h primitives (norms, rope, attention, glu, gated_gemv, norm_gemv). */
+/* Parameters of the fused fast.h primitives (norms, rope, attention, glu, gated_gemv). */
 #ifndef MLXC_OPS_FAST_PARAMS_H
 #define MLXC_OPS_FAST_PARAMS_H
 
@@ -28,16 +28,6 @@ typedef struct {
   bool quantized;
   int bits, group_size; /* quantized only */
 } gated_gemv_params;
-
-/* norm_gemv (mlxc_fast_add_norm_linear of one row): sum = x + residual, then the linear layer
- * (plain, quantized, or gated: `linear` as gated_gemv's, its activation used when gated) of
- * rms_norm(sum) * norm_weight. Inputs x, [residual], [norm_weight], w, [scales, biases]; outputs
- * [sum] (with a residual: without one the sum is x itself), result. */
-typedef struct {
-  float eps;
-  bool has_residual, has_norm_weight, gated;
-  gated_gemv_params linear;
-} norm_gemv_params;
 
 typedef enum { SDPA_MASK_NONE, SDPA_MASK_CAUSAL, SDPA_MASK_ARRAY } sdpa_mask_kind;
 

@@ -8,8 +8,6 @@
 #include "backend/cpu/attend_avx512.h"
 #include "backend/cpu/convert.h"
 #include "backend/cpu/copy.h"
-#include "backend/cpu/fused_rows.h"
-#include "backend/cpu/glu.h"
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/rows.h"
 #include "backend/cpu/strided.h"
@@ -41,27 +39,6 @@ static float* load_vector(const core_array* a) {
 }
 
 /* ---- rms_norm and layer_norm: one row of the last axis at a time ---- */
-
-void cpu_norm_row(float* row, int64_t D, float eps, bool layer, const float* w, const float* b, mlx_dtype dtype) {
-  float mean = 0;
-  if (layer) {
-    for (int64_t i = 0; i < D; i++) mean += row[i];
-    mean /= (float)D;
-  }
-  float ss = cpu_vec_sum_sq(row, mean, D);
-  float inv = 1.0f / sqrtf(ss / (float)D + eps);
-  for (int64_t i = 0; i < D; i++) row[i] = (row[i] - mean) * inv;
-  if (!w && !b) return;
-  /* Round the normalised value to the output dtype before the weight, as MLX and transformers
-   * do for half precision. */
-  cpu_round_row(row, D, dtype);
-  if (w && b) /* one loop per case, so that each vectorises */
-    for (int64_t i = 0; i < D; i++) row[i] = row[i] * w[i] + b[i];
-  else if (w)
-    for (int64_t i = 0; i < D; i++) row[i] *= w[i];
-  else
-    for (int64_t i = 0; i < D; i++) row[i] += b[i];
-}
 
 typedef struct {
   const norm_params* p;
@@ -97,8 +74,33 @@ static void norm_rows(void* ctx, int64_t begin, int64_t end) {
       cpu_row_from_f32(row, sdst, sum->dtype, 1, D);
       cpu_row_to_f32(sdst, sum->dtype, 1, D, row);
     }
-    cpu_norm_row(row, D, job->p->eps, job->layer, job->w, job->b, out->dtype);
+    float mean = 0;
+    if (job->layer) {
+      for (int64_t i = 0; i < D; i++) mean += row[i];
+      mean /= (float)D;
+    }
+    float ss = cpu_vec_sum_sq(row, mean, D);
+    float inv = 1.0f / sqrtf(ss / (float)D + job->p->eps);
     char* dst = (char*)core_array_ptr(out) + r * D * (int64_t)out_size;
+    for (int64_t i = 0; i < D; i++) row[i] = (row[i] - mean) * inv;
+    /* Round the normalised value to the output dtype before the weight, as MLX and
+     * transformers do for half precision (bfloat16 in registers: one write of the output). */
+    bool affine = job->w || job->b;
+    if (affine && out->dtype == MLX_BFLOAT16) {
+      cpu_vec_round_bf16(row, D);
+    } else if (affine && out->dtype != MLX_FLOAT32) {
+      cpu_row_from_f32(row, dst, out->dtype, 1, D);
+      cpu_row_to_f32(dst, out->dtype, 1, D, row);
+    }
+    if (affine) {
+      const float *w = job->w, *b = job->b; /* one loop per case, so that each vectorises */
+      if (w && b)
+        for (int64_t i = 0; i < D; i++) row[i] = row[i] * w[i] + b[i];
+      else if (w)
+        for (int64_t i = 0; i < D; i++) row[i] *= w[i];
+      else
+        for (int64_t i = 0; i < D; i++) row[i] += b[i];
+    }
     cpu_row_from_f32(row, dst, out->dtype, 1, D);
   }
   free(row);

@@ -9,7 +9,6 @@
 
 #include "backend/cpu/convert.h"
 #include "backend/cpu/copy.h"
-#include "backend/cpu/fused_rows.h"
 #include "backend/cpu/gemv.h"
 #include "backend/cpu/glu.h"
 #include "backend/cpu/kernels.h"
@@ -39,20 +38,16 @@ static int plain_products(float* y, const float* x, const core_array* w, int64_t
 
 /* y (N) = dequantize(W) x for affine-quantized inputs w, scales, biases, as quantized_matmul
  * computes one row. */
-static int quantized_products(float* y, const float* x, const core_array* w, const core_array* s,
-                              const core_array* b, const gated_gemv_params* p, int64_t N, int64_t K) {
+static int quantized_products(float* y, const float* x, core_node* node, int64_t N, int64_t K) {
+  const gated_gemv_params* p = node->params;
+  const core_array *s = node->inputs[2], *b = node->inputs[3];
   void* owned[3] = {NULL, NULL, NULL};
-  const void* wd = cpu_dense_data(w, &owned[0]);
-  const void* sd = wd ? cpu_dense_data(s, &owned[1]) : NULL;
+  const void* w = cpu_dense_data(node->inputs[1], &owned[0]);
+  const void* sd = w ? cpu_dense_data(s, &owned[1]) : NULL;
   const void* bd = sd ? cpu_dense_data(b, &owned[2]) : NULL;
-  int status = bd ? cpu_qgemv_affine(y, x, 1, wd, sd, bd, s->dtype, b->dtype, N, K, p->bits, p->group_size) : 1;
+  int status = bd ? cpu_qgemv_affine(y, x, 1, w, sd, bd, s->dtype, b->dtype, N, K, p->bits, p->group_size) : 1;
   for (int i = 0; i < 3; i++) free(owned[i]);
   return status;
-}
-
-int cpu_linear_row(float* y, const float* x, const core_array* w, const core_array* scales, const core_array* biases,
-                   const gated_gemv_params* p, int64_t N, int64_t K) {
-  return p->quantized ? quantized_products(y, x, w, scales, biases, p, N, K) : plain_products(y, x, w, N, K);
 }
 
 int cpu_eval_gated_gemv(core_node* node, core_array** outputs) {
@@ -65,8 +60,8 @@ int cpu_eval_gated_gemv(core_node* node, core_array** outputs) {
   if (!buf) return util_error("gated_gemv: out of memory");
   float *x32 = buf, *y = x32 + K, *t = y + 2 * D; /* x (K); y (2D): gate then up; t (D) scratch */
   cpu_convert(x32, MLX_FLOAT32, core_array_ptr(x), x->dtype, x->shape, x->strides, x->ndim);
-  int status = cpu_linear_row(y, x32, node->inputs[1], p->quantized ? node->inputs[2] : NULL,
-                              p->quantized ? node->inputs[3] : NULL, p, 2 * D, K);
+  int status = p->quantized ? quantized_products(y, x32, node, 2 * D, K)
+                            : plain_products(y, x32, node->inputs[1], 2 * D, K);
   if (!status) {
     cpu_round_row(y, 2 * D, out->dtype); /* the linear layer's output, stored in the dtype */
     cpu_glu_row(y, y + D, t, D, p->activation, out->dtype);

@@ -656,47 +656,6 @@ static int k_gated_gemv(core_node* node, core_array** outputs) {
   return gpu_launch_gated_gemv(dev, x->dtype, gelu, D, K, px, pw, w->strides[0], po);
 }
 
-/* Whether a is a contiguous, 16-byte aligned vector on the device: the norm prologue's 16-byte
- * loads and stores. */
-static bool aligned_vector(const core_array* a, const void* p) {
-  return a->row_contiguous && ((uintptr_t)p & 15u) == 0;
-}
-
-/* norm_gemv (mlxc_fast_add_norm_linear of one row): inputs x, [residual], [norm weight], w,
- * [scales, biases]; outputs [sum], result. Half types, K a multiple of 8 up to the prologue's
- * limit, 16-byte aligned contiguous vectors and the weights in the decode GEMVs' layouts; the
- * rest runs on the CPU. */
-static int k_norm_gemv(core_node* node, core_array** outputs) {
-  const norm_gemv_params* p = node->params;
-  core_array* const* in = node->inputs;
-  int next = 1;
-  core_array *x = in[0], *res = p->has_residual ? in[next++] : NULL, *nw = p->has_norm_weight ? in[next++] : NULL;
-  core_array *w = in[next], *sc = p->linear.quantized ? in[next + 1] : NULL, *bi = sc ? in[next + 2] : NULL;
-  core_array *sum = p->has_residual ? outputs[0] : NULL, *out = outputs[p->has_residual ? 1 : 0];
-  const int64_t K = x->shape[x->ndim - 1], N = out->shape[out->ndim - 1];
-  if ((x->dtype != MLX_FLOAT16 && x->dtype != MLX_BFLOAT16) || !gpu_norm_gemv_supported(K) || !x->row_contiguous ||
-      (res && !res->row_contiguous) || (nw && !nw->row_contiguous))
-    return GPU_KERNEL_DECLINED;
-  const int64_t rows = p->gated ? 2 * N : N;
-  if (sc ? !gpu_qgemv_supported(p->linear.bits, p->linear.group_size, K) || !w->row_contiguous ||
-               !affine_groups_ok(sc, bi, rows, K, p->linear.group_size) || sc->dtype != x->dtype
-         : !gpu_gemv_layout_ok(K, 1, w->strides[1], w->strides[0]) || w->strides[0] % 8)
-    return GPU_KERNEL_DECLINED;
-  int dev = device_of(node);
-  gpu_norm_gemv_args a = {.dtype = x->dtype, .eps = p->eps, .K = K, .N = N, .ldw = w->strides[0],
-                          .bits = p->linear.bits, .group_size = p->linear.group_size,
-                          .gated = !p->gated ? 0 : p->linear.activation == GLU_GELU_TANH ? 2 : 1};
-  if (gpu_device_ptr(x, dev, &a.x) || (res && gpu_device_ptr(res, dev, &a.residual)) ||
-      (nw && gpu_device_ptr(nw, dev, &a.norm_weight)) || gpu_device_ptr(w, dev, &a.w) ||
-      (sc && (gpu_device_ptr(sc, dev, &a.scales) || gpu_device_ptr(bi, dev, &a.biases))))
-    return 1;
-  if (!aligned_vector(x, a.x) || (res && !aligned_vector(res, a.residual)) || (nw && !aligned_vector(nw, a.norm_weight)) ||
-      ((uintptr_t)a.w & 15u))
-    return GPU_KERNEL_DECLINED;
-  if ((sum && gpu_alloc_output(sum, dev, &a.sum)) || gpu_alloc_output(out, dev, &a.y)) return 1;
-  return sc ? gpu_launch_norm_qgemv(dev, &a) : gpu_launch_norm_gemv(dev, &a);
-}
-
 static int k_dequantize(core_node* node, core_array** outputs) {
   const quant_params* p = node->params;
   core_array *w = node->inputs[0], *out = outputs[0];
@@ -854,7 +813,6 @@ static const gpu_entry table[] = {
     {&prim_select, k_select},
     {&prim_quantized_matmul, k_quantized_matmul},
     {&prim_gated_gemv, k_gated_gemv},
-    {&prim_norm_gemv, k_norm_gemv},
     {&prim_dequantize, k_dequantize},
 };
 

@@ -64,20 +64,18 @@ bool blas_layout(int64_t R, int64_t C, int64_t rs, int64_t cs, bool* transposed,
 
 // This lane's share of the dot product of the half row w (K values) with x, fp32: the 16-byte
 // chunks first, first + stride, ... when vec (w and x 16-byte aligned, K % 8 == 0), else the
-// single elements first, first + stride, ... XS: x is in shared memory (the norm prologue's row),
-// vec always.
-template <bool BF16, bool XS = false>
+// single elements first, first + stride, ...
+template <bool BF16>
 __device__ __forceinline__ float half_row_dot(const uint16_t* w, const uint16_t* x, int64_t K, bool vec, int64_t first,
                                               int64_t stride) {
   auto cvt = [](uint16_t h) { return BF16 ? bf16_to_f32(h) : f16_to_f32(h); };
   float sum = 0.0f;
-  if (!XS && !vec) {
+  if (!vec) {
     for (int64_t k = first; k < K; k += stride) sum += cvt(w[k]) * cvt(x[k]);
     return sum;
   }
   const uint4* w4 = (const uint4*)w;
   const uint4* x4 = (const uint4*)x;
-  auto load_x = [&](int64_t i) { return XS ? x4[i] : __ldg(x4 + i); };
   const int64_t chunks = K / 8;
   int64_t c = first;
   // Eight weight loads in flight per lane before any arithmetic: one at a time left it at
@@ -90,7 +88,7 @@ __device__ __forceinline__ float half_row_dot(const uint16_t* w, const uint16_t*
     for (int u = 0; u < U; u++) wv[u] = __ldcs(w4 + c + stride * u);  // streamed once: no L1/L2 keep
 #pragma unroll
     for (int u = 0; u < U; u++) {
-      uint4 xv = load_x(c + stride * u);
+      uint4 xv = __ldg(x4 + c + stride * u);
       const uint16_t* wp = (const uint16_t*)&wv[u];
       const uint16_t* xp = (const uint16_t*)&xv;
 #pragma unroll
@@ -107,7 +105,7 @@ __device__ __forceinline__ float half_row_dot(const uint16_t* w, const uint16_t*
 #pragma unroll
     for (int u = 0; u < U; u++) {
       if (c + stride * u >= chunks) break;
-      uint4 xv = load_x(c + stride * u);
+      uint4 xv = __ldg(x4 + c + stride * u);
       const uint16_t* wp = (const uint16_t*)&wv[u];
       const uint16_t* xp = (const uint16_t*)&xv;
 #pragma unroll
@@ -131,35 +129,18 @@ __device__ __forceinline__ float gemv_output_sum(float sum, float* partial, int 
   return sum;
 }
 
-// With NORM (mlxc_fast_add_norm_linear of one row), the GEMVs' x is the norm prologue's row:
-// this lane's first weight chunks (those half_row_dot loads first) are asked of L2 before it, so
-// that their DRAM latency overlaps the prologue, then the prologue runs (every thread).
-template <bool BF16>
-__device__ __forceinline__ const uint16_t* gemv_norm_prologue(const uint16_t* x, const gpu_norm_args& norm,
-                                                              const uint16_t* W, int64_t row_step, int64_t rows,
-                                                              int64_t K, int64_t first, int64_t stride,
-                                                              float* scratch) {
-  for (int64_t r = 0; r < rows; r++)
-    for (int u = 0; u < 8 && first + stride * u < K / 8; u++) gpu_prefetch_l2((const uint4*)(W + r * row_step) + first + stride * u);
-  return gpu_norm_prologue<BF16>(x, norm, K, scratch);
-}
-
 // y[n] = sum_k x[k] * W[n, k] for half W rows (row stride ldw), fp32 accumulation; `split`
 // warps of a block share one output (K split between them; 1 for many outputs), their sums
 // meeting in shared memory in a fixed order. 16-byte loads when rows are aligned, else scalar.
 // y = alpha * W x, plus beta * c when c (an addmm operand, element n at n * c_stride) is given.
-// NORM: x is normalised first (gemv_norm_prologue; vec true, 16-byte aligned rows).
-template <bool BF16, bool NORM = false>
+template <bool BF16>
 __global__ void gemv_half_rows(uint16_t* y, const uint16_t* x, const uint16_t* W, int64_t ldw,
                                int64_t N, int64_t K, bool vec, int split, float alpha, float beta,
-                               const uint16_t* c, int64_t c_stride, gpu_norm_args norm) {
+                               const uint16_t* c, int64_t c_stride) {
   __shared__ float partial[32];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, part = warp % split;
   const int64_t n = blockIdx.x * (int64_t)(blockDim.x / 32 / split) + warp / split;
-  if constexpr (NORM)
-    x = gemv_norm_prologue<BF16>(x, norm, W + (n < N ? n : 0) * ldw, ldw, 1, K, part * 32 + lane,
-                                 32 * (int64_t)split, partial);
-  float sum = n < N ? half_row_dot<BF16, NORM>(W + n * ldw, x, K, vec, part * 32 + lane, 32 * (int64_t)split) : 0.0f;
+  float sum = n < N ? half_row_dot<BF16>(W + n * ldw, x, K, vec, part * 32 + lane, 32 * (int64_t)split) : 0.0f;
   sum = gemv_output_sum(sum, partial, lane, warp, part, split);
   if (n < N && lane == 0 && part == 0) {
     float v = alpha * sum;
@@ -172,21 +153,18 @@ __global__ void gemv_half_rows(uint16_t* y, const uint16_t* x, const uint16_t* W
 // n + D (up), each sum rounded to the dtype as gemv_half_rows stores it, then glu's activation
 // and product. Split as the plain GEMV of the 2D stacked rows is (gated_split), it equals that
 // GEMV followed by the glu kernel bit for bit, without writing and reading back the 2D products.
-// NORM: as gemv_half_rows's.
-template <bool BF16, bool GELU, bool NORM = false>
+template <bool BF16, bool GELU>
 __global__ void gated_gemv_half_rows(uint16_t* y, const uint16_t* x, const uint16_t* W, int64_t ldw, int64_t D,
-                                     int64_t K, bool vec, int split, gpu_norm_args norm) {
+                                     int64_t K, bool vec, int split) {
   constexpr int DT = BF16 ? MLX_BFLOAT16 : MLX_FLOAT16;
   __shared__ float partial[2][32];  // gate, up: separate slots, no barrier between the two totals
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, part = warp % split;
   const int64_t n = blockIdx.x * (int64_t)(blockDim.x / 32 / split) + warp / split;
   const int64_t first = part * 32 + lane, stride = 32 * (int64_t)split;
-  if constexpr (NORM)  // the gate row, and the up row D rows further on
-    x = gemv_norm_prologue<BF16>(x, norm, W + (n < D ? n : 0) * ldw, D * ldw, 2, K, first, stride, partial[0]);
   float gate = 0.0f, up = 0.0f;
   if (n < D) {
-    gate = half_row_dot<BF16, NORM>(W + n * ldw, x, K, vec, first, stride);
-    up = half_row_dot<BF16, NORM>(W + (n + D) * ldw, x, K, vec, first, stride);
+    gate = half_row_dot<BF16>(W + n * ldw, x, K, vec, first, stride);
+    up = half_row_dot<BF16>(W + (n + D) * ldw, x, K, vec, first, stride);
   }
   gate = gemv_output_sum(gate, partial[0], lane, warp, part, split);
   up = gemv_output_sum(up, partial[1], lane, warp, part, split);
@@ -228,7 +206,7 @@ extern "C" int gpu_launch_gemv(int device, int dtype, int64_t N, int64_t K, cons
   unsigned grid = (unsigned)((N + warps / split - 1) / (warps / split));
   auto kernel = dtype == MLX_BFLOAT16 ? gemv_half_rows<true> : gemv_half_rows<false>;
   kernel<<<grid, 32 * warps, 0, s>>>((uint16_t*)y, (const uint16_t*)x, (const uint16_t*)w, ldw, N, K, vec, split,
-                                     alpha, beta, (const uint16_t*)c, c_stride, gpu_norm_args{});
+                                     alpha, beta, (const uint16_t*)c, c_stride);
   return GPU_LAUNCHED("gemv");
 }
 
@@ -244,36 +222,8 @@ extern "C" int gpu_launch_gated_gemv(int device, int dtype, bool gelu, int64_t D
   unsigned grid = (unsigned)((D + warps / split - 1) / (warps / split));
   auto kernel = dtype == MLX_BFLOAT16 ? (gelu ? gated_gemv_half_rows<true, true> : gated_gemv_half_rows<true, false>)
                                       : (gelu ? gated_gemv_half_rows<false, true> : gated_gemv_half_rows<false, false>);
-  kernel<<<grid, 32 * warps, 0, s>>>((uint16_t*)y, (const uint16_t*)x, (const uint16_t*)w, ldw, D, K, vec, split,
-                                     gpu_norm_args{});
+  kernel<<<grid, 32 * warps, 0, s>>>((uint16_t*)y, (const uint16_t*)x, (const uint16_t*)w, ldw, D, K, vec, split);
   return GPU_LAUNCHED("gated gemv");
-}
-
-extern "C" bool gpu_norm_gemv_supported(int64_t K) { return K > 0 && K % 8 == 0 && K <= GPU_NORM_MAX_K; }
-
-extern "C" int gpu_launch_norm_gemv(int device, const gpu_norm_gemv_args* a) {
-  if (a->N == 0) return 0;
-  const bool bf16 = a->dtype == MLX_BFLOAT16;
-  if ((!bf16 && a->dtype != MLX_FLOAT16) || !gpu_norm_gemv_supported(a->K) || !gemv_vec(a->K, a->ldw, a->x, a->w))
-    return util_error("norm_gemv: case not supported by the GPU kernel");
-  cudaStream_t s = gpu_stream(device);
-  if (!s) return 1;
-  const gpu_norm_args norm = {(const uint16_t*)a->residual, (const uint16_t*)a->norm_weight, (uint16_t*)a->sum, a->eps};
-  const size_t smem = sizeof(uint16_t) * (size_t)a->K;
-  const uint16_t *x = (const uint16_t*)a->x, *w = (const uint16_t*)a->w;
-  uint16_t* y = (uint16_t*)a->y;
-  const int warps = GEMV_WARPS, split = gemv_split(a->gated ? 2 * a->N : a->N, a->K);
-  unsigned grid = (unsigned)((a->N + warps / split - 1) / (warps / split));
-  if (!a->gated) {
-    auto kernel = bf16 ? gemv_half_rows<true, true> : gemv_half_rows<false, true>;
-    kernel<<<grid, 32 * warps, smem, s>>>(y, x, w, a->ldw, a->N, a->K, true, split, 1.0f, 0.0f, NULL, 0, norm);
-  } else {
-    const bool gelu = a->gated == 2;
-    auto kernel = bf16 ? (gelu ? gated_gemv_half_rows<true, true, true> : gated_gemv_half_rows<true, false, true>)
-                       : (gelu ? gated_gemv_half_rows<false, true, true> : gated_gemv_half_rows<false, false, true>);
-    kernel<<<grid, 32 * warps, smem, s>>>(y, x, w, a->ldw, a->N, a->K, true, split, norm);
-  }
-  return GPU_LAUNCHED("norm gemv");
 }
 
 extern "C" int gpu_launch_gemm(int device, int dtype, int64_t M, int64_t N, int64_t K,

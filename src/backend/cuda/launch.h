@@ -98,27 +98,6 @@ int gpu_launch_gated_gemv(int device, int dtype, bool gelu, int64_t D, int64_t K
 int gpu_launch_gated_qgemv(int device, int bits, int group_size, int dtype, bool gelu, void* y, const void* x,
                            const void* w, const void* scales, const void* biases, int64_t D, int64_t K);
 
-/* norm_gemv (mlxc_fast_add_norm_linear of one row): sum = x + residual, then the decode GEMV
- * (plain or quantized, plain or gated as above) of rms_norm(sum) * norm_weight, computed by each
- * block into shared memory before its products. Half types; x, residual, norm_weight and sum
- * contiguous and 16-byte aligned, K % 8 == 0 and K <= 16384; the weights as the GEMVs above take
- * them (plain: 16-byte aligned rows; quantized: as gpu_qgemv_supported, scales of x's dtype). */
-typedef struct {
-  int dtype;                          /* MLX_FLOAT16 or MLX_BFLOAT16 */
-  const void *x, *residual, *norm_weight; /* residual, norm_weight: NULL for none */
-  void* sum;                          /* (K) written when there is a residual, else NULL */
-  float eps;
-  int64_t K, N;                       /* N outputs: W has N rows, 2N when gated */
-  const void *w, *scales, *biases;    /* scales, biases: quantized weights only */
-  int64_t ldw;                        /* plain W's row stride (elements) */
-  int bits, group_size;               /* quantized weights only */
-  int gated;                          /* 0: plain; 1: SiLU; 2: tanh-GELU */
-  void* y;                            /* (N) of x's dtype */
-} gpu_norm_gemv_args;
-bool gpu_norm_gemv_supported(int64_t K);
-int gpu_launch_norm_gemv(int device, const gpu_norm_gemv_args* args);
-int gpu_launch_norm_qgemv(int device, const gpu_norm_gemv_args* args);
-
 /* Rows of the last axis: row r of x starts at element offset row_offset(r) computed from the
  * leading dims' shape/strides (lead_ndim of them), elements at x_stride. */
 typedef struct {

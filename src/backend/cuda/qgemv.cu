@@ -107,12 +107,10 @@ enum qgemv_epilogue { QG_PLAIN, QG_GATED_SILU, QG_GATED_GELU };
 // R / 2 outputs from their R / 2 gate and R / 2 up rows: the same R rows of registers as a plain
 // block, and each row's sum the plain kernel's bit for bit (a row's arithmetic does not depend on
 // its slot), so that the result equals the plain GEMV over the 2N rows followed by glu.
-// NORM (mlxc_fast_add_norm_linear of one row): x is the norm prologue's row (common.cuh) in
-// shared memory, each lane's first chunk of its rows asked of L2 before the prologue runs.
-template <int BITS, bool BF16, int SDT, int EPI = QG_PLAIN, bool NORM = false>
+template <int BITS, bool BF16, int SDT, int EPI = QG_PLAIN>
 __global__ void __launch_bounds__(32 * QG_WARPS, 8)
     qgemv_direct(void* y, int y_dtype, const uint16_t* x, const uint8_t* w, const void* scales, const void* biases,
-                 int64_t N, int64_t K, int group_shift, gpu_norm_args norm) {
+                 int64_t N, int64_t K, int group_shift) {
   constexpr int PER = 128 / BITS, R = QG_DIRECT_ROWS, OUT = EPI == QG_PLAIN ? R : R / 2;
   __shared__ float partial[QG_WARPS][R];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -130,12 +128,6 @@ __global__ void __launch_bounds__(32 * QG_WARPS, 8)
     wr[r] = (const uint4*)(w + n * (K * BITS / 8));
     prow[r] = n * groups;
   }
-  if constexpr (NORM) {
-    if (warp * 32 + lane < chunks)
-#pragma unroll
-      for (int r = 0; r < R; r++) gpu_prefetch_l2(wr[r] + warp * 32 + lane);
-    x = gpu_norm_prologue<BF16>(x, norm, K, &partial[0][0]);
-  }
   auto cvt = [](uint32_t h) { return BF16 ? __uint_as_float(h << 16) : f16_to_f32((uint16_t)h); };
   float acc[R];
 #pragma unroll
@@ -152,10 +144,7 @@ __global__ void __launch_bounds__(32 * QG_WARPS, 8)
     }
     uint4 xq[PER / 8];
 #pragma unroll
-    for (int i = 0; i < PER / 8; i++) {
-      const uint4* xp = (const uint4*)(x + (int64_t)c * PER) + i;
-      xq[i] = NORM ? *xp : __ldg(xp);
-    }
+    for (int i = 0; i < PER / 8; i++) xq[i] = __ldg((const uint4*)(x + (int64_t)c * PER) + i);
     float dot[R], sum = 0.0f;
 #pragma unroll
     for (int r = 0; r < R; r++) dot[r] = 0.0f;
@@ -211,26 +200,23 @@ __global__ void __launch_bounds__(32 * QG_WARPS, 8)
   }
 }
 
-// The direct kernel for x_dtype and s_dtype (gated, or NORM: s_dtype is x_dtype) over N outputs;
-// with NORM, x normalised first as `norm` says (K halves of dynamic shared memory).
-template <int BITS, int EPI, bool NORM = false>
+// The direct kernel for x_dtype and s_dtype (gated: s_dtype is x_dtype) over N outputs.
+template <int BITS, int EPI>
 int launch_direct(cudaStream_t s, void* y, int y_dtype, const void* x, int x_dtype, const void* w, const void* scales,
-                  const void* biases, int s_dtype, int64_t N, int64_t K, int group, gpu_norm_args norm) {
+                  const void* biases, int s_dtype, int64_t N, int64_t K, int group) {
   const int64_t per_block = EPI == QG_PLAIN ? QG_DIRECT_ROWS : QG_DIRECT_ROWS / 2, blocks = (N + per_block - 1) / per_block;
   if (blocks > 0x7fffffff) return util_error("quantized_matmul: too many rows for the GPU kernel");
   const int shift = group == 32 ? 5 : group == 64 ? 6 : 7;
   const bool bf16 = x_dtype == MLX_BFLOAT16;
-  void (*kernel)(void*, int, const uint16_t*, const uint8_t*, const void*, const void*, int64_t, int64_t, int,
-                 gpu_norm_args);
-  if constexpr (EPI == QG_PLAIN && !NORM)
+  void (*kernel)(void*, int, const uint16_t*, const uint8_t*, const void*, const void*, int64_t, int64_t, int);
+  if constexpr (EPI == QG_PLAIN)
     kernel = s_dtype == MLX_BFLOAT16 ? (bf16 ? qgemv_direct<BITS, true, MLX_BFLOAT16> : qgemv_direct<BITS, false, MLX_BFLOAT16>)
              : s_dtype == MLX_FLOAT16 ? (bf16 ? qgemv_direct<BITS, true, MLX_FLOAT16> : qgemv_direct<BITS, false, MLX_FLOAT16>)
                                       : (bf16 ? qgemv_direct<BITS, true, MLX_FLOAT32> : qgemv_direct<BITS, false, MLX_FLOAT32>);
   else  // scales of x's dtype
-    kernel = bf16 ? qgemv_direct<BITS, true, MLX_BFLOAT16, EPI, NORM> : qgemv_direct<BITS, false, MLX_FLOAT16, EPI, NORM>;
-  const size_t smem = NORM ? sizeof(uint16_t) * (size_t)K : 0;
-  kernel<<<(unsigned)blocks, 32 * QG_WARPS, smem, s>>>(y, y_dtype, (const uint16_t*)x, (const uint8_t*)w, scales, biases,
-                                                        N, K, shift, norm);
+    kernel = bf16 ? qgemv_direct<BITS, true, MLX_BFLOAT16, EPI> : qgemv_direct<BITS, false, MLX_FLOAT16, EPI>;
+  kernel<<<(unsigned)blocks, 32 * QG_WARPS, 0, s>>>(y, y_dtype, (const uint16_t*)x, (const uint8_t*)w, scales, biases, N,
+                                                     K, shift);
   return GPU_LAUNCHED("quantized GEMV");
 }
 
@@ -253,10 +239,8 @@ extern "C" int gpu_launch_qgemv_affine(int device, int bits, int group_size, voi
   const bool half_scales = s_dtype == MLX_BFLOAT16 || s_dtype == MLX_FLOAT16 || s_dtype == MLX_FLOAT32;
   if ((x_dtype == MLX_BFLOAT16 || x_dtype == MLX_FLOAT16) && half_scales && (x_stride == 1 || K == 1) &&
       ((uintptr_t)x & 15u) == 0)
-    return bits == 4 ? launch_direct<4, QG_PLAIN>(s, y, y_dtype, x, x_dtype, w, scales, biases, s_dtype, N, K, group_size,
-                                                   gpu_norm_args{})
-                     : launch_direct<8, QG_PLAIN>(s, y, y_dtype, x, x_dtype, w, scales, biases, s_dtype, N, K, group_size,
-                                                   gpu_norm_args{});
+    return bits == 4 ? launch_direct<4, QG_PLAIN>(s, y, y_dtype, x, x_dtype, w, scales, biases, s_dtype, N, K, group_size)
+                     : launch_direct<8, QG_PLAIN>(s, y, y_dtype, x, x_dtype, w, scales, biases, s_dtype, N, K, group_size);
   const int64_t rows_per_block = (int64_t)QG_WARPS * QG_ROWS;
   const int64_t blocks = (N + rows_per_block - 1) / rows_per_block;
   if (blocks > 0x7fffffff) return util_error("quantized_matmul: too many rows for the GPU kernel");
@@ -295,23 +279,5 @@ extern "C" int gpu_launch_gated_qgemv(int device, int bits, int group_size, int 
   if (!s) return 1;
   auto launch = bits == 4 ? (gelu ? launch_direct<4, QG_GATED_GELU> : launch_direct<4, QG_GATED_SILU>)
                           : (gelu ? launch_direct<8, QG_GATED_GELU> : launch_direct<8, QG_GATED_SILU>);
-  return launch(s, y, dtype, x, dtype, w, scales, biases, dtype, D, K, group_size, gpu_norm_args{});
-}
-
-extern "C" int gpu_launch_norm_qgemv(int device, const gpu_norm_gemv_args* a) {
-  if (a->N == 0) return 0;
-  if (!gpu_qgemv_supported(a->bits, a->group_size, a->K) || !gpu_norm_gemv_supported(a->K) ||
-      (a->dtype != MLX_BFLOAT16 && a->dtype != MLX_FLOAT16) || ((uintptr_t)a->w & 15u) || ((uintptr_t)a->x & 15u))
-    return util_error("norm_gemv: unsupported layout for the quantized GPU kernel");
-  cudaStream_t s = gpu_stream(device);
-  if (!s) return 1;
-  const gpu_norm_args norm = {(const uint16_t*)a->residual, (const uint16_t*)a->norm_weight, (uint16_t*)a->sum, a->eps};
-  auto launch = a->bits == 4 ? (a->gated == 0   ? launch_direct<4, QG_PLAIN, true>
-                                : a->gated == 1 ? launch_direct<4, QG_GATED_SILU, true>
-                                                : launch_direct<4, QG_GATED_GELU, true>)
-                             : (a->gated == 0   ? launch_direct<8, QG_PLAIN, true>
-                                : a->gated == 1 ? launch_direct<8, QG_GATED_SILU, true>
-                                                : launch_direct<8, QG_GATED_GELU, true>);
-  return launch(s, a->y, a->dtype, a->x, a->dtype, a->w, a->scales, a->biases, a->dtype, a->N, a->K, a->group_size,
-                norm);
+  return launch(s, y, dtype, x, dtype, w, scales, biases, dtype, D, K, group_size);
 }
