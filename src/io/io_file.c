@@ -26,8 +26,17 @@ static void mapping_release(io_mapping* m) {
   free(m);
 }
 
-/* core_buffer release for arrays that view a mapping: the mapping outlives them all. */
-static void release_mapped_buffer(core_buffer* b) { mapping_release(b->owner); }
+/* core_buffer release for arrays that view a mapping: the mapping outlives them all. The whole
+ * pages of the released tensor go back to the system (MADV_DONTNEED; the mapping is private and
+ * never written, so a later read of them faults the file's bytes in again): a tensor copied at
+ * load (linears stacked by lm/fuse.c) no longer counts in the process's memory. */
+static void release_mapped_buffer(core_buffer* b) {
+  const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+  const uintptr_t start = ((uintptr_t)b->data + page - 1) & ~(page - 1);
+  const uintptr_t end = ((uintptr_t)b->data + b->nbytes) & ~(page - 1);
+  if (end > start) madvise((void*)start, end - start, MADV_DONTNEED);
+  mapping_release(b->owner);
+}
 
 static const char* stream_label(io_stream* s, const char* fallback) {
   const char* label = s->vtable.label ? s->vtable.label(s->desc) : NULL;
