@@ -2,6 +2,7 @@
  * every float dtype, broadcast batches, vectors, strided views, empty dimensions and errors; and
  * the half-precision GEMV kernels (every instruction set this CPU runs) against the same loops. */
 #include "backend/cpu/gemv.h"
+#include "backend/cpu/matmul.h"
 #include "mlx/c/mlx.h"
 #include "mlxc/error.h"
 #include "mlxc/half.h"
@@ -236,6 +237,43 @@ TEST(test_matmul_transposed_and_sliced_views) {
     mlx_array_free(B2);
     mlx_array_free(C);
   }
+}
+
+/* Many half rows (past the GEMV's 256) widen B a block of columns at a time: a small scratch
+ * makes 3 blocks of 200 of a 600-column product, B as W^T (a linear layer) and as W, with beta. */
+TEST(test_matmul_half_many_rows_in_column_blocks) {
+  int64_t previous = cpu_matmul_half_scratch(16 * 256);
+  for (int d = 2; d < 4; d++) {
+    mlx_dtype dt = float_dtypes[d];
+    enum { M = 300, K = 16, N = 600 };
+    int xs[2] = {M, K}, ws[2] = {N, K}, w2s[2] = {K, N}, cs[1] = {N};
+    double *x = malloc(sizeof(double) * M * K), *w = malloc(sizeof(double) * N * K);
+    double *w2 = malloc(sizeof(double) * N * K), *got = malloc(sizeof(double) * M * N);
+    double *ref = malloc(sizeof(double) * M * N), c[N];
+    mlx_array X = random_array(dt, xs, 2, x), W = random_array(dt, ws, 2, w), W2 = random_array(dt, w2s, 2, w2);
+    mlx_array Cv = random_array(dt, cs, 1, c), WT = mlx_array_new(), R = mlx_array_new();
+    mlx_transpose(&WT, W, cpu);
+    CHECK_EQ_INT(mlx_addmm(&R, Cv, X, WT, 1.0f, 1.0f, cpu), 0);
+    read_doubles(R, got);
+    ref_matmul(x, K, 1, w, 1, K, ref, M, N, K);
+    int bad = 0;
+    for (int i = 0; i < M * N; i++) bad += fabs(got[i] - (ref[i] + c[i % N])) > tolerance(dt, K, ref[i] + c[i % N]) * 2;
+    CHECK_MSG(bad == 0, "W^T, dtype %d: %d of %d values off", (int)dt, bad, M * N);
+    CHECK_EQ_INT(mlx_matmul(&R, X, W2, cpu), 0);
+    read_doubles(R, got);
+    ref_matmul(x, K, 1, w2, N, 1, ref, M, N, K);
+    bad = 0;
+    for (int i = 0; i < M * N; i++) bad += fabs(got[i] - ref[i]) > tolerance(dt, K, ref[i]);
+    CHECK_MSG(bad == 0, "W, dtype %d: %d of %d values off", (int)dt, bad, M * N);
+    mlx_array all[] = {X, W, W2, Cv, WT, R};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) mlx_array_free(all[i]);
+    free(x);
+    free(w);
+    free(w2);
+    free(got);
+    free(ref);
+  }
+  cpu_matmul_half_scratch(previous);
 }
 
 TEST(test_matmul_half_decode_gemv_both_layouts) {
@@ -500,6 +538,7 @@ int main(void) {
   RUN(test_matmul_batched_times_matrix_and_transposed_batch);
   RUN(test_matmul_vectors_follow_numpy);
   RUN(test_matmul_transposed_and_sliced_views);
+  RUN(test_matmul_half_many_rows_in_column_blocks);
   RUN(test_matmul_half_decode_gemv_both_layouts);
   RUN(test_gemv_kernels_every_isa);
   RUN(test_matmul_empty_dims);

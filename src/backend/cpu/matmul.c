@@ -10,6 +10,7 @@
 #include "backend/cpu/convert.h"
 #include "backend/cpu/copy.h"
 #include "backend/cpu/gemv.h"
+#include "backend/cpu/matmul.h"
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/strided.h"
 #include "core/half.h"
@@ -116,6 +117,13 @@ cleanup:
 /* Floats of B widened per sgemm call when more rows widen it (gemm_half): 28 MB, under glibc's
  * largest mmap threshold (32 MB), so the scratch comes back from the heap instead of fresh pages. */
 #define GEMM_HALF_SCRATCH ((int64_t)7 << 20)
+static int64_t half_scratch = GEMM_HALF_SCRATCH;
+
+int64_t cpu_matmul_half_scratch(int64_t floats) {
+  int64_t previous = half_scratch;
+  if (floats > 0) half_scratch = floats;
+  return previous;
+}
 
 /* float16/bfloat16: few rows stream B as stored; everything else widens the operands to float32
  * and runs sgemm, rounding the result once. */
@@ -148,12 +156,12 @@ static int gemm_half(const gemm_shape* g, mat_ref a, mat_ref b, void* c) {
       free(in);
     }
   } else {
-    /* B widened a block of columns at a time (GEMM_HALF_SCRATCH floats): a scratch that malloc
+    /* B widened a block of columns at a time (half_scratch floats): a scratch that malloc
      * reuses.
      * A stacked 9728 x 896 gate/up weight widened whole took 35 MB, above malloc's mmap
      * threshold, so every call faulted fresh pages in (0.5B prefill 364 -> 286 tok/s). */
-    int64_t cols = GEMM_HALF_SCRATCH / (g->K > 0 ? g->K : 1);
-    cols = cols < 256 ? 256 : cols > g->N ? g->N : cols;
+    int64_t cols = half_scratch / (g->K > 0 ? g->K : 1);
+    cols = cols < 64 ? 64 : cols > g->N ? g->N : cols;
     cols = (g->N + (g->N + cols - 1) / cols - 1) / ((g->N + cols - 1) / cols); /* equal blocks */
     b32 = malloc(sizeof(float) * (size_t)(g->K * cols) + 1);
     REQUIRE(b32, "matmul: out of memory");
