@@ -341,7 +341,7 @@ static int check_quantized_weight(const core_array* x, const core_array* w, cons
   return 0;
 }
 
-/* Several rows of x: the linear layer (matmul or quantized_matmul), its two halves, glu. */
+/* Several rows of x, or float32: the linear layer (matmul or quantized_matmul), its two halves, glu. */
 static int gated_linear_composed(mlx_array* res, mlx_array x, mlx_array w, mlx_array scales, mlx_array biases,
                                  const gated_gemv_params* p, const char* activation, mlx_stream s) {
   mlx_array h = mlx_array_new(), wt = mlx_array_new(), gate = mlx_array_new(), up = mlx_array_new();

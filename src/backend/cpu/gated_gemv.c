@@ -1,10 +1,10 @@
-/* The gated GEMV on the CPU (mlxc_fast_gated_linear of one row): the stacked products x W^T
- * (2D values: gate rows, then up rows) by the kernel the composed matmul or quantized_matmul runs for one row, rounded to
- * the dtype, then glu's arithmetic on the two halves, so that the result equals the composed ops'
- * bit for bit. A plain weight is read in place when its rows are contiguous (a linear layer's
- * weight, stacked or a row slice of one); other layouts are copied dense first, where the
- * composed matmul would take another kernel and could differ in the last bit. */
-#include <cblas.h>
+/* The gated GEMV on the CPU (mlxc_fast_gated_linear of one float16/bfloat16 row): the stacked
+ * products x W^T (2D values: gate rows, then up rows) by the kernel the composed matmul or
+ * quantized_matmul runs for one row, rounded to the dtype, then glu's arithmetic on the two
+ * halves, so that the result equals the composed ops' bit for bit. A plain weight is read in
+ * place when its rows are contiguous (a linear layer's weight, stacked or a row slice of one);
+ * other layouts are copied dense first, where the composed matmul would take another kernel and
+ * could differ in the last bit. */
 #include <stdlib.h>
 
 #include "backend/cpu/convert.h"
@@ -17,8 +17,8 @@
 #include "ops/fast_params.h"
 #include "util/error.h"
 
-/* y (N) = W x for a plain weight (N, K) of x's dtype (float32 through BLAS's gemv, half types
- * through gemv.c), as matmul computes one row. */
+/* y (N) = W x for a plain half weight (N, K) of x's dtype, through gemv.c as matmul computes one
+ * row (float32 rows are composed when the op is built, ops/fast.c). */
 static int plain_products(float* y, const float* x, const core_array* w, int64_t N, int64_t K) {
   void* owned = NULL;
   const void* data = core_array_ptr(w);
@@ -28,10 +28,7 @@ static int plain_products(float* y, const float* x, const core_array* w, int64_t
     ldw = K;
     if (!data) return 1;
   }
-  if (w->dtype == MLX_FLOAT32)
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)N, (int)K, 1.0f, data, (int)ldw, x, 1, 0.0f, y, 1);
-  else
-    cpu_gemv_half_rows(y, x, 1, data, ldw, N, K, w->dtype == MLX_BFLOAT16);
+  cpu_gemv_half_rows(y, x, 1, data, ldw, N, K, w->dtype == MLX_BFLOAT16);
   free(owned);
   return 0;
 }
