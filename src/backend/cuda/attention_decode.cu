@@ -323,20 +323,21 @@ __global__ void __launch_bounds__(DEC_THREADS)
     if (threadIdx.x == 0) s_last = -1;
     __syncthreads();
     int last = -1;
-    const int n = (int)(j1 - j0) * G;
+    // A mask broadcast over the heads (a recorded step's (capacity) row) is read for one head.
+    const int heads = A.mask_st[1] == 0 ? 1 : G, n = (int)(j1 - j0) * heads;
     constexpr int MU = 4;  // mask loads in flight per thread
     for (int idx0 = threadIdx.x; idx0 < n; idx0 += MU * DEC_THREADS) {
       bool seen[MU];
 #pragma unroll
       for (int u = 0; u < MU; u++) {
-        const int idx = idx0 + u * DEC_THREADS, jj = idx / G, r = idx % G;
+        const int idx = idx0 + u * DEC_THREADS, jj = idx / heads, r = idx % heads;
         const int64_t mo = (int64_t)b * A.mask_st[0] + (int64_t)(kvh * G + r) * A.mask_st[1] + (j0 + jj) * A.mask_st[3];
         seen[u] = idx < n && (A.mask_dtype == MLX_BOOL ? ((const bool*)A.mask)[mo]
                                                        : load_f32(A.mask, A.mask_dtype, mo) > -INFINITY);
       }
 #pragma unroll
       for (int u = 0; u < MU; u++)
-        if (seen[u] && (idx0 + u * DEC_THREADS) / G > last) last = (idx0 + u * DEC_THREADS) / G;
+        if (seen[u] && (idx0 + u * DEC_THREADS) / heads > last) last = (idx0 + u * DEC_THREADS) / heads;
     }
     for (int o = 16; o > 0; o >>= 1) last = max(last, __shfl_xor_sync(0xffffffffu, last, o));
     if (lane == 0 && last >= 0) atomicMax(&s_last, last);
