@@ -93,6 +93,14 @@ __device__ __forceinline__ float byte_biased(uint32_t v, int k) {
   return __uint_as_float(__byte_perm(v, 0x4B000000u, 0x7540u | (uint32_t)k));
 }
 
+// A 4-bit value q held as q << 3 in byte k of v, as the float 0.5 + q / 32 (exact): the byte
+// becomes the top of the mantissa under the exponent of 0.5, {0, 0, byte, 0x3F} by one PRMT.
+// Unlike 2^23 + q it needs no subtraction before its product: x (0.5 + q / 32) summed over a
+// chunk gives sum(x q) = 32 dot - 16 sum(x), with the products still exact.
+__device__ __forceinline__ float nibble_half(uint32_t v, int k) {
+  return __uint_as_float(__byte_perm(v, 0x3F000000u, 0x7054u | ((uint32_t)k << 8)));
+}
+
 
 // What qgemv_direct writes: each row's sum (a plain GEMV), or, for the gated GEMV
 // (mlxc_fast_gated_linear of one row) over stacked gate/up rows, act(gate) * up with each sum
@@ -156,8 +164,8 @@ __global__ void __launch_bounds__(32 * QG_WARPS, 8)
 #pragma unroll
       for (int r = 0; r < R; r++) {
         const uint32_t word = t == 0 ? u[r].x : t == 1 ? u[r].y : t == 2 ? u[r].z : u[r].w;
-        lo[r] = BITS == 4 ? word & 0x0F0F0F0Fu : word;
-        hi[r] = BITS == 4 ? (word >> 4) & 0x0F0F0F0Fu : 0u;
+        lo[r] = BITS == 4 ? (word << 3) & 0x78787878u : word;  // 4-bit: q << 3 in each byte
+        hi[r] = BITS == 4 ? (word >> 1) & 0x78787878u : 0u;
       }
 #pragma unroll
       for (int e = 0; e < 32 / BITS; e++) {
@@ -168,13 +176,20 @@ __global__ void __launch_bounds__(32 * QG_WARPS, 8)
         sum += xf;
 #pragma unroll
         for (int r = 0; r < R; r++) {
-          const float q = BITS == 4 ? byte_biased(e % 2 ? hi[r] : lo[r], e / 2) : byte_biased(lo[r], e);
-          dot[r] = fmaf(xf, q - 8388608.0f, dot[r]);
+          if constexpr (BITS == 4)
+            dot[r] = fmaf(xf, nibble_half(e % 2 ? hi[r] : lo[r], e / 2), dot[r]);
+          else
+            dot[r] = fmaf(xf, byte_biased(lo[r], e) - 8388608.0f, dot[r]);
         }
       }
     }
 #pragma unroll
-    for (int r = 0; r < R; r++) acc[r] += sc[r] * dot[r] + bi[r] * sum;
+    for (int r = 0; r < R; r++) {
+      if constexpr (BITS == 4)  // sum(x q) = 32 dot - 16 sum(x) (nibble_half)
+        acc[r] += fmaf(32.0f * sc[r], dot[r], (bi[r] - 16.0f * sc[r]) * sum);
+      else
+        acc[r] += sc[r] * dot[r] + bi[r] * sum;
+    }
   }
 #pragma unroll
   for (int r = 0; r < R; r++) {
