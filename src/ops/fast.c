@@ -65,6 +65,16 @@ int mlx_fast_layer_norm(mlx_array* res, const mlx_array x, const mlx_array weigh
   return norm_api(res, x, weight, bias, eps, s, &prim_layer_norm, "fast.layer_norm");
 }
 
+/* RoPE's dims (even, within the last dimension D) and its frequencies: base or freqs (dims / 2
+ * values), one of the two. */
+static int check_rope_settings(int dims, int D, mlx_optional_float base, const core_array* freqs, const char* name) {
+  if (dims <= 0 || dims % 2 || dims > D)
+    return util_error("%s: dims must be even, positive and at most the last dimension %d (got %d)", name, D, dims);
+  if (freqs && base.has_value) return util_error("%s: give either base or freqs, not both", name);
+  if (!freqs && !base.has_value) return util_error("%s: base is required when freqs is not given", name);
+  return freqs ? check_vector(freqs, dims / 2, name, "freqs") : 0;
+}
+
 static int rope_api(mlx_array* res, mlx_array x_, int dims, bool traditional, mlx_optional_float base,
                     float scale, int offset, core_array* offset_array, mlx_array freqs_, mlx_stream s) {
   const char* name = "fast.rope";
@@ -73,12 +83,8 @@ static int rope_api(mlx_array* res, mlx_array x_, int dims, bool traditional, ml
   if (x->ndim < 2) return util_error("%s: input must have at least 2 dimensions (..., L, D)", name);
   if (!is_float(x->dtype)) return util_error("%s: input must be floating point", name);
   int D = x->shape[x->ndim - 1];
-  if (dims <= 0 || dims % 2 || dims > D)
-    return util_error("%s: dims must be even, positive and at most the last dimension %d (got %d)", name, D, dims);
   core_array* freqs = core_ctx(freqs_);
-  if (freqs && base.has_value) return util_error("%s: give either base or freqs, not both", name);
-  if (!freqs && !base.has_value) return util_error("%s: base is required when freqs is not given", name);
-  if (freqs && check_vector(freqs, dims / 2, name, "freqs")) return 1;
+  if (check_rope_settings(dims, D, base, freqs, name)) return 1;
   if (offset_array) {
     if (!core_dtype_is_integer(offset_array->dtype) && !is_float(offset_array->dtype))
       return util_error("%s: offset must be numeric", name);
@@ -146,12 +152,8 @@ int mlxc_fast_rope_kv(mlx_array* res_q, mlx_array* res_keys, mlx_array* res_valu
   if (L > keys->shape[2]) return util_error("%s: %d new positions do not fit a cache of %d slots", name, L, keys->shape[2]);
   if (!core_dtype_is_integer(position->dtype) || position->size != 1)
     return util_error("%s: position must be one integer", name);
-  if (dims <= 0 || dims % 2 || dims > D)
-    return util_error("%s: dims must be even, positive and at most the last dimension %d (got %d)", name, D, dims);
   core_array* freqs = core_ctx(freqs_);
-  if (freqs && base.has_value) return util_error("%s: give either base or freqs, not both", name);
-  if (!freqs && !base.has_value) return util_error("%s: base is required when freqs is not given", name);
-  if (freqs && check_vector(freqs, dims / 2, name, "freqs")) return 1;
+  if (check_rope_settings(dims, D, base, freqs, name)) return 1;
   rope_params* p = malloc(sizeof *p);
   if (!p) return util_error("out of memory");
   *p = (rope_params){dims, traditional, base.has_value ? base.value : 0, scale, 0, true, freqs != NULL};
