@@ -8,6 +8,7 @@
 
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/strided.h"
+#include "backend/cuda/dispatch.h"
 #include "backend/cuda/launch.h"
 #include "backend/cuda/residency.h"
 #include "backend/gpu.h"
@@ -21,29 +22,6 @@
 #include "ops/reduce_params.h"
 #include "ops/shape_params.h"
 #include "util/error.h"
-
-static int device_of(const core_node* node) { return node->stream->device->index; }
-
-static bool index_dtype(mlx_dtype d) {
-  return d == MLX_INT8 || d == MLX_UINT8 || d == MLX_INT16 || d == MLX_UINT16 || d == MLX_INT32 ||
-         d == MLX_UINT32 || d == MLX_INT64 || d == MLX_UINT64;
-}
-
-static bool float_dtype(mlx_dtype d) {
-  return d == MLX_FLOAT32 || d == MLX_FLOAT16 || d == MLX_BFLOAT16;
-}
-
-/* Rows of the last axis of `a` (leading dims + inner stride). */
-static gpu_rows rows_of(const core_array* a) {
-  gpu_rows r;
-  r.lead_ndim = a->ndim - 1;
-  for (int d = 0; d < a->ndim - 1; d++) {
-    r.lead_shape[d] = a->shape[d];
-    r.lead_strides[d] = a->strides[d];
-  }
-  r.inner_stride = a->strides[a->ndim - 1];
-  return r;
-}
 
 /* ---- copies ---- */
 
@@ -728,14 +706,9 @@ static int k_take(core_node* node, core_array** outputs) {
 
 /* ---- the table ---- */
 
-typedef struct {
-  const core_op* op;
-  gpu_kernel_fn kernel;
-} gpu_entry;
-
 /* Views run their CPU kernels: they only set shape/strides/offset over the shared buffer, which
  * serves the device copy as well as the host one. */
-static const gpu_entry table[] = {
+const gpu_entry gpu_core_kernels[] = {
     {&prim_broadcast, cpu_eval_broadcast},
     {&prim_transpose, cpu_eval_transpose},
     {&prim_slice, cpu_eval_slice},
@@ -814,11 +787,15 @@ static const gpu_entry table[] = {
     {&prim_quantized_matmul, k_quantized_matmul},
     {&prim_gated_gemv, k_gated_gemv},
     {&prim_dequantize, k_dequantize},
+    {NULL, NULL},
 };
 
+static const gpu_entry* const gpu_kernel_tables[] = {gpu_core_kernels};
+
 gpu_kernel_fn gpu_backend_kernel(const core_op* op) {
-  for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
-    if (table[i].op == op) return table[i].kernel;
+  for (size_t t = 0; t < sizeof gpu_kernel_tables / sizeof gpu_kernel_tables[0]; t++)
+    for (const gpu_entry* e = gpu_kernel_tables[t]; e->op; e++)
+      if (e->op == op) return e->kernel;
   return NULL;
 }
 #else

@@ -1,0 +1,46 @@
+/* What the C glue of the GPU kernels shares (dispatch*.c): the table entry type, the tables of
+ * the kernel families, and small helpers for unpacking nodes. Compiled in CUDA builds only. */
+#ifndef MLXC_BACKEND_CUDA_DISPATCH_H
+#define MLXC_BACKEND_CUDA_DISPATCH_H
+
+#include <stdbool.h>
+
+#include "backend/cuda/launch.h"
+#include "backend/gpu.h"
+#include "core/array.h"
+#include "core/device.h"
+#include "core/graph.h"
+
+typedef struct {
+  const core_op* op;
+  gpu_kernel_fn kernel;
+} gpu_entry;
+
+/* One table per family of kernels, each ended by {NULL, NULL}; gpu_backend_kernel searches
+ * them in the order of gpu_kernel_tables (dispatch.c). */
+extern const gpu_entry gpu_core_kernels[];
+
+static inline int device_of(const core_node* node) { return node->stream->device->index; }
+
+static inline bool index_dtype(mlx_dtype d) {
+  return d == MLX_INT8 || d == MLX_UINT8 || d == MLX_INT16 || d == MLX_UINT16 || d == MLX_INT32 ||
+         d == MLX_UINT32 || d == MLX_INT64 || d == MLX_UINT64;
+}
+
+static inline bool float_dtype(mlx_dtype d) {
+  return d == MLX_FLOAT32 || d == MLX_FLOAT16 || d == MLX_BFLOAT16;
+}
+
+/* Rows of the last axis of `a` (leading dims + inner stride). */
+static inline gpu_rows rows_of(const core_array* a) {
+  gpu_rows r;
+  r.lead_ndim = a->ndim - 1;
+  for (int d = 0; d < a->ndim - 1; d++) {
+    r.lead_shape[d] = a->shape[d];
+    r.lead_strides[d] = a->strides[d];
+  }
+  r.inner_stride = a->strides[a->ndim - 1];
+  return r;
+}
+
+#endif
