@@ -234,6 +234,42 @@ int gpu_launch_take_rows(int device, int dtype, void* out, const void* table, in
                          int idx_dtype, const int* idx_shape, const int64_t* idx_strides,
                          int idx_ndim);
 
+/* ---- elementwise_more (elementwise_more.cu, creation.cu, pad.cu) ---- */
+
+/* floor_divide, remainder, bitwise_and/or/xor, left/right_shift, nan_equal over every real
+ * dtype the CPU takes (bool out for nan_equal), as gpu_launch_binary. */
+bool gpu_binary_more_supported(int op, int dtype);
+int gpu_launch_binary_more(int device, int op, int dtype, void* out, const void* a, const int64_t* a_strides,
+                           const void* b, const int64_t* b_strides, const int* shape, int ndim);
+/* nan_to_num's replacements (unary_params). */
+typedef struct {
+  double nan, posinf, neginf;
+} gpu_nan_to_num;
+/* logical_not, bitwise_invert, isnan, isinf, isfinite, isposinf, isneginf (bool out except
+ * bitwise_invert) and nan_to_num (replace, else NULL), as gpu_launch_unary. */
+bool gpu_unary_more_supported(int op, int dtype);
+int gpu_launch_unary_more(int device, int op, int dtype, void* out, const void* in, const int64_t* in_strides,
+                          const int* shape, int ndim, const gpu_nan_to_num* replace);
+
+/* arange (start + i step) and linspace (start (1 - t) + stop t, t = i / (n - 1)) of n elements
+ * of dtype (real, not bool), computed as the CPU computes them in long double with a
+ * significand of ldbl_bits (64: x87; 53; or >= 106, treated as exact), then converted as
+ * cpu_store_real. Integer dtypes of 64 bits need |values| < 2^53 (the caller checks). */
+int gpu_launch_arange(int device, int dtype, void* out, int64_t n, double start, double step, int ldbl_bits);
+int gpu_launch_linspace(int device, int dtype, void* out, int64_t n, double start, double stop, int ldbl_bits);
+/* eye/tri/tril/triu: out (..., rows, cols) row-major of elem_bytes (1, 2, 4, 8); element (i, j)
+ * kept when j - i == k (code TRIANGLE_EYE), <= k (LOWER), >= k (UPPER); kept elements are
+ * `one` (its low elem_bytes bytes) or, with in, in's element at in_strides over out's shape;
+ * the others zero. */
+int gpu_launch_triangle(int device, int code, int k, int elem_bytes, void* out, const int* shape, int ndim,
+                        uint64_t one, const void* in, const int64_t* in_strides);
+/* hamming/hanning/bartlett/blackman (a window_code) of n float32 points, in double as the CPU. */
+int gpu_launch_window(int device, int code, float* out, int64_t n);
+/* pad: out (row-major, shape) from in (in_shape at in_strides) placed at `low`; elsewhere the
+ * element at `value` (constant) or the nearest border element of in (edge). elem_bytes 1/2/4/8. */
+int gpu_launch_pad(int device, int elem_bytes, void* out, const int* shape, int ndim, const void* in,
+                   const int* in_shape, const int64_t* in_strides, const int* low, const void* value, bool edge);
+
 #ifdef __cplusplus
 }
 #endif

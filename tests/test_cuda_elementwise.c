@@ -1,0 +1,560 @@
+/* The GPU kernels of the integer, predicate, creation and layout primitives against the CPU
+ * kernels: floor_divide, remainder, divmod, bitwise ops, shifts, nan_equal, logical_not,
+ * bitwise_invert, the isnan family, nan_to_num, arange, linspace, eye/tri/tril/triu, windows,
+ * pad, diagonal, as_strided and view. Each graph is built on the CPU and on the GPU stream from
+ * the same host inputs; results must be identical (bit for bit, NaN matching any NaN) and made
+ * by a GPU kernel (no silent CPU fallback). Skips (passing) when no CUDA GPU is present. */
+#include <stdint.h>
+#include <time.h>
+
+#include "core/array.h"
+#include "core/device.h"
+#include "mlx/c/mlx.h"
+#include "ops/binary.h"
+#include "ops/primitives.h"
+#include "test_util.h"
+
+#include "cuda_test_util.h"
+
+static const mlx_dtype int_types[] = {MLX_BOOL, MLX_UINT8, MLX_UINT16, MLX_UINT32, MLX_UINT64,
+                                      MLX_INT8, MLX_INT16, MLX_INT32, MLX_INT64};
+static const mlx_dtype float_types[] = {MLX_FLOAT32, MLX_FLOAT16, MLX_BFLOAT16, MLX_FLOAT64};
+#define COUNT(a) (int)(sizeof(a) / sizeof((a)[0]))
+
+static bool is_float(mlx_dtype d) {
+  return d == MLX_FLOAT32 || d == MLX_FLOAT16 || d == MLX_BFLOAT16 || d == MLX_FLOAT64;
+}
+
+/* Whether the element at p (of a float dtype) is a NaN, read from its bits. */
+static bool nan_bits(const unsigned char* p, mlx_dtype d) {
+  uint64_t v = 0;
+  memcpy(&v, p, core_dtype_size(d));
+  switch (d) {
+    case MLX_FLOAT16: return (v & 0x7c00u) == 0x7c00u && (v & 0x3ffu);
+    case MLX_BFLOAT16: return (v & 0x7f80u) == 0x7f80u && (v & 0x7fu);
+    case MLX_FLOAT32: return (v & 0x7f800000u) == 0x7f800000u && (v & 0x7fffffu);
+    default: return (v & 0x7ff0000000000000ull) == 0x7ff0000000000000ull && (v & 0xfffffffffffffull);
+  }
+}
+
+/* g (the GPU's) and c (the CPU's) equal bit for bit, any NaN matching any NaN, and g made by a
+ * GPU kernel. Both are read through row-major copies made on the CPU. */
+static void same(const char* what, mlx_array g, mlx_array c) {
+  CHECK_MSG(made_on_gpu(g), "%s: not made by a GPU kernel", what);
+  mlx_array gc = mlx_array_new(), cc = mlx_array_new();
+  CHECK_MSG(mlx_copy(&gc, g, cpu) == 0 && mlx_copy(&cc, c, cpu) == 0 && mlx_array_eval(gc) == 0 &&
+                mlx_array_eval(cc) == 0,
+            "%s: could not evaluate", what);
+  const core_array *a = core_ctx(gc), *b = core_ctx(cc);
+  CHECK_MSG(a->dtype == b->dtype, "%s: dtype %d vs %d", what, a->dtype, b->dtype);
+  CHECK_MSG(a->ndim == b->ndim, "%s: ndim %d vs %d", what, a->ndim, b->ndim);
+  bool shapes = a->dtype == b->dtype && a->ndim == b->ndim && a->size == b->size;
+  for (int i = 0; shapes && i < a->ndim; i++) shapes = a->shape[i] == b->shape[i];
+  CHECK_MSG(shapes, "%s: shapes differ", what);
+  if (shapes && a->size) {
+    size_t es = core_dtype_size(a->dtype);
+    const unsigned char *pa = core_array_ptr(a), *pb = core_array_ptr(b);
+    int bad = 0;
+    for (size_t i = 0; i < a->size; i++) {
+      const unsigned char *x = pa + i * es, *y = pb + i * es;
+      if (!memcmp(x, y, es) || (is_float(a->dtype) && nan_bits(x, a->dtype) && nan_bits(y, a->dtype))) continue;
+      if (bad++ < 3) {
+        uint64_t vx = 0, vy = 0;
+        memcpy(&vx, x, es);
+        memcpy(&vy, y, es);
+        fprintf(stderr, "  %s: element %zu: gpu bits %llx cpu bits %llx\n", what, i, (unsigned long long)vx,
+                (unsigned long long)vy);
+      }
+    }
+    CHECK_MSG(bad == 0, "%s: %d of %zu elements differ", what, bad, a->size);
+  }
+  mlx_array_free(gc);
+  mlx_array_free(cc);
+}
+
+/* A host array of int64 values converted (wrapping) to dtype on the CPU. */
+static mlx_array ints_as(const int64_t* v, int n, mlx_dtype dtype) {
+  mlx_array a = mlx_array_new_data(v, &n, 1, MLX_INT64), out = mlx_array_new();
+  mlx_astype(&out, a, dtype, cpu);
+  mlx_array_eval(out);
+  mlx_array_free(a);
+  return out;
+}
+
+static mlx_array doubles_as(const double* v, int n, mlx_dtype dtype) {
+  mlx_array a = mlx_array_new_data(v, &n, 1, MLX_FLOAT64), out = mlx_array_new();
+  mlx_astype(&out, a, dtype, cpu);
+  mlx_array_eval(out);
+  mlx_array_free(a);
+  return out;
+}
+
+/* x (n) reshaped to (n, 1) and y (m) to (1, m): every pair by broadcasting. */
+static void as_column_and_row(mlx_array* x, mlx_array* y) {
+  int nx = (int)mlx_array_size(*x), ny = (int)mlx_array_size(*y);
+  int sx[2] = {nx, 1}, sy[2] = {1, ny};
+  mlx_array a = mlx_array_new(), b = mlx_array_new();
+  mlx_reshape(&a, *x, sx, 2, cpu);
+  mlx_reshape(&b, *y, sy, 2, cpu);
+  mlx_array_free(*x);
+  mlx_array_free(*y);
+  *x = a;
+  *y = b;
+}
+
+static const int64_t int_edges[] = {INT64_MIN, INT64_MIN + 1, -4294967296LL, INT32_MIN, -65536, -32768, -129, -128,
+                                    -127, -64, -8, -7, -3, -2, -1, 0, 1, 2, 3, 5, 7, 8, 31, 32, 33, 63, 64, 65,
+                                    127, 128, 255, 256, 32767, 65535, INT32_MAX, 4294967295LL, INT64_MAX - 1,
+                                    INT64_MAX};
+static const double float_edges[] = {-INFINITY, -1e30, -7.25, -5.5, -3, -2, -1, -0.5, -1e-30, -0.0, 0.0, 1e-30,
+                                     0.5, 1, 2, 3, 4.75, 7, 1e30, INFINITY, NAN};
+
+typedef int (*binary_fn)(mlx_array*, const mlx_array, const mlx_array, const mlx_stream);
+typedef struct {
+  const char* name;
+  binary_fn fn;
+  bool floats;
+} binary_case;
+static const binary_case binary_cases[] = {
+    {"floor_divide", mlx_floor_divide, true}, {"remainder", mlx_remainder, true},
+    {"bitwise_and", mlx_bitwise_and, false},  {"bitwise_or", mlx_bitwise_or, false},
+    {"bitwise_xor", mlx_bitwise_xor, false},  {"left_shift", mlx_left_shift, false},
+    {"right_shift", mlx_right_shift, false},
+};
+
+/* Every pair of edge values (zero divisors, INT_MIN / -1, shifts by negative and too-large
+ * amounts, signed zeros, infinities, NaN) in every dtype the op takes. */
+TEST(binary_integer_ops_edge_values) {
+  for (int o = 0; o < COUNT(binary_cases); o++) {
+    const binary_case* bc = &binary_cases[o];
+    for (int t = 0; t < COUNT(int_types) + COUNT(float_types); t++) {
+      bool fl = t >= COUNT(int_types);
+      if (fl && !bc->floats) continue;
+      mlx_dtype d = fl ? float_types[t - COUNT(int_types)] : int_types[t];
+      int n = fl ? COUNT(float_edges) : COUNT(int_edges);
+      mlx_array x = fl ? doubles_as(float_edges, n, d) : ints_as(int_edges, n, d);
+      mlx_array y = fl ? doubles_as(float_edges, n, d) : ints_as(int_edges, n, d);
+      as_column_and_row(&x, &y);
+      mlx_array g = mlx_array_new(), c = mlx_array_new();
+      char what[96];
+      snprintf(what, sizeof what, "%s %s edge pairs", bc->name, core_dtype_name(d));
+      CHECK_MSG(bc->fn(&g, x, y, gpu) == 0 && bc->fn(&c, x, y, cpu) == 0, "%s: op failed", what);
+      same(what, g, c);
+      mlx_array_free(g);
+      mlx_array_free(c);
+      mlx_array_free(x);
+      mlx_array_free(y);
+    }
+  }
+}
+
+/* Random operands: one transposed, the other broadcast along a middle axis; and empty arrays. */
+TEST(binary_integer_ops_strided_and_broadcast) {
+  int sa[3] = {6, 5, 4}, sb[3] = {4, 1, 6}, perm[3] = {2, 1, 0}, se[2] = {0, 3};
+  const mlx_dtype types[] = {MLX_INT8, MLX_UINT16, MLX_INT32, MLX_UINT32, MLX_INT64, MLX_FLOAT32, MLX_BFLOAT16};
+  for (int o = 0; o < COUNT(binary_cases); o++) {
+    for (int t = 0; t < COUNT(types); t++) {
+      if (is_float(types[t]) && !binary_cases[o].floats) continue;
+      bool shift = o >= 5;
+      mlx_array a = rand_array(sa, 3, types[t], -100, 100), b = rand_array(sb, 3, types[t], shift ? -2 : -9, shift ? 12 : 9);
+      mlx_array at = mlx_array_new(), g = mlx_array_new(), c = mlx_array_new();
+      mlx_transpose_axes(&at, a, perm, 3, cpu); /* (4, 5, 6) strided */
+      char what[96];
+      snprintf(what, sizeof what, "%s %s transposed x broadcast", binary_cases[o].name, core_dtype_name(types[t]));
+      CHECK_MSG(binary_cases[o].fn(&g, at, b, gpu) == 0 && binary_cases[o].fn(&c, at, b, cpu) == 0, "%s", what);
+      same(what, g, c);
+      mlx_array ea = rand_array(se, 2, types[t], 1, 5), ge = mlx_array_new(), ce = mlx_array_new();
+      snprintf(what, sizeof what, "%s %s empty", binary_cases[o].name, core_dtype_name(types[t]));
+      CHECK_MSG(binary_cases[o].fn(&ge, ea, ea, gpu) == 0 && binary_cases[o].fn(&ce, ea, ea, cpu) == 0, "%s", what);
+      same(what, ge, ce);
+      mlx_array_free(ea);
+      mlx_array_free(ge);
+      mlx_array_free(ce);
+      mlx_array_free(a);
+      mlx_array_free(b);
+      mlx_array_free(at);
+      mlx_array_free(g);
+      mlx_array_free(c);
+    }
+  }
+}
+
+TEST(divmod_both_outputs) {
+  const mlx_dtype types[] = {MLX_INT8, MLX_INT64, MLX_UINT32, MLX_FLOAT32, MLX_FLOAT16, MLX_FLOAT64};
+  for (int t = 0; t < COUNT(types); t++) {
+    bool fl = is_float(types[t]);
+    int n = fl ? COUNT(float_edges) : COUNT(int_edges);
+    mlx_array x = fl ? doubles_as(float_edges, n, types[t]) : ints_as(int_edges, n, types[t]);
+    mlx_array y = fl ? doubles_as(float_edges, n, types[t]) : ints_as(int_edges, n, types[t]);
+    as_column_and_row(&x, &y);
+    mlx_vector_array g = mlx_vector_array_new(), c = mlx_vector_array_new();
+    CHECK(mlx_divmod(&g, x, y, gpu) == 0 && mlx_divmod(&c, x, y, cpu) == 0);
+    for (int k = 0; k < 2; k++) {
+      mlx_array gk = mlx_array_new(), ck = mlx_array_new();
+      mlx_vector_array_get(&gk, g, k);
+      mlx_vector_array_get(&ck, c, k);
+      char what[64];
+      snprintf(what, sizeof what, "divmod %s output %d", core_dtype_name(types[t]), k);
+      same(what, gk, ck);
+      mlx_array_free(gk);
+      mlx_array_free(ck);
+    }
+    mlx_vector_array_free(g);
+    mlx_vector_array_free(c);
+    mlx_array_free(x);
+    mlx_array_free(y);
+  }
+}
+
+/* nan_equal is what array_equal(equal_nan) builds before its reduction; built directly here so
+ * that the node itself runs on the GPU. */
+TEST(nan_equal_floats) {
+  for (int t = 0; t < COUNT(float_types); t++) {
+    int n = COUNT(float_edges);
+    mlx_array x = doubles_as(float_edges, n, float_types[t]), y = doubles_as(float_edges, n, float_types[t]);
+    as_column_and_row(&x, &y);
+    core_array* g = ops_binary(&prim_nan_equal, core_ctx(x), core_ctx(y), float_types[t], MLX_BOOL,
+                               core_stream_resolve(gpu));
+    core_array* c = ops_binary(&prim_nan_equal, core_ctx(x), core_ctx(y), float_types[t], MLX_BOOL,
+                               core_stream_resolve(cpu));
+    CHECK(g && c);
+    if (g && c) same("nan_equal", core_handle(g), core_handle(c));
+    if (g) core_array_release(g);
+    if (c) core_array_release(c);
+    mlx_array_free(x);
+    mlx_array_free(y);
+  }
+}
+
+typedef int (*unary_fn)(mlx_array*, const mlx_array, const mlx_stream);
+
+static int nan_to_num_default(mlx_array* r, const mlx_array a, const mlx_stream s) {
+  return mlx_nan_to_num(r, a, 0.0f, (mlx_optional_float){0, false}, (mlx_optional_float){0, false}, s);
+}
+static int nan_to_num_given(mlx_array* r, const mlx_array a, const mlx_stream s) {
+  return mlx_nan_to_num(r, a, -2.5f, (mlx_optional_float){1e20f, true}, (mlx_optional_float){-0.1f, true}, s);
+}
+
+/* Every dtype, edge values and a transposed (strided) input. */
+TEST(unary_predicates_and_nan_to_num) {
+  const struct {
+    const char* name;
+    unary_fn fn;
+    int kinds; /* 1 integers, 2 floats, 3 both */
+  } cases[] = {
+      {"logical_not", mlx_logical_not, 3}, {"bitwise_invert", mlx_bitwise_invert, 1}, {"isnan", mlx_isnan, 3},
+      {"isinf", mlx_isinf, 3},             {"isfinite", mlx_isfinite, 3},             {"isposinf", mlx_isposinf, 3},
+      {"isneginf", mlx_isneginf, 3},       {"nan_to_num", nan_to_num_default, 2},     {"nan_to_num(-2.5, 1e20, -0.1)", nan_to_num_given, 2},
+  };
+  for (int o = 0; o < COUNT(cases); o++) {
+    for (int t = 0; t < COUNT(int_types) + COUNT(float_types); t++) {
+      bool fl = t >= COUNT(int_types);
+      if (!(cases[o].kinds & (fl ? 2 : 1))) continue;
+      mlx_dtype d = fl ? float_types[t - COUNT(int_types)] : int_types[t];
+      int n = fl ? COUNT(float_edges) : COUNT(int_edges);
+      mlx_array x = fl ? doubles_as(float_edges, n, d) : ints_as(int_edges, n, d);
+      mlx_array g = mlx_array_new(), c = mlx_array_new();
+      char what[96];
+      snprintf(what, sizeof what, "%s %s edges", cases[o].name, core_dtype_name(d));
+      CHECK_MSG(cases[o].fn(&g, x, gpu) == 0 && cases[o].fn(&c, x, cpu) == 0, "%s", what);
+      same(what, g, c);
+      int shape[3] = {3, 4, 5};
+      mlx_array r = rand_array(shape, 3, d, -50, 50), rt = mlx_array_new(), gt = mlx_array_new(), ct = mlx_array_new();
+      mlx_swapaxes(&rt, r, 0, 2, cpu);
+      snprintf(what, sizeof what, "%s %s transposed", cases[o].name, core_dtype_name(d));
+      CHECK_MSG(cases[o].fn(&gt, rt, gpu) == 0 && cases[o].fn(&ct, rt, cpu) == 0, "%s", what);
+      same(what, gt, ct);
+      mlx_array_free(r);
+      mlx_array_free(rt);
+      mlx_array_free(gt);
+      mlx_array_free(ct);
+      mlx_array_free(g);
+      mlx_array_free(c);
+      mlx_array_free(x);
+    }
+  }
+}
+
+/* ---- creation ---- */
+
+static const mlx_dtype creation_types[] = {MLX_FLOAT32, MLX_FLOAT16, MLX_BFLOAT16, MLX_FLOAT64, MLX_INT8,
+                                           MLX_UINT8,   MLX_INT16,   MLX_UINT16,   MLX_INT32,   MLX_UINT32,
+                                           MLX_INT64,   MLX_UINT64};
+
+/* Steps that are not exact in binary (0.1, 1/3), large offsets, negative steps, saturating
+ * integer conversions. */
+TEST(arange_matches_long_double) {
+  const double ranges[][3] = {{0, 10, 1},        {0.5, 7.3, 0.1},     {-3, 3, 0.3},     {1e8, 1e8 + 100, 0.7},
+                              {0, 1, 1.0 / 3},   {10, -5, -0.7},      {-300, 300, 7.1}, {0.1, 5000.1, 0.1},
+                              {1e-3, 2e-3, 1e-5}, {2, 2, 1},          {16777210, 16777230, 0.5}};
+  for (int r = 0; r < COUNT(ranges); r++) {
+    for (int t = 0; t < COUNT(creation_types); t++) {
+      mlx_array g = mlx_array_new(), c = mlx_array_new();
+      char what[96];
+      snprintf(what, sizeof what, "arange(%g, %g, %g) %s", ranges[r][0], ranges[r][1], ranges[r][2],
+               core_dtype_name(creation_types[t]));
+      CHECK_MSG(mlx_arange(&g, ranges[r][0], ranges[r][1], ranges[r][2], creation_types[t], gpu) == 0 &&
+                    mlx_arange(&c, ranges[r][0], ranges[r][1], ranges[r][2], creation_types[t], cpu) == 0,
+                "%s", what);
+      same(what, g, c);
+      mlx_array_free(g);
+      mlx_array_free(c);
+    }
+  }
+}
+
+TEST(linspace_matches_long_double) {
+  const struct {
+    double start, stop;
+    int num;
+  } cases[] = {{0, 1, 11}, {-3.5, 2.25, 100}, {0, 10, 11}, {1e-3, 1e3, 1000}, {0, 1, 1}, {0, 1, 0},
+               {5, -5, 7}, {-300, 300, 61}, {0.1, 0.7, 13}, {1e8, 1e8 + 1, 3001}};
+  for (int k = 0; k < COUNT(cases); k++) {
+    for (int t = 0; t < COUNT(creation_types); t++) {
+      mlx_array g = mlx_array_new(), c = mlx_array_new();
+      char what[96];
+      snprintf(what, sizeof what, "linspace(%g, %g, %d) %s", cases[k].start, cases[k].stop, cases[k].num,
+               core_dtype_name(creation_types[t]));
+      CHECK_MSG(mlx_linspace(&g, cases[k].start, cases[k].stop, cases[k].num, creation_types[t], gpu) == 0 &&
+                    mlx_linspace(&c, cases[k].start, cases[k].stop, cases[k].num, creation_types[t], cpu) == 0,
+                "%s", what);
+      same(what, g, c);
+      mlx_array_free(g);
+      mlx_array_free(c);
+    }
+  }
+}
+
+TEST(triangles_every_diagonal) {
+  const mlx_dtype types[] = {MLX_FLOAT32, MLX_BOOL, MLX_INT32, MLX_FLOAT16, MLX_FLOAT64, MLX_UINT8, MLX_BFLOAT16};
+  for (int t = 0; t < COUNT(types); t++) {
+    for (int k = -6; k <= 8; k++) {
+      char what[96];
+      mlx_array g = mlx_array_new(), c = mlx_array_new();
+      snprintf(what, sizeof what, "eye(5, 7, %d) %s", k, core_dtype_name(types[t]));
+      CHECK(mlx_eye(&g, 5, 7, k, types[t], gpu) == 0 && mlx_eye(&c, 5, 7, k, types[t], cpu) == 0);
+      same(what, g, c);
+      mlx_array_free(g);
+      mlx_array_free(c);
+      g = mlx_array_new(), c = mlx_array_new();
+      snprintf(what, sizeof what, "tri(6, 4, %d) %s", k, core_dtype_name(types[t]));
+      CHECK(mlx_tri(&g, 6, 4, k, types[t], gpu) == 0 && mlx_tri(&c, 6, 4, k, types[t], cpu) == 0);
+      same(what, g, c);
+      mlx_array_free(g);
+      mlx_array_free(c);
+      /* tril/triu of a transposed batch (2, 5, 6) */
+      int shape[3] = {6, 5, 2}, perm[3] = {2, 1, 0};
+      mlx_array x = rand_array(shape, 3, types[t], -9, 9), xt = mlx_array_new();
+      mlx_transpose_axes(&xt, x, perm, 3, cpu);
+      for (int upper = 0; upper < 2; upper++) {
+        g = mlx_array_new(), c = mlx_array_new();
+        snprintf(what, sizeof what, "%s(k=%d) %s transposed", upper ? "triu" : "tril", k, core_dtype_name(types[t]));
+        int (*fn)(mlx_array*, const mlx_array, int, const mlx_stream) = upper ? mlx_triu : mlx_tril;
+        CHECK(fn(&g, xt, k, gpu) == 0 && fn(&c, xt, k, cpu) == 0);
+        same(what, g, c);
+        mlx_array_free(g);
+        mlx_array_free(c);
+      }
+      mlx_array_free(x);
+      mlx_array_free(xt);
+    }
+  }
+  mlx_array g = mlx_array_new(), c = mlx_array_new();
+  CHECK(mlx_eye(&g, 0, 3, 0, MLX_FLOAT32, gpu) == 0 && mlx_eye(&c, 0, 3, 0, MLX_FLOAT32, cpu) == 0);
+  same("eye(0, 3)", g, c);
+  mlx_array_free(g);
+  mlx_array_free(c);
+}
+
+TEST(windows_all_lengths) {
+  int (*fns[4])(mlx_array*, int, const mlx_stream) = {mlx_hamming, mlx_hanning, mlx_bartlett, mlx_blackman};
+  const char* names[4] = {"hamming", "hanning", "bartlett", "blackman"};
+  const int lengths[] = {0, 1, 2, 3, 7, 100, 1001, 4096};
+  for (int w = 0; w < 4; w++) {
+    for (int m = 0; m < COUNT(lengths); m++) {
+      mlx_array g = mlx_array_new(), c = mlx_array_new();
+      char what[64];
+      snprintf(what, sizeof what, "%s(%d)", names[w], lengths[m]);
+      CHECK_MSG(fns[w](&g, lengths[m], gpu) == 0 && fns[w](&c, lengths[m], cpu) == 0, "%s", what);
+      same(what, g, c);
+      mlx_array_free(g);
+      mlx_array_free(c);
+    }
+  }
+  /* numpy's hamming(5) and blackman(5), by hand */
+  const float hamming5[5] = {0.08f, 0.54f, 1.0f, 0.54f, 0.08f}, blackman5[5] = {0.0f, 0.34f, 1.0f, 0.34f, 0.0f};
+  int five = 5;
+  mlx_array eh = mlx_array_new_data(hamming5, &five, 1, MLX_FLOAT32), eb = mlx_array_new_data(blackman5, &five, 1, MLX_FLOAT32);
+  mlx_array gh = mlx_array_new(), gb = mlx_array_new();
+  CHECK(mlx_hamming(&gh, 5, gpu) == 0 && mlx_blackman(&gb, 5, gpu) == 0);
+  compare("hamming(5) by hand", gh, eh, 1e-6, 1e-7, 0);
+  compare("blackman(5) by hand", gb, eb, 1e-6, 1e-7, 0);
+  mlx_array_free(eh);
+  mlx_array_free(eb);
+  mlx_array_free(gh);
+  mlx_array_free(gb);
+}
+
+/* ---- layout ---- */
+
+TEST(pad_constant_and_edge) {
+  const mlx_dtype types[] = {MLX_UINT8, MLX_FLOAT16, MLX_FLOAT32, MLX_INT64, MLX_BOOL};
+  int shape[3] = {4, 3, 5}, perm[3] = {1, 2, 0}, axes[3] = {0, 1, 2};
+  int low[3] = {2, 0, 1}, high[3] = {1, 3, 0};
+  for (int t = 0; t < COUNT(types); t++) {
+    mlx_array x = rand_array(shape, 3, types[t], -20, 20), xt = mlx_array_new();
+    mlx_transpose_axes(&xt, x, perm, 3, cpu); /* (3, 5, 4) strided */
+    mlx_array value = mlx_array_new_float(7.0f);
+    for (int edge = 0; edge < 2; edge++) {
+      mlx_array g = mlx_array_new(), c = mlx_array_new();
+      char what[64];
+      snprintf(what, sizeof what, "pad %s %s", edge ? "edge" : "constant", core_dtype_name(types[t]));
+      const char* mode = edge ? "edge" : "constant";
+      CHECK_MSG(mlx_pad(&g, xt, axes, 3, low, 3, high, 3, value, mode, gpu) == 0 &&
+                    mlx_pad(&c, xt, axes, 3, low, 3, high, 3, value, mode, cpu) == 0,
+                "%s", what);
+      same(what, g, c);
+      mlx_array_free(g);
+      mlx_array_free(c);
+    }
+    mlx_array_free(value);
+    mlx_array_free(x);
+    mlx_array_free(xt);
+  }
+  /* an empty input padded with the constant */
+  int se[2] = {0, 3}, ax[1] = {0}, lo[1] = {2}, hi[1] = {1};
+  mlx_array e = rand_array(se, 2, MLX_FLOAT32, 0, 1), v = mlx_array_new_float(-1.5f);
+  mlx_array g = mlx_array_new(), c = mlx_array_new();
+  CHECK(mlx_pad(&g, e, ax, 1, lo, 1, hi, 1, v, "constant", gpu) == 0 &&
+        mlx_pad(&c, e, ax, 1, lo, 1, hi, 1, v, "constant", cpu) == 0);
+  same("pad of an empty array", g, c);
+  mlx_array_free(e);
+  mlx_array_free(v);
+  mlx_array_free(g);
+  mlx_array_free(c);
+}
+
+/* An array made on the GPU (device-only), so that views of it stay device-only. */
+static mlx_array on_gpu(mlx_array host) {
+  mlx_array zero = mlx_array_new_float(0.0f), z = mlx_array_new(), out = mlx_array_new();
+  mlx_astype(&z, zero, mlx_array_dtype(host), cpu);
+  mlx_add(&out, host, z, gpu);
+  mlx_array_eval(out);
+  mlx_array_free(zero);
+  mlx_array_free(z);
+  return out;
+}
+
+TEST(views_diagonal_as_strided_view) {
+  int shape[3] = {4, 5, 6};
+  mlx_array h = rand_array(shape, 3, MLX_FLOAT32, -1, 1), x = on_gpu(h);
+  const int offsets[] = {-3, -1, 0, 2, 5, 9};
+  const int axes[][2] = {{0, 1}, {1, 2}, {2, 0}};
+  for (int a = 0; a < 3; a++) {
+    for (int o = 0; o < COUNT(offsets); o++) {
+      mlx_array g = mlx_array_new(), c = mlx_array_new();
+      char what[64];
+      snprintf(what, sizeof what, "diagonal(offset %d, axes %d %d)", offsets[o], axes[a][0], axes[a][1]);
+      CHECK(mlx_diagonal(&g, x, offsets[o], axes[a][0], axes[a][1], gpu) == 0 &&
+            mlx_diagonal(&c, h, offsets[o], axes[a][0], axes[a][1], cpu) == 0);
+      same(what, g, c);
+      mlx_array_free(g);
+      mlx_array_free(c);
+    }
+  }
+  /* as_strided of a contiguous input (a view) and of a stepped slice (copied on the device first) */
+  int vshape[2] = {5, 4}, start[1] = {1}, stop[1] = {120}, step[1] = {2};
+  int64_t vstrides[2] = {3, 1};
+  int flat[1] = {120};
+  mlx_array xf = mlx_array_new(), hf = mlx_array_new(), xs = mlx_array_new(), hs = mlx_array_new();
+  mlx_reshape(&xf, x, flat, 1, gpu);
+  mlx_reshape(&hf, h, flat, 1, cpu);
+  mlx_slice(&xs, xf, start, 1, stop, 1, step, 1, gpu);
+  mlx_slice(&hs, hf, start, 1, stop, 1, step, 1, cpu);
+  mlx_array g = mlx_array_new(), c = mlx_array_new();
+  CHECK(mlx_as_strided(&g, x, vshape, 2, vstrides, 2, 7, gpu) == 0 &&
+        mlx_as_strided(&c, h, vshape, 2, vstrides, 2, 7, cpu) == 0);
+  same("as_strided of a contiguous array", g, c);
+  mlx_array_free(g);
+  mlx_array_free(c);
+  g = mlx_array_new(), c = mlx_array_new();
+  CHECK(mlx_as_strided(&g, xs, vshape, 2, vstrides, 2, 3, gpu) == 0 &&
+        mlx_as_strided(&c, hs, vshape, 2, vstrides, 2, 3, cpu) == 0);
+  same("as_strided of a stepped slice", g, c);
+  mlx_array_free(g);
+  mlx_array_free(c);
+  /* view: same size (float32 -> int32), smaller (-> uint8), larger (-> int64) over a strided
+   * slice (copied), and a slice whose offset is not a multiple of the new element size */
+  const mlx_dtype view_types[] = {MLX_INT32, MLX_UINT8, MLX_INT64, MLX_FLOAT16};
+  /* xf[1:109] as (18, 6): row-major at an offset of one float (4 bytes, not a multiple of 8) */
+  int s2[1] = {1}, e2[1] = {109}, st2[1] = {1}, m2[2] = {18, 6};
+  mlx_array x2 = mlx_array_new(), h2 = mlx_array_new(), rows = mlx_array_new(), hrows = mlx_array_new();
+  mlx_slice(&x2, xf, s2, 1, e2, 1, st2, 1, gpu);
+  mlx_slice(&h2, hf, s2, 1, e2, 1, st2, 1, cpu);
+  mlx_reshape(&rows, x2, m2, 2, gpu);
+  mlx_reshape(&hrows, h2, m2, 2, cpu);
+  for (int v = 0; v < COUNT(view_types); v++) {
+    char what[64];
+    g = mlx_array_new(), c = mlx_array_new();
+    snprintf(what, sizeof what, "view %s", core_dtype_name(view_types[v]));
+    CHECK(mlx_view(&g, x, view_types[v], gpu) == 0 && mlx_view(&c, h, view_types[v], cpu) == 0);
+    same(what, g, c);
+    mlx_array_free(g);
+    mlx_array_free(c);
+    g = mlx_array_new(), c = mlx_array_new();
+    snprintf(what, sizeof what, "view %s of a stepped slice", core_dtype_name(view_types[v]));
+    mlx_array sl = mlx_array_new(), hsl = mlx_array_new();
+    int a0[1] = {0}, a1[1] = {120}, a2[1] = {2};
+    mlx_slice(&sl, xf, a0, 1, a1, 1, a2, 1, gpu);
+    mlx_slice(&hsl, hf, a0, 1, a1, 1, a2, 1, cpu);
+    CHECK(mlx_view(&g, sl, view_types[v], gpu) == 0 && mlx_view(&c, hsl, view_types[v], cpu) == 0);
+    same(what, g, c);
+    mlx_array_free(g);
+    mlx_array_free(c);
+    mlx_array_free(sl);
+    mlx_array_free(hsl);
+    g = mlx_array_new(), c = mlx_array_new();
+    snprintf(what, sizeof what, "view %s of rows at an offset", core_dtype_name(view_types[v]));
+    CHECK(mlx_view(&g, rows, view_types[v], gpu) == 0 && mlx_view(&c, hrows, view_types[v], cpu) == 0);
+    same(what, g, c);
+    mlx_array_free(g);
+    mlx_array_free(c);
+  }
+  mlx_array_free(x2);
+  mlx_array_free(h2);
+  mlx_array_free(rows);
+  mlx_array_free(hrows);
+  mlx_array_free(xf);
+  mlx_array_free(hf);
+  mlx_array_free(xs);
+  mlx_array_free(hs);
+  mlx_array_free(x);
+  mlx_array_free(h);
+}
+
+int main(void) {
+  int count = 0;
+  mlx_device_count(&count, MLX_GPU);
+  if (count == 0) {
+    printf("SKIP: no CUDA GPU (test_cuda_elementwise needs one)\n");
+    return TEST_SUMMARY();
+  }
+  rng_state = (uint64_t)time(NULL) ^ 0x9e3779b97f4a7c15ull;
+  printf("seed %llu\n", (unsigned long long)rng_state);
+  cpu = mlx_default_cpu_stream_new();
+  gpu = mlx_default_gpu_stream_new();
+  RUN(binary_integer_ops_edge_values);
+  RUN(binary_integer_ops_strided_and_broadcast);
+  RUN(divmod_both_outputs);
+  RUN(nan_equal_floats);
+  RUN(unary_predicates_and_nan_to_num);
+  RUN(arange_matches_long_double);
+  RUN(linspace_matches_long_double);
+  RUN(triangles_every_diagonal);
+  RUN(windows_all_lengths);
+  RUN(pad_constant_and_edge);
+  RUN(views_diagonal_as_strided_view);
+  mlx_stream_free(cpu);
+  mlx_stream_free(gpu);
+  return TEST_SUMMARY();
+}
