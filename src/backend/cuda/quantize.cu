@@ -17,7 +17,7 @@ __device__ __forceinline__ float min_first(float a, float b) { return (b < a || 
 __device__ __forceinline__ float max_first(float a, float b) { return (b > a || a != a) ? b : a; }
 
 __global__ void quantize_affine(const void* w, int w_dtype, gpu_rows w_rows, int64_t rows, int64_t K, int bits,
-                                int group, uint8_t* packed, void* scales, void* biases) {
+                                int group, uint8_t* packed, void* scales, void* biases, float host_nan) {
   const int64_t groups_per_row = K / group, groups = rows * groups_per_row, row_bytes = K * bits / 8;
   const float n_bins = (float)((1 << bits) - 1), eps = 1e-7f;
   for (int64_t g = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; g < groups; g += (int64_t)gridDim.x * blockDim.x) {
@@ -45,6 +45,8 @@ __global__ void quantize_affine(const void* w, int w_dtype, gpu_rows w_rows, int
         bias = edge;
       }
     }
+    // A group of infinities or NaNs makes scale NaN (inf / inf): the host's bits, not the GPU's.
+    if (scale != scale) scale = host_nan;
     // The group's bits start on a byte boundary (group * bits is a multiple of 8).
     uint8_t* dst = packed + r * row_bytes + first * bits / 8;
     uint32_t acc = 0;
@@ -69,8 +71,11 @@ extern "C" int gpu_launch_quantize_affine(int device, int w_dtype, const void* w
   if (groups == 0) return 0;
   cudaStream_t s = gpu_stream(device);
   if (!s) return 1;
+  // The NaN the CPU's invalid operations produce (x86: 0xffc00000; the GPU's is 0x7fffffff).
+  volatile float zero = 0.0f;
+  const float host_nan = zero / zero;
   const int64_t blocks = (groups + 127) / 128, cap = (int64_t)gpu_sm_count(device) * 16;
-  quantize_affine<<<(unsigned)(blocks < cap ? blocks : cap), 128, 0, s>>>(w, w_dtype, *w_rows, rows, K, bits,
-                                                                          group_size, (uint8_t*)packed, scales, biases);
+  quantize_affine<<<(unsigned)(blocks < cap ? blocks : cap), 128, 0, s>>>(
+      w, w_dtype, *w_rows, rows, K, bits, group_size, (uint8_t*)packed, scales, biases, host_nan);
   return GPU_LAUNCHED("quantize");
 }
