@@ -16,13 +16,13 @@
 static mlx_stream cpu, gpu;
 static uint64_t rng_state;
 
-static double uniform(double lo, double hi) {
+static inline double uniform(double lo, double hi) {
   rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
   return lo + (hi - lo) * (double)(rng_state >> 11) / 9007199254740992.0;
 }
 
 /* A host-resident array of uniform values in [lo, hi) (integers rounded) in `dtype`. */
-static mlx_array rand_array(const int* shape, int nd, mlx_dtype dtype, double lo, double hi) {
+static inline mlx_array rand_array(const int* shape, int nd, mlx_dtype dtype, double lo, double hi) {
   size_t n = 1;
   for (int i = 0; i < nd; i++) n *= (size_t)shape[i];
   float* v = malloc(sizeof(float) * (n ? n : 1));
@@ -37,7 +37,7 @@ static mlx_array rand_array(const int* shape, int nd, mlx_dtype dtype, double lo
 }
 
 /* Values of `a` as doubles (converted on the CPU stream); the caller frees. */
-static double* values(mlx_array a, size_t* n) {
+static inline double* values(mlx_array a, size_t* n) {
   mlx_array d = mlx_array_new();
   if (mlx_astype(&d, a, MLX_FLOAT64, cpu)) return NULL;
   const double* p = mlx_array_data_float64(d);
@@ -51,7 +51,7 @@ static double* values(mlx_array a, size_t* n) {
 /* GPU result vs CPU result: same dtype and shape; elementwise |g - c| <= atol + rtol |c| (NaN
  * matches NaN), and when `normwise` > 0 also ||g - c|| / ||c|| <= normwise instead of the
  * elementwise test. */
-static void compare(const char* what, mlx_array g, mlx_array c, double rtol, double atol, double normwise) {
+static inline void compare(const char* what, mlx_array g, mlx_array c, double rtol, double atol, double normwise) {
   CHECK_MSG(g.ctx && c.ctx, "%s: missing result", what);
   if (!g.ctx || !c.ctx) return;
   CHECK_MSG(mlx_array_dtype(g) == mlx_array_dtype(c), "%s: dtype %d vs %d", what, mlx_array_dtype(g), mlx_array_dtype(c));
@@ -88,7 +88,7 @@ static void compare(const char* what, mlx_array g, mlx_array c, double rtol, dou
   free(vc);
 }
 
-static bool made_on_gpu(mlx_array a) {
+static inline bool made_on_gpu(mlx_array a) {
   if (mlx_array_eval(a)) return false;
   const core_array* c = core_ctx(a);
   return c && c->buffer && c->buffer->device_valid && !c->buffer->host_valid;

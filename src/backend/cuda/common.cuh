@@ -156,3 +156,17 @@ __device__ __forceinline__ double gpu_max_nan(double a, double b) {
   if (a != a || b != b) return NAN;
   return a > b ? a : b;
 }
+
+// An index of any integer dtype at p, as int64 (uint64 reinterpreted).
+__device__ __forceinline__ int64_t gpu_load_index(const void* p, int dtype) {
+  switch (dtype) {
+    case MLX_INT8: return *(const int8_t*)p;
+    case MLX_UINT8: return *(const uint8_t*)p;
+    case MLX_INT16: return *(const int16_t*)p;
+    case MLX_UINT16: return *(const uint16_t*)p;
+    case MLX_INT32: return *(const int32_t*)p;
+    case MLX_UINT32: return *(const uint32_t*)p;
+    case MLX_UINT64: return (int64_t)*(const uint64_t*)p;
+    default: return *(const int64_t*)p;
+  }
+}

@@ -656,8 +656,8 @@ static int k_dequantize(core_node* node, core_array** outputs) {
 
 /* ---- take (rows of axis 0) ---- */
 
-/* Bounds check of host-resident indices, reported as the CPU kernel reports them. */
-static int check_host_indices(const core_array* ind, int n) {
+int gpu_check_host_indices(const core_array* ind, int n, const char* op) {
+  if (!ind->buffer || !ind->buffer->host_valid || ind->size > (1u << 20)) return 0;
   const char* base = core_array_ptr(ind);
   size_t es = core_dtype_size(ind->dtype);
   for (size_t i = 0; i < ind->size; i++) {
@@ -680,7 +680,7 @@ static int check_host_indices(const core_array* ind, int n) {
     }
     int64_t w = v < 0 ? v + n : v;
     if (w < 0 || w >= n)
-      return util_error("take: index %lld is out of bounds for an axis of size %d", (long long)v, n);
+      return util_error("%s: index %lld is out of bounds for an axis of size %d", op, (long long)v, n);
   }
   return 0;
 }
@@ -690,9 +690,7 @@ static int k_take(core_node* node, core_array** outputs) {
   core_array* out = outputs[0];
   int axis = ((const axis_params*)node->params)->axis;
   if (axis != 0 || a->ndim < 1 || !index_dtype(ind->dtype)) return GPU_KERNEL_DECLINED;
-  if (ind->buffer && ind->buffer->host_valid && ind->size <= (1u << 20) &&
-      check_host_indices(ind, a->shape[0]))
-    return 1;
+  if (gpu_check_host_indices(ind, a->shape[0], "take")) return 1;
   int dev = device_of(node);
   const void *pa, *pi;
   void* po;
@@ -793,6 +791,7 @@ const gpu_entry gpu_core_kernels[] = {
 static const gpu_entry* const gpu_kernel_tables[] = {
     gpu_core_kernels,
     gpu_elementwise_more_kernels,
+    gpu_sort_kernels,
 };
 
 gpu_kernel_fn gpu_backend_kernel(const core_op* op) {

@@ -20,6 +20,14 @@ typedef struct {
  * them in the order of gpu_kernel_tables (dispatch.c). */
 extern const gpu_entry gpu_core_kernels[];
 extern const gpu_entry gpu_elementwise_more_kernels[];
+extern const gpu_entry gpu_sort_kernels[]; /* dispatch_sort.c */
+/* Longest line a GPU partition/argpartition takes (longer ones run on the CPU). */
+#define GPU_PARTITION_MAX_LINE 4096
+
+/* Bounds check of host-resident indices (up to 2^20 of them; others are not checked), reported
+ * as the CPU kernels report them ("op: index i is out of bounds ..."); 0 when they are in range or
+ * not on the host. */
+int gpu_check_host_indices(const core_array* ind, int n, const char* op);
 
 static inline int device_of(const core_node* node) { return node->stream->device->index; }
 

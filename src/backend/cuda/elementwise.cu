@@ -385,19 +385,6 @@ int launch_unary_dt(int op, cudaStream_t s, void* out, const void* in, const nd_
 
 // ---- take rows (axis 0) ----
 
-__device__ __forceinline__ int64_t load_index(const char* p, int d) {
-  switch (d) {
-    case MLX_INT8: return *(const int8_t*)p;
-    case MLX_UINT8: return *(const uint8_t*)p;
-    case MLX_INT16: return *(const int16_t*)p;
-    case MLX_UINT16: return *(const uint16_t*)p;
-    case MLX_INT32: return *(const int32_t*)p;
-    case MLX_UINT32: return *(const uint32_t*)p;
-    case MLX_UINT64: return (int64_t)*(const uint64_t*)p;
-    default: return *(const int64_t*)p;
-  }
-}
-
 template <typename T>
 __global__ void take_rows_kernel(T* out, const T* table, int64_t V, int64_t row_stride,
                                  nd_layout<1> inner, int64_t inner_n, const char* idx, int idx_dtype,
@@ -407,7 +394,7 @@ __global__ void take_rows_kernel(T* out, const T* table, int64_t V, int64_t row_
        e += (int64_t)gridDim.x * blockDim.x) {
     int64_t j = e / inner_n, r = e - j * inner_n;
     offsets_of(idx_layout, j, ioff);
-    int64_t v = load_index(idx + ioff[0] * idx_bytes, idx_dtype);
+    int64_t v = gpu_load_index(idx + ioff[0] * idx_bytes, idx_dtype);
     if (v < 0) v += V;
     offsets_of(inner, r, off);
     out[e] = (v >= 0 && v < V) ? table[v * row_stride + off[0]] : T(0);
@@ -458,7 +445,7 @@ struct dyn_start {
 __device__ __forceinline__ int64_t dyn_offset(const dyn_start& D) {
   int64_t offset = 0;
   for (int i = 0; i < D.n; i++) {
-    int64_t v = load_index(D.values + i * D.value_stride * D.bytes, D.dtype), last = D.dim[i] - D.size[i];
+    int64_t v = gpu_load_index(D.values + i * D.value_stride * D.bytes, D.dtype), last = D.dim[i] - D.size[i];
     if (v < 0) v += D.dim[i];
     v = v < 0 ? 0 : v > last ? last : v;
     offset += v * D.stride[i];

@@ -269,6 +269,45 @@ int gpu_launch_window(int device, int code, float* out, int64_t n);
  * element at `value` (constant) or the nearest border element of in (edge). elem_bytes 1/2/4/8. */
 int gpu_launch_pad(int device, int elem_bytes, void* out, const int* shape, int ndim, const void* in,
                    const int* in_shape, const int64_t* in_strides, const int* low, const void* value, bool edge);
+/* ---- sort family (sort.cu, along_axis.cu, quantize.cu) ---- */
+
+/* Sort, argsort, partition, argpartition of `lines` lines of n elements: line r of the input
+ * starts at gpu_row_offset(in_lines, r) with elements in_lines.inner_stride apart, likewise the
+ * output (out_lines). Items compare as the CPU's (cpu/sort.c): by value (floats as doubles, -0 ==
+ * 0, NaN after every number; integers and bool by value, uint64 unsigned), then by index, so the
+ * order is total and the results equal the CPU's. Sorts are bitonic on padded lines; partitions run
+ * the CPU's quickselect (one thread per line), which moves items exactly as it does. indices: out
+ * is uint32 indices, else values of dtype. dtype: bool, integers, float16/bfloat16/32/64. */
+int gpu_launch_sort(int device, int dtype, bool indices, bool partition, int64_t kth, void* out, const void* in,
+                    const gpu_rows* in_lines, const gpu_rows* out_lines, int64_t lines, int64_t n);
+
+/* take_along_axis / put_along_axis over `shape` (ndim dims, the indices' broadcast shape): the
+ * element at row-major position p has coordinates c; its index v = idx[c] (negative wraps, axis
+ * size axis_n) selects element (c with c[axis] = v) of the indexed array at indexed_strides (0
+ * where it broadcasts; the axis entry is the step along the axis); `other` (the output of take,
+ * the values of put) is read or written at other_strides. take: out[c] = a[...] (out-of-range
+ * indices give zeros). put: out (row-major, already holding a copy of a) gets values[c] at each
+ * target; when several positions target one element the last in row-major order wins, as on the
+ * CPU (out-of-range indices are skipped). elem_bytes: 1, 2, 4 or 8. */
+typedef struct {
+  int ndim, axis;
+  int shape[GPU_MAX_NDIM];
+  int64_t indexed_strides[GPU_MAX_NDIM], idx_strides[GPU_MAX_NDIM], other_strides[GPU_MAX_NDIM];
+  int64_t axis_n;
+  int idx_dtype;
+} gpu_along;
+int gpu_launch_take_along_axis(int device, int elem_bytes, void* out, const void* a, const void* idx,
+                               const gpu_along* g);
+/* out_size: elements of out. */
+int gpu_launch_put_along_axis(int device, int elem_bytes, void* out, int64_t out_size, const void* values,
+                              const void* idx, const gpu_along* g);
+
+/* Affine quantization in MLX's layout, bit for bit as cpu_eval_quantize: w rows (rows of K
+ * values of w_dtype, float32/float16/bfloat16, row r at gpu_row_offset(w_rows, r), elements
+ * w_rows.inner_stride apart) into packed (rows, K * bits / 8 bytes, LSB-first bit stream),
+ * scales and biases (rows, K / group_size) of w_dtype; bits 1..8, groups 32/64/128. */
+int gpu_launch_quantize_affine(int device, int w_dtype, const void* w, const gpu_rows* w_rows, int64_t rows,
+                               int64_t K, int bits, int group_size, void* packed, void* scales, void* biases);
 
 #ifdef __cplusplus
 }
