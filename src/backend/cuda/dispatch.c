@@ -790,7 +790,10 @@ const gpu_entry gpu_core_kernels[] = {
     {NULL, NULL},
 };
 
-static const gpu_entry* const gpu_kernel_tables[] = {gpu_core_kernels};
+static const gpu_entry* const gpu_kernel_tables[] = {
+    gpu_core_kernels,
+    gpu_conv_kernels,
+};
 
 gpu_kernel_fn gpu_backend_kernel(const core_op* op) {
   for (size_t t = 0; t < sizeof gpu_kernel_tables / sizeof gpu_kernel_tables[0]; t++)

@@ -19,6 +19,7 @@ typedef struct {
 /* One table per family of kernels, each ended by {NULL, NULL}; gpu_backend_kernel searches
  * them in the order of gpu_kernel_tables (dispatch.c). */
 extern const gpu_entry gpu_core_kernels[];
+extern const gpu_entry gpu_conv_kernels[];
 
 static inline int device_of(const core_node* node) { return node->stream->device->index; }
 
