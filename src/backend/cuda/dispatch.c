@@ -793,6 +793,7 @@ const gpu_entry gpu_core_kernels[] = {
 static const gpu_entry* const gpu_kernel_tables[] = {
     gpu_core_kernels,
     gpu_conv_kernels,
+    gpu_gather_qmm_kernels,
 };
 
 gpu_kernel_fn gpu_backend_kernel(const core_op* op) {

@@ -20,6 +20,7 @@ typedef struct {
  * them in the order of gpu_kernel_tables (dispatch.c). */
 extern const gpu_entry gpu_core_kernels[];
 extern const gpu_entry gpu_conv_kernels[];
+extern const gpu_entry gpu_gather_qmm_kernels[];
 
 static inline int device_of(const core_node* node) { return node->stream->device->index; }
 
