@@ -792,6 +792,8 @@ static const gpu_entry* const gpu_kernel_tables[] = {
     gpu_core_kernels,
     gpu_elementwise_more_kernels,
     gpu_sort_kernels,
+    gpu_conv_kernels,
+    gpu_gather_qmm_kernels,
 };
 
 gpu_kernel_fn gpu_backend_kernel(const core_op* op) {

@@ -28,6 +28,8 @@ extern const gpu_entry gpu_sort_kernels[]; /* dispatch_sort.c */
  * as the CPU kernels report them ("op: index i is out of bounds ..."); 0 when they are in range or
  * not on the host. */
 int gpu_check_host_indices(const core_array* ind, int n, const char* op);
+extern const gpu_entry gpu_conv_kernels[];
+extern const gpu_entry gpu_gather_qmm_kernels[];
 
 static inline int device_of(const core_node* node) { return node->stream->device->index; }
 

@@ -238,20 +238,34 @@ extern "C" int gpu_launch_gemm(int device, int dtype, int64_t M, int64_t N, int6
   // Decode GEMV: x (1, K) contiguous, B a transposed view of a (N, K) row-major weight.
   if (half && M == 1 && batch == 1 && beta == 0.0f && gpu_gemv_layout_ok(K, a_cs, b_rs, b_cs))
     return gpu_launch_gemv(device, dtype, N, K, a, b, b_cs, c, alpha, 0.0f, NULL, 0);
+  return gpu_launch_gemm_into(device, dtype, M, N, K, batch, a, a_rs, a_cs, a_bs, b, b_rs, b_cs, b_bs, c, N, M * N,
+                              alpha, beta);
+}
+
+extern "C" int gpu_launch_gemm_into(int device, int dtype, int64_t M, int64_t N, int64_t K, int64_t batch,
+                                    const void* a, int64_t a_rs, int64_t a_cs, int64_t a_bs, const void* b,
+                                    int64_t b_rs, int64_t b_cs, int64_t b_bs, void* c, int64_t ldc, int64_t c_bs,
+                                    float alpha, float beta) {
+  if (M == 0 || N == 0 || batch == 0) return 0;
+  cudaStream_t s = gpu_stream(device);
+  if (!s) return 1;
+  if (dtype != MLX_FLOAT32 && dtype != MLX_FLOAT16 && dtype != MLX_BFLOAT16)
+    return util_error("matmul: dtype %d is not supported on the GPU", dtype);
   bool ta, tb;
   int64_t lda, ldb;
   if (!blas_layout(M, K, a_rs, a_cs, &ta, &lda) || !blas_layout(K, N, b_rs, b_cs, &tb, &ldb))
     return util_error("matmul: operand layout not supported on the GPU");
   if (M > 0x7fffffff || N > 0x7fffffff || K > 0x7fffffff || batch > 0x7fffffff || lda > 0x7fffffff ||
-      ldb > 0x7fffffff)
+      ldb > 0x7fffffff || ldc > 0x7fffffff)
     return util_error("matmul: dimensions too large for cuBLAS");
+  if (ldc < N) return util_error("matmul: output rows of %lld overlap (ldc %lld)", (long long)N, (long long)ldc);
   cublasHandle_t h = handle_for(device, s);
   if (!h) return 1;
   cudaDataType_t t = dtype == MLX_FLOAT32 ? CUDA_R_32F : dtype == MLX_FLOAT16 ? CUDA_R_16F : CUDA_R_16BF;
   // Row-major C = A B is column-major C^T = B^T A^T: cuBLAS gets (B, A) with m = N, n = M.
   cublasStatus_t st = cublasGemmStridedBatchedEx(
       h, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, (int)N, (int)M, (int)(K > 0 ? K : 0),
-      &alpha, b, t, (int)ldb, b_bs, a, t, (int)lda, a_bs, &beta, c, t, (int)N, M * N, (int)batch,
+      &alpha, b, t, (int)ldb, b_bs, a, t, (int)lda, a_bs, &beta, c, t, (int)ldc, c_bs, (int)batch,
       // (The pedantic math mode, used once, also forbade cuBLAS's faster fp32 kernels.)
       compute_type(dtype), CUBLAS_GEMM_DEFAULT);
   if (st != CUBLAS_STATUS_SUCCESS)

@@ -78,6 +78,12 @@ bool gpu_gemm_layout_ok(int64_t M, int64_t N, int64_t K, int64_t a_rs, int64_t a
 int gpu_launch_gemm(int device, int dtype, int64_t M, int64_t N, int64_t K, int64_t batch,
                     const void* a, int64_t a_rs, int64_t a_cs, int64_t a_bs, const void* b,
                     int64_t b_rs, int64_t b_cs, int64_t b_bs, void* c, float alpha, float beta);
+/* The same product (cuBLAS always, no GEMV) into C's rows ldc >= N apart and batches c_bs apart:
+ * e.g. each group's columns of a wider output (a grouped convolution). */
+int gpu_launch_gemm_into(int device, int dtype, int64_t M, int64_t N, int64_t K, int64_t batch,
+                         const void* a, int64_t a_rs, int64_t a_cs, int64_t a_bs, const void* b,
+                         int64_t b_rs, int64_t b_cs, int64_t b_bs, void* c, int64_t ldc, int64_t c_bs,
+                         float alpha, float beta);
 
 /* The decode GEMV: y (N) = alpha * W x + beta * c, W (N, K) half rows at stride ldw (elements
  * contiguous), x (K) contiguous, c (N) at c_stride (0 broadcasts a scalar) or NULL; float16 or
@@ -308,6 +314,28 @@ int gpu_launch_put_along_axis(int device, int elem_bytes, void* out, int64_t out
  * scales and biases (rows, K / group_size) of w_dtype; bits 1..8, groups 32/64/128. */
 int gpu_launch_quantize_affine(int device, int w_dtype, const void* w, const gpu_rows* w_rows, int64_t rows,
                                int64_t K, int bits, int group_size, void* packed, void* scales, void* biases);
+/* ---- Convolution (conv.cu): MLX's conv_general, channels last ---- */
+#define GPU_CONV_MAX_SPATIAL 3
+/* An input (N, S..., C) read at x_strides, convolved over D spatial axes into outputs (N, Q...,
+ * O): the input dilated by input_dilation, padded by pad_lo below, taps kernel_dilation apart,
+ * windows stride apart, taps reversed when flip (ops/conv_params.h). */
+typedef struct {
+  int D;
+  int64_t N, C, G;
+  int64_t S[GPU_CONV_MAX_SPATIAL], K[GPU_CONV_MAX_SPATIAL], Q[GPU_CONV_MAX_SPATIAL];
+  int64_t stride[GPU_CONV_MAX_SPATIAL], pad_lo[GPU_CONV_MAX_SPATIAL];
+  int64_t kernel_dilation[GPU_CONV_MAX_SPATIAL], input_dilation[GPU_CONV_MAX_SPATIAL];
+  bool flip;
+  int64_t x_strides[GPU_CONV_MAX_SPATIAL + 2];
+} gpu_conv_shape;
+/* col (rows, G, taps, C / G) row-major, for the output rows [row0, row0 + rows) (row = (n, q...)
+ * row-major): the input value each weight tap of the row reads, 0 where it reads padding or a
+ * hole of the dilated input. Elements of elem_size bytes (2 or 4); every input element exists
+ * (S > 0). */
+int gpu_launch_im2col(int device, size_t elem_size, void* col, const void* x, const gpu_conv_shape* shape,
+                      int64_t row0, int64_t rows);
+/* nbytes zero bytes at p, ordered on the device's stream. */
+int gpu_launch_zero(int device, void* p, size_t nbytes);
 
 #ifdef __cplusplus
 }
