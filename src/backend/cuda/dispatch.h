@@ -19,6 +19,12 @@ typedef struct {
 /* One table per family of kernels, each ended by {NULL, NULL}; gpu_backend_kernel searches
  * them in the order of gpu_kernel_tables (dispatch.c). */
 extern const gpu_entry gpu_core_kernels[];
+extern const gpu_entry gpu_reduce_kernels[];
+
+/* Reductions and softmax over any set of axes (dispatch_reduce.c): where the last-axis kernels
+ * of dispatch.c decline, they call these. */
+int gpu_reduce_any_axes(core_node* node, core_array** outputs);
+int gpu_softmax_any_axes(core_node* node, core_array** outputs);
 
 static inline int device_of(const core_node* node) { return node->stream->device->index; }
 
