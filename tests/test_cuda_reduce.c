@@ -174,13 +174,15 @@ TEST(reductions_every_dtype_axes_and_layout) {
   }
 }
 
-/* Groups of 3 (a thread each), a few hundred (a warp each) and tens of thousands (a block each,
- * few groups), over leading, trailing and all axes. */
+/* Groups of 3 (a thread each), a few hundred (a warp each), tens of thousands (a block each,
+ * few groups) and over 65536 (chunks of a group over several blocks), over leading, trailing and
+ * all axes. */
 TEST(reductions_every_team_size) {
   const mlx_dtype types[] = {MLX_FLOAT32, MLX_BFLOAT16, MLX_INT32, MLX_UINT64};
-  const int shapes[][2] = {{3, 20000}, {20000, 3}, {300, 200}, {64, 500}};
+  const int shapes[][2] = {{3, 20000}, {20000, 3}, {300, 200}, {64, 500}, {2, 100000}, {70000, 2}, {400, 600}};
+  const size_t n_shapes = sizeof shapes / sizeof shapes[0];
   for (size_t t = 0; t < 4; t++)
-    for (size_t s = 0; s < 4; s++)
+    for (size_t s = 0; s < n_shapes; s++)
       for (int r = 0; r < R_COUNT; r++) {
         double lo, hi;
         value_range(types[t], r == R_PROD, &lo, &hi);
@@ -352,7 +354,8 @@ TEST(scans_every_dtype_axis_and_layout) {
     }
 }
 
-/* Lines of 5000 (a warp each, in chunks of 32) along either axis, and an axis of length 1. */
+/* Lines of 5000 (a warp each, in chunks of 32) along either axis, lines of 40000 (chunks of a
+ * line over several warps), and an axis of length 1. */
 TEST(scans_long_lines) {
   const mlx_dtype types[] = {MLX_FLOAT32, MLX_FLOAT16, MLX_INT32, MLX_UINT64, MLX_INT8, MLX_BOOL};
   for (size_t t = 0; t < sizeof types / sizeof types[0]; t++)
@@ -369,8 +372,12 @@ TEST(scans_long_lines) {
       check_scan("(3, 5000) transposed", (scan)k, cols, 1);
       check_scan("(5000, 3)", (scan)k, cols0, 0);
       check_scan("(7, 1)", (scan)k, single, 1);
-      mlx_array arrays[] = {rows, cols0, cols, single};
-      for (size_t i = 0; i < 4; i++) mlx_array_free(arrays[i]);
+      int sl[2] = {2, 40000}, slt[2] = {40000, 2};
+      mlx_array long_rows = input(sl, 2, types[t], lo, hi), long_cols = input(slt, 2, types[t], lo, hi);
+      check_scan("(2, 40000)", (scan)k, long_rows, 1);
+      check_scan("(40000, 2)", (scan)k, long_cols, 0);
+      mlx_array arrays[] = {rows, cols0, cols, single, long_rows, long_cols};
+      for (size_t i = 0; i < 6; i++) mlx_array_free(arrays[i]);
     }
 }
 

@@ -12,6 +12,7 @@
 
 #include "backend/cuda/common.cuh"
 #include "backend/cuda/launch.h"
+#include "backend/gpu.h"
 #include "ops/codes.h"
 
 namespace {
@@ -275,17 +276,50 @@ __device__ acc_t fold_group(int op, const group_src& s, const gpu_group_plan& P,
   return team_combine<TEAM>(op, s.int_domain, a, scratch);
 }
 
-__device__ int simple_fold(int code) {
+// A reduction is one fold, or two (var, std, logsumexp: a center first, the mean or the
+// maximum, then squared deviations from it or exponentials of the distance to it).
+__host__ __device__ int first_fold(int code) {
   switch (code) {
-    case REDUCE_SUM: return FOLD_SUM;
+    case REDUCE_SUM:
+    case REDUCE_MEAN:
+    case REDUCE_VAR:
+    case REDUCE_STD: return FOLD_SUM;
     case REDUCE_PROD: return FOLD_PROD;
-    case REDUCE_MAX: return FOLD_MAX;
+    case REDUCE_MAX:
+    case REDUCE_LOGSUMEXP:
+    case SOFTMAX: return FOLD_MAX;
     case REDUCE_MIN: return FOLD_MIN;
     case REDUCE_ALL: return FOLD_ALL;
     case REDUCE_ANY: return FOLD_ANY;
     case REDUCE_ARGMAX: return FOLD_ARGMAX;
     default: return FOLD_ARGMIN;
   }
+}
+__host__ __device__ int second_fold(int code) {
+  if (code == REDUCE_VAR || code == REDUCE_STD) return FOLD_SQDEV;
+  if (code == REDUCE_LOGSUMEXP || code == SOFTMAX) return FOLD_EXPSUM;
+  return -1;
+}
+// The center a first fold gives: the mean (of n elements) or the maximum.
+__device__ double center_of(int code, double folded, double n) {
+  return code == REDUCE_VAR || code == REDUCE_STD ? folded / n : folded;
+}
+// The result of a two-fold reduction; logsumexp's second fold is not used when the maximum is
+// not finite (a NaN or infinite maximum is the result).
+__device__ double two_fold_result(int code, double center, double folded, double n, int ddof) {
+  if (code == REDUCE_LOGSUMEXP) return isfinite(center) ? center + log(folded) : center;
+  double variance = folded / (n - ddof > 0 ? n - ddof : 0);
+  return code == REDUCE_STD ? sqrt(variance) : variance;
+}
+
+// Stores the result of a one-fold reduction into out[g].
+__device__ void store_one_fold(void* out, int out_dtype, int64_t g, int code, const acc_t& a, double n,
+                               bool int_domain, bool ordered) {
+  int op = first_fold(code);
+  if (code == REDUCE_MEAN) store_f64(out, out_dtype, g, a.f / n);
+  else if (op == FOLD_ARGMAX || op == FOLD_ARGMIN) store_i64(out, out_dtype, g, a.index < 0 ? 0 : a.index, false);
+  else if (int_domain || op == FOLD_ALL || op == FOLD_ANY) store_i64(out, out_dtype, g, a.i, ordered);
+  else store_f64(out, out_dtype, g, a.f);
 }
 
 // softmax of group g: exp(x - max) / sum, the maximum NaN when any value is (softmax.c).
@@ -309,37 +343,23 @@ __global__ void group_kernel(void* out, int out_dtype, const void* x, int dtype,
   __shared__ acc_t scratch[32];
   const int teams = blockDim.x / TEAM;
   const double n = (double)P.group_size;
+  const bool writer = threadIdx.x % TEAM == 0;
   for (int64_t g = (int64_t)blockIdx.x * teams + threadIdx.x / TEAM; g < P.groups; g += (int64_t)gridDim.x * teams) {
     group_src s = {x, dtype, int_domain, ordered, 0.0};
     int64_t base = kept_offset(P, g, 0);
-    bool writer = threadIdx.x % TEAM == 0;
     if (code == SOFTMAX) {
       softmax_group<TEAM>(out, out_dtype, s, P, g, base, scratch);
       continue;
     }
-    double result;
-    if (code == REDUCE_MEAN || code == REDUCE_VAR || code == REDUCE_STD) {
-      s.center = fold_group<TEAM>(FOLD_SUM, s, P, base, scratch).f / n;
-      result = s.center;
-      if (code != REDUCE_MEAN) {
-        double divisor = n - ddof > 0 ? n - ddof : 0;
-        result = fold_group<TEAM>(FOLD_SQDEV, s, P, base, scratch).f / divisor;
-        if (code == REDUCE_STD) result = sqrt(result);
-      }
-    } else if (code == REDUCE_LOGSUMEXP) {
-      s.center = fold_group<TEAM>(FOLD_MAX, s, P, base, scratch).f;
-      result = s.center;
-      if (isfinite(s.center)) result += log(fold_group<TEAM>(FOLD_EXPSUM, s, P, base, scratch).f);
-    } else {
-      int op = simple_fold(code);
-      acc_t a = fold_group<TEAM>(op, s, P, base, scratch);
-      if (!writer) continue;
-      if (op == FOLD_ARGMAX || op == FOLD_ARGMIN) store_i64(out, out_dtype, g, a.index < 0 ? 0 : a.index, false);
-      else if (int_domain || op == FOLD_ALL || op == FOLD_ANY) store_i64(out, out_dtype, g, a.i, ordered);
-      else store_f64(out, out_dtype, g, a.f);
+    acc_t a = fold_group<TEAM>(first_fold(code), s, P, base, scratch);
+    int second = second_fold(code);
+    if (second < 0) {
+      if (writer) store_one_fold(out, out_dtype, g, code, a, n, int_domain, ordered);
       continue;
     }
-    if (writer) store_f64(out, out_dtype, g, result);
+    s.center = center_of(code, a.f, n);
+    double folded = code != REDUCE_LOGSUMEXP || isfinite(s.center) ? fold_group<TEAM>(second, s, P, base, scratch).f : 0;
+    if (writer) store_f64(out, out_dtype, g, two_fold_result(code, s.center, folded, n, ddof));
   }
 }
 
@@ -355,14 +375,82 @@ int launch_groups(int device, void* out, int out_dtype, const void* x, int dtype
   return GPU_LAUNCHED("reduce");
 }
 
-// A thread per group for tiny groups, a warp when groups are small or many, else a block.
+// ---- few groups of many elements: each group's chunks folded by separate blocks ----
+
+// Block (c, g) folds elements [c * chunk, (c + 1) * chunk) of group g into partials[g][c];
+// centers (one per group) is what the second fold subtracts.
+__global__ void chunk_fold_kernel(acc_t* partials, const void* x, int dtype, gpu_group_plan P, int op,
+                                  bool int_domain, bool ordered, const double* centers, int64_t chunk) {
+  __shared__ acc_t scratch[32];
+  int64_t g = blockIdx.y, c = blockIdx.x, begin = c * chunk;
+  int64_t end = begin + chunk < P.group_size ? begin + chunk : P.group_size;
+  group_src s = {x, dtype, int_domain, ordered, centers ? centers[g] : 0.0};
+  int64_t base = kept_offset(P, g, 0);
+  acc_t a = identity(op);
+  for (int64_t k = begin + threadIdx.x; k < end; k += blockDim.x) fold_one(op, s, a, base + element_offset(P, k, 0), k);
+  a = team_combine<256>(op, int_domain, a, scratch);
+  if (threadIdx.x == 0) partials[g * gridDim.x + c] = a;
+}
+
+// Thread g combines group g's partials in chunk order (deterministic results); after the first
+// fold of a two-fold reduction it keeps the center, otherwise it stores the result.
+__global__ void chunk_finish_kernel(void* out, int out_dtype, double* centers, const acc_t* partials, int64_t chunks,
+                                    gpu_group_plan P, int code, bool second, int ddof, bool int_domain, bool ordered) {
+  int64_t g = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+  if (g >= P.groups) return;
+  int op = second ? second_fold(code) : first_fold(code);
+  acc_t a = identity(op);
+  for (int64_t c = 0; c < chunks; c++) combine(op, int_domain, a, partials[g * chunks + c]);
+  double n = (double)P.group_size;
+  if (second) store_f64(out, out_dtype, g, two_fold_result(code, centers[g], a.f, n, ddof));
+  else if (second_fold(code) >= 0) centers[g] = center_of(code, a.f, n);
+  else store_one_fold(out, out_dtype, g, code, a, n, int_domain, ordered);
+}
+
+int launch_chunks(int device, void* out, int out_dtype, const void* x, int dtype, const gpu_group_plan* P, int code,
+                  int ddof, bool int_domain, bool ordered) {
+  cudaStream_t s = gpu_stream(device);
+  if (!s) return 1;
+  // About 8 blocks per SM in all, chunks of 4096 elements or more.
+  int64_t chunks = ((int64_t)gpu_sm_count(device) * 8 + P->groups - 1) / P->groups, most = P->group_size / 4096;
+  if (chunks > most) chunks = most;
+  if (chunks < 1) chunks = 1;
+  int64_t chunk = (P->group_size + chunks - 1) / chunks;
+  chunks = (P->group_size + chunk - 1) / chunk;
+  size_t part_bytes = sizeof(acc_t) * (size_t)(P->groups * chunks), bytes = part_bytes + sizeof(double) * (size_t)P->groups;
+  void* scratch = NULL;
+  if (gpu_backend_alloc(device, bytes, &scratch)) return 1;
+  acc_t* partials = (acc_t*)scratch;
+  double* centers = (double*)((char*)scratch + part_bytes);
+  dim3 grid((unsigned)chunks, (unsigned)P->groups);
+  unsigned finish_blocks = (unsigned)((P->groups + 255) / 256);
+  int status = 0;
+  for (int pass = 0; pass < 2 && !status; pass++) {
+    int op = pass ? second_fold(code) : first_fold(code);
+    if (op < 0) break;
+    chunk_fold_kernel<<<grid, 256, 0, s>>>(partials, x, dtype, *P, op, int_domain, ordered, pass ? centers : NULL,
+                                             chunk);
+    chunk_finish_kernel<<<finish_blocks, 256, 0, s>>>(out, out_dtype, centers, partials, chunks, *P, code, pass == 1,
+                                                       ddof, int_domain, ordered);
+    status = GPU_LAUNCHED("reduce (chunks)");
+  }
+  gpu_backend_free(device, scratch, bytes);  // stream-ordered: reused only by later work
+  return status;
+}
+
+// A thread per group for tiny groups, a warp when groups are small or many, a block each when
+// they are large and fewer, and chunks of a group over several blocks when there are too few
+// groups to fill the GPU.
 int launch_any_team(int device, void* out, int out_dtype, const void* x, int dtype, const gpu_group_plan* P, int code,
                     int ddof, bool int_domain, bool ordered) {
   if (P->groups == 0) return 0;
+  int64_t sm = gpu_sm_count(device);
   if (P->group_size <= 16)
     return launch_groups<1>(device, out, out_dtype, x, dtype, P, code, ddof, int_domain, ordered);
-  if (P->group_size <= 4096 || P->groups >= (int64_t)gpu_sm_count(device) * 8)
+  if (P->group_size <= 4096 || P->groups >= sm * 8)
     return launch_groups<32>(device, out, out_dtype, x, dtype, P, code, ddof, int_domain, ordered);
+  if (code != SOFTMAX && P->group_size >= 65536 && P->groups < sm * 2 && P->groups <= 65535)
+    return launch_chunks(device, out, out_dtype, x, dtype, P, code, ddof, int_domain, ordered);
   return launch_groups<256>(device, out, out_dtype, x, dtype, P, code, ddof, int_domain, ordered);
 }
 
@@ -445,19 +533,18 @@ __device__ void scan_line_thread(void* out, int out_dtype, const void* x, int dt
   }
 }
 
-// One warp per line, 32 elements at a time: a shuffle scan of the chunk (the steps associate,
-// so only the rounding order of float sums differs from the CPU's), then the carry of the chunks
-// before it.
+// Scan positions [begin, end) of line g by one warp, 32 at a time, starting from `carry`: a
+// shuffle scan of each 32 (the steps associate, so only the rounding order of float sums and
+// products differs from the CPU's), then the carry of those before.
 template <typename T>
 __device__ void scan_line_warp(void* out, int out_dtype, const void* x, int dtype, const gpu_group_plan& P,
-                               int64_t g, const scan_args& A, T identity) {
+                               int64_t g, const scan_args& A, T identity, T carry, int64_t begin, int64_t end) {
   int lane = threadIdx.x & 31;
   int64_t in_at = kept_offset(P, g, 0), out_at = kept_offset(P, g, 1), n = P.group_size;
   int64_t in_step = P.n_reduced ? P.reduced_strides[0][0] : 0, out_step = P.n_reduced ? P.reduced_strides[1][0] : 0;
-  T carry = identity;
-  for (int64_t start = 0; start < n; start += 32) {
+  for (int64_t start = begin; start < end; start += 32) {
     int64_t k = start + lane, i = A.reverse ? n - 1 - k : k;
-    T v = k < n ? scan_load<T>(x, dtype, in_at + i * in_step, A) : identity;
+    T v = k < end ? scan_load<T>(x, dtype, in_at + i * in_step, A) : identity;
     T incl = v;
     for (int by = 1; by < 32; by <<= 1) {
       T before = __shfl_up_sync(0xffffffffu, incl, by);
@@ -466,32 +553,100 @@ __device__ void scan_line_warp(void* out, int out_dtype, const void* x, int dtyp
     incl = scan_step<T>(A, carry, incl);
     T excl = __shfl_up_sync(0xffffffffu, incl, 1);
     if (lane == 0) excl = carry;
-    if (k < n) scan_store<T>(out, out_dtype, out_at + i * out_step, A.inclusive ? incl : excl, A);
+    if (k < end) scan_store<T>(out, out_dtype, out_at + i * out_step, A.inclusive ? incl : excl, A);
     carry = __shfl_sync(0xffffffffu, incl, 31);
   }
 }
 
+template <typename T>
+__device__ T scan_identity(const scan_args& A) {
+  if constexpr (std::is_integral<T>::value) return A.int_identity;
+  else return f_identity(A.code);
+}
+
 template <typename T, bool WARP>
 __global__ void scan_kernel(void* out, int out_dtype, const void* x, int dtype, gpu_group_plan P, scan_args A) {
-  T identity;
-  if constexpr (std::is_integral<T>::value) identity = A.int_identity;
-  else identity = f_identity(A.code);
+  const T identity = scan_identity<T>(A);
   const int per_block = WARP ? blockDim.x / 32 : blockDim.x;
   const int64_t first = (int64_t)blockIdx.x * per_block + (WARP ? threadIdx.x / 32 : threadIdx.x);
   for (int64_t g = first; g < P.groups; g += (int64_t)gridDim.x * per_block) {
-    if constexpr (WARP) scan_line_warp<T>(out, out_dtype, x, dtype, P, g, A, identity);
+    if constexpr (WARP) scan_line_warp<T>(out, out_dtype, x, dtype, P, g, A, identity, identity, 0, P.group_size);
     else scan_line_thread<T>(out, out_dtype, x, dtype, P, g, A, identity);
   }
 }
 
+// ---- few long lines: each line's chunks scanned by separate warps, from the chunks' totals ----
+
+// Warp (c, g) folds chunk c of line g (positions in scan order) into totals[g][c].
+template <typename T>
+__global__ void chunk_total_kernel(T* totals, const void* x, int dtype, gpu_group_plan P, scan_args A, int64_t chunk) {
+  int64_t g = blockIdx.y, c = blockIdx.x, n = P.group_size, begin = c * chunk;
+  int64_t end = begin + chunk < n ? begin + chunk : n;
+  int64_t in_at = kept_offset(P, g, 0), in_step = P.n_reduced ? P.reduced_strides[0][0] : 0;
+  T acc = scan_identity<T>(A);
+  for (int64_t k = begin + threadIdx.x; k < end; k += 32) {
+    int64_t i = A.reverse ? n - 1 - k : k;
+    acc = scan_step<T>(A, acc, scan_load<T>(x, dtype, in_at + i * in_step, A));
+  }
+  // Lane 0 ends with all lanes; lanes whose partner is past 31 hold values nobody reads.
+  for (int by = 16; by > 0; by >>= 1) acc = scan_step<T>(A, acc, __shfl_down_sync(0xffffffffu, acc, by));
+  if (threadIdx.x == 0) totals[g * gridDim.x + c] = acc;
+}
+
+// Thread g turns line g's chunk totals into the carries the chunks start from, in order.
+template <typename T>
+__global__ void chunk_carry_kernel(T* totals, int64_t groups, int64_t chunks, scan_args A) {
+  int64_t g = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+  if (g >= groups) return;
+  T carry = scan_identity<T>(A);
+  for (int64_t c = 0; c < chunks; c++) {
+    T total = totals[g * chunks + c];
+    totals[g * chunks + c] = carry;
+    carry = scan_step<T>(A, carry, total);
+  }
+}
+
+template <typename T>
+__global__ void chunk_scan_kernel(void* out, int out_dtype, const void* x, int dtype, gpu_group_plan P, scan_args A,
+                                  const T* carries, int64_t chunk) {
+  int64_t g = blockIdx.y, c = blockIdx.x, begin = c * chunk;
+  int64_t end = begin + chunk < P.group_size ? begin + chunk : P.group_size;
+  scan_line_warp<T>(out, out_dtype, x, dtype, P, g, A, scan_identity<T>(A), carries[g * gridDim.x + c], begin, end);
+}
+
+template <typename T>
+int launch_scan_chunks(cudaStream_t s, int device, void* out, int out_dtype, const void* x, int dtype,
+                       const gpu_group_plan* P, const scan_args& A) {
+  // About 32 warps per SM in all, chunks of 2048 positions or more.
+  int64_t chunks = ((int64_t)gpu_sm_count(device) * 32 + P->groups - 1) / P->groups, most = P->group_size / 2048;
+  if (chunks > most) chunks = most;
+  if (chunks < 1) chunks = 1;
+  int64_t chunk = (P->group_size + chunks - 1) / chunks;
+  chunks = (P->group_size + chunk - 1) / chunk;
+  size_t bytes = sizeof(T) * (size_t)(P->groups * chunks);
+  void* totals = NULL;
+  if (gpu_backend_alloc(device, bytes, &totals)) return 1;
+  dim3 grid((unsigned)chunks, (unsigned)P->groups);
+  chunk_total_kernel<T><<<grid, 32, 0, s>>>((T*)totals, x, dtype, *P, A, chunk);
+  chunk_carry_kernel<T><<<(unsigned)((P->groups + 255) / 256), 256, 0, s>>>((T*)totals, P->groups, chunks, A);
+  chunk_scan_kernel<T><<<grid, 32, 0, s>>>(out, out_dtype, x, dtype, *P, A, (const T*)totals, chunk);
+  int status = GPU_LAUNCHED("scan (chunks)");
+  gpu_backend_free(device, totals, bytes);  // stream-ordered: reused only by later work
+  return status;
+}
+
+// A thread per line of up to 32, a warp per longer line, and chunks of a line over several
+// warps when long lines are too few to fill the GPU.
 template <typename T>
 int launch_scan(int device, void* out, int out_dtype, const void* x, int dtype, const gpu_group_plan* P,
                 const scan_args& A) {
   cudaStream_t s = gpu_stream(device);
   if (!s) return 1;
-  // Lines longer than a warp take a warp each (coalesced loads along contiguous lines).
+  int64_t sm = gpu_sm_count(device);
+  if (P->group_size >= 16384 && P->groups < sm * 16 && P->groups <= 65535)
+    return launch_scan_chunks<T>(s, device, out, out_dtype, x, dtype, P, A);
   bool warp = P->group_size > 32;
-  int64_t per_block = warp ? 8 : 256, cap = (int64_t)gpu_sm_count(device) * 16;
+  int64_t per_block = warp ? 8 : 256, cap = sm * 16;
   int64_t blocks = (P->groups + per_block - 1) / per_block;
   unsigned grid = (unsigned)(blocks < cap ? blocks : cap);
   if (warp) scan_kernel<T, true><<<grid, 256, 0, s>>>(out, out_dtype, x, dtype, *P, A);
