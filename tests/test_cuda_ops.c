@@ -775,7 +775,8 @@ TEST(layer_norm_and_row_reductions) {
     mlx_array arrays[] = {x0, x, w, b};
     for (size_t i = 0; i < 4; i++) mlx_array_free(arrays[i]);
   }
-  /* max propagates NaN; a reduction over a middle axis declines to the CPU (still correct). */
+  /* max propagates NaN; a reduction over another axis takes the general kernel (reduce.cu,
+   * tested in test_cuda_reduce). */
   float v[8] = {1, NAN, 3, 2, -1, -5, 7, 0};
   int s[2] = {2, 4};
   mlx_array a = mlx_array_new_data(v, s, 2, MLX_FLOAT32), g = mlx_array_new(), c = mlx_array_new();
@@ -784,8 +785,9 @@ TEST(layer_norm_and_row_reductions) {
   CHECK(gv && isnan(gv[0]) && gv[1] == 7.0f);
   mlx_array gs = mlx_array_new(), cs = mlx_array_new();
   CHECK(mlx_sum_axis(&gs, a, 0, false, gpu) == 0);
+  CHECK_MSG(made_on_gpu(gs), "sum over axis 0: not computed on the GPU");
   mlx_sum_axis(&cs, a, 0, false, cpu);
-  compare("sum over axis 0 (CPU fallback)", gs, cs, 0, 0, 0);
+  compare("sum over axis 0", gs, cs, 0, 0, 0);
   mlx_array arrays[] = {a, g, c, gs, cs};
   for (size_t i = 0; i < 5; i++) mlx_array_free(arrays[i]);
 }
@@ -1035,18 +1037,22 @@ TEST(residency_and_fallback) {
   mlx_multiply(&g2, e, a, gpu);
   mlx_multiply(&c2, cpu_e, a, cpu);
   compare("reuse after host read", g2, c2, 4e-6, 0, 0);
-  /* An op without a GPU kernel (cumsum) on a GPU stream over a device-resident input: the CPU
-   * kernel runs on a host copy. */
-  mlx_array gs = mlx_array_new(), cs = mlx_array_new();
-  CHECK(mlx_cumsum(&gs, t, 1, false, true, gpu) == 0);
-  mlx_cumsum(&cs, cpu_t, 1, false, true, cpu);
-  compare("cumsum fallback on a GPU stream", gs, cs, 0, 0, 1e-6);
+  /* An op without a GPU kernel (a matrix inverse) on a GPU stream over a device-resident view:
+   * the CPU kernel runs on a host copy, so the result equals the CPU stream's. */
+  mlx_array gs = mlx_array_new(), cs = mlx_array_new(), square = mlx_array_new(), cpu_square = mlx_array_new();
+  int start[2] = {0, 0}, stop[2] = {48, 48}, step[2] = {1, 1};
+  mlx_slice(&square, t, start, 2, stop, 2, step, 2, gpu);
+  mlx_slice(&cpu_square, cpu_t, start, 2, stop, 2, step, 2, cpu);
+  CHECK(mlx_linalg_inv(&gs, square, gpu) == 0);
+  CHECK_MSG(!made_on_gpu(gs), "inv: expected the CPU fallback");
+  mlx_linalg_inv(&cs, cpu_square, cpu);
+  compare("inv fallback on a GPU stream", gs, cs, 0, 0, 1e-6);
   /* A GPU kernel consuming the fallback's host output. */
   mlx_array gn = mlx_array_new(), cn = mlx_array_new();
   mlx_negative(&gn, gs, gpu);
   mlx_negative(&cn, cs, cpu);
   compare("GPU op after fallback", gn, cn, 0, 0, 1e-6);
-  mlx_array arrays[] = {a, b, t, e, cpu_e, cpu_t, g2, c2, gs, cs, gn, cn};
+  mlx_array arrays[] = {a, b, t, e, cpu_e, cpu_t, g2, c2, gs, cs, gn, cn, square, cpu_square};
   for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++) mlx_array_free(arrays[i]);
 }
 

@@ -9,6 +9,11 @@
  * allows it (numpy's rule); false when a copy is needed. (layout.c; the GPU reshape uses it too.) */
 bool cpu_reshape_view_strides(const core_array* in, const core_array* out, int64_t* strides);
 
+/* Where integer and bool scans start (scan.c; the GPU scans use it too): 0 for sums, 1 for
+ * products, and for max/min the dtype's lowest/highest value (an ordered key for uint64), which
+ * exclusive scans store first. code: a scan_code. */
+int64_t cpu_scan_int_identity(int code, mlx_dtype dtype);
+
 #define KERNEL(fn) int fn(core_node* node, core_array** outputs);
 KERNEL(cpu_eval_astype)
 KERNEL(cpu_eval_copy)

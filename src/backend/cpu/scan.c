@@ -59,9 +59,7 @@ static double f_identity(int code) {
   }
 }
 
-/* The identity of integer max/min is the dtype's lowest/highest value (in ordered-key form for
- * uint64), as exclusive scans start from it. */
-static int64_t i_identity(int code, mlx_dtype dtype) {
+int64_t cpu_scan_int_identity(int code, mlx_dtype dtype) {
   if (code == SCAN_SUM) return 0;
   if (code == SCAN_PROD) return 1;
   bool max = code == SCAN_MAX;
@@ -98,7 +96,7 @@ static void scan_lanes(void* p, int64_t begin, int64_t end) {
     if (job->int_domain) {
       int64_t* v = values;
       cpu_group_load_i64(job->plan, job->in, g, job->ordered, v);
-      SCAN_LANE(int64_t, i_step, i_identity(job->code, job->in->dtype));
+      SCAN_LANE(int64_t, i_step, cpu_scan_int_identity(job->code, job->in->dtype));
       cpu_group_store_i64(job->plan, job->out, g, job->ordered, v);
     } else {
       double* v = values;

@@ -455,7 +455,7 @@ static int k_sdpa(core_node* node, core_array** outputs) {
   return gpu_launch_sdpa(dev, q->dtype, out->dtype, po, pq, pk, pv, &A);
 }
 
-/* ---- reductions over the last axis ---- */
+/* ---- reductions over the last axis (other axes: dispatch_reduce.c) ---- */
 
 /* True when the reduction covers exactly the last axis (other reduced dims have size 1). */
 static bool last_axis_only(const core_array* in, const reduce_params* p) {
@@ -468,7 +468,7 @@ static bool last_axis_only(const core_array* in, const reduce_params* p) {
 static int k_softmax(core_node* node, core_array** outputs) {
   core_array *in = node->inputs[0], *out = outputs[0];
   if (!last_axis_only(in, node->params) || !float_dtype(in->dtype) || !float_dtype(out->dtype))
-    return GPU_KERNEL_DECLINED;
+    return gpu_softmax_any_axes(node, outputs);
   int64_t D = in->shape[in->ndim - 1], rows = D ? (int64_t)in->size / D : 0;
   int dev = device_of(node);
   const void* px;
@@ -482,7 +482,7 @@ static int k_argmax(core_node* node, core_array** outputs) {
   bool ok = float_dtype(in->dtype) || in->dtype == MLX_INT32 || in->dtype == MLX_UINT32;
   if (!ok || out->dtype != MLX_UINT32 || !last_axis_only(in, node->params) ||
       in->shape[in->ndim - 1] == 0)
-    return GPU_KERNEL_DECLINED;
+    return gpu_reduce_any_axes(node, outputs);
   int64_t D = in->shape[in->ndim - 1], rows = (int64_t)in->size / D;
   int dev = device_of(node);
   const void* px;
@@ -493,14 +493,14 @@ static int k_argmax(core_node* node, core_array** outputs) {
   return gpu_launch_argmax(dev, in->dtype, po, px, rows_of(in), rows, D);
 }
 
-/* sum, max, mean, logsumexp over the last axis only (other reductions decline). */
+/* sum, max, mean, logsumexp over the last axis of float rows; other cases take the general kernel. */
 static int k_reduce_last(core_node* node, core_array** outputs) {
   core_array *in = node->inputs[0], *out = outputs[0];
   int code = node->op->code;
   int op = code == REDUCE_SUM ? 0 : code == REDUCE_MAX ? 1 : code == REDUCE_MEAN ? 2 : code == REDUCE_LOGSUMEXP ? 3 : -1;
   if (op < 0 || !last_axis_only(in, node->params) || !float_dtype(in->dtype) ||
       !float_dtype(out->dtype) || in->shape[in->ndim - 1] == 0)
-    return GPU_KERNEL_DECLINED;
+    return gpu_reduce_any_axes(node, outputs);
   int64_t D = in->shape[in->ndim - 1], rows = (int64_t)in->size / D;
   int dev = device_of(node);
   const void* px;
@@ -794,6 +794,7 @@ static const gpu_entry* const gpu_kernel_tables[] = {
     gpu_sort_kernels,
     gpu_conv_kernels,
     gpu_gather_qmm_kernels,
+    gpu_reduce_kernels,
 };
 
 gpu_kernel_fn gpu_backend_kernel(const core_op* op) {

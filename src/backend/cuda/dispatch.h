@@ -30,6 +30,12 @@ extern const gpu_entry gpu_sort_kernels[]; /* dispatch_sort.c */
 int gpu_check_host_indices(const core_array* ind, int n, const char* op);
 extern const gpu_entry gpu_conv_kernels[];
 extern const gpu_entry gpu_gather_qmm_kernels[];
+extern const gpu_entry gpu_reduce_kernels[];
+
+/* Reductions and softmax over any set of axes (dispatch_reduce.c): where the last-axis kernels
+ * of dispatch.c decline, they call these. */
+int gpu_reduce_any_axes(core_node* node, core_array** outputs);
+int gpu_softmax_any_axes(core_node* node, core_array** outputs);
 
 static inline int device_of(const core_node* node) { return node->stream->device->index; }
 

@@ -336,6 +336,28 @@ int gpu_launch_im2col(int device, size_t elem_size, void* col, const void* x, co
                       int64_t row0, int64_t rows);
 /* nbytes zero bytes at p, ordered on the device's stream. */
 int gpu_launch_zero(int device, void* p, size_t nbytes);
+/* ---- reductions, softmax and scans over any axes (reduce.cu) ---- */
+/* An array split into groups, as cpu_reduce_plan (backend/cpu/reduce_plan.h) splits it: the kept
+ * dims index the groups (row-major: group g is element g of a reduction's output), the reduced
+ * dims a group's elements (row-major among those dims). Strides per operand: 0 the input, 1 an
+ * output of the input's shape (softmax, scans). */
+typedef struct {
+  int n_kept, n_reduced;
+  int kept_shape[GPU_MAX_NDIM], reduced_shape[GPU_MAX_NDIM];
+  int64_t kept_strides[2][GPU_MAX_NDIM], reduced_strides[2][GPU_MAX_NDIM];
+  int64_t groups, group_size;
+} gpu_group_plan;
+/* out[g] (row-major, out_dtype) = reduction `code` (a reduce_code other than REDUCE_MEDIAN) of
+ * group g of x (any real dtype); ddof for var and std. */
+int gpu_launch_reduce(int device, int code, int dtype, int out_dtype, int ddof, void* out, const void* x,
+                      const gpu_group_plan* plan);
+/* softmax of each group of x, written at the plan's output strides. */
+int gpu_launch_softmax_groups(int device, int dtype, int out_dtype, void* out, const void* x,
+                              const gpu_group_plan* plan);
+/* Scan `code` (a scan_code) of each group of x (one reduced dim, or none for an axis of size 1),
+ * written at the plan's output strides; int_identity starts exclusive integer max/min scans. */
+int gpu_launch_scan(int device, int code, int dtype, int out_dtype, bool reverse, bool inclusive,
+                    int64_t int_identity, void* out, const void* x, const gpu_group_plan* plan);
 
 #ifdef __cplusplus
 }
