@@ -12,6 +12,7 @@
 
 #include "backend/cuda/common.cuh"
 #include "backend/cuda/launch.h"
+#include "backend/cuda/lt_gemm.cuh"
 
 namespace {
 
@@ -263,6 +264,12 @@ extern "C" int gpu_launch_gemm_into(int device, int dtype, int64_t M, int64_t N,
   if (!h) return 1;
   cudaDataType_t t = dtype == MLX_FLOAT32 ? CUDA_R_32F : dtype == MLX_FLOAT16 ? CUDA_R_16F : CUDA_R_16BF;
   // Row-major C = A B is column-major C^T = B^T A^T: cuBLAS gets (B, A) with m = N, n = M.
+  // cuBLASLt first (its algorithm chosen once per bucket of M: lt_gemm.cu), this call otherwise.
+  bool failed = false;
+  if (lt_gemm(device, s, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, (int)N, (int)M,
+              (int)(K > 0 ? K : 0), &alpha, b, (int)ldb, b_bs, a, (int)lda, a_bs, &beta, c, (int)ldc, c_bs, (int)batch,
+              t, compute_type(dtype), &failed))
+    return failed ? 1 : 0;
   cublasStatus_t st = cublasGemmStridedBatchedEx(
       h, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, (int)N, (int)M, (int)(K > 0 ? K : 0),
       &alpha, b, t, (int)ldb, b_bs, a, t, (int)lda, a_bs, &beta, c, t, (int)ldc, c_bs, (int)batch,
