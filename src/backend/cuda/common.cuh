@@ -64,6 +64,30 @@ __device__ __forceinline__ uint16_t f32_to_f16(float f) {
   return (uint16_t)(sign | ((r - 0x38000000u) >> 13));
 }
 
+// Storage type S and compute type C of a floating dtype (halves compute in float), with the
+// conversions between them: the float side of the elementwise kernels' dtype traits.
+template <int DT> struct float_dt;
+template <> struct float_dt<MLX_FLOAT32> {
+  using S = float; using C = float;
+  static __device__ C ld(S v) { return v; }
+  static __device__ S st(C v) { return v; }
+};
+template <> struct float_dt<MLX_FLOAT64> {
+  using S = double; using C = double;
+  static __device__ C ld(S v) { return v; }
+  static __device__ S st(C v) { return v; }
+};
+template <> struct float_dt<MLX_FLOAT16> {
+  using S = uint16_t; using C = float;
+  static __device__ C ld(S v) { return f16_to_f32(v); }
+  static __device__ S st(C v) { return f32_to_f16(v); }
+};
+template <> struct float_dt<MLX_BFLOAT16> {
+  using S = uint16_t; using C = float;
+  static __device__ C ld(S v) { return bf16_to_f32(v); }
+  static __device__ S st(C v) { return f32_to_bf16(v); }
+};
+
 // v rounded to dtype DT (float32: unchanged), as storing and loading it would round it.
 template <int DT>
 __device__ __forceinline__ float round_as(float v) {

@@ -128,21 +128,9 @@ int dtype_bytes(int d) {
 // ---- binary ----
 
 template <int DT> struct dt_traits;
-template <> struct dt_traits<MLX_FLOAT32> {
-  using S = float; using C = float;
-  static __device__ C ld(S v) { return v; }
-  static __device__ S st(C v) { return v; }
-};
-template <> struct dt_traits<MLX_FLOAT16> {
-  using S = uint16_t; using C = float;
-  static __device__ C ld(S v) { return f16_to_f32(v); }
-  static __device__ S st(C v) { return f32_to_f16(v); }
-};
-template <> struct dt_traits<MLX_BFLOAT16> {
-  using S = uint16_t; using C = float;
-  static __device__ C ld(S v) { return bf16_to_f32(v); }
-  static __device__ S st(C v) { return f32_to_bf16(v); }
-};
+template <> struct dt_traits<MLX_FLOAT32> : float_dt<MLX_FLOAT32> {};
+template <> struct dt_traits<MLX_FLOAT16> : float_dt<MLX_FLOAT16> {};
+template <> struct dt_traits<MLX_BFLOAT16> : float_dt<MLX_BFLOAT16> {};
 template <> struct dt_traits<MLX_BOOL> {  // logical_and / logical_or only
   using S = uint8_t; using C = int32_t;
   static __device__ C ld(S v) { return v != 0; }

@@ -40,26 +40,10 @@ template <> struct num<MLX_INT8> : int_num<int8_t, int64_t> {};
 template <> struct num<MLX_INT16> : int_num<int16_t, int64_t> {};
 template <> struct num<MLX_INT32> : int_num<int32_t, int64_t> {};
 template <> struct num<MLX_INT64> : int_num<int64_t, int64_t> {};
-template <> struct num<MLX_FLOAT32> {
-  using S = float; using C = float;
-  static __device__ C ld(S v) { return v; }
-  static __device__ S st(C v) { return v; }
-};
-template <> struct num<MLX_FLOAT64> {
-  using S = double; using C = double;
-  static __device__ C ld(S v) { return v; }
-  static __device__ S st(C v) { return v; }
-};
-template <> struct num<MLX_FLOAT16> {
-  using S = uint16_t; using C = float;
-  static __device__ C ld(S v) { return f16_to_f32(v); }
-  static __device__ S st(C v) { return f32_to_f16(v); }
-};
-template <> struct num<MLX_BFLOAT16> {
-  using S = uint16_t; using C = float;
-  static __device__ C ld(S v) { return bf16_to_f32(v); }
-  static __device__ S st(C v) { return f32_to_bf16(v); }
-};
+template <> struct num<MLX_FLOAT32> : float_dt<MLX_FLOAT32> {};
+template <> struct num<MLX_FLOAT64> : float_dt<MLX_FLOAT64> {};
+template <> struct num<MLX_FLOAT16> : float_dt<MLX_FLOAT16> {};
+template <> struct num<MLX_BFLOAT16> : float_dt<MLX_BFLOAT16> {};
 
 template <int DT> __host__ __device__ constexpr bool is_float_dt() {
   return DT == MLX_FLOAT32 || DT == MLX_FLOAT64 || DT == MLX_FLOAT16 || DT == MLX_BFLOAT16;
