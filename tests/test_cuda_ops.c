@@ -207,6 +207,38 @@ static void check_matmul(const char* what, mlx_array a, mlx_array b, mlx_dtype d
   mlx_array_free(c);
 }
 
+/* Prompts of successive lengths against one weight (x @ Wᵀ, as a linear layer): cuBLASLt's
+ * algorithm is chosen once per bucket of M (lt_gemm.cu) and reused for the next lengths of the
+ * bucket, so each length after the first in its bucket runs an algorithm picked for another M;
+ * batched products (strided batches) too. Each against the CPU. */
+TEST(matmul_algorithms_reused_across_lengths) {
+  const int lengths[8] = {129, 200, 256, 1000, 513, 600, 17, 31};
+  for (int t = 0; t < 3; t++) {
+    mlx_dtype dt = float_types[t];
+    int sw[2] = {96, 80};
+    mlx_array w = rand_array(sw, 2, dt, -1, 1), wt = mlx_array_new();
+    mlx_transpose(&wt, w, cpu);
+    for (int i = 0; i < 8; i++)
+      for (int batched = 0; batched < 2; batched++) {
+        int sx[3] = {2, lengths[i], 80};
+        mlx_array x = batched ? rand_array(sx, 3, dt, -1, 1) : rand_array(sx + 1, 2, dt, -1, 1);
+        mlx_array g = mlx_array_new(), c = mlx_array_new();
+        char what[96];
+        snprintf(what, sizeof what, "matmul %s of %d%s rows after other lengths", dname(dt), lengths[i],
+                 batched ? " x 2 batched" : "");
+        CHECK_MSG(mlx_matmul(&g, x, wt, gpu) == 0, "%s: %s", what, mlxc_last_error());
+        CHECK_MSG(made_on_gpu(g), "%s: not computed on the GPU", what);
+        mlx_matmul(&c, x, wt, cpu);
+        compare(what, g, c, 0, 0, norm_tol(dt));
+        mlx_array_free(x);
+        mlx_array_free(g);
+        mlx_array_free(c);
+      }
+    mlx_array_free(w);
+    mlx_array_free(wt);
+  }
+}
+
 TEST(matmul_layouts_and_batches) {
   for (int t = 0; t < 3; t++) {
     mlx_dtype dt = float_types[t];
@@ -1294,6 +1326,7 @@ int main(void) {
   RUN(binary_broadcast_strided);
   RUN(unary_math);
   RUN(matmul_layouts_and_batches);
+  RUN(matmul_algorithms_reused_across_lengths);
   RUN(rms_norm);
   RUN(glu_halves);
   RUN(gated_gemv);
