@@ -26,36 +26,40 @@ static void group_plan(gpu_group_plan* g, const cpu_reduce_plan* p) {
   g->group_size = p->group_size;
 }
 
+/* The grouping of node's input (out_strides: where the results go, or NULL for a reduction's
+ * row-major output), its device pointer and the output's storage. */
+static int prepare_groups(core_node* node, core_array* out, const int64_t* out_strides, gpu_group_plan* groups,
+                          const void** px, void** po) {
+  const reduce_params* params = node->params;
+  core_array* in = node->inputs[0];
+  cpu_reduce_plan plan;
+  cpu_reduce_plan_init(&plan, in->shape, in->ndim, in->strides, out_strides, params->reduced);
+  group_plan(groups, &plan);
+  int dev = device_of(node);
+  return gpu_device_ptr(in, dev, px) || gpu_alloc_output(out, dev, po);
+}
+
 int gpu_reduce_any_axes(core_node* node, core_array** outputs) {
   const reduce_params* params = node->params;
   core_array *in = node->inputs[0], *out = outputs[0];
   if (node->op->code == REDUCE_MEDIAN || in->dtype == MLX_COMPLEX64) return GPU_KERNEL_DECLINED;
-  cpu_reduce_plan plan;
-  cpu_reduce_plan_init(&plan, in->shape, in->ndim, in->strides, NULL, params->reduced);
   gpu_group_plan groups;
-  group_plan(&groups, &plan);
-  int dev = device_of(node);
   const void* px;
   void* po;
-  if (gpu_device_ptr(in, dev, &px) || gpu_alloc_output(out, dev, &po)) return 1;
-  return gpu_launch_reduce(dev, node->op->code, in->dtype, out->dtype, params->ddof, po, px, &groups);
+  if (prepare_groups(node, out, NULL, &groups, &px, &po)) return 1;
+  return gpu_launch_reduce(device_of(node), node->op->code, in->dtype, out->dtype, params->ddof, po, px, &groups);
 }
 
 int gpu_softmax_any_axes(core_node* node, core_array** outputs) {
-  const reduce_params* params = node->params;
   core_array *in = node->inputs[0], *out = outputs[0];
   if (in->dtype == MLX_COMPLEX64) return GPU_KERNEL_DECLINED;
   int64_t out_strides[CORE_MAX_NDIM];
   core_row_strides(out->shape, out->ndim, out_strides);
-  cpu_reduce_plan plan;
-  cpu_reduce_plan_init(&plan, in->shape, in->ndim, in->strides, out_strides, params->reduced);
   gpu_group_plan groups;
-  group_plan(&groups, &plan);
-  int dev = device_of(node);
   const void* px;
   void* po;
-  if (gpu_device_ptr(in, dev, &px) || gpu_alloc_output(out, dev, &po)) return 1;
-  return gpu_launch_softmax_groups(dev, in->dtype, out->dtype, po, px, &groups);
+  if (prepare_groups(node, out, out_strides, &groups, &px, &po)) return 1;
+  return gpu_launch_softmax_groups(device_of(node), in->dtype, out->dtype, po, px, &groups);
 }
 
 /* cumsum, cumprod, cummax, cummin, logcumsumexp along one axis. */

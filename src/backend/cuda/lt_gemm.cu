@@ -19,8 +19,12 @@ namespace {
 constexpr size_t LT_WORKSPACE = (size_t)32 << 20;
 constexpr int LT_MAX_GPUS = 16, LT_CACHE = 256;
 
+// A bucket's algorithm (exact false: n rounded up, strides 0), or one already checked for (or
+// chosen for) an exact problem, whose later calls then skip the check. Compared with memcmp:
+// made by lt_key_of, which clears the padding.
 struct lt_key {
-  int device, op_a, op_b, m, n_bucket, k, lda, ldb, ldc, batched, type, compute;
+  int device, op_a, op_b, m, n, k, lda, ldb, ldc, batched, type, compute, exact;
+  long long stride_a, stride_b, stride_c;
 };
 
 struct lt_entry {
@@ -34,6 +38,33 @@ void* lt_workspace[LT_MAX_GPUS];
 bool lt_unusable[LT_MAX_GPUS];
 lt_entry lt_cache[LT_CACHE];
 int lt_entries;
+
+int bucket(int n);
+
+lt_key lt_key_of(int device, cublasOperation_t op_a, cublasOperation_t op_b, int m, int n, int k, int lda, int ldb,
+                 int ldc, int batch, cudaDataType_t type, cublasComputeType_t compute, bool exact, long long stride_a,
+                 long long stride_b, long long stride_c) {
+  lt_key key;
+  memset(&key, 0, sizeof key);  // field by field below: an aggregate copy may leave padding unset
+  key.device = device, key.op_a = (int)op_a, key.op_b = (int)op_b, key.m = m, key.n = exact ? n : bucket(n);
+  key.k = k, key.lda = lda, key.ldb = ldb, key.ldc = ldc, key.batched = batch > 1, key.type = (int)type;
+  key.compute = (int)compute, key.exact = exact;
+  if (exact) key.stride_a = stride_a, key.stride_b = stride_b, key.stride_c = stride_c;
+  return key;
+}
+
+bool lt_find(const lt_key& key, cublasLtMatmulAlgo_t* algo) {
+  for (int i = 0; i < lt_entries; i++)
+    if (!memcmp(&lt_cache[i].key, &key, sizeof key)) {
+      *algo = lt_cache[i].algo;
+      return true;
+    }
+  return false;
+}
+
+void lt_keep(const lt_key& key, const cublasLtMatmulAlgo_t& algo) {
+  if (lt_entries < LT_CACHE) lt_cache[lt_entries++] = {key, algo};
+}
 
 int bucket(int n) {
   int b = 16;
@@ -131,26 +162,26 @@ bool lt_gemm(int device, cudaStream_t s, cublasOperation_t op_a, cublasOperation
     return false;
   }
   cublasLtHandle_t h = lt_handles[device];
-  lt_key key = {device, (int)op_a, (int)op_b, m, bucket(n), k, lda, ldb, ldc, batch > 1, (int)type, (int)compute};
+  const lt_key exact = lt_key_of(device, op_a, op_b, m, n, k, lda, ldb, ldc, batch, type, compute, true, stride_a,
+                                  stride_b, stride_c);
+  const lt_key rounded_key = lt_key_of(device, op_a, op_b, m, n, k, lda, ldb, ldc, batch, type, compute, false, 0, 0, 0);
   cublasLtMatmulAlgo_t algo;
-  bool have = false;
-  for (int i = 0; i < lt_entries && !have; i++)
-    if (!memcmp(&lt_cache[i].key, &key, sizeof key)) {
-      algo = lt_cache[i].algo;
-      have = true;
-    }
   lt_problem real;
   bool ok = describe(&real, op_a, op_b, m, n, k, lda, stride_a, ldb, stride_b, ldc, stride_c, batch, type, compute);
-  if (ok && !have) {  // the bucket's algorithm, kept
-    lt_problem rounded;
-    if (describe(&rounded, op_a, op_b, m, key.n_bucket, k, lda, stride_a, ldb, stride_b, ldc, stride_c, batch, type,
-                 compute) &&
-        heuristic(h, rounded, &algo)) {
-      have = true;
-      if (lt_entries < LT_CACHE) lt_cache[lt_entries++] = {key, algo};
+  if (ok && !lt_find(exact, &algo)) {
+    bool have = lt_find(rounded_key, &algo);
+    if (!have) {  // the bucket's algorithm, kept
+      lt_problem rounded;
+      have = describe(&rounded, op_a, op_b, m, rounded_key.n, k, lda, stride_a, ldb, stride_b, ldc, stride_c, batch,
+                      type, compute) &&
+             heuristic(h, rounded, &algo);
+      if (have) lt_keep(rounded_key, algo);
     }
+    if (!have || !fits(h, real, &algo)) ok = heuristic(h, real, &algo);  // this shape's own
+    // Later calls of this shape skip the check; exact entries take at most half of the cache, so
+    // that many prompt lengths cannot crowd out the buckets.
+    if (ok && lt_entries < LT_CACHE / 2) lt_keep(exact, algo);
   }
-  if (ok && (!have || !fits(h, real, &algo))) ok = heuristic(h, real, &algo);  // this shape's own
   void* ws = lt_workspace[device];
   pthread_mutex_unlock(&lt_lock);
   if (!ok) return false;
