@@ -127,6 +127,7 @@ template <int DT, int D, int GM>
 __global__ void __launch_bounds__(DEC_THREADS)
     sdpa_decode_partial(void* out, int out_dtype, float* partial, const uint16_t* q, const uint16_t* k,
                         const uint16_t* v, gpu_sdpa_args A, int splits, int chunk) {
+  gpu_chain_start();
   constexpr int LANES = D / 8, SUBS = DEC_THREADS / LANES;
   __shared__ float s_acc[SUBS][GM][D];
   __shared__ float s_m[SUBS][GM], s_l[SUBS][GM];
@@ -296,6 +297,11 @@ __global__ void __launch_bounds__(DEC_THREADS)
   int64_t j1 = j0 + chunk < A.Lk ? j0 + chunk : A.Lk;
   const uint16_t* kbase = k + (int64_t)b * A.k_st[0] + (int64_t)kvh * A.k_st[1];
   const uint16_t* vbase = v + (int64_t)b * A.v_st[0] + (int64_t)kvh * A.v_st[1];
+  // The chunk's keys and values are in the cache before the previous kernel (which writes at most
+  // the newest row) ends: L2 fetches them meanwhile (prefetches read what L2 holds, never stale).
+  if (threadIdx.x < 2 && (threadIdx.x ? A.v_st[2] : A.k_st[2]) == D && j1 > j0)
+    gpu_prefetch_l2((threadIdx.x ? vbase : kbase) + j0 * D, (uint32_t)((j1 - j0) * D * 2));
+  gpu_chain_start();
   auto stage = [&](int64_t t0, int buf) {
     const int valid = (int)(j1 - t0 < DM_BC ? j1 - t0 : DM_BC);
     uint16_t* Kb = KVs + (size_t)buf * 2 * DM_BC * LD;
@@ -555,9 +561,9 @@ extern "C" int gpu_launch_sdpa_decode(int device, int dtype, int out_dtype, void
   size_t bytes = mma && splits == 1 ? 0 : sizeof(float) * (size_t)A.B * A.Hq * splits * (2 + A.D);
   void* partial = NULL;
   if (bytes && gpu_backend_alloc(device, bytes, &partial)) return 1;
-  kernel<<<dim3(splits, (unsigned)groups), DEC_THREADS, smem, s>>>(
-      out, out_dtype, (float*)partial, (const uint16_t*)q, (const uint16_t*)k, (const uint16_t*)v, A, splits,
-      (int)chunk);
+  (void)gpu_launch_chained(kernel, dim3(splits, (unsigned)groups), DEC_THREADS, smem, s, out, out_dtype,
+                           (float*)partial, (const uint16_t*)q, (const uint16_t*)k, (const uint16_t*)v, A, splits,
+                           (int)chunk);
   int status = GPU_LAUNCHED("decode attention");
   if (bytes) gpu_backend_free(device, partial, bytes);
   return status;

@@ -27,6 +27,48 @@ static inline int gpu_check(cudaError_t e, const char* what) {
 // Checks a kernel launch.
 #define GPU_LAUNCHED(name) gpu_check(cudaGetLastError(), name " launch")
 
+// Programmatic dependent launch (sm_90). The decode step is a chain of small kernels, each
+// waiting for the one before; launched with gpu_launch_chained, a kernel's blocks are scheduled
+// while its predecessor still runs, and may start what does not depend on it (an L2 prefetch of
+// weights) before gpu_chain_start. Every kernel launched that way calls gpu_chain_start before it
+// reads or writes any memory another kernel writes: it waits until the predecessor has finished
+// and its writes are visible, then lets the next kernel's blocks be scheduled. In a kernel
+// launched normally it returns at once. MLXC_CUDA_PDL=0 launches normally (comparisons).
+__device__ __forceinline__ void gpu_chain_start() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
+// Asks L2 to fetch `bytes` (a multiple of 16) at p (16-byte aligned): one instruction for a whole
+// range, issued by one thread. Only a hint: the data is read normally later.
+__device__ __forceinline__ void gpu_prefetch_l2(const void* p, uint32_t bytes) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(p), "r"(bytes) : "memory");
+#endif
+}
+
+// Whether kernels are chained (MLXC_CUDA_PDL unset or not "0"; read once).
+bool gpu_chaining_enabled();
+
+// Kernel<<<grid, block, smem, s>>>(args...) as a programmatic dependent launch (see
+// gpu_chain_start; the kernel must call it). Returns the launch's error.
+template <typename... P, typename... A>
+cudaError_t gpu_launch_chained(void (*kernel)(P...), dim3 grid, dim3 block, size_t smem, cudaStream_t s, A... args) {
+  cudaLaunchAttribute attr;
+  attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr.val.programmaticStreamSerializationAllowed = 1;
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = grid;
+  cfg.blockDim = block;
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = s;
+  cfg.attrs = &attr;
+  cfg.numAttrs = gpu_chaining_enabled() ? 1 : 0;
+  return cudaLaunchKernelEx(&cfg, kernel, args...);
+}
+
 // float16/bfloat16 bit conversions identical to core/half.h (round to nearest even, the same
 // NaN encodings), so GPU and CPU results match bit for bit where the float math matches.
 __device__ __forceinline__ float bits_f32(uint32_t u) { return __uint_as_float(u); }

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <new>
 
@@ -93,6 +94,15 @@ int gpu_sm_count(int device) {
     counts[device] = sms;
   }
   return counts[device];
+}
+
+bool gpu_chaining_enabled() {
+  static int enabled = -1;
+  if (enabled < 0) {
+    const char* v = getenv("MLXC_CUDA_PDL");
+    enabled = !(v && strcmp(v, "0") == 0);
+  }
+  return enabled;
 }
 
 extern "C" bool gpu_backend_compiled(void) { return true; }

@@ -92,6 +92,7 @@ __device__ __forceinline__ void store_real(char* p, int d, double v) {
 // Same-dtype copies move elements of 1, 2, 4 or 8 bytes.
 template <typename T>
 __global__ void copy_same(T* dst, const T* src, nd_layout<2> L, int64_t n) {
+  gpu_chain_start();
   int64_t off[2];
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
        i += (int64_t)gridDim.x * blockDim.x) {
@@ -102,6 +103,7 @@ __global__ void copy_same(T* dst, const T* src, nd_layout<2> L, int64_t n) {
 
 __global__ void copy_convert(char* dst, int dd, int ds, const char* src, int sd, int ss,
                              nd_layout<2> L, int64_t n) {
+  gpu_chain_start();
   int64_t off[2];
   bool ints = is_int_dtype(sd) && is_int_dtype(dd);
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
@@ -202,6 +204,7 @@ template <int DT, int OP>
 __global__ void binary_kernel(void* out, const typename dt_traits<DT>::S* a,
                               const typename dt_traits<DT>::S* b, nd_layout<2> L, int64_t n,
                               bool dense) {
+  gpu_chain_start();
   using T = dt_traits<DT>;
   int64_t off[2];
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
@@ -224,7 +227,8 @@ int launch_binary_t(cudaStream_t s, void* out, const void* a, const void* b, con
                     int64_t n) {
   using S = typename dt_traits<DT>::S;
   bool dense = L.ndim == 1 && L.st[0][0] == 1 && L.st[1][0] == 1;
-  binary_kernel<DT, OP><<<grid_for(n, 256), 256, 0, s>>>(out, (const S*)a, (const S*)b, L, n, dense);
+  (void)gpu_launch_chained(binary_kernel<DT, OP>, grid_for(n, 256), 256, 0, s, out, (const S*)a, (const S*)b, L, n,
+                           dense);
   return GPU_LAUNCHED("binary");
 }
 
@@ -309,6 +313,7 @@ __device__ __forceinline__ C unary_op(C x) {
 template <int DT, int OP>
 __global__ void unary_kernel(typename dt_traits<DT>::S* out, const typename dt_traits<DT>::S* in,
                              nd_layout<1> L, int64_t n) {
+  gpu_chain_start();
   using T = dt_traits<DT>;
   int64_t off[1];
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
@@ -321,7 +326,7 @@ __global__ void unary_kernel(typename dt_traits<DT>::S* out, const typename dt_t
 template <int DT, int OP>
 int launch_unary_t(cudaStream_t s, void* out, const void* in, const nd_layout<1>& L, int64_t n) {
   using S = typename dt_traits<DT>::S;
-  unary_kernel<DT, OP><<<grid_for(n, 256), 256, 0, s>>>((S*)out, (const S*)in, L, n);
+  (void)gpu_launch_chained(unary_kernel<DT, OP>, grid_for(n, 256), 256, 0, s, (S*)out, (const S*)in, L, n);
   return GPU_LAUNCHED("unary");
 }
 
@@ -377,6 +382,7 @@ template <typename T>
 __global__ void take_rows_kernel(T* out, const T* table, int64_t V, int64_t row_stride,
                                  nd_layout<1> inner, int64_t inner_n, const char* idx, int idx_dtype,
                                  int idx_bytes, nd_layout<1> idx_layout, int64_t n) {
+  gpu_chain_start();
   int64_t off[1], ioff[1];
   for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < n;
        e += (int64_t)gridDim.x * blockDim.x) {
@@ -406,17 +412,25 @@ extern "C" int gpu_launch_copy(int device, void* dst, int dst_dtype, const int64
       return gpu_check(cudaMemcpyAsync(dst, src, (size_t)n * dtype_bytes(dst_dtype),
                                        cudaMemcpyDeviceToDevice, s), "device copy");
     switch (dtype_bytes(dst_dtype)) {
-      case 1: copy_same<<<grid, 256, 0, s>>>((uint8_t*)dst, (const uint8_t*)src, L, n); break;
-      case 2: copy_same<<<grid, 256, 0, s>>>((uint16_t*)dst, (const uint16_t*)src, L, n); break;
-      case 4: copy_same<<<grid, 256, 0, s>>>((uint32_t*)dst, (const uint32_t*)src, L, n); break;
-      default: copy_same<<<grid, 256, 0, s>>>((uint64_t*)dst, (const uint64_t*)src, L, n); break;
+      case 1:
+        (void)gpu_launch_chained(copy_same<uint8_t>, grid, 256, 0, s, (uint8_t*)dst, (const uint8_t*)src, L, n);
+        break;
+      case 2:
+        (void)gpu_launch_chained(copy_same<uint16_t>, grid, 256, 0, s, (uint16_t*)dst, (const uint16_t*)src, L, n);
+        break;
+      case 4:
+        (void)gpu_launch_chained(copy_same<uint32_t>, grid, 256, 0, s, (uint32_t*)dst, (const uint32_t*)src, L, n);
+        break;
+      default:
+        (void)gpu_launch_chained(copy_same<uint64_t>, grid, 256, 0, s, (uint64_t*)dst, (const uint64_t*)src, L, n);
+        break;
     }
     return GPU_LAUNCHED("copy");
   }
   if (!copy_dtype_ok(dst_dtype) || !copy_dtype_ok(src_dtype))
     return util_error("GPU copy: unsupported dtype pair %d -> %d", src_dtype, dst_dtype);
-  copy_convert<<<grid, 256, 0, s>>>((char*)dst, dst_dtype, dtype_bytes(dst_dtype), (const char*)src,
-                                    src_dtype, dtype_bytes(src_dtype), L, n);
+  (void)gpu_launch_chained(copy_convert, grid, 256, 0, s, (char*)dst, dst_dtype, dtype_bytes(dst_dtype),
+                           (const char*)src, src_dtype, dtype_bytes(src_dtype), L, n);
   return GPU_LAUNCHED("copy");
 }
 
@@ -445,6 +459,7 @@ __device__ __forceinline__ int64_t dyn_offset(const dyn_start& D) {
 // the source (a slice).
 template <typename T>
 __global__ void copy_dynamic(T* dst, const T* src, nd_layout<2> L, int64_t n, dyn_start D, bool into_dst) {
+  gpu_chain_start();
   int64_t shift = dyn_offset(D), off[2];
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
        i += (int64_t)gridDim.x * blockDim.x) {
@@ -480,10 +495,22 @@ extern "C" int gpu_launch_copy_dynamic(int device, void* dst, const int64_t* dst
   }
   unsigned grid = grid_for(n, 256);
   switch (elem_bytes) {
-    case 1: copy_dynamic<<<grid, 256, 0, s>>>((uint8_t*)dst, (const uint8_t*)src, L, n, D, into_dst); break;
-    case 2: copy_dynamic<<<grid, 256, 0, s>>>((uint16_t*)dst, (const uint16_t*)src, L, n, D, into_dst); break;
-    case 4: copy_dynamic<<<grid, 256, 0, s>>>((uint32_t*)dst, (const uint32_t*)src, L, n, D, into_dst); break;
-    case 8: copy_dynamic<<<grid, 256, 0, s>>>((uint64_t*)dst, (const uint64_t*)src, L, n, D, into_dst); break;
+    case 1:
+      (void)gpu_launch_chained(copy_dynamic<uint8_t>, grid, 256, 0, s, (uint8_t*)dst, (const uint8_t*)src, L, n, D,
+                               into_dst);
+      break;
+    case 2:
+      (void)gpu_launch_chained(copy_dynamic<uint16_t>, grid, 256, 0, s, (uint16_t*)dst, (const uint16_t*)src, L, n, D,
+                               into_dst);
+      break;
+    case 4:
+      (void)gpu_launch_chained(copy_dynamic<uint32_t>, grid, 256, 0, s, (uint32_t*)dst, (const uint32_t*)src, L, n, D,
+                               into_dst);
+      break;
+    case 8:
+      (void)gpu_launch_chained(copy_dynamic<uint64_t>, grid, 256, 0, s, (uint64_t*)dst, (const uint64_t*)src, L, n, D,
+                               into_dst);
+      break;
     default: return util_error("dynamic slice: %d-byte elements on the GPU", elem_bytes);
   }
   return GPU_LAUNCHED("dynamic slice copy");
@@ -574,20 +601,20 @@ extern "C" int gpu_launch_take_rows(int device, int dtype, void* out, const void
   int ib = dtype_bytes(idx_dtype);
   switch (dtype_bytes(dtype)) {
     case 1:
-      take_rows_kernel<<<grid, 256, 0, s>>>((uint8_t*)out, (const uint8_t*)table, V, table_row_stride,
-                                            inner, inner_n, (const char*)idx, idx_dtype, ib, il, n);
+      (void)gpu_launch_chained(take_rows_kernel<uint8_t>, grid, 256, 0, s, (uint8_t*)out, (const uint8_t*)table, V,
+                               table_row_stride, inner, inner_n, (const char*)idx, idx_dtype, ib, il, n);
       break;
     case 2:
-      take_rows_kernel<<<grid, 256, 0, s>>>((uint16_t*)out, (const uint16_t*)table, V, table_row_stride,
-                                            inner, inner_n, (const char*)idx, idx_dtype, ib, il, n);
+      (void)gpu_launch_chained(take_rows_kernel<uint16_t>, grid, 256, 0, s, (uint16_t*)out, (const uint16_t*)table, V,
+                               table_row_stride, inner, inner_n, (const char*)idx, idx_dtype, ib, il, n);
       break;
     case 4:
-      take_rows_kernel<<<grid, 256, 0, s>>>((uint32_t*)out, (const uint32_t*)table, V, table_row_stride,
-                                            inner, inner_n, (const char*)idx, idx_dtype, ib, il, n);
+      (void)gpu_launch_chained(take_rows_kernel<uint32_t>, grid, 256, 0, s, (uint32_t*)out, (const uint32_t*)table, V,
+                               table_row_stride, inner, inner_n, (const char*)idx, idx_dtype, ib, il, n);
       break;
     default:
-      take_rows_kernel<<<grid, 256, 0, s>>>((uint64_t*)out, (const uint64_t*)table, V, table_row_stride,
-                                            inner, inner_n, (const char*)idx, idx_dtype, ib, il, n);
+      (void)gpu_launch_chained(take_rows_kernel<uint64_t>, grid, 256, 0, s, (uint64_t*)out, (const uint64_t*)table, V,
+                               table_row_stride, inner, inner_n, (const char*)idx, idx_dtype, ib, il, n);
       break;
   }
   return GPU_LAUNCHED("take");
@@ -606,6 +633,7 @@ constexpr int GLU_THREADS = 256, GLU_PER_THREAD = 4;
 template <int DT, bool GELU>
 __global__ void glu_kernel(void* out, const void* gate, gpu_rows G, const void* up, gpu_rows U, int64_t rows,
                            int64_t D) {
+  gpu_chain_start();
   using T = dt_traits<DT>;
   using S = typename T::S;
   __shared__ int64_t s_off[2];
@@ -639,9 +667,9 @@ void launch_glu(cudaStream_t s, bool gelu, void* out, const void* gate, gpu_rows
   const int64_t per_block = (int64_t)GLU_THREADS * GLU_PER_THREAD;
   const dim3 grid((unsigned)((D + per_block - 1) / per_block), (unsigned)(rows < 65535 ? rows : 65535));
   if (gelu)
-    glu_kernel<DT, true><<<grid, GLU_THREADS, 0, s>>>(out, gate, G, up, U, rows, D);
+    (void)gpu_launch_chained(glu_kernel<DT, true>, grid, GLU_THREADS, 0, s, out, gate, G, up, U, rows, D);
   else
-    glu_kernel<DT, false><<<grid, GLU_THREADS, 0, s>>>(out, gate, G, up, U, rows, D);
+    (void)gpu_launch_chained(glu_kernel<DT, false>, grid, GLU_THREADS, 0, s, out, gate, G, up, U, rows, D);
 }
 
 }  // namespace

@@ -55,6 +55,7 @@ __device__ __forceinline__ float round_to(float v, int dtype) {
 
 __global__ void rms_norm_kernel(void* out, int out_dtype, const void* x, int x_dtype, gpu_rows R,
                                 int64_t D, const void* w, int w_dtype, int64_t w_stride, float eps) {
+  gpu_chain_start();
   __shared__ float scratch[32];
   int64_t r = blockIdx.x;
   int64_t base = gpu_row_offset(R, r);
@@ -140,6 +141,7 @@ template <int DT, int WDT, int PER, bool ADD, int THREADS = RN_THREADS>
 __global__ void __launch_bounds__(THREADS)
     rms_norm_regs(void* out, int out_dtype, const void* x, gpu_rows R, int64_t D, const void* w,
                   int64_t w_stride, float eps, const void* res, gpu_rows RR, void* sum, bool vec) {
+  gpu_chain_start();
   __shared__ float scratch[32];
   const int64_t r = blockIdx.x, base = gpu_row_offset(R, r), rbase = ADD ? gpu_row_offset(RR, r) : 0;
   // Element of value k of this thread.
@@ -286,6 +288,7 @@ __global__ void rope_kernel(void* out, int out_dtype, const void* x, int x_dtype
                             const void* offsets, int offsets_dtype, int64_t offsets_stride,
                             bool per_batch, const void* freqs, int freqs_dtype,
                             int64_t freqs_stride) {
+  gpu_chain_start();
   extern __shared__ float inv_freq[];  // dims / 2 values
   auto ldx = [&](int64_t i) {
     if constexpr (DT < 0) return load_f32(x, x_dtype, i);
@@ -322,6 +325,7 @@ __global__ void rope_kernel(void* out, int out_dtype, const void* x, int x_dtype
 // v's values. DT: the one dtype of all five arrays.
 template <int DT>
 __global__ void rope_kv_kernel(gpu_rope_kv_args A) {
+  gpu_chain_start();
   extern __shared__ float inv_freq[];
   rope_inverse_frequencies(inv_freq, A.dims, A.base, A.freqs, A.freqs_dtype, A.freqs_stride);
   const int half = A.dims / 2;
@@ -372,6 +376,7 @@ constexpr int SDPA_PER_LANE = 8;  // D, Dv <= 32 * 8
 template <int DT>
 __global__ void sdpa_partial(float* partial, const void* q, const void* k, const void* v,
                              gpu_sdpa_args A, int splits, int keys_per_split) {
+  gpu_chain_start();
   __shared__ float sm[SDPA_WARPS], sl[SDPA_WARPS], sacc[SDPA_WARPS][32 * SDPA_PER_LANE];
   int split = blockIdx.x, h = blockIdx.y;
   int b = blockIdx.z / A.Lq, i = blockIdx.z % A.Lq;
@@ -454,6 +459,7 @@ __global__ void sdpa_partial(float* partial, const void* q, const void* k, const
 // row with every key masked (and no sink) gives zeros, as the CPU kernel.
 __global__ void sdpa_combine(void* out, int out_dtype, const float* partial, gpu_sdpa_args A,
                              int splits) {
+  gpu_chain_start();
   int h = blockIdx.y, bi = blockIdx.x;  // bi = b * Lq + i
   int b = bi / A.Lq, i = bi % A.Lq;
   const float* base = partial + ((int64_t)bi * A.Hq + h) * splits * (2 + A.Dv);
@@ -486,6 +492,7 @@ __global__ void sdpa_combine(void* out, int out_dtype, const float* partial, gpu
 
 __global__ void softmax_kernel(void* out, int out_dtype, const void* x, int x_dtype, gpu_rows R,
                                int64_t D) {
+  gpu_chain_start();
   __shared__ float scratch[32];
   int64_t r = blockIdx.x, base = gpu_row_offset(R, r);
   float m = -INFINITY;
@@ -524,6 +531,7 @@ __device__ __forceinline__ T ld_val(const void* p, int64_t i) {
 
 template <typename T, int DT>
 __global__ void argmax_kernel(uint32_t* out, const void* x, gpu_rows R, int64_t D) {
+  gpu_chain_start();
   __shared__ T sv[256];
   __shared__ int64_t si[256];
   int64_t r = blockIdx.x, base = gpu_row_offset(R, r);
@@ -569,12 +577,12 @@ extern "C" int gpu_launch_rms_norm(int device, int dtype, int out_dtype, void* o
     if (rows <= RN_FEW_ROWS && (!w || w_dtype == dtype)) kernel = pick_rms_norm_row<false>(dtype, D, &threads);
     const bool vec = rows_vec8(x, x_rows, D) && (!w || (w_stride == 1 && ((uintptr_t)w % 16) == 0)) &&
                      (uintptr_t)out % 16 == 0;
-    kernel<<<(unsigned)rows, threads, 0, s>>>(out, out_dtype, x, x_rows, D, w, w_stride, eps, NULL, x_rows, NULL,
-                                                 vec);
+    (void)gpu_launch_chained(kernel, (unsigned)rows, threads, 0, s, out, out_dtype, x, x_rows, D, w, w_stride, eps,
+                             nullptr, x_rows, nullptr, vec);
     return GPU_LAUNCHED("rms_norm");
   }
-  rms_norm_kernel<<<(unsigned)rows, threads_for(D), 0, s>>>(out, out_dtype, x, dtype, x_rows, D, w,
-                                                             w_dtype, w_stride, eps);
+  (void)gpu_launch_chained(rms_norm_kernel, (unsigned)rows, threads_for(D), 0, s, out, out_dtype, x, dtype, x_rows, D,
+                           w, w_dtype, w_stride, eps);
   return GPU_LAUNCHED("rms_norm");
 }
 
@@ -602,8 +610,8 @@ extern "C" int gpu_launch_add_rms_norm(int device, int dtype, int out_dtype, voi
   const bool vec = rows_vec8(x, x_rows, D) && rows_vec8(res, res_rows, D) &&
                    (!w || (w_stride == 1 && ((uintptr_t)w % 16) == 0)) && (uintptr_t)out % 16 == 0 &&
                    (uintptr_t)sum % 16 == 0;
-  kernel<<<(unsigned)rows, threads, 0, s>>>(out, out_dtype, x, x_rows, D, w, w_stride, eps, res, res_rows, sum,
-                                               vec);
+  (void)gpu_launch_chained(kernel, (unsigned)rows, threads, 0, s, out, out_dtype, x, x_rows, D, w, w_stride, eps, res,
+                           res_rows, sum, vec);
   return GPU_LAUNCHED("add_rms_norm");
 }
 
@@ -621,9 +629,10 @@ extern "C" int gpu_launch_rope(int device, int dtype, int out_dtype, void* out, 
   auto kernel = dtype == MLX_BFLOAT16 ? rope_kernel<MLX_BFLOAT16>
                 : dtype == MLX_FLOAT16 ? rope_kernel<MLX_FLOAT16>
                 : dtype == MLX_FLOAT32 ? rope_kernel<MLX_FLOAT32> : rope_kernel<-1>;
-  kernel<<<(unsigned)(blocks > 524280 ? 524280 : blocks), 256, sizeof(float) * (size_t)(dims / 2 > 0 ? dims / 2 : 1), s>>>(
-      out, out_dtype, x, dtype, x_rows, rows, D, L, rows_per_batch, dims, traditional, base, scale,
-      offset, offsets, offsets_dtype, offsets_stride, per_batch, freqs, freqs_dtype, freqs_stride);
+  (void)gpu_launch_chained(kernel, (unsigned)(blocks > 524280 ? 524280 : blocks), 256,
+                           sizeof(float) * (size_t)(dims / 2 > 0 ? dims / 2 : 1), s, out, out_dtype, x, dtype, x_rows,
+                           rows, D, L, rows_per_batch, dims, traditional, base, scale, offset, offsets, offsets_dtype,
+                           offsets_stride, per_batch, freqs, freqs_dtype, freqs_stride);
   return GPU_LAUNCHED("rope");
 }
 
@@ -636,7 +645,8 @@ extern "C" int gpu_launch_rope_kv(int device, int dtype, const gpu_rope_kv_args*
   int64_t blocks = (items + 255) / 256;
   auto kernel = dtype == MLX_BFLOAT16 ? rope_kv_kernel<MLX_BFLOAT16>
                 : dtype == MLX_FLOAT16 ? rope_kv_kernel<MLX_FLOAT16> : rope_kv_kernel<MLX_FLOAT32>;
-  kernel<<<(unsigned)(blocks > 524280 ? 524280 : blocks), 256, sizeof(float) * (size_t)(half > 0 ? half : 1), s>>>(*args);
+  (void)gpu_launch_chained(kernel, (unsigned)(blocks > 524280 ? 524280 : blocks), 256,
+                           sizeof(float) * (size_t)(half > 0 ? half : 1), s, *args);
   return GPU_LAUNCHED("rope_kv");
 }
 
@@ -675,20 +685,24 @@ extern "C" int gpu_launch_sdpa(int device, int dtype, int out_dtype, void* out, 
   int status = 0;
   switch (dtype) {
     case MLX_FLOAT32:
-      sdpa_partial<MLX_FLOAT32><<<grid, 32 * SDPA_WARPS, 0, s>>>((float*)partial, q, k, v, A, splits, keys_per_split);
+      (void)gpu_launch_chained(sdpa_partial<MLX_FLOAT32>, grid, 32 * SDPA_WARPS, 0, s, (float*)partial, q, k, v, A,
+                               splits, keys_per_split);
       break;
     case MLX_FLOAT16:
-      sdpa_partial<MLX_FLOAT16><<<grid, 32 * SDPA_WARPS, 0, s>>>((float*)partial, q, k, v, A, splits, keys_per_split);
+      (void)gpu_launch_chained(sdpa_partial<MLX_FLOAT16>, grid, 32 * SDPA_WARPS, 0, s, (float*)partial, q, k, v, A,
+                               splits, keys_per_split);
       break;
     case MLX_BFLOAT16:
-      sdpa_partial<MLX_BFLOAT16><<<grid, 32 * SDPA_WARPS, 0, s>>>((float*)partial, q, k, v, A, splits, keys_per_split);
+      (void)gpu_launch_chained(sdpa_partial<MLX_BFLOAT16>, grid, 32 * SDPA_WARPS, 0, s, (float*)partial, q, k, v, A,
+                               splits, keys_per_split);
       break;
     default:
       status = util_error("attention: dtype %d is not supported on the GPU", dtype);
   }
   if (!status) status = GPU_LAUNCHED("attention");
   if (!status) {
-    sdpa_combine<<<dim3(A.B * A.Lq, A.Hq), 128, 0, s>>>(out, out_dtype, (const float*)partial, A, splits);
+    (void)gpu_launch_chained(sdpa_combine, dim3(A.B * A.Lq, A.Hq), 128, 0, s, out, out_dtype, (const float*)partial, A,
+                             splits);
     status = GPU_LAUNCHED("attention combine");
   }
   gpu_backend_free(device, partial, bytes);
@@ -701,7 +715,7 @@ extern "C" int gpu_launch_softmax(int device, int dtype, int out_dtype, void* ou
   if (rows > 0x7fffffff) return util_error("softmax: too many rows for the GPU kernel");
   cudaStream_t s = gpu_stream(device);
   if (!s) return 1;
-  softmax_kernel<<<(unsigned)rows, threads_for(D), 0, s>>>(out, out_dtype, x, dtype, x_rows, D);
+  (void)gpu_launch_chained(softmax_kernel, (unsigned)rows, threads_for(D), 0, s, out, out_dtype, x, dtype, x_rows, D);
   return GPU_LAUNCHED("softmax");
 }
 
@@ -712,11 +726,21 @@ extern "C" int gpu_launch_argmax(int device, int dtype, uint32_t* out, const voi
   cudaStream_t s = gpu_stream(device);
   if (!s) return 1;
   switch (dtype) {
-    case MLX_FLOAT32: argmax_kernel<float, MLX_FLOAT32><<<(unsigned)rows, 256, 0, s>>>(out, x, x_rows, D); break;
-    case MLX_FLOAT16: argmax_kernel<float, MLX_FLOAT16><<<(unsigned)rows, 256, 0, s>>>(out, x, x_rows, D); break;
-    case MLX_BFLOAT16: argmax_kernel<float, MLX_BFLOAT16><<<(unsigned)rows, 256, 0, s>>>(out, x, x_rows, D); break;
-    case MLX_INT32: argmax_kernel<int32_t, MLX_INT32><<<(unsigned)rows, 256, 0, s>>>(out, x, x_rows, D); break;
-    case MLX_UINT32: argmax_kernel<uint32_t, MLX_UINT32><<<(unsigned)rows, 256, 0, s>>>(out, x, x_rows, D); break;
+    case MLX_FLOAT32:
+      (void)gpu_launch_chained(argmax_kernel<float, MLX_FLOAT32>, (unsigned)rows, 256, 0, s, out, x, x_rows, D);
+      break;
+    case MLX_FLOAT16:
+      (void)gpu_launch_chained(argmax_kernel<float, MLX_FLOAT16>, (unsigned)rows, 256, 0, s, out, x, x_rows, D);
+      break;
+    case MLX_BFLOAT16:
+      (void)gpu_launch_chained(argmax_kernel<float, MLX_BFLOAT16>, (unsigned)rows, 256, 0, s, out, x, x_rows, D);
+      break;
+    case MLX_INT32:
+      (void)gpu_launch_chained(argmax_kernel<int32_t, MLX_INT32>, (unsigned)rows, 256, 0, s, out, x, x_rows, D);
+      break;
+    case MLX_UINT32:
+      (void)gpu_launch_chained(argmax_kernel<uint32_t, MLX_UINT32>, (unsigned)rows, 256, 0, s, out, x, x_rows, D);
+      break;
     default: return util_error("argmax: dtype %d is not supported on the GPU", dtype);
   }
   return GPU_LAUNCHED("argmax");

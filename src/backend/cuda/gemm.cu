@@ -130,6 +130,15 @@ __device__ __forceinline__ float gemv_output_sum(float sum, float* partial, int 
   return sum;
 }
 
+// Before waiting for the previous kernel (gpu_chain_start), a block asks L2 for its weight rows
+// [n0, n0 + count) (of N), one bulk prefetch a row: the weights do not depend on that kernel, so
+// their first bytes arrive while it finishes. vec: rows 16-byte aligned, K a multiple of 8.
+__device__ __forceinline__ void prefetch_block_rows(const uint16_t* W, int64_t ldw, int64_t K, int64_t N, int64_t n0,
+                                                    int count, bool vec) {
+  if (vec && threadIdx.x < count && n0 + threadIdx.x < N && K * 2 <= 0x7fffffff)
+    gpu_prefetch_l2(W + (n0 + threadIdx.x) * ldw, (uint32_t)(K * 2));
+}
+
 // y[n] = sum_k x[k] * W[n, k] for half W rows (row stride ldw), fp32 accumulation; `split`
 // warps of a block share one output (K split between them; 1 for many outputs), their sums
 // meeting in shared memory in a fixed order. 16-byte loads when rows are aligned, else scalar.
@@ -141,6 +150,8 @@ __global__ void gemv_half_rows(uint16_t* y, const uint16_t* x, const uint16_t* W
   __shared__ float partial[32];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, part = warp % split;
   const int64_t n = blockIdx.x * (int64_t)(blockDim.x / 32 / split) + warp / split;
+  prefetch_block_rows(W, ldw, K, N, blockIdx.x * (int64_t)(blockDim.x / 32 / split), blockDim.x / 32 / split, vec);
+  gpu_chain_start();
   float sum = n < N ? half_row_dot<BF16>(W + n * ldw, x, K, vec, part * 32 + lane, 32 * (int64_t)split) : 0.0f;
   sum = gemv_output_sum(sum, partial, lane, warp, part, split);
   if (n < N && lane == 0 && part == 0) {
@@ -162,6 +173,10 @@ __global__ void gated_gemv_half_rows(uint16_t* y, const uint16_t* x, const uint1
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, part = warp % split;
   const int64_t n = blockIdx.x * (int64_t)(blockDim.x / 32 / split) + warp / split;
   const int64_t first = part * 32 + lane, stride = 32 * (int64_t)split;
+  const int64_t n_first = blockIdx.x * (int64_t)(blockDim.x / 32 / split), per_block = blockDim.x / 32 / split;
+  prefetch_block_rows(W, ldw, K, D, n_first, per_block, vec);
+  prefetch_block_rows(W + D * ldw, ldw, K, D, n_first, per_block, vec);
+  gpu_chain_start();
   float gate = 0.0f, up = 0.0f;
   if (n < D) {
     gate = half_row_dot<BF16>(W + n * ldw, x, K, vec, first, stride);
@@ -206,9 +221,10 @@ extern "C" int gpu_launch_gemv(int device, int dtype, int64_t N, int64_t K, cons
   const bool vec = gemv_vec(K, ldw, x, w);
   unsigned grid = (unsigned)((N + warps / split - 1) / (warps / split));
   auto kernel = dtype == MLX_BFLOAT16 ? gemv_half_rows<true> : gemv_half_rows<false>;
-  kernel<<<grid, 32 * warps, 0, s>>>((uint16_t*)y, (const uint16_t*)x, (const uint16_t*)w, ldw, N, K, vec, split,
-                                     alpha, beta, (const uint16_t*)c, c_stride);
-  return GPU_LAUNCHED("gemv");
+  return gpu_check(
+      gpu_launch_chained(kernel, grid, 32 * warps, 0, s, (uint16_t*)y, (const uint16_t*)x, (const uint16_t*)w, ldw, N,
+                         K, vec, split, alpha, beta, (const uint16_t*)c, c_stride),
+      "gemv launch");
 }
 
 extern "C" int gpu_launch_gated_gemv(int device, int dtype, bool gelu, int64_t D, int64_t K, const void* x,
@@ -223,8 +239,9 @@ extern "C" int gpu_launch_gated_gemv(int device, int dtype, bool gelu, int64_t D
   unsigned grid = (unsigned)((D + warps / split - 1) / (warps / split));
   auto kernel = dtype == MLX_BFLOAT16 ? (gelu ? gated_gemv_half_rows<true, true> : gated_gemv_half_rows<true, false>)
                                       : (gelu ? gated_gemv_half_rows<false, true> : gated_gemv_half_rows<false, false>);
-  kernel<<<grid, 32 * warps, 0, s>>>((uint16_t*)y, (const uint16_t*)x, (const uint16_t*)w, ldw, D, K, vec, split);
-  return GPU_LAUNCHED("gated gemv");
+  return gpu_check(gpu_launch_chained(kernel, grid, 32 * warps, 0, s, (uint16_t*)y, (const uint16_t*)x,
+                                      (const uint16_t*)w, ldw, D, K, vec, split),
+                   "gated gemv launch");
 }
 
 extern "C" int gpu_launch_gemm(int device, int dtype, int64_t M, int64_t N, int64_t K,

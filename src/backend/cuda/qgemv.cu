@@ -31,6 +31,7 @@ __global__ void __launch_bounds__(32 * QG_WARPS)
   constexpr int WORD = 32 / BITS;  // values per 32-bit word
   extern __shared__ float xs[];
   const int64_t chunks = K / PER, pitch = chunks + 1;  // +1: staging writes avoid bank conflicts
+  gpu_chain_start();
   for (int64_t k = threadIdx.x; k < K; k += blockDim.x) xs[(k % PER) * pitch + k / PER] = load_f32(x, x_dtype, k * x_stride);
   __syncthreads();
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -136,6 +137,10 @@ __global__ void __launch_bounds__(32 * QG_WARPS, 8)
     wr[r] = (const uint4*)(w + n * (K * BITS / 8));
     prow[r] = n * groups;
   }
+  // The block's weight rows do not depend on the previous kernel: L2 fetches them meanwhile.
+  if (threadIdx.x < R && (threadIdx.x % OUT) < rows && K * BITS / 8 <= 0x7fffffff)
+    gpu_prefetch_l2(wr[threadIdx.x], (uint32_t)(K * BITS / 8));
+  gpu_chain_start();
   auto cvt = [](uint32_t h) { return BF16 ? __uint_as_float(h << 16) : f16_to_f32((uint16_t)h); };
   float acc[R];
 #pragma unroll
@@ -230,9 +235,9 @@ int launch_direct(cudaStream_t s, void* y, int y_dtype, const void* x, int x_dty
                                       : (bf16 ? qgemv_direct<BITS, true, MLX_FLOAT32> : qgemv_direct<BITS, false, MLX_FLOAT32>);
   else  // scales of x's dtype
     kernel = bf16 ? qgemv_direct<BITS, true, MLX_BFLOAT16, EPI> : qgemv_direct<BITS, false, MLX_FLOAT16, EPI>;
-  kernel<<<(unsigned)blocks, 32 * QG_WARPS, 0, s>>>(y, y_dtype, (const uint16_t*)x, (const uint8_t*)w, scales, biases, N,
-                                                     K, shift);
-  return GPU_LAUNCHED("quantized GEMV");
+  return gpu_check(gpu_launch_chained(kernel, (unsigned)blocks, 32 * QG_WARPS, 0, s, y, y_dtype, (const uint16_t*)x,
+                                      (const uint8_t*)w, scales, biases, N, K, shift),
+                   "quantized GEMV launch");
 }
 
 }  // namespace
@@ -274,13 +279,15 @@ extern "C" int gpu_launch_qgemv_affine(int device, int bits, int group_size, voi
   }
   if (!st) {
     if (bits == 4)
-      qgemv_kernel<4><<<grid, 32 * QG_WARPS, smem, s>>>(y, y_dtype, x, x_dtype, x_stride, (const uint8_t*)w, scales,
-                                                     biases, s_dtype, N, K, group_size);
+      st = gpu_check(gpu_launch_chained(qgemv_kernel<4>, grid, 32 * QG_WARPS, smem, s, y, y_dtype, x, x_dtype, x_stride,
+                                        (const uint8_t*)w, scales, biases, s_dtype, N, K, group_size),
+                     "quantized GEMV launch");
     else
-      qgemv_kernel<8><<<grid, 32 * QG_WARPS, smem, s>>>(y, y_dtype, x, x_dtype, x_stride, (const uint8_t*)w, scales,
-                                                     biases, s_dtype, N, K, group_size);
+      st = gpu_check(gpu_launch_chained(qgemv_kernel<8>, grid, 32 * QG_WARPS, smem, s, y, y_dtype, x, x_dtype, x_stride,
+                                        (const uint8_t*)w, scales, biases, s_dtype, N, K, group_size),
+                     "quantized GEMV launch");
   }
-  return st ? st : GPU_LAUNCHED("quantized GEMV");
+  return st;
 }
 
 extern "C" int gpu_launch_gated_qgemv(int device, int bits, int group_size, int dtype, bool gelu, void* y,

@@ -44,6 +44,7 @@ __device__ __forceinline__ float round_through(float v, int dtype) {
 __global__ void layer_norm_kernel(void* out, int out_dtype, const void* x, int x_dtype, gpu_rows R,
                                   int64_t D, const void* w, int w_dtype, int64_t w_stride,
                                   const void* b, int b_dtype, int64_t b_stride, float eps) {
+  gpu_chain_start();
   __shared__ float scratch[32];
   int64_t r = blockIdx.x, base = gpu_row_offset(R, r);
   float s = 0.0f;
@@ -70,6 +71,7 @@ __global__ void layer_norm_kernel(void* out, int out_dtype, const void* x, int x
 // op: 0 sum, 1 max, 2 mean, 3 logsumexp (max first, then the sum of exp(v - max), as the CPU).
 __global__ void reduce_last_kernel(void* out, int out_dtype, const void* x, int x_dtype, gpu_rows R,
                                    int64_t D, int op) {
+  gpu_chain_start();
   __shared__ double scratch[32];
   int64_t r = blockIdx.x, base = gpu_row_offset(R, r);
   bool maximum = op == 1 || op == 3;
@@ -104,6 +106,7 @@ struct select_args {
 template <typename T>
 __global__ void select_kernel(T* out, const bool* c, const T* a, const T* b, select_args S,
                               int64_t n) {
+  gpu_chain_start();
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
        i += (int64_t)gridDim.x * blockDim.x) {
     int64_t rest = i, oc = 0, oa = 0, ob = 0;
@@ -134,9 +137,8 @@ extern "C" int gpu_launch_layer_norm(int device, int dtype, int out_dtype, void*
   if (rows > 0x7fffffff) return util_error("layer_norm: too many rows for the GPU kernel");
   cudaStream_t s = gpu_stream(device);
   if (!s) return 1;
-  layer_norm_kernel<<<(unsigned)rows, row_threads(D), 0, s>>>(out, out_dtype, x, dtype, x_rows, D, w,
-                                                               w_dtype, w_stride, b, b_dtype,
-                                                               b_stride, eps);
+  (void)gpu_launch_chained(layer_norm_kernel, (unsigned)rows, row_threads(D), 0, s, out, out_dtype, x, dtype, x_rows, D,
+                           w, w_dtype, w_stride, b, b_dtype, b_stride, eps);
   return GPU_LAUNCHED("layer_norm");
 }
 
@@ -146,7 +148,8 @@ extern "C" int gpu_launch_reduce_last(int device, int op, int dtype, int out_dty
   if (rows > 0x7fffffff) return util_error("reduce: too many rows for the GPU kernel");
   cudaStream_t s = gpu_stream(device);
   if (!s) return 1;
-  reduce_last_kernel<<<(unsigned)rows, row_threads(D), 0, s>>>(out, out_dtype, x, dtype, x_rows, D, op);
+  (void)gpu_launch_chained(reduce_last_kernel, (unsigned)rows, row_threads(D), 0, s, out, out_dtype, x, dtype, x_rows,
+                           D, op);
   return GPU_LAUNCHED("reduce");
 }
 
@@ -169,10 +172,22 @@ extern "C" int gpu_launch_select(int device, size_t elem_size, void* out, const 
   int64_t blocks = (n + 255) / 256;
   unsigned grid = (unsigned)(blocks > 65535 ? 65535 : blocks);
   switch (elem_size) {
-    case 1: select_kernel<<<grid, 256, 0, s>>>((uint8_t*)out, cond, (const uint8_t*)a, (const uint8_t*)b, S, n); break;
-    case 2: select_kernel<<<grid, 256, 0, s>>>((uint16_t*)out, cond, (const uint16_t*)a, (const uint16_t*)b, S, n); break;
-    case 4: select_kernel<<<grid, 256, 0, s>>>((uint32_t*)out, cond, (const uint32_t*)a, (const uint32_t*)b, S, n); break;
-    case 8: select_kernel<<<grid, 256, 0, s>>>((uint64_t*)out, cond, (const uint64_t*)a, (const uint64_t*)b, S, n); break;
+    case 1:
+      (void)gpu_launch_chained(select_kernel<uint8_t>, grid, 256, 0, s, (uint8_t*)out, cond, (const uint8_t*)a,
+                               (const uint8_t*)b, S, n);
+      break;
+    case 2:
+      (void)gpu_launch_chained(select_kernel<uint16_t>, grid, 256, 0, s, (uint16_t*)out, cond, (const uint16_t*)a,
+                               (const uint16_t*)b, S, n);
+      break;
+    case 4:
+      (void)gpu_launch_chained(select_kernel<uint32_t>, grid, 256, 0, s, (uint32_t*)out, cond, (const uint32_t*)a,
+                               (const uint32_t*)b, S, n);
+      break;
+    case 8:
+      (void)gpu_launch_chained(select_kernel<uint64_t>, grid, 256, 0, s, (uint64_t*)out, cond, (const uint64_t*)a,
+                               (const uint64_t*)b, S, n);
+      break;
     default: return util_error("where: elements of %zu bytes are not supported on the GPU", elem_size);
   }
   return GPU_LAUNCHED("where");
