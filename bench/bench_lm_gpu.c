@@ -7,6 +7,7 @@
  * prompts of the same length (the first one's rate is the last column).
  *   bench_lm_gpu [--shape qwen05|llama8b] [--dir BASE] [--precisions bf16,q8,q4]
  *                [--contexts 128,512,4096] [--decode N] [--device gpu|cpu] [--layers N]
+ *                [--temp T] [--top-p P]
  * The models are written to BASE (default /tmp/mlxc-bench-<shape>) on first use. Prints "SKIP"
  * without a GPU (unless --device cpu). */
 #include <stdio.h>
@@ -18,6 +19,7 @@
 #include "bench_util.h"
 
 static mlx_stream stream;
+static float temperature, top_p = 1.0f; /* --temp, --top-p: sampled decoding (default greedy) */
 
 static int by_value(const void* a, const void* b) {
   double x = *(const double*)a, y = *(const double*)b;
@@ -76,7 +78,8 @@ typedef struct {
 /* Prompts of each length whose median prefill rate is reported. */
 #define PREFILL_RUNS 5
 
-/* Prefill of a `context`-token prompt, then `decode` greedy tokens; tok/s of each phase. */
+/* Prefill of a `context`-token prompt, then `decode` tokens (greedy, or sampled with --temp and
+ * --top-p); tok/s of each phase. */
 static int run_once(mlxc_lm_session* s, int context, int decode, int vocab, run_result* r) {
   int32_t* prompt = malloc(sizeof(int32_t) * (size_t)context);
   if (!prompt) return 1;
@@ -85,6 +88,8 @@ static int run_once(mlxc_lm_session* s, int context, int decode, int vocab, run_
   mlxc_lm_generate_params p = mlxc_lm_generate_default_params();
   p.max_tokens = decode + 1;
   p.prefill_step = 4096;
+  p.temperature = temperature;
+  p.top_p = top_p;
   mlxc_lm_generation g;
   core_profile_reset(); /* MLXC_PROFILE: the table at exit covers the last run only */
   int status = mlxc_lm_generate(s, prompt, (size_t)context, &p, &g);
@@ -130,6 +135,10 @@ int main(int argc, char** argv) {
       device = argv[i + 1];
     else if (!strcmp(argv[i], "--layers"))
       layers = atoi(argv[i + 1]);
+    else if (!strcmp(argv[i], "--temp"))
+      temperature = (float)atof(argv[i + 1]);
+    else if (!strcmp(argv[i], "--top-p"))
+      top_p = (float)atof(argv[i + 1]);
   }
   if (layers > 0) { /* a shallower model of the same shape (quick profiles) */
     custom = *shape;

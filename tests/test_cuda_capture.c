@@ -288,6 +288,54 @@ TEST(lm_replayed_decode) {
   }
 }
 
+/* Sampled generation on the GPU (temperature, top-p, top-k): the recorded step samples on the
+ * device from the host generator's draws. The same seed gives the same tokens again, and the same
+ * tokens as the host sampler reading the whole row (MLXC_HOST_SAMPLER), across a re-recording. */
+TEST(lm_sampled_decode_on_device) {
+  static const char* const archs[] = {"llama", "qwen2"};
+  for (size_t a = 0; a < sizeof archs / sizeof archs[0]; a++) {
+    char dir[600];
+    CHECK_MSG(fixture_with_more_positions(archs[a], dir, sizeof dir), "%s: fixture copy failed", archs[a]);
+    mlxc_lm_model* m = NULL;
+    if (mlxc_lm_load(&m, dir, gpu)) {
+      CHECK_MSG(0, "%s: load failed: %s", archs[a], mlxc_last_error());
+      continue;
+    }
+    int32_t prompt[240];
+    for (int i = 0; i < 240; i++) prompt[i] = (int32_t)((i * 53 + 5) % 256);
+    mlxc_lm_generate_params p = mlxc_lm_generate_default_params();
+    p.max_tokens = 40; /* positions 240..279: recorded again at 256 */
+    p.temperature = 1.5f; /* the fixtures' logits are flat: many candidates survive top-p */
+    p.top_p = 0.9f;
+    p.top_k = 50;
+    p.seed = 11;
+    mlxc_lm_generation runs[3];
+    unsigned long replays_before = lm_step_replay_count();
+    for (int r = 0; r < 3; r++) {
+      if (r == 2) setenv("MLXC_HOST_SAMPLER", "1", 1);
+      mlxc_lm_session* s = NULL;
+      CHECK(mlxc_lm_session_new(&s, m) == 0);
+      CHECK_MSG(mlxc_lm_generate(s, prompt, 240, &p, &runs[r]) == 0, "%s: generate: %s", archs[a], mlxc_last_error());
+      mlxc_lm_session_free(s);
+      if (r == 0) CHECK_MSG(lm_step_replay_count() - replays_before >= 30, "%s: the steps were not replayed", archs[a]);
+    }
+    unsetenv("MLXC_HOST_SAMPLER");
+    for (int r = 1; r < 3; r++) {
+      size_t same = 0;
+      while (same < runs[0].n_ids && same < runs[r].n_ids && runs[0].ids[same] == runs[r].ids[same]) same++;
+      CHECK_MSG(same == runs[0].n_ids && same == runs[r].n_ids, "%s: run %d differs from position %zu", archs[a], r,
+                same);
+      for (size_t i = 0; i < same; i++)
+        CHECK_MSG(fabsf(runs[0].logprobs[i] - runs[r].logprobs[i]) < 1e-3f, "%s: log-probability %zu", archs[a], i);
+    }
+    int distinct = 0; /* sampled, not greedy: a flat distribution gives varied tokens */
+    for (size_t i = 1; i < runs[0].n_ids; i++) distinct += runs[0].ids[i] != runs[0].ids[i - 1];
+    CHECK_MSG(runs[0].n_ids == 40 && distinct > 10, "%s: %zu tokens, %d changes", archs[a], runs[0].n_ids, distinct);
+    for (int r = 0; r < 3; r++) mlxc_lm_generation_free(&runs[r]);
+    mlxc_lm_free(m);
+  }
+}
+
 /* Without a GPU: recording is refused; mlxc_array_write works on host arrays. */
 TEST(without_gpu) {
   mlx_stream c = mlx_default_cpu_stream_new();
@@ -323,5 +371,6 @@ int main(void) {
   RUN(record_and_replay);
   RUN(recording_failures);
   RUN(lm_replayed_decode);
+  RUN(lm_sampled_decode_on_device);
   return TEST_SUMMARY();
 }

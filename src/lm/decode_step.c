@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "lm/call.h"
+#include "lm/sample_device.h"
 #include "lm/static_decode.h"
 #include "mlxc/error.h"
 #include "util/error.h"
@@ -22,17 +23,26 @@ static _Atomic unsigned long replays;
 
 unsigned long lm_step_replay_count(void) { return replays; }
 
-void lm_step_init(lm_step* st, const mlxc_lm_session* s, bool greedy) {
+int lm_step_init(lm_step* st, const mlxc_lm_session* s, const mlxc_lm_generate_params* p, bool greedy) {
   memset(st, 0, sizeof *st);
   st->greedy = greedy;
-  st->token = st->position = st->logits = st->best = st->top = st->lse = mlx_array_new();
+  st->token = st->position = st->u = st->logits = st->best = st->top = st->lse = st->bias = mlx_array_new();
   mlx_device device = mlx_device_new();
   mlx_device_type type = MLX_CPU;
   if (!mlx_stream_get_device(&device, s->model->stream)) mlx_device_get_type(&type, device);
   mlx_device_free(device);
   const char* off = getenv("MLXC_NO_GRAPHS");
   st->replay = type == MLX_GPU && !(off && *off && strcmp(off, "0")) && lm_static_decode_supported(s, NULL);
+  /* On the CPU the host sampler is faster than sorting with array ops. */
+  const char* host = getenv("MLXC_HOST_SAMPLER");
+  if (!greedy && type == MLX_GPU && !(host && *host && strcmp(host, "0")) && lm_sample_device_supported(p)) {
+    st->sampler = p;
+    return lm_sample_device_bias(p, s->model->config.vocab_size, &st->bias);
+  }
+  return 0;
 }
+
+bool lm_step_picks(const lm_step* st) { return st->greedy || st->sampler; }
 
 /* Argmax, maximum and log-sum-exp of the last row of (n, vocab) logits, not evaluated. */
 static int greedy_outputs(mlx_array logits, mlx_stream s, mlx_array* best, mlx_array* top, mlx_array* lse) {
@@ -45,6 +55,13 @@ static int greedy_outputs(mlx_array logits, mlx_stream s, mlx_array* best, mlx_a
   if (!status) status = mlx_logsumexp_axis(lse, last, 1, false, s);
   mlx_array_free(last);
   return status;
+}
+
+/* The step's choice of the last row, not evaluated: the token, its logit and the row's lse. */
+static int pick_outputs(const lm_step* st, mlx_array logits, mlx_array u, mlx_stream s, mlx_array* best,
+                        mlx_array* top, mlx_array* lse) {
+  return st->greedy ? greedy_outputs(logits, s, best, top, lse)
+                    : lm_sample_device(logits, st->sampler, u, st->bias, s, best, top, lse);
 }
 
 static int read_greedy(mlx_array best, mlx_array top, mlx_array lse, int32_t* token, float* logprob) {
@@ -65,11 +82,14 @@ int lm_step_last_row(mlx_array logits, float* row) {
   return 0;
 }
 
-int lm_step_pick(mlx_array logits, mlx_stream s, int32_t* token, float* logprob) {
+int lm_step_pick(lm_step* st, mlx_array logits, mlx_stream s, double u, int32_t* token, float* logprob) {
+  float draw = (float)u;
+  int shape[1] = {1};
   mlx_array best = mlx_array_new(), top = mlx_array_new(), lse = mlx_array_new();
+  mlx_array u_array = mlx_array_new_data(&draw, shape, 1, MLX_FLOAT32);
   mlx_vector_array all = mlx_vector_array_new();
   int status = 0;
-  CALL(greedy_outputs(logits, s, &best, &top, &lse));
+  CALL(pick_outputs(st, logits, u_array, s, &best, &top, &lse));
   CALL(mlx_vector_array_append_value(all, best));
   CALL(mlx_vector_array_append_value(all, top));
   CALL(mlx_vector_array_append_value(all, lse));
@@ -79,6 +99,7 @@ cleanup:
   mlx_array_free(best);
   mlx_array_free(top);
   mlx_array_free(lse);
+  mlx_array_free(u_array);
   mlx_vector_array_free(all);
   return status;
 }
@@ -86,8 +107,8 @@ cleanup:
 static void drop_recording(lm_step* st) {
   mlxc_capture_free(st->step);
   st->step = NULL;
-  mlx_array* arrays[6] = {&st->token, &st->position, &st->logits, &st->best, &st->top, &st->lse};
-  for (int i = 0; i < 6; i++) {
+  mlx_array* arrays[7] = {&st->token, &st->position, &st->u, &st->logits, &st->best, &st->top, &st->lse};
+  for (int i = 0; i < 7; i++) {
     mlx_array_free(*arrays[i]);
     *arrays[i] = mlx_array_new();
   }
@@ -96,10 +117,12 @@ static void drop_recording(lm_step* st) {
 /* Records the step for the session's next position (and runs it once). Non-zero when the
  * recording failed; the session is then as before the step, except that the slot of this
  * position may hold garbage until a normal step writes it. */
-static int record(lm_step* st, mlxc_lm_session* s, int32_t token) {
+static int record(lm_step* st, mlxc_lm_session* s, int32_t token, double u) {
   const mlxc_lm_model* m = s->model;
   int status = 0, shape_token[2] = {1, 1}, shape_position[1] = {1}, flat[2] = {1, m->config.vocab_size};
   int32_t position = s->offset;
+  float draw = (float)u;
+  const bool picks = lm_step_picks(st);
   mlx_vector_array outputs = mlx_vector_array_new();
   drop_recording(st);
   if (s->offset + 1 > st->capacity) {
@@ -108,14 +131,15 @@ static int record(lm_step* st, mlxc_lm_session* s, int32_t token) {
   }
   st->token = mlx_array_new_data(&token, shape_token, 2, MLX_INT32);
   st->position = mlx_array_new_data(&position, shape_position, 1, MLX_INT32);
-  if (!st->token.ctx || !st->position.ctx) CALL(util_error("out of memory"));
+  st->u = mlx_array_new_data(&draw, shape_position, 1, MLX_FLOAT32);
+  if (!st->token.ctx || !st->position.ctx || !st->u.ctx) CALL(util_error("out of memory"));
   CALL(mlxc_capture_begin(m->stream));
   status = lm_static_decode_forward(s, st->token, st->position, &st->logits);
   if (!status) status = mlx_reshape(&st->logits, st->logits, flat, 2, m->stream);
-  if (!status && st->greedy) status = greedy_outputs(st->logits, m->stream, &st->best, &st->top, &st->lse);
-  if (!status) status = mlx_vector_array_append_value(outputs, st->greedy ? st->best : st->logits);
-  if (!status && st->greedy) status = mlx_vector_array_append_value(outputs, st->top);
-  if (!status && st->greedy) status = mlx_vector_array_append_value(outputs, st->lse);
+  if (!status && picks) status = pick_outputs(st, st->logits, st->u, m->stream, &st->best, &st->top, &st->lse);
+  if (!status) status = mlx_vector_array_append_value(outputs, picks ? st->best : st->logits);
+  if (!status && picks) status = mlx_vector_array_append_value(outputs, st->top);
+  if (!status && picks) status = mlx_vector_array_append_value(outputs, st->lse);
   if (!status) status = mlx_eval(outputs);
   /* Always end the recording, also after a failure inside it. */
   int ended = mlxc_capture_end(m->stream, &st->step);
@@ -126,18 +150,22 @@ cleanup:
   return status;
 }
 
-int lm_step_run(lm_step* st, mlxc_lm_session* s, int32_t token, int32_t* picked, float* logprob, float* row) {
+int lm_step_run(lm_step* st, mlxc_lm_session* s, int32_t token, double u, int32_t* picked, float* logprob,
+                float* row) {
   const mlxc_lm_model* m = s->model;
+  const bool picks = lm_step_picks(st);
   int status = 0;
   if (st->replay) {
     int32_t position = s->offset;
     if (st->step && s->offset < st->capacity) {
       status = mlxc_array_write(st->token, &token, sizeof token);
       if (!status) status = mlxc_array_write(st->position, &position, sizeof position);
+      float draw = (float)u;
+      if (!status) status = mlxc_array_write(st->u, &draw, sizeof draw);
       if (!status) status = mlxc_capture_replay(st->step);
       if (status) return status;
       replays++;
-    } else if (record(st, s, token)) {
+    } else if (record(st, s, token, u)) {
       /* Not replayable after all (some op fell back to the CPU): decode normally from now on. */
       fprintf(stderr, "mlxc: decoding without recorded steps: %s\n", mlxc_last_error());
       st->replay = false;
@@ -145,14 +173,18 @@ int lm_step_run(lm_step* st, mlxc_lm_session* s, int32_t token, int32_t* picked,
     }
     if (st->replay) {
       lm_static_decode_advance(s);
-      return st->greedy ? read_greedy(st->best, st->top, st->lse, picked, logprob) : lm_step_last_row(st->logits, row);
+      return picks ? read_greedy(st->best, st->top, st->lse, picked, logprob) : lm_step_last_row(st->logits, row);
     }
   }
   mlx_array logits = mlx_array_new();
   status = mlxc_lm_forward(s, &token, 1, &logits);
-  if (!status) status = st->greedy ? lm_step_pick(logits, m->stream, picked, logprob) : lm_step_last_row(logits, row);
+  if (!status) status = picks ? lm_step_pick(st, logits, m->stream, u, picked, logprob) : lm_step_last_row(logits, row);
   mlx_array_free(logits);
   return status;
 }
 
-void lm_step_free(lm_step* st) { drop_recording(st); }
+void lm_step_free(lm_step* st) {
+  drop_recording(st);
+  mlx_array_free(st->bias);
+  st->bias = mlx_array_new();
+}

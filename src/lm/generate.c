@@ -41,9 +41,11 @@ int mlxc_lm_generate(mlxc_lm_session* s, const int32_t* prompt, size_t n_prompt,
   mlx_array logits = mlx_array_new();
   lm_step decode;
   bool greedy = plain_greedy(params);
-  lm_step_init(&decode, s, greedy);
   mlxc_wired_guard* guard = NULL;
-  int status = 0;
+  int status = lm_step_init(&decode, s, params, greedy);
+  if (status) goto cleanup;
+  /* Picked where the logits live (greedy, or sampled on a GPU) or sampled here from the row. */
+  const bool picks = lm_step_picks(&decode);
   if (!history || !row || !scratch || !logprobs) CALL(util_error("out of memory"));
   /* As mlx-lm: keep the weights resident (wired) for the duration of the generation. */
   mlx_device device = mlx_device_new();
@@ -67,8 +69,9 @@ int mlxc_lm_generate(mlxc_lm_session* s, const int32_t* prompt, size_t n_prompt,
   if (status) goto cleanup;
   int32_t picked = 0;
   float picked_logprob = 0;
-  if (greedy)
-    CALL(lm_step_pick(logits, m->stream, &picked, &picked_logprob));
+  /* A device sampler takes the draws lm_sample would take, in the same order: one per token. */
+  if (picks)
+    CALL(lm_step_pick(&decode, logits, m->stream, decode.sampler ? lm_rng_uniform(&rng) : 0, &picked, &picked_logprob));
   else
     CALL(lm_step_last_row(logits, row));
   out->prompt_tokens = n_prompt;
@@ -78,7 +81,7 @@ int mlxc_lm_generate(mlxc_lm_session* s, const int32_t* prompt, size_t n_prompt,
   out->ids = history + n_prompt;
   for (int t = 0; t < params->max_tokens; t++) {
     float logprob = picked_logprob;
-    int32_t token = greedy ? picked : lm_sample(row, vocab, params, history, n_history, &rng, scratch, &logprob);
+    int32_t token = picks ? picked : lm_sample(row, vocab, params, history, n_history, &rng, scratch, &logprob);
     if (lm_is_eos(params, token)) {
       out->stopped_by_eos = 1;
       break;
@@ -87,7 +90,7 @@ int mlxc_lm_generate(mlxc_lm_session* s, const int32_t* prompt, size_t n_prompt,
     logprobs[out->n_ids++] = logprob;
     if (params->on_token && params->on_token(token, params->user_data)) break;
     if (t + 1 == params->max_tokens || s->offset >= m->config.max_position_embeddings) break;
-    CALL(lm_step_run(&decode, s, token, &picked, &picked_logprob, row));
+    CALL(lm_step_run(&decode, s, token, decode.sampler ? lm_rng_uniform(&rng) : 0, &picked, &picked_logprob, row));
   }
   out->generation_seconds = lm_now_seconds() - start;
   mlx_get_peak_memory(&out->peak_memory);

@@ -16,8 +16,7 @@ static uint64_t next_u64(lm_rng* rng) {
   return z ^ (z >> 31);
 }
 
-/* Uniform in [0, 1). */
-static double next_double(lm_rng* rng) { return (double)(next_u64(rng) >> 11) * 0x1.0p-53; }
+double lm_rng_uniform(lm_rng* rng) { return (double)(next_u64(rng) >> 11) * 0x1.0p-53; }
 
 typedef struct {
   float p;
@@ -180,7 +179,7 @@ int32_t lm_sample(float* logits, int vocab, const mlxc_lm_generate_params* p, co
   /* XTC: sometimes drop the most likely tokens, all of them above the threshold but the least
    * likely of those, to steer away from the obvious continuation. */
   int from = 0;
-  if (p->xtc_probability > 0 && p->xtc_threshold > 0 && next_double(rng) < p->xtc_probability) {
+  if (p->xtc_probability > 0 && p->xtc_threshold > 0 && lm_rng_uniform(rng) < p->xtc_probability) {
     if (!filtered) { /* the tokens above the threshold, sorted, to the front (few: p > threshold) */
       int n = 0;
       for (int i = 0; i < vocab; i++)
@@ -197,7 +196,7 @@ int32_t lm_sample(float* logits, int vocab, const mlxc_lm_generate_params* p, co
   }
   double total = 0;
   for (int i = from; i < keep; i++) total += c[i].p;
-  double u = next_double(rng) * total;
+  double u = lm_rng_uniform(rng) * total;
   int32_t chosen = c[keep - 1].id;
   for (int i = from; i < keep; i++) {
     u -= c[i].p;

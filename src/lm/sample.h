@@ -12,6 +12,8 @@ typedef struct {
 } lm_rng;
 
 void lm_rng_seed(lm_rng* rng, uint64_t seed);
+/* The next uniform draw in [0, 1): what lm_sample draws once per token (twice with XTC). */
+double lm_rng_uniform(lm_rng* rng);
 
 /* Applies the logit bias and the repetition / presence / frequency penalties for `history`, then
  * samples with temperature, top-k, min-p, top-p and XTC (greedy when temperature is 0).
