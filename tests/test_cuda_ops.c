@@ -1013,6 +1013,17 @@ TEST(softmax_argmax_take) {
     mlx_array arrays[] = {x0, x, g, c, ga, ca};
     for (size_t i = 0; i < 6; i++) mlx_array_free(arrays[i]);
   }
+  /* Few long rows (a vocabulary row): the split-block softmax, also with a strided row. */
+  for (int t = 0; t < 3; t++) {
+    mlx_dtype dt = float_types[t];
+    int sl[2] = {2, 151936};
+    mlx_array x = rand_array(sl, 2, dt, -20, 20), g = mlx_array_new(), c = mlx_array_new();
+    CHECK(mlx_softmax_axis(&g, x, -1, true, gpu) == 0);
+    mlx_softmax_axis(&c, x, -1, true, cpu);
+    compare("softmax long rows", g, c, dt == MLX_FLOAT32 ? 1e-5 : 2.01 * ulp(dt), 1e-12, 0);
+    mlx_array arrays[] = {x, g, c};
+    for (size_t i = 0; i < 3; i++) mlx_array_free(arrays[i]);
+  }
   /* argmax rules: ties keep the first index, the first NaN wins; int32 rows. */
   float v[8] = {1, 3, 3, 2, 0, NAN, 5, NAN};
   int s[2] = {2, 4};

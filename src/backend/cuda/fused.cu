@@ -713,6 +713,7 @@ extern "C" int gpu_launch_softmax(int device, int dtype, int out_dtype, void* ou
                                   gpu_rows x_rows, int64_t rows, int64_t D) {
   if (rows == 0 || D == 0) return 0;
   if (rows > 0x7fffffff) return util_error("softmax: too many rows for the GPU kernel");
+  if (gpu_long_rows(rows, D)) return gpu_launch_softmax_long_rows(device, dtype, out_dtype, out, x, x_rows, rows, D);
   cudaStream_t s = gpu_stream(device);
   if (!s) return 1;
   (void)gpu_launch_chained(softmax_kernel, (unsigned)rows, threads_for(D), 0, s, out, out_dtype, x, dtype, x_rows, D);

@@ -231,6 +231,10 @@ int gpu_launch_argmax(int device, int dtype, uint32_t* out, const void* x, gpu_r
 bool gpu_long_rows(int64_t rows, int64_t D);
 int gpu_launch_long_rows(int device, int op, int dtype, int out_dtype, void* out, const void* x,
                          gpu_rows x_rows, int64_t rows, int64_t D);
+/* softmax of few long rows (gpu_long_rows) with the rows' statistics from split blocks: the one-block
+ * kernel walked a 150k vocabulary row in ~500 us. */
+int gpu_launch_softmax_long_rows(int device, int dtype, int out_dtype, void* out, const void* x,
+                                 gpu_rows x_rows, int64_t rows, int64_t D);
 /* out (n, inner...) = table[idx[i], inner...]: rows of a (V, inner) table selected by n indices
  * (idx_dtype, at idx strides over idx_shape); negative indices wrap; out-of-range rows become
  * zeros (dispatch checks host-resident indices first and reports them as the CPU does). */

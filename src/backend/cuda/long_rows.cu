@@ -38,7 +38,7 @@ __device__ __forceinline__ bool lr_beats(double va, int64_t ia, double vb, int64
 __device__ __forceinline__ void merge_partial(partial& x, const partial& y, int op) {
   if (op == 4) {
     if (lr_beats(y.a, y.index, x.a, x.index)) x.a = y.a, x.index = y.index;
-  } else if (op == 3) {
+  } else if (op == 3 || op == 5) {
     double m = gpu_max_nan(x.a, y.a);
     if (isfinite(m)) x.b = (isfinite(x.a) ? x.b * exp(x.a - m) : 0.0) + (isfinite(y.a) ? y.b * exp(y.a - m) : 0.0);
     x.a = m;
@@ -49,6 +49,7 @@ __device__ __forceinline__ void merge_partial(partial& x, const partial& y, int 
   }
 }
 
+// op 5 (softmax's statistics) reduces as logsumexp does and keeps the maximum and the sum apart.
 // One warp merges row r's `splits` partials: each lane folds a contiguous run of them, then
 // the lanes' results meet in a fixed shuffle tree (deterministic). One thread walking ~75
 // partials was a chain of dependent L2 reads and double exps: 13-30 us per call. The partials
@@ -74,6 +75,10 @@ __device__ void merge_row(void* out, int out_dtype, const partial* parts, int64_
     ((uint32_t*)out)[r] = (uint32_t)(acc.index < 0 ? 0 : acc.index);
     return;
   }
+  if (op == 5) {
+    ((float2*)out)[r] = make_float2((float)a, (float)acc.b);
+    return;
+  }
   if (op == 3) a = isfinite(a) ? a + log(acc.b) : a;
   if (op == 2) a /= (double)D;
   store_f32(out, out_dtype, r, (float)a);
@@ -82,7 +87,8 @@ __device__ void merge_row(void* out, int out_dtype, const partial* parts, int64_
 // Arrivals per row: the last block of a row to finish merges (and resets its counter).
 __device__ unsigned int lr_arrivals[65536];
 
-// op: 0 sum, 1 max, 2 mean, 3 logsumexp, 4 argmax. Block (split, row) reduces its span;
+// op: 0 sum, 1 max, 2 mean, 3 logsumexp, 4 argmax, 5 softmax's (max, sum of exp(v - max)) as a
+// float2 per row. Block (split, row) reduces its span;
 // the row's last block to finish merges the partials (one launch instead of two).
 __global__ void __launch_bounds__(LR_THREADS)
     long_rows_kernel(void* out, int out_dtype, partial* parts, const void* x, int x_dtype, gpu_rows R, int64_t D,
@@ -91,12 +97,13 @@ __global__ void __launch_bounds__(LR_THREADS)
   __shared__ int64_t si[LR_THREADS];
   const int64_t r = blockIdx.y, base = gpu_row_offset(R, r);
   const int64_t begin = (int64_t)blockIdx.x * LR_SPAN, end = begin + LR_SPAN < D ? begin + LR_SPAN : D;
-  const bool maximum = op == 1 || op == 3 || op == 4;
+  gpu_chain_start();
+  const bool lse = op == 3 || op == 5, maximum = op == 1 || lse || op == 4;
   double a = maximum ? -INFINITY : 0.0, b = 0.0;
   int64_t best = -1;
   double v[LR_BATCH];
   // Pass over the span in batches of LR_BATCH loads issued together; a second pass for exp.
-  for (int pass = 0; pass < (op == 3 ? 2 : 1); pass++) {
+  for (int pass = 0; pass < (lse ? 2 : 1); pass++) {
     const double m = a;  // logsumexp's second pass: the block's maximum
     for (int64_t i0 = begin + threadIdx.x; i0 < end; i0 += (int64_t)LR_THREADS * LR_BATCH) {
 #pragma unroll
@@ -119,7 +126,7 @@ __global__ void __launch_bounds__(LR_THREADS)
         }
       }
     }
-    if (pass == 0 && op == 3) {  // the block's maximum, for every thread
+    if (pass == 0 && lse) {  // the block's maximum, for every thread
       sa[threadIdx.x] = a;
       __syncthreads();
       for (int s = LR_THREADS / 2; s > 0; s >>= 1) {
@@ -139,7 +146,7 @@ __global__ void __launch_bounds__(LR_THREADS)
       int o = threadIdx.x + s;
       if (op == 4) {
         if (lr_beats(sa[o], si[o], sa[threadIdx.x], si[threadIdx.x])) sa[threadIdx.x] = sa[o], si[threadIdx.x] = si[o];
-      } else if (op == 3) {
+      } else if (lse) {
         sb[threadIdx.x] += sb[o];  // every thread shared the block's maximum
       } else if (maximum) {
         sa[threadIdx.x] = gpu_max_nan(sa[threadIdx.x], sa[o]);
@@ -160,6 +167,33 @@ __global__ void __launch_bounds__(LR_THREADS)
   if (s_last && threadIdx.x < 32) merge_row(out, out_dtype, parts, r, (int)gridDim.x, D, op);
 }
 
+// Launches long_rows_kernel over `rows` rows into out (partials in pool scratch).
+int launch_long_rows(int device, cudaStream_t s, int op, int dtype, int out_dtype, void* out, const void* x,
+                     gpu_rows x_rows, int64_t rows, int64_t D) {
+  const int64_t splits = (D + LR_SPAN - 1) / LR_SPAN;
+  if (splits > 65535 || rows > 65535) return util_error("reduce: row too long for the GPU kernel");
+  size_t bytes = sizeof(partial) * (size_t)(rows * splits);
+  void* parts = NULL;
+  if (gpu_backend_alloc(device, bytes, &parts)) return 1;
+  int status = gpu_check(gpu_launch_chained(long_rows_kernel, dim3((unsigned)splits, (unsigned)rows), LR_THREADS, 0, s,
+                                            out, out_dtype, (partial*)parts, x, dtype, x_rows, D, op),
+                         "reduce (long rows) launch");
+  gpu_backend_free(device, parts, bytes);  // stream-ordered: reused only by later work
+  return status;
+}
+
+// out = exp(v - max) / sum for the row statistics st (op 5), as softmax_kernel computes it.
+__global__ void __launch_bounds__(LR_THREADS)
+    long_softmax_kernel(void* out, int out_dtype, const float2* st, const void* x, int x_dtype, gpu_rows R,
+                        int64_t D) {
+  gpu_chain_start();
+  const int64_t r = blockIdx.y, base = gpu_row_offset(R, r);
+  const float m = st[r].x, sum = st[r].y;
+  for (int64_t i = (int64_t)blockIdx.x * LR_SPAN + threadIdx.x, end = (int64_t)(blockIdx.x + 1) * LR_SPAN; i < end && i < D;
+       i += LR_THREADS)
+    store_f32(out, out_dtype, r * D + i, expf(load_f32(x, x_dtype, base + i * R.inner_stride) - m) / sum);
+}
+
 }  // namespace
 
 extern "C" bool gpu_long_rows(int64_t rows, int64_t D) { return D >= 8 * LR_SPAN && rows <= 64; }
@@ -169,14 +203,22 @@ extern "C" int gpu_launch_long_rows(int device, int op, int dtype, int out_dtype
   if (rows == 0) return 0;
   cudaStream_t s = gpu_stream(device);
   if (!s) return 1;
-  const int64_t splits = (D + LR_SPAN - 1) / LR_SPAN;
-  if (splits > 65535 || rows > 65535) return util_error("reduce: row too long for the GPU kernel");
-  size_t bytes = sizeof(partial) * (size_t)(rows * splits);
-  void* parts = NULL;
-  if (gpu_backend_alloc(device, bytes, &parts)) return 1;
-  long_rows_kernel<<<dim3((unsigned)splits, (unsigned)rows), LR_THREADS, 0, s>>>(out, out_dtype, (partial*)parts, x, dtype,
-                                                                                x_rows, D, op);
-  int status = GPU_LAUNCHED("reduce (long rows)");
-  gpu_backend_free(device, parts, bytes);  // stream-ordered: reused only by later work
+  return launch_long_rows(device, s, op, dtype, out_dtype, out, x, x_rows, rows, D);
+}
+
+extern "C" int gpu_launch_softmax_long_rows(int device, int dtype, int out_dtype, void* out, const void* x,
+                                            gpu_rows x_rows, int64_t rows, int64_t D) {
+  if (rows == 0) return 0;
+  cudaStream_t s = gpu_stream(device);
+  if (!s) return 1;
+  size_t bytes = sizeof(float2) * (size_t)rows;
+  void* st = NULL;
+  if (gpu_backend_alloc(device, bytes, &st)) return 1;
+  int status = launch_long_rows(device, s, 5, dtype, MLX_FLOAT32, st, x, x_rows, rows, D);
+  if (!status)
+    status = gpu_check(gpu_launch_chained(long_softmax_kernel, dim3((unsigned)((D + LR_SPAN - 1) / LR_SPAN), (unsigned)rows),
+                                          LR_THREADS, 0, s, out, out_dtype, (const float2*)st, x, dtype, x_rows, D),
+                       "softmax (long rows) launch");
+  gpu_backend_free(device, st, bytes);
   return status;
 }

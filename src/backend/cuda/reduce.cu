@@ -593,16 +593,27 @@ __global__ void chunk_total_kernel(T* totals, const void* x, int dtype, gpu_grou
   if (threadIdx.x == 0) totals[g * gridDim.x + c] = acc;
 }
 
-// Thread g turns line g's chunk totals into the carries the chunks start from, in order.
+// Warp g turns line g's chunk totals into the carries the chunks start from (an exclusive scan,
+// 32 chunks at a time, as scan_line_warp; one thread walking hundreds of totals was a chain of
+// dependent steps).
 template <typename T>
 __global__ void chunk_carry_kernel(T* totals, int64_t groups, int64_t chunks, scan_args A) {
-  int64_t g = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+  const int lane = threadIdx.x & 31;
+  const int64_t g = (int64_t)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
   if (g >= groups) return;
   T carry = scan_identity<T>(A);
-  for (int64_t c = 0; c < chunks; c++) {
-    T total = totals[g * chunks + c];
-    totals[g * chunks + c] = carry;
-    carry = scan_step<T>(A, carry, total);
+  for (int64_t start = 0; start < chunks; start += 32) {
+    const int64_t c = start + lane;
+    T incl = c < chunks ? totals[g * chunks + c] : scan_identity<T>(A);
+    for (int by = 1; by < 32; by <<= 1) {
+      T before = __shfl_up_sync(0xffffffffu, incl, by);
+      if (lane >= by) incl = scan_step<T>(A, before, incl);
+    }
+    incl = scan_step<T>(A, carry, incl);
+    T excl = __shfl_up_sync(0xffffffffu, incl, 1);
+    if (lane == 0) excl = carry;
+    if (c < chunks) totals[g * chunks + c] = excl;
+    carry = __shfl_sync(0xffffffffu, incl, 31);
   }
 }
 
@@ -617,8 +628,9 @@ __global__ void chunk_scan_kernel(void* out, int out_dtype, const void* x, int d
 template <typename T>
 int launch_scan_chunks(cudaStream_t s, int device, void* out, int out_dtype, const void* x, int dtype,
                        const gpu_group_plan* P, const scan_args& A) {
-  // About 32 warps per SM in all, chunks of 2048 positions or more.
-  int64_t chunks = ((int64_t)gpu_sm_count(device) * 32 + P->groups - 1) / P->groups, most = P->group_size / 2048;
+  // About 32 warps per SM in all, chunks of 256 positions or more (each warp's walk over its chunk
+  // is a chain of load latencies: chunks of 2048 took ~110 us for one line of 150k).
+  int64_t chunks = ((int64_t)gpu_sm_count(device) * 32 + P->groups - 1) / P->groups, most = P->group_size / 256;
   if (chunks > most) chunks = most;
   if (chunks < 1) chunks = 1;
   int64_t chunk = (P->group_size + chunks - 1) / chunks;
@@ -628,7 +640,7 @@ int launch_scan_chunks(cudaStream_t s, int device, void* out, int out_dtype, con
   if (gpu_backend_alloc(device, bytes, &totals)) return 1;
   dim3 grid((unsigned)chunks, (unsigned)P->groups);
   chunk_total_kernel<T><<<grid, 32, 0, s>>>((T*)totals, x, dtype, *P, A, chunk);
-  chunk_carry_kernel<T><<<(unsigned)((P->groups + 255) / 256), 256, 0, s>>>((T*)totals, P->groups, chunks, A);
+  chunk_carry_kernel<T><<<(unsigned)((P->groups + 7) / 8), 256, 0, s>>>((T*)totals, P->groups, chunks, A);
   chunk_scan_kernel<T><<<grid, 32, 0, s>>>(out, out_dtype, x, dtype, *P, A, (const T*)totals, chunk);
   int status = GPU_LAUNCHED("scan (chunks)");
   gpu_backend_free(device, totals, bytes);  // stream-ordered: reused only by later work
