@@ -188,6 +188,12 @@ TEST(sort_long_lines) {
   check_sorts("float32 vocabulary rows", x, 1);
   check_sorts("bfloat16 rows with duplicates", d, 1);
   check_sorts("bfloat16 columns", xt, 0);
+  /* Radix-sorted lines: integer keys (every bit), float16 keys, ties among many duplicates. */
+  mlx_array xi = rand_array(shape, 2, MLX_INT32, -1000, 1000), xh = rand_array(shape, 2, MLX_FLOAT16, -4, 4);
+  check_sorts("int32 rows with duplicates", xi, 1);
+  check_sorts("float16 rows", xh, 1);
+  mlx_array_free(xi);
+  mlx_array_free(xh);
   mlx_array g = mlx_array_new(), c = mlx_array_new();
   CHECK_MSG(mlx_topk_axis(&g, x, 50, -1, gpu) == 0, "%s", mlxc_last_error());
   mlx_topk_axis(&c, x, 50, -1, cpu);

@@ -5,9 +5,14 @@
 // Sorts: a bitonic network over the line padded to a power of two (padding sorts last), its steps
 // inside tiles of up to 4096 items in shared memory, the longer strides (lines above 4096) one
 // launch per step in global memory. Partitions: the CPU's quickselect itself, one thread per line,
-// since its result depends on how it moves items, not only on their order.
+// since its result depends on how it moves items, not only on their order. Few long lines (a
+// vocabulary row) go through CUB's radix sort instead, a line at a time: the bitonic network's
+// ~20 global passes over a 152k line took ~220 us. LSD radix sorting is stable, so items with
+// equal keys keep their increasing indices, the same total order.
 #include <cuda_runtime.h>
 #include <stdint.h>
+
+#include <cub/device/device_radix_sort.cuh>
 
 #include "backend/cuda/common.cuh"
 #include "backend/cuda/launch.h"
@@ -205,6 +210,42 @@ int bitonic_sort(int device, cudaStream_t s, uint64_t* keys, uint32_t* idx, int6
   return 0;
 }
 
+// Lines longer than a tile, at most this many, are radix sorted.
+constexpr int64_t kRadixMaxLines = 64;
+
+// The lowest key bit that can differ: a float dtype's value, exact in a double, leaves the
+// double's low mantissa bits constant (zeros, or ones once a negative key is inverted).
+int first_key_bit(int dtype) {
+  switch (dtype) {
+    case MLX_FLOAT32: return 52 - 23;
+    case MLX_FLOAT16: return 52 - 10;
+    case MLX_BFLOAT16: return 52 - 7;
+    default: return 0;
+  }
+}
+
+// Radix sorts each line's (key, index) items from keys/idx into keys_out/idx_out; temp holds
+// temp_bytes (radix_temp_bytes).
+int radix_sort_lines(cudaStream_t s, const uint64_t* keys, const uint32_t* idx, uint64_t* keys_out, uint32_t* idx_out,
+                     void* temp, size_t temp_bytes, int64_t lines, int64_t n, int dtype) {
+  for (int64_t r = 0; r < lines; r++) {
+    size_t bytes = temp_bytes;
+    cudaError_t e = cub::DeviceRadixSort::SortPairs(temp, bytes, keys + r * n, keys_out + r * n, idx + r * n,
+                                                    idx_out + r * n, n, first_key_bit(dtype), 64, s);
+    if (gpu_check(e, "radix sort")) return 1;
+  }
+  return 0;
+}
+
+size_t radix_temp_bytes(int64_t n, int dtype) {
+  size_t bytes = 0;
+  if (cub::DeviceRadixSort::SortPairs(nullptr, bytes, (const uint64_t*)nullptr, (uint64_t*)nullptr,
+                                      (const uint32_t*)nullptr, (uint32_t*)nullptr, n, first_key_bit(dtype), 64) !=
+      cudaSuccess)
+    return 0;
+  return bytes;
+}
+
 }  // namespace
 
 extern "C" int gpu_launch_sort(int device, int dtype, bool indices, bool partition, int64_t kth, void* out,
@@ -213,24 +254,34 @@ extern "C" int gpu_launch_sort(int device, int dtype, bool indices, bool partiti
   if (lines == 0 || n == 0) return 0;
   cudaStream_t s = gpu_stream(device);
   if (!s) return 1;
-  int64_t padded = 1;  // sorts pad lines to a power of two; quickselect takes them as they are
+  const bool radix = !partition && n > kTile && lines <= kRadixMaxLines && n <= 0x7fffffff;
+  int64_t padded = 1;  // bitonic sorts pad lines to a power of two; the others take them as they are
   while (padded < n) padded <<= 1;
-  if (partition) padded = n;
-  const size_t count = (size_t)(lines * padded);
-  const size_t bytes = count * (sizeof(uint64_t) + sizeof(uint32_t));
+  if (partition || radix) padded = n;
+  const size_t count = (size_t)(lines * padded), item_bytes = sizeof(uint64_t) + sizeof(uint32_t);
+  const size_t temp_bytes = radix ? (radix_temp_bytes(n, dtype) + 255) / 256 * 256 : 0;
+  if (radix && !temp_bytes) return util_error("sort: the radix sort's scratch size is unknown");
+  // Items, then (radix) the sorted items and CUB's scratch; keys first (8-byte aligned).
+  const size_t items_end = count * item_bytes * (radix ? 2 : 1), temp_at = (items_end + 255) / 256 * 256;
+  const size_t bytes = radix ? temp_at + temp_bytes : items_end;
   void* scratch = NULL;
   if (gpu_backend_alloc(device, bytes, &scratch)) return 1;
   uint64_t* keys = (uint64_t*)scratch;
-  uint32_t* idx = (uint32_t*)(keys + count);
+  uint64_t* keys_sorted = keys + count;
+  uint32_t* idx = (uint32_t*)(keys + (radix ? 2 * count : count));
+  uint32_t* idx_sorted = idx + count;
+  void* temp = (char*)scratch + temp_at;  // (pool blocks are 256-byte aligned)
   load_items<<<grid_for(device, (int64_t)count, 256), 256, 0, s>>>(keys, idx, in, dtype, *in_lines, lines, n, padded);
   int status = GPU_LAUNCHED("sort");
   if (!status && partition)
     quickselect<<<grid_for(device, lines, 64), 64, 0, s>>>(keys, idx, lines, n, kth), status = GPU_LAUNCHED("partition");
+  else if (!status && radix)
+    status = radix_sort_lines(s, keys, idx, keys_sorted, idx_sorted, temp, temp_bytes, lines, n, dtype);
   else if (!status && padded >= 2)
     status = bitonic_sort(device, s, keys, idx, lines, padded);
   if (!status) {
-    store_items<<<grid_for(device, lines * n, 256), 256, 0, s>>>(out, idx, in, dtype, indices, *in_lines, *out_lines,
-                                                                 lines, n, padded);
+    store_items<<<grid_for(device, lines * n, 256), 256, 0, s>>>(out, radix ? idx_sorted : idx, in, dtype, indices,
+                                                                 *in_lines, *out_lines, lines, n, padded);
     status = GPU_LAUNCHED("sort");
   }
   gpu_backend_free(device, scratch, bytes);
