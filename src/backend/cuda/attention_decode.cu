@@ -297,10 +297,6 @@ __global__ void __launch_bounds__(DEC_THREADS)
   int64_t j1 = j0 + chunk < A.Lk ? j0 + chunk : A.Lk;
   const uint16_t* kbase = k + (int64_t)b * A.k_st[0] + (int64_t)kvh * A.k_st[1];
   const uint16_t* vbase = v + (int64_t)b * A.v_st[0] + (int64_t)kvh * A.v_st[1];
-  // The chunk's keys and values are in the cache before the previous kernel (which writes at most
-  // the newest row) ends: L2 fetches them meanwhile (prefetches read what L2 holds, never stale).
-  if (threadIdx.x < 2 && (threadIdx.x ? A.v_st[2] : A.k_st[2]) == D && j1 > j0)
-    gpu_prefetch_l2((threadIdx.x ? vbase : kbase) + j0 * D, (uint32_t)((j1 - j0) * D * 2));
   gpu_chain_start();
   auto stage = [&](int64_t t0, int buf) {
     const int valid = (int)(j1 - t0 < DM_BC ? j1 - t0 : DM_BC);

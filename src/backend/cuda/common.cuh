@@ -29,23 +29,15 @@ static inline int gpu_check(cudaError_t e, const char* what) {
 
 // Programmatic dependent launch (sm_90). The decode step is a chain of small kernels, each
 // waiting for the one before; launched with gpu_launch_chained, a kernel's blocks are scheduled
-// while its predecessor still runs, and may start what does not depend on it (an L2 prefetch of
-// weights) before gpu_chain_start. Every kernel launched that way calls gpu_chain_start before it
-// reads or writes any memory another kernel writes: it waits until the predecessor has finished
-// and its writes are visible, then lets the next kernel's blocks be scheduled. In a kernel
-// launched normally it returns at once. MLXC_CUDA_PDL=0 launches normally (comparisons).
+// while its predecessor still runs (their launch overlaps its tail). Every kernel launched that
+// way calls gpu_chain_start before it reads or writes any memory another kernel writes: it waits
+// until the predecessor has finished and its writes are visible, then lets the next kernel's
+// blocks be scheduled. In a kernel launched normally it returns at once. (Prefetching a GEMV's
+// weight rows into L2 before the wait was measured and lost: BENCHMARKS.md, eighth session.) MLXC_CUDA_PDL=0 launches normally (comparisons).
 __device__ __forceinline__ void gpu_chain_start() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   asm volatile("griddepcontrol.wait;" ::: "memory");
   asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
-#endif
-}
-
-// Asks L2 to fetch `bytes` (a multiple of 16) at p (16-byte aligned): one instruction for a whole
-// range, issued by one thread. Only a hint: the data is read normally later.
-__device__ __forceinline__ void gpu_prefetch_l2(const void* p, uint32_t bytes) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(p), "r"(bytes) : "memory");
 #endif
 }
 

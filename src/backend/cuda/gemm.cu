@@ -130,15 +130,6 @@ __device__ __forceinline__ float gemv_output_sum(float sum, float* partial, int 
   return sum;
 }
 
-// Before waiting for the previous kernel (gpu_chain_start), a block asks L2 for its weight rows
-// [n0, n0 + count) (of N), one bulk prefetch a row: the weights do not depend on that kernel, so
-// their first bytes arrive while it finishes. vec: rows 16-byte aligned, K a multiple of 8.
-__device__ __forceinline__ void prefetch_block_rows(const uint16_t* W, int64_t ldw, int64_t K, int64_t N, int64_t n0,
-                                                    int count, bool vec) {
-  if (vec && threadIdx.x < count && n0 + threadIdx.x < N && K * 2 <= 0x7fffffff)
-    gpu_prefetch_l2(W + (n0 + threadIdx.x) * ldw, (uint32_t)(K * 2));
-}
-
 // y[n] = sum_k x[k] * W[n, k] for half W rows (row stride ldw), fp32 accumulation; `split`
 // warps of a block share one output (K split between them; 1 for many outputs), their sums
 // meeting in shared memory in a fixed order. 16-byte loads when rows are aligned, else scalar.
@@ -150,7 +141,6 @@ __global__ void gemv_half_rows(uint16_t* y, const uint16_t* x, const uint16_t* W
   __shared__ float partial[32];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, part = warp % split;
   const int64_t n = blockIdx.x * (int64_t)(blockDim.x / 32 / split) + warp / split;
-  prefetch_block_rows(W, ldw, K, N, blockIdx.x * (int64_t)(blockDim.x / 32 / split), blockDim.x / 32 / split, vec);
   gpu_chain_start();
   float sum = n < N ? half_row_dot<BF16>(W + n * ldw, x, K, vec, part * 32 + lane, 32 * (int64_t)split) : 0.0f;
   sum = gemv_output_sum(sum, partial, lane, warp, part, split);
@@ -173,9 +163,6 @@ __global__ void gated_gemv_half_rows(uint16_t* y, const uint16_t* x, const uint1
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, part = warp % split;
   const int64_t n = blockIdx.x * (int64_t)(blockDim.x / 32 / split) + warp / split;
   const int64_t first = part * 32 + lane, stride = 32 * (int64_t)split;
-  const int64_t n_first = blockIdx.x * (int64_t)(blockDim.x / 32 / split), per_block = blockDim.x / 32 / split;
-  prefetch_block_rows(W, ldw, K, D, n_first, per_block, vec);
-  prefetch_block_rows(W + D * ldw, ldw, K, D, n_first, per_block, vec);
   gpu_chain_start();
   float gate = 0.0f, up = 0.0f;
   if (n < D) {

@@ -137,9 +137,6 @@ __global__ void __launch_bounds__(32 * QG_WARPS, 8)
     wr[r] = (const uint4*)(w + n * (K * BITS / 8));
     prow[r] = n * groups;
   }
-  // The block's weight rows do not depend on the previous kernel: L2 fetches them meanwhile.
-  if (threadIdx.x < R && (threadIdx.x % OUT) < rows && K * BITS / 8 <= 0x7fffffff)
-    gpu_prefetch_l2(wr[threadIdx.x], (uint32_t)(K * BITS / 8));
   gpu_chain_start();
   auto cvt = [](uint32_t h) { return BF16 ? __uint_as_float(h << 16) : f16_to_f32((uint16_t)h); };
   float acc[R];
