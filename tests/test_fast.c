@@ -284,6 +284,46 @@ TEST(test_sdpa_decode_grouped_heads_bfloat16_and_odd_key_counts) {
       }
 }
 
+/* A bfloat16 model's attention (q, keys and values bfloat16, so no promotion to float32) at the
+ * edges of the tile kernels (AMX where the processor has it): 16 query heads per kv head (a full
+ * tile of heads) with head size 128, 3 per kv head with three causal queries (prefill), 17 per
+ * kv head (more than a tile: the AVX-512 loops), key counts around multiples of 16 and 32, and
+ * 2000 keys split over threads. The output is bfloat16: within its rounding of the reference. */
+TEST(test_sdpa_bfloat16_cache_tile_edges) {
+  enum { MAXQ = 32 * 3 * 128, MAXK = 2 * 2000 * 128 };
+  static float q[MAXQ], k[MAXK], v[MAXK];
+  static double ref[MAXQ];
+  const struct {
+    int Hq, Hk, D, Lq, Lk;
+  } cases[] = {{16, 1, 128, 1, 16}, {16, 1, 128, 1, 33}, {6, 2, 64, 3, 31}, {6, 2, 64, 3, 100},
+               {17, 1, 64, 1, 40},  {32, 2, 128, 1, 2000}};
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+    int Hq = cases[c].Hq, Hk = cases[c].Hk, D = cases[c].D, Lq = cases[c].Lq, Lk = cases[c].Lk;
+    int qs[4] = {1, Hq, Lq, D}, ks[4] = {1, Hk, Lk, D};
+    mlx_array qa = random_f32(qs, 4, q), ka = random_f32(ks, 4, k), va = random_f32(ks, 4, v);
+    CHECK_EQ_INT(mlx_astype(&qa, qa, MLX_BFLOAT16, cpu), 0);
+    CHECK_EQ_INT(mlx_astype(&ka, ka, MLX_BFLOAT16, cpu), 0);
+    CHECK_EQ_INT(mlx_astype(&va, va, MLX_BFLOAT16, cpu), 0);
+    for (int i = 0; i < Hq * Lq * D; i++) q[i] = mlxc_bfloat16_to_float32(mlxc_float32_to_bfloat16(q[i]));
+    for (int i = 0; i < Hk * Lk * D; i++) { /* the reference reads the rounded values */
+      k[i] = mlxc_bfloat16_to_float32(mlxc_float32_to_bfloat16(k[i]));
+      v[i] = mlxc_bfloat16_to_float32(mlxc_float32_to_bfloat16(v[i]));
+    }
+    double scale = 1.0 / sqrt(D);
+    mlx_array out = mlx_array_new();
+    CHECK_EQ_INT(mlx_fast_scaled_dot_product_attention(&out, qa, ka, va, (float)scale, "causal", none,
+                                                       none, cpu), 0);
+    CHECK_EQ_INT(mlx_astype(&out, out, MLX_FLOAT32, cpu), 0);
+    sdpa_ref(q, k, v, 1, Hq, Hk, Lq, Lk, D, scale, 1, NULL, NULL, ref);
+    const float* y = mlx_array_data_float32(out);
+    for (int i = 0; i < Hq * Lq * D; i++) CHECK_NEAR(y[i], ref[i], 1e-5 + fabs(ref[i]) / 256);
+    mlx_array_free(qa);
+    mlx_array_free(ka);
+    mlx_array_free(va);
+    mlx_array_free(out);
+  }
+}
+
 TEST(test_sdpa_boolean_mask_and_strided_inputs) {
   enum { L = 4, D = 4 };
   /* Inputs laid out (B, L, H, D) and transposed to (B, H, L, D), as models do. */
@@ -641,6 +681,7 @@ int main(void) {
   RUN(test_sdpa_grouped_causal_masked_and_sinks);
   RUN(test_sdpa_long_context_split_over_threads);
   RUN(test_sdpa_decode_grouped_heads_bfloat16_and_odd_key_counts);
+  RUN(test_sdpa_bfloat16_cache_tile_edges);
   RUN(test_sdpa_boolean_mask_and_strided_inputs);
   RUN(test_add_rms_norm_equals_add_then_norm);
   RUN(test_glu_equals_composed_ops);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/cpu/attend_amx.h"
 #include "backend/cpu/attend_avx512.h"
 #include "backend/cpu/convert.h"
 #include "backend/cpu/copy.h"
@@ -315,8 +316,13 @@ static void attend_range_avx512(const sdpa_job* job, int64_t b, int64_t kv_head,
   }
   if (count <= 0) return;
   size_t ks = core_dtype_size(k->dtype), vs = core_dtype_size(v->dtype);
-  attend_avx512_scores(qrows, rep, D, kbase + j0 * k->strides[2] * (int64_t)ks, k->strides[2],
-                       k->dtype, count, scores, count);
+  const char* kp = kbase + j0 * k->strides[2] * (int64_t)ks;
+  const char* vp = vbase + j0 * v->strides[2] * (int64_t)vs;
+  bool amx = attend_amx_supported(rep, D, Dv, k->dtype, v->dtype);
+  if (amx)
+    attend_amx_scores(qrows, rep, D, (const uint16_t*)kp, k->strides[2], count, scores, count);
+  else
+    attend_avx512_scores(qrows, rep, D, kp, k->strides[2], k->dtype, count, scores, count);
   for (int64_t g = 0; g < rep; g++) {
     float* sc = scores + g * count;
     if (job->mask)
@@ -327,8 +333,10 @@ static void attend_range_avx512(const sdpa_job* job, int64_t b, int64_t kv_head,
     else /* every key masked: weights of zero */
       for (int64_t j = 0; j < count; j++) sc[j] = 0;
   }
-  attend_avx512_values(scores, count, rep, vbase + j0 * v->strides[2] * (int64_t)vs, v->strides[2],
-                       v->dtype, count, Dv, acc);
+  if (amx)
+    attend_amx_values(scores, count, rep, (const uint16_t*)vp, v->strides[2], count, Dv, acc);
+  else
+    attend_avx512_values(scores, count, rep, vp, v->strides[2], v->dtype, count, Dv, acc);
 }
 
 /* Keys [j0, j1) of one kv head and query position: `part` <- per query head of the group the
