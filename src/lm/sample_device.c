@@ -123,8 +123,8 @@ int lm_sample_device(mlx_array logits, const mlxc_lm_generate_params* p, mlx_arr
   CALL(mlx_take_along_axis(chosen, last, *token, 1, s));
   CALL(mlx_reshape(token, *token, one, 1, s));
   CALL(mlx_reshape(chosen, *chosen, one, 1, s));
-cleanup:
-  mlx_array* temps[] = {&last, &probs, &order, &kept, &mask, &count, &cum, &target, &rank, &t, &zero, &inv_temp, &one_i};
-  for (size_t i = 0; i < sizeof temps / sizeof temps[0]; i++) mlx_array_free(*temps[i]);
+cleanup:;
+  mlx_array temps[] = {last, probs, order, kept, mask, count, cum, target, rank, t, zero, inv_temp, one_i};
+  for (size_t i = 0; i < sizeof temps / sizeof temps[0]; i++) mlx_array_free(temps[i]);
   return status;
 }

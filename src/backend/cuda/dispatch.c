@@ -702,6 +702,22 @@ static int k_take(core_node* node, core_array** outputs) {
                               ind->ndim);
 }
 
+/* random_bits: the bytes of each key (a row of two uint32 in the keys' last axis) on the device,
+ * as the CPU draws them. */
+static int k_random_bits(core_node* node, core_array** outputs) {
+  const core_array* keys = node->inputs[0];
+  core_array* out = outputs[0];
+  if (keys->dtype != MLX_UINT32 || keys->ndim < 1 || keys->shape[keys->ndim - 1] != 2) return GPU_KERNEL_DECLINED;
+  int dev = device_of(node);
+  const void* pk;
+  void* po;
+  if (gpu_device_ptr(keys, dev, &pk) || gpu_alloc_output(out, dev, &po)) return 1;
+  int64_t num_keys = (int64_t)keys->size / 2;
+  if (num_keys == 0 || out->size == 0) return 0;
+  int64_t bytes_per_key = (int64_t)(out->size * core_dtype_size(out->dtype)) / num_keys;
+  return gpu_launch_random_bits(dev, po, pk, rows_of(keys), num_keys, bytes_per_key);
+}
+
 /* ---- the table ---- */
 
 /* Views run their CPU kernels: they only set shape/strides/offset over the shared buffer, which
@@ -785,6 +801,7 @@ const gpu_entry gpu_core_kernels[] = {
     {&prim_quantized_matmul, k_quantized_matmul},
     {&prim_gated_gemv, k_gated_gemv},
     {&prim_dequantize, k_dequantize},
+    {&prim_random_bits, k_random_bits},
     {NULL, NULL},
 };
 

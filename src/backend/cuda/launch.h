@@ -338,6 +338,10 @@ typedef struct {
  * (S > 0). */
 int gpu_launch_im2col(int device, size_t elem_size, void* col, const void* x, const gpu_conv_shape* shape,
                       int64_t row0, int64_t rows);
+/* random_bits (random.cu): bytes_per_key bytes per key at out + k * bytes_per_key from key k (two
+ * uint32 at row k of key_rows, inner_stride apart), Threefry-2x32 laid out as the CPU kernel. */
+int gpu_launch_random_bits(int device, void* out, const uint32_t* keys, gpu_rows key_rows, int64_t num_keys,
+                           int64_t bytes_per_key);
 /* nbytes zero bytes at p, ordered on the device's stream. */
 int gpu_launch_zero(int device, void* p, size_t nbytes);
 /* ---- reductions, softmax and scans over any axes (reduce.cu) ---- */
