@@ -245,18 +245,25 @@ static bool fixture_with_more_positions(const char* arch, char* out, size_t size
   return ok;
 }
 
+/* The fixture of `arch` (with room for 1024 positions) loaded on the GPU, or NULL (reported). */
+static mlxc_lm_model* load_on_gpu(const char* arch) {
+  char dir[600];
+  mlxc_lm_model* m = NULL;
+  CHECK_MSG(fixture_with_more_positions(arch, dir, sizeof dir), "%s: fixture copy failed", arch);
+  if (mlxc_lm_load(&m, dir, gpu)) {
+    CHECK_MSG(0, "%s: load failed: %s", arch, mlxc_last_error());
+    return NULL;
+  }
+  return m;
+}
+
 /* Greedy generation with recorded and replayed steps equals the same generation with every step
  * built and launched normally (MLXC_NO_GRAPHS), token for token, across a re-recording. */
 TEST(lm_replayed_decode) {
   static const char* const archs[] = {"llama", "llama3_rope", "mistral", "qwen2", "qwen3", "phi3", "gemma3_text"};
   for (size_t a = 0; a < sizeof archs / sizeof archs[0]; a++) {
-    char dir[600];
-    CHECK_MSG(fixture_with_more_positions(archs[a], dir, sizeof dir), "%s: fixture copy failed", archs[a]);
-    mlxc_lm_model* m = NULL;
-    if (mlxc_lm_load(&m, dir, gpu)) {
-      CHECK_MSG(0, "%s: load failed: %s", archs[a], mlxc_last_error());
-      continue;
-    }
+    mlxc_lm_model* m = load_on_gpu(archs[a]);
+    if (!m) continue;
     int32_t prompt[240];
     for (int i = 0; i < 240; i++) prompt[i] = (int32_t)((i * 37 + 11) % 256);
     mlxc_lm_generate_params p = mlxc_lm_generate_default_params();
@@ -294,13 +301,8 @@ TEST(lm_replayed_decode) {
 TEST(lm_sampled_decode_on_device) {
   static const char* const archs[] = {"llama", "qwen2"};
   for (size_t a = 0; a < sizeof archs / sizeof archs[0]; a++) {
-    char dir[600];
-    CHECK_MSG(fixture_with_more_positions(archs[a], dir, sizeof dir), "%s: fixture copy failed", archs[a]);
-    mlxc_lm_model* m = NULL;
-    if (mlxc_lm_load(&m, dir, gpu)) {
-      CHECK_MSG(0, "%s: load failed: %s", archs[a], mlxc_last_error());
-      continue;
-    }
+    mlxc_lm_model* m = load_on_gpu(archs[a]);
+    if (!m) continue;
     int32_t prompt[240];
     for (int i = 0; i < 240; i++) prompt[i] = (int32_t)((i * 53 + 5) % 256);
     mlxc_lm_generate_params p = mlxc_lm_generate_default_params();

@@ -533,9 +533,25 @@ __device__ void scan_line_thread(void* out, int out_dtype, const void* x, int dt
   }
 }
 
-// Scan positions [begin, end) of line g by one warp, 32 at a time, starting from `carry`: a
-// shuffle scan of each 32 (the steps associate, so only the rounding order of float sums and
-// products differs from the CPU's), then the carry of those before.
+// A warp's scan of 32 consecutive values (v in lane order) after `carry`: a shuffle scan (the
+// steps associate, so only the rounding order of float sums and products differs from the CPU's),
+// then the carry of those before. Each lane gets its inclusive and exclusive result; carry becomes
+// the last inclusive one, for the next 32.
+template <typename T>
+__device__ __forceinline__ void warp_scan(const scan_args& A, T v, T& carry, T& incl, T& excl) {
+  const int lane = threadIdx.x & 31;
+  incl = v;
+  for (int by = 1; by < 32; by <<= 1) {
+    T before = __shfl_up_sync(0xffffffffu, incl, by);
+    if (lane >= by) incl = scan_step<T>(A, before, incl);
+  }
+  incl = scan_step<T>(A, carry, incl);
+  excl = __shfl_up_sync(0xffffffffu, incl, 1);
+  if (lane == 0) excl = carry;
+  carry = __shfl_sync(0xffffffffu, incl, 31);
+}
+
+// Scan positions [begin, end) of line g by one warp, 32 at a time, starting from `carry`.
 template <typename T>
 __device__ void scan_line_warp(void* out, int out_dtype, const void* x, int dtype, const gpu_group_plan& P,
                                int64_t g, const scan_args& A, T identity, T carry, int64_t begin, int64_t end) {
@@ -544,17 +560,9 @@ __device__ void scan_line_warp(void* out, int out_dtype, const void* x, int dtyp
   int64_t in_step = P.n_reduced ? P.reduced_strides[0][0] : 0, out_step = P.n_reduced ? P.reduced_strides[1][0] : 0;
   for (int64_t start = begin; start < end; start += 32) {
     int64_t k = start + lane, i = A.reverse ? n - 1 - k : k;
-    T v = k < end ? scan_load<T>(x, dtype, in_at + i * in_step, A) : identity;
-    T incl = v;
-    for (int by = 1; by < 32; by <<= 1) {
-      T before = __shfl_up_sync(0xffffffffu, incl, by);
-      if (lane >= by) incl = scan_step<T>(A, before, incl);
-    }
-    incl = scan_step<T>(A, carry, incl);
-    T excl = __shfl_up_sync(0xffffffffu, incl, 1);
-    if (lane == 0) excl = carry;
+    T incl, excl;
+    warp_scan<T>(A, k < end ? scan_load<T>(x, dtype, in_at + i * in_step, A) : identity, carry, incl, excl);
     if (k < end) scan_store<T>(out, out_dtype, out_at + i * out_step, A.inclusive ? incl : excl, A);
-    carry = __shfl_sync(0xffffffffu, incl, 31);
   }
 }
 
@@ -593,9 +601,8 @@ __global__ void chunk_total_kernel(T* totals, const void* x, int dtype, gpu_grou
   if (threadIdx.x == 0) totals[g * gridDim.x + c] = acc;
 }
 
-// Warp g turns line g's chunk totals into the carries the chunks start from (an exclusive scan,
-// 32 chunks at a time, as scan_line_warp; one thread walking hundreds of totals was a chain of
-// dependent steps).
+// Warp g turns line g's chunk totals into the carries the chunks start from: an exclusive scan,
+// 32 chunks at a time (one thread walking hundreds of totals was a chain of dependent steps).
 template <typename T>
 __global__ void chunk_carry_kernel(T* totals, int64_t groups, int64_t chunks, scan_args A) {
   const int lane = threadIdx.x & 31;
@@ -604,16 +611,9 @@ __global__ void chunk_carry_kernel(T* totals, int64_t groups, int64_t chunks, sc
   T carry = scan_identity<T>(A);
   for (int64_t start = 0; start < chunks; start += 32) {
     const int64_t c = start + lane;
-    T incl = c < chunks ? totals[g * chunks + c] : scan_identity<T>(A);
-    for (int by = 1; by < 32; by <<= 1) {
-      T before = __shfl_up_sync(0xffffffffu, incl, by);
-      if (lane >= by) incl = scan_step<T>(A, before, incl);
-    }
-    incl = scan_step<T>(A, carry, incl);
-    T excl = __shfl_up_sync(0xffffffffu, incl, 1);
-    if (lane == 0) excl = carry;
+    T incl, excl;
+    warp_scan<T>(A, c < chunks ? totals[g * chunks + c] : scan_identity<T>(A), carry, incl, excl);
     if (c < chunks) totals[g * chunks + c] = excl;
-    carry = __shfl_sync(0xffffffffu, incl, 31);
   }
 }
 
