@@ -83,6 +83,10 @@ static void agree_on(mlx_stream s, const char* device) {
       {"top-p", 1.5f, 0.9f, 0.9f, 0, 0, 0, false},         {"min-p", 2.0f, 1.2f, 1.0f, 0.05f, 0, 0, false},
       {"all and bias", 2.0f, 0.8f, 0.8f, 0.02f, 100, 0, true}, {"ties", 0.5f, 1.0f, 0.5f, 0, 0, 2, false},
       {"top-k 1", 2.0f, 1.0f, 1.0f, 0, 1, 0, false},
+      {"top-p keeps one", 2.0f, 1.0f, 0.001f, 0, 0, 0, false},
+      {"min-p 1", 2.0f, 1.0f, 1.0f, 1.0f, 0, 0, false},
+      {"top-k above the vocabulary", 2.0f, 0.9f, 1.0f, 0, VOCAB + 5, 0, false},
+      {"hot and flat", 0.2f, 50.0f, 0.95f, 0, 0, 0, false},
   };
   for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
     make_logits(rows, cases[c].scale, cases[c].repeat);
