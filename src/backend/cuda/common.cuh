@@ -32,8 +32,9 @@ static inline int gpu_check(cudaError_t e, const char* what) {
 // while its predecessor still runs (their launch overlaps its tail). Every kernel launched that
 // way calls gpu_chain_start before it reads or writes any memory another kernel writes: it waits
 // until the predecessor has finished and its writes are visible, then lets the next kernel's
-// blocks be scheduled. In a kernel launched normally it returns at once. (Prefetching a GEMV's
-// weight rows into L2 before the wait was measured and lost: BENCHMARKS.md, eighth session.) MLXC_CUDA_PDL=0 launches normally (comparisons).
+// blocks be scheduled. In a kernel launched normally it returns at once. MLXC_CUDA_PDL=0 launches
+// normally (comparisons). (Prefetching a GEMV's weight rows into L2 before the wait, and
+// triggering the next launch before it, were measured and lost: BENCHMARKS.md, eighth session.)
 __device__ __forceinline__ void gpu_chain_start() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   asm volatile("griddepcontrol.wait;" ::: "memory");
