@@ -189,8 +189,8 @@ __global__ void __launch_bounds__(LR_THREADS)
   gpu_chain_start();
   const int64_t r = blockIdx.y, base = gpu_row_offset(R, r);
   const float m = st[r].x, sum = st[r].y;
-  for (int64_t i = (int64_t)blockIdx.x * LR_SPAN + threadIdx.x, end = (int64_t)(blockIdx.x + 1) * LR_SPAN; i < end && i < D;
-       i += LR_THREADS)
+  const int64_t begin = (int64_t)blockIdx.x * LR_SPAN, end = begin + LR_SPAN < D ? begin + LR_SPAN : D;
+  for (int64_t i = begin + threadIdx.x; i < end; i += LR_THREADS)
     store_f32(out, out_dtype, r * D + i, expf(load_f32(x, x_dtype, base + i * R.inner_stride) - m) / sum);
 }
 
@@ -216,7 +216,8 @@ extern "C" int gpu_launch_softmax_long_rows(int device, int dtype, int out_dtype
   if (gpu_backend_alloc(device, bytes, &st)) return 1;
   int status = launch_long_rows(device, s, 5, dtype, MLX_FLOAT32, st, x, x_rows, rows, D);
   if (!status)
-    status = gpu_check(gpu_launch_chained(long_softmax_kernel, dim3((unsigned)((D + LR_SPAN - 1) / LR_SPAN), (unsigned)rows),
+    status = gpu_check(gpu_launch_chained(long_softmax_kernel, dim3((unsigned)((D + LR_SPAN - 1) / LR_SPAN),
+                                                                    (unsigned)rows),
                                           LR_THREADS, 0, s, out, out_dtype, (const float2*)st, x, dtype, x_rows, D),
                        "softmax (long rows) launch");
   gpu_backend_free(device, st, bytes);
