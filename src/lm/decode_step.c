@@ -68,7 +68,8 @@ static int pick_outputs(const lm_step* st, mlx_array logits, mlx_array u, mlx_st
                     : lm_sample_device(logits, st->sampler, u, st->bias, s, best, top, lse);
 }
 
-static int read_greedy(mlx_array best, mlx_array top, mlx_array lse, int32_t* token, float* logprob) {
+/* The evaluated choice on the host: the token and its log-probability (its logit minus the lse). */
+static int read_pick(mlx_array best, mlx_array top, mlx_array lse, int32_t* token, float* logprob) {
   const uint32_t* b = mlx_array_data_uint32(best);
   const float* t = b ? mlx_array_data_float32(top) : NULL;
   const float* l = t ? mlx_array_data_float32(lse) : NULL;
@@ -98,7 +99,7 @@ int lm_step_pick(lm_step* st, mlx_array logits, mlx_stream s, double u, int32_t*
   CALL(mlx_vector_array_append_value(all, top));
   CALL(mlx_vector_array_append_value(all, lse));
   CALL(mlx_eval(all));
-  CALL(read_greedy(best, top, lse, token, logprob));
+  CALL(read_pick(best, top, lse, token, logprob));
 cleanup:
   mlx_array_free(best);
   mlx_array_free(top);
@@ -177,7 +178,7 @@ int lm_step_run(lm_step* st, mlxc_lm_session* s, int32_t token, double u, int32_
     }
     if (st->replay) {
       lm_static_decode_advance(s);
-      return picks ? read_greedy(st->best, st->top, st->lse, picked, logprob) : lm_step_last_row(st->logits, row);
+      return picks ? read_pick(st->best, st->top, st->lse, picked, logprob) : lm_step_last_row(st->logits, row);
     }
   }
   mlx_array logits = mlx_array_new();

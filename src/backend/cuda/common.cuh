@@ -131,6 +131,14 @@ __device__ __forceinline__ float round_as(float v) {
   else return v;
 }
 
+// v rounded to `dtype` known at run time (float16, bfloat16; others unchanged): round_as's
+// counterpart for kernels that take the dtype as an argument.
+__device__ __forceinline__ float round_to(float v, int dtype) {
+  if (dtype == MLX_FLOAT16) return f16_to_f32(f32_to_f16(v));
+  if (dtype == MLX_BFLOAT16) return bf16_to_f32(f32_to_bf16(v));
+  return v;
+}
+
 // sigmoid with e = e^-|x|: 1 / (1 + e) for x >= 0, e / (1 + e) below (no cancellation, which
 // 1 - 1 / (1 + e) suffers in float32 for negative x).
 __device__ __forceinline__ float gpu_sigmoid(float x) {

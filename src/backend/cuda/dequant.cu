@@ -12,12 +12,6 @@
 
 namespace {
 
-__device__ __forceinline__ float round_to_dtype(int dtype, float v) {
-  if (dtype == MLX_BFLOAT16) return bf16_to_f32(f32_to_bf16(v));
-  if (dtype == MLX_FLOAT16) return f16_to_f32(f32_to_f16(v));
-  return v;
-}
-
 // Each thread takes 8 consecutive values of a row (cols is a multiple of the group size, hence
 // of 8), so the row and group come from one division per 8 values.
 __global__ void dequant_affine(void* out, int out_dtype, const uint8_t* w, const void* scales, int s_dtype,
@@ -39,7 +33,7 @@ __global__ void dequant_affine(void* out, int out_dtype, const uint8_t* w, const
     for (int e = 0; e < 8; e++) {
       const float q = (float)((uint32_t)(packed >> (e * bits)) & mask);
       const float value =
-          emulate ? round_to_dtype(sum_dtype, round_to_dtype(s_dtype, scale * q) + bias) : scale * q + bias;
+          emulate ? round_to(round_to(scale * q, s_dtype) + bias, sum_dtype) : scale * q + bias;
       store_f32(out, out_dtype, base + e, value);
     }
   }

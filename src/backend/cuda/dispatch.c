@@ -164,19 +164,24 @@ static int k_dynamic_slice(core_node* node, core_array** outputs) {
 
 /* ---- elementwise ---- */
 
+int gpu_binary_operands(core_node* node, core_array* out, const void** pa, int64_t* a_strides, const void** pb,
+                        int64_t* b_strides, void** po) {
+  core_array *a = node->inputs[0], *b = node->inputs[1];
+  cpu_broadcast_strides(a->shape, a->strides, a->ndim, out->shape, out->ndim, a_strides);
+  cpu_broadcast_strides(b->shape, b->strides, b->ndim, out->shape, out->ndim, b_strides);
+  int dev = device_of(node);
+  return gpu_device_ptr(a, dev, pa) || gpu_device_ptr(b, dev, pb) || gpu_alloc_output(out, dev, po);
+}
+
 static int k_binary(core_node* node, core_array** outputs) {
   core_array *a = node->inputs[0], *b = node->inputs[1], *out = outputs[0];
   int code = node->op->code;
   if (a->dtype != b->dtype || !gpu_binary_supported(code, a->dtype)) return GPU_KERNEL_DECLINED;
   int64_t as[CORE_MAX_NDIM], bs[CORE_MAX_NDIM];
-  cpu_broadcast_strides(a->shape, a->strides, a->ndim, out->shape, out->ndim, as);
-  cpu_broadcast_strides(b->shape, b->strides, b->ndim, out->shape, out->ndim, bs);
-  int dev = device_of(node);
   const void *pa, *pb;
   void* po;
-  if (gpu_device_ptr(a, dev, &pa) || gpu_device_ptr(b, dev, &pb) || gpu_alloc_output(out, dev, &po))
-    return 1;
-  return gpu_launch_binary(dev, code, a->dtype, out->dtype, po, pa, as, pb, bs, out->shape, out->ndim);
+  if (gpu_binary_operands(node, out, &pa, as, &pb, bs, &po)) return 1;
+  return gpu_launch_binary(device_of(node), code, a->dtype, out->dtype, po, pa, as, pb, bs, out->shape, out->ndim);
 }
 
 static int k_unary(core_node* node, core_array** outputs) {

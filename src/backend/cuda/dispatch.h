@@ -48,6 +48,11 @@ static inline bool float_dtype(mlx_dtype d) {
   return d == MLX_FLOAT32 || d == MLX_FLOAT16 || d == MLX_BFLOAT16;
 }
 
+/* A binary node's operands on the device with their strides broadcast to out's shape, and out
+ * allocated there: 0, or 1 with the error reported. */
+int gpu_binary_operands(core_node* node, core_array* out, const void** pa, int64_t* a_strides, const void** pb,
+                        int64_t* b_strides, void** po);
+
 /* Rows of the last axis of `a` (leading dims + inner stride). */
 static inline gpu_rows rows_of(const core_array* a) {
   gpu_rows r;

@@ -19,15 +19,12 @@
 /* ---- elementwise ---- */
 
 static int binary_more(core_node* node, int code, core_array* out) {
-  core_array *a = node->inputs[0], *b = node->inputs[1];
   int64_t as[CORE_MAX_NDIM], bs[CORE_MAX_NDIM];
-  cpu_broadcast_strides(a->shape, a->strides, a->ndim, out->shape, out->ndim, as);
-  cpu_broadcast_strides(b->shape, b->strides, b->ndim, out->shape, out->ndim, bs);
-  int dev = device_of(node);
   const void *pa, *pb;
   void* po;
-  if (gpu_device_ptr(a, dev, &pa) || gpu_device_ptr(b, dev, &pb) || gpu_alloc_output(out, dev, &po)) return 1;
-  return gpu_launch_binary_more(dev, code, a->dtype, po, pa, as, pb, bs, out->shape, out->ndim);
+  if (gpu_binary_operands(node, out, &pa, as, &pb, bs, &po)) return 1;
+  return gpu_launch_binary_more(device_of(node), code, node->inputs[0]->dtype, po, pa, as, pb, bs, out->shape,
+                                out->ndim);
 }
 
 static int k_binary_more(core_node* node, core_array** outputs) {

@@ -46,13 +46,6 @@ __device__ float block_max(float v, float* scratch) {
   return t;
 }
 
-// Rounds v through `dtype` (what storing and reloading it would give).
-__device__ __forceinline__ float round_to(float v, int dtype) {
-  if (dtype == MLX_FLOAT16) return f16_to_f32(f32_to_f16(v));
-  if (dtype == MLX_BFLOAT16) return bf16_to_f32(f32_to_bf16(v));
-  return v;
-}
-
 __global__ void rms_norm_kernel(void* out, int out_dtype, const void* x, int x_dtype, gpu_rows R,
                                 int64_t D, const void* w, int w_dtype, int64_t w_stride, float eps) {
   gpu_chain_start();

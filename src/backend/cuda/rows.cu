@@ -35,12 +35,6 @@ __device__ double block_max_nan(double v, double* scratch) {
   return t;
 }
 
-__device__ __forceinline__ float round_through(float v, int dtype) {
-  if (dtype == MLX_FLOAT16) return f16_to_f32(f32_to_f16(v));
-  if (dtype == MLX_BFLOAT16) return bf16_to_f32(f32_to_bf16(v));
-  return v;
-}
-
 __global__ void layer_norm_kernel(void* out, int out_dtype, const void* x, int x_dtype, gpu_rows R,
                                   int64_t D, const void* w, int w_dtype, int64_t w_stride,
                                   const void* b, int b_dtype, int64_t b_stride, float eps) {
@@ -59,7 +53,7 @@ __global__ void layer_norm_kernel(void* out, int out_dtype, const void* x, int x
   float inv = __fdiv_rn(1.0f, __fsqrt_rn(__fdiv_rn(ss, (float)D) + eps));
   for (int64_t i = threadIdx.x; i < D; i += blockDim.x) {
     float c = __fsub_rn(load_f32(x, x_dtype, base + i * R.inner_stride), mean);
-    float y = round_through(__fmul_rn(c, inv), out_dtype);
+    float y = round_to(__fmul_rn(c, inv), out_dtype);
     if (w || b) {
       if (w) y = __fmul_rn(y, load_f32(w, w_dtype, i * w_stride));
       if (b) y = __fadd_rn(y, load_f32(b, b_dtype, i * b_stride));
