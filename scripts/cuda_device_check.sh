@@ -26,7 +26,7 @@ pack)
     p=$(ldconfig -p | awk -v l="$l" '$1 == l {print $NF; exit}')
     [ -n "$p" ] && cp -L "$p" "$tmp/lib/"
   done
-  tar -C "$tmp" -cJf "$PACK/cb.tar.xz" bin lib && rm -rf "$tmp"
+  tar -C "$tmp" -cf - bin lib | xz -9 -T1 > "$PACK/cb.tar.xz" && rm -rf "$tmp"
   ls -la "$PACK"
   ;;
 run)

@@ -531,42 +531,50 @@ TEST(rope_variants) {
 
 /* mlxc_fast_rope_kv (one decode step's RoPE and KV writes) on the GPU against the CPU: q and k as
  * views of one projection's heads (the decoder's layout), the 0.5B (14 + 2 heads of 64) and 8B
- * (32 + 8 heads of 128) shapes, a slot past the written ones; the GPU caches are written in place. */
+ * (32 + 8 heads of 128) shapes, a slot past the written ones; the GPU caches are written in place.
+ * Variant 1: half the dims rotated (the rest copied), interleaved pairs and a frequency array. */
 TEST(rope_kv) {
   const int shapes[2][3] = {{14, 2, 64}, {32, 8, 128}};
   for (int t = 0; t < 3; t++)
-    for (int sh = 0; sh < 2; sh++) {
-      mlx_dtype dt = float_types[t];
-      int H = shapes[sh][0], K = shapes[sh][1], D = shapes[sh][2], T = 40;
-      int sqk[4] = {1, H + K, 1, D}, sv[4] = {1, K, 1, D}, sc[4] = {1, K, T, D};
-      mlx_array qk = rand_array(sqk, 4, dt, -2, 2), v = rand_array(sv, 4, dt, -1, 1);
-      mlx_array keys0 = rand_array(sc, 4, dt, -1, 1), values0 = rand_array(sc, 4, dt, -1, 1);
-      mlx_array q = mlx_array_new(), k = mlx_array_new(), position = mlx_array_new_int(17);
-      int start[4] = {0, 0, 0, 0}, stop[4] = {1, H, 1, D};
-      mlx_slice(&q, qk, start, 4, stop, 4, NULL, 0, cpu);
-      start[1] = H;
-      stop[1] = H + K;
-      mlx_slice(&k, qk, start, 4, stop, 4, NULL, 0, cpu);
-      mlx_optional_float base = {500000.0f, true};
-      mlx_array gq = mlx_array_new(), gk = mlx_array_new(), gv = mlx_array_new();
-      mlx_array cq = mlx_array_new(), ck = mlx_array_new(), cv = mlx_array_new();
-      mlx_copy(&gk, keys0, gpu); /* private GPU copies: written in place */
-      mlx_copy(&gv, values0, gpu);
-      mlx_array_eval(gk);
-      mlx_array_eval(gv);
-      CHECK(mlxc_fast_rope_kv(&gq, &gk, &gv, q, k, v, gk, gv, D, false, base, 1.0f, position, mlx_array_new(), gpu) == 0);
-      CHECK(mlxc_fast_rope_kv(&cq, &ck, &cv, q, k, v, keys0, values0, D, false, base, 1.0f, position, mlx_array_new(),
-                              cpu) == 0);
-      char what[80];
-      snprintf(what, sizeof what, "rope_kv %s %d+%d heads of %d: q", dname(dt), H, K, D);
-      compare(what, gq, cq, 0, 0, norm_tol(dt));
-      snprintf(what, sizeof what, "rope_kv %s %d+%d heads of %d: keys", dname(dt), H, K, D);
-      compare(what, gk, ck, 0, 0, norm_tol(dt));
-      snprintf(what, sizeof what, "rope_kv %s %d+%d heads of %d: values", dname(dt), H, K, D);
-      compare(what, gv, cv, 0, 0, 0);
-      mlx_array all[] = {qk, v, keys0, values0, q, k, position, gq, gk, gv, cq, ck, cv};
-      for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) mlx_array_free(all[i]);
-    }
+    for (int sh = 0; sh < 2; sh++)
+      for (int variant = 0; variant < 2; variant++) {
+        mlx_dtype dt = float_types[t];
+        int H = shapes[sh][0], K = shapes[sh][1], D = shapes[sh][2], T = 40;
+        int sqk[4] = {1, H + K, 1, D}, sv[4] = {1, K, 1, D}, sc[4] = {1, K, T, D};
+        mlx_array qk = rand_array(sqk, 4, dt, -2, 2), v = rand_array(sv, 4, dt, -1, 1);
+        mlx_array keys0 = rand_array(sc, 4, dt, -1, 1), values0 = rand_array(sc, 4, dt, -1, 1);
+        mlx_array q = mlx_array_new(), k = mlx_array_new(), position = mlx_array_new_int(17);
+        int start[4] = {0, 0, 0, 0}, stop[4] = {1, H, 1, D};
+        mlx_slice(&q, qk, start, 4, stop, 4, NULL, 0, cpu);
+        start[1] = H;
+        stop[1] = H + K;
+        mlx_slice(&k, qk, start, 4, stop, 4, NULL, 0, cpu);
+        const int dims = variant ? D / 2 : D;
+        const bool traditional = variant == 1;
+        int sf[1] = {dims / 2};
+        mlx_array freqs = variant ? rand_array(sf, 1, MLX_FLOAT32, 1, 1000) : mlx_array_new();
+        mlx_optional_float base = {500000.0f, variant == 0};
+        mlx_array gq = mlx_array_new(), gk = mlx_array_new(), gv = mlx_array_new();
+        mlx_array cq = mlx_array_new(), ck = mlx_array_new(), cv = mlx_array_new();
+        mlx_copy(&gk, keys0, gpu); /* private GPU copies: written in place */
+        mlx_copy(&gv, values0, gpu);
+        mlx_array_eval(gk);
+        mlx_array_eval(gv);
+        CHECK_MSG(mlxc_fast_rope_kv(&gq, &gk, &gv, q, k, v, gk, gv, dims, traditional, base, 1.0f, position, freqs, gpu) == 0,
+                  "%s", mlxc_last_error());
+        CHECK(mlxc_fast_rope_kv(&cq, &ck, &cv, q, k, v, keys0, values0, dims, traditional, base, 1.0f, position, freqs,
+                                cpu) == 0);
+        CHECK_MSG(made_on_gpu(gq), "rope_kv variant %d: not computed on the GPU", variant);
+        char what[96];
+        snprintf(what, sizeof what, "rope_kv %s %d+%d heads of %d, variant %d: q", dname(dt), H, K, D, variant);
+        compare(what, gq, cq, 0, 0, norm_tol(dt));
+        snprintf(what, sizeof what, "rope_kv %s %d+%d heads of %d, variant %d: keys", dname(dt), H, K, D, variant);
+        compare(what, gk, ck, 0, 0, norm_tol(dt));
+        snprintf(what, sizeof what, "rope_kv %s %d+%d heads of %d, variant %d: values", dname(dt), H, K, D, variant);
+        compare(what, gv, cv, 0, 0, 0);
+        mlx_array all[] = {qk, v, keys0, values0, q, k, position, gq, gk, gv, cq, ck, cv, freqs};
+        for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) mlx_array_free(all[i]);
+      }
 }
 
 /* Queries uniform in [-qmag, qmag]: large values make the softmax peaked, so that the running

@@ -315,44 +315,48 @@ __global__ void rope_kernel(void* out, int out_dtype, const void* x, int x_dtype
 // rope_kv (mlxc_fast_rope_kv): the q rows rotated into q_out, the k rows rotated and the v rows
 // copied into the caches' slots from `position`; one launch for what took a RoPE and two
 // dynamic slice updates. Work items: the q rows' pairs (and copied tails), the k rows', then
-// v's values. DT: the one dtype of all five arrays.
+// v's values. DT: the one dtype of all five arrays. The critical path is one memory latency after
+// the chain wait: frequencies from `base` alone are tabulated before it (arithmetic only, while
+// the previous kernel finishes), and an item's inputs are loaded before the position, whose
+// value only the angle and the cache slot need, so that all of them are in flight together.
 template <int DT>
 __global__ void rope_kv_kernel(gpu_rope_kv_args A) {
-  gpu_chain_start();
   extern __shared__ float inv_freq[];
-  rope_inverse_frequencies(inv_freq, A.dims, A.base, A.freqs, A.freqs_dtype, A.freqs_stride);
+  if (!A.freqs) rope_inverse_frequencies(inv_freq, A.dims, A.base, NULL, 0, 0);
+  gpu_chain_start();
+  if (A.freqs) rope_inverse_frequencies(inv_freq, A.dims, A.base, A.freqs, A.freqs_dtype, A.freqs_stride);
   const int half = A.dims / 2;
   const int64_t per_row = half + (A.D - 2 * half), q_items = A.q_count * per_row;
   const int64_t k_items = A.k_count * per_row, items = q_items + k_items + A.v_count * A.Dv;
-  const int64_t start = A.position_dtype == MLX_INT64 ? *(const int64_t*)A.position
-                                                      : (int64_t) * (const int32_t*)A.position;
-  int64_t slot = start < 0 ? start + A.T : start;  // as mlx_slice_update_dynamic
-  slot = slot < 0 ? 0 : slot > A.T - A.L ? A.T - A.L : slot;
   for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < items;
        e += (int64_t)gridDim.x * blockDim.x) {
-    if (e >= q_items + k_items) {  // a value: copied into its slot
-      const int64_t f = e - q_items - k_items, r = f / A.Dv, j = f - r * A.Dv;
-      const int64_t dst = ((r / A.L) * A.T + slot + r % A.L) * A.Dv + j;
-      store_f32(A.values, DT, dst, load_as_f32<DT>(A.v, gpu_row_offset(A.v_rows, r) + j * A.v_rows.inner_stride));
-      continue;
-    }
-    const bool is_k = e >= q_items;
-    const int64_t f = is_k ? e - q_items : e, r = f / per_row, t = f - r * per_row;
-    const gpu_rows& R = is_k ? A.k_rows : A.q_rows;
-    const void* x = is_k ? A.k : A.q;
-    void* out = is_k ? A.keys : A.q_out;
-    const int64_t rb = gpu_row_offset(R, r);
-    const int64_t ob = is_k ? ((r / A.L) * A.T + slot + r % A.L) * A.D : r * A.D;
-    if (t >= half) {  // past the rotated dims: copied
-      const int64_t j = 2 * half + (t - half);
-      store_f32(out, DT, ob + j, load_as_f32<DT>(x, rb + j * R.inner_stride));
-      continue;
-    }
+    // The item: its row r, its input values x1 (and x2 for a rotated pair) and where they go.
+    const bool is_v = e >= q_items + k_items, is_k = !is_v && e >= q_items;
+    const int64_t f = is_v ? e - q_items - k_items : is_k ? e - q_items : e;
+    const int64_t r = is_v ? f / A.Dv : f / per_row, t = is_v ? f - r * A.Dv : f - r * per_row;
+    const bool pair = !is_v && t < half;
     const int i = (int)t;
-    const int64_t ja = A.traditional ? 2 * i : i, jb = A.traditional ? 2 * i + 1 : i + half;
+    // Columns: a value's own; a pair's two; a copied tail value's.
+    const int64_t ja = is_v ? t : pair ? (A.traditional ? 2 * i : i) : 2 * half + (t - half);
+    const int64_t jb = A.traditional ? 2 * i + 1 : i + half;
+    const gpu_rows& R = is_v ? A.v_rows : is_k ? A.k_rows : A.q_rows;
+    const void* x = is_v ? A.v : is_k ? A.k : A.q;
+    const int64_t rb = gpu_row_offset(R, r);
+    const float x1 = load_as_f32<DT>(x, rb + ja * R.inner_stride);
+    const float x2 = pair ? load_as_f32<DT>(x, rb + jb * R.inner_stride) : 0.0f;
+    const int64_t start = A.position_dtype == MLX_INT64 ? *(const int64_t*)A.position
+                                                        : (int64_t) * (const int32_t*)A.position;
+    int64_t slot = start < 0 ? start + A.T : start;  // as mlx_slice_update_dynamic
+    slot = slot < 0 ? 0 : slot > A.T - A.L ? A.T - A.L : slot;
+    void* out = is_v ? A.values : is_k ? A.keys : A.q_out;
+    const int64_t width = is_v ? A.Dv : A.D;
+    const int64_t ob = is_v || is_k ? ((r / A.L) * A.T + slot + r % A.L) * width : r * A.D;
+    if (!pair) {  // a value, or a q/k value past the rotated dims: copied
+      store_f32(out, DT, ob + ja, x1);
+      continue;
+    }
     float y1, y2;
-    rope_rotate(load_as_f32<DT>(x, rb + ja * R.inner_stride), load_as_f32<DT>(x, rb + jb * R.inner_stride),
-                __fmul_rn(A.scale, (float)start + (float)(r % A.L)), inv_freq[i], &y1, &y2);
+    rope_rotate(x1, x2, __fmul_rn(A.scale, (float)start + (float)(r % A.L)), inv_freq[i], &y1, &y2);
     store_f32(out, DT, ob + ja, y1);
     store_f32(out, DT, ob + jb, y2);
   }
