@@ -6,6 +6,7 @@
  * fallback). Covers every real dtype, contiguous, transposed and stepped inputs, every axis set
  * with and without keepdims, groups of every team size, empty axes, NaN and infinities, integer
  * wrap and uint64 beyond 2^63. Skips (passing) when no CUDA GPU is present. */
+#include <math.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -413,6 +414,53 @@ TEST(scans_nan_inf_wrap_and_identities) {
   for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++) mlx_array_free(arrays[i]);
 }
 
+/* array_equal's and allclose's reduction to one bool (all_true) on the GPU, against the CPU
+ * stream: equal and unequal (one element, the last), transposed views, NaN with and without
+ * equal_nan, tolerances just inside and outside, an empty array and a 0-d one. */
+static bool gpu_bool(mlx_array r, const char* what) {
+  bool v = false;
+  CHECK_MSG(made_on_gpu(r), "%s: not computed on the GPU", what);
+  CHECK(mlx_array_item_bool(&v, r) == 0);
+  return v;
+}
+
+TEST(array_equal_and_allclose) {
+  float v[64 * 33];
+  for (int i = 0; i < 64 * 33; i++) v[i] = (float)(i % 97) * 0.25f - 7.0f;
+  int shape[2] = {64, 33};
+  mlx_array x = mlx_array_new_data(v, shape, 2, MLX_FLOAT32), y = mlx_array_new_data(v, shape, 2, MLX_FLOAT32);
+  v[64 * 33 - 1] += 1.0f;
+  mlx_array z = mlx_array_new_data(v, shape, 2, MLX_FLOAT32);
+  v[64 * 33 - 1] -= 1.0f;
+  v[5] = NAN;
+  mlx_array xn = mlx_array_new_data(v, shape, 2, MLX_FLOAT32);
+  v[5] = 5 * 0.25f - 7.0f;
+  for (int i = 0; i < 64 * 33; i++) v[i] += 1e-6f * (float)(i % 3);
+  mlx_array xc = mlx_array_new_data(v, shape, 2, MLX_FLOAT32);
+  mlx_array xt = mlx_array_new(), yt = mlx_array_new(), zt = mlx_array_new(), r = mlx_array_new(), c = mlx_array_new();
+  mlx_transpose(&xt, x, gpu);
+  mlx_transpose(&yt, y, gpu);
+  mlx_transpose(&zt, z, gpu);
+  bool cv = false;
+  CHECK(mlx_array_equal(&r, x, y, false, gpu) == 0 && gpu_bool(r, "equal"));
+  CHECK(mlx_array_equal(&r, x, z, false, gpu) == 0 && !gpu_bool(r, "last element differs"));
+  CHECK(mlx_array_equal(&r, xt, yt, false, gpu) == 0 && gpu_bool(r, "transposed, equal"));
+  CHECK(mlx_array_equal(&r, xt, zt, false, gpu) == 0 && !gpu_bool(r, "transposed, differs"));
+  CHECK(mlx_array_equal(&r, xn, xn, false, gpu) == 0 && !gpu_bool(r, "NaN, equal_nan false"));
+  CHECK(mlx_array_equal(&r, xn, xn, true, gpu) == 0 && gpu_bool(r, "NaN, equal_nan true"));
+  CHECK(mlx_allclose(&r, x, xc, 1e-5, 1e-5, false, gpu) == 0 && gpu_bool(r, "allclose inside"));
+  CHECK(mlx_allclose(&r, x, xc, 0.0, 1e-7, false, gpu) == 0 && !gpu_bool(r, "allclose outside"));
+  CHECK(mlx_allclose(&c, x, xc, 0.0, 1e-7, false, cpu) == 0 && mlx_array_item_bool(&cv, c) == 0 && !cv);
+  int empty_shape[2] = {0, 3};
+  mlx_array e = mlx_array_new_data(v, empty_shape, 2, MLX_FLOAT32);
+  CHECK(mlx_array_equal(&r, e, e, false, gpu) == 0 && gpu_bool(r, "empty"));
+  mlx_array s0 = mlx_array_new_float(2.5f), s1 = mlx_array_new_float(2.5f), s2 = mlx_array_new_float(3.0f);
+  CHECK(mlx_array_equal(&r, s0, s1, false, gpu) == 0 && gpu_bool(r, "0-d equal"));
+  CHECK(mlx_array_equal(&r, s0, s2, false, gpu) == 0 && !gpu_bool(r, "0-d differs"));
+  mlx_array arrays[] = {x, y, z, xn, xc, xt, yt, zt, r, c, e, s0, s1, s2};
+  for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++) mlx_array_free(arrays[i]);
+}
+
 /* Without a GPU the reductions and scans still run (on the CPU) on the default stream. */
 TEST(cpu_only_reductions_still_work) {
   float v[4] = {1, 2, 3, 4};
@@ -448,5 +496,6 @@ int main(void) {
   RUN(scans_every_dtype_axis_and_layout);
   RUN(scans_long_lines);
   RUN(scans_nan_inf_wrap_and_identities);
+  RUN(array_equal_and_allclose);
   return TEST_SUMMARY();
 }

@@ -62,6 +62,23 @@ int gpu_softmax_any_axes(core_node* node, core_array** outputs) {
   return gpu_launch_softmax_groups(device_of(node), in->dtype, out->dtype, po, px, &groups);
 }
 
+/* all_true (array_equal's and allclose's last step): `all` over every axis of a bool array. */
+static int k_all_true(core_node* node, core_array** outputs) {
+  core_array *in = node->inputs[0], *out = outputs[0];
+  if (in->dtype != MLX_BOOL) return GPU_KERNEL_DECLINED; /* the CPU kernel reports it */
+  bool reduced[CORE_MAX_NDIM];
+  for (int d = 0; d < CORE_MAX_NDIM; d++) reduced[d] = true;
+  cpu_reduce_plan plan;
+  cpu_reduce_plan_init(&plan, in->shape, in->ndim, in->strides, NULL, reduced);
+  gpu_group_plan groups;
+  group_plan(&groups, &plan);
+  int dev = device_of(node);
+  const void* px;
+  void* po;
+  if (gpu_device_ptr(in, dev, &px) || gpu_alloc_output(out, dev, &po)) return 1;
+  return gpu_launch_reduce(dev, REDUCE_ALL, MLX_BOOL, MLX_BOOL, 0, po, px, &groups);
+}
+
 /* cumsum, cumprod, cummax, cummin, logcumsumexp along one axis. */
 static int k_scan(core_node* node, core_array** outputs) {
   const scan_params* params = node->params;
@@ -89,6 +106,7 @@ const gpu_entry gpu_reduce_kernels[] = {
     {&prim_var, gpu_reduce_any_axes},
     {&prim_std, gpu_reduce_any_axes},
     {&prim_argmin, gpu_reduce_any_axes},
+    {&prim_all_true, k_all_true},
     {&prim_cumsum, k_scan},
     {&prim_cumprod, k_scan},
     {&prim_cummax, k_scan},
