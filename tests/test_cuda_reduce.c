@@ -414,6 +414,47 @@ TEST(scans_nan_inf_wrap_and_identities) {
   for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++) mlx_array_free(arrays[i]);
 }
 
+/* median over any axes, every real dtype and the three layouts, against the CPU exactly (both
+ * sort the values as doubles and average the two middle ones in double): odd and even group
+ * sizes (5, 6, 4·6...), NaN placed last, ties from small integer ranges; a group over 4096
+ * values still runs (on the CPU: the GPU kernel sorts a group in shared memory). */
+TEST(median_any_axes) {
+  static const char* layout_names[3] = {"contiguous", "transposed", "stepped"};
+  static const int axis_sets[][3] = {{0}, {1}, {2}, {0, 2}, {0, 1, 2}, {-1, 1}};
+  static const size_t axis_counts[] = {1, 1, 1, 2, 3, 2};
+  for (size_t t = 0; t < N_TYPES; t++) {
+    mlx_dtype dt = all_types[t];
+    double lo, hi;
+    value_range(dt, false, &lo, &hi);
+    mlx_array xs[3];
+    layouts(dt, lo, hi, xs);
+    for (int l = 0; l < 3; l++)
+      for (size_t a = 0; a < sizeof axis_counts / sizeof axis_counts[0]; a++) {
+        char what[128];
+        bool keepdims = a % 2;
+        snprintf(what, sizeof what, "median %s %s axis set %zu keepdims=%d", dname(dt), layout_names[l], a, keepdims);
+        CHECK_ON_BOTH(what, mlx_median(R, xs[l], axis_sets[a], axis_counts[a], keepdims, S));
+      }
+    for (int l = 0; l < 3; l++) mlx_array_free(xs[l]);
+  }
+  /* NaN sorts after every number: one NaN in a group of 6 moves the middle pair. */
+  float v[12] = {3, NAN, 1, 2, 5, 4, 7, 7, 7, -1, 0, NAN};
+  int shape[2] = {2, 6}, axis = 1;
+  mlx_array x = mlx_array_new_data(v, shape, 2, MLX_FLOAT32);
+  CHECK_ON_BOTH("median with NaN", mlx_median(R, x, &axis, 1, false, S));
+  mlx_array g = mlx_array_new();
+  CHECK(mlx_median(&g, x, &axis, 1, false, gpu) == 0);
+  const float* p = mlx_array_data_float32(g);
+  CHECK(p && p[0] == 3.5f && p[1] == 7.0f); /* (1 2 3 4 5 NaN): (3 + 4) / 2; (-1 0 7 7 7 NaN): 7 */
+  /* Beyond a block's shared memory: the CPU's kernel (same values). */
+  int big[1] = {5000}, axis0 = 0;
+  mlx_array b = rand_array(big, 1, MLX_FLOAT32, -1, 1), gb = mlx_array_new(), cb = mlx_array_new();
+  CHECK(mlx_median(&gb, b, &axis0, 1, false, gpu) == 0 && mlx_median(&cb, b, &axis0, 1, false, cpu) == 0);
+  compare("median of 5000 values", gb, cb, 0, 0, 0);
+  mlx_array arrays[] = {x, g, b, gb, cb};
+  for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++) mlx_array_free(arrays[i]);
+}
+
 /* array_equal's and allclose's reduction to one bool (all_true) on the GPU, against the CPU
  * stream: equal and unequal (one element, the last), transposed views, NaN with and without
  * equal_nan, tolerances just inside and outside, an empty array and a 0-d one. */
@@ -497,5 +538,6 @@ int main(void) {
   RUN(scans_long_lines);
   RUN(scans_nan_inf_wrap_and_identities);
   RUN(array_equal_and_allclose);
+  RUN(median_any_axes);
   return TEST_SUMMARY();
 }

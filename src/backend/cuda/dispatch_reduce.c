@@ -42,7 +42,13 @@ static int prepare_groups(core_node* node, core_array* out, const int64_t* out_s
 int gpu_reduce_any_axes(core_node* node, core_array** outputs) {
   const reduce_params* params = node->params;
   core_array *in = node->inputs[0], *out = outputs[0];
-  if (node->op->code == REDUCE_MEDIAN || in->dtype == MLX_COMPLEX64) return GPU_KERNEL_DECLINED;
+  if (in->dtype == MLX_COMPLEX64) return GPU_KERNEL_DECLINED;
+  if (node->op->code == REDUCE_MEDIAN) { /* groups sorted in shared memory: up to GPU_MEDIAN_MAX values */
+    int64_t group_size = 1;
+    for (int d = 0; d < in->ndim; d++)
+      if (params->reduced[d]) group_size *= in->shape[d];
+    if (group_size < 1 || group_size > GPU_MEDIAN_MAX) return GPU_KERNEL_DECLINED;
+  }
   gpu_group_plan groups;
   const void* px;
   void* po;
@@ -107,6 +113,7 @@ const gpu_entry gpu_reduce_kernels[] = {
     {&prim_std, gpu_reduce_any_axes},
     {&prim_argmin, gpu_reduce_any_axes},
     {&prim_all_true, k_all_true},
+    {&prim_median, gpu_reduce_any_axes},
     {&prim_cumsum, k_scan},
     {&prim_cumprod, k_scan},
     {&prim_cummax, k_scan},

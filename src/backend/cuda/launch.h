@@ -355,8 +355,10 @@ typedef struct {
   int64_t kept_strides[2][GPU_MAX_NDIM], reduced_strides[2][GPU_MAX_NDIM];
   int64_t groups, group_size;
 } gpu_group_plan;
-/* out[g] (row-major, out_dtype) = reduction `code` (a reduce_code other than REDUCE_MEDIAN) of
- * group g of x (any real dtype); ddof for var and std. */
+/* out[g] (row-major, out_dtype) = reduction `code` (a reduce_code) of group g of x (any real
+ * dtype); ddof for var and std. REDUCE_MEDIAN takes groups of 1 to GPU_MEDIAN_MAX values (sorted
+ * in shared memory; callers decline larger ones to the CPU). */
+#define GPU_MEDIAN_MAX 4096
 int gpu_launch_reduce(int device, int code, int dtype, int out_dtype, int ddof, void* out, const void* x,
                       const gpu_group_plan* plan);
 /* softmax of each group of x, written at the plan's output strides. */

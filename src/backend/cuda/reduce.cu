@@ -454,6 +454,52 @@ int launch_any_team(int device, void* out, int out_dtype, const void* x, int dty
   return launch_groups<256>(device, out, out_dtype, x, dtype, P, code, ddof, int_domain, ordered);
 }
 
+// ---- median: a block per group of at most GPU_MEDIAN_MAX values, sorted in shared memory ----
+
+// Whether a should come after b in the CPU's order (nan_last_compare: NaN after every number).
+__device__ __forceinline__ bool after(double a, double b) {
+  if (a != a) return b == b;
+  if (b != b) return false;
+  return a > b;
+}
+
+// The group's values as doubles (padded with NaN to n2, a power of two: after every real value,
+// so positions below the group size hold what the CPU's sort holds), a bitonic sort, then the
+// middle value or the mean of the two middle ones, as the CPU computes it.
+__global__ void median_kernel(void* out, int out_dtype, const void* x, int dtype, gpu_group_plan P, int n2) {
+  __shared__ double v[GPU_MEDIAN_MAX];
+  const int n = (int)P.group_size;
+  for (int64_t g = blockIdx.x; g < P.groups; g += gridDim.x) {
+    const int64_t base = kept_offset(P, g, 0);
+    for (int k = threadIdx.x; k < n2; k += blockDim.x) v[k] = k < n ? load_f64(x, dtype, base + element_offset(P, k, 0)) : NAN;
+    __syncthreads();
+    for (int size = 2; size <= n2; size <<= 1) {
+      for (int stride = size >> 1; stride > 0; stride >>= 1) {
+        for (int i = threadIdx.x; i < n2 / 2; i += blockDim.x) {
+          const int lo = 2 * i - (i & (stride - 1)), hi = lo + stride;
+          const double a = v[lo], b = v[hi];
+          if (after(a, b) == ((lo & size) == 0)) v[lo] = b, v[hi] = a;
+        }
+        __syncthreads();
+      }
+    }
+    if (threadIdx.x == 0) store_f64(out, out_dtype, g, n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) * 0.5);
+    __syncthreads();  // v is refilled for the next group
+  }
+}
+
+int launch_median(int device, void* out, int out_dtype, const void* x, int dtype, const gpu_group_plan* P) {
+  if (P->groups == 0) return 0;
+  if (P->group_size < 1 || P->group_size > GPU_MEDIAN_MAX) return util_error("median: group size not supported on the GPU");
+  cudaStream_t s = gpu_stream(device);
+  if (!s) return 1;
+  int n2 = 2;
+  while (n2 < P->group_size) n2 *= 2;
+  const int64_t cap = (int64_t)gpu_sm_count(device) * 8;
+  median_kernel<<<(unsigned)(P->groups < cap ? P->groups : cap), 256, 0, s>>>(out, out_dtype, x, dtype, *P, n2);
+  return GPU_LAUNCHED("median");
+}
+
 // ---- scans: scan.c's steps ----
 
 // log(exp(a) + exp(b)) without overflow; NaN propagates, -inf is the identity.
@@ -670,7 +716,7 @@ int launch_scan(int device, void* out, int out_dtype, const void* x, int dtype, 
 
 extern "C" int gpu_launch_reduce(int device, int code, int dtype, int out_dtype, int ddof, void* out, const void* x,
                                  const gpu_group_plan* plan) {
-  if (code == REDUCE_MEDIAN) return util_error("median: no GPU kernel");
+  if (code == REDUCE_MEDIAN) return launch_median(device, out, out_dtype, x, dtype, plan);
   bool keeps_dtype = code == REDUCE_SUM || code == REDUCE_PROD || code == REDUCE_MAX || code == REDUCE_MIN ||
                      code == REDUCE_ALL || code == REDUCE_ANY || code == REDUCE_ARGMAX || code == REDUCE_ARGMIN;
   bool ordering = code == REDUCE_MAX || code == REDUCE_MIN || code == REDUCE_ARGMAX || code == REDUCE_ARGMIN;
