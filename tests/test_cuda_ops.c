@@ -1088,16 +1088,17 @@ TEST(residency_and_fallback) {
   mlx_multiply(&g2, e, a, gpu);
   mlx_multiply(&c2, cpu_e, a, cpu);
   compare("reuse after host read", g2, c2, 4e-6, 0, 0);
-  /* An op without a GPU kernel (a matrix inverse) on a GPU stream over a device-resident view:
-   * the CPU kernel runs on a host copy, so the result equals the CPU stream's. */
+  /* An op without a GPU kernel (a triangular matrix's inverse) on a GPU stream over a
+   * device-resident view: the CPU kernel runs on a host copy, so the result equals the CPU
+   * stream's. */
   mlx_array gs = mlx_array_new(), cs = mlx_array_new(), square = mlx_array_new(), cpu_square = mlx_array_new();
   int start[2] = {0, 0}, stop[2] = {48, 48}, step[2] = {1, 1};
   mlx_slice(&square, t, start, 2, stop, 2, step, 2, gpu);
   mlx_slice(&cpu_square, cpu_t, start, 2, stop, 2, step, 2, cpu);
-  CHECK(mlx_linalg_inv(&gs, square, gpu) == 0);
-  CHECK_MSG(!made_on_gpu(gs), "inv: expected the CPU fallback");
-  mlx_linalg_inv(&cs, cpu_square, cpu);
-  compare("inv fallback on a GPU stream", gs, cs, 0, 0, 1e-6);
+  CHECK(mlx_linalg_tri_inv(&gs, square, true, gpu) == 0);
+  CHECK_MSG(!made_on_gpu(gs), "tri_inv: expected the CPU fallback");
+  mlx_linalg_tri_inv(&cs, cpu_square, true, cpu);
+  compare("tri_inv fallback on a GPU stream", gs, cs, 0, 0, 1e-6);
   /* A GPU kernel consuming the fallback's host output. */
   mlx_array gn = mlx_array_new(), cn = mlx_array_new();
   mlx_negative(&gn, gs, gpu);

@@ -31,6 +31,7 @@ int gpu_check_host_indices(const core_array* ind, int n, const char* op);
 extern const gpu_entry gpu_conv_kernels[];
 extern const gpu_entry gpu_gather_qmm_kernels[];
 extern const gpu_entry gpu_reduce_kernels[];
+extern const gpu_entry gpu_linalg_kernels[]; /* dispatch_linalg.c */
 
 /* Reductions and softmax over any set of axes (dispatch_reduce.c): where the last-axis kernels
  * of dispatch.c decline, they call these. */

@@ -355,6 +355,28 @@ typedef struct {
   int64_t kept_strides[2][GPU_MAX_NDIM], reduced_strides[2][GPU_MAX_NDIM];
   int64_t groups, group_size;
 } gpu_group_plan;
+/* A batch of (rows, cols) float32/float64 matrices at any strides (linalg.cu): matrix b starts
+ * at the row-major position b over the batch dims. */
+typedef struct {
+  int nbatch;
+  int batch_shape[GPU_MAX_NDIM];
+  int64_t batch_strides[GPU_MAX_NDIM];
+  int rows, cols;
+  int64_t rs, cs;
+  int dtype;
+  const void* data;
+} gpu_matrices;
+/* cuSOLVER in double, as the CPU's LAPACK kernels: `count` matrices into row-major outputs of
+ * out_dtype (float32/float64). They wait for the batch and fail with the CPU's messages for a
+ * non-positive-definite or singular matrix, and for NaN or infinity in the input. solve: x with
+ * a x = b, or a's inverse when b is NULL (op names the caller in messages). lu_factor: LU, getrf's
+ * swaps 0-based (min(rows, cols) a matrix) and the rows with A[i] = (LU)[rows[i]]. */
+int gpu_linalg_cholesky(int device, const gpu_matrices* a, int64_t count, bool upper, void* out, int out_dtype);
+int gpu_linalg_solve(int device, const gpu_matrices* a, const gpu_matrices* b, int64_t count, void* out,
+                     int out_dtype, const char* op);
+int gpu_linalg_lu_factor(int device, const gpu_matrices* a, int64_t count, void* lu, int lu_dtype, uint32_t* piv,
+                         uint32_t* rows);
+
 /* out[g] (row-major, out_dtype) = reduction `code` (a reduce_code) of group g of x (any real
  * dtype); ddof for var and std. REDUCE_MEDIAN takes groups of 1 to GPU_MEDIAN_MAX values (sorted
  * in shared memory; callers decline larger ones to the CPU). */

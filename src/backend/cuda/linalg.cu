@@ -1,0 +1,258 @@
+// Dense linear algebra on the GPU through cuSOLVER (CUDA toolkit): cholesky, inv, solve and
+// lu_factor of float32/float64 batches, computed as the CPU kernels compute them (linalg.c): each
+// matrix copied into a column-major double buffer, factorized there (potrf, getrf, getrs) and
+// written back row-major in the output dtype. The factorizations' status is read back after the
+// batch (the op waits for it) so that a singular or non-positive-definite matrix fails with the
+// CPU's message, and so does NaN or infinity in the input (LAPACKE rejects it on the CPU). One
+// matrix at a time: right for a few large matrices, launch-bound for many tiny ones.
+#include <cuda_runtime.h>
+#include <cusolverDn.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "backend/cuda/common.cuh"
+#include "backend/cuda/launch.h"
+#include "backend/gpu.h"
+
+namespace {
+
+cusolverDnHandle_t handles[16];
+pthread_mutex_t handle_lock = PTHREAD_MUTEX_INITIALIZER;
+
+cusolverDnHandle_t solver_for(int device, cudaStream_t s) {
+  if (device < 0 || device >= 16) return NULL;
+  pthread_mutex_lock(&handle_lock);
+  if (!handles[device]) {
+    cusolverDnHandle_t h;
+    if (cusolverDnCreate(&h) == CUSOLVER_STATUS_SUCCESS) handles[device] = h;
+  }
+  cusolverDnHandle_t h = handles[device];
+  pthread_mutex_unlock(&handle_lock);
+  if (!h) {
+    util_error("cuSOLVER: cannot create a handle on GPU %d", device);
+    return NULL;
+  }
+  cusolverDnSetStream(h, s);
+  return h;
+}
+
+int solver_check(cusolverStatus_t st, const char* what) {
+  return st == CUSOLVER_STATUS_SUCCESS ? 0 : util_error("cuSOLVER: %s failed (status %d)", what, (int)st);
+}
+
+__device__ int64_t matrix_base(const gpu_matrices& M, int64_t index) {
+  int64_t offset = 0;
+  for (int d = M.nbatch - 1; d >= 0; d--) {
+    offset += (index % M.batch_shape[d]) * M.batch_strides[d];
+    index /= M.batch_shape[d];
+  }
+  return offset;
+}
+
+unsigned blocks_for(int device, int64_t total) {
+  int64_t blocks = (total + 255) / 256, cap = (int64_t)gpu_sm_count(device) * 16;
+  return (unsigned)(blocks < 1 ? 1 : blocks > cap ? cap : blocks);
+}
+
+// dst: the batch's matrices column-major, one after the other; a value that is NaN or infinite
+// sets *bad.
+__global__ void load_matrices(double* dst, gpu_matrices M, int64_t count, int* bad) {
+  const int64_t per = (int64_t)M.rows * M.cols, total = per * count;
+  for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < total; e += (int64_t)gridDim.x * blockDim.x) {
+    const int64_t b = e / per, r = e - b * per;
+    const int i = (int)(r % M.rows), j = (int)(r / M.rows);
+    const int64_t off = matrix_base(M, b) + i * M.rs + j * M.cs;
+    const double v = M.dtype == MLX_FLOAT32 ? (double)((const float*)M.data)[off] : ((const double*)M.data)[off];
+    if (!isfinite(v)) *bad = 1;
+    dst[e] = v;
+  }
+}
+
+// out (count, rows, cols) row-major <- src column-major; keep 1: the upper triangle only (the
+// rest zero), 2: the lower one, 0: everything.
+__global__ void store_matrices(void* out, int dtype, const double* src, int rows, int cols, int64_t count, int keep) {
+  const int64_t per = (int64_t)rows * cols, total = per * count;
+  for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < total; e += (int64_t)gridDim.x * blockDim.x) {
+    const int64_t b = e / per, r = e - b * per;
+    const int i = (int)(r / cols), j = (int)(r % cols);
+    double v = src[b * per + i + (int64_t)j * rows];
+    if ((keep == 1 && i > j) || (keep == 2 && i < j)) v = 0.0;
+    if (dtype == MLX_FLOAT32) ((float*)out)[e] = (float)v;
+    else ((double*)out)[e] = v;
+  }
+}
+
+__global__ void identities(double* dst, int n, int64_t count) {
+  const int64_t per = (int64_t)n * n, total = per * count;
+  for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < total; e += (int64_t)gridDim.x * blockDim.x) {
+    const int64_t r = e % per;
+    dst[e] = r % n == r / n ? 1.0 : 0.0;
+  }
+}
+
+// getrf's 1-based row swaps as lu_factor's outputs: the swaps 0-based, and the rows with
+// A[i] = (LU)[rows[i]] (the swaps undone in reverse on the identity), a thread per matrix.
+__global__ void lu_pivots(const int* ipiv, int k, int m, int64_t count, uint32_t* piv, uint32_t* rows) {
+  for (int64_t b = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; b < count; b += (int64_t)gridDim.x * blockDim.x) {
+    uint32_t* pv = piv + b * k;
+    uint32_t* rw = rows + b * m;
+    for (int i = 0; i < k; i++) pv[i] = (uint32_t)(ipiv[b * k + i] - 1);
+    for (int i = 0; i < m; i++) rw[i] = (uint32_t)i;
+    for (int i = k - 1; i >= 0; i--) {
+      const uint32_t t = rw[pv[i]];
+      rw[pv[i]] = rw[i];
+      rw[i] = t;
+    }
+  }
+}
+
+// Device memory of one call, freed together (stream-ordered).
+struct scratch {
+  int device;
+  void* p[6];
+  size_t n[6];
+  int used;
+  void* get(size_t bytes) {
+    void* q = NULL;
+    if (used == 6 || gpu_backend_alloc(device, bytes ? bytes : 1, &q)) return NULL;
+    p[used] = q, n[used] = bytes ? bytes : 1, used++;
+    return q;
+  }
+  void release() {
+    for (int i = 0; i < used; i++) gpu_backend_free(device, p[i], n[i]);
+    used = 0;
+  }
+};
+
+// Waits for the batch and reports its first failure as the CPU kernels do: status[0] is the
+// non-finite flag, status[1 + b] matrix b's info.
+int check_status(cudaStream_t s, const int* status, int64_t count, const char* op, const char* what) {
+  int* host = (int*)malloc(sizeof(int) * (size_t)(count + 1));
+  if (!host) return util_error("%s: out of memory", op);
+  int st = gpu_check(cudaMemcpyAsync(host, status, sizeof(int) * (size_t)(count + 1), cudaMemcpyDeviceToHost, s),
+                     "linalg status copy");
+  if (!st) st = gpu_check(cudaStreamSynchronize(s), "linalg");
+  char where[64] = "";
+  for (int64_t b = 0; b <= count && !st; b++) {
+    if (!host[b]) continue;
+    if (count > 1 && b > 0) snprintf(where, sizeof where, " (matrix %lld of the batch)", (long long)(b - 1));
+    st = b == 0 ? util_error("%s: the input holds NaN or infinity", op)
+         : host[b] < 0 ? util_error("%s: cuSOLVER rejected argument %d%s", op, -host[b], where)
+                       : util_error("%s: %s%s", op, what, where);
+  }
+  free(host);
+  return st;
+}
+
+// The batch of A in doubles (column-major) and the status array (zeroed), loaded on s.
+int load_batch(cudaStream_t s, scratch& mem, int device, const gpu_matrices* M, int64_t count, double** A,
+               int** status) {
+  *A = (double*)mem.get(sizeof(double) * (size_t)M->rows * M->cols * count);
+  *status = (int*)mem.get(sizeof(int) * (size_t)(count + 1));
+  if (!*A || !*status) return 1;
+  if (gpu_check(cudaMemsetAsync(*status, 0, sizeof(int) * (size_t)(count + 1), s), "linalg status")) return 1;
+  load_matrices<<<blocks_for(device, (int64_t)M->rows * M->cols * count), 256, 0, s>>>(*A, *M, count, *status);
+  return GPU_LAUNCHED("linalg load");
+}
+
+// getrf of every n x n (or m x n) matrix of A: pivots in ipiv (k a matrix), infos in status[1..].
+int getrf_batch(cusolverDnHandle_t h, scratch& mem, double* A, int m, int n, int64_t count, int** ipiv, int* status) {
+  const int k = m < n ? m : n;
+  int lwork = 0;
+  if (solver_check(cusolverDnDgetrf_bufferSize(h, m, n, A, m, &lwork), "getrf workspace")) return 1;
+  double* work = (double*)mem.get(sizeof(double) * (size_t)(lwork > 0 ? lwork : 1));
+  *ipiv = (int*)mem.get(sizeof(int) * (size_t)(k > 0 ? k : 1) * count);
+  if (!work || !*ipiv) return 1;
+  for (int64_t b = 0; b < count; b++)
+    if (solver_check(cusolverDnDgetrf(h, m, n, A + b * (int64_t)m * n, m, work, *ipiv + b * k, status + 1 + b), "getrf"))
+      return 1;
+  return 0;
+}
+
+}  // namespace
+
+extern "C" int gpu_linalg_cholesky(int device, const gpu_matrices* a, int64_t count, bool upper, void* out,
+                                   int out_dtype) {
+  cudaStream_t s = gpu_stream(device);
+  cusolverDnHandle_t h = s ? solver_for(device, s) : NULL;
+  if (!h) return 1;
+  const int n = a->rows;
+  scratch mem = {device, {}, {}, 0};
+  double* A;
+  int* status;
+  int st = load_batch(s, mem, device, a, count, &A, &status);
+  const cublasFillMode_t uplo = upper ? CUBLAS_FILL_MODE_UPPER : CUBLAS_FILL_MODE_LOWER;
+  int lwork = 0;
+  if (!st) st = solver_check(cusolverDnDpotrf_bufferSize(h, uplo, n, A, n, &lwork), "potrf workspace");
+  double* work = st ? NULL : (double*)mem.get(sizeof(double) * (size_t)(lwork > 0 ? lwork : 1));
+  if (!st && !work) st = 1;
+  for (int64_t b = 0; b < count && !st; b++)
+    st = solver_check(cusolverDnDpotrf(h, uplo, n, A + b * (int64_t)n * n, n, work, lwork, status + 1 + b), "potrf");
+  if (!st) {
+    store_matrices<<<blocks_for(device, (int64_t)n * n * count), 256, 0, s>>>(out, out_dtype, A, n, n, count,
+                                                                             upper ? 1 : 2);
+    st = GPU_LAUNCHED("cholesky store");
+  }
+  if (!st) st = check_status(s, status, count, "cholesky", "the matrix is not positive definite");
+  mem.release();
+  return st;
+}
+
+extern "C" int gpu_linalg_solve(int device, const gpu_matrices* a, const gpu_matrices* b, int64_t count, void* out,
+                                int out_dtype, const char* op) {
+  cudaStream_t s = gpu_stream(device);
+  cusolverDnHandle_t h = s ? solver_for(device, s) : NULL;
+  if (!h) return 1;
+  const int n = a->rows, rhs = b ? b->cols : n;
+  scratch mem = {device, {}, {}, 0};
+  double *A, *B = NULL;
+  int *status, *ipiv = NULL, *rs_info = NULL;
+  int st = load_batch(s, mem, device, a, count, &A, &status);
+  if (!st) {  // the right-hand sides: b's matrices, or identities (inv)
+    B = (double*)mem.get(sizeof(double) * (size_t)n * rhs * count);
+    rs_info = (int*)mem.get(sizeof(int));
+    if (!B || !rs_info) st = 1;
+  }
+  if (!st && b)
+    load_matrices<<<blocks_for(device, (int64_t)n * rhs * count), 256, 0, s>>>(B, *b, count, status);
+  else if (!st)
+    identities<<<blocks_for(device, (int64_t)n * n * count), 256, 0, s>>>(B, n, count);
+  if (!st) st = GPU_LAUNCHED("linalg right-hand sides");
+  if (!st) st = getrf_batch(h, mem, A, n, n, count, &ipiv, status);
+  // A singular matrix's getrs divides by a zero pivot; its output is discarded by the error.
+  for (int64_t m = 0; m < count && !st; m++)
+    st = solver_check(cusolverDnDgetrs(h, CUBLAS_OP_N, n, rhs, A + m * (int64_t)n * n, n, ipiv + m * n,
+                                       B + m * (int64_t)n * rhs, n, rs_info),
+                      "getrs");
+  if (!st) {
+    store_matrices<<<blocks_for(device, (int64_t)n * rhs * count), 256, 0, s>>>(out, out_dtype, B, n, rhs, count, 0);
+    st = GPU_LAUNCHED("solve store");
+  }
+  if (!st) st = check_status(s, status, count, op, "the matrix is singular");
+  mem.release();
+  return st;
+}
+
+extern "C" int gpu_linalg_lu_factor(int device, const gpu_matrices* a, int64_t count, void* lu, int lu_dtype,
+                                    uint32_t* piv, uint32_t* rows) {
+  cudaStream_t s = gpu_stream(device);
+  cusolverDnHandle_t h = s ? solver_for(device, s) : NULL;
+  if (!h) return 1;
+  const int m = a->rows, n = a->cols, k = m < n ? m : n;
+  scratch mem = {device, {}, {}, 0};
+  double* A;
+  int *status, *ipiv = NULL;
+  int st = load_batch(s, mem, device, a, count, &A, &status);
+  if (!st) st = getrf_batch(h, mem, A, m, n, count, &ipiv, status);
+  if (!st) {
+    store_matrices<<<blocks_for(device, (int64_t)m * n * count), 256, 0, s>>>(lu, lu_dtype, A, m, n, count, 0);
+    lu_pivots<<<blocks_for(device, count), 256, 0, s>>>(ipiv, k, m, count, piv, rows);
+    st = GPU_LAUNCHED("lu_factor store");
+  }
+  if (!st) st = check_status(s, status, count, "lu", "the matrix is singular");
+  mem.release();
+  return st;
+}

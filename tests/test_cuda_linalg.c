@@ -1,0 +1,208 @@
+/* cholesky, inv, solve and lu_factor on the GPU (cuSOLVER) against the CPU's LAPACK kernels:
+ * float32 and float64, batches, strided (transposed) inputs, broadcast batches in solve, upper and
+ * lower factors, wide and tall LU; the factorizations' failures (singular, not positive definite,
+ * NaN) reported with the CPU's messages, and the triangular forms still right (on the CPU). Both
+ * sides compute in double: results agree to the rounding of another operation order. */
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+
+#include "mlx/c/mlx.h"
+#include "mlxc/error.h"
+#include "test_util.h"
+
+#include "cuda_test_util.h"
+
+static double tol(mlx_dtype d) { return d == MLX_FLOAT32 ? 2e-5 : 1e-10; }
+
+/* Uniform values in [lo, hi) of a float dtype (rand_array rounds float64 values as integers). */
+static mlx_array real_rand(const int* shape, int nd, mlx_dtype dt, double lo, double hi) {
+  mlx_array f = rand_array(shape, nd, MLX_FLOAT32, lo, hi), out = mlx_array_new();
+  mlx_astype(&out, f, dt, cpu);
+  mlx_array_eval(out);
+  mlx_array_free(f);
+  return out;
+}
+
+/* (batch..., n, n) matrices of dtype: random + n on the diagonal (well conditioned); spd: X Xᵀ +
+ * n I (positive definite). */
+static mlx_array square(const int* batch, int nb, int n, mlx_dtype dt, bool spd) {
+  int shape[4];
+  for (int i = 0; i < nb; i++) shape[i] = batch[i];
+  shape[nb] = shape[nb + 1] = n;
+  mlx_array x = real_rand(shape, nb + 2, MLX_FLOAT64, -1, 1), eye = mlx_array_new(), m = mlx_array_new();
+  mlx_array t = mlx_array_new(), out = mlx_array_new(), scaled = mlx_array_new(), k = mlx_array_new_float64(n);
+  mlx_eye(&eye, n, n, 0, MLX_FLOAT64, cpu);
+  mlx_multiply(&scaled, eye, k, cpu);
+  if (spd) {
+    mlx_swapaxes(&t, x, -1, -2, cpu);
+    mlx_matmul(&m, x, t, cpu);
+  } else {
+    mlx_array_set(&m, x);
+  }
+  mlx_add(&t, m, scaled, cpu);
+  mlx_astype(&out, t, dt, cpu);
+  mlx_array_eval(out);
+  mlx_array all[] = {x, eye, m, t, scaled, k};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) mlx_array_free(all[i]);
+  return out;
+}
+
+/* The same values as a transposed view (strides swapped). */
+static mlx_array transposed_view(mlx_array a) {
+  mlx_array t = mlx_array_new(), c = mlx_array_new(), v = mlx_array_new();
+  mlx_swapaxes(&t, a, -1, -2, cpu);
+  mlx_contiguous(&c, t, false, cpu);
+  mlx_swapaxes(&v, c, -1, -2, cpu); /* a's values, column-major strides */
+  mlx_array_eval(v);
+  mlx_array_free(t);
+  mlx_array_free(c);
+  return v;
+}
+
+TEST(cholesky_matches_the_cpu) {
+  const mlx_dtype types[2] = {MLX_FLOAT32, MLX_FLOAT64};
+  const int batch[1] = {3};
+  for (int t = 0; t < 2; t++)
+    for (int upper = 0; upper < 2; upper++)
+      for (int v = 0; v < 3; v++) {
+        mlx_array a = v == 2 ? square(NULL, 0, 64, types[t], true) : square(batch, 1, 5, types[t], true);
+        if (v == 1) {
+          mlx_array w = transposed_view(a);
+          mlx_array_free(a);
+          a = w;
+        }
+        mlx_array g = mlx_array_new(), c = mlx_array_new();
+        char what[96];
+        snprintf(what, sizeof what, "cholesky %s upper=%d case %d", types[t] == MLX_FLOAT32 ? "f32" : "f64", upper, v);
+        CHECK_MSG(mlx_linalg_cholesky(&g, a, upper, gpu) == 0, "%s: %s", what, mlxc_last_error());
+        CHECK_MSG(made_on_gpu(g), "%s: not computed on the GPU", what);
+        CHECK(mlx_linalg_cholesky(&c, a, upper, cpu) == 0);
+        compare(what, g, c, tol(types[t]), tol(types[t]), 0);
+        mlx_array all[] = {a, g, c};
+        for (size_t i = 0; i < 3; i++) mlx_array_free(all[i]);
+      }
+}
+
+TEST(inv_and_solve_match_the_cpu) {
+  const mlx_dtype types[2] = {MLX_FLOAT32, MLX_FLOAT64};
+  for (int t = 0; t < 2; t++) {
+    mlx_dtype dt = types[t];
+    const int b4[1] = {4}, b23[2] = {2, 3};
+    mlx_array a = square(b4, 1, 7, dt, false), big = square(NULL, 0, 100, dt, false);
+    mlx_array at = transposed_view(a);
+    mlx_array in[3] = {a, big, at};
+    for (int i = 0; i < 3; i++) {
+      mlx_array g = mlx_array_new(), c = mlx_array_new();
+      char what[64];
+      snprintf(what, sizeof what, "inv %s case %d", dt == MLX_FLOAT32 ? "f32" : "f64", i);
+      CHECK_MSG(mlx_linalg_inv(&g, in[i], gpu) == 0, "%s: %s", what, mlxc_last_error());
+      CHECK_MSG(made_on_gpu(g), "%s: not computed on the GPU", what);
+      CHECK(mlx_linalg_inv(&c, in[i], cpu) == 0);
+      compare(what, g, c, 0, 0, tol(dt));
+      mlx_array_free(g);
+      mlx_array_free(c);
+    }
+    /* Matching batches, then a single matrix broadcast over a batch of right-hand sides. */
+    mlx_array A = square(b23, 2, 6, dt, false), one = square(NULL, 0, 6, dt, false);
+    int sb[4] = {2, 3, 6, 4}, sb2[3] = {5, 6, 2};
+    mlx_array B = real_rand(sb, 4, dt, -1, 1), B2 = real_rand(sb2, 3, dt, -1, 1);
+    mlx_array as[2] = {A, one}, bs[2] = {B, B2};
+    for (int i = 0; i < 2; i++) {
+      mlx_array g = mlx_array_new(), c = mlx_array_new();
+      char what[64];
+      snprintf(what, sizeof what, "solve %s case %d", dt == MLX_FLOAT32 ? "f32" : "f64", i);
+      CHECK_MSG(mlx_linalg_solve(&g, as[i], bs[i], gpu) == 0, "%s: %s", what, mlxc_last_error());
+      CHECK_MSG(made_on_gpu(g), "%s: not computed on the GPU", what);
+      CHECK(mlx_linalg_solve(&c, as[i], bs[i], cpu) == 0);
+      compare(what, g, c, 0, 0, tol(dt));
+      mlx_array_free(g);
+      mlx_array_free(c);
+    }
+    mlx_array all[] = {a, big, at, A, one, B, B2};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) mlx_array_free(all[i]);
+  }
+}
+
+TEST(lu_factor_matches_the_cpu) {
+  const mlx_dtype types[2] = {MLX_FLOAT32, MLX_FLOAT64};
+  const int shapes[3][3] = {{3, 5, 5}, {2, 4, 6}, {1, 6, 4}};
+  for (int t = 0; t < 2; t++)
+    for (int s = 0; s < 3; s++) {
+      mlx_array a = real_rand(shapes[s], 3, types[t], -1, 1);
+      mlx_array glu = mlx_array_new(), gpiv = mlx_array_new(), clu = mlx_array_new(), cpiv = mlx_array_new();
+      char what[64];
+      snprintf(what, sizeof what, "lu_factor %s %dx%dx%d", types[t] == MLX_FLOAT32 ? "f32" : "f64", shapes[s][0],
+               shapes[s][1], shapes[s][2]);
+      CHECK_MSG(mlx_linalg_lu_factor(&glu, &gpiv, a, gpu) == 0, "%s: %s", what, mlxc_last_error());
+      CHECK_MSG(made_on_gpu(glu) && made_on_gpu(gpiv), "%s: not computed on the GPU", what);
+      CHECK(mlx_linalg_lu_factor(&clu, &cpiv, a, cpu) == 0);
+      compare(what, glu, clu, tol(types[t]), tol(types[t]), 0);
+      compare("lu_factor pivots", gpiv, cpiv, 0, 0, 0);
+      /* P, L, U from the row permutation output. */
+      mlx_vector_array gp = mlx_vector_array_new(), cp = mlx_vector_array_new();
+      CHECK(mlx_linalg_lu(&gp, a, gpu) == 0 && mlx_linalg_lu(&cp, a, cpu) == 0);
+      for (size_t i = 0; i < 3 && mlx_vector_array_size(gp) == 3; i++) {
+        mlx_array x = mlx_array_new(), y = mlx_array_new();
+        mlx_vector_array_get(&x, gp, i);
+        mlx_vector_array_get(&y, cp, i);
+        compare("lu P, L, U", x, y, tol(types[t]), tol(types[t]), 0);
+        mlx_array_free(x);
+        mlx_array_free(y);
+      }
+      mlx_vector_array_free(gp);
+      mlx_vector_array_free(cp);
+      mlx_array all[] = {a, glu, gpiv, clu, cpiv};
+      for (size_t i = 0; i < 5; i++) mlx_array_free(all[i]);
+    }
+}
+
+/* The error of `call` on the GPU contains `expect`. */
+static void fails_with(int rc, const char* what, const char* expect) {
+  CHECK_MSG(rc != 0, "%s: no error", what);
+  CHECK_MSG(rc == 0 || strstr(mlxc_last_error(), expect), "%s: error \"%s\" lacks \"%s\"", what, mlxc_last_error(),
+            expect);
+}
+
+TEST(failures_as_the_cpu_reports_them) {
+  /* The second matrix of the batch is singular (two equal rows) and not positive definite. */
+  double v[2 * 9] = {4, 1, 0, 1, 3, 0, 0, 0, 2, 1, 2, 3, 1, 2, 3, 0, 1, 1};
+  int shape[3] = {2, 3, 3};
+  mlx_array a = mlx_array_new_data(v, shape, 3, MLX_FLOAT64), r = mlx_array_new(), p = mlx_array_new();
+  mlx_array_eval(a);
+  fails_with(mlx_linalg_inv(&r, a, gpu) || mlx_array_eval(r), "inv singular", "inv: the matrix is singular (matrix 1 of the batch)");
+  fails_with(mlx_linalg_cholesky(&r, a, false, gpu) || mlx_array_eval(r), "cholesky",
+             "cholesky: the matrix is not positive definite (matrix 1 of the batch)");
+  fails_with(mlx_linalg_solve(&r, a, a, gpu) || mlx_array_eval(r), "solve singular", "solve: the matrix is singular");
+  fails_with(mlx_linalg_lu_factor(&r, &p, a, gpu) || mlx_array_eval(r), "lu singular", "the matrix is singular");
+  v[4] = NAN;
+  mlx_array n = mlx_array_new_data(v, shape, 3, MLX_FLOAT64);
+  fails_with(mlx_linalg_inv(&r, n, gpu) || mlx_array_eval(r), "inv NaN", "NaN or infinity");
+  /* The triangular forms run on the CPU and still answer right on a GPU stream. */
+  mlx_array s = square(NULL, 0, 5, MLX_FLOAT32, true), g = mlx_array_new(), c = mlx_array_new();
+  CHECK(mlx_linalg_tri_inv(&g, s, true, gpu) == 0 && mlx_linalg_tri_inv(&c, s, true, cpu) == 0);
+  compare("tri_inv on a GPU stream", g, c, 0, 0, 0);
+  mlx_array all[] = {a, r, p, n, s, g, c};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) mlx_array_free(all[i]);
+}
+
+int main(void) {
+  int count = 0;
+  mlx_device_count(&count, MLX_GPU);
+  if (count == 0) {
+    printf("SKIP: no CUDA GPU (test_cuda_linalg needs one)\n");
+    return TEST_SUMMARY();
+  }
+  rng_state = (uint64_t)time(NULL) ^ 0x51ed270b27a7d3f1ull;
+  printf("seed %llu\n", (unsigned long long)rng_state);
+  cpu = mlx_default_cpu_stream_new();
+  gpu = mlx_default_gpu_stream_new();
+  RUN(cholesky_matches_the_cpu);
+  RUN(inv_and_solve_match_the_cpu);
+  RUN(lu_factor_matches_the_cpu);
+  RUN(failures_as_the_cpu_reports_them);
+  mlx_stream_free(cpu);
+  mlx_stream_free(gpu);
+  return TEST_SUMMARY();
+}
