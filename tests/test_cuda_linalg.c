@@ -1,6 +1,7 @@
-/* cholesky, inv, solve and lu_factor on the GPU (cuSOLVER) against the CPU's LAPACK kernels:
- * float32 and float64, batches, strided (transposed) inputs, broadcast batches in solve, upper and
- * lower factors, wide and tall LU; the factorizations' failures (singular, not positive definite,
+/* cholesky, inv, solve, lu_factor, qr and eigh on the GPU (cuSOLVER) against the CPU's LAPACK
+ * kernels: float32 and float64, batches, strided (transposed) inputs, broadcast batches in solve,
+ * upper and lower factors, wide and tall LU and QR (compared with R's diagonal made non-negative),
+ * eigenvectors compared up to their sign; the factorizations' failures (singular, not positive definite,
  * NaN) reported with the CPU's messages, and the triangular forms still right (on the CPU). Both
  * sides compute in double: results agree to the rounding of another operation order. */
 #include <math.h>
@@ -158,6 +159,107 @@ TEST(lu_factor_matches_the_cpu) {
     }
 }
 
+/* Host doubles of a (rows, cols) batch, the caller frees; with their count. */
+static double* host_values(mlx_array a, size_t* n) {
+  mlx_array_eval(a);
+  return values(a, n);
+}
+
+/* ||x - y|| / ||y|| <= tol over n values. */
+static void close_normwise(const char* what, const double* x, const double* y, size_t n, double tol_) {
+  double d = 0, r = 0;
+  for (size_t i = 0; i < n; i++) d += (x[i] - y[i]) * (x[i] - y[i]), r += y[i] * y[i];
+  const double rel = r > 0 ? sqrt(d / r) : sqrt(d);
+  CHECK_MSG(rel <= tol_, "%s: relative error %.3g > %.3g", what, rel, tol_);
+}
+
+/* Q's column j and R's row j flipped together where R[j][j] < 0: the QR with a non-negative
+ * diagonal, unique for a full-rank matrix (so that both libraries' signs compare). */
+static void positive_diagonal(double* q, double* r, int64_t count, int m, int n) {
+  const int k = m < n ? m : n;
+  for (int64_t b = 0; b < count; b++)
+    for (int j = 0; j < k; j++)
+      if (r[b * k * n + (int64_t)j * n + j] < 0) {
+        for (int i = 0; i < m; i++) q[b * m * k + (int64_t)i * k + j] *= -1;
+        for (int c = 0; c < n; c++) r[b * k * n + (int64_t)j * n + c] *= -1;
+      }
+}
+
+TEST(qr_matches_the_cpu) {
+  const mlx_dtype types[2] = {MLX_FLOAT32, MLX_FLOAT64};
+  const int shapes[3][3] = {{3, 6, 4}, {2, 4, 6}, {1, 5, 5}};
+  for (int t = 0; t < 2; t++)
+    for (int sh = 0; sh < 3; sh++) {
+      const int m = shapes[sh][1], n = shapes[sh][2];
+      mlx_array a = real_rand(shapes[sh], 3, types[t], -1, 1);
+      mlx_array gq = mlx_array_new(), gr = mlx_array_new(), cq = mlx_array_new(), cr = mlx_array_new();
+      char what[64];
+      snprintf(what, sizeof what, "qr %s %dx%dx%d", types[t] == MLX_FLOAT32 ? "f32" : "f64", shapes[sh][0], m, n);
+      CHECK_MSG(mlx_linalg_qr(&gq, &gr, a, gpu) == 0, "%s: %s", what, mlxc_last_error());
+      CHECK_MSG(made_on_gpu(gq) && made_on_gpu(gr), "%s: not computed on the GPU", what);
+      CHECK(mlx_linalg_qr(&cq, &cr, a, cpu) == 0);
+      size_t n1 = 0, n2 = 0, n3 = 0, n4 = 0;
+      double *q1 = host_values(gq, &n1), *r1 = host_values(gr, &n2), *q2 = host_values(cq, &n3), *r2 = host_values(cr, &n4);
+      CHECK(q1 && r1 && q2 && r2 && n1 == n3 && n2 == n4);
+      if (q1 && r1 && q2 && r2 && n1 == n3 && n2 == n4) {
+        positive_diagonal(q1, r1, shapes[sh][0], m, n);
+        positive_diagonal(q2, r2, shapes[sh][0], m, n);
+        close_normwise(what, q1, q2, n1, 10 * tol(types[t]));
+        close_normwise(what, r1, r2, n2, 10 * tol(types[t]));
+      }
+      free(q1), free(r1), free(q2), free(r2);
+      mlx_array all[] = {a, gq, gr, cq, cr};
+      for (size_t i = 0; i < 5; i++) mlx_array_free(all[i]);
+    }
+}
+
+/* Each eigenvector (a column) signed so that its largest entry is positive. */
+static void sign_columns(double* v, int64_t count, int n) {
+  for (int64_t b = 0; b < count; b++)
+    for (int j = 0; j < n; j++) {
+      int top = 0;
+      for (int i = 1; i < n; i++)
+        if (fabs(v[b * n * n + (int64_t)i * n + j]) > fabs(v[b * n * n + (int64_t)top * n + j])) top = i;
+      if (v[b * n * n + (int64_t)top * n + j] < 0)
+        for (int i = 0; i < n; i++) v[b * n * n + (int64_t)i * n + j] *= -1;
+    }
+}
+
+TEST(eigh_matches_the_cpu) {
+  const mlx_dtype types[2] = {MLX_FLOAT32, MLX_FLOAT64};
+  const int batch[1] = {3};
+  for (int t = 0; t < 2; t++)
+    for (int lower = 0; lower < 2; lower++) {
+      mlx_array x = square(batch, 1, 6, types[t], false), xt = mlx_array_new(), sum = mlx_array_new();
+      mlx_swapaxes(&xt, x, -1, -2, cpu);
+      mlx_add(&sum, x, xt, cpu); /* symmetric */
+      mlx_array_eval(sum);
+      const char* uplo = lower ? "L" : "U";
+      mlx_array gw = mlx_array_new(), gv = mlx_array_new(), cw = mlx_array_new(), cv = mlx_array_new();
+      mlx_array gw2 = mlx_array_new(), cw2 = mlx_array_new();
+      char what[64];
+      snprintf(what, sizeof what, "eigh %s %s", types[t] == MLX_FLOAT32 ? "f32" : "f64", uplo);
+      CHECK_MSG(mlx_linalg_eigh(&gw, &gv, sum, uplo, gpu) == 0, "%s: %s", what, mlxc_last_error());
+      CHECK_MSG(made_on_gpu(gw) && made_on_gpu(gv), "%s: not computed on the GPU", what);
+      CHECK(mlx_linalg_eigh(&cw, &cv, sum, uplo, cpu) == 0);
+      compare(what, gw, cw, tol(types[t]), tol(types[t]), 0);
+      CHECK(mlx_linalg_eigvalsh(&gw2, sum, uplo, gpu) == 0 && mlx_linalg_eigvalsh(&cw2, sum, uplo, cpu) == 0);
+      CHECK_MSG(made_on_gpu(gw2), "eigvalsh: not computed on the GPU");
+      compare("eigvalsh", gw2, cw2, tol(types[t]), tol(types[t]), 0);
+      size_t n1 = 0, n2 = 0;
+      double *v1 = host_values(gv, &n1), *v2 = host_values(cv, &n2);
+      CHECK(v1 && v2 && n1 == n2);
+      if (v1 && v2 && n1 == n2) {
+        sign_columns(v1, 3, 6);
+        sign_columns(v2, 3, 6);
+        close_normwise("eigh vectors", v1, v2, n1, 100 * tol(types[t]));
+      }
+      free(v1), free(v2);
+      mlx_array all[] = {x, xt, sum, gw, gv, cw, cv, gw2, cw2};
+      for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) mlx_array_free(all[i]);
+    }
+}
+
 /* The error of `call` on the GPU contains `expect`. */
 static void fails_with(int rc, const char* what, const char* expect) {
   CHECK_MSG(rc != 0, "%s: no error", what);
@@ -201,6 +303,8 @@ int main(void) {
   RUN(cholesky_matches_the_cpu);
   RUN(inv_and_solve_match_the_cpu);
   RUN(lu_factor_matches_the_cpu);
+  RUN(qr_matches_the_cpu);
+  RUN(eigh_matches_the_cpu);
   RUN(failures_as_the_cpu_reports_them);
   mlx_stream_free(cpu);
   mlx_stream_free(gpu);

@@ -1,5 +1,5 @@
-/* C glue of the linalg kernels (linalg.cu, cuSOLVER): cholesky, inv, solve and lu_factor of
- * float32/float64 matrices. The triangular forms (tri_inv, solve_triangular), complex64 and
+/* C glue of the linalg kernels (linalg.cu, cuSOLVER): cholesky, inv, solve, lu_factor, qr and
+ * eigh of float32/float64 matrices. The triangular forms (tri_inv, solve_triangular), complex64 and
  * empty batches run on the CPU; so do calls while a step is recorded (the kernels wait for the
  * factorizations' status). Compiled in CUDA builds only. */
 #ifdef MLXC_WITH_CUDA
@@ -81,7 +81,31 @@ static int k_lu_factor(core_node* node, core_array** outputs) {
   return gpu_linalg_lu_factor(dev, &a, batch_count(in), plu, lu->dtype, ppiv, pperm);
 }
 
+static int k_qr(core_node* node, core_array** outputs) {
+  core_array *in = node->inputs[0], *q = outputs[0], *r = outputs[1];
+  if (!takes(node, q) || r->size == 0) return GPU_KERNEL_DECLINED;
+  int dev = device_of(node);
+  gpu_matrices a;
+  void *pq, *pr;
+  if (matrices_of(in, dev, &a) || gpu_alloc_output(q, dev, &pq) || gpu_alloc_output(r, dev, &pr)) return 1;
+  return gpu_linalg_qr(dev, &a, batch_count(in), pq, pr, q->dtype);
+}
+
+static int k_eigh(core_node* node, core_array** outputs) {
+  const linalg_params* p = node->params;
+  core_array *in = node->inputs[0], *values = outputs[0], *vectors = p->vectors ? outputs[1] : NULL;
+  if (!takes(node, values) || !real_matrix(values)) return GPU_KERNEL_DECLINED;
+  int dev = device_of(node);
+  gpu_matrices a;
+  void *pw, *pv = NULL;
+  if (matrices_of(in, dev, &a) || gpu_alloc_output(values, dev, &pw) || (vectors && gpu_alloc_output(vectors, dev, &pv)))
+    return 1;
+  return gpu_linalg_eigh(dev, &a, batch_count(in), p->upper, pw, pv, values->dtype);
+}
+
 const gpu_entry gpu_linalg_kernels[] = {
+    {&prim_qr, k_qr},
+    {&prim_eigh, k_eigh},
     {&prim_cholesky, k_cholesky},
     {&prim_inv, k_inv},
     {&prim_solve, k_solve},

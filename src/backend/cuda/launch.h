@@ -376,6 +376,12 @@ int gpu_linalg_solve(int device, const gpu_matrices* a, const gpu_matrices* b, i
                      int out_dtype, const char* op);
 int gpu_linalg_lu_factor(int device, const gpu_matrices* a, int64_t count, void* lu, int lu_dtype, uint32_t* piv,
                          uint32_t* rows);
+/* qr: Q (rows, k) and R (k, cols) for k = min(rows, cols) (geqrf, orgqr). eigh: the eigenvalues
+ * ascending and, when vectors is not NULL, the eigenvectors as columns (syevd reading the upper
+ * or lower triangle). */
+int gpu_linalg_qr(int device, const gpu_matrices* a, int64_t count, void* q, void* r, int out_dtype);
+int gpu_linalg_eigh(int device, const gpu_matrices* a, int64_t count, bool upper, void* values, void* vectors,
+                    int out_dtype);
 
 /* out[g] (row-major, out_dtype) = reduction `code` (a reduce_code) of group g of x (any real
  * dtype); ddof for var and std. REDUCE_MEDIAN takes groups of 1 to GPU_MEDIAN_MAX values (sorted

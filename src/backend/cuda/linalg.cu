@@ -1,6 +1,6 @@
-// Dense linear algebra on the GPU through cuSOLVER (CUDA toolkit): cholesky, inv, solve and
-// lu_factor of float32/float64 batches, computed as the CPU kernels compute them (linalg.c): each
-// matrix copied into a column-major double buffer, factorized there (potrf, getrf, getrs) and
+// Dense linear algebra on the GPU through cuSOLVER (CUDA toolkit): cholesky, inv, solve,
+// lu_factor, qr and eigh of float32/float64 batches, computed as the CPU kernels compute them (linalg.c): each
+// matrix copied into a column-major double buffer, factorized there (potrf, getrf, getrs, geqrf + orgqr, syevd) and
 // written back row-major in the output dtype. The factorizations' status is read back after the
 // batch (the op waits for it) so that a singular or non-positive-definite matrix fails with the
 // CPU's message, and so does NaN or infinity in the input (LAPACKE rejects it on the CPU). One
@@ -71,18 +71,27 @@ __global__ void load_matrices(double* dst, gpu_matrices M, int64_t count, int* b
   }
 }
 
-// out (count, rows, cols) row-major <- src column-major; keep 1: the upper triangle only (the
-// rest zero), 2: the lower one, 0: everything.
-__global__ void store_matrices(void* out, int dtype, const double* src, int rows, int cols, int64_t count, int keep) {
+// out (count, rows, cols) row-major <- src column-major (leading dimension ld, matrices `stride`
+// apart); keep 1: the upper triangle only (the rest zero), 2: the lower one, 0: everything.
+__global__ void store_matrices(void* out, int dtype, const double* src, int rows, int cols, int ld, int64_t stride,
+                               int64_t count, int keep) {
   const int64_t per = (int64_t)rows * cols, total = per * count;
   for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < total; e += (int64_t)gridDim.x * blockDim.x) {
     const int64_t b = e / per, r = e - b * per;
     const int i = (int)(r / cols), j = (int)(r % cols);
-    double v = src[b * per + i + (int64_t)j * rows];
+    double v = src[b * stride + i + (int64_t)j * ld];
     if ((keep == 1 && i > j) || (keep == 2 && i < j)) v = 0.0;
     if (dtype == MLX_FLOAT32) ((float*)out)[e] = (float)v;
     else ((double*)out)[e] = v;
   }
+}
+
+// Stores `count` column-major (rows, cols) matrices (ld, stride as store_matrices) on s.
+int store(cudaStream_t s, int device, void* out, int dtype, const double* src, int rows, int cols, int ld,
+          int64_t stride, int64_t count, int keep) {
+  store_matrices<<<blocks_for(device, (int64_t)rows * cols * count), 256, 0, s>>>(out, dtype, src, rows, cols, ld,
+                                                                                stride, count, keep);
+  return GPU_LAUNCHED("linalg store");
 }
 
 __global__ void identities(double* dst, int n, int64_t count) {
@@ -191,11 +200,7 @@ extern "C" int gpu_linalg_cholesky(int device, const gpu_matrices* a, int64_t co
   if (!st && !work) st = 1;
   for (int64_t b = 0; b < count && !st; b++)
     st = solver_check(cusolverDnDpotrf(h, uplo, n, A + b * (int64_t)n * n, n, work, lwork, status + 1 + b), "potrf");
-  if (!st) {
-    store_matrices<<<blocks_for(device, (int64_t)n * n * count), 256, 0, s>>>(out, out_dtype, A, n, n, count,
-                                                                             upper ? 1 : 2);
-    st = GPU_LAUNCHED("cholesky store");
-  }
+  if (!st) st = store(s, device, out, out_dtype, A, n, n, n, (int64_t)n * n, count, upper ? 1 : 2);
   if (!st) st = check_status(s, status, count, "cholesky", "the matrix is not positive definite");
   mem.release();
   return st;
@@ -227,10 +232,7 @@ extern "C" int gpu_linalg_solve(int device, const gpu_matrices* a, const gpu_mat
     st = solver_check(cusolverDnDgetrs(h, CUBLAS_OP_N, n, rhs, A + m * (int64_t)n * n, n, ipiv + m * n,
                                        B + m * (int64_t)n * rhs, n, rs_info),
                       "getrs");
-  if (!st) {
-    store_matrices<<<blocks_for(device, (int64_t)n * rhs * count), 256, 0, s>>>(out, out_dtype, B, n, rhs, count, 0);
-    st = GPU_LAUNCHED("solve store");
-  }
+  if (!st) st = store(s, device, out, out_dtype, B, n, rhs, n, (int64_t)n * rhs, count, 0);
   if (!st) st = check_status(s, status, count, op, "the matrix is singular");
   mem.release();
   return st;
@@ -247,12 +249,70 @@ extern "C" int gpu_linalg_lu_factor(int device, const gpu_matrices* a, int64_t c
   int *status, *ipiv = NULL;
   int st = load_batch(s, mem, device, a, count, &A, &status);
   if (!st) st = getrf_batch(h, mem, A, m, n, count, &ipiv, status);
+  if (!st) st = store(s, device, lu, lu_dtype, A, m, n, m, (int64_t)m * n, count, 0);
   if (!st) {
-    store_matrices<<<blocks_for(device, (int64_t)m * n * count), 256, 0, s>>>(lu, lu_dtype, A, m, n, count, 0);
     lu_pivots<<<blocks_for(device, count), 256, 0, s>>>(ipiv, k, m, count, piv, rows);
-    st = GPU_LAUNCHED("lu_factor store");
+    st = GPU_LAUNCHED("lu_factor pivots");
   }
   if (!st) st = check_status(s, status, count, "lu", "the matrix is singular");
+  mem.release();
+  return st;
+}
+
+extern "C" int gpu_linalg_qr(int device, const gpu_matrices* a, int64_t count, void* q, void* r, int out_dtype) {
+  cudaStream_t s = gpu_stream(device);
+  cusolverDnHandle_t h = s ? solver_for(device, s) : NULL;
+  if (!h) return 1;
+  const int m = a->rows, n = a->cols, k = m < n ? m : n;
+  scratch mem = {device, {}, {}, 0};
+  double* A;
+  int* status;
+  int st = load_batch(s, mem, device, a, count, &A, &status);
+  double* tau = st ? NULL : (double*)mem.get(sizeof(double) * (size_t)k * count);
+  int lw1 = 0, lw2 = 0;
+  if (!st && !tau) st = 1;
+  if (!st) st = solver_check(cusolverDnDgeqrf_bufferSize(h, m, n, A, m, &lw1), "geqrf workspace");
+  if (!st) st = solver_check(cusolverDnDorgqr_bufferSize(h, m, k, k, A, m, tau, &lw2), "orgqr workspace");
+  const int lwork = lw1 > lw2 ? lw1 : lw2;
+  double* work = st ? NULL : (double*)mem.get(sizeof(double) * (size_t)(lwork > 0 ? lwork : 1));
+  if (!st && !work) st = 1;
+  const int64_t per = (int64_t)m * n;
+  for (int64_t b = 0; b < count && !st; b++)
+    st = solver_check(cusolverDnDgeqrf(h, m, n, A + b * per, m, tau + b * k, work, lwork, status + 1 + b), "geqrf");
+  // R: the upper triangle of the first k rows, before orgqr turns the reflectors into Q.
+  if (!st) st = store(s, device, r, out_dtype, A, k, n, m, per, count, 1);
+  for (int64_t b = 0; b < count && !st; b++)
+    st = solver_check(cusolverDnDorgqr(h, m, k, k, A + b * per, m, tau + b * k, work, lwork, status + 1 + b), "orgqr");
+  if (!st) st = store(s, device, q, out_dtype, A, m, k, m, per, count, 0);
+  if (!st) st = check_status(s, status, count, "qr", "the factorization failed");
+  mem.release();
+  return st;
+}
+
+extern "C" int gpu_linalg_eigh(int device, const gpu_matrices* a, int64_t count, bool upper, void* values,
+                               void* vectors, int out_dtype) {
+  cudaStream_t s = gpu_stream(device);
+  cusolverDnHandle_t h = s ? solver_for(device, s) : NULL;
+  if (!h) return 1;
+  const int n = a->rows;
+  scratch mem = {device, {}, {}, 0};
+  double* A;
+  int* status;
+  int st = load_batch(s, mem, device, a, count, &A, &status);
+  double* W = st ? NULL : (double*)mem.get(sizeof(double) * (size_t)n * count);
+  if (!st && !W) st = 1;
+  const cusolverEigMode_t jobz = vectors ? CUSOLVER_EIG_MODE_VECTOR : CUSOLVER_EIG_MODE_NOVECTOR;
+  const cublasFillMode_t uplo = upper ? CUBLAS_FILL_MODE_UPPER : CUBLAS_FILL_MODE_LOWER;
+  int lwork = 0;
+  if (!st) st = solver_check(cusolverDnDsyevd_bufferSize(h, jobz, uplo, n, A, n, W, &lwork), "syevd workspace");
+  double* work = st ? NULL : (double*)mem.get(sizeof(double) * (size_t)(lwork > 0 ? lwork : 1));
+  if (!st && !work) st = 1;
+  const int64_t per = (int64_t)n * n;
+  for (int64_t b = 0; b < count && !st; b++)
+    st = solver_check(cusolverDnDsyevd(h, jobz, uplo, n, A + b * per, n, W + b * n, work, lwork, status + 1 + b), "syevd");
+  if (!st) st = store(s, device, values, out_dtype, W, 1, n, 1, n, count, 0);  // ascending, a row a matrix
+  if (!st && vectors) st = store(s, device, vectors, out_dtype, A, n, n, n, per, count, 0);
+  if (!st) st = check_status(s, status, count, "eigh", "the eigenvalue iteration did not converge");
   mem.release();
   return st;
 }
