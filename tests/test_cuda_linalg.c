@@ -1,7 +1,8 @@
-/* cholesky, inv, solve, lu_factor, qr and eigh on the GPU (cuSOLVER) against the CPU's LAPACK
- * kernels: float32 and float64, batches, strided (transposed) inputs, broadcast batches in solve,
+/* cholesky, inv, solve, lu_factor, qr, eigh and svd on the GPU (cuSOLVER) against the CPU's
+ * LAPACK kernels: float32 and float64, batches, strided (transposed) inputs, broadcast batches in solve,
  * upper and lower factors, wide and tall LU and QR (compared with R's diagonal made non-negative),
- * eigenvectors compared up to their sign; the factorizations' failures (singular, not positive definite,
+ * eigenvectors compared up to their sign, singular vectors by orthogonality and by rebuilding the
+ * matrix; the factorizations' failures (singular, not positive definite,
  * NaN) reported with the CPU's messages, and the triangular forms still right (on the CPU). Both
  * sides compute in double: results agree to the rounding of another operation order. */
 #include <math.h>
@@ -260,6 +261,63 @@ TEST(eigh_matches_the_cpu) {
     }
 }
 
+/* u (..., m, m) orthogonal: uᵀ u = I to within tol (on the CPU). */
+static void orthogonal(const char* what, mlx_array u, int m, double tol_) {
+  mlx_array ut = mlx_array_new(), p = mlx_array_new(), eye = mlx_array_new(), e = mlx_array_new();
+  mlx_swapaxes(&ut, u, -1, -2, cpu);
+  mlx_matmul(&p, ut, u, cpu);
+  mlx_eye(&e, m, m, 0, mlx_array_dtype(u), cpu);
+  mlx_broadcast_to(&eye, e, mlx_array_shape(p), mlx_array_ndim(p), cpu);
+  compare(what, p, eye, 0, tol_, 0);
+  mlx_array all[] = {ut, p, eye, e};
+  for (size_t i = 0; i < 4; i++) mlx_array_free(all[i]);
+}
+
+TEST(svd_matches_the_cpu) {
+  const mlx_dtype types[2] = {MLX_FLOAT32, MLX_FLOAT64};
+  const int shapes[3][3] = {{3, 6, 4}, {2, 4, 6}, {1, 5, 5}};
+  for (int t = 0; t < 2; t++)
+    for (int sh = 0; sh < 3; sh++) {
+      const int m = shapes[sh][1], n = shapes[sh][2], k = m < n ? m : n;
+      mlx_array a = real_rand(shapes[sh], 3, types[t], -1, 1);
+      mlx_vector_array g = mlx_vector_array_new(), c = mlx_vector_array_new(), gs = mlx_vector_array_new();
+      char what[64];
+      snprintf(what, sizeof what, "svd %s %dx%dx%d", types[t] == MLX_FLOAT32 ? "f32" : "f64", shapes[sh][0], m, n);
+      CHECK_MSG(mlx_linalg_svd(&g, a, true, gpu) == 0, "%s: %s", what, mlxc_last_error());
+      CHECK(mlx_linalg_svd(&c, a, true, cpu) == 0 && mlx_linalg_svd(&gs, a, false, gpu) == 0);
+      if (mlx_vector_array_size(g) != 3 || mlx_vector_array_size(c) != 3 || mlx_vector_array_size(gs) != 1) {
+        CHECK_MSG(false, "%s: outputs", what);
+        continue;
+      }
+      mlx_array u = mlx_array_new(), sv = mlx_array_new(), vt = mlx_array_new(), csv = mlx_array_new(), s_only = mlx_array_new();
+      mlx_vector_array_get(&u, g, 0);
+      mlx_vector_array_get(&sv, g, 1);
+      mlx_vector_array_get(&vt, g, 2);
+      mlx_vector_array_get(&csv, c, 1);
+      mlx_vector_array_get(&s_only, gs, 0);
+      CHECK_MSG(made_on_gpu(u) && made_on_gpu(sv) && made_on_gpu(vt) && made_on_gpu(s_only), "%s: not computed on the GPU",
+                what);
+      compare(what, sv, csv, tol(types[t]), tol(types[t]), 0);
+      compare("svd without vectors", s_only, csv, tol(types[t]), tol(types[t]), 0);
+      /* U and Vt: orthogonal, and their first k columns / rows rebuild a with S. */
+      orthogonal("svd U orthogonal", u, m, 10 * tol(types[t]));
+      orthogonal("svd Vt orthogonal", vt, n, 10 * tol(types[t]));
+      mlx_array uk = mlx_array_new(), vk = mlx_array_new(), se = mlx_array_new(), us = mlx_array_new(), back = mlx_array_new();
+      int start[3] = {0, 0, 0}, stop_u[3] = {shapes[sh][0], m, k}, stop_v[3] = {shapes[sh][0], k, n};
+      mlx_slice(&uk, u, start, 3, stop_u, 3, NULL, 0, cpu);
+      mlx_slice(&vk, vt, start, 3, stop_v, 3, NULL, 0, cpu);
+      mlx_expand_dims(&se, sv, -2, cpu);
+      mlx_multiply(&us, uk, se, cpu);
+      mlx_matmul(&back, us, vk, cpu);
+      compare("svd rebuilds the matrix", back, a, 0, 0, 10 * tol(types[t]));
+      mlx_array all[] = {a, u, sv, vt, csv, s_only, uk, vk, se, us, back};
+      for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) mlx_array_free(all[i]);
+      mlx_vector_array_free(g);
+      mlx_vector_array_free(c);
+      mlx_vector_array_free(gs);
+    }
+}
+
 /* The error of `call` on the GPU contains `expect`. */
 static void fails_with(int rc, const char* what, const char* expect) {
   CHECK_MSG(rc != 0, "%s: no error", what);
@@ -305,6 +363,7 @@ int main(void) {
   RUN(lu_factor_matches_the_cpu);
   RUN(qr_matches_the_cpu);
   RUN(eigh_matches_the_cpu);
+  RUN(svd_matches_the_cpu);
   RUN(failures_as_the_cpu_reports_them);
   mlx_stream_free(cpu);
   mlx_stream_free(gpu);

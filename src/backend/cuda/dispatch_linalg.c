@@ -1,5 +1,5 @@
-/* C glue of the linalg kernels (linalg.cu, cuSOLVER): cholesky, inv, solve, lu_factor, qr and
- * eigh of float32/float64 matrices. The triangular forms (tri_inv, solve_triangular), complex64 and
+/* C glue of the linalg kernels (linalg.cu, cuSOLVER): cholesky, inv, solve, lu_factor, qr, eigh
+ * and svd of float32/float64 matrices. The triangular forms (tri_inv, solve_triangular), complex64 and
  * empty batches run on the CPU; so do calls while a step is recorded (the kernels wait for the
  * factorizations' status). Compiled in CUDA builds only. */
 #ifdef MLXC_WITH_CUDA
@@ -103,7 +103,22 @@ static int k_eigh(core_node* node, core_array** outputs) {
   return gpu_linalg_eigh(dev, &a, batch_count(in), p->upper, pw, pv, values->dtype);
 }
 
+static int k_svd(core_node* node, core_array** outputs) {
+  const linalg_params* p = node->params;
+  core_array* in = node->inputs[0];
+  core_array *u = p->vectors ? outputs[0] : NULL, *sv = outputs[p->vectors ? 1 : 0], *vt = p->vectors ? outputs[2] : NULL;
+  if (!takes(node, sv) || !real_matrix(sv)) return GPU_KERNEL_DECLINED;
+  int dev = device_of(node);
+  gpu_matrices a;
+  void *pu = NULL, *ps, *pvt = NULL;
+  if (matrices_of(in, dev, &a) || gpu_alloc_output(sv, dev, &ps) || (u && gpu_alloc_output(u, dev, &pu)) ||
+      (vt && gpu_alloc_output(vt, dev, &pvt)))
+    return 1;
+  return gpu_linalg_svd(dev, &a, batch_count(in), pu, ps, pvt, sv->dtype);
+}
+
 const gpu_entry gpu_linalg_kernels[] = {
+    {&prim_svd, k_svd},
     {&prim_qr, k_qr},
     {&prim_eigh, k_eigh},
     {&prim_cholesky, k_cholesky},

@@ -382,6 +382,9 @@ int gpu_linalg_lu_factor(int device, const gpu_matrices* a, int64_t count, void*
 int gpu_linalg_qr(int device, const gpu_matrices* a, int64_t count, void* q, void* r, int out_dtype);
 int gpu_linalg_eigh(int device, const gpu_matrices* a, int64_t count, bool upper, void* values, void* vectors,
                     int out_dtype);
+/* svd: S (min(rows, cols) a matrix, descending) and, when u is not NULL, U (rows, rows) and
+ * Vᵀ (cols, cols). */
+int gpu_linalg_svd(int device, const gpu_matrices* a, int64_t count, void* u, void* s, void* vt, int out_dtype);
 
 /* out[g] (row-major, out_dtype) = reduction `code` (a reduce_code) of group g of x (any real
  * dtype); ddof for var and std. REDUCE_MEDIAN takes groups of 1 to GPU_MEDIAN_MAX values (sorted

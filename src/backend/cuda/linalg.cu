@@ -1,6 +1,6 @@
 // Dense linear algebra on the GPU through cuSOLVER (CUDA toolkit): cholesky, inv, solve,
-// lu_factor, qr and eigh of float32/float64 batches, computed as the CPU kernels compute them (linalg.c): each
-// matrix copied into a column-major double buffer, factorized there (potrf, getrf, getrs, geqrf + orgqr, syevd) and
+// lu_factor, qr, eigh and svd of float32/float64 batches, computed as the CPU kernels compute them (linalg.c): each
+// matrix copied into a column-major double buffer, factorized there (potrf, getrf, getrs, geqrf + orgqr, syevd, gesvd) and
 // written back row-major in the output dtype. The factorizations' status is read back after the
 // batch (the op waits for it) so that a singular or non-positive-definite matrix fails with the
 // CPU's message, and so does NaN or infinity in the input (LAPACKE rejects it on the CPU). One
@@ -72,14 +72,15 @@ __global__ void load_matrices(double* dst, gpu_matrices M, int64_t count, int* b
 }
 
 // out (count, rows, cols) row-major <- src column-major (leading dimension ld, matrices `stride`
-// apart); keep 1: the upper triangle only (the rest zero), 2: the lower one, 0: everything.
+// apart); keep 1: the upper triangle only (the rest zero), 2: the lower one, 0: everything, 3:
+// everything, transposed (out[i][j] from the source's (j, i)).
 __global__ void store_matrices(void* out, int dtype, const double* src, int rows, int cols, int ld, int64_t stride,
                                int64_t count, int keep) {
   const int64_t per = (int64_t)rows * cols, total = per * count;
   for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < total; e += (int64_t)gridDim.x * blockDim.x) {
     const int64_t b = e / per, r = e - b * per;
     const int i = (int)(r / cols), j = (int)(r % cols);
-    double v = src[b * stride + i + (int64_t)j * ld];
+    double v = keep == 3 ? src[b * stride + j + (int64_t)i * ld] : src[b * stride + i + (int64_t)j * ld];
     if ((keep == 1 && i > j) || (keep == 2 && i < j)) v = 0.0;
     if (dtype == MLX_FLOAT32) ((float*)out)[e] = (float)v;
     else ((double*)out)[e] = v;
@@ -313,6 +314,50 @@ extern "C" int gpu_linalg_eigh(int device, const gpu_matrices* a, int64_t count,
   if (!st) st = store(s, device, values, out_dtype, W, 1, n, 1, n, count, 0);  // ascending, a row a matrix
   if (!st && vectors) st = store(s, device, vectors, out_dtype, A, n, n, n, per, count, 0);
   if (!st) st = check_status(s, status, count, "eigh", "the eigenvalue iteration did not converge");
+  mem.release();
+  return st;
+}
+
+// svd: gesvd wants rows >= cols, so a wide matrix is decomposed transposed (loaded with its
+// strides swapped): Aᵀ = U' S V'ᵀ gives U = V' and Vᵀ = U'ᵀ. U and Vᵀ are any orthonormal
+// completion past the k singular vectors (the CPU's gesdd may choose another).
+extern "C" int gpu_linalg_svd(int device, const gpu_matrices* a, int64_t count, void* u, void* sv, void* vt,
+                              int out_dtype) {
+  cudaStream_t s = gpu_stream(device);
+  cusolverDnHandle_t h = s ? solver_for(device, s) : NULL;
+  if (!h) return 1;
+  const bool wide = a->rows < a->cols;
+  gpu_matrices t = *a;
+  if (wide) t.rows = a->cols, t.cols = a->rows, t.rs = a->cs, t.cs = a->rs;
+  const int m = t.rows, n = t.cols;  // m >= n
+  const bool vectors = u != NULL;
+  scratch mem = {device, {}, {}, 0};
+  double* A;
+  int* status;
+  int st = load_batch(s, mem, device, &t, count, &A, &status);
+  double* S = st ? NULL : (double*)mem.get(sizeof(double) * (size_t)n * count);
+  double* U = st || !vectors ? NULL : (double*)mem.get(sizeof(double) * (size_t)m * m * count);
+  double* V = st || !vectors ? NULL : (double*)mem.get(sizeof(double) * (size_t)n * n * count);
+  if (!st && (!S || (vectors && (!U || !V)))) st = 1;
+  int lwork = 0;
+  if (!st) st = solver_check(cusolverDnDgesvd_bufferSize(h, m, n, &lwork), "gesvd workspace");
+  double* work = st ? NULL : (double*)mem.get(sizeof(double) * (size_t)(lwork > 0 ? lwork : 1));
+  if (!st && !work) st = 1;
+  const signed char job = vectors ? 'A' : 'N';
+  for (int64_t b = 0; b < count && !st; b++)
+    st = solver_check(cusolverDnDgesvd(h, job, job, m, n, A + b * (int64_t)m * n, m, S + b * n,
+                                       vectors ? U + b * (int64_t)m * m : NULL, m, vectors ? V + b * (int64_t)n * n : NULL,
+                                       n, work, lwork, NULL, status + 1 + b),
+                      "gesvd");
+  if (!st) st = store(s, device, sv, out_dtype, S, 1, n, 1, n, count, 0);
+  if (!st && vectors && !wide) {
+    st = store(s, device, u, out_dtype, U, m, m, m, (int64_t)m * m, count, 0);
+    if (!st) st = store(s, device, vt, out_dtype, V, n, n, n, (int64_t)n * n, count, 0);
+  } else if (!st && vectors) {  // A = V' S U'ᵀ: U = (V'ᵀ)ᵀ, Vᵀ = U'ᵀ
+    st = store(s, device, u, out_dtype, V, n, n, n, (int64_t)n * n, count, 3);
+    if (!st) st = store(s, device, vt, out_dtype, U, m, m, m, (int64_t)m * m, count, 3);
+  }
+  if (!st) st = check_status(s, status, count, "svd", "the singular value decomposition did not converge");
   mem.release();
   return st;
 }
