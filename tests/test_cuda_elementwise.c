@@ -4,6 +4,7 @@
  * pad, diagonal, as_strided and view. Each graph is built on the CPU and on the GPU stream from
  * the same host inputs; results must be identical (bit for bit, NaN matching any NaN) and made
  * by a GPU kernel (no silent CPU fallback). Skips (passing) when no CUDA GPU is present. */
+#include <math.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -520,6 +521,48 @@ TEST(views_diagonal_as_strided_view) {
   mlx_array_free(h);
 }
 
+/* conjugate, real and imag of complex64 on the GPU (a contiguous array and its transposed view;
+ * NaN, infinities and signed zeros among the values) against the CPU bit for bit, and imag of a
+ * real array (zeros). The conjugate is compared through its parts, taken on the CPU. */
+TEST(complex_parts) {
+  float v[2 * 24];
+  for (int i = 0; i < 24; i++) v[2 * i] = (float)i * 0.5f - 3.0f, v[2 * i + 1] = (float)(i % 7) - 2.5f;
+  v[2 * 3] = NAN, v[2 * 5 + 1] = INFINITY, v[2 * 7] = -0.0f, v[2 * 8 + 1] = 0.0f;
+  int shape[2] = {4, 6};
+  mlx_array z = mlx_array_new_data(v, shape, 2, MLX_COMPLEX64), zt = mlx_array_new();
+  mlx_transpose(&zt, z, cpu);
+  mlx_array inputs[2] = {z, zt};
+  for (int k = 0; k < 2; k++) {
+    mlx_array gc = mlx_array_new(), cc = mlx_array_new(), gr = mlx_array_new(), cr = mlx_array_new();
+    mlx_array gi = mlx_array_new(), ci = mlx_array_new(), p1 = mlx_array_new(), p2 = mlx_array_new();
+    CHECK(mlx_conjugate(&gc, inputs[k], gpu) == 0 && mlx_conjugate(&cc, inputs[k], cpu) == 0);
+    CHECK(mlx_real(&gr, inputs[k], gpu) == 0 && mlx_real(&cr, inputs[k], cpu) == 0);
+    CHECK(mlx_imag(&gi, inputs[k], gpu) == 0 && mlx_imag(&ci, inputs[k], cpu) == 0);
+    CHECK_MSG(made_on_gpu(gc) && made_on_gpu(gr) && made_on_gpu(gi), "complex parts %d: not computed on the GPU", k);
+    CHECK(mlx_array_dtype(gc) == MLX_COMPLEX64 && mlx_array_dtype(gr) == MLX_FLOAT32 && mlx_array_dtype(gi) == MLX_FLOAT32);
+    compare("real", gr, cr, 0, 0, 0);
+    compare("imag", gi, ci, 0, 0, 0);
+    mlx_imag(&p1, gc, cpu);
+    mlx_imag(&p2, cc, cpu);
+    compare("conjugate's imaginary part", p1, p2, 0, 0, 0);
+    CHECK(mlx_array_eval(p1) == 0 && mlx_array_eval(p2) == 0);
+    const float *a = mlx_array_data_float32(p1), *b = mlx_array_data_float32(p2);
+    for (int i = 0; a && b && i < 24; i++) CHECK(signbit(a[i]) == signbit(b[i])); /* -0 for a zero part */
+    mlx_real(&p1, gc, cpu);
+    mlx_real(&p2, cc, cpu);
+    compare("conjugate's real part", p1, p2, 0, 0, 0);
+    mlx_array all[] = {gc, cc, gr, cr, gi, ci, p1, p2};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) mlx_array_free(all[i]);
+  }
+  int rs[2] = {3, 5};
+  mlx_array x = rand_array(rs, 2, MLX_FLOAT32, -1, 1), gi = mlx_array_new(), ci = mlx_array_new();
+  CHECK(mlx_imag(&gi, x, gpu) == 0 && mlx_imag(&ci, x, cpu) == 0);
+  CHECK_MSG(made_on_gpu(gi), "imag of a real array: not computed on the GPU");
+  compare("imag of a real array", gi, ci, 0, 0, 0);
+  mlx_array all[] = {z, zt, x, gi, ci};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) mlx_array_free(all[i]);
+}
+
 int main(void) {
   int count = 0;
   mlx_device_count(&count, MLX_GPU);
@@ -542,6 +585,7 @@ int main(void) {
   RUN(windows_all_lengths);
   RUN(pad_constant_and_edge);
   RUN(views_diagonal_as_strided_view);
+  RUN(complex_parts);
   mlx_stream_free(cpu);
   mlx_stream_free(gpu);
   return TEST_SUMMARY();

@@ -56,6 +56,23 @@ static int k_unary_more(core_node* node, core_array** outputs) {
                                code == UNARY_NAN_TO_NUM ? &replace : NULL);
 }
 
+/* conjugate, real, imag: of complex64 by the GPU kernel; imag of a real array is zeros (the
+ * constructors make conjugate and real of real arrays the input itself). */
+static int k_complex_part(core_node* node, core_array** outputs) {
+  core_array *in = node->inputs[0], *out = outputs[0];
+  int code = node->op->code, dev = device_of(node);
+  const void* src;
+  void* dst;
+  if (in->dtype != MLX_COMPLEX64) {
+    if (code != UNARY_IMAG) return GPU_KERNEL_DECLINED;
+    if (gpu_alloc_output(out, dev, &dst)) return 1;
+    return gpu_launch_zero(dev, dst, (size_t)out->size * core_dtype_size(out->dtype));
+  }
+  if (gpu_device_ptr(in, dev, &src) || gpu_alloc_output(out, dev, &dst)) return 1;
+  int part = code == UNARY_CONJUGATE ? GPU_COMPLEX_CONJUGATE : code == UNARY_REAL ? GPU_COMPLEX_REAL : GPU_COMPLEX_IMAG;
+  return gpu_launch_complex_part(dev, part, dst, src, in->strides, in->shape, in->ndim);
+}
+
 /* ---- creation ---- */
 
 /* The real dtypes the creation kernels write (the CPU's cpu_store_real also takes complex64). */
@@ -176,6 +193,9 @@ static int k_view(core_node* node, core_array** outputs) {
 /* diagonal is a view (strides and offset over the input's buffer), so its CPU kernel serves the
  * device copy as well. */
 const gpu_entry gpu_elementwise_more_kernels[] = {
+    {&prim_conjugate, k_complex_part},
+    {&prim_real, k_complex_part},
+    {&prim_imag, k_complex_part},
     {&prim_floor_divide, k_binary_more},
     {&prim_remainder, k_binary_more},
     {&prim_bitwise_and, k_binary_more},

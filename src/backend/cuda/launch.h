@@ -355,6 +355,12 @@ typedef struct {
   int64_t kept_strides[2][GPU_MAX_NDIM], reduced_strides[2][GPU_MAX_NDIM];
   int64_t groups, group_size;
 } gpu_group_plan;
+/* complex_parts.cu: out (row-major, n elements of x's shape) <- part of complex64 x (element
+ * strides): GPU_COMPLEX_CONJUGATE into complex64, GPU_COMPLEX_REAL / GPU_COMPLEX_IMAG into float32. */
+enum { GPU_COMPLEX_CONJUGATE, GPU_COMPLEX_REAL, GPU_COMPLEX_IMAG };
+int gpu_launch_complex_part(int device, int part, void* out, const void* x, const int64_t* strides, const int* shape,
+                            int ndim);
+
 /* A batch of (rows, cols) float32/float64 matrices at any strides (linalg.cu): matrix b starts
  * at the row-major position b over the batch dims. */
 typedef struct {
