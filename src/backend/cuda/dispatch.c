@@ -818,6 +818,7 @@ static const gpu_entry* const gpu_kernel_tables[] = {
     gpu_gather_qmm_kernels,
     gpu_reduce_kernels,
     gpu_linalg_kernels,
+    gpu_fft_kernels,
 };
 
 gpu_kernel_fn gpu_backend_kernel(const core_op* op) {

@@ -361,6 +361,15 @@ enum { GPU_COMPLEX_CONJUGATE, GPU_COMPLEX_REAL, GPU_COMPLEX_IMAG };
 int gpu_launch_complex_part(int device, int part, void* out, const void* x, const int64_t* strides, const int* shape,
                             int ndim);
 
+/* fft.cu (cuFFT, double precision): the CPU kernel's steps. A work buffer of work_shape (each
+ * transformed axis at its signal length) loaded from the `box` of `in` (float32 or complex64, at
+ * in_strides; zeros elsewhere), a complex transform along each of `axes` in order (irfft: the last
+ * one's upper half filled by Hermitian symmetry first), then out (row-major out_shape: complex64,
+ * or float32 real parts for irfft) = the work's leading part times scale. Waits for the work. */
+int gpu_launch_fft(int device, const void* in, bool complex_in, const int64_t* in_strides, const int* box,
+                   const int* work_shape, int ndim, const int* axes, int n_axes, bool inverse, bool irfft, void* out,
+                   const int* out_shape, double scale);
+
 /* A batch of (rows, cols) float32/float64 matrices at any strides (linalg.cu): matrix b starts
  * at the row-major position b over the batch dims. */
 typedef struct {

@@ -1,0 +1,152 @@
+// FFT on the GPU through cuFFT (CUDA toolkit), computed as the CPU kernel (backend/cpu/fft.c)
+// computes it: one complex double buffer shaped like the output with each transformed axis at its
+// full signal length, the input cropped or zero-padded into it, a double-precision complex
+// transform (Z2Z) per axis in the order given, then the output cropped out of it times the
+// scale; irfft fills its last axis's upper half by Hermitian symmetry and keeps the real parts.
+// Plans are made per call and the call waits for its transforms before freeing them.
+#include <cuda_runtime.h>
+#include <cufft.h>
+#include <stdint.h>
+
+#include "backend/cuda/common.cuh"
+#include "backend/cuda/launch.h"
+#include "backend/gpu.h"
+
+namespace {
+
+struct fft_geom {
+  int ndim;
+  int shape[GPU_MAX_NDIM];  // the work buffer's (row-major)
+  int box[GPU_MAX_NDIM];    // the input's part that is read
+  int64_t in_st[GPU_MAX_NDIM];
+  int out_shape[GPU_MAX_NDIM];
+};
+
+unsigned blocks_for(int device, int64_t total) {
+  int64_t blocks = (total + 255) / 256, cap = (int64_t)gpu_sm_count(device) * 16;
+  return (unsigned)(blocks < 1 ? 1 : blocks > cap ? cap : blocks);
+}
+
+// The work buffer from the input: inside the box the input's value (float32 as a real value),
+// zero elsewhere (the padding).
+__global__ void fft_load(double2* work, const void* in, bool complex_in, fft_geom G, int64_t total) {
+  for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < total; e += (int64_t)gridDim.x * blockDim.x) {
+    int64_t rest = e, off = 0;
+    bool inside = true;
+    for (int d = G.ndim - 1; d >= 0; d--) {
+      const int64_t c = rest % G.shape[d];
+      rest /= G.shape[d];
+      inside = inside && c < G.box[d];
+      off += c * G.in_st[d];
+    }
+    double2 v = make_double2(0.0, 0.0);
+    if (inside) {
+      if (complex_in) {
+        const float2 z = ((const float2*)in)[off];
+        v = make_double2(z.x, z.y);
+      } else {
+        v = make_double2(((const float*)in)[off], 0.0);
+      }
+    }
+    work[e] = v;
+  }
+}
+
+// irfft's last axis (lines of `dim` at `stride`): entries from `half` on are the conjugates of
+// their mirror images, which all lie below half.
+__global__ void hermitian_fill(double2* work, int64_t lines, int64_t dim, int64_t stride, int64_t half) {
+  const int64_t upper = dim - half, total = lines * upper;
+  for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < total; e += (int64_t)gridDim.x * blockDim.x) {
+    const int64_t l = e / upper, k = half + e % upper;
+    const int64_t base = (l / stride) * dim * stride + l % stride;
+    const double2 m = work[base + (dim - k) * stride];
+    work[base + k * stride] = make_double2(m.x, -m.y);
+  }
+}
+
+// The output (row-major out_shape, at most the work shape) times scale: complex64, or the real
+// parts into float32.
+__global__ void fft_store(void* out, bool real_out, const double2* work, fft_geom G, int64_t total, double scale) {
+  for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < total; e += (int64_t)gridDim.x * blockDim.x) {
+    int64_t rest = e, off = 0, mul = 1;
+    for (int d = G.ndim - 1; d >= 0; d--) {
+      const int64_t c = rest % G.out_shape[d];
+      rest /= G.out_shape[d];
+      off += c * mul;
+      mul *= G.shape[d];
+    }
+    const double2 v = work[off];
+    if (real_out) ((float*)out)[e] = (float)(v.x * scale);
+    else ((float2*)out)[e] = make_float2((float)(v.x * scale), (float)(v.y * scale));
+  }
+}
+
+int fft_check(cufftResult r, const char* what) {
+  return r == CUFFT_SUCCESS ? 0 : util_error("cuFFT: %s failed (error %d)", what, (int)r);
+}
+
+// Transforms every line of work (row-major `shape`) along `axis`, in place.
+int transform_axis(cudaStream_t s, double2* work, const int* shape, int ndim, int axis, bool inverse) {
+  int n = shape[axis];
+  int64_t inner = 1, outer = 1;
+  for (int d = axis + 1; d < ndim; d++) inner *= shape[d];
+  for (int d = 0; d < axis; d++) outer *= shape[d];
+  if (inner > 0x7fffffff || outer > 0x7fffffff) return util_error("fft: too many lines for cuFFT");
+  cufftHandle plan;
+  // Lines next to each other (the last axis) are one batch; otherwise a batch of the `inner`
+  // interleaved lines per outer index.
+  cufftResult r = inner == 1 ? cufftPlanMany(&plan, 1, &n, NULL, 1, n, NULL, 1, n, CUFFT_Z2Z, (int)outer)
+                             : cufftPlanMany(&plan, 1, &n, &n, (int)inner, 1, &n, (int)inner, 1, CUFFT_Z2Z, (int)inner);
+  if (fft_check(r, "plan")) return 1;
+  int st = fft_check(cufftSetStream(plan, s), "stream");
+  const int dir = inverse ? CUFFT_INVERSE : CUFFT_FORWARD;
+  for (int64_t o = 0; o < (inner == 1 ? 1 : outer) && !st; o++) {
+    cufftDoubleComplex* p = (cufftDoubleComplex*)(work + o * (int64_t)n * inner);
+    st = fft_check(cufftExecZ2Z(plan, p, p, dir), "transform");
+  }
+  // The plan's work area is freed with it: the transforms must be done first.
+  if (!st) st = gpu_check(cudaStreamSynchronize(s), "fft");
+  cufftDestroy(plan);
+  return st;
+}
+
+}  // namespace
+
+extern "C" int gpu_launch_fft(int device, const void* in, bool complex_in, const int64_t* in_strides, const int* box,
+                              const int* work_shape, int ndim, const int* axes, int n_axes, bool inverse, bool irfft,
+                              void* out, const int* out_shape, double scale) {
+  if (ndim < 1 || ndim > GPU_MAX_NDIM || n_axes < 1) return util_error("fft: unsupported shape for the GPU");
+  cudaStream_t s = gpu_stream(device);
+  if (!s) return 1;
+  fft_geom G;
+  G.ndim = ndim;
+  int64_t total = 1, out_total = 1;
+  for (int d = 0; d < ndim; d++) {
+    G.shape[d] = work_shape[d], G.box[d] = box[d], G.in_st[d] = in_strides[d], G.out_shape[d] = out_shape[d];
+    total *= work_shape[d];
+    out_total *= out_shape[d];
+  }
+  double2* work = NULL;
+  const size_t bytes = sizeof(double2) * (size_t)total;
+  if (gpu_backend_alloc(device, bytes, (void**)&work)) return 1;
+  fft_load<<<blocks_for(device, total), 256, 0, s>>>(work, in, complex_in, G, total);
+  int st = GPU_LAUNCHED("fft load");
+  for (int i = 0; i < n_axes - (irfft ? 1 : 0) && !st; i++) st = transform_axis(s, work, G.shape, ndim, axes[i], inverse);
+  if (!st && irfft) {
+    const int last = axes[n_axes - 1];
+    int64_t stride = 1;
+    for (int d = last + 1; d < ndim; d++) stride *= G.shape[d];
+    const int64_t dim = G.shape[last], half = dim / 2 + 1;
+    if (dim > half) {
+      hermitian_fill<<<blocks_for(device, total / dim * (dim - half)), 256, 0, s>>>(work, total / dim, dim, stride, half);
+      st = GPU_LAUNCHED("fft hermitian fill");
+    }
+    if (!st) st = transform_axis(s, work, G.shape, ndim, last, true);
+  }
+  if (!st) {
+    fft_store<<<blocks_for(device, out_total), 256, 0, s>>>(out, irfft, work, G, out_total, scale);
+    st = GPU_LAUNCHED("fft store");
+  }
+  gpu_backend_free(device, work, bytes);
+  return st;
+}
