@@ -122,12 +122,12 @@ __global__ void lu_pivots(const int* ipiv, int k, int m, int64_t count, uint32_t
 // Device memory of one call, freed together (stream-ordered).
 struct scratch {
   int device;
-  void* p[6];
-  size_t n[6];
+  void* p[8];
+  size_t n[8];
   int used;
   void* get(size_t bytes) {
     void* q = NULL;
-    if (used == 6 || gpu_backend_alloc(device, bytes ? bytes : 1, &q)) return NULL;
+    if (used == 8 || gpu_backend_alloc(device, bytes ? bytes : 1, &q)) return NULL;
     p[used] = q, n[used] = bytes ? bytes : 1, used++;
     return q;
   }
@@ -182,140 +182,126 @@ int getrf_batch(cusolverDnHandle_t h, scratch& mem, double* A, int m, int n, int
   return 0;
 }
 
+// One call's stream, solver handle, scratch memory and loaded batch (A, status); st is its first
+// failure (1, reported), and the scratch memory is freed with it.
+struct solver_call {
+  cudaStream_t s;
+  cusolverDnHandle_t h;
+  scratch mem;
+  double* A = NULL;
+  int* status = NULL;
+  int st;
+  solver_call(int device, const gpu_matrices* a, int64_t count) : mem{device, {}, {}, 0} {
+    s = gpu_stream(device);
+    h = s ? solver_for(device, s) : NULL;
+    st = h ? load_batch(s, mem, device, a, count, &A, &status) : 1;
+  }
+  ~solver_call() { mem.release(); }
+  // n doubles of scratch (at least one), or NULL once the call has failed.
+  double* doubles(size_t n) {
+    double* p = st ? NULL : (double*)mem.get(sizeof(double) * (n ? n : 1));
+    if (!st && !p) st = 1;
+    return p;
+  }
+};
+
 }  // namespace
 
 extern "C" int gpu_linalg_cholesky(int device, const gpu_matrices* a, int64_t count, bool upper, void* out,
                                    int out_dtype) {
-  cudaStream_t s = gpu_stream(device);
-  cusolverDnHandle_t h = s ? solver_for(device, s) : NULL;
-  if (!h) return 1;
+  solver_call c(device, a, count);
   const int n = a->rows;
-  scratch mem = {device, {}, {}, 0};
-  double* A;
-  int* status;
-  int st = load_batch(s, mem, device, a, count, &A, &status);
   const cublasFillMode_t uplo = upper ? CUBLAS_FILL_MODE_UPPER : CUBLAS_FILL_MODE_LOWER;
   int lwork = 0;
-  if (!st) st = solver_check(cusolverDnDpotrf_bufferSize(h, uplo, n, A, n, &lwork), "potrf workspace");
-  double* work = st ? NULL : (double*)mem.get(sizeof(double) * (size_t)(lwork > 0 ? lwork : 1));
-  if (!st && !work) st = 1;
-  for (int64_t b = 0; b < count && !st; b++)
-    st = solver_check(cusolverDnDpotrf(h, uplo, n, A + b * (int64_t)n * n, n, work, lwork, status + 1 + b), "potrf");
-  if (!st) st = store(s, device, out, out_dtype, A, n, n, n, (int64_t)n * n, count, upper ? 1 : 2);
-  if (!st) st = check_status(s, status, count, "cholesky", "the matrix is not positive definite");
-  mem.release();
-  return st;
+  if (!c.st) c.st = solver_check(cusolverDnDpotrf_bufferSize(c.h, uplo, n, c.A, n, &lwork), "potrf workspace");
+  double* work = c.doubles((size_t)lwork);
+  for (int64_t b = 0; b < count && !c.st; b++)
+    c.st = solver_check(cusolverDnDpotrf(c.h, uplo, n, c.A + b * (int64_t)n * n, n, work, lwork, c.status + 1 + b),
+                        "potrf");
+  if (!c.st) c.st = store(c.s, device, out, out_dtype, c.A, n, n, n, (int64_t)n * n, count, upper ? 1 : 2);
+  if (!c.st) c.st = check_status(c.s, c.status, count, "cholesky", "the matrix is not positive definite");
+  return c.st;
 }
 
 extern "C" int gpu_linalg_solve(int device, const gpu_matrices* a, const gpu_matrices* b, int64_t count, void* out,
                                 int out_dtype, const char* op) {
-  cudaStream_t s = gpu_stream(device);
-  cusolverDnHandle_t h = s ? solver_for(device, s) : NULL;
-  if (!h) return 1;
+  solver_call c(device, a, count);
   const int n = a->rows, rhs = b ? b->cols : n;
-  scratch mem = {device, {}, {}, 0};
-  double *A, *B = NULL;
-  int *status, *ipiv = NULL, *rs_info = NULL;
-  int st = load_batch(s, mem, device, a, count, &A, &status);
-  if (!st) {  // the right-hand sides: b's matrices, or identities (inv)
-    B = (double*)mem.get(sizeof(double) * (size_t)n * rhs * count);
-    rs_info = (int*)mem.get(sizeof(int));
-    if (!B || !rs_info) st = 1;
-  }
-  if (!st && b)
-    load_matrices<<<blocks_for(device, (int64_t)n * rhs * count), 256, 0, s>>>(B, *b, count, status);
-  else if (!st)
-    identities<<<blocks_for(device, (int64_t)n * n * count), 256, 0, s>>>(B, n, count);
-  if (!st) st = GPU_LAUNCHED("linalg right-hand sides");
-  if (!st) st = getrf_batch(h, mem, A, n, n, count, &ipiv, status);
+  int *ipiv = NULL, *rs_info = NULL;
+  double* B = c.doubles((size_t)n * rhs * count);  // the right-hand sides: b's matrices, or identities (inv)
+  if (!c.st && !(rs_info = (int*)c.mem.get(sizeof(int)))) c.st = 1;
+  if (!c.st && b)
+    load_matrices<<<blocks_for(device, (int64_t)n * rhs * count), 256, 0, c.s>>>(B, *b, count, c.status);
+  else if (!c.st)
+    identities<<<blocks_for(device, (int64_t)n * n * count), 256, 0, c.s>>>(B, n, count);
+  if (!c.st) c.st = GPU_LAUNCHED("linalg right-hand sides");
+  if (!c.st) c.st = getrf_batch(c.h, c.mem, c.A, n, n, count, &ipiv, c.status);
   // A singular matrix's getrs divides by a zero pivot; its output is discarded by the error.
-  for (int64_t m = 0; m < count && !st; m++)
-    st = solver_check(cusolverDnDgetrs(h, CUBLAS_OP_N, n, rhs, A + m * (int64_t)n * n, n, ipiv + m * n,
-                                       B + m * (int64_t)n * rhs, n, rs_info),
-                      "getrs");
-  if (!st) st = store(s, device, out, out_dtype, B, n, rhs, n, (int64_t)n * rhs, count, 0);
-  if (!st) st = check_status(s, status, count, op, "the matrix is singular");
-  mem.release();
-  return st;
+  for (int64_t m = 0; m < count && !c.st; m++)
+    c.st = solver_check(cusolverDnDgetrs(c.h, CUBLAS_OP_N, n, rhs, c.A + m * (int64_t)n * n, n, ipiv + m * n,
+                                         B + m * (int64_t)n * rhs, n, rs_info),
+                        "getrs");
+  if (!c.st) c.st = store(c.s, device, out, out_dtype, B, n, rhs, n, (int64_t)n * rhs, count, 0);
+  if (!c.st) c.st = check_status(c.s, c.status, count, op, "the matrix is singular");
+  return c.st;
 }
 
 extern "C" int gpu_linalg_lu_factor(int device, const gpu_matrices* a, int64_t count, void* lu, int lu_dtype,
                                     uint32_t* piv, uint32_t* rows) {
-  cudaStream_t s = gpu_stream(device);
-  cusolverDnHandle_t h = s ? solver_for(device, s) : NULL;
-  if (!h) return 1;
+  solver_call c(device, a, count);
   const int m = a->rows, n = a->cols, k = m < n ? m : n;
-  scratch mem = {device, {}, {}, 0};
-  double* A;
-  int *status, *ipiv = NULL;
-  int st = load_batch(s, mem, device, a, count, &A, &status);
-  if (!st) st = getrf_batch(h, mem, A, m, n, count, &ipiv, status);
-  if (!st) st = store(s, device, lu, lu_dtype, A, m, n, m, (int64_t)m * n, count, 0);
-  if (!st) {
-    lu_pivots<<<blocks_for(device, count), 256, 0, s>>>(ipiv, k, m, count, piv, rows);
-    st = GPU_LAUNCHED("lu_factor pivots");
+  int* ipiv = NULL;
+  if (!c.st) c.st = getrf_batch(c.h, c.mem, c.A, m, n, count, &ipiv, c.status);
+  if (!c.st) c.st = store(c.s, device, lu, lu_dtype, c.A, m, n, m, (int64_t)m * n, count, 0);
+  if (!c.st) {
+    lu_pivots<<<blocks_for(device, count), 256, 0, c.s>>>(ipiv, k, m, count, piv, rows);
+    c.st = GPU_LAUNCHED("lu_factor pivots");
   }
-  if (!st) st = check_status(s, status, count, "lu", "the matrix is singular");
-  mem.release();
-  return st;
+  if (!c.st) c.st = check_status(c.s, c.status, count, "lu", "the matrix is singular");
+  return c.st;
 }
 
 extern "C" int gpu_linalg_qr(int device, const gpu_matrices* a, int64_t count, void* q, void* r, int out_dtype) {
-  cudaStream_t s = gpu_stream(device);
-  cusolverDnHandle_t h = s ? solver_for(device, s) : NULL;
-  if (!h) return 1;
+  solver_call c(device, a, count);
   const int m = a->rows, n = a->cols, k = m < n ? m : n;
-  scratch mem = {device, {}, {}, 0};
-  double* A;
-  int* status;
-  int st = load_batch(s, mem, device, a, count, &A, &status);
-  double* tau = st ? NULL : (double*)mem.get(sizeof(double) * (size_t)k * count);
+  double* tau = c.doubles((size_t)k * count);
   int lw1 = 0, lw2 = 0;
-  if (!st && !tau) st = 1;
-  if (!st) st = solver_check(cusolverDnDgeqrf_bufferSize(h, m, n, A, m, &lw1), "geqrf workspace");
-  if (!st) st = solver_check(cusolverDnDorgqr_bufferSize(h, m, k, k, A, m, tau, &lw2), "orgqr workspace");
+  if (!c.st) c.st = solver_check(cusolverDnDgeqrf_bufferSize(c.h, m, n, c.A, m, &lw1), "geqrf workspace");
+  if (!c.st) c.st = solver_check(cusolverDnDorgqr_bufferSize(c.h, m, k, k, c.A, m, tau, &lw2), "orgqr workspace");
   const int lwork = lw1 > lw2 ? lw1 : lw2;
-  double* work = st ? NULL : (double*)mem.get(sizeof(double) * (size_t)(lwork > 0 ? lwork : 1));
-  if (!st && !work) st = 1;
+  double* work = c.doubles((size_t)lwork);
   const int64_t per = (int64_t)m * n;
-  for (int64_t b = 0; b < count && !st; b++)
-    st = solver_check(cusolverDnDgeqrf(h, m, n, A + b * per, m, tau + b * k, work, lwork, status + 1 + b), "geqrf");
+  for (int64_t b = 0; b < count && !c.st; b++)
+    c.st = solver_check(cusolverDnDgeqrf(c.h, m, n, c.A + b * per, m, tau + b * k, work, lwork, c.status + 1 + b),
+                        "geqrf");
   // R: the upper triangle of the first k rows, before orgqr turns the reflectors into Q.
-  if (!st) st = store(s, device, r, out_dtype, A, k, n, m, per, count, 1);
-  for (int64_t b = 0; b < count && !st; b++)
-    st = solver_check(cusolverDnDorgqr(h, m, k, k, A + b * per, m, tau + b * k, work, lwork, status + 1 + b), "orgqr");
-  if (!st) st = store(s, device, q, out_dtype, A, m, k, m, per, count, 0);
-  if (!st) st = check_status(s, status, count, "qr", "the factorization failed");
-  mem.release();
-  return st;
+  if (!c.st) c.st = store(c.s, device, r, out_dtype, c.A, k, n, m, per, count, 1);
+  for (int64_t b = 0; b < count && !c.st; b++)
+    c.st = solver_check(
+        cusolverDnDorgqr(c.h, m, k, k, c.A + b * per, m, tau + b * k, work, lwork, c.status + 1 + b), "orgqr");
+  if (!c.st) c.st = store(c.s, device, q, out_dtype, c.A, m, k, m, per, count, 0);
+  if (!c.st) c.st = check_status(c.s, c.status, count, "qr", "the factorization failed");
+  return c.st;
 }
 
 extern "C" int gpu_linalg_eigh(int device, const gpu_matrices* a, int64_t count, bool upper, void* values,
                                void* vectors, int out_dtype) {
-  cudaStream_t s = gpu_stream(device);
-  cusolverDnHandle_t h = s ? solver_for(device, s) : NULL;
-  if (!h) return 1;
+  solver_call c(device, a, count);
   const int n = a->rows;
-  scratch mem = {device, {}, {}, 0};
-  double* A;
-  int* status;
-  int st = load_batch(s, mem, device, a, count, &A, &status);
-  double* W = st ? NULL : (double*)mem.get(sizeof(double) * (size_t)n * count);
-  if (!st && !W) st = 1;
+  double* W = c.doubles((size_t)n * count);
   const cusolverEigMode_t jobz = vectors ? CUSOLVER_EIG_MODE_VECTOR : CUSOLVER_EIG_MODE_NOVECTOR;
   const cublasFillMode_t uplo = upper ? CUBLAS_FILL_MODE_UPPER : CUBLAS_FILL_MODE_LOWER;
   int lwork = 0;
-  if (!st) st = solver_check(cusolverDnDsyevd_bufferSize(h, jobz, uplo, n, A, n, W, &lwork), "syevd workspace");
-  double* work = st ? NULL : (double*)mem.get(sizeof(double) * (size_t)(lwork > 0 ? lwork : 1));
-  if (!st && !work) st = 1;
+  if (!c.st) c.st = solver_check(cusolverDnDsyevd_bufferSize(c.h, jobz, uplo, n, c.A, n, W, &lwork), "syevd workspace");
+  double* work = c.doubles((size_t)lwork);
   const int64_t per = (int64_t)n * n;
-  for (int64_t b = 0; b < count && !st; b++)
-    st = solver_check(cusolverDnDsyevd(h, jobz, uplo, n, A + b * per, n, W + b * n, work, lwork, status + 1 + b), "syevd");
-  if (!st) st = store(s, device, values, out_dtype, W, 1, n, 1, n, count, 0);  // ascending, a row a matrix
-  if (!st && vectors) st = store(s, device, vectors, out_dtype, A, n, n, n, per, count, 0);
-  if (!st) st = check_status(s, status, count, "eigh", "the eigenvalue iteration did not converge");
-  mem.release();
-  return st;
+  for (int64_t b = 0; b < count && !c.st; b++)
+    c.st = solver_check(
+        cusolverDnDsyevd(c.h, jobz, uplo, n, c.A + b * per, n, W + b * n, work, lwork, c.status + 1 + b), "syevd");
+  if (!c.st) c.st = store(c.s, device, values, out_dtype, W, 1, n, 1, n, count, 0);  // ascending, a row a matrix
+  if (!c.st && vectors) c.st = store(c.s, device, vectors, out_dtype, c.A, n, n, n, per, count, 0);
+  if (!c.st) c.st = check_status(c.s, c.status, count, "eigh", "the eigenvalue iteration did not converge");
+  return c.st;
 }
 
 // svd: gesvd wants rows >= cols, so a wide matrix is decomposed transposed (loaded with its
@@ -323,41 +309,31 @@ extern "C" int gpu_linalg_eigh(int device, const gpu_matrices* a, int64_t count,
 // completion past the k singular vectors (the CPU's gesdd may choose another).
 extern "C" int gpu_linalg_svd(int device, const gpu_matrices* a, int64_t count, void* u, void* sv, void* vt,
                               int out_dtype) {
-  cudaStream_t s = gpu_stream(device);
-  cusolverDnHandle_t h = s ? solver_for(device, s) : NULL;
-  if (!h) return 1;
-  const bool wide = a->rows < a->cols;
+  const bool wide = a->rows < a->cols, vectors = u != NULL;
   gpu_matrices t = *a;
   if (wide) t.rows = a->cols, t.cols = a->rows, t.rs = a->cs, t.cs = a->rs;
+  solver_call c(device, &t, count);
   const int m = t.rows, n = t.cols;  // m >= n
-  const bool vectors = u != NULL;
-  scratch mem = {device, {}, {}, 0};
-  double* A;
-  int* status;
-  int st = load_batch(s, mem, device, &t, count, &A, &status);
-  double* S = st ? NULL : (double*)mem.get(sizeof(double) * (size_t)n * count);
-  double* U = st || !vectors ? NULL : (double*)mem.get(sizeof(double) * (size_t)m * m * count);
-  double* V = st || !vectors ? NULL : (double*)mem.get(sizeof(double) * (size_t)n * n * count);
-  if (!st && (!S || (vectors && (!U || !V)))) st = 1;
+  double* S = c.doubles((size_t)n * count);
+  double* U = vectors ? c.doubles((size_t)m * m * count) : NULL;
+  double* V = vectors ? c.doubles((size_t)n * n * count) : NULL;
   int lwork = 0;
-  if (!st) st = solver_check(cusolverDnDgesvd_bufferSize(h, m, n, &lwork), "gesvd workspace");
-  double* work = st ? NULL : (double*)mem.get(sizeof(double) * (size_t)(lwork > 0 ? lwork : 1));
-  if (!st && !work) st = 1;
+  if (!c.st) c.st = solver_check(cusolverDnDgesvd_bufferSize(c.h, m, n, &lwork), "gesvd workspace");
+  double* work = c.doubles((size_t)lwork);
   const signed char job = vectors ? 'A' : 'N';
-  for (int64_t b = 0; b < count && !st; b++)
-    st = solver_check(cusolverDnDgesvd(h, job, job, m, n, A + b * (int64_t)m * n, m, S + b * n,
-                                       vectors ? U + b * (int64_t)m * m : NULL, m, vectors ? V + b * (int64_t)n * n : NULL,
-                                       n, work, lwork, NULL, status + 1 + b),
-                      "gesvd");
-  if (!st) st = store(s, device, sv, out_dtype, S, 1, n, 1, n, count, 0);
-  if (!st && vectors && !wide) {
-    st = store(s, device, u, out_dtype, U, m, m, m, (int64_t)m * m, count, 0);
-    if (!st) st = store(s, device, vt, out_dtype, V, n, n, n, (int64_t)n * n, count, 0);
-  } else if (!st && vectors) {  // A = V' S U'ᵀ: U = (V'ᵀ)ᵀ, Vᵀ = U'ᵀ
-    st = store(s, device, u, out_dtype, V, n, n, n, (int64_t)n * n, count, 3);
-    if (!st) st = store(s, device, vt, out_dtype, U, m, m, m, (int64_t)m * m, count, 3);
+  for (int64_t b = 0; b < count && !c.st; b++)
+    c.st = solver_check(cusolverDnDgesvd(c.h, job, job, m, n, c.A + b * (int64_t)m * n, m, S + b * n,
+                                         vectors ? U + b * (int64_t)m * m : NULL, m,
+                                         vectors ? V + b * (int64_t)n * n : NULL, n, work, lwork, NULL, c.status + 1 + b),
+                        "gesvd");
+  if (!c.st) c.st = store(c.s, device, sv, out_dtype, S, 1, n, 1, n, count, 0);
+  if (!c.st && vectors && !wide) {
+    c.st = store(c.s, device, u, out_dtype, U, m, m, m, (int64_t)m * m, count, 0);
+    if (!c.st) c.st = store(c.s, device, vt, out_dtype, V, n, n, n, (int64_t)n * n, count, 0);
+  } else if (!c.st && vectors) {  // A = V' S U'ᵀ: U = (V'ᵀ)ᵀ, Vᵀ = U'ᵀ
+    c.st = store(c.s, device, u, out_dtype, V, n, n, n, (int64_t)n * n, count, 3);
+    if (!c.st) c.st = store(c.s, device, vt, out_dtype, U, m, m, m, (int64_t)m * m, count, 3);
   }
-  if (!st) st = check_status(s, status, count, "svd", "the singular value decomposition did not converge");
-  mem.release();
-  return st;
+  if (!c.st) c.st = check_status(c.s, c.status, count, "svd", "the singular value decomposition did not converge");
+  return c.st;
 }
