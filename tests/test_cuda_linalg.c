@@ -1,8 +1,8 @@
-/* cholesky, inv, solve, lu_factor, qr, eigh and svd on the GPU (cuSOLVER) against the CPU's
- * LAPACK kernels: float32 and float64, batches, strided (transposed) inputs, broadcast batches in solve,
+/* cholesky, inv, solve, lu_factor, qr, eigh, svd and eig on the GPU (cuSOLVER) against the
+ * CPU's LAPACK kernels: float32 and float64, batches, strided (transposed) inputs, broadcast batches in solve,
  * upper and lower factors, wide and tall LU and QR (compared with R's diagonal made non-negative),
- * eigenvectors compared up to their sign, singular vectors by orthogonality and by rebuilding the
- * matrix; the factorizations' failures (singular, not positive definite,
+ * eigenvectors compared up to their sign (eig's up to their phase, its eigenvalues matched in any
+ * order), singular vectors by orthogonality and by rebuilding the matrix; the factorizations' failures (singular, not positive definite,
  * NaN) reported with the CPU's messages, and the triangular forms still right (on the CPU). Both
  * sides compute in double: results agree to the rounding of another operation order. */
 #include <math.h>
@@ -318,6 +318,73 @@ TEST(svd_matches_the_cpu) {
     }
 }
 
+/* eig: eigenvalues matched to the CPU's (each GPU value to the nearest CPU one: the libraries
+ * may list them in another order), and each eigenvector compared after dividing out the phase
+ * of its largest entry (unit vectors are unique up to that phase for distinct eigenvalues). */
+static void same_eig(const char* what, mlx_array gw, mlx_array gv, mlx_array cw, mlx_array cv, int64_t count, int n,
+                     double tol_) {
+  CHECK(mlx_array_eval(gw) == 0 && mlx_array_eval(gv) == 0 && mlx_array_eval(cw) == 0 && mlx_array_eval(cv) == 0);
+  const float* w1 = (const float*)mlx_array_data_complex64(gw);
+  const float* w2 = (const float*)mlx_array_data_complex64(cw);
+  const float* v1 = (const float*)mlx_array_data_complex64(gv);
+  const float* v2 = (const float*)mlx_array_data_complex64(cv);
+  CHECK_MSG(w1 && w2 && v1 && v2, "%s: results", what);
+  if (!w1 || !w2 || !v1 || !v2) return;
+  int bad = 0;
+  for (int64_t b = 0; b < count; b++)
+    for (int j = 0; j < n; j++) {
+      const float* x = w1 + 2 * (b * n + j);
+      int best = 0;
+      double best_d = INFINITY;
+      for (int k = 0; k < n; k++) {
+        const float* y = w2 + 2 * (b * n + k);
+        const double d = hypot(x[0] - y[0], x[1] - y[1]);
+        if (d < best_d) best_d = d, best = k;
+      }
+      if (best_d > tol_ * (1 + hypot(x[0], x[1]))) bad++;
+      /* The two vectors (columns j and best), each divided by the phase of its largest entry. */
+      double p[2][2] = {{1, 0}, {1, 0}};
+      const float* vs[2] = {v1 + 2 * b * n * n, v2 + 2 * b * n * n};
+      const int cols[2] = {j, best};
+      for (int t = 0; t < 2; t++) {
+        double top = -1;
+        for (int i = 0; i < n; i++) {
+          const float* e = vs[t] + 2 * ((int64_t)i * n + cols[t]);
+          const double m = hypot(e[0], e[1]);
+          if (m > top) top = m, p[t][0] = e[0] / m, p[t][1] = -e[1] / m; /* conj of the phase */
+        }
+      }
+      for (int i = 0; i < n; i++) {
+        const float* e1 = vs[0] + 2 * ((int64_t)i * n + cols[0]);
+        const float* e2 = vs[1] + 2 * ((int64_t)i * n + cols[1]);
+        const double r1 = e1[0] * p[0][0] - e1[1] * p[0][1], i1 = e1[0] * p[0][1] + e1[1] * p[0][0];
+        const double r2 = e2[0] * p[1][0] - e2[1] * p[1][1], i2 = e2[0] * p[1][1] + e2[1] * p[1][0];
+        if (hypot(r1 - r2, i1 - i2) > 100 * tol_) bad++;
+      }
+    }
+  CHECK_MSG(bad == 0, "%s: %d mismatches", what, bad);
+}
+
+TEST(eig_matches_the_cpu) {
+  const mlx_dtype types[2] = {MLX_FLOAT32, MLX_FLOAT64};
+  int shape[3] = {3, 6, 6};
+  for (int t = 0; t < 2; t++) {
+    mlx_array a = real_rand(shape, 3, types[t], -1, 1);
+    mlx_array gw = mlx_array_new(), gv = mlx_array_new(), cw = mlx_array_new(), cv = mlx_array_new();
+    mlx_array gw2 = mlx_array_new(), cw2 = mlx_array_new();
+    const char* what = types[t] == MLX_FLOAT32 ? "eig f32" : "eig f64";
+    CHECK_MSG(mlx_linalg_eig(&gw, &gv, a, gpu) == 0, "%s: %s", what, mlxc_last_error());
+    CHECK_MSG(made_on_gpu(gw) && made_on_gpu(gv), "%s: not computed on the GPU", what);
+    CHECK(mlx_linalg_eig(&cw, &cv, a, cpu) == 0);
+    same_eig(what, gw, gv, cw, cv, 3, 6, 1e-5);
+    CHECK(mlx_linalg_eigvals(&gw2, a, gpu) == 0 && mlx_linalg_eigvals(&cw2, a, cpu) == 0);
+    CHECK_MSG(made_on_gpu(gw2), "eigvals: not computed on the GPU");
+    same_eig("eigvals (values of eig)", gw2, gv, cw2, cv, 3, 6, 1e-5);
+    mlx_array all[] = {a, gw, gv, cw, cv, gw2, cw2};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) mlx_array_free(all[i]);
+  }
+}
+
 /* The error of `call` on the GPU contains `expect`. */
 static void fails_with(int rc, const char* what, const char* expect) {
   CHECK_MSG(rc != 0, "%s: no error", what);
@@ -364,6 +431,7 @@ int main(void) {
   RUN(qr_matches_the_cpu);
   RUN(eigh_matches_the_cpu);
   RUN(svd_matches_the_cpu);
+  RUN(eig_matches_the_cpu);
   RUN(failures_as_the_cpu_reports_them);
   mlx_stream_free(cpu);
   mlx_stream_free(gpu);

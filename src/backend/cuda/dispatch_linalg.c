@@ -1,5 +1,5 @@
-/* C glue of the linalg kernels (linalg.cu, cuSOLVER): cholesky, inv, solve, lu_factor, qr, eigh
- * and svd of float32/float64 matrices. The triangular forms (tri_inv, solve_triangular), complex64 and
+/* C glue of the linalg kernels (linalg.cu, cuSOLVER): cholesky, inv, solve, lu_factor, qr, eigh,
+ * svd and eig of float32/float64 matrices. The triangular forms (tri_inv, solve_triangular), complex64 and
  * empty batches run on the CPU; so do calls while a step is recorded (the kernels wait for the
  * factorizations' status). Compiled in CUDA builds only. */
 #ifdef MLXC_WITH_CUDA
@@ -117,7 +117,20 @@ static int k_svd(core_node* node, core_array** outputs) {
   return gpu_linalg_svd(dev, &a, batch_count(in), pu, ps, pvt, sv->dtype);
 }
 
+static int k_eig(core_node* node, core_array** outputs) {
+  const linalg_params* p = node->params;
+  core_array *in = node->inputs[0], *values = outputs[0], *vectors = p->vectors ? outputs[1] : NULL;
+  if (!takes(node, values)) return GPU_KERNEL_DECLINED;
+  int dev = device_of(node);
+  gpu_matrices a;
+  void *pw, *pv = NULL;
+  if (matrices_of(in, dev, &a) || gpu_alloc_output(values, dev, &pw) || (vectors && gpu_alloc_output(vectors, dev, &pv)))
+    return 1;
+  return gpu_linalg_eig(dev, &a, batch_count(in), pw, pv);
+}
+
 const gpu_entry gpu_linalg_kernels[] = {
+    {&prim_eig, k_eig},
     {&prim_svd, k_svd},
     {&prim_qr, k_qr},
     {&prim_eigh, k_eigh},

@@ -400,6 +400,9 @@ int gpu_linalg_eigh(int device, const gpu_matrices* a, int64_t count, bool upper
 /* svd: S (min(rows, cols) a matrix, descending) and, when u is not NULL, U (rows, rows) and
  * Vᵀ (cols, cols). */
 int gpu_linalg_svd(int device, const gpu_matrices* a, int64_t count, void* u, void* s, void* vt, int out_dtype);
+/* eig: complex64 eigenvalues (n a matrix) and, when vectors is not NULL, complex64 right
+ * eigenvectors as columns, as the CPU's geev kernel writes them. */
+int gpu_linalg_eig(int device, const gpu_matrices* a, int64_t count, void* values, void* vectors);
 
 /* out[g] (row-major, out_dtype) = reduction `code` (a reduce_code) of group g of x (any real
  * dtype); ddof for var and std. REDUCE_MEDIAN takes groups of 1 to GPU_MEDIAN_MAX values (sorted

@@ -1,6 +1,6 @@
 // Dense linear algebra on the GPU through cuSOLVER (CUDA toolkit): cholesky, inv, solve,
-// lu_factor, qr, eigh and svd of float32/float64 batches, computed as the CPU kernels compute them (linalg.c): each
-// matrix copied into a column-major double buffer, factorized there (potrf, getrf, getrs, geqrf + orgqr, syevd, gesvd) and
+// lu_factor, qr, eigh, svd and eig of float32/float64 batches, computed as the CPU kernels compute them (linalg.c): each
+// matrix copied into a column-major double buffer, factorized there (potrf, getrf, getrs, geqrf + orgqr, syevd, gesvd, geev) and
 // written back row-major in the output dtype. The factorizations' status is read back after the
 // batch (the op waits for it) so that a singular or non-positive-definite matrix fails with the
 // CPU's message, and so does NaN or infinity in the input (LAPACKE rejects it on the CPU). One
@@ -115,6 +115,34 @@ __global__ void lu_pivots(const int* ipiv, int k, int m, int64_t count, uint32_t
       const uint32_t t = rw[pv[i]];
       rw[pv[i]] = rw[i];
       rw[i] = t;
+    }
+  }
+}
+
+// eig's outputs as the CPU writes them: the eigenvalues as complex64, and each right
+// eigenvector (LAPACK's real storage: a complex pair's vectors as the columns re, im of the first
+// one) as complex64 columns, the pair's second one the conjugate. A thread per (matrix, column);
+// whether column j starts a pair is found by walking the columns before it.
+__global__ void eig_store(float2* values, float2* vectors, const double2* W, const double* VR, int n, int64_t count) {
+  const int64_t total = (int64_t)n * count;
+  for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < total; e += (int64_t)gridDim.x * blockDim.x) {
+    const int64_t b = e / n;
+    const int j = (int)(e % n);
+    const double2* w = W + b * n;
+    values[e] = make_float2((float)w[j].x, (float)w[j].y);
+    if (!vectors) continue;
+    int first = 0;  // the first column of j's pair (j itself when it starts one or is real)
+    while (first < j) {
+      const bool starts_pair = w[first].y != 0 && first + 1 < n;
+      if (starts_pair && first + 1 == j) break;
+      first += starts_pair ? 2 : 1;
+    }
+    const bool pair = w[first].y != 0 && first + 1 < n, second = pair && j == first + 1;
+    const double* v = VR + b * (int64_t)n * n;
+    float2* out = vectors + b * (int64_t)n * n;
+    for (int i = 0; i < n; i++) {
+      const double re = v[i + (int64_t)first * n], im = pair ? v[i + (int64_t)(first + 1) * n] : 0.0;
+      out[(int64_t)i * n + j] = make_float2((float)re, (float)(second ? -im : im));
     }
   }
 }
@@ -335,5 +363,39 @@ extern "C" int gpu_linalg_svd(int device, const gpu_matrices* a, int64_t count, 
     if (!c.st) c.st = store(c.s, device, vt, out_dtype, U, m, m, m, (int64_t)m * m, count, 3);
   }
   if (!c.st) c.st = check_status(c.s, c.status, count, "svd", "the singular value decomposition did not converge");
+  return c.st;
+}
+
+extern "C" int gpu_linalg_eig(int device, const gpu_matrices* a, int64_t count, void* values, void* vectors) {
+  solver_call c(device, a, count);
+  const int n = a->rows;
+  double* W = c.doubles((size_t)2 * n * count);  // complex eigenvalues
+  double* VR = vectors ? c.doubles((size_t)n * n * count) : NULL;
+  cusolverDnParams_t params = NULL;
+  if (!c.st) c.st = solver_check(cusolverDnCreateParams(&params), "params");
+  const cusolverEigMode_t jobvr = vectors ? CUSOLVER_EIG_MODE_VECTOR : CUSOLVER_EIG_MODE_NOVECTOR;
+  size_t dev_bytes = 0, host_bytes = 0;
+  if (!c.st)
+    c.st = solver_check(cusolverDnXgeev_bufferSize(c.h, params, CUSOLVER_EIG_MODE_NOVECTOR, jobvr, n, CUDA_R_64F, c.A, n,
+                                                   CUDA_C_64F, W, CUDA_R_64F, NULL, 1, CUDA_R_64F, VR, n, CUDA_R_64F,
+                                                   &dev_bytes, &host_bytes),
+                        "geev workspace");
+  void* dev_work = c.st ? NULL : c.mem.get(dev_bytes);
+  void* host_work = c.st ? NULL : malloc(host_bytes ? host_bytes : 1);
+  if (!c.st && (!dev_work || !host_work)) c.st = c.st ? c.st : util_error("eig: out of memory for the workspace");
+  for (int64_t b = 0; b < count && !c.st; b++)
+    c.st = solver_check(cusolverDnXgeev(c.h, params, CUSOLVER_EIG_MODE_NOVECTOR, jobvr, n, CUDA_R_64F,
+                                        c.A + b * (int64_t)n * n, n, CUDA_C_64F, W + 2 * b * n, CUDA_R_64F, NULL, 1,
+                                        CUDA_R_64F, vectors ? VR + b * (int64_t)n * n : NULL, n, CUDA_R_64F, dev_work,
+                                        dev_bytes, host_work, host_bytes, c.status + 1 + b),
+                        "geev");
+  if (!c.st) {
+    eig_store<<<blocks_for(device, (int64_t)n * count), 256, 0, c.s>>>((float2*)values, (float2*)vectors,
+                                                                      (const double2*)W, VR, n, count);
+    c.st = GPU_LAUNCHED("eig store");
+  }
+  if (!c.st) c.st = check_status(c.s, c.status, count, "eig", "the QR algorithm did not converge");
+  free(host_work);
+  if (params) cusolverDnDestroyParams(params);
   return c.st;
 }
