@@ -1,6 +1,6 @@
 /* The linalg ops on a GPU stream (cuSOLVER) next to the CPU stream (LAPACK on all cores), one
  * matrix of n x n float32 values: cholesky, inv, solve (n right-hand sides), lu_factor, qr, eigh
- * and svd with vectors, each timed as op + eval (the GPU side waits for the factorization's
+ * and svd with vectors, and eig with vectors of a general matrix, each timed as op + eval (the GPU side waits for the factorization's
  * status as the op does), median of 3 after a warm-up.
  *   bench_linalg_gpu [n ...]   (default 256 1024)
  * Prints "SKIP" without a GPU. */
@@ -11,8 +11,8 @@
 #include "bench_util.h"
 #include "mlx/c/mlx.h"
 
-enum { OP_CHOLESKY, OP_INV, OP_SOLVE, OP_LU, OP_QR, OP_EIGH, OP_SVD, OP_COUNT };
-static const char* op_names[OP_COUNT] = {"cholesky", "inv", "solve", "lu_factor", "qr", "eigh", "svd"};
+enum { OP_CHOLESKY, OP_INV, OP_SOLVE, OP_LU, OP_QR, OP_EIGH, OP_SVD, OP_EIG, OP_COUNT };
+static const char* op_names[OP_COUNT] = {"cholesky", "inv", "solve", "lu_factor", "qr", "eigh", "svd", "eig"};
 
 /* Runs op once on stream s and evaluates every output; 0 on success. */
 static int run(int op, mlx_array spd, mlx_array b, mlx_stream s) {
@@ -26,6 +26,7 @@ static int run(int op, mlx_array spd, mlx_array b, mlx_stream s) {
     case OP_LU: st = mlx_linalg_lu_factor(&r0, &r1, spd, s); break;
     case OP_QR: st = mlx_linalg_qr(&r0, &r1, spd, s); break;
     case OP_EIGH: st = mlx_linalg_eigh(&r0, &r1, spd, "L", s); break;
+    case OP_EIG: st = mlx_linalg_eig(&r0, &r1, b, s); break; /* b: a general (non-symmetric) matrix */
     default: st = mlx_linalg_svd(&v, spd, true, s); break;
   }
   if (!st && op == OP_SVD) {
@@ -35,7 +36,7 @@ static int run(int op, mlx_array spd, mlx_array b, mlx_stream s) {
       mlx_array_free(o);
     }
   } else if (!st) {
-    st = mlx_array_eval(r0) || ((op == OP_LU || op == OP_QR || op == OP_EIGH) && mlx_array_eval(r1));
+    st = mlx_array_eval(r0) || ((op == OP_LU || op == OP_QR || op == OP_EIGH || op == OP_EIG) && mlx_array_eval(r1));
   }
   mlx_array_free(r0);
   mlx_array_free(r1);
