@@ -1,6 +1,7 @@
 /* FFT throughput: Whisper's STFT (3000 frames of rfft n=400, Bluestein), a power-of-two batch and
- * one long power-of-two transform, at 1 thread and all threads. GFLOP/s use the conventional
- * 5 n log2 n flops per complex transform (2.5 n log2 n for a real one). */
+ * one long power-of-two transform, at 1 thread and all threads, and on the GPU stream (cuFFT)
+ * where one exists. GFLOP/s use the conventional 5 n log2 n flops per complex transform
+ * (2.5 n log2 n for a real one). */
 #include <math.h>
 #include <stdio.h>
 
@@ -51,6 +52,17 @@ int main(void) {
       double flops = cases[c].flop_factor * cases[c].rows * cases[c].n * log2(cases[c].n);
       printf("%-32s %8d %12.2f %10.2f\n", cases[c].name, threads, t * 1e3, flops / t / 1e9);
     }
+  }
+  int gpus = 0;
+  mlx_device_count(&gpus, MLX_GPU);
+  if (gpus > 0) {
+    mlx_stream g = mlx_default_gpu_stream_new();
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+      double t = time_fft(cases[c].fn, cases[c].rows, cases[c].n, cases[c].dtype, g, 5);
+      double flops = cases[c].flop_factor * cases[c].rows * cases[c].n * log2(cases[c].n);
+      printf("%-32s %8s %12.2f %10.2f\n", cases[c].name, "gpu", t * 1e3, flops / t / 1e9);
+    }
+    mlx_stream_free(g);
   }
   mlx_stream_free(s);
   return 0;
