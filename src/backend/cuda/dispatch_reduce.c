@@ -44,9 +44,7 @@ int gpu_reduce_any_axes(core_node* node, core_array** outputs) {
   core_array *in = node->inputs[0], *out = outputs[0];
   if (in->dtype == MLX_COMPLEX64) return GPU_KERNEL_DECLINED;
   if (node->op->code == REDUCE_MEDIAN) { /* groups sorted in shared memory: up to GPU_MEDIAN_MAX values */
-    int64_t group_size = 1;
-    for (int d = 0; d < in->ndim; d++)
-      if (params->reduced[d]) group_size *= in->shape[d];
+    int64_t group_size = out->size ? (int64_t)in->size / (int64_t)out->size : 0;
     if (group_size < 1 || group_size > GPU_MEDIAN_MAX) return GPU_KERNEL_DECLINED;
   }
   gpu_group_plan groups;

@@ -3,13 +3,14 @@
 // full signal length, the input cropped or zero-padded into it, a double-precision complex
 // transform (Z2Z) per axis in the order given, then the output cropped out of it times the
 // scale; irfft fills its last axis's upper half by Hermitian symmetry and keeps the real parts.
-// Plans are made per call and the call waits for its transforms before freeing them.
+// Plans are made per call; the call waits once for its transforms before freeing them.
 #include <cuda_runtime.h>
 #include <cufft.h>
 #include <stdint.h>
 
 #include "backend/cuda/common.cuh"
 #include "backend/cuda/launch.h"
+#include "backend/cuda/strided.cuh"
 #include "backend/gpu.h"
 
 namespace {
@@ -21,11 +22,6 @@ struct fft_geom {
   int64_t in_st[GPU_MAX_NDIM];
   int out_shape[GPU_MAX_NDIM];
 };
-
-unsigned blocks_for(int device, int64_t total) {
-  int64_t blocks = (total + 255) / 256, cap = (int64_t)gpu_sm_count(device) * 16;
-  return (unsigned)(blocks < 1 ? 1 : blocks > cap ? cap : blocks);
-}
 
 // The work buffer from the input: inside the box the input's value (float32 as a real value),
 // zero elsewhere (the padding).
@@ -85,8 +81,10 @@ int fft_check(cufftResult r, const char* what) {
   return r == CUFFT_SUCCESS ? 0 : util_error("cuFFT: %s failed (error %d)", what, (int)r);
 }
 
-// Transforms every line of work (row-major `shape`) along `axis`, in place.
-int transform_axis(cudaStream_t s, double2* work, const int* shape, int ndim, int axis, bool inverse) {
+// Transforms every line of work (row-major `shape`) along `axis`, in place, on s; *plan_out gets
+// the plan once made (*made set), which the caller destroys once the stream has run it.
+int transform_axis(cudaStream_t s, double2* work, const int* shape, int ndim, int axis, bool inverse,
+                   cufftHandle* plan_out, bool* made) {
   int n = shape[axis];
   int64_t inner = 1, outer = 1;
   for (int d = axis + 1; d < ndim; d++) inner *= shape[d];
@@ -98,15 +96,13 @@ int transform_axis(cudaStream_t s, double2* work, const int* shape, int ndim, in
   cufftResult r = inner == 1 ? cufftPlanMany(&plan, 1, &n, NULL, 1, n, NULL, 1, n, CUFFT_Z2Z, (int)outer)
                              : cufftPlanMany(&plan, 1, &n, &n, (int)inner, 1, &n, (int)inner, 1, CUFFT_Z2Z, (int)inner);
   if (fft_check(r, "plan")) return 1;
+  *plan_out = plan, *made = true;
   int st = fft_check(cufftSetStream(plan, s), "stream");
   const int dir = inverse ? CUFFT_INVERSE : CUFFT_FORWARD;
   for (int64_t o = 0; o < (inner == 1 ? 1 : outer) && !st; o++) {
     cufftDoubleComplex* p = (cufftDoubleComplex*)(work + o * (int64_t)n * inner);
     st = fft_check(cufftExecZ2Z(plan, p, p, dir), "transform");
   }
-  // The plan's work area is freed with it: the transforms must be done first.
-  if (!st) st = gpu_check(cudaStreamSynchronize(s), "fft");
-  cufftDestroy(plan);
   return st;
 }
 
@@ -129,24 +125,32 @@ extern "C" int gpu_launch_fft(int device, const void* in, bool complex_in, const
   double2* work = NULL;
   const size_t bytes = sizeof(double2) * (size_t)total;
   if (gpu_backend_alloc(device, bytes, (void**)&work)) return 1;
-  fft_load<<<blocks_for(device, total), 256, 0, s>>>(work, in, complex_in, G, total);
+  fft_load<<<grid_for(total, 256), 256, 0, s>>>(work, in, complex_in, G, total);
   int st = GPU_LAUNCHED("fft load");
-  for (int i = 0; i < n_axes - (irfft ? 1 : 0) && !st; i++) st = transform_axis(s, work, G.shape, ndim, axes[i], inverse);
+  cufftHandle plans[GPU_MAX_NDIM];  // one per axis
+  bool made[GPU_MAX_NDIM] = {false};
+  for (int i = 0; i < n_axes - (irfft ? 1 : 0) && !st; i++)
+    st = transform_axis(s, work, G.shape, ndim, axes[i], inverse, &plans[i], &made[i]);
   if (!st && irfft) {
     const int last = axes[n_axes - 1];
     int64_t stride = 1;
     for (int d = last + 1; d < ndim; d++) stride *= G.shape[d];
     const int64_t dim = G.shape[last], half = dim / 2 + 1;
     if (dim > half) {
-      hermitian_fill<<<blocks_for(device, total / dim * (dim - half)), 256, 0, s>>>(work, total / dim, dim, stride, half);
+      hermitian_fill<<<grid_for(total / dim * (dim - half), 256), 256, 0, s>>>(work, total / dim, dim, stride, half);
       st = GPU_LAUNCHED("fft hermitian fill");
     }
-    if (!st) st = transform_axis(s, work, G.shape, ndim, last, true);
+    if (!st) st = transform_axis(s, work, G.shape, ndim, last, true, &plans[n_axes - 1], &made[n_axes - 1]);
   }
   if (!st) {
-    fft_store<<<blocks_for(device, out_total), 256, 0, s>>>(out, irfft, work, G, out_total, scale);
+    fft_store<<<grid_for(out_total, 256), 256, 0, s>>>(out, irfft, work, G, out_total, scale);
     st = GPU_LAUNCHED("fft store");
   }
+  // The plans' work areas are freed with them: the transforms must be done first (one wait).
+  const int waited = gpu_check(cudaStreamSynchronize(s), "fft");
+  if (!st) st = waited;
+  for (int i = 0; i < n_axes; i++)
+    if (made[i]) cufftDestroy(plans[i]);
   gpu_backend_free(device, work, bytes);
   return st;
 }

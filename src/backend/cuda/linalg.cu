@@ -15,6 +15,7 @@
 
 #include "backend/cuda/common.cuh"
 #include "backend/cuda/launch.h"
+#include "backend/cuda/strided.cuh"
 #include "backend/gpu.h"
 
 namespace {
@@ -52,11 +53,6 @@ __device__ int64_t matrix_base(const gpu_matrices& M, int64_t index) {
   return offset;
 }
 
-unsigned blocks_for(int device, int64_t total) {
-  int64_t blocks = (total + 255) / 256, cap = (int64_t)gpu_sm_count(device) * 16;
-  return (unsigned)(blocks < 1 ? 1 : blocks > cap ? cap : blocks);
-}
-
 // dst: the batch's matrices column-major, one after the other; a value that is NaN or infinite
 // sets *bad.
 __global__ void load_matrices(double* dst, gpu_matrices M, int64_t count, int* bad) {
@@ -88,9 +84,9 @@ __global__ void store_matrices(void* out, int dtype, const double* src, int rows
 }
 
 // Stores `count` column-major (rows, cols) matrices (ld, stride as store_matrices) on s.
-int store(cudaStream_t s, int device, void* out, int dtype, const double* src, int rows, int cols, int ld,
+int store(cudaStream_t s, void* out, int dtype, const double* src, int rows, int cols, int ld,
           int64_t stride, int64_t count, int keep) {
-  store_matrices<<<blocks_for(device, (int64_t)rows * cols * count), 256, 0, s>>>(out, dtype, src, rows, cols, ld,
+  store_matrices<<<grid_for((int64_t)rows * cols * count, 256), 256, 0, s>>>(out, dtype, src, rows, cols, ld,
                                                                                 stride, count, keep);
   return GPU_LAUNCHED("linalg store");
 }
@@ -186,13 +182,13 @@ int check_status(cudaStream_t s, const int* status, int64_t count, const char* o
 }
 
 // The batch of A in doubles (column-major) and the status array (zeroed), loaded on s.
-int load_batch(cudaStream_t s, scratch& mem, int device, const gpu_matrices* M, int64_t count, double** A,
+int load_batch(cudaStream_t s, scratch& mem, const gpu_matrices* M, int64_t count, double** A,
                int** status) {
   *A = (double*)mem.get(sizeof(double) * (size_t)M->rows * M->cols * count);
   *status = (int*)mem.get(sizeof(int) * (size_t)(count + 1));
   if (!*A || !*status) return 1;
   if (gpu_check(cudaMemsetAsync(*status, 0, sizeof(int) * (size_t)(count + 1), s), "linalg status")) return 1;
-  load_matrices<<<blocks_for(device, (int64_t)M->rows * M->cols * count), 256, 0, s>>>(*A, *M, count, *status);
+  load_matrices<<<grid_for((int64_t)M->rows * M->cols * count, 256), 256, 0, s>>>(*A, *M, count, *status);
   return GPU_LAUNCHED("linalg load");
 }
 
@@ -222,7 +218,7 @@ struct solver_call {
   solver_call(int device, const gpu_matrices* a, int64_t count) : mem{device, {}, {}, 0} {
     s = gpu_stream(device);
     h = s ? solver_for(device, s) : NULL;
-    st = h ? load_batch(s, mem, device, a, count, &A, &status) : 1;
+    st = h ? load_batch(s, mem, a, count, &A, &status) : 1;
   }
   ~solver_call() { mem.release(); }
   // n doubles of scratch (at least one), or NULL once the call has failed.
@@ -246,7 +242,7 @@ extern "C" int gpu_linalg_cholesky(int device, const gpu_matrices* a, int64_t co
   for (int64_t b = 0; b < count && !c.st; b++)
     c.st = solver_check(cusolverDnDpotrf(c.h, uplo, n, c.A + b * (int64_t)n * n, n, work, lwork, c.status + 1 + b),
                         "potrf");
-  if (!c.st) c.st = store(c.s, device, out, out_dtype, c.A, n, n, n, (int64_t)n * n, count, upper ? 1 : 2);
+  if (!c.st) c.st = store(c.s, out, out_dtype, c.A, n, n, n, (int64_t)n * n, count, upper ? 1 : 2);
   if (!c.st) c.st = check_status(c.s, c.status, count, "cholesky", "the matrix is not positive definite");
   return c.st;
 }
@@ -259,9 +255,9 @@ extern "C" int gpu_linalg_solve(int device, const gpu_matrices* a, const gpu_mat
   double* B = c.doubles((size_t)n * rhs * count);  // the right-hand sides: b's matrices, or identities (inv)
   if (!c.st && !(rs_info = (int*)c.mem.get(sizeof(int)))) c.st = 1;
   if (!c.st && b)
-    load_matrices<<<blocks_for(device, (int64_t)n * rhs * count), 256, 0, c.s>>>(B, *b, count, c.status);
+    load_matrices<<<grid_for((int64_t)n * rhs * count, 256), 256, 0, c.s>>>(B, *b, count, c.status);
   else if (!c.st)
-    identities<<<blocks_for(device, (int64_t)n * n * count), 256, 0, c.s>>>(B, n, count);
+    identities<<<grid_for((int64_t)n * n * count, 256), 256, 0, c.s>>>(B, n, count);
   if (!c.st) c.st = GPU_LAUNCHED("linalg right-hand sides");
   if (!c.st) c.st = getrf_batch(c.h, c.mem, c.A, n, n, count, &ipiv, c.status);
   // A singular matrix's getrs divides by a zero pivot; its output is discarded by the error.
@@ -269,7 +265,7 @@ extern "C" int gpu_linalg_solve(int device, const gpu_matrices* a, const gpu_mat
     c.st = solver_check(cusolverDnDgetrs(c.h, CUBLAS_OP_N, n, rhs, c.A + m * (int64_t)n * n, n, ipiv + m * n,
                                          B + m * (int64_t)n * rhs, n, rs_info),
                         "getrs");
-  if (!c.st) c.st = store(c.s, device, out, out_dtype, B, n, rhs, n, (int64_t)n * rhs, count, 0);
+  if (!c.st) c.st = store(c.s, out, out_dtype, B, n, rhs, n, (int64_t)n * rhs, count, 0);
   if (!c.st) c.st = check_status(c.s, c.status, count, op, "the matrix is singular");
   return c.st;
 }
@@ -280,9 +276,9 @@ extern "C" int gpu_linalg_lu_factor(int device, const gpu_matrices* a, int64_t c
   const int m = a->rows, n = a->cols, k = m < n ? m : n;
   int* ipiv = NULL;
   if (!c.st) c.st = getrf_batch(c.h, c.mem, c.A, m, n, count, &ipiv, c.status);
-  if (!c.st) c.st = store(c.s, device, lu, lu_dtype, c.A, m, n, m, (int64_t)m * n, count, 0);
+  if (!c.st) c.st = store(c.s, lu, lu_dtype, c.A, m, n, m, (int64_t)m * n, count, 0);
   if (!c.st) {
-    lu_pivots<<<blocks_for(device, count), 256, 0, c.s>>>(ipiv, k, m, count, piv, rows);
+    lu_pivots<<<grid_for(count, 256), 256, 0, c.s>>>(ipiv, k, m, count, piv, rows);
     c.st = GPU_LAUNCHED("lu_factor pivots");
   }
   if (!c.st) c.st = check_status(c.s, c.status, count, "lu", "the matrix is singular");
@@ -303,11 +299,11 @@ extern "C" int gpu_linalg_qr(int device, const gpu_matrices* a, int64_t count, v
     c.st = solver_check(cusolverDnDgeqrf(c.h, m, n, c.A + b * per, m, tau + b * k, work, lwork, c.status + 1 + b),
                         "geqrf");
   // R: the upper triangle of the first k rows, before orgqr turns the reflectors into Q.
-  if (!c.st) c.st = store(c.s, device, r, out_dtype, c.A, k, n, m, per, count, 1);
+  if (!c.st) c.st = store(c.s, r, out_dtype, c.A, k, n, m, per, count, 1);
   for (int64_t b = 0; b < count && !c.st; b++)
     c.st = solver_check(
         cusolverDnDorgqr(c.h, m, k, k, c.A + b * per, m, tau + b * k, work, lwork, c.status + 1 + b), "orgqr");
-  if (!c.st) c.st = store(c.s, device, q, out_dtype, c.A, m, k, m, per, count, 0);
+  if (!c.st) c.st = store(c.s, q, out_dtype, c.A, m, k, m, per, count, 0);
   if (!c.st) c.st = check_status(c.s, c.status, count, "qr", "the factorization failed");
   return c.st;
 }
@@ -326,8 +322,8 @@ extern "C" int gpu_linalg_eigh(int device, const gpu_matrices* a, int64_t count,
   for (int64_t b = 0; b < count && !c.st; b++)
     c.st = solver_check(
         cusolverDnDsyevd(c.h, jobz, uplo, n, c.A + b * per, n, W + b * n, work, lwork, c.status + 1 + b), "syevd");
-  if (!c.st) c.st = store(c.s, device, values, out_dtype, W, 1, n, 1, n, count, 0);  // ascending, a row a matrix
-  if (!c.st && vectors) c.st = store(c.s, device, vectors, out_dtype, c.A, n, n, n, per, count, 0);
+  if (!c.st) c.st = store(c.s, values, out_dtype, W, 1, n, 1, n, count, 0);  // ascending, a row a matrix
+  if (!c.st && vectors) c.st = store(c.s, vectors, out_dtype, c.A, n, n, n, per, count, 0);
   if (!c.st) c.st = check_status(c.s, c.status, count, "eigh", "the eigenvalue iteration did not converge");
   return c.st;
 }
@@ -354,13 +350,13 @@ extern "C" int gpu_linalg_svd(int device, const gpu_matrices* a, int64_t count, 
                                          vectors ? U + b * (int64_t)m * m : NULL, m,
                                          vectors ? V + b * (int64_t)n * n : NULL, n, work, lwork, NULL, c.status + 1 + b),
                         "gesvd");
-  if (!c.st) c.st = store(c.s, device, sv, out_dtype, S, 1, n, 1, n, count, 0);
+  if (!c.st) c.st = store(c.s, sv, out_dtype, S, 1, n, 1, n, count, 0);
   if (!c.st && vectors && !wide) {
-    c.st = store(c.s, device, u, out_dtype, U, m, m, m, (int64_t)m * m, count, 0);
-    if (!c.st) c.st = store(c.s, device, vt, out_dtype, V, n, n, n, (int64_t)n * n, count, 0);
+    c.st = store(c.s, u, out_dtype, U, m, m, m, (int64_t)m * m, count, 0);
+    if (!c.st) c.st = store(c.s, vt, out_dtype, V, n, n, n, (int64_t)n * n, count, 0);
   } else if (!c.st && vectors) {  // A = V' S U'ᵀ: U = (V'ᵀ)ᵀ, Vᵀ = U'ᵀ
-    c.st = store(c.s, device, u, out_dtype, V, n, n, n, (int64_t)n * n, count, 3);
-    if (!c.st) c.st = store(c.s, device, vt, out_dtype, U, m, m, m, (int64_t)m * m, count, 3);
+    c.st = store(c.s, u, out_dtype, V, n, n, n, (int64_t)n * n, count, 3);
+    if (!c.st) c.st = store(c.s, vt, out_dtype, U, m, m, m, (int64_t)m * m, count, 3);
   }
   if (!c.st) c.st = check_status(c.s, c.status, count, "svd", "the singular value decomposition did not converge");
   return c.st;
@@ -390,7 +386,7 @@ extern "C" int gpu_linalg_eig(int device, const gpu_matrices* a, int64_t count, 
                                         dev_bytes, host_work, host_bytes, c.status + 1 + b),
                         "geev");
   if (!c.st) {
-    eig_store<<<blocks_for(device, (int64_t)n * count), 256, 0, c.s>>>((float2*)values, (float2*)vectors,
+    eig_store<<<grid_for((int64_t)n * count, 256), 256, 0, c.s>>>((float2*)values, (float2*)vectors,
                                                                       (const double2*)W, VR, n, count);
     c.st = GPU_LAUNCHED("eig store");
   }
