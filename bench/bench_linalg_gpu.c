@@ -1,6 +1,7 @@
 /* The linalg ops on a GPU stream (cuSOLVER) next to the CPU stream (LAPACK on all cores), one
  * matrix of n x n float32 values: cholesky, inv, solve (n right-hand sides), lu_factor, qr, eigh
- * and svd with vectors, and eig with vectors of a general matrix, each timed as op + eval (the GPU side waits for the factorization's
+ * and svd with vectors, eig with vectors of a general matrix, tri_inv and solve_triangular (n
+ * right-hand sides, cuBLAS trsm) of its lower triangle, each timed as op + eval (the GPU side waits for the factorization's
  * status as the op does), median of 3 after a warm-up.
  *   bench_linalg_gpu [n ...]   (default 256 1024)
  * Prints "SKIP" without a GPU. */
@@ -11,8 +12,9 @@
 #include "bench_util.h"
 #include "mlx/c/mlx.h"
 
-enum { OP_CHOLESKY, OP_INV, OP_SOLVE, OP_LU, OP_QR, OP_EIGH, OP_SVD, OP_EIG, OP_COUNT };
-static const char* op_names[OP_COUNT] = {"cholesky", "inv", "solve", "lu_factor", "qr", "eigh", "svd", "eig"};
+enum { OP_CHOLESKY, OP_INV, OP_SOLVE, OP_LU, OP_QR, OP_EIGH, OP_SVD, OP_EIG, OP_TRI_INV, OP_SOLVE_TRI, OP_COUNT };
+static const char* op_names[OP_COUNT] = {"cholesky", "inv", "solve", "lu_factor", "qr",
+                                         "eigh", "svd", "eig", "tri_inv", "solve_triangular"};
 
 /* Runs op once on stream s and evaluates every output; 0 on success. */
 static int run(int op, mlx_array spd, mlx_array b, mlx_stream s) {
@@ -27,6 +29,8 @@ static int run(int op, mlx_array spd, mlx_array b, mlx_stream s) {
     case OP_QR: st = mlx_linalg_qr(&r0, &r1, spd, s); break;
     case OP_EIGH: st = mlx_linalg_eigh(&r0, &r1, spd, "L", s); break;
     case OP_EIG: st = mlx_linalg_eig(&r0, &r1, b, s); break; /* b: a general (non-symmetric) matrix */
+    case OP_TRI_INV: st = mlx_linalg_tri_inv(&r0, spd, false, s); break; /* its lower triangle */
+    case OP_SOLVE_TRI: st = mlx_linalg_solve_triangular(&r0, spd, b, false, s); break;
     default: st = mlx_linalg_svd(&v, spd, true, s); break;
   }
   if (!st && op == OP_SVD) {

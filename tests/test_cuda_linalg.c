@@ -3,7 +3,8 @@
  * upper and lower factors, wide and tall LU and QR (compared with R's diagonal made non-negative),
  * eigenvectors compared up to their sign (eig's up to their phase, its eigenvalues matched in any
  * order), singular vectors by orthogonality and by rebuilding the matrix; the factorizations' failures (singular, not positive definite,
- * NaN) reported with the CPU's messages, and the triangular forms still right (on the CPU). Both
+ * NaN) reported with the CPU's messages; tri_inv and solve_triangular (cuBLAS trsm) reading one
+ * triangle, upper and lower, batches, broadcast right-hand sides, a zero pivot as singular. Both
  * sides compute in double: results agree to the rounding of another operation order. */
 #include <math.h>
 #include <stdint.h>
@@ -125,6 +126,48 @@ TEST(inv_and_solve_match_the_cpu) {
     mlx_array all[] = {a, big, at, A, one, B, B2};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) mlx_array_free(all[i]);
   }
+}
+
+/* tri_inv and solve_triangular read one triangle of a full random matrix (the other one must not
+ * matter), as LAPACK's trtri and trtrs do on the CPU. */
+TEST(triangular_forms_match_the_cpu) {
+  const mlx_dtype types[2] = {MLX_FLOAT32, MLX_FLOAT64};
+  for (int t = 0; t < 2; t++)
+    for (int upper = 0; upper < 2; upper++) {
+      mlx_dtype dt = types[t];
+      const int b3[1] = {3};
+      mlx_array a = square(b3, 1, 9, dt, false), big = square(NULL, 0, 120, dt, false);
+      mlx_array at = transposed_view(a);
+      mlx_array in[3] = {a, big, at};
+      for (int i = 0; i < 3; i++) {
+        mlx_array g = mlx_array_new(), c = mlx_array_new();
+        char what[64];
+        snprintf(what, sizeof what, "tri_inv %s upper=%d case %d", dt == MLX_FLOAT32 ? "f32" : "f64", upper, i);
+        CHECK_MSG(mlx_linalg_tri_inv(&g, in[i], upper, gpu) == 0, "%s: %s", what, mlxc_last_error());
+        CHECK_MSG(made_on_gpu(g), "%s: not computed on the GPU", what);
+        CHECK(mlx_linalg_tri_inv(&c, in[i], upper, cpu) == 0);
+        compare(what, g, c, 0, 0, tol(dt));
+        mlx_array_free(g);
+        mlx_array_free(c);
+      }
+      /* Matching batches, then one matrix broadcast over a batch of right-hand sides. */
+      int sb[3] = {3, 9, 5}, sb2[3] = {4, 120, 2};
+      mlx_array B = real_rand(sb, 3, dt, -1, 1), B2 = real_rand(sb2, 3, dt, -1, 1);
+      mlx_array as[2] = {a, big}, bs[2] = {B, B2};
+      for (int i = 0; i < 2; i++) {
+        mlx_array g = mlx_array_new(), c = mlx_array_new();
+        char what[80];
+        snprintf(what, sizeof what, "solve_triangular %s upper=%d case %d", dt == MLX_FLOAT32 ? "f32" : "f64", upper, i);
+        CHECK_MSG(mlx_linalg_solve_triangular(&g, as[i], bs[i], upper, gpu) == 0, "%s: %s", what, mlxc_last_error());
+        CHECK_MSG(made_on_gpu(g), "%s: not computed on the GPU", what);
+        CHECK(mlx_linalg_solve_triangular(&c, as[i], bs[i], upper, cpu) == 0);
+        compare(what, g, c, 0, 0, tol(dt));
+        mlx_array_free(g);
+        mlx_array_free(c);
+      }
+      mlx_array all[] = {a, big, at, B, B2};
+      for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) mlx_array_free(all[i]);
+    }
 }
 
 TEST(lu_factor_matches_the_cpu) {
@@ -406,11 +449,19 @@ TEST(failures_as_the_cpu_reports_them) {
   v[4] = NAN;
   mlx_array n = mlx_array_new_data(v, shape, 3, MLX_FLOAT64);
   fails_with(mlx_linalg_inv(&r, n, gpu) || mlx_array_eval(r), "inv NaN", "NaN or infinity");
-  /* The triangular forms run on the CPU and still answer right on a GPU stream. */
+  /* The triangular forms: a zero on the read triangle's diagonal is singular (the second matrix's
+   * (2, 2) entry above), a zero in the other triangle does not matter. */
+  v[4] = 3;
+  double z[2 * 9] = {4, 1, 0, 1, 3, 0, 0, 0, 2, 1, 2, 3, 0, 2, 3, 0, 1, 0};
+  mlx_array zt = mlx_array_new_data(z, shape, 3, MLX_FLOAT64), b = mlx_array_new_data(v, shape, 3, MLX_FLOAT64);
+  fails_with(mlx_linalg_tri_inv(&r, zt, true, gpu) || mlx_array_eval(r), "tri_inv singular",
+             "tri_inv: the matrix is singular (matrix 1 of the batch)");
+  fails_with(mlx_linalg_solve_triangular(&r, zt, b, false, gpu) || mlx_array_eval(r), "solve_triangular singular",
+             "solve_triangular: the matrix is singular (matrix 1 of the batch)");
   mlx_array s = square(NULL, 0, 5, MLX_FLOAT32, true), g = mlx_array_new(), c = mlx_array_new();
   CHECK(mlx_linalg_tri_inv(&g, s, true, gpu) == 0 && mlx_linalg_tri_inv(&c, s, true, cpu) == 0);
-  compare("tri_inv on a GPU stream", g, c, 0, 0, 0);
-  mlx_array all[] = {a, r, p, n, s, g, c};
+  compare("tri_inv on a GPU stream", g, c, 0, 0, 1e-6);
+  mlx_array all[] = {a, r, p, n, s, g, c, zt, b};
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) mlx_array_free(all[i]);
 }
 
@@ -427,6 +478,7 @@ int main(void) {
   gpu = mlx_default_gpu_stream_new();
   RUN(cholesky_matches_the_cpu);
   RUN(inv_and_solve_match_the_cpu);
+  RUN(triangular_forms_match_the_cpu);
   RUN(lu_factor_matches_the_cpu);
   RUN(qr_matches_the_cpu);
   RUN(eigh_matches_the_cpu);

@@ -1,7 +1,7 @@
-/* C glue of the linalg kernels (linalg.cu, cuSOLVER): cholesky, inv, solve, lu_factor, qr, eigh,
- * svd and eig of float32/float64 matrices. The triangular forms (tri_inv, solve_triangular), complex64 and
- * empty batches run on the CPU; so do calls while a step is recorded (the kernels wait for the
- * factorizations' status). Compiled in CUDA builds only. */
+/* C glue of the linalg kernels (linalg.cu, cuSOLVER and cuBLAS's trsm): cholesky, inv, tri_inv,
+ * solve, solve_triangular, lu_factor, qr, eigh, svd and eig of float32/float64 matrices. Complex64
+ * and empty batches run on the CPU; so do calls while a step is recorded (the kernels wait for
+ * the factorizations' status). Compiled in CUDA builds only. */
 #ifdef MLXC_WITH_CUDA
 #include "backend/cuda/dispatch.h"
 #include "backend/cuda/residency.h"
@@ -50,22 +50,25 @@ static int k_cholesky(core_node* node, core_array** outputs) {
 static int k_inv(core_node* node, core_array** outputs) {
   const linalg_params* p = node->params;
   core_array *in = node->inputs[0], *out = outputs[0];
-  if (p->triangular || !takes(node, out) || !real_matrix(out)) return GPU_KERNEL_DECLINED;
+  if (!takes(node, out) || !real_matrix(out)) return GPU_KERNEL_DECLINED;
   int dev = device_of(node);
   gpu_matrices a;
   void* po;
   if (matrices_of(in, dev, &a) || gpu_alloc_output(out, dev, &po)) return 1;
+  if (p->triangular) return gpu_linalg_triangular(dev, &a, NULL, batch_count(in), p->upper, po, out->dtype, "tri_inv");
   return gpu_linalg_solve(dev, &a, NULL, batch_count(in), po, out->dtype, "inv");
 }
 
 static int k_solve(core_node* node, core_array** outputs) {
   const linalg_params* p = node->params;
   core_array *in_a = node->inputs[0], *in_b = node->inputs[1], *out = outputs[0];
-  if (p->triangular || !takes(node, out) || !real_matrix(out)) return GPU_KERNEL_DECLINED;
+  if (!takes(node, out) || !real_matrix(out)) return GPU_KERNEL_DECLINED;
   int dev = device_of(node);
   gpu_matrices a, b;
   void* po;
   if (matrices_of(in_a, dev, &a) || matrices_of(in_b, dev, &b) || gpu_alloc_output(out, dev, &po)) return 1;
+  if (p->triangular)
+    return gpu_linalg_triangular(dev, &a, &b, batch_count(out), p->upper, po, out->dtype, "solve_triangular");
   return gpu_linalg_solve(dev, &a, &b, batch_count(out), po, out->dtype, "solve");
 }
 

@@ -11,15 +11,18 @@
 #include <string.h>
 
 #include "backend/cuda/common.cuh"
+#include "backend/cuda/cublas_handle.cuh"
 #include "backend/cuda/launch.h"
 #include "backend/cuda/lt_gemm.cuh"
 
-namespace {
+static cublasHandle_t handles[16];
+static pthread_mutex_t handle_lock = PTHREAD_MUTEX_INITIALIZER;
 
-cublasHandle_t handles[16];
-pthread_mutex_t handle_lock = PTHREAD_MUTEX_INITIALIZER;
-
-cublasHandle_t handle_for(int device, cudaStream_t s) {
+cublasHandle_t gpu_cublas_handle(int device, cudaStream_t s) {
+  if (device < 0 || device >= 16) {
+    util_error("no GPU with index %d", device);
+    return NULL;
+  }
   pthread_mutex_lock(&handle_lock);
   if (!handles[device]) {
     cublasHandle_t h;
@@ -37,6 +40,8 @@ cublasHandle_t handle_for(int device, cudaStream_t s) {
   cublasSetStream(h, s);
   return h;
 }
+
+namespace {
 
 // float32 products on TF32 tensor cores (10-bit mantissa inputs, fp32 accumulation), as MLX
 // does by default: ~10x the fp32 rate. MLX_ENABLE_TF32=0 keeps them exact fp32 (read at each
@@ -264,7 +269,7 @@ extern "C" int gpu_launch_gemm_into(int device, int dtype, int64_t M, int64_t N,
       ldb > 0x7fffffff || ldc > 0x7fffffff)
     return util_error("matmul: dimensions too large for cuBLAS");
   if (ldc < N) return util_error("matmul: output rows of %lld overlap (ldc %lld)", (long long)N, (long long)ldc);
-  cublasHandle_t h = handle_for(device, s);
+  cublasHandle_t h = gpu_cublas_handle(device, s);
   if (!h) return 1;
   cudaDataType_t t = dtype == MLX_FLOAT32 ? CUDA_R_32F : dtype == MLX_FLOAT16 ? CUDA_R_16F : CUDA_R_16BF;
   // Row-major C = A B is column-major C^T = B^T A^T: cuBLAS gets (B, A) with m = N, n = M.

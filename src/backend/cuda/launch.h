@@ -389,6 +389,10 @@ typedef struct {
 int gpu_linalg_cholesky(int device, const gpu_matrices* a, int64_t count, bool upper, void* out, int out_dtype);
 int gpu_linalg_solve(int device, const gpu_matrices* a, const gpu_matrices* b, int64_t count, void* out,
                      int out_dtype, const char* op);
+/* The triangular forms (cuBLAS trsm, reading a's upper or lower triangle): x with a x = b, or a's
+ * inverse (the other triangle zero) when b is NULL; a zero on the diagonal fails as singular. */
+int gpu_linalg_triangular(int device, const gpu_matrices* a, const gpu_matrices* b, int64_t count, bool upper,
+                          void* out, int out_dtype, const char* op);
 int gpu_linalg_lu_factor(int device, const gpu_matrices* a, int64_t count, void* lu, int lu_dtype, uint32_t* piv,
                          uint32_t* rows);
 /* qr: Q (rows, k) and R (k, cols) for k = min(rows, cols) (geqrf, orgqr). eigh: the eigenvalues

@@ -1,5 +1,6 @@
 // Dense linear algebra on the GPU through cuSOLVER (CUDA toolkit): cholesky, inv, solve,
-// lu_factor, qr, eigh, svd and eig of float32/float64 batches, computed as the CPU kernels compute them (linalg.c): each
+// lu_factor, qr, eigh, svd and eig of float32/float64 batches, and the triangular inverse and
+// solve through cuBLAS's trsm, computed as the CPU kernels compute them (linalg.c): each
 // matrix copied into a column-major double buffer, factorized there (potrf, getrf, getrs, geqrf + orgqr, syevd, gesvd, geev) and
 // written back row-major in the output dtype. The factorizations' status is read back after the
 // batch (the op waits for it) so that a singular or non-positive-definite matrix fails with the
@@ -14,6 +15,7 @@
 #include <stdlib.h>
 
 #include "backend/cuda/common.cuh"
+#include "backend/cuda/cublas_handle.cuh"
 #include "backend/cuda/launch.h"
 #include "backend/cuda/strided.cuh"
 #include "backend/gpu.h"
@@ -97,6 +99,19 @@ __global__ void identities(double* dst, int n, int64_t count) {
     const int64_t r = e % per;
     dst[e] = r % n == r / n ? 1.0 : 0.0;
   }
+}
+
+// LAPACK's trtri/trtrs info for each n x n matrix of A: the 1-based index of the first exactly
+// zero diagonal entry (the matrix is singular), in status[1 + m]; a thread per matrix.
+__global__ void zero_diagonals(const double* A, int n, int64_t count, int* status) {
+  const int64_t m = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+  if (m >= count) return;
+  const double* a = A + m * (int64_t)n * n;
+  for (int i = 0; i < n; i++)
+    if (a[i + (int64_t)i * n] == 0.0) {
+      status[1 + m] = i + 1;
+      return;
+    }
 }
 
 // getrf's 1-based row swaps as lu_factor's outputs: the swaps 0-based, and the rows with
@@ -266,6 +281,36 @@ extern "C" int gpu_linalg_solve(int device, const gpu_matrices* a, const gpu_mat
                                          B + m * (int64_t)n * rhs, n, rs_info),
                         "getrs");
   if (!c.st) c.st = store(c.s, out, out_dtype, B, n, rhs, n, (int64_t)n * rhs, count, 0);
+  if (!c.st) c.st = check_status(c.s, c.status, count, op, "the matrix is singular");
+  return c.st;
+}
+
+// x with a x = b for triangular a (reading its upper or lower triangle: LAPACK's trtrs), or a's
+// inverse when b is NULL (trtri: the solve against identities, the other triangle stored as
+// zeros). trsm itself does not look for a zero pivot, so the diagonals are checked first.
+extern "C" int gpu_linalg_triangular(int device, const gpu_matrices* a, const gpu_matrices* b, int64_t count, bool upper,
+                                     void* out, int out_dtype, const char* op) {
+  solver_call c(device, a, count);
+  const int n = a->rows, rhs = b ? b->cols : n;
+  double* B = c.doubles((size_t)n * rhs * count);  // the right-hand sides: b's matrices, or identities
+  cublasHandle_t h = c.st ? NULL : gpu_cublas_handle(device, c.s);
+  if (!c.st && !h) c.st = 1;
+  if (!c.st && b)
+    load_matrices<<<grid_for((int64_t)n * rhs * count, 256), 256, 0, c.s>>>(B, *b, count, c.status);
+  else if (!c.st)
+    identities<<<grid_for((int64_t)n * n * count, 256), 256, 0, c.s>>>(B, n, count);
+  if (!c.st) c.st = GPU_LAUNCHED("linalg right-hand sides");
+  if (!c.st) {
+    zero_diagonals<<<grid_for(count, 256), 256, 0, c.s>>>(c.A, n, count, c.status);
+    c.st = GPU_LAUNCHED("linalg diagonal check");
+  }
+  const double one = 1.0;
+  const cublasFillMode_t uplo = upper ? CUBLAS_FILL_MODE_UPPER : CUBLAS_FILL_MODE_LOWER;
+  for (int64_t m = 0; m < count && !c.st; m++)
+    if (cublasDtrsm(h, CUBLAS_SIDE_LEFT, uplo, CUBLAS_OP_N, CUBLAS_DIAG_NON_UNIT, n, rhs, &one, c.A + m * (int64_t)n * n,
+                    n, B + m * (int64_t)n * rhs, n) != CUBLAS_STATUS_SUCCESS)
+      c.st = util_error("%s: cuBLAS trsm failed", op);
+  if (!c.st) c.st = store(c.s, out, out_dtype, B, n, rhs, n, (int64_t)n * rhs, count, b ? 0 : upper ? 1 : 2);
   if (!c.st) c.st = check_status(c.s, c.status, count, op, "the matrix is singular");
   return c.st;
 }
