@@ -1,7 +1,8 @@
 /* The fft primitive on the GPU (cuFFT, double precision) against the CPU kernel: fft, ifft, rfft,
  * irfft along one axis at powers of two and other lengths (the CPU's Bluestein path), cropped and
  * zero-padded inputs, a transposed view, 2-D and n-D transforms over several axes in a given order,
- * every normalisation. Both sides transform in double and round once to float32, so results
+ * every normalisation, more lengths than the plan cache holds (its evictions) and the same length
+ * again afterwards (its hits). Both sides transform in double and round once to float32, so results
  * agree to a few float32 ulps of the spectrum's size. Complex results are compared through their
  * real and imaginary parts (taken on the CPU). */
 #include <math.h>
@@ -118,6 +119,30 @@ TEST(several_axes_match_the_cpu) {
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) mlx_array_free(all[i]);
 }
 
+/* 40 lengths (past the 32 cached plans: the least recently used are evicted while transforms
+ * are queued), each transformed twice without waiting in between, then the first lengths again
+ * (plans made anew) and one length repeated (a hit): every result still the CPU's. */
+TEST(plan_cache_evicts_and_reuses) {
+  int shape[2] = {3, 64};
+  mlx_array x = rand_array(shape, 2, MLX_FLOAT32, -1, 1);
+  for (int round = 0; round < 2; round++)
+    for (int n = 8; n < (round ? 14 : 48); n++) {
+      mlx_array g1 = mlx_array_new(), g2 = mlx_array_new(), c = mlx_array_new();
+      char what[64];
+      snprintf(what, sizeof what, "rfft n=%d round %d", n, round);
+      CHECK_MSG(mlx_fft_rfft(&g1, x, n, -1, MLX_FFT_NORM_BACKWARD, gpu) == 0, "%s: %s", what, mlxc_last_error());
+      CHECK(mlx_fft_rfft(&g2, x, n, -1, MLX_FFT_NORM_BACKWARD, gpu) == 0);
+      mlx_array_eval(g1);
+      mlx_array_eval(g2); /* both queued before either is read */
+      CHECK(mlx_fft_rfft(&c, x, n, -1, MLX_FFT_NORM_BACKWARD, cpu) == 0);
+      same(what, g1, c);
+      same(what, g2, c);
+      mlx_array all[] = {g1, g2, c};
+      for (size_t i = 0; i < 3; i++) mlx_array_free(all[i]);
+    }
+  mlx_array_free(x);
+}
+
 int main(void) {
   int count = 0;
   mlx_device_count(&count, MLX_GPU);
@@ -131,6 +156,7 @@ int main(void) {
   gpu = mlx_default_gpu_stream_new();
   RUN(one_axis_matches_the_cpu);
   RUN(several_axes_match_the_cpu);
+  RUN(plan_cache_evicts_and_reuses);
   mlx_stream_free(cpu);
   mlx_stream_free(gpu);
   return TEST_SUMMARY();

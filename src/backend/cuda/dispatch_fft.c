@@ -1,6 +1,7 @@
 /* C glue of the FFT kernel (fft.cu, cuFFT): the work shape and the input's box as the CPU kernel
- * computes them (backend/cpu/fft.c). Declined: calls while a step is recorded (the transforms
- * wait for their plans) and empty outputs. Compiled in CUDA builds only. */
+ * computes them (backend/cpu/fft.c). Declined: calls while a step is recorded (a replay would run
+ * a cached plan that a later call may have destroyed) and empty outputs. Compiled in CUDA builds
+ * only. */
 #ifdef MLXC_WITH_CUDA
 #include <string.h>
 

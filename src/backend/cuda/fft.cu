@@ -3,9 +3,12 @@
 // full signal length, the input cropped or zero-padded into it, a double-precision complex
 // transform (Z2Z) per axis in the order given, then the output cropped out of it times the
 // scale; irfft fills its last axis's upper half by Hermitian symmetry and keeps the real parts.
-// Plans are made per call; the call waits once for its transforms before freeing them.
+// Plans are kept per device, keyed by line length and batch layout (a few dozen at most, the
+// least recently used one destroyed past that after a wait for the device's stream), so that a
+// call neither builds plans nor waits: the transforms stay queued like any other kernel.
 #include <cuda_runtime.h>
 #include <cufft.h>
+#include <pthread.h>
 #include <stdint.h>
 
 #include "backend/cuda/common.cuh"
@@ -81,28 +84,75 @@ int fft_check(cufftResult r, const char* what) {
   return r == CUFFT_SUCCESS ? 0 : util_error("cuFFT: %s failed (error %d)", what, (int)r);
 }
 
-// Transforms every line of work (row-major `shape`) along `axis`, in place, on s; *plan_out gets
-// the plan once made (*made set), which the caller destroys once the stream has run it.
-int transform_axis(cudaStream_t s, double2* work, const int* shape, int ndim, int axis, bool inverse,
-                   cufftHandle* plan_out, bool* made) {
+// A plan of `batch` lines of n values: contiguous lines (`interleaved` 0), or lines `interleaved`
+// apart, one after the other in memory.
+struct plan_entry {
+  int device, n, batch, interleaved;
+  uint64_t used;  // the cache's clock at the last use
+  cufftHandle plan;
+};
+constexpr int PLAN_CACHE = 32;
+plan_entry plan_cache[PLAN_CACHE];
+int plan_count;
+uint64_t plan_clock;
+pthread_mutex_t plan_lock = PTHREAD_MUTEX_INITIALIZER;
+
+// The cached plan for (device, n, batch, interleaved), made on a miss. Called with plan_lock held.
+int plan_for(int device, cudaStream_t s, int n, int batch, int interleaved, cufftHandle* out) {
+  plan_entry* slot = NULL;
+  for (int i = 0; i < plan_count; i++) {
+    plan_entry* e = &plan_cache[i];
+    if (e->device == device && e->n == n && e->batch == batch && e->interleaved == interleaved) {
+      e->used = ++plan_clock;
+      *out = e->plan;
+      return 0;
+    }
+  }
+  if (plan_count < PLAN_CACHE) {
+    slot = &plan_cache[plan_count];
+  } else {  // the least recently used plan goes, once its device's queued transforms are done
+    slot = &plan_cache[0];
+    for (int i = 1; i < PLAN_CACHE; i++)
+      if (plan_cache[i].used < slot->used) slot = &plan_cache[i];
+    cudaStream_t owner = slot->device == device ? s : gpu_stream(slot->device);
+    if (!owner || gpu_check(cudaStreamSynchronize(owner), "fft plan eviction")) return 1;
+    cufftDestroy(slot->plan);
+    if (owner != s && !gpu_stream(device)) return 1;  // back to the caller's device
+    slot->plan = 0;
+    *slot = plan_cache[--plan_count];  // compact: the slot takes the last entry
+    slot = &plan_cache[plan_count];
+  }
+  cufftHandle plan;
+  int st = fft_check(interleaved == 0 ? cufftPlanMany(&plan, 1, &n, NULL, 1, n, NULL, 1, n, CUFFT_Z2Z, batch)
+                                      : cufftPlanMany(&plan, 1, &n, &n, interleaved, 1, &n, interleaved, 1, CUFFT_Z2Z,
+                                                      batch),
+                     "plan");
+  if (st) return 1;
+  *slot = plan_entry{device, n, batch, interleaved, ++plan_clock, plan};
+  plan_count++;
+  *out = plan;
+  return 0;
+}
+
+// Transforms every line of work (row-major `shape`) along `axis`, in place, on s.
+int transform_axis(int device, cudaStream_t s, double2* work, const int* shape, int ndim, int axis, bool inverse) {
   int n = shape[axis];
   int64_t inner = 1, outer = 1;
   for (int d = axis + 1; d < ndim; d++) inner *= shape[d];
   for (int d = 0; d < axis; d++) outer *= shape[d];
   if (inner > 0x7fffffff || outer > 0x7fffffff) return util_error("fft: too many lines for cuFFT");
-  cufftHandle plan;
   // Lines next to each other (the last axis) are one batch; otherwise a batch of the `inner`
   // interleaved lines per outer index.
-  cufftResult r = inner == 1 ? cufftPlanMany(&plan, 1, &n, NULL, 1, n, NULL, 1, n, CUFFT_Z2Z, (int)outer)
-                             : cufftPlanMany(&plan, 1, &n, &n, (int)inner, 1, &n, (int)inner, 1, CUFFT_Z2Z, (int)inner);
-  if (fft_check(r, "plan")) return 1;
-  *plan_out = plan, *made = true;
-  int st = fft_check(cufftSetStream(plan, s), "stream");
+  pthread_mutex_lock(&plan_lock);
+  cufftHandle plan;
+  int st = inner == 1 ? plan_for(device, s, n, (int)outer, 0, &plan) : plan_for(device, s, n, (int)inner, (int)inner, &plan);
+  if (!st) st = fft_check(cufftSetStream(plan, s), "stream");
   const int dir = inverse ? CUFFT_INVERSE : CUFFT_FORWARD;
   for (int64_t o = 0; o < (inner == 1 ? 1 : outer) && !st; o++) {
     cufftDoubleComplex* p = (cufftDoubleComplex*)(work + o * (int64_t)n * inner);
     st = fft_check(cufftExecZ2Z(plan, p, p, dir), "transform");
   }
+  pthread_mutex_unlock(&plan_lock);
   return st;
 }
 
@@ -127,10 +177,8 @@ extern "C" int gpu_launch_fft(int device, const void* in, bool complex_in, const
   if (gpu_backend_alloc(device, bytes, (void**)&work)) return 1;
   fft_load<<<grid_for(total, 256), 256, 0, s>>>(work, in, complex_in, G, total);
   int st = GPU_LAUNCHED("fft load");
-  cufftHandle plans[GPU_MAX_NDIM];  // one per axis
-  bool made[GPU_MAX_NDIM] = {false};
   for (int i = 0; i < n_axes - (irfft ? 1 : 0) && !st; i++)
-    st = transform_axis(s, work, G.shape, ndim, axes[i], inverse, &plans[i], &made[i]);
+    st = transform_axis(device, s, work, G.shape, ndim, axes[i], inverse);
   if (!st && irfft) {
     const int last = axes[n_axes - 1];
     int64_t stride = 1;
@@ -140,17 +188,12 @@ extern "C" int gpu_launch_fft(int device, const void* in, bool complex_in, const
       hermitian_fill<<<grid_for(total / dim * (dim - half), 256), 256, 0, s>>>(work, total / dim, dim, stride, half);
       st = GPU_LAUNCHED("fft hermitian fill");
     }
-    if (!st) st = transform_axis(s, work, G.shape, ndim, last, true, &plans[n_axes - 1], &made[n_axes - 1]);
+    if (!st) st = transform_axis(device, s, work, G.shape, ndim, last, true);
   }
   if (!st) {
     fft_store<<<grid_for(out_total, 256), 256, 0, s>>>(out, irfft, work, G, out_total, scale);
     st = GPU_LAUNCHED("fft store");
   }
-  // The plans' work areas are freed with them: the transforms must be done first (one wait).
-  const int waited = gpu_check(cudaStreamSynchronize(s), "fft");
-  if (!st) st = waited;
-  for (int i = 0; i < n_axes; i++)
-    if (made[i]) cufftDestroy(plans[i]);
-  gpu_backend_free(device, work, bytes);
+  gpu_backend_free(device, work, bytes);  // stream-ordered: after the transforms
   return st;
 }
