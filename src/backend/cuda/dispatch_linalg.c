@@ -36,25 +36,32 @@ static bool takes(const core_node* node, const core_array* out) {
   return out->size > 0 && core_capture_device() != device_of(node);
 }
 
+/* A matrix in, a real matrix out (cholesky, inv): the input's matrices and the output's buffer
+ * on dev. 0, GPU_KERNEL_DECLINED, or 1 after an error. */
+static int matrix_to_matrix(core_node* node, core_array* out, int dev, gpu_matrices* a, void** po) {
+  if (!takes(node, out) || !real_matrix(out)) return GPU_KERNEL_DECLINED;
+  return matrices_of(node->inputs[0], dev, a) || gpu_alloc_output(out, dev, po);
+}
+
 static int k_cholesky(core_node* node, core_array** outputs) {
   const linalg_params* p = node->params;
   core_array *in = node->inputs[0], *out = outputs[0];
-  if (!takes(node, out) || !real_matrix(out)) return GPU_KERNEL_DECLINED;
   int dev = device_of(node);
   gpu_matrices a;
   void* po;
-  if (matrices_of(in, dev, &a) || gpu_alloc_output(out, dev, &po)) return 1;
+  int st = matrix_to_matrix(node, out, dev, &a, &po);
+  if (st) return st;
   return gpu_linalg_cholesky(dev, &a, batch_count(in), p->upper, po, out->dtype);
 }
 
 static int k_inv(core_node* node, core_array** outputs) {
   const linalg_params* p = node->params;
   core_array *in = node->inputs[0], *out = outputs[0];
-  if (!takes(node, out) || !real_matrix(out)) return GPU_KERNEL_DECLINED;
   int dev = device_of(node);
   gpu_matrices a;
   void* po;
-  if (matrices_of(in, dev, &a) || gpu_alloc_output(out, dev, &po)) return 1;
+  int st = matrix_to_matrix(node, out, dev, &a, &po);
+  if (st) return st;
   if (p->triangular) return gpu_linalg_triangular(dev, &a, NULL, batch_count(in), p->upper, po, out->dtype, "tri_inv");
   return gpu_linalg_solve(dev, &a, NULL, batch_count(in), po, out->dtype, "inv");
 }

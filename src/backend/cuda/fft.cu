@@ -84,10 +84,11 @@ int fft_check(cufftResult r, const char* what) {
   return r == CUFFT_SUCCESS ? 0 : util_error("cuFFT: %s failed (error %d)", what, (int)r);
 }
 
-// A plan of `batch` lines of n values: contiguous lines (`interleaved` 0), or lines `interleaved`
-// apart, one after the other in memory.
+// A plan of `lines` lines of n values: contiguous lines, or (interleaved) lines `lines` apart,
+// one after the other in memory.
 struct plan_entry {
-  int device, n, batch, interleaved;
+  int device, n, lines;
+  bool interleaved;
   uint64_t used;  // the cache's clock at the last use
   cufftHandle plan;
 };
@@ -97,41 +98,36 @@ int plan_count;
 uint64_t plan_clock;
 pthread_mutex_t plan_lock = PTHREAD_MUTEX_INITIALIZER;
 
-// The cached plan for (device, n, batch, interleaved), made on a miss. Called with plan_lock held.
-int plan_for(int device, cudaStream_t s, int n, int batch, int interleaved, cufftHandle* out) {
-  plan_entry* slot = NULL;
+// The cached plan for (device, n, lines, interleaved), made on a miss. Called with plan_lock held.
+int plan_for(int device, cudaStream_t s, int n, int lines, bool interleaved, cufftHandle* out) {
   for (int i = 0; i < plan_count; i++) {
     plan_entry* e = &plan_cache[i];
-    if (e->device == device && e->n == n && e->batch == batch && e->interleaved == interleaved) {
+    if (e->device == device && e->n == n && e->lines == lines && e->interleaved == interleaved) {
       e->used = ++plan_clock;
       *out = e->plan;
       return 0;
     }
   }
-  if (plan_count < PLAN_CACHE) {
-    slot = &plan_cache[plan_count];
-  } else {  // the least recently used plan goes, once its device's queued transforms are done
-    slot = &plan_cache[0];
-    for (int i = 1; i < PLAN_CACHE; i++)
-      if (plan_cache[i].used < slot->used) slot = &plan_cache[i];
-    cudaStream_t owner = slot->device == device ? s : gpu_stream(slot->device);
-    if (!owner || gpu_check(cudaStreamSynchronize(owner), "fft plan eviction")) return 1;
-    cufftDestroy(slot->plan);
-    if (owner != s && !gpu_stream(device)) return 1;  // back to the caller's device
-    slot->plan = 0;
-    *slot = plan_cache[--plan_count];  // compact: the slot takes the last entry
-    slot = &plan_cache[plan_count];
-  }
   cufftHandle plan;
-  int st = fft_check(interleaved == 0 ? cufftPlanMany(&plan, 1, &n, NULL, 1, n, NULL, 1, n, CUFFT_Z2Z, batch)
-                                      : cufftPlanMany(&plan, 1, &n, &n, interleaved, 1, &n, interleaved, 1, CUFFT_Z2Z,
-                                                      batch),
-                     "plan");
-  if (st) return 1;
-  *slot = plan_entry{device, n, batch, interleaved, ++plan_clock, plan};
-  plan_count++;
+  if (fft_check(interleaved ? cufftPlanMany(&plan, 1, &n, &n, lines, 1, &n, lines, 1, CUFFT_Z2Z, lines)
+                            : cufftPlanMany(&plan, 1, &n, NULL, 1, n, NULL, 1, n, CUFFT_Z2Z, lines),
+                "plan"))
+    return 1;
   *out = plan;
-  return 0;
+  if (plan_count < PLAN_CACHE) {
+    plan_cache[plan_count++] = plan_entry{device, n, lines, interleaved, ++plan_clock, plan};
+    return 0;
+  }
+  // A full cache: the least recently used plan goes, once its device's queued transforms are done.
+  plan_entry* old = &plan_cache[0];
+  for (int i = 1; i < PLAN_CACHE; i++)
+    if (plan_cache[i].used < old->used) old = &plan_cache[i];
+  const plan_entry gone = *old;
+  *old = plan_entry{device, n, lines, interleaved, ++plan_clock, plan};
+  cudaStream_t owner = gone.device == device ? s : gpu_stream(gone.device);
+  const int st = !owner || gpu_check(cudaStreamSynchronize(owner), "fft plan eviction");
+  if (!st) cufftDestroy(gone.plan);
+  return st || (owner != s && !gpu_stream(device));  // back on the caller's device
 }
 
 // Transforms every line of work (row-major `shape`) along `axis`, in place, on s.
@@ -145,7 +141,7 @@ int transform_axis(int device, cudaStream_t s, double2* work, const int* shape, 
   // interleaved lines per outer index.
   pthread_mutex_lock(&plan_lock);
   cufftHandle plan;
-  int st = inner == 1 ? plan_for(device, s, n, (int)outer, 0, &plan) : plan_for(device, s, n, (int)inner, (int)inner, &plan);
+  int st = plan_for(device, s, n, (int)(inner == 1 ? outer : inner), inner > 1, &plan);
   if (!st) st = fft_check(cufftSetStream(plan, s), "stream");
   const int dir = inverse ? CUFFT_INVERSE : CUFFT_FORWARD;
   for (int64_t o = 0; o < (inner == 1 ? 1 : outer) && !st; o++) {

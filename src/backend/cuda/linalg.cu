@@ -244,6 +244,19 @@ struct solver_call {
   }
 };
 
+// The right-hand sides of a solve, n x rhs a matrix in doubles (column-major): b's matrices (NaN
+// or infinity flagged in status[0]), or identities when b is NULL (an inverse). NULL once failed.
+double* right_hand_sides(solver_call& c, const gpu_matrices* b, int n, int rhs, int64_t count) {
+  double* B = c.doubles((size_t)n * rhs * count);
+  if (c.st) return NULL;
+  if (b)
+    load_matrices<<<grid_for((int64_t)n * rhs * count, 256), 256, 0, c.s>>>(B, *b, count, c.status);
+  else
+    identities<<<grid_for((int64_t)n * n * count, 256), 256, 0, c.s>>>(B, n, count);
+  c.st = GPU_LAUNCHED("linalg right-hand sides");
+  return c.st ? NULL : B;
+}
+
 }  // namespace
 
 extern "C" int gpu_linalg_cholesky(int device, const gpu_matrices* a, int64_t count, bool upper, void* out,
@@ -267,13 +280,8 @@ extern "C" int gpu_linalg_solve(int device, const gpu_matrices* a, const gpu_mat
   solver_call c(device, a, count);
   const int n = a->rows, rhs = b ? b->cols : n;
   int *ipiv = NULL, *rs_info = NULL;
-  double* B = c.doubles((size_t)n * rhs * count);  // the right-hand sides: b's matrices, or identities (inv)
+  double* B = right_hand_sides(c, b, n, rhs, count);
   if (!c.st && !(rs_info = (int*)c.mem.get(sizeof(int)))) c.st = 1;
-  if (!c.st && b)
-    load_matrices<<<grid_for((int64_t)n * rhs * count, 256), 256, 0, c.s>>>(B, *b, count, c.status);
-  else if (!c.st)
-    identities<<<grid_for((int64_t)n * n * count, 256), 256, 0, c.s>>>(B, n, count);
-  if (!c.st) c.st = GPU_LAUNCHED("linalg right-hand sides");
   if (!c.st) c.st = getrf_batch(c.h, c.mem, c.A, n, n, count, &ipiv, c.status);
   // A singular matrix's getrs divides by a zero pivot; its output is discarded by the error.
   for (int64_t m = 0; m < count && !c.st; m++)
@@ -292,14 +300,9 @@ extern "C" int gpu_linalg_triangular(int device, const gpu_matrices* a, const gp
                                      void* out, int out_dtype, const char* op) {
   solver_call c(device, a, count);
   const int n = a->rows, rhs = b ? b->cols : n;
-  double* B = c.doubles((size_t)n * rhs * count);  // the right-hand sides: b's matrices, or identities
+  double* B = right_hand_sides(c, b, n, rhs, count);
   cublasHandle_t h = c.st ? NULL : gpu_cublas_handle(device, c.s);
   if (!c.st && !h) c.st = 1;
-  if (!c.st && b)
-    load_matrices<<<grid_for((int64_t)n * rhs * count, 256), 256, 0, c.s>>>(B, *b, count, c.status);
-  else if (!c.st)
-    identities<<<grid_for((int64_t)n * n * count, 256), 256, 0, c.s>>>(B, n, count);
-  if (!c.st) c.st = GPU_LAUNCHED("linalg right-hand sides");
   if (!c.st) {
     zero_diagonals<<<grid_for(count, 256), 256, 0, c.s>>>(c.A, n, count, c.status);
     c.st = GPU_LAUNCHED("linalg diagonal check");
