@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "lm/fused_layers.h"
 #include "lm/model.h"
 #include "lm/static_decode.h"
 #include "mlx/c/mlx.h"
@@ -155,6 +156,33 @@ done:
   mlxc_lm_session_free(normal);
   free(prompt);
   mlxc_lm_free(m);
+}
+
+/* With MLXC_FUSED_LAYERS=1 the static step of the plain Llama-family layers is one decode_layers
+ * node (ops/decode_layers.h), here its CPU kernel, the reference of the GPU kernel: the same
+ * logits and tokens as the normal path. */
+static void check_fused(const char* name, bool expect_fused) {
+  mlxc_lm_model* m = load(name);
+  mlxc_lm_session* s = NULL;
+  if (m && mlxc_lm_session_new(&s, m) == 0) {
+    int32_t ids[3] = {1, 2, 3};
+    mlx_array l = mlx_array_new();
+    CHECK(mlxc_lm_forward(s, ids, 3, &l) == 0 && lm_static_decode_reserve(s, 8, NULL) == 0);
+    CHECK_MSG(lm_fused_layers_taken(s) == expect_fused, "%s: fused layers %s", name, expect_fused ? "refused" : "taken");
+    mlx_array_free(l);
+  }
+  mlxc_lm_session_free(s);
+  mlxc_lm_free(m);
+  check_arch(name);
+}
+
+TEST(test_fused_decode_layers_match_the_normal_path) {
+  setenv("MLXC_FUSED_LAYERS", "1", 1);
+  const char* fused[] = {"llama", "llama3_rope", "qwen2", "phi3"};
+  for (size_t i = 0; i < sizeof fused / sizeof fused[0]; i++) check_fused(fused[i], true);
+  const char* other[] = {"qwen3", "gemma3_text", "mistral"}; /* q/k norms, gemma norms, sliding windows */
+  for (size_t i = 0; i < sizeof other / sizeof other[0]; i++) check_fused(other[i], false);
+  unsetenv("MLXC_FUSED_LAYERS");
 }
 
 static const char* const supported[] = {"llama", "llama3_rope", "llama_yarn", "mistral", "qwen2", "qwen3", "phi3",
@@ -412,6 +440,7 @@ TEST(test_static_step_misuse_is_reported) {
 int main(void) {
   cpu = mlx_default_cpu_stream_new();
   RUN(test_static_steps_match_the_normal_path_on_every_supported_architecture);
+  RUN(test_fused_decode_layers_match_the_normal_path);
   RUN(test_capacity_reached_mid_decode_grows_and_continues);
   RUN(test_sliding_caches_that_dropped_positions_decode_statically);
   RUN(test_bookkeeping_after_static_steps_serves_the_normal_path);

@@ -46,6 +46,11 @@ void gpu_backend_graph_free(struct gpu_graph* graph);
 /* Copies host data into a buffer's device memory, ordered after the device's queued work. */
 int gpu_backend_write(int device, void* dst, const void* src, size_t nbytes);
 
+/* Whether the decoder-layer kernel takes the decode_layers node of these params (ops/
+ * decode_layers.h) and dtype on `device`: NULL, or why not (a static string). */
+struct decode_layers_params;
+const char* gpu_backend_decode_layers_refusal(int device, const struct decode_layers_params* p, int dtype);
+
 /* A GPU kernel has the CPU kernels' signature. It may return GPU_KERNEL_DECLINED, before touching
  * its outputs, for a case it does not handle (a layout or dtype): the CPU kernel then runs. */
 typedef int (*gpu_kernel_fn)(struct core_node* node, struct core_array** outputs);

@@ -21,6 +21,9 @@ int gpu_backend_to_host(struct core_buffer* buffer) {
 void gpu_backend_memory(int device, size_t* active, size_t* peak, size_t* cache) {
   *active = *peak = *cache = 0;
 }
+const char* gpu_backend_decode_layers_refusal(int device, const struct decode_layers_params* p, int dtype) {
+  return "no GPU in a build without CUDA";
+}
 gpu_kernel_fn gpu_backend_kernel(const struct core_op* op) { return NULL; }
 int gpu_backend_record_begin(int device) { return util_error("no GPU in a build without CUDA"); }
 int gpu_backend_record_end(int device, bool keep, struct gpu_graph** graph) {

@@ -5,6 +5,7 @@
 #include <limits.h>
 
 #include "lm/call.h"
+#include "lm/fused_layers.h"
 #include "lm/static_decode.h"
 #include "mlxc/fast.h"
 #include "util/error.h"
@@ -156,6 +157,9 @@ int lm_static_decode_forward(mlxc_lm_session* s, mlx_array token, mlx_array posi
   int status = check_step(s, token, position);
   if (status) return status;
   static_step step = {position, mlx_array_new(), mlx_array_new()};
+  bool fused = false;
+  CALL(lm_fused_layers_forward(s, token, position, logits, &fused));
+  if (fused) goto cleanup;
   CALL(build_masks(&step, s, s->model->stream));
   CALL(lm_decoder_run(s, token, static_attention, &step, logits)); /* (1, 1, vocab) */
 cleanup:

@@ -69,6 +69,7 @@ KERNEL(cpu_eval_eigh)
 KERNEL(cpu_eval_eig)
 KERNEL(cpu_eval_lu_factor)
 KERNEL(cpu_eval_solve)
+KERNEL(cpu_eval_decode_layers)
 #undef KERNEL
 
 #endif

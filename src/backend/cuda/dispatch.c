@@ -819,6 +819,7 @@ static const gpu_entry* const gpu_kernel_tables[] = {
     gpu_reduce_kernels,
     gpu_linalg_kernels,
     gpu_fft_kernels,
+    gpu_decode_layers_kernels,
 };
 
 gpu_kernel_fn gpu_backend_kernel(const core_op* op) {

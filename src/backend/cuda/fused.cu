@@ -10,6 +10,7 @@
 #include <type_traits>
 
 #include "backend/cuda/common.cuh"
+#include "backend/cuda/rope.cuh"
 #include "backend/cuda/launch.h"
 #include "backend/gpu.h"
 
@@ -250,22 +251,11 @@ auto pick_rms_norm(int dtype, int wd) {
 }
 
 // The inverse frequencies of the rotated pairs into shared memory (dims / 2 values; then the
-// block synchronises): 1 / freqs when given, else base^(-2i/dims).
+// block synchronises): rope_inv_freq of each (rope.cuh).
 __device__ __forceinline__ void rope_inverse_frequencies(float* inv_freq, int dims, float base, const void* freqs,
                                                          int freqs_dtype, int64_t freqs_stride) {
-  for (int i = threadIdx.x; i < dims / 2; i += blockDim.x)
-    inv_freq[i] = freqs ? __fdiv_rn(1.0f, load_f32(freqs, freqs_dtype, i * freqs_stride))
-                        : (float)(1.0 / pow((double)base, 2.0 * i / dims));
+  for (int i = threadIdx.x; i < dims / 2; i += blockDim.x) inv_freq[i] = rope_inv_freq(i, dims, base, freqs, freqs_dtype, freqs_stride);
   __syncthreads();
-}
-
-// One pair rotated by position * inv_freq, each product and sum rounded as the CPU kernel's.
-__device__ __forceinline__ void rope_rotate(float x1, float x2, float position, float inv_freq, float* y1,
-                                            float* y2) {
-  const float theta = __fmul_rn(position, inv_freq);
-  const float c = cosf(theta), sn = sinf(theta);
-  *y1 = __fsub_rn(__fmul_rn(x1, c), __fmul_rn(x2, sn));
-  *y2 = __fadd_rn(__fmul_rn(x1, sn), __fmul_rn(x2, c));
 }
 
 // DT: x's dtype when it is a half type or float32 (-1: any, read through a dtype switch). A

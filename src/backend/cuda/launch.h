@@ -104,6 +104,41 @@ int gpu_launch_gated_gemv(int device, int dtype, bool gelu, int64_t D, int64_t K
 int gpu_launch_gated_qgemv(int device, int bits, int group_size, int dtype, bool gelu, void* y, const void* x,
                            const void* w, const void* scales, const void* biases, int64_t D, int64_t K);
 
+/* A decode step's decoder layers in one persistent kernel (decode_layers.cu; the primitive
+ * decode_layers). Per layer: x normalised (input_norm), q/k/v by one stacked linear (+ bias),
+ * RoPE of q and k at *position, k and v written into the caches' slot `position`, attention of
+ * the H query heads over slots 0..position of their KV head, o_proj added to x (h), h
+ * normalised (post_norm), act(gate) * up by the stacked gate/up linear, down added to h: the
+ * next layer's x. Weights are either plain (dtype, row-major (N, K)) or affine-quantized (bits 4
+ * or 8, packed uint32 rows, scales and biases (N, K / group) of dtype). Caches (KVH, capacity,
+ * hd) row-major. Every array's rows start 16-byte aligned. */
+typedef struct {
+  const void* input_norm;
+  const void* post_norm;
+  const void* weight[4]; /* qkv, o, gate_up, down */
+  const void* scales[4];
+  const void* biases[4];
+  const void* qkv_bias;  /* NULL: none */
+  void* keys;
+  void* values;
+} gpu_decode_layer;
+typedef struct {
+  int n_layers, D, H, KVH, hd, I, capacity, rope_dims;
+  int dtype, bits, group; /* bits 0: plain weights of dtype */
+  bool gelu;              /* act: tanh-GELU, else SiLU */
+  float eps, attn_scale, rope_base, rope_scale;
+  const void* freqs; /* NULL: from rope_base */
+  int freqs_dtype;
+  int64_t freqs_stride;
+  const void* position; /* int32 on the device */
+  const void* x;        /* (D) the first layer's input */
+  void* out;            /* (D) the last layer's output */
+} gpu_decode_layers_args;
+/* Whether the kernel takes these sizes on `device` (shared memory, alignment of row widths):
+ * NULL, or why not (a static string). */
+const char* gpu_decode_layers_refusal(int device, const gpu_decode_layers_args* a);
+int gpu_launch_decode_layers(int device, const gpu_decode_layers_args* a, const gpu_decode_layer* layers);
+
 /* Rows of the last axis: row r of x starts at element offset row_offset(r) computed from the
  * leading dims' shape/strides (lead_ndim of them), elements at x_stride. */
 typedef struct {

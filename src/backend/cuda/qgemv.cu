@@ -13,14 +13,11 @@
 
 #include "backend/cuda/common.cuh"
 #include "backend/cuda/launch.h"
+#include "backend/cuda/quant_values.cuh"
 
 namespace {
 
 constexpr int QG_WARPS = 4;
-
-// q (< 2^23) as float without the integer-to-float unit, which runs at a quarter of the FMA
-// rate: 2^23 + q has q in the mantissa bits of 0x4B000000, and the subtraction is exact.
-__device__ __forceinline__ float q_to_float(uint32_t q) { return __uint_as_float(q | 0x4B000000u) - 8388608.0f; }
 constexpr int QG_ROWS = 2;  // rows per warp
 
 template <int BITS>
@@ -88,20 +85,6 @@ __global__ void __launch_bounds__(32 * QG_WARPS)
 // values of the chunk (16-byte loads, served by L1 after the first warp). A quantized value
 // becomes a float with one byte permute into the mantissa of 2^23 and one subtraction.
 constexpr int QG_DIRECT_ROWS = 4;
-
-// Byte k of v as the float 2^23 + byte (exact): {byte, 0, 0, 0x4B} by one PRMT.
-__device__ __forceinline__ float byte_biased(uint32_t v, int k) {
-  return __uint_as_float(__byte_perm(v, 0x4B000000u, 0x7540u | (uint32_t)k));
-}
-
-// A 4-bit value q held as q << 3 in byte k of v, as the float 0.5 + q / 32 (exact): the byte
-// becomes the top of the mantissa under the exponent of 0.5, {0, 0, byte, 0x3F} by one PRMT.
-// Unlike 2^23 + q it needs no subtraction before its product: x (0.5 + q / 32) summed over a
-// chunk gives sum(x q) = 32 dot - 16 sum(x), with the products still exact.
-__device__ __forceinline__ float nibble_half(uint32_t v, int k) {
-  return __uint_as_float(__byte_perm(v, 0x3F000000u, 0x7054u | ((uint32_t)k << 8)));
-}
-
 
 // What qgemv_direct writes: each row's sum (a plain GEMV), or, for the gated GEMV
 // (mlxc_fast_gated_linear of one row) over stacked gate/up rows, act(gate) * up with each sum

@@ -1,0 +1,806 @@
+// A decode step's decoder layers in one persistent kernel (launch.h: gpu_launch_decode_layers).
+//
+// Launched as a chain of small kernels, a batch-1 layer pays each kernel's launch-to-launch
+// latency (~3 us, eight kernels a layer) with the memory system idle in between. Here one block
+// per SM runs every layer: the phases of a layer (q/k/v, attention, o_proj, gate/up, down) are
+// separated by grid-wide barriers, and the weights, which never depend on the activations, are
+// streamed independently of them: warp 0 of each block (the producer) copies the block's share
+// of every GEMV's rows, phase after phase and layer after layer, into a ring of shared-memory
+// stages by bulk asynchronous copies (TMA) signalling mbarriers; the other warps (consumers)
+// compute from the stages and wait at the barriers. While the consumers wait, the ring fills
+// with the next phases' rows, so the barriers cost no memory bandwidth.
+//
+// Each GEMV phase splits its outputs into one contiguous range per block; a stage holds whole
+// rows (the gate and the up row of an output together, with their scales and biases), and a
+// warp computes one output of a stage at a time. The vector a phase multiplies (a normalised x,
+// the attention output, the gated activation) is staged in shared memory by every block, laid
+// out so that the lanes' 16-byte loads hit distinct banks. Attention takes (KV head, chunk of 64
+// keys) items, all query heads of the KV head together; several chunks write partial softmax
+// states that the last block to finish merges (an arrival counter per layer and KV head).
+// Roundings follow the chain of kernels it replaces: every GEMV output, bias, residual sum,
+// norm and RoPE output is rounded to the dtype where that chain stores it.
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <type_traits>
+
+#include "backend/cuda/common.cuh"
+#include "backend/cuda/launch.h"
+#include "backend/cuda/quant_values.cuh"
+#include "backend/cuda/rope.cuh"
+#include "backend/gpu.h"
+
+namespace {
+
+constexpr int DL_CONSUMERS = 12;                       // computing warps per block
+constexpr int DL_THREADS = 32 * (DL_CONSUMERS + 1);    // plus the producer warp
+constexpr int DL_STAGES = 6;
+constexpr int DL_KEYS = 64;                            // keys per attention item
+constexpr int DL_HEADER = 2048;                        // mbarriers, inverse frequencies, scratch
+constexpr int DL_SEG_SLACK = 48;                       // per segment: 16-byte rounding of both ends
+
+enum { PH_QKV, PH_O, PH_GATE_UP, PH_DOWN };
+
+__device__ __forceinline__ uint32_t smem_u32(const void* p) { return (uint32_t)__cvta_generic_to_shared(p); }
+
+__device__ __forceinline__ void mbar_init(uint64_t* b, unsigned count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(smem_u32(b)), "r"(count) : "memory");
+}
+__device__ __forceinline__ void mbar_expect(uint64_t* b, unsigned bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(smem_u32(b)), "r"(bytes) : "memory");
+}
+__device__ __forceinline__ void mbar_arrive(uint64_t* b) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(smem_u32(b)) : "memory");
+}
+__device__ __forceinline__ void mbar_wait(uint64_t* b, unsigned parity) {
+  uint32_t done;
+  do {
+    asm volatile(
+        "{\n .reg .pred p;\n mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n selp.u32 %0, 1, 0, p;\n}\n"
+        : "=r"(done)
+        : "r"(smem_u32(b)), "r"(parity)
+        : "memory");
+  } while (!done);
+}
+// bytes (a multiple of 16) from global src (16-byte aligned) to shared dst, completing on bar.
+__device__ __forceinline__ void bulk_copy(void* dst, const void* src, unsigned bytes, uint64_t* bar) {
+  asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(
+                   smem_u32(dst)),
+               "l"(src), "r"(bytes), "r"(smem_u32(bar))
+               : "memory");
+}
+
+// The consumer warps' own barrier (the producer warp never joins it).
+__device__ __forceinline__ void consumers_sync() { asm volatile("bar.sync 1, %0;" ::"r"(DL_CONSUMERS * 32) : "memory"); }
+
+// All consumers of all blocks: arrive on the counter, wait until every block has.
+__device__ __forceinline__ void grid_sync(unsigned* counter, unsigned* target) {
+  consumers_sync();
+  *target += gridDim.x;
+  if (threadIdx.x == 32) {
+    __threadfence();
+    asm volatile("red.release.gpu.global.add.u32 [%0], 1;" ::"l"(counter) : "memory");
+    unsigned v;
+    do {
+      asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(counter) : "memory");
+    } while (v < *target);
+  }
+  consumers_sync();
+}
+
+// Storage of the activation dtype DT: 2-byte halves or float.
+template <int DT>
+using store_t = typename std::conditional<DT == MLX_FLOAT32, float, uint16_t>::type;
+
+template <int DT>
+__device__ __forceinline__ float to_f(store_t<DT> v) {
+  if constexpr (DT == MLX_FLOAT32) return v;
+  else if constexpr (DT == MLX_BFLOAT16) return __uint_as_float((uint32_t)v << 16);
+  else return __half2float(__ushort_as_half(v));
+}
+template <int DT>
+__device__ __forceinline__ store_t<DT> from_f(float v) {
+  if constexpr (DT == MLX_FLOAT32) return v;
+  else if constexpr (DT == MLX_BFLOAT16) return f32_to_bf16(v);
+  else return f32_to_f16(v);
+}
+// A value another block wrote in an earlier phase: read from L2 (L1 is not coherent).
+template <int DT>
+__device__ __forceinline__ float ld_shared_f(const void* p, int64_t i) {
+  if constexpr (DT == MLX_FLOAT32) return __ldcg((const float*)p + i);
+  else return to_f<DT>(__ldcg((const unsigned short*)p + i));
+}
+
+// One GEMV phase of a layer: N outputs over K inputs; gated: output n takes rows n and N + n.
+struct gemv_phase {
+  const uint8_t *w, *s, *b;
+  int64_t N, K, wrb, srb;  // bytes per weight row, per scale (and bias) row
+  int sets;                // row sets per output: 2 when gated
+  int segs;                // segments per stage: sets (plain) or 3 * sets (quantized)
+  int per_stage;           // outputs per stage
+};
+
+// Segment i of a stage of outputs [n, n + m): weights of set 0 and 1, then scales, then biases.
+// The copy starts at the 16-byte boundary at or below the first byte and ends at the one at or
+// above the last (inside the allocation: the pool rounds blocks to 64 bytes); `data` is where
+// the first row lands.
+struct segment {
+  const uint8_t* src;
+  uint32_t dst, bytes, data;
+};
+__device__ __forceinline__ segment stage_segment(const gemv_phase& g, int i, int64_t n, int m) {
+  const int kind = i / g.sets, set = i % g.sets;  // 0 weights, 1 scales, 2 biases
+  const uint8_t* base = kind == 0 ? g.w : kind == 1 ? g.s : g.b;
+  const int64_t rb = kind == 0 ? g.wrb : g.srb;
+  uint32_t off = 0;
+  for (int j = 0; j < i; j++) {
+    const int64_t rbj = j / g.sets == 0 ? g.wrb : g.srb;
+    off += (uint32_t)((m * rbj + DL_SEG_SLACK) & ~(int64_t)15);
+  }
+  const uint8_t* first = base + (n + set * g.N) * rb;
+  const uint8_t* start = (const uint8_t*)((uintptr_t)first & ~(uintptr_t)15);
+  const uint8_t* end = (const uint8_t*)(((uintptr_t)(first + m * rb) + 15) & ~(uintptr_t)15);
+  return {start, off, (uint32_t)(end - start), off + (uint32_t)(first - start)};
+}
+
+struct dl_shared_state {
+  uint64_t full[DL_STAGES], empty[DL_STAGES];
+  float inv_freq[128];
+  float red[DL_CONSUMERS];
+  int flag;
+};
+
+// Where the kernel writes its phase clock when traced (one buffer: the last step's, printed at
+// exit; a replayed step writes it too).
+constexpr int DL_TRACE_MAX = 5 * 256 + 1;
+__device__ unsigned long long dl_trace[DL_TRACE_MAX];
+__device__ unsigned long long dl_trace_attn[5 * 256];
+__device__ bool dl_tracing;
+__device__ __forceinline__ void attn_stamp(int l, int i) {
+  if (dl_tracing && blockIdx.x == 0 && threadIdx.x == 32) {
+    unsigned long long t;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+    dl_trace_attn[5 * l + i] = t;
+  }
+}
+
+// Floats per head for attention's scores or, when merging, its chunks' weights.
+__host__ __device__ inline int attn_score_width(int capacity) {
+  const int chunks = (capacity + DL_KEYS - 1) / DL_KEYS;
+  return ((chunks > DL_KEYS ? chunks : DL_KEYS) + 3) / 4 * 4;
+}
+
+// Values per 16-byte chunk of a quantized row.
+template <int BITS>
+constexpr int dl_per = BITS ? 128 / BITS : 1;
+
+template <int DT, int BITS>
+struct dl_kernel {
+  static constexpr bool Q = BITS != 0;
+  static constexpr int ES = DT == MLX_FLOAT32 ? 4 : 2;    // activation bytes
+
+  // The GEMV phase `ph` of layer L.
+  static __device__ gemv_phase phase(const gpu_decode_layers_args& a, const gpu_decode_layer& L, int ph, int stage_bytes) {
+    gemv_phase g;
+    const int64_t qkv = (int64_t)(a.H + 2 * a.KVH) * a.hd;
+    g.N = ph == PH_QKV ? qkv : ph == PH_GATE_UP ? a.I : a.D;
+    g.K = ph == PH_O ? (int64_t)a.H * a.hd : ph == PH_DOWN ? a.I : a.D;
+    g.w = (const uint8_t*)L.weight[ph];
+    g.s = (const uint8_t*)L.scales[ph];
+    g.b = (const uint8_t*)L.biases[ph];
+    g.wrb = Q ? g.K * BITS / 8 : g.K * ES;
+    g.srb = Q ? (g.K / a.group) * ES : 0;
+    g.sets = ph == PH_GATE_UP ? 2 : 1;
+    g.segs = Q ? 3 * g.sets : g.sets;
+    const int64_t per_output = g.sets * (g.wrb + 2 * g.srb);
+    g.per_stage = (int)((stage_bytes - g.segs * DL_SEG_SLACK) / per_output);
+    return g;
+  }
+
+  // This block's outputs of a phase of N outputs.
+  static __device__ __forceinline__ void slice(int64_t N, int64_t* n0, int64_t* n1) {
+    *n0 = N * blockIdx.x / gridDim.x;
+    *n1 = N * (blockIdx.x + 1) / gridDim.x;
+  }
+
+  // Element k of a K-long GEMV input in the shared vector: plain, in order; quantized, value j of
+  // chunk c (dl_per<BITS> values) at [j / 8][c][j % 8], so that lane c's eight-value loads for one j / 8
+  // are consecutive 16-byte words.
+  static __device__ __forceinline__ int xslot(int64_t k, int64_t K) {
+    if constexpr (!Q) return (int)k;
+    else {
+      const int64_t chunks = K / dl_per<BITS>, c = k / dl_per<BITS>, j = k % dl_per<BITS>;
+      return (int)(((j / 8) * chunks + c) * 8 + j % 8);
+    }
+  }
+
+  // Producer: every stage of every GEMV phase of every layer, in the consumers' order.
+  static __device__ void produce(const gpu_decode_layers_args& a, const gpu_decode_layer* layers, uint8_t* ring,
+                                 dl_shared_state* st, int stage_bytes) {
+    unsigned it = 0;
+    for (int l = 0; l < a.n_layers; l++) {
+      const gpu_decode_layer L = layers[l];
+      for (int ph = PH_QKV; ph <= PH_DOWN; ph++) {
+        const gemv_phase g = phase(a, L, ph, stage_bytes);
+        int64_t n0, n1;
+        slice(g.N, &n0, &n1);
+        for (int64_t n = n0; n < n1; n += g.per_stage, it++) {
+          const int m = (int)(n1 - n < g.per_stage ? n1 - n : g.per_stage), s = it % DL_STAGES;
+          if (it >= DL_STAGES) mbar_wait(&st->empty[s], ((it / DL_STAGES) - 1) & 1);
+          segment seg[6];
+          unsigned total = 0;
+          for (int i = 0; i < g.segs; i++) {
+            seg[i] = stage_segment(g, i, n, m);
+            total += seg[i].bytes;
+          }
+          mbar_expect(&st->full[s], total);
+          uint8_t* stage = ring + (size_t)s * stage_bytes;
+          for (int i = 0; i < g.segs; i++) bulk_copy(stage + seg[i].dst, seg[i].src, seg[i].bytes, &st->full[s]);
+        }
+      }
+    }
+  }
+
+  // The lane's share of the dot products of one output's rows (sets of them) with the vector.
+  template <int SETS>
+  static __device__ __forceinline__ void dot_rows(float* acc, const uint8_t* stage, const segment* seg,
+                                                  const gemv_phase& g, int o, const store_t<DT>* xv, int group_shift,
+                                                  int lane) {
+    const int chunks = (int)(g.wrb / 16);
+    const uint4* w[SETS];
+#pragma unroll
+    for (int r = 0; r < SETS; r++) w[r] = (const uint4*)(stage + seg[r].data + (int64_t)o * g.wrb);
+    const uint4* x4 = (const uint4*)xv;
+    if constexpr (!Q) {
+      for (int c = lane; c < chunks; c += 32) {
+        const uint4 xq = x4[c];
+#pragma unroll
+        for (int r = 0; r < SETS; r++) {
+          const uint4 wq = w[r][c];
+          const uint32_t xw[4] = {xq.x, xq.y, xq.z, xq.w}, ww[4] = {wq.x, wq.y, wq.z, wq.w};
+          float a = acc[r];
+#pragma unroll
+          for (int t = 0; t < 4; t++) {
+            if constexpr (DT == MLX_FLOAT32) {
+              a = fmaf(__uint_as_float(xw[t]), __uint_as_float(ww[t]), a);
+            } else {
+              a = fmaf(to_f<DT>((uint16_t)xw[t]), to_f<DT>((uint16_t)ww[t]), a);
+              a = fmaf(to_f<DT>((uint16_t)(xw[t] >> 16)), to_f<DT>((uint16_t)(ww[t] >> 16)), a);
+            }
+          }
+          acc[r] = a;
+        }
+      }
+    } else {
+      const store_t<DT>* sc[SETS];
+      const store_t<DT>* bi[SETS];
+#pragma unroll
+      for (int r = 0; r < SETS; r++) {
+        sc[r] = (const store_t<DT>*)(stage + seg[SETS + r].data + (int64_t)o * g.srb);
+        bi[r] = (const store_t<DT>*)(stage + seg[2 * SETS + r].data + (int64_t)o * g.srb);
+      }
+      for (int c = lane; c < chunks; c += 32) {
+        uint4 u[SETS];
+#pragma unroll
+        for (int r = 0; r < SETS; r++) u[r] = w[r][c];
+        float dot[SETS], sum = 0.0f;
+#pragma unroll
+        for (int r = 0; r < SETS; r++) dot[r] = 0.0f;
+        // Eight values at a time: x's from one 16-byte load, the weights' from one word (4-bit)
+        // or two (8-bit) of each row's chunk.
+#pragma unroll
+        for (int t = 0; t < dl_per<BITS> / 8; t++) {
+          const uint4 xq = x4[t * chunks + c];
+          const uint32_t xw[4] = {xq.x, xq.y, xq.z, xq.w};
+          float xf[8];
+#pragma unroll
+          for (int e = 0; e < 4; e++) {
+            xf[2 * e] = to_f<DT>((uint16_t)xw[e]);
+            xf[2 * e + 1] = to_f<DT>((uint16_t)(xw[e] >> 16));
+          }
+#pragma unroll
+          for (int e = 0; e < 8; e++) sum += xf[e];
+#pragma unroll
+          for (int r = 0; r < SETS; r++) {
+            const uint32_t words[4] = {u[r].x, u[r].y, u[r].z, u[r].w};
+            if constexpr (BITS == 4) {
+              const uint32_t lo = (words[t] << 3) & 0x78787878u, hi = (words[t] >> 1) & 0x78787878u;
+#pragma unroll
+              for (int e = 0; e < 8; e++) dot[r] = fmaf(xf[e], nibble_half(e % 2 ? hi : lo, e / 2), dot[r]);
+            } else {
+#pragma unroll
+              for (int e = 0; e < 8; e++) dot[r] = fmaf(xf[e], byte_biased(words[2 * t + e / 4], e % 4) - 8388608.0f, dot[r]);
+            }
+          }
+        }
+        const int grp = (c * dl_per<BITS>) >> group_shift;
+#pragma unroll
+        for (int r = 0; r < SETS; r++) {
+          const float s = to_f<DT>(sc[r][grp]), b = to_f<DT>(bi[r][grp]);
+          if constexpr (BITS == 4) acc[r] += fmaf(32.0f * s, dot[r], (b - 16.0f * s) * sum);
+          else acc[r] += s * dot[r] + b * sum;
+        }
+      }
+    }
+  }
+
+  // Consumers: one GEMV phase over the vector staged in xv; `write` gets each output's sums.
+  template <int SETS, typename Write>
+  static __device__ void consume(const gemv_phase& g, const uint8_t* ring, dl_shared_state* st, int stage_bytes,
+                                 unsigned* it, const store_t<DT>* xv, int group_shift, Write write) {
+    const int lane = threadIdx.x & 31, warp = (threadIdx.x >> 5) - 1;
+    int64_t n0, n1;
+    slice(g.N, &n0, &n1);
+    for (int64_t n = n0; n < n1; n += g.per_stage, (*it)++) {
+      const int m = (int)(n1 - n < g.per_stage ? n1 - n : g.per_stage), s = *it % DL_STAGES;
+      mbar_wait(&st->full[s], (*it / DL_STAGES) & 1);
+      const uint8_t* stage = ring + (size_t)s * stage_bytes;
+      segment seg[6];
+      for (int i = 0; i < g.segs; i++) seg[i] = stage_segment(g, i, n, m);
+      // Outputs go to warps by their index in the block's range, so that stages of few outputs
+      // still spread over all warps.
+      for (int o = (int)((DL_CONSUMERS + warp - (n - n0) % DL_CONSUMERS) % DL_CONSUMERS); o < m; o += DL_CONSUMERS) {
+        float acc[2] = {0.0f, 0.0f};
+        dot_rows<SETS>(acc, stage, seg, g, o, xv, group_shift, lane);
+#pragma unroll
+        for (int r = 0; r < SETS; r++)
+          for (int d = 16; d > 0; d >>= 1) acc[r] += __shfl_xor_sync(0xffffffffu, acc[r], d);
+        if (lane == 0) write(n + o, acc[0], acc[1]);
+      }
+      __syncwarp();
+      if (lane == 0) mbar_arrive(&st->empty[s]);
+    }
+  }
+
+  // The vector of a phase into shared memory: src (K values, written by other blocks), or its
+  // RMS norm with weight w (the norm kernel's roundings).
+  static __device__ void stage_vector(store_t<DT>* xv, const void* src, int64_t K, const void* w, float eps,
+                                      dl_shared_state* st) {
+    const int ct = threadIdx.x - 32;
+    if (!w) {
+      for (int64_t k = ct; k < K; k += DL_CONSUMERS * 32) xv[xslot(k, K)] = from_f<DT>(ld_shared_f<DT>(src, k));
+      consumers_sync();
+      return;
+    }
+    // One pass over global memory: x into the shared vector (the weights prefetched into L1
+    // meanwhile), then normalised there in place, each thread revisiting its own values.
+    float ss = 0.0f;
+    for (int64_t k = ct; k < K; k += DL_CONSUMERS * 32) {
+      const float v = ld_shared_f<DT>(src, k);
+      asm volatile("prefetch.global.L1 [%0];" ::"l"((const char*)w + k * ES));
+      xv[xslot(k, K)] = from_f<DT>(v);
+      ss += v * v;
+    }
+    for (int d = 16; d > 0; d >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, d);
+    if ((ct & 31) == 0) st->red[ct >> 5] = ss;
+    consumers_sync();
+    float total = 0.0f;
+    for (int i = 0; i < DL_CONSUMERS; i++) total += st->red[i];
+    const float inv = __fdiv_rn(1.0f, __fsqrt_rn(__fdiv_rn(total, (float)K) + eps));
+    for (int64_t k = ct; k < K; k += DL_CONSUMERS * 32) {
+      const int slot = xslot(k, K);
+      const float v = to_f<DT>(xv[slot]);
+      xv[slot] = from_f<DT>(round_as<DT>(__fmul_rn(round_as<DT>(__fmul_rn(v, inv)), load_as_f32<DT>(w, k))));
+    }
+    consumers_sync();
+  }
+
+  // Attention of layer l: items (KV head, chunk of DL_KEYS keys) over keys 0..pos. An item
+  // stages its chunk's keys and values in shared memory with all threads' loads in flight at
+  // once (a warp walking the keys one load at a time took a memory latency per key), the new
+  // position's from the rotated key and the value just computed.
+  static __device__ void attention(const gpu_decode_layers_args& a, const gpu_decode_layer& L, int l, int pos,
+                                   const store_t<DT>* qkv, store_t<DT>* out, float* partials, unsigned* arrivals,
+                                   uint8_t* work, dl_shared_state* st) {
+    const int ct = threadIdx.x - 32, lane = ct & 31, warp = ct >> 5;
+    const int G = a.H / a.KVH, hd = a.hd, half = a.rope_dims / 2, nch = (pos + DL_KEYS) / DL_KEYS;
+    const int max_chunks = (a.capacity + DL_KEYS - 1) / DL_KEYS, row16 = hd * ES / 16;
+    float* q = (float*)work;         // G * hd rotated queries
+    float* kn = q + G * hd;          // the new key (rotated) and value
+    float* vn = kn + hd;
+    // Scores (later the merge's chunk weights), per-head statistics, then the key and value tiles.
+    const int sw = attn_score_width(a.capacity);
+    float* score = vn + hd;                  // G * sw
+    float* stats = score + G * sw;           // G maxima, then G sums
+    store_t<DT>* kt = (store_t<DT>*)(stats + (2 * G + 3) / 4 * 4);  // DL_KEYS * hd keys, then values
+    store_t<DT>* vt = kt + DL_KEYS * hd;
+    store_t<DT>* keys = (store_t<DT>*)L.keys;
+    store_t<DT>* values = (store_t<DT>*)L.values;
+    const float position = __fmul_rn(a.rope_scale, (float)pos);
+    for (int item = blockIdx.x; item < a.KVH * nch; item += gridDim.x) {
+      const int kvh = item / nch, ch = item % nch;
+      if (item == blockIdx.x) attn_stamp(l, 0);
+      const int j0 = ch * DL_KEYS, n = (pos + 1 - j0) < DL_KEYS ? pos + 1 - j0 : DL_KEYS;
+      // The chunk's cached keys and values (slot pos excepted: written below), 16 bytes a load.
+      const uint4* ksrc = (const uint4*)(keys + ((int64_t)kvh * a.capacity + j0) * hd);
+      const uint4* vsrc = (const uint4*)(values + ((int64_t)kvh * a.capacity + j0) * hd);
+      for (int e = ct; e < 2 * n * row16; e += DL_CONSUMERS * 32) {
+        const int which = e / (n * row16), f = e % (n * row16);
+        if (j0 + f / row16 == pos) continue;
+        ((uint4*)(which ? vt : kt))[f] = which ? vsrc[f] : ksrc[f];
+      }
+      // Rotated queries of the group, then the new key; the new value as it is.
+      for (int e = ct; e < (G + 2) * hd; e += DL_CONSUMERS * 32) {
+        const int row = e / hd, d = e % hd;
+        if (row == G + 1) {
+          vn[d] = ld_shared_f<DT>(qkv, (int64_t)(a.H + a.KVH + kvh) * hd + d);
+          continue;
+        }
+        const int64_t base = row < G ? (int64_t)(kvh * G + row) * hd : (int64_t)(a.H + kvh) * hd;
+        float y;
+        if (d >= 2 * half) {
+          y = ld_shared_f<DT>(qkv, base + d);
+        } else {
+          const int i = d < half ? d : d - half;
+          const float x1 = ld_shared_f<DT>(qkv, base + i), x2 = ld_shared_f<DT>(qkv, base + i + half);
+          float y1, y2;
+          rope_rotate(x1, x2, position, st->inv_freq[i], &y1, &y2);
+          y = d < half ? y1 : y2;
+        }
+        (row < G ? q + (int64_t)row * hd : kn)[d] = round_as<DT>(y);
+      }
+      consumers_sync();
+      if (ch == nch - 1)  // the item holding the new position: its tile row and cache slot
+        for (int d = ct; d < hd; d += DL_CONSUMERS * 32) {
+          const store_t<DT> kq = from_f<DT>(kn[d]), vq = from_f<DT>(vn[d]);
+          kt[(pos - j0) * hd + d] = kq;
+          vt[(pos - j0) * hd + d] = vq;
+          keys[((int64_t)kvh * a.capacity + pos) * hd + d] = kq;
+          values[((int64_t)kvh * a.capacity + pos) * hd + d] = vq;
+        }
+      consumers_sync();
+      if (item == blockIdx.x) attn_stamp(l, 1);
+      // Every step below spreads over all threads with independent work each (chains of
+      // shuffles or of one warp's loop over the keys were latency-bound: ~17 us an item).
+      // Scores: a thread per (head, key), the key row's 32-bit words read from word j on
+      // (rotated), so that a warp's 32 keys fall in 32 banks.
+      const int words = hd * ES / 4;
+      const uint32_t* kw = (const uint32_t*)kt;
+      for (int e = ct; e < G * n; e += DL_CONSUMERS * 32) {
+        const int h = e / n, j = e % n;
+        const float* qh = q + h * hd;
+        const uint32_t* row = kw + j * words;
+        float s0 = 0.0f, s1 = 0.0f;
+        int w = j % words;
+        for (int i = 0; i < words; i++, w = w + 1 == words ? 0 : w + 1) {
+          const uint32_t u = row[w];
+          if constexpr (DT == MLX_FLOAT32) {
+            s0 = fmaf(qh[w], __uint_as_float(u), s0);
+          } else {
+            s0 = fmaf(qh[2 * w], to_f<DT>((uint16_t)u), s0);
+            s1 = fmaf(qh[2 * w + 1], to_f<DT>((uint16_t)(u >> 16)), s1);
+          }
+        }
+        score[h * sw + j] = (s0 + s1) * a.attn_scale;
+      }
+      consumers_sync();
+      if (item == blockIdx.x) attn_stamp(l, 2);
+      // Per head (a warp each): the chunk's maximum, p = exp(s - max) rounded to the dtype in
+      // place of the scores, and the sum of the unrounded ones.
+      for (int h = warp; h < G; h += DL_CONSUMERS) {
+        float* sh = score + h * sw;
+        const float s0 = lane < n ? sh[lane] : -INFINITY, s1 = lane + 32 < n ? sh[lane + 32] : -INFINITY;
+        float m = fmaxf(s0, s1);
+        for (int d = 16; d > 0; d >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, d));
+        const float p0 = lane < n ? expf(s0 - m) : 0.0f, p1 = lane + 32 < n ? expf(s1 - m) : 0.0f;
+        if (lane < n) sh[lane] = round_as<DT>(p0);
+        if (lane + 32 < n) sh[lane + 32] = round_as<DT>(p1);
+        float sum = p0 + p1;
+        for (int d = 16; d > 0; d >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, d);
+        if (lane == 0) stats[h] = m, stats[G + h] = sum;
+      }
+      consumers_sync();
+      // Weighted values: a thread per (head, dimension), four running sums over the keys.
+      for (int e = ct; e < G * hd; e += DL_CONSUMERS * 32) {
+        const int h = e / hd, d = e % hd;
+        const float* ph = score + h * sw;
+        float o4[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+        int j = 0;
+        for (; j + 4 <= n; j += 4) {
+#pragma unroll
+          for (int u = 0; u < 4; u++) o4[u] = fmaf(ph[j + u], to_f<DT>(vt[(j + u) * hd + d]), o4[u]);
+        }
+        for (; j < n; j++) o4[0] = fmaf(ph[j], to_f<DT>(vt[j * hd + d]), o4[0]);
+        const float o = (o4[0] + o4[1]) + (o4[2] + o4[3]);
+        const int head = kvh * G + h;
+        if (nch == 1) {
+          out[(int64_t)head * hd + d] = from_f<DT>(__fdiv_rn(o, stats[G + h]));
+        } else {
+          float* pp = partials + ((int64_t)head * max_chunks + ch) * (hd + 2);
+          if (d == 0) pp[0] = stats[h], pp[1] = stats[G + h];
+          pp[2 + d] = o;
+        }
+      }
+      if (item == blockIdx.x) attn_stamp(l, 3);
+      if (nch > 1) {
+        consumers_sync();
+        if (ct == 0) {
+          __threadfence();
+          st->flag = atomicAdd(&arrivals[l * a.KVH + kvh], 1u) == (unsigned)(nch - 1);
+          __threadfence();
+        }
+        consumers_sync();
+        if (st->flag) {  // the last chunk of this KV head to finish merges all of them
+          // Per head, each chunk's weight exp(m_c - max) and the total sum (a warp a head; the
+          // weights in place of the scores)...
+          for (int h = warp; h < G; h += DL_CONSUMERS) {
+            const float* p = partials + (int64_t)(kvh * G + h) * max_chunks * (hd + 2);
+            float mx = -INFINITY;
+            for (int c = lane; c < nch; c += 32) mx = fmaxf(mx, __ldcg(p + (int64_t)c * (hd + 2)));
+            for (int d = 16; d > 0; d >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, d));
+            float sum = 0.0f;
+            for (int c = lane; c < nch; c += 32) {
+              const float f = expf(__ldcg(p + (int64_t)c * (hd + 2)) - mx);
+              score[h * sw + c] = f;
+              sum = fmaf(__ldcg(p + (int64_t)c * (hd + 2) + 1), f, sum);
+            }
+            for (int d = 16; d > 0; d >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, d);
+            if (lane == 0) stats[h] = sum;
+          }
+          consumers_sync();
+          // ...then a thread per (head, dimension) sums the chunks' values.
+          for (int e = ct; e < G * hd; e += DL_CONSUMERS * 32) {
+            const int h = e / hd, d = e % hd;
+            const float* p = partials + (int64_t)(kvh * G + h) * max_chunks * (hd + 2) + 2 + d;
+            float o = 0.0f;
+#pragma unroll 4
+            for (int c = 0; c < nch; c++) o = fmaf(__ldcg(p + (int64_t)c * (hd + 2)), score[h * sw + c], o);
+            out[(int64_t)(kvh * G + h) * hd + d] = from_f<DT>(__fdiv_rn(o, stats[h]));
+          }
+        }
+      }
+      consumers_sync();
+      if (item == blockIdx.x) attn_stamp(l, 4);
+    }
+  }
+};
+
+struct dl_scratch {
+  void *qkv, *h, *attn, *act;
+  float* partials;
+  unsigned* sync;  // [0] the grid barrier, then an arrival counter per layer and KV head
+  unsigned long long* trace;  // MLXC_DL_TRACE: block 0's clock after each phase, or NULL
+};
+
+int dl_traced_layers;
+
+void print_trace() {
+  unsigned long long t[DL_TRACE_MAX], u[5 * 256];
+  if (cudaDeviceSynchronize() != cudaSuccess || cudaMemcpyFromSymbol(t, dl_trace, sizeof t) != cudaSuccess ||
+      cudaMemcpyFromSymbol(u, dl_trace_attn, sizeof u) != cudaSuccess)
+    return;
+  const int n = dl_traced_layers;
+  double ph[5] = {0, 0, 0, 0, 0};
+  for (int l = 0; l < n; l++)
+    for (int i = 0; i < 5; i++) ph[i] += (double)(t[5 * l + i + 1] - t[5 * l + i]) / n / 1e3;
+  fprintf(stderr, "decode_layers (block 0, mean over %d layers, us): qkv %.2f attention %.2f o %.2f gate_up %.2f down %.2f; all %.1f\n",
+          n, ph[0], ph[1], ph[2], ph[3], ph[4], (double)(t[5 * n] - t[0]) / 1e3);
+  double at[4] = {0, 0, 0, 0};
+  for (int l = 0; l < n; l++)
+    for (int i = 0; i < 4; i++) at[i] += (double)(u[5 * l + i + 1] - u[5 * l + i]) / n / 1e3;
+  fprintf(stderr, "attention item 0 (us): tiles+rope %.2f scores %.2f pv %.2f merge %.2f\n", at[0], at[1], at[2], at[3]);
+}
+
+__device__ __forceinline__ void stamp(const dl_scratch& S, int* k) {
+  if (S.trace && blockIdx.x == 0 && threadIdx.x == 32) {
+    unsigned long long t;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+    S.trace[(*k)++] = t;
+  }
+}
+
+template <int DT, int BITS>
+__global__ void __launch_bounds__(DL_THREADS, 1)
+    decode_layers_kernel(gpu_decode_layers_args a, const gpu_decode_layer* layers, dl_scratch S, int stage_bytes,
+                         int vector_bytes) {
+  using K = dl_kernel<DT, BITS>;
+  extern __shared__ __align__(128) uint8_t smem[];
+  dl_shared_state* st = (dl_shared_state*)smem;
+  store_t<DT>* xv = (store_t<DT>*)(smem + DL_HEADER);
+  uint8_t* ring = smem + DL_HEADER + vector_bytes;
+  if (threadIdx.x == 0) {
+    for (int s = 0; s < DL_STAGES; s++) {
+      mbar_init(&st->full[s], 1);
+      mbar_init(&st->empty[s], DL_CONSUMERS);
+    }
+    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+  }
+  for (int i = threadIdx.x; i < a.rope_dims / 2; i += blockDim.x)
+    st->inv_freq[i] = rope_inv_freq(i, a.rope_dims, a.rope_base, a.freqs, a.freqs_dtype, a.freqs_stride);
+  __syncthreads();
+  if (threadIdx.x < 32) {  // the producer: weights only, which no earlier kernel writes
+    if (threadIdx.x == 0) K::produce(a, layers, ring, st, stage_bytes);
+    return;
+  }
+  const int pos = *(const int32_t*)a.position;
+  const int group_shift = a.group == 32 ? 5 : a.group == 64 ? 6 : 7;
+  unsigned it = 0, target = 0;
+  int k = 0;
+  stamp(S, &k);
+  store_t<DT>* qkv = (store_t<DT>*)S.qkv;
+  store_t<DT>* h = (store_t<DT>*)S.h;
+  store_t<DT>* attn = (store_t<DT>*)S.attn;
+  store_t<DT>* act = (store_t<DT>*)S.act;
+  store_t<DT>* out = (store_t<DT>*)a.out;
+  for (int l = 0; l < a.n_layers; l++) {
+    const gpu_decode_layer L = layers[l];
+    const void* x = l == 0 ? a.x : a.out;
+    // q, k, v of the normalised x (+ bias).
+    gemv_phase g = K::phase(a, L, PH_QKV, stage_bytes);
+    K::stage_vector(xv, x, a.D, L.input_norm, a.eps, st);
+    K::template consume<1>(g, ring, st, stage_bytes, &it, xv, group_shift, [&](int64_t n, float v, float) {
+      float y = L.qkv_bias && !K::Q ? v + load_as_f32<DT>(L.qkv_bias, n) : v;
+      y = round_as<DT>(y);
+      if (L.qkv_bias && K::Q) y = round_as<DT>(y + load_as_f32<DT>(L.qkv_bias, n));
+      qkv[n] = from_f<DT>(y);
+    });
+    grid_sync(S.sync, &target);
+    stamp(S, &k);
+    K::attention(a, L, l, pos, qkv, attn, S.partials, S.sync + 1, (uint8_t*)xv, st);
+    grid_sync(S.sync, &target);
+    stamp(S, &k);
+    // h = x + o_proj(attention).
+    g = K::phase(a, L, PH_O, stage_bytes);
+    K::stage_vector(xv, attn, g.K, NULL, 0.0f, st);
+    K::template consume<1>(g, ring, st, stage_bytes, &it, xv, group_shift, [&](int64_t n, float v, float) {
+      h[n] = from_f<DT>(__fadd_rn(ld_shared_f<DT>(x, n), round_as<DT>(v)));
+    });
+    grid_sync(S.sync, &target);
+    stamp(S, &k);
+    // act(gate) * up of the normalised h.
+    g = K::phase(a, L, PH_GATE_UP, stage_bytes);
+    K::stage_vector(xv, h, a.D, L.post_norm, a.eps, st);
+    const bool gelu = a.gelu;
+    K::template consume<2>(g, ring, st, stage_bytes, &it, xv, group_shift, [&](int64_t n, float gate, float up) {
+      const float gr = round_as<DT>(gate), ur = round_as<DT>(up);
+      const float av = gelu ? glu_activate<DT, true>(gr) : glu_activate<DT, false>(gr);
+      act[n] = from_f<DT>(__fmul_rn(av, ur));
+    });
+    grid_sync(S.sync, &target);
+    stamp(S, &k);
+    // The next x = h + down(act).
+    g = K::phase(a, L, PH_DOWN, stage_bytes);
+    K::stage_vector(xv, act, a.I, NULL, 0.0f, st);
+    K::template consume<1>(g, ring, st, stage_bytes, &it, xv, group_shift, [&](int64_t n, float v, float) {
+      out[n] = from_f<DT>(__fadd_rn(ld_shared_f<DT>(h, n), round_as<DT>(v)));
+    });
+    if (l + 1 < a.n_layers) grid_sync(S.sync, &target);
+    stamp(S, &k);
+  }
+}
+
+using dl_kernel_fn = void (*)(gpu_decode_layers_args, const gpu_decode_layer*, dl_scratch, int, int);
+
+dl_kernel_fn pick(int dtype, int bits) {
+  if (dtype == MLX_BFLOAT16)
+    return bits == 4 ? decode_layers_kernel<MLX_BFLOAT16, 4>
+           : bits == 8 ? decode_layers_kernel<MLX_BFLOAT16, 8> : decode_layers_kernel<MLX_BFLOAT16, 0>;
+  if (dtype == MLX_FLOAT16)
+    return bits == 4 ? decode_layers_kernel<MLX_FLOAT16, 4>
+           : bits == 8 ? decode_layers_kernel<MLX_FLOAT16, 8> : decode_layers_kernel<MLX_FLOAT16, 0>;
+  return bits == 0 ? decode_layers_kernel<MLX_FLOAT32, 0> : nullptr;
+}
+
+int elem_bytes(int dtype) { return dtype == MLX_FLOAT32 ? 4 : 2; }
+
+// Shared memory for the staged vector: the widest GEMV input, or attention's work space.
+int64_t vector_bytes(const gpu_decode_layers_args* a) {
+  int64_t widest = a->D > a->I ? a->D : a->I;
+  if ((int64_t)a->H * a->hd > widest) widest = (int64_t)a->H * a->hd;
+  const int64_t G = a->KVH ? a->H / a->KVH : 0;
+  const int64_t attn = 4 * (G * a->hd + 2 * a->hd + G * attn_score_width(a->capacity) + (2 * G + 3) / 4 * 4) +
+                       2 * DL_KEYS * a->hd * elem_bytes(a->dtype);
+  const int64_t v = widest * elem_bytes(a->dtype);
+  return ((v > attn ? v : attn) + 127) / 128 * 128;
+}
+
+int max_shared(int device) {
+  int v = 0;
+  if (cudaDeviceGetAttribute(&v, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  return v;
+}
+
+// Bytes per stage: the ring takes what the header and the vector leave, in DL_STAGES stages.
+int stage_bytes_for(int device, const gpu_decode_layers_args* a) {
+  const int64_t left = (int64_t)max_shared(device) - DL_HEADER - vector_bytes(a);
+  return left > 0 ? (int)(left / DL_STAGES / 128 * 128) : 0;
+}
+
+}  // namespace
+
+extern "C" const char* gpu_decode_layers_refusal(int device, const gpu_decode_layers_args* a) {
+  if (!pick(a->dtype, a->bits)) return "dtype and quantization (float16/bfloat16 plain or 4/8-bit, float32 plain)";
+  if (a->KVH <= 0 || a->H % a->KVH) return "query heads not a multiple of the KV heads";
+  if (a->hd > 256 || (a->hd * elem_bytes(a->dtype)) % 16 || a->rope_dims > a->hd || a->rope_dims % 2)
+    return "head size over 256 or not whole 16-byte rows, or odd RoPE dims";
+  const int es = elem_bytes(a->dtype);
+  const int64_t widths[3] = {a->D, (int64_t)a->H * a->hd, a->I};
+  for (int i = 0; i < 3; i++) {
+    if (a->bits ? widths[i] % a->group || widths[i] % (128 / a->bits) : (widths[i] * es) % 16)
+      return "a GEMV width that is not a whole number of 16-byte chunks or groups";
+  }
+  if (a->bits && a->group != 32 && a->group != 64 && a->group != 128) return "group size";
+  const int stage = stage_bytes_for(device, a);
+  // The widest output: gate and up rows of D inputs, or a down row of I inputs.
+  int64_t row = 0;
+  for (int i = 0; i < 3; i++) {
+    const int64_t K = widths[i], wrb = a->bits ? K * a->bits / 8 : K * es, srb = a->bits ? K / a->group * es : 0;
+    const int64_t sets = i == 0 ? 2 : 1, need = sets * (wrb + 2 * srb) + (a->bits ? 6 : 2) * DL_SEG_SLACK;
+    if (need > row) row = need;
+  }
+  if (stage <= 0 || row > stage) return "rows too wide for the shared-memory stages";
+  return NULL;
+}
+
+extern "C" int gpu_launch_decode_layers(int device, const gpu_decode_layers_args* a, const gpu_decode_layer* layers) {
+  const char* why = gpu_decode_layers_refusal(device, a);
+  if (why) return util_error("decode_layers: the GPU kernel does not take this model: %s", why);
+  cudaStream_t s = gpu_stream(device);
+  if (!s) return 1;
+  const int es = elem_bytes(a->dtype), stage = stage_bytes_for(device, a), vbytes = (int)vector_bytes(a);
+  const int64_t qkv = (int64_t)(a->H + 2 * a->KVH) * a->hd, max_chunks = (a->capacity + DL_KEYS - 1) / DL_KEYS;
+  // One scratch block: the layer table, the activations, attention partials, counters.
+  auto up16 = [](int64_t n) { return (n + 255) / 256 * 256; };
+  const int64_t table = up16(sizeof(gpu_decode_layer) * (int64_t)a->n_layers);
+  const int64_t acts = up16(qkv * es) + up16((int64_t)a->D * es) + up16((int64_t)a->H * a->hd * es) + up16((int64_t)a->I * es);
+  const int64_t partials = up16(4 * (int64_t)a->H * max_chunks * (a->hd + 2));
+  const int64_t sync_bytes = up16(4 * (1 + (int64_t)a->n_layers * a->KVH));
+  const size_t total = (size_t)(table + acts + partials + sync_bytes);
+  void* block = NULL;
+  if (gpu_backend_alloc(device, total, &block)) return 1;
+  uint8_t* p = (uint8_t*)block;
+  dl_scratch S;
+  S.qkv = p + table;
+  S.h = (uint8_t*)S.qkv + up16(qkv * es);
+  S.attn = (uint8_t*)S.h + up16((int64_t)a->D * es);
+  S.act = (uint8_t*)S.attn + up16((int64_t)a->H * a->hd * es);
+  S.partials = (float*)((uint8_t*)S.act + up16((int64_t)a->I * es));
+  S.sync = (unsigned*)((uint8_t*)S.partials + partials);
+  // MLXC_DL_TRACE: block 0 stamps each phase's end; printed at exit (the last step run).
+  static const bool tracing = getenv("MLXC_DL_TRACE") != NULL;
+  S.trace = NULL;
+  if (tracing && a->n_layers <= (DL_TRACE_MAX - 1) / 5 && cudaGetSymbolAddress((void**)&S.trace, dl_trace) == cudaSuccess) {
+    if (!dl_traced_layers) {
+      atexit(print_trace);
+      const bool on = true;
+      cudaMemcpyToSymbol(dl_tracing, &on, sizeof on);
+    }
+    dl_traced_layers = a->n_layers;
+  }
+  int status = gpu_copy_to_device(device, p, layers, sizeof(gpu_decode_layer) * (size_t)a->n_layers);
+  if (!status) status = gpu_check(cudaMemsetAsync(S.sync, 0, (size_t)sync_bytes, s), "decode_layers counters");
+  dl_kernel_fn kernel = pick(a->dtype, a->bits);
+  const size_t smem = (size_t)DL_HEADER + vbytes + (size_t)stage * DL_STAGES;
+  // The ceiling is raised once per kernel (the attribute call costs microseconds a step).
+  static size_t allowed[7];
+  size_t* ceiling = &allowed[(a->dtype == MLX_BFLOAT16 ? 0 : a->dtype == MLX_FLOAT16 ? 3 : 6) + (a->bits == 4 ? 1 : a->bits == 8 ? 2 : 0)];
+  if (!status && smem > *ceiling) {
+    status = gpu_check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem),
+                       "decode_layers shared memory");
+    if (!status) *ceiling = smem;
+  }
+  if (!status) {
+    cudaLaunchAttribute attr[1];
+    attr[0].id = cudaLaunchAttributeCooperative;
+    attr[0].val.cooperative = 1;
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = dim3((unsigned)gpu_sm_count(device));
+    cfg.blockDim = dim3(DL_THREADS);
+    cfg.dynamicSmemBytes = smem;
+    cfg.stream = s;
+    cfg.attrs = attr;
+    cfg.numAttrs = 1;
+    status = gpu_check(cudaLaunchKernelEx(&cfg, kernel, *a, (const gpu_decode_layer*)p, S, stage, vbytes),
+                       "decode_layers launch");
+  }
+  gpu_backend_free(device, block, total);
+  return status;
+}

@@ -1,0 +1,23 @@
+// RoPE's per-pair arithmetic, shared by the rope kernels (fused.cu) and the decoder-layer
+// kernel (decode_layers.cu), so that both rotate exactly as the CPU kernel does.
+#pragma once
+#include <math.h>
+#include <stdint.h>
+
+#include "backend/cuda/common.cuh"
+
+// The inverse frequency of rotated pair i: 1 / freqs[i] when given, else base^(-2i/dims).
+__device__ __forceinline__ float rope_inv_freq(int i, int dims, float base, const void* freqs, int freqs_dtype,
+                                               int64_t freqs_stride) {
+  return freqs ? __fdiv_rn(1.0f, load_f32(freqs, freqs_dtype, i * freqs_stride))
+               : (float)(1.0 / pow((double)base, 2.0 * i / dims));
+}
+
+// One pair rotated by position * inv_freq, each product and sum rounded as the CPU kernel's.
+__device__ __forceinline__ void rope_rotate(float x1, float x2, float position, float inv_freq, float* y1,
+                                            float* y2) {
+  const float theta = __fmul_rn(position, inv_freq);
+  const float c = cosf(theta), sn = sinf(theta);
+  *y1 = __fsub_rn(__fmul_rn(x1, c), __fmul_rn(x2, sn));
+  *y2 = __fadd_rn(__fmul_rn(x1, sn), __fmul_rn(x2, c));
+}
