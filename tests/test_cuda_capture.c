@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "lm/decode_step.h"
+#include "lm/fused_layers.h"
 #include "mlxc/capture.h"
 #include "mlxc/error.h"
 #include "mlxc/lm.h"
@@ -295,6 +296,64 @@ TEST(lm_replayed_decode) {
   }
 }
 
+/* Greedy generation of `model_dir` (prompt of n tokens) with every decoder layer in one
+ * persistent kernel (MLXC_FUSED_LAYERS=1, replayed) against the chain of kernels (replayed):
+ * identical tokens for at least `min_same` steps and log-probabilities within `tol` there. */
+static void compare_fused(const char* label, mlxc_lm_model* m, int n, size_t min_same, float tol) {
+  int32_t prompt[240];
+  for (int i = 0; i < n; i++) prompt[i] = (int32_t)((i * 37 + 11) % 256);
+  mlxc_lm_generate_params p = mlxc_lm_generate_default_params();
+  p.max_tokens = 40;
+  mlxc_lm_generation runs[2];
+  for (int r = 0; r < 2; r++) {
+    if (r == 0) setenv("MLXC_FUSED_LAYERS", "1", 1);
+    unsigned long built = lm_fused_layers_built(), replays = lm_step_replay_count();
+    mlxc_lm_session* s = NULL;
+    CHECK(mlxc_lm_session_new(&s, m) == 0);
+    CHECK_MSG(mlxc_lm_generate(s, prompt, (size_t)n, &p, &runs[r]) == 0, "%s: generate: %s", label, mlxc_last_error());
+    mlxc_lm_session_free(s);
+    unsetenv("MLXC_FUSED_LAYERS");
+    CHECK_MSG(lm_step_replay_count() - replays >= 30, "%s: the steps were not replayed", label);
+    if (r == 0) CHECK_MSG(lm_fused_layers_built() > built, "%s: the fused layers were not taken", label);
+  }
+  size_t same = 0;
+  float worst = 0;
+  for (size_t i = 0; i < runs[0].n_ids && i < runs[1].n_ids && runs[0].ids[i] == runs[1].ids[i]; i++, same++) {
+    float d = fabsf(runs[0].logprobs[i] - runs[1].logprobs[i]);
+    worst = d > worst ? d : worst;
+  }
+  printf("  %s: %zu of %zu tokens the same, log-probabilities within %.2g\n", label, same, runs[1].n_ids, worst);
+  CHECK_MSG(same >= min_same, "%s: fused tokens differ from position %zu", label, same);
+  CHECK_MSG(worst < tol, "%s: log-probabilities differ by %g", label, worst);
+  for (int r = 0; r < 2; r++) mlxc_lm_generation_free(&runs[r]);
+}
+
+/* The decode_layers node's GPU kernel (MLXC_FUSED_LAYERS=1) against the chain of kernels: the
+ * float32 fixtures (the chain's float32 products run on TF32, hence 3e-3) across a re-recording,
+ * and bfloat16 4-bit conversions of two of them (bfloat16 roundings in other orders may move a
+ * near tie: the first 10 tokens must agree). */
+TEST(lm_fused_decode_layers) {
+  static const char* const archs[] = {"llama", "llama3_rope", "qwen2", "phi3"};
+  for (size_t a = 0; a < sizeof archs / sizeof archs[0]; a++) {
+    mlxc_lm_model* m = load_on_gpu(archs[a]);
+    if (!m) continue;
+    compare_fused(archs[a], m, 240, 40, 3e-3f);
+    mlxc_lm_free(m);
+  }
+  static const char* const quantized[] = {"llama", "qwen2"};
+  for (size_t a = 0; a < 2; a++) {
+    char src[1024], dst[1100], label[64];
+    snprintf(src, sizeof src, "%s/tests/fixtures/lm/%s", test_source_dir(), quantized[a]);
+    snprintf(dst, sizeof dst, "/tmp/mlxc-test-fused-%d-%s-q4", (int)getpid(), quantized[a]);
+    snprintf(label, sizeof label, "%s bf16 4-bit", quantized[a]);
+    mlxc_lm_convert_params cp = {true, 4, 32, "bfloat16", MLX_BFLOAT16};
+    mlxc_lm_model* m = NULL;
+    CHECK_MSG(mlxc_lm_convert(src, dst, &cp) == 0 && mlxc_lm_load(&m, dst, gpu) == 0, "%s: %s", label, mlxc_last_error());
+    if (m) compare_fused(label, m, 100, 10, 0.05f);
+    mlxc_lm_free(m);
+  }
+}
+
 /* Sampled generation on the GPU (temperature, top-p, top-k): the recorded step samples on the
  * device from the host generator's draws. The same seed gives the same tokens again, and the same
  * tokens as the host sampler reading the whole row (MLXC_HOST_SAMPLER), across a re-recording. */
@@ -373,6 +432,7 @@ int main(void) {
   RUN(record_and_replay);
   RUN(recording_failures);
   RUN(lm_replayed_decode);
+  RUN(lm_fused_decode_layers);
   RUN(lm_sampled_decode_on_device);
   return TEST_SUMMARY();
 }

@@ -1,10 +1,10 @@
-/* The static decode step with all decoder layers in one node (ops/decode_layers.h) on a GPU
- * stream, where one persistent kernel runs them: embedding, decode_layers, final norm, output
- * layer. Taken when every layer has the plain Llama-family shape the kernel computes (stacked
- * q/k/v with or without a bias, stacked gate/up, one quantization for all linears, no q/k
- * norms, no sliding windows, no extra norms or biases) and the backend takes the sizes.
- * MLXC_FUSED_LAYERS=0 turns it off (comparisons); =1 takes it on any stream, the CPU's too (its
- * CPU kernel is the reference the tests compare the normal path with). */
+/* The static decode step with all decoder layers in one node (ops/decode_layers.h), which one
+ * persistent kernel runs on a GPU: embedding, decode_layers, final norm, output layer. Opt-in
+ * (MLXC_FUSED_LAYERS=1, any stream; the CPU runs the node's reference kernel), because on the
+ * H100 it is not faster than the chain of kernels yet (BENCHMARKS.md, eleventh session). Taken
+ * when every layer has the plain Llama-family shape the kernel computes (stacked q/k/v with or
+ * without a bias, stacked gate/up, one quantization for all linears, no q/k norms, no sliding
+ * windows, no extra norms or biases) and, on a GPU, the backend takes the sizes. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,18 +33,18 @@ static bool fused_params(const mlxc_lm_session* s, decode_layers_params* p, mlx_
   const mlxc_lm_model* m = s->model;
   const lm_config* c = &m->config;
   const char* env = getenv("MLXC_FUSED_LAYERS");
-  if (env && strcmp(env, "0") == 0) return false;
-  const bool anywhere = env && strcmp(env, "1") == 0;
+  if (!env || strcmp(env, "1") != 0) return false;
   mlx_device dev = mlx_device_new();
   mlx_device_type type = MLX_CPU;
   int index = 0;
   bool gpu = !mlx_stream_get_device(&dev, m->stream) && !mlx_device_get_type(&type, dev) &&
              !mlx_device_get_index(&index, dev) && type == MLX_GPU;
   mlx_device_free(dev);
-  if ((!gpu && !anywhere) || c->num_layers < 1 || m->arch->qk_norm || m->arch->gemma_norms || m->embed.quantized ||
-      !m->embed.weight.ctx || c->final_logit_softcapping > 0)
+  if (c->num_layers < 1 || m->arch->qk_norm || m->arch->gemma_norms || !m->embed.weight.ctx ||
+      c->final_logit_softcapping > 0)
     return false;
-  const mlx_dtype dt = mlx_array_dtype(m->embed.weight);
+  /* The embedding's rows come out in the dtype of its weight, or dequantized in its scales'. */
+  const mlx_dtype dt = mlx_array_dtype(m->embed.quantized ? m->embed.scales : m->embed.weight);
   const lm_layer* first = &m->layers[0];
   lm_rope_settings rope = lm_rope_for(s, 0, 1);
   *p = (decode_layers_params){.n_layers = c->num_layers,
@@ -88,6 +88,10 @@ bool lm_fused_layers_taken(const mlxc_lm_session* s) {
   return s->static_slots.ctx && fused_params(s, &p, &dt);
 }
 
+static unsigned long built;
+
+unsigned long lm_fused_layers_built(void) { return built; }
+
 int lm_fused_layers_forward(mlxc_lm_session* s, mlx_array token, mlx_array position, mlx_array* logits, bool* used) {
   const mlxc_lm_model* m = s->model;
   const lm_config* c = &m->config;
@@ -96,6 +100,7 @@ int lm_fused_layers_forward(mlxc_lm_session* s, mlx_array token, mlx_array posit
   *used = false;
   if (!fused_params(s, &p, &dt)) return 0;
   *used = true;
+  built++;
   mlx_stream st = m->stream;
   decode_layer_arrays* layers = calloc((size_t)c->num_layers, sizeof *layers);
   mlx_array* keys = calloc((size_t)c->num_layers * 2, sizeof *keys);
@@ -124,6 +129,7 @@ int lm_fused_layers_forward(mlxc_lm_session* s, mlx_array token, mlx_array posit
   mlx_array x = mlx_array_new(), r = mlx_array_new();
   int status = 0;
   CALL(lm_embed_apply(&x, &m->embed, token, st));
+  if (mlx_array_dtype(x) != dt) CALL(mlx_astype(&x, x, dt, st));
   CALL(ops_decode_layers(&x, keys, values, x, position, lm_rope_for(s, 0, 1).freqs, layers, &p, st));
   /* The results replace the session's cache handles, so that the next step's node can write
    * them in place again. */

@@ -14,11 +14,20 @@
 // rows (the gate and the up row of an output together, with their scales and biases), and a
 // warp computes one output of a stage at a time. The vector a phase multiplies (a normalised x,
 // the attention output, the gated activation) is staged in shared memory by every block, laid
-// out so that the lanes' 16-byte loads hit distinct banks. Attention takes (KV head, chunk of 64
-// keys) items, all query heads of the KV head together; several chunks write partial softmax
-// states that the last block to finish merges (an arrival counter per layer and KV head).
-// Roundings follow the chain of kernels it replaces: every GEMV output, bias, residual sum,
-// norm and RoPE output is rounded to the dtype where that chain stores it.
+// out so that the lanes' 16-byte loads hit distinct banks. Attention takes (query head, chunk of
+// 32 or 64 keys) items over the grid; several chunks of a head write partial softmax states
+// that the last of them to finish merges (an arrival counter per layer and head). The residual
+// stream at a block's outputs of o_proj and down (one partition of the D outputs) stays in its
+// shared memory. Roundings follow the chain of kernels it replaces: every GEMV output, bias,
+// residual sum, norm and RoPE output is rounded to the dtype where that chain stores it.
+//
+// Status (H100, BENCHMARKS.md, eleventh session): correct, but not faster than the chain, so the
+// decoder takes it only with MLXC_FUSED_LAYERS=1. The ring streams bfloat16 weights at ~86% of
+// the copy rate (8B bf16), but a phase costs its barrier and its vector's staging (~4 us each
+// for the 0.5B), and the 4-bit gate/up phase is bound by the consumers (~36 us for 66 MB: more
+// consumer warps, fewer instructions, unrolling and backing off waiting warps changed nothing
+// or lost). MLXC_DL_TRACE=1 prints block 0's time per phase (and attention's steps), averaged
+// over the layers of the last step run, at exit.
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #include <math.h>
@@ -40,9 +49,10 @@ namespace {
 constexpr int DL_CONSUMERS = 12;                       // computing warps per block
 constexpr int DL_THREADS = 32 * (DL_CONSUMERS + 1);    // plus the producer warp
 constexpr int DL_STAGES = 6;
-constexpr int DL_KEYS = 64;                            // keys per attention item
-constexpr int DL_HEADER = 2048;                        // mbarriers, inverse frequencies, scratch
-constexpr int DL_SEG_SLACK = 48;                       // per segment: 16-byte rounding of both ends
+constexpr int DL_KEYS = 64, DL_KEYS_MIN = 32;          // keys per attention item
+constexpr int DL_HEADER = 2048;                       // mbarriers, inverse frequencies, scratch
+constexpr int DL_SEG_SLACK = 48;
+constexpr int DL_RES_MAX = 128;                        // D-wide outputs a block may own                       // per segment: 16-byte rounding of both ends
 
 enum { PH_QKV, PH_O, PH_GATE_UP, PH_DOWN };
 
@@ -83,12 +93,13 @@ __device__ __forceinline__ void grid_sync(unsigned* counter, unsigned* target) {
   consumers_sync();
   *target += gridDim.x;
   if (threadIdx.x == 32) {
-    __threadfence();
-    asm volatile("red.release.gpu.global.add.u32 [%0], 1;" ::"l"(counter) : "memory");
+    asm volatile("fence.acq_rel.gpu;" ::: "memory");
+    asm volatile("red.relaxed.gpu.global.add.u32 [%0], 1;" ::"l"(counter) : "memory");
     unsigned v;
     do {
-      asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(counter) : "memory");
+      asm volatile("ld.relaxed.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(counter) : "memory");
     } while (v < *target);
+    asm volatile("fence.acq_rel.gpu;" ::: "memory");
   }
   consumers_sync();
 }
@@ -153,6 +164,7 @@ struct dl_shared_state {
   float inv_freq[128];
   float red[DL_CONSUMERS];
   int flag;
+  float res[DL_RES_MAX];  // the residual stream at this block's outputs of the D-wide phases
 };
 
 // Where the kernel writes its phase clock when traced (one buffer: the last step's, printed at
@@ -171,7 +183,7 @@ __device__ __forceinline__ void attn_stamp(int l, int i) {
 
 // Floats per head for attention's scores or, when merging, its chunks' weights.
 __host__ __device__ inline int attn_score_width(int capacity) {
-  const int chunks = (capacity + DL_KEYS - 1) / DL_KEYS;
+  const int chunks = (capacity + DL_KEYS_MIN - 1) / DL_KEYS_MIN;
   return ((chunks > DL_KEYS ? chunks : DL_KEYS) + 3) / 4 * 4;
 }
 
@@ -288,7 +300,8 @@ struct dl_kernel {
         uint4 u[SETS];
 #pragma unroll
         for (int r = 0; r < SETS; r++) u[r] = w[r][c];
-        float dot[SETS], sum = 0.0f;
+        float dot[SETS];
+        const float sum = ((const float*)(xv + g.K))[c];
 #pragma unroll
         for (int r = 0; r < SETS; r++) dot[r] = 0.0f;
         // Eight values at a time: x's from one 16-byte load, the weights' from one word (4-bit)
@@ -303,8 +316,6 @@ struct dl_kernel {
             xf[2 * e] = to_f<DT>((uint16_t)xw[e]);
             xf[2 * e + 1] = to_f<DT>((uint16_t)(xw[e] >> 16));
           }
-#pragma unroll
-          for (int e = 0; e < 8; e++) sum += xf[e];
 #pragma unroll
           for (int r = 0; r < SETS; r++) {
             const uint32_t words[4] = {u[r].x, u[r].y, u[r].z, u[r].w};
@@ -365,6 +376,7 @@ struct dl_kernel {
     if (!w) {
       for (int64_t k = ct; k < K; k += DL_CONSUMERS * 32) xv[xslot(k, K)] = from_f<DT>(ld_shared_f<DT>(src, k));
       consumers_sync();
+      chunk_sums(xv, K);
       return;
     }
     // One pass over global memory: x into the shared vector (the weights prefetched into L1
@@ -388,50 +400,70 @@ struct dl_kernel {
       xv[slot] = from_f<DT>(round_as<DT>(__fmul_rn(round_as<DT>(__fmul_rn(v, inv)), load_as_f32<DT>(w, k))));
     }
     consumers_sync();
+    chunk_sums(xv, K);
   }
 
-  // Attention of layer l: items (KV head, chunk of DL_KEYS keys) over keys 0..pos. An item
-  // stages its chunk's keys and values in shared memory with all threads' loads in flight at
-  // once (a warp walking the keys one load at a time took a memory latency per key), the new
-  // position's from the rotated key and the value just computed.
+  // Quantized rows: the sum of x over each 16-byte chunk's values (the bias term's factor),
+  // once per phase after the vector, instead of in every warp for every row.
+  static __device__ void chunk_sums(store_t<DT>* xv, int64_t K) {
+    if constexpr (Q) {
+      float* sums = (float*)(xv + K);
+      const int64_t chunks = K / dl_per<BITS>;
+      for (int64_t c = threadIdx.x - 32; c < chunks; c += DL_CONSUMERS * 32) {
+        float sum = 0.0f;
+        for (int j = 0; j < dl_per<BITS>; j++) sum += to_f<DT>(xv[xslot(c * dl_per<BITS> + j, K)]);
+        sums[c] = sum;
+      }
+      consumers_sync();
+    }
+  }
+
+  // Attention of layer l over keys 0..pos: items (query head, chunk of 32 or 64 keys), as many
+  // as spread over the grid (few large items, all query heads of a KV head together, kept a
+  // handful of SMs busy through chains of latencies: ~11 us a layer at 150 keys). An item
+  // copies its chunk's cached keys and values into shared memory asynchronously while it rotates
+  // its query (and the new key, in the chunk holding position pos); the item of the first query
+  // head of a KV head that holds pos writes the cache slot. Several chunks write partial softmax
+  // states (maximum, sum, weighted values); the last of a head's chunks to finish merges them.
   static __device__ void attention(const gpu_decode_layers_args& a, const gpu_decode_layer& L, int l, int pos,
                                    const store_t<DT>* qkv, store_t<DT>* out, float* partials, unsigned* arrivals,
                                    uint8_t* work, dl_shared_state* st) {
     const int ct = threadIdx.x - 32, lane = ct & 31, warp = ct >> 5;
-    const int G = a.H / a.KVH, hd = a.hd, half = a.rope_dims / 2, nch = (pos + DL_KEYS) / DL_KEYS;
-    const int max_chunks = (a.capacity + DL_KEYS - 1) / DL_KEYS, row16 = hd * ES / 16;
-    float* q = (float*)work;         // G * hd rotated queries
-    float* kn = q + G * hd;          // the new key (rotated) and value
+    const int G = a.H / a.KVH, hd = a.hd, half = a.rope_dims / 2, row16 = hd * ES / 16, words = hd * ES / 4;
+    const int kc = (pos + 1) * a.H <= DL_KEYS_MIN * (int)gridDim.x ? DL_KEYS_MIN : DL_KEYS;
+    const int nch = (pos + kc) / kc, max_chunks = (a.capacity + DL_KEYS_MIN - 1) / DL_KEYS_MIN;
+    float* q = (float*)work;        // the rotated query
+    float* kn = q + hd;             // the new key (rotated) and value
     float* vn = kn + hd;
-    // Scores (later the merge's chunk weights), per-head statistics, then the key and value tiles.
-    const int sw = attn_score_width(a.capacity);
-    float* score = vn + hd;                  // G * sw
-    float* stats = score + G * sw;           // G maxima, then G sums
-    store_t<DT>* kt = (store_t<DT>*)(stats + (2 * G + 3) / 4 * 4);  // DL_KEYS * hd keys, then values
+    float* score = vn + hd;         // kc scores, later the merge's chunk weights (max_chunks)
+    float* stats = score + attn_score_width(a.capacity);  // maximum, sum
+    store_t<DT>* kt = (store_t<DT>*)(stats + 4);           // kc keys, then kc values
     store_t<DT>* vt = kt + DL_KEYS * hd;
     store_t<DT>* keys = (store_t<DT>*)L.keys;
     store_t<DT>* values = (store_t<DT>*)L.values;
     const float position = __fmul_rn(a.rope_scale, (float)pos);
-    for (int item = blockIdx.x; item < a.KVH * nch; item += gridDim.x) {
-      const int kvh = item / nch, ch = item % nch;
+    for (int item = blockIdx.x; item < a.H * nch; item += gridDim.x) {
+      const int head = item / nch, ch = item % nch, kvh = head / G;
+      const bool last = ch == nch - 1;
       if (item == blockIdx.x) attn_stamp(l, 0);
-      const int j0 = ch * DL_KEYS, n = (pos + 1 - j0) < DL_KEYS ? pos + 1 - j0 : DL_KEYS;
-      // The chunk's cached keys and values (slot pos excepted: written below), 16 bytes a load.
+      const int j0 = ch * kc, n = (pos + 1 - j0) < kc ? pos + 1 - j0 : kc;
       const uint4* ksrc = (const uint4*)(keys + ((int64_t)kvh * a.capacity + j0) * hd);
       const uint4* vsrc = (const uint4*)(values + ((int64_t)kvh * a.capacity + j0) * hd);
       for (int e = ct; e < 2 * n * row16; e += DL_CONSUMERS * 32) {
         const int which = e / (n * row16), f = e % (n * row16);
-        if (j0 + f / row16 == pos) continue;
-        ((uint4*)(which ? vt : kt))[f] = which ? vsrc[f] : ksrc[f];
+        if (j0 + f / row16 == pos) continue;  // not written yet: from kn, vn below
+        asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(smem_u32((uint4*)(which ? vt : kt) + f)),
+                     "l"(which ? vsrc + f : ksrc + f)
+                     : "memory");
       }
-      // Rotated queries of the group, then the new key; the new value as it is.
-      for (int e = ct; e < (G + 2) * hd; e += DL_CONSUMERS * 32) {
+      // The rotated query; in the last chunk also the rotated new key and the new value.
+      for (int e = ct; e < (last ? 3 : 1) * hd; e += DL_CONSUMERS * 32) {
         const int row = e / hd, d = e % hd;
-        if (row == G + 1) {
+        if (row == 2) {
           vn[d] = ld_shared_f<DT>(qkv, (int64_t)(a.H + a.KVH + kvh) * hd + d);
           continue;
         }
-        const int64_t base = row < G ? (int64_t)(kvh * G + row) * hd : (int64_t)(a.H + kvh) * hd;
+        const int64_t base = row == 0 ? (int64_t)head * hd : (int64_t)(a.H + kvh) * hd;
         float y;
         if (d >= 2 * half) {
           y = ld_shared_f<DT>(qkv, base + d);
@@ -442,77 +474,76 @@ struct dl_kernel {
           rope_rotate(x1, x2, position, st->inv_freq[i], &y1, &y2);
           y = d < half ? y1 : y2;
         }
-        (row < G ? q + (int64_t)row * hd : kn)[d] = round_as<DT>(y);
+        (row == 0 ? q : kn)[d] = round_as<DT>(y);
       }
+      asm volatile("cp.async.wait_all;" ::: "memory");
       consumers_sync();
-      if (ch == nch - 1)  // the item holding the new position: its tile row and cache slot
+      if (last)
         for (int d = ct; d < hd; d += DL_CONSUMERS * 32) {
           const store_t<DT> kq = from_f<DT>(kn[d]), vq = from_f<DT>(vn[d]);
           kt[(pos - j0) * hd + d] = kq;
           vt[(pos - j0) * hd + d] = vq;
-          keys[((int64_t)kvh * a.capacity + pos) * hd + d] = kq;
-          values[((int64_t)kvh * a.capacity + pos) * hd + d] = vq;
+          if (head % G == 0) {
+            keys[((int64_t)kvh * a.capacity + pos) * hd + d] = kq;
+            values[((int64_t)kvh * a.capacity + pos) * hd + d] = vq;
+          }
         }
       consumers_sync();
       if (item == blockIdx.x) attn_stamp(l, 1);
-      // Every step below spreads over all threads with independent work each (chains of
-      // shuffles or of one warp's loop over the keys were latency-bound: ~17 us an item).
-      // Scores: a thread per (head, key), the key row's 32-bit words read from word j on
-      // (rotated), so that a warp's 32 keys fall in 32 banks.
-      const int words = hd * ES / 4;
-      const uint32_t* kw = (const uint32_t*)kt;
-      for (int e = ct; e < G * n; e += DL_CONSUMERS * 32) {
-        const int h = e / n, j = e % n;
-        const float* qh = q + h * hd;
-        const uint32_t* row = kw + j * words;
-        float s0 = 0.0f, s1 = 0.0f;
-        int w = j % words;
-        for (int i = 0; i < words; i++, w = w + 1 == words ? 0 : w + 1) {
-          const uint32_t u = row[w];
-          if constexpr (DT == MLX_FLOAT32) {
-            s0 = fmaf(qh[w], __uint_as_float(u), s0);
-          } else {
-            s0 = fmaf(qh[2 * w], to_f<DT>((uint16_t)u), s0);
-            s1 = fmaf(qh[2 * w + 1], to_f<DT>((uint16_t)(u >> 16)), s1);
+      // Scores: a thread per key over its row's 32-bit words from word j on (rotated: a warp's
+      // keys fall in distinct banks), four running sums.
+      if (ct < n) {
+        const int j = ct;
+        const uint32_t* row = (const uint32_t*)kt + j * words;
+        float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+        const int w0 = j % words;
+        for (int i = 0; i < words; i += 4) {  // words is a multiple of 4 (16-byte rows)
+#pragma unroll
+          for (int u = 0; u < 4; u++) {
+            int w = w0 + i + u;
+            w = w >= words ? w - words : w;
+            const uint32_t v = row[w];
+            if constexpr (DT == MLX_FLOAT32) {
+              acc[u] = fmaf(q[w], __uint_as_float(v), acc[u]);
+            } else {
+              acc[u] = fmaf(q[2 * w], to_f<DT>((uint16_t)v), acc[u]);
+              acc[u] = fmaf(q[2 * w + 1], to_f<DT>((uint16_t)(v >> 16)), acc[u]);
+            }
           }
         }
-        score[h * sw + j] = (s0 + s1) * a.attn_scale;
+        score[j] = ((acc[0] + acc[1]) + (acc[2] + acc[3])) * a.attn_scale;
       }
       consumers_sync();
       if (item == blockIdx.x) attn_stamp(l, 2);
-      // Per head (a warp each): the chunk's maximum, p = exp(s - max) rounded to the dtype in
-      // place of the scores, and the sum of the unrounded ones.
-      for (int h = warp; h < G; h += DL_CONSUMERS) {
-        float* sh = score + h * sw;
-        const float s0 = lane < n ? sh[lane] : -INFINITY, s1 = lane + 32 < n ? sh[lane + 32] : -INFINITY;
+      // The chunk's maximum, p = exp(s - max) rounded to the dtype in place of the scores, and
+      // the sum of the unrounded ones (warp 0; a chunk has at most 64 keys).
+      if (warp == 0) {
+        const float s0 = lane < n ? score[lane] : -INFINITY, s1 = lane + 32 < n ? score[lane + 32] : -INFINITY;
         float m = fmaxf(s0, s1);
         for (int d = 16; d > 0; d >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, d));
         const float p0 = lane < n ? expf(s0 - m) : 0.0f, p1 = lane + 32 < n ? expf(s1 - m) : 0.0f;
-        if (lane < n) sh[lane] = round_as<DT>(p0);
-        if (lane + 32 < n) sh[lane + 32] = round_as<DT>(p1);
+        if (lane < n) score[lane] = round_as<DT>(p0);
+        if (lane + 32 < n) score[lane + 32] = round_as<DT>(p1);
         float sum = p0 + p1;
         for (int d = 16; d > 0; d >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, d);
-        if (lane == 0) stats[h] = m, stats[G + h] = sum;
+        if (lane == 0) stats[0] = m, stats[1] = sum;
       }
       consumers_sync();
-      // Weighted values: a thread per (head, dimension), four running sums over the keys.
-      for (int e = ct; e < G * hd; e += DL_CONSUMERS * 32) {
-        const int h = e / hd, d = e % hd;
-        const float* ph = score + h * sw;
+      // Weighted values: a thread per dimension, four running sums over the keys.
+      for (int d = ct; d < hd; d += DL_CONSUMERS * 32) {
         float o4[4] = {0.0f, 0.0f, 0.0f, 0.0f};
         int j = 0;
         for (; j + 4 <= n; j += 4) {
 #pragma unroll
-          for (int u = 0; u < 4; u++) o4[u] = fmaf(ph[j + u], to_f<DT>(vt[(j + u) * hd + d]), o4[u]);
+          for (int u = 0; u < 4; u++) o4[u] = fmaf(score[j + u], to_f<DT>(vt[(j + u) * hd + d]), o4[u]);
         }
-        for (; j < n; j++) o4[0] = fmaf(ph[j], to_f<DT>(vt[j * hd + d]), o4[0]);
+        for (; j < n; j++) o4[0] = fmaf(score[j], to_f<DT>(vt[j * hd + d]), o4[0]);
         const float o = (o4[0] + o4[1]) + (o4[2] + o4[3]);
-        const int head = kvh * G + h;
         if (nch == 1) {
-          out[(int64_t)head * hd + d] = from_f<DT>(__fdiv_rn(o, stats[G + h]));
+          out[(int64_t)head * hd + d] = from_f<DT>(__fdiv_rn(o, stats[1]));
         } else {
           float* pp = partials + ((int64_t)head * max_chunks + ch) * (hd + 2);
-          if (d == 0) pp[0] = stats[h], pp[1] = stats[G + h];
+          if (d == 0) pp[0] = stats[0], pp[1] = stats[1];
           pp[2 + d] = o;
         }
       }
@@ -521,36 +552,31 @@ struct dl_kernel {
         consumers_sync();
         if (ct == 0) {
           __threadfence();
-          st->flag = atomicAdd(&arrivals[l * a.KVH + kvh], 1u) == (unsigned)(nch - 1);
+          st->flag = atomicAdd(&arrivals[l * a.H + head], 1u) == (unsigned)(nch - 1);
           __threadfence();
         }
         consumers_sync();
-        if (st->flag) {  // the last chunk of this KV head to finish merges all of them
-          // Per head, each chunk's weight exp(m_c - max) and the total sum (a warp a head; the
-          // weights in place of the scores)...
-          for (int h = warp; h < G; h += DL_CONSUMERS) {
-            const float* p = partials + (int64_t)(kvh * G + h) * max_chunks * (hd + 2);
+        if (st->flag) {  // the head's last chunk to finish merges all of them
+          const float* p = partials + (int64_t)head * max_chunks * (hd + 2);
+          if (warp == 0) {  // each chunk's weight exp(m_c - max), the total sum
             float mx = -INFINITY;
             for (int c = lane; c < nch; c += 32) mx = fmaxf(mx, __ldcg(p + (int64_t)c * (hd + 2)));
             for (int d = 16; d > 0; d >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, d));
             float sum = 0.0f;
             for (int c = lane; c < nch; c += 32) {
               const float f = expf(__ldcg(p + (int64_t)c * (hd + 2)) - mx);
-              score[h * sw + c] = f;
+              score[c] = f;
               sum = fmaf(__ldcg(p + (int64_t)c * (hd + 2) + 1), f, sum);
             }
             for (int d = 16; d > 0; d >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, d);
-            if (lane == 0) stats[h] = sum;
+            if (lane == 0) stats[1] = sum;
           }
           consumers_sync();
-          // ...then a thread per (head, dimension) sums the chunks' values.
-          for (int e = ct; e < G * hd; e += DL_CONSUMERS * 32) {
-            const int h = e / hd, d = e % hd;
-            const float* p = partials + (int64_t)(kvh * G + h) * max_chunks * (hd + 2) + 2 + d;
+          for (int d = ct; d < hd; d += DL_CONSUMERS * 32) {
             float o = 0.0f;
 #pragma unroll 4
-            for (int c = 0; c < nch; c++) o = fmaf(__ldcg(p + (int64_t)c * (hd + 2)), score[h * sw + c], o);
-            out[(int64_t)(kvh * G + h) * hd + d] = from_f<DT>(__fdiv_rn(o, stats[h]));
+            for (int c = 0; c < nch; c++) o = fmaf(__ldcg(p + (int64_t)c * (hd + 2) + 2 + d), score[c], o);
+            out[(int64_t)head * hd + d] = from_f<DT>(__fdiv_rn(o, stats[1]));
           }
         }
       }
@@ -563,8 +589,7 @@ struct dl_kernel {
 struct dl_scratch {
   void *qkv, *h, *attn, *act;
   float* partials;
-  unsigned* sync;  // [0] the grid barrier, then an arrival counter per layer and KV head
-  unsigned long long* trace;  // MLXC_DL_TRACE: block 0's clock after each phase, or NULL
+  unsigned* sync;  // [0] the grid barrier, then an arrival counter per layer and query head
 };
 
 int dl_traced_layers;
@@ -586,11 +611,11 @@ void print_trace() {
   fprintf(stderr, "attention item 0 (us): tiles+rope %.2f scores %.2f pv %.2f merge %.2f\n", at[0], at[1], at[2], at[3]);
 }
 
-__device__ __forceinline__ void stamp(const dl_scratch& S, int* k) {
-  if (S.trace && blockIdx.x == 0 && threadIdx.x == 32) {
+__device__ __forceinline__ void stamp(int* k) {
+  if (dl_tracing && blockIdx.x == 0 && threadIdx.x == 32) {
     unsigned long long t;
     asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
-    S.trace[(*k)++] = t;
+    dl_trace[(*k)++] = t;
   }
 }
 
@@ -617,16 +642,21 @@ __global__ void __launch_bounds__(DL_THREADS, 1)
     if (threadIdx.x == 0) K::produce(a, layers, ring, st, stage_bytes);
     return;
   }
-  const int pos = *(const int32_t*)a.position;
+  // The position, clamped into the caches as a dynamic slice update clamps its start (the
+  // decoder never passes one outside: lm_static_decode_forward checks it on the host).
+  const int p0 = *(const int32_t*)a.position, pos = p0 < 0 ? 0 : p0 >= a.capacity ? a.capacity - 1 : p0;
   const int group_shift = a.group == 32 ? 5 : a.group == 64 ? 6 : 7;
   unsigned it = 0, target = 0;
   int k = 0;
-  stamp(S, &k);
+  stamp(&k);
   store_t<DT>* qkv = (store_t<DT>*)S.qkv;
   store_t<DT>* h = (store_t<DT>*)S.h;
   store_t<DT>* attn = (store_t<DT>*)S.attn;
   store_t<DT>* act = (store_t<DT>*)S.act;
   store_t<DT>* out = (store_t<DT>*)a.out;
+  int64_t D0, D1;
+  K::slice(a.D, &D0, &D1);
+  for (int64_t n = D0 + threadIdx.x - 32; n < D1; n += DL_CONSUMERS * 32) st->res[n - D0] = ld_shared_f<DT>(a.x, n);
   for (int l = 0; l < a.n_layers; l++) {
     const gpu_decode_layer L = layers[l];
     const void* x = l == 0 ? a.x : a.out;
@@ -640,18 +670,23 @@ __global__ void __launch_bounds__(DL_THREADS, 1)
       qkv[n] = from_f<DT>(y);
     });
     grid_sync(S.sync, &target);
-    stamp(S, &k);
+    stamp(&k);
     K::attention(a, L, l, pos, qkv, attn, S.partials, S.sync + 1, (uint8_t*)xv, st);
     grid_sync(S.sync, &target);
-    stamp(S, &k);
+    stamp(&k);
     // h = x + o_proj(attention).
     g = K::phase(a, L, PH_O, stage_bytes);
     K::stage_vector(xv, attn, g.K, NULL, 0.0f, st);
     K::template consume<1>(g, ring, st, stage_bytes, &it, xv, group_shift, [&](int64_t n, float v, float) {
-      h[n] = from_f<DT>(__fadd_rn(ld_shared_f<DT>(x, n), round_as<DT>(v)));
+      // o_proj and down share the partition of D outputs: this block wrote the residual at n
+      // (or loaded the input there) itself.
+      const int64_t r = n - D0;
+      const float hv = round_as<DT>(__fadd_rn(st->res[r], round_as<DT>(v)));
+      st->res[r] = hv;
+      h[n] = from_f<DT>(hv);
     });
     grid_sync(S.sync, &target);
-    stamp(S, &k);
+    stamp(&k);
     // act(gate) * up of the normalised h.
     g = K::phase(a, L, PH_GATE_UP, stage_bytes);
     K::stage_vector(xv, h, a.D, L.post_norm, a.eps, st);
@@ -662,15 +697,18 @@ __global__ void __launch_bounds__(DL_THREADS, 1)
       act[n] = from_f<DT>(__fmul_rn(av, ur));
     });
     grid_sync(S.sync, &target);
-    stamp(S, &k);
+    stamp(&k);
     // The next x = h + down(act).
     g = K::phase(a, L, PH_DOWN, stage_bytes);
     K::stage_vector(xv, act, a.I, NULL, 0.0f, st);
     K::template consume<1>(g, ring, st, stage_bytes, &it, xv, group_shift, [&](int64_t n, float v, float) {
-      out[n] = from_f<DT>(__fadd_rn(ld_shared_f<DT>(h, n), round_as<DT>(v)));
+      const int64_t r = n - D0;
+      const float xv2 = round_as<DT>(__fadd_rn(st->res[r], round_as<DT>(v)));
+      st->res[r] = xv2;
+      out[n] = from_f<DT>(xv2);
     });
     if (l + 1 < a.n_layers) grid_sync(S.sync, &target);
-    stamp(S, &k);
+    stamp(&k);
   }
 }
 
@@ -692,10 +730,8 @@ int elem_bytes(int dtype) { return dtype == MLX_FLOAT32 ? 4 : 2; }
 int64_t vector_bytes(const gpu_decode_layers_args* a) {
   int64_t widest = a->D > a->I ? a->D : a->I;
   if ((int64_t)a->H * a->hd > widest) widest = (int64_t)a->H * a->hd;
-  const int64_t G = a->KVH ? a->H / a->KVH : 0;
-  const int64_t attn = 4 * (G * a->hd + 2 * a->hd + G * attn_score_width(a->capacity) + (2 * G + 3) / 4 * 4) +
-                       2 * DL_KEYS * a->hd * elem_bytes(a->dtype);
-  const int64_t v = widest * elem_bytes(a->dtype);
+  const int64_t attn = 4 * (3 * a->hd + attn_score_width(a->capacity) + 4) + 2 * DL_KEYS * a->hd * elem_bytes(a->dtype);
+  const int64_t v = widest * elem_bytes(a->dtype) + (a->bits ? widest / (128 / a->bits) * 4 : 0);  // + chunk sums
   return ((v > attn ? v : attn) + 127) / 128 * 128;
 }
 
@@ -727,6 +763,7 @@ extern "C" const char* gpu_decode_layers_refusal(int device, const gpu_decode_la
     if (a->bits ? widths[i] % a->group || widths[i] % (128 / a->bits) : (widths[i] * es) % 16)
       return "a GEMV width that is not a whole number of 16-byte chunks or groups";
   }
+  if ((a->D + gpu_sm_count(device) - 1) / gpu_sm_count(device) > DL_RES_MAX) return "hidden size over 128 per SM";
   if (a->bits && a->group != 32 && a->group != 64 && a->group != 128) return "group size";
   const int stage = stage_bytes_for(device, a);
   // The widest output: gate and up rows of D inputs, or a down row of I inputs.
@@ -746,13 +783,13 @@ extern "C" int gpu_launch_decode_layers(int device, const gpu_decode_layers_args
   cudaStream_t s = gpu_stream(device);
   if (!s) return 1;
   const int es = elem_bytes(a->dtype), stage = stage_bytes_for(device, a), vbytes = (int)vector_bytes(a);
-  const int64_t qkv = (int64_t)(a->H + 2 * a->KVH) * a->hd, max_chunks = (a->capacity + DL_KEYS - 1) / DL_KEYS;
+  const int64_t qkv = (int64_t)(a->H + 2 * a->KVH) * a->hd, max_chunks = (a->capacity + DL_KEYS_MIN - 1) / DL_KEYS_MIN;
   // One scratch block: the layer table, the activations, attention partials, counters.
   auto up16 = [](int64_t n) { return (n + 255) / 256 * 256; };
   const int64_t table = up16(sizeof(gpu_decode_layer) * (int64_t)a->n_layers);
   const int64_t acts = up16(qkv * es) + up16((int64_t)a->D * es) + up16((int64_t)a->H * a->hd * es) + up16((int64_t)a->I * es);
   const int64_t partials = up16(4 * (int64_t)a->H * max_chunks * (a->hd + 2));
-  const int64_t sync_bytes = up16(4 * (1 + (int64_t)a->n_layers * a->KVH));
+  const int64_t sync_bytes = up16(4 * (1 + (int64_t)a->n_layers * a->H));
   const size_t total = (size_t)(table + acts + partials + sync_bytes);
   void* block = NULL;
   if (gpu_backend_alloc(device, total, &block)) return 1;
@@ -766,13 +803,9 @@ extern "C" int gpu_launch_decode_layers(int device, const gpu_decode_layers_args
   S.sync = (unsigned*)((uint8_t*)S.partials + partials);
   // MLXC_DL_TRACE: block 0 stamps each phase's end; printed at exit (the last step run).
   static const bool tracing = getenv("MLXC_DL_TRACE") != NULL;
-  S.trace = NULL;
-  if (tracing && a->n_layers <= (DL_TRACE_MAX - 1) / 5 && cudaGetSymbolAddress((void**)&S.trace, dl_trace) == cudaSuccess) {
-    if (!dl_traced_layers) {
-      atexit(print_trace);
-      const bool on = true;
-      cudaMemcpyToSymbol(dl_tracing, &on, sizeof on);
-    }
+  if (tracing && a->n_layers <= (DL_TRACE_MAX - 1) / 5) {
+    const bool on = true;
+    if (!dl_traced_layers && cudaMemcpyToSymbol(dl_tracing, &on, sizeof on) == cudaSuccess) atexit(print_trace);
     dl_traced_layers = a->n_layers;
   }
   int status = gpu_copy_to_device(device, p, layers, sizeof(gpu_decode_layer) * (size_t)a->n_layers);
