@@ -13,6 +13,7 @@
 #include "mlx/c/mlx.h"
 #include "mlxc/error.h"
 #include "mlxc/lm.h"
+#include "ops/decode_layers.h"
 #include "test_util.h"
 
 static mlx_stream cpu;
@@ -178,11 +179,58 @@ static void check_fused(const char* name, bool expect_fused) {
 
 TEST(test_fused_decode_layers_match_the_normal_path) {
   setenv("MLXC_FUSED_LAYERS", "1", 1);
-  const char* fused[] = {"llama", "llama3_rope", "qwen2", "phi3"};
+  const char* fused[] = {"llama", "llama3_rope", "llama_yarn", "qwen2", "phi3"};
   for (size_t i = 0; i < sizeof fused / sizeof fused[0]; i++) check_fused(fused[i], true);
   const char* other[] = {"qwen3", "gemma3_text", "mistral"}; /* q/k norms, gemma norms, sliding windows */
   for (size_t i = 0; i < sizeof other / sizeof other[0]; i++) check_fused(other[i], false);
   unsetenv("MLXC_FUSED_LAYERS");
+}
+
+/* The decode_layers node says what is wrong with its arguments (shapes, dtypes, sizes), and its
+ * CPU kernel refuses a position outside the caches, leaving nothing behind (ASan in CI). */
+TEST(test_decode_layers_node_rejects_bad_arguments) {
+  mlxc_lm_model* m = load("llama");
+  if (!m) return;
+  const lm_config* c = &m->config;
+  const lm_layer* L = &m->layers[0];
+  int cache_shape[4] = {1, c->num_kv_heads, 8, c->head_dim}, x_shape[3] = {1, 1, c->hidden_size}, one = 1;
+  float* zeros = calloc((size_t)8 * c->num_kv_heads * c->head_dim, sizeof(float));
+  mlx_array keys = mlx_array_new_data(zeros, cache_shape, 4, MLX_FLOAT32);
+  mlx_array values = mlx_array_new_data(zeros, cache_shape, 4, MLX_FLOAT32);
+  mlx_array x = mlx_array_new_data(zeros, x_shape, 3, MLX_FLOAT32);
+  int32_t far = 9;
+  mlx_array position = mlx_array_new_data(&far, &one, 1, MLX_INT32);
+  decode_layer_arrays layer = {.input_norm = L->input_norm.weight,
+                               .post_norm = L->pre_feedforward_norm.weight,
+                               .weight = {L->qkv.weight, L->o.weight, L->gate_up.weight, L->down.weight},
+                               .keys = keys,
+                               .values = values};
+  decode_layers_params p = {.n_layers = 1, .D = c->hidden_size, .H = c->num_heads, .KVH = c->num_kv_heads,
+                            .hd = c->head_dim, .I = c->intermediate_size, .capacity = 8, .rope_dims = c->head_dim,
+                            .eps = c->norm_eps, .attn_scale = 0.25f, .rope_base = c->rope_theta, .rope_scale = 1.0f};
+  mlx_array out = mlx_array_new(), ko = mlx_array_new(), vo = mlx_array_new();
+  int quiet = mlxc_set_errors_quiet(1);
+  decode_layers_params bad = p;
+  bad.I += 1; /* gate_up and down no longer match */
+  CHECK(ops_decode_layers(&out, &ko, &vo, x, position, mlx_array_new(), &layer, &bad, cpu) != 0);
+  CHECK_MSG(strstr(mlxc_last_error(), "gate_up must be") != NULL, "%s", mlxc_last_error());
+  bad = p;
+  bad.capacity = 16; /* the caches hold 8 slots */
+  CHECK(ops_decode_layers(&out, &ko, &vo, x, position, mlx_array_new(), &layer, &bad, cpu) != 0);
+  CHECK_MSG(strstr(mlxc_last_error(), "cache must be") != NULL, "%s", mlxc_last_error());
+  bad = p;
+  bad.has_freqs = true; /* but none given */
+  CHECK(ops_decode_layers(&out, &ko, &vo, x, position, mlx_array_new(), &layer, &bad, cpu) != 0);
+  CHECK_MSG(strstr(mlxc_last_error(), "freqs") != NULL, "%s", mlxc_last_error());
+  /* Well formed, but position 9 of 8 slots: the kernel refuses when evaluated. */
+  CHECK(ops_decode_layers(&out, &ko, &vo, x, position, mlx_array_new(), &layer, &p, cpu) == 0);
+  CHECK(mlx_array_eval(out) != 0);
+  CHECK_MSG(strstr(mlxc_last_error(), "outside the caches") != NULL, "%s", mlxc_last_error());
+  mlxc_set_errors_quiet(quiet);
+  mlx_array arrays[7] = {keys, values, x, position, out, ko, vo};
+  for (int i = 0; i < 7; i++) mlx_array_free(arrays[i]);
+  free(zeros);
+  mlxc_lm_free(m);
 }
 
 static const char* const supported[] = {"llama", "llama3_rope", "llama_yarn", "mistral", "qwen2", "qwen3", "phi3",
@@ -446,6 +494,7 @@ int main(void) {
   RUN(test_bookkeeping_after_static_steps_serves_the_normal_path);
   RUN(test_step_reads_token_and_position_when_evaluated);
   RUN(test_unsupported_sessions_say_why);
+  RUN(test_decode_layers_node_rejects_bad_arguments);
   RUN(test_static_step_misuse_is_reported);
   mlx_stream_free(cpu);
   return TEST_SUMMARY();
