@@ -26,8 +26,9 @@
 // the copy rate (8B bf16), but a phase costs its barrier and its vector's staging (~4 us each
 // for the 0.5B), and the 4-bit gate/up phase is bound by the consumers (~36 us for 66 MB: more
 // consumer warps, fewer instructions, unrolling and backing off waiting warps changed nothing
-// or lost). MLXC_DL_TRACE=1 prints block 0's time per phase (and attention's steps), averaged
-// over the layers of the last step run, at exit.
+// or lost); half of a 0.5B layer's time is spent waiting at the barriers. MLXC_DL_TRACE=1 prints
+// block 0's work and barrier wait per phase (and attention's steps), averaged over the layers
+// of the last step run, at exit.
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #include <math.h>
@@ -169,7 +170,7 @@ struct dl_shared_state {
 
 // Where the kernel writes its phase clock when traced (one buffer: the last step's, printed at
 // exit; a replayed step writes it too).
-constexpr int DL_TRACE_MAX = 5 * 256 + 1;
+constexpr int DL_TRACE_MAX = 10 * 256 + 1;
 __device__ unsigned long long dl_trace[DL_TRACE_MAX];
 __device__ unsigned long long dl_trace_attn[5 * 256];
 __device__ bool dl_tracing;
@@ -600,11 +601,18 @@ void print_trace() {
       cudaMemcpyFromSymbol(u, dl_trace_attn, sizeof u) != cudaSuccess)
     return;
   const int n = dl_traced_layers;
-  double ph[5] = {0, 0, 0, 0, 0};
+  double work[5] = {0, 0, 0, 0, 0}, wait[5] = {0, 0, 0, 0, 0};  // per phase: its own work, then the barrier
   for (int l = 0; l < n; l++)
-    for (int i = 0; i < 5; i++) ph[i] += (double)(t[5 * l + i + 1] - t[5 * l + i]) / n / 1e3;
-  fprintf(stderr, "decode_layers (block 0, mean over %d layers, us): qkv %.2f attention %.2f o %.2f gate_up %.2f down %.2f; all %.1f\n",
-          n, ph[0], ph[1], ph[2], ph[3], ph[4], (double)(t[5 * n] - t[0]) / 1e3);
+    for (int i = 0; i < 5; i++) {
+      const unsigned long long* q = t + 10 * l + 2 * i;
+      work[i] += (double)(q[1] - q[0]) / n / 1e3;
+      wait[i] += (double)(q[2] - q[1]) / n / 1e3;
+    }
+  fprintf(stderr,
+          "decode_layers (block 0, mean over %d layers, us, work + barrier): qkv %.2f + %.2f, attention %.2f + %.2f, "
+          "o %.2f + %.2f, gate_up %.2f + %.2f, down %.2f + %.2f; all %.1f\n",
+          n, work[0], wait[0], work[1], wait[1], work[2], wait[2], work[3], wait[3], work[4], wait[4],
+          (double)(t[10 * n] - t[0]) / 1e3);
   double at[4] = {0, 0, 0, 0};
   for (int l = 0; l < n; l++)
     for (int i = 0; i < 4; i++) at[i] += (double)(u[5 * l + i + 1] - u[5 * l + i]) / n / 1e3;
@@ -669,9 +677,11 @@ __global__ void __launch_bounds__(DL_THREADS, 1)
       if (L.qkv_bias && K::Q) y = round_as<DT>(y + load_as_f32<DT>(L.qkv_bias, n));
       qkv[n] = from_f<DT>(y);
     });
+    stamp(&k);
     grid_sync(S.sync, &target);
     stamp(&k);
     K::attention(a, L, l, pos, qkv, attn, S.partials, S.sync + 1, (uint8_t*)xv, st);
+    stamp(&k);
     grid_sync(S.sync, &target);
     stamp(&k);
     // h = x + o_proj(attention).
@@ -685,6 +695,7 @@ __global__ void __launch_bounds__(DL_THREADS, 1)
       st->res[r] = hv;
       h[n] = from_f<DT>(hv);
     });
+    stamp(&k);
     grid_sync(S.sync, &target);
     stamp(&k);
     // act(gate) * up of the normalised h.
@@ -696,6 +707,7 @@ __global__ void __launch_bounds__(DL_THREADS, 1)
       const float av = gelu ? glu_activate<DT, true>(gr) : glu_activate<DT, false>(gr);
       act[n] = from_f<DT>(__fmul_rn(av, ur));
     });
+    stamp(&k);
     grid_sync(S.sync, &target);
     stamp(&k);
     // The next x = h + down(act).
@@ -707,6 +719,7 @@ __global__ void __launch_bounds__(DL_THREADS, 1)
       st->res[r] = xv2;
       out[n] = from_f<DT>(xv2);
     });
+    stamp(&k);
     if (l + 1 < a.n_layers) grid_sync(S.sync, &target);
     stamp(&k);
   }
@@ -803,7 +816,7 @@ extern "C" int gpu_launch_decode_layers(int device, const gpu_decode_layers_args
   S.sync = (unsigned*)((uint8_t*)S.partials + partials);
   // MLXC_DL_TRACE: block 0 stamps each phase's end; printed at exit (the last step run).
   static const bool tracing = getenv("MLXC_DL_TRACE") != NULL;
-  if (tracing && a->n_layers <= (DL_TRACE_MAX - 1) / 5) {
+  if (tracing && a->n_layers <= (DL_TRACE_MAX - 1) / 10) {
     const bool on = true;
     if (!dl_traced_layers && cudaMemcpyToSymbol(dl_tracing, &on, sizeof on) == cudaSuccess) atexit(print_trace);
     dl_traced_layers = a->n_layers;
