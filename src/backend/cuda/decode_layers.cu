@@ -47,13 +47,13 @@
 
 namespace {
 
-constexpr int DL_CONSUMERS = 12;                       // computing warps per block
-constexpr int DL_THREADS = 32 * (DL_CONSUMERS + 1);    // plus the producer warp
-constexpr int DL_STAGES = 6;
-constexpr int DL_KEYS = 64, DL_KEYS_MIN = 32;          // keys per attention item
-constexpr int DL_HEADER = 2048;                       // mbarriers, inverse frequencies, scratch
-constexpr int DL_SEG_SLACK = 48;
-constexpr int DL_RES_MAX = 128;                        // D-wide outputs a block may own                       // per segment: 16-byte rounding of both ends
+constexpr int DL_CONSUMERS = 12;                     // computing warps per block
+constexpr int DL_THREADS = 32 * (DL_CONSUMERS + 1);  // plus the producer warp
+constexpr int DL_STAGES = 6;                         // shared-memory stages of the weight ring
+constexpr int DL_KEYS = 64, DL_KEYS_MIN = 32;        // keys per attention item
+constexpr int DL_HEADER = 2048;                      // mbarriers, inverse frequencies, scratch
+constexpr int DL_SEG_SLACK = 48;                     // per segment: 16-byte rounding of both ends
+constexpr int DL_RES_MAX = 128;                      // D-wide outputs a block may own
 
 enum { PH_QKV, PH_O, PH_GATE_UP, PH_DOWN };
 
