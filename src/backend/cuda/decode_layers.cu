@@ -200,14 +200,14 @@ struct dl_kernel {
   // The GEMV phase `ph` of layer L.
   static __device__ gemv_phase phase(const gpu_decode_layers_args& a, const gpu_decode_layer& L, int ph, int stage_bytes) {
     gemv_phase g;
-    const int64_t qkv = (int64_t)(a.H + 2 * a.KVH) * a.hd;
-    g.N = ph == PH_QKV ? qkv : ph == PH_GATE_UP ? a.I : a.D;
-    g.K = ph == PH_O ? (int64_t)a.H * a.hd : ph == PH_DOWN ? a.I : a.D;
+    const int64_t qkv = (int64_t)(a.p.H + 2 * a.p.KVH) * a.p.hd;
+    g.N = ph == PH_QKV ? qkv : ph == PH_GATE_UP ? a.p.I : a.p.D;
+    g.K = ph == PH_O ? (int64_t)a.p.H * a.p.hd : ph == PH_DOWN ? a.p.I : a.p.D;
     g.w = (const uint8_t*)L.weight[ph];
     g.s = (const uint8_t*)L.scales[ph];
     g.b = (const uint8_t*)L.biases[ph];
     g.wrb = Q ? g.K * BITS / 8 : g.K * ES;
-    g.srb = Q ? (g.K / a.group) * ES : 0;
+    g.srb = Q ? (g.K / a.p.group) * ES : 0;
     g.sets = ph == PH_GATE_UP ? 2 : 1;
     g.segs = Q ? 3 * g.sets : g.sets;
     const int64_t per_output = g.sets * (g.wrb + 2 * g.srb);
@@ -236,7 +236,7 @@ struct dl_kernel {
   static __device__ void produce(const gpu_decode_layers_args& a, const gpu_decode_layer* layers, uint8_t* ring,
                                  dl_shared_state* st, int stage_bytes) {
     unsigned it = 0;
-    for (int l = 0; l < a.n_layers; l++) {
+    for (int l = 0; l < a.p.n_layers; l++) {
       const gpu_decode_layer L = layers[l];
       for (int ph = PH_QKV; ph <= PH_DOWN; ph++) {
         const gemv_phase g = phase(a, L, ph, stage_bytes);
@@ -430,26 +430,26 @@ struct dl_kernel {
                                    const store_t<DT>* qkv, store_t<DT>* out, float* partials, unsigned* arrivals,
                                    uint8_t* work, dl_shared_state* st) {
     const int ct = threadIdx.x - 32, lane = ct & 31, warp = ct >> 5;
-    const int G = a.H / a.KVH, hd = a.hd, half = a.rope_dims / 2, row16 = hd * ES / 16, words = hd * ES / 4;
-    const int kc = (pos + 1) * a.H <= DL_KEYS_MIN * (int)gridDim.x ? DL_KEYS_MIN : DL_KEYS;
-    const int nch = (pos + kc) / kc, max_chunks = (a.capacity + DL_KEYS_MIN - 1) / DL_KEYS_MIN;
+    const int G = a.p.H / a.p.KVH, hd = a.p.hd, half = a.p.rope_dims / 2, row16 = hd * ES / 16, words = hd * ES / 4;
+    const int kc = (pos + 1) * a.p.H <= DL_KEYS_MIN * (int)gridDim.x ? DL_KEYS_MIN : DL_KEYS;
+    const int nch = (pos + kc) / kc, max_chunks = (a.p.capacity + DL_KEYS_MIN - 1) / DL_KEYS_MIN;
     float* q = (float*)work;        // the rotated query
     float* kn = q + hd;             // the new key (rotated) and value
     float* vn = kn + hd;
     float* score = vn + hd;         // kc scores, later the merge's chunk weights (max_chunks)
-    float* stats = score + attn_score_width(a.capacity);  // maximum, sum
+    float* stats = score + attn_score_width(a.p.capacity);  // maximum, sum
     store_t<DT>* kt = (store_t<DT>*)(stats + 4);           // kc keys, then kc values
     store_t<DT>* vt = kt + DL_KEYS * hd;
     store_t<DT>* keys = (store_t<DT>*)L.keys;
     store_t<DT>* values = (store_t<DT>*)L.values;
-    const float position = __fmul_rn(a.rope_scale, (float)pos);
-    for (int item = blockIdx.x; item < a.H * nch; item += gridDim.x) {
+    const float position = __fmul_rn(a.p.rope_scale, (float)pos);
+    for (int item = blockIdx.x; item < a.p.H * nch; item += gridDim.x) {
       const int head = item / nch, ch = item % nch, kvh = head / G;
       const bool last = ch == nch - 1;
       if (item == blockIdx.x) attn_stamp(l, 0);
       const int j0 = ch * kc, n = (pos + 1 - j0) < kc ? pos + 1 - j0 : kc;
-      const uint4* ksrc = (const uint4*)(keys + ((int64_t)kvh * a.capacity + j0) * hd);
-      const uint4* vsrc = (const uint4*)(values + ((int64_t)kvh * a.capacity + j0) * hd);
+      const uint4* ksrc = (const uint4*)(keys + ((int64_t)kvh * a.p.capacity + j0) * hd);
+      const uint4* vsrc = (const uint4*)(values + ((int64_t)kvh * a.p.capacity + j0) * hd);
       for (int e = ct; e < 2 * n * row16; e += DL_CONSUMERS * 32) {
         const int which = e / (n * row16), f = e % (n * row16);
         if (j0 + f / row16 == pos) continue;  // not written yet: from kn, vn below
@@ -461,10 +461,10 @@ struct dl_kernel {
       for (int e = ct; e < (last ? 3 : 1) * hd; e += DL_CONSUMERS * 32) {
         const int row = e / hd, d = e % hd;
         if (row == 2) {
-          vn[d] = ld_shared_f<DT>(qkv, (int64_t)(a.H + a.KVH + kvh) * hd + d);
+          vn[d] = ld_shared_f<DT>(qkv, (int64_t)(a.p.H + a.p.KVH + kvh) * hd + d);
           continue;
         }
-        const int64_t base = row == 0 ? (int64_t)head * hd : (int64_t)(a.H + kvh) * hd;
+        const int64_t base = row == 0 ? (int64_t)head * hd : (int64_t)(a.p.H + kvh) * hd;
         float y;
         if (d >= 2 * half) {
           y = ld_shared_f<DT>(qkv, base + d);
@@ -485,8 +485,8 @@ struct dl_kernel {
           kt[(pos - j0) * hd + d] = kq;
           vt[(pos - j0) * hd + d] = vq;
           if (head % G == 0) {
-            keys[((int64_t)kvh * a.capacity + pos) * hd + d] = kq;
-            values[((int64_t)kvh * a.capacity + pos) * hd + d] = vq;
+            keys[((int64_t)kvh * a.p.capacity + pos) * hd + d] = kq;
+            values[((int64_t)kvh * a.p.capacity + pos) * hd + d] = vq;
           }
         }
       consumers_sync();
@@ -512,7 +512,7 @@ struct dl_kernel {
             }
           }
         }
-        score[j] = ((acc[0] + acc[1]) + (acc[2] + acc[3])) * a.attn_scale;
+        score[j] = ((acc[0] + acc[1]) + (acc[2] + acc[3])) * a.p.attn_scale;
       }
       consumers_sync();
       if (item == blockIdx.x) attn_stamp(l, 2);
@@ -553,7 +553,7 @@ struct dl_kernel {
         consumers_sync();
         if (ct == 0) {
           __threadfence();
-          st->flag = atomicAdd(&arrivals[l * a.H + head], 1u) == (unsigned)(nch - 1);
+          st->flag = atomicAdd(&arrivals[l * a.p.H + head], 1u) == (unsigned)(nch - 1);
           __threadfence();
         }
         consumers_sync();
@@ -643,8 +643,8 @@ __global__ void __launch_bounds__(DL_THREADS, 1)
     }
     asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
   }
-  for (int i = threadIdx.x; i < a.rope_dims / 2; i += blockDim.x)
-    st->inv_freq[i] = rope_inv_freq(i, a.rope_dims, a.rope_base, a.freqs, a.freqs_dtype, a.freqs_stride);
+  for (int i = threadIdx.x; i < a.p.rope_dims / 2; i += blockDim.x)
+    st->inv_freq[i] = rope_inv_freq(i, a.p.rope_dims, a.p.rope_base, a.freqs, a.freqs_dtype, a.freqs_stride);
   __syncthreads();
   if (threadIdx.x < 32) {  // the producer: weights only, which no earlier kernel writes
     if (threadIdx.x == 0) K::produce(a, layers, ring, st, stage_bytes);
@@ -652,8 +652,8 @@ __global__ void __launch_bounds__(DL_THREADS, 1)
   }
   // The position, clamped into the caches as a dynamic slice update clamps its start (the
   // decoder never passes one outside: lm_static_decode_forward checks it on the host).
-  const int p0 = *(const int32_t*)a.position, pos = p0 < 0 ? 0 : p0 >= a.capacity ? a.capacity - 1 : p0;
-  const int group_shift = a.group == 32 ? 5 : a.group == 64 ? 6 : 7;
+  const int p0 = *(const int32_t*)a.position, pos = p0 < 0 ? 0 : p0 >= a.p.capacity ? a.p.capacity - 1 : p0;
+  const int group_shift = a.p.group == 32 ? 5 : a.p.group == 64 ? 6 : 7;
   unsigned it = 0, target = 0;
   int k = 0;
   stamp(&k);
@@ -663,65 +663,58 @@ __global__ void __launch_bounds__(DL_THREADS, 1)
   store_t<DT>* act = (store_t<DT>*)S.act;
   store_t<DT>* out = (store_t<DT>*)a.out;
   int64_t D0, D1;
-  K::slice(a.D, &D0, &D1);
+  K::slice(a.p.D, &D0, &D1);
   for (int64_t n = D0 + threadIdx.x - 32; n < D1; n += DL_CONSUMERS * 32) st->res[n - D0] = ld_shared_f<DT>(a.x, n);
-  for (int l = 0; l < a.n_layers; l++) {
+  // A phase ends at its grid barrier (block 0's clock on both sides when traced).
+  auto end_phase = [&](bool sync) {
+    stamp(&k);
+    if (sync) grid_sync(S.sync, &target);
+    stamp(&k);
+  };
+  // o_proj's and down's epilogue: the output added to the residual at n, which this block holds
+  // (both phases take the same partition of the D outputs), the sum kept and stored in dst.
+  auto add_residual = [st, D0](store_t<DT>* dst) {
+    return [st, D0, dst](int64_t n, float v, float) {
+      const float sum = round_as<DT>(__fadd_rn(st->res[n - D0], round_as<DT>(v)));
+      st->res[n - D0] = sum;
+      dst[n] = from_f<DT>(sum);
+    };
+  };
+  for (int l = 0; l < a.p.n_layers; l++) {
     const gpu_decode_layer L = layers[l];
     const void* x = l == 0 ? a.x : a.out;
     // q, k, v of the normalised x (+ bias).
     gemv_phase g = K::phase(a, L, PH_QKV, stage_bytes);
-    K::stage_vector(xv, x, a.D, L.input_norm, a.eps, st);
+    K::stage_vector(xv, x, a.p.D, L.input_norm, a.p.eps, st);
     K::template consume<1>(g, ring, st, stage_bytes, &it, xv, group_shift, [&](int64_t n, float v, float) {
       float y = L.qkv_bias && !K::Q ? v + load_as_f32<DT>(L.qkv_bias, n) : v;
       y = round_as<DT>(y);
       if (L.qkv_bias && K::Q) y = round_as<DT>(y + load_as_f32<DT>(L.qkv_bias, n));
       qkv[n] = from_f<DT>(y);
     });
-    stamp(&k);
-    grid_sync(S.sync, &target);
-    stamp(&k);
+    end_phase(true);
     K::attention(a, L, l, pos, qkv, attn, S.partials, S.sync + 1, (uint8_t*)xv, st);
-    stamp(&k);
-    grid_sync(S.sync, &target);
-    stamp(&k);
+    end_phase(true);
     // h = x + o_proj(attention).
     g = K::phase(a, L, PH_O, stage_bytes);
     K::stage_vector(xv, attn, g.K, NULL, 0.0f, st);
-    K::template consume<1>(g, ring, st, stage_bytes, &it, xv, group_shift, [&](int64_t n, float v, float) {
-      // o_proj and down share the partition of D outputs: this block wrote the residual at n
-      // (or loaded the input there) itself.
-      const int64_t r = n - D0;
-      const float hv = round_as<DT>(__fadd_rn(st->res[r], round_as<DT>(v)));
-      st->res[r] = hv;
-      h[n] = from_f<DT>(hv);
-    });
-    stamp(&k);
-    grid_sync(S.sync, &target);
-    stamp(&k);
+    K::template consume<1>(g, ring, st, stage_bytes, &it, xv, group_shift, add_residual(h));
+    end_phase(true);
     // act(gate) * up of the normalised h.
     g = K::phase(a, L, PH_GATE_UP, stage_bytes);
-    K::stage_vector(xv, h, a.D, L.post_norm, a.eps, st);
-    const bool gelu = a.gelu;
+    K::stage_vector(xv, h, a.p.D, L.post_norm, a.p.eps, st);
+    const bool gelu = a.p.gelu;
     K::template consume<2>(g, ring, st, stage_bytes, &it, xv, group_shift, [&](int64_t n, float gate, float up) {
       const float gr = round_as<DT>(gate), ur = round_as<DT>(up);
       const float av = gelu ? glu_activate<DT, true>(gr) : glu_activate<DT, false>(gr);
       act[n] = from_f<DT>(__fmul_rn(av, ur));
     });
-    stamp(&k);
-    grid_sync(S.sync, &target);
-    stamp(&k);
+    end_phase(true);
     // The next x = h + down(act).
     g = K::phase(a, L, PH_DOWN, stage_bytes);
-    K::stage_vector(xv, act, a.I, NULL, 0.0f, st);
-    K::template consume<1>(g, ring, st, stage_bytes, &it, xv, group_shift, [&](int64_t n, float v, float) {
-      const int64_t r = n - D0;
-      const float xv2 = round_as<DT>(__fadd_rn(st->res[r], round_as<DT>(v)));
-      st->res[r] = xv2;
-      out[n] = from_f<DT>(xv2);
-    });
-    stamp(&k);
-    if (l + 1 < a.n_layers) grid_sync(S.sync, &target);
-    stamp(&k);
+    K::stage_vector(xv, act, a.p.I, NULL, 0.0f, st);
+    K::template consume<1>(g, ring, st, stage_bytes, &it, xv, group_shift, add_residual(out));
+    end_phase(l + 1 < a.p.n_layers);
   }
 }
 
@@ -741,10 +734,10 @@ int elem_bytes(int dtype) { return dtype == MLX_FLOAT32 ? 4 : 2; }
 
 // Shared memory for the staged vector: the widest GEMV input, or attention's work space.
 int64_t vector_bytes(const gpu_decode_layers_args* a) {
-  int64_t widest = a->D > a->I ? a->D : a->I;
-  if ((int64_t)a->H * a->hd > widest) widest = (int64_t)a->H * a->hd;
-  const int64_t attn = 4 * (3 * a->hd + attn_score_width(a->capacity) + 4) + 2 * DL_KEYS * a->hd * elem_bytes(a->dtype);
-  const int64_t v = widest * elem_bytes(a->dtype) + (a->bits ? widest / (128 / a->bits) * 4 : 0);  // + chunk sums
+  int64_t widest = a->p.D > a->p.I ? a->p.D : a->p.I;
+  if ((int64_t)a->p.H * a->p.hd > widest) widest = (int64_t)a->p.H * a->p.hd;
+  const int64_t attn = 4 * (3 * a->p.hd + attn_score_width(a->p.capacity) + 4) + 2 * DL_KEYS * a->p.hd * elem_bytes(a->dtype);
+  const int64_t v = widest * elem_bytes(a->dtype) + (a->p.bits ? widest / (128 / a->p.bits) * 4 : 0);  // + chunk sums
   return ((v > attn ? v : attn) + 127) / 128 * 128;
 }
 
@@ -766,24 +759,24 @@ int stage_bytes_for(int device, const gpu_decode_layers_args* a) {
 }  // namespace
 
 extern "C" const char* gpu_decode_layers_refusal(int device, const gpu_decode_layers_args* a) {
-  if (!pick(a->dtype, a->bits)) return "dtype and quantization (float16/bfloat16 plain or 4/8-bit, float32 plain)";
-  if (a->KVH <= 0 || a->H % a->KVH) return "query heads not a multiple of the KV heads";
-  if (a->hd > 256 || (a->hd * elem_bytes(a->dtype)) % 16 || a->rope_dims > a->hd || a->rope_dims % 2)
+  if (!pick(a->dtype, a->p.bits)) return "dtype and quantization (float16/bfloat16 plain or 4/8-bit, float32 plain)";
+  if (a->p.KVH <= 0 || a->p.H % a->p.KVH) return "query heads not a multiple of the KV heads";
+  if (a->p.hd > 256 || (a->p.hd * elem_bytes(a->dtype)) % 16 || a->p.rope_dims > a->p.hd || a->p.rope_dims % 2)
     return "head size over 256 or not whole 16-byte rows, or odd RoPE dims";
   const int es = elem_bytes(a->dtype);
-  const int64_t widths[3] = {a->D, (int64_t)a->H * a->hd, a->I};
+  const int64_t widths[3] = {a->p.D, (int64_t)a->p.H * a->p.hd, a->p.I};
   for (int i = 0; i < 3; i++) {
-    if (a->bits ? widths[i] % a->group || widths[i] % (128 / a->bits) : (widths[i] * es) % 16)
+    if (a->p.bits ? widths[i] % a->p.group || widths[i] % (128 / a->p.bits) : (widths[i] * es) % 16)
       return "a GEMV width that is not a whole number of 16-byte chunks or groups";
   }
-  if ((a->D + gpu_sm_count(device) - 1) / gpu_sm_count(device) > DL_RES_MAX) return "hidden size over 128 per SM";
-  if (a->bits && a->group != 32 && a->group != 64 && a->group != 128) return "group size";
+  if ((a->p.D + gpu_sm_count(device) - 1) / gpu_sm_count(device) > DL_RES_MAX) return "hidden size over 128 per SM";
+  if (a->p.bits && a->p.group != 32 && a->p.group != 64 && a->p.group != 128) return "group size";
   const int stage = stage_bytes_for(device, a);
   // The widest output: gate and up rows of D inputs, or a down row of I inputs.
   int64_t row = 0;
   for (int i = 0; i < 3; i++) {
-    const int64_t K = widths[i], wrb = a->bits ? K * a->bits / 8 : K * es, srb = a->bits ? K / a->group * es : 0;
-    const int64_t sets = i == 0 ? 2 : 1, need = sets * (wrb + 2 * srb) + (a->bits ? 6 : 2) * DL_SEG_SLACK;
+    const int64_t K = widths[i], wrb = a->p.bits ? K * a->p.bits / 8 : K * es, srb = a->p.bits ? K / a->p.group * es : 0;
+    const int64_t sets = i == 0 ? 2 : 1, need = sets * (wrb + 2 * srb) + (a->p.bits ? 6 : 2) * DL_SEG_SLACK;
     if (need > row) row = need;
   }
   if (stage <= 0 || row > stage) return "rows too wide for the shared-memory stages";
@@ -796,13 +789,13 @@ extern "C" int gpu_launch_decode_layers(int device, const gpu_decode_layers_args
   cudaStream_t s = gpu_stream(device);
   if (!s) return 1;
   const int es = elem_bytes(a->dtype), stage = stage_bytes_for(device, a), vbytes = (int)vector_bytes(a);
-  const int64_t qkv = (int64_t)(a->H + 2 * a->KVH) * a->hd, max_chunks = (a->capacity + DL_KEYS_MIN - 1) / DL_KEYS_MIN;
+  const int64_t qkv = (int64_t)(a->p.H + 2 * a->p.KVH) * a->p.hd, max_chunks = (a->p.capacity + DL_KEYS_MIN - 1) / DL_KEYS_MIN;
   // One scratch block: the layer table, the activations, attention partials, counters.
   auto up16 = [](int64_t n) { return (n + 255) / 256 * 256; };
-  const int64_t table = up16(sizeof(gpu_decode_layer) * (int64_t)a->n_layers);
-  const int64_t acts = up16(qkv * es) + up16((int64_t)a->D * es) + up16((int64_t)a->H * a->hd * es) + up16((int64_t)a->I * es);
-  const int64_t partials = up16(4 * (int64_t)a->H * max_chunks * (a->hd + 2));
-  const int64_t sync_bytes = up16(4 * (1 + (int64_t)a->n_layers * a->H));
+  const int64_t table = up16(sizeof(gpu_decode_layer) * (int64_t)a->p.n_layers);
+  const int64_t acts = up16(qkv * es) + up16((int64_t)a->p.D * es) + up16((int64_t)a->p.H * a->p.hd * es) + up16((int64_t)a->p.I * es);
+  const int64_t partials = up16(4 * (int64_t)a->p.H * max_chunks * (a->p.hd + 2));
+  const int64_t sync_bytes = up16(4 * (1 + (int64_t)a->p.n_layers * a->p.H));
   const size_t total = (size_t)(table + acts + partials + sync_bytes);
   void* block = NULL;
   if (gpu_backend_alloc(device, total, &block)) return 1;
@@ -810,24 +803,24 @@ extern "C" int gpu_launch_decode_layers(int device, const gpu_decode_layers_args
   dl_scratch S;
   S.qkv = p + table;
   S.h = (uint8_t*)S.qkv + up16(qkv * es);
-  S.attn = (uint8_t*)S.h + up16((int64_t)a->D * es);
-  S.act = (uint8_t*)S.attn + up16((int64_t)a->H * a->hd * es);
-  S.partials = (float*)((uint8_t*)S.act + up16((int64_t)a->I * es));
+  S.attn = (uint8_t*)S.h + up16((int64_t)a->p.D * es);
+  S.act = (uint8_t*)S.attn + up16((int64_t)a->p.H * a->p.hd * es);
+  S.partials = (float*)((uint8_t*)S.act + up16((int64_t)a->p.I * es));
   S.sync = (unsigned*)((uint8_t*)S.partials + partials);
   // MLXC_DL_TRACE: block 0 stamps each phase's end; printed at exit (the last step run).
   static const bool tracing = getenv("MLXC_DL_TRACE") != NULL;
-  if (tracing && a->n_layers <= (DL_TRACE_MAX - 1) / 10) {
+  if (tracing && a->p.n_layers <= (DL_TRACE_MAX - 1) / 10) {
     const bool on = true;
     if (!dl_traced_layers && cudaMemcpyToSymbol(dl_tracing, &on, sizeof on) == cudaSuccess) atexit(print_trace);
-    dl_traced_layers = a->n_layers;
+    dl_traced_layers = a->p.n_layers;
   }
-  int status = gpu_copy_to_device(device, p, layers, sizeof(gpu_decode_layer) * (size_t)a->n_layers);
+  int status = gpu_copy_to_device(device, p, layers, sizeof(gpu_decode_layer) * (size_t)a->p.n_layers);
   if (!status) status = gpu_check(cudaMemsetAsync(S.sync, 0, (size_t)sync_bytes, s), "decode_layers counters");
-  dl_kernel_fn kernel = pick(a->dtype, a->bits);
+  dl_kernel_fn kernel = pick(a->dtype, a->p.bits);
   const size_t smem = (size_t)DL_HEADER + vbytes + (size_t)stage * DL_STAGES;
   // The ceiling is raised once per kernel (the attribute call costs microseconds a step).
   static size_t allowed[7];
-  size_t* ceiling = &allowed[(a->dtype == MLX_BFLOAT16 ? 0 : a->dtype == MLX_FLOAT16 ? 3 : 6) + (a->bits == 4 ? 1 : a->bits == 8 ? 2 : 0)];
+  size_t* ceiling = &allowed[(a->dtype == MLX_BFLOAT16 ? 0 : a->dtype == MLX_FLOAT16 ? 3 : 6) + (a->p.bits == 4 ? 1 : a->p.bits == 8 ? 2 : 0)];
   if (!status && smem > *ceiling) {
     status = gpu_check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem),
                        "decode_layers shared memory");

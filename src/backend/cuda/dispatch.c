@@ -362,8 +362,7 @@ static int k_rope(core_node* node, core_array** outputs) {
                          freqs ? freqs->dtype : 0, freqs && freqs->ndim ? freqs->strides[0] : 0);
 }
 
-/* The cache output: in place when the cache can be donated, else a copy of it. */
-static int cache_output(core_array* cache, core_array* out, int dev, void** dst) {
+int gpu_cache_output(core_array* cache, core_array* out, int dev, void** dst) {
   const void* src;
   if (gpu_device_ptr(cache, dev, &src)) return 1;
   if (core_array_donate(cache, out, dev)) {
@@ -388,8 +387,8 @@ static int k_rope_kv(core_node* node, core_array** outputs) {
   const void* pf = NULL;
   if (gpu_device_ptr(q, dev, &A.q) || gpu_device_ptr(k, dev, &A.k) || gpu_device_ptr(v, dev, &A.v) ||
       gpu_device_ptr(position, dev, &A.position) || (freqs && gpu_device_ptr(freqs, dev, &pf)) ||
-      gpu_alloc_output(outputs[0], dev, &A.q_out) || cache_output(node->inputs[3], outputs[1], dev, &A.keys) ||
-      cache_output(node->inputs[4], outputs[2], dev, &A.values))
+      gpu_alloc_output(outputs[0], dev, &A.q_out) || gpu_cache_output(node->inputs[3], outputs[1], dev, &A.keys) ||
+      gpu_cache_output(node->inputs[4], outputs[2], dev, &A.values))
     return 1;
   A.q_rows = rows_of(q);
   A.k_rows = rows_of(k);

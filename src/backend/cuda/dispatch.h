@@ -40,6 +40,10 @@ extern const gpu_entry gpu_decode_layers_kernels[]; /* dispatch_decode_layers.c 
 int gpu_reduce_any_axes(core_node* node, core_array** outputs);
 int gpu_softmax_any_axes(core_node* node, core_array** outputs);
 
+/* A KV-cache output of an in-place update (rope_kv, decode_layers): the cache donated when it
+ * can be, else a copy of it; *dst its device data. */
+int gpu_cache_output(core_array* cache, core_array* out, int dev, void** dst);
+
 static inline int device_of(const core_node* node) { return node->stream->device->index; }
 
 static inline bool index_dtype(mlx_dtype d) {

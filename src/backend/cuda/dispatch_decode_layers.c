@@ -1,11 +1,11 @@
 /* C glue of the decoder-layer kernel (decode_layers.cu): the node's inputs (ops/decode_layers.h)
- * as device pointers, the caches written in place when they can be donated (else copied first).
+ * as device pointers, the caches written in place when they can be donated (else copied first:
+ * gpu_cache_output, rope_kv's too).
  * Declined, to the CPU kernel: sizes the kernel refuses, and arrays whose rows are not
  * contiguous or 16-byte aligned. Compiled in CUDA builds only. */
 #ifdef MLXC_WITH_CUDA
 #include <stdint.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "backend/cuda/dispatch.h"
 #include "backend/cuda/residency.h"
@@ -14,30 +14,8 @@
 #include "ops/primitives.h"
 #include "util/error.h"
 
-static gpu_decode_layers_args args_of(const decode_layers_params* p, int dtype) {
-  gpu_decode_layers_args a;
-  memset(&a, 0, sizeof a);
-  a.n_layers = p->n_layers;
-  a.D = p->D;
-  a.H = p->H;
-  a.KVH = p->KVH;
-  a.hd = p->hd;
-  a.I = p->I;
-  a.capacity = p->capacity;
-  a.rope_dims = p->rope_dims;
-  a.dtype = dtype;
-  a.bits = p->bits;
-  a.group = p->group;
-  a.gelu = p->gelu;
-  a.eps = p->eps;
-  a.attn_scale = p->attn_scale;
-  a.rope_base = p->rope_base;
-  a.rope_scale = p->rope_scale;
-  return a;
-}
-
 const char* gpu_backend_decode_layers_refusal(int device, const struct decode_layers_params* p, int dtype) {
-  gpu_decode_layers_args a = args_of(p, dtype);
+  const gpu_decode_layers_args a = {.p = *p, .dtype = dtype};
   return gpu_decode_layers_refusal(device, &a);
 }
 
@@ -48,22 +26,11 @@ static int dense_ptr(const core_array* a, int dev, const void** ptr) {
   return ((uintptr_t)*ptr & 15u) ? GPU_KERNEL_DECLINED : 0;
 }
 
-/* The cache output: the input donated (in place) or a copy of it. */
-static int cache_ptr(core_array* cache, core_array* out, int dev, void** ptr) {
-  if (core_array_donate(cache, out, dev)) {
-    *ptr = out->buffer->device_data;
-    return 0;
-  }
-  const void* src;
-  return gpu_device_ptr(cache, dev, &src) || gpu_alloc_output(out, dev, ptr) ||
-         gpu_launch_copy(dev, *ptr, out->dtype, out->strides, src, cache->dtype, cache->strides, cache->shape, cache->ndim);
-}
-
 static int k_decode_layers(core_node* node, core_array** outputs) {
   const decode_layers_params* p = node->params;
   core_array* const* in = node->inputs;
   const int dev = device_of(node), dt = in[0]->dtype;
-  gpu_decode_layers_args a = args_of(p, dt);
+  gpu_decode_layers_args a = {.p = *p, .dtype = dt};
   if (gpu_decode_layers_refusal(dev, &a)) return GPU_KERNEL_DECLINED;
   const int per = decode_layers_inputs_per_layer(p), first = decode_layers_first_layer_input(p);
   const int lin = p->bits ? 3 : 1;
@@ -93,8 +60,8 @@ static int k_decode_layers(core_node* node, core_array** outputs) {
   if (!st) st = gpu_alloc_output(outputs[0], dev, &a.out);
   for (int l = 0; l < p->n_layers && !st; l++) {
     core_array* const* L = in + first + per * l;
-    st = cache_ptr(L[per - 2], outputs[1 + 2 * l], dev, &layers[l].keys) ||
-         cache_ptr(L[per - 1], outputs[2 + 2 * l], dev, &layers[l].values);
+    st = gpu_cache_output(L[per - 2], outputs[1 + 2 * l], dev, &layers[l].keys) ||
+         gpu_cache_output(L[per - 1], outputs[2 + 2 * l], dev, &layers[l].values);
   }
   if (!st) st = gpu_launch_decode_layers(dev, &a, layers);
   free(layers);

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ops/decode_layers.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -111,7 +113,8 @@ int gpu_launch_gated_qgemv(int device, int bits, int group_size, int dtype, bool
  * normalised (post_norm), act(gate) * up by the stacked gate/up linear, down added to h: the
  * next layer's x. Weights are either plain (dtype, row-major (N, K)) or affine-quantized (bits 4
  * or 8, packed uint32 rows, scales and biases (N, K / group) of dtype). Caches (KVH, capacity,
- * hd) row-major. Every array's rows start 16-byte aligned. */
+ * hd) row-major. Every array's rows start 16-byte aligned. The sizes are the node's params
+ * (ops/decode_layers.h). */
 typedef struct {
   const void* input_norm;
   const void* post_norm;
@@ -123,11 +126,9 @@ typedef struct {
   void* values;
 } gpu_decode_layer;
 typedef struct {
-  int n_layers, D, H, KVH, hd, I, capacity, rope_dims;
-  int dtype, bits, group; /* bits 0: plain weights of dtype */
-  bool gelu;              /* act: tanh-GELU, else SiLU */
-  float eps, attn_scale, rope_base, rope_scale;
-  const void* freqs; /* NULL: from rope_base */
+  decode_layers_params p; /* sizes, quantization, activation, eps, scales, RoPE base */
+  int dtype;              /* of x, the weights (plain) or scales, norms and caches */
+  const void* freqs;      /* NULL: RoPE from p.rope_base */
   int freqs_dtype;
   int64_t freqs_stride;
   const void* position; /* int32 on the device */
