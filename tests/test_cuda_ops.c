@@ -947,6 +947,75 @@ TEST(quantized_gemv) {
       }
 }
 
+/* GEMV weights that the kernel just before wrote: a chained GEMV loads settled weights before it
+ * waits for that kernel (backend/gpu.h: gpu_backend_write_settled), so weights written by a kernel the host
+ * has not waited for must be loaded after the wait. Each case computes the weights on the GPU
+ * and uses them at once, in the same evaluation and in the next one. */
+static bool buffer_settled(mlx_array a) {
+  const core_array* c = core_ctx(a);
+  return c && c->buffer && gpu_backend_write_settled(0, c->buffer->gpu_write_stamp);
+}
+
+TEST(gemv_weights_written_just_before) {
+  const int N = 4096, K = 4096;
+  int sw[2] = {N, K}, sx[2] = {1, K};
+  mlx_array w = rand_array(sw, 2, MLX_BFLOAT16, -1, 1), x = rand_array(sx, 2, MLX_BFLOAT16, -1, 1);
+  mlx_array two = mlx_array_new_float(2.0f), w2 = mlx_array_new(), w2t = mlx_array_new();
+  mlx_array g = mlx_array_new(), c = mlx_array_new(), cw = mlx_array_new(), cwt = mlx_array_new();
+  /* Half weights: w * 2 then x @ (w * 2)^T, one evaluation; then the weights alone first. */
+  for (int separate = 0; separate < 2; separate++) {
+    CHECK(mlx_multiply(&w2, w, two, gpu) == 0 && mlx_transpose(&w2t, w2, gpu) == 0);
+    if (separate) {
+      CHECK(mlx_array_eval(w2) == 0);
+      CHECK_MSG(!buffer_settled(w2), "weights just written count as settled before any wait");
+    }
+    CHECK(mlx_matmul(&g, x, w2t, gpu) == 0 && mlx_array_eval(g) == 0);
+    CHECK_MSG(made_on_gpu(g), "GEMV of fresh weights: not computed on the GPU");
+    mlx_multiply(&cw, w, two, cpu);
+    mlx_transpose(&cwt, cw, cpu);
+    mlx_matmul(&c, x, cwt, cpu);
+    compare(separate ? "GEMV of weights written by the evaluation before" : "GEMV of weights written just before", g, c,
+            0, 0, norm_tol(MLX_BFLOAT16));
+  }
+  CHECK(mlx_synchronize(gpu) == 0);
+  CHECK_MSG(buffer_settled(w2), "weights count as unsettled after the host waited for the GPU");
+  /* 4-bit weights quantized on the GPU, then the GEMV and the gated GEMV at once. */
+  mlx_vector_array q = mlx_vector_array_new(), qc = mlx_vector_array_new();
+  mlx_optional_int gs = {64, true}, nb = {4, true};
+  mlx_array wq = mlx_array_new(), sc = mlx_array_new(), bs = mlx_array_new();
+  mlx_array cq = mlx_array_new(), csc = mlx_array_new(), cbs = mlx_array_new();
+  CHECK(mlx_quantize(&q, w2, gs, nb, "affine", mlx_array_new(), gpu) == 0);
+  mlx_vector_array_get(&wq, q, 0);
+  mlx_vector_array_get(&sc, q, 1);
+  mlx_vector_array_get(&bs, q, 2);
+  CHECK(mlx_quantized_matmul(&g, x, wq, sc, bs, true, gs, nb, "affine", gpu) == 0 && mlx_array_eval(g) == 0);
+  CHECK_MSG(made_on_gpu(g), "quantized GEMV of fresh weights: not computed on the GPU");
+  mlx_quantize(&qc, cw, gs, nb, "affine", mlx_array_new(), cpu);
+  mlx_vector_array_get(&cq, qc, 0);
+  mlx_vector_array_get(&csc, qc, 1);
+  mlx_vector_array_get(&cbs, qc, 2);
+  mlx_quantized_matmul(&c, x, cq, csc, cbs, true, gs, nb, "affine", cpu);
+  compare("quantized GEMV of weights quantized just before", g, c, 0, 0, norm_tol(MLX_BFLOAT16));
+  CHECK(mlx_quantize(&q, w, gs, nb, "affine", mlx_array_new(), gpu) == 0);
+  mlx_vector_array_get(&wq, q, 0);
+  mlx_vector_array_get(&sc, q, 1);
+  mlx_vector_array_get(&bs, q, 2);
+  int sxg[1] = {K};
+  mlx_array xg = mlx_array_new();
+  mlx_reshape(&xg, x, sxg, 1, cpu);
+  CHECK(mlxc_fast_gated_linear(&g, xg, wq, sc, bs, gs, nb, "silu", gpu) == 0 && mlx_array_eval(g) == 0);
+  mlx_quantize(&qc, w, gs, nb, "affine", mlx_array_new(), cpu);
+  mlx_vector_array_get(&cq, qc, 0);
+  mlx_vector_array_get(&csc, qc, 1);
+  mlx_vector_array_get(&cbs, qc, 2);
+  mlxc_fast_gated_linear(&c, xg, cq, csc, cbs, gs, nb, "silu", cpu);
+  compare("gated quantized GEMV of weights quantized just before", g, c, 0, 0, norm_tol(MLX_BFLOAT16));
+  mlx_vector_array_free(q);
+  mlx_vector_array_free(qc);
+  mlx_array arrays[] = {w, x, two, w2, w2t, g, c, cw, cwt, wq, sc, bs, cq, csc, cbs, xg};
+  for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++) mlx_array_free(arrays[i]);
+}
+
 TEST(dequantize_all_widths) {
   const int bits[6] = {2, 3, 4, 5, 6, 8};
   for (int t = 0; t < 3; t++)
@@ -1362,6 +1431,7 @@ int main(void) {
   RUN(long_row_reductions);
   RUN(where_broadcast);
   RUN(quantized_gemv);
+  RUN(gemv_weights_written_just_before);
   RUN(dequantize_all_widths);
   RUN(slice_update_donation);
   RUN(softmax_argmax_take);

@@ -51,6 +51,16 @@ int gpu_backend_write(int device, void* dst, const void* src, size_t nbytes);
 struct decode_layers_params;
 const char* gpu_backend_decode_layers_refusal(int device, const struct decode_layers_params* p, int dtype);
 
+/* A new stamp for the buffers that a node's GPU kernels, just queued on `device`, write
+ * (core_buffer.gpu_write_stamp); the backend knows which stamps' writes have finished. */
+unsigned long long gpu_backend_write_stamp(int device);
+/* Whether the writes of the GPU node stamped `stamp` (0: a buffer no GPU node wrote) have
+ * certainly finished: the host has waited for the device's stream since, and no recorded graph
+ * has been launched after that wait. A chained kernel may read settled inputs before its chain
+ * wait (backend/cuda/common.cuh), overlapping the kernel before it. MLXC_CUDA_PRELOAD=0: never
+ * (comparisons). */
+bool gpu_backend_write_settled(int device, unsigned long long stamp);
+
 /* A GPU kernel has the CPU kernels' signature. It may return GPU_KERNEL_DECLINED, before touching
  * its outputs, for a case it does not handle (a layout or dtype): the CPU kernel then runs. */
 typedef int (*gpu_kernel_fn)(struct core_node* node, struct core_array** outputs);

@@ -25,6 +25,8 @@ const char* gpu_backend_decode_layers_refusal(int device, const struct decode_la
   return "no GPU in a build without CUDA";
 }
 gpu_kernel_fn gpu_backend_kernel(const struct core_op* op) { return NULL; }
+unsigned long long gpu_backend_write_stamp(int device) { return 0; }
+bool gpu_backend_write_settled(int device, unsigned long long stamp) { return true; }
 int gpu_backend_record_begin(int device) { return util_error("no GPU in a build without CUDA"); }
 int gpu_backend_record_end(int device, bool keep, struct gpu_graph** graph) {
   *graph = NULL;

@@ -35,6 +35,9 @@ typedef struct core_buffer {
   int capture_holds;
   uint64_t capture_id;
   size_t capture_slot;
+  /* The stamp of the last GPU node that wrote it (0: none), by which the backend tells whether
+   * that write may still be running (gpu_backend_write_stamp). */
+  uint64_t gpu_write_stamp;
 } core_buffer;
 
 typedef struct core_node core_node;

@@ -182,6 +182,11 @@ static int run_node(core_node* node) {
     }
     if (!status) status = op->eval_cpu(node, outputs);
   }
+  if (status == 0 && on_gpu) {
+    const uint64_t stamp = gpu_backend_write_stamp(node->stream->device->index);
+    for (int i = 0; i < node->n_outputs; i++)
+      if (outputs[i]->buffer) outputs[i]->buffer->gpu_write_stamp = stamp;
+  }
   if (status == 0) {
     for (int i = 0; i < node->n_outputs; i++) {
       core_array* o = outputs[i];

@@ -297,7 +297,7 @@ __global__ void __launch_bounds__(DEC_THREADS)
   int64_t j1 = j0 + chunk < A.Lk ? j0 + chunk : A.Lk;
   const uint16_t* kbase = k + (int64_t)b * A.k_st[0] + (int64_t)kvh * A.k_st[1];
   const uint16_t* vbase = v + (int64_t)b * A.v_st[0] + (int64_t)kvh * A.v_st[1];
-  gpu_chain_start();
+  gpu_chain_wait();
   auto stage = [&](int64_t t0, int buf) {
     const int valid = (int)(j1 - t0 < DM_BC ? j1 - t0 : DM_BC);
     uint16_t* Kb = KVs + (size_t)buf * 2 * DM_BC * LD;
@@ -401,6 +401,7 @@ __global__ void __launch_bounds__(DEC_THREADS)
   // the first tile's too when the mask left nothing to compute).
   asm volatile("cp.async.wait_group 0;\n" ::);
   __syncthreads();
+  gpu_chain_release();  // the keys and values have arrived: the next kernel may start loading (common.cuh)
   float* sO = (float*)KVs;  // [warp][16][D]
   float* sM = sO + DM_WARPS * 16 * D;
   float* sL = sM + DM_WARPS * 16;

@@ -35,11 +35,24 @@ static inline int gpu_check(cudaError_t e, const char* what) {
 // blocks be scheduled. In a kernel launched normally it returns at once. MLXC_CUDA_PDL=0 launches
 // normally (comparisons). (Prefetching a GEMV's weight rows into L2 before the wait, and
 // triggering the next launch before it, were measured and lost: BENCHMARKS.md, eighth session.)
-__device__ __forceinline__ void gpu_chain_start() {
+// The decode GEMVs load settled weights before their wait (gpu.h: gpu_backend_write_settled), and
+// those loads slow down whatever the kernel before them still loads; so a small kernel that
+// precedes a GEMV on the decode path (the norms, decode attention) lets the next kernel be
+// scheduled only once its own inputs have arrived: gpu_chain_wait at its start,
+// gpu_chain_release later. A thread that exits counts as released.
+__device__ __forceinline__ void gpu_chain_wait() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void gpu_chain_release() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
 #endif
+}
+__device__ __forceinline__ void gpu_chain_start() {
+  gpu_chain_wait();
+  gpu_chain_release();
 }
 
 // Whether kernels are chained (MLXC_CUDA_PDL unset or not "0"; read once).

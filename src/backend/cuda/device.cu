@@ -38,6 +38,12 @@ struct device_state {
   cudaStream_t side;
   gpu_block* kept;
   size_t n_kept, kept_capacity;
+  // Write stamps (gpu_backend_write_stamp): the last one handed out, and the last one whose
+  // writes are known finished because the host waited for the stream after it was handed out.
+  // A graph replayed since the last wait may write any buffer, so until the next wait nothing
+  // counts as settled.
+  unsigned long long stamps, settled;
+  bool replayed;
 };
 device_state devices[MAX_GPUS];
 pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -116,12 +122,39 @@ extern "C" int gpu_backend_device_count(void) {
   return count > MAX_GPUS ? MAX_GPUS : count;
 }
 
+extern "C" unsigned long long gpu_backend_write_stamp(int device) {
+  return __atomic_add_fetch(&devices[device].stamps, 1, __ATOMIC_RELAXED);
+}
+
+extern "C" bool gpu_backend_write_settled(int device, unsigned long long stamp) {
+  static int enabled = -1;  // MLXC_CUDA_PRELOAD=0: nothing counts as settled (comparisons)
+  if (enabled < 0) {
+    const char* v = getenv("MLXC_CUDA_PRELOAD");
+    enabled = !(v && strcmp(v, "0") == 0);
+  }
+  if (!enabled) return false;
+  const device_state* d = &devices[device];
+  return !__atomic_load_n(&d->replayed, __ATOMIC_ACQUIRE) && stamp <= __atomic_load_n(&d->settled, __ATOMIC_ACQUIRE);
+}
+
+extern "C" void gpu_note_replay(int device) { __atomic_store_n(&devices[device].replayed, true, __ATOMIC_RELEASE); }
+
+// Waits for the device's stream; everything stamped before the wait has then finished.
+static int sync_stream(int device, cudaStream_t s) {
+  device_state* d = &devices[device];
+  const unsigned long long stamp = __atomic_load_n(&d->stamps, __ATOMIC_ACQUIRE);
+  if (gpu_check(cudaStreamSynchronize(s), "cudaStreamSynchronize")) return 1;
+  if (stamp > __atomic_load_n(&d->settled, __ATOMIC_ACQUIRE)) __atomic_store_n(&d->settled, stamp, __ATOMIC_RELEASE);
+  __atomic_store_n(&d->replayed, false, __ATOMIC_RELEASE);
+  return 0;
+}
+
 extern "C" int gpu_backend_synchronize(int device) {
   cudaStream_t s = gpu_stream(device);
   if (!s) return 1;
   if (devices[device].recording)
     return util_error("GPU %d cannot be synchronised while its work is being recorded", device);
-  return gpu_check(cudaStreamSynchronize(s), "cudaStreamSynchronize");
+  return sync_stream(device, s);
 }
 
 extern "C" int gpu_backend_device_properties(int device, char* name, size_t name_size, char* arch,
@@ -254,7 +287,7 @@ extern "C" int gpu_copy_to_host(int device, void* dst, const void* src, size_t n
     return util_error("GPU %d: data cannot be read on the host while the GPU's work is being recorded", device);
   if (gpu_check(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDeviceToHost, s), "copy to host"))
     return 1;
-  return gpu_check(cudaStreamSynchronize(s), "cudaStreamSynchronize");
+  return sync_stream(device, s);
 }
 
 extern "C" int gpu_copy_to_device(int device, void* dst, const void* src, size_t nbytes) {
@@ -282,7 +315,7 @@ extern "C" int gpu_recording_start(int device) {
   if (!d->side && gpu_check(cudaStreamCreateWithFlags(&d->side, cudaStreamNonBlocking), "cudaStreamCreate"))
     return 1;
   // Work queued before the recording finishes first, so the side stream never overtakes it.
-  if (gpu_check(cudaStreamSynchronize(s), "cudaStreamSynchronize")) return 1;
+  if (sync_stream(device, s)) return 1;
   d->recording = true;
   return 0;
 }

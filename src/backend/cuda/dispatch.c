@@ -222,7 +222,8 @@ static int k_matmul(core_node* node, core_array** outputs) {
     core_array* c = node->inputs[2];
     const void* pcin;
     if (gpu_device_ptr(c, dev, &pcin)) return 1;
-    return gpu_launch_gemv(dev, out->dtype, N, K, pa, pb, b_cs, pc, alpha, p->beta, pcin, c->strides[nd - 1]);
+    return gpu_launch_gemv(dev, out->dtype, N, K, pa, pb, b_cs, pc, alpha, p->beta, pcin, c->strides[nd - 1],
+                           gpu_array_settled(dev, b));
   }
   if (node->n_inputs == 3) {
     /* addmm: c arrives broadcast to out's shape; the GEMM accumulates onto it. */
@@ -270,7 +271,7 @@ static int k_matmul(core_node* node, core_array** outputs) {
   for (int64_t o = 0; o < outer; o++) {
     if (gpu_launch_gemm(dev, out->dtype, M, N, K, inner, (const char*)pa + ao * (int64_t)elem, a_rs,
                         a_cs, a_bs, (const char*)pb + bo * (int64_t)elem, b_rs, b_cs, b_bs,
-                        (char*)pc + o * inner * M * N * (int64_t)elem, alpha, beta))
+                        (char*)pc + o * inner * M * N * (int64_t)elem, alpha, beta, gpu_array_settled(dev, b)))
       return 1;
     for (int d = n - 2; d >= 0; d--) { /* odometer over the outer batch dims */
       ao += as[d];
@@ -580,7 +581,7 @@ static int qmm_by_dequantize(core_node* node, core_array* out, const void* px, c
                                             p->bits, p->group_size, false);
   /* out (M, N) = x (M, K) @ Wd^T: Wd (N, K) row-major read as its transpose (strides 1, K). */
   if (!status)
-    status = gpu_launch_gemm(dev, x->dtype, M, N, K, 1, px, K, 1, 0, wd, 1, K, 0, po, 1.0f, 0.0f);
+    status = gpu_launch_gemm(dev, x->dtype, M, N, K, 1, px, K, 1, 0, wd, 1, K, 0, po, 1.0f, 0.0f, false);
   gpu_backend_free(dev, wd, bytes);
   return status;
 }
@@ -608,7 +609,8 @@ static int k_quantized_matmul(core_node* node, core_array** outputs) {
   if (!gemv) return qmm_by_dequantize(node, out, px, pw, ps, pb, M, N, K);
   if (gpu_alloc_output(out, dev, &po)) return 1;
   return gpu_launch_qgemv_affine(dev, p->bits, p->group_size, po, out->dtype, px, x->dtype,
-                                 x->strides[x->ndim - 1], pw, ps, pb, sc->dtype, N, K);
+                                 x->strides[x->ndim - 1], pw, ps, pb, sc->dtype, N, K,
+                                 gpu_array_settled(dev, w) && gpu_array_settled(dev, sc) && gpu_array_settled(dev, bi));
 }
 
 /* gated_gemv (mlxc_fast_gated_linear of one row): inputs x, w[, scales, biases]. Half types only,
@@ -633,9 +635,10 @@ static int k_gated_gemv(core_node* node, core_array** outputs) {
     return 1;
   if (p->quantized && (((uintptr_t)px | (uintptr_t)pw) & 15u)) return GPU_KERNEL_DECLINED; /* the direct kernel's loads */
   if (gpu_alloc_output(out, dev, &po)) return 1;
+  const bool ready = gpu_array_settled(dev, w) && gpu_array_settled(dev, sc) && gpu_array_settled(dev, bi);
   if (p->quantized)
-    return gpu_launch_gated_qgemv(dev, p->bits, p->group_size, x->dtype, gelu, po, px, pw, ps, pb, D, K);
-  return gpu_launch_gated_gemv(dev, x->dtype, gelu, D, K, px, pw, w->strides[0], po);
+    return gpu_launch_gated_qgemv(dev, p->bits, p->group_size, x->dtype, gelu, po, px, pw, ps, pb, D, K, ready);
+  return gpu_launch_gated_gemv(dev, x->dtype, gelu, D, K, px, pw, w->strides[0], po, ready);
 }
 
 static int k_dequantize(core_node* node, core_array** outputs) {

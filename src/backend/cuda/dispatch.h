@@ -46,6 +46,13 @@ int gpu_cache_output(core_array* cache, core_array* out, int dev, void** dst);
 
 static inline int device_of(const core_node* node) { return node->stream->device->index; }
 
+/* Whether no write to a's buffer (NULL: none) can still be running (backend/gpu.h:
+ * gpu_backend_write_settled), so that a chained GEMV may load it before its chain wait. A
+ * model's weights are. */
+static inline bool gpu_array_settled(int dev, const core_array* a) {
+  return !a || !a->buffer || gpu_backend_write_settled(dev, a->buffer->gpu_write_stamp);
+}
+
 static inline bool index_dtype(mlx_dtype d) {
   return d == MLX_INT8 || d == MLX_UINT8 || d == MLX_INT16 || d == MLX_UINT16 || d == MLX_INT32 ||
          d == MLX_UINT32 || d == MLX_INT64 || d == MLX_UINT64;

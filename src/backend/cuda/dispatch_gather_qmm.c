@@ -46,6 +46,7 @@ typedef struct {
   int64_t x_rs, x_cs;
   void* deq;                          /* (N, K) scratch of dtype for the GEMM path, or NULL */
   int64_t deq_expert;                 /* which expert deq holds, -1 none */
+  bool settled;                       /* the stacks: gpu_array_settled */
 } gather_run;
 
 /* y (M, N) = x (M, K) @ W_e^T. */
@@ -55,7 +56,7 @@ static int expert_product(gather_run* r, int64_t e, const char* x, char* y) {
   const char* b = r->biases + e * r->s_bytes;
   if (r->M == 1 && gpu_qgemv_supported(r->bits, r->group, r->K) && ((uintptr_t)w & 15u) == 0)
     return gpu_launch_qgemv_affine(r->dev, r->bits, r->group, y, r->dtype, x, r->dtype, r->x_cs, w, s, b, r->s_dtype,
-                                   r->N, r->K);
+                                   r->N, r->K, r->settled);
   if (r->deq_expert != e) {
     if (gpu_launch_dequantize_affine(r->dev, r->deq, r->dtype, w, s, r->s_dtype, b, r->s_dtype, r->s_dtype, r->N,
                                      r->K, r->bits, r->group, false))
@@ -64,7 +65,7 @@ static int expert_product(gather_run* r, int64_t e, const char* x, char* y) {
   }
   /* W_e (N, K) row-major read as its transpose (strides 1, K). */
   return gpu_launch_gemm(r->dev, r->dtype, r->M, r->N, r->K, 1, x, r->x_rs, r->x_cs, 0, r->deq, 1, r->K, 0, y, 1.0f,
-                         0.0f);
+                         0.0f, false);
 }
 
 static int k_gather_qmm(core_node* node, core_array** outputs) {
@@ -104,7 +105,8 @@ static int k_gather_qmm(core_node* node, core_array** outputs) {
   gather_run r = {.dev = dev, .bits = p->bits, .group = p->group_size, .dtype = out->dtype, .s_dtype = sc->dtype,
                   .M = M, .N = N, .K = K, .w_bytes = N * K * p->bits / 8,
                   .s_bytes = N * (K / p->group_size) * (int64_t)s_elem, .x_rs = x_rs, .x_cs = x_cs,
-                  .deq_expert = -1};
+                  .deq_expert = -1,
+                  .settled = gpu_array_settled(dev, w) && gpu_array_settled(dev, sc) && gpu_array_settled(dev, bi)};
   const void *pw, *ps, *pb, *px;
   void* po;
   if (gpu_device_ptr(x, dev, &px) || gpu_device_ptr(w, dev, &pw) || gpu_device_ptr(sc, dev, &ps) ||

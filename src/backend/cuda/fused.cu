@@ -135,7 +135,7 @@ template <int DT, int WDT, int PER, bool ADD, int THREADS = RN_THREADS>
 __global__ void __launch_bounds__(THREADS)
     rms_norm_regs(void* out, int out_dtype, const void* x, gpu_rows R, int64_t D, const void* w,
                   int64_t w_stride, float eps, const void* res, gpu_rows RR, void* sum, bool vec) {
-  gpu_chain_start();
+  gpu_chain_wait();
   __shared__ float scratch[32];
   const int64_t r = blockIdx.x, base = gpu_row_offset(R, r), rbase = ADD ? gpu_row_offset(RR, r) : 0;
   // Element of value k of this thread.
@@ -182,6 +182,7 @@ __global__ void __launch_bounds__(THREADS)
 #pragma unroll
   for (int k = 0; k < PER; k++) ss += v[k] * v[k];
   ss = block_sum(ss, scratch);
+  gpu_chain_release();  // the row has arrived: the next kernel's weight loads may start (common.cuh)
   const float inv = __fdiv_rn(1.0f, __fsqrt_rn(__fdiv_rn(ss, (float)D) + eps));
   float y[PER];
   if (vec && out_dtype == DT) {

@@ -68,55 +68,68 @@ bool blas_layout(int64_t R, int64_t C, int64_t rs, int64_t cs, bool* transposed,
   return false;
 }
 
+// Weight loads in flight per lane before any arithmetic: one at a time left the GEMV at ~74% of
+// copy; eight instead of four took an 8B layer's four GEMVs from 162.7 to 156.6 us (8-layer
+// decode +4%), sixteen gave nothing more.
+constexpr int GEMV_LOADS = 8;
+
+// The GEMV_LOADS 16-byte chunks c, c + stride, ... of the half row w (those past the row's
+// `chunks` are not loaded), issued together.
+__device__ __forceinline__ void half_row_batch(uint4* wv, const uint16_t* w, int64_t chunks, int64_t c, int64_t stride) {
+  const uint4* w4 = (const uint4*)w;
+  if (c + stride * (GEMV_LOADS - 1) < chunks) {
+#pragma unroll
+    for (int u = 0; u < GEMV_LOADS; u++) wv[u] = __ldcs(w4 + c + stride * u);  // streamed once: no L1/L2 keep
+  } else {
+#pragma unroll
+    for (int u = 0; u < GEMV_LOADS; u++)
+      if (c + stride * u < chunks) wv[u] = __ldcs(w4 + c + stride * u);
+  }
+}
+
+// This lane's first batch of the half row w (chunks first, first + stride, ...): loaded by the
+// caller, so that it may go out before the chain wait. Nothing when !vec.
+__device__ __forceinline__ void half_row_first(uint4* wv, const uint16_t* w, int64_t K, bool vec, int64_t first,
+                                               int64_t stride) {
+  if (vec) half_row_batch(wv, w, K / 8, first, stride);
+}
+
 // This lane's share of the dot product of the half row w (K values) with x, fp32: the 16-byte
-// chunks first, first + stride, ... when vec (w and x 16-byte aligned, K % 8 == 0), else the
-// single elements first, first + stride, ...
+// chunks first, first + stride, ... when vec (w and x 16-byte aligned, K % 8 == 0), the first
+// batch already in wv (half_row_first), else the single elements first, first + stride, ...
 template <bool BF16>
-__device__ __forceinline__ float half_row_dot(const uint16_t* w, const uint16_t* x, int64_t K, bool vec, int64_t first,
-                                              int64_t stride) {
+__device__ __forceinline__ float half_row_dot(uint4* wv, const uint16_t* w, const uint16_t* x, int64_t K, bool vec,
+                                              int64_t first, int64_t stride) {
   auto cvt = [](uint16_t h) { return BF16 ? bf16_to_f32(h) : f16_to_f32(h); };
   float sum = 0.0f;
   if (!vec) {
     for (int64_t k = first; k < K; k += stride) sum += cvt(w[k]) * cvt(x[k]);
     return sum;
   }
-  const uint4* w4 = (const uint4*)w;
   const uint4* x4 = (const uint4*)x;
   const int64_t chunks = K / 8;
+  auto products = [&](int u, int64_t c) {
+    uint4 xv = __ldg(x4 + c);
+    const uint16_t* wp = (const uint16_t*)&wv[u];
+    const uint16_t* xp = (const uint16_t*)&xv;
+#pragma unroll
+    for (int t = 0; t < 8; t++) sum += cvt(wp[t]) * cvt(xp[t]);
+  };
+  // A batch's products, then the next batch's loads. x is loaded as the products go (loaded
+  // with the weights, it cost registers and 10%); a full batch's products have no branch
+  // between them, so that its x loads are issued together (with one, the 8B bf16 lost 5%).
   int64_t c = first;
-  // Eight weight loads in flight per lane before any arithmetic: one at a time left it at
-  // ~74% of copy; eight instead of four took an 8B layer's four GEMVs from 162.7 to 156.6 us
-  // (8-layer decode +4%), sixteen gave nothing more.
-  constexpr int U = 8;
-  for (; c + stride * (U - 1) < chunks; c += stride * U) {
-    uint4 wv[U];
+  for (; c + stride * (GEMV_LOADS - 1) < chunks; c += stride * GEMV_LOADS) {
+    if (c != first) half_row_batch(wv, w, chunks, c, stride);
 #pragma unroll
-    for (int u = 0; u < U; u++) wv[u] = __ldcs(w4 + c + stride * u);  // streamed once: no L1/L2 keep
-#pragma unroll
-    for (int u = 0; u < U; u++) {
-      uint4 xv = __ldg(x4 + c + stride * u);
-      const uint16_t* wp = (const uint16_t*)&wv[u];
-      const uint16_t* xp = (const uint16_t*)&xv;
-#pragma unroll
-      for (int t = 0; t < 8; t++) sum += cvt(wp[t]) * cvt(xp[t]);
-    }
+    for (int u = 0; u < GEMV_LOADS; u++) products(u, c + stride * u);
   }
-  // The rest, fewer than U loads a lane (all of an 896-wide row), issued together as well:
-  // one at a time, a lane waited for a memory latency per load (0.5B q/k/v: 4 in a row).
-  // (x is loaded as the products go: loaded with the weights, it cost registers and 10%.)
+  // The rest, fewer than GEMV_LOADS chunks (all of an 896-wide row).
   if (c < chunks) {
-    uint4 wv[U];
+    if (c != first) half_row_batch(wv, w, chunks, c, stride);
 #pragma unroll
-    for (int u = 0; u < U; u++) wv[u] = c + stride * u < chunks ? __ldcs(w4 + c + stride * u) : make_uint4(0, 0, 0, 0);
-#pragma unroll
-    for (int u = 0; u < U; u++) {
-      if (c + stride * u >= chunks) break;
-      uint4 xv = __ldg(x4 + c + stride * u);
-      const uint16_t* wp = (const uint16_t*)&wv[u];
-      const uint16_t* xp = (const uint16_t*)&xv;
-#pragma unroll
-      for (int t = 0; t < 8; t++) sum += cvt(wp[t]) * cvt(xp[t]);
-    }
+    for (int u = 0; u < GEMV_LOADS; u++)
+      if (c + stride * u < chunks) products(u, c + stride * u);
   }
   return sum;
 }
@@ -139,15 +152,21 @@ __device__ __forceinline__ float gemv_output_sum(float sum, float* partial, int 
 // warps of a block share one output (K split between them; 1 for many outputs), their sums
 // meeting in shared memory in a fixed order. 16-byte loads when rows are aligned, else scalar.
 // y = alpha * W x, plus beta * c when c (an addmm operand, element n at n * c_stride) is given.
+// Settled weights (preload: no write to them can still be running, gpu.h) have their first
+// batch loaded before the chain wait, overlapping the previous kernel's tail.
 template <bool BF16>
 __global__ void gemv_half_rows(uint16_t* y, const uint16_t* x, const uint16_t* W, int64_t ldw,
                                int64_t N, int64_t K, bool vec, int split, float alpha, float beta,
-                               const uint16_t* c, int64_t c_stride) {
+                               const uint16_t* c, int64_t c_stride, bool preload) {
   __shared__ float partial[32];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, part = warp % split;
   const int64_t n = blockIdx.x * (int64_t)(blockDim.x / 32 / split) + warp / split;
+  const int64_t first = part * 32 + lane, stride = 32 * (int64_t)split;
+  uint4 wv[GEMV_LOADS];
+  if (preload && n < N) half_row_first(wv, W + n * ldw, K, vec, first, stride);
   gpu_chain_start();
-  float sum = n < N ? half_row_dot<BF16>(W + n * ldw, x, K, vec, part * 32 + lane, 32 * (int64_t)split) : 0.0f;
+  if (!preload && n < N) half_row_first(wv, W + n * ldw, K, vec, first, stride);
+  float sum = n < N ? half_row_dot<BF16>(wv, W + n * ldw, x, K, vec, first, stride) : 0.0f;
   sum = gemv_output_sum(sum, partial, lane, warp, part, split);
   if (n < N && lane == 0 && part == 0) {
     float v = alpha * sum;
@@ -160,19 +179,24 @@ __global__ void gemv_half_rows(uint16_t* y, const uint16_t* x, const uint16_t* W
 // n + D (up), each sum rounded to the dtype as gemv_half_rows stores it, then glu's activation
 // and product. Split as the plain GEMV of the 2D stacked rows is (gated_split), it equals that
 // GEMV followed by the glu kernel bit for bit, without writing and reading back the 2D products.
+// Settled weights (preload) have the gate row's first batch loaded before the chain wait.
 template <bool BF16, bool GELU>
 __global__ void gated_gemv_half_rows(uint16_t* y, const uint16_t* x, const uint16_t* W, int64_t ldw, int64_t D,
-                                     int64_t K, bool vec, int split) {
+                                     int64_t K, bool vec, int split, bool preload) {
   constexpr int DT = BF16 ? MLX_BFLOAT16 : MLX_FLOAT16;
   __shared__ float partial[2][32];  // gate, up: separate slots, no barrier between the two totals
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, part = warp % split;
   const int64_t n = blockIdx.x * (int64_t)(blockDim.x / 32 / split) + warp / split;
   const int64_t first = part * 32 + lane, stride = 32 * (int64_t)split;
+  uint4 wv[GEMV_LOADS];
+  if (preload && n < D) half_row_first(wv, W + n * ldw, K, vec, first, stride);
   gpu_chain_start();
   float gate = 0.0f, up = 0.0f;
   if (n < D) {
-    gate = half_row_dot<BF16>(W + n * ldw, x, K, vec, first, stride);
-    up = half_row_dot<BF16>(W + (n + D) * ldw, x, K, vec, first, stride);
+    if (!preload) half_row_first(wv, W + n * ldw, K, vec, first, stride);
+    gate = half_row_dot<BF16>(wv, W + n * ldw, x, K, vec, first, stride);
+    half_row_first(wv, W + (n + D) * ldw, K, vec, first, stride);
+    up = half_row_dot<BF16>(wv, W + (n + D) * ldw, x, K, vec, first, stride);
   }
   gate = gemv_output_sum(gate, partial[0], lane, warp, part, split);
   up = gemv_output_sum(up, partial[1], lane, warp, part, split);
@@ -205,7 +229,8 @@ extern "C" bool gpu_gemv_layout_ok(int64_t K, int64_t x_stride, int64_t w_col_st
 }
 
 extern "C" int gpu_launch_gemv(int device, int dtype, int64_t N, int64_t K, const void* x, const void* w,
-                               int64_t ldw, void* y, float alpha, float beta, const void* c, int64_t c_stride) {
+                               int64_t ldw, void* y, float alpha, float beta, const void* c, int64_t c_stride,
+                               bool settled) {
   if (N == 0) return 0;
   cudaStream_t s = gpu_stream(device);
   if (!s) return 1;
@@ -215,12 +240,12 @@ extern "C" int gpu_launch_gemv(int device, int dtype, int64_t N, int64_t K, cons
   auto kernel = dtype == MLX_BFLOAT16 ? gemv_half_rows<true> : gemv_half_rows<false>;
   return gpu_check(
       gpu_launch_chained(kernel, grid, 32 * warps, 0, s, (uint16_t*)y, (const uint16_t*)x, (const uint16_t*)w, ldw, N,
-                         K, vec, split, alpha, beta, (const uint16_t*)c, c_stride),
+                         K, vec, split, alpha, beta, (const uint16_t*)c, c_stride, settled),
       "gemv launch");
 }
 
 extern "C" int gpu_launch_gated_gemv(int device, int dtype, bool gelu, int64_t D, int64_t K, const void* x,
-                                     const void* w, int64_t ldw, void* y) {
+                                     const void* w, int64_t ldw, void* y, bool settled) {
   if (D == 0) return 0;
   if (dtype != MLX_BFLOAT16 && dtype != MLX_FLOAT16) return util_error("gated_gemv: dtype %d is not a half type", dtype);
   cudaStream_t s = gpu_stream(device);
@@ -232,14 +257,14 @@ extern "C" int gpu_launch_gated_gemv(int device, int dtype, bool gelu, int64_t D
   auto kernel = dtype == MLX_BFLOAT16 ? (gelu ? gated_gemv_half_rows<true, true> : gated_gemv_half_rows<true, false>)
                                       : (gelu ? gated_gemv_half_rows<false, true> : gated_gemv_half_rows<false, false>);
   return gpu_check(gpu_launch_chained(kernel, grid, 32 * warps, 0, s, (uint16_t*)y, (const uint16_t*)x,
-                                      (const uint16_t*)w, ldw, D, K, vec, split),
+                                      (const uint16_t*)w, ldw, D, K, vec, split, settled),
                    "gated gemv launch");
 }
 
 extern "C" int gpu_launch_gemm(int device, int dtype, int64_t M, int64_t N, int64_t K,
                                int64_t batch, const void* a, int64_t a_rs, int64_t a_cs,
                                int64_t a_bs, const void* b, int64_t b_rs, int64_t b_cs,
-                               int64_t b_bs, void* c, float alpha, float beta) {
+                               int64_t b_bs, void* c, float alpha, float beta, bool b_settled) {
   if (M == 0 || N == 0 || batch == 0) return 0;
   cudaStream_t s = gpu_stream(device);
   if (!s) return 1;
@@ -247,7 +272,7 @@ extern "C" int gpu_launch_gemm(int device, int dtype, int64_t M, int64_t N, int6
   if (!half && dtype != MLX_FLOAT32) return util_error("matmul: dtype %d is not supported on the GPU", dtype);
   // Decode GEMV: x (1, K) contiguous, B a transposed view of a (N, K) row-major weight.
   if (half && M == 1 && batch == 1 && beta == 0.0f && gpu_gemv_layout_ok(K, a_cs, b_rs, b_cs))
-    return gpu_launch_gemv(device, dtype, N, K, a, b, b_cs, c, alpha, 0.0f, NULL, 0);
+    return gpu_launch_gemv(device, dtype, N, K, a, b, b_cs, c, alpha, 0.0f, NULL, 0, b_settled);
   return gpu_launch_gemm_into(device, dtype, M, N, K, batch, a, a_rs, a_cs, a_bs, b, b_rs, b_cs, b_bs, c, N, M * N,
                               alpha, beta);
 }

@@ -64,6 +64,7 @@ extern "C" int gpu_backend_record_end(int device, bool keep, struct gpu_graph** 
 extern "C" int gpu_backend_graph_launch(struct gpu_graph* g) {
   cudaStream_t s = gpu_stream(g->device);
   if (!s) return 1;
+  gpu_note_replay(g->device);
   return gpu_check(cudaGraphLaunch(g->exec, s), "cudaGraphLaunch");
 }
 

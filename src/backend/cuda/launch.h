@@ -32,6 +32,8 @@ typedef struct {
 int gpu_recording_start(int device);
 void gpu_recording_stop(int device, gpu_block** kept, size_t* n_kept);
 bool gpu_recording(int device);
+/* A recorded graph is being launched on the device (its replay may write any buffer). */
+void gpu_note_replay(int device);
 /* Bytes in live allocations, their high-water mark, and bytes cached in the pool. */
 void gpu_memory_stats(int device, size_t* active, size_t* peak, size_t* cache);
 void gpu_memory_reset_peak(int device);
@@ -79,7 +81,7 @@ bool gpu_gemm_layout_ok(int64_t M, int64_t N, int64_t K, int64_t a_rs, int64_t a
  * accumulation). */
 int gpu_launch_gemm(int device, int dtype, int64_t M, int64_t N, int64_t K, int64_t batch,
                     const void* a, int64_t a_rs, int64_t a_cs, int64_t a_bs, const void* b,
-                    int64_t b_rs, int64_t b_cs, int64_t b_bs, void* c, float alpha, float beta);
+                    int64_t b_rs, int64_t b_cs, int64_t b_bs, void* c, float alpha, float beta, bool b_settled);
 /* The same product (cuBLAS always, no GEMV) into C's rows ldc >= N apart and batches c_bs apart:
  * e.g. each group's columns of a wider output (a grouped convolution). */
 int gpu_launch_gemm_into(int device, int dtype, int64_t M, int64_t N, int64_t K, int64_t batch,
@@ -92,7 +94,7 @@ int gpu_launch_gemm_into(int device, int dtype, int64_t M, int64_t N, int64_t K,
  * bfloat16, fp32 accumulation and one rounding. gpu_gemv_layout_ok says whether x and W fit. */
 bool gpu_gemv_layout_ok(int64_t K, int64_t x_stride, int64_t w_col_stride, int64_t w_row_stride);
 int gpu_launch_gemv(int device, int dtype, int64_t N, int64_t K, const void* x, const void* w, int64_t ldw, void* y,
-                    float alpha, float beta, const void* c, int64_t c_stride);
+                    float alpha, float beta, const void* c, int64_t c_stride, bool settled);
 
 /* The gated decode GEMVs (mlxc_fast_gated_linear of one row): y (D) = act(W[n] x) * W[n + D] x
  * over the 2D stacked gate/up rows of W, each product rounded to the dtype first, act SiLU or
@@ -102,9 +104,9 @@ int gpu_launch_gemv(int device, int dtype, int64_t N, int64_t K, const void* x, 
  * gpu_launch_qgemv_affine takes it (gpu_qgemv_supported), scales and biases of x's dtype, x
  * 16-byte aligned (qgemv.cu). */
 int gpu_launch_gated_gemv(int device, int dtype, bool gelu, int64_t D, int64_t K, const void* x, const void* w,
-                          int64_t ldw, void* y);
+                          int64_t ldw, void* y, bool settled);
 int gpu_launch_gated_qgemv(int device, int bits, int group_size, int dtype, bool gelu, void* y, const void* x,
-                           const void* w, const void* scales, const void* biases, int64_t D, int64_t K);
+                           const void* w, const void* scales, const void* biases, int64_t D, int64_t K, bool settled);
 
 /* A decode step's decoder layers in one persistent kernel (decode_layers.cu; the primitive
  * decode_layers). Per layer: x normalised (input_norm), q/k/v by one stacked linear (+ bias),
@@ -247,7 +249,7 @@ bool gpu_qgemv_supported(int bits, int group_size, int64_t K);
 int gpu_launch_qgemv_affine(int device, int bits, int group_size, void* y, int y_dtype,
                             const void* x, int x_dtype, int64_t x_stride, const void* w,
                             const void* scales, const void* biases, int s_dtype, int64_t N,
-                            int64_t K);
+                            int64_t K, bool settled);
 
 /* out (rows, cols) of out_dtype = scale * q + bias for affine-quantized w (rows, cols * bits / 8
  * bytes, bits 2..8, dense) with dense (rows, cols / group_size) scales and biases (dequant.cu).

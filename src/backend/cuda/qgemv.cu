@@ -102,7 +102,7 @@ enum qgemv_epilogue { QG_PLAIN, QG_GATED_SILU, QG_GATED_GELU };
 template <int BITS, bool BF16, int SDT, int EPI = QG_PLAIN>
 __global__ void __launch_bounds__(32 * QG_WARPS, 8)
     qgemv_direct(void* y, int y_dtype, const uint16_t* x, const uint8_t* w, const void* scales, const void* biases,
-                 int64_t N, int64_t K, int group_shift) {
+                 int64_t N, int64_t K, int group_shift, bool preload) {
   constexpr int PER = 128 / BITS, R = QG_DIRECT_ROWS, OUT = EPI == QG_PLAIN ? R : R / 2;
   __shared__ float partial[QG_WARPS][R];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -120,14 +120,10 @@ __global__ void __launch_bounds__(32 * QG_WARPS, 8)
     wr[r] = (const uint4*)(w + n * (K * BITS / 8));
     prow[r] = n * groups;
   }
-  gpu_chain_start();
   auto cvt = [](uint32_t h) { return BF16 ? __uint_as_float(h << 16) : f16_to_f32((uint16_t)h); };
-  float acc[R];
-#pragma unroll
-  for (int r = 0; r < R; r++) acc[r] = 0.0f;
-  for (int c = warp * 32 + lane; c < chunks; c += 32 * QG_WARPS) {
-    uint4 u[R];
-    float sc[R], bi[R];
+  uint4 u[R];
+  float sc[R], bi[R];
+  auto load = [&](int c) {
     const int g = (c * PER) >> group_shift;
 #pragma unroll
     for (int r = 0; r < R; r++) {
@@ -135,6 +131,18 @@ __global__ void __launch_bounds__(32 * QG_WARPS, 8)
       sc[r] = load_as_f32<SDT>(scales, prow[r] + g);
       bi[r] = load_as_f32<SDT>(biases, prow[r] + g);
     }
+  };
+  // Settled weights (no write to them can still be running: gpu.h, gpu_backend_write_settled) are loaded before the
+  // chain wait, the first chunk of each row, so that the loads overlap the previous kernel's
+  // tail; a decode matrix of K = 4096 is all loaded there.
+  const int first = warp * 32 + lane;
+  if (preload && first < chunks) load(first);
+  gpu_chain_start();
+  float acc[R];
+#pragma unroll
+  for (int r = 0; r < R; r++) acc[r] = 0.0f;
+  for (int c = first; c < chunks; c += 32 * QG_WARPS) {
+    if (c != first || !preload) load(c);
     uint4 xq[PER / 8];
 #pragma unroll
     for (int i = 0; i < PER / 8; i++) xq[i] = __ldg((const uint4*)(x + (int64_t)c * PER) + i);
@@ -203,12 +211,12 @@ __global__ void __launch_bounds__(32 * QG_WARPS, 8)
 // The direct kernel for x_dtype and s_dtype (gated: s_dtype is x_dtype) over N outputs.
 template <int BITS, int EPI>
 int launch_direct(cudaStream_t s, void* y, int y_dtype, const void* x, int x_dtype, const void* w, const void* scales,
-                  const void* biases, int s_dtype, int64_t N, int64_t K, int group) {
+                  const void* biases, int s_dtype, int64_t N, int64_t K, int group, bool preload) {
   const int64_t per_block = EPI == QG_PLAIN ? QG_DIRECT_ROWS : QG_DIRECT_ROWS / 2, blocks = (N + per_block - 1) / per_block;
   if (blocks > 0x7fffffff) return util_error("quantized_matmul: too many rows for the GPU kernel");
   const int shift = group == 32 ? 5 : group == 64 ? 6 : 7;
   const bool bf16 = x_dtype == MLX_BFLOAT16;
-  void (*kernel)(void*, int, const uint16_t*, const uint8_t*, const void*, const void*, int64_t, int64_t, int);
+  void (*kernel)(void*, int, const uint16_t*, const uint8_t*, const void*, const void*, int64_t, int64_t, int, bool);
   if constexpr (EPI == QG_PLAIN)
     kernel = s_dtype == MLX_BFLOAT16 ? (bf16 ? qgemv_direct<BITS, true, MLX_BFLOAT16> : qgemv_direct<BITS, false, MLX_BFLOAT16>)
              : s_dtype == MLX_FLOAT16 ? (bf16 ? qgemv_direct<BITS, true, MLX_FLOAT16> : qgemv_direct<BITS, false, MLX_FLOAT16>)
@@ -216,7 +224,7 @@ int launch_direct(cudaStream_t s, void* y, int y_dtype, const void* x, int x_dty
   else  // scales of x's dtype
     kernel = bf16 ? qgemv_direct<BITS, true, MLX_BFLOAT16, EPI> : qgemv_direct<BITS, false, MLX_FLOAT16, EPI>;
   return gpu_check(gpu_launch_chained(kernel, (unsigned)blocks, 32 * QG_WARPS, 0, s, y, y_dtype, (const uint16_t*)x,
-                                      (const uint8_t*)w, scales, biases, N, K, shift),
+                                      (const uint8_t*)w, scales, biases, N, K, shift, preload),
                    "quantized GEMV launch");
 }
 
@@ -230,7 +238,7 @@ extern "C" bool gpu_qgemv_supported(int bits, int group_size, int64_t K) {
 extern "C" int gpu_launch_qgemv_affine(int device, int bits, int group_size, void* y, int y_dtype,
                                        const void* x, int x_dtype, int64_t x_stride,
                                        const void* w, const void* scales, const void* biases,
-                                       int s_dtype, int64_t N, int64_t K) {
+                                       int s_dtype, int64_t N, int64_t K, bool settled) {
   if (N == 0) return 0;
   if (!gpu_qgemv_supported(bits, group_size, K) || ((uintptr_t)w & 15u))
     return util_error("quantized_matmul: unsupported layout for the GPU kernel");
@@ -239,8 +247,9 @@ extern "C" int gpu_launch_qgemv_affine(int device, int bits, int group_size, voi
   const bool half_scales = s_dtype == MLX_BFLOAT16 || s_dtype == MLX_FLOAT16 || s_dtype == MLX_FLOAT32;
   if ((x_dtype == MLX_BFLOAT16 || x_dtype == MLX_FLOAT16) && half_scales && (x_stride == 1 || K == 1) &&
       ((uintptr_t)x & 15u) == 0)
-    return bits == 4 ? launch_direct<4, QG_PLAIN>(s, y, y_dtype, x, x_dtype, w, scales, biases, s_dtype, N, K, group_size)
-                     : launch_direct<8, QG_PLAIN>(s, y, y_dtype, x, x_dtype, w, scales, biases, s_dtype, N, K, group_size);
+    return bits == 4
+               ? launch_direct<4, QG_PLAIN>(s, y, y_dtype, x, x_dtype, w, scales, biases, s_dtype, N, K, group_size, settled)
+               : launch_direct<8, QG_PLAIN>(s, y, y_dtype, x, x_dtype, w, scales, biases, s_dtype, N, K, group_size, settled);
   const int64_t rows_per_block = (int64_t)QG_WARPS * QG_ROWS;
   const int64_t blocks = (N + rows_per_block - 1) / rows_per_block;
   if (blocks > 0x7fffffff) return util_error("quantized_matmul: too many rows for the GPU kernel");
@@ -272,7 +281,7 @@ extern "C" int gpu_launch_qgemv_affine(int device, int bits, int group_size, voi
 
 extern "C" int gpu_launch_gated_qgemv(int device, int bits, int group_size, int dtype, bool gelu, void* y,
                                       const void* x, const void* w, const void* scales, const void* biases, int64_t D,
-                                      int64_t K) {
+                                      int64_t K, bool settled) {
   if (D == 0) return 0;
   if (!gpu_qgemv_supported(bits, group_size, K) || (dtype != MLX_BFLOAT16 && dtype != MLX_FLOAT16) ||
       ((uintptr_t)w & 15u) || ((uintptr_t)x & 15u))
@@ -281,5 +290,5 @@ extern "C" int gpu_launch_gated_qgemv(int device, int bits, int group_size, int 
   if (!s) return 1;
   auto launch = bits == 4 ? (gelu ? launch_direct<4, QG_GATED_GELU> : launch_direct<4, QG_GATED_SILU>)
                           : (gelu ? launch_direct<8, QG_GATED_GELU> : launch_direct<8, QG_GATED_SILU>);
-  return launch(s, y, dtype, x, dtype, w, scales, biases, dtype, D, K, group_size);
+  return launch(s, y, dtype, x, dtype, w, scales, biases, dtype, D, K, group_size, settled);
 }
