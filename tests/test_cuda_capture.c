@@ -397,6 +397,117 @@ TEST(lm_sampled_decode_on_device) {
   }
 }
 
+/* Decode steps queued ahead (lm_step_run with more): fed tokens that differ from the step's
+ * choice every third step, the queued step is dropped and the position decoded again, so the
+ * choices equal those of steps run one at a time (MLXC_STEP_AHEAD=0), log-probabilities too; the
+ * cache slot the dropped step wrote is rewritten. Also a generation stopped by its callback,
+ * continued in the same session, equals one run without steps ahead. */
+static int stop_at_12(int32_t token, void* user) {
+  (void)token;
+  return ++*(int*)user == 12;
+}
+
+TEST(lm_steps_queued_ahead) {
+  mlxc_lm_model* m = load_on_gpu("llama");
+  if (!m) return;
+  int32_t prompt[16], picks[2][24];
+  float logprobs[2][24];
+  for (int i = 0; i < 16; i++) prompt[i] = (int32_t)((i * 29 + 3) % 256);
+  unsigned long replays = lm_step_replay_count();
+  for (int r = 0; r < 2; r++) {
+    if (r == 1) setenv("MLXC_STEP_AHEAD", "0", 1);
+    mlxc_lm_session* s = NULL;
+    mlx_array logits = mlx_array_new();
+    mlxc_lm_generate_params p = mlxc_lm_generate_default_params();
+    lm_step st;
+    CHECK(mlxc_lm_session_new(&s, m) == 0 && mlxc_lm_forward(s, prompt, 16, &logits) == 0);
+    CHECK(lm_step_init(&st, s, &p, true) == 0);
+    int32_t token = 7;
+    for (int i = 0; i < 24; i++) {
+      CHECK_MSG(lm_step_run(&st, s, token, NULL, true, &picks[r][i], &logprobs[r][i], NULL) == 0, "step %d: %s", i,
+                mlxc_last_error());
+      token = i % 3 == 2 ? (picks[r][i] + 1) % 256 : picks[r][i];
+    }
+    CHECK(st.pipelined == (r == 0));
+    lm_step_free(&st);
+    mlx_array_free(logits);
+    mlxc_lm_session_free(s);
+  }
+  unsetenv("MLXC_STEP_AHEAD");
+  CHECK_MSG(lm_step_replay_count() - replays >= 40, "the steps were not replayed");
+  for (int i = 0; i < 24; i++)
+    CHECK_MSG(picks[0][i] == picks[1][i] && logprobs[0][i] == logprobs[1][i], "step %d: %d (%g) vs %d (%g)", i,
+              picks[0][i], logprobs[0][i], picks[1][i], logprobs[1][i]);
+  /* Stopped by the callback after 12 tokens (a step queued ahead is wasted), then continued. */
+  mlxc_lm_generation runs[2][2];
+  for (int r = 0; r < 2; r++) {
+    if (r == 1) setenv("MLXC_STEP_AHEAD", "0", 1);
+    mlxc_lm_session* s = NULL;
+    CHECK(mlxc_lm_session_new(&s, m) == 0);
+    mlxc_lm_generate_params p = mlxc_lm_generate_default_params();
+    int seen = 0;
+    p.max_tokens = 30;
+    p.on_token = stop_at_12;
+    p.user_data = &seen;
+    CHECK(mlxc_lm_generate(s, prompt, 16, &p, &runs[r][0]) == 0);
+    p.on_token = NULL;
+    p.max_tokens = 20;
+    CHECK(mlxc_lm_generate(s, prompt, 4, &p, &runs[r][1]) == 0);
+    mlxc_lm_session_free(s);
+  }
+  unsetenv("MLXC_STEP_AHEAD");
+  for (int g = 0; g < 2; g++) {
+    CHECK_MSG(runs[0][g].n_ids == runs[1][g].n_ids && runs[0][g].n_ids == (g ? 20u : 12u), "generation %d: %zu vs %zu",
+              g, runs[0][g].n_ids, runs[1][g].n_ids);
+    for (size_t i = 0; i < runs[0][g].n_ids && i < runs[1][g].n_ids; i++)
+      CHECK_MSG(runs[0][g].ids[i] == runs[1][g].ids[i], "generation %d differs at %zu", g, i);
+    for (int r = 0; r < 2; r++) mlxc_lm_generation_free(&runs[r][g]);
+  }
+  mlxc_lm_free(m);
+}
+
+/* mlxc_array_copy and mlxc_readback on the GPU: a copy between device arrays queued without a
+ * wait, reads queued behind a replay and waited for after the next one was queued. */
+TEST(device_copy_and_readback) {
+  float v[4] = {1, 2, 3, 4}, w[4] = {0, 0, 0, 0};
+  int sh[1] = {4};
+  mlx_array ha = mlx_array_new_data(v, sh, 1, MLX_FLOAT32), hb = mlx_array_new_data(w, sh, 1, MLX_FLOAT32);
+  mlx_array a = on_gpu(ha), b = on_gpu(hb);
+  mlx_array two = mlx_array_new_float(2.0f), y = mlx_array_new();
+  /* y = b * 2 recorded; b fed from a on the device. */
+  CHECK(mlxc_capture_begin(gpu) == 0);
+  CHECK(mlx_multiply(&y, b, two, gpu) == 0 && mlx_array_eval(y) == 0);
+  mlxc_capture* step = NULL;
+  CHECK(mlxc_capture_end(gpu, &step) == 0 && step);
+  mlxc_readback* r = NULL;
+  CHECK(mlxc_readback_new(&r, 2 * sizeof v) == 0);
+  CHECK(mlxc_array_copy(b, a) == 0 && mlxc_capture_replay(step) == 0);
+  CHECK(mlxc_readback_add(r, y) == 0 && mlxc_readback_add(r, b) == 0);
+  float u[4] = {10, 20, 30, 40};
+  CHECK(mlxc_array_write(b, u, sizeof u) == 0 && mlxc_capture_replay(step) == 0); /* queued behind the reads */
+  const void* data = NULL;
+  size_t n = 0;
+  CHECK(mlxc_readback_wait(r, &data, &n) == 0 && n == 2 * sizeof v);
+  const float* f = data;
+  CHECK_MSG(f && f[0] == 2 && f[3] == 8 && f[4] == 1 && f[7] == 4, "read back %g %g %g %g", f ? f[0] : 0, f ? f[3] : 0,
+            f ? f[4] : 0, f ? f[7] : 0);
+  CHECK(mlxc_readback_add(r, y) == 0 && mlxc_readback_wait(r, &data, &n) == 0 && n == sizeof v);
+  f = data;
+  CHECK(f[0] == 20 && f[3] == 80);
+  bool quiet = mlxc_set_errors_quiet(true);
+  CHECK(mlxc_readback_add(r, y) == 0 && mlxc_readback_add(r, y) == 0 && mlxc_readback_add(r, y) != 0); /* full */
+  CHECK(strstr(mlxc_last_error(), "do not fit") != NULL);
+  int sh2[1] = {2};
+  mlx_array hs = mlx_array_new_data(v, sh2, 1, MLX_FLOAT32), small = on_gpu(hs);
+  CHECK(mlxc_array_copy(small, a) != 0 && strstr(mlxc_last_error(), "bytes") != NULL);
+  mlxc_set_errors_quiet(quiet);
+  CHECK(mlxc_readback_wait(r, &data, &n) == 0 && n == 2 * sizeof v);
+  mlxc_readback_free(r);
+  mlxc_capture_free(step);
+  mlx_array arrays[] = {a, b, two, y, small, ha, hb, hs};
+  for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++) mlx_array_free(arrays[i]);
+}
+
 /* Without a GPU: recording is refused; mlxc_array_write works on host arrays. */
 TEST(without_gpu) {
   mlx_stream c = mlx_default_cpu_stream_new();
@@ -411,6 +522,18 @@ TEST(without_gpu) {
   CHECK(mlxc_array_write(a, w, sizeof w) == 0);
   const float* p = mlx_array_data_float32(a);
   CHECK(p && p[0] == 7 && p[2] == 9);
+  /* mlxc_array_copy and mlxc_readback on host arrays: at once, through the host. */
+  float z[3] = {0, 0, 0};
+  mlx_array b = mlx_array_new_data(z, s, 1, MLX_FLOAT32);
+  mlx_array_eval(b);
+  CHECK(mlxc_array_copy(b, a) == 0);
+  mlxc_readback* r = NULL;
+  const void* data = NULL;
+  size_t n = 0;
+  CHECK(mlxc_readback_new(&r, sizeof w) == 0 && mlxc_readback_add(r, b) == 0);
+  CHECK(mlxc_readback_wait(r, &data, &n) == 0 && n == sizeof w && memcmp(data, w, sizeof w) == 0);
+  mlxc_readback_free(r);
+  mlx_array_free(b);
   mlx_array_free(a);
   mlx_stream_free(c);
 }
@@ -434,5 +557,7 @@ int main(void) {
   RUN(lm_replayed_decode);
   RUN(lm_fused_decode_layers);
   RUN(lm_sampled_decode_on_device);
+  RUN(lm_steps_queued_ahead);
+  RUN(device_copy_and_readback);
   return TEST_SUMMARY();
 }

@@ -52,6 +52,30 @@ void mlxc_capture_free(mlxc_capture* capture);
  * after the work queued on its GPU. For the inputs of a recording; arrays are otherwise
  * immutable. Memory-mapped or borrowed data cannot be written. */
 int mlxc_array_write(mlx_array array, const void* data, size_t nbytes);
+/* Overwrites dst's data with src's (both evaluated and row-contiguous, of the same size in bytes;
+ * dst as mlxc_array_write takes it). Where both live on one GPU the copy is made there, ordered
+ * after the work queued on it, and the host waits for nothing: a recording's output fed back as
+ * the next replay's input. Otherwise through the host. */
+int mlxc_array_copy(mlx_array dst, mlx_array src);
+
+/* Asynchronous reads, so that the host can queue the next step of a loop before the results of
+ * the previous one arrive:
+ *
+ *   mlxc_readback_add(r, token);           (a copy queued behind the work that computes it)
+ *   mlxc_capture_replay(next_step);        (queued behind the copy)
+ *   mlxc_readback_wait(r, &data, &n);      (waits for the copy only: the token's bytes)
+ *
+ * A readback holds `capacity` bytes of host memory (page-locked when a GPU is present). add
+ * appends an evaluated, row-contiguous array's bytes: a GPU array's are copied ordered after the
+ * work queued on its GPU (one GPU per readback), a host array's at once. wait blocks until
+ * every copy added since the last wait has landed, then gives their bytes in order (valid until
+ * the next add). Errors: too many bytes, an array on a second GPU, a GPU being recorded. */
+typedef struct mlxc_readback mlxc_readback;
+int mlxc_readback_new(mlxc_readback** readback, size_t capacity);
+int mlxc_readback_add(mlxc_readback* readback, mlx_array array);
+int mlxc_readback_wait(mlxc_readback* readback, const void** data, size_t* nbytes);
+/* Waits for copies still in flight, then frees. */
+void mlxc_readback_free(mlxc_readback* readback);
 
 #ifdef __cplusplus
 }

@@ -46,6 +46,20 @@ void gpu_backend_graph_free(struct gpu_graph* graph);
 /* Copies host data into a buffer's device memory, ordered after the device's queued work. */
 int gpu_backend_write(int device, void* dst, const void* src, size_t nbytes);
 
+/* Asynchronous transfers for pipelined loops (mlxc_array_copy, mlxc_readback): copy_async
+ * copies nbytes between device memory of `device` and device or page-locked host memory, ordered
+ * after the work queued on the device; host_alloc/host_free manage page-locked host memory; a
+ * fence marks a point of the device's queue (record: everything queued so far) that wait
+ * blocks on. Non-zero with an error reported on failure, or while the device is recorded. */
+int gpu_backend_copy_async(int device, void* dst, const void* src, size_t nbytes);
+int gpu_backend_host_alloc(size_t nbytes, void** ptr);
+void gpu_backend_host_free(void* ptr);
+struct gpu_fence;
+int gpu_backend_fence_new(int device, struct gpu_fence** fence);
+int gpu_backend_fence_record(struct gpu_fence* fence);
+int gpu_backend_fence_wait(struct gpu_fence* fence);
+void gpu_backend_fence_free(struct gpu_fence* fence);
+
 /* Whether the decoder-layer kernel takes the decode_layers node of these params (ops/
  * decode_layers.h) and dtype on `device`: NULL, or why not (a static string). */
 struct decode_layers_params;

@@ -25,6 +25,21 @@ const char* gpu_backend_decode_layers_refusal(int device, const struct decode_la
   return "no GPU in a build without CUDA";
 }
 gpu_kernel_fn gpu_backend_kernel(const struct core_op* op) { return NULL; }
+int gpu_backend_copy_async(int device, void* dst, const void* src, size_t nbytes) {
+  return util_error("no GPU in a build without CUDA");
+}
+int gpu_backend_host_alloc(size_t nbytes, void** ptr) {
+  *ptr = NULL;
+  return util_error("no GPU in a build without CUDA");
+}
+void gpu_backend_host_free(void* ptr) {}
+int gpu_backend_fence_new(int device, struct gpu_fence** fence) {
+  *fence = NULL;
+  return util_error("no GPU in a build without CUDA");
+}
+int gpu_backend_fence_record(struct gpu_fence* fence) { return util_error("no GPU in a build without CUDA"); }
+int gpu_backend_fence_wait(struct gpu_fence* fence) { return util_error("no GPU in a build without CUDA"); }
+void gpu_backend_fence_free(struct gpu_fence* fence) {}
 unsigned long long gpu_backend_write_stamp(int device) { return 0; }
 bool gpu_backend_write_settled(int device, unsigned long long stamp) { return true; }
 int gpu_backend_record_begin(int device) { return util_error("no GPU in a build without CUDA"); }

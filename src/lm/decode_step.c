@@ -33,6 +33,8 @@ int lm_step_init(lm_step* st, const mlxc_lm_session* s, const mlxc_lm_generate_p
   mlx_device_free(device);
   const char* off = getenv("MLXC_NO_GRAPHS");
   st->replay = type == MLX_GPU && !(off && *off && strcmp(off, "0")) && lm_static_decode_supported(s, NULL);
+  const char* ahead = getenv("MLXC_STEP_AHEAD");
+  st->pipelined = !(ahead && !strcmp(ahead, "0"));
   /* On the CPU the host sampler is faster than sorting with array ops. */
   const char* host = getenv("MLXC_HOST_SAMPLER");
   if (!greedy && type == MLX_GPU && !(host && *host && strcmp(host, "0")) && lm_sample_device_supported(p)) {
@@ -155,22 +157,91 @@ cleanup:
   return status;
 }
 
-int lm_step_run(lm_step* st, mlxc_lm_session* s, int32_t token, double u, int32_t* picked, float* logprob,
-                float* row) {
+/* The choice of a replayed step from its readback: the token (uint32), its logit, the lse. */
+static int read_choice(mlxc_readback* r, int32_t* token, float* logprob) {
+  const void* data = NULL;
+  size_t n = 0;
+  if (mlxc_readback_wait(r, &data, &n)) return 1;
+  if (n != 3 * sizeof(float)) return util_error("decode step: the choice was not read back");
+  uint32_t best;
+  float top, lse;
+  memcpy(&best, data, sizeof best);
+  memcpy(&top, (const char*)data + 4, sizeof top);
+  memcpy(&lse, (const char*)data + 8, sizeof lse);
+  *token = (int32_t)best;
+  *logprob = top - lse;
+  return 0;
+}
+
+/* Queues the read of the recorded step's choice into readback r (after the step's kernels). */
+static int queue_choice(lm_step* st, mlxc_readback* r) {
+  if (!r) return util_error("decode step: no readback");
+  if (mlxc_readback_add(r, st->best) || mlxc_readback_add(r, st->top) || mlxc_readback_add(r, st->lse)) return 1;
+  return 0;
+}
+
+/* A step queued ahead that will not be used: waits for it (its choice is dropped). */
+static int drop_ahead(lm_step* st) {
+  if (!st->ahead) return 0;
+  st->ahead = false;
+  const void* data;
+  size_t n;
+  return mlxc_readback_wait(st->choices[st->current], &data, &n);
+}
+
+/* Queues the next step (position s->offset) after this one, fed with this one's choice on the
+ * device, and the read of its own choice. */
+static int queue_ahead(lm_step* st, mlxc_lm_session* s, lm_rng* rng) {
+  int32_t position = s->offset;
+  const double u = st->sampler ? lm_rng_uniform(rng) : 0;
+  float draw = (float)u;
+  const int next = st->current ^ 1;
+  int status = mlxc_array_copy(st->token, st->best);
+  if (!status) status = mlxc_array_write(st->position, &position, sizeof position);
+  if (!status) status = mlxc_array_write(st->u, &draw, sizeof draw);
+  if (!status) status = mlxc_capture_replay(st->step);
+  if (!status) status = queue_choice(st, st->choices[next]);
+  if (status) return status;
+  replays++;
+  st->ahead = true;
+  st->ahead_position = position;
+  st->ahead_draw = u;
+  st->current = next;
+  return 0;
+}
+
+int lm_step_run(lm_step* st, mlxc_lm_session* s, int32_t token, lm_rng* rng, bool more, int32_t* picked,
+                float* logprob, float* row) {
   const mlxc_lm_model* m = s->model;
   const bool picks = lm_step_picks(st);
   int status = 0;
+  /* This step's draw: taken already when it was queued ahead (whether or not that step is used),
+   * so that the draws follow the steps' order. */
+  const double u = st->ahead ? st->ahead_draw : st->sampler ? lm_rng_uniform(rng) : 0;
   if (st->replay) {
     int32_t position = s->offset;
-    if (st->step && s->offset < st->capacity) {
+    bool queued = false;
+    if (st->ahead) {
+      queued = st->ahead_position == position && st->ahead_token == token;
+      if (!queued && drop_ahead(st)) return 1;
+      st->ahead = false;
+    }
+    const bool pipelined = st->pipelined && picks;
+    if (pipelined && !st->choices[0] && (mlxc_readback_new(&st->choices[0], 3 * sizeof(float)) ||
+                                         mlxc_readback_new(&st->choices[1], 3 * sizeof(float))))
+      return 1;
+    if (queued) {
+      /* Queued by the previous call: running already. */
+    } else if (st->step && s->offset < st->capacity) {
+      float draw = (float)u;
       status = mlxc_array_write(st->token, &token, sizeof token);
       if (!status) status = mlxc_array_write(st->position, &position, sizeof position);
-      float draw = (float)u;
       if (!status) status = mlxc_array_write(st->u, &draw, sizeof draw);
       if (!status) status = mlxc_capture_replay(st->step);
+      if (!status && pipelined) status = queue_choice(st, st->choices[st->current]);
       if (status) return status;
       replays++;
-    } else if (record(st, s, token, u)) {
+    } else if (record(st, s, token, u) || (pipelined && queue_choice(st, st->choices[st->current]))) {
       /* Not replayable after all (some op fell back to the CPU): decode normally from now on. */
       fprintf(stderr, "mlxc: decoding without recorded steps: %s\n", mlxc_last_error());
       st->replay = false;
@@ -178,7 +249,15 @@ int lm_step_run(lm_step* st, mlxc_lm_session* s, int32_t token, double u, int32_
     }
     if (st->replay) {
       lm_static_decode_advance(s);
-      return picks ? read_pick(st->best, st->top, st->lse, picked, logprob) : lm_step_last_row(st->logits, row);
+      if (!picks) return lm_step_last_row(st->logits, row);
+      if (!pipelined) return read_pick(st->best, st->top, st->lse, picked, logprob);
+      const int current = st->current;
+      if (more && s->offset < st->capacity && s->offset < m->config.max_position_embeddings &&
+          queue_ahead(st, s, rng))
+        return 1;
+      if (read_choice(st->choices[current], picked, logprob)) return 1;
+      st->ahead_token = *picked;
+      return 0;
     }
   }
   mlx_array logits = mlx_array_new();
@@ -189,6 +268,13 @@ int lm_step_run(lm_step* st, mlxc_lm_session* s, int32_t token, double u, int32_
 }
 
 void lm_step_free(lm_step* st) {
+  /* A step queued ahead is waited for (the readbacks wait for their copies) before its
+   * recording goes. */
+  st->ahead = false;
+  for (int i = 0; i < 2; i++) {
+    mlxc_readback_free(st->choices[i]);
+    st->choices[i] = NULL;
+  }
   drop_recording(st);
   mlx_array_free(st->bias);
   st->bias = mlx_array_new();

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 
 #include "lm/model.h"
+#include "lm/sample.h"
 #include "mlxc/capture.h"
 
 typedef struct {
@@ -20,6 +21,15 @@ typedef struct {
   mlx_array token, position, u;     /* the recorded step's inputs (u: the sampler's draw) */
   mlx_array logits, best, top, lse; /* its outputs: the row, or the choice, its logit, the lse */
   mlx_array bias;                   /* the sampler's logit bias row (lm_sample_device_bias) */
+  /* Steps queued ahead (replayed steps that pick): the next step is queued before this one's
+   * choice is read, its token the choice fed on the device (lm_step_run). */
+  bool pipelined;             /* allowed (MLXC_STEP_AHEAD unset or not "0") */
+  mlxc_readback* choices[2];  /* the choices of this step and of the one queued ahead */
+  int current;                /* which of them holds this step's */
+  bool ahead;                 /* a step is queued for position ahead_position */
+  int ahead_position;
+  int32_t ahead_token;        /* the token it was fed: the choice lm_step_run returned last */
+  double ahead_draw;          /* the sampler's draw taken for it */
 } lm_step;
 
 /* Sets up a step for session s and generation parameters p (kept by pointer). greedy: p asks for
@@ -36,9 +46,14 @@ int lm_step_last_row(mlx_array logits, float* row);
  * where they live; u: the sampler's uniform draw (ignored when greedy). */
 int lm_step_pick(lm_step* st, mlx_array logits, mlx_stream stream, double u, int32_t* token, float* logprob);
 /* Feeds `token` at the session's next position. When the step picks, *picked and *logprob
- * receive the choice (u: the draw for it); otherwise `row` (vocab floats) receives the logits. */
-int lm_step_run(lm_step* st, mlxc_lm_session* s, int32_t token, double u, int32_t* picked, float* logprob,
-                float* row);
+ * receive the choice (a device sampler takes one draw from rng for it, in step order); otherwise
+ * `row` (vocab floats) receives the logits. more: the caller may feed the choice back in the
+ * next call. Then a replayed step queues that next step, fed with its choice on the device,
+ * before it waits for the choice: the GPU runs on while the host reads it (no idle gap between
+ * steps). A next call with another token, or none, wastes that step; its writes (the cache slot
+ * of the position after this one) are redone by the next step that position gets. */
+int lm_step_run(lm_step* st, mlxc_lm_session* s, int32_t token, lm_rng* rng, bool more, int32_t* picked,
+                float* logprob, float* row);
 void lm_step_free(lm_step* st);
 /* Steps run by replaying a recording, in this process so far (for tests). */
 unsigned long lm_step_replay_count(void);

@@ -90,7 +90,7 @@ int mlxc_lm_generate(mlxc_lm_session* s, const int32_t* prompt, size_t n_prompt,
     logprobs[out->n_ids++] = logprob;
     if (params->on_token && params->on_token(token, params->user_data)) break;
     if (t + 1 == params->max_tokens || s->offset >= m->config.max_position_embeddings) break;
-    CALL(lm_step_run(&decode, s, token, decode.sampler ? lm_rng_uniform(&rng) : 0, &picked, &picked_logprob, row));
+    CALL(lm_step_run(&decode, s, token, &rng, t + 2 < params->max_tokens, &picked, &picked_logprob, row));
   }
   out->generation_seconds = lm_now_seconds() - start;
   mlx_get_peak_memory(&out->peak_memory);

@@ -303,6 +303,63 @@ extern "C" int gpu_copy_to_device(int device, void* dst, const void* src, size_t
   return gpu_check(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyHostToDevice, s), "copy to device");
 }
 
+extern "C" int gpu_backend_copy_async(int device, void* dst, const void* src, size_t nbytes) {
+  if (nbytes == 0) return 0;
+  cudaStream_t s = gpu_stream(device);
+  if (!s) return 1;
+  if (devices[device].recording) return util_error("GPU %d: no transfer while its work is being recorded", device);
+  return gpu_check(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDefault, s), "asynchronous copy");
+}
+
+extern "C" int gpu_backend_host_alloc(size_t nbytes, void** ptr) {
+  *ptr = NULL;
+  if (gpu_check(cudaMallocHost(ptr, nbytes ? nbytes : 1), "page-locked host allocation")) {
+    *ptr = NULL;
+    return 1;
+  }
+  return 0;
+}
+
+extern "C" void gpu_backend_host_free(void* ptr) {
+  if (ptr) cudaFreeHost(ptr);
+}
+
+struct gpu_fence {
+  int device;
+  cudaEvent_t event;
+};
+
+extern "C" int gpu_backend_fence_new(int device, gpu_fence** fence) {
+  *fence = NULL;
+  if (!gpu_stream(device)) return 1;
+  gpu_fence* f = new (std::nothrow) gpu_fence{device, NULL};
+  if (!f) return util_error("out of memory");
+  if (gpu_check(cudaEventCreateWithFlags(&f->event, cudaEventDisableTiming), "cudaEventCreate")) {
+    delete f;
+    return 1;
+  }
+  *fence = f;
+  return 0;
+}
+
+extern "C" int gpu_backend_fence_record(gpu_fence* f) {
+  cudaStream_t s = gpu_stream(f->device);
+  if (!s) return 1;
+  if (devices[f->device].recording) return util_error("GPU %d: no fence while its work is being recorded", f->device);
+  return gpu_check(cudaEventRecord(f->event, s), "cudaEventRecord");
+}
+
+extern "C" int gpu_backend_fence_wait(gpu_fence* f) {
+  if (!gpu_stream(f->device)) return 1;
+  return gpu_check(cudaEventSynchronize(f->event), "cudaEventSynchronize");
+}
+
+extern "C" void gpu_backend_fence_free(gpu_fence* f) {
+  if (!f) return;
+  cudaEventDestroy(f->event);
+  delete f;
+}
+
 extern "C" int gpu_backend_write(int device, void* dst, const void* src, size_t nbytes) {
   return gpu_copy_to_device(device, dst, src, nbytes);
 }
