@@ -7,6 +7,8 @@
 #                                       # kernel, ~20 MB, and a device call carries 64 MiB at most)
 #   bash scripts/cuda_device_check.sh run   # on the GPU machine (carry .devcarry/cudabin):
 #                                       # tests, benchmark, compute-sanitizer memcheck; logs in $OUT
+#                                       # (with lib/libmlxc_kernel_trace.so, a kernel tracer:
+#                                       # scripts/kernel_trace.py says how to use it)
 #   bash scripts/cuda_device_check.sh lm [SHAPE [ARGS...]]  # on the GPU machine: bench_lm_gpu
 #                                       # (decode/prefill tok/s) and the PyTorch reference
 set -u
@@ -21,6 +23,11 @@ pack)
   tmp=$(mktemp -d)
   mkdir -p "$tmp/bin" "$tmp/lib" "$PACK"
   for b in $BINS; do cp "$BUILD/$b" "$tmp/bin/"; done
+  # The kernel tracer (bench/kernel_trace.c) and the CUPTI it needs, when built.
+  if cmake --build "$BUILD" --target mlxc_kernel_trace > /dev/null 2>&1; then
+    cp "$BUILD/libmlxc_kernel_trace.so" "$tmp/lib/"
+    cp -L /usr/local/cuda/lib64/libcupti.so.* "$tmp/lib/"
+  fi
   strip "$tmp"/bin/*
   for l in libutf8proc.so.2 libpcre2-8.so.0 libtmglib.so.3 libopenblas.so.0 libgfortran.so.5 libjansson.so.4 libquadmath.so.0 liblapacke.so.3 liblapack.so.3 libblas.so.3; do
     p=$(ldconfig -p | awk -v l="$l" '$1 == l {print $NF; exit}')
