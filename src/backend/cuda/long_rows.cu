@@ -90,6 +90,12 @@ __device__ unsigned int lr_arrivals[65536];
 // op: 0 sum, 1 max, 2 mean, 3 logsumexp, 4 argmax, 5 softmax's (max, sum of exp(v - max)) as a
 // float2 per row. Block (split, row) reduces its span;
 // the row's last block to finish merges the partials (one launch instead of two).
+// DT: x's dtype when float32 or a half type (-1: any, read through a dtype switch). A block's
+// span is one batch of LR_BATCH values a thread, loaded together: with the dtype known at
+// compile time the loads carry no branch (through the switch each waited for the one before:
+// an argmax over a 152k vocabulary took ~10 us, a log-sum-exp, which loaded the span twice,
+// ~14); logsumexp's second pass reuses them.
+template <int DT>
 __global__ void __launch_bounds__(LR_THREADS)
     long_rows_kernel(void* out, int out_dtype, partial* parts, const void* x, int x_dtype, gpu_rows R, int64_t D,
                      int op) {
@@ -102,39 +108,38 @@ __global__ void __launch_bounds__(LR_THREADS)
   double a = maximum ? -INFINITY : 0.0, b = 0.0;
   int64_t best = -1;
   double v[LR_BATCH];
-  // Pass over the span in batches of LR_BATCH loads issued together; a second pass for exp.
-  for (int pass = 0; pass < (lse ? 2 : 1); pass++) {
-    const double m = a;  // logsumexp's second pass: the block's maximum
-    for (int64_t i0 = begin + threadIdx.x; i0 < end; i0 += (int64_t)LR_THREADS * LR_BATCH) {
+  const int64_t i0 = begin + threadIdx.x;
 #pragma unroll
-      for (int k = 0; k < LR_BATCH; k++) {
-        int64_t i = i0 + (int64_t)k * LR_THREADS;
-        v[k] = i < end ? (double)load_f32(x, x_dtype, base + i * R.inner_stride) : 0.0;
-      }
+  for (int k = 0; k < LR_BATCH; k++) {
+    const int64_t i = i0 + (int64_t)k * LR_THREADS, at = base + i * R.inner_stride;
+    if constexpr (DT < 0) v[k] = i < end ? (double)load_f32(x, x_dtype, at) : 0.0;
+    else v[k] = i < end ? (double)load_as_f32<DT>(x, at) : 0.0;
+  }
 #pragma unroll
-      for (int k = 0; k < LR_BATCH; k++) {
-        int64_t i = i0 + (int64_t)k * LR_THREADS;
-        if (i >= end) break;
-        if (pass == 1) {
-          if (isfinite(m)) b += exp(v[k] - m);
-        } else if (op == 4) {
-          if (lr_beats(v[k], i, a, best)) a = v[k], best = i;
-        } else if (maximum) {
-          a = gpu_max_nan(a, v[k]);
-        } else {
-          a += v[k];
-        }
-      }
+  for (int k = 0; k < LR_BATCH; k++) {
+    const int64_t i = i0 + (int64_t)k * LR_THREADS;
+    if (i >= end) break;
+    if (op == 4) {
+      if (lr_beats(v[k], i, a, best)) a = v[k], best = i;
+    } else if (maximum) {
+      a = gpu_max_nan(a, v[k]);
+    } else {
+      a += v[k];
     }
-    if (pass == 0 && lse) {  // the block's maximum, for every thread
-      sa[threadIdx.x] = a;
+  }
+  if (lse) {  // the block's maximum, for every thread, then the sum of exp(v - max)
+    sa[threadIdx.x] = a;
+    __syncthreads();
+    for (int s = LR_THREADS / 2; s > 0; s >>= 1) {
+      if (threadIdx.x < s) sa[threadIdx.x] = gpu_max_nan(sa[threadIdx.x], sa[threadIdx.x + s]);
       __syncthreads();
-      for (int s = LR_THREADS / 2; s > 0; s >>= 1) {
-        if (threadIdx.x < s) sa[threadIdx.x] = gpu_max_nan(sa[threadIdx.x], sa[threadIdx.x + s]);
-        __syncthreads();
-      }
-      a = sa[0];
-      __syncthreads();
+    }
+    a = sa[0];
+    __syncthreads();
+#pragma unroll
+    for (int k = 0; k < LR_BATCH; k++) {
+      if (i0 + (int64_t)k * LR_THREADS >= end) break;
+      if (isfinite(a)) b += exp(v[k] - a);
     }
   }
   sa[threadIdx.x] = a;
@@ -175,23 +180,40 @@ int launch_long_rows(int device, cudaStream_t s, int op, int dtype, int out_dtyp
   size_t bytes = sizeof(partial) * (size_t)(rows * splits);
   void* parts = NULL;
   if (gpu_backend_alloc(device, bytes, &parts)) return 1;
-  int status = gpu_check(gpu_launch_chained(long_rows_kernel, dim3((unsigned)splits, (unsigned)rows), LR_THREADS, 0, s,
-                                            out, out_dtype, (partial*)parts, x, dtype, x_rows, D, op),
+  auto kernel = dtype == MLX_FLOAT32    ? long_rows_kernel<MLX_FLOAT32>
+                : dtype == MLX_BFLOAT16 ? long_rows_kernel<MLX_BFLOAT16>
+                : dtype == MLX_FLOAT16  ? long_rows_kernel<MLX_FLOAT16>
+                                        : long_rows_kernel<-1>;
+  int status = gpu_check(gpu_launch_chained(kernel, dim3((unsigned)splits, (unsigned)rows), LR_THREADS, 0, s, out,
+                                            out_dtype, (partial*)parts, x, dtype, x_rows, D, op),
                          "reduce (long rows) launch");
   gpu_backend_free(device, parts, bytes);  // stream-ordered: reused only by later work
   return status;
 }
 
-// out = exp(v - max) / sum for the row statistics st (op 5), as softmax_kernel computes it.
+// out = exp(v - max) / sum for the row statistics st (op 5), as softmax_kernel computes it. DT as
+// long_rows_kernel's: a thread's LR_BATCH values are loaded together, with the statistics.
+template <int DT>
 __global__ void __launch_bounds__(LR_THREADS)
     long_softmax_kernel(void* out, int out_dtype, const float2* st, const void* x, int x_dtype, gpu_rows R,
                         int64_t D) {
   gpu_chain_start();
   const int64_t r = blockIdx.y, base = gpu_row_offset(R, r);
-  const float m = st[r].x, sum = st[r].y;
   const int64_t begin = (int64_t)blockIdx.x * LR_SPAN, end = begin + LR_SPAN < D ? begin + LR_SPAN : D;
-  for (int64_t i = begin + threadIdx.x; i < end; i += LR_THREADS)
-    store_f32(out, out_dtype, r * D + i, expf(load_f32(x, x_dtype, base + i * R.inner_stride) - m) / sum);
+  const int64_t i0 = begin + threadIdx.x;
+  float v[LR_BATCH];
+#pragma unroll
+  for (int k = 0; k < LR_BATCH; k++) {
+    const int64_t i = i0 + (int64_t)k * LR_THREADS, at = base + i * R.inner_stride;
+    if constexpr (DT < 0) v[k] = i < end ? load_f32(x, x_dtype, at) : 0.0f;
+    else v[k] = i < end ? load_as_f32<DT>(x, at) : 0.0f;
+  }
+  const float m = st[r].x, sum = st[r].y;
+#pragma unroll
+  for (int k = 0; k < LR_BATCH; k++) {
+    const int64_t i = i0 + (int64_t)k * LR_THREADS;
+    if (i < end) store_f32(out, out_dtype, r * D + i, expf(v[k] - m) / sum);
+  }
 }
 
 }  // namespace
@@ -215,9 +237,12 @@ extern "C" int gpu_launch_softmax_long_rows(int device, int dtype, int out_dtype
   void* st = NULL;
   if (gpu_backend_alloc(device, bytes, &st)) return 1;
   int status = launch_long_rows(device, s, 5, dtype, MLX_FLOAT32, st, x, x_rows, rows, D);
+  auto kernel = dtype == MLX_FLOAT32    ? long_softmax_kernel<MLX_FLOAT32>
+                : dtype == MLX_BFLOAT16 ? long_softmax_kernel<MLX_BFLOAT16>
+                : dtype == MLX_FLOAT16  ? long_softmax_kernel<MLX_FLOAT16>
+                                        : long_softmax_kernel<-1>;
   if (!status)
-    status = gpu_check(gpu_launch_chained(long_softmax_kernel, dim3((unsigned)((D + LR_SPAN - 1) / LR_SPAN),
-                                                                    (unsigned)rows),
+    status = gpu_check(gpu_launch_chained(kernel, dim3((unsigned)((D + LR_SPAN - 1) / LR_SPAN), (unsigned)rows),
                                           LR_THREADS, 0, s, out, out_dtype, (const float2*)st, x, dtype, x_rows, D),
                        "softmax (long rows) launch");
   gpu_backend_free(device, st, bytes);
