@@ -532,7 +532,24 @@ TEST(without_gpu) {
   size_t n = 0;
   CHECK(mlxc_readback_new(&r, sizeof w) == 0 && mlxc_readback_add(r, b) == 0);
   CHECK(mlxc_readback_wait(r, &data, &n) == 0 && n == sizeof w && memcmp(data, w, sizeof w) == 0);
+  /* Errors: too many bytes, sizes that differ, an array not evaluated, an array copied into
+   * itself (nothing to do), null arguments. */
+  int s2[1] = {2};
+  mlx_array two = mlx_array_new_data(w, s2, 1, MLX_FLOAT32), lazy = mlx_array_new();
+  mlx_array_eval(two);
+  mlx_add(&lazy, a, a, c);
+  quiet = mlxc_set_errors_quiet(true);
+  CHECK(mlxc_readback_add(r, b) == 0 && mlxc_readback_add(r, b) != 0 && strstr(mlxc_last_error(), "do not fit"));
+  CHECK(mlxc_array_copy(two, a) != 0 && strstr(mlxc_last_error(), "bytes"));
+  CHECK(mlxc_array_copy(b, lazy) != 0 && strstr(mlxc_last_error(), "not evaluated"));
+  CHECK(mlxc_readback_add(r, lazy) != 0 && strstr(mlxc_last_error(), "not evaluated"));
+  CHECK(mlxc_array_copy(b, b) == 0);
+  CHECK(mlxc_readback_new(NULL, 4) != 0 && mlxc_readback_add(NULL, a) != 0 && mlxc_readback_wait(r, NULL, &n) != 0);
+  mlxc_set_errors_quiet(quiet);
   mlxc_readback_free(r);
+  mlxc_readback_free(NULL);
+  mlx_array_free(two);
+  mlx_array_free(lazy);
   mlx_array_free(b);
   mlx_array_free(a);
   mlx_stream_free(c);

@@ -39,7 +39,9 @@ int mlxc_array_copy(mlx_array dst, mlx_array src) {
     return util_error("mlxc_array_copy: %zu bytes into an array of %zu bytes", nbytes,
                       d->size * core_dtype_size(d->dtype));
   core_buffer* db = d->buffer;
-  if (db == sb) return 0;
+  if (db == sb && d_off == s_off) return 0; /* the array itself */
+  if (db == sb) return util_error("mlxc_array_copy: the array shares its memory with another array");
+  if (nbytes == 0) return 0;
   if (db->device_valid && sb->device_valid && db->device_index == sb->device_index) {
     /* mlxc_array_write's checks on dst, then the copy on the device. */
     if (core_buffer_users(db) != 1 || atomic_load(&d->refs) != 1)
@@ -93,6 +95,7 @@ int mlxc_readback_add(mlxc_readback* r, mlx_array a) {
   size_t nbytes = x->size * core_dtype_size(x->dtype);
   if (nbytes > r->capacity - r->used)
     return util_error("mlxc_readback_add: %zu more bytes do not fit (%zu of %zu used)", nbytes, r->used, r->capacity);
+  if (nbytes == 0) return 0;
   if (b->host_valid || !b->device_valid) {
     memcpy(r->data + r->used, (const char*)b->data + offset, nbytes);
   } else {
