@@ -179,20 +179,55 @@ __global__ void gemv_half_rows(uint16_t* y, const uint16_t* x, const uint16_t* W
 // n + D (up), each sum rounded to the dtype as gemv_half_rows stores it, then glu's activation
 // and product. Split as the plain GEMV of the 2D stacked rows is (gated_split), it equals that
 // GEMV followed by the glu kernel bit for bit, without writing and reading back the 2D products.
-// Settled weights (preload) have the gate row's first batch loaded before the chain wait.
-template <bool BF16, bool GELU>
+// Settled weights (preload) have the gate row's first batch loaded before the chain wait. When
+// a lane's share of a row takes at most GEMV_LOADS / 2 loads (a 0.5B model's 896-wide rows),
+// the gate and up shares are loaded together into the one batch of registers (paired): the up
+// row's loads no longer wait for the gate row's products, one memory latency instead of two.
+// PAIRED is a template parameter: the paired form takes more registers, which the other would
+// pay in occupancy (gated_paired says which applies).
+template <bool BF16, bool GELU, bool PAIRED>
 __global__ void gated_gemv_half_rows(uint16_t* y, const uint16_t* x, const uint16_t* W, int64_t ldw, int64_t D,
                                      int64_t K, bool vec, int split, bool preload) {
-  constexpr int DT = BF16 ? MLX_BFLOAT16 : MLX_FLOAT16;
+  constexpr int DT = BF16 ? MLX_BFLOAT16 : MLX_FLOAT16, HALF = GEMV_LOADS / 2;
   __shared__ float partial[2][32];  // gate, up: separate slots, no barrier between the two totals
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, part = warp % split;
   const int64_t n = blockIdx.x * (int64_t)(blockDim.x / 32 / split) + warp / split;
-  const int64_t first = part * 32 + lane, stride = 32 * (int64_t)split;
+  const int64_t first = part * 32 + lane, stride = 32 * (int64_t)split, chunks = K / 8;
+  constexpr bool paired = PAIRED;
   uint4 wv[GEMV_LOADS];
-  if (preload && n < D) half_row_first(wv, W + n * ldw, K, vec, first, stride);
+  // Paired: the gate share in wv[0, HALF), the up share in wv[HALF, GEMV_LOADS).
+  auto load_pair = [&]() {
+    const uint4* g4 = (const uint4*)(W + n * ldw);
+    const uint4* u4 = (const uint4*)(W + (n + D) * ldw);
+#pragma unroll
+    for (int u = 0; u < HALF; u++)
+      if (first + stride * u < chunks) wv[u] = __ldcs(g4 + first + stride * u), wv[HALF + u] = __ldcs(u4 + first + stride * u);
+  };
+  if (preload && n < D) {
+    if constexpr (paired) load_pair();
+    else half_row_first(wv, W + n * ldw, K, vec, first, stride);
+  }
   gpu_chain_start();
   float gate = 0.0f, up = 0.0f;
-  if (n < D) {
+  if constexpr (paired) {
+    if (n < D) {
+      if (!preload) load_pair();
+      auto cvt = [](uint16_t h) { return BF16 ? bf16_to_f32(h) : f16_to_f32(h); };
+      // Each row's products in half_row_dot's order: the same sums as the plain GEMV's.
+#pragma unroll
+      for (int u = 0; u < HALF; u++) {
+        if (first + stride * u >= chunks) break;
+        const uint4 xv = __ldg((const uint4*)x + first + stride * u);
+        const uint16_t* xp = (const uint16_t*)&xv;
+        const uint16_t* gp = (const uint16_t*)&wv[u];
+        const uint16_t* upp = (const uint16_t*)&wv[HALF + u];
+#pragma unroll
+        for (int t = 0; t < 8; t++) gate += cvt(gp[t]) * cvt(xp[t]);
+#pragma unroll
+        for (int t = 0; t < 8; t++) up += cvt(upp[t]) * cvt(xp[t]);
+      }
+    }
+  } else if (n < D) {
     if (!preload) half_row_first(wv, W + n * ldw, K, vec, first, stride);
     gate = half_row_dot<BF16>(wv, W + n * ldw, x, K, vec, first, stride);
     half_row_first(wv, W + (n + D) * ldw, K, vec, first, stride);
@@ -207,6 +242,11 @@ __global__ void gated_gemv_half_rows(uint16_t* y, const uint16_t* x, const uint1
 }
 
 constexpr int GEMV_WARPS = 8;
+
+template <bool BF16, bool GELU>
+auto gated_kernel(bool paired) {
+  return paired ? gated_gemv_half_rows<BF16, GELU, true> : gated_gemv_half_rows<BF16, GELU, false>;
+}
 
 // Warps per output for N outputs of K: few outputs (a 896-wide down projection: 112 blocks of 8
 // warps on 132 SMs) leave most of the GPU idle and too few loads in flight, so K is split over up
@@ -254,8 +294,10 @@ extern "C" int gpu_launch_gated_gemv(int device, int dtype, bool gelu, int64_t D
   const int warps = GEMV_WARPS, split = gemv_split(2 * D, K);
   const bool vec = gemv_vec(K, ldw, x, w);
   unsigned grid = (unsigned)((D + warps / split - 1) / (warps / split));
-  auto kernel = dtype == MLX_BFLOAT16 ? (gelu ? gated_gemv_half_rows<true, true> : gated_gemv_half_rows<true, false>)
-                                      : (gelu ? gated_gemv_half_rows<false, true> : gated_gemv_half_rows<false, false>);
+  // Paired when a lane's share of a row takes at most half a batch of loads (gated_gemv_half_rows).
+  const bool paired = vec && K / 8 <= (GEMV_LOADS / 2) * 32 * (int64_t)split;
+  auto kernel = dtype == MLX_BFLOAT16 ? (gelu ? gated_kernel<true, true>(paired) : gated_kernel<true, false>(paired))
+                                      : (gelu ? gated_kernel<false, true>(paired) : gated_kernel<false, false>(paired));
   return gpu_check(gpu_launch_chained(kernel, grid, 32 * warps, 0, s, (uint16_t*)y, (const uint16_t*)x,
                                       (const uint16_t*)w, ldw, D, K, vec, split, settled),
                    "gated gemv launch");
