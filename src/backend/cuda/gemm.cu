@@ -75,7 +75,8 @@ constexpr int GEMV_LOADS = 8;
 
 // The GEMV_LOADS 16-byte chunks c, c + stride, ... of the half row w (those past the row's
 // `chunks` are not loaded), issued together.
-__device__ __forceinline__ void half_row_batch(uint4* wv, const uint16_t* w, int64_t chunks, int64_t c, int64_t stride) {
+__device__ __forceinline__ void half_row_batch(uint4* wv, const uint16_t* w, int64_t chunks, int64_t c,
+                                               int64_t stride) {
   const uint4* w4 = (const uint4*)w;
   if (c + stride * (GEMV_LOADS - 1) < chunks) {
 #pragma unroll
@@ -201,7 +202,10 @@ __global__ void gated_gemv_half_rows(uint16_t* y, const uint16_t* x, const uint1
     const uint4* u4 = (const uint4*)(W + (n + D) * ldw);
 #pragma unroll
     for (int u = 0; u < HALF; u++)
-      if (first + stride * u < chunks) wv[u] = __ldcs(g4 + first + stride * u), wv[HALF + u] = __ldcs(u4 + first + stride * u);
+      if (first + stride * u < chunks) {
+        wv[u] = __ldcs(g4 + first + stride * u);
+        wv[HALF + u] = __ldcs(u4 + first + stride * u);
+      }
   };
   if (preload && n < D) {
     if constexpr (paired) load_pair();

@@ -132,9 +132,9 @@ __global__ void __launch_bounds__(32 * QG_WARPS, 8)
       bi[r] = load_as_f32<SDT>(biases, prow[r] + g);
     }
   };
-  // Settled weights (no write to them can still be running: gpu.h, gpu_backend_write_settled) are loaded before the
-  // chain wait, the first chunk of each row, so that the loads overlap the previous kernel's
-  // tail; a decode matrix of K = 4096 is all loaded there.
+  // Settled weights (no write to them can still be running: gpu.h, gpu_backend_write_settled)
+  // are loaded before the chain wait, the first chunk of each row, so that the loads overlap the
+  // previous kernel's tail; a decode matrix of K = 4096 is all loaded there.
   const int first = warp * 32 + lane;
   if (preload && first < chunks) load(first);
   gpu_chain_start();
