@@ -139,21 +139,43 @@ void mlxc_capture_free(mlxc_capture* c) {
   free(c);
 }
 
-int mlxc_array_write(mlx_array a, const void* data, size_t nbytes) {
-  core_array* x = core_ctx(a);
-  if (!x || (!data && nbytes)) return util_error("mlxc_array_write: null argument");
-  size_t expected = x->size * core_dtype_size(x->dtype);
-  if (x->node || !x->buffer) return util_error("mlxc_array_write: the array is not evaluated");
-  if (!x->row_contiguous) return util_error("mlxc_array_write: the array is not row-contiguous");
-  if (nbytes != expected)
-    return util_error("mlxc_array_write: %zu bytes for an array of %zu bytes", nbytes, expected);
+core_buffer* core_array_contiguous_buffer(const core_array* x, const char* who, size_t* offset) {
+  if (!x) {
+    util_error("%s: null argument", who);
+    return NULL;
+  }
+  if (x->node || !x->buffer) {
+    util_error("%s: the array is not evaluated", who);
+    return NULL;
+  }
+  if (!x->row_contiguous) {
+    util_error("%s: the array is not row-contiguous", who);
+    return NULL;
+  }
+  *offset = (size_t)x->offset * core_dtype_size(x->dtype);
+  return x->buffer;
+}
+
+int core_array_check_writable(const core_array* x, const char* who) {
   core_buffer* b = x->buffer;
   if (core_buffer_users(b) != 1 || atomic_load(&x->refs) != 1)
-    return util_error("mlxc_array_write: the array shares its memory with another array");
-  if (b->release) return util_error("mlxc_array_write: the array's memory is mapped or borrowed (read-only)");
+    return util_error("%s: the array shares its memory with another array", who);
+  if (b->release) return util_error("%s: the array's memory is mapped or borrowed (read-only)", who);
   if (recording && b->device_valid && b->device_index == recording->device)
-    return util_error("mlxc_array_write: GPU %d is being recorded", recording->device);
-  size_t offset = (size_t)x->offset * core_dtype_size(x->dtype);
+    return util_error("%s: GPU %d is being recorded", who, recording->device);
+  return 0;
+}
+
+int mlxc_array_write(mlx_array a, const void* data, size_t nbytes) {
+  core_array* x = core_ctx(a);
+  if (x && !data && nbytes) return util_error("mlxc_array_write: null argument");
+  size_t offset = 0;
+  core_buffer* b = core_array_contiguous_buffer(x, "mlxc_array_write", &offset);
+  if (!b) return 1;
+  size_t expected = x->size * core_dtype_size(x->dtype);
+  if (nbytes != expected)
+    return util_error("mlxc_array_write: %zu bytes for an array of %zu bytes", nbytes, expected);
+  if (core_array_check_writable(x, "mlxc_array_write")) return 1;
   if (b->device_valid && gpu_backend_write(b->device_index, (char*)b->device_data + offset, data, nbytes)) return 1;
   if (b->host_valid && b->data) memcpy((char*)b->data + offset, data, nbytes);
   return 0;

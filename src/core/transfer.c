@@ -10,30 +10,12 @@
 #include "mlxc/capture.h"
 #include "util/error.h"
 
-/* An evaluated, row-contiguous array: its buffer and the byte offset of its data. */
-static core_buffer* contiguous_buffer(const core_array* x, const char* who, size_t* offset) {
-  if (!x) {
-    util_error("%s: null argument", who);
-    return NULL;
-  }
-  if (x->node || !x->buffer) {
-    util_error("%s: the array is not evaluated", who);
-    return NULL;
-  }
-  if (!x->row_contiguous) {
-    util_error("%s: the array is not row-contiguous", who);
-    return NULL;
-  }
-  *offset = (size_t)x->offset * core_dtype_size(x->dtype);
-  return x->buffer;
-}
-
 int mlxc_array_copy(mlx_array dst, mlx_array src) {
   const core_array* s = core_ctx(src);
   const core_array* d = core_ctx(dst);
   size_t s_off = 0, d_off = 0;
-  core_buffer* sb = contiguous_buffer(s, "mlxc_array_copy", &s_off);
-  if (!sb || !contiguous_buffer(d, "mlxc_array_copy", &d_off)) return 1;
+  core_buffer* sb = core_array_contiguous_buffer(s, "mlxc_array_copy", &s_off);
+  if (!sb || !core_array_contiguous_buffer(d, "mlxc_array_copy", &d_off)) return 1;
   size_t nbytes = s->size * core_dtype_size(s->dtype);
   if (nbytes != d->size * core_dtype_size(d->dtype))
     return util_error("mlxc_array_copy: %zu bytes into an array of %zu bytes", nbytes,
@@ -43,18 +25,15 @@ int mlxc_array_copy(mlx_array dst, mlx_array src) {
   if (db == sb) return util_error("mlxc_array_copy: the array shares its memory with another array");
   if (nbytes == 0) return 0;
   if (db->device_valid && sb->device_valid && db->device_index == sb->device_index) {
-    /* mlxc_array_write's checks on dst, then the copy on the device. */
-    if (core_buffer_users(db) != 1 || atomic_load(&d->refs) != 1)
-      return util_error("mlxc_array_copy: the array shares its memory with another array");
-    if (db->release) return util_error("mlxc_array_copy: the array's memory is mapped or borrowed (read-only)");
-    if (gpu_backend_copy_async(db->device_index, (char*)db->device_data + d_off, (const char*)sb->device_data + s_off,
+    if (core_array_check_writable(d, "mlxc_array_copy") ||
+        gpu_backend_copy_async(db->device_index, (char*)db->device_data + d_off, (const char*)sb->device_data + s_off,
                                nbytes))
       return 1;
     db->host_valid = false; /* the host copy, if any, is stale: made again on the next host read */
     return 0;
   }
   const void* data = core_array_ptr(s); /* waits for a GPU array's producers */
-  if (!data && nbytes) return 1;
+  if (!data) return 1;
   return mlxc_array_write(dst, data, nbytes);
 }
 
@@ -90,7 +69,7 @@ int mlxc_readback_add(mlxc_readback* r, mlx_array a) {
   if (!r) return util_error("mlxc_readback_add: null argument");
   const core_array* x = core_ctx(a);
   size_t offset = 0;
-  core_buffer* b = contiguous_buffer(x, "mlxc_readback_add", &offset);
+  core_buffer* b = core_array_contiguous_buffer(x, "mlxc_readback_add", &offset);
   if (!b) return 1;
   size_t nbytes = x->size * core_dtype_size(x->dtype);
   if (nbytes > r->capacity - r->used)

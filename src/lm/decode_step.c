@@ -175,15 +175,11 @@ static int read_choice(mlxc_readback* r, int32_t* token, float* logprob) {
 
 /* Queues the read of the recorded step's choice into readback r (after the step's kernels). */
 static int queue_choice(lm_step* st, mlxc_readback* r) {
-  if (!r) return util_error("decode step: no readback");
-  if (mlxc_readback_add(r, st->best) || mlxc_readback_add(r, st->top) || mlxc_readback_add(r, st->lse)) return 1;
-  return 0;
+  return mlxc_readback_add(r, st->best) || mlxc_readback_add(r, st->top) || mlxc_readback_add(r, st->lse);
 }
 
-/* A step queued ahead that will not be used: waits for it (its choice is dropped). */
+/* The step queued ahead will not be used: waits for it (its choice is dropped). */
 static int drop_ahead(lm_step* st) {
-  if (!st->ahead) return 0;
-  st->ahead = false;
   const void* data;
   size_t n;
   return mlxc_readback_wait(st->choices[st->current], &data, &n);
@@ -222,9 +218,9 @@ int lm_step_run(lm_step* st, mlxc_lm_session* s, int32_t token, lm_rng* rng, boo
     int32_t position = s->offset;
     bool queued = false;
     if (st->ahead) {
+      st->ahead = false;
       queued = st->ahead_position == position && st->ahead_token == token;
       if (!queued && drop_ahead(st)) return 1;
-      st->ahead = false;
     }
     const bool pipelined = st->pipelined && picks;
     if (pipelined && !st->choices[0] && (mlxc_readback_new(&st->choices[0], 3 * sizeof(float)) ||

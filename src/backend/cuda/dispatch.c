@@ -265,13 +265,14 @@ static int k_matmul(core_node* node, core_array** outputs) {
   }
   int64_t outer = 1;
   for (int d = 0; d < n - 1; d++) outer *= shape[d];
+  const bool b_settled = gpu_array_settled(dev, b);
   size_t elem = core_dtype_size(out->dtype);
   int idx[CORE_MAX_NDIM] = {0};
   int64_t ao = 0, bo = 0;
   for (int64_t o = 0; o < outer; o++) {
     if (gpu_launch_gemm(dev, out->dtype, M, N, K, inner, (const char*)pa + ao * (int64_t)elem, a_rs,
                         a_cs, a_bs, (const char*)pb + bo * (int64_t)elem, b_rs, b_cs, b_bs,
-                        (char*)pc + o * inner * M * N * (int64_t)elem, alpha, beta, gpu_array_settled(dev, b)))
+                        (char*)pc + o * inner * M * N * (int64_t)elem, alpha, beta, b_settled))
       return 1;
     for (int d = n - 2; d >= 0; d--) { /* odometer over the outer batch dims */
       ao += as[d];
@@ -610,7 +611,7 @@ static int k_quantized_matmul(core_node* node, core_array** outputs) {
   if (gpu_alloc_output(out, dev, &po)) return 1;
   return gpu_launch_qgemv_affine(dev, p->bits, p->group_size, po, out->dtype, px, x->dtype,
                                  x->strides[x->ndim - 1], pw, ps, pb, sc->dtype, N, K,
-                                 gpu_array_settled(dev, w) && gpu_array_settled(dev, sc) && gpu_array_settled(dev, bi));
+                                 gpu_weights_settled(dev, w, sc, bi));
 }
 
 /* gated_gemv (mlxc_fast_gated_linear of one row): inputs x, w[, scales, biases]. Half types only,
@@ -635,7 +636,7 @@ static int k_gated_gemv(core_node* node, core_array** outputs) {
     return 1;
   if (p->quantized && (((uintptr_t)px | (uintptr_t)pw) & 15u)) return GPU_KERNEL_DECLINED; /* the direct kernel's loads */
   if (gpu_alloc_output(out, dev, &po)) return 1;
-  const bool ready = gpu_array_settled(dev, w) && gpu_array_settled(dev, sc) && gpu_array_settled(dev, bi);
+  const bool ready = gpu_weights_settled(dev, w, sc, bi);
   if (p->quantized)
     return gpu_launch_gated_qgemv(dev, p->bits, p->group_size, x->dtype, gelu, po, px, pw, ps, pb, D, K, ready);
   return gpu_launch_gated_gemv(dev, x->dtype, gelu, D, K, px, pw, w->strides[0], po, ready);

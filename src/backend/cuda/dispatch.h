@@ -52,6 +52,11 @@ static inline int device_of(const core_node* node) { return node->stream->device
 static inline bool gpu_array_settled(int dev, const core_array* a) {
   return !a || !a->buffer || gpu_backend_write_settled(dev, a->buffer->gpu_write_stamp);
 }
+/* The same for a quantized weight: its packed values, scales and biases (NULL: none). */
+static inline bool gpu_weights_settled(int dev, const core_array* w, const core_array* scales,
+                                       const core_array* biases) {
+  return gpu_array_settled(dev, w) && gpu_array_settled(dev, scales) && gpu_array_settled(dev, biases);
+}
 
 static inline bool index_dtype(mlx_dtype d) {
   return d == MLX_INT8 || d == MLX_UINT8 || d == MLX_INT16 || d == MLX_UINT16 || d == MLX_INT32 ||

@@ -106,7 +106,7 @@ static int k_gather_qmm(core_node* node, core_array** outputs) {
                   .M = M, .N = N, .K = K, .w_bytes = N * K * p->bits / 8,
                   .s_bytes = N * (K / p->group_size) * (int64_t)s_elem, .x_rs = x_rs, .x_cs = x_cs,
                   .deq_expert = -1,
-                  .settled = gpu_array_settled(dev, w) && gpu_array_settled(dev, sc) && gpu_array_settled(dev, bi)};
+                  .settled = gpu_weights_settled(dev, w, sc, bi)};
   const void *pw, *ps, *pb, *px;
   void* po;
   if (gpu_device_ptr(x, dev, &px) || gpu_device_ptr(w, dev, &pw) || gpu_device_ptr(sc, dev, &ps) ||

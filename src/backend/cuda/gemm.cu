@@ -95,6 +95,17 @@ __device__ __forceinline__ void half_row_first(uint4* wv, const uint16_t* w, int
   if (vec) half_row_batch(wv, w, K / 8, first, stride);
 }
 
+// sum += the products of a 16-byte chunk of weights and of x, in order (every half GEMV sums
+// a row this way, so that the plain and gated ones agree bit for bit).
+template <bool BF16>
+__device__ __forceinline__ void half_chunk_dot(float& sum, const uint4& w, const uint4& x) {
+  auto cvt = [](uint16_t h) { return BF16 ? bf16_to_f32(h) : f16_to_f32(h); };
+  const uint16_t* wp = (const uint16_t*)&w;
+  const uint16_t* xp = (const uint16_t*)&x;
+#pragma unroll
+  for (int t = 0; t < 8; t++) sum += cvt(wp[t]) * cvt(xp[t]);
+}
+
 // This lane's share of the dot product of the half row w (K values) with x, fp32: the 16-byte
 // chunks first, first + stride, ... when vec (w and x 16-byte aligned, K % 8 == 0), the first
 // batch already in wv (half_row_first), else the single elements first, first + stride, ...
@@ -109,13 +120,7 @@ __device__ __forceinline__ float half_row_dot(uint4* wv, const uint16_t* w, cons
   }
   const uint4* x4 = (const uint4*)x;
   const int64_t chunks = K / 8;
-  auto products = [&](int u, int64_t c) {
-    uint4 xv = __ldg(x4 + c);
-    const uint16_t* wp = (const uint16_t*)&wv[u];
-    const uint16_t* xp = (const uint16_t*)&xv;
-#pragma unroll
-    for (int t = 0; t < 8; t++) sum += cvt(wp[t]) * cvt(xp[t]);
-  };
+  auto products = [&](int u, int64_t c) { half_chunk_dot<BF16>(sum, wv[u], __ldg(x4 + c)); };
   // A batch's products, then the next batch's loads. x is loaded as the products go (loaded
   // with the weights, it cost registers and 10%); a full batch's products have no branch
   // between them, so that its x loads are issued together (with one, the 8B bf16 lost 5%).
@@ -184,8 +189,8 @@ __global__ void gemv_half_rows(uint16_t* y, const uint16_t* x, const uint16_t* W
 // a lane's share of a row takes at most GEMV_LOADS / 2 loads (a 0.5B model's 896-wide rows),
 // the gate and up shares are loaded together into the one batch of registers (paired): the up
 // row's loads no longer wait for the gate row's products, one memory latency instead of two.
-// PAIRED is a template parameter: the paired form takes more registers, which the other would
-// pay in occupancy (gated_paired says which applies).
+// PAIRED is a template parameter, so that neither form's register count sets the other's
+// occupancy (gpu_launch_gated_gemv says which applies).
 template <bool BF16, bool GELU, bool PAIRED>
 __global__ void gated_gemv_half_rows(uint16_t* y, const uint16_t* x, const uint16_t* W, int64_t ldw, int64_t D,
                                      int64_t K, bool vec, int split, bool preload) {
@@ -194,7 +199,6 @@ __global__ void gated_gemv_half_rows(uint16_t* y, const uint16_t* x, const uint1
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, part = warp % split;
   const int64_t n = blockIdx.x * (int64_t)(blockDim.x / 32 / split) + warp / split;
   const int64_t first = part * 32 + lane, stride = 32 * (int64_t)split, chunks = K / 8;
-  constexpr bool paired = PAIRED;
   uint4 wv[GEMV_LOADS];
   // Paired: the gate share in wv[0, HALF), the up share in wv[HALF, GEMV_LOADS).
   auto load_pair = [&]() {
@@ -208,27 +212,21 @@ __global__ void gated_gemv_half_rows(uint16_t* y, const uint16_t* x, const uint1
       }
   };
   if (preload && n < D) {
-    if constexpr (paired) load_pair();
+    if constexpr (PAIRED) load_pair();
     else half_row_first(wv, W + n * ldw, K, vec, first, stride);
   }
   gpu_chain_start();
   float gate = 0.0f, up = 0.0f;
-  if constexpr (paired) {
+  if constexpr (PAIRED) {
     if (n < D) {
       if (!preload) load_pair();
-      auto cvt = [](uint16_t h) { return BF16 ? bf16_to_f32(h) : f16_to_f32(h); };
       // Each row's products in half_row_dot's order: the same sums as the plain GEMV's.
 #pragma unroll
       for (int u = 0; u < HALF; u++) {
         if (first + stride * u >= chunks) break;
         const uint4 xv = __ldg((const uint4*)x + first + stride * u);
-        const uint16_t* xp = (const uint16_t*)&xv;
-        const uint16_t* gp = (const uint16_t*)&wv[u];
-        const uint16_t* upp = (const uint16_t*)&wv[HALF + u];
-#pragma unroll
-        for (int t = 0; t < 8; t++) gate += cvt(gp[t]) * cvt(xp[t]);
-#pragma unroll
-        for (int t = 0; t < 8; t++) up += cvt(upp[t]) * cvt(xp[t]);
+        half_chunk_dot<BF16>(gate, wv[u], xv);
+        half_chunk_dot<BF16>(up, wv[HALF + u], xv);
       }
     }
   } else if (n < D) {
