@@ -497,6 +497,84 @@ TEST(gated_gemv) {
     }
 }
 
+/* The decode step's norm fusion (mlxc_fast_linear_residual, then mlxc_fast_rms_norm_linear on its
+ * outputs) against the GPU's composed ops: the residual GEMV's sum bit for bit (the same split of
+ * K), its sums of squares to float32 rounding (the
+ * composed sum adds the 4 squares in another order); the normalised projections to the norm-wise
+ * tolerance (the mean square is added up in another order, which may move a normalised value by
+ * an ulp), plain, with a bias, gated, with and without the norm's weight; and the CPU's fused ops. */
+static void check_norm_linear(int K, int N, mlx_dtype dt) {
+  int sx[2] = {1, K}, sw[2] = {N, K}, sr[2] = {1, N}, sg[2] = {2 * N, N}, sp[2] = {N, N}, sb[1] = {N};
+  int four[3] = {1, N / 4, 4};
+  mlx_array x = rand_array(sx, 2, dt, -1, 1), w = rand_array(sw, 2, dt, -0.1, 0.1), res = rand_array(sr, 2, dt, -2, 2);
+  mlx_array wo = rand_array(sg, 2, dt, -0.1, 0.1), nw = rand_array(sb, 1, dt, 0.5, 1.5), bias = rand_array(sb, 1, dt, -1, 1);
+  mlx_array wp = rand_array(sp, 2, dt, -0.1, 0.1);
+  mlx_array sum = mlx_array_new(), ss = mlx_array_new(), csum = mlx_array_new(), css = mlx_array_new();
+  mlx_array wt = mlx_array_new(), t = mlx_array_new(), f = mlx_array_new();
+  char what[128];
+  CHECK_MSG(mlxc_fast_linear_residual(&sum, &ss, x, w, res, gpu) == 0, "%s", mlxc_last_error());
+  CHECK_MSG(made_on_gpu(sum), "linear_residual %s: not computed on the GPU", dname(dt));
+  mlx_transpose(&wt, w, gpu);
+  mlx_matmul(&t, x, wt, gpu);
+  mlx_add(&t, res, t, gpu);
+  mlx_astype(&f, t, MLX_FLOAT32, gpu);
+  mlx_square(&f, f, gpu);
+  mlx_reshape(&f, f, four, 3, gpu);
+  mlx_sum_axis(&css, f, -1, false, gpu);
+  snprintf(what, sizeof what, "linear_residual %s K %d N %d: sum vs the GPU's composed ops", dname(dt), K, N);
+  compare(what, sum, t, 0, 0, 0);
+  snprintf(what, sizeof what, "linear_residual %s K %d N %d: sumsq", dname(dt), K, N);
+  compare(what, ss, css, 4e-7, 0, 0);
+  CHECK(mlxc_fast_linear_residual(&csum, &css, x, w, res, cpu) == 0);
+  snprintf(what, sizeof what, "linear_residual %s K %d N %d: GPU vs CPU", dname(dt), K, N);
+  compare(what, sum, csum, 0, 0, norm_tol(dt));
+  mlx_array none = mlx_array_new();
+  for (int variant = 0; variant < 5; variant++) {
+    /* 0 plain, 1 with a bias, 2 no norm weight, 3 gated silu, 4 gated gelu_tanh */
+    const char* act = variant == 3 ? "silu" : variant == 4 ? "gelu_tanh" : NULL;
+    mlx_array weight = variant == 2 ? none : nw, b = variant == 1 ? bias : none, lw = act ? wo : wp;
+    mlx_array go = mlx_array_new(), co = mlx_array_new(), ref = mlx_array_new(), normed = mlx_array_new();
+    mlx_array lwt = mlx_array_new();
+    snprintf(what, sizeof what, "rms_norm_linear %s D %d variant %d", dname(dt), N, variant);
+    CHECK_MSG(mlxc_fast_rms_norm_linear(&go, sum, ss, weight, 1e-5f, lw, b, act, gpu) == 0, "%s: %s", what,
+              mlxc_last_error());
+    CHECK_MSG(made_on_gpu(go), "%s: not computed on the GPU", what);
+    CHECK(mlxc_fast_rms_norm_linear(&co, sum, ss, weight, 1e-5f, lw, b, act, cpu) == 0);
+    CHECK(mlx_fast_rms_norm(&normed, sum, weight, 1e-5f, gpu) == 0);
+    if (act) {
+      mlx_optional_int unset = {0, false};
+      CHECK(mlxc_fast_gated_linear(&ref, normed, lw, none, none, unset, unset, act, gpu) == 0);
+    } else {
+      mlx_transpose(&lwt, lw, gpu);
+      CHECK((variant == 1 ? mlx_addmm(&ref, b, normed, lwt, 1.0f, 1.0f, gpu) : mlx_matmul(&ref, normed, lwt, gpu)) == 0);
+    }
+    compare(what, go, ref, 0, 0, norm_tol(dt));
+    snprintf(what, sizeof what, "rms_norm_linear %s D %d variant %d: GPU vs CPU", dname(dt), N, variant);
+    compare(what, go, co, 0, 0, norm_tol(dt));
+    mlx_array all[] = {go, co, ref, normed, lwt};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) mlx_array_free(all[i]);
+  }
+  /* The mean square from one total (any split of the sum of squares will do). */
+  mlx_array total = mlx_array_new(), go = mlx_array_new(), normed = mlx_array_new(), ref = mlx_array_new();
+  mlx_array wot = mlx_array_new();
+  mlx_sum_axis(&total, ss, -1, true, gpu);
+  CHECK(mlxc_fast_rms_norm_linear(&go, sum, total, nw, 1e-5f, wo, none, NULL, gpu) == 0);
+  mlx_fast_rms_norm(&normed, sum, nw, 1e-5f, gpu);
+  mlx_transpose(&wot, wo, gpu);
+  mlx_matmul(&ref, normed, wot, gpu);
+  snprintf(what, sizeof what, "rms_norm_linear %s D %d from one total", dname(dt), N);
+  compare(what, go, ref, 0, 0, norm_tol(dt));
+  mlx_array all[] = {x, w, wp, res, wo, nw, bias, sum, ss, csum, css, wt, t, f, total, go, normed, ref, wot};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) mlx_array_free(all[i]);
+}
+
+TEST(norm_linear) {
+  const mlx_dtype types[2] = {MLX_BFLOAT16, MLX_FLOAT16};
+  const int shapes[3][2] = {{896, 896}, {4864, 896}, {4096, 4096}}; /* K, N */
+  for (int t = 0; t < 2; t++)
+    for (int i = 0; i < 3; i++) check_norm_linear(shapes[i][0], shapes[i][1], types[t]);
+}
+
 TEST(rope_variants) {
   for (int t = 0; t < 3; t++) {
     mlx_dtype dt = float_types[t];
@@ -1422,6 +1500,7 @@ int main(void) {
   RUN(rms_norm);
   RUN(glu_halves);
   RUN(gated_gemv);
+  RUN(norm_linear);
   RUN(rope_variants);
   RUN(rope_kv);
   RUN(attention);

@@ -15,6 +15,13 @@
  *     out = act(x W_gate^T) * (x W_up^T), w stacking W_gate over W_up, plain or quantized (the
  *     gated MLP's first half: a batch-1 decode step runs it as one GEMV with the activation in
  *     its epilogue)
+ *   mlxc_fast_linear_residual(&sum, &sumsq, x, w, residual, s)
+ *     sum = residual + x W^T; sumsq = the squares of sum added over each run of 4 features (the
+ *     statistics the next rms_norm needs, so that it can run inside the next projection)
+ *   mlxc_fast_rms_norm_linear(&out, h, sumsq, norm_weight, eps, w, bias, activation, s)
+ *     out = mlx_fast_rms_norm(h, norm_weight, eps) W^T (+ bias), or its gated form (as
+ *     gated_linear), with the mean square taken from sumsq (a decode step's norm inside the
+ *     projection it feeds: no kernel of its own)
  *
  * Results are those of the composed ops, rounding included: the sum is rounded to its dtype
  * before it is normalised, each product of gated_linear before the activation. Every function
@@ -67,6 +74,27 @@ int mlxc_fast_rope_kv(mlx_array* res_q, mlx_array* res_keys, mlx_array* res_valu
 int mlxc_fast_gated_linear(mlx_array* res, const mlx_array x, const mlx_array w, const mlx_array scales,
                            const mlx_array biases, mlx_optional_int group_size, mlx_optional_int bits,
                            const char* activation, const mlx_stream s);
+
+/* x (..., K), w (N, K) and residual (..., N): float32, float16 or bfloat16, one dtype; N a
+ * multiple of 4. *sum = residual + x W^T, the product rounded to the dtype before the addition
+ * (as mlx_matmul then mlx_add round). *sumsq: float32 (..., N / 4), element j the float32 sum
+ * s[4j]^2 + s[4j+1]^2 + s[4j+2]^2 + s[4j+3]^2 of sum's values, added in that order. One
+ * half-precision row is one fused kernel (a GEMV whose epilogue adds the residual); the rest runs
+ * the composed ops. */
+int mlxc_fast_linear_residual(mlx_array* sum, mlx_array* sumsq, const mlx_array x, const mlx_array w,
+                              const mlx_array residual, const mlx_stream s);
+
+/* h (..., D) float32, float16 or bfloat16; sumsq float32 (..., P) whose values add up to the sum
+ * of the squares of h's row (mlxc_fast_linear_residual's, or any split of it); norm_weight empty
+ * or (D) of h's dtype. normed = mlx_fast_rms_norm(h, norm_weight, eps) with the mean square
+ * sum(sumsq) / D (the sum's order unspecified), rounded as rms_norm rounds. activation NULL:
+ * *out = normed W^T for w (N, D) of h's dtype, plus bias (N) when given, added as mlx_addmm adds
+ * it (one rounding); activation "silu" or "gelu_tanh": *out = mlxc_fast_gated_linear(normed, w,
+ * ...) for w stacking W_gate over W_up (2I, D), bias empty. One half-precision row is one fused
+ * kernel (the GEMV normalises its input as it stages it); the rest runs the composed ops. */
+int mlxc_fast_rms_norm_linear(mlx_array* out, const mlx_array h, const mlx_array sumsq, const mlx_array norm_weight,
+                              float eps, const mlx_array w, const mlx_array bias, const char* activation,
+                              const mlx_stream s);
 
 #ifdef __cplusplus
 }

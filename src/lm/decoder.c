@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "lm/call.h"
 #include "lm/model.h"
@@ -28,33 +29,97 @@ static bool gated_linear_fits(const lm_linear* l, mlx_array x) {
   return mlx_array_dtype(l->weight) == dt;
 }
 
-static int mlp(mlx_array* out, const mlxc_lm_model* m, const lm_layer* L, mlx_array x, mlx_stream s) {
+/* A sub-layer's input. Normally r, the normalised residual stream. In a decode step on the GPU
+ * the last projection adds its output to the stream x and computes the sums of squares ss
+ * (mlxc_fast_linear_residual); the norm is then left pending, to run inside the next projection
+ * (mlxc_fast_rms_norm_linear) instead of as a kernel of its own. */
+typedef struct {
+  mlx_array r, ss;
+  const lm_norm* norm; /* the norm r applies */
+  bool pending;        /* r not computed: x and ss stand for it */
+} sublayer_input;
+
+/* The normalised input for a consumer that does not take a pending norm. */
+static int input_normed(sublayer_input* in, mlx_array x, float eps, mlx_stream s) {
+  if (!in->pending) return 0;
+  in->pending = false;
+  return lm_norm_apply(&in->r, in->norm, x, eps, s);
+}
+
+/* Whether l is a plain linear layer of x's dtype (the fused GEMVs' case). */
+static bool plain_linear_of(const lm_linear* l, mlx_array x) {
+  return l->weight.ctx && !l->quantized && mlx_array_dtype(l->weight) == mlx_array_dtype(x);
+}
+
+/* out = l(input), act(gate) * up when act is given (l stacks gate over up): the pending norm
+ * inside the GEMV where it fits. */
+static int input_linear(mlx_array* out, const lm_linear* l, sublayer_input* in, mlx_array x, const char* act,
+                        float eps, mlx_stream s) {
+  if (in->pending && plain_linear_of(l, x) && !(act && l->bias.ctx))
+    return mlxc_fast_rms_norm_linear(out, x, in->ss, in->norm->weight, eps, l->weight, l->bias, act, s);
+  int status = input_normed(in, x, eps, s);
+  if (status) return status;
+  if (!act) return lm_linear_apply(out, l, in->r, s);
+  mlx_optional_int group = {l->group_size, l->quantized}, bits = {l->bits, l->quantized};
+  mlx_array none = mlx_array_new();
+  return mlxc_fast_gated_linear(out, in->r, l->weight, l->quantized ? l->scales : none, l->quantized ? l->biases : none,
+                                group, bits, act, s);
+}
+
+/* x += post(t) (post: a Gemma post-norm, or NULL), then `in` becomes the input normalised by next. */
+static int residual_add(mlx_array* x, sublayer_input* in, mlx_array t, const lm_norm* post, const lm_norm* next,
+                        float eps, mlx_stream s) {
+  mlx_array u = mlx_array_new();
+  int status = post ? lm_norm_apply(&u, post, t, eps, s) : 0;
+  in->pending = false;
+  in->norm = next;
+  if (!status) status = lm_add_norm_apply(x, &in->r, next, post ? u : t, eps, s);
+  mlx_array_free(u);
+  return status;
+}
+
+/* residual_add of l(t): one GEMV with the residual and the next norm's sums of squares in its
+ * epilogue when `fuse` (a decode step on the GPU) and l fits, the norm then left pending. */
+static int residual_linear(mlx_array* x, sublayer_input* in, const lm_linear* l, mlx_array t, const lm_norm* post,
+                           const lm_norm* next, bool fuse, float eps, mlx_stream s) {
+  if (fuse && !post && plain_linear_of(l, t) && !l->bias.ctx && mlx_array_dtype(*x) == mlx_array_dtype(t) &&
+      mlx_array_dim(*x, (int)mlx_array_ndim(*x) - 1) % 4 == 0) {
+    int status = mlxc_fast_linear_residual(x, &in->ss, t, l->weight, *x, s);
+    in->pending = !status;
+    in->norm = next;
+    return status;
+  }
+  mlx_array u = mlx_array_new();
+  int status = lm_linear_apply(&u, l, t, s);
+  if (!status) status = residual_add(x, in, u, post, next, eps, s);
+  mlx_array_free(u);
+  return status;
+}
+
+/* The gated MLP's hidden activations act(gate) * up (its down projection is the caller's). */
+static int mlp_hidden(mlx_array* out, const mlxc_lm_model* m, const lm_layer* L, sublayer_input* in, mlx_array x,
+                      mlx_stream s) {
   mlx_array gate = mlx_array_new(), up = mlx_array_new(), h = mlx_array_new();
   /* act(gate) * up, act SiLU or GELU (tanh approximation): fused ops (mlxc/fast.h). */
   const char* act = m->config.activation == ACT_SILU ? "silu" : "gelu_tanh";
+  const float eps = m->config.norm_eps;
   int status = 0;
-  if (gated_linear_fits(&L->gate_up, x)) { /* phi3's checkpoints, or stacked at load (fuse.c) */
-    const lm_linear* l = &L->gate_up;
-    mlx_optional_int group = {l->group_size, l->quantized}, bits = {l->bits, l->quantized};
-    mlx_array none = mlx_array_new();
-    CALL(mlxc_fast_gated_linear(&h, x, l->weight, l->quantized ? l->scales : none, l->quantized ? l->biases : none,
-                                group, bits, act, s));
+  if (gated_linear_fits(&L->gate_up, x)) /* phi3's checkpoints, or stacked at load (fuse.c) */
+    return input_linear(out, &L->gate_up, in, x, act, eps, s);
+  CALL(input_normed(in, x, eps, s));
+  if (L->gate_up.weight.ctx) {
+    mlx_vector_array parts = mlx_vector_array_new();
+    status = lm_linear_apply(&h, &L->gate_up, in->r, s);
+    if (!status) status = mlx_split(&parts, h, 2, -1, s);
+    if (!status) status = mlx_vector_array_get(&gate, parts, 0);
+    if (!status) status = mlx_vector_array_get(&up, parts, 1);
+    mlx_vector_array_free(parts);
+    if (status) goto cleanup;
   } else {
-    if (L->gate_up.weight.ctx) {
-      mlx_vector_array parts = mlx_vector_array_new();
-      status = lm_linear_apply(&h, &L->gate_up, x, s);
-      if (!status) status = mlx_split(&parts, h, 2, -1, s);
-      if (!status) status = mlx_vector_array_get(&gate, parts, 0);
-      if (!status) status = mlx_vector_array_get(&up, parts, 1);
-      mlx_vector_array_free(parts);
-      if (status) goto cleanup;
-    } else {
-      CALL(lm_linear_apply(&gate, &L->gate, x, s));
-      CALL(lm_linear_apply(&up, &L->up, x, s));
-    }
-    CALL(mlxc_fast_glu(&h, gate, up, act, s));
+    CALL(lm_linear_apply(&gate, &L->gate, in->r, s));
+    CALL(lm_linear_apply(&up, &L->up, in->r, s));
   }
-  CALL(lm_linear_apply(out, &L->down, h, s));
+  CALL(mlxc_fast_glu(out, gate, up, act, s));
 cleanup:
   mlx_array_free(gate);
   mlx_array_free(up);
@@ -284,10 +349,11 @@ cleanup:
   return status;
 }
 
-/* One layer's attention block on x (B, L, D): projections, heads, q/k norms, then `attend`
- * for RoPE, the cache and attention, then the output projection. */
-static int attention(mlx_array* out, mlxc_lm_session* sess, int li, mlx_array x, lm_attend_fn attend, void* ctx,
-                     mlx_stream s) {
+/* One layer's attention block on its input (stream x (B, L, D), normalised by in): projections,
+ * heads, q/k norms, then `attend` for RoPE, the cache and attention; out (B, L, H * hd) is what
+ * the output projection (the caller's) takes. */
+static int attention(mlx_array* out, mlxc_lm_session* sess, int li, sublayer_input* in, mlx_array x,
+                     lm_attend_fn attend, void* ctx, mlx_stream s) {
   const mlxc_lm_model* m = sess->model;
   const lm_config* c = &m->config;
   const lm_layer* layer = &m->layers[li];
@@ -299,7 +365,7 @@ static int attention(mlx_array* out, mlxc_lm_session* sess, int li, mlx_array x,
     bool joint = !m->arch->qk_norm;
     int cuts[2] = {H * hd, (H + K) * hd};
     mlx_vector_array parts = mlx_vector_array_new();
-    status = lm_linear_apply(&h, &layer->qkv, x, s);
+    status = input_linear(&h, &layer->qkv, in, x, NULL, c->norm_eps, s);
     if (!status) status = mlx_split_sections(&parts, h, joint ? cuts + 1 : cuts, joint ? 1 : 2, -1, s);
     if (!status) status = mlx_vector_array_get(&q, parts, 0);
     if (!status && !joint) status = mlx_vector_array_get(&k, parts, 1);
@@ -313,9 +379,10 @@ static int attention(mlx_array* out, mlxc_lm_session* sess, int li, mlx_array x,
       goto project;
     }
   } else {
-    CALL(lm_linear_apply(&q, &layer->q, x, s));
-    CALL(lm_linear_apply(&k, &layer->k, x, s));
-    CALL(lm_linear_apply(&v, &layer->v, x, s));
+    CALL(input_normed(in, x, c->norm_eps, s));
+    CALL(lm_linear_apply(&q, &layer->q, in->r, s));
+    CALL(lm_linear_apply(&k, &layer->k, in->r, s));
+    CALL(lm_linear_apply(&v, &layer->v, in->r, s));
   }
   CALL(split_heads(&q, q, H, hd, s)); /* (B, H, L, hd) */
   CALL(split_heads(&k, k, K, hd, s)); /* (B, K, L, hd) */
@@ -328,8 +395,7 @@ static int attention(mlx_array* out, mlxc_lm_session* sess, int li, mlx_array x,
 project:;
   int perm[4] = {0, 2, 1, 3}, shape[3] = {B, L, H * hd};
   CALL(mlx_transpose_axes(&h, h, perm, 4, s));
-  CALL(mlx_reshape(&h, h, shape, 3, s));
-  CALL(lm_linear_apply(out, &layer->o, h, s));
+  CALL(mlx_reshape(out, h, shape, 3, s));
 cleanup:
   mlx_array_free(q);
   mlx_array_free(k);
@@ -338,37 +404,64 @@ cleanup:
   return status;
 }
 
+/* Whether a step's norms can run inside its projections (sublayer_input): one row on the GPU,
+ * without Gemma's post-norms. MLXC_FUSED_NORMS=0 turns it off (comparisons). */
+static bool fused_norms(const mlxc_lm_model* m, mlx_array x) {
+  const char* env = getenv("MLXC_FUSED_NORMS");
+  if ((env && !strcmp(env, "0")) || m->arch->gemma_norms || mlx_array_size(x) != (size_t)mlx_array_dim(x, (int)mlx_array_ndim(x) - 1))
+    return false;
+  mlx_device dev = mlx_device_new();
+  mlx_device_type type = MLX_CPU;
+  bool gpu = !mlx_stream_get_device(&dev, m->stream) && !mlx_device_get_type(&type, dev) && type == MLX_GPU;
+  mlx_device_free(dev);
+  return gpu;
+}
+
 int lm_decoder_run(mlxc_lm_session* sess, mlx_array ids, lm_attend_fn attend, void* ctx, mlx_array* logits) {
   const mlxc_lm_model* m = sess->model;
   const lm_config* c = &m->config;
   mlx_stream s = m->stream;
   mlx_array x = mlx_array_new(), r = mlx_array_new(), t = mlx_array_new();
+  sublayer_input in = {mlx_array_new(), mlx_array_new(), NULL, false};
   int status = 0;
   int L = mlx_array_dim(ids, 1);
   if (mlx_array_dim(ids, 0) != sess->batch)
     return util_error("%d rows of tokens for a session of %d rows", mlx_array_dim(ids, 0), sess->batch);
   CALL(lm_embed_apply(&x, &m->embed, ids, s)); /* (B, L, D) */
   CALL(lm_embed_scale(&x, m, s));
-  /* Each residual connection and the norm after it are one op (lm_add_norm_apply): r is the
-   * normalised input of the next sub-layer, the last one's the final norm. */
-  if (c->num_layers > 0) CALL(lm_norm_apply(&r, &m->layers[0].input_norm, x, c->norm_eps, s));
+  const bool fuse = fused_norms(m, x);
+  const float eps = c->norm_eps;
+  /* Each residual connection and the norm after it are one op (lm_add_norm_apply, or the
+   * projection's GEMV: residual_linear): in is the next sub-layer's input, the last one's the
+   * final norm. */
+  in.norm = c->num_layers > 0 ? &m->layers[0].input_norm : &m->final_norm;
+  CALL(lm_norm_apply(&in.r, in.norm, x, eps, s));
   for (int li = 0; li < c->num_layers; li++) {
     const lm_layer* layer = &m->layers[li];
-    if (c->layer_kinds[li] == LAYER_CONV)
-      CALL(lm_conv_block(&t, sess, li, r, s));
-    else
-      CALL(attention(&t, sess, li, r, attend, ctx, s));
-    if (m->arch->gemma_norms) CALL(lm_norm_apply(&t, &layer->post_attention_norm, t, c->norm_eps, s));
-    CALL(lm_add_norm_apply(&x, &r, &layer->pre_feedforward_norm, t, c->norm_eps, s));
-    if (c->moe_layer[li])
-      CALL(lm_moe_apply(&t, m, layer, r, s));
-    else
-      CALL(mlp(&t, m, layer, r, s));
-    if (m->arch->gemma_norms) CALL(lm_norm_apply(&t, &layer->post_feedforward_norm, t, c->norm_eps, s));
+    const lm_norm* post_attention = m->arch->gemma_norms ? &layer->post_attention_norm : NULL;
+    const lm_norm* post_feedforward = m->arch->gemma_norms ? &layer->post_feedforward_norm : NULL;
+    if (c->layer_kinds[li] == LAYER_CONV) {
+      CALL(input_normed(&in, x, eps, s));
+      CALL(lm_conv_block(&t, sess, li, in.r, s));
+      CALL(residual_add(&x, &in, t, post_attention, &layer->pre_feedforward_norm, eps, s));
+    } else {
+      CALL(attention(&t, sess, li, &in, x, attend, ctx, s));
+      CALL(residual_linear(&x, &in, &layer->o, t, post_attention, &layer->pre_feedforward_norm, fuse, eps, s));
+    }
     const lm_norm* next = li + 1 < c->num_layers ? &m->layers[li + 1].input_norm : &m->final_norm;
-    CALL(lm_add_norm_apply(&x, &r, next, t, c->norm_eps, s));
+    if (c->moe_layer[li]) {
+      CALL(input_normed(&in, x, eps, s));
+      CALL(lm_moe_apply(&t, m, layer, in.r, s));
+      CALL(residual_add(&x, &in, t, post_feedforward, next, eps, s));
+    } else {
+      CALL(mlp_hidden(&t, m, layer, &in, x, s));
+      CALL(residual_linear(&x, &in, &layer->down, t, post_feedforward, next, fuse, eps, s));
+    }
   }
-  if (c->num_layers == 0) CALL(lm_norm_apply(&r, &m->final_norm, x, c->norm_eps, s));
+  CALL(input_normed(&in, x, eps, s));
+  mlx_array_free(r);
+  r = in.r;
+  in.r = mlx_array_new();
   mlx_array_free(x);
   x = r; /* the final norm's output */
   r = mlx_array_new();
@@ -393,6 +486,8 @@ cleanup:
   mlx_array_free(x);
   mlx_array_free(r);
   mlx_array_free(t);
+  mlx_array_free(in.r);
+  mlx_array_free(in.ss);
   return status;
 }
 

@@ -1,12 +1,14 @@
 /* mlx-c fast.h constructors: rms_norm, layer_norm, rope (static and array offsets) and scaled
  * dot-product attention, and mlxc/fast.h's add_rms_norm, glu, rope_kv and gated_linear, each one
- * fused kernel (backend/cpu/fast.c, glu.c, gated_gemv.c), gated_linear of several rows excepted. */
+ * fused kernel (backend/cpu/fast.c, glu.c, gated_gemv.c), gated_linear of several rows excepted
+ * (linear_residual and rms_norm_linear: fast_norm_linear.c). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "mlx/c/fast.h"
 #include "mlx/c/ops.h"
 #include "mlxc/fast.h"
+#include "ops/fast_internal.h"
 #include "ops/fast_params.h"
 #include "ops/ops_common.h"
 #include "ops/primitives.h"
@@ -271,7 +273,7 @@ int mlxc_fast_add_rms_norm(mlx_array* sum, mlx_array* normed, const mlx_array x_
   return 0;
 }
 
-static int parse_activation(const char* activation, glu_activation* act, const char* name) {
+int ops_parse_glu_activation(const char* activation, glu_activation* act, const char* name) {
   if (activation && !strcmp(activation, "silu"))
     *act = GLU_SILU;
   else if (activation && !strcmp(activation, "gelu_tanh"))
@@ -288,7 +290,7 @@ int mlxc_fast_glu(mlx_array* res, const mlx_array gate_, const mlx_array up_, co
   if (!u) return 1;
   if (check_float_pair(g, u, name, "gate", "up")) return 1;
   glu_activation act = GLU_SILU;
-  if (parse_activation(activation, &act, name)) return 1;
+  if (ops_parse_glu_activation(activation, &act, name)) return 1;
   glu_activation* p = malloc(sizeof *p);
   if (!p) return util_error("out of memory");
   *p = act;
@@ -379,7 +381,7 @@ int mlxc_fast_gated_linear(mlx_array* res, const mlx_array x_, const mlx_array w
     return util_error("%s: x must be float32, float16 or bfloat16 (got %s)", name, core_dtype_name(x->dtype));
   const int64_t K = x->shape[x->ndim - 1];
   gated_gemv_params params = {GLU_SILU, scales != NULL, 0, 0};
-  if (parse_activation(activation, &params.activation, name)) return 1;
+  if (ops_parse_glu_activation(activation, &params.activation, name)) return 1;
   if (scales ? check_quantized_weight(x, w, scales, biases, group_size, bits, K, &params, name)
              : check_plain_weight(x, w, biases, group_size, bits, K, name))
     return 1;

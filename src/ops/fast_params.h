@@ -29,6 +29,17 @@ typedef struct {
   int bits, group_size; /* quantized only */
 } gated_gemv_params;
 
+/* linear_residual (no params): inputs x (one row, K), w (N, K), residual (N); outputs sum (N) and
+ * sumsq (N / 4, float32). */
+
+/* rms_norm_linear: inputs h (one row, D), sumsq (P, float32), w ((N or 2I), D), then [norm
+ * weight (D)], then [bias (N)]. gated: the output is glu(activation) of the stacked halves. */
+typedef struct {
+  float eps;
+  bool has_norm_weight, has_bias, gated;
+  glu_activation activation; /* gated only */
+} norm_linear_params;
+
 typedef enum { SDPA_MASK_NONE, SDPA_MASK_CAUSAL, SDPA_MASK_ARRAY } sdpa_mask_kind;
 
 typedef struct {

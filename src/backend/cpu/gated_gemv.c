@@ -12,14 +12,15 @@
 #include "backend/cpu/gemv.h"
 #include "backend/cpu/glu.h"
 #include "backend/cpu/kernels.h"
+#include "backend/cpu/linear_row.h"
 #include "backend/cpu/qgemv.h"
 #include "backend/cpu/rows.h"
 #include "ops/fast_params.h"
 #include "util/error.h"
 
-/* y (N) = W x for a plain half weight (N, K) of x's dtype, through gemv.c as matmul computes one
- * row (float32 rows are composed when the op is built, ops/fast.c). */
-static int plain_products(float* y, const float* x, const core_array* w, int64_t N, int64_t K) {
+/* w is float16 or bfloat16: the fused ops compose float32 when they are built (ops/fast.c,
+ * ops/fast_norm_linear.c). */
+int cpu_linear_row_plain(float* y, const float* x, const core_array* w, int64_t N, int64_t K) {
   void* owned = NULL;
   const void* data = core_array_ptr(w);
   int64_t ldw = w->strides[0];
@@ -31,6 +32,12 @@ static int plain_products(float* y, const float* x, const core_array* w, int64_t
   cpu_gemv_half_rows(y, x, 1, data, ldw, N, K, w->dtype == MLX_BFLOAT16);
   free(owned);
   return 0;
+}
+
+void cpu_linear_row_glu_store(float* y, float* t, int64_t D, glu_activation act, core_array* out) {
+  cpu_round_row(y, 2 * D, out->dtype); /* the linear layer's output, stored in the dtype */
+  cpu_glu_row(y, y + D, t, D, act, out->dtype);
+  cpu_row_from_f32(y, core_array_ptr(out), out->dtype, 1, D);
 }
 
 /* y (N) = dequantize(W) x for affine-quantized inputs w, scales, biases, as quantized_matmul
@@ -58,12 +65,8 @@ int cpu_eval_gated_gemv(core_node* node, core_array** outputs) {
   float *x32 = buf, *y = x32 + K, *t = y + 2 * D; /* x (K); y (2D): gate then up; t (D) scratch */
   cpu_convert(x32, MLX_FLOAT32, core_array_ptr(x), x->dtype, x->shape, x->strides, x->ndim);
   int status = p->quantized ? quantized_products(y, x32, node, 2 * D, K)
-                            : plain_products(y, x32, node->inputs[1], 2 * D, K);
-  if (!status) {
-    cpu_round_row(y, 2 * D, out->dtype); /* the linear layer's output, stored in the dtype */
-    cpu_glu_row(y, y + D, t, D, p->activation, out->dtype);
-    cpu_row_from_f32(y, core_array_ptr(out), out->dtype, 1, D);
-  }
+                            : cpu_linear_row_plain(y, x32, node->inputs[1], 2 * D, K);
+  if (!status) cpu_linear_row_glu_store(y, t, D, p->activation, out);
   free(buf);
   return status;
 }

@@ -136,6 +136,23 @@ template <> struct float_dt<MLX_BFLOAT16> {
   static __device__ S st(C v) { return f32_to_bf16(v); }
 };
 
+__device__ __forceinline__ float warp_sum(float v) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+// Block-wide sum; every thread gets the result, the same in every block of one launch (a fixed
+// order). `scratch` holds 32 floats.
+__device__ __forceinline__ float block_sum(float v, float* scratch) {
+  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = (blockDim.x + 31) >> 5;
+  v = warp_sum(v);
+  __syncthreads();
+  if (lane == 0) scratch[warp] = v;
+  __syncthreads();
+  float t = lane < warps ? scratch[lane] : 0.0f;
+  return warp_sum(t);
+}
+
 // v rounded to dtype DT (float32: unchanged), as storing and loading it would round it.
 template <int DT>
 __device__ __forceinline__ float round_as(float v) {

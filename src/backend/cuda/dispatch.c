@@ -642,6 +642,52 @@ static int k_gated_gemv(core_node* node, core_array** outputs) {
   return gpu_launch_gated_gemv(dev, x->dtype, gelu, D, K, px, pw, w->strides[0], po, ready);
 }
 
+/* linear_residual (mlxc_fast_linear_residual of one row): inputs x, w, residual; outputs the sum
+ * and its sums of squares by runs of 4. Half types in the decode GEMV's layouts; the rest runs on
+ * the CPU. */
+static int k_linear_residual(core_node* node, core_array** outputs) {
+  core_array *x = node->inputs[0], *w = node->inputs[1], *res = node->inputs[2], *sum = outputs[0];
+  const int64_t K = x->shape[x->ndim - 1], N = sum->shape[sum->ndim - 1];
+  if ((x->dtype != MLX_FLOAT16 && x->dtype != MLX_BFLOAT16) || N % 4 || !res->row_contiguous ||
+      !gpu_gemv_layout_ok(K, x->strides[x->ndim - 1], w->strides[1], w->strides[0]))
+    return GPU_KERNEL_DECLINED;
+  int dev = device_of(node);
+  const void *px, *pw, *pr;
+  void *ps, *pss;
+  if (gpu_device_ptr(x, dev, &px) || gpu_device_ptr(w, dev, &pw) || gpu_device_ptr(res, dev, &pr) ||
+      gpu_alloc_output(sum, dev, &ps) || gpu_alloc_output(outputs[1], dev, &pss))
+    return 1;
+  return gpu_launch_gemv_residual(dev, x->dtype, N, K, px, pw, w->strides[0], pr, ps, pss, gpu_array_settled(dev, w));
+}
+
+/* rms_norm_linear (mlxc_fast_rms_norm_linear of one row): inputs h, sumsq, w, [norm weight],
+ * [bias]. Half types, h and the norm weight contiguous and, with w's rows, 16-byte aligned. */
+static int k_rms_norm_linear(core_node* node, core_array** outputs) {
+  const norm_linear_params* p = node->params;
+  core_array *h = node->inputs[0], *ss = node->inputs[1], *w = node->inputs[2], *out = outputs[0];
+  core_array* nw = p->has_norm_weight ? node->inputs[3] : NULL;
+  core_array* bias = p->has_bias ? node->inputs[3 + p->has_norm_weight] : NULL;
+  const int64_t K = h->shape[h->ndim - 1], N = out->shape[out->ndim - 1], parts = ss->shape[ss->ndim - 1];
+  if ((h->dtype != MLX_FLOAT16 && h->dtype != MLX_BFLOAT16) || !h->row_contiguous || !ss->row_contiguous ||
+      ss->dtype != MLX_FLOAT32 || parts > 0x7fffffff || (nw && (!nw->row_contiguous || nw->dtype != h->dtype)) ||
+      (bias && bias->dtype != h->dtype) || !gpu_gemv_layout_ok(K, 1, w->strides[1], w->strides[0]))
+    return GPU_KERNEL_DECLINED;
+  int dev = device_of(node);
+  const void *ph, *pss, *pw, *pnw = NULL, *pb = NULL;
+  void* po;
+  if (gpu_device_ptr(h, dev, &ph) || gpu_device_ptr(ss, dev, &pss) || gpu_device_ptr(w, dev, &pw) ||
+      (nw && gpu_device_ptr(nw, dev, &pnw)) || (bias && gpu_device_ptr(bias, dev, &pb)))
+    return 1;
+  if (!gpu_gemv_norm_ok(K, ph, pw, w->strides[0], pnw)) return GPU_KERNEL_DECLINED;
+  if (gpu_alloc_output(out, dev, &po)) return 1;
+  const bool settled = gpu_array_settled(dev, w);
+  if (p->gated)
+    return gpu_launch_gated_gemv_norm(dev, h->dtype, p->activation == GLU_GELU_TANH, N, K, ph, pss, (int)parts, pnw,
+                                      p->eps, pw, w->strides[0], po, settled);
+  return gpu_launch_gemv_norm(dev, h->dtype, N, K, ph, pss, (int)parts, pnw, p->eps, pw, w->strides[0], pb,
+                              bias ? bias->strides[bias->ndim - 1] : 0, po, settled);
+}
+
 static int k_dequantize(core_node* node, core_array** outputs) {
   const quant_params* p = node->params;
   core_array *w = node->inputs[0], *out = outputs[0];
@@ -808,6 +854,8 @@ const gpu_entry gpu_core_kernels[] = {
     {&prim_select, k_select},
     {&prim_quantized_matmul, k_quantized_matmul},
     {&prim_gated_gemv, k_gated_gemv},
+    {&prim_linear_residual, k_linear_residual},
+    {&prim_rms_norm_linear, k_rms_norm_linear},
     {&prim_dequantize, k_dequantize},
     {&prim_random_bits, k_random_bits},
     {NULL, NULL},
