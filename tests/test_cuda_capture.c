@@ -9,6 +9,7 @@
 
 #include "lm/decode_step.h"
 #include "lm/fused_layers.h"
+#include "lm/model.h"
 #include "mlxc/capture.h"
 #include "mlxc/error.h"
 #include "mlxc/lm.h"
@@ -354,6 +355,52 @@ TEST(lm_fused_decode_layers) {
   }
 }
 
+/* The decode step's norms inside its projections (mlxc_fast_linear_residual and
+ * mlxc_fast_rms_norm_linear: bfloat16 steps on the GPU) against the separate norm kernels
+ * (MLXC_FUSED_NORMS=0), both replayed, on bfloat16 conversions of the fixtures: stacked q/k/v
+ * with biases (qwen2), q/k norms (qwen3), phi3's checkpoint layout; the mean squares are added in
+ * another order, which may move a near tie, so the first 10 tokens must agree. */
+TEST(lm_fused_norms) {
+  static const char* const archs[] = {"llama", "qwen2", "qwen3", "phi3"};
+  for (size_t a = 0; a < sizeof archs / sizeof archs[0]; a++) {
+    char src[1024], dst[1100];
+    snprintf(src, sizeof src, "%s/tests/fixtures/lm/%s", test_source_dir(), archs[a]);
+    snprintf(dst, sizeof dst, "/tmp/mlxc-test-norms-%d-%s-bf16", (int)getpid(), archs[a]);
+    mlxc_lm_convert_params cp = {false, 0, 0, "bfloat16", MLX_BFLOAT16};
+    mlxc_lm_model* m = NULL;
+    CHECK_MSG(mlxc_lm_convert(src, dst, &cp) == 0 && mlxc_lm_load(&m, dst, gpu) == 0, "%s: %s", archs[a],
+              mlxc_last_error());
+    if (!m) continue;
+    int32_t prompt[100];
+    for (int i = 0; i < 100; i++) prompt[i] = (int32_t)((i * 37 + 11) % 256);
+    mlxc_lm_generate_params p = mlxc_lm_generate_default_params();
+    p.max_tokens = 30;
+    mlxc_lm_generation runs[2];
+    for (int r = 0; r < 2; r++) {
+      if (r == 1) setenv("MLXC_FUSED_NORMS", "0", 1);
+      unsigned long fused = lm_decoder_fused_norm_builds();
+      mlxc_lm_session* s = NULL;
+      CHECK(mlxc_lm_session_new(&s, m) == 0);
+      CHECK_MSG(mlxc_lm_generate(s, prompt, 100, &p, &runs[r]) == 0, "%s: generate: %s", archs[a], mlxc_last_error());
+      mlxc_lm_session_free(s);
+      if (r == 0) CHECK_MSG(lm_decoder_fused_norm_builds() > fused, "%s: the fused norms were not taken", archs[a]);
+      else CHECK_MSG(lm_decoder_fused_norm_builds() == fused, "%s: MLXC_FUSED_NORMS=0 was not obeyed", archs[a]);
+    }
+    unsetenv("MLXC_FUSED_NORMS");
+    size_t same = 0;
+    float worst = 0;
+    for (size_t i = 0; i < runs[0].n_ids && i < runs[1].n_ids && runs[0].ids[i] == runs[1].ids[i]; i++, same++) {
+      float d = fabsf(runs[0].logprobs[i] - runs[1].logprobs[i]);
+      worst = d > worst ? d : worst;
+    }
+    printf("  %s bf16: %zu of %zu tokens the same, log-probabilities within %.2g\n", archs[a], same, runs[1].n_ids, worst);
+    CHECK_MSG(same >= 10, "%s: fused-norm tokens differ from position %zu", archs[a], same);
+    CHECK_MSG(worst < 0.05f, "%s: log-probabilities differ by %g", archs[a], worst);
+    for (int r = 0; r < 2; r++) mlxc_lm_generation_free(&runs[r]);
+    mlxc_lm_free(m);
+  }
+}
+
 /* Sampled generation on the GPU (temperature, top-p, top-k): the recorded step samples on the
  * device from the host generator's draws. The same seed gives the same tokens again, and the same
  * tokens as the host sampler reading the whole row (MLXC_HOST_SAMPLER), across a re-recording. */
@@ -573,6 +620,7 @@ int main(void) {
   RUN(recording_failures);
   RUN(lm_replayed_decode);
   RUN(lm_fused_decode_layers);
+  RUN(lm_fused_norms);
   RUN(lm_sampled_decode_on_device);
   RUN(lm_steps_queued_ahead);
   RUN(device_copy_and_readback);

@@ -404,11 +404,14 @@ cleanup:
   return status;
 }
 
-/* Whether a step's norms can run inside its projections (sublayer_input): one row on the GPU,
- * without Gemma's post-norms. MLXC_FUSED_NORMS=0 turns it off (comparisons). */
+/* Whether a step's norms can run inside its projections (sublayer_input): one float16/bfloat16
+ * row on the GPU (the fused kernels' case; float32 would compose), without Gemma's post-norms.
+ * MLXC_FUSED_NORMS=0 turns it off (comparisons). */
 static bool fused_norms(const mlxc_lm_model* m, mlx_array x) {
   const char* env = getenv("MLXC_FUSED_NORMS");
-  if ((env && !strcmp(env, "0")) || m->arch->gemma_norms || mlx_array_size(x) != (size_t)mlx_array_dim(x, (int)mlx_array_ndim(x) - 1))
+  mlx_dtype dt = mlx_array_dtype(x);
+  if ((env && !strcmp(env, "0")) || m->arch->gemma_norms || (dt != MLX_FLOAT16 && dt != MLX_BFLOAT16) ||
+      mlx_array_size(x) != (size_t)mlx_array_dim(x, (int)mlx_array_ndim(x) - 1))
     return false;
   mlx_device dev = mlx_device_new();
   mlx_device_type type = MLX_CPU;
@@ -416,6 +419,10 @@ static bool fused_norms(const mlxc_lm_model* m, mlx_array x) {
   mlx_device_free(dev);
   return gpu;
 }
+
+static unsigned long fused_norm_builds;
+
+unsigned long lm_decoder_fused_norm_builds(void) { return fused_norm_builds; }
 
 int lm_decoder_run(mlxc_lm_session* sess, mlx_array ids, lm_attend_fn attend, void* ctx, mlx_array* logits) {
   const mlxc_lm_model* m = sess->model;
@@ -430,6 +437,7 @@ int lm_decoder_run(mlxc_lm_session* sess, mlx_array ids, lm_attend_fn attend, vo
   CALL(lm_embed_apply(&x, &m->embed, ids, s)); /* (B, L, D) */
   CALL(lm_embed_scale(&x, m, s));
   const bool fuse = fused_norms(m, x);
+  fused_norm_builds += fuse;
   const float eps = c->norm_eps;
   /* Each residual connection and the norm after it are one op (lm_add_norm_apply, or the
    * projection's GEMV: residual_linear): in is the next sub-layer's input, the last one's the

@@ -229,6 +229,9 @@ typedef int (*lm_attend_fn)(mlx_array* out, mlxc_lm_session* session, int layer,
 /* The decoder's graph for ids (B, n) with `attend` as every attention layer's core: logits as
  * lm_decoder_forward, built and not evaluated; the session's offset is left as it is. */
 int lm_decoder_run(mlxc_lm_session* session, mlx_array ids, lm_attend_fn attend, void* ctx, mlx_array* logits);
+/* How many forward passes lm_decoder_run has built with the norms inside the projections (a
+ * one-row half-precision step on the GPU; tests check that the fused path was taken). */
+unsigned long lm_decoder_fused_norm_builds(void);
 /* The RoPE of `layer` for L new positions: rotated dims, base (or freqs, the model's table;
  * freqs is borrowed, not to be freed). */
 typedef struct {
