@@ -497,82 +497,122 @@ TEST(gated_gemv) {
     }
 }
 
+/* w (rows, K) of dt as the layer weights of a test: plain (bits 0), or quantized by mlx_quantize
+ * in groups of 64 into *w, *sc, *bs. */
+static void test_linear_weights(mlx_array* w, mlx_array* sc, mlx_array* bs, int rows, int K, int bits, mlx_dtype dt) {
+  int shape[2] = {rows, K};
+  *w = rand_array(shape, 2, dt, -0.1, 0.1);
+  *sc = mlx_array_new();
+  *bs = mlx_array_new();
+  if (!bits) return;
+  mlx_vector_array q = mlx_vector_array_new();
+  mlx_optional_int gs = {64, true}, nb = {bits, true};
+  CHECK(mlx_quantize(&q, *w, gs, nb, "affine", mlx_array_new(), cpu) == 0);
+  mlx_vector_array_get(w, q, 0);
+  mlx_vector_array_get(sc, q, 1);
+  mlx_vector_array_get(bs, q, 2);
+  mlx_vector_array_free(q);
+}
+
+/* x W^T on stream st, plain or quantized (test_linear_weights). */
+static void test_linear(mlx_array* out, mlx_array x, mlx_array w, mlx_array sc, mlx_array bs, int bits, mlx_stream st) {
+  mlx_optional_int gs = {64, true}, nb = {bits, true};
+  if (bits) {
+    CHECK(mlx_quantized_matmul(out, x, w, sc, bs, true, gs, nb, "affine", st) == 0);
+    return;
+  }
+  mlx_array wt = mlx_array_new();
+  mlx_transpose(&wt, w, st);
+  CHECK(mlx_matmul(out, x, wt, st) == 0);
+  mlx_array_free(wt);
+}
+
 /* The decode step's norm fusion (mlxc_fast_linear_residual, then mlxc_fast_rms_norm_linear on its
- * outputs) against the GPU's composed ops: the residual GEMV's sum bit for bit (the same split of
- * K), its sums of squares to float32 rounding (the
- * composed sum adds the 4 squares in another order); the normalised projections to the norm-wise
- * tolerance (the mean square is added up in another order, which may move a normalised value by
- * an ulp), plain, with a bias, gated, with and without the norm's weight; and the CPU's fused ops. */
-static void check_norm_linear(int K, int N, mlx_dtype dt) {
-  int sx[2] = {1, K}, sw[2] = {N, K}, sr[2] = {1, N}, sg[2] = {2 * N, N}, sp[2] = {N, N}, sb[1] = {N};
-  int four[3] = {1, N / 4, 4};
-  mlx_array x = rand_array(sx, 2, dt, -1, 1), w = rand_array(sw, 2, dt, -0.1, 0.1), res = rand_array(sr, 2, dt, -2, 2);
-  mlx_array wo = rand_array(sg, 2, dt, -0.1, 0.1), nw = rand_array(sb, 1, dt, 0.5, 1.5), bias = rand_array(sb, 1, dt, -1, 1);
-  mlx_array wp = rand_array(sp, 2, dt, -0.1, 0.1);
-  mlx_array sum = mlx_array_new(), ss = mlx_array_new(), csum = mlx_array_new(), css = mlx_array_new();
-  mlx_array wt = mlx_array_new(), t = mlx_array_new(), f = mlx_array_new();
+ * outputs), plain and 4- and 8-bit weights, against the GPU's composed ops: the residual GEMV's
+ * sum and scaled bit for bit (the same GEMV kernel's sums), its sums of squares by runs of 4 to
+ * float32 rounding (the composed sum adds them in another order; N = 902 leaves a block partly
+ * empty and the last run short); the projections of the
+ * normalised row, plain, with a bias, gated, to the norm-wise tolerance (the norm's factor comes
+ * after the product instead of before it, and the mean square is added in another order); and
+ * the CPU's fused ops. */
+static void check_norm_linear(int K, int N, int bits, mlx_dtype dt) {
+  int sx[2] = {1, K}, sr[2] = {1, N}, sb[1] = {N};
+  mlx_array x = rand_array(sx, 2, dt, -1, 1), res = rand_array(sr, 2, dt, -2, 2);
+  mlx_array nw = rand_array(sb, 1, dt, 0.5, 1.5), bias = rand_array(sb, 1, dt, -1, 1);
+  mlx_array w, sc, bs, wp, psc, pbs, wg, gsc, gbs;
+  test_linear_weights(&w, &sc, &bs, N, K, bits, dt);
+  test_linear_weights(&wp, &psc, &pbs, N, N, bits, dt);
+  test_linear_weights(&wg, &gsc, &gbs, 2 * N, N, bits, dt);
+  mlx_optional_int gs = {64, bits != 0}, nb = {bits, bits != 0};
+  mlx_array sum = mlx_array_new(), ss = mlx_array_new(), scaled = mlx_array_new(), csum = mlx_array_new();
+  mlx_array css = mlx_array_new(), cscaled = mlx_array_new(), t = mlx_array_new(), f = mlx_array_new();
+  mlx_array ref_scaled = mlx_array_new(), none = mlx_array_new();
   char what[128];
-  CHECK_MSG(mlxc_fast_linear_residual(&sum, &ss, x, w, res, gpu) == 0, "%s", mlxc_last_error());
-  CHECK_MSG(made_on_gpu(sum), "linear_residual %s: not computed on the GPU", dname(dt));
-  mlx_transpose(&wt, w, gpu);
-  mlx_matmul(&t, x, wt, gpu);
+  snprintf(what, sizeof what, "linear_residual %s %d-bit K %d N %d", dname(dt), bits, K, N);
+  CHECK_MSG(mlxc_fast_linear_residual(&sum, &ss, &scaled, x, w, sc, bs, gs, nb, res, nw, gpu) == 0, "%s: %s", what,
+            mlxc_last_error());
+  CHECK_MSG(made_on_gpu(sum), "%s: not computed on the GPU", what);
+  test_linear(&t, x, w, sc, bs, bits, gpu);
   mlx_add(&t, res, t, gpu);
+  mlx_multiply(&ref_scaled, t, nw, gpu);
   mlx_astype(&f, t, MLX_FLOAT32, gpu);
   mlx_square(&f, f, gpu);
-  mlx_reshape(&f, f, four, 3, gpu);
+  int axis[1] = {1}, low[1] = {0}, high[1] = {(4 - N % 4) % 4}, runs[3] = {1, (N + 3) / 4, 4};
+  mlx_array zero = mlx_array_new_float(0.0f);
+  mlx_pad(&f, f, axis, 1, low, 1, high, 1, zero, "constant", gpu); /* a short last run */
+  mlx_array_free(zero);
+  mlx_reshape(&f, f, runs, 3, gpu);
   mlx_sum_axis(&css, f, -1, false, gpu);
-  snprintf(what, sizeof what, "linear_residual %s K %d N %d: sum vs the GPU's composed ops", dname(dt), K, N);
   compare(what, sum, t, 0, 0, 0);
-  snprintf(what, sizeof what, "linear_residual %s K %d N %d: sumsq", dname(dt), K, N);
+  compare(what, scaled, ref_scaled, 0, 0, 0);
   compare(what, ss, css, 4e-7, 0, 0);
-  CHECK(mlxc_fast_linear_residual(&csum, &css, x, w, res, cpu) == 0);
-  snprintf(what, sizeof what, "linear_residual %s K %d N %d: GPU vs CPU", dname(dt), K, N);
+  CHECK(mlxc_fast_linear_residual(&csum, &css, &cscaled, x, w, sc, bs, gs, nb, res, nw, cpu) == 0);
+  snprintf(what, sizeof what, "linear_residual %s %d-bit K %d N %d: GPU vs CPU", dname(dt), bits, K, N);
   compare(what, sum, csum, 0, 0, norm_tol(dt));
-  mlx_array none = mlx_array_new();
-  for (int variant = 0; variant < 5; variant++) {
-    /* 0 plain, 1 with a bias, 2 no norm weight, 3 gated silu, 4 gated gelu_tanh */
-    const char* act = variant == 3 ? "silu" : variant == 4 ? "gelu_tanh" : NULL;
-    mlx_array weight = variant == 2 ? none : nw, b = variant == 1 ? bias : none, lw = act ? wo : wp;
+  for (int variant = 0; variant < 4; variant++) {
+    /* 0 plain, 1 with a bias, 2 gated silu, 3 gated gelu_tanh */
+    const char* act = variant == 2 ? "silu" : variant == 3 ? "gelu_tanh" : NULL;
+    mlx_array b = variant == 1 ? bias : none, lw = act ? wg : wp, lsc = act ? gsc : psc, lbs = act ? gbs : pbs;
     mlx_array go = mlx_array_new(), co = mlx_array_new(), ref = mlx_array_new(), normed = mlx_array_new();
-    mlx_array lwt = mlx_array_new();
-    snprintf(what, sizeof what, "rms_norm_linear %s D %d variant %d", dname(dt), N, variant);
-    CHECK_MSG(mlxc_fast_rms_norm_linear(&go, sum, ss, weight, 1e-5f, lw, b, act, gpu) == 0, "%s: %s", what,
+    snprintf(what, sizeof what, "rms_norm_linear %s %d-bit D %d variant %d", dname(dt), bits, N, variant);
+    CHECK_MSG(mlxc_fast_rms_norm_linear(&go, scaled, ss, 1e-5f, lw, lsc, lbs, gs, nb, b, act, gpu) == 0, "%s: %s", what,
               mlxc_last_error());
     CHECK_MSG(made_on_gpu(go), "%s: not computed on the GPU", what);
-    CHECK(mlxc_fast_rms_norm_linear(&co, sum, ss, weight, 1e-5f, lw, b, act, cpu) == 0);
-    CHECK(mlx_fast_rms_norm(&normed, sum, weight, 1e-5f, gpu) == 0);
+    CHECK(mlxc_fast_rms_norm_linear(&co, scaled, ss, 1e-5f, lw, lsc, lbs, gs, nb, b, act, cpu) == 0);
+    CHECK(mlx_fast_rms_norm(&normed, sum, nw, 1e-5f, gpu) == 0);
     if (act) {
-      mlx_optional_int unset = {0, false};
-      CHECK(mlxc_fast_gated_linear(&ref, normed, lw, none, none, unset, unset, act, gpu) == 0);
+      CHECK(mlxc_fast_gated_linear(&ref, normed, lw, lsc, lbs, gs, nb, act, gpu) == 0);
     } else {
-      mlx_transpose(&lwt, lw, gpu);
-      CHECK((variant == 1 ? mlx_addmm(&ref, b, normed, lwt, 1.0f, 1.0f, gpu) : mlx_matmul(&ref, normed, lwt, gpu)) == 0);
+      test_linear(&ref, normed, lw, lsc, lbs, bits, gpu);
+      if (variant == 1) mlx_add(&ref, ref, b, gpu);
     }
     compare(what, go, ref, 0, 0, norm_tol(dt));
-    snprintf(what, sizeof what, "rms_norm_linear %s D %d variant %d: GPU vs CPU", dname(dt), N, variant);
+    snprintf(what, sizeof what, "rms_norm_linear %s %d-bit D %d variant %d: GPU vs CPU", dname(dt), bits, N, variant);
     compare(what, go, co, 0, 0, norm_tol(dt));
-    mlx_array all[] = {go, co, ref, normed, lwt};
+    mlx_array all[] = {go, co, ref, normed};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) mlx_array_free(all[i]);
   }
   /* The mean square from one total (any split of the sum of squares will do). */
   mlx_array total = mlx_array_new(), go = mlx_array_new(), normed = mlx_array_new(), ref = mlx_array_new();
-  mlx_array wot = mlx_array_new();
   mlx_sum_axis(&total, ss, -1, true, gpu);
-  CHECK(mlxc_fast_rms_norm_linear(&go, sum, total, nw, 1e-5f, wo, none, NULL, gpu) == 0);
+  CHECK(mlxc_fast_rms_norm_linear(&go, scaled, total, 1e-5f, wp, psc, pbs, gs, nb, none, NULL, gpu) == 0);
   mlx_fast_rms_norm(&normed, sum, nw, 1e-5f, gpu);
-  mlx_transpose(&wot, wo, gpu);
-  mlx_matmul(&ref, normed, wot, gpu);
-  snprintf(what, sizeof what, "rms_norm_linear %s D %d from one total", dname(dt), N);
+  test_linear(&ref, normed, wp, psc, pbs, bits, gpu);
+  snprintf(what, sizeof what, "rms_norm_linear %s %d-bit D %d from one total", dname(dt), bits, N);
   compare(what, go, ref, 0, 0, norm_tol(dt));
-  mlx_array all[] = {x, w, wp, res, wo, nw, bias, sum, ss, csum, css, wt, t, f, total, go, normed, ref, wot};
+  mlx_array all[] = {x, res, nw, bias, w, sc, bs, wp, psc, pbs, wg, gsc, gbs, sum, ss, scaled, csum, css, cscaled, t,
+                     f, ref_scaled, total, go, normed, ref};
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) mlx_array_free(all[i]);
 }
 
 TEST(norm_linear) {
   const mlx_dtype types[2] = {MLX_BFLOAT16, MLX_FLOAT16};
-  const int shapes[3][2] = {{896, 896}, {4864, 896}, {4096, 4096}}; /* K, N */
+  const int shapes[4][2] = {{896, 896}, {4864, 896}, {4096, 4096}, {1024, 902}}; /* K, N */
+  const int bits[3] = {0, 4, 8};
   for (int t = 0; t < 2; t++)
-    for (int i = 0; i < 3; i++) check_norm_linear(shapes[i][0], shapes[i][1], types[t]);
+    for (int i = 0; i < 4; i++)
+      for (int b = 0; b < 3; b++)
+        if (!bits[b] || shapes[i][1] % 64 == 0) check_norm_linear(shapes[i][0], shapes[i][1], bits[b], types[t]);
 }
 
 TEST(rope_variants) {

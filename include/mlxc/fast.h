@@ -15,13 +15,16 @@
  *     out = act(x W_gate^T) * (x W_up^T), w stacking W_gate over W_up, plain or quantized (the
  *     gated MLP's first half: a batch-1 decode step runs it as one GEMV with the activation in
  *     its epilogue)
- *   mlxc_fast_linear_residual(&sum, &sumsq, x, w, residual, s)
- *     sum = residual + x W^T; sumsq = the squares of sum added over each run of 4 features (the
- *     statistics the next rms_norm needs, so that it can run inside the next projection)
- *   mlxc_fast_rms_norm_linear(&out, h, sumsq, norm_weight, eps, w, bias, activation, s)
- *     out = mlx_fast_rms_norm(h, norm_weight, eps) W^T (+ bias), or its gated form (as
- *     gated_linear), with the mean square taken from sumsq (a decode step's norm inside the
- *     projection it feeds: no kernel of its own)
+ *   mlxc_fast_linear_residual(&sum, &sumsq, &scaled, x, w, scales, biases, group_size, bits,
+ *                             residual, norm_weight, s)
+ *     sum = residual + x W^T; sumsq = the squares of sum added by runs of 4 features; scaled =
+ *     sum * norm_weight (what the next rms_norm needs, so that it can run inside the next
+ *     projection)
+ *   mlxc_fast_rms_norm_linear(&out, scaled, sumsq, eps, w, scales, biases, group_size, bits,
+ *                             bias, activation, s)
+ *     out = rsqrt(sum(sumsq) / D + eps) (scaled W^T) (+ bias): mlx_fast_rms_norm(sum, weight,
+ *     eps) W^T with the normalising factor applied after the product, or its gated form (a
+ *     decode step's norm inside the projection it feeds: no kernel of its own)
  *
  * Results are those of the composed ops, rounding included: the sum is rounded to its dtype
  * before it is normalised, each product of gated_linear before the activation. Every function
@@ -75,26 +78,43 @@ int mlxc_fast_gated_linear(mlx_array* res, const mlx_array x, const mlx_array w,
                            const mlx_array biases, mlx_optional_int group_size, mlx_optional_int bits,
                            const char* activation, const mlx_stream s);
 
-/* x (..., K), w (N, K) and residual (..., N): float32, float16 or bfloat16, one dtype; N a
- * multiple of 4. *sum = residual + x W^T, the product rounded to the dtype before the addition
- * (as mlx_matmul then mlx_add round). *sumsq: float32 (..., N / 4), element j the float32 sum
- * s[4j]^2 + s[4j+1]^2 + s[4j+2]^2 + s[4j+3]^2 of sum's values, added in that order. One
- * half-precision row is one fused kernel (a GEMV whose epilogue adds the residual); the rest runs
- * the composed ops. */
-int mlxc_fast_linear_residual(mlx_array* sum, mlx_array* sumsq, const mlx_array x, const mlx_array w,
-                              const mlx_array residual, const mlx_stream s);
+/* x (..., K) and residual (..., N): float32, float16 or bfloat16, one dtype.
+ * The linear layer as mlx_quantized_matmul (transpose true) or mlx_matmul take it: plain w (N,
+ * K) of x's dtype with scales, biases empty and group_size, bits unset; or MLX's affine layout,
+ * w packed uint32 (N, K * bits / 32) with scales and biases (N, K / group) of x's dtype (bits 2,
+ * 3, 4, 5, 6 or 8, default 4; group_size 32, 64 or 128, default 64). norm_weight: empty or (N)
+ * of x's dtype.
+ *   *sum = residual + x W^T, the product rounded to the dtype before the addition (as
+ *   mlx_matmul or mlx_quantized_matmul, then mlx_add round);
+ *   *sumsq: float32 (..., P), P = ceil(N / 4): element j the float32 sum s[4j]^2 + s[4j+1]^2 +
+ *   s[4j+2]^2 + s[4j+3]^2 of sum's stored values s (the last run may be shorter), added left to
+ *   right (the consumer adds the runs up: each GEMV block adds only what it needs);
+ *   *scaled = sum * norm_weight rounded to the dtype (mlx_multiply), or sum itself without one.
+ * One half-precision row with plain, 4-bit or 8-bit weights is one fused kernel (a GEMV whose
+ * epilogue adds the residual); the rest runs the composed ops. */
+int mlxc_fast_linear_residual(mlx_array* sum, mlx_array* sumsq, mlx_array* scaled, const mlx_array x,
+                              const mlx_array w, const mlx_array scales, const mlx_array biases,
+                              mlx_optional_int group_size, mlx_optional_int bits, const mlx_array residual,
+                              const mlx_array norm_weight, const mlx_stream s);
 
-/* h (..., D) float32, float16 or bfloat16; sumsq float32 (..., P) whose values add up to the sum
- * of the squares of h's row (mlxc_fast_linear_residual's, or any split of it); norm_weight empty
- * or (D) of h's dtype. normed = mlx_fast_rms_norm(h, norm_weight, eps) with the mean square
- * sum(sumsq) / D (the sum's order unspecified), rounded as rms_norm rounds. activation NULL:
- * *out = normed W^T for w (N, D) of h's dtype, plus bias (N) when given, added as mlx_addmm adds
- * it (one rounding); activation "silu" or "gelu_tanh": *out = mlxc_fast_gated_linear(normed, w,
- * ...) for w stacking W_gate over W_up (2I, D), bias empty. One half-precision row is one fused
- * kernel (the GEMV normalises its input as it stages it); the rest runs the composed ops. */
-int mlxc_fast_rms_norm_linear(mlx_array* out, const mlx_array h, const mlx_array sumsq, const mlx_array norm_weight,
-                              float eps, const mlx_array w, const mlx_array bias, const char* activation,
-                              const mlx_stream s);
+/* scaled (..., D): float32, float16 or bfloat16, the stream h times the norm's weight as
+ * mlxc_fast_linear_residual gives it; sumsq float32 (..., P) whose values add up to the sum of
+ * the squares of h's row (mlxc_fast_linear_residual's runs, or any split of it; the sum's order is
+ * unspecified). With inv =
+ * 1 / sqrt(sum(sumsq) / D + eps) in float32 and W as mlxc_fast_linear_residual takes it ((N, D)
+ * rows):
+ *   activation NULL: *out (..., N) = inv * (scaled W^T), plus bias (N, of scaled's dtype) when
+ *   given, rounded once to the dtype; this is mlx_fast_rms_norm(h, weight, eps) W^T (+ bias)
+ *   with the normalising factor applied after the product instead of before it;
+ *   activation "silu" or "gelu_tanh": w stacks W_gate over W_up ((2I, D) rows), bias empty, and
+ *   *out (..., I) = mlxc_fast_glu of round(inv * (scaled W_gate^T)) and round(inv * (scaled
+ *   W_up^T)).
+ * One half-precision row with plain, 4-bit or 8-bit weights is one fused kernel (the GEMV
+ * applies inv in its epilogue); the rest runs the composed ops. */
+int mlxc_fast_rms_norm_linear(mlx_array* out, const mlx_array scaled, const mlx_array sumsq, float eps,
+                              const mlx_array w, const mlx_array scales, const mlx_array biases,
+                              mlx_optional_int group_size, mlx_optional_int bits, const mlx_array bias,
+                              const char* activation, const mlx_stream s);
 
 #ifdef __cplusplus
 }

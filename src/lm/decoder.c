@@ -30,13 +30,14 @@ static bool gated_linear_fits(const lm_linear* l, mlx_array x) {
 }
 
 /* A sub-layer's input. Normally r, the normalised residual stream. In a decode step on the GPU
- * the last projection adds its output to the stream x and computes the sums of squares ss
- * (mlxc_fast_linear_residual); the norm is then left pending, to run inside the next projection
- * (mlxc_fast_rms_norm_linear) instead of as a kernel of its own. */
+ * the last projection adds its output to the stream x and computes the sums of squares ss and
+ * x times the norm's weight, scaled (mlxc_fast_linear_residual); the norm is then left pending,
+ * its factor applied inside the next projection (mlxc_fast_rms_norm_linear) instead of by a
+ * kernel of its own. */
 typedef struct {
-  mlx_array r, ss;
+  mlx_array r, ss, scaled;
   const lm_norm* norm; /* the norm r applies */
-  bool pending;        /* r not computed: x and ss stand for it */
+  bool pending;        /* r not computed: x, ss and scaled stand for it */
 } sublayer_input;
 
 /* The normalised input for a consumer that does not take a pending norm. */
@@ -46,24 +47,30 @@ static int input_normed(sublayer_input* in, mlx_array x, float eps, mlx_stream s
   return lm_norm_apply(&in->r, in->norm, x, eps, s);
 }
 
-/* Whether l is a plain linear layer of x's dtype (the fused GEMVs' case). */
-static bool plain_linear_of(const lm_linear* l, mlx_array x) {
-  return l->weight.ctx && !l->quantized && mlx_array_dtype(l->weight) == mlx_array_dtype(x);
+/* Whether l's weights suit the fused-norm GEMVs for x: plain of x's dtype, or 4- or 8-bit with
+ * scales and biases of x's dtype. */
+static bool fused_linear_of(const lm_linear* l, mlx_array x) {
+  mlx_dtype dt = mlx_array_dtype(x);
+  if (!l->weight.ctx) return false;
+  if (!l->quantized) return mlx_array_dtype(l->weight) == dt;
+  return (l->bits == 4 || l->bits == 8) && l->biases.ctx && mlx_array_dtype(l->scales) == dt &&
+         mlx_array_dtype(l->biases) == dt;
 }
 
 /* out = l(input), act(gate) * up when act is given (l stacks gate over up): the pending norm
  * inside the GEMV where it fits. */
 static int input_linear(mlx_array* out, const lm_linear* l, sublayer_input* in, mlx_array x, const char* act,
                         float eps, mlx_stream s) {
-  if (in->pending && plain_linear_of(l, x) && !(act && l->bias.ctx))
-    return mlxc_fast_rms_norm_linear(out, x, in->ss, in->norm->weight, eps, l->weight, l->bias, act, s);
+  mlx_optional_int group = {l->group_size, l->quantized}, bits = {l->bits, l->quantized};
+  mlx_array none = mlx_array_new();
+  mlx_array scales = l->quantized ? l->scales : none, biases = l->quantized ? l->biases : none;
+  if (in->pending && fused_linear_of(l, x) && !(act && l->bias.ctx))
+    return mlxc_fast_rms_norm_linear(out, in->scaled, in->ss, eps, l->weight, scales, biases, group, bits, l->bias, act,
+                                     s);
   int status = input_normed(in, x, eps, s);
   if (status) return status;
   if (!act) return lm_linear_apply(out, l, in->r, s);
-  mlx_optional_int group = {l->group_size, l->quantized}, bits = {l->bits, l->quantized};
-  mlx_array none = mlx_array_new();
-  return mlxc_fast_gated_linear(out, in->r, l->weight, l->quantized ? l->scales : none, l->quantized ? l->biases : none,
-                                group, bits, act, s);
+  return mlxc_fast_gated_linear(out, in->r, l->weight, scales, biases, group, bits, act, s);
 }
 
 /* x += post(t) (post: a Gemma post-norm, or NULL), then `in` becomes the input normalised by next. */
@@ -78,13 +85,18 @@ static int residual_add(mlx_array* x, sublayer_input* in, mlx_array t, const lm_
   return status;
 }
 
-/* residual_add of l(t): one GEMV with the residual and the next norm's sums of squares in its
- * epilogue when `fuse` (a decode step on the GPU) and l fits, the norm then left pending. */
+/* residual_add of l(t): one GEMV with the residual, the next norm's sums of squares and the
+ * stream times its weight in its epilogue when `fuse` (a decode step on the GPU) and l fits, the
+ * norm then left pending. */
 static int residual_linear(mlx_array* x, sublayer_input* in, const lm_linear* l, mlx_array t, const lm_norm* post,
                            const lm_norm* next, bool fuse, float eps, mlx_stream s) {
-  if (fuse && !post && plain_linear_of(l, t) && !l->bias.ctx && mlx_array_dtype(*x) == mlx_array_dtype(t) &&
-      mlx_array_dim(*x, (int)mlx_array_ndim(*x) - 1) % 4 == 0) {
-    int status = mlxc_fast_linear_residual(x, &in->ss, t, l->weight, *x, s);
+  mlx_dtype dt = mlx_array_dtype(*x);
+  if (fuse && !post && fused_linear_of(l, t) && !l->bias.ctx && mlx_array_dtype(t) == dt &&
+      (!next->weight.ctx || mlx_array_dtype(next->weight) == dt) && mlx_array_dim(*x, (int)mlx_array_ndim(*x) - 1) % 4 == 0) {
+    mlx_optional_int group = {l->group_size, l->quantized}, bits = {l->bits, l->quantized};
+    mlx_array none = mlx_array_new();
+    int status = mlxc_fast_linear_residual(x, &in->ss, &in->scaled, t, l->weight, l->quantized ? l->scales : none,
+                                           l->quantized ? l->biases : none, group, bits, *x, next->weight, s);
     in->pending = !status;
     in->norm = next;
     return status;
@@ -429,7 +441,7 @@ int lm_decoder_run(mlxc_lm_session* sess, mlx_array ids, lm_attend_fn attend, vo
   const lm_config* c = &m->config;
   mlx_stream s = m->stream;
   mlx_array x = mlx_array_new(), r = mlx_array_new(), t = mlx_array_new();
-  sublayer_input in = {mlx_array_new(), mlx_array_new(), NULL, false};
+  sublayer_input in = {mlx_array_new(), mlx_array_new(), mlx_array_new(), NULL, false};
   int status = 0;
   int L = mlx_array_dim(ids, 1);
   if (mlx_array_dim(ids, 0) != sess->batch)
@@ -496,6 +508,7 @@ cleanup:
   mlx_array_free(t);
   mlx_array_free(in.r);
   mlx_array_free(in.ss);
+  mlx_array_free(in.scaled);
   return status;
 }
 

@@ -299,50 +299,58 @@ int mlxc_fast_glu(mlx_array* res, const mlx_array gate_, const mlx_array up_, co
   return ops_finish(res, out, name);
 }
 
-/* The plain weight of gated_linear: (2I, K) of x's dtype. */
-static int check_plain_weight(const core_array* x, const core_array* w, const core_array* biases,
-                              mlx_optional_int group_size, mlx_optional_int bits, int64_t K, const char* name) {
+/* The plain weight: (rows, K) of x's dtype. */
+static int check_plain_weight(const core_array* x, const char* x_name, const core_array* w, const core_array* biases,
+                              mlx_optional_int group_size, mlx_optional_int bits, const char* rows, const char* name) {
+  const long long K = x->shape[x->ndim - 1];
   if (biases) return util_error("%s: biases without scales (quantized weights need both)", name);
   if (w->dtype == MLX_UINT32) return util_error("%s: the packed uint32 weight needs scales and biases", name);
   if (group_size.has_value || bits.has_value)
     return util_error("%s: group_size and bits apply to quantized weights only", name);
   if (w->dtype != x->dtype)
-    return util_error("%s: the weight (%s) must have x's dtype (%s)", name, core_dtype_name(w->dtype),
+    return util_error("%s: the weight (%s) must have %s's dtype (%s)", name, core_dtype_name(w->dtype), x_name,
                       core_dtype_name(x->dtype));
   if (w->ndim != 2 || w->shape[1] != K)
-    return util_error("%s: the weight must have shape (2I, %lld) for x's last dimension %lld", name, (long long)K,
-                      (long long)K);
+    return util_error("%s: the weight must have shape (%s, %lld) for %s's last dimension %lld", name, rows, K, x_name,
+                      K);
   return 0;
 }
 
-/* The affine-quantized weight of gated_linear: packed (2I, K * bits / 32) uint32, scales and
- * biases (2I, K / group) of x's dtype; fills p's bits and group size. */
-static int check_quantized_weight(const core_array* x, const core_array* w, const core_array* scales,
-                                  const core_array* biases, mlx_optional_int group_size, mlx_optional_int bits,
-                                  int64_t K, gated_gemv_params* p, const char* name) {
+/* The affine-quantized weight: packed (rows, K * bits / 32) uint32, scales and biases (rows,
+ * K / group) of x's dtype; fills out's bits and group size. */
+static int check_quantized_weight(ops_linear_weight* out, const core_array* x, const char* x_name,
+                                  const core_array* w, const core_array* scales, const core_array* biases,
+                                  mlx_optional_int group_size, mlx_optional_int bits, const char* rows,
+                                  const char* name) {
+  const long long K = x->shape[x->ndim - 1];
   if (!biases) return util_error("%s: quantized weights need biases as well as scales", name);
-  p->bits = bits.has_value ? bits.value : 4;
-  p->group_size = group_size.has_value ? group_size.value : 64;
-  if (p->bits < 2 || p->bits > 8 || p->bits == 7)
-    return util_error("%s: bits must be 2, 3, 4, 5, 6 or 8 (got %d)", name, p->bits);
-  if (p->group_size != 32 && p->group_size != 64 && p->group_size != 128)
-    return util_error("%s: group_size must be 32, 64 or 128 (got %d)", name, p->group_size);
+  const int b = bits.has_value ? bits.value : 4, group = group_size.has_value ? group_size.value : 64;
+  if (b < 2 || b > 8 || b == 7) return util_error("%s: bits must be 2, 3, 4, 5, 6 or 8 (got %d)", name, b);
+  if (group != 32 && group != 64 && group != 128)
+    return util_error("%s: group_size must be 32, 64 or 128 (got %d)", name, group);
   if (w->dtype != MLX_UINT32)
     return util_error("%s: the quantized weight must be packed uint32 (got %s)", name, core_dtype_name(w->dtype));
   if (scales->dtype != x->dtype || biases->dtype != x->dtype)
-    return util_error("%s: scales and biases must have x's dtype (%s)", name, core_dtype_name(x->dtype));
-  if (K % p->group_size) /* then K * bits fills whole 32-bit words too: groups have 32 or more values */
-    return util_error("%s: x's last dimension %lld is not a multiple of the group size %d", name, (long long)K,
-                      p->group_size);
-  int64_t rows = w->ndim == 2 ? w->shape[0] : -1;
-  if (w->ndim != 2 || w->shape[1] != K * p->bits / 32)
-    return util_error("%s: the quantized weight must have shape (2I, %lld) for K = %lld at %d bits", name,
-                      (long long)(K * p->bits / 32), (long long)K, p->bits);
-  if (scales->ndim != 2 || scales->shape[0] != rows || scales->shape[1] != K / p->group_size ||
-      !ops_same_shape(scales, biases))
-    return util_error("%s: scales and biases must have shape (%lld, %lld)", name, (long long)rows,
-                      (long long)(K / p->group_size));
+    return util_error("%s: scales and biases must have %s's dtype (%s)", name, x_name, core_dtype_name(x->dtype));
+  if (K % group) /* then K * bits fills whole 32-bit words too: groups have 32 or more values */
+    return util_error("%s: %s's last dimension %lld is not a multiple of the group size %d", name, x_name, K, group);
+  if (w->ndim != 2 || w->shape[1] != K * b / 32)
+    return util_error("%s: the quantized weight must have shape (%s, %lld) for K = %lld at %d bits", name, rows,
+                      K * b / 32, K, b);
+  const long long n = w->shape[0];
+  if (scales->ndim != 2 || scales->shape[0] != n || scales->shape[1] != K / group || !ops_same_shape(scales, biases))
+    return util_error("%s: scales and biases must have shape (%lld, %lld)", name, n, K / group);
+  out->bits = b;
+  out->group_size = group;
   return 0;
+}
+
+int ops_check_linear_weight(ops_linear_weight* out, const core_array* x, const char* x_name, const core_array* w,
+                            const core_array* scales, const core_array* biases, mlx_optional_int group_size,
+                            mlx_optional_int bits, const char* rows, const char* name) {
+  *out = (ops_linear_weight){scales != NULL, 0, 0};
+  return scales ? check_quantized_weight(out, x, x_name, w, scales, biases, group_size, bits, rows, name)
+                : check_plain_weight(x, x_name, w, biases, group_size, bits, rows, name);
 }
 
 /* Several rows of x, or float32: the linear layer (matmul or quantized_matmul), its two halves, glu. */
@@ -380,11 +388,12 @@ int mlxc_fast_gated_linear(mlx_array* res, const mlx_array x_, const mlx_array w
   if (x->dtype != MLX_FLOAT32 && x->dtype != MLX_FLOAT16 && x->dtype != MLX_BFLOAT16)
     return util_error("%s: x must be float32, float16 or bfloat16 (got %s)", name, core_dtype_name(x->dtype));
   const int64_t K = x->shape[x->ndim - 1];
-  gated_gemv_params params = {GLU_SILU, scales != NULL, 0, 0};
-  if (ops_parse_glu_activation(activation, &params.activation, name)) return 1;
-  if (scales ? check_quantized_weight(x, w, scales, biases, group_size, bits, K, &params, name)
-             : check_plain_weight(x, w, biases, group_size, bits, K, name))
+  glu_activation act = GLU_SILU;
+  ops_linear_weight layout;
+  if (ops_parse_glu_activation(activation, &act, name) ||
+      ops_check_linear_weight(&layout, x, "x", w, scales, biases, group_size, bits, "2I", name))
     return 1;
+  const gated_gemv_params params = {act, layout.quantized, layout.bits, layout.group_size};
   if (w->shape[0] % 2)
     return util_error("%s: the weight's %d rows must stack gate over up (an even count)", name, w->shape[0]);
   /* One half-precision row is the fused kernel's case; several rows go to GEMMs, and float32

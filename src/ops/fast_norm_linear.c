@@ -1,6 +1,7 @@
-/* Constructors of mlxc/fast.h's linear_residual and rms_norm_linear: one float16/bfloat16 row is
- * one fused node (backend/cpu/norm_linear.c); several rows, and float32, compose the public ops
- * with the roundings the fused kernels reproduce. */
+/* Constructors of mlxc/fast.h's linear_residual and rms_norm_linear: one float16/bfloat16 row
+ * with plain, 4-bit or 8-bit weights is one fused node (backend/cpu/norm_linear.c); several rows,
+ * float32 and other widths compose the public ops with the roundings the fused kernels
+ * reproduce. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,8 +19,8 @@ static bool same_leading_dims(const core_array* a, const core_array* b) {
   return a->ndim == b->ndim && !memcmp(a->shape, b->shape, sizeof(int) * (size_t)(b->ndim - 1));
 }
 
-/* The activations x or h (..., F) of the two ops: at least one dimension, float32, float16 or
- * bfloat16. */
+/* The activations x or scaled (..., F) of the two ops: at least one dimension, float32, float16
+ * or bfloat16. */
 static int check_activations(const core_array* x, const char* what, const char* name) {
   if (x->ndim < 1) return util_error("%s: %s must have at least one dimension", name, what);
   if (!is_linear_dtype(x->dtype))
@@ -36,205 +37,259 @@ static int check_vector(const core_array* v, int64_t n, mlx_dtype dtype, const c
   return 0;
 }
 
-/* A plain weight (rows, F) of the activations' dtype for their last dimension F. */
-static int check_weight(const core_array* w, const core_array* x, const char* name) {
-  const int F = x->shape[x->ndim - 1];
-  if (w->dtype != x->dtype)
-    return util_error("%s: the weight (%s) must have the input's dtype (%s)", name, core_dtype_name(w->dtype),
-                      core_dtype_name(x->dtype));
-  if (w->ndim != 2 || w->shape[1] != F)
-    return util_error("%s: the weight must have shape (N, %d) for the input's last dimension %d", name, F, F);
-  return 0;
+/* One float16/bfloat16 row with a plain, 4-bit or 8-bit weight: the fused kernels' case (the
+ * GPU's decode GEMVs take exactly these; several rows go to GEMMs, and float32 or other widths
+ * compose, as a CPU fallback would break a recorded decode step). */
+static bool is_fused_case(const core_array* x, const ops_linear_weight* layout) {
+  const int64_t K = x->shape[x->ndim - 1];
+  return K > 0 && (int64_t)x->size == K && x->dtype != MLX_FLOAT32 &&
+         (!layout->quantized || layout->bits == 4 || layout->bits == 8);
+}
+
+/* x W^T by mlx_matmul with the transposed weight, or mlx_quantized_matmul (transpose true,
+ * affine) for a quantized one; the result has x's dtype (promoted with the scales'). */
+static int linear_product(mlx_array* out, mlx_array x, mlx_array w, mlx_array scales, mlx_array biases,
+                          const ops_linear_weight* layout, mlx_stream s) {
+  if (layout->quantized) {
+    const mlx_optional_int group = {layout->group_size, true}, bits = {layout->bits, true};
+    return mlx_quantized_matmul(out, x, w, scales, biases, true, group, bits, "affine", s);
+  }
+  mlx_array wt = mlx_array_new();
+  int status = mlx_transpose(&wt, w, s); /* a view: matmul reads it as W^T */
+  if (!status) status = mlx_matmul(out, x, wt, s);
+  mlx_array_free(wt);
+  return status;
 }
 
 /* ---- linear_residual ---- */
 
-/* x (..., K), w (N, K), residual (..., N) with x's leading dimensions, one dtype, N a multiple
- * of 4. */
-static int check_linear_residual(const core_array* x, const core_array* w, const core_array* r, const char* name) {
-  if (check_activations(x, "x", name) || check_weight(w, x, name)) return 1;
+/* x (..., K); the weight (N rows, plain or quantized); residual (..., N) with x's leading
+ * dimensions and dtype; norm weight (N) of x's dtype. Fills *layout. */
+static int check_linear_residual(ops_linear_weight* layout, const core_array* x, const core_array* w,
+                                 const core_array* scales, const core_array* biases, mlx_optional_int group_size,
+                                 mlx_optional_int bits, const core_array* r, const core_array* norm_weight,
+                                 const char* name) {
+  if (check_activations(x, "x", name) ||
+      ops_check_linear_weight(layout, x, "x", w, scales, biases, group_size, bits, "N", name))
+    return 1;
   const int N = w->shape[0];
-  if (N % 4) return util_error("%s: the weight's %d rows must be a multiple of 4 (sumsq adds runs of 4)", name, N);
   if (r->dtype != x->dtype)
     return util_error("%s: the residual (%s) must have x's dtype (%s)", name, core_dtype_name(r->dtype),
                       core_dtype_name(x->dtype));
   if (!same_leading_dims(r, x) || r->shape[r->ndim - 1] != N)
     return util_error("%s: the residual must have shape (..., %d): x's leading dimensions and the weight's rows",
                       name, N);
-  return 0;
+  return norm_weight ? check_vector(norm_weight, N, x->dtype, "the norm weight", name) : 0;
 }
 
-/* (..., N / 4) float32 of sum (..., N): the squares added over each run of 4 features from left
- * to right, ((s0^2 + s1^2) + s2^2) + s3^2, as strided slices and float32 adds (mlx_sum adds in
- * double and rounds once, which can differ in the last bit). */
+/* (..., P) float32 of sum (..., N), P = ceil(N / 4): the float32 squares of its stored values
+ * added over each run of 4 features from left to right, ((s0^2 + s1^2) + s2^2) + s3^2. The
+ * squares are padded with zeros to 4P (adding a zero is exact, so a short last run keeps its
+ * value), and the run's j-th squares are the strided slice j, j + 4, ...; float32 adds, as
+ * mlx_sum adds in double and rounds once, which can differ in the last bit. */
 static int sums_of_squares(mlx_array* res, mlx_array sum, mlx_stream s) {
   const core_array* a = core_ctx(sum);
+  const int nd = a->ndim, N = a->shape[nd - 1], P = (N + 3) / 4, last = nd - 1, low = 0, high = 4 * P - N;
   int start[CORE_MAX_NDIM] = {0}, stop[CORE_MAX_NDIM], strides[CORE_MAX_NDIM];
-  const int nd = a->ndim;
   for (int d = 0; d < nd; d++) {
-    stop[d] = a->shape[d];
-    strides[d] = d == nd - 1 ? 4 : 1;
+    stop[d] = d == last ? 4 * P : a->shape[d];
+    strides[d] = d == last ? 4 : 1;
   }
-  mlx_array squares = mlx_array_new(), acc = mlx_array_new(), part = mlx_array_new();
+  mlx_array squares = mlx_array_new(), zero = mlx_array_new_float(0.0f), acc = mlx_array_new(),
+            part = mlx_array_new();
   int status = 0;
   TRY(mlx_astype(&squares, sum, MLX_FLOAT32, s));
   TRY(mlx_square(&squares, squares, s));
+  if (high) TRY(mlx_pad(&squares, squares, &last, 1, &low, 1, &high, 1, zero, "constant", s)); /* (..., 4P) */
   TRY(mlx_slice(&acc, squares, start, (size_t)nd, stop, (size_t)nd, strides, (size_t)nd, s));
   for (int j = 1; j < 4; j++) {
-    start[nd - 1] = j;
+    start[last] = j;
     TRY(mlx_slice(&part, squares, start, (size_t)nd, stop, (size_t)nd, strides, (size_t)nd, s));
     TRY(mlx_add(j == 3 ? res : &acc, acc, part, s));
   }
 cleanup:
   mlx_array_free(squares);
+  mlx_array_free(zero);
   mlx_array_free(acc);
   mlx_array_free(part);
   return status;
 }
 
-/* Several rows, or float32: matmul with the transposed weight, the residual added, and the sums
- * of squares of the stored sum. */
-static int linear_residual_composed(mlx_array* sum, mlx_array* sumsq, mlx_array x, mlx_array w, mlx_array residual,
-                                    mlx_stream s) {
-  mlx_array wt = mlx_array_new(), t = mlx_array_new(), total = mlx_array_new(), squares = mlx_array_new();
+/* Several rows, float32, or other widths: the linear layer, the residual added, the sums of
+ * the squares of the stored sum by runs of 4, and the sum times the norm weight (or the sum
+ * itself). */
+static int linear_residual_composed(mlx_array* sum, mlx_array* sumsq, mlx_array* scaled, mlx_array x, mlx_array w,
+                                    mlx_array scales, mlx_array biases, const ops_linear_weight* layout,
+                                    mlx_array residual, mlx_array norm_weight, mlx_stream s) {
+  mlx_array t = mlx_array_new(), total = mlx_array_new(), squares = mlx_array_new(), product = mlx_array_new();
   int status = 0;
-  TRY(mlx_transpose(&wt, w, s)); /* a view: matmul reads it as W^T */
-  TRY(mlx_matmul(&t, x, wt, s));
+  TRY(linear_product(&t, x, w, scales, biases, layout, s));
   TRY(mlx_add(&total, residual, t, s));
   TRY(sums_of_squares(&squares, total, s));
+  if (norm_weight.ctx)
+    TRY(mlx_multiply(&product, total, norm_weight, s));
+  else
+    TRY(mlx_array_set(&product, total));
   TRY(mlx_array_set(sum, total));
   TRY(mlx_array_set(sumsq, squares));
+  TRY(mlx_array_set(scaled, product));
 cleanup:
-  mlx_array_free(wt);
   mlx_array_free(t);
   mlx_array_free(total);
   mlx_array_free(squares);
+  mlx_array_free(product);
   return status;
 }
 
-int mlxc_fast_linear_residual(mlx_array* sum, mlx_array* sumsq, const mlx_array x_, const mlx_array w_,
-                              const mlx_array residual_, const mlx_stream s) {
+int mlxc_fast_linear_residual(mlx_array* sum, mlx_array* sumsq, mlx_array* scaled, const mlx_array x_,
+                              const mlx_array w_, const mlx_array scales_, const mlx_array biases_,
+                              mlx_optional_int group_size, mlx_optional_int bits, const mlx_array residual_,
+                              const mlx_array norm_weight_, const mlx_stream s) {
   const char* name = "fast.linear_residual";
   core_array* x = ops_arg(x_, name, "x");
   core_array* w = x ? ops_arg(w_, name, "weight") : NULL;
   core_array* r = w ? ops_arg(residual_, name, "residual") : NULL;
   if (!r) return 1;
-  if (check_linear_residual(x, w, r, name)) return 1;
-  /* One half-precision row is the fused kernel's case (as gated_linear's). */
-  const int64_t K = x->shape[x->ndim - 1];
-  if (K == 0 || (int64_t)x->size / K != 1 || x->dtype == MLX_FLOAT32)
-    return linear_residual_composed(sum, sumsq, x_, w_, residual_, s);
-  int shape[CORE_MAX_NDIM]; /* sumsq: (..., N / 4) */
+  core_array *scales = core_ctx(scales_), *biases = core_ctx(biases_), *norm_weight = core_ctx(norm_weight_);
+  ops_linear_weight layout;
+  if (check_linear_residual(&layout, x, w, scales, biases, group_size, bits, r, norm_weight, name)) return 1;
+  if (!is_fused_case(x, &layout))
+    return linear_residual_composed(sum, sumsq, scaled, x_, w_, scales_, biases_, &layout, residual_, norm_weight_, s);
+  linear_residual_params* p = malloc(sizeof *p);
+  if (!p) return util_error("out of memory");
+  *p = (linear_residual_params){layout.quantized, norm_weight != NULL, layout.bits, layout.group_size};
+  int shape[CORE_MAX_NDIM]; /* sumsq: (..., P), P = ceil(N / 4) */
   memcpy(shape, r->shape, sizeof(int) * (size_t)r->ndim);
-  shape[r->ndim - 1] = w->shape[0] / 4;
-  core_array *inputs[3] = {x, w, r}, *outs[2] = {NULL, NULL};
-  const mlx_dtype dtypes[2] = {r->dtype, MLX_FLOAT32};
-  const int* shapes[2] = {r->shape, shape};
-  const int ndims[2] = {r->ndim, r->ndim};
-  if (core_node_create(&prim_linear_residual, NULL, inputs, 3, 2, dtypes, shapes, ndims, core_stream_resolve(s),
-                       outs))
+  shape[r->ndim - 1] = (r->shape[r->ndim - 1] + 3) / 4;
+  core_array *inputs[6] = {x, w}, *outs[3] = {NULL, NULL, NULL};
+  int n = 2;
+  if (scales) {
+    inputs[n++] = scales;
+    inputs[n++] = biases;
+  }
+  inputs[n++] = r;
+  if (norm_weight) inputs[n++] = norm_weight;
+  const mlx_dtype dtypes[3] = {r->dtype, MLX_FLOAT32, r->dtype};
+  const int* shapes[3] = {r->shape, shape, r->shape};
+  const int ndims[3] = {r->ndim, r->ndim, r->ndim};
+  if (core_node_create(&prim_linear_residual, p, inputs, n, norm_weight ? 3 : 2, dtypes, shapes, ndims,
+                       core_stream_resolve(s), outs))
     return 1;
   core_assign(sum, outs[0]);
   core_assign(sumsq, outs[1]);
+  if (!norm_weight) return mlx_array_set(scaled, *sum);
+  core_assign(scaled, outs[2]);
   return 0;
 }
 
 /* ---- rms_norm_linear ---- */
 
-/* h (..., D); sumsq float32 (..., P) with h's leading dimensions, P >= 1; norm weight (D); w
- * (N, D), or (2I, D) stacking gate over up when gated; bias (N), not with an activation. */
-static int check_norm_linear(const core_array* h, const core_array* sumsq, const core_array* norm_weight,
-                             const core_array* w, const core_array* bias, bool gated, const char* name) {
-  if (check_activations(h, "h", name)) return 1;
-  const int D = h->shape[h->ndim - 1];
+/* scaled (..., D); sumsq float32 (..., P) with scaled's leading dimensions, P >= 1; the weight
+ * (N rows, or 2I stacking gate over up when gated; plain or quantized); bias (N), not with an
+ * activation. Fills *layout. */
+static int check_norm_linear(ops_linear_weight* layout, const core_array* h, const core_array* sumsq,
+                             const core_array* w, const core_array* scales, const core_array* biases,
+                             mlx_optional_int group_size, mlx_optional_int bits, const core_array* bias, bool gated,
+                             const char* name) {
+  if (check_activations(h, "scaled", name)) return 1;
   if (sumsq->dtype != MLX_FLOAT32)
     return util_error("%s: sumsq must be float32 (got %s)", name, core_dtype_name(sumsq->dtype));
   if (!same_leading_dims(sumsq, h) || sumsq->shape[sumsq->ndim - 1] < 1)
-    return util_error("%s: sumsq must have shape (..., P): h's leading dimensions and P >= 1", name);
-  if (norm_weight && check_vector(norm_weight, D, h->dtype, "the norm weight", name)) return 1;
-  if (check_weight(w, h, name)) return 1;
+    return util_error("%s: sumsq must have shape (..., P): scaled's leading dimensions and P >= 1", name);
+  if (ops_check_linear_weight(layout, h, "scaled", w, scales, biases, group_size, bits, gated ? "2I" : "N", name))
+    return 1;
   if (gated && bias) return util_error("%s: a bias is not allowed with an activation (the gated form)", name);
   if (gated && w->shape[0] % 2)
     return util_error("%s: the weight's %d rows must stack gate over up (an even count)", name, w->shape[0]);
   return bias ? check_vector(bias, w->shape[0], h->dtype, "the bias", name) : 0;
 }
 
-/* mlx_fast_rms_norm's value of h with the mean square sum(sumsq) / D, in the rms_norm kernel's
- * steps (backend/cpu/fast.c): inv = 1 / sqrt(ms + eps) in float32, h * inv rounded to h's dtype,
- * then times the norm weight (one more rounding). */
-static int rms_norm_composed(mlx_array* normed, mlx_array h, mlx_array sumsq, mlx_array norm_weight, float eps,
-                             mlx_stream s) {
-  const core_array* ha = core_ctx(h);
-  mlx_array total = mlx_array_new(), inv = mlx_array_new(), h32 = mlx_array_new(), scaled = mlx_array_new();
-  mlx_array D = mlx_array_new_float((float)ha->shape[ha->ndim - 1]), e = mlx_array_new_float(eps),
+/* inv (..., 1) = 1 / sqrt(sum(sumsq) / D + eps) in float32. */
+static int inverse_rms(mlx_array* inv, mlx_array sumsq, int D, float eps, mlx_stream s) {
+  mlx_array total = mlx_array_new(), d = mlx_array_new_float((float)D), e = mlx_array_new_float(eps),
             one = mlx_array_new_float(1.0f);
   int status = 0;
-  TRY(mlx_sum_axis(&total, sumsq, -1, true, s)); /* (..., 1) */
-  TRY(mlx_divide(&total, total, D, s));
+  TRY(mlx_sum_axis(&total, sumsq, -1, true, s));
+  TRY(mlx_divide(&total, total, d, s));
   TRY(mlx_add(&total, total, e, s));
   TRY(mlx_sqrt(&total, total, s));
-  TRY(mlx_divide(&inv, one, total, s));
-  TRY(mlx_astype(&h32, h, MLX_FLOAT32, s));
-  TRY(mlx_multiply(&h32, h32, inv, s));
-  TRY(mlx_astype(&scaled, h32, ha->dtype, s));
-  if (norm_weight.ctx) TRY(mlx_multiply(&scaled, scaled, norm_weight, s));
-  TRY(mlx_array_set(normed, scaled));
+  TRY(mlx_divide(inv, one, total, s));
 cleanup:
-  mlx_array_free(D);
-  const mlx_array temporaries[6] = {total, inv, h32, scaled, e, one};
-  for (int i = 0; i < 6; i++) mlx_array_free(temporaries[i]);
+  mlx_array_free(total);
+  mlx_array_free(d);
+  mlx_array_free(e);
+  mlx_array_free(one);
   return status;
 }
 
-/* The linear layer on the normalised rows as lm_linear_apply runs it (matmul, or one addmm with
- * a bias), or gated_linear's composed form. */
-static int linear_composed(mlx_array* out, mlx_array x, mlx_array w, mlx_array bias, const char* activation,
-                           mlx_stream s) {
-  if (activation) {
-    const mlx_optional_int unset = {0, false};
-    return mlxc_fast_gated_linear(out, x, w, mlx_array_new(), mlx_array_new(), unset, unset, activation, s);
+/* Several rows, float32, or other widths: the product of scaled (..., D) and the weight in
+ * float32, unrounded (float32 operands; quantized_matmul promotes the scales to x's float32),
+ * times inv, plus the float32 bias, rounded once to the dtype; gated, each half times inv rounded
+ * to the dtype, then glu. */
+static int rms_norm_linear_composed(mlx_array* out, mlx_array h, mlx_array sumsq, float eps, mlx_array w,
+                                    mlx_array scales, mlx_array biases, const ops_linear_weight* layout,
+                                    mlx_array bias, const char* activation, mlx_stream s) {
+  const core_array* ha = core_ctx(h);
+  const mlx_dtype dtype = ha->dtype;
+  mlx_array inv = mlx_array_new(), x32 = mlx_array_new(), w32 = mlx_array_new(), y = mlx_array_new(),
+            b32 = mlx_array_new(), gate = mlx_array_new(), up = mlx_array_new();
+  mlx_vector_array parts = mlx_vector_array_new();
+  int status = 0;
+  TRY(inverse_rms(&inv, sumsq, ha->shape[ha->ndim - 1], eps, s));
+  TRY(mlx_astype(&x32, h, MLX_FLOAT32, s));
+  TRY(layout->quantized ? mlx_array_set(&w32, w) : mlx_astype(&w32, w, MLX_FLOAT32, s));
+  TRY(linear_product(&y, x32, w32, scales, biases, layout, s));
+  TRY(mlx_multiply(&y, inv, y, s));
+  if (bias.ctx) {
+    TRY(mlx_astype(&b32, bias, MLX_FLOAT32, s));
+    TRY(mlx_add(&y, y, b32, s));
   }
-  mlx_array wt = mlx_array_new();
-  int status = mlx_transpose(&wt, w, s); /* a view: matmul reads it as W^T */
-  if (!status) status = bias.ctx ? mlx_addmm(out, bias, x, wt, 1.0f, 1.0f, s) : mlx_matmul(out, x, wt, s);
-  mlx_array_free(wt);
+  if (!activation) {
+    TRY(mlx_astype(out, y, dtype, s));
+  } else {
+    TRY(mlx_astype(&y, y, dtype, s));
+    TRY(mlx_split(&parts, y, 2, -1, s));
+    TRY(mlx_vector_array_get(&gate, parts, 0));
+    TRY(mlx_vector_array_get(&up, parts, 1));
+    TRY(mlxc_fast_glu(out, gate, up, activation, s));
+  }
+cleanup:
+  mlx_vector_array_free(parts);
+  const mlx_array temporaries[7] = {inv, x32, w32, y, b32, gate, up};
+  for (int i = 0; i < 7; i++) mlx_array_free(temporaries[i]);
   return status;
 }
 
-static int rms_norm_linear_composed(mlx_array* out, mlx_array h, mlx_array sumsq, mlx_array norm_weight, float eps,
-                                    mlx_array w, mlx_array bias, const char* activation, mlx_stream s) {
-  mlx_array normed = mlx_array_new();
-  int status = rms_norm_composed(&normed, h, sumsq, norm_weight, eps, s);
-  if (!status) status = linear_composed(out, normed, w, bias, activation, s);
-  mlx_array_free(normed);
-  return status;
-}
-
-int mlxc_fast_rms_norm_linear(mlx_array* out, const mlx_array h_, const mlx_array sumsq_, const mlx_array norm_weight_,
-                              float eps, const mlx_array w_, const mlx_array bias_, const char* activation,
-                              const mlx_stream s) {
+int mlxc_fast_rms_norm_linear(mlx_array* out, const mlx_array scaled_, const mlx_array sumsq_, float eps,
+                              const mlx_array w_, const mlx_array scales_, const mlx_array biases_,
+                              mlx_optional_int group_size, mlx_optional_int bits, const mlx_array bias_,
+                              const char* activation, const mlx_stream s) {
   const char* name = "fast.rms_norm_linear";
-  core_array* h = ops_arg(h_, name, "h");
+  core_array* h = ops_arg(scaled_, name, "scaled");
   core_array* sumsq = h ? ops_arg(sumsq_, name, "sumsq") : NULL;
   core_array* w = sumsq ? ops_arg(w_, name, "weight") : NULL;
   if (!w) return 1;
-  core_array *norm_weight = core_ctx(norm_weight_), *bias = core_ctx(bias_);
-  norm_linear_params params = {eps, norm_weight != NULL, bias != NULL, activation != NULL, GLU_SILU};
-  if (activation && ops_parse_glu_activation(activation, &params.activation, name)) return 1;
-  if (check_norm_linear(h, sumsq, norm_weight, w, bias, params.gated, name)) return 1;
-  /* One half-precision row is the fused kernel's case (as gated_linear's). */
-  const int64_t D = h->shape[h->ndim - 1];
-  if (D == 0 || (int64_t)h->size / D != 1 || h->dtype == MLX_FLOAT32)
-    return rms_norm_linear_composed(out, h_, sumsq_, norm_weight_, eps, w_, bias_, activation, s);
+  core_array *scales = core_ctx(scales_), *biases = core_ctx(biases_), *bias = core_ctx(bias_);
+  glu_activation act = GLU_SILU;
+  if (activation && ops_parse_glu_activation(activation, &act, name)) return 1;
+  ops_linear_weight layout;
+  if (check_norm_linear(&layout, h, sumsq, w, scales, biases, group_size, bits, bias, activation != NULL, name))
+    return 1;
+  if (!is_fused_case(h, &layout))
+    return rms_norm_linear_composed(out, scaled_, sumsq_, eps, w_, scales_, biases_, &layout, bias_, activation, s);
   norm_linear_params* p = malloc(sizeof *p);
   if (!p) return util_error("out of memory");
-  *p = params;
+  *p = (norm_linear_params){eps, layout.quantized, bias != NULL, activation != NULL, layout.bits, layout.group_size,
+                            act};
   int shape[CORE_MAX_NDIM]; /* (..., N), or (..., I) gated */
   memcpy(shape, h->shape, sizeof(int) * (size_t)h->ndim);
-  shape[h->ndim - 1] = params.gated ? w->shape[0] / 2 : w->shape[0];
-  core_array* inputs[5] = {h, sumsq, w};
+  shape[h->ndim - 1] = p->gated ? w->shape[0] / 2 : w->shape[0];
+  core_array* inputs[6] = {h, sumsq, w};
   int n = 3;
-  if (norm_weight) inputs[n++] = norm_weight;
+  if (scales) {
+    inputs[n++] = scales;
+    inputs[n++] = biases;
+  }
   if (bias) inputs[n++] = bias;
   core_array* result = core_node_single(&prim_rms_norm_linear, p, inputs, n, h->dtype, shape, h->ndim,
                                         core_stream_resolve(s));

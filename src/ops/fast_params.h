@@ -29,14 +29,20 @@ typedef struct {
   int bits, group_size; /* quantized only */
 } gated_gemv_params;
 
-/* linear_residual (no params): inputs x (one row, K), w (N, K), residual (N); outputs sum (N) and
- * sumsq (N / 4, float32). */
+/* linear_residual: inputs x (one row, K), w, [scales, biases] (quantized), residual (N), [norm
+ * weight (N)]; outputs sum (N), sumsq (ceil(N / 4), float32: runs of 4), and scaled (N) when
+ * there is a norm weight (else scaled is sum). */
+typedef struct {
+  bool quantized, has_norm_weight;
+  int bits, group_size; /* quantized only */
+} linear_residual_params;
 
-/* rms_norm_linear: inputs h (one row, D), sumsq (P, float32), w ((N or 2I), D), then [norm
- * weight (D)], then [bias (N)]. gated: the output is glu(activation) of the stacked halves. */
+/* rms_norm_linear: inputs scaled (one row, D), sumsq (P, float32), w, [scales, biases]
+ * (quantized), [bias (N)]. gated: the output is glu(activation) of the stacked halves. */
 typedef struct {
   float eps;
-  bool has_norm_weight, has_bias, gated;
+  bool quantized, has_bias, gated;
+  int bits, group_size;      /* quantized only */
   glu_activation activation; /* gated only */
 } norm_linear_params;
 

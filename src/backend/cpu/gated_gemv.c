@@ -40,16 +40,13 @@ void cpu_linear_row_glu_store(float* y, float* t, int64_t D, glu_activation act,
   cpu_row_from_f32(y, core_array_ptr(out), out->dtype, 1, D);
 }
 
-/* y (N) = dequantize(W) x for affine-quantized inputs w, scales, biases, as quantized_matmul
- * computes one row. */
-static int quantized_products(float* y, const float* x, core_node* node, int64_t N, int64_t K) {
-  const gated_gemv_params* p = node->params;
-  const core_array *s = node->inputs[2], *b = node->inputs[3];
+int cpu_linear_row_quantized(float* y, const float* x, const core_array* w, const core_array* scales,
+                             const core_array* biases, int bits, int group_size, int64_t N, int64_t K) {
   void* owned[3] = {NULL, NULL, NULL};
-  const void* w = cpu_dense_data(node->inputs[1], &owned[0]);
-  const void* sd = w ? cpu_dense_data(s, &owned[1]) : NULL;
-  const void* bd = sd ? cpu_dense_data(b, &owned[2]) : NULL;
-  int status = bd ? cpu_qgemv_affine(y, x, 1, w, sd, bd, s->dtype, b->dtype, N, K, p->bits, p->group_size) : 1;
+  const void* wd = cpu_dense_data(w, &owned[0]);
+  const void* sd = wd ? cpu_dense_data(scales, &owned[1]) : NULL;
+  const void* bd = sd ? cpu_dense_data(biases, &owned[2]) : NULL;
+  int status = bd ? cpu_qgemv_affine(y, x, 1, wd, sd, bd, scales->dtype, biases->dtype, N, K, bits, group_size) : 1;
   for (int i = 0; i < 3; i++) free(owned[i]);
   return status;
 }
@@ -64,7 +61,8 @@ int cpu_eval_gated_gemv(core_node* node, core_array** outputs) {
   if (!buf) return util_error("gated_gemv: out of memory");
   float *x32 = buf, *y = x32 + K, *t = y + 2 * D; /* x (K); y (2D): gate then up; t (D) scratch */
   cpu_convert(x32, MLX_FLOAT32, core_array_ptr(x), x->dtype, x->shape, x->strides, x->ndim);
-  int status = p->quantized ? quantized_products(y, x32, node, 2 * D, K)
+  int status = p->quantized ? cpu_linear_row_quantized(y, x32, node->inputs[1], node->inputs[2], node->inputs[3],
+                                                      p->bits, p->group_size, 2 * D, K)
                             : cpu_linear_row_plain(y, x32, node->inputs[1], 2 * D, K);
   if (!status) cpu_linear_row_glu_store(y, t, D, p->activation, out);
   free(buf);

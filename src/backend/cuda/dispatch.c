@@ -642,50 +642,84 @@ static int k_gated_gemv(core_node* node, core_array** outputs) {
   return gpu_launch_gated_gemv(dev, x->dtype, gelu, D, K, px, pw, w->strides[0], po, ready);
 }
 
-/* linear_residual (mlxc_fast_linear_residual of one row): inputs x, w, residual; outputs the sum
- * and its sums of squares by runs of 4. Half types in the decode GEMV's layouts; the rest runs on
- * the CPU. */
-static int k_linear_residual(core_node* node, core_array** outputs) {
-  core_array *x = node->inputs[0], *w = node->inputs[1], *res = node->inputs[2], *sum = outputs[0];
-  const int64_t K = x->shape[x->ndim - 1], N = sum->shape[sum->ndim - 1];
-  if ((x->dtype != MLX_FLOAT16 && x->dtype != MLX_BFLOAT16) || N % 4 || !res->row_contiguous ||
-      !gpu_gemv_layout_ok(K, x->strides[x->ndim - 1], w->strides[1], w->strides[0]))
-    return GPU_KERNEL_DECLINED;
-  int dev = device_of(node);
-  const void *px, *pw, *pr;
-  void *ps, *pss;
-  if (gpu_device_ptr(x, dev, &px) || gpu_device_ptr(w, dev, &pw) || gpu_device_ptr(res, dev, &pr) ||
-      gpu_alloc_output(sum, dev, &ps) || gpu_alloc_output(outputs[1], dev, &pss))
-    return 1;
-  return gpu_launch_gemv_residual(dev, x->dtype, N, K, px, pw, w->strides[0], pr, ps, pss, gpu_array_settled(dev, w));
+/* The linear layer of a fused-norm node at inputs[first]: plain w, or w, scales, biases in the
+ * quantized GEMV's layout (gpu_qgemv_supported, scales of the dtype); false: declined. */
+static bool fused_linear_fits(core_node* node, int first, bool quantized, int bits, int group_size, int64_t rows,
+                              int64_t K, mlx_dtype dtype) {
+  core_array* w = node->inputs[first];
+  if (!quantized) return gpu_gemv_layout_ok(K, 1, w->strides[1], w->strides[0]);
+  core_array *sc = node->inputs[first + 1], *bi = node->inputs[first + 2];
+  return gpu_qgemv_supported(bits, group_size, K) && w->row_contiguous && sc->dtype == dtype &&
+         affine_groups_ok(sc, bi, rows, K, group_size);
 }
 
-/* rms_norm_linear (mlxc_fast_rms_norm_linear of one row): inputs h, sumsq, w, [norm weight],
- * [bias]. Half types, h and the norm weight contiguous and, with w's rows, 16-byte aligned. */
-static int k_rms_norm_linear(core_node* node, core_array** outputs) {
-  const norm_linear_params* p = node->params;
-  core_array *h = node->inputs[0], *ss = node->inputs[1], *w = node->inputs[2], *out = outputs[0];
-  core_array* nw = p->has_norm_weight ? node->inputs[3] : NULL;
-  core_array* bias = p->has_bias ? node->inputs[3 + p->has_norm_weight] : NULL;
-  const int64_t K = h->shape[h->ndim - 1], N = out->shape[out->ndim - 1], parts = ss->shape[ss->ndim - 1];
-  if ((h->dtype != MLX_FLOAT16 && h->dtype != MLX_BFLOAT16) || !h->row_contiguous || !ss->row_contiguous ||
-      ss->dtype != MLX_FLOAT32 || parts > 0x7fffffff || (nw && (!nw->row_contiguous || nw->dtype != h->dtype)) ||
-      (bias && bias->dtype != h->dtype) || !gpu_gemv_layout_ok(K, 1, w->strides[1], w->strides[0]))
+/* linear_residual (mlxc_fast_linear_residual of one row): inputs x, w, [scales, biases],
+ * residual, [norm weight]; outputs the sum, the sum of its squares, [the sum times the norm
+ * weight]. Half types in the decode GEMVs' layouts; the rest runs on the CPU. */
+static int k_linear_residual(core_node* node, core_array** outputs) {
+  const linear_residual_params* p = node->params;
+  const int q = p->quantized ? 2 : 0;
+  core_array *x = node->inputs[0], *w = node->inputs[1], *res = node->inputs[2 + q], *sum = outputs[0];
+  core_array* nw = p->has_norm_weight ? node->inputs[3 + q] : NULL;
+  const int64_t K = x->shape[x->ndim - 1], N = sum->shape[sum->ndim - 1];
+  if ((x->dtype != MLX_FLOAT16 && x->dtype != MLX_BFLOAT16) || !res->row_contiguous ||
+      (nw && !nw->row_contiguous) || (x->strides[x->ndim - 1] != 1 && K != 1) ||
+      !fused_linear_fits(node, 1, p->quantized, p->bits, p->group_size, N, K, x->dtype))
     return GPU_KERNEL_DECLINED;
   int dev = device_of(node);
-  const void *ph, *pss, *pw, *pnw = NULL, *pb = NULL;
-  void* po;
-  if (gpu_device_ptr(h, dev, &ph) || gpu_device_ptr(ss, dev, &pss) || gpu_device_ptr(w, dev, &pw) ||
-      (nw && gpu_device_ptr(nw, dev, &pnw)) || (bias && gpu_device_ptr(bias, dev, &pb)))
+  const void *px, *pw, *ps = NULL, *pb = NULL, *pr, *pnw = NULL;
+  void *py, *pss, *pscaled = NULL;
+  if (gpu_device_ptr(x, dev, &px) || gpu_device_ptr(w, dev, &pw) ||
+      (q && (gpu_device_ptr(node->inputs[2], dev, &ps) || gpu_device_ptr(node->inputs[3], dev, &pb))) ||
+      gpu_device_ptr(res, dev, &pr) || (nw && gpu_device_ptr(nw, dev, &pnw)))
     return 1;
-  if (!gpu_gemv_norm_ok(K, ph, pw, w->strides[0], pnw)) return GPU_KERNEL_DECLINED;
+  if (q && (((uintptr_t)px | (uintptr_t)pw) & 15u)) return GPU_KERNEL_DECLINED; /* the direct kernel's loads */
+  if (gpu_alloc_output(sum, dev, &py) || gpu_alloc_output(outputs[1], dev, &pss) ||
+      (nw && gpu_alloc_output(outputs[2], dev, &pscaled)))
+    return 1;
+  const bool settled = q ? gpu_weights_settled(dev, w, node->inputs[2], node->inputs[3]) : gpu_array_settled(dev, w);
+  if (q)
+    return gpu_launch_qgemv_residual(dev, p->bits, p->group_size, x->dtype, N, K, px, pw, ps, pb, pr, pnw, py, pscaled,
+                                     pss, settled);
+  return gpu_launch_gemv_residual(dev, x->dtype, N, K, px, pw, w->strides[0], pr, pnw, py, pscaled, pss, settled);
+}
+
+/* rms_norm_linear (mlxc_fast_rms_norm_linear of one row): inputs scaled, sumsq, w, [scales,
+ * biases], [bias]; the GEMVs of the layer with the norm's factor in their epilogue. */
+static int k_rms_norm_linear(core_node* node, core_array** outputs) {
+  const norm_linear_params* p = node->params;
+  const int q = p->quantized ? 2 : 0;
+  core_array *x = node->inputs[0], *ss = node->inputs[1], *w = node->inputs[2], *out = outputs[0];
+  core_array* bias = p->has_bias ? node->inputs[3 + q] : NULL;
+  const int64_t K = x->shape[x->ndim - 1], N = out->shape[out->ndim - 1], parts = ss->shape[ss->ndim - 1];
+  const int64_t rows = p->gated ? 2 * N : N;
+  if ((x->dtype != MLX_FLOAT16 && x->dtype != MLX_BFLOAT16) || (x->strides[x->ndim - 1] != 1 && K != 1) ||
+      !ss->row_contiguous || ss->dtype != MLX_FLOAT32 || !gpu_rms_parts_ok(parts) ||
+      (bias && bias->dtype != x->dtype) || !fused_linear_fits(node, 2, p->quantized, p->bits, p->group_size, rows, K, x->dtype))
+    return GPU_KERNEL_DECLINED;
+  int dev = device_of(node);
+  const void *px, *pss, *pw, *ps = NULL, *pb = NULL, *pbias = NULL;
+  void* po;
+  if (gpu_device_ptr(x, dev, &px) || gpu_device_ptr(ss, dev, &pss) || gpu_device_ptr(w, dev, &pw) ||
+      (q && (gpu_device_ptr(node->inputs[3], dev, &ps) || gpu_device_ptr(node->inputs[4], dev, &pb))) ||
+      (bias && gpu_device_ptr(bias, dev, &pbias)))
+    return 1;
+  if (q && (((uintptr_t)px | (uintptr_t)pw) & 15u)) return GPU_KERNEL_DECLINED;
   if (gpu_alloc_output(out, dev, &po)) return 1;
-  const bool settled = gpu_array_settled(dev, w);
+  const bool settled = q ? gpu_weights_settled(dev, w, node->inputs[3], node->inputs[4]) : gpu_array_settled(dev, w);
+  const bool gelu = p->activation == GLU_GELU_TANH;
+  const int64_t bias_stride = bias ? bias->strides[bias->ndim - 1] : 0;
+  if (q && p->gated)
+    return gpu_launch_gated_qgemv_rms(dev, p->bits, p->group_size, x->dtype, gelu, N, K, px, pw, ps, pb, pss,
+                                      (int)parts, p->eps, po, settled);
+  if (q)
+    return gpu_launch_qgemv_rms(dev, p->bits, p->group_size, x->dtype, N, K, px, pw, ps, pb, pss, (int)parts, p->eps,
+                                pbias, bias_stride, po, settled);
   if (p->gated)
-    return gpu_launch_gated_gemv_norm(dev, h->dtype, p->activation == GLU_GELU_TANH, N, K, ph, pss, (int)parts, pnw,
-                                      p->eps, pw, w->strides[0], po, settled);
-  return gpu_launch_gemv_norm(dev, h->dtype, N, K, ph, pss, (int)parts, pnw, p->eps, pw, w->strides[0], pb,
-                              bias ? bias->strides[bias->ndim - 1] : 0, po, settled);
+    return gpu_launch_gated_gemv_rms(dev, x->dtype, gelu, N, K, px, pw, w->strides[0], pss, (int)parts, p->eps, po,
+                                     settled);
+  return gpu_launch_gemv_rms(dev, x->dtype, N, K, px, pw, w->strides[0], pss, (int)parts, p->eps, pbias, bias_stride,
+                             po, settled);
 }
 
 static int k_dequantize(core_node* node, core_array** outputs) {

@@ -14,6 +14,7 @@
 #include "backend/cuda/cublas_handle.cuh"
 #include "backend/cuda/launch.h"
 #include "backend/cuda/lt_gemm.cuh"
+#include "backend/cuda/rms_parts.cuh"
 
 static cublasHandle_t handles[16];
 static pthread_mutex_t handle_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -75,8 +76,6 @@ constexpr int GEMV_LOADS = 8;
 
 constexpr int GEMV_WARPS = 8;  // a block's warps
 
-// The longest row the norm GEMVs stage in shared memory (within the default 48 KB).
-constexpr int64_t GEMV_NORM_MAX_K = 16384;
 
 // The GEMV_LOADS 16-byte chunks c, c + stride, ... of the half row w (those past the row's
 // `chunks` are not loaded), issued together.
@@ -114,9 +113,7 @@ __device__ __forceinline__ void half_chunk_dot(float& sum, const uint4& w, const
 // This lane's share of the dot product of the half row w (K values) with x, fp32: the 16-byte
 // chunks first, first + stride, ... when vec (w and x 16-byte aligned, K % 8 == 0), the first
 // batch already in wv (half_row_first), else the single elements first, first + stride, ...
-// XS: x is in shared memory (a normalised row staged by stage_normed_x), not read through the
-// read-only cache.
-template <bool BF16, bool XS = false>
+template <bool BF16>
 __device__ __forceinline__ float half_row_dot(uint4* wv, const uint16_t* w, const uint16_t* x, int64_t K, bool vec,
                                               int64_t first, int64_t stride) {
   auto cvt = [](uint16_t h) { return BF16 ? bf16_to_f32(h) : f16_to_f32(h); };
@@ -127,7 +124,7 @@ __device__ __forceinline__ float half_row_dot(uint4* wv, const uint16_t* w, cons
   }
   const uint4* x4 = (const uint4*)x;
   const int64_t chunks = K / 8;
-  auto products = [&](int u, int64_t c) { half_chunk_dot<BF16>(sum, wv[u], XS ? x4[c] : __ldg(x4 + c)); };
+  auto products = [&](int u, int64_t c) { half_chunk_dot<BF16>(sum, wv[u], __ldg(x4 + c)); };
   // A batch's products, then the next batch's loads. x is loaded as the products go (loaded
   // with the weights, it cost registers and 10%); a full batch's products have no branch
   // between them, so that its x loads are issued together (with one, the 8B bf16 lost 5%).
@@ -162,58 +159,20 @@ __device__ __forceinline__ float gemv_output_sum(float sum, float* partial, int 
 }
 
 // The decode GEMVs' fused ends. GEMV_RESIDUAL (mlxc_fast_linear_residual): y = res + W x, the
-// product rounded to the dtype first, and the float32 sums of squares of y over each run of 4
-// outputs (sumsq[n / 4]), which the next norm needs; a block's rows are whole runs. GEMV_NORM
-// (mlxc_fast_rms_norm_linear): x is rms_norm(h) with the mean square from the producer's sumsq,
-// normalised once per block into shared memory (stage_normed_x) instead of by a kernel of its own.
-enum gemv_mode { GEMV_PLAIN, GEMV_RESIDUAL, GEMV_NORM };
+// product rounded to the dtype first, the float32 sums of squares of y by runs of 4 outputs
+// (sumsq[n / 4]) and y * weight (scaled), what the next norm needs; a block's outputs are whole
+// runs. GEMV_RMS (mlxc_fast_rms_norm_linear): y = inv * (W x) (+ c), x the stream times the norm's
+// weight and inv the norm's factor from the producer's sums of squares (rms_parts.cuh).
+enum gemv_mode { GEMV_PLAIN, GEMV_RESIDUAL, GEMV_RMS };
 
 struct gemv_residual {
-  const uint16_t* res;  // (N) contiguous
-  float* sumsq;         // (N / 4)
+  const uint16_t* res;     // (N) contiguous
+  float* sumsq;            // (ceil(N / 4))
+  const uint16_t* weight;  // the next norm's (N), or NULL
+  uint16_t* scaled;        // y * weight (N), with weight
 };
 
-struct gemv_norm {
-  const float* sumsq;      // parts values adding up to sum(h^2)
-  int parts;
-  const uint16_t* weight;  // (K) or NULL
-  float eps;
-};
-
-extern __shared__ uint4 gemv_staged_x[];  // GEMV_NORM: the normalised row, K / 8 chunks
-
-// rms_norm(h) rounded as the rms_norm kernels round it (round(h * inv), then round(that *
-// weight)), for K % 8 == 0 and h 16-byte aligned, into xs; inv from the partial sums added by
-// block_sum, in the same order in every block. Ends with the block synchronised.
-template <bool BF16>
-__device__ __forceinline__ void stage_normed_x(uint4* xs, const uint16_t* h, int64_t K, const gemv_norm& nm) {
-  constexpr int DT = BF16 ? MLX_BFLOAT16 : MLX_FLOAT16;
-  __shared__ float scratch[32];
-  auto cvt = [](uint32_t v) { return BF16 ? bf16_to_f32((uint16_t)v) : f16_to_f32((uint16_t)v); };
-  auto pack = [](float v) { return (uint32_t)(BF16 ? f32_to_bf16(v) : f32_to_f16(v)); };
-  float part = 0.0f;
-  for (int i = threadIdx.x; i < nm.parts; i += blockDim.x) part += nm.sumsq[i];
-  const float inv = __fdiv_rn(1.0f, __fsqrt_rn(__fdiv_rn(block_sum(part, scratch), (float)K) + nm.eps));
-  for (int64_t c = threadIdx.x; c < K / 8; c += blockDim.x) {
-    const uint4 hv = __ldg((const uint4*)h + c);
-    const uint4 wv = nm.weight ? __ldg((const uint4*)nm.weight + c) : make_uint4(0, 0, 0, 0);
-    const uint32_t hw[4] = {hv.x, hv.y, hv.z, hv.w}, ww[4] = {wv.x, wv.y, wv.z, wv.w};
-    uint32_t out[4];
-#pragma unroll
-    for (int e = 0; e < 4; e++) {
-      uint32_t halves[2];
-#pragma unroll
-      for (int i = 0; i < 2; i++) {
-        float y = __fmul_rn(cvt(hw[e] >> (16 * i)), inv);
-        if (nm.weight) y = __fmul_rn(round_as<DT>(y), cvt(ww[e] >> (16 * i)));
-        halves[i] = pack(y);
-      }
-      out[e] = halves[0] | (halves[1] << 16);
-    }
-    xs[c] = make_uint4(out[0], out[1], out[2], out[3]);
-  }
-  __syncthreads();
-}
+extern __shared__ float gemv_rms_parts[];  // GEMV_RMS: the partial sums of squares
 
 // y[n] = sum_k x[k] * W[n, k] for half W rows (row stride ldw), fp32 accumulation; `split`
 // warps of a block share one output (K split between them; 1 for many outputs), their sums
@@ -221,12 +180,12 @@ __device__ __forceinline__ void stage_normed_x(uint4* xs, const uint16_t* h, int
 // y = alpha * W x, plus beta * c when c (an addmm operand, element n at n * c_stride) is given.
 // Settled weights (preload: no write to them can still be running, gpu.h) have their first
 // batch loaded before the chain wait, overlapping the previous kernel's tail. MODE: the fused
-// ends above (GEMV_RESIDUAL: alpha 1, no c, 4 or 8 outputs a block; GEMV_NORM: vec, x is h).
+// ends above (GEMV_RESIDUAL: alpha 1, no c, 4 or 8 outputs a block; GEMV_RMS: alpha is inv).
 template <bool BF16, int MODE>
 __device__ __forceinline__ void gemv_half_rows_body(uint16_t* y, const uint16_t* x, const uint16_t* W, int64_t ldw,
                                                     int64_t N, int64_t K, bool vec, int split, float alpha,
                                                     float beta, const uint16_t* c, int64_t c_stride, bool preload,
-                                                    gemv_residual rs, gemv_norm nm) {
+                                                    gemv_residual rs, gpu_rms rms) {
   __shared__ float partial[32];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, part = warp % split;
   const int64_t n = blockIdx.x * (int64_t)(blockDim.x / 32 / split) + warp / split;
@@ -235,15 +194,15 @@ __device__ __forceinline__ void gemv_half_rows_body(uint16_t* y, const uint16_t*
   uint4 wv[GEMV_LOADS];
   if (preload && n < N) half_row_first(wv, W + n * ldw, K, vec, first, stride);
   gpu_chain_start();
-  // The residual is read now, its latency under the products'.
-  const float res = MODE == GEMV_RESIDUAL && writer ? (BF16 ? bf16_to_f32(rs.res[n]) : f16_to_f32(rs.res[n])) : 0.0f;
-  if constexpr (MODE == GEMV_NORM) {
-    stage_normed_x<BF16>(gemv_staged_x, x, K, nm);
-    x = (const uint16_t*)gemv_staged_x;
-  }
+  auto cvt = [](uint16_t h) { return BF16 ? bf16_to_f32(h) : f16_to_f32(h); };
+  // The residual and the norm's weight are read now, their latency under the products'.
+  const float res = MODE == GEMV_RESIDUAL && writer ? cvt(rs.res[n]) : 0.0f;
+  const float nw = MODE == GEMV_RESIDUAL && writer && rs.weight ? cvt(rs.weight[n]) : 0.0f;
+  const float total = MODE == GEMV_RMS ? rms_begin(gemv_rms_parts, rms) : 0.0f;
   if (!preload && n < N) half_row_first(wv, W + n * ldw, K, vec, first, stride);
-  float sum = n < N ? half_row_dot<BF16, MODE == GEMV_NORM>(wv, W + n * ldw, x, K, vec, first, stride) : 0.0f;
+  float sum = n < N ? half_row_dot<BF16>(wv, W + n * ldw, x, K, vec, first, stride) : 0.0f;
   sum = gemv_output_sum(sum, partial, lane, warp, part, split);
+  if constexpr (MODE == GEMV_RMS) alpha = rms_inv(total, gemv_rms_parts, rms);
   if constexpr (MODE == GEMV_RESIDUAL) {
     constexpr int DT = BF16 ? MLX_BFLOAT16 : MLX_FLOAT16;
     __shared__ float squares[GEMV_WARPS];  // one per output of the block
@@ -251,16 +210,19 @@ __device__ __forceinline__ void gemv_half_rows_body(uint16_t* y, const uint16_t*
     if (writer) {
       const float v = round_as<DT>(__fadd_rn(res, round_as<DT>(sum)));
       y[n] = BF16 ? f32_to_bf16(v) : f32_to_f16(v);
+      if (rs.weight) rs.scaled[n] = BF16 ? f32_to_bf16(__fmul_rn(v, nw)) : f32_to_f16(__fmul_rn(v, nw));
       squares[slot] = __fmul_rn(v, v);
     }
     __syncthreads();
     const int64_t run = blockIdx.x * (int64_t)outputs / 4 + threadIdx.x;  // this thread's run of 4
     if (threadIdx.x < outputs / 4 && 4 * run < N) {
-      const float* q = squares + 4 * threadIdx.x;
-      rs.sumsq[run] = __fadd_rn(__fadd_rn(__fadd_rn(q[0], q[1]), q[2]), q[3]);
+      const int len = N - 4 * run < 4 ? (int)(N - 4 * run) : 4;  // the last run may be shorter
+      float q = squares[4 * threadIdx.x];
+      for (int i = 1; i < len; i++) q = __fadd_rn(q, squares[4 * threadIdx.x + i]);
+      rs.sumsq[run] = q;
     }
   } else if (writer) {
-    float v = alpha * sum;
+    float v = __fmul_rn(alpha, sum);
     if (c) v += beta * (BF16 ? bf16_to_f32(c[n * c_stride]) : f16_to_f32(c[n * c_stride]));  // addmm's term, one rounding
     y[n] = BF16 ? f32_to_bf16(v) : f32_to_f16(v);
   }
@@ -269,8 +231,8 @@ __device__ __forceinline__ void gemv_half_rows_body(uint16_t* y, const uint16_t*
 template <bool BF16>
 __global__ void gemv_half_rows(uint16_t* y, const uint16_t* x, const uint16_t* W, int64_t ldw, int64_t N, int64_t K,
                                bool vec, int split, float alpha, float beta, const uint16_t* c, int64_t c_stride,
-                               bool preload, gemv_residual rs, gemv_norm nm) {
-  gemv_half_rows_body<BF16, GEMV_PLAIN>(y, x, W, ldw, N, K, vec, split, alpha, beta, c, c_stride, preload, rs, nm);
+                               bool preload, gemv_residual rs, gpu_rms rms) {
+  gemv_half_rows_body<BF16, GEMV_PLAIN>(y, x, W, ldw, N, K, vec, split, alpha, beta, c, c_stride, preload, rs, rms);
 }
 
 // The fused ends, bounded to 64 registers (they would take up to 76): 4 blocks of 8 warps an SM,
@@ -280,8 +242,8 @@ template <bool BF16, int MODE>
 __global__ void __launch_bounds__(MODE == GEMV_RESIDUAL ? 16 * 32 : GEMV_WARPS * 32, MODE == GEMV_RESIDUAL ? 2 : 4)
     gemv_half_rows_fused(uint16_t* y, const uint16_t* x, const uint16_t* W, int64_t ldw, int64_t N, int64_t K,
                          bool vec, int split, float alpha, float beta, const uint16_t* c, int64_t c_stride,
-                         bool preload, gemv_residual rs, gemv_norm nm) {
-  gemv_half_rows_body<BF16, MODE>(y, x, W, ldw, N, K, vec, split, alpha, beta, c, c_stride, preload, rs, nm);
+                         bool preload, gemv_residual rs, gpu_rms rms) {
+  gemv_half_rows_body<BF16, MODE>(y, x, W, ldw, N, K, vec, split, alpha, beta, c, c_stride, preload, rs, rms);
 }
 
 // The gated GEMV (mlxc_fast_gated_linear of one row): output n takes W's rows n (gate) and
@@ -293,11 +255,11 @@ __global__ void __launch_bounds__(MODE == GEMV_RESIDUAL ? 16 * 32 : GEMV_WARPS *
 // the gate and up shares are loaded together into the one batch of registers (paired): the up
 // row's loads no longer wait for the gate row's products, one memory latency instead of two.
 // PAIRED is a template parameter, so that neither form's register count sets the other's
-// occupancy (gpu_launch_gated_gemv says which applies). NORM: x is h, normalised into shared
-// memory first (GEMV_NORM of gemv_half_rows).
-template <bool BF16, bool GELU, bool PAIRED, bool NORM>
+// occupancy (gpu_launch_gated_gemv says which applies). RMS: both sums are multiplied by the
+// norm's factor before they are rounded (GEMV_RMS of gemv_half_rows).
+template <bool BF16, bool GELU, bool PAIRED, bool RMS>
 __global__ void gated_gemv_half_rows(uint16_t* y, const uint16_t* x, const uint16_t* W, int64_t ldw, int64_t D,
-                                     int64_t K, bool vec, int split, bool preload, gemv_norm nm) {
+                                     int64_t K, bool vec, int split, bool preload, gpu_rms rms) {
   constexpr int DT = BF16 ? MLX_BFLOAT16 : MLX_FLOAT16, HALF = GEMV_LOADS / 2;
   __shared__ float partial[2][32];  // gate, up: separate slots, no barrier between the two totals
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, part = warp % split;
@@ -320,10 +282,7 @@ __global__ void gated_gemv_half_rows(uint16_t* y, const uint16_t* x, const uint1
     else half_row_first(wv, W + n * ldw, K, vec, first, stride);
   }
   gpu_chain_start();
-  if constexpr (NORM) {
-    stage_normed_x<BF16>(gemv_staged_x, x, K, nm);
-    x = (const uint16_t*)gemv_staged_x;
-  }
+  const float total = RMS ? rms_begin(gemv_rms_parts, rms) : 0.0f;
   float gate = 0.0f, up = 0.0f;
   if constexpr (PAIRED) {
     if (n < D) {
@@ -332,28 +291,33 @@ __global__ void gated_gemv_half_rows(uint16_t* y, const uint16_t* x, const uint1
 #pragma unroll
       for (int u = 0; u < HALF; u++) {
         if (first + stride * u >= chunks) break;
-        const uint4 xv = NORM ? ((const uint4*)x)[first + stride * u] : __ldg((const uint4*)x + first + stride * u);
+        const uint4 xv = __ldg((const uint4*)x + first + stride * u);
         half_chunk_dot<BF16>(gate, wv[u], xv);
         half_chunk_dot<BF16>(up, wv[HALF + u], xv);
       }
     }
   } else if (n < D) {
     if (!preload) half_row_first(wv, W + n * ldw, K, vec, first, stride);
-    gate = half_row_dot<BF16, NORM>(wv, W + n * ldw, x, K, vec, first, stride);
+    gate = half_row_dot<BF16>(wv, W + n * ldw, x, K, vec, first, stride);
     half_row_first(wv, W + (n + D) * ldw, K, vec, first, stride);
-    up = half_row_dot<BF16, NORM>(wv, W + (n + D) * ldw, x, K, vec, first, stride);
+    up = half_row_dot<BF16>(wv, W + (n + D) * ldw, x, K, vec, first, stride);
   }
   gate = gemv_output_sum(gate, partial[0], lane, warp, part, split);
   up = gemv_output_sum(up, partial[1], lane, warp, part, split);
+  if constexpr (RMS) {
+    const float inv = rms_inv(total, gemv_rms_parts, rms);
+    gate = __fmul_rn(inv, gate);
+    up = __fmul_rn(inv, up);
+  }
   if (n < D && lane == 0 && part == 0) {
     const float v = __fmul_rn(glu_activate<DT, GELU>(round_as<DT>(gate)), round_as<DT>(up));
     y[n] = BF16 ? f32_to_bf16(v) : f32_to_f16(v);
   }
 }
 
-template <bool BF16, bool GELU, bool NORM>
+template <bool BF16, bool GELU, bool RMS>
 auto gated_kernel(bool paired) {
-  return paired ? gated_gemv_half_rows<BF16, GELU, true, NORM> : gated_gemv_half_rows<BF16, GELU, false, NORM>;
+  return paired ? gated_gemv_half_rows<BF16, GELU, true, RMS> : gated_gemv_half_rows<BF16, GELU, false, RMS>;
 }
 
 // Warps per output for N outputs of K: few outputs (a 896-wide down projection: 112 blocks of 8
@@ -370,11 +334,11 @@ bool gemv_vec(int64_t K, int64_t ldw, const void* x, const void* w) {
   return K % 8 == 0 && ldw % 8 == 0 && ((uintptr_t)x % 16) == 0 && ((uintptr_t)w % 16) == 0;
 }
 
-// The plain, residual or norm GEMV (gemv_half_rows) over N outputs.
+// The plain, residual or rms GEMV (gemv_half_rows) over N outputs.
 template <int MODE>
 int launch_gemv(int device, int dtype, int64_t N, int64_t K, const void* x, const void* w, int64_t ldw, void* y,
                 float alpha, float beta, const void* c, int64_t c_stride, bool settled, gemv_residual rs,
-                gemv_norm nm) {
+                gpu_rms rms) {
   if (N == 0) return 0;
   cudaStream_t s = gpu_stream(device);
   if (!s) return 1;
@@ -383,22 +347,21 @@ int launch_gemv(int device, int dtype, int64_t N, int64_t K, const void* x, cons
   const int split = MODE == GEMV_RESIDUAL && gemv_split(N, K) > 4 ? 4 : gemv_split(N, K);
   const int warps = MODE == GEMV_RESIDUAL && split == 4 ? 4 * split : GEMV_WARPS;
   const bool vec = gemv_vec(K, ldw, x, w);
-  if (MODE == GEMV_NORM && !vec) return util_error("rms_norm_linear: rows not 16-byte aligned for the GPU kernel");
   unsigned grid = (unsigned)((N + warps / split - 1) / (warps / split));
-  const size_t smem = MODE == GEMV_NORM ? sizeof(uint16_t) * (size_t)K : 0;
+  const size_t smem = MODE == GEMV_RMS && rms.parts > 1 ? sizeof(float) * (size_t)rms.parts : 0;
   void (*kernel)(uint16_t*, const uint16_t*, const uint16_t*, int64_t, int64_t, int64_t, bool, int, float, float,
-                 const uint16_t*, int64_t, bool, gemv_residual, gemv_norm);
+                 const uint16_t*, int64_t, bool, gemv_residual, gpu_rms);
   if constexpr (MODE == GEMV_PLAIN) kernel = dtype == MLX_BFLOAT16 ? gemv_half_rows<true> : gemv_half_rows<false>;
   else kernel = dtype == MLX_BFLOAT16 ? gemv_half_rows_fused<true, MODE> : gemv_half_rows_fused<false, MODE>;
   return gpu_check(
       gpu_launch_chained(kernel, grid, 32 * warps, smem, s, (uint16_t*)y, (const uint16_t*)x, (const uint16_t*)w, ldw,
-                         N, K, vec, split, alpha, beta, (const uint16_t*)c, c_stride, settled, rs, nm),
+                         N, K, vec, split, alpha, beta, (const uint16_t*)c, c_stride, settled, rs, rms),
       "gemv launch");
 }
 
-template <bool NORM>
+template <bool RMS>
 int launch_gated_gemv(int device, int dtype, bool gelu, int64_t D, int64_t K, const void* x, const void* w,
-                      int64_t ldw, void* y, bool settled, gemv_norm nm) {
+                      int64_t ldw, void* y, bool settled, gpu_rms rms) {
   if (D == 0) return 0;
   if (dtype != MLX_BFLOAT16 && dtype != MLX_FLOAT16) return util_error("gated_gemv: dtype %d is not a half type", dtype);
   cudaStream_t s = gpu_stream(device);
@@ -406,16 +369,15 @@ int launch_gated_gemv(int device, int dtype, bool gelu, int64_t D, int64_t K, co
   // The split of the plain GEMV over the 2D stacked rows: the same sums, rounded the same.
   const int warps = GEMV_WARPS, split = gemv_split(2 * D, K);
   const bool vec = gemv_vec(K, ldw, x, w);
-  if (NORM && !vec) return util_error("rms_norm_linear: rows not 16-byte aligned for the GPU kernel");
   unsigned grid = (unsigned)((D + warps / split - 1) / (warps / split));
   // Paired when a lane's share of a row takes at most half a batch of loads (gated_gemv_half_rows).
   const bool paired = vec && K / 8 <= (GEMV_LOADS / 2) * 32 * (int64_t)split;
-  const size_t smem = NORM ? sizeof(uint16_t) * (size_t)K : 0;
+  const size_t smem = RMS ? sizeof(float) * (size_t)rms.parts : 0;
   auto kernel = dtype == MLX_BFLOAT16
-                    ? (gelu ? gated_kernel<true, true, NORM>(paired) : gated_kernel<true, false, NORM>(paired))
-                    : (gelu ? gated_kernel<false, true, NORM>(paired) : gated_kernel<false, false, NORM>(paired));
+                    ? (gelu ? gated_kernel<true, true, RMS>(paired) : gated_kernel<true, false, RMS>(paired))
+                    : (gelu ? gated_kernel<false, true, RMS>(paired) : gated_kernel<false, false, RMS>(paired));
   return gpu_check(gpu_launch_chained(kernel, grid, 32 * warps, smem, s, (uint16_t*)y, (const uint16_t*)x,
-                                      (const uint16_t*)w, ldw, D, K, vec, split, settled, nm),
+                                      (const uint16_t*)w, ldw, D, K, vec, split, settled, rms),
                    "gated gemv launch");
 }
 
@@ -432,21 +394,19 @@ extern "C" int gpu_launch_gemv(int device, int dtype, int64_t N, int64_t K, cons
 }
 
 extern "C" int gpu_launch_gemv_residual(int device, int dtype, int64_t N, int64_t K, const void* x, const void* w,
-                                        int64_t ldw, const void* res, void* y, float* sumsq, bool settled) {
-  if (N % 4) return util_error("linear_residual: %lld outputs are not runs of 4", (long long)N);
-  return launch_gemv<GEMV_RESIDUAL>(device, dtype, N, K, x, w, ldw, y, 1.0f, 0.0f, NULL, 0, settled,
-                                    {(const uint16_t*)res, sumsq}, {});
+                                        int64_t ldw, const void* res, const void* norm_weight, void* y, void* scaled,
+                                        float* sumsq, bool settled) {
+  const gemv_residual rs = {(const uint16_t*)res, sumsq, (const uint16_t*)norm_weight, (uint16_t*)scaled};
+  return launch_gemv<GEMV_RESIDUAL>(device, dtype, N, K, x, w, ldw, y, 1.0f, 0.0f, NULL, 0, settled, rs, {});
 }
 
-extern "C" bool gpu_gemv_norm_ok(int64_t K, const void* h, const void* w, int64_t ldw, const void* norm_weight) {
-  return gemv_vec(K, ldw, h, w) && ((uintptr_t)norm_weight % 16) == 0 && K <= GEMV_NORM_MAX_K;
-}
+extern "C" bool gpu_rms_parts_ok(int64_t parts) { return parts >= 1 && parts <= GPU_RMS_MAX_PARTS; }
 
-extern "C" int gpu_launch_gemv_norm(int device, int dtype, int64_t N, int64_t K, const void* h, const float* sumsq,
-                                    int parts, const void* norm_weight, float eps, const void* w, int64_t ldw,
-                                    const void* bias, int64_t bias_stride, void* y, bool settled) {
-  const gemv_norm nm = {sumsq, parts, (const uint16_t*)norm_weight, eps};
-  return launch_gemv<GEMV_NORM>(device, dtype, N, K, h, w, ldw, y, 1.0f, 1.0f, bias, bias_stride, settled, {}, nm);
+extern "C" int gpu_launch_gemv_rms(int device, int dtype, int64_t N, int64_t K, const void* x, const void* w,
+                                   int64_t ldw, const float* sumsq, int parts, float eps, const void* bias,
+                                   int64_t bias_stride, void* y, bool settled) {
+  const gpu_rms rms = {sumsq, parts, K, eps};
+  return launch_gemv<GEMV_RMS>(device, dtype, N, K, x, w, ldw, y, 1.0f, 1.0f, bias, bias_stride, settled, {}, rms);
 }
 
 extern "C" int gpu_launch_gated_gemv(int device, int dtype, bool gelu, int64_t D, int64_t K, const void* x,
@@ -454,11 +414,11 @@ extern "C" int gpu_launch_gated_gemv(int device, int dtype, bool gelu, int64_t D
   return launch_gated_gemv<false>(device, dtype, gelu, D, K, x, w, ldw, y, settled, {});
 }
 
-extern "C" int gpu_launch_gated_gemv_norm(int device, int dtype, bool gelu, int64_t D, int64_t K, const void* h,
-                                          const float* sumsq, int parts, const void* norm_weight, float eps,
-                                          const void* w, int64_t ldw, void* y, bool settled) {
-  const gemv_norm nm = {sumsq, parts, (const uint16_t*)norm_weight, eps};
-  return launch_gated_gemv<true>(device, dtype, gelu, D, K, h, w, ldw, y, settled, nm);
+extern "C" int gpu_launch_gated_gemv_rms(int device, int dtype, bool gelu, int64_t D, int64_t K, const void* x,
+                                         const void* w, int64_t ldw, const float* sumsq, int parts, float eps, void* y,
+                                         bool settled) {
+  const gpu_rms rms = {sumsq, parts, K, eps};
+  return launch_gated_gemv<true>(device, dtype, gelu, D, K, x, w, ldw, y, settled, rms);
 }
 
 extern "C" int gpu_launch_gemm(int device, int dtype, int64_t M, int64_t N, int64_t K,

@@ -96,25 +96,33 @@ bool gpu_gemv_layout_ok(int64_t K, int64_t x_stride, int64_t w_col_stride, int64
 int gpu_launch_gemv(int device, int dtype, int64_t N, int64_t K, const void* x, const void* w, int64_t ldw, void* y,
                     float alpha, float beta, const void* c, int64_t c_stride, bool settled);
 
-/* The decode GEMV with a residual epilogue (mlxc_fast_linear_residual of one row): y (N) = res +
- * W x, the product rounded to the dtype first, and sumsq (N / 4, float32) the squares of y added
- * over each run of 4 outputs in order; N a multiple of 4, res (N) contiguous, layouts as
- * gpu_launch_gemv. */
+/* The decode GEMVs' fused ends (mlxc/fast.h). Residual (mlxc_fast_linear_residual of one row):
+ * y (N) = res + W x, the product rounded to the dtype first; sumsq[0] (float32) the sum of the
+ * squares of y (blocks' parts added by the last block, rms_parts.cuh); scaled = y * norm_weight
+ * rounded, when norm_weight is given. res and norm_weight (N) contiguous. Rms
+ * (mlxc_fast_rms_norm_linear of one row): y = inv * (W x) (+ bias, one rounding), or the gated
+ * form with both sums multiplied by inv before they are rounded, inv = 1 / sqrt(sum / K + eps)
+ * from the `parts` partial sums of squares in sumsq (gpu_rms_parts_ok: 1 to 4096 of them).
+ * Layouts: half weights as gpu_launch_gemv, quantized ones as gpu_launch_qgemv_affine's direct
+ * kernel (gpu_qgemv_supported, x 16-byte aligned, scales of x's dtype). */
 int gpu_launch_gemv_residual(int device, int dtype, int64_t N, int64_t K, const void* x, const void* w, int64_t ldw,
-                             const void* res, void* y, float* sumsq, bool settled);
-
-/* The decode GEMVs with an rms_norm prologue (mlxc_fast_rms_norm_linear of one row): x =
- * rms_norm(h, norm_weight or none, eps) with sum(h^2) the sum of the `parts` values of sumsq,
- * normalised once per block into shared memory, then the plain GEMV with bias as addmm's c
- * (gpu_launch_gemv, alpha = beta = 1) or the gated one (gpu_launch_gated_gemv). gpu_gemv_norm_ok:
- * h, w's rows and the norm weight 16-byte aligned, K a multiple of 8 and at most 16,384. */
-bool gpu_gemv_norm_ok(int64_t K, const void* h, const void* w, int64_t ldw, const void* norm_weight);
-int gpu_launch_gemv_norm(int device, int dtype, int64_t N, int64_t K, const void* h, const float* sumsq, int parts,
-                         const void* norm_weight, float eps, const void* w, int64_t ldw, const void* bias,
-                         int64_t bias_stride, void* y, bool settled);
-int gpu_launch_gated_gemv_norm(int device, int dtype, bool gelu, int64_t D, int64_t K, const void* h,
-                               const float* sumsq, int parts, const void* norm_weight, float eps, const void* w,
-                               int64_t ldw, void* y, bool settled);
+                             const void* res, const void* norm_weight, void* y, void* scaled, float* sumsq,
+                             bool settled);
+int gpu_launch_qgemv_residual(int device, int bits, int group_size, int dtype, int64_t N, int64_t K, const void* x,
+                              const void* w, const void* scales, const void* biases, const void* res,
+                              const void* norm_weight, void* y, void* scaled, float* sumsq, bool settled);
+bool gpu_rms_parts_ok(int64_t parts);
+int gpu_launch_gemv_rms(int device, int dtype, int64_t N, int64_t K, const void* x, const void* w, int64_t ldw,
+                        const float* sumsq, int parts, float eps, const void* bias, int64_t bias_stride, void* y,
+                        bool settled);
+int gpu_launch_gated_gemv_rms(int device, int dtype, bool gelu, int64_t D, int64_t K, const void* x, const void* w,
+                              int64_t ldw, const float* sumsq, int parts, float eps, void* y, bool settled);
+int gpu_launch_qgemv_rms(int device, int bits, int group_size, int dtype, int64_t N, int64_t K, const void* x,
+                         const void* w, const void* scales, const void* biases, const float* sumsq, int parts,
+                         float eps, const void* bias, int64_t bias_stride, void* y, bool settled);
+int gpu_launch_gated_qgemv_rms(int device, int bits, int group_size, int dtype, bool gelu, int64_t D, int64_t K,
+                               const void* x, const void* w, const void* scales, const void* biases,
+                               const float* sumsq, int parts, float eps, void* y, bool settled);
 
 /* The gated decode GEMVs (mlxc_fast_gated_linear of one row): y (D) = act(W[n] x) * W[n + D] x
  * over the 2D stacked gate/up rows of W, each product rounded to the dtype first, act SiLU or

@@ -14,6 +14,7 @@
 #include "backend/cuda/common.cuh"
 #include "backend/cuda/launch.h"
 #include "backend/cuda/quant_values.cuh"
+#include "backend/cuda/rms_parts.cuh"
 
 namespace {
 
@@ -88,8 +89,23 @@ constexpr int QG_DIRECT_ROWS = 4;
 
 // What qgemv_direct writes: each row's sum (a plain GEMV), or, for the gated GEMV
 // (mlxc_fast_gated_linear of one row) over stacked gate/up rows, act(gate) * up with each sum
-// rounded to x's dtype first and act SiLU or tanh-GELU.
-enum qgemv_epilogue { QG_PLAIN, QG_GATED_SILU, QG_GATED_GELU };
+// rounded to x's dtype first and act SiLU or tanh-GELU, or (QG_RESIDUAL,
+// mlxc_fast_linear_residual) res + the rounded sum, its squares added up by runs of 4 (a block's
+// outputs) and its product with the next norm's weight.
+enum qgemv_epilogue { QG_PLAIN, QG_GATED_SILU, QG_GATED_GELU, QG_RESIDUAL };
+
+// The fused ends' operands (launch.h: gpu_launch_qgemv_residual, gpu_launch_qgemv_rms).
+struct qg_fused {
+  const uint16_t* res;     // QG_RESIDUAL: (N)
+  const uint16_t* weight;  // QG_RESIDUAL: the next norm's (N), or NULL
+  uint16_t* scaled;        // QG_RESIDUAL: sum * weight
+  float* sumsq;            // QG_RESIDUAL: (ceil(N / 4))
+  gpu_rms rms;             // RMS: the norm's partial sums
+  const uint16_t* bias;    // RMS, plain: (N) at bias_stride, or NULL
+  int64_t bias_stride;
+};
+
+extern __shared__ float qg_rms_parts[];  // RMS: the partial sums of squares
 
 // Registers are capped at 64 (8 blocks, 32 warps per SM): the kernel is bound by memory
 // latency, so occupancy matters more than a few spilled temporaries (there are none at 64).
@@ -98,12 +114,15 @@ enum qgemv_epilogue { QG_PLAIN, QG_GATED_SILU, QG_GATED_GELU };
 // N outputs. Gated (EPI not QG_PLAIN), W has 2N rows, gate rows then up rows, and a block computes
 // R / 2 outputs from their R / 2 gate and R / 2 up rows: the same R rows of registers as a plain
 // block, and each row's sum the plain kernel's bit for bit (a row's arithmetic does not depend on
-// its slot), so that the result equals the plain GEMV over the 2N rows followed by glu.
-template <int BITS, bool BF16, int SDT, int EPI = QG_PLAIN>
+// its slot), so that the result equals the plain GEMV over the 2N rows followed by glu. RMS
+// (mlxc_fast_rms_norm_linear): the sums are multiplied by the norm's factor (rms_parts.cuh)
+// before they are rounded, plus f.bias in a plain one.
+template <int BITS, bool BF16, int SDT, int EPI = QG_PLAIN, bool RMS = false>
 __global__ void __launch_bounds__(32 * QG_WARPS, 8)
     qgemv_direct(void* y, int y_dtype, const uint16_t* x, const uint8_t* w, const void* scales, const void* biases,
-                 int64_t N, int64_t K, int group_shift, bool preload) {
-  constexpr int PER = 128 / BITS, R = QG_DIRECT_ROWS, OUT = EPI == QG_PLAIN ? R : R / 2;
+                 int64_t N, int64_t K, int group_shift, bool preload, qg_fused f) {
+  constexpr bool GATED = EPI == QG_GATED_SILU || EPI == QG_GATED_GELU;
+  constexpr int PER = 128 / BITS, R = QG_DIRECT_ROWS, OUT = GATED ? R / 2 : R;
   __shared__ float partial[QG_WARPS][R];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int64_t n0 = (int64_t)blockIdx.x * OUT;
@@ -138,6 +157,13 @@ __global__ void __launch_bounds__(32 * QG_WARPS, 8)
   const int first = warp * 32 + lane;
   if (preload && first < chunks) load(first);
   gpu_chain_start();
+  // The epilogue's operands are read now, their latency under the products'.
+  auto cvt16 = [](uint16_t h) { return BF16 ? bf16_to_f32(h) : f16_to_f32(h); };
+  const bool own = threadIdx.x < rows;  // the thread that writes output threadIdx.x
+  const float res = EPI == QG_RESIDUAL && own ? cvt16(f.res[n0 + threadIdx.x]) : 0.0f;
+  const float nw = EPI == QG_RESIDUAL && own && f.weight ? cvt16(f.weight[n0 + threadIdx.x]) : 0.0f;
+  const float bias = RMS && EPI == QG_PLAIN && own && f.bias ? cvt16(f.bias[(n0 + threadIdx.x) * f.bias_stride]) : 0.0f;
+  const float total = RMS ? rms_begin(qg_rms_parts, f.rms) : 0.0f;
   float acc[R];
 #pragma unroll
   for (int r = 0; r < R; r++) acc[r] = 0.0f;
@@ -190,41 +216,61 @@ __global__ void __launch_bounds__(32 * QG_WARPS, 8)
     for (int o = 16; o > 0; o >>= 1) a += __shfl_xor_sync(0xffffffffu, a, o);
     if (lane == 0) partial[warp][r] = a;
   }
+  __shared__ float rms_slots[QG_WARPS];
+  if constexpr (RMS) rms_slot_write(qg_rms_parts, f.rms, rms_slots);
   __syncthreads();
-  if (threadIdx.x < rows) {
+  const float inv = RMS ? rms_slots_inv(total, f.rms, rms_slots) : 1.0f;
+  constexpr int DT = BF16 ? MLX_BFLOAT16 : MLX_FLOAT16;
+  if (own) {
     float total = 0.0f;
 #pragma unroll
     for (int i = 0; i < QG_WARPS; i++) total += partial[i][threadIdx.x];
     if constexpr (EPI == QG_PLAIN) {
+      if constexpr (RMS) total = __fadd_rn(__fmul_rn(inv, total), bias);
       store_f32(y, y_dtype, n0 + threadIdx.x, total);
+    } else if constexpr (EPI == QG_RESIDUAL) {
+      const float v = round_as<DT>(__fadd_rn(res, round_as<DT>(total)));
+      ((uint16_t*)y)[n0 + threadIdx.x] = BF16 ? f32_to_bf16(v) : f32_to_f16(v);
+      if (f.weight) f.scaled[n0 + threadIdx.x] = BF16 ? f32_to_bf16(__fmul_rn(v, nw)) : f32_to_f16(__fmul_rn(v, nw));
+      // The block's outputs, one run of 4 (the last may be shorter), are lanes 0 .. rows - 1 of
+      // warp 0: their squares added in order.
+      const unsigned lanes = (1u << rows) - 1;
+      const float sq = __fmul_rn(v, v);
+      float run = sq;
+      for (int i = 1; i < rows; i++) run = __fadd_rn(run, __shfl_sync(lanes, sq, i));
+      if (threadIdx.x == 0) f.sumsq[blockIdx.x] = run;
     } else {
-      constexpr int DT = BF16 ? MLX_BFLOAT16 : MLX_FLOAT16;
       float up = 0.0f;
 #pragma unroll
       for (int i = 0; i < QG_WARPS; i++) up += partial[i][threadIdx.x + OUT];
+      if constexpr (RMS) total = __fmul_rn(inv, total), up = __fmul_rn(inv, up);
       const float v = __fmul_rn(glu_activate<DT, EPI == QG_GATED_GELU>(round_as<DT>(total)), round_as<DT>(up));
       ((uint16_t*)y)[n0 + threadIdx.x] = BF16 ? f32_to_bf16(v) : f32_to_f16(v);
     }
   }
 }
 
-// The direct kernel for x_dtype and s_dtype (gated: s_dtype is x_dtype) over N outputs.
-template <int BITS, int EPI>
+// The direct kernel for x_dtype and s_dtype (gated, residual, rms: s_dtype is x_dtype) over N
+// outputs.
+template <int BITS, int EPI, bool RMS = false>
 int launch_direct(cudaStream_t s, void* y, int y_dtype, const void* x, int x_dtype, const void* w, const void* scales,
-                  const void* biases, int s_dtype, int64_t N, int64_t K, int group, bool preload) {
-  const int64_t per_block = EPI == QG_PLAIN ? QG_DIRECT_ROWS : QG_DIRECT_ROWS / 2, blocks = (N + per_block - 1) / per_block;
+                  const void* biases, int s_dtype, int64_t N, int64_t K, int group, bool preload, qg_fused f = {}) {
+  constexpr bool GATED = EPI == QG_GATED_SILU || EPI == QG_GATED_GELU;
+  const int64_t per_block = GATED ? QG_DIRECT_ROWS / 2 : QG_DIRECT_ROWS, blocks = (N + per_block - 1) / per_block;
   if (blocks > 0x7fffffff) return util_error("quantized_matmul: too many rows for the GPU kernel");
   const int shift = group == 32 ? 5 : group == 64 ? 6 : 7;
   const bool bf16 = x_dtype == MLX_BFLOAT16;
-  void (*kernel)(void*, int, const uint16_t*, const uint8_t*, const void*, const void*, int64_t, int64_t, int, bool);
-  if constexpr (EPI == QG_PLAIN)
+  void (*kernel)(void*, int, const uint16_t*, const uint8_t*, const void*, const void*, int64_t, int64_t, int, bool,
+                 qg_fused);
+  if constexpr (EPI == QG_PLAIN && !RMS)
     kernel = s_dtype == MLX_BFLOAT16 ? (bf16 ? qgemv_direct<BITS, true, MLX_BFLOAT16> : qgemv_direct<BITS, false, MLX_BFLOAT16>)
              : s_dtype == MLX_FLOAT16 ? (bf16 ? qgemv_direct<BITS, true, MLX_FLOAT16> : qgemv_direct<BITS, false, MLX_FLOAT16>)
                                       : (bf16 ? qgemv_direct<BITS, true, MLX_FLOAT32> : qgemv_direct<BITS, false, MLX_FLOAT32>);
   else  // scales of x's dtype
-    kernel = bf16 ? qgemv_direct<BITS, true, MLX_BFLOAT16, EPI> : qgemv_direct<BITS, false, MLX_FLOAT16, EPI>;
-  return gpu_check(gpu_launch_chained(kernel, (unsigned)blocks, 32 * QG_WARPS, 0, s, y, y_dtype, (const uint16_t*)x,
-                                      (const uint8_t*)w, scales, biases, N, K, shift, preload),
+    kernel = bf16 ? qgemv_direct<BITS, true, MLX_BFLOAT16, EPI, RMS> : qgemv_direct<BITS, false, MLX_FLOAT16, EPI, RMS>;
+  const size_t smem = RMS && f.rms.parts > 1 ? sizeof(float) * (size_t)f.rms.parts : 0;
+  return gpu_check(gpu_launch_chained(kernel, (unsigned)blocks, 32 * QG_WARPS, smem, s, y, y_dtype, (const uint16_t*)x,
+                                      (const uint8_t*)w, scales, biases, N, K, shift, preload, f),
                    "quantized GEMV launch");
 }
 
@@ -290,5 +336,54 @@ extern "C" int gpu_launch_gated_qgemv(int device, int bits, int group_size, int 
   if (!s) return 1;
   auto launch = bits == 4 ? (gelu ? launch_direct<4, QG_GATED_GELU> : launch_direct<4, QG_GATED_SILU>)
                           : (gelu ? launch_direct<8, QG_GATED_GELU> : launch_direct<8, QG_GATED_SILU>);
-  return launch(s, y, dtype, x, dtype, w, scales, biases, dtype, D, K, group_size, settled);
+  return launch(s, y, dtype, x, dtype, w, scales, biases, dtype, D, K, group_size, settled, qg_fused{});
+}
+
+extern "C" int gpu_launch_qgemv_residual(int device, int bits, int group_size, int dtype, int64_t N, int64_t K,
+                                         const void* x, const void* w, const void* scales, const void* biases,
+                                         const void* res, const void* norm_weight, void* y, void* scaled,
+                                         float* sumsq, bool settled) {
+  if (N == 0) return 0;
+  if (!gpu_qgemv_supported(bits, group_size, K) || (dtype != MLX_BFLOAT16 && dtype != MLX_FLOAT16) ||
+      (((uintptr_t)w | (uintptr_t)x) & 15u))
+    return util_error("linear_residual: unsupported layout for the quantized GPU kernel");
+  cudaStream_t s = gpu_stream(device);
+  if (!s) return 1;
+  qg_fused f = {};
+  f.res = (const uint16_t*)res, f.weight = (const uint16_t*)norm_weight, f.scaled = (uint16_t*)scaled, f.sumsq = sumsq;
+  auto launch = bits == 4 ? launch_direct<4, QG_RESIDUAL> : launch_direct<8, QG_RESIDUAL>;
+  return launch(s, y, dtype, x, dtype, w, scales, biases, dtype, N, K, group_size, settled, f);
+}
+
+extern "C" int gpu_launch_qgemv_rms(int device, int bits, int group_size, int dtype, int64_t N, int64_t K,
+                                    const void* x, const void* w, const void* scales, const void* biases,
+                                    const float* sumsq, int parts, float eps, const void* bias, int64_t bias_stride,
+                                    void* y, bool settled) {
+  if (N == 0) return 0;
+  if (!gpu_qgemv_supported(bits, group_size, K) || (dtype != MLX_BFLOAT16 && dtype != MLX_FLOAT16) ||
+      !gpu_rms_parts_ok(parts) || (((uintptr_t)w | (uintptr_t)x) & 15u))
+    return util_error("rms_norm_linear: unsupported layout for the quantized GPU kernel");
+  cudaStream_t s = gpu_stream(device);
+  if (!s) return 1;
+  qg_fused f = {};
+  f.rms = {sumsq, parts, K, eps}, f.bias = (const uint16_t*)bias, f.bias_stride = bias_stride;
+  auto launch = bits == 4 ? launch_direct<4, QG_PLAIN, true> : launch_direct<8, QG_PLAIN, true>;
+  return launch(s, y, dtype, x, dtype, w, scales, biases, dtype, N, K, group_size, settled, f);
+}
+
+extern "C" int gpu_launch_gated_qgemv_rms(int device, int bits, int group_size, int dtype, bool gelu, int64_t D,
+                                          int64_t K, const void* x, const void* w, const void* scales,
+                                          const void* biases, const float* sumsq, int parts, float eps, void* y,
+                                          bool settled) {
+  if (D == 0) return 0;
+  if (!gpu_qgemv_supported(bits, group_size, K) || (dtype != MLX_BFLOAT16 && dtype != MLX_FLOAT16) ||
+      !gpu_rms_parts_ok(parts) || (((uintptr_t)w | (uintptr_t)x) & 15u))
+    return util_error("rms_norm_linear: unsupported layout for the quantized GPU kernel");
+  cudaStream_t s = gpu_stream(device);
+  if (!s) return 1;
+  qg_fused f = {};
+  f.rms = {sumsq, parts, K, eps};
+  auto launch = bits == 4 ? (gelu ? launch_direct<4, QG_GATED_GELU, true> : launch_direct<4, QG_GATED_SILU, true>)
+                          : (gelu ? launch_direct<8, QG_GATED_GELU, true> : launch_direct<8, QG_GATED_SILU, true>);
+  return launch(s, y, dtype, x, dtype, w, scales, biases, dtype, D, K, group_size, settled, f);
 }
