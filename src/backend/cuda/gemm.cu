@@ -172,7 +172,7 @@ struct gemv_residual {
   uint16_t* scaled;        // y * weight (N), with weight
 };
 
-extern __shared__ float gemv_rms_parts[];  // GEMV_RMS: the partial sums of squares
+extern __shared__ __align__(16) float gemv_rms_parts[];  // GEMV_RMS: the partial sums of squares
 
 // y[n] = sum_k x[k] * W[n, k] for half W rows (row stride ldw), fp32 accumulation; `split`
 // warps of a block share one output (K split between them; 1 for many outputs), their sums

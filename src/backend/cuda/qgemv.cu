@@ -105,7 +105,7 @@ struct qg_fused {
   int64_t bias_stride;
 };
 
-extern __shared__ float qg_rms_parts[];  // RMS: the partial sums of squares
+extern __shared__ __align__(16) float qg_rms_parts[];  // RMS: the partial sums of squares
 
 // Registers are capped at 64 (8 blocks, 32 warps per SM): the kernel is bound by memory
 // latency, so occupancy matters more than a few spilled temporaries (there are none at 64).
@@ -339,15 +339,25 @@ extern "C" int gpu_launch_gated_qgemv(int device, int bits, int group_size, int 
   return launch(s, y, dtype, x, dtype, w, scales, biases, dtype, D, K, group_size, settled, qg_fused{});
 }
 
+// The stream for a fused-end direct kernel (launch.h), or NULL with the error reported when the
+// case is not the direct kernel's (gpu_qgemv_supported, half x 16-byte aligned with w, 1 to
+// GPU_RMS_MAX_PARTS partial sums).
+static cudaStream_t fused_stream(int device, int bits, int group_size, int dtype, int64_t K, const void* x,
+                                 const void* w, int parts, const char* op) {
+  if (!gpu_qgemv_supported(bits, group_size, K) || (dtype != MLX_BFLOAT16 && dtype != MLX_FLOAT16) ||
+      !gpu_rms_parts_ok(parts) || (((uintptr_t)w | (uintptr_t)x) & 15u)) {
+    util_error("%s: unsupported layout for the quantized GPU kernel", op);
+    return NULL;
+  }
+  return gpu_stream(device);
+}
+
 extern "C" int gpu_launch_qgemv_residual(int device, int bits, int group_size, int dtype, int64_t N, int64_t K,
                                          const void* x, const void* w, const void* scales, const void* biases,
                                          const void* res, const void* norm_weight, void* y, void* scaled,
                                          float* sumsq, bool settled) {
   if (N == 0) return 0;
-  if (!gpu_qgemv_supported(bits, group_size, K) || (dtype != MLX_BFLOAT16 && dtype != MLX_FLOAT16) ||
-      (((uintptr_t)w | (uintptr_t)x) & 15u))
-    return util_error("linear_residual: unsupported layout for the quantized GPU kernel");
-  cudaStream_t s = gpu_stream(device);
+  cudaStream_t s = fused_stream(device, bits, group_size, dtype, K, x, w, 1, "linear_residual");
   if (!s) return 1;
   qg_fused f = {};
   f.res = (const uint16_t*)res, f.weight = (const uint16_t*)norm_weight, f.scaled = (uint16_t*)scaled, f.sumsq = sumsq;
@@ -360,10 +370,7 @@ extern "C" int gpu_launch_qgemv_rms(int device, int bits, int group_size, int dt
                                     const float* sumsq, int parts, float eps, const void* bias, int64_t bias_stride,
                                     void* y, bool settled) {
   if (N == 0) return 0;
-  if (!gpu_qgemv_supported(bits, group_size, K) || (dtype != MLX_BFLOAT16 && dtype != MLX_FLOAT16) ||
-      !gpu_rms_parts_ok(parts) || (((uintptr_t)w | (uintptr_t)x) & 15u))
-    return util_error("rms_norm_linear: unsupported layout for the quantized GPU kernel");
-  cudaStream_t s = gpu_stream(device);
+  cudaStream_t s = fused_stream(device, bits, group_size, dtype, K, x, w, parts, "rms_norm_linear");
   if (!s) return 1;
   qg_fused f = {};
   f.rms = {sumsq, parts, K, eps}, f.bias = (const uint16_t*)bias, f.bias_stride = bias_stride;
@@ -376,10 +383,7 @@ extern "C" int gpu_launch_gated_qgemv_rms(int device, int bits, int group_size, 
                                           const void* biases, const float* sumsq, int parts, float eps, void* y,
                                           bool settled) {
   if (D == 0) return 0;
-  if (!gpu_qgemv_supported(bits, group_size, K) || (dtype != MLX_BFLOAT16 && dtype != MLX_FLOAT16) ||
-      !gpu_rms_parts_ok(parts) || (((uintptr_t)w | (uintptr_t)x) & 15u))
-    return util_error("rms_norm_linear: unsupported layout for the quantized GPU kernel");
-  cudaStream_t s = gpu_stream(device);
+  cudaStream_t s = fused_stream(device, bits, group_size, dtype, K, x, w, parts, "rms_norm_linear");
   if (!s) return 1;
   qg_fused f = {};
   f.rms = {sumsq, parts, K, eps};
