@@ -101,8 +101,8 @@ int mlxc_fast_linear_residual(mlx_array* sum, mlx_array* sumsq, mlx_array* scale
  * mlxc_fast_linear_residual gives it; sumsq float32 (..., P) whose values add up to the sum of
  * the squares of h's row (mlxc_fast_linear_residual's runs, or any split of it; the sum's order is
  * unspecified). With inv =
- * 1 / sqrt(sum(sumsq) / D + eps) in float32 and W as mlxc_fast_linear_residual takes it ((N, D)
- * rows):
+ * 1 / sqrt(sum(sumsq) / D + eps) in float32 (the GPU's by the fast reciprocal square root,
+ * within 2 ulp) and W as mlxc_fast_linear_residual takes it ((N, D) rows):
  *   activation NULL: *out (..., N) = inv * (scaled W^T), plus bias (N, of scaled's dtype) when
  *   given, rounded once to the dtype; this is mlx_fast_rms_norm(h, weight, eps) W^T (+ bias)
  *   with the normalising factor applied after the product instead of before it;

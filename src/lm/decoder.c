@@ -92,7 +92,7 @@ static int residual_linear(mlx_array* x, sublayer_input* in, const lm_linear* l,
                            const lm_norm* next, bool fuse, float eps, mlx_stream s) {
   mlx_dtype dt = mlx_array_dtype(*x);
   if (fuse && !post && fused_linear_of(l, t) && !l->bias.ctx && mlx_array_dtype(t) == dt &&
-      (!next->weight.ctx || mlx_array_dtype(next->weight) == dt) && mlx_array_dim(*x, (int)mlx_array_ndim(*x) - 1) % 4 == 0) {
+      (!next->weight.ctx || mlx_array_dtype(next->weight) == dt)) {
     mlx_optional_int group = {l->group_size, l->quantized}, bits = {l->bits, l->quantized};
     mlx_array none = mlx_array_new();
     int status = mlxc_fast_linear_residual(x, &in->ss, &in->scaled, t, l->weight, l->quantized ? l->scales : none,

@@ -695,7 +695,8 @@ static int k_rms_norm_linear(core_node* node, core_array** outputs) {
   const int64_t rows = p->gated ? 2 * N : N;
   if ((x->dtype != MLX_FLOAT16 && x->dtype != MLX_BFLOAT16) || (x->strides[x->ndim - 1] != 1 && K != 1) ||
       !ss->row_contiguous || ss->dtype != MLX_FLOAT32 || !gpu_rms_parts_ok(parts) ||
-      (bias && bias->dtype != x->dtype) || !fused_linear_fits(node, 2, p->quantized, p->bits, p->group_size, rows, K, x->dtype))
+      (bias && bias->dtype != x->dtype) ||
+      !fused_linear_fits(node, 2, p->quantized, p->bits, p->group_size, rows, K, x->dtype))
     return GPU_KERNEL_DECLINED;
   int dev = device_of(node);
   const void *px, *pss, *pw, *ps = NULL, *pb = NULL, *pbias = NULL;
