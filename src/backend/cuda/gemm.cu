@@ -2,7 +2,8 @@
 // tensor cores unless MLX_ENABLE_TF32=0 (MLX's default and switch), fp32 accumulation for
 // float16/bfloat16, except the batch-1 decode case
 // (one half-precision row times a weight matrix stored (N, K)), which a GEMV kernel streams with
-// 16-byte loads; a gated variant of it (mlxc_fast_gated_linear) applies glu in its epilogue.
+// 16-byte loads; a gated variant of it (mlxc_fast_gated_linear) applies glu in its epilogue, and
+// fused variants carry an RMS norm's two ends (mlxc_fast_linear_residual, mlxc_fast_rms_norm_linear).
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <pthread.h>
@@ -198,11 +199,11 @@ __device__ __forceinline__ void gemv_half_rows_body(uint16_t* y, const uint16_t*
   // The residual and the norm's weight are read now, their latency under the products'.
   const float res = MODE == GEMV_RESIDUAL && writer ? cvt(rs.res[n]) : 0.0f;
   const float nw = MODE == GEMV_RESIDUAL && writer && rs.weight ? cvt(rs.weight[n]) : 0.0f;
-  const float total = MODE == GEMV_RMS ? rms_begin(gemv_rms_parts, rms) : 0.0f;
+  const float rms_total = MODE == GEMV_RMS ? rms_begin(gemv_rms_parts, rms) : 0.0f;
   if (!preload && n < N) half_row_first(wv, W + n * ldw, K, vec, first, stride);
   float sum = n < N ? half_row_dot<BF16>(wv, W + n * ldw, x, K, vec, first, stride) : 0.0f;
   sum = gemv_output_sum(sum, partial, lane, warp, part, split);
-  if constexpr (MODE == GEMV_RMS) alpha = rms_inv(total, gemv_rms_parts, rms);
+  if constexpr (MODE == GEMV_RMS) alpha = rms_inv(rms_total, gemv_rms_parts, rms);
   if constexpr (MODE == GEMV_RESIDUAL) {
     constexpr int DT = BF16 ? MLX_BFLOAT16 : MLX_FLOAT16;
     __shared__ float squares[GEMV_WARPS];  // one per output of the block
@@ -282,7 +283,7 @@ __global__ void gated_gemv_half_rows(uint16_t* y, const uint16_t* x, const uint1
     else half_row_first(wv, W + n * ldw, K, vec, first, stride);
   }
   gpu_chain_start();
-  const float total = RMS ? rms_begin(gemv_rms_parts, rms) : 0.0f;
+  const float rms_total = RMS ? rms_begin(gemv_rms_parts, rms) : 0.0f;
   float gate = 0.0f, up = 0.0f;
   if constexpr (PAIRED) {
     if (n < D) {
@@ -305,7 +306,7 @@ __global__ void gated_gemv_half_rows(uint16_t* y, const uint16_t* x, const uint1
   gate = gemv_output_sum(gate, partial[0], lane, warp, part, split);
   up = gemv_output_sum(up, partial[1], lane, warp, part, split);
   if constexpr (RMS) {
-    const float inv = rms_inv(total, gemv_rms_parts, rms);
+    const float inv = rms_inv(rms_total, gemv_rms_parts, rms);
     gate = __fmul_rn(inv, gate);
     up = __fmul_rn(inv, up);
   }

@@ -4,8 +4,9 @@
 // value read serves several rows; each lane loads 16 bytes of packed weights per row at a time
 // (32 4-bit or 16 8-bit values, always inside one group) and adds scale * sum(x q) + bias * sum(x)
 // for them, as the CPU kernel (qgemv.c) groups it (the direct kernel below splits K over warps, and
-// has a gated form for mlxc_fast_gated_linear with glu in its epilogue). x is staged in shared memory as float32 once
-// per block, transposed by chunk ("value j of every 16-byte chunk" is one contiguous run) so that
+// has a gated form for mlxc_fast_gated_linear with glu in its epilogue, and the fused norm's ends:
+// mlxc_fast_linear_residual, mlxc_fast_rms_norm_linear). x is staged in shared memory as float32
+// once per block, transposed by chunk ("value j of every 16-byte chunk" is one contiguous run) so that
 // the 32 lanes, which read 32 consecutive chunks, hit 32 different banks.
 #include <cuda_runtime.h>
 #include <math.h>
@@ -163,7 +164,7 @@ __global__ void __launch_bounds__(32 * QG_WARPS, 8)
   const float res = EPI == QG_RESIDUAL && own ? cvt16(f.res[n0 + threadIdx.x]) : 0.0f;
   const float nw = EPI == QG_RESIDUAL && own && f.weight ? cvt16(f.weight[n0 + threadIdx.x]) : 0.0f;
   const float bias = RMS && EPI == QG_PLAIN && own && f.bias ? cvt16(f.bias[(n0 + threadIdx.x) * f.bias_stride]) : 0.0f;
-  const float total = RMS ? rms_begin(qg_rms_parts, f.rms) : 0.0f;
+  const float rms_total = RMS ? rms_begin(qg_rms_parts, f.rms) : 0.0f;
   float acc[R];
 #pragma unroll
   for (int r = 0; r < R; r++) acc[r] = 0.0f;
@@ -219,7 +220,7 @@ __global__ void __launch_bounds__(32 * QG_WARPS, 8)
   __shared__ float rms_slots[QG_WARPS];
   if constexpr (RMS) rms_slot_write(qg_rms_parts, f.rms, rms_slots);
   __syncthreads();
-  const float inv = RMS ? rms_slots_inv(total, f.rms, rms_slots) : 1.0f;
+  const float inv = RMS ? rms_slots_inv(rms_total, f.rms, rms_slots) : 1.0f;
   constexpr int DT = BF16 ? MLX_BFLOAT16 : MLX_FLOAT16;
   if (own) {
     float total = 0.0f;
