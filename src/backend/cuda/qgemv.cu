@@ -217,10 +217,10 @@ __global__ void __launch_bounds__(32 * QG_WARPS, 8)
     for (int o = 16; o > 0; o >>= 1) a += __shfl_xor_sync(0xffffffffu, a, o);
     if (lane == 0) partial[warp][r] = a;
   }
-  __shared__ float rms_slots[QG_WARPS];
-  if constexpr (RMS) rms_slot_write(qg_rms_parts, f.rms, rms_slots);
+  __shared__ float rms_sum;
+  if constexpr (RMS) rms_sum_write(qg_rms_parts, f.rms, &rms_sum);
   __syncthreads();
-  const float inv = RMS ? rms_slots_inv(rms_total, f.rms, rms_slots) : 1.0f;
+  const float inv = RMS ? rms_sum_inv(rms_total, f.rms, &rms_sum) : 1.0f;
   constexpr int DT = BF16 ? MLX_BFLOAT16 : MLX_FLOAT16;
   if (own) {
     float total = 0.0f;
