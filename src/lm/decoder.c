@@ -19,15 +19,18 @@ static int split_heads(mlx_array* out, mlx_array x, int heads, int hd, mlx_strea
   return status ? status : mlx_transpose_axes(out, *out, perm, 4, s);
 }
 
-/* Whether the stacked gate_up can run as mlxc_fast_gated_linear (one GEMV with the activation in
- * its epilogue in a decode step): no bias, and weights (plain) or scales and biases (quantized)
- * of x's dtype. */
-static bool gated_linear_fits(const lm_linear* l, mlx_array x) {
+/* Whether l's weights have x's dtype: a plain weight, or scales and biases of a quantized one
+ * (what the fused decode GEMVs of mlxc/fast.h take). */
+static bool weights_of_dtype(const lm_linear* l, mlx_array x) {
   mlx_dtype dt = mlx_array_dtype(x);
-  if (!l->weight.ctx || l->bias.ctx) return false;
+  if (!l->weight.ctx) return false;
   if (l->quantized) return l->biases.ctx && mlx_array_dtype(l->scales) == dt && mlx_array_dtype(l->biases) == dt;
   return mlx_array_dtype(l->weight) == dt;
 }
+
+/* Whether the stacked gate_up can run as mlxc_fast_gated_linear (one GEMV with the activation in
+ * its epilogue in a decode step): no bias, weights of x's dtype. */
+static bool gated_linear_fits(const lm_linear* l, mlx_array x) { return weights_of_dtype(l, x) && !l->bias.ctx; }
 
 /* A sub-layer's input. Normally r, the normalised residual stream. In a decode step on the GPU
  * the last projection adds its output to the stream x and computes the sums of squares ss and
@@ -47,14 +50,11 @@ static int input_normed(sublayer_input* in, mlx_array x, float eps, mlx_stream s
   return lm_norm_apply(&in->r, in->norm, x, eps, s);
 }
 
-/* Whether l's weights suit the fused-norm GEMVs for x: plain of x's dtype, or 4- or 8-bit with
- * scales and biases of x's dtype. */
+/* Whether l suits the fused-norm GEMVs for x: weights of x's dtype, plain or 4- or 8-bit (the
+ * widths mlxc_fast_linear_residual and rms_norm_linear fuse; others would compose, which costs a
+ * step more kernels than the separate norm). */
 static bool fused_linear_of(const lm_linear* l, mlx_array x) {
-  mlx_dtype dt = mlx_array_dtype(x);
-  if (!l->weight.ctx) return false;
-  if (!l->quantized) return mlx_array_dtype(l->weight) == dt;
-  return (l->bits == 4 || l->bits == 8) && l->biases.ctx && mlx_array_dtype(l->scales) == dt &&
-         mlx_array_dtype(l->biases) == dt;
+  return weights_of_dtype(l, x) && (!l->quantized || l->bits == 4 || l->bits == 8);
 }
 
 /* out = l(input), act(gate) * up when act is given (l stacks gate over up): the pending norm

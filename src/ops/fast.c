@@ -353,27 +353,47 @@ int ops_check_linear_weight(ops_linear_weight* out, const core_array* x, const c
                 : check_plain_weight(x, x_name, w, biases, group_size, bits, rows, name);
 }
 
-/* Several rows of x, or float32: the linear layer (matmul or quantized_matmul), its two halves, glu. */
-static int gated_linear_composed(mlx_array* res, mlx_array x, mlx_array w, mlx_array scales, mlx_array biases,
-                                 const gated_gemv_params* p, const char* activation, mlx_stream s) {
-  mlx_array h = mlx_array_new(), wt = mlx_array_new(), gate = mlx_array_new(), up = mlx_array_new();
-  mlx_vector_array parts = mlx_vector_array_new();
-  int status = 0;
-  if (p->quantized) {
-    mlx_optional_int group = {p->group_size, true}, bits = {p->bits, true};
-    TRY(mlx_quantized_matmul(&h, x, w, scales, biases, true, group, bits, "affine", s));
-  } else {
-    TRY(mlx_transpose(&wt, w, s)); /* a view: matmul reads it as W^T */
-    TRY(mlx_matmul(&h, x, wt, s));
+int ops_check_activations(const core_array* x, const char* what, const char* name) {
+  if (x->ndim < 1) return util_error("%s: %s must have at least one dimension", name, what);
+  if (x->dtype != MLX_FLOAT32 && x->dtype != MLX_FLOAT16 && x->dtype != MLX_BFLOAT16)
+    return util_error("%s: %s must be float32, float16 or bfloat16 (got %s)", name, what, core_dtype_name(x->dtype));
+  return 0;
+}
+
+int ops_linear_product(mlx_array* out, mlx_array x, mlx_array w, mlx_array scales, mlx_array biases,
+                       const ops_linear_weight* layout, mlx_stream s) {
+  if (layout->quantized) {
+    const mlx_optional_int group = {layout->group_size, true}, bits = {layout->bits, true};
+    return mlx_quantized_matmul(out, x, w, scales, biases, true, group, bits, "affine", s);
   }
-  TRY(mlx_split(&parts, h, 2, -1, s));
-  TRY(mlx_vector_array_get(&gate, parts, 0));
-  TRY(mlx_vector_array_get(&up, parts, 1));
-  TRY(mlxc_fast_glu(res, gate, up, activation, s));
-cleanup:
+  mlx_array wt = mlx_array_new();
+  int status = mlx_transpose(&wt, w, s); /* a view: matmul reads it as W^T */
+  if (!status) status = mlx_matmul(out, x, wt, s);
+  mlx_array_free(wt);
+  return status;
+}
+
+int ops_glu_of_halves(mlx_array* res, mlx_array h, const char* activation, mlx_stream s) {
+  mlx_array gate = mlx_array_new(), up = mlx_array_new();
+  mlx_vector_array parts = mlx_vector_array_new();
+  int status = mlx_split(&parts, h, 2, -1, s);
+  if (!status) status = mlx_vector_array_get(&gate, parts, 0);
+  if (!status) status = mlx_vector_array_get(&up, parts, 1);
+  if (!status) status = mlxc_fast_glu(res, gate, up, activation, s);
   mlx_vector_array_free(parts);
-  const mlx_array temporaries[4] = {h, wt, gate, up};
-  for (int i = 0; i < 4; i++) mlx_array_free(temporaries[i]);
+  mlx_array_free(gate);
+  mlx_array_free(up);
+  return status;
+}
+
+/* Several rows of x, or float32: the linear layer (matmul or quantized_matmul), glu of its two
+ * halves. */
+static int gated_linear_composed(mlx_array* res, mlx_array x, mlx_array w, mlx_array scales, mlx_array biases,
+                                 const ops_linear_weight* layout, const char* activation, mlx_stream s) {
+  mlx_array h = mlx_array_new();
+  int status = ops_linear_product(&h, x, w, scales, biases, layout, s);
+  if (!status) status = ops_glu_of_halves(res, h, activation, s);
+  mlx_array_free(h);
   return status;
 }
 
@@ -384,25 +404,22 @@ int mlxc_fast_gated_linear(mlx_array* res, const mlx_array x_, const mlx_array w
   core_array *x = ops_arg(x_, name, "x"), *w = x ? ops_arg(w_, name, "weight") : NULL;
   if (!w) return 1;
   core_array *scales = core_ctx(scales_), *biases = core_ctx(biases_);
-  if (x->ndim < 1) return util_error("%s: x must have at least one dimension", name);
-  if (x->dtype != MLX_FLOAT32 && x->dtype != MLX_FLOAT16 && x->dtype != MLX_BFLOAT16)
-    return util_error("%s: x must be float32, float16 or bfloat16 (got %s)", name, core_dtype_name(x->dtype));
+  if (ops_check_activations(x, "x", name)) return 1;
   const int64_t K = x->shape[x->ndim - 1];
   glu_activation act = GLU_SILU;
   ops_linear_weight layout;
   if (ops_parse_glu_activation(activation, &act, name) ||
       ops_check_linear_weight(&layout, x, "x", w, scales, biases, group_size, bits, "2I", name))
     return 1;
-  const gated_gemv_params params = {act, layout.quantized, layout.bits, layout.group_size};
   if (w->shape[0] % 2)
     return util_error("%s: the weight's %d rows must stack gate over up (an even count)", name, w->shape[0]);
   /* One half-precision row is the fused kernel's case; several rows go to GEMMs, and float32
    * (which no GPU kernel takes: a CPU fallback would break a recorded decode step) composes. */
   if (K == 0 || (int64_t)x->size / K != 1 || x->dtype == MLX_FLOAT32)
-    return gated_linear_composed(res, x_, w_, scales_, biases_, &params, activation, s);
+    return gated_linear_composed(res, x_, w_, scales_, biases_, &layout, activation, s);
   gated_gemv_params* p = malloc(sizeof *p);
   if (!p) return util_error("out of memory");
-  *p = params;
+  *p = (gated_gemv_params){act, layout.quantized, layout.bits, layout.group_size};
   int shape[CORE_MAX_NDIM];
   memcpy(shape, x->shape, sizeof(int) * (size_t)x->ndim);
   shape[x->ndim - 1] = w->shape[0] / 2;

@@ -12,20 +12,9 @@
 #include "ops/ops_common.h"
 #include "ops/primitives.h"
 
-static bool is_linear_dtype(mlx_dtype d) { return d == MLX_FLOAT32 || d == MLX_FLOAT16 || d == MLX_BFLOAT16; }
-
 /* a has b's number of dimensions and b's leading ones (all but the last). */
 static bool same_leading_dims(const core_array* a, const core_array* b) {
   return a->ndim == b->ndim && !memcmp(a->shape, b->shape, sizeof(int) * (size_t)(b->ndim - 1));
-}
-
-/* The activations x or scaled (..., F) of the two ops: at least one dimension, float32, float16
- * or bfloat16. */
-static int check_activations(const core_array* x, const char* what, const char* name) {
-  if (x->ndim < 1) return util_error("%s: %s must have at least one dimension", name, what);
-  if (!is_linear_dtype(x->dtype))
-    return util_error("%s: %s must be float32, float16 or bfloat16 (got %s)", name, what, core_dtype_name(x->dtype));
-  return 0;
 }
 
 /* An optional vector of the ops (norm weight, bias): shape (n) and the activations' dtype. */
@@ -46,21 +35,6 @@ static bool is_fused_case(const core_array* x, const ops_linear_weight* layout) 
          (!layout->quantized || layout->bits == 4 || layout->bits == 8);
 }
 
-/* x W^T by mlx_matmul with the transposed weight, or mlx_quantized_matmul (transpose true,
- * affine) for a quantized one; the result has x's dtype (promoted with the scales'). */
-static int linear_product(mlx_array* out, mlx_array x, mlx_array w, mlx_array scales, mlx_array biases,
-                          const ops_linear_weight* layout, mlx_stream s) {
-  if (layout->quantized) {
-    const mlx_optional_int group = {layout->group_size, true}, bits = {layout->bits, true};
-    return mlx_quantized_matmul(out, x, w, scales, biases, true, group, bits, "affine", s);
-  }
-  mlx_array wt = mlx_array_new();
-  int status = mlx_transpose(&wt, w, s); /* a view: matmul reads it as W^T */
-  if (!status) status = mlx_matmul(out, x, wt, s);
-  mlx_array_free(wt);
-  return status;
-}
-
 /* ---- linear_residual ---- */
 
 /* x (..., K); the weight (N rows, plain or quantized); residual (..., N) with x's leading
@@ -69,7 +43,7 @@ static int check_linear_residual(ops_linear_weight* layout, const core_array* x,
                                  const core_array* scales, const core_array* biases, mlx_optional_int group_size,
                                  mlx_optional_int bits, const core_array* r, const core_array* norm_weight,
                                  const char* name) {
-  if (check_activations(x, "x", name) ||
+  if (ops_check_activations(x, "x", name) ||
       ops_check_linear_weight(layout, x, "x", w, scales, biases, group_size, bits, "N", name))
     return 1;
   const int N = w->shape[0];
@@ -123,7 +97,7 @@ static int linear_residual_composed(mlx_array* sum, mlx_array* sumsq, mlx_array*
                                     mlx_array residual, mlx_array norm_weight, mlx_stream s) {
   mlx_array t = mlx_array_new(), total = mlx_array_new(), squares = mlx_array_new(), product = mlx_array_new();
   int status = 0;
-  TRY(linear_product(&t, x, w, scales, biases, layout, s));
+  TRY(ops_linear_product(&t, x, w, scales, biases, layout, s));
   TRY(mlx_add(&total, residual, t, s));
   TRY(sums_of_squares(&squares, total, s));
   if (norm_weight.ctx)
@@ -191,7 +165,7 @@ static int check_norm_linear(ops_linear_weight* layout, const core_array* h, con
                              const core_array* w, const core_array* scales, const core_array* biases,
                              mlx_optional_int group_size, mlx_optional_int bits, const core_array* bias, bool gated,
                              const char* name) {
-  if (check_activations(h, "scaled", name)) return 1;
+  if (ops_check_activations(h, "scaled", name)) return 1;
   if (sumsq->dtype != MLX_FLOAT32)
     return util_error("%s: sumsq must be float32 (got %s)", name, core_dtype_name(sumsq->dtype));
   if (!same_leading_dims(sumsq, h) || sumsq->shape[sumsq->ndim - 1] < 1)
@@ -232,13 +206,12 @@ static int rms_norm_linear_composed(mlx_array* out, mlx_array h, mlx_array sumsq
   const core_array* ha = core_ctx(h);
   const mlx_dtype dtype = ha->dtype;
   mlx_array inv = mlx_array_new(), x32 = mlx_array_new(), w32 = mlx_array_new(), y = mlx_array_new(),
-            b32 = mlx_array_new(), gate = mlx_array_new(), up = mlx_array_new();
-  mlx_vector_array parts = mlx_vector_array_new();
+            b32 = mlx_array_new();
   int status = 0;
   TRY(inverse_rms(&inv, sumsq, ha->shape[ha->ndim - 1], eps, s));
   TRY(mlx_astype(&x32, h, MLX_FLOAT32, s));
   TRY(layout->quantized ? mlx_array_set(&w32, w) : mlx_astype(&w32, w, MLX_FLOAT32, s));
-  TRY(linear_product(&y, x32, w32, scales, biases, layout, s));
+  TRY(ops_linear_product(&y, x32, w32, scales, biases, layout, s));
   TRY(mlx_multiply(&y, inv, y, s));
   if (bias.ctx) {
     TRY(mlx_astype(&b32, bias, MLX_FLOAT32, s));
@@ -248,15 +221,11 @@ static int rms_norm_linear_composed(mlx_array* out, mlx_array h, mlx_array sumsq
     TRY(mlx_astype(out, y, dtype, s));
   } else {
     TRY(mlx_astype(&y, y, dtype, s));
-    TRY(mlx_split(&parts, y, 2, -1, s));
-    TRY(mlx_vector_array_get(&gate, parts, 0));
-    TRY(mlx_vector_array_get(&up, parts, 1));
-    TRY(mlxc_fast_glu(out, gate, up, activation, s));
+    TRY(ops_glu_of_halves(out, y, activation, s));
   }
-cleanup:
-  mlx_vector_array_free(parts);
-  const mlx_array temporaries[7] = {inv, x32, w32, y, b32, gate, up};
-  for (int i = 0; i < 7; i++) mlx_array_free(temporaries[i]);
+cleanup:;
+  const mlx_array temporaries[5] = {inv, x32, w32, y, b32};
+  for (int i = 0; i < 5; i++) mlx_array_free(temporaries[i]);
   return status;
 }
 

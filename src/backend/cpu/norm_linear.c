@@ -21,14 +21,6 @@ static void load_f32(float* dst, const core_array* a) {
   cpu_convert(dst, MLX_FLOAT32, core_array_ptr(a), a->dtype, a->shape, a->strides, a->ndim);
 }
 
-/* y (N) = W x in float32, unrounded, for the weight inputs w, [scales, biases] starting at
- * inputs[0]. */
-static int linear_row(float* y, const float* x, core_array* const* inputs, bool quantized, int bits, int group_size,
-                      int64_t N, int64_t K) {
-  if (quantized) return cpu_linear_row_quantized(y, x, inputs[0], inputs[1], inputs[2], bits, group_size, N, K);
-  return cpu_linear_row_plain(y, x, inputs[0], N, K);
-}
-
 /* out (ceil(n / 4)): for each run of 4 values of s, s[4j]^2 + s[4j+1]^2 + s[4j+2]^2 + s[4j+3]^2
  * added left to right in float32, the last run shorter when n is not a multiple of 4. One
  * operation a statement, so that no multiply is contracted into an add (the squares of half
@@ -62,7 +54,7 @@ int cpu_eval_linear_residual(core_node* node, core_array** outputs) {
   if (!buf) return util_error("linear_residual: out of memory");
   float *x32 = buf, *y = x32 + K, *r = y + N; /* x (K); y (N): the products, then the sum; r (N) */
   load_f32(x32, x);
-  int status = linear_row(y, x32, node->inputs + 1, p->quantized, p->bits, p->group_size, N, K);
+  int status = cpu_linear_row(y, x32, node->inputs + 1, p->quantized, p->bits, p->group_size, N, K);
   if (!status) {
     cpu_round_row(y, N, sum->dtype); /* the linear layer's output, stored in the dtype */
     load_f32(r, residual);
@@ -100,7 +92,7 @@ int cpu_eval_rms_norm_linear(core_node* node, core_array** outputs) {
   float total = 0;
   for (int64_t i = 0; i < P; i++) total += ss[i];
   const float inv = 1.0f / sqrtf(total / (float)D + p->eps);
-  int status = linear_row(y, x, node->inputs + 2, p->quantized, p->bits, p->group_size, N, D);
+  int status = cpu_linear_row(y, x, node->inputs + 2, p->quantized, p->bits, p->group_size, N, D);
   if (!status) {
     for (int64_t i = 0; i < N; i++) y[i] = inv * y[i];
     if (p->gated) {

@@ -614,6 +614,19 @@ static int k_quantized_matmul(core_node* node, core_array** outputs) {
                                  gpu_weights_settled(dev, w, sc, bi));
 }
 
+/* Whether the linear layer of a decode-GEMV node (gated_gemv, linear_residual, rms_norm_linear)
+ * at inputs[first], `rows` rows, fits the kernels: plain w laid out for the half GEMV, or w,
+ * scales, biases in the quantized direct kernel's layout (gpu_qgemv_supported, scales of x's
+ * dtype); x contiguous is the caller's check. */
+static bool gemv_weights_fit(core_node* node, int first, bool quantized, int bits, int group_size, int64_t rows,
+                              int64_t K, mlx_dtype dtype) {
+  core_array* w = node->inputs[first];
+  if (!quantized) return gpu_gemv_layout_ok(K, 1, w->strides[1], w->strides[0]);
+  core_array *sc = node->inputs[first + 1], *bi = node->inputs[first + 2];
+  return gpu_qgemv_supported(bits, group_size, K) && w->row_contiguous && sc->dtype == dtype &&
+         affine_groups_ok(sc, bi, rows, K, group_size);
+}
+
 /* gated_gemv (mlxc_fast_gated_linear of one row): inputs x, w[, scales, biases]. Half types only,
  * in the layouts of the decode GEMVs; float32 and the rest run on the CPU. */
 static int k_gated_gemv(core_node* node, core_array** outputs) {
@@ -624,10 +637,7 @@ static int k_gated_gemv(core_node* node, core_array** outputs) {
   if ((x->dtype != MLX_FLOAT16 && x->dtype != MLX_BFLOAT16) || K == 0 || (x->strides[x->ndim - 1] != 1 && K != 1))
     return GPU_KERNEL_DECLINED;
   core_array *sc = p->quantized ? node->inputs[2] : NULL, *bi = p->quantized ? node->inputs[3] : NULL;
-  if (p->quantized ? !gpu_qgemv_supported(p->bits, p->group_size, K) || !w->row_contiguous ||
-                         !affine_groups_ok(sc, bi, 2 * D, K, p->group_size) || sc->dtype != x->dtype
-                   : !gpu_gemv_layout_ok(K, x->strides[x->ndim - 1], w->strides[1], w->strides[0]))
-    return GPU_KERNEL_DECLINED;
+  if (!gemv_weights_fit(node, 1, p->quantized, p->bits, p->group_size, 2 * D, K, x->dtype)) return GPU_KERNEL_DECLINED;
   int dev = device_of(node);
   const void *px, *pw, *ps = NULL, *pb = NULL;
   void* po;
@@ -642,17 +652,6 @@ static int k_gated_gemv(core_node* node, core_array** outputs) {
   return gpu_launch_gated_gemv(dev, x->dtype, gelu, D, K, px, pw, w->strides[0], po, ready);
 }
 
-/* The linear layer of a fused-norm node at inputs[first]: plain w, or w, scales, biases in the
- * quantized GEMV's layout (gpu_qgemv_supported, scales of the dtype); false: declined. */
-static bool fused_linear_fits(core_node* node, int first, bool quantized, int bits, int group_size, int64_t rows,
-                              int64_t K, mlx_dtype dtype) {
-  core_array* w = node->inputs[first];
-  if (!quantized) return gpu_gemv_layout_ok(K, 1, w->strides[1], w->strides[0]);
-  core_array *sc = node->inputs[first + 1], *bi = node->inputs[first + 2];
-  return gpu_qgemv_supported(bits, group_size, K) && w->row_contiguous && sc->dtype == dtype &&
-         affine_groups_ok(sc, bi, rows, K, group_size);
-}
-
 /* linear_residual (mlxc_fast_linear_residual of one row): inputs x, w, [scales, biases],
  * residual, [norm weight]; outputs the sum, the sum of its squares, [the sum times the norm
  * weight]. Half types in the decode GEMVs' layouts; the rest runs on the CPU. */
@@ -664,7 +663,7 @@ static int k_linear_residual(core_node* node, core_array** outputs) {
   const int64_t K = x->shape[x->ndim - 1], N = sum->shape[sum->ndim - 1];
   if ((x->dtype != MLX_FLOAT16 && x->dtype != MLX_BFLOAT16) || !res->row_contiguous ||
       (nw && !nw->row_contiguous) || (x->strides[x->ndim - 1] != 1 && K != 1) ||
-      !fused_linear_fits(node, 1, p->quantized, p->bits, p->group_size, N, K, x->dtype))
+      !gemv_weights_fit(node, 1, p->quantized, p->bits, p->group_size, N, K, x->dtype))
     return GPU_KERNEL_DECLINED;
   int dev = device_of(node);
   const void *px, *pw, *ps = NULL, *pb = NULL, *pr, *pnw = NULL;
@@ -696,7 +695,7 @@ static int k_rms_norm_linear(core_node* node, core_array** outputs) {
   if ((x->dtype != MLX_FLOAT16 && x->dtype != MLX_BFLOAT16) || (x->strides[x->ndim - 1] != 1 && K != 1) ||
       !ss->row_contiguous || ss->dtype != MLX_FLOAT32 || !gpu_rms_parts_ok(parts) ||
       (bias && bias->dtype != x->dtype) ||
-      !fused_linear_fits(node, 2, p->quantized, p->bits, p->group_size, rows, K, x->dtype))
+      !gemv_weights_fit(node, 2, p->quantized, p->bits, p->group_size, rows, K, x->dtype))
     return GPU_KERNEL_DECLINED;
   int dev = device_of(node);
   const void *px, *pss, *pw, *ps = NULL, *pb = NULL, *pbias = NULL;

@@ -77,7 +77,6 @@ constexpr int GEMV_LOADS = 8;
 
 constexpr int GEMV_WARPS = 8;  // a block's warps
 
-
 // The GEMV_LOADS 16-byte chunks c, c + stride, ... of the half row w (those past the row's
 // `chunks` are not loaded), issued together.
 __device__ __forceinline__ void half_row_batch(uint4* wv, const uint16_t* w, int64_t chunks, int64_t c,
@@ -205,13 +204,10 @@ __device__ __forceinline__ void gemv_half_rows_body(uint16_t* y, const uint16_t*
   sum = gemv_output_sum(sum, partial, lane, warp, part, split);
   if constexpr (MODE == GEMV_RMS) alpha = rms_inv(rms_total, gemv_rms_parts, rms);
   if constexpr (MODE == GEMV_RESIDUAL) {
-    constexpr int DT = BF16 ? MLX_BFLOAT16 : MLX_FLOAT16;
     __shared__ float squares[GEMV_WARPS];  // one per output of the block
     const int slot = warp / split, outputs = blockDim.x / 32 / split;
     if (writer) {
-      const float v = round_as<DT>(__fadd_rn(res, round_as<DT>(sum)));
-      y[n] = BF16 ? f32_to_bf16(v) : f32_to_f16(v);
-      if (rs.weight) rs.scaled[n] = BF16 ? f32_to_bf16(__fmul_rn(v, nw)) : f32_to_f16(__fmul_rn(v, nw));
+      const float v = rms_residual_store<BF16>(y, rs.scaled, rs.weight != NULL, n, res, sum, nw);
       squares[slot] = __fmul_rn(v, v);
     }
     __syncthreads();
@@ -349,7 +345,7 @@ int launch_gemv(int device, int dtype, int64_t N, int64_t K, const void* x, cons
   const int warps = MODE == GEMV_RESIDUAL && split == 4 ? 4 * split : GEMV_WARPS;
   const bool vec = gemv_vec(K, ldw, x, w);
   unsigned grid = (unsigned)((N + warps / split - 1) / (warps / split));
-  const size_t smem = MODE == GEMV_RMS && rms.parts > 1 ? sizeof(float) * (size_t)rms.parts : 0;
+  const size_t smem = MODE == GEMV_RMS ? rms_smem_bytes(rms) : 0;
   void (*kernel)(uint16_t*, const uint16_t*, const uint16_t*, int64_t, int64_t, int64_t, bool, int, float, float,
                  const uint16_t*, int64_t, bool, gemv_residual, gpu_rms);
   if constexpr (MODE == GEMV_PLAIN) kernel = dtype == MLX_BFLOAT16 ? gemv_half_rows<true> : gemv_half_rows<false>;
@@ -373,7 +369,7 @@ int launch_gated_gemv(int device, int dtype, bool gelu, int64_t D, int64_t K, co
   unsigned grid = (unsigned)((D + warps / split - 1) / (warps / split));
   // Paired when a lane's share of a row takes at most half a batch of loads (gated_gemv_half_rows).
   const bool paired = vec && K / 8 <= (GEMV_LOADS / 2) * 32 * (int64_t)split;
-  const size_t smem = RMS ? sizeof(float) * (size_t)rms.parts : 0;
+  const size_t smem = RMS ? rms_smem_bytes(rms) : 0;
   auto kernel = dtype == MLX_BFLOAT16
                     ? (gelu ? gated_kernel<true, true, RMS>(paired) : gated_kernel<true, false, RMS>(paired))
                     : (gelu ? gated_kernel<false, true, RMS>(paired) : gated_kernel<false, false, RMS>(paired));

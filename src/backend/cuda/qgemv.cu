@@ -230,9 +230,8 @@ __global__ void __launch_bounds__(32 * QG_WARPS, 8)
       if constexpr (RMS) total = __fadd_rn(__fmul_rn(inv, total), bias);
       store_f32(y, y_dtype, n0 + threadIdx.x, total);
     } else if constexpr (EPI == QG_RESIDUAL) {
-      const float v = round_as<DT>(__fadd_rn(res, round_as<DT>(total)));
-      ((uint16_t*)y)[n0 + threadIdx.x] = BF16 ? f32_to_bf16(v) : f32_to_f16(v);
-      if (f.weight) f.scaled[n0 + threadIdx.x] = BF16 ? f32_to_bf16(__fmul_rn(v, nw)) : f32_to_f16(__fmul_rn(v, nw));
+      const float v =
+          rms_residual_store<BF16>((uint16_t*)y, f.scaled, f.weight != NULL, n0 + threadIdx.x, res, total, nw);
       // The block's outputs, one run of 4 (the last may be shorter), are lanes 0 .. rows - 1 of
       // warp 0: their squares added in order.
       const unsigned lanes = (1u << rows) - 1;
@@ -269,7 +268,7 @@ int launch_direct(cudaStream_t s, void* y, int y_dtype, const void* x, int x_dty
                                       : (bf16 ? qgemv_direct<BITS, true, MLX_FLOAT32> : qgemv_direct<BITS, false, MLX_FLOAT32>);
   else  // scales of x's dtype
     kernel = bf16 ? qgemv_direct<BITS, true, MLX_BFLOAT16, EPI, RMS> : qgemv_direct<BITS, false, MLX_FLOAT16, EPI, RMS>;
-  const size_t smem = RMS && f.rms.parts > 1 ? sizeof(float) * (size_t)f.rms.parts : 0;
+  const size_t smem = RMS ? rms_smem_bytes(f.rms) : 0;
   return gpu_check(gpu_launch_chained(kernel, (unsigned)blocks, 32 * QG_WARPS, smem, s, y, y_dtype, (const uint16_t*)x,
                                       (const uint8_t*)w, scales, biases, N, K, shift, preload, f),
                    "quantized GEMV launch");

@@ -9,6 +9,7 @@
 // block repeats this work (BENCHMARKS.md, thirteenth session: one warp +2-3% on the 8B 8/4-bit).
 // Shared by the half (gemm.cu) and quantized (qgemv.cu) GEMVs.
 #pragma once
+#include <stddef.h>
 #include <stdint.h>
 
 #include "backend/cuda/common.cuh"
@@ -22,6 +23,21 @@ struct gpu_rms {
 
 // The most partial sums a GEMV stages (16 KB of shared memory).
 constexpr int GPU_RMS_MAX_PARTS = 4096;
+
+// The dynamic shared memory a consumer kernel needs for r's parts.
+inline size_t rms_smem_bytes(const gpu_rms& r) { return r.parts > 1 ? sizeof(float) * (size_t)r.parts : 0; }
+
+// The producer's epilogue for output n: v = res + round(sum) rounded to the dtype into y[n], and
+// v * weight[n] into scaled[n] when there is a norm weight (nw, its value, loaded early). Returns v.
+template <bool BF16>
+__device__ __forceinline__ float rms_residual_store(uint16_t* y, uint16_t* scaled, bool weighted, int64_t n,
+                                                   float res, float sum, float nw) {
+  constexpr int DT = BF16 ? MLX_BFLOAT16 : MLX_FLOAT16;
+  const float v = round_as<DT>(__fadd_rn(res, round_as<DT>(sum)));
+  y[n] = BF16 ? f32_to_bf16(v) : f32_to_f16(v);
+  if (weighted) scaled[n] = BF16 ? f32_to_bf16(__fmul_rn(v, nw)) : f32_to_f16(__fmul_rn(v, nw));
+  return v;
+}
 
 // Whether the parts go in 16-byte copies, four at a time (a quarter of the copy instructions).
 __device__ __forceinline__ bool rms_wide(const gpu_rms& r) {
