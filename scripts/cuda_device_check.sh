@@ -22,7 +22,7 @@ pack)
     cmake --build "$BUILD" -j"$(nproc)" --target $BINS || exit 1
   tmp=$(mktemp -d)
   mkdir -p "$tmp/bin" "$tmp/lib" "$PACK"
-  for b in $BINS; do cp "$BUILD/$b" "$tmp/bin/"; done
+  for b in $BINS ${EXTRA:-}; do cp "$BUILD/$b" "$tmp/bin/"; done  # EXTRA: built by other means
   # The kernel tracer (bench/kernel_trace.c) and the CUPTI it needs, when built.
   if cmake --build "$BUILD" --target mlxc_kernel_trace > /dev/null 2>&1; then
     cp "$BUILD/libmlxc_kernel_trace.so" "$tmp/lib/"
@@ -45,6 +45,12 @@ run)
   echo "== test_cuda_ops"
   timeout 120 "$PACK/bin/test_cuda_ops" > "$OUT/test_cuda_ops.log" 2>&1; echo "rc=$?" >> "$OUT/test_cuda_ops.log"
   tail -30 "$OUT/test_cuda_ops.log"
+  # Again with the 4-bit tensor-core GEMV wherever it can run (by default only on many tiles of
+  # short rows), so that its residual and RMS ends are checked on the tests' shapes too.
+  echo "== test_cuda_ops, MLXC_QGEMV_MMA=1"
+  MLXC_QGEMV_MMA=1 timeout 120 "$PACK/bin/test_cuda_ops" > "$OUT/test_cuda_ops_mma.log" 2>&1
+  echo "rc=$?" >> "$OUT/test_cuda_ops_mma.log"
+  tail -3 "$OUT/test_cuda_ops_mma.log"
   echo "== test_cuda_capture"
   timeout 60 "$PACK/bin/test_cuda_capture" > "$OUT/test_cuda_capture.log" 2>&1; echo "rc=$?" >> "$OUT/test_cuda_capture.log"
   tail -20 "$OUT/test_cuda_capture.log"

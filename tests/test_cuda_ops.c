@@ -1021,11 +1021,14 @@ TEST(quantized_gemv) {
   const int bits[2] = {4, 8}, groups[3] = {32, 64, 128};
   for (int t = 0; t < 3; t++)
     for (int bi = 0; bi < 2; bi++)
-      for (int gi = 0; gi < 3; gi++) {
+      for (int gk = 0; gk < 6; gk++) {
+        const int gi = gk % 3;
         mlx_dtype dt = float_types[t];
-        /* Also more row groups than a wave of resident blocks (4229 rows: blocks walk several)
-         * and K of several chunks per lane (8192). */
+        /* Also more row groups than a wave of resident blocks (4229 rows: blocks walk several),
+         * K of several chunks per lane (8192), and many tiles of short rows (8229 rows, K = 384,
+         * 640, 1152: the 4-bit tensor-core kernel, its last chunk half full). */
         int N = gi == 2 ? 4229 + t : 96 + 8 * gi + t, K = gi == 1 ? 8192 : 256 * (gi + 1);
+        if (gk >= 3) N = 8229 + t, K = 128 * (3 + 2 * gi); /* 4-bit: the tensor-core kernel's case */
         int sw[2] = {N, K}, sx[2] = {1, K};
         mlx_array w = rand_array(sw, 2, dt, -1, 1), x = rand_array(sx, 2, dt, -1, 1);
         mlx_vector_array q = mlx_vector_array_new();
@@ -1036,15 +1039,15 @@ TEST(quantized_gemv) {
         mlx_vector_array_get(&sc, q, 1);
         mlx_vector_array_get(&bs, q, 2);
         mlx_array g = mlx_array_new(), c = mlx_array_new();
-        char what[64];
-        snprintf(what, sizeof what, "quantized GEMV %s %d-bit group %d", dname(dt), bits[bi], groups[gi]);
+        char what[96];
+        snprintf(what, sizeof what, "quantized GEMV %s %d-bit group %d K %d", dname(dt), bits[bi], groups[gi], K);
         CHECK_MSG(mlx_quantized_matmul(&g, x, wq, sc, bs, true, gs, nb, "affine", gpu) == 0, "%s: %s", what,
                   mlxc_last_error());
         CHECK_MSG(made_on_gpu(g), "%s: not computed on the GPU", what);
         mlx_quantized_matmul(&c, x, wq, sc, bs, true, gs, nb, "affine", cpu);
         compare(what, g, c, 0, 0, dt == MLX_FLOAT32 ? 1e-5 : norm_tol(dt));
         /* 1-D x and more than one row of x (the latter declines to the CPU). */
-        if (t == 2 && gi == 0) {
+        if (t == 2 && gk == 0) {
           int s1[1] = {K}, s3[2] = {3, K};
           mlx_array x1 = rand_array(s1, 1, dt, -1, 1), x3 = rand_array(s3, 2, dt, -1, 1);
           mlx_array g1 = mlx_array_new(), c1 = mlx_array_new(), g3 = mlx_array_new(), c3 = mlx_array_new();

@@ -11,9 +11,13 @@
 #include <cuda_runtime.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "backend/cuda/common.cuh"
 #include "backend/cuda/launch.h"
+#include "backend/cuda/qgemv_mma.cuh"
+#include "backend/cuda/qgemv_parts.cuh"
 #include "backend/cuda/quant_values.cuh"
 #include "backend/cuda/rms_parts.cuh"
 
@@ -88,24 +92,6 @@ __global__ void __launch_bounds__(32 * QG_WARPS)
 // becomes a float with one byte permute into the mantissa of 2^23 and one subtraction.
 constexpr int QG_DIRECT_ROWS = 4;
 
-// What qgemv_direct writes: each row's sum (a plain GEMV), or, for the gated GEMV
-// (mlxc_fast_gated_linear of one row) over stacked gate/up rows, act(gate) * up with each sum
-// rounded to x's dtype first and act SiLU or tanh-GELU, or (QG_RESIDUAL,
-// mlxc_fast_linear_residual) res + the rounded sum, its squares added up by runs of 4 (a block's
-// outputs) and its product with the next norm's weight.
-enum qgemv_epilogue { QG_PLAIN, QG_GATED_SILU, QG_GATED_GELU, QG_RESIDUAL };
-
-// The fused ends' operands (launch.h: gpu_launch_qgemv_residual, gpu_launch_qgemv_rms).
-struct qg_fused {
-  const uint16_t* res;     // QG_RESIDUAL: (N)
-  const uint16_t* weight;  // QG_RESIDUAL: the next norm's (N), or NULL
-  uint16_t* scaled;        // QG_RESIDUAL: sum * weight
-  float* sumsq;            // QG_RESIDUAL: (ceil(N / 4))
-  gpu_rms rms;             // RMS: the norm's partial sums
-  const uint16_t* bias;    // RMS, plain: (N) at bias_stride, or NULL
-  int64_t bias_stride;
-};
-
 extern __shared__ __align__(16) float qg_rms_parts[];  // RMS: the partial sums of squares
 
 // Registers are capped at 64 (8 blocks, 32 warps per SM): the kernel is bound by memory
@@ -122,7 +108,7 @@ template <int BITS, bool BF16, int SDT, int EPI = QG_PLAIN, bool RMS = false>
 __global__ void __launch_bounds__(32 * QG_WARPS, 8)
     qgemv_direct(void* y, int y_dtype, const uint16_t* x, const uint8_t* w, const void* scales, const void* biases,
                  int64_t N, int64_t K, int group_shift, bool preload, qg_fused f) {
-  constexpr bool GATED = EPI == QG_GATED_SILU || EPI == QG_GATED_GELU;
+  constexpr bool GATED = qg_gated(EPI);
   constexpr int PER = 128 / BITS, R = QG_DIRECT_ROWS, OUT = GATED ? R / 2 : R;
   __shared__ float partial[QG_WARPS][R];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -159,11 +145,7 @@ __global__ void __launch_bounds__(32 * QG_WARPS, 8)
   if (preload && first < chunks) load(first);
   gpu_chain_start();
   // The epilogue's operands are read now, their latency under the products'.
-  auto cvt16 = [](uint16_t h) { return BF16 ? bf16_to_f32(h) : f16_to_f32(h); };
-  const bool own = threadIdx.x < rows;  // the thread that writes output threadIdx.x
-  const float res = EPI == QG_RESIDUAL && own ? cvt16(f.res[n0 + threadIdx.x]) : 0.0f;
-  const float nw = EPI == QG_RESIDUAL && own && f.weight ? cvt16(f.weight[n0 + threadIdx.x]) : 0.0f;
-  const float bias = RMS && EPI == QG_PLAIN && own && f.bias ? cvt16(f.bias[(n0 + threadIdx.x) * f.bias_stride]) : 0.0f;
+  const qg_operands ops = qg_load_operands<BF16, EPI, RMS>(f, n0, rows);
   const float rms_total = RMS ? rms_begin(qg_rms_parts, f.rms) : 0.0f;
   float acc[R];
 #pragma unroll
@@ -217,37 +199,42 @@ __global__ void __launch_bounds__(32 * QG_WARPS, 8)
     for (int o = 16; o > 0; o >>= 1) a += __shfl_xor_sync(0xffffffffu, a, o);
     if (lane == 0) partial[warp][r] = a;
   }
-  __shared__ float rms_sum;
-  if constexpr (RMS) rms_sum_write(qg_rms_parts, f.rms, &rms_sum);
-  __syncthreads();
-  const float inv = RMS ? rms_sum_inv(rms_total, f.rms, &rms_sum) : 1.0f;
-  constexpr int DT = BF16 ? MLX_BFLOAT16 : MLX_FLOAT16;
-  if (own) {
-    float total = 0.0f;
-#pragma unroll
-    for (int i = 0; i < QG_WARPS; i++) total += partial[i][threadIdx.x];
-    if constexpr (EPI == QG_PLAIN) {
-      if constexpr (RMS) total = __fadd_rn(__fmul_rn(inv, total), bias);
-      store_f32(y, y_dtype, n0 + threadIdx.x, total);
-    } else if constexpr (EPI == QG_RESIDUAL) {
-      const float v =
-          rms_residual_store<BF16>((uint16_t*)y, f.scaled, f.weight != NULL, n0 + threadIdx.x, res, total, nw);
-      // The block's outputs, one run of 4 (the last may be shorter), are lanes 0 .. rows - 1 of
-      // warp 0: their squares added in order.
-      const unsigned lanes = (1u << rows) - 1;
-      const float sq = __fmul_rn(v, v);
-      float run = sq;
-      for (int i = 1; i < rows; i++) run = __fadd_rn(run, __shfl_sync(lanes, sq, i));
-      if (threadIdx.x == 0) f.sumsq[blockIdx.x] = run;
-    } else {
-      float up = 0.0f;
-#pragma unroll
-      for (int i = 0; i < QG_WARPS; i++) up += partial[i][threadIdx.x + OUT];
-      if constexpr (RMS) total = __fmul_rn(inv, total), up = __fmul_rn(inv, up);
-      const float v = __fmul_rn(glu_activate<DT, EPI == QG_GATED_GELU>(round_as<DT>(total)), round_as<DT>(up));
-      ((uint16_t*)y)[n0 + threadIdx.x] = BF16 ? f32_to_bf16(v) : f32_to_f16(v);
-    }
+  qg_finish<BF16, EPI, RMS, R>(partial, QG_WARPS, y, y_dtype, n0, rows, f, ops, rms_total, qg_rms_parts);
+}
+
+// The tensor-core kernel (qgemv_mma.cuh) when it takes the case: scales of x's dtype, 4-byte
+// aligned, K a multiple of 128 and x within 48 KB of shared memory; by default only where it
+// measured faster than the CUDA-core kernel (BENCHMARKS.md, fourteenth session): K <= 2048 (at
+// most 8 warps a tile, two blocks an SM) and at least 512 tiles (the 0.5B's gate/up and LM
+// head; with fewer the SMs idle). MLXC_QGEMV_MMA=0 never takes it, =1 wherever it can run
+// (tests). The choice depends on K and the tiles alone, so that the gated GEMV (8 outputs a
+// tile) and the plain one over its stacked rows (16) agree. Returns 1 when it does not take the
+// case, else the launch's status negated (0 or -1).
+template <int EPI, bool RMS>
+int launch_mma(cudaStream_t s, void* y, int y_dtype, const void* x, int x_dtype, const void* w, const void* scales,
+               const void* biases, int s_dtype, int64_t N, int64_t K, int group, bool preload, const qg_fused& f) {
+  static int mode = -1;  // 0 never, 1 wherever it can run, 2 where it measured faster
+  if (mode < 0) {
+    const char* v = getenv("MLXC_QGEMV_MMA");
+    mode = v && strcmp(v, "0") == 0 ? 0 : v && strcmp(v, "1") == 0 ? 1 : 2;
   }
+  constexpr int OUT = qg_gated(EPI) ? 8 : 16;
+  const int64_t blocks = (N + OUT - 1) / OUT;
+  const size_t smem = qm_smem_bytes(K, group, RMS ? rms_smem_bytes(f.rms) : 0);
+  if (!mode || s_dtype != x_dtype || K % 128 != 0 || smem > 48 * 1024 || (((uintptr_t)scales | (uintptr_t)biases) & 3) ||
+      blocks > 0x7fffffff || (mode == 2 && (K > 2048 || blocks < 512)))
+    return 1;
+  using kernel_t = void (*)(void*, int, const uint16_t*, const uint8_t*, const uint16_t*, const uint16_t*, int64_t,
+                            int64_t, bool, qg_fused);
+  static const kernel_t kernels[2][3] = {
+      {qgemv_mma<32, false, EPI, RMS>, qgemv_mma<64, false, EPI, RMS>, qgemv_mma<128, false, EPI, RMS>},
+      {qgemv_mma<32, true, EPI, RMS>, qgemv_mma<64, true, EPI, RMS>, qgemv_mma<128, true, EPI, RMS>}};
+  const kernel_t kernel = kernels[x_dtype == MLX_BFLOAT16][group == 32 ? 0 : group == 64 ? 1 : 2];
+  const int st = gpu_check(gpu_launch_chained(kernel, (unsigned)blocks, 32 * qm_warps(K), smem, s, y, y_dtype,
+                                              (const uint16_t*)x, (const uint8_t*)w, (const uint16_t*)scales,
+                                              (const uint16_t*)biases, N, K, preload, f),
+                           "quantized GEMV launch");
+  return -st;
 }
 
 // The direct kernel for x_dtype and s_dtype (gated, residual, rms: s_dtype is x_dtype) over N
@@ -255,7 +242,11 @@ __global__ void __launch_bounds__(32 * QG_WARPS, 8)
 template <int BITS, int EPI, bool RMS = false>
 int launch_direct(cudaStream_t s, void* y, int y_dtype, const void* x, int x_dtype, const void* w, const void* scales,
                   const void* biases, int s_dtype, int64_t N, int64_t K, int group, bool preload, qg_fused f = {}) {
-  constexpr bool GATED = EPI == QG_GATED_SILU || EPI == QG_GATED_GELU;
+  constexpr bool GATED = qg_gated(EPI);
+  if constexpr (BITS == 4) {
+    const int st = launch_mma<EPI, RMS>(s, y, y_dtype, x, x_dtype, w, scales, biases, s_dtype, N, K, group, preload, f);
+    if (st <= 0) return -st;
+  }
   const int64_t per_block = GATED ? QG_DIRECT_ROWS / 2 : QG_DIRECT_ROWS, blocks = (N + per_block - 1) / per_block;
   if (blocks > 0x7fffffff) return util_error("quantized_matmul: too many rows for the GPU kernel");
   const int shift = group == 32 ? 5 : group == 64 ? 6 : 7;
