@@ -5,7 +5,8 @@
 // (32 4-bit or 16 8-bit values, always inside one group) and adds scale * sum(x q) + bias * sum(x)
 // for them, as the CPU kernel (qgemv.c) groups it (the direct kernel below splits K over warps, and
 // has a gated form for mlxc_fast_gated_linear with glu in its epilogue, and the fused norm's ends:
-// mlxc_fast_linear_residual, mlxc_fast_rms_norm_linear). x is staged in shared memory as float32
+// mlxc_fast_linear_residual, mlxc_fast_rms_norm_linear; 4-bit GEMVs of many short rows go to the
+// tensor-core kernel of qgemv_mma.cuh, launch_mma below). x is staged in shared memory as float32
 // once per block, transposed by chunk ("value j of every 16-byte chunk" is one contiguous run) so that
 // the 32 lanes, which read 32 consecutive chunks, hit 32 different banks.
 #include <cuda_runtime.h>
@@ -221,8 +222,9 @@ int launch_mma(cudaStream_t s, void* y, int y_dtype, const void* x, int x_dtype,
   constexpr int OUT = qg_gated(EPI) ? 8 : 16;
   const int64_t blocks = (N + OUT - 1) / OUT;
   const size_t smem = qm_smem_bytes(K, group, RMS ? rms_smem_bytes(f.rms) : 0);
-  if (!mode || s_dtype != x_dtype || K % 128 != 0 || smem > 48 * 1024 || (((uintptr_t)scales | (uintptr_t)biases) & 3) ||
-      blocks > 0x7fffffff || (mode == 2 && (K > 2048 || blocks < 512)))
+  const bool aligned = !(((uintptr_t)scales | (uintptr_t)biases) & 3);
+  if (!mode || s_dtype != x_dtype || K % 128 != 0 || smem > 48 * 1024 || !aligned || blocks > 0x7fffffff ||
+      (mode == 2 && (K > 2048 || blocks < 512)))
     return 1;
   using kernel_t = void (*)(void*, int, const uint16_t*, const uint8_t*, const uint16_t*, const uint16_t*, int64_t,
                             int64_t, bool, qg_fused);

@@ -53,8 +53,8 @@ __device__ __forceinline__ qg_operands qg_load_operands(const qg_fused& f, int64
 // output o's partial sums over the block's `warps` warps in order and writes it through the
 // epilogue with its operands p; rms_total and rms_parts are what rms_begin returned and filled.
 template <bool BF16, int EPI, bool RMS, int R>
-__device__ __forceinline__ void qg_finish(const float (*partial)[R], int warps, void* y, int y_dtype, int64_t n0, int rows,
-                                          const qg_fused& f, const qg_operands& p, float rms_total,
+__device__ __forceinline__ void qg_finish(const float (*partial)[R], int warps, void* y, int y_dtype, int64_t n0,
+                                          int rows, const qg_fused& f, const qg_operands& p, float rms_total,
                                           const float* rms_parts) {
   constexpr int OUT = qg_gated(EPI) ? R / 2 : R, DT = BF16 ? MLX_BFLOAT16 : MLX_FLOAT16;
   __shared__ float rms_sum;
