@@ -116,14 +116,13 @@ __global__ void __launch_bounds__(32 * QG_WARPS, 8)
   const int64_t n0 = (int64_t)blockIdx.x * OUT;
   const int rows = N - n0 < OUT ? (int)(N - n0) : OUT;  // outputs of this block
   const int chunks = (int)(K / PER), groups = (int)(K >> group_shift);
-  // Row pointers once; the loop below indexes with 32-bit chunk numbers. Slot r holds output
-  // r % OUT's row: its gate row (r < OUT), else its up row N further on.
+  // Row pointers once (slot r's row: qg_slot_row); the loop below indexes with 32-bit chunk
+  // numbers.
   const uint4* wr[R];
   int64_t prow[R];
 #pragma unroll
   for (int r = 0; r < R; r++) {
-    const int o = r % OUT;
-    const int64_t n = n0 + (o < rows ? o : 0) + (r >= OUT ? N : 0);
+    const int64_t n = qg_slot_row(n0, rows, N, r, OUT);
     wr[r] = (const uint4*)(w + n * (K * BITS / 8));
     prow[r] = n * groups;
   }

@@ -142,13 +142,8 @@ __global__ void __launch_bounds__(32 * QM_MAX_WARPS)
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5, g = lane >> 2, t = lane & 3;
   const int64_t n0 = (int64_t)blockIdx.x * OUT;
   const int rows = N - n0 < OUT ? (int)(N - n0) : OUT;
-  // Tile row r's weight row: output r (gated: r % 8, its up row N further on for r >= 8); rows
-  // past the end repeat the block's first (their sums are not written).
-  auto row_of = [&](int r) {
-    const int o = GATED ? r % 8 : r;
-    return n0 + (o < rows ? o : 0) + (GATED && r >= 8 ? N : 0);
-  };
-  const int64_t ra = row_of(g), rb = row_of(g + 8), groups = K / G;
+  const int64_t ra = qg_slot_row(n0, rows, N, g, OUT), rb = qg_slot_row(n0, rows, N, g + 8, OUT);
+  const int64_t groups = K / G;
   const uint8_t* wa = w + ra * (K / 2) + t * (G / 8);
   const uint8_t* wb = w + rb * (K / 2) + t * (G / 8);
   auto cvt = [](uint32_t h) { return BF16 ? __uint_as_float(h << 16) : f16_to_f32((uint16_t)h); };

@@ -29,6 +29,15 @@ struct qg_fused {
   int64_t bias_stride;
 };
 
+// The weight row of slot r of a block of `rows` outputs from n0 (OUT a block at most): output r,
+// or for a gated GEMV (2N stacked rows) output r % OUT's gate row (r < OUT) and up row N further
+// on; slots past the last output repeat the block's first (their sums are not written). A row's
+// arithmetic does not depend on its slot, so the gated GEMV equals the plain one over the 2N rows.
+__device__ __forceinline__ int64_t qg_slot_row(int64_t n0, int rows, int64_t N, int r, int OUT) {
+  const int o = r % OUT;
+  return n0 + (o < rows ? o : 0) + (r >= OUT ? N : 0);
+}
+
 // Thread o's epilogue operands (o < rows writes output n0 + o), loaded early so that their
 // latency hides under the products: the residual and the next norm's weight (QG_RESIDUAL), the
 // bias (RMS, plain).
