@@ -695,6 +695,76 @@ TEST(rope_kv) {
       }
 }
 
+/* One mlxc_fast_rope_kv_attention case (a decode step's attention core) on the GPU: q and k views
+ * of one projection's heads as the decoder gives them, caches of T slots, the new row at `pos`
+ * under a (T) boolean mask of the slots up to it ("array"), or no mask. The one-kernel form must
+ * equal the GPU's two kernels (MLXC_ROPE_ATTN=0) bit for bit, and the CPU within the attention's
+ * tolerance (the caches: keys as rope_kv's, values exactly). */
+static void check_rope_attention(mlx_dtype dt, int H, int K, int D, int T, int pos, int variant, bool masked) {
+  int sqk[4] = {1, H + K, 1, D}, sv[4] = {1, K, 1, D}, sc[4] = {1, K, T, D}, st[1] = {T};
+  mlx_array qk = rand_array(sqk, 4, dt, -2, 2), v = rand_array(sv, 4, dt, -1, 1);
+  mlx_array keys0 = rand_array(sc, 4, dt, -1, 1), values0 = rand_array(sc, 4, dt, -1, 1);
+  mlx_array q = mlx_array_new(), k = mlx_array_new(), position = mlx_array_new_int(pos);
+  int start[4] = {0, 0, 0, 0}, stop[4] = {1, H, 1, D};
+  mlx_slice(&q, qk, start, 4, stop, 4, NULL, 0, cpu);
+  start[1] = H;
+  stop[1] = H + K;
+  mlx_slice(&k, qk, start, 4, stop, 4, NULL, 0, cpu);
+  bool* seen = malloc((size_t)T);
+  for (int i = 0; i < T; i++) seen[i] = i <= pos;
+  mlx_array mask = masked ? mlx_array_new_data(seen, st, 1, MLX_BOOL) : mlx_array_new();
+  free(seen);
+  const int dims = variant ? D / 2 : D;
+  int sf[1] = {dims / 2};
+  mlx_array freqs = variant ? rand_array(sf, 1, MLX_FLOAT32, 1, 1000) : mlx_array_new();
+  mlx_optional_float base = {500000.0f, variant == 0};
+  const float scale = 1.0f / sqrtf((float)D);
+  const char* mode = masked ? "array" : "";
+  mlx_array out[3][3]; /* one kernel, two kernels, CPU: attention, keys, values */
+  for (int r = 0; r < 3; r++) {
+    out[r][0] = mlx_array_new();
+    out[r][1] = mlx_array_new();
+    out[r][2] = mlx_array_new();
+    mlx_stream s = r < 2 ? gpu : cpu;
+    mlx_copy(&out[r][1], keys0, s); /* private caches: written in place */
+    mlx_copy(&out[r][2], values0, s);
+    mlx_array_eval(out[r][1]);
+    mlx_array_eval(out[r][2]);
+    if (r == 1) setenv("MLXC_ROPE_ATTN", "0", 1);
+    CHECK_MSG(mlxc_fast_rope_kv_attention(&out[r][0], &out[r][1], &out[r][2], q, k, v, out[r][1], out[r][2], dims,
+                                          variant == 1, base, 1.0f, position, freqs, scale, mode, mask, s) == 0 &&
+                  mlx_array_eval(out[r][0]) == 0,
+              "rope_kv_attention: %s", mlxc_last_error());
+    unsetenv("MLXC_ROPE_ATTN");
+  }
+  CHECK_MSG(made_on_gpu(out[0][0]), "rope_kv_attention: not computed on the GPU");
+  char what[128];
+  static const char* parts[3] = {"attention", "keys", "values"};
+  for (int i = 0; i < 3; i++) {
+    snprintf(what, sizeof what, "rope_kv_attention %s %d/%d heads of %d, %d slots, at %d, variant %d%s: %s",
+             dname(dt), H, K, D, T, pos, variant, masked ? "" : ", no mask", parts[i]);
+    compare(what, out[0][i], out[1][i], 0, 0, 0);
+    compare(what, out[0][i], out[2][i], 0, 0, i == 2 ? 0 : norm_tol(dt));
+  }
+  mlx_array all[] = {qk, v, keys0, values0, q, k, position, mask, freqs};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) mlx_array_free(all[i]);
+  for (int r = 0; r < 3; r++)
+    for (int i = 0; i < 3; i++) mlx_array_free(out[r][i]);
+}
+
+/* The 0.5B (14/2 heads of 64), 8B (32/8 of 128), 16 query heads a KV head and one; positions at
+ * the first slot, the ends of 64-slot tiles and deep into a long cache (many chunks); float32
+ * runs the two kernels. Variant 1: half the dims rotated, interleaved pairs, a frequency array. */
+TEST(rope_kv_attention) {
+  static const int heads[4][3] = {{14, 2, 64}, {32, 8, 128}, {16, 1, 128}, {8, 8, 64}};
+  static const int where[5][2] = {{256, 0}, {256, 63}, {256, 64}, {256, 200}, {4096, 4000}};
+  for (int t = 0; t < 3; t++)
+    for (int h = 0; h < 4; h++)
+      for (int w = 0; w < 5; w++)
+        check_rope_attention(float_types[t], heads[h][0], heads[h][1], heads[h][2], where[w][0], where[w][1],
+                             (h + w) % 2, w != 3 || h != 0);
+}
+
 /* Queries uniform in [-qmag, qmag]: large values make the softmax peaked, so that the running
  * maximum and its corrections matter. */
 static void check_sdpa_q(const char* what, mlx_dtype dt, int B, int Hq, int Hk, int Lq, int Lk, int D,
@@ -1546,6 +1616,7 @@ int main(void) {
   RUN(norm_linear);
   RUN(rope_variants);
   RUN(rope_kv);
+  RUN(rope_kv_attention);
   RUN(attention);
   RUN(attention_decode);
   RUN(attention_prefill);

@@ -11,6 +11,11 @@
  *     q_out = mlx_fast_rope_dynamic(q, position); keys_out and values_out = the caches with
  *     mlx_fast_rope_dynamic(k, position) and v written at slot `position` of axis 2
  *     (mlx_slice_update_dynamic): a decode step's RoPE and KV-cache write
+ *   mlxc_fast_rope_kv_attention(&out, &keys_out, &values_out, q, k, v, keys, values, dims,
+ *                               traditional, base, rope_scale, position, freqs, scale, mask_mode,
+ *                               mask, s)
+ *     mlxc_fast_rope_kv, then mlx_fast_scaled_dot_product_attention of the rotated q over the
+ *     updated caches (a decode step's whole attention core: one kernel on a GPU)
  *   mlxc_fast_gated_linear(&out, x, w, scales, biases, group_size, bits, "silu" | "gelu_tanh", s)
  *     out = act(x W_gate^T) * (x W_up^T), w stacking W_gate over W_up, plain or quantized (the
  *     gated MLP's first half: a batch-1 decode step runs it as one GEMV with the activation in
@@ -64,6 +69,19 @@ int mlxc_fast_rope_kv(mlx_array* res_q, mlx_array* res_keys, mlx_array* res_valu
                       const mlx_array k, const mlx_array v, const mlx_array keys, const mlx_array values, int dims,
                       bool traditional, mlx_optional_float base, float scale, const mlx_array position,
                       const mlx_array freqs, const mlx_stream s);
+
+/* mlxc_fast_rope_kv(&q_rotated, keys_out, values_out, q, k, v, keys, values, dims, traditional,
+ * base, rope_scale, position, freqs), then *out = mlx_fast_scaled_dot_product_attention(q_rotated,
+ * *keys_out, *values_out, scale, mask_mode, mask, no sinks): arguments and results as those two
+ * functions take and give them (mask_mode "", "causal" or "array"). The result is the composed
+ * ops' to the bit. On a GPU, one query row (L = 1) of float16/bfloat16 with heads of 64 or 128
+ * values and at most 16 query heads per KV head is one kernel (the attention rotates q and the
+ * new key itself and writes the caches); other cases run the two fused ops. */
+int mlxc_fast_rope_kv_attention(mlx_array* res, mlx_array* res_keys, mlx_array* res_values, const mlx_array q,
+                                const mlx_array k, const mlx_array v, const mlx_array keys, const mlx_array values,
+                                int dims, bool traditional, mlx_optional_float base, float rope_scale,
+                                const mlx_array position, const mlx_array freqs, float scale, const char* mask_mode,
+                                const mlx_array mask, const mlx_stream s);
 
 /* act(x W_gate^T) * (x W_up^T), the gated MLP's first half, where w stacks W_gate over W_up
  * ((2I, K) rows). Plain: w float32/float16/bfloat16 with x's dtype, scales/biases empty,

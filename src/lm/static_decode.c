@@ -99,13 +99,13 @@ cleanup:
 }
 
 /* The static attention core: RoPE at the position array with k and v written into the cache's
- * slot `position`, in the graph and in one op (mlxc_fast_rope_kv), then attention over every
- * slot under the step's mask. */
+ * slot `position`, then attention over every slot under the step's mask, in the graph and in
+ * one op (mlxc_fast_rope_kv_attention: one kernel on a GPU). */
 static int static_attention(mlx_array* out, mlxc_lm_session* s, int layer, mlx_array q, mlx_array k, mlx_array v,
                             void* ctx, mlx_stream stream) {
   const static_step* step = ctx;
   lm_kv_cache* cache = &s->caches[layer];
-  mlx_array qh = mlx_array_new(), kh = mlx_array_new(), qr = mlx_array_new();
+  mlx_array qh = mlx_array_new(), kh = mlx_array_new();
   int status = 0;
   if (k.ctx) {
     CALL(mlx_array_set(&qh, q));
@@ -121,15 +121,13 @@ static int static_attention(mlx_array* out, mlxc_lm_session* s, int layer, mlx_a
   /* The results replace the session's cache handles, so the old buffers have no other
    * reference and the write goes in place. */
   lm_rope_settings r = lm_rope_for(s, layer, 1);
-  CALL(mlxc_fast_rope_kv(&qr, &cache->parts[0], &cache->parts[1], qh, kh, v, cache->parts[0], cache->parts[1], r.dims,
-                         false, r.base, 1.0f, step->position, r.freqs, stream));
   mlx_array mask = is_sliding(&s->model->config, layer) ? step->windowed : step->causal; /* (capacity) */
-  CALL(mlx_fast_scaled_dot_product_attention(out, qr, cache->parts[0], cache->parts[1], lm_attention_scale(s->model),
-                                             "array", mask, mlx_array_new(), stream));
+  CALL(mlxc_fast_rope_kv_attention(out, &cache->parts[0], &cache->parts[1], qh, kh, v, cache->parts[0],
+                                   cache->parts[1], r.dims, false, r.base, 1.0f, step->position, r.freqs,
+                                   lm_attention_scale(s->model), "array", mask, stream));
 cleanup:
   mlx_array_free(qh);
   mlx_array_free(kh);
-  mlx_array_free(qr);
   return status;
 }
 

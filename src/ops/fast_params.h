@@ -54,4 +54,11 @@ typedef struct {
   bool has_sinks;
 } sdpa_params;
 
+/* rope_kv_sdpa (mlxc_fast_rope_kv_attention): inputs q, k, v, keys, values, position, [freqs]
+ * as rope_kv's, then [mask] as sdpa's; outputs the attention, keys, values. */
+typedef struct {
+  rope_params rope;
+  sdpa_params sdpa;
+} rope_kv_sdpa_params;
+
 #endif

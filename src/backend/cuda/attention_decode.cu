@@ -17,6 +17,7 @@
 #include "backend/cuda/common.cuh"
 #include "backend/cuda/launch.h"
 #include "backend/cuda/mma.cuh"
+#include "backend/cuda/rope.cuh"
 #include "backend/gpu.h"
 
 namespace {
@@ -274,17 +275,55 @@ __global__ void __launch_bounds__(DEC_THREADS)
 // the online softmax in base 2, O (16 × D) += P·V, with P rounded to the input dtype as in the
 // prefill kernel. The warps' states merge in shared memory into the chunk's (max, sum, O) per
 // head, in the partial layout of sdpa_decode_partial, and the last block merges the chunks.
+// ROPE (rope_kv_sdpa, mlxc_fast_rope_kv_attention): q arrives unrotated and each thread rotates
+// the pairs it loads before they go to shared memory; the block whose chunk holds the cache slot
+// rotates the new key row too and writes it and the new value row into the caches, and into its
+// staged tile (whose copy may have read the slot before the write). The angles' cosines and
+// sines are tabulated before the chain wait when the position is settled (a decode step's: written
+// by the host before the step), so the rotation adds no memory latency to the critical path. One
+// kernel a layer less than rope_kv followed by attention.
 constexpr int DM_WARPS = DEC_THREADS / 32, DM_BC = 16 * DM_WARPS, DM_MAX_SPLITS = 16;
+
+// ROPE: the columns of pair p (of D / 2) of a row: the rotated pair (p, p + half) or (2p, 2p + 1)
+// when p < half, else two columns past the rotated dims, copied.
+__device__ __forceinline__ void rope_pair_columns(int p, int half, bool traditional, int* a, int* b) {
+  const bool adjacent = traditional || p >= half;
+  *a = adjacent ? 2 * p : p;
+  *b = adjacent ? 2 * p + 1 : p + half;
+}
+
+// ROPE: the position, and the cosines and sines of its angles in s_cos, s_sin (not yet visible
+// to the other threads).
+__device__ __forceinline__ int64_t rope_angles(const gpu_decode_rope_args& R, float* s_cos, float* s_sin) {
+  const int64_t start = R.position_dtype == MLX_INT64 ? *(const int64_t*)R.position
+                                                      : (int64_t) * (const int32_t*)R.position;
+  if ((int)threadIdx.x < R.dims / 2) {
+    const float inv = rope_inv_freq(threadIdx.x, R.dims, R.base, R.freqs, R.freqs_dtype, R.freqs_stride);
+    rope_cos_sin(__fmul_rn(R.scale, (float)start), inv, &s_cos[threadIdx.x], &s_sin[threadIdx.x]);
+  }
+  return start;
+}
+
+// ROPE: a pair of DT values rotated by table entry p (p < half), else unchanged.
+template <int DT>
+__device__ __forceinline__ void rope_pair(uint16_t* x1, uint16_t* x2, int p, int half, const float* s_cos,
+                                          const float* s_sin) {
+  if (p >= half) return;
+  float y1, y2;
+  rope_apply(float_dt<DT>::ld(*x1), float_dt<DT>::ld(*x2), s_cos[p], s_sin[p], &y1, &y2);
+  *x1 = float_dt<DT>::st(y1);
+  *x2 = float_dt<DT>::st(y2);
+}
 
 template <int D>
 constexpr size_t decode_mma_smem_bytes() {
   return 2 * (size_t)(16 + 4 * DM_BC) * (D + 8);  // Q, two buffers of K and V tiles
 }
 
-template <int DT, int D>
-__global__ void __launch_bounds__(DEC_THREADS)
-    sdpa_decode_mma(void* out, int out_dtype, float* partial, const uint16_t* q, const uint16_t* k,
-                    const uint16_t* v, gpu_sdpa_args A, int splits, int chunk) {
+template <int DT, int D, bool ROPE>
+__device__ __forceinline__ void decode_mma_body(void* out, int out_dtype, float* partial, const uint16_t* q,
+                                                const uint16_t* k, const uint16_t* v, const gpu_sdpa_args& A,
+                                                int splits, int chunk, const gpu_decode_rope_args& R) {
   using namespace mma_attn;
   constexpr int LD = D + 8, KD = D / 16, DT8 = D / 8;
   extern __shared__ __align__(16) uint16_t dm_smem[];
@@ -295,8 +334,18 @@ __global__ void __launch_bounds__(DEC_THREADS)
   const int b = blockIdx.y / A.Hk, kvh = blockIdx.y % A.Hk;
   const int64_t j0 = (int64_t)split * chunk;
   int64_t j1 = j0 + chunk < A.Lk ? j0 + chunk : A.Lk;
+  const int64_t chunk_end = j1;
   const uint16_t* kbase = k + (int64_t)b * A.k_st[0] + (int64_t)kvh * A.k_st[1];
   const uint16_t* vbase = v + (int64_t)b * A.v_st[0] + (int64_t)kvh * A.v_st[1];
+  // ROPE: the angles' cosines and sines, the new key and value rows.
+  __shared__ float s_cos[ROPE ? D / 2 : 1], s_sin[ROPE ? D / 2 : 1];
+  __shared__ uint16_t s_knew[ROPE ? D : 1], s_vnew[ROPE ? D : 1];
+  const int half = ROPE ? R.dims / 2 : 0;
+  int64_t start = 0;
+  if (ROPE && R.settled) {
+    start = rope_angles(R, s_cos, s_sin);
+    __syncthreads();
+  }
   gpu_chain_wait();
   auto stage = [&](int64_t t0, int buf) {
     const int valid = (int)(j1 - t0 < DM_BC ? j1 - t0 : DM_BC);
@@ -312,13 +361,37 @@ __global__ void __launch_bounds__(DEC_THREADS)
   // The mask is read while the first tile loads.
   // Q's rows (the group's G heads, zeros past them) go to registers first, so that their loads
   // and the mask's are in flight together (loaded and stored one at a time, each waited for
-  // its memory latency).
+  // its memory latency). ROPE: a thread's values are pairs (rope_pair_columns), and the new
+  // key's pairs and value are loaded with them.
   constexpr int QPT = 16 * D / DEC_THREADS;
   uint16_t qv[QPT];
 #pragma unroll
   for (int i = 0; i < QPT; i++) {
-    const int idx = threadIdx.x + i * DEC_THREADS, r = idx / D, d = idx % D;
+    const int idx = ROPE ? threadIdx.x + (i / 2) * DEC_THREADS : threadIdx.x + i * DEC_THREADS;
+    int r = idx / D, d = idx % D;
+    if constexpr (ROPE) {
+      int ca, cb;
+      r = idx / (D / 2);
+      rope_pair_columns(idx % (D / 2), half, R.traditional, &ca, &cb);
+      d = i % 2 ? cb : ca;
+    }
     qv[i] = r < G ? q[(int64_t)b * A.q_st[0] + (int64_t)(kvh * G + r) * A.q_st[1] + (int64_t)d * A.q_st[3]] : (uint16_t)0;
+  }
+  uint16_t kn[2] = {0, 0}, vn = 0;
+  int ka = 0, kb = 0;
+  if constexpr (ROPE) {
+    const uint16_t* kr = (const uint16_t*)R.k_new + (int64_t)b * R.kn_st[0] + (int64_t)kvh * R.kn_st[1];
+    if (threadIdx.x < D / 2) {
+      rope_pair_columns(threadIdx.x, half, R.traditional, &ka, &kb);
+      kn[0] = kr[ka * R.kn_st[3]];
+      kn[1] = kr[kb * R.kn_st[3]];
+    }
+    if (threadIdx.x < D)
+      vn = ((const uint16_t*)R.v_new)[(int64_t)b * R.vn_st[0] + (int64_t)kvh * R.vn_st[1] + threadIdx.x * R.vn_st[3]];
+    if (!R.settled) {
+      start = rope_angles(R, s_cos, s_sin);
+      __syncthreads();
+    }
   }
   if (A.mask) {
     __shared__ int s_last;
@@ -346,10 +419,39 @@ __global__ void __launch_bounds__(DEC_THREADS)
     __syncthreads();
     j1 = j0 + s_last + 1;  // j0: nothing seen, no tile is computed
   }
+  bool owner = false;  // ROPE: this block's chunk holds the slot of the new row
+  int64_t slot = 0;
+  if constexpr (ROPE) {  // the pairs rotated, rounded to the dtype as rope_kv stores them
+#pragma unroll
+    for (int i = 0; i < QPT; i += 2)
+      rope_pair<DT>(&qv[i], &qv[i + 1], (threadIdx.x + (i / 2) * DEC_THREADS) % (D / 2), half, s_cos, s_sin);
+    slot = start < 0 ? start + A.Lk : start;  // as mlx_slice_update_dynamic, one row
+    slot = slot < 0 ? 0 : slot > A.Lk - 1 ? A.Lk - 1 : slot;
+    owner = slot >= j0 && slot < chunk_end;
+    uint16_t* keys_row = const_cast<uint16_t*>(kbase) + slot * A.k_st[2];
+    uint16_t* values_row = const_cast<uint16_t*>(vbase) + slot * A.v_st[2];
+    if (threadIdx.x < D / 2) {
+      rope_pair<DT>(&kn[0], &kn[1], threadIdx.x, half, s_cos, s_sin);
+      s_knew[ka] = kn[0];
+      s_knew[kb] = kn[1];
+      if (owner) keys_row[ka] = kn[0], keys_row[kb] = kn[1];
+    }
+    if (threadIdx.x < D) {
+      s_vnew[threadIdx.x] = vn;
+      if (owner) values_row[threadIdx.x] = vn;
+    }
+  }
 #pragma unroll
   for (int i = 0; i < QPT; i++) {
-    const int idx = threadIdx.x + i * DEC_THREADS;
-    Qs[(idx / D) * LD + idx % D] = qv[i];
+    if constexpr (ROPE) {
+      const int idx = threadIdx.x + (i / 2) * DEC_THREADS;
+      int ca, cb;
+      rope_pair_columns(idx % (D / 2), half, R.traditional, &ca, &cb);
+      Qs[(idx / (D / 2)) * LD + (i % 2 ? cb : ca)] = qv[i];
+    } else {
+      const int idx = threadIdx.x + i * DEC_THREADS;
+      Qs[(idx / D) * LD + idx % D] = qv[i];
+    }
   }
   __syncthreads();
   uint32_t qa[KD][4];
@@ -369,6 +471,14 @@ __global__ void __launch_bounds__(DEC_THREADS)
       asm volatile("cp.async.wait_group 0;\n" ::);
     }
     __syncthreads();
+    if (ROPE && owner && slot >= t0 && slot < t0 + DM_BC) {  // the new row into the staged tile
+      uint16_t* row = KVs + (size_t)buf * 2 * DM_BC * LD + (slot - t0) * LD;
+      if (threadIdx.x < D) {
+        row[threadIdx.x] = s_knew[threadIdx.x];
+        row[DM_BC * LD + threadIdx.x] = s_vnew[threadIdx.x];
+      }
+      __syncthreads();
+    }
     const int64_t jw = t0 + warp * 16;  // this warp's first key
     if (jw < j1) {
       const uint16_t* Ks = KVs + (size_t)buf * 2 * DM_BC * LD + warp * 16 * LD;
@@ -447,6 +557,20 @@ __global__ void __launch_bounds__(DEC_THREADS)
   if (splits > 1) publish_and_combine<D>(out, out_dtype, partial, A, splits, b, kvh);
 }
 
+template <int DT, int D>
+__global__ void __launch_bounds__(DEC_THREADS)
+    sdpa_decode_mma(void* out, int out_dtype, float* partial, const uint16_t* q, const uint16_t* k,
+                    const uint16_t* v, gpu_sdpa_args A, int splits, int chunk) {
+  decode_mma_body<DT, D, false>(out, out_dtype, partial, q, k, v, A, splits, chunk, gpu_decode_rope_args{});
+}
+
+template <int DT, int D>
+__global__ void __launch_bounds__(DEC_THREADS)
+    sdpa_decode_mma_rope(void* out, int out_dtype, float* partial, const uint16_t* q, const uint16_t* k,
+                         const uint16_t* v, gpu_sdpa_args A, int splits, int chunk, gpu_decode_rope_args R) {
+  decode_mma_body<DT, D, true>(out, out_dtype, partial, q, k, v, A, splits, chunk, R);
+}
+
 bool rows_aligned(const void* p, const int64_t* st) {
   return ((uintptr_t)p & 15u) == 0 && st[3] == 1 && st[0] % 8 == 0 && st[1] % 8 == 0 &&
          st[2] % 8 == 0;
@@ -474,8 +598,8 @@ partial_kernel pick_d(int D, int gm) {
 
 // Resident blocks per SM of an instantiation, cached (the occupancy query is too slow for every
 // decode step); instantiations are few and fixed, so a small table keyed by the kernel suffices.
-static int occupancy_of(partial_kernel kernel, size_t smem) {
-  static partial_kernel keys[32];
+static int occupancy_of(const void* kernel, size_t smem) {
+  static const void* keys[32];
   static int values[32];
   static pthread_mutex_t occupancy_lock = PTHREAD_MUTEX_INITIALIZER;
   pthread_mutex_lock(&occupancy_lock);
@@ -518,28 +642,15 @@ static partial_kernel pick_mma(int device, int dtype, int D, size_t* smem) {
   return D == 64 ? mma_kernel<MLX_FLOAT16, 64>(device, smem) : mma_kernel<MLX_FLOAT16, 128>(device, smem);
 }
 
-extern "C" int gpu_launch_sdpa_decode(int device, int dtype, int out_dtype, void* out,
-                                      const void* q, const void* k, const void* v,
-                                      const gpu_sdpa_args* args) {
-  const gpu_sdpa_args A = *args;
-  if (A.Lq != 1 || A.Lk < 1 || A.D != A.Dv || (A.D != 64 && A.D != 128 && A.D != 256)) return -1;
-  if (dtype != MLX_FLOAT16 && dtype != MLX_BFLOAT16) return -1;
-  if (A.Hk < 1 || A.Hq % A.Hk != 0 || (int64_t)A.B * A.Hk > 65535) return -1;
-  if (!rows_aligned(k, A.k_st) || !rows_aligned(v, A.v_st)) return -1;
-  const int G = A.Hq / A.Hk;
-  const bool mma = (A.D == 64 || A.D == 128) && G <= 16 && !getenv_flag_scalar_decode();
-  if (!mma && G > 8) return -1;
-  cudaStream_t s = gpu_stream(device);
-  if (!s) return 1;
-  const int gm = G <= 1 ? 1 : G <= 2 ? 2 : G <= 4 ? 4 : 8;
-  size_t smem = 0;
-  partial_kernel kernel = mma ? pick_mma(device, dtype, A.D, &smem)
-                          : dtype == MLX_BFLOAT16 ? pick_d<MLX_BFLOAT16>(A.D, gm)
-                                                  : pick_d<MLX_FLOAT16>(A.D, gm);
-  if (!kernel) return 1;
-  // Chunks: one wave of resident blocks over the GPU (the occupancy of this instantiation),
-  // in whole iterations of the block, at most DEC_MAX_SPLITS chunks.
-  int sms = gpu_sm_count(device), per_sm = occupancy_of(kernel, smem);
+// MLXC_ROPE_ATTN=0: rope_kv_sdpa as its two kernels (for comparisons; read at each call).
+static bool rope_attention_off(void) {
+  const char* v = getenv("MLXC_ROPE_ATTN");
+  return v && strcmp(v, "0") == 0;
+}
+
+// The chunks of keys a block takes: one wave of resident blocks over the GPU (per_sm blocks of
+// this instantiation an SM), in whole iterations of the block, at most DEC_MAX_SPLITS chunks.
+static int64_t plan_chunk(const gpu_sdpa_args& A, bool mma, int sms, int per_sm) {
   const int step = mma ? DM_BC : (DEC_THREADS / (A.D / 8)) * DEC_UNROLL;
   int64_t groups = (int64_t)A.B * A.Hk;
   int64_t want = ((int64_t)per_sm * sms + groups - 1) / groups;
@@ -552,16 +663,81 @@ extern "C" int gpu_launch_sdpa_decode(int device, int dtype, int out_dtype, void
   if (mma && chunk < (A.Lk + DM_MAX_SPLITS - 1) / DM_MAX_SPLITS) chunk = (A.Lk + DM_MAX_SPLITS - 1) / DM_MAX_SPLITS;
   if (chunk < (A.Lk + DEC_MAX_SPLITS - 1) / DEC_MAX_SPLITS)
     chunk = (A.Lk + DEC_MAX_SPLITS - 1) / DEC_MAX_SPLITS;
-  chunk = (chunk + step - 1) / step * step;
+  return (chunk + step - 1) / step * step;
+}
+
+// What both launchers check: one query row over a cache of whole, aligned half-precision rows.
+static bool decode_shape_ok(const gpu_sdpa_args& A, int dtype, const void* k, const void* v) {
+  return A.Lq == 1 && A.Lk >= 1 && A.D == A.Dv && (dtype == MLX_FLOAT16 || dtype == MLX_BFLOAT16) && A.Hk >= 1 &&
+         A.Hq % A.Hk == 0 && (int64_t)A.B * A.Hk <= 65535 && rows_aligned(k, A.k_st) && rows_aligned(v, A.v_st);
+}
+
+extern "C" int gpu_launch_sdpa_decode(int device, int dtype, int out_dtype, void* out,
+                                      const void* q, const void* k, const void* v,
+                                      const gpu_sdpa_args* args) {
+  const gpu_sdpa_args A = *args;
+  if (!decode_shape_ok(A, dtype, k, v) || (A.D != 64 && A.D != 128 && A.D != 256)) return -1;
+  const int G = A.Hq / A.Hk;
+  const bool mma = (A.D == 64 || A.D == 128) && G <= 16 && !getenv_flag_scalar_decode();
+  if (!mma && G > 8) return -1;
+  cudaStream_t s = gpu_stream(device);
+  if (!s) return 1;
+  const int gm = G <= 1 ? 1 : G <= 2 ? 2 : G <= 4 ? 4 : 8;
+  size_t smem = 0;
+  partial_kernel kernel = mma ? pick_mma(device, dtype, A.D, &smem)
+                          : dtype == MLX_BFLOAT16 ? pick_d<MLX_BFLOAT16>(A.D, gm)
+                                                  : pick_d<MLX_FLOAT16>(A.D, gm);
+  if (!kernel) return 1;
+  const int64_t chunk = plan_chunk(A, mma, gpu_sm_count(device), occupancy_of((const void*)kernel, smem));
   int splits = (int)((A.Lk + chunk - 1) / chunk);
   // Per-chunk partials (the tensor-core kernel writes one chunk's output directly).
   size_t bytes = mma && splits == 1 ? 0 : sizeof(float) * (size_t)A.B * A.Hq * splits * (2 + A.D);
   void* partial = NULL;
   if (bytes && gpu_backend_alloc(device, bytes, &partial)) return 1;
-  (void)gpu_launch_chained(kernel, dim3(splits, (unsigned)groups), DEC_THREADS, smem, s, out, out_dtype,
+  (void)gpu_launch_chained(kernel, dim3(splits, (unsigned)(A.B * A.Hk)), DEC_THREADS, smem, s, out, out_dtype,
                            (float*)partial, (const uint16_t*)q, (const uint16_t*)k, (const uint16_t*)v, A, splits,
                            (int)chunk);
   int status = GPU_LAUNCHED("decode attention");
+  if (bytes) gpu_backend_free(device, partial, bytes);
+  return status;
+}
+
+typedef void (*rope_kernel)(void*, int, float*, const uint16_t*, const uint16_t*, const uint16_t*, gpu_sdpa_args,
+                            int, int, gpu_decode_rope_args);
+
+template <int DT, int D>
+static rope_kernel mma_rope_kernel(int device, size_t* smem) {
+  *smem = decode_mma_smem_bytes<D>();
+  if (gpu_allow_shared_memory<sdpa_decode_mma_rope<DT, D>>(*smem, device, "decode attention shared memory"))
+    return NULL;
+  return sdpa_decode_mma_rope<DT, D>;
+}
+
+extern "C" int gpu_launch_sdpa_decode_rope(int device, int dtype, int out_dtype, void* out, const void* q,
+                                           void* keys, void* values, const gpu_sdpa_args* args,
+                                           const gpu_decode_rope_args* rope) {
+  const gpu_sdpa_args A = *args;
+  if (!decode_shape_ok(A, dtype, keys, values) || (A.D != 64 && A.D != 128) || A.Hq / A.Hk > 16 ||
+      rope->dims < 2 || rope->dims > A.D || getenv_flag_scalar_decode() || rope_attention_off())
+    return -1;
+  cudaStream_t s = gpu_stream(device);
+  if (!s) return 1;
+  size_t smem = 0;
+  rope_kernel kernel = dtype == MLX_BFLOAT16
+                           ? (A.D == 64 ? mma_rope_kernel<MLX_BFLOAT16, 64>(device, &smem)
+                                        : mma_rope_kernel<MLX_BFLOAT16, 128>(device, &smem))
+                           : (A.D == 64 ? mma_rope_kernel<MLX_FLOAT16, 64>(device, &smem)
+                                        : mma_rope_kernel<MLX_FLOAT16, 128>(device, &smem));
+  if (!kernel) return 1;
+  const int64_t chunk = plan_chunk(A, true, gpu_sm_count(device), occupancy_of((const void*)kernel, smem));
+  int splits = (int)((A.Lk + chunk - 1) / chunk);
+  size_t bytes = splits == 1 ? 0 : sizeof(float) * (size_t)A.B * A.Hq * splits * (2 + A.D);
+  void* partial = NULL;
+  if (bytes && gpu_backend_alloc(device, bytes, &partial)) return 1;
+  (void)gpu_launch_chained(kernel, dim3(splits, (unsigned)(A.B * A.Hk)), DEC_THREADS, smem, s, out, out_dtype,
+                           (float*)partial, (const uint16_t*)q, (const uint16_t*)keys, (const uint16_t*)values, A,
+                           splits, (int)chunk, *rope);
+  int status = GPU_LAUNCHED("decode attention with rope");
   if (bytes) gpu_backend_free(device, partial, bytes);
   return status;
 }

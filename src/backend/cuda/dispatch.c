@@ -375,92 +375,6 @@ int gpu_cache_output(core_array* cache, core_array* out, int dev, void** dst) {
          gpu_launch_copy(dev, *dst, out->dtype, out->strides, src, cache->dtype, cache->strides, cache->shape, cache->ndim);
 }
 
-/* rope_kv: inputs q, k, v, keys, values, position, [freqs]; outputs q rotated, keys, values. */
-static int k_rope_kv(core_node* node, core_array** outputs) {
-  const rope_params* p = node->params;
-  core_array *q = node->inputs[0], *k = node->inputs[1], *v = node->inputs[2], *position = node->inputs[5];
-  core_array* freqs = p->has_freqs ? node->inputs[6] : NULL;
-  if (!float_dtype(q->dtype) || (position->dtype != MLX_INT32 && position->dtype != MLX_INT64) ||
-      (freqs && !float_dtype(freqs->dtype)))
-    return GPU_KERNEL_DECLINED;
-  int dev = device_of(node);
-  gpu_rope_kv_args A;
-  memset(&A, 0, sizeof A);
-  const void* pf = NULL;
-  if (gpu_device_ptr(q, dev, &A.q) || gpu_device_ptr(k, dev, &A.k) || gpu_device_ptr(v, dev, &A.v) ||
-      gpu_device_ptr(position, dev, &A.position) || (freqs && gpu_device_ptr(freqs, dev, &pf)) ||
-      gpu_alloc_output(outputs[0], dev, &A.q_out) || gpu_cache_output(node->inputs[3], outputs[1], dev, &A.keys) ||
-      gpu_cache_output(node->inputs[4], outputs[2], dev, &A.values))
-    return 1;
-  A.q_rows = rows_of(q);
-  A.k_rows = rows_of(k);
-  A.v_rows = rows_of(v);
-  A.D = q->shape[3];
-  A.Dv = v->shape[3];
-  A.q_count = A.D ? (int64_t)q->size / A.D : 0;
-  A.k_count = A.D ? (int64_t)k->size / A.D : 0;
-  A.v_count = A.Dv ? (int64_t)v->size / A.Dv : 0;
-  A.L = q->shape[2];
-  A.T = outputs[1]->shape[2];
-  A.dims = p->dims;
-  A.traditional = p->traditional;
-  A.base = p->base;
-  A.scale = p->scale;
-  A.position_dtype = position->dtype;
-  A.freqs = pf;
-  A.freqs_dtype = freqs ? freqs->dtype : 0;
-  A.freqs_stride = freqs && freqs->ndim ? freqs->strides[0] : 0;
-  return gpu_launch_rope_kv(dev, q->dtype, &A);
-}
-
-static int k_sdpa(core_node* node, core_array** outputs) {
-  const sdpa_params* p = node->params;
-  core_array *q = node->inputs[0], *k = node->inputs[1], *v = node->inputs[2], *out = outputs[0];
-  int next = 3;
-  core_array* mask = p->mask == SDPA_MASK_ARRAY ? node->inputs[next++] : NULL;
-  core_array* sinks = p->has_sinks ? node->inputs[next] : NULL;
-  if (q->ndim != 4 || k->ndim != 4 || v->ndim != 4 || !float_dtype(q->dtype) ||
-      k->dtype != q->dtype || v->dtype != q->dtype || !float_dtype(out->dtype) ||
-      q->shape[3] > 256 || v->shape[3] > 256 || k->shape[1] == 0 || q->shape[1] % k->shape[1] ||
-      (mask && mask->dtype != MLX_BOOL && !float_dtype(mask->dtype)) ||
-      (sinks && !float_dtype(sinks->dtype)))
-    return GPU_KERNEL_DECLINED;
-  gpu_sdpa_args A;
-  memset(&A, 0, sizeof A);
-  A.B = q->shape[0];
-  A.Hq = q->shape[1];
-  A.Hk = k->shape[1];
-  A.Lq = q->shape[2];
-  A.Lk = k->shape[2];
-  A.D = q->shape[3];
-  A.Dv = v->shape[3];
-  for (int d = 0; d < 4; d++) {
-    A.q_st[d] = q->strides[d];
-    A.k_st[d] = k->strides[d];
-    A.v_st[d] = v->strides[d];
-  }
-  A.scale = p->scale;
-  A.causal = p->mask == SDPA_MASK_CAUSAL;
-  int dev = device_of(node);
-  const void *pq, *pk, *pv;
-  void* po;
-  if (mask) {
-    int full[4] = {A.B, A.Hq, A.Lq, A.Lk};
-    cpu_broadcast_strides(mask->shape, mask->strides, mask->ndim, full, 4, A.mask_st);
-    A.mask_dtype = mask->dtype;
-    if (gpu_device_ptr(mask, dev, &A.mask)) return 1;
-  }
-  if (sinks) {
-    A.sinks_dtype = sinks->dtype;
-    A.sinks_stride = sinks->ndim ? sinks->strides[sinks->ndim - 1] : 0;
-    if (gpu_device_ptr(sinks, dev, &A.sinks)) return 1;
-  }
-  if (gpu_device_ptr(q, dev, &pq) || gpu_device_ptr(k, dev, &pk) || gpu_device_ptr(v, dev, &pv) ||
-      gpu_alloc_output(out, dev, &po))
-    return 1;
-  return gpu_launch_sdpa(dev, q->dtype, out->dtype, po, pq, pk, pv, &A);
-}
-
 /* ---- reductions over the last axis (other axes: dispatch_reduce.c) ---- */
 
 /* True when the reduction covers exactly the last axis (other reduced dims have size 1). */
@@ -875,8 +789,6 @@ const gpu_entry gpu_core_kernels[] = {
     {&prim_add_rms_norm, k_add_rms_norm},
     {&prim_glu, k_glu},
     {&prim_rope, k_rope},
-    {&prim_rope_kv, k_rope_kv},
-    {&prim_sdpa, k_sdpa},
     {&prim_softmax, k_softmax},
     {&prim_argmax, k_argmax},
     {&prim_take, k_take},
@@ -905,6 +817,7 @@ static const gpu_entry* const gpu_kernel_tables[] = {
     gpu_linalg_kernels,
     gpu_fft_kernels,
     gpu_decode_layers_kernels,
+    gpu_attention_kernels,
 };
 
 gpu_kernel_fn gpu_backend_kernel(const core_op* op) {

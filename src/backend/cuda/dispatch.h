@@ -34,6 +34,7 @@ extern const gpu_entry gpu_reduce_kernels[];
 extern const gpu_entry gpu_linalg_kernels[]; /* dispatch_linalg.c */
 extern const gpu_entry gpu_fft_kernels[];    /* dispatch_fft.c */
 extern const gpu_entry gpu_decode_layers_kernels[]; /* dispatch_decode_layers.c */
+extern const gpu_entry gpu_attention_kernels[];     /* dispatch_attention.c */
 
 /* Reductions and softmax over any set of axes (dispatch_reduce.c): where the last-axis kernels
  * of dispatch.c decline, they call these. */

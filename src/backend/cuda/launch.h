@@ -246,6 +246,29 @@ int gpu_launch_sdpa(int device, int dtype, int out_dtype, void* out, const void*
 int gpu_launch_sdpa_decode(int device, int dtype, int out_dtype, void* out, const void* q,
                            const void* k, const void* v, const gpu_sdpa_args* args);
 
+/* rope_kv_sdpa in one kernel (attention_decode.cu): the decode attention of
+ * gpu_launch_sdpa_decode over the updated caches keys and values (k_st, v_st of args), with q
+ * rotated inside it and the new key row (k_new, rotated) and value row (v_new) written at the
+ * cache slot from `position` (as rope_kv resolves it: mlx_slice_update_dynamic's rule). */
+typedef struct {
+  const void *k_new, *v_new; /* (B, Hk, 1, D) with strides kn_st, vn_st */
+  int64_t kn_st[4], vn_st[4];
+  int dims;
+  bool traditional;
+  float base, scale;
+  const void* position; /* int32 or int64 (position_dtype), read on the device */
+  int position_dtype;
+  const void* freqs;
+  int freqs_dtype;
+  int64_t freqs_stride;
+  bool settled; /* no write to position or freqs can still be running: the angles before the chain wait */
+} gpu_decode_rope_args;
+/* float16/bfloat16, Lq == 1, D == Dv in {64, 128}, at most 16 query heads per KV head, cache
+ * rows contiguous and 16-byte aligned; returns -1 (nothing done, no error) otherwise, or where
+ * MLXC_ROPE_ATTN=0 or MLXC_DECODE_ATTN_SCALAR=1 ask for the separate kernels. */
+int gpu_launch_sdpa_decode_rope(int device, int dtype, int out_dtype, void* out, const void* q, void* keys,
+                                void* values, const gpu_sdpa_args* args, const gpu_decode_rope_args* rope);
+
 /* Many queries (prefill, attention_prefill.cu): float16/bfloat16 on tensor cores, D == Dv in
  * {64, 128}, Lq >= 16, rows contiguous along D and 16-byte aligned, no sinks. Returns -1 (nothing
  * done, no error) for other cases, otherwise 0 or 1 as the launchers. */

@@ -13,11 +13,24 @@ __device__ __forceinline__ float rope_inv_freq(int i, int dims, float base, cons
                : (float)(1.0 / pow((double)base, 2.0 * i / dims));
 }
 
-// One pair rotated by position * inv_freq, each product and sum rounded as the CPU kernel's.
-__device__ __forceinline__ void rope_rotate(float x1, float x2, float position, float inv_freq, float* y1,
-                                            float* y2) {
+// The cosine and sine of pair i's angle at a position: theta = position * inv_freq, rounded as
+// the CPU kernel rounds it.
+__device__ __forceinline__ void rope_cos_sin(float position, float inv_freq, float* c, float* sn) {
   const float theta = __fmul_rn(position, inv_freq);
-  const float c = cosf(theta), sn = sinf(theta);
+  *c = cosf(theta);
+  *sn = sinf(theta);
+}
+
+// One pair rotated by an angle's cosine and sine, each product and sum rounded as the CPU kernel's.
+__device__ __forceinline__ void rope_apply(float x1, float x2, float c, float sn, float* y1, float* y2) {
   *y1 = __fsub_rn(__fmul_rn(x1, c), __fmul_rn(x2, sn));
   *y2 = __fadd_rn(__fmul_rn(x1, sn), __fmul_rn(x2, c));
+}
+
+// One pair rotated by position * inv_freq.
+__device__ __forceinline__ void rope_rotate(float x1, float x2, float position, float inv_freq, float* y1,
+                                            float* y2) {
+  float c, sn;
+  rope_cos_sin(position, inv_freq, &c, &sn);
+  rope_apply(x1, x2, c, sn, y1, y2);
 }
