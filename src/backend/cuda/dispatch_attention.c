@@ -143,7 +143,7 @@ static int k_rope_kv_sdpa(core_node* node, core_array** outputs) {
   gpu_decode_rope_args rope = {R.k, R.v, {0}, {0}, R.dims, R.traditional, R.base, R.scale, R.position,
                                R.position_dtype, R.freqs, R.freqs_dtype, R.freqs_stride,
                                gpu_array_settled(dev, node->inputs[5]) &&
-                                   (!p->rope.has_freqs || gpu_array_settled(dev, node->inputs[6]))};
+                                   (!p->rope.has_freqs || gpu_array_settled(dev, node->inputs[6])), {0}};
   for (int d = 0; d < 4; d++) {
     rope.kn_st[d] = k->strides[d];
     rope.vn_st[d] = v->strides[d];

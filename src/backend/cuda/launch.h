@@ -220,6 +220,7 @@ typedef struct {
   const void* freqs;
   int freqs_dtype;
   int64_t freqs_stride;
+  float inv_freq[64]; /* set by the launcher from base (no freqs, dims <= 128) */
 } gpu_rope_kv_args;
 /* dtype: float32, float16 or bfloat16, that of all five arrays. */
 int gpu_launch_rope_kv(int device, int dtype, const gpu_rope_kv_args* args);
@@ -262,6 +263,7 @@ typedef struct {
   int freqs_dtype;
   int64_t freqs_stride;
   bool settled; /* no write to position or freqs can still be running: the angles before the chain wait */
+  float inv_freq[64]; /* set by the launcher from base (no freqs) */
 } gpu_decode_rope_args;
 /* float16/bfloat16, Lq == 1, D == Dv in {64, 128}, at most 16 query heads per KV head, cache
  * rows contiguous and 16-byte aligned; returns -1 (nothing done, no error) otherwise, or where

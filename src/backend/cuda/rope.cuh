@@ -27,6 +27,12 @@ __device__ __forceinline__ void rope_apply(float x1, float x2, float c, float sn
   *y2 = __fadd_rn(__fmul_rn(x1, sn), __fmul_rn(x2, c));
 }
 
+// The inverse frequencies from `base` computed on the host, as the CPU kernel computes them (a
+// kernel then takes them as an argument: no double-precision pow on its path).
+inline void rope_inv_freq_table(float* inv_freq, int dims, float base) {
+  for (int i = 0; i < dims / 2; i++) inv_freq[i] = (float)(1.0 / pow((double)base, 2.0 * i / dims));
+}
+
 // One pair rotated by position * inv_freq.
 __device__ __forceinline__ void rope_rotate(float x1, float x2, float position, float inv_freq, float* y1,
                                             float* y2) {
