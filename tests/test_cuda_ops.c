@@ -1020,6 +1020,49 @@ TEST(layer_norm_and_row_reductions) {
   for (size_t i = 0; i < 5; i++) mlx_array_free(arrays[i]);
 }
 
+/* mlxc_fast_argmax_logsumexp on the GPU (one long-row kernel for all three results, whatever the
+ * row's length) against the CPU: a vocabulary row, several rows, a short one; then equal maxima in
+ * different blocks' spans, a NaN, +inf and a row of -inf. The index and the value exactly, the
+ * log-sum-exp within its summation order's rounding. */
+static void check_argmax_lse(const char* what, mlx_array x, mlx_dtype dt) {
+  mlx_array g[3] = {mlx_array_new(), mlx_array_new(), mlx_array_new()};
+  mlx_array c[3] = {mlx_array_new(), mlx_array_new(), mlx_array_new()};
+  CHECK_MSG(mlxc_fast_argmax_logsumexp(&g[0], &g[1], &g[2], x, gpu) == 0, "%s: %s", what, mlxc_last_error());
+  CHECK(mlxc_fast_argmax_logsumexp(&c[0], &c[1], &c[2], x, cpu) == 0);
+  CHECK_MSG(made_on_gpu(g[0]), "%s: not computed on the GPU", what);
+  char part[128];
+  static const char* parts[3] = {"index", "value", "lse"};
+  for (int i = 0; i < 3; i++) {
+    snprintf(part, sizeof part, "argmax_logsumexp %s: %s", what, parts[i]);
+    compare(part, g[i], c[i], i < 2 ? 0 : dt == MLX_FLOAT32 ? 1e-6 : ulp(dt), 0, 0);
+    mlx_array_free(g[i]);
+    mlx_array_free(c[i]);
+  }
+}
+
+TEST(argmax_logsumexp) {
+  static const int shapes[3][2] = {{1, 151936}, {3, 50000}, {2, 256}};
+  for (int t = 0; t < 3; t++)
+    for (int i = 0; i < 3; i++) {
+      mlx_array x = rand_array(shapes[i], 2, float_types[t], -20, 20);
+      char what[64];
+      snprintf(what, sizeof what, "%s (%d, %d)", dname(float_types[t]), shapes[i][0], shapes[i][1]);
+      check_argmax_lse(what, x, float_types[t]);
+      mlx_array_free(x);
+    }
+  const int n = 70000;
+  float* v = calloc((size_t)4 * n, sizeof(float));
+  v[60000] = 5, v[3] = 5;              /* equal maxima, the first wins */
+  v[n + 65000] = NAN, v[n + 10] = 9;   /* a NaN wins */
+  v[2 * n + 5] = INFINITY;             /* +inf: lse +inf */
+  for (int i = 0; i < n; i++) v[3 * n + i] = -INFINITY;
+  int s[2] = {4, n};
+  mlx_array x = mlx_array_new_data(v, s, 2, MLX_FLOAT32);
+  free(v);
+  check_argmax_lse("ties, NaN, inf, -inf rows", x, MLX_FLOAT32);
+  mlx_array_free(x);
+}
+
 /* Few long rows (a vocabulary of logits) take the split-row kernels: argmax with ties across
  * the blocks' spans and a NaN, max, sum, mean and log-sum-exp, against the CPU. */
 TEST(long_row_reductions) {
@@ -1622,6 +1665,7 @@ int main(void) {
   RUN(attention_prefill);
   RUN(layer_norm_and_row_reductions);
   RUN(long_row_reductions);
+  RUN(argmax_logsumexp);
   RUN(where_broadcast);
   RUN(quantized_gemv);
   RUN(gemv_weights_written_just_before);

@@ -16,6 +16,9 @@
  *                               mask, s)
  *     mlxc_fast_rope_kv, then mlx_fast_scaled_dot_product_attention of the rotated q over the
  *     updated caches (a decode step's whole attention core: one kernel on a GPU)
+ *   mlxc_fast_argmax_logsumexp(&index, &value, &lse, x, s)
+ *     the last axis's argmax, the value there and its log-sum-exp, in one pass (a decode step's
+ *     greedy choice and the normaliser of its log-probability)
  *   mlxc_fast_gated_linear(&out, x, w, scales, biases, group_size, bits, "silu" | "gelu_tanh", s)
  *     out = act(x W_gate^T) * (x W_up^T), w stacking W_gate over W_up, plain or quantized (the
  *     gated MLP's first half: a batch-1 decode step runs it as one GEMV with the activation in
@@ -82,6 +85,15 @@ int mlxc_fast_rope_kv_attention(mlx_array* res, mlx_array* res_keys, mlx_array* 
                                 int dims, bool traditional, mlx_optional_float base, float rope_scale,
                                 const mlx_array position, const mlx_array freqs, float scale, const char* mask_mode,
                                 const mlx_array mask, const mlx_stream s);
+
+/* x: floating point, non-empty, at least one dimension. *index = mlx_argmax_axis(x,
+ * -1) (uint32, the first index among equal maxima, NaN counting as the largest); *value = x at
+ * that index (x's dtype: mlx_take_along_axis); *lse = mlx_logsumexp_axis(x, -1). Each has x's
+ * shape without its last axis and is the composed op's result to the bit on the CPU; on a GPU
+ * the three come from one kernel, one read of x (the log-sum-exp accumulated in float64 as the
+ * CPU's, its sum split in another order: within a unit in the last place). */
+int mlxc_fast_argmax_logsumexp(mlx_array* index, mlx_array* value, mlx_array* lse, const mlx_array x,
+                               const mlx_stream s);
 
 /* act(x W_gate^T) * (x W_up^T), the gated MLP's first half, where w stacks W_gate over W_up
  * ((2I, K) rows). Plain: w float32/float16/bfloat16 with x's dtype, scales/biases empty,

@@ -13,6 +13,7 @@
 #include "lm/sample_device.h"
 #include "lm/static_decode.h"
 #include "mlxc/error.h"
+#include "mlxc/fast.h"
 #include "util/error.h"
 
 /* Slots added per recording: the recorded attention reads every slot, so fewer is less waste;
@@ -46,20 +47,15 @@ int lm_step_init(lm_step* st, const mlxc_lm_session* s, const mlxc_lm_generate_p
 
 bool lm_step_picks(const lm_step* st) { return st->greedy || st->sampler; }
 
-/* Argmax, its logit and the log-sum-exp of the last row of (n, vocab) logits, not evaluated. The
- * logit is gathered at the argmax rather than reduced again: one pass over the row fewer. */
+/* Argmax, its logit and the log-sum-exp of the last row of (n, vocab) logits, not evaluated: one
+ * fused reduction (on a GPU one read of the row for the three). */
 static int greedy_outputs(mlx_array logits, mlx_stream s, mlx_array* best, mlx_array* top, mlx_array* lse) {
   int rows = mlx_array_dim(logits, 0), vocab = mlx_array_dim(logits, 1);
-  int start[2] = {rows - 1, 0}, stop[2] = {rows, vocab}, column[2] = {1, 1}, one[1] = {1};
-  mlx_array last = mlx_array_new(), at = mlx_array_new();
+  int start[2] = {rows - 1, 0}, stop[2] = {rows, vocab};
+  mlx_array last = mlx_array_new();
   int status = mlx_slice(&last, logits, start, 2, stop, 2, NULL, 0, s);
-  if (!status) status = mlx_argmax_axis(best, last, 1, false, s);
-  if (!status) status = mlx_reshape(&at, *best, column, 2, s);
-  if (!status) status = mlx_take_along_axis(top, last, at, 1, s);
-  if (!status) status = mlx_reshape(top, *top, one, 1, s);
-  if (!status) status = mlx_logsumexp_axis(lse, last, 1, false, s);
+  if (!status) status = mlxc_fast_argmax_logsumexp(best, top, lse, last, s);
   mlx_array_free(last);
-  mlx_array_free(at);
   return status;
 }
 
@@ -194,7 +190,7 @@ static int queue_ahead(lm_step* st, mlxc_lm_session* s, lm_rng* rng) {
   const int next = st->current ^ 1;
   int status = mlxc_array_copy(st->token, st->best);
   if (!status) status = mlxc_array_write(st->position, &position, sizeof position);
-  if (!status) status = mlxc_array_write(st->u, &draw, sizeof draw);
+  if (!status && st->sampler) status = mlxc_array_write(st->u, &draw, sizeof draw); /* greedy steps never read it */
   if (!status) status = mlxc_capture_replay(st->step);
   if (!status) status = queue_choice(st, st->choices[next]);
   if (status) return status;
@@ -232,7 +228,7 @@ int lm_step_run(lm_step* st, mlxc_lm_session* s, int32_t token, lm_rng* rng, boo
       float draw = (float)u;
       status = mlxc_array_write(st->token, &token, sizeof token);
       if (!status) status = mlxc_array_write(st->position, &position, sizeof position);
-      if (!status) status = mlxc_array_write(st->u, &draw, sizeof draw);
+      if (!status && st->sampler) status = mlxc_array_write(st->u, &draw, sizeof draw);
       if (!status) status = mlxc_capture_replay(st->step);
       if (!status && pipelined) status = queue_choice(st, st->choices[st->current]);
       if (status) return status;

@@ -102,7 +102,25 @@ static int k_scan(core_node* node, core_array** outputs) {
                          &groups);
 }
 
+/* argmax_lse (mlxc_fast_argmax_logsumexp): the long-row kernel whatever the row's length (a
+ * recorded decode step must not fall back to the CPU for a small vocabulary). */
+static int k_argmax_lse(core_node* node, core_array** outputs) {
+  core_array* x = node->inputs[0];
+  const int64_t D = x->shape[x->ndim - 1], rows = D ? (int64_t)x->size / D : 0;
+  if (!float_dtype(x->dtype) || !float_dtype(outputs[2]->dtype) || rows > 65535 || (D + 2047) / 2048 > 65535)
+    return GPU_KERNEL_DECLINED;
+  int dev = device_of(node);
+  const void* px;
+  void *index, *value, *lse;
+  if (gpu_device_ptr(x, dev, &px) || gpu_alloc_output(outputs[0], dev, &index) ||
+      gpu_alloc_output(outputs[1], dev, &value) || gpu_alloc_output(outputs[2], dev, &lse))
+    return 1;
+  return gpu_launch_argmax_lse(dev, x->dtype, index, value, outputs[1]->dtype, lse, outputs[2]->dtype, px, rows_of(x),
+                               rows, D);
+}
+
 const gpu_entry gpu_reduce_kernels[] = {
+    {&prim_argmax_lse, k_argmax_lse},
     {&prim_prod, gpu_reduce_any_axes},
     {&prim_min, gpu_reduce_any_axes},
     {&prim_all, gpu_reduce_any_axes},
