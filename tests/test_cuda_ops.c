@@ -730,6 +730,7 @@ static void check_rope_attention(mlx_dtype dt, int H, int K, int D, int T, int p
     mlx_copy(&out[r][2], values0, s);
     mlx_array_eval(out[r][1]);
     mlx_array_eval(out[r][2]);
+    if (pos % 2 == 0) mlx_synchronize(s); /* settled caches: the first tile is copied before the chain wait */
     if (r == 1) setenv("MLXC_ROPE_ATTN", "0", 1);
     CHECK_MSG(mlxc_fast_rope_kv_attention(&out[r][0], &out[r][1], &out[r][2], q, k, v, out[r][1], out[r][2], dims,
                                           variant == 1, base, 1.0f, position, freqs, scale, mode, mask, s) == 0 &&

@@ -344,11 +344,6 @@ __device__ __forceinline__ void decode_mma_body(void* out, int out_dtype, float*
   __shared__ uint16_t s_knew[ROPE ? D : 1], s_vnew[ROPE ? D : 1];
   const int half = ROPE ? R.dims / 2 : 0;
   int64_t start = 0;
-  if (ROPE && R.settled) {
-    start = rope_angles(R, s_cos, s_sin);
-    __syncthreads();
-  }
-  gpu_chain_wait();
   auto stage = [&](int64_t t0, int buf) {
     const int valid = (int)(j1 - t0 < DM_BC ? j1 - t0 : DM_BC);
     uint16_t* Kb = KVs + (size_t)buf * 2 * DM_BC * LD;
@@ -356,7 +351,16 @@ __device__ __forceinline__ void decode_mma_body(void* out, int out_dtype, float*
     stage_padded_async<D>(Kb + DM_BC * LD, vbase + t0 * A.v_st[2], A.v_st[2], DM_BC, valid);
     asm volatile("cp.async.commit_group;\n" ::);
   };
-  stage(j0, 0);
+  // ROPE: the caches' rows but the new one come from earlier steps; when nothing can still be
+  // writing them (cache_settled) the first tile is copied before the chain wait.
+  const bool early_tile = ROPE && R.cache_settled;
+  if (early_tile) stage(j0, 0);
+  if (ROPE && R.settled) {
+    start = rope_angles(R, s_cos, s_sin);
+    __syncthreads();
+  }
+  gpu_chain_wait();
+  if (!early_tile) stage(j0, 0);
   // With a mask, the chunk ends after the last key some query head sees: keys hidden from every
   // head weigh nothing, and a recorded decode step attends over all reserved cache slots with
   // the unfilled ones masked (at context 128, 256 slots: half the tiles were read for nothing).

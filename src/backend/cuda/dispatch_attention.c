@@ -134,7 +134,10 @@ static int k_rope_kv_sdpa(core_node* node, core_array** outputs) {
   gpu_rope_kv_args R;
   gpu_sdpa_args A;
   void* po;
-  if (rope_kv_args(&R, &p->rope, node->inputs, dev) || gpu_cache_output(node->inputs[3], outputs[1], dev, &R.keys) ||
+  const void *keys_in, *values_in;
+  const bool caches_settled = gpu_array_settled(dev, node->inputs[3]) && gpu_array_settled(dev, node->inputs[4]);
+  if (gpu_device_ptr(node->inputs[3], dev, &keys_in) || gpu_device_ptr(node->inputs[4], dev, &values_in) ||
+      rope_kv_args(&R, &p->rope, node->inputs, dev) || gpu_cache_output(node->inputs[3], outputs[1], dev, &R.keys) ||
       gpu_cache_output(node->inputs[4], outputs[2], dev, &R.values) ||
       sdpa_args(&A, q, outputs[1], outputs[2], mask, NULL, &p->sdpa, dev) || gpu_alloc_output(out, dev, &po))
     return 1;
@@ -143,7 +146,8 @@ static int k_rope_kv_sdpa(core_node* node, core_array** outputs) {
   gpu_decode_rope_args rope = {R.k, R.v, {0}, {0}, R.dims, R.traditional, R.base, R.scale, R.position,
                                R.position_dtype, R.freqs, R.freqs_dtype, R.freqs_stride,
                                gpu_array_settled(dev, node->inputs[5]) &&
-                                   (!p->rope.has_freqs || gpu_array_settled(dev, node->inputs[6])), {0}};
+                                   (!p->rope.has_freqs || gpu_array_settled(dev, node->inputs[6])),
+                               caches_settled && R.keys == keys_in && R.values == values_in, {0}};
   for (int d = 0; d < 4; d++) {
     rope.kn_st[d] = k->strides[d];
     rope.vn_st[d] = v->strides[d];

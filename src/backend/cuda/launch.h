@@ -263,6 +263,7 @@ typedef struct {
   int freqs_dtype;
   int64_t freqs_stride;
   bool settled; /* no write to position or freqs can still be running: the angles before the chain wait */
+  bool cache_settled; /* the caches updated in place and no write to them still running: the first tile early */
   float inv_freq[64]; /* set by the launcher from base (no freqs) */
 } gpu_decode_rope_args;
 /* float16/bfloat16, Lq == 1, D == Dv in {64, 128}, at most 16 query heads per KV head, cache
