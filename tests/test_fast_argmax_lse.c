@@ -6,6 +6,7 @@
 #include "mlx/c/mlx.h"
 #include "mlxc/error.h"
 #include "mlxc/fast.h"
+#include "bits_test_util.h"
 #include "test_util.h"
 
 static mlx_stream cpu;
@@ -14,45 +15,6 @@ static unsigned rng_state = 4242;
 static float frand(void) {
   rng_state = rng_state * 1103515245u + 12345u;
   return ((rng_state >> 8) & 0xffff) / 32768.0f - 1.0f;
-}
-
-/* a's stored values, row-major, or NULL for a dtype the test does not read. */
-static const void* raw_data(mlx_array a) {
-  mlx_array_eval(a);
-  switch (mlx_array_dtype(a)) {
-    case MLX_FLOAT32: return mlx_array_data_float32(a);
-    case MLX_FLOAT16: return mlx_array_data_float16(a);
-    case MLX_BFLOAT16: return mlx_array_data_bfloat16(a);
-    case MLX_FLOAT64: return mlx_array_data_float64(a);
-    case MLX_UINT32: return mlx_array_data_uint32(a);
-    default: return NULL;
-  }
-}
-
-/* The first element whose stored bytes differ between a and b, -1 when a and b are identical
- * (dtype, shape and bytes), -2 when they cannot be compared (dtype, shape or data). */
-static long first_differing_bits(mlx_array a, mlx_array b) {
-  if (!a.ctx || !b.ctx) return -2;
-  if (mlx_array_dtype(a) != mlx_array_dtype(b) || mlx_array_ndim(a) != mlx_array_ndim(b)) return -2;
-  for (size_t d = 0; d < mlx_array_ndim(a); d++)
-    if (mlx_array_shape(a)[d] != mlx_array_shape(b)[d]) return -2;
-  const char *pa = raw_data(a), *pb = raw_data(b);
-  if (!pa || !pb) return -2;
-  size_t n = mlx_array_size(a), item = mlx_array_itemsize(a);
-  for (size_t i = 0; i < n; i++)
-    if (memcmp(pa + i * item, pb + i * item, item) != 0) return (long)i;
-  return -1;
-}
-
-/* Element i of a as float64 (NaN when unreadable). */
-static double value_at(mlx_array a, long i) {
-  if (!a.ctx || i < 0) return NAN;
-  mlx_array f = mlx_array_new();
-  mlx_astype(&f, a, MLX_FLOAT64, cpu);
-  const double* p = mlx_array_data_float64(f);
-  double x = p && (size_t)i < mlx_array_size(f) ? p[i] : NAN;
-  mlx_array_free(f);
-  return x;
 }
 
 /* Row kinds: what each row of a test input holds (v its length). */
@@ -174,9 +136,9 @@ static void check_against_composed(mlx_array x, const char* what, mlx_array got[
   CHECK_EQ_INT(mlx_logsumexp_axis(&want[2], x, -1, false, cpu), 0);
   static const char* const names[3] = {"index", "value", "lse"};
   for (int i = 0; i < 3; i++) {
-    long at = first_differing_bits(got[i], want[i]);
+    long at = bits_first_difference(got[i], want[i]);
     CHECK_MSG(at == -1, "%s: %s differs at element %ld (got %.9g, want %.9g)", what, names[i], at,
-              value_at(got[i], at < 0 ? 0 : at), value_at(want[i], at < 0 ? 0 : at));
+              bits_value_at(got[i], at < 0 ? 0 : at, cpu), bits_value_at(want[i], at < 0 ? 0 : at, cpu));
   }
   for (int i = 0; i < 3; i++) mlx_array_free(want[i]);
   mlx_array_free(kept);
@@ -205,7 +167,7 @@ static void check_case(const int* shape, int ndim, mlx_dtype dtype, int layout, 
     long want = expected_index(kind, v);
     if (want >= 0)
       CHECK_MSG(index[r] == (uint32_t)want, "%s: row %d (kind %d): index %u, want %ld", what, r, kind, index[r], want);
-    double value = value_at(got[1], r), lse = value_at(got[2], r);
+    double value = bits_value_at(got[1], r, cpu), lse = bits_value_at(got[2], r, cpu);
     bool ok = kind == ROW_TIES || kind == ROW_LAST_MAX ? value == 50.0
               : kind == ROW_NAN                       ? isnan(value) && isnan(lse)
               : kind == ROW_INF                       ? value == INFINITY && lse == INFINITY
@@ -356,7 +318,7 @@ TEST(test_argmax_lse_shapes_and_dtypes) {
         float best = -INFINITY;
         uint32_t best_at = 0;
         for (uint32_t i = 0; i < 11; i++) {
-          float xi = (float)value_at(x, (long)i);
+          float xi = (float)bits_value_at(x, (long)i, cpu);
           if (xi > best) best = xi, best_at = i;
         }
         CHECK_EQ_INT(at, best_at);
@@ -368,9 +330,9 @@ TEST(test_argmax_lse_shapes_and_dtypes) {
       mlx_array alias_index = mlx_array_new(), alias_value = mlx_array_new(), got[3];
       check_against_composed(x, "default stream", got);
       CHECK_EQ_INT(mlxc_fast_argmax_logsumexp(&alias_index, &alias_value, &x, x, def), 0);
-      CHECK_EQ_INT(first_differing_bits(alias_index, got[0]), -1);
-      CHECK_EQ_INT(first_differing_bits(alias_value, got[1]), -1);
-      CHECK_EQ_INT(first_differing_bits(x, got[2]), -1);
+      CHECK_EQ_INT(bits_first_difference(alias_index, got[0]), -1);
+      CHECK_EQ_INT(bits_first_difference(alias_value, got[1]), -1);
+      CHECK_EQ_INT(bits_first_difference(x, got[2]), -1);
       mlx_array all[] = {x, ref, index, value, lse, sum, alias_index, alias_value, got[0], got[1], got[2]};
       for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) mlx_array_free(all[i]);
     }

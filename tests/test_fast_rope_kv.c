@@ -5,6 +5,7 @@
 #include "mlx/c/mlx.h"
 #include "mlxc/error.h"
 #include "mlxc/fast.h"
+#include "bits_test_util.h"
 #include "test_util.h"
 
 static mlx_stream cpu;
@@ -166,44 +167,6 @@ TEST(test_rope_kv_errors) {
 
 /* ---- mlxc_fast_rope_kv_attention: rope_kv, then sdpa of the rotated q over the updated caches ---- */
 
-/* a's stored values, row-major (float16/bfloat16 as their raw uint16 bits), or NULL. */
-static const void* raw_data(mlx_array a) {
-  mlx_array_eval(a);
-  switch (mlx_array_dtype(a)) {
-    case MLX_FLOAT32: return mlx_array_data_float32(a);
-    case MLX_FLOAT16: return mlx_array_data_float16(a);
-    case MLX_BFLOAT16: return mlx_array_data_bfloat16(a);
-    default: return NULL;
-  }
-}
-
-/* The first element whose stored bits differ between a and b, -1 when a and b are identical
- * (dtype, shape and bytes), -2 when they cannot be compared (dtype, shape or data). */
-static long first_differing_bits(mlx_array a, mlx_array b) {
-  if (mlx_array_dtype(a) != mlx_array_dtype(b) || mlx_array_ndim(a) != mlx_array_ndim(b)) return -2;
-  for (size_t d = 0; d < mlx_array_ndim(a); d++)
-    if (mlx_array_shape(a)[d] != mlx_array_shape(b)[d]) return -2;
-  const void *pa = raw_data(a), *pb = raw_data(b);
-  if (!pa || !pb) return -2;
-  size_t n = mlx_array_size(a);
-  for (size_t i = 0; i < n; i++) {
-    bool same = mlx_array_itemsize(a) == 4 ? ((const uint32_t*)pa)[i] == ((const uint32_t*)pb)[i]
-                                           : ((const uint16_t*)pa)[i] == ((const uint16_t*)pb)[i];
-    if (!same) return (long)i;
-  }
-  return -1;
-}
-
-/* Element i of a as float32 (NaN when unreadable). */
-static float value_at(mlx_array a, long i) {
-  mlx_array f = mlx_array_new();
-  mlx_astype(&f, a, MLX_FLOAT32, cpu);
-  const float* p = mlx_array_data_float32(f);
-  float x = p && i >= 0 && (size_t)i < mlx_array_size(f) ? p[i] : NAN;
-  mlx_array_free(f);
-  return x;
-}
-
 /* Whether every value of a is finite (the case attends to something). */
 static bool all_finite(mlx_array a) {
   mlx_array f = mlx_array_new();
@@ -290,17 +253,17 @@ static void check_attention_case(const rope_attn_case* c, mlx_dtype dtype, bool 
                0);
   mlx_array gots[3] = {got, keys, values}, wants[3] = {want, ckeys, cvalues};
   for (int i = 0; i < 3; i++) {
-    long at = first_differing_bits(gots[i], wants[i]);
+    long at = bits_first_difference(gots[i], wants[i]);
     CHECK_MSG(at == -1, "dtype %d, B %d, H %d, Hk %d, L %d, D %d, T %d, dims %d, position %d, traditional %d, "
               "freqs %d, mask %d, shared %d: output %d differs at element %ld (got %.9g, want %.9g)", (int)dtype, c->B,
               c->H, c->Hk, c->L, c->D, c->T, c->dims, c->position, c->traditional, c->with_freqs, (int)c->mask, shared,
-              i, at, value_at(gots[i], at), value_at(wants[i], at));
+              i, at, bits_value_at(gots[i], at, cpu), bits_value_at(wants[i], at, cpu));
   }
   CHECK_MSG(all_finite(want), "dtype %d, D %d, L %d, mask %d: the attention is not finite", (int)dtype, c->D, c->L,
             (int)c->mask);
   if (shared) { /* the other handles still see the old caches */
-    CHECK_EQ_INT(first_differing_bits(seen_keys, keys0), -1);
-    CHECK_EQ_INT(first_differing_bits(seen_values, values0), -1);
+    CHECK_EQ_INT(bits_first_difference(seen_keys, keys0), -1);
+    CHECK_EQ_INT(bits_first_difference(seen_values, values0), -1);
   }
   mlx_array all[] = {q,  k,    v,    keys0,  values0, freqs, mask,      position,   ckeys,
                      cvalues, qr, want, keys, values, got, seen_keys, seen_values};
