@@ -634,18 +634,27 @@ static bool getenv_flag_scalar_decode(void) {
   return v && strcmp(v, "0") != 0;
 }
 
-// The tensor-core kernel for (DT, D) with its shared memory allowed (NULL after an error).
-template <int DT, int D>
-static partial_kernel mma_kernel(int device, size_t* smem) {
-  *smem = decode_mma_smem_bytes<D>();
-  if (gpu_allow_shared_memory<sdpa_decode_mma<DT, D>>(*smem, device, "decode attention shared memory")) return NULL;
-  return sdpa_decode_mma<DT, D>;
+// The tensor-core instantiation for (DT, D), plain or with RoPE (rope_kv_sdpa).
+template <int DT, int D, bool ROPE>
+constexpr auto decode_mma_entry() {
+  if constexpr (ROPE) return sdpa_decode_mma_rope<DT, D>;
+  else return sdpa_decode_mma<DT, D>;
 }
 
-static partial_kernel pick_mma(int device, int dtype, int D, size_t* smem) {
-  if (dtype == MLX_BFLOAT16)
-    return D == 64 ? mma_kernel<MLX_BFLOAT16, 64>(device, smem) : mma_kernel<MLX_BFLOAT16, 128>(device, smem);
-  return D == 64 ? mma_kernel<MLX_FLOAT16, 64>(device, smem) : mma_kernel<MLX_FLOAT16, 128>(device, smem);
+// That kernel with its shared memory allowed (NULL after an error).
+template <int DT, int D, bool ROPE>
+static auto mma_kernel(int device, size_t* smem) {
+  constexpr auto kernel = decode_mma_entry<DT, D, ROPE>();
+  *smem = decode_mma_smem_bytes<D>();
+  return gpu_allow_shared_memory<kernel>(*smem, device, "decode attention shared memory") ? nullptr : kernel;
+}
+
+// The tensor-core kernel for dtype (float16/bfloat16) and D (64 or 128).
+template <bool ROPE>
+static auto pick_mma(int device, int dtype, int D, size_t* smem) {
+  constexpr int BF = MLX_BFLOAT16, F = MLX_FLOAT16;
+  if (dtype == BF) return D == 64 ? mma_kernel<BF, 64, ROPE>(device, smem) : mma_kernel<BF, 128, ROPE>(device, smem);
+  return D == 64 ? mma_kernel<F, 64, ROPE>(device, smem) : mma_kernel<F, 128, ROPE>(device, smem);
 }
 
 // MLXC_ROPE_ATTN=0: rope_kv_sdpa as its two kernels (for comparisons; read at each call).
@@ -672,6 +681,25 @@ static int64_t plan_chunk(const gpu_sdpa_args& A, bool mma, int sms, int per_sm)
   return (chunk + step - 1) / step * step;
 }
 
+// Launches a decode kernel (arguments out .. chunk, then `extra`) over its chunks of keys, with
+// per-chunk partials in pool scratch (none when one tensor-core chunk writes the output itself).
+template <typename Kernel, typename... Extra>
+static int launch_chunks(Kernel kernel, bool mma, size_t smem, int device, cudaStream_t s, const gpu_sdpa_args& A,
+                         void* out, int out_dtype, const void* q, const void* k, const void* v, const char* what,
+                         Extra... extra) {
+  const int64_t chunk = plan_chunk(A, mma, gpu_sm_count(device), occupancy_of((const void*)kernel, smem));
+  const int splits = (int)((A.Lk + chunk - 1) / chunk);
+  const size_t bytes = mma && splits == 1 ? 0 : sizeof(float) * (size_t)A.B * A.Hq * splits * (2 + A.D);
+  void* partial = NULL;
+  if (bytes && gpu_backend_alloc(device, bytes, &partial)) return 1;
+  (void)gpu_launch_chained(kernel, dim3(splits, (unsigned)(A.B * A.Hk)), DEC_THREADS, smem, s, out, out_dtype,
+                           (float*)partial, (const uint16_t*)q, (const uint16_t*)k, (const uint16_t*)v, A, splits,
+                           (int)chunk, extra...);
+  int status = gpu_check(cudaGetLastError(), what);
+  if (bytes) gpu_backend_free(device, partial, bytes);
+  return status;
+}
+
 // What both launchers check: one query row over a cache of whole, aligned half-precision rows.
 static bool decode_shape_ok(const gpu_sdpa_args& A, int dtype, const void* k, const void* v) {
   return A.Lq == 1 && A.Lk >= 1 && A.D == A.Dv && (dtype == MLX_FLOAT16 || dtype == MLX_BFLOAT16) && A.Hk >= 1 &&
@@ -690,33 +718,11 @@ extern "C" int gpu_launch_sdpa_decode(int device, int dtype, int out_dtype, void
   if (!s) return 1;
   const int gm = G <= 1 ? 1 : G <= 2 ? 2 : G <= 4 ? 4 : 8;
   size_t smem = 0;
-  partial_kernel kernel = mma ? pick_mma(device, dtype, A.D, &smem)
+  partial_kernel kernel = mma ? pick_mma<false>(device, dtype, A.D, &smem)
                           : dtype == MLX_BFLOAT16 ? pick_d<MLX_BFLOAT16>(A.D, gm)
                                                   : pick_d<MLX_FLOAT16>(A.D, gm);
   if (!kernel) return 1;
-  const int64_t chunk = plan_chunk(A, mma, gpu_sm_count(device), occupancy_of((const void*)kernel, smem));
-  int splits = (int)((A.Lk + chunk - 1) / chunk);
-  // Per-chunk partials (the tensor-core kernel writes one chunk's output directly).
-  size_t bytes = mma && splits == 1 ? 0 : sizeof(float) * (size_t)A.B * A.Hq * splits * (2 + A.D);
-  void* partial = NULL;
-  if (bytes && gpu_backend_alloc(device, bytes, &partial)) return 1;
-  (void)gpu_launch_chained(kernel, dim3(splits, (unsigned)(A.B * A.Hk)), DEC_THREADS, smem, s, out, out_dtype,
-                           (float*)partial, (const uint16_t*)q, (const uint16_t*)k, (const uint16_t*)v, A, splits,
-                           (int)chunk);
-  int status = GPU_LAUNCHED("decode attention");
-  if (bytes) gpu_backend_free(device, partial, bytes);
-  return status;
-}
-
-typedef void (*rope_kernel)(void*, int, float*, const uint16_t*, const uint16_t*, const uint16_t*, gpu_sdpa_args,
-                            int, int, gpu_decode_rope_args);
-
-template <int DT, int D>
-static rope_kernel mma_rope_kernel(int device, size_t* smem) {
-  *smem = decode_mma_smem_bytes<D>();
-  if (gpu_allow_shared_memory<sdpa_decode_mma_rope<DT, D>>(*smem, device, "decode attention shared memory"))
-    return NULL;
-  return sdpa_decode_mma_rope<DT, D>;
+  return launch_chunks(kernel, mma, smem, device, s, A, out, out_dtype, q, k, v, "decode attention launch");
 }
 
 extern "C" int gpu_launch_sdpa_decode_rope(int device, int dtype, int out_dtype, void* out, const void* q,
@@ -731,21 +737,8 @@ extern "C" int gpu_launch_sdpa_decode_rope(int device, int dtype, int out_dtype,
   gpu_decode_rope_args R = *rope;
   if (!R.freqs) rope_inv_freq_table(R.inv_freq, R.dims, R.base);
   size_t smem = 0;
-  rope_kernel kernel = dtype == MLX_BFLOAT16
-                           ? (A.D == 64 ? mma_rope_kernel<MLX_BFLOAT16, 64>(device, &smem)
-                                        : mma_rope_kernel<MLX_BFLOAT16, 128>(device, &smem))
-                           : (A.D == 64 ? mma_rope_kernel<MLX_FLOAT16, 64>(device, &smem)
-                                        : mma_rope_kernel<MLX_FLOAT16, 128>(device, &smem));
+  auto kernel = pick_mma<true>(device, dtype, A.D, &smem);
   if (!kernel) return 1;
-  const int64_t chunk = plan_chunk(A, true, gpu_sm_count(device), occupancy_of((const void*)kernel, smem));
-  int splits = (int)((A.Lk + chunk - 1) / chunk);
-  size_t bytes = splits == 1 ? 0 : sizeof(float) * (size_t)A.B * A.Hq * splits * (2 + A.D);
-  void* partial = NULL;
-  if (bytes && gpu_backend_alloc(device, bytes, &partial)) return 1;
-  (void)gpu_launch_chained(kernel, dim3(splits, (unsigned)(A.B * A.Hk)), DEC_THREADS, smem, s, out, out_dtype,
-                           (float*)partial, (const uint16_t*)q, (const uint16_t*)keys, (const uint16_t*)values, A,
-                           splits, (int)chunk, R);
-  int status = GPU_LAUNCHED("decode attention with rope");
-  if (bytes) gpu_backend_free(device, partial, bytes);
-  return status;
+  return launch_chunks(kernel, true, smem, device, s, A, out, out_dtype, q, keys, values,
+                       "decode attention with rope launch", R);
 }

@@ -107,7 +107,7 @@ static int k_scan(core_node* node, core_array** outputs) {
 static int k_argmax_lse(core_node* node, core_array** outputs) {
   core_array* x = node->inputs[0];
   const int64_t D = x->shape[x->ndim - 1], rows = D ? (int64_t)x->size / D : 0;
-  if (!float_dtype(x->dtype) || !float_dtype(outputs[2]->dtype) || rows > 65535 || (D + 2047) / 2048 > 65535)
+  if (!float_dtype(x->dtype) || !float_dtype(outputs[2]->dtype) || !gpu_long_rows_fit(rows, D))
     return GPU_KERNEL_DECLINED;
   int dev = device_of(node);
   const void* px;

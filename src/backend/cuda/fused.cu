@@ -297,7 +297,7 @@ __global__ void rope_kernel(void* out, int out_dtype, const void* x, int x_dtype
 template <int DT>
 __global__ void rope_kv_kernel(gpu_rope_kv_args A) {
   extern __shared__ float inv_freq[];
-  if (!A.freqs && A.dims <= 128) {  // the launcher's table (rope_inv_freq_table)
+  if (!A.freqs && A.dims <= 2 * GPU_ROPE_TABLE) {  // the launcher's table (rope_inv_freq_table)
     for (int i = threadIdx.x; i < A.dims / 2; i += blockDim.x) inv_freq[i] = A.inv_freq[i];
     __syncthreads();
   } else if (!A.freqs) {
@@ -620,7 +620,7 @@ extern "C" int gpu_launch_rope_kv(int device, int dtype, const gpu_rope_kv_args*
   cudaStream_t s = gpu_stream(device);
   if (!s) return 1;
   gpu_rope_kv_args A = *args;
-  if (!A.freqs && A.dims <= 128) rope_inv_freq_table(A.inv_freq, A.dims, A.base);
+  if (!A.freqs && A.dims <= 2 * GPU_ROPE_TABLE) rope_inv_freq_table(A.inv_freq, A.dims, A.base);
   int64_t blocks = (items + 255) / 256;
   auto kernel = dtype == MLX_BFLOAT16 ? rope_kv_kernel<MLX_BFLOAT16>
                 : dtype == MLX_FLOAT16 ? rope_kv_kernel<MLX_FLOAT16> : rope_kv_kernel<MLX_FLOAT32>;

@@ -203,6 +203,10 @@ int gpu_launch_rope(int device, int dtype, int out_dtype, void* out, const void*
                     int offsets_dtype, int64_t offsets_stride, bool per_batch, const void* freqs,
                     int freqs_dtype, int64_t freqs_stride);
 
+/* Inverse RoPE frequencies a launcher computes on the host and passes in the kernel's arguments
+ * (rope_inv_freq_table): up to this many pairs (dims <= 128, every decode model's head). */
+#define GPU_ROPE_TABLE 64
+
 /* rope_kv (mlxc/fast.h): q (q_count rows of D) rotated into q_out (row-major); k (k_count rows
  * of D, row r = ((b * Hk + h) * L + l)) rotated into keys' row (r / L) * T + slot + r % L, v's rows
  * (Dv) likewise into values; keys/values row-major (B, Hk, T, D|Dv). slot from `position`
@@ -220,7 +224,7 @@ typedef struct {
   const void* freqs;
   int freqs_dtype;
   int64_t freqs_stride;
-  float inv_freq[64]; /* set by the launcher from base (no freqs, dims <= 128) */
+  float inv_freq[GPU_ROPE_TABLE]; /* set by the launcher from base (no freqs, dims <= 2 * GPU_ROPE_TABLE) */
 } gpu_rope_kv_args;
 /* dtype: float32, float16 or bfloat16, that of all five arrays. */
 int gpu_launch_rope_kv(int device, int dtype, const gpu_rope_kv_args* args);
@@ -264,7 +268,7 @@ typedef struct {
   int64_t freqs_stride;
   bool settled; /* no write to position or freqs can still be running: the angles before the chain wait */
   bool cache_settled; /* the caches updated in place and no write to them still running: the first tile early */
-  float inv_freq[64]; /* set by the launcher from base (no freqs) */
+  float inv_freq[GPU_ROPE_TABLE]; /* set by the launcher from base (no freqs) */
 } gpu_decode_rope_args;
 /* float16/bfloat16, Lq == 1, D == Dv in {64, 128}, at most 16 query heads per KV head, cache
  * rows contiguous and 16-byte aligned; returns -1 (nothing done, no error) otherwise, or where
@@ -321,6 +325,8 @@ int gpu_launch_argmax(int device, int dtype, uint32_t* out, const void* x, gpu_r
 /* Few long rows (long_rows.cu): each row split across blocks. op: 0 sum, 1 max, 2 mean,
  * 3 logsumexp (out_dtype float), 4 argmax (out uint32); x a float dtype. */
 bool gpu_long_rows(int64_t rows, int64_t D);
+/* Whether the long-row kernel's grid holds `rows` rows of D (its limits on blocks). */
+bool gpu_long_rows_fit(int64_t rows, int64_t D);
 int gpu_launch_long_rows(int device, int op, int dtype, int out_dtype, void* out, const void* x,
                          gpu_rows x_rows, int64_t rows, int64_t D);
 /* argmax_lse (mlxc_fast_argmax_logsumexp) over `rows` rows of D (long_rows.cu, any D, rows and

@@ -201,7 +201,7 @@ __global__ void __launch_bounds__(LR_THREADS)
 int launch_long_rows(int device, cudaStream_t s, int op, int dtype, int out_dtype, void* out, const void* x,
                      gpu_rows x_rows, int64_t rows, int64_t D, lr_extra ex = {}) {
   const int64_t splits = (D + LR_SPAN - 1) / LR_SPAN;
-  if (splits > 65535 || rows > 65535) return util_error("reduce: row too long for the GPU kernel");
+  if (!gpu_long_rows_fit(rows, D)) return util_error("reduce: row too long for the GPU kernel");
   size_t bytes = sizeof(partial) * (size_t)(rows * splits);
   void* parts = NULL;
   if (gpu_backend_alloc(device, bytes, &parts)) return 1;
@@ -244,6 +244,10 @@ __global__ void __launch_bounds__(LR_THREADS)
 }  // namespace
 
 extern "C" bool gpu_long_rows(int64_t rows, int64_t D) { return D >= 8 * LR_SPAN && rows <= 64; }
+
+extern "C" bool gpu_long_rows_fit(int64_t rows, int64_t D) {
+  return rows <= 65535 && (D + LR_SPAN - 1) / LR_SPAN <= 65535;
+}
 
 extern "C" int gpu_launch_long_rows(int device, int op, int dtype, int out_dtype, void* out, const void* x,
                                     gpu_rows x_rows, int64_t rows, int64_t D) {
