@@ -754,14 +754,15 @@ static void check_rope_attention(mlx_dtype dt, int H, int K, int D, int T, int p
 }
 
 /* The 0.5B (14/2 heads of 64), 8B (32/8 of 128), 16 query heads a KV head and one; positions at
- * the first slot, the ends of 64-slot tiles and deep into a long cache (many chunks); float32
- * runs the two kernels. Variant 1: half the dims rotated, interleaved pairs, a frequency array. */
+ * the first slot, the ends of 64-slot tiles and deep into a long cache (many chunks); caches of
+ * 100 and 256 slots take one wide block a KV head, 500 and 4,096 chunks; float32 runs the two
+ * kernels. Variant 1: half the dims rotated, interleaved pairs, a frequency array. */
 TEST(rope_kv_attention) {
   static const int heads[4][3] = {{14, 2, 64}, {32, 8, 128}, {16, 1, 128}, {8, 8, 64}};
-  static const int where[5][2] = {{256, 0}, {256, 63}, {256, 64}, {256, 200}, {4096, 4000}};
+  static const int where[7][2] = {{256, 0}, {256, 63}, {256, 64}, {256, 200}, {4096, 4000}, {100, 99}, {500, 300}};
   for (int t = 0; t < 3; t++)
     for (int h = 0; h < 4; h++)
-      for (int w = 0; w < 5; w++)
+      for (int w = 0; w < 7; w++)
         check_rope_attention(float_types[t], heads[h][0], heads[h][1], heads[h][2], where[w][0], where[w][1],
                              (h + w) % 2, w != 3 || h != 0);
 }
@@ -798,6 +799,9 @@ TEST(attention) {
     char what[96];
     snprintf(what, sizeof what, "sdpa %s decode GQA 8/2 over 300 keys", dname(dt));
     check_sdpa(what, dt, 2, 8, 2, 1, 300, 64, "", mlx_array_new(), false, false);
+    /* A cache of 65..256 slots is one wide block a KV head (no chunks): with sinks, D = 128. */
+    snprintf(what, sizeof what, "sdpa %s decode GQA 16/4 over 200 keys, sinks (one wide block)", dname(dt));
+    check_sdpa(what, dt, 1, 16, 4, 1, 200, 128, "", mlx_array_new(), true, false);
     snprintf(what, sizeof what, "sdpa %s causal prefill, strided keys", dname(dt));
     check_sdpa(what, dt, 1, 4, 4, 9, 13, 128, "causal", mlx_array_new(), false, true);
     snprintf(what, sizeof what, "sdpa %s sinks, D=80", dname(dt));

@@ -49,68 +49,86 @@ __device__ __forceinline__ void unpack8(const uint4& u, float* f) {
 __device__ unsigned int dec_arrivals[65536];
 
 // The last block of group (b, kvh) merges the `splits` chunks of each of its G query heads with
-// the sink as one more score of value zero; a chunk with every key masked has weight 0. Heads go
-// four at a time: a warp per head finds the chunks' weights (into shared memory), then all the
-// block's threads form the outputs, consecutive threads on consecutive values with eight chunks'
-// loads in flight (a warp per head looping over the chunks for each value took ~10 us of a
-// 21 us kernel at 33 chunks).
+// the sink as one more score of value zero; a chunk with every key masked has weight 0. Each phase
+// waits for memory once: the chunks' maxima and sums of all heads go to shared memory (`scratch`,
+// 2·G·splits + G floats) while the first chunks of a thread's outputs load into registers; then a
+// warp per head turns the maxima into weights; then the block's threads form the outputs,
+// consecutive threads on consecutive values. Against a warp per head reading the partials from
+// global memory, four heads at a time: 0.5B decode at 4,096 keys (16 chunks) +3-4% on the H100.
+// At 4 chunks the merge still takes ~3.5 us of the kernel (block timestamps, sixteenth session):
+// its serial steps (barriers, shuffles, exps), not memory, so short caches take no chunks at all
+// (the wide blocks below).
 template <int D>
 __device__ void combine_chunks(void* out, int out_dtype, const float* partial, const gpu_sdpa_args& A,
-                               int splits, int b, int kvh) {
-  constexpr int WARPS = DEC_THREADS / 32;
-  __shared__ float w[WARPS][DEC_MAX_SPLITS];
-  __shared__ float s_inv[WARPS];
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, G = A.Hq / A.Hk;
-  for (int g0 = 0; g0 < G; g0 += WARPS) {
-    const int heads = G - g0 < WARPS ? G - g0 : WARPS;
-    if (warp < heads) {
-      const int h = kvh * G + g0 + warp;
-      const float* base = partial + ((int64_t)b * A.Hq + h) * splits * (2 + D);
-      float M = -INFINITY;
-      for (int s = lane; s < splits; s += 32) M = fmaxf(M, __ldcg(base + (int64_t)s * (2 + D)));
-      for (int o = 16; o > 0; o >>= 1) M = fmaxf(M, __shfl_xor_sync(0xffffffffu, M, o));
-      const float sink = A.sinks ? load_f32(A.sinks, A.sinks_dtype, h * A.sinks_stride) : -INFINITY;
-      M = fmaxf(M, sink);
-      float total = 0.0f;
-      for (int s = lane; s < splits; s += 32) {
-        const float ms = __ldcg(base + (int64_t)s * (2 + D));
-        const float c = (M > -INFINITY && ms > -INFINITY) ? expf(ms - M) : 0.0f;
-        w[warp][s] = c;
-        total += c * __ldcg(base + (int64_t)s * (2 + D) + 1);
+                               int splits, int b, int kvh, float* scratch) {
+  constexpr int WARPS = DEC_THREADS / 32, PF = 4;  // PF outputs and PF chunks of them in flight a thread
+  constexpr int64_t ROW = 2 + D;                    // a partial: max, sum, D values
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, G = A.Hq / A.Hk, n = G * D;
+  const float* group = partial + ((int64_t)b * A.Hq + kvh * G) * splits * ROW;  // rows (head, chunk)
+  float v[PF][PF];
+  auto load = [&](int j0, int s0) {
+#pragma unroll
+    for (int j = 0; j < PF; j++) {
+      const int idx = threadIdx.x + (j0 + j) * DEC_THREADS;
+#pragma unroll
+      for (int s = 0; s < PF; s++)
+        v[j][s] = idx < n && s0 + s < splits ? __ldcg(group + ((int64_t)(idx / D) * splits + s0 + s) * ROW + 2 + idx % D)
+                                             : 0.0f;
+    }
+  };
+  load(0, 0);
+  float* w = scratch;             // [G · splits]: each chunk's maximum, then its weight
+  float* L = w + G * splits;      // [G · splits]: each chunk's sum
+  float* inv = L + G * splits;    // [G]: one over the head's total
+  for (int i = threadIdx.x; i < G * splits; i += DEC_THREADS) {
+    w[i] = __ldcg(group + i * ROW);
+    L[i] = __ldcg(group + i * ROW + 1);
+  }
+  __syncthreads();
+  for (int r = warp; r < G; r += WARPS) {
+    const int h = kvh * G + r;
+    float M = -INFINITY;
+    for (int s = lane; s < splits; s += 32) M = fmaxf(M, w[r * splits + s]);
+    for (int o = 16; o > 0; o >>= 1) M = fmaxf(M, __shfl_xor_sync(0xffffffffu, M, o));
+    const float sink = A.sinks ? load_f32(A.sinks, A.sinks_dtype, h * A.sinks_stride) : -INFINITY;
+    M = fmaxf(M, sink);
+    float total = 0.0f;
+    for (int s = lane; s < splits; s += 32) {
+      const float ms = w[r * splits + s];
+      const float c = (M > -INFINITY && ms > -INFINITY) ? expf(ms - M) : 0.0f;
+      w[r * splits + s] = c;
+      total += c * L[r * splits + s];
+    }
+    for (int o = 16; o > 0; o >>= 1) total += __shfl_xor_sync(0xffffffffu, total, o);
+    if (A.sinks && M > -INFINITY) total += expf(sink - M);
+    if (lane == 0) inv[r] = total > 0 ? 1.0f / total : 0.0f;
+  }
+  __syncthreads();
+  for (int j0 = 0; j0 * DEC_THREADS < n; j0 += PF) {
+    float a[PF] = {};
+    for (int s0 = 0; s0 < splits; s0 += PF) {
+      if (j0 || s0) load(j0, s0);
+#pragma unroll
+      for (int j = 0; j < PF; j++) {
+        const int r = (threadIdx.x + (j0 + j) * DEC_THREADS) / D;
+#pragma unroll
+        for (int s = 0; s < PF; s++)
+          if (r < G && s0 + s < splits) a[j] += v[j][s] * w[r * splits + s0 + s];
       }
-      for (int o = 16; o > 0; o >>= 1) total += __shfl_xor_sync(0xffffffffu, total, o);
-      if (A.sinks && M > -INFINITY) total += expf(sink - M);
-      if (lane == 0) s_inv[warp] = total > 0 ? 1.0f / total : 0.0f;
-    }
-    __syncthreads();
-    // A thread's (up to) four outputs together, four chunks deep: 16 loads in flight.
-    constexpr int PER = WARPS * D / DEC_THREADS;
-    const float* col[PER];
-    float a[PER];
-#pragma unroll
-    for (int i = 0; i < PER; i++) {
-      const int idx = threadIdx.x + i * DEC_THREADS, gw = idx / D;
-      col[i] = partial + (((int64_t)b * A.Hq + kvh * G + g0 + (gw < heads ? gw : 0)) * splits) * (2 + D) + 2 + idx % D;
-      a[i] = 0.0f;
-    }
-#pragma unroll 4
-    for (int s = 0; s < splits; s++) {
-#pragma unroll
-      for (int i = 0; i < PER; i++) a[i] += __ldcg(col[i] + (int64_t)s * (2 + D)) * w[(threadIdx.x + i * DEC_THREADS) / D][s];
     }
 #pragma unroll
-    for (int i = 0; i < PER; i++) {
-      const int idx = threadIdx.x + i * DEC_THREADS, gw = idx / D;
-      if (gw < heads) store_f32(out, out_dtype, ((int64_t)b * A.Hq + kvh * G + g0 + gw) * D + idx % D, a[i] * s_inv[gw]);
+    for (int j = 0; j < PF; j++) {
+      const int idx = threadIdx.x + (j0 + j) * DEC_THREADS;
+      if (idx < n) store_f32(out, out_dtype, ((int64_t)b * A.Hq + kvh * G) * D + idx, a[j] * inv[idx / D]);
     }
-    __syncthreads();  // w is refilled for the next heads
   }
 }
 
-// Publishes this block's partials, then the group's last block to arrive merges all of them.
+// Publishes this block's partials, then the group's last block to arrive merges all of them in
+// `scratch` (shared memory the block no longer reads).
 template <int D>
 __device__ void publish_and_combine(void* out, int out_dtype, float* partial, const gpu_sdpa_args& A, int splits,
-                                    int b, int kvh) {
+                                    int b, int kvh, float* scratch) {
   __shared__ bool s_last;
   __threadfence();
   __syncthreads();
@@ -120,7 +138,7 @@ __device__ void publish_and_combine(void* out, int out_dtype, float* partial, co
     if (s_last) *arrivals = 0;
   }
   __syncthreads();
-  if (s_last) combine_chunks<D>(out, out_dtype, partial, A, splits, b, kvh);
+  if (s_last) combine_chunks<D>(out, out_dtype, partial, A, splits, b, kvh, scratch);
 }
 
 // GM: a power of two >= the group size G = Hq / Hk (registers are sized by it).
@@ -264,7 +282,7 @@ __global__ void __launch_bounds__(DEC_THREADS)
     }
     dst[2 + d] = a;
   }
-  publish_and_combine<D>(out, out_dtype, partial, A, splits, b, kvh);
+  publish_and_combine<D>(out, out_dtype, partial, A, splits, b, kvh, &s_acc[0][0][0]);
 }
 
 // ---- The same on tensor cores (D 64 or 128, G <= 16 query heads per KV head) ----
@@ -284,6 +302,12 @@ __global__ void __launch_bounds__(DEC_THREADS)
 // the inverse frequencies come from the host (rope_inv_freq_table: no double-precision pow on the
 // device; -0.3 us a layer). One kernel a layer less than rope_kv followed by attention.
 constexpr int DM_WARPS = DEC_THREADS / 32, DM_BC = 16 * DM_WARPS, DM_MAX_SPLITS = 16;
+// A cache of up to DM_WIDE_KEYS slots is one tile of one wide block a KV head: no partials, no
+// merge of chunks, the mask read with q rather than scanned. (Block timestamps on the H100, 0.5B
+// at context 128, four 4-warp chunks of 64 keys: the chunks' merge, its arrival counter and the
+// partials took 5 of the kernel's 8.5 us after its chain wait. Wide, 0.5B bf16 decode went
+// 1,191-1,213 -> 1,360-1,362 tok/s, 8B 4-bit 408-410 -> 419-421.)
+constexpr int DM_WIDE_WARPS = 16, DM_WIDE_KEYS = 16 * DM_WIDE_WARPS;
 
 // ROPE: the columns of pair p (of D / 2) of a row: the rotated pair (p, p + half) or (2p, 2p + 1)
 // when p < half, else two columns past the rotated dims, copied.
@@ -317,17 +341,25 @@ __device__ __forceinline__ void rope_pair(uint16_t* x1, uint16_t* x2, int p, int
   *x2 = float_dt<DT>::st(y2);
 }
 
-template <int D>
+// Buffers of K and V tiles a block of `warps` stages: two (the next tile loads while one is
+// computed), or one for the wide blocks, whose single tile is the whole cache.
+__host__ __device__ constexpr int decode_mma_buffers(int warps) { return warps == DM_WARPS ? 2 : 1; }
+
+template <int D, int WARPS>
 constexpr size_t decode_mma_smem_bytes() {
-  return 2 * (size_t)(16 + 4 * DM_BC) * (D + 8);  // Q, two buffers of K and V tiles
+  constexpr size_t tiles = 2 * (size_t)(16 + decode_mma_buffers(WARPS) * 2 * 16 * WARPS) * (D + 8);  // Q, K and V
+  // The warps' states merge through the tile buffers.
+  static_assert(tiles - 2 * 16 * (D + 8) >= sizeof(float) * (16 * WARPS * D + 2 * 16 * WARPS), "merge space");
+  return tiles;
 }
 
-template <int DT, int D, bool ROPE>
+template <int DT, int D, bool ROPE, int WARPS>
 __device__ __forceinline__ void decode_mma_body(void* out, int out_dtype, float* partial, const uint16_t* q,
                                                 const uint16_t* k, const uint16_t* v, const gpu_sdpa_args& A,
                                                 int splits, int chunk, const gpu_decode_rope_args& R) {
   using namespace mma_attn;
-  constexpr int LD = D + 8, KD = D / 16, DT8 = D / 8;
+  constexpr int LD = D + 8, KD = D / 16, DT8 = D / 8, THREADS = 32 * WARPS, BC = 16 * WARPS;
+  constexpr bool two_buffers = decode_mma_buffers(WARPS) == 2;
   extern __shared__ __align__(16) uint16_t dm_smem[];
   uint16_t* Qs = dm_smem;
   uint16_t* KVs = Qs + 16 * LD;  // buffer i: K at KVs + 2i·BC·LD, V right after
@@ -345,10 +377,10 @@ __device__ __forceinline__ void decode_mma_body(void* out, int out_dtype, float*
   const int half = ROPE ? R.dims / 2 : 0;
   int64_t start = 0;
   auto stage = [&](int64_t t0, int buf) {
-    const int valid = (int)(j1 - t0 < DM_BC ? j1 - t0 : DM_BC);
-    uint16_t* Kb = KVs + (size_t)buf * 2 * DM_BC * LD;
-    stage_padded_async<D>(Kb, kbase + t0 * A.k_st[2], A.k_st[2], DM_BC, valid);
-    stage_padded_async<D>(Kb + DM_BC * LD, vbase + t0 * A.v_st[2], A.v_st[2], DM_BC, valid);
+    const int valid = (int)(j1 - t0 < BC ? j1 - t0 : BC);
+    uint16_t* Kb = KVs + (size_t)buf * 2 * BC * LD;
+    stage_padded_async<D>(Kb, kbase + t0 * A.k_st[2], A.k_st[2], BC, valid);
+    stage_padded_async<D>(Kb + BC * LD, vbase + t0 * A.v_st[2], A.v_st[2], BC, valid);
     asm volatile("cp.async.commit_group;\n" ::);
   };
   // ROPE: the caches' rows but the new one come from earlier steps; when nothing can still be
@@ -369,11 +401,11 @@ __device__ __forceinline__ void decode_mma_body(void* out, int out_dtype, float*
   // and the mask's are in flight together (loaded and stored one at a time, each waited for
   // its memory latency). ROPE: a thread's values are pairs (rope_pair_columns), and the new
   // key's pairs and value are loaded with them.
-  constexpr int QPT = 16 * D / DEC_THREADS;
+  constexpr int QPT = 16 * D / THREADS;
   uint16_t qv[QPT];
 #pragma unroll
   for (int i = 0; i < QPT; i++) {
-    const int idx = ROPE ? threadIdx.x + (i / 2) * DEC_THREADS : threadIdx.x + i * DEC_THREADS;
+    const int idx = ROPE ? threadIdx.x + (i / 2) * THREADS : threadIdx.x + i * THREADS;
     int r = idx / D, d = idx % D;
     if constexpr (ROPE) {
       int ca, cb;
@@ -399,7 +431,25 @@ __device__ __forceinline__ void decode_mma_body(void* out, int out_dtype, float*
       __syncthreads();
     }
   }
-  if (A.mask) {
+  // A wide block computes its one tile whole, so the mask only hides keys: this thread's part of
+  // it is read with q (in units of log2, -inf hidden), not scanned for the chunk's end first (a
+  // memory wait, shuffles and two barriers: those only save the later tiles of a chunk).
+  float tile_mask[2][4] = {};
+  if (!two_buffers && A.mask) {
+#pragma unroll
+    for (int nt = 0; nt < 2; nt++) {
+#pragma unroll
+      for (int e = 0; e < 4; e++) {
+        const int row = g + 8 * (e >> 1);
+        const int64_t j = j0 + warp * 16 + nt * 8 + 2 * c + (e & 1);
+        if (j >= j1 || row >= G) continue;
+        const int64_t mo = (int64_t)b * A.mask_st[0] + (int64_t)(kvh * G + row) * A.mask_st[1] + j * A.mask_st[3];
+        tile_mask[nt][e] = A.mask_dtype == MLX_BOOL ? (((const bool*)A.mask)[mo] ? 0.0f : -INFINITY)
+                                                    : load_f32(A.mask, A.mask_dtype, mo) * LOG2E;
+      }
+    }
+  }
+  if (two_buffers && A.mask) {
     __shared__ int s_last;
     if (threadIdx.x == 0) s_last = -1;
     __syncthreads();
@@ -407,18 +457,18 @@ __device__ __forceinline__ void decode_mma_body(void* out, int out_dtype, float*
     // A mask broadcast over the heads (a recorded step's (capacity) row) is read for one head.
     const int heads = A.mask_st[1] == 0 ? 1 : G, n = (int)(j1 - j0) * heads;
     constexpr int MU = 4;  // mask loads in flight per thread
-    for (int idx0 = threadIdx.x; idx0 < n; idx0 += MU * DEC_THREADS) {
+    for (int idx0 = threadIdx.x; idx0 < n; idx0 += MU * THREADS) {
       bool seen[MU];
 #pragma unroll
       for (int u = 0; u < MU; u++) {
-        const int idx = idx0 + u * DEC_THREADS, jj = idx / heads, r = idx % heads;
+        const int idx = idx0 + u * THREADS, jj = idx / heads, r = idx % heads;
         const int64_t mo = (int64_t)b * A.mask_st[0] + (int64_t)(kvh * G + r) * A.mask_st[1] + (j0 + jj) * A.mask_st[3];
         seen[u] = idx < n && (A.mask_dtype == MLX_BOOL ? ((const bool*)A.mask)[mo]
                                                        : load_f32(A.mask, A.mask_dtype, mo) > -INFINITY);
       }
 #pragma unroll
       for (int u = 0; u < MU; u++)
-        if (seen[u] && (idx0 + u * DEC_THREADS) / heads > last) last = (idx0 + u * DEC_THREADS) / heads;
+        if (seen[u] && (idx0 + u * THREADS) / heads > last) last = (idx0 + u * THREADS) / heads;
     }
     for (int o = 16; o > 0; o >>= 1) last = max(last, __shfl_xor_sync(0xffffffffu, last, o));
     if (lane == 0 && last >= 0) atomicMax(&s_last, last);
@@ -430,7 +480,7 @@ __device__ __forceinline__ void decode_mma_body(void* out, int out_dtype, float*
   if constexpr (ROPE) {  // the pairs rotated, rounded to the dtype as rope_kv stores them
 #pragma unroll
     for (int i = 0; i < QPT; i += 2)
-      rope_pair<DT>(&qv[i], &qv[i + 1], (threadIdx.x + (i / 2) * DEC_THREADS) % (D / 2), half, s_cos, s_sin);
+      rope_pair<DT>(&qv[i], &qv[i + 1], (threadIdx.x + (i / 2) * THREADS) % (D / 2), half, s_cos, s_sin);
     slot = start < 0 ? start + A.Lk : start;  // as mlx_slice_update_dynamic, one row
     slot = slot < 0 ? 0 : slot > A.Lk - 1 ? A.Lk - 1 : slot;
     owner = slot >= j0 && slot < chunk_end;
@@ -450,12 +500,12 @@ __device__ __forceinline__ void decode_mma_body(void* out, int out_dtype, float*
 #pragma unroll
   for (int i = 0; i < QPT; i++) {
     if constexpr (ROPE) {
-      const int idx = threadIdx.x + (i / 2) * DEC_THREADS;
+      const int idx = threadIdx.x + (i / 2) * THREADS;
       int ca, cb;
       rope_pair_columns(idx % (D / 2), half, R.traditional, &ca, &cb);
       Qs[(idx / (D / 2)) * LD + (i % 2 ? cb : ca)] = qv[i];
     } else {
-      const int idx = threadIdx.x + i * DEC_THREADS;
+      const int idx = threadIdx.x + i * THREADS;
       Qs[(idx / D) * LD + idx % D] = qv[i];
     }
   }
@@ -469,26 +519,26 @@ __device__ __forceinline__ void decode_mma_body(void* out, int out_dtype, float*
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};  // rows g and g + 8, units of log2
   const float scale_log2 = A.scale * LOG2E;
   int buf = 0;
-  for (int64_t t0 = j0; t0 < j1; t0 += DM_BC, buf ^= 1) {
-    if (t0 + DM_BC < j1) {
-      stage(t0 + DM_BC, buf ^ 1);
+  for (int64_t t0 = j0; t0 < j1; t0 += BC, buf ^= 1) {
+    if (two_buffers && t0 + BC < j1) {
+      stage(t0 + BC, buf ^ 1);
       asm volatile("cp.async.wait_group 1;\n" ::);
     } else {
       asm volatile("cp.async.wait_group 0;\n" ::);
     }
     __syncthreads();
-    if (ROPE && owner && slot >= t0 && slot < t0 + DM_BC) {  // the new row into the staged tile
-      uint16_t* row = KVs + (size_t)buf * 2 * DM_BC * LD + (slot - t0) * LD;
+    if (ROPE && owner && slot >= t0 && slot < t0 + BC) {  // the new row into the staged tile
+      uint16_t* row = KVs + (size_t)buf * 2 * BC * LD + (slot - t0) * LD;
       if (threadIdx.x < D) {
         row[threadIdx.x] = s_knew[threadIdx.x];
-        row[DM_BC * LD + threadIdx.x] = s_vnew[threadIdx.x];
+        row[BC * LD + threadIdx.x] = s_vnew[threadIdx.x];
       }
       __syncthreads();
     }
     const int64_t jw = t0 + warp * 16;  // this warp's first key
     if (jw < j1) {
-      const uint16_t* Ks = KVs + (size_t)buf * 2 * DM_BC * LD + warp * 16 * LD;
-      const uint16_t* Vs = Ks + DM_BC * LD;
+      const uint16_t* Ks = KVs + (size_t)buf * 2 * BC * LD + warp * 16 * LD;
+      const uint16_t* Vs = Ks + BC * LD;
       float s[2][4];
       qk_tile<DT, D, 2>(s, qa, Ks, lane, scale_log2);
 #pragma unroll
@@ -498,7 +548,9 @@ __device__ __forceinline__ void decode_mma_body(void* out, int out_dtype, float*
           const int row = g + 8 * (e >> 1);
           const int64_t j = jw + nt * 8 + 2 * c + (e & 1);
           bool visible = j < j1;
-          if (visible && A.mask && row < G) {
+          if (!two_buffers) {
+            s[nt][e] += tile_mask[nt][e];
+          } else if (visible && A.mask && row < G) {
             const int64_t mo = (int64_t)b * A.mask_st[0] + (int64_t)(kvh * G + row) * A.mask_st[1] + j * A.mask_st[3];
             if (A.mask_dtype == MLX_BOOL)
               visible = ((const bool*)A.mask)[mo];
@@ -519,8 +571,8 @@ __device__ __forceinline__ void decode_mma_body(void* out, int out_dtype, float*
   __syncthreads();
   gpu_chain_release();  // the keys and values have arrived: the next kernel may start loading (common.cuh)
   float* sO = (float*)KVs;  // [warp][16][D]
-  float* sM = sO + DM_WARPS * 16 * D;
-  float* sL = sM + DM_WARPS * 16;
+  float* sM = sO + WARPS * 16 * D;
+  float* sL = sM + WARPS * 16;
 #pragma unroll
   for (int d = 0; d < DT8; d++) {
 #pragma unroll
@@ -531,14 +583,14 @@ __device__ __forceinline__ void decode_mma_body(void* out, int out_dtype, float*
     sL[warp * 16 + g] = l[0], sL[warp * 16 + g + 8] = l[1];
   }
   __syncthreads();
-  for (int idx = threadIdx.x; idx < G * D; idx += DEC_THREADS) {
+  for (int idx = threadIdx.x; idx < G * D; idx += THREADS) {
     const int r = idx / D, d = idx % D;
     float M = -INFINITY;
 #pragma unroll
-    for (int w = 0; w < DM_WARPS; w++) M = fmaxf(M, sM[w * 16 + r]);
+    for (int w = 0; w < WARPS; w++) M = fmaxf(M, sM[w * 16 + r]);
     float acc = 0.0f, L = 0.0f;
 #pragma unroll
-    for (int w = 0; w < DM_WARPS; w++) {
+    for (int w = 0; w < WARPS; w++) {
       const float cw = M > -INFINITY && sM[w * 16 + r] > -INFINITY ? exp2_approx(sM[w * 16 + r] - M) : 0.0f;
       acc += cw * sO[(w * 16 + r) * D + d];
       L += cw * sL[w * 16 + r];
@@ -560,21 +612,23 @@ __device__ __forceinline__ void decode_mma_body(void* out, int out_dtype, float*
     }
     dst[2 + d] = acc;
   }
-  if (splits > 1) publish_and_combine<D>(out, out_dtype, partial, A, splits, b, kvh);
+  if constexpr (WARPS == DM_WARPS) {  // wide blocks take the whole cache (splits == 1)
+    if (splits > 1) publish_and_combine<D>(out, out_dtype, partial, A, splits, b, kvh, sO);
+  }
 }
 
-template <int DT, int D>
-__global__ void __launch_bounds__(DEC_THREADS)
+template <int DT, int D, int WARPS>
+__global__ void __launch_bounds__(32 * WARPS)
     sdpa_decode_mma(void* out, int out_dtype, float* partial, const uint16_t* q, const uint16_t* k,
                     const uint16_t* v, gpu_sdpa_args A, int splits, int chunk) {
-  decode_mma_body<DT, D, false>(out, out_dtype, partial, q, k, v, A, splits, chunk, gpu_decode_rope_args{});
+  decode_mma_body<DT, D, false, WARPS>(out, out_dtype, partial, q, k, v, A, splits, chunk, gpu_decode_rope_args{});
 }
 
-template <int DT, int D>
-__global__ void __launch_bounds__(DEC_THREADS)
+template <int DT, int D, int WARPS>
+__global__ void __launch_bounds__(32 * WARPS)
     sdpa_decode_mma_rope(void* out, int out_dtype, float* partial, const uint16_t* q, const uint16_t* k,
                          const uint16_t* v, gpu_sdpa_args A, int splits, int chunk, gpu_decode_rope_args R) {
-  decode_mma_body<DT, D, true>(out, out_dtype, partial, q, k, v, A, splits, chunk, R);
+  decode_mma_body<DT, D, true, WARPS>(out, out_dtype, partial, q, k, v, A, splits, chunk, R);
 }
 
 bool rows_aligned(const void* p, const int64_t* st) {
@@ -604,7 +658,7 @@ partial_kernel pick_d(int D, int gm) {
 
 // Resident blocks per SM of an instantiation, cached (the occupancy query is too slow for every
 // decode step); instantiations are few and fixed, so a small table keyed by the kernel suffices.
-static int occupancy_of(const void* kernel, size_t smem) {
+static int occupancy_of(const void* kernel, int threads, size_t smem) {
   static const void* keys[32];
   static int values[32];
   static pthread_mutex_t occupancy_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -614,7 +668,7 @@ static int occupancy_of(const void* kernel, size_t smem) {
     if (keys[i] == kernel) found = values[i];
     if (!keys[i]) {
       int per_sm = 0;
-      if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, DEC_THREADS, smem) != cudaSuccess) {
+      if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, smem) != cudaSuccess) {
         cudaGetLastError();  // only a sizing hint
         per_sm = 1;
       }
@@ -634,27 +688,42 @@ static bool getenv_flag_scalar_decode(void) {
   return v && strcmp(v, "0") != 0;
 }
 
-// The tensor-core instantiation for (DT, D), plain or with RoPE (rope_kv_sdpa).
-template <int DT, int D, bool ROPE>
+// The tensor-core instantiation for (DT, D), plain or with RoPE (rope_kv_sdpa), of WARPS warps.
+template <int DT, int D, bool ROPE, int WARPS>
 constexpr auto decode_mma_entry() {
-  if constexpr (ROPE) return sdpa_decode_mma_rope<DT, D>;
-  else return sdpa_decode_mma<DT, D>;
+  if constexpr (ROPE) return sdpa_decode_mma_rope<DT, D, WARPS>;
+  else return sdpa_decode_mma<DT, D, WARPS>;
 }
 
 // That kernel with its shared memory allowed (NULL after an error).
-template <int DT, int D, bool ROPE>
+template <int DT, int D, bool ROPE, int WARPS>
 static auto mma_kernel(int device, size_t* smem) {
-  constexpr auto kernel = decode_mma_entry<DT, D, ROPE>();
-  *smem = decode_mma_smem_bytes<D>();
+  constexpr auto kernel = decode_mma_entry<DT, D, ROPE, WARPS>();
+  *smem = decode_mma_smem_bytes<D, WARPS>();
   return gpu_allow_shared_memory<kernel>(*smem, device, "decode attention shared memory") ? nullptr : kernel;
 }
 
-// The tensor-core kernel for dtype (float16/bfloat16) and D (64 or 128).
+template <int DT, int D, bool ROPE>
+static auto mma_kernel_of(int device, bool wide, size_t* smem) {
+  return wide ? mma_kernel<DT, D, ROPE, DM_WIDE_WARPS>(device, smem) : mma_kernel<DT, D, ROPE, DM_WARPS>(device, smem);
+}
+
+// The tensor-core kernel for dtype (float16/bfloat16) and D (64 or 128); wide: the block of
+// DM_WIDE_WARPS warps that takes a whole cache of up to DM_WIDE_KEYS slots.
 template <bool ROPE>
-static auto pick_mma(int device, int dtype, int D, size_t* smem) {
+static auto pick_mma(int device, int dtype, int D, bool wide, size_t* smem) {
   constexpr int BF = MLX_BFLOAT16, F = MLX_FLOAT16;
-  if (dtype == BF) return D == 64 ? mma_kernel<BF, 64, ROPE>(device, smem) : mma_kernel<BF, 128, ROPE>(device, smem);
-  return D == 64 ? mma_kernel<F, 64, ROPE>(device, smem) : mma_kernel<F, 128, ROPE>(device, smem);
+  if (dtype == BF)
+    return D == 64 ? mma_kernel_of<BF, 64, ROPE>(device, wide, smem) : mma_kernel_of<BF, 128, ROPE>(device, wide, smem);
+  return D == 64 ? mma_kernel_of<F, 64, ROPE>(device, wide, smem) : mma_kernel_of<F, 128, ROPE>(device, wide, smem);
+}
+
+// Whether a cache of Lk slots takes one wide block a KV head: more than a small block's tile (which
+// takes it alone anyway), at most a wide block's. MLXC_DECODE_ATTN_WIDE=0 turns it off (for
+// comparisons; read at each call).
+static bool use_wide(const gpu_sdpa_args& A) {
+  const char* v = getenv("MLXC_DECODE_ATTN_WIDE");
+  return A.Lk > DM_BC && A.Lk <= DM_WIDE_KEYS && !(v && strcmp(v, "0") == 0);
 }
 
 // MLXC_ROPE_ATTN=0: rope_kv_sdpa as its two kernels (for comparisons; read at each call).
@@ -684,15 +753,16 @@ static int64_t plan_chunk(const gpu_sdpa_args& A, bool mma, int sms, int per_sm)
 // Launches a decode kernel (arguments out .. chunk, then `extra`) over its chunks of keys, with
 // per-chunk partials in pool scratch (none when one tensor-core chunk writes the output itself).
 template <typename Kernel, typename... Extra>
-static int launch_chunks(Kernel kernel, bool mma, size_t smem, int device, cudaStream_t s, const gpu_sdpa_args& A,
-                         void* out, int out_dtype, const void* q, const void* k, const void* v, const char* what,
-                         Extra... extra) {
-  const int64_t chunk = plan_chunk(A, mma, gpu_sm_count(device), occupancy_of((const void*)kernel, smem));
+static int launch_chunks(Kernel kernel, bool mma, bool wide, size_t smem, int device, cudaStream_t s,
+                         const gpu_sdpa_args& A, void* out, int out_dtype, const void* q, const void* k, const void* v,
+                         const char* what, Extra... extra) {
+  const int threads = wide ? 32 * DM_WIDE_WARPS : DEC_THREADS;
+  const int64_t chunk = wide ? A.Lk : plan_chunk(A, mma, gpu_sm_count(device), occupancy_of((const void*)kernel, threads, smem));
   const int splits = (int)((A.Lk + chunk - 1) / chunk);
   const size_t bytes = mma && splits == 1 ? 0 : sizeof(float) * (size_t)A.B * A.Hq * splits * (2 + A.D);
   void* partial = NULL;
   if (bytes && gpu_backend_alloc(device, bytes, &partial)) return 1;
-  (void)gpu_launch_chained(kernel, dim3(splits, (unsigned)(A.B * A.Hk)), DEC_THREADS, smem, s, out, out_dtype,
+  (void)gpu_launch_chained(kernel, dim3(splits, (unsigned)(A.B * A.Hk)), threads, smem, s, out, out_dtype,
                            (float*)partial, (const uint16_t*)q, (const uint16_t*)k, (const uint16_t*)v, A, splits,
                            (int)chunk, extra...);
   int status = gpu_check(cudaGetLastError(), what);
@@ -718,11 +788,12 @@ extern "C" int gpu_launch_sdpa_decode(int device, int dtype, int out_dtype, void
   if (!s) return 1;
   const int gm = G <= 1 ? 1 : G <= 2 ? 2 : G <= 4 ? 4 : 8;
   size_t smem = 0;
-  partial_kernel kernel = mma ? pick_mma<false>(device, dtype, A.D, &smem)
+  const bool wide = mma && use_wide(A);
+  partial_kernel kernel = mma ? pick_mma<false>(device, dtype, A.D, wide, &smem)
                           : dtype == MLX_BFLOAT16 ? pick_d<MLX_BFLOAT16>(A.D, gm)
                                                   : pick_d<MLX_FLOAT16>(A.D, gm);
   if (!kernel) return 1;
-  return launch_chunks(kernel, mma, smem, device, s, A, out, out_dtype, q, k, v, "decode attention launch");
+  return launch_chunks(kernel, mma, wide, smem, device, s, A, out, out_dtype, q, k, v, "decode attention launch");
 }
 
 extern "C" int gpu_launch_sdpa_decode_rope(int device, int dtype, int out_dtype, void* out, const void* q,
@@ -737,8 +808,9 @@ extern "C" int gpu_launch_sdpa_decode_rope(int device, int dtype, int out_dtype,
   gpu_decode_rope_args R = *rope;
   if (!R.freqs) rope_inv_freq_table(R.inv_freq, R.dims, R.base);
   size_t smem = 0;
-  auto kernel = pick_mma<true>(device, dtype, A.D, &smem);
+  const bool wide = use_wide(A);
+  auto kernel = pick_mma<true>(device, dtype, A.D, wide, &smem);
   if (!kernel) return 1;
-  return launch_chunks(kernel, true, smem, device, s, A, out, out_dtype, q, keys, values,
+  return launch_chunks(kernel, true, wide, smem, device, s, A, out, out_dtype, q, keys, values,
                        "decode attention with rope launch", R);
 }
