@@ -348,8 +348,8 @@ __host__ __device__ constexpr int decode_mma_buffers(int warps) { return warps =
 template <int D, int WARPS>
 constexpr size_t decode_mma_smem_bytes() {
   constexpr size_t tiles = 2 * (size_t)(16 + decode_mma_buffers(WARPS) * 2 * 16 * WARPS) * (D + 8);  // Q, K and V
-  // The warps' states merge through the tile buffers.
-  static_assert(tiles - 2 * 16 * (D + 8) >= sizeof(float) * (16 * WARPS * D + 2 * 16 * WARPS), "merge space");
+  // The warps' states merge in the same memory.
+  static_assert(tiles >= sizeof(float) * (16 * WARPS * (D + 8) + 2 * 16 * WARPS), "merge space");
   return tiles;
 }
 
@@ -358,7 +358,7 @@ __device__ __forceinline__ void decode_mma_body(void* out, int out_dtype, float*
                                                 const uint16_t* k, const uint16_t* v, const gpu_sdpa_args& A,
                                                 int splits, int chunk, const gpu_decode_rope_args& R) {
   using namespace mma_attn;
-  constexpr int LD = D + 8, KD = D / 16, DT8 = D / 8, THREADS = 32 * WARPS, BC = 16 * WARPS;
+  constexpr int LD = D + 8, OLD = D + 8, KD = D / 16, DT8 = D / 8, THREADS = 32 * WARPS, BC = 16 * WARPS;
   constexpr bool two_buffers = decode_mma_buffers(WARPS) == 2;
   extern __shared__ __align__(16) uint16_t dm_smem[];
   uint16_t* Qs = dm_smem;
@@ -570,13 +570,16 @@ __device__ __forceinline__ void decode_mma_body(void* out, int out_dtype, float*
   asm volatile("cp.async.wait_group 0;\n" ::);
   __syncthreads();
   gpu_chain_release();  // the keys and values have arrived: the next kernel may start loading (common.cuh)
-  float* sO = (float*)KVs;  // [warp][16][D]
-  float* sM = sO + WARPS * 16 * D;
+  // The warps' states go to shared memory (Q's rows, in registers since the tiles began, and the
+  // tile buffers): rows of D + 8 floats, written as float2 pairs, so that a half-warp's eight rows
+  // fall on distinct banks (rows of D floats put them all on one bank: 8-way conflicts).
+  float* sO = (float*)dm_smem;  // [warp][16][D + 8]
+  float* sM = sO + WARPS * 16 * OLD;
   float* sL = sM + WARPS * 16;
 #pragma unroll
   for (int d = 0; d < DT8; d++) {
-#pragma unroll
-    for (int e = 0; e < 4; e++) sO[(warp * 16 + g + 8 * (e >> 1)) * D + d * 8 + 2 * c + (e & 1)] = o[d][e];
+    *(float2*)&sO[(warp * 16 + g) * OLD + d * 8 + 2 * c] = make_float2(o[d][0], o[d][1]);
+    *(float2*)&sO[(warp * 16 + g + 8) * OLD + d * 8 + 2 * c] = make_float2(o[d][2], o[d][3]);
   }
   if (c == 0) {
     sM[warp * 16 + g] = m[0], sM[warp * 16 + g + 8] = m[1];
@@ -592,7 +595,7 @@ __device__ __forceinline__ void decode_mma_body(void* out, int out_dtype, float*
 #pragma unroll
     for (int w = 0; w < WARPS; w++) {
       const float cw = M > -INFINITY && sM[w * 16 + r] > -INFINITY ? exp2_approx(sM[w * 16 + r] - M) : 0.0f;
-      acc += cw * sO[(w * 16 + r) * D + d];
+      acc += cw * sO[(w * 16 + r) * OLD + d];
       L += cw * sL[w * 16 + r];
     }
     const float M_nat = M > -INFINITY ? M * 0.6931471805599453f : -INFINITY;  // as combine_chunks reads it
