@@ -49,86 +49,68 @@ __device__ __forceinline__ void unpack8(const uint4& u, float* f) {
 __device__ unsigned int dec_arrivals[65536];
 
 // The last block of group (b, kvh) merges the `splits` chunks of each of its G query heads with
-// the sink as one more score of value zero; a chunk with every key masked has weight 0. Each phase
-// waits for memory once: the chunks' maxima and sums of all heads go to shared memory (`scratch`,
-// 2·G·splits + G floats) while the first chunks of a thread's outputs load into registers; then a
-// warp per head turns the maxima into weights; then the block's threads form the outputs,
-// consecutive threads on consecutive values. Against a warp per head reading the partials from
-// global memory, four heads at a time: 0.5B decode at 4,096 keys (16 chunks) +3-4% on the H100.
-// At 4 chunks the merge still takes ~3.5 us of the kernel (block timestamps, sixteenth session):
-// its serial steps (barriers, shuffles, exps), not memory, so short caches take no chunks at all
-// (the wide blocks below).
+// the sink as one more score of value zero; a chunk with every key masked has weight 0. Heads go
+// four at a time: a warp per head finds the chunks' weights (into shared memory), then all the
+// block's threads form the outputs, consecutive threads on consecutive values with eight chunks'
+// loads in flight (a warp per head looping over the chunks for each value took ~10 us of a
+// 21 us kernel at 33 chunks).
 template <int D>
 __device__ void combine_chunks(void* out, int out_dtype, const float* partial, const gpu_sdpa_args& A,
-                               int splits, int b, int kvh, float* scratch) {
-  constexpr int WARPS = DEC_THREADS / 32, PF = 4;  // PF outputs and PF chunks of them in flight a thread
-  constexpr int64_t ROW = 2 + D;                    // a partial: max, sum, D values
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, G = A.Hq / A.Hk, n = G * D;
-  const float* group = partial + ((int64_t)b * A.Hq + kvh * G) * splits * ROW;  // rows (head, chunk)
-  float v[PF][PF];
-  auto load = [&](int j0, int s0) {
-#pragma unroll
-    for (int j = 0; j < PF; j++) {
-      const int idx = threadIdx.x + (j0 + j) * DEC_THREADS;
-#pragma unroll
-      for (int s = 0; s < PF; s++)
-        v[j][s] = idx < n && s0 + s < splits ? __ldcg(group + ((int64_t)(idx / D) * splits + s0 + s) * ROW + 2 + idx % D)
-                                             : 0.0f;
-    }
-  };
-  load(0, 0);
-  float* w = scratch;             // [G · splits]: each chunk's maximum, then its weight
-  float* L = w + G * splits;      // [G · splits]: each chunk's sum
-  float* inv = L + G * splits;    // [G]: one over the head's total
-  for (int i = threadIdx.x; i < G * splits; i += DEC_THREADS) {
-    w[i] = __ldcg(group + i * ROW);
-    L[i] = __ldcg(group + i * ROW + 1);
-  }
-  __syncthreads();
-  for (int r = warp; r < G; r += WARPS) {
-    const int h = kvh * G + r;
-    float M = -INFINITY;
-    for (int s = lane; s < splits; s += 32) M = fmaxf(M, w[r * splits + s]);
-    for (int o = 16; o > 0; o >>= 1) M = fmaxf(M, __shfl_xor_sync(0xffffffffu, M, o));
-    const float sink = A.sinks ? load_f32(A.sinks, A.sinks_dtype, h * A.sinks_stride) : -INFINITY;
-    M = fmaxf(M, sink);
-    float total = 0.0f;
-    for (int s = lane; s < splits; s += 32) {
-      const float ms = w[r * splits + s];
-      const float c = (M > -INFINITY && ms > -INFINITY) ? expf(ms - M) : 0.0f;
-      w[r * splits + s] = c;
-      total += c * L[r * splits + s];
-    }
-    for (int o = 16; o > 0; o >>= 1) total += __shfl_xor_sync(0xffffffffu, total, o);
-    if (A.sinks && M > -INFINITY) total += expf(sink - M);
-    if (lane == 0) inv[r] = total > 0 ? 1.0f / total : 0.0f;
-  }
-  __syncthreads();
-  for (int j0 = 0; j0 * DEC_THREADS < n; j0 += PF) {
-    float a[PF] = {};
-    for (int s0 = 0; s0 < splits; s0 += PF) {
-      if (j0 || s0) load(j0, s0);
-#pragma unroll
-      for (int j = 0; j < PF; j++) {
-        const int r = (threadIdx.x + (j0 + j) * DEC_THREADS) / D;
-#pragma unroll
-        for (int s = 0; s < PF; s++)
-          if (r < G && s0 + s < splits) a[j] += v[j][s] * w[r * splits + s0 + s];
+                               int splits, int b, int kvh) {
+  constexpr int WARPS = DEC_THREADS / 32;
+  __shared__ float w[WARPS][DEC_MAX_SPLITS];
+  __shared__ float s_inv[WARPS];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, G = A.Hq / A.Hk;
+  for (int g0 = 0; g0 < G; g0 += WARPS) {
+    const int heads = G - g0 < WARPS ? G - g0 : WARPS;
+    if (warp < heads) {
+      const int h = kvh * G + g0 + warp;
+      const float* base = partial + ((int64_t)b * A.Hq + h) * splits * (2 + D);
+      float M = -INFINITY;
+      for (int s = lane; s < splits; s += 32) M = fmaxf(M, __ldcg(base + (int64_t)s * (2 + D)));
+      for (int o = 16; o > 0; o >>= 1) M = fmaxf(M, __shfl_xor_sync(0xffffffffu, M, o));
+      const float sink = A.sinks ? load_f32(A.sinks, A.sinks_dtype, h * A.sinks_stride) : -INFINITY;
+      M = fmaxf(M, sink);
+      float total = 0.0f;
+      for (int s = lane; s < splits; s += 32) {
+        const float ms = __ldcg(base + (int64_t)s * (2 + D));
+        const float c = (M > -INFINITY && ms > -INFINITY) ? expf(ms - M) : 0.0f;
+        w[warp][s] = c;
+        total += c * __ldcg(base + (int64_t)s * (2 + D) + 1);
       }
+      for (int o = 16; o > 0; o >>= 1) total += __shfl_xor_sync(0xffffffffu, total, o);
+      if (A.sinks && M > -INFINITY) total += expf(sink - M);
+      if (lane == 0) s_inv[warp] = total > 0 ? 1.0f / total : 0.0f;
+    }
+    __syncthreads();
+    // A thread's (up to) four outputs together, four chunks deep: 16 loads in flight.
+    constexpr int PER = WARPS * D / DEC_THREADS;
+    const float* col[PER];
+    float a[PER];
+#pragma unroll
+    for (int i = 0; i < PER; i++) {
+      const int idx = threadIdx.x + i * DEC_THREADS, gw = idx / D;
+      col[i] = partial + (((int64_t)b * A.Hq + kvh * G + g0 + (gw < heads ? gw : 0)) * splits) * (2 + D) + 2 + idx % D;
+      a[i] = 0.0f;
+    }
+#pragma unroll 4
+    for (int s = 0; s < splits; s++) {
+#pragma unroll
+      for (int i = 0; i < PER; i++) a[i] += __ldcg(col[i] + (int64_t)s * (2 + D)) * w[(threadIdx.x + i * DEC_THREADS) / D][s];
     }
 #pragma unroll
-    for (int j = 0; j < PF; j++) {
-      const int idx = threadIdx.x + (j0 + j) * DEC_THREADS;
-      if (idx < n) store_f32(out, out_dtype, ((int64_t)b * A.Hq + kvh * G) * D + idx, a[j] * inv[idx / D]);
+    for (int i = 0; i < PER; i++) {
+      const int idx = threadIdx.x + i * DEC_THREADS, gw = idx / D;
+      if (gw < heads) store_f32(out, out_dtype, ((int64_t)b * A.Hq + kvh * G + g0 + gw) * D + idx % D, a[i] * s_inv[gw]);
     }
+    __syncthreads();  // w is refilled for the next heads
   }
 }
 
-// Publishes this block's partials, then the group's last block to arrive merges all of them in
-// `scratch` (shared memory the block no longer reads).
+// Publishes this block's partials, then the group's last block to arrive merges all of them.
 template <int D>
 __device__ void publish_and_combine(void* out, int out_dtype, float* partial, const gpu_sdpa_args& A, int splits,
-                                    int b, int kvh, float* scratch) {
+                                    int b, int kvh) {
   __shared__ bool s_last;
   __threadfence();
   __syncthreads();
@@ -138,7 +120,7 @@ __device__ void publish_and_combine(void* out, int out_dtype, float* partial, co
     if (s_last) *arrivals = 0;
   }
   __syncthreads();
-  if (s_last) combine_chunks<D>(out, out_dtype, partial, A, splits, b, kvh, scratch);
+  if (s_last) combine_chunks<D>(out, out_dtype, partial, A, splits, b, kvh);
 }
 
 // GM: a power of two >= the group size G = Hq / Hk (registers are sized by it).
@@ -282,7 +264,7 @@ __global__ void __launch_bounds__(DEC_THREADS)
     }
     dst[2 + d] = a;
   }
-  publish_and_combine<D>(out, out_dtype, partial, A, splits, b, kvh, &s_acc[0][0][0]);
+  publish_and_combine<D>(out, out_dtype, partial, A, splits, b, kvh);
 }
 
 // ---- The same on tensor cores (D 64 or 128, G <= 16 query heads per KV head) ----
@@ -616,7 +598,7 @@ __device__ __forceinline__ void decode_mma_body(void* out, int out_dtype, float*
     dst[2 + d] = acc;
   }
   if constexpr (WARPS == DM_WARPS) {  // wide blocks take the whole cache (splits == 1)
-    if (splits > 1) publish_and_combine<D>(out, out_dtype, partial, A, splits, b, kvh, sO);
+    if (splits > 1) publish_and_combine<D>(out, out_dtype, partial, A, splits, b, kvh);
   }
 }
 
