@@ -755,14 +755,16 @@ static void check_rope_attention(mlx_dtype dt, int H, int K, int D, int T, int p
 
 /* The 0.5B (14/2 heads of 64), 8B (32/8 of 128), 16 query heads a KV head and one; positions at
  * the first slot, the ends of 64-slot tiles and deep into a long cache (many chunks); caches of
- * 100 and 256 slots take one wide block a KV head, 500 and 4,096 chunks; float32 runs the two
- * kernels. Variant 1: half the dims rotated, interleaved pairs, a frequency array. */
+ * up to 256 slots (512 for D = 64) take one wide block a KV head, its 256-key tiles in turn
+ * (300 slots at 150: a second tile wholly masked); 1,000 and 4,096 take chunks; float32 runs the
+ * two kernels. Variant 1: half the dims rotated, interleaved pairs, a frequency array. */
 TEST(rope_kv_attention) {
   static const int heads[4][3] = {{14, 2, 64}, {32, 8, 128}, {16, 1, 128}, {8, 8, 64}};
-  static const int where[7][2] = {{256, 0}, {256, 63}, {256, 64}, {256, 200}, {4096, 4000}, {100, 99}, {500, 300}};
+  static const int where[9][2] = {{256, 0},  {256, 63},  {256, 64},  {256, 200},  {4096, 4000},
+                                  {100, 99}, {500, 300}, {300, 150}, {1000, 999}};
   for (int t = 0; t < 3; t++)
     for (int h = 0; h < 4; h++)
-      for (int w = 0; w < 7; w++)
+      for (int w = 0; w < 9; w++)
         check_rope_attention(float_types[t], heads[h][0], heads[h][1], heads[h][2], where[w][0], where[w][1],
                              (h + w) % 2, w != 3 || h != 0);
 }

@@ -284,12 +284,17 @@ __global__ void __launch_bounds__(DEC_THREADS)
 // the inverse frequencies come from the host (rope_inv_freq_table: no double-precision pow on the
 // device; -0.3 us a layer). One kernel a layer less than rope_kv followed by attention.
 constexpr int DM_WARPS = DEC_THREADS / 32, DM_BC = 16 * DM_WARPS, DM_MAX_SPLITS = 16;
-// A cache of up to DM_WIDE_KEYS slots is one tile of one wide block a KV head: no partials, no
-// merge of chunks, the mask read with q rather than scanned. (Block timestamps on the H100, 0.5B
-// at context 128, four 4-warp chunks of 64 keys: the chunks' merge, its arrival counter and the
-// partials took 5 of the kernel's 8.5 us after its chain wait. Wide, 0.5B bf16 decode went
-// 1,191-1,213 -> 1,360-1,362 tok/s, 8B 4-bit 408-410 -> 419-421.)
-constexpr int DM_WIDE_WARPS = 16, DM_WIDE_KEYS = 16 * DM_WIDE_WARPS;
+// A cache of up to decode_wide_keys(D) slots is one wide block a KV head, its tiles of 256 keys
+// in turn: no partials, no merge of chunks, each tile's mask read with it rather than scanned.
+// (Block timestamps on the H100, 0.5B at context 128, four 4-warp chunks of 64 keys: the chunks'
+// merge, its arrival counter and the partials took 5 of the kernel's 8.5 us after its chain
+// wait. One wide tile: 0.5B bf16 decode 1,191-1,213 -> 1,360-1,362 tok/s, 8B 4-bit 408-410 ->
+// 419-421.) Two buffers of 256-key tiles fit in shared memory for D = 64: two tiles, the second
+// copied while the first is computed (0.5B at context 384, 512 slots: 1,147-1,166 -> 1,220-1,223
+// tok/s; four tiles, at 768, lost to the chunks: 1,051-1,067 -> 1,036-1,040). For D = 128 one
+// buffer fits, so one tile.
+constexpr int DM_WIDE_WARPS = 16;
+__host__ __device__ constexpr int decode_wide_keys(int D) { return 16 * DM_WIDE_WARPS * (D == 64 ? 2 : 1); }
 
 // ROPE: the columns of pair p (of D / 2) of a row: the rotated pair (p, p + half) or (2p, 2p + 1)
 // when p < half, else two columns past the rotated dims, copied.
@@ -323,13 +328,14 @@ __device__ __forceinline__ void rope_pair(uint16_t* x1, uint16_t* x2, int p, int
   *x2 = float_dt<DT>::st(y2);
 }
 
-// Buffers of K and V tiles a block of `warps` stages: two (the next tile loads while one is
-// computed), or one for the wide blocks, whose single tile is the whole cache.
-__host__ __device__ constexpr int decode_mma_buffers(int warps) { return warps == DM_WARPS ? 2 : 1; }
+// Buffers of K and V tiles a block of `warps` stages for head dim d: two (the next tile loads
+// while one is computed), or one where two would not fit in shared memory (wide blocks, d = 128,
+// whose one tile is the whole cache).
+__host__ __device__ constexpr int decode_mma_buffers(int warps, int d) { return warps == DM_WARPS || d == 64 ? 2 : 1; }
 
 template <int D, int WARPS>
 constexpr size_t decode_mma_smem_bytes() {
-  constexpr size_t tiles = 2 * (size_t)(16 + decode_mma_buffers(WARPS) * 2 * 16 * WARPS) * (D + 8);  // Q, K and V
+  constexpr size_t tiles = 2 * (size_t)(16 + decode_mma_buffers(WARPS, D) * 2 * 16 * WARPS) * (D + 8);  // Q, K and V
   // The warps' states merge in the same memory.
   static_assert(tiles >= sizeof(float) * (16 * WARPS * (D + 8) + 2 * 16 * WARPS), "merge space");
   return tiles;
@@ -341,7 +347,7 @@ __device__ __forceinline__ void decode_mma_body(void* out, int out_dtype, float*
                                                 int splits, int chunk, const gpu_decode_rope_args& R) {
   using namespace mma_attn;
   constexpr int LD = D + 8, OLD = D + 8, KD = D / 16, DT8 = D / 8, THREADS = 32 * WARPS, BC = 16 * WARPS;
-  constexpr bool two_buffers = decode_mma_buffers(WARPS) == 2;
+  constexpr bool two_buffers = decode_mma_buffers(WARPS, D) == 2, wide = WARPS != DM_WARPS;
   extern __shared__ __align__(16) uint16_t dm_smem[];
   uint16_t* Qs = dm_smem;
   uint16_t* KVs = Qs + 16 * LD;  // buffer i: K at KVs + 2i·BC·LD, V right after
@@ -413,25 +419,30 @@ __device__ __forceinline__ void decode_mma_body(void* out, int out_dtype, float*
       __syncthreads();
     }
   }
-  // A wide block computes its one tile whole, so the mask only hides keys: this thread's part of
-  // it is read with q (in units of log2, -inf hidden), not scanned for the chunk's end first (a
-  // memory wait, shuffles and two barriers: those only save the later tiles of a chunk).
+  // A wide block computes every tile of its cache, so the mask only hides keys: this thread's
+  // part of a tile's mask is read with q for the first tile, with the tile's copy for the others
+  // (in units of log2, -inf hidden), not scanned for the chunk's end first (a memory wait,
+  // shuffles and two barriers: they only save a chunk's later tiles, and a recorded step's last
+  // tile holds its position).
   float tile_mask[2][4] = {};
-  if (!two_buffers && A.mask) {
+  auto load_tile_mask = [&](int64_t t0) {
+    if (!A.mask) return;
 #pragma unroll
     for (int nt = 0; nt < 2; nt++) {
 #pragma unroll
       for (int e = 0; e < 4; e++) {
         const int row = g + 8 * (e >> 1);
-        const int64_t j = j0 + warp * 16 + nt * 8 + 2 * c + (e & 1);
+        const int64_t j = t0 + warp * 16 + nt * 8 + 2 * c + (e & 1);
+        tile_mask[nt][e] = 0.0f;
         if (j >= j1 || row >= G) continue;
         const int64_t mo = (int64_t)b * A.mask_st[0] + (int64_t)(kvh * G + row) * A.mask_st[1] + j * A.mask_st[3];
         tile_mask[nt][e] = A.mask_dtype == MLX_BOOL ? (((const bool*)A.mask)[mo] ? 0.0f : -INFINITY)
                                                     : load_f32(A.mask, A.mask_dtype, mo) * LOG2E;
       }
     }
-  }
-  if (two_buffers && A.mask) {
+  };
+  if (wide) load_tile_mask(j0);
+  if (!wide && A.mask) {
     __shared__ int s_last;
     if (threadIdx.x == 0) s_last = -1;
     __syncthreads();
@@ -502,6 +513,7 @@ __device__ __forceinline__ void decode_mma_body(void* out, int out_dtype, float*
   const float scale_log2 = A.scale * LOG2E;
   int buf = 0;
   for (int64_t t0 = j0; t0 < j1; t0 += BC, buf ^= 1) {
+    if (wide && two_buffers && t0 != j0) load_tile_mask(t0);  // a single-buffered wide block has one tile
     if (two_buffers && t0 + BC < j1) {
       stage(t0 + BC, buf ^ 1);
       asm volatile("cp.async.wait_group 1;\n" ::);
@@ -530,7 +542,7 @@ __device__ __forceinline__ void decode_mma_body(void* out, int out_dtype, float*
           const int row = g + 8 * (e >> 1);
           const int64_t j = jw + nt * 8 + 2 * c + (e & 1);
           bool visible = j < j1;
-          if (!two_buffers) {
+          if (wide) {
             s[nt][e] += tile_mask[nt][e];
           } else if (visible && A.mask && row < G) {
             const int64_t mo = (int64_t)b * A.mask_st[0] + (int64_t)(kvh * G + row) * A.mask_st[1] + j * A.mask_st[3];
@@ -694,7 +706,7 @@ static auto mma_kernel_of(int device, bool wide, size_t* smem) {
 }
 
 // The tensor-core kernel for dtype (float16/bfloat16) and D (64 or 128); wide: the block of
-// DM_WIDE_WARPS warps that takes a whole cache of up to DM_WIDE_KEYS slots.
+// DM_WIDE_WARPS warps that takes a whole cache of up to decode_wide_keys(D) slots.
 template <bool ROPE>
 static auto pick_mma(int device, int dtype, int D, bool wide, size_t* smem) {
   constexpr int BF = MLX_BFLOAT16, F = MLX_FLOAT16;
@@ -704,11 +716,11 @@ static auto pick_mma(int device, int dtype, int D, bool wide, size_t* smem) {
 }
 
 // Whether a cache of Lk slots takes one wide block a KV head: more than a small block's tile (which
-// takes it alone anyway), at most a wide block's. MLXC_DECODE_ATTN_WIDE=0 turns it off (for
+// takes it alone anyway), at most decode_wide_keys(D). MLXC_DECODE_ATTN_WIDE=0 turns it off (for
 // comparisons; read at each call).
 static bool use_wide(const gpu_sdpa_args& A) {
   const char* v = getenv("MLXC_DECODE_ATTN_WIDE");
-  return A.Lk > DM_BC && A.Lk <= DM_WIDE_KEYS && !(v && strcmp(v, "0") == 0);
+  return A.Lk > DM_BC && A.Lk <= decode_wide_keys(A.D) && !(v && strcmp(v, "0") == 0);
 }
 
 // MLXC_ROPE_ATTN=0: rope_kv_sdpa as its two kernels (for comparisons; read at each call).
