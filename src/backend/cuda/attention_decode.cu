@@ -290,9 +290,9 @@ constexpr int DM_WARPS = DEC_THREADS / 32, DM_BC = 16 * DM_WARPS, DM_MAX_SPLITS 
 // merge, its arrival counter and the partials took 5 of the kernel's 8.5 us after its chain
 // wait. One wide tile: 0.5B bf16 decode 1,191-1,213 -> 1,360-1,362 tok/s, 8B 4-bit 408-410 ->
 // 419-421.) Two buffers of 256-key tiles fit in shared memory for D = 64: two tiles, the second
-// copied while the first is computed (0.5B at context 384, 512 slots: 1,147-1,166 -> 1,220-1,223
-// tok/s; four tiles, at 768, lost to the chunks: 1,051-1,067 -> 1,036-1,040). For D = 128 one
-// buffer fits, so one tile.
+// copied while the first is computed (0.5B at context 384, 512 slots: chunks 1,182-1,185 ->
+// 1,262-1,272 tok/s; four tiles, at 768, lost to the chunks: 1,051-1,067 -> 1,036-1,040). For
+// D = 128 one buffer fits, so one tile.
 constexpr int DM_WIDE_WARPS = 16;
 __host__ __device__ constexpr int decode_wide_keys(int D) { return 16 * DM_WIDE_WARPS * (D == 64 ? 2 : 1); }
 
