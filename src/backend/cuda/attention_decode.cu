@@ -754,7 +754,8 @@ static int launch_chunks(Kernel kernel, bool mma, bool wide, size_t smem, int de
                          const gpu_sdpa_args& A, void* out, int out_dtype, const void* q, const void* k, const void* v,
                          const char* what, Extra... extra) {
   const int threads = wide ? 32 * DM_WIDE_WARPS : DEC_THREADS;
-  const int64_t chunk = wide ? A.Lk : plan_chunk(A, mma, gpu_sm_count(device), occupancy_of((const void*)kernel, threads, smem));
+  const int64_t chunk =
+      wide ? A.Lk : plan_chunk(A, mma, gpu_sm_count(device), occupancy_of((const void*)kernel, threads, smem));
   const int splits = (int)((A.Lk + chunk - 1) / chunk);
   const size_t bytes = mma && splits == 1 ? 0 : sizeof(float) * (size_t)A.B * A.Hq * splits * (2 + A.D);
   void* partial = NULL;
