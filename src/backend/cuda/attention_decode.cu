@@ -332,6 +332,8 @@ __device__ __forceinline__ void rope_pair(uint16_t* x1, uint16_t* x2, int p, int
 // while one is computed), or one where two would not fit in shared memory (wide blocks, d = 128,
 // whose one tile is the whole cache).
 __host__ __device__ constexpr int decode_mma_buffers(int warps, int d) { return warps == DM_WARPS || d == 64 ? 2 : 1; }
+static_assert(decode_mma_buffers(DM_WIDE_WARPS, 128) == 2 || decode_wide_keys(128) <= 16 * DM_WIDE_WARPS,
+              "a single-buffered wide block computes one tile: its cache must fit in it");
 
 template <int D, int WARPS>
 constexpr size_t decode_mma_smem_bytes() {
