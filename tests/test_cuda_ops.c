@@ -804,6 +804,12 @@ TEST(attention) {
     /* A cache of 65..256 slots is one wide block a KV head (no chunks): with sinks, D = 128. */
     snprintf(what, sizeof what, "sdpa %s decode GQA 16/4 over 200 keys, sinks (one wide block)", dname(dt));
     check_sdpa(what, dt, 1, 16, 4, 1, 200, 128, "", mlx_array_new(), true, false);
+    /* The same with an additive mask over the keys (a wide block reads it with q), D = 64. */
+    int sdm[4] = {1, 1, 1, 200};
+    mlx_array dmask = rand_array(sdm, 4, dt, -4, 0);
+    snprintf(what, sizeof what, "sdpa %s decode GQA 8/2 over 200 keys, additive mask (one wide block)", dname(dt));
+    check_sdpa(what, dt, 1, 8, 2, 1, 200, 64, "", dmask, false, false);
+    mlx_array_free(dmask);
     snprintf(what, sizeof what, "sdpa %s causal prefill, strided keys", dname(dt));
     check_sdpa(what, dt, 1, 4, 4, 9, 13, 128, "causal", mlx_array_new(), false, true);
     snprintf(what, sizeof what, "sdpa %s sinks, D=80", dname(dt));
