@@ -562,12 +562,71 @@ TEST(device_copy_and_readback) {
   for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++) mlx_array_free(arrays[i]);
 }
 
+/* mlxc_capture_feed: a recorded step that feeds its output back to its input and packs two
+ * results for one read, at the end of the recording's own run and of every replay; then the
+ * errors, which void a recording. */
+TEST(recorded_feeds) {
+  int32_t start = 5;
+  int one_shape[1] = {1}, three[1] = {3};
+  mlx_array ch = mlx_array_new_data(&start, one_shape, 1, MLX_INT32), counter = on_gpu(ch);
+  mlx_array packed = mlx_array_new(), next = mlx_array_new(), as_float = mlx_array_new();
+  mlx_array one = mlx_array_new_int(1);
+  CHECK(mlx_zeros(&packed, three, 1, MLX_UINT32, gpu) == 0 && mlx_array_eval(packed) == 0);
+  CHECK(mlxc_capture_begin(gpu) == 0);
+  CHECK(mlx_add(&next, counter, one, gpu) == 0 && mlx_astype(&as_float, next, MLX_FLOAT32, gpu) == 0);
+  mlx_vector_array outs = mlx_vector_array_new_data((mlx_array[]){next, as_float}, 2);
+  CHECK(mlx_eval(outs) == 0);
+  mlx_vector_array_free(outs);
+  CHECK_MSG(mlxc_capture_feed(counter, 0, next) == 0, "feed: %s", mlxc_last_error());
+  CHECK(mlxc_capture_feed(packed, 4, next) == 0 && mlxc_capture_feed(packed, 8, as_float) == 0);
+  mlxc_capture* step = NULL;
+  CHECK_MSG(mlxc_capture_end(gpu, &step) == 0 && step, "capture: %s", mlxc_last_error());
+  for (int i = 0; i < 3 && step; i++) CHECK(mlxc_capture_replay(step) == 0);
+  mlxc_readback* r = NULL;
+  const void* data = NULL;
+  size_t n = 0;
+  CHECK(mlxc_readback_new(&r, 12) == 0 && mlxc_readback_add(r, packed) == 0);
+  CHECK(mlxc_readback_wait(r, &data, &n) == 0 && n == 12);
+  uint32_t u[3] = {1, 1, 1};
+  float f = 0;
+  if (n == 12) memcpy(u, data, 8), memcpy(&f, (const char*)data + 8, 4);
+  /* 5 + 1 at the recording's run, then + 1 a replay. */
+  CHECK_MSG(u[0] == 0 && u[1] == 9 && f == 9.0f, "packed %u %u %g", u[0], u[1], f);
+  const int32_t* c = mlx_array_data_int32(counter);
+  CHECK_MSG(c && c[0] == 9, "counter %d", c ? c[0] : -1);
+  mlxc_readback_free(r);
+  mlxc_capture_free(step);
+  /* Errors: past the destination's end, a destination shared with another array, more than 8, an
+   * array only in host memory; each voids the recording. */
+  bool quiet = mlxc_set_errors_quiet(true);
+  mlx_array alias = mlx_array_new(), host = mlx_array_new_data(&start, one_shape, 1, MLX_INT32);
+  mlx_array_eval(host);
+  CHECK(mlxc_capture_begin(gpu) == 0);
+  CHECK(mlx_add(&next, counter, one, gpu) == 0 && mlx_array_eval(next) == 0);
+  CHECK(mlxc_capture_feed(packed, 10, next) != 0 && strstr(mlxc_last_error(), "bytes at byte 10"));
+  mlx_array_set(&alias, packed);
+  CHECK(mlxc_capture_feed(packed, 0, next) != 0 && strstr(mlxc_last_error(), "shares its memory"));
+  mlx_array_free(alias);
+  CHECK(mlxc_capture_feed(counter, 0, host) != 0 && strstr(mlxc_last_error(), "memory of GPU"));
+  for (int i = 0; i < 8; i++) CHECK(mlxc_capture_feed(counter, 0, next) == 0);
+  CHECK(mlxc_capture_feed(counter, 0, next) != 0 && strstr(mlxc_last_error(), "at most 8"));
+  step = NULL;
+  CHECK(mlxc_capture_end(gpu, &step) != 0 && !step);
+  CHECK(mlxc_capture_feed(counter, 0, next) != 0 && strstr(mlxc_last_error(), "no recording"));
+  mlxc_set_errors_quiet(quiet);
+  mlx_array arrays[] = {ch, counter, packed, next, as_float, one, host};
+  for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++) mlx_array_free(arrays[i]);
+}
+
 /* Without a GPU: recording is refused; mlxc_array_write works on host arrays. */
 TEST(without_gpu) {
   mlx_stream c = mlx_default_cpu_stream_new();
   bool quiet = mlxc_set_errors_quiet(true);
   CHECK(mlxc_capture_begin(c) != 0);
   CHECK(strstr(mlxc_last_error(), "GPU stream") != NULL);
+  mlx_array none = mlx_array_new();
+  CHECK(mlxc_capture_feed(none, 0, none) != 0 && strstr(mlxc_last_error(), "no recording") != NULL);
+  mlx_array_free(none);
   mlxc_set_errors_quiet(quiet);
   float v[3] = {1, 2, 3}, w[3] = {7, 8, 9};
   int s[1] = {3};
@@ -631,5 +690,6 @@ int main(void) {
   RUN(lm_sampled_decode_on_device);
   RUN(lm_steps_queued_ahead);
   RUN(device_copy_and_readback);
+  RUN(recorded_feeds);
   return TEST_SUMMARY();
 }

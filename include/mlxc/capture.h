@@ -43,6 +43,13 @@ int mlxc_capture_begin(mlx_stream stream);
  * returns non-zero with a message, *out stays NULL, and the arrays evaluated while recording
  * hold undefined values. */
 int mlxc_capture_end(mlx_stream stream, mlxc_capture** out);
+/* While recording: at the end of the recorded work, copy src's bytes into dst from byte
+ * `offset` on (both evaluated, row-contiguous and in the memory of the GPU being recorded; at
+ * most 1024 bytes; dst shares its memory with no other array, as mlxc_array_write takes it).
+ * Every replay makes the copies too, in the order given, at most 8 a recording, all in one
+ * kernel after the recorded work: a loop's step can feed its own outputs to the next replay's
+ * inputs (the chosen token, the next position) with no transfer between the replays. */
+int mlxc_capture_feed(mlx_array dst, size_t offset, mlx_array src);
 /* Runs the recorded work again, ordered after the work queued on its GPU. */
 int mlxc_capture_replay(mlxc_capture* capture);
 void mlxc_capture_free(mlxc_capture* capture);

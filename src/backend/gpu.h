@@ -43,6 +43,16 @@ int gpu_backend_record_begin(int device);
 int gpu_backend_record_end(int device, bool keep, struct gpu_graph** graph);
 int gpu_backend_graph_launch(struct gpu_graph* graph);
 void gpu_backend_graph_free(struct gpu_graph* graph);
+/* While recording `device`: one kernel that makes the n (at most GPU_FEEDS_MAX) small copies in
+ * order, after the work enqueued so far (mlxc_capture_feed: a replay's outputs fed to the next
+ * replay's inputs without a transfer between the replays). */
+#define GPU_FEEDS_MAX 8
+struct gpu_feed {
+  void* dst;
+  const void* src;
+  size_t nbytes;
+};
+int gpu_backend_feed(int device, const struct gpu_feed* feeds, int n);
 /* Copies host data into a buffer's device memory, ordered after the device's queued work. */
 int gpu_backend_write(int device, void* dst, const void* src, size_t nbytes);
 

@@ -19,7 +19,12 @@ struct mlxc_capture {
   size_t n_held, capacity;
   struct gpu_graph* graph;
   unsigned long errors_before; /* util_error_count() when the recording began */
+  struct gpu_feed feeds[GPU_FEEDS_MAX]; /* mlxc_capture_feed's copies, made at the end */
+  int n_feeds;
 };
+
+/* The most bytes one feed copies (one GPU thread copies them). */
+#define FEED_MAX_BYTES 1024
 
 /* One recording at a time: evaluation is not re-entrant across threads during one either. */
 static mlxc_capture* recording;
@@ -111,6 +116,7 @@ int mlxc_capture_end(mlx_stream s, mlxc_capture** out) {
   /* A failure reported while recording (a CPU fallback, a host read, ...) voids it: the graph
    * would miss work. The failing call has already reported why. */
   bool failed = util_error_count() != c->errors_before;
+  if (!failed && c->n_feeds) failed = gpu_backend_feed(device, c->feeds, c->n_feeds) != 0;
   int status = gpu_backend_record_end(device, !failed, &c->graph);
   if (failed) status = util_error("mlxc_capture_end: the recording failed (see the previous error)");
   if (!status) status = gpu_backend_graph_launch(c->graph);
@@ -120,6 +126,33 @@ int mlxc_capture_end(mlx_stream s, mlxc_capture** out) {
   }
   invalidate_written(c);
   *out = c;
+  return 0;
+}
+
+int mlxc_capture_feed(mlx_array dst, size_t offset, mlx_array src) {
+  mlxc_capture* c = recording;
+  if (!c) return util_error("mlxc_capture_feed: no recording in progress");
+  const core_array* d = core_ctx(dst);
+  const core_array* x = core_ctx(src);
+  size_t d_off = 0, s_off = 0;
+  core_buffer* db = core_array_contiguous_buffer(d, "mlxc_capture_feed", &d_off);
+  core_buffer* sb = db ? core_array_contiguous_buffer(x, "mlxc_capture_feed", &s_off) : NULL;
+  if (!sb) return 1;
+  const size_t nbytes = x->size * core_dtype_size(x->dtype), room = d->size * core_dtype_size(d->dtype);
+  if (offset > room || nbytes > room - offset)
+    return util_error("mlxc_capture_feed: %zu bytes at byte %zu of an array of %zu bytes", nbytes, offset, room);
+  if (nbytes > FEED_MAX_BYTES) return util_error("mlxc_capture_feed: %zu bytes (at most %d)", nbytes, FEED_MAX_BYTES);
+  if (!db->device_valid || db->device_index != c->device || !sb->device_valid || sb->device_index != c->device)
+    return util_error("mlxc_capture_feed: both arrays must be in the memory of GPU %d, the one being recorded",
+                      c->device);
+  if (core_buffer_users(db) != 1 || atomic_load(&d->refs) != 1)
+    return util_error("mlxc_capture_feed: the destination shares its memory with another array");
+  if (db->release) return util_error("mlxc_capture_feed: the destination's memory is mapped or borrowed (read-only)");
+  if (c->n_feeds == GPU_FEEDS_MAX) return util_error("mlxc_capture_feed: at most %d copies a recording", GPU_FEEDS_MAX);
+  if (nbytes == 0) return 0;
+  if (core_capture_hold(db, true) || core_capture_hold(sb, false)) return 1;
+  c->feeds[c->n_feeds++] =
+      (struct gpu_feed){(char*)db->device_data + d_off + offset, (const char*)sb->device_data + s_off, nbytes};
   return 0;
 }
 

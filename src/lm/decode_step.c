@@ -28,6 +28,7 @@ int lm_step_init(lm_step* st, const mlxc_lm_session* s, const mlxc_lm_generate_p
   memset(st, 0, sizeof *st);
   st->greedy = greedy;
   st->token = st->position = st->u = st->logits = st->best = st->top = st->lse = st->bias = mlx_array_new();
+  st->next_position = st->choice = mlx_array_new();
   mlx_device device = mlx_device_new();
   mlx_device_type type = MLX_CPU;
   if (!mlx_stream_get_device(&device, s->model->stream)) mlx_device_get_type(&type, device);
@@ -110,11 +111,21 @@ cleanup:
 static void drop_recording(lm_step* st) {
   mlxc_capture_free(st->step);
   st->step = NULL;
-  mlx_array* arrays[7] = {&st->token, &st->position, &st->u, &st->logits, &st->best, &st->top, &st->lse};
-  for (int i = 0; i < 7; i++) {
+  st->fed = false;
+  mlx_array* arrays[9] = {&st->token, &st->position, &st->u,   &st->logits,        &st->best,
+                          &st->top,   &st->lse,      &st->choice, &st->next_position};
+  for (int i = 0; i < 9; i++) {
     mlx_array_free(*arrays[i]);
     *arrays[i] = mlx_array_new();
   }
+}
+
+/* While recording a step that picks: the feeds for the next replay (lm_step.fed). next_position
+ * is evaluated already; choice is a (3) uint32 array on the GPU. */
+static int add_feeds(lm_step* st) {
+  return mlxc_capture_feed(st->token, 0, st->best) || mlxc_capture_feed(st->position, 0, st->next_position) ||
+         mlxc_capture_feed(st->choice, 0, st->best) || mlxc_capture_feed(st->choice, 4, st->top) ||
+         mlxc_capture_feed(st->choice, 8, st->lse);
 }
 
 /* Records the step for the session's next position (and runs it once). Non-zero when the
@@ -127,6 +138,7 @@ static int record(lm_step* st, mlxc_lm_session* s, int32_t token, double u) {
   float draw = (float)u;
   const bool picks = lm_step_picks(st);
   mlx_vector_array outputs = mlx_vector_array_new();
+  mlx_array one = mlx_array_new_int(1);
   drop_recording(st);
   if (s->offset + 1 > st->capacity) {
     int want = (s->offset + STEP_SLOTS) / STEP_SLOTS * STEP_SLOTS;
@@ -136,19 +148,29 @@ static int record(lm_step* st, mlxc_lm_session* s, int32_t token, double u) {
   st->position = mlx_array_new_data(&position, shape_position, 1, MLX_INT32);
   st->u = mlx_array_new_data(&draw, shape_position, 1, MLX_FLOAT32);
   if (!st->token.ctx || !st->position.ctx || !st->u.ctx) CALL(util_error("out of memory"));
+  if (picks) {
+    int three[1] = {3};
+    CALL(mlx_zeros(&st->choice, three, 1, MLX_UINT32, m->stream));
+    CALL(mlx_array_eval(st->choice));
+  }
   CALL(mlxc_capture_begin(m->stream));
   status = lm_static_decode_forward(s, st->token, st->position, &st->logits);
   if (!status) status = mlx_reshape(&st->logits, st->logits, flat, 2, m->stream);
   if (!status && picks) status = pick_outputs(st, st->logits, st->u, m->stream, &st->best, &st->top, &st->lse);
+  if (!status && picks) status = mlx_add(&st->next_position, st->position, one, m->stream);
   if (!status) status = mlx_vector_array_append_value(outputs, picks ? st->best : st->logits);
   if (!status && picks) status = mlx_vector_array_append_value(outputs, st->top);
   if (!status && picks) status = mlx_vector_array_append_value(outputs, st->lse);
+  if (!status && picks) status = mlx_vector_array_append_value(outputs, st->next_position);
   if (!status) status = mlx_eval(outputs);
+  if (!status && picks) status = add_feeds(st);
+  st->fed = picks && !status;
   /* Always end the recording, also after a failure inside it. */
   int ended = mlxc_capture_end(m->stream, &st->step);
   if (!status) status = ended;
 cleanup:
   mlx_vector_array_free(outputs);
+  mlx_array_free(one);
   if (status) drop_recording(st);
   return status;
 }
@@ -169,8 +191,10 @@ static int read_choice(mlxc_readback* r, int32_t* token, float* logprob) {
   return 0;
 }
 
-/* Queues the read of the recorded step's choice into readback r (after the step's kernels). */
+/* Queues the read of the recorded step's choice into readback r (after the step's kernels): the
+ * packed copy the step feeds itself, one transfer. */
 static int queue_choice(lm_step* st, mlxc_readback* r) {
+  if (st->fed) return mlxc_readback_add(r, st->choice);
   return mlxc_readback_add(r, st->best) || mlxc_readback_add(r, st->top) || mlxc_readback_add(r, st->lse);
 }
 
@@ -188,8 +212,9 @@ static int queue_ahead(lm_step* st, mlxc_lm_session* s, lm_rng* rng) {
   const double u = st->sampler ? lm_rng_uniform(rng) : 0;
   float draw = (float)u;
   const int next = st->current ^ 1;
-  int status = mlxc_array_copy(st->token, st->best);
-  if (!status) status = mlxc_array_write(st->position, &position, sizeof position);
+  /* A fed step wrote the token and the position itself. */
+  int status = st->fed ? 0 : mlxc_array_copy(st->token, st->best);
+  if (!status && !st->fed) status = mlxc_array_write(st->position, &position, sizeof position);
   if (!status && st->sampler) status = mlxc_array_write(st->u, &draw, sizeof draw); /* greedy steps never read it */
   if (!status) status = mlxc_capture_replay(st->step);
   if (!status) status = queue_choice(st, st->choices[next]);

@@ -20,6 +20,11 @@ typedef struct {
   mlxc_capture* step;
   mlx_array token, position, u;     /* the recorded step's inputs (u: the sampler's draw) */
   mlx_array logits, best, top, lse; /* its outputs: the row, or the choice, its logit, the lse */
+  /* A recorded step that picks feeds itself (mlxc_capture_feed): its choice into token, its
+   * position + 1 (next_position) into position, and the choice, its logit and the lse packed into
+   * `choice` (3 x 4 bytes) for one readback. */
+  bool fed;
+  mlx_array next_position, choice;
   mlx_array bias;                   /* the sampler's logit bias row (lm_sample_device_bias) */
   /* Steps queued ahead (replayed steps that pick): the next step is queued before this one's
    * choice is read, its token the choice fed on the device (lm_step_run). */

@@ -74,3 +74,31 @@ extern "C" void gpu_backend_graph_free(struct gpu_graph* g) {
   give_back(g->device, g->kept, g->n_kept);  // stream-ordered after the last replay
   free(g);
 }
+
+namespace {
+
+struct feed_list {
+  gpu_feed feeds[GPU_FEEDS_MAX];
+  int n;
+};
+
+// One thread: the copies are a few bytes each, and in order (a later one may read what an
+// earlier one wrote).
+__global__ void feed_kernel(feed_list list) {
+  gpu_chain_start();
+  for (int i = 0; i < list.n; i++)
+    for (size_t b = 0; b < list.feeds[i].nbytes; b++)
+      ((unsigned char*)list.feeds[i].dst)[b] = ((const unsigned char*)list.feeds[i].src)[b];
+}
+
+}  // namespace
+
+extern "C" int gpu_backend_feed(int device, const gpu_feed* feeds, int n) {
+  if (n < 1 || n > GPU_FEEDS_MAX) return util_error("GPU %d: %d feeds (1 to %d)", device, n, GPU_FEEDS_MAX);
+  cudaStream_t s = gpu_stream(device);
+  if (!s) return 1;
+  feed_list list = {};
+  for (int i = 0; i < n; i++) list.feeds[i] = feeds[i];
+  list.n = n;
+  return gpu_check(gpu_launch_chained(feed_kernel, 1, 1, 0, s, list), "feed launch");
+}
