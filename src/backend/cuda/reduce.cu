@@ -560,9 +560,12 @@ struct scan_args {
 };
 
 // A scan's running value T is int64_t for integers and bool (scan.c's int domain), else double.
-template <typename T>
+// DT: x's dtype when known at compile time (float32), else -1 (a switch on dtype: the loads of a
+// batch then go one after another).
+template <typename T, int DT = -1>
 __device__ T scan_load(const void* x, int dtype, int64_t at, const scan_args& A) {
-  if constexpr (std::is_integral<T>::value) return load_i64(x, dtype, at, A.ordered);
+  if constexpr (DT == MLX_FLOAT32 && !std::is_integral<T>::value) return (T)((const float*)x)[at];
+  else if constexpr (std::is_integral<T>::value) return load_i64(x, dtype, at, A.ordered);
   else return load_f64(x, dtype, at);
 }
 
@@ -616,7 +619,7 @@ __device__ __forceinline__ void warp_scan(const scan_args& A, T v, T& carry, T& 
 // loads of SCAN_BATCH rounds go out together (one at a time, a chunk of 256 positions waited for
 // 8 load latencies in turn).
 constexpr int SCAN_BATCH = 4;
-template <typename T>
+template <typename T, int DT = -1>
 __device__ void scan_line_warp(void* out, int out_dtype, const void* x, int dtype, const gpu_group_plan& P,
                                int64_t g, const scan_args& A, T identity, T carry, int64_t begin, int64_t end) {
   int lane = threadIdx.x & 31;
@@ -627,7 +630,7 @@ __device__ void scan_line_warp(void* out, int out_dtype, const void* x, int dtyp
 #pragma unroll
     for (int u = 0; u < SCAN_BATCH; u++) {
       const int64_t k = start + 32 * u + lane, i = A.reverse ? n - 1 - k : k;
-      v[u] = k < end ? scan_load<T>(x, dtype, in_at + i * in_step, A) : identity;
+      v[u] = k < end ? scan_load<T, DT>(x, dtype, in_at + i * in_step, A) : identity;
     }
 #pragma unroll
     for (int u = 0; u < SCAN_BATCH; u++) {
@@ -660,7 +663,7 @@ __global__ void scan_kernel(void* out, int out_dtype, const void* x, int dtype, 
 // ---- few long lines: each line's chunks scanned by separate warps, from the chunks' totals ----
 
 // Warp (c, g) folds chunk c of line g (positions in scan order) into totals[g][c].
-template <typename T>
+template <typename T, int DT>
 __global__ void chunk_total_kernel(T* totals, const void* x, int dtype, gpu_group_plan P, scan_args A, int64_t chunk) {
   int64_t g = blockIdx.y, c = blockIdx.x, n = P.group_size, begin = c * chunk;
   int64_t end = begin + chunk < n ? begin + chunk : n;
@@ -669,7 +672,7 @@ __global__ void chunk_total_kernel(T* totals, const void* x, int dtype, gpu_grou
 #pragma unroll 4
   for (int64_t k = begin + threadIdx.x; k < end; k += 32) {
     int64_t i = A.reverse ? n - 1 - k : k;
-    acc = scan_step<T>(A, acc, scan_load<T>(x, dtype, in_at + i * in_step, A));
+    acc = scan_step<T>(A, acc, scan_load<T, DT>(x, dtype, in_at + i * in_step, A));
   }
   // Lane 0 ends with all lanes; lanes whose partner is past 31 hold values nobody reads.
   for (int by = 16; by > 0; by >>= 1) acc = scan_step<T>(A, acc, __shfl_down_sync(0xffffffffu, acc, by));
@@ -710,12 +713,13 @@ __global__ void chunk_carry_kernel(T* totals, int64_t chunks, scan_args A) {
   }
 }
 
-template <typename T>
+template <typename T, int DT>
 __global__ void chunk_scan_kernel(void* out, int out_dtype, const void* x, int dtype, gpu_group_plan P, scan_args A,
                                   const T* carries, int64_t chunk) {
   int64_t g = blockIdx.y, c = blockIdx.x, begin = c * chunk;
   int64_t end = begin + chunk < P.group_size ? begin + chunk : P.group_size;
-  scan_line_warp<T>(out, out_dtype, x, dtype, P, g, A, scan_identity<T>(A), carries[g * gridDim.x + c], begin, end);
+  scan_line_warp<T, DT>(out, out_dtype, x, dtype, P, g, A, scan_identity<T>(A), carries[g * gridDim.x + c], begin,
+                        end);
 }
 
 template <typename T>
@@ -732,9 +736,12 @@ int launch_scan_chunks(cudaStream_t s, int device, void* out, int out_dtype, con
   void* totals = NULL;
   if (gpu_backend_alloc(device, bytes, &totals)) return 1;
   dim3 grid((unsigned)chunks, (unsigned)P->groups);
-  chunk_total_kernel<T><<<grid, 32, 0, s>>>((T*)totals, x, dtype, *P, A, chunk);
+  const bool f32 = dtype == MLX_FLOAT32 && !std::is_integral<T>::value;
+  (f32 ? chunk_total_kernel<T, MLX_FLOAT32> : chunk_total_kernel<T, -1>)<<<grid, 32, 0, s>>>((T*)totals, x, dtype, *P,
+                                                                                             A, chunk);
   chunk_carry_kernel<T><<<(unsigned)P->groups, 256, sizeof(T) * (size_t)chunks, s>>>((T*)totals, chunks, A);
-  chunk_scan_kernel<T><<<grid, 32, 0, s>>>(out, out_dtype, x, dtype, *P, A, (const T*)totals, chunk);
+  (f32 ? chunk_scan_kernel<T, MLX_FLOAT32> : chunk_scan_kernel<T, -1>)<<<grid, 32, 0, s>>>(
+      out, out_dtype, x, dtype, *P, A, (const T*)totals, chunk);
   int status = GPU_LAUNCHED("scan (chunks)");
   gpu_backend_free(device, totals, bytes);  // stream-ordered: reused only by later work
   return status;
