@@ -129,6 +129,16 @@ int mlxc_capture_end(mlx_stream s, mlxc_capture** out) {
   return 0;
 }
 
+/* Whether x's memory is its own to overwrite: no other array shares it, and it is not mapped or
+ * borrowed. */
+static int check_exclusive(const core_array* x, const char* who) {
+  core_buffer* b = x->buffer;
+  if (core_buffer_users(b) != 1 || atomic_load(&x->refs) != 1)
+    return util_error("%s: the array shares its memory with another array", who);
+  if (b->release) return util_error("%s: the array's memory is mapped or borrowed (read-only)", who);
+  return 0;
+}
+
 int mlxc_capture_feed(mlx_array dst, size_t offset, mlx_array src) {
   mlxc_capture* c = recording;
   if (!c) return util_error("mlxc_capture_feed: no recording in progress");
@@ -145,9 +155,7 @@ int mlxc_capture_feed(mlx_array dst, size_t offset, mlx_array src) {
   if (!db->device_valid || db->device_index != c->device || !sb->device_valid || sb->device_index != c->device)
     return util_error("mlxc_capture_feed: both arrays must be in the memory of GPU %d, the one being recorded",
                       c->device);
-  if (core_buffer_users(db) != 1 || atomic_load(&d->refs) != 1)
-    return util_error("mlxc_capture_feed: the destination shares its memory with another array");
-  if (db->release) return util_error("mlxc_capture_feed: the destination's memory is mapped or borrowed (read-only)");
+  if (check_exclusive(d, "mlxc_capture_feed")) return 1; /* the destination */
   if (c->n_feeds == GPU_FEEDS_MAX) return util_error("mlxc_capture_feed: at most %d copies a recording", GPU_FEEDS_MAX);
   if (nbytes == 0) return 0;
   if (core_capture_hold(db, true) || core_capture_hold(sb, false)) return 1;
@@ -191,9 +199,7 @@ core_buffer* core_array_contiguous_buffer(const core_array* x, const char* who, 
 
 int core_array_check_writable(const core_array* x, const char* who) {
   core_buffer* b = x->buffer;
-  if (core_buffer_users(b) != 1 || atomic_load(&x->refs) != 1)
-    return util_error("%s: the array shares its memory with another array", who);
-  if (b->release) return util_error("%s: the array's memory is mapped or borrowed (read-only)", who);
+  if (check_exclusive(x, who)) return 1;
   if (recording && b->device_valid && b->device_index == recording->device)
     return util_error("%s: GPU %d is being recorded", who, recording->device);
   return 0;

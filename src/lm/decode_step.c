@@ -111,7 +111,6 @@ cleanup:
 static void drop_recording(lm_step* st) {
   mlxc_capture_free(st->step);
   st->step = NULL;
-  st->fed = false;
   mlx_array* arrays[9] = {&st->token, &st->position, &st->u,   &st->logits,        &st->best,
                           &st->top,   &st->lse,      &st->choice, &st->next_position};
   for (int i = 0; i < 9; i++) {
@@ -120,8 +119,8 @@ static void drop_recording(lm_step* st) {
   }
 }
 
-/* While recording a step that picks: the feeds for the next replay (lm_step.fed). next_position
- * is evaluated already; choice is a (3) uint32 array on the GPU. */
+/* While recording a step that picks: the feeds for the next replay (lm_step's next_position and
+ * choice). next_position is evaluated already; choice is a (3) uint32 array on the GPU. */
 static int add_feeds(lm_step* st) {
   return mlxc_capture_feed(st->token, 0, st->best) || mlxc_capture_feed(st->position, 0, st->next_position) ||
          mlxc_capture_feed(st->choice, 0, st->best) || mlxc_capture_feed(st->choice, 4, st->top) ||
@@ -164,7 +163,6 @@ static int record(lm_step* st, mlxc_lm_session* s, int32_t token, double u) {
   if (!status && picks) status = mlx_vector_array_append_value(outputs, st->next_position);
   if (!status) status = mlx_eval(outputs);
   if (!status && picks) status = add_feeds(st);
-  st->fed = picks && !status;
   /* Always end the recording, also after a failure inside it. */
   int ended = mlxc_capture_end(m->stream, &st->step);
   if (!status) status = ended;
@@ -192,11 +190,8 @@ static int read_choice(mlxc_readback* r, int32_t* token, float* logprob) {
 }
 
 /* Queues the read of the recorded step's choice into readback r (after the step's kernels): the
- * packed copy the step feeds itself, one transfer. */
-static int queue_choice(lm_step* st, mlxc_readback* r) {
-  if (st->fed) return mlxc_readback_add(r, st->choice);
-  return mlxc_readback_add(r, st->best) || mlxc_readback_add(r, st->top) || mlxc_readback_add(r, st->lse);
-}
+ * packed copy the step feeds itself (every recorded step that picks does), one transfer. */
+static int queue_choice(lm_step* st, mlxc_readback* r) { return mlxc_readback_add(r, st->choice); }
 
 /* The step queued ahead will not be used: waits for it (its choice is dropped). */
 static int drop_ahead(lm_step* st) {
@@ -212,10 +207,8 @@ static int queue_ahead(lm_step* st, mlxc_lm_session* s, lm_rng* rng) {
   const double u = st->sampler ? lm_rng_uniform(rng) : 0;
   float draw = (float)u;
   const int next = st->current ^ 1;
-  /* A fed step wrote the token and the position itself. */
-  int status = st->fed ? 0 : mlxc_array_copy(st->token, st->best);
-  if (!status && !st->fed) status = mlxc_array_write(st->position, &position, sizeof position);
-  if (!status && st->sampler) status = mlxc_array_write(st->u, &draw, sizeof draw); /* greedy steps never read it */
+  /* The step before wrote the token and the position itself (add_feeds). */
+  int status = st->sampler ? mlxc_array_write(st->u, &draw, sizeof draw) : 0; /* greedy steps never read it */
   if (!status) status = mlxc_capture_replay(st->step);
   if (!status) status = queue_choice(st, st->choices[next]);
   if (status) return status;

@@ -23,7 +23,6 @@ typedef struct {
   /* A recorded step that picks feeds itself (mlxc_capture_feed): its choice into token, its
    * position + 1 (next_position) into position, and the choice, its logit and the lse packed into
    * `choice` (3 x 4 bytes) for one readback. */
-  bool fed;
   mlx_array next_position, choice;
   mlx_array bias;                   /* the sampler's logit bias row (lm_sample_device_bias) */
   /* Steps queued ahead (replayed steps that pick): the next step is queued before this one's
