@@ -51,6 +51,12 @@ run)
   MLXC_QGEMV_MMA=1 timeout 120 "$PACK/bin/test_cuda_ops" > "$OUT/test_cuda_ops_mma.log" 2>&1
   echo "rc=$?" >> "$OUT/test_cuda_ops_mma.log"
   tail -3 "$OUT/test_cuda_ops_mma.log"
+  # And with one-warp quantized GEMV blocks wherever K allows them (by default only over 4,096
+  # blocks of 4-bit rows), for the fused ends on the tests' shapes.
+  echo "== test_cuda_ops, MLXC_QGEMV_W=1"
+  MLXC_QGEMV_W=1 timeout 120 "$PACK/bin/test_cuda_ops" > "$OUT/test_cuda_ops_w1.log" 2>&1
+  echo "rc=$?" >> "$OUT/test_cuda_ops_w1.log"
+  tail -3 "$OUT/test_cuda_ops_w1.log"
   echo "== test_cuda_capture"
   timeout 60 "$PACK/bin/test_cuda_capture" > "$OUT/test_cuda_capture.log" 2>&1; echo "rc=$?" >> "$OUT/test_cuda_capture.log"
   tail -20 "$OUT/test_cuda_capture.log"

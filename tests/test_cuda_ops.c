@@ -459,11 +459,13 @@ static void check_gated(const char* what, mlx_array x, mlx_array w, mlx_array sc
 }
 
 TEST(gated_gemv) {
-  const int Ks[3] = {896, 4096, 1002}, Is[2] = {300, 4864}, bits[2] = {4, 8};
+  /* I = 8200 at K = 4096: the 4-bit kernel's one-warp blocks (over 4,096 of them). */
+  const int Ks[3] = {896, 4096, 1002}, Is[3] = {300, 4864, 8200}, bits[2] = {4, 8};
   const mlx_dtype types[2] = {MLX_BFLOAT16, MLX_FLOAT16};
   for (int ki = 0; ki < 3; ki++)
-    for (int ii = 0; ii < 2; ii++) {
+    for (int ii = 0; ii < 3; ii++) {
       const int K = Ks[ki], I = Is[ii];
+      if (ii == 2 && K != 4096) continue;
       int sw[2] = {2 * I, K}, sx[2] = {1, K};
       mlx_array w0 = rand_array(sw, 2, MLX_FLOAT32, -1, 1), x0 = rand_array(sx, 2, MLX_FLOAT32, -1, 1);
       for (int t = 0; t < 2; t++) {
@@ -1147,7 +1149,7 @@ TEST(quantized_gemv) {
   const int bits[2] = {4, 8}, groups[3] = {32, 64, 128};
   for (int t = 0; t < 3; t++)
     for (int bi = 0; bi < 2; bi++)
-      for (int gk = 0; gk < 6; gk++) {
+      for (int gk = 0; gk < 7; gk++) {
         const int gi = gk % 3;
         mlx_dtype dt = float_types[t];
         /* Also more row groups than a wave of resident blocks (4229 rows: blocks walk several),
@@ -1155,6 +1157,7 @@ TEST(quantized_gemv) {
          * 640, 1152: the 4-bit tensor-core kernel, its last chunk half full). */
         int N = gi == 2 ? 4229 + t : 96 + 8 * gi + t, K = gi == 1 ? 8192 : 256 * (gi + 1);
         if (gk >= 3) N = 8229 + t, K = 128 * (3 + 2 * gi); /* 4-bit: the tensor-core kernel's case */
+        if (gk == 6) N = 16389 + t, K = 2560; /* 4-bit: over 4,096 blocks of short rows, one warp each */
         int sw[2] = {N, K}, sx[2] = {1, K};
         mlx_array w = rand_array(sw, 2, dt, -1, 1), x = rand_array(sx, 2, dt, -1, 1);
         mlx_vector_array q = mlx_vector_array_new();

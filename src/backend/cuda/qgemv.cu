@@ -91,11 +91,18 @@ __global__ void __launch_bounds__(32 * QG_WARPS)
 // partial sums meet in shared memory. Each lane reads 16 bytes of every row per chunk and the x
 // values of the chunk (16-byte loads, served by L1 after the first warp). A quantized value
 // becomes a float with one byte permute into the mantissa of 2^23 and one subtraction.
+// W, the warps of a block: QG_WARPS for long rows; for rows of at most 128 chunks (the 8B's
+// K = 4,096) four warps left a lane one chunk a row, and a block's fixed costs (row addresses,
+// preloads, the fused norm's staging, the end) were as many instructions as its products (ncu,
+// gate/up: 729 a warp, ~390 of them the chunk's). There one warp a block, four chunks a lane,
+// where the blocks are many (gate/up 30.0-31.4 -> 29.2-30.5 us, LM head 110 -> 100 us in the
+// 8B 4-bit step), and two where they are one wave (q/k/v, o: one warp left too few warps;
+// BENCHMARKS.md, eighteenth session). Down's 448 chunks lost with one warp (14 a lane).
 constexpr int QG_DIRECT_ROWS = 4;
 
 extern __shared__ __align__(16) float qg_rms_parts[];  // RMS: the partial sums of squares
 
-// Registers are capped at 64 (8 blocks, 32 warps per SM): the kernel is bound by memory
+// Registers are capped at 64 (32 warps per SM): the kernel is bound by memory
 // latency, so occupancy matters more than a few spilled temporaries (there are none at 64).
 // SDT, the scales' dtype, is a template parameter: a branch on it between the loads would make
 // each scale load wait for the previous one.
@@ -105,13 +112,13 @@ extern __shared__ __align__(16) float qg_rms_parts[];  // RMS: the partial sums 
 // its slot), so that the result equals the plain GEMV over the 2N rows followed by glu. RMS
 // (mlxc_fast_rms_norm_linear): the sums are multiplied by the norm's factor (rms_parts.cuh)
 // before they are rounded, plus f.bias in a plain one.
-template <int BITS, bool BF16, int SDT, int EPI = QG_PLAIN, bool RMS = false>
-__global__ void __launch_bounds__(32 * QG_WARPS, 8)
+template <int BITS, bool BF16, int SDT, int EPI = QG_PLAIN, bool RMS = false, int W = QG_WARPS>
+__global__ void __launch_bounds__(32 * W, 32 / W)
     qgemv_direct(void* y, int y_dtype, const uint16_t* x, const uint8_t* w, const void* scales, const void* biases,
                  int64_t N, int64_t K, int group_shift, bool preload, qg_fused f) {
   constexpr bool GATED = qg_gated(EPI);
   constexpr int PER = 128 / BITS, R = QG_DIRECT_ROWS, OUT = GATED ? R / 2 : R;
-  __shared__ float partial[QG_WARPS][R];
+  __shared__ float partial[W][R];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int64_t n0 = (int64_t)blockIdx.x * OUT;
   const int rows = N - n0 < OUT ? (int)(N - n0) : OUT;  // outputs of this block
@@ -150,7 +157,7 @@ __global__ void __launch_bounds__(32 * QG_WARPS, 8)
   float acc[R];
 #pragma unroll
   for (int r = 0; r < R; r++) acc[r] = 0.0f;
-  for (int c = first; c < chunks; c += 32 * QG_WARPS) {
+  for (int c = first; c < chunks; c += 32 * W) {
     if (c != first || !preload) load(c);
     uint4 xq[PER / 8];
 #pragma unroll
@@ -199,7 +206,7 @@ __global__ void __launch_bounds__(32 * QG_WARPS, 8)
     for (int o = 16; o > 0; o >>= 1) a += __shfl_xor_sync(0xffffffffu, a, o);
     if (lane == 0) partial[warp][r] = a;
   }
-  qg_finish<BF16, EPI, RMS, R>(partial, QG_WARPS, y, y_dtype, n0, rows, f, ops, rms_total, qg_rms_parts);
+  qg_finish<BF16, EPI, RMS, R>(partial, W, y, y_dtype, n0, rows, f, ops, rms_total, qg_rms_parts);
 }
 
 // The tensor-core kernel (qgemv_mma.cuh) when it takes the case: scales of x's dtype, 4-byte
@@ -238,6 +245,20 @@ int launch_mma(cudaStream_t s, void* y, int y_dtype, const void* x, int x_dtype,
   return -st;
 }
 
+using direct_kernel_t = void (*)(void*, int, const uint16_t*, const uint8_t*, const void*, const void*, int64_t, int64_t,
+                          int, bool, qg_fused);
+
+// qgemv_direct for the scales' and x's dtypes, W warps a block.
+template <int BITS, int EPI, bool RMS, int W>
+direct_kernel_t direct_kernel(int s_dtype, bool bf16) {
+  if constexpr (EPI == QG_PLAIN && !RMS)
+    return s_dtype == MLX_BFLOAT16 ? (bf16 ? qgemv_direct<BITS, true, MLX_BFLOAT16, EPI, RMS, W> : qgemv_direct<BITS, false, MLX_BFLOAT16, EPI, RMS, W>)
+           : s_dtype == MLX_FLOAT16 ? (bf16 ? qgemv_direct<BITS, true, MLX_FLOAT16, EPI, RMS, W> : qgemv_direct<BITS, false, MLX_FLOAT16, EPI, RMS, W>)
+                                    : (bf16 ? qgemv_direct<BITS, true, MLX_FLOAT32, EPI, RMS, W> : qgemv_direct<BITS, false, MLX_FLOAT32, EPI, RMS, W>);
+  else  // scales of x's dtype
+    return bf16 ? qgemv_direct<BITS, true, MLX_BFLOAT16, EPI, RMS, W> : qgemv_direct<BITS, false, MLX_FLOAT16, EPI, RMS, W>;
+}
+
 // The direct kernel for x_dtype and s_dtype (gated, residual, rms: s_dtype is x_dtype) over N
 // outputs.
 template <int BITS, int EPI, bool RMS = false>
@@ -248,20 +269,27 @@ int launch_direct(cudaStream_t s, void* y, int y_dtype, const void* x, int x_dty
     const int st = launch_mma<EPI, RMS>(s, y, y_dtype, x, x_dtype, w, scales, biases, s_dtype, N, K, group, preload, f);
     if (st <= 0) return -st;
   }
+  // Rows of at most 128 chunks (K <= 4,096 4-bit or 2,048 8-bit values) take one warp a block
+  // when there are 4,096 blocks or more, and two when there are fewer (one wave: more warps, each
+  // with less work) and over 32 chunks; the rest four (qgemv_direct's W). Rows of 32 chunks or
+  // fewer in few blocks (the 0.5B's 4-bit q/k/v and o, 28 chunks) stay at four: two were ~1%
+  // slower there, the cause not found.
+  static int forced = -1;  // MLXC_QGEMV_W=1, 2: that many wherever K allows, =4: always four (tests, comparisons)
+  if (forced < 0) {
+    const char* v = getenv("MLXC_QGEMV_W");
+    forced = v && strlen(v) == 1 && strchr("124", v[0]) ? atoi(v) : 0;
+  }
   const int64_t per_block = GATED ? QG_DIRECT_ROWS / 2 : QG_DIRECT_ROWS, blocks = (N + per_block - 1) / per_block;
   if (blocks > 0x7fffffff) return util_error("quantized_matmul: too many rows for the GPU kernel");
+  const int64_t chunks = K / (128 / BITS);
+  const int warps = chunks > 128 ? QG_WARPS : forced ? forced : blocks >= 4096 ? 1 : chunks > 32 ? 2 : QG_WARPS;
   const int shift = group == 32 ? 5 : group == 64 ? 6 : 7;
   const bool bf16 = x_dtype == MLX_BFLOAT16;
-  void (*kernel)(void*, int, const uint16_t*, const uint8_t*, const void*, const void*, int64_t, int64_t, int, bool,
-                 qg_fused);
-  if constexpr (EPI == QG_PLAIN && !RMS)
-    kernel = s_dtype == MLX_BFLOAT16 ? (bf16 ? qgemv_direct<BITS, true, MLX_BFLOAT16> : qgemv_direct<BITS, false, MLX_BFLOAT16>)
-             : s_dtype == MLX_FLOAT16 ? (bf16 ? qgemv_direct<BITS, true, MLX_FLOAT16> : qgemv_direct<BITS, false, MLX_FLOAT16>)
-                                      : (bf16 ? qgemv_direct<BITS, true, MLX_FLOAT32> : qgemv_direct<BITS, false, MLX_FLOAT32>);
-  else  // scales of x's dtype
-    kernel = bf16 ? qgemv_direct<BITS, true, MLX_BFLOAT16, EPI, RMS> : qgemv_direct<BITS, false, MLX_FLOAT16, EPI, RMS>;
+  const direct_kernel_t kernel = warps == 1   ? direct_kernel<BITS, EPI, RMS, 1>(s_dtype, bf16)
+                                 : warps == 2 ? direct_kernel<BITS, EPI, RMS, 2>(s_dtype, bf16)
+                                              : direct_kernel<BITS, EPI, RMS, QG_WARPS>(s_dtype, bf16);
   const size_t smem = RMS ? rms_smem_bytes(f.rms) : 0;
-  return gpu_check(gpu_launch_chained(kernel, (unsigned)blocks, 32 * QG_WARPS, smem, s, y, y_dtype, (const uint16_t*)x,
+  return gpu_check(gpu_launch_chained(kernel, (unsigned)blocks, 32 * warps, smem, s, y, y_dtype, (const uint16_t*)x,
                                       (const uint8_t*)w, scales, biases, N, K, shift, preload, f),
                    "quantized GEMV launch");
 }
