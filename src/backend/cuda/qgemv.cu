@@ -153,7 +153,8 @@ __global__ void __launch_bounds__(32 * W, 32 / W)
   gpu_chain_start();
   // The epilogue's operands are read now, their latency under the products'.
   const qg_operands ops = qg_load_operands<BF16, EPI, RMS>(f, n0, rows);
-  const float rms_total = RMS ? rms_begin(qg_rms_parts, f.rms) : 0.0f;
+  // One warp reads the norm's parts at its end instead (rms_sum_write_direct).
+  const float rms_total = RMS && (W > 1 || f.rms.parts == 1) ? rms_begin(qg_rms_parts, f.rms) : 0.0f;
   float acc[R];
 #pragma unroll
   for (int r = 0; r < R; r++) acc[r] = 0.0f;
@@ -206,7 +207,7 @@ __global__ void __launch_bounds__(32 * W, 32 / W)
     for (int o = 16; o > 0; o >>= 1) a += __shfl_xor_sync(0xffffffffu, a, o);
     if (lane == 0) partial[warp][r] = a;
   }
-  qg_finish<BF16, EPI, RMS, R>(partial, W, y, y_dtype, n0, rows, f, ops, rms_total, qg_rms_parts);
+  qg_finish<BF16, EPI, RMS, R, (W > 1)>(partial, W, y, y_dtype, n0, rows, f, ops, rms_total, qg_rms_parts);
 }
 
 // The tensor-core kernel (qgemv_mma.cuh) when it takes the case: scales of x's dtype, 4-byte
@@ -288,7 +289,7 @@ int launch_direct(cudaStream_t s, void* y, int y_dtype, const void* x, int x_dty
   const direct_kernel_t kernel = warps == 1   ? direct_kernel<BITS, EPI, RMS, 1>(s_dtype, bf16)
                                  : warps == 2 ? direct_kernel<BITS, EPI, RMS, 2>(s_dtype, bf16)
                                               : direct_kernel<BITS, EPI, RMS, QG_WARPS>(s_dtype, bf16);
-  const size_t smem = RMS ? rms_smem_bytes(f.rms) : 0;
+  const size_t smem = RMS && warps > 1 ? rms_smem_bytes(f.rms) : 0;
   return gpu_check(gpu_launch_chained(kernel, (unsigned)blocks, 32 * warps, smem, s, y, y_dtype, (const uint16_t*)x,
                                       (const uint8_t*)w, scales, biases, N, K, shift, preload, f),
                    "quantized GEMV launch");

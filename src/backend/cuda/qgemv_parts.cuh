@@ -60,14 +60,16 @@ __device__ __forceinline__ qg_operands qg_load_operands(const qg_fused& f, int64
 // The end of a block of `rows` outputs from n0 (at most 32; R slots, OUT = R / 2 outputs when
 // gated, the gate's sums in slots 0 .. OUT - 1 and the up's in OUT ..): thread o < rows adds
 // output o's partial sums over the block's `warps` warps in order and writes it through the
-// epilogue with its operands p; rms_total and rms_parts are what rms_begin returned and filled.
-template <bool BF16, int EPI, bool RMS, int R>
+// epilogue with its operands p; rms_total and rms_parts are what rms_begin returned and filled
+// (STAGED), or unstaged the parts are read here (rms_sum_write_direct: blocks of one warp).
+template <bool BF16, int EPI, bool RMS, int R, bool STAGED = true>
 __device__ __forceinline__ void qg_finish(const float (*partial)[R], int warps, void* y, int y_dtype, int64_t n0,
                                           int rows, const qg_fused& f, const qg_operands& p, float rms_total,
                                           const float* rms_parts) {
   constexpr int OUT = qg_gated(EPI) ? R / 2 : R, DT = BF16 ? MLX_BFLOAT16 : MLX_FLOAT16;
   __shared__ float rms_sum;
-  if constexpr (RMS) rms_sum_write(rms_parts, f.rms, &rms_sum);
+  if constexpr (RMS && STAGED) rms_sum_write(rms_parts, f.rms, &rms_sum);
+  if constexpr (RMS && !STAGED) rms_sum_write_direct(f.rms, &rms_sum);
   __syncthreads();
   const float inv = RMS ? rms_sum_inv(rms_total, f.rms, &rms_sum) : 1.0f;
   const int o = threadIdx.x;
