@@ -1461,6 +1461,11 @@ TEST(memory_counters_and_errors) {
   CHECK(mlxc_gpu_memory(count, &pa, &pp, &pc) != 0);
   CHECK(mlxc_gpu_memory(-1, &pa, &pp, &pc) != 0);
   CHECK(mlxc_gpu_memory(0, NULL, &pp, &pc) != 0);
+  size_t prior = 0;
+  CHECK(mlxc_gpu_set_memory_limit(NULL, 0, 1) != 0);
+  CHECK(mlxc_gpu_set_wired_limit(&prior, count, 0) != 0);
+  CHECK(mlxc_gpu_reset_peak_memory(-1) != 0);
+  CHECK(mlxc_gpu_clear_cache(count) != 0);
   mlxc_set_errors_quiet(quiet0);
   /* Device info from cudaGetDeviceProperties. */
   mlx_device dev = mlx_device_new_type(MLX_GPU, 0);
@@ -1641,11 +1646,87 @@ TEST(lm_fixtures_on_gpu) {
   }
 }
 
+/* The GPU allocator's controls (mlxc/memory.h, docs/memory.md): peak reset, clearing the
+ * cache, and the memory, cache and wired limits, each measured by the counters. The pool is
+ * shared with the other tests, so the checks are differences of 64 MiB blocks. */
+/* exp(a) on the GPU, evaluated, freed, and the device's work finished: 4 bytes a value of a
+ * allocated and freed again. */
+static void exp_then_free(mlx_array a) {
+  mlx_array g = mlx_array_new();
+  CHECK_EQ_INT(mlx_exp(&g, a, gpu), 0);
+  CHECK_EQ_INT(mlx_array_eval(g), 0);
+  mlx_array_free(g);
+  mlx_synchronize(gpu);
+}
+
+TEST(memory_limits) {
+  const size_t MB = 1u << 20;
+  int s[1] = {16 << 20};  /* 64 MiB of float32 */
+  size_t active, peak, cache, prior = 0;
+  mlx_array a = rand_array(s, 1, MLX_FLOAT32, -1, 1), g = mlx_array_new();
+  exp_then_free(a);
+  /* Peak reset: the freed output no longer counts. */
+  CHECK_EQ_INT(mlxc_gpu_memory(0, &active, &peak, &cache), 0);
+  CHECK(peak >= active + 64 * MB && cache >= 64 * MB);
+  CHECK_EQ_INT(mlxc_gpu_reset_peak_memory(0), 0);
+  size_t a1, p1, c1;
+  mlxc_gpu_memory(0, &a1, &p1, &c1);
+  CHECK(p1 == a1);
+  /* Clearing the cache gives the freed 64 MiB back (to the driver: the pool is trimmed). */
+  CHECK_EQ_INT(mlxc_gpu_clear_cache(0), 0);
+  mlxc_gpu_memory(0, &a1, &p1, &c1);
+  CHECK_MSG(c1 + 64 * MB <= cache, "cache %zu -> %zu after mlxc_gpu_clear_cache", cache, c1);
+  /* Wired 0 and cache 0: a freed block goes back to the pool, and the pool hands it to the
+   * driver at the next synchronisation. The defaults come back as the priors. */
+  CHECK_EQ_INT(mlxc_gpu_set_wired_limit(&prior, 0, 0), 0);
+  CHECK(prior == SIZE_MAX);
+  CHECK_EQ_INT(mlxc_gpu_set_cache_limit(&prior, 0, 0), 0);
+  CHECK(prior == SIZE_MAX);
+  mlxc_gpu_memory(0, &a1, &p1, &cache);
+  exp_then_free(a);
+  mlxc_gpu_memory(0, &a1, &p1, &c1);
+  CHECK_MSG(c1 < 64 * MB, "cache %zu -> %zu with cache and wired limits 0", cache, c1);
+  /* The default wired limit keeps what the pool held: a freed block stays reserved. */
+  CHECK_EQ_INT(mlxc_gpu_set_wired_limit(&prior, 0, SIZE_MAX), 0);
+  CHECK(prior == 0);
+  mlxc_gpu_memory(0, &a1, &p1, &cache);
+  exp_then_free(a);
+  mlxc_gpu_memory(0, &a1, &p1, &c1);
+  CHECK_MSG(c1 >= 64 * MB, "cache %zu -> %zu with the default wired limit", cache, c1);
+  CHECK_EQ_INT(mlxc_gpu_set_cache_limit(&prior, 0, SIZE_MAX), 0);
+  CHECK(prior == 0);
+  /* A memory limit 32 MiB above what is live: a 64 MiB output fails with a message, and
+   * succeeds once the limit is lifted. */
+  mlxc_gpu_memory(0, &active, &p1, &c1);
+  CHECK_EQ_INT(mlxc_gpu_set_memory_limit(&prior, 0, active + 32 * MB), 0);
+  CHECK(prior == 0);
+  g = mlx_array_new();
+  CHECK_EQ_INT(mlx_exp(&g, a, gpu), 0);
+  bool quiet = mlxc_set_errors_quiet(true);
+  CHECK(mlx_array_eval(g) != 0);
+  mlxc_set_errors_quiet(quiet);
+  CHECK_MSG(strstr(mlxc_last_error(), "exceeds the memory limit") != NULL, "%s", mlxc_last_error());
+  mlx_array_free(g);
+  CHECK_EQ_INT(mlxc_gpu_set_memory_limit(&prior, 0, 0), 0);
+  CHECK(prior == active + 32 * MB);
+  exp_then_free(a);
+  /* mlx_clear_cache empties the GPU's cache too. */
+  mlxc_gpu_memory(0, &a1, &p1, &cache);
+  CHECK_EQ_INT(mlx_clear_cache(), 0);
+  mlxc_gpu_memory(0, &a1, &p1, &c1);
+  CHECK_MSG(c1 + 64 * MB <= cache, "cache %zu -> %zu after mlx_clear_cache", cache, c1);
+  mlx_array_free(a);
+}
+
 /* Without a GPU (CPU-only builds, machines without one) the per-GPU counters are an error. */
 TEST(gpu_memory_without_gpu) {
   size_t a = 1, p = 1, c = 1;
   bool quiet = mlxc_set_errors_quiet(true);
   CHECK(mlxc_gpu_memory(0, &a, &p, &c) != 0);
+  CHECK(strstr(mlxc_last_error(), "no GPU 0") != NULL);
+  CHECK(mlxc_gpu_clear_cache(0) != 0);
+  CHECK(mlxc_gpu_reset_peak_memory(0) != 0);
+  CHECK(mlxc_gpu_set_wired_limit(&a, 0, 0) != 0);
   CHECK(strstr(mlxc_last_error(), "no GPU 0") != NULL);
   mlxc_set_errors_quiet(quiet);
 }
@@ -1692,6 +1773,7 @@ int main(void) {
   RUN(softmax_argmax_take);
   RUN(residency_and_fallback);
   RUN(memory_counters_and_errors);
+  RUN(memory_limits);
   /* MLXC_CUDA_TESTS_QUICK skips the model-sized tests (for slow runs under compute-sanitizer). */
   if (!getenv("MLXC_CUDA_TESTS_QUICK")) {
     RUN(decode_step_matches_cpu);

@@ -28,6 +28,29 @@ extern "C" {
  * Returns non-zero (with a message) for a NULL result or a device that does not exist. */
 int mlxc_gpu_memory(int device, size_t* active, size_t* peak, size_t* cache);
 
+/* Sets GPU `device`'s peak (see mlxc_gpu_memory) to its current active bytes. */
+int mlxc_gpu_reset_peak_memory(int device);
+
+/* Gives GPU `device`'s cached blocks back to its pool and the pool's unused memory back to the
+ * driver, once the work queued on the device is done. (mlx_clear_cache does this for every GPU
+ * the process has used, besides emptying the CPU cache.) */
+int mlxc_gpu_clear_cache(int device);
+
+/* GPU `device`'s limits, as mlx-c's setters for the CPU allocator (docs/memory.md): each
+ * returns the previous value through `prior` and applies the new one at once.
+ * - memory limit: an allocation that would take active bytes past it fails (the operation
+ *   returns non-zero with a message); cached blocks are given back first so that active +
+ *   cached stay within it. 0 (the default): no limit but the device's memory.
+ * - cache limit: freed blocks past it go back to the pool instead of the cache. Default: none.
+ * - wired limit: the memory the device's pool keeps reserved for this process (resident, not
+ *   returned to the driver) across synchronisations; the rest is handed back then. SIZE_MAX
+ *   (the default): everything the pool ever held stays reserved. Setting it waits for the
+ *   device's work and trims the pool to it.
+ * Non-zero (with a message) for a NULL `prior` or a device that does not exist. */
+int mlxc_gpu_set_memory_limit(size_t* prior, int device, size_t limit);
+int mlxc_gpu_set_cache_limit(size_t* prior, int device, size_t limit);
+int mlxc_gpu_set_wired_limit(size_t* prior, int device, size_t limit);
+
 typedef struct mlxc_wired_guard mlxc_wired_guard;
 
 /* Installs a guard. The first live guard in the process captures the current wired limit and

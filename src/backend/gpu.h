@@ -34,6 +34,19 @@ int gpu_backend_to_host(struct core_buffer* buffer);
 /* Bytes in live device allocations, their high-water mark and bytes cached by the pool (zeros
  * without CUDA). */
 void gpu_backend_memory(int device, size_t* active, size_t* peak, size_t* cache);
+/* The allocator's limits, in bytes (docs/memory.md): an allocation that would take live
+ * memory past MEMORY fails (0: none); freed blocks past CACHE go back to the pool instead of
+ * the cache; the pool keeps up to WIRED reserved across synchronisations (its release
+ * threshold) and hands the rest back to the driver. Setting one applies it at once (trims the
+ * cache or the pool) and returns the previous value through *prior. */
+enum gpu_limit { GPU_LIMIT_MEMORY, GPU_LIMIT_CACHE, GPU_LIMIT_WIRED };
+int gpu_backend_set_limit(int device, enum gpu_limit which, size_t limit, size_t* prior);
+void gpu_backend_reset_peak(int device);
+/* Gives the cached blocks back to the pool and the pool's unused memory back to the driver,
+ * once the device's queued work is done. */
+int gpu_backend_clear_cache(int device);
+/* gpu_backend_clear_cache of every GPU this process has used (mlx_clear_cache). */
+void gpu_backend_clear_caches(void);
 
 /* Recording (core/capture.c): between record_begin and record_end nothing enqueued on the
  * device's stream runs; it is kept as a graph. record_end with keep false discards it;

@@ -21,6 +21,12 @@ int gpu_backend_to_host(struct core_buffer* buffer) {
 void gpu_backend_memory(int device, size_t* active, size_t* peak, size_t* cache) {
   *active = *peak = *cache = 0;
 }
+int gpu_backend_set_limit(int device, enum gpu_limit which, size_t limit, size_t* prior) {
+  return util_error("no GPU in a build without CUDA");
+}
+void gpu_backend_reset_peak(int device) {}
+int gpu_backend_clear_cache(int device) { return util_error("no GPU in a build without CUDA"); }
+void gpu_backend_clear_caches(void) {}
 const char* gpu_backend_decode_layers_refusal(int device, const struct decode_layers_params* p, int dtype) {
   return "no GPU in a build without CUDA";
 }

@@ -1,4 +1,6 @@
-/* mlx-c memory.h over the CPU caching allocator. */
+/* mlx-c memory.h over the CPU caching allocator (mlx_clear_cache empties the GPUs' caches too;
+ * their counters and limits are mlxc/memory.h's, per device). */
+#include "backend/gpu.h"
 #include "core/allocator.h"
 #include "mlx/c/memory.h"
 #include "util/error.h"
@@ -8,6 +10,7 @@
 
 int mlx_clear_cache(void) {
   core_alloc_clear_cache();
+  gpu_backend_clear_caches();
   return 0;
 }
 

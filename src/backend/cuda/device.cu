@@ -24,12 +24,15 @@ constexpr int SIZE_CLASSES = 4 * 64;
 struct free_block {
   void* ptr;
   free_block* next;
+  size_t bytes;  // its size class's
 };
 struct device_state {
   bool ready;
   cudaStream_t stream;
   cudaMemPool_t pool;
   size_t active, peak, cached;
+  // gpu_backend_set_limit: live bytes (0: none), cached bytes, the pool's release threshold.
+  size_t memory_limit, cache_limit, wired_limit;
   free_block* free_lists[SIZE_CLASSES];
   // While the stream is being recorded into a graph (graph.cu): pool allocations, frees and
   // uploads go through `side` (waited for at once) so that none of them is recorded, and blocks
@@ -61,6 +64,8 @@ int init_device(int device) {
   if (gpu_check(cudaMemPoolSetAttribute(d->pool, cudaMemPoolAttrReleaseThreshold, &keep),
                 "cudaMemPoolSetAttribute"))
     return 1;
+  d->memory_limit = 0;
+  d->cache_limit = d->wired_limit = SIZE_MAX;
   d->ready = true;
   return 0;
 }
@@ -187,17 +192,19 @@ static int size_class(size_t n, size_t* class_bytes) {
 // The stream pool operations go to: the device's own, or the side stream while recording.
 static cudaStream_t pool_stream(const device_state* d) { return d->recording ? d->side : d->stream; }
 
-// Hands every cached block back to the pool; call with the lock held.
-static void release_cached_locked(int device) {
+// Hands cached blocks back to the pool, the largest classes first, until at most `keep` bytes
+// stay cached; call with the lock held.
+static void release_cached_locked(int device, size_t keep = 0) {
   device_state* d = &devices[device];
-  for (int c = 0; c < SIZE_CLASSES; c++) {
-    while (free_block* f = d->free_lists[c]) {
+  for (int c = SIZE_CLASSES - 1; c >= 0 && d->cached > keep; c--) {
+    while (d->cached > keep && d->free_lists[c]) {
+      free_block* f = d->free_lists[c];
       d->free_lists[c] = f->next;
       cudaFreeAsync(f->ptr, pool_stream(d));
+      d->cached -= f->bytes;
       delete f;
     }
   }
-  d->cached = 0;
 }
 
 extern "C" int gpu_backend_alloc(int device, size_t nbytes, void** ptr) {
@@ -209,6 +216,15 @@ extern "C" int gpu_backend_alloc(int device, size_t nbytes, void** ptr) {
   int c = size_class(nbytes, &bytes);
   device_state* d = &devices[device];
   pthread_mutex_lock(&lock);
+  if (d->memory_limit) {  // cached memory counts too: trim it first, then refuse what is over
+    const size_t limit = d->memory_limit, in_use = d->active;
+    if (in_use + nbytes > limit) {
+      pthread_mutex_unlock(&lock);
+      return util_error("GPU %d: allocation of %zu bytes exceeds the memory limit (%zu bytes in use, limit %zu)",
+                        device, nbytes, in_use, limit);
+    }
+    if (in_use + d->cached + bytes > limit) release_cached_locked(device, in_use + bytes < limit ? limit - in_use - bytes : 0);
+  }
   free_block* f = c < SIZE_CLASSES ? d->free_lists[c] : NULL;
   if (f) {
     d->free_lists[c] = f->next;
@@ -266,9 +282,13 @@ extern "C" void gpu_backend_free(int device, void* ptr, size_t nbytes) {
   }
   size_t bytes;
   int c = size_class(nbytes, &bytes);
-  free_block* f = c < SIZE_CLASSES ? new (std::nothrow) free_block{ptr, NULL} : NULL;
+  free_block* f = c < SIZE_CLASSES ? new (std::nothrow) free_block{ptr, NULL, bytes} : NULL;
   pthread_mutex_lock(&lock);
   d->active -= nbytes;
+  if (f && d->cached + bytes > d->cache_limit) {  // over the cache limit: back to the pool
+    delete f;
+    f = NULL;
+  }
   if (f) {
     f->next = d->free_lists[c];
     d->free_lists[c] = f;
@@ -406,13 +426,17 @@ extern "C" void gpu_memory_stats(int device, size_t* active, size_t* peak, size_
   pthread_mutex_unlock(&lock);
 }
 
-extern "C" void gpu_memory_reset_peak(int device) {
+extern "C" void gpu_backend_reset_peak(int device) {
+  if (!gpu_stream(device)) return;
   pthread_mutex_lock(&lock);
   devices[device].peak = devices[device].active;
   pthread_mutex_unlock(&lock);
 }
 
-extern "C" int gpu_clear_cache(int device) {
+// The pool's release threshold for a wired limit (SIZE_MAX: never release).
+static uint64_t release_threshold(size_t wired) { return wired == SIZE_MAX ? UINT64_MAX : (uint64_t)wired; }
+
+extern "C" int gpu_backend_clear_cache(int device) {
   cudaStream_t s = gpu_stream(device);
   if (!s) return 1;
   pthread_mutex_lock(&lock);
@@ -420,6 +444,30 @@ extern "C" int gpu_clear_cache(int device) {
   pthread_mutex_unlock(&lock);
   if (gpu_check(cudaStreamSynchronize(s), "cudaStreamSynchronize")) return 1;
   return gpu_check(cudaMemPoolTrimTo(devices[device].pool, 0), "cudaMemPoolTrimTo");
+}
+
+extern "C" void gpu_backend_clear_caches(void) {
+  for (int i = 0; i < MAX_GPUS; i++)
+    if (devices[i].ready) gpu_backend_clear_cache(i);
+}
+
+extern "C" int gpu_backend_set_limit(int device, enum gpu_limit which, size_t limit, size_t* prior) {
+  cudaStream_t s = gpu_stream(device);
+  if (!s) return 1;
+  device_state* d = &devices[device];
+  pthread_mutex_lock(&lock);
+  size_t* slot = which == GPU_LIMIT_MEMORY ? &d->memory_limit : which == GPU_LIMIT_CACHE ? &d->cache_limit : &d->wired_limit;
+  *prior = *slot;
+  *slot = limit;
+  if (which == GPU_LIMIT_CACHE) release_cached_locked(device, limit);
+  pthread_mutex_unlock(&lock);
+  if (which != GPU_LIMIT_WIRED) return 0;
+  // The pool keeps up to the limit reserved at synchronisation points; trimmed to it now.
+  uint64_t keep = release_threshold(limit);
+  if (gpu_check(cudaMemPoolSetAttribute(d->pool, cudaMemPoolAttrReleaseThreshold, &keep), "cudaMemPoolSetAttribute") ||
+      gpu_check(cudaStreamSynchronize(s), "cudaStreamSynchronize"))
+    return 1;
+  return gpu_check(cudaMemPoolTrimTo(d->pool, limit), "cudaMemPoolTrimTo");
 }
 
 extern "C" void gpu_backend_memory(int device, size_t* active, size_t* peak, size_t* cache) {

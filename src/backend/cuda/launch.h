@@ -36,8 +36,6 @@ bool gpu_recording(int device);
 void gpu_note_replay(int device);
 /* Bytes in live allocations, their high-water mark, and bytes cached in the pool. */
 void gpu_memory_stats(int device, size_t* active, size_t* peak, size_t* cache);
-void gpu_memory_reset_peak(int device);
-int gpu_clear_cache(int device);
 
 /* Kernels (kernels.cu). `shape`/`ndim` is the iteration space; dst is written at dst_strides. */
 int gpu_launch_copy(int device, void* dst, int dst_dtype, const int64_t* dst_strides,
