@@ -204,6 +204,24 @@ TEST(recording_failures) {
   CHECK(mlx_array_data_float32(z) == NULL);
   CHECK(mlxc_capture_end(gpu, &c) != 0 && c == NULL);
   mlx_array_free(z);
+  /* Trimming the GPU's memory waits for its stream: refused while recording, an error that voids
+   * the recording as any other does; mlx_clear_cache leaves a recording GPU alone. */
+  size_t prior = 0;
+  CHECK(mlxc_capture_begin(gpu) == 0);
+  CHECK(mlxc_gpu_clear_cache(0) != 0);
+  CHECK(strstr(mlxc_last_error(), "being recorded") != NULL);
+  CHECK(mlxc_gpu_set_wired_limit(&prior, 0, 0) != 0);
+  CHECK(mlxc_capture_end(gpu, &c) != 0 && c == NULL);
+  z = mlx_array_new();
+  CHECK(mlxc_capture_begin(gpu) == 0);
+  CHECK(mlx_clear_cache() == 0);
+  mlx_exp(&z, x, gpu);
+  CHECK(mlx_array_eval(z) == 0);
+  CHECK(mlxc_capture_end(gpu, &c) == 0 && c != NULL);
+  CHECK(mlxc_capture_replay(c) == 0);
+  mlxc_capture_free(c);
+  c = NULL;
+  mlx_array_free(z);
   /* Recording needs a GPU stream; ending needs a recording. */
   CHECK(mlxc_capture_begin(cpu) != 0);
   CHECK(mlxc_capture_end(gpu, &c) != 0);

@@ -46,7 +46,8 @@ int mlxc_gpu_clear_cache(int device);
  *   returned to the driver) across synchronisations; the rest is handed back then. SIZE_MAX
  *   (the default): everything the pool ever held stays reserved. Setting it waits for the
  *   device's work and trims the pool to it.
- * Non-zero (with a message) for a NULL `prior` or a device that does not exist. */
+ * Non-zero (with a message) for a NULL `prior` or a device that does not exist, and for
+ * clearing or setting the wired limit while the device's work is being recorded (mlxc/capture.h). */
 int mlxc_gpu_set_memory_limit(size_t* prior, int device, size_t limit);
 int mlxc_gpu_set_cache_limit(size_t* prior, int device, size_t limit);
 int mlxc_gpu_set_wired_limit(size_t* prior, int device, size_t limit);

@@ -436,9 +436,16 @@ extern "C" void gpu_backend_reset_peak(int device) {
 // The pool's release threshold for a wired limit (SIZE_MAX: never release).
 static uint64_t release_threshold(size_t wired) { return wired == SIZE_MAX ? UINT64_MAX : (uint64_t)wired; }
 
+// Trimming waits for the stream, which a recording cannot contain.
+static int refuse_while_recording(int device, const char* what) {
+  return devices[device].recording
+             ? util_error("GPU %d: cannot %s while the GPU's work is being recorded", device, what)
+             : 0;
+}
+
 extern "C" int gpu_backend_clear_cache(int device) {
   cudaStream_t s = gpu_stream(device);
-  if (!s) return 1;
+  if (!s || refuse_while_recording(device, "clear the memory cache")) return 1;
   pthread_mutex_lock(&lock);
   release_cached_locked(device);
   pthread_mutex_unlock(&lock);
@@ -448,12 +455,12 @@ extern "C" int gpu_backend_clear_cache(int device) {
 
 extern "C" void gpu_backend_clear_caches(void) {
   for (int i = 0; i < MAX_GPUS; i++)
-    if (devices[i].ready) gpu_backend_clear_cache(i);
+    if (devices[i].ready && !devices[i].recording) gpu_backend_clear_cache(i);
 }
 
 extern "C" int gpu_backend_set_limit(int device, enum gpu_limit which, size_t limit, size_t* prior) {
   cudaStream_t s = gpu_stream(device);
-  if (!s) return 1;
+  if (!s || (which == GPU_LIMIT_WIRED && refuse_while_recording(device, "set the wired limit"))) return 1;
   device_state* d = &devices[device];
   pthread_mutex_lock(&lock);
   size_t* slot = which == GPU_LIMIT_MEMORY ? &d->memory_limit : which == GPU_LIMIT_CACHE ? &d->cache_limit : &d->wired_limit;
