@@ -153,7 +153,7 @@ __global__ void __launch_bounds__(32 * W, 32 / W)
   gpu_chain_start();
   // The epilogue's operands are read now, their latency under the products'.
   const qg_operands ops = qg_load_operands<BF16, EPI, RMS>(f, n0, rows);
-  // One warp reads the norm's parts at its end instead (rms_sum_write_direct).
+  // One warp reads the norm's parts at its end instead (rms_parts_total).
   const float rms_total = RMS && (W > 1 || f.rms.parts == 1) ? rms_begin(qg_rms_parts, f.rms) : 0.0f;
   float acc[R];
 #pragma unroll
@@ -201,13 +201,25 @@ __global__ void __launch_bounds__(32 * W, 32 / W)
         acc[r] += sc[r] * dot[r] + bi[r] * sum;
     }
   }
+  if constexpr (W == 1) {
+    // One warp: the rows' sums meet in its lanes (one shuffle tree for the four), the norm's
+    // parts are read now (rms_parts_total), and lanes o < rows finish: no shared memory, no barrier.
+    static_assert(R == 4, "qg_reduce4 sums four rows");
+    const float v = qg_reduce4(acc, lane);
+    const float inv = RMS ? rms_inv_of(f.rms.parts == 1 ? rms_total : rms_parts_total(f.rms), f.rms) : 1.0f;
+    const int o = lane < rows ? lane : 0;
+    const float total = __shfl_sync(0xffffffffu, v, qg_lane_of_row(o));
+    const float up = __shfl_sync(0xffffffffu, v, qg_lane_of_row(GATED ? o + OUT : o));
+    if (lane < rows) qg_store<BF16, EPI, RMS>(total, up, inv, y, y_dtype, n0, lane, rows, f, ops);
+  } else {
 #pragma unroll
-  for (int r = 0; r < R; r++) {
-    float a = acc[r];
-    for (int o = 16; o > 0; o >>= 1) a += __shfl_xor_sync(0xffffffffu, a, o);
-    if (lane == 0) partial[warp][r] = a;
+    for (int r = 0; r < R; r++) {
+      float a = acc[r];
+      for (int o = 16; o > 0; o >>= 1) a += __shfl_xor_sync(0xffffffffu, a, o);
+      if (lane == 0) partial[warp][r] = a;
+    }
+    qg_finish<BF16, EPI, RMS, R>(partial, W, y, y_dtype, n0, rows, f, ops, rms_total, qg_rms_parts);
   }
-  qg_finish<BF16, EPI, RMS, R, (W > 1)>(partial, W, y, y_dtype, n0, rows, f, ops, rms_total, qg_rms_parts);
 }
 
 // The tensor-core kernel (qgemv_mma.cuh) when it takes the case: scales of x's dtype, 4-byte

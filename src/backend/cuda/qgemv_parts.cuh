@@ -57,25 +57,13 @@ __device__ __forceinline__ qg_operands qg_load_operands(const qg_fused& f, int64
   return p;
 }
 
-// The end of a block of `rows` outputs from n0 (at most 32; R slots, OUT = R / 2 outputs when
-// gated, the gate's sums in slots 0 .. OUT - 1 and the up's in OUT ..): thread o < rows adds
-// output o's partial sums over the block's `warps` warps in order and writes it through the
-// epilogue with its operands p; rms_total and rms_parts are what rms_begin returned and filled
-// (STAGED), or unstaged the parts are read here (rms_sum_write_direct: blocks of one warp).
-template <bool BF16, int EPI, bool RMS, int R, bool STAGED = true>
-__device__ __forceinline__ void qg_finish(const float (*partial)[R], int warps, void* y, int y_dtype, int64_t n0,
-                                          int rows, const qg_fused& f, const qg_operands& p, float rms_total,
-                                          const float* rms_parts) {
-  constexpr int OUT = qg_gated(EPI) ? R / 2 : R, DT = BF16 ? MLX_BFLOAT16 : MLX_FLOAT16;
-  __shared__ float rms_sum;
-  if constexpr (RMS && STAGED) rms_sum_write(rms_parts, f.rms, &rms_sum);
-  if constexpr (RMS && !STAGED) rms_sum_write_direct(f.rms, &rms_sum);
-  __syncthreads();
-  const float inv = RMS ? rms_sum_inv(rms_total, f.rms, &rms_sum) : 1.0f;
-  const int o = threadIdx.x;
-  if (o >= rows) return;
-  float total = 0.0f;
-  for (int i = 0; i < warps; i++) total += partial[i][o];
+// Output o's epilogue (thread o < rows of the block's first warp, all of them together: the
+// residual's runs of 4 are added by shuffles between them): total is the row's sum, up the up
+// row's for a gated GEMV, inv the norm's factor (RMS).
+template <bool BF16, int EPI, bool RMS>
+__device__ __forceinline__ void qg_store(float total, float up, float inv, void* y, int y_dtype, int64_t n0, int o,
+                                         int rows, const qg_fused& f, const qg_operands& p) {
+  constexpr int DT = BF16 ? MLX_BFLOAT16 : MLX_FLOAT16;
   if constexpr (EPI == QG_PLAIN) {
     if constexpr (RMS) total = __fadd_rn(__fmul_rn(inv, total), p.bias);
     store_f32(y, y_dtype, n0 + o, total);
@@ -94,12 +82,49 @@ __device__ __forceinline__ void qg_finish(const float (*partial)[R], int warps, 
     }
     if (o == base) f.sumsq[(n0 + o) / 4] = run;
   } else {
-    float up = 0.0f;
-    for (int i = 0; i < warps; i++) up += partial[i][o + OUT];
     if constexpr (RMS) total = __fmul_rn(inv, total), up = __fmul_rn(inv, up);
     const float v = __fmul_rn(glu_activate<DT, EPI == QG_GATED_GELU>(round_as<DT>(total)), round_as<DT>(up));
     ((uint16_t*)y)[n0 + o] = BF16 ? f32_to_bf16(v) : f32_to_f16(v);
   }
 }
+
+// The end of a block of `rows` outputs from n0 (at most 32; R slots, OUT = R / 2 outputs when
+// gated, the gate's sums in slots 0 .. OUT - 1 and the up's in OUT ..): thread o < rows adds
+// output o's partial sums over the block's `warps` warps in order and writes it through the
+// epilogue with its operands p; rms_total and rms_parts are what rms_begin returned and filled.
+template <bool BF16, int EPI, bool RMS, int R>
+__device__ __forceinline__ void qg_finish(const float (*partial)[R], int warps, void* y, int y_dtype, int64_t n0,
+                                          int rows, const qg_fused& f, const qg_operands& p, float rms_total,
+                                          const float* rms_parts) {
+  constexpr int OUT = qg_gated(EPI) ? R / 2 : R;
+  __shared__ float rms_sum;
+  if constexpr (RMS) rms_sum_write(rms_parts, f.rms, &rms_sum);
+  __syncthreads();
+  const float inv = RMS ? rms_sum_inv(rms_total, f.rms, &rms_sum) : 1.0f;
+  const int o = threadIdx.x;
+  if (o >= rows) return;
+  float total = 0.0f, up = 0.0f;
+  for (int i = 0; i < warps; i++) total += partial[i][o];
+  if constexpr (qg_gated(EPI))
+    for (int i = 0; i < warps; i++) up += partial[i][o + OUT];
+  qg_store<BF16, EPI, RMS>(total, up, inv, y, y_dtype, n0, o, rows, f, p);
+}
+
+// The sums of four rows over a warp's lanes by one shuffle tree for all four (pairs of lanes 16,
+// 8, 4, 2, 1 apart, as a single sum's xor tree; addition commutes, so each row's total has the
+// same bits): 6 shuffles instead of 20. Lane l then holds row qg_row_of_lane(l).
+__device__ __forceinline__ float qg_reduce4(const float (&p)[4], int lane) {
+  const bool b4 = lane & 16, b3 = lane & 8;
+  float a0 = b4 ? p[2] : p[0], a1 = b4 ? p[3] : p[1];
+  a0 += __shfl_xor_sync(0xffffffffu, b4 ? p[0] : p[2], 16);
+  a1 += __shfl_xor_sync(0xffffffffu, b4 ? p[1] : p[3], 16);
+  float v = b3 ? a1 : a0;
+  v += __shfl_xor_sync(0xffffffffu, b3 ? a0 : a1, 8);
+#pragma unroll
+  for (int o = 4; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+// A lane holding row r after qg_reduce4.
+__device__ __forceinline__ int qg_lane_of_row(int r) { return (r >> 1) * 16 + (r & 1) * 8; }
 
 }  // namespace

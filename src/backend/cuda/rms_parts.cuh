@@ -82,12 +82,11 @@ __device__ __forceinline__ void rms_sum_write(const float* s_parts, const gpu_rm
   if (threadIdx.x == 0) *total_slot = part;
 }
 
-// rms_sum_write without the staging, for a block of one warp (the quantized GEMV's one-warp
-// blocks, qgemv.cu): the copies and the pass over shared memory were that warp's own
-// instructions, in every one of thousands of blocks. The parts are read straight from L2 once the
-// products are done, and added in rms_sum_write's order (the same total, bit for bit).
-__device__ __forceinline__ void rms_sum_write_direct(const gpu_rms& r, float* total_slot) {
-  if (r.parts == 1 || threadIdx.x >= 32) return;
+// The parts' total without the staging, in every lane of the first warp (rms_sum_write's order:
+// the same bits), for a block of one warp (the quantized GEMV's one-warp blocks, qgemv.cu): the
+// copies and the pass over shared memory were that warp's own instructions, in every one of
+// thousands of blocks. The parts are read straight from L2 once the products are done.
+__device__ __forceinline__ float rms_parts_total(const gpu_rms& r) {
   float part = 0.0f;
   if (rms_wide(r)) {
     for (int i = threadIdx.x; i < r.parts / 4; i += 32) {
@@ -97,16 +96,19 @@ __device__ __forceinline__ void rms_sum_write_direct(const gpu_rms& r, float* to
   } else {
     for (int i = threadIdx.x; i < r.parts; i += 32) part += __ldcg(r.sumsq + i);
   }
-  part = warp_sum(part);
-  if (threadIdx.x == 0) *total_slot = part;
+  return warp_sum(part);
+}
+
+// The norm's factor from the total of the squares.
+__device__ __forceinline__ float rms_inv_of(float total, const gpu_rms& r) {
+  return rsqrtf(__fdividef(total, (float)r.D) + r.eps);
 }
 
 // After that barrier: inv (the same value in every block: the parts are added in a fixed order),
 // by the fast reciprocal square root (a few instructions, not the ~40 of IEEE division and square
 // root; ~2 ulp of float32, far below the rounding of the products it scales).
 __device__ __forceinline__ float rms_sum_inv(float total, const gpu_rms& r, const float* total_slot) {
-  if (r.parts > 1) total = *total_slot;
-  return rsqrtf(__fdividef(total, (float)r.D) + r.eps);
+  return rms_inv_of(r.parts > 1 ? *total_slot : total, r);
 }
 
 // inv where the kernel has no barrier of its own to share. Every thread of the block calls it.
