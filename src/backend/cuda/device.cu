@@ -223,7 +223,8 @@ extern "C" int gpu_backend_alloc(int device, size_t nbytes, void** ptr) {
       return util_error("GPU %d: allocation of %zu bytes exceeds the memory limit (%zu bytes in use, limit %zu)",
                         device, nbytes, in_use, limit);
     }
-    if (in_use + d->cached + bytes > limit) release_cached_locked(device, in_use + bytes < limit ? limit - in_use - bytes : 0);
+    if (in_use + d->cached + bytes > limit)
+      release_cached_locked(device, in_use + bytes < limit ? limit - in_use - bytes : 0);
   }
   free_block* f = c < SIZE_CLASSES ? d->free_lists[c] : NULL;
   if (f) {
@@ -463,7 +464,9 @@ extern "C" int gpu_backend_set_limit(int device, enum gpu_limit which, size_t li
   if (!s || (which == GPU_LIMIT_WIRED && refuse_while_recording(device, "set the wired limit"))) return 1;
   device_state* d = &devices[device];
   pthread_mutex_lock(&lock);
-  size_t* slot = which == GPU_LIMIT_MEMORY ? &d->memory_limit : which == GPU_LIMIT_CACHE ? &d->cache_limit : &d->wired_limit;
+  size_t* slot = which == GPU_LIMIT_MEMORY  ? &d->memory_limit
+                 : which == GPU_LIMIT_CACHE ? &d->cache_limit
+                                            : &d->wired_limit;
   *prior = *slot;
   *slot = limit;
   if (which == GPU_LIMIT_CACHE) release_cached_locked(device, limit);
@@ -471,7 +474,8 @@ extern "C" int gpu_backend_set_limit(int device, enum gpu_limit which, size_t li
   if (which != GPU_LIMIT_WIRED) return 0;
   // The pool keeps up to the limit reserved at synchronisation points; trimmed to it now.
   uint64_t keep = release_threshold(limit);
-  if (gpu_check(cudaMemPoolSetAttribute(d->pool, cudaMemPoolAttrReleaseThreshold, &keep), "cudaMemPoolSetAttribute") ||
+  if (gpu_check(cudaMemPoolSetAttribute(d->pool, cudaMemPoolAttrReleaseThreshold, &keep),
+                "cudaMemPoolSetAttribute") ||
       gpu_check(cudaStreamSynchronize(s), "cudaStreamSynchronize"))
     return 1;
   return gpu_check(cudaMemPoolTrimTo(d->pool, limit), "cudaMemPoolTrimTo");

@@ -258,18 +258,25 @@ int launch_mma(cudaStream_t s, void* y, int y_dtype, const void* x, int x_dtype,
   return -st;
 }
 
-using direct_kernel_t = void (*)(void*, int, const uint16_t*, const uint8_t*, const void*, const void*, int64_t, int64_t,
-                          int, bool, qg_fused);
+using direct_kernel_t = void (*)(void*, int, const uint16_t*, const uint8_t*, const void*, const void*, int64_t,
+                                 int64_t, int, bool, qg_fused);
 
-// qgemv_direct for the scales' and x's dtypes, W warps a block.
+// qgemv_direct for x's dtype (bfloat16 or float16) and the scales' (SDT), W warps a block.
+template <int BITS, int EPI, bool RMS, int W, int SDT>
+direct_kernel_t direct_kernel_for(bool bf16) {
+  return bf16 ? qgemv_direct<BITS, true, SDT, EPI, RMS, W> : qgemv_direct<BITS, false, SDT, EPI, RMS, W>;
+}
+
+// The same for the scales' dtype known at run time (the fused ends: x's dtype).
 template <int BITS, int EPI, bool RMS, int W>
 direct_kernel_t direct_kernel(int s_dtype, bool bf16) {
   if constexpr (EPI == QG_PLAIN && !RMS)
-    return s_dtype == MLX_BFLOAT16 ? (bf16 ? qgemv_direct<BITS, true, MLX_BFLOAT16, EPI, RMS, W> : qgemv_direct<BITS, false, MLX_BFLOAT16, EPI, RMS, W>)
-           : s_dtype == MLX_FLOAT16 ? (bf16 ? qgemv_direct<BITS, true, MLX_FLOAT16, EPI, RMS, W> : qgemv_direct<BITS, false, MLX_FLOAT16, EPI, RMS, W>)
-                                    : (bf16 ? qgemv_direct<BITS, true, MLX_FLOAT32, EPI, RMS, W> : qgemv_direct<BITS, false, MLX_FLOAT32, EPI, RMS, W>);
+    return s_dtype == MLX_BFLOAT16 ? direct_kernel_for<BITS, EPI, RMS, W, MLX_BFLOAT16>(bf16)
+           : s_dtype == MLX_FLOAT16 ? direct_kernel_for<BITS, EPI, RMS, W, MLX_FLOAT16>(bf16)
+                                    : direct_kernel_for<BITS, EPI, RMS, W, MLX_FLOAT32>(bf16);
   else  // scales of x's dtype
-    return bf16 ? qgemv_direct<BITS, true, MLX_BFLOAT16, EPI, RMS, W> : qgemv_direct<BITS, false, MLX_FLOAT16, EPI, RMS, W>;
+    return bf16 ? qgemv_direct<BITS, true, MLX_BFLOAT16, EPI, RMS, W>
+                : qgemv_direct<BITS, false, MLX_FLOAT16, EPI, RMS, W>;
 }
 
 // The direct kernel for x_dtype and s_dtype (gated, residual, rms: s_dtype is x_dtype) over N
