@@ -51,6 +51,9 @@ struct device_state {
 device_state devices[MAX_GPUS];
 pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
+// The pool's release threshold for a wired limit (SIZE_MAX: never release).
+uint64_t release_threshold(size_t wired) { return wired == SIZE_MAX ? UINT64_MAX : (uint64_t)wired; }
+
 // Creates the device's stream and configures its pool; call with the lock held.
 int init_device(int device) {
   device_state* d = &devices[device];
@@ -60,12 +63,13 @@ int init_device(int device) {
     return 1;
   if (gpu_check(cudaDeviceGetDefaultMemPool(&d->pool, device), "cudaDeviceGetDefaultMemPool"))
     return 1;
-  uint64_t keep = UINT64_MAX;  // never hand cached memory back at synchronisation points
+  // The default wired limit: never hand cached memory back at synchronisation points.
+  d->memory_limit = 0;
+  d->cache_limit = d->wired_limit = SIZE_MAX;
+  uint64_t keep = release_threshold(d->wired_limit);
   if (gpu_check(cudaMemPoolSetAttribute(d->pool, cudaMemPoolAttrReleaseThreshold, &keep),
                 "cudaMemPoolSetAttribute"))
     return 1;
-  d->memory_limit = 0;
-  d->cache_limit = d->wired_limit = SIZE_MAX;
   d->ready = true;
   return 0;
 }
@@ -434,9 +438,6 @@ extern "C" void gpu_backend_reset_peak(int device) {
   pthread_mutex_unlock(&lock);
 }
 
-// The pool's release threshold for a wired limit (SIZE_MAX: never release).
-static uint64_t release_threshold(size_t wired) { return wired == SIZE_MAX ? UINT64_MAX : (uint64_t)wired; }
-
 // Trimming waits for the stream, which a recording cannot contain.
 static int refuse_while_recording(int device, const char* what) {
   return devices[device].recording
@@ -450,7 +451,7 @@ extern "C" int gpu_backend_clear_cache(int device) {
   pthread_mutex_lock(&lock);
   release_cached_locked(device);
   pthread_mutex_unlock(&lock);
-  if (gpu_check(cudaStreamSynchronize(s), "cudaStreamSynchronize")) return 1;
+  if (sync_stream(device, s)) return 1;
   return gpu_check(cudaMemPoolTrimTo(devices[device].pool, 0), "cudaMemPoolTrimTo");
 }
 
@@ -476,7 +477,7 @@ extern "C" int gpu_backend_set_limit(int device, enum gpu_limit which, size_t li
   uint64_t keep = release_threshold(limit);
   if (gpu_check(cudaMemPoolSetAttribute(d->pool, cudaMemPoolAttrReleaseThreshold, &keep),
                 "cudaMemPoolSetAttribute") ||
-      gpu_check(cudaStreamSynchronize(s), "cudaStreamSynchronize"))
+      sync_stream(device, s))
     return 1;
   return gpu_check(cudaMemPoolTrimTo(d->pool, limit), "cudaMemPoolTrimTo");
 }

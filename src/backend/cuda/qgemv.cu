@@ -209,7 +209,7 @@ __global__ void __launch_bounds__(32 * W, 32 / W)
     const float inv = RMS ? rms_inv_of(f.rms.parts == 1 ? rms_total : rms_parts_total(f.rms), f.rms) : 1.0f;
     const int o = lane < rows ? lane : 0;
     const float total = __shfl_sync(0xffffffffu, v, qg_lane_of_row(o));
-    const float up = __shfl_sync(0xffffffffu, v, qg_lane_of_row(GATED ? o + OUT : o));
+    const float up = GATED ? __shfl_sync(0xffffffffu, v, qg_lane_of_row(o + OUT)) : 0.0f;
     if (lane < rows) qg_store<BF16, EPI, RMS>(total, up, inv, y, y_dtype, n0, lane, rows, f, ops);
   } else {
 #pragma unroll

@@ -112,7 +112,8 @@ __device__ __forceinline__ void qg_finish(const float (*partial)[R], int warps, 
 
 // The sums of four rows over a warp's lanes by one shuffle tree for all four (pairs of lanes 16,
 // 8, 4, 2, 1 apart, as a single sum's xor tree; addition commutes, so each row's total has the
-// same bits): 6 shuffles instead of 20. Lane l then holds row qg_row_of_lane(l).
+// same bits): 6 shuffles instead of 20. Lane l then holds row 2 * bit 4 of l + bit 3 of l (a
+// lane holding row r: qg_lane_of_row).
 __device__ __forceinline__ float qg_reduce4(const float (&p)[4], int lane) {
   const bool b4 = lane & 16, b3 = lane & 8;
   float a0 = b4 ? p[2] : p[0], a1 = b4 ? p[3] : p[1];
