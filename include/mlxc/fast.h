@@ -86,12 +86,14 @@ int mlxc_fast_rope_kv_attention(mlx_array* res, mlx_array* res_keys, mlx_array* 
                                 const mlx_array position, const mlx_array freqs, float scale, const char* mask_mode,
                                 const mlx_array mask, const mlx_stream s);
 
-/* x: floating point, non-empty, at least one dimension. *index = mlx_argmax_axis(x,
- * -1) (uint32, the first index among equal maxima, NaN counting as the largest); *value = x at
- * that index (x's dtype: mlx_take_along_axis); *lse = mlx_logsumexp_axis(x, -1). Each has x's
- * shape without its last axis and is the composed op's result to the bit on the CPU; on a GPU
- * the three come from one kernel, one read of x (the log-sum-exp accumulated in float64 as the
- * CPU's, its sum split in another order: within a unit in the last place). */
+/* x: floating point, non-empty, at least one dimension; xf = x as float32 (float64 x stays
+ * float64). *index = mlx_argmax_axis(x, -1) (uint32, the first index among equal maxima, NaN
+ * counting as the largest); *value = xf at that index (mlx_take_along_axis); *lse =
+ * mlx_logsumexp_axis(xf, -1): a decode step's pick, a token and its log-probability, straight
+ * from half-precision logits. Each has x's shape without its last axis and is the composed
+ * ops' result to the bit on the CPU. On a GPU the three come from one kernel, one read of x;
+ * the log-sum-exp is accumulated in float32 for float32 and half x (its sum in another order:
+ * within float32 rounding of the sum), in float64 for float64 x. */
 int mlxc_fast_argmax_logsumexp(mlx_array* index, mlx_array* value, mlx_array* lse, const mlx_array x,
                                const mlx_stream s);
 

@@ -153,7 +153,9 @@ static int record(lm_step* st, mlxc_lm_session* s, int32_t token, double u) {
     CALL(mlx_array_eval(st->choice));
   }
   CALL(mlxc_capture_begin(m->stream));
+  s->model_dtype_logits = st->greedy; /* the pick reads them as they come (no float32 copy) */
   status = lm_static_decode_forward(s, st->token, st->position, &st->logits);
+  s->model_dtype_logits = false;
   if (!status) status = mlx_reshape(&st->logits, st->logits, flat, 2, m->stream);
   if (!status && picks) status = pick_outputs(st, st->logits, st->u, m->stream, &st->best, &st->top, &st->lse);
   if (!status && picks) status = mlx_add(&st->next_position, st->position, one, m->stream);

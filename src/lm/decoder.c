@@ -492,7 +492,7 @@ int lm_decoder_run(mlxc_lm_session* sess, mlx_array ids, lm_attend_fn attend, vo
     CALL(mlx_slice(&x, x, start, 3, stop, 3, NULL, 0, s));
   }
   CALL(lm_linear_apply(logits, m->lm_head.weight.ctx ? &m->lm_head : &m->embed, x, s));
-  CALL(mlx_astype(logits, *logits, MLX_FLOAT32, s));
+  if (!sess->model_dtype_logits || c->final_logit_softcapping > 0) CALL(mlx_astype(logits, *logits, MLX_FLOAT32, s));
   if (c->final_logit_softcapping > 0) {
     mlx_array cap = mlx_array_new_float(c->final_logit_softcapping), inv = mlx_array_new_float(1.0f / c->final_logit_softcapping);
     status = mlx_multiply(logits, *logits, inv, s);

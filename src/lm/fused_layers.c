@@ -142,7 +142,7 @@ int lm_fused_layers_forward(mlxc_lm_session* s, mlx_array token, mlx_array posit
   }
   CALL(lm_norm_apply(&r, &m->final_norm, x, c->norm_eps, st));
   CALL(lm_linear_apply(logits, m->lm_head.weight.ctx ? &m->lm_head : &m->embed, r, st));
-  CALL(mlx_astype(logits, *logits, MLX_FLOAT32, st));
+  if (!s->model_dtype_logits) CALL(mlx_astype(logits, *logits, MLX_FLOAT32, st));
 cleanup:
   for (int i = 0; i < 2 * c->num_layers; i++) mlx_array_free(keys[i]);
   free(keys);

@@ -200,6 +200,8 @@ struct mlxc_lm_session {
   mlx_array* conv_states;          /* per layer: the last kernel-1 inputs of a conv block */
   int offset;                      /* columns seen (tokens, for one row) */
   bool last_logits_only;           /* prefill inside generate: only the last position's logits */
+  bool model_dtype_logits;         /* the logits in the model's dtype, not float32: a decode step's
+                                    * greedy pick (mlxc_fast_argmax_logsumexp upcasts them itself) */
   /* Batch sessions (batch.c): row b's tokens are left-padded and start at column row_start[b];
    * its RoPE positions count from there and its earlier columns are masked out. NULL: one row,
    * positions = columns. */

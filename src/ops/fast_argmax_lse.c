@@ -1,6 +1,6 @@
 /* mlxc_fast_argmax_logsumexp: argmax, the value there and logsumexp of the last axis as one
  * primitive (argmax_lse). The composed reductions are built first, which checks the argument
- * as they check it and gives their dtypes and shapes; the fused node replaces them. */
+ * as they check it and gives their shapes; the fused node replaces them. */
 #include "mlx/c/ops.h"
 #include "mlxc/fast.h"
 #include "ops/ops_common.h"
@@ -19,7 +19,9 @@ int mlxc_fast_argmax_logsumexp(mlx_array* index, mlx_array* value, mlx_array* ls
   if (!status) status = mlx_logsumexp_axis(&total, x_, -1, false, s);
   if (!status) {
     const core_array *b = core_ctx(best), *t = core_ctx(total);
-    const mlx_dtype dtypes[3] = {b->dtype, x->dtype, t->dtype};
+    /* The value and the log-sum-exp of the row as float32 (float64 rows keep float64). */
+    const mlx_dtype stats = x->dtype == MLX_FLOAT64 ? MLX_FLOAT64 : MLX_FLOAT32;
+    const mlx_dtype dtypes[3] = {b->dtype, stats, stats};
     const int* shapes[3] = {b->shape, b->shape, t->shape};
     const int ndims[3] = {b->ndim, b->ndim, t->ndim};
     core_array* outs[3] = {NULL, NULL, NULL};

@@ -102,12 +102,12 @@ static int k_scan(core_node* node, core_array** outputs) {
                          &groups);
 }
 
-/* argmax_lse (mlxc_fast_argmax_logsumexp): the long-row kernel whatever the row's length (a
- * recorded decode step must not fall back to the CPU for a small vocabulary). */
+/* argmax_lse (mlxc_fast_argmax_logsumexp): one kernel whatever the row's length (a recorded
+ * decode step must not fall back to the CPU for a small vocabulary). */
 static int k_argmax_lse(core_node* node, core_array** outputs) {
   core_array* x = node->inputs[0];
   const int64_t D = x->shape[x->ndim - 1], rows = D ? (int64_t)x->size / D : 0;
-  if (!float_dtype(x->dtype) || !float_dtype(outputs[2]->dtype) || !gpu_long_rows_fit(rows, D))
+  if (!gpu_argmax_lse_fits(x->dtype, rows, D) || !float_dtype(outputs[1]->dtype) || !float_dtype(outputs[2]->dtype))
     return GPU_KERNEL_DECLINED;
   int dev = device_of(node);
   const void* px;

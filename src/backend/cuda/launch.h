@@ -327,9 +327,11 @@ bool gpu_long_rows(int64_t rows, int64_t D);
 bool gpu_long_rows_fit(int64_t rows, int64_t D);
 int gpu_launch_long_rows(int device, int op, int dtype, int out_dtype, void* out, const void* x,
                          gpu_rows x_rows, int64_t rows, int64_t D);
-/* argmax_lse (mlxc_fast_argmax_logsumexp) over `rows` rows of D (long_rows.cu, any D, rows and
- * D / 2,048 at most 65,535): index (uint32), the value there (value_dtype) and the log-sum-exp
- * (lse_dtype), one per row, from one read of the row. */
+/* argmax_lse (mlxc_fast_argmax_logsumexp) over `rows` rows of D, float32 or half (argmax_lse.cu;
+ * gpu_argmax_lse_fits: rows and D / 4,096 at most 65,535): index (uint32), the value there
+ * (value_dtype) and the log-sum-exp (lse_dtype) in float arithmetic, one per row, from one read
+ * of the row. */
+bool gpu_argmax_lse_fits(int dtype, int64_t rows, int64_t D);
 int gpu_launch_argmax_lse(int device, int dtype, void* index, void* value, int value_dtype, void* lse, int lse_dtype,
                           const void* x, gpu_rows x_rows, int64_t rows, int64_t D);
 /* softmax of few long rows (gpu_long_rows) with the rows' statistics from split blocks: the one-block

@@ -34,22 +34,9 @@ __device__ __forceinline__ bool lr_beats(double va, int64_t ia, double vb, int64
   return ia < ib;
 }
 
-// Op 6 (argmax_lse)'s other outputs: the value at the argmax and the log-sum-exp, per row.
-struct lr_extra {
-  void* value;
-  int value_dtype;
-  void* lse;
-  int lse_dtype;
-};
-
 // Folds partial y into x (y covers later elements than x).
 __device__ __forceinline__ void merge_partial(partial& x, const partial& y, int op) {
-  if (op == 6) {  // argmax (a is the value at index) and logsumexp together
-    if (lr_beats(y.a, y.index, x.a, x.index)) x.index = y.index;
-    double m = gpu_max_nan(x.a, y.a);
-    if (isfinite(m)) x.b = (isfinite(x.a) ? x.b * exp(x.a - m) : 0.0) + (isfinite(y.a) ? y.b * exp(y.a - m) : 0.0);
-    x.a = m;
-  } else if (op == 4) {
+  if (op == 4) {
     if (lr_beats(y.a, y.index, x.a, x.index)) x.a = y.a, x.index = y.index;
   } else if (op == 3 || op == 5) {
     double m = gpu_max_nan(x.a, y.a);
@@ -67,8 +54,7 @@ __device__ __forceinline__ void merge_partial(partial& x, const partial& y, int 
 // the lanes' results meet in a fixed shuffle tree (deterministic). One thread walking ~75
 // partials was a chain of dependent L2 reads and double exps: 13-30 us per call. The partials
 // were written by other blocks: read through L2.
-__device__ void merge_row(void* out, int out_dtype, const partial* parts, int64_t r, int splits, int64_t D, int op,
-                          const lr_extra& ex) {
+__device__ void merge_row(void* out, int out_dtype, const partial* parts, int64_t r, int splits, int64_t D, int op) {
   const int lane = threadIdx.x;
   const partial* p = parts + r * splits;
   const int per_lane = (splits + 31) / 32, first = lane * per_lane;
@@ -85,12 +71,6 @@ __device__ void merge_row(void* out, int out_dtype, const partial* parts, int64_
   }
   if (lane) return;
   double a = acc.a;
-  if (op == 6) {
-    ((uint32_t*)out)[r] = (uint32_t)(acc.index < 0 ? 0 : acc.index);
-    store_f32(ex.value, ex.value_dtype, r, (float)a);
-    store_f32(ex.lse, ex.lse_dtype, r, (float)(isfinite(a) ? a + log(acc.b) : a));
-    return;
-  }
   if (op == 4) {
     ((uint32_t*)out)[r] = (uint32_t)(acc.index < 0 ? 0 : acc.index);
     return;
@@ -108,7 +88,7 @@ __device__ void merge_row(void* out, int out_dtype, const partial* parts, int64_
 __device__ unsigned int lr_arrivals[65536];
 
 // op: 0 sum, 1 max, 2 mean, 3 logsumexp, 4 argmax, 5 softmax's (max, sum of exp(v - max)) as a
-// float2 per row, 6 argmax (out) with the value there and logsumexp (ex): one read for three.
+// float2 per row (argmax with logsumexp: argmax_lse.cu).
 // Block (split, row) reduces its span; the row's last block to finish merges the partials (one
 // launch instead of two).
 // DT: x's dtype when float32 or a half type (-1: any, read through a dtype switch). A block's
@@ -119,13 +99,13 @@ __device__ unsigned int lr_arrivals[65536];
 template <int DT>
 __global__ void __launch_bounds__(LR_THREADS)
     long_rows_kernel(void* out, int out_dtype, partial* parts, const void* x, int x_dtype, gpu_rows R, int64_t D,
-                     int op, lr_extra ex) {
+                     int op) {
   __shared__ double sa[LR_THREADS], sb[LR_THREADS];
   __shared__ int64_t si[LR_THREADS];
   const int64_t r = blockIdx.y, base = gpu_row_offset(R, r);
   const int64_t begin = (int64_t)blockIdx.x * LR_SPAN, end = begin + LR_SPAN < D ? begin + LR_SPAN : D;
   gpu_chain_start();
-  const bool lse = op == 3 || op == 5 || op == 6, maximum = op == 1 || lse || op == 4, arg = op == 4 || op == 6;
+  const bool lse = op == 3 || op == 5, maximum = op == 1 || lse || op == 4, arg = op == 4;
   double a = maximum ? -INFINITY : 0.0, b = 0.0;
   int64_t best = -1;
   double v[LR_BATCH];
@@ -148,7 +128,6 @@ __global__ void __launch_bounds__(LR_THREADS)
       a += v[k];
     }
   }
-  const double own = a;  // op 6: this thread's value at `best`
   if (lse) {  // the block's maximum, for every thread, then the sum of exp(v - max)
     sa[threadIdx.x] = a;
     __syncthreads();
@@ -164,17 +143,14 @@ __global__ void __launch_bounds__(LR_THREADS)
       if (isfinite(a)) b += exp(v[k] - a);
     }
   }
-  sa[threadIdx.x] = op == 6 ? own : a;
+  sa[threadIdx.x] = a;
   sb[threadIdx.x] = b;
   si[threadIdx.x] = best;
   __syncthreads();
   for (int s = LR_THREADS / 2; s > 0; s >>= 1) {
     if (threadIdx.x < s) {
       int o = threadIdx.x + s;
-      if (op == 6) {  // the block's maximum is the winner's value; the sums share it
-        if (lr_beats(sa[o], si[o], sa[threadIdx.x], si[threadIdx.x])) sa[threadIdx.x] = sa[o], si[threadIdx.x] = si[o];
-        sb[threadIdx.x] += sb[o];
-      } else if (op == 4) {
+      if (op == 4) {
         if (lr_beats(sa[o], si[o], sa[threadIdx.x], si[threadIdx.x])) sa[threadIdx.x] = sa[o], si[threadIdx.x] = si[o];
       } else if (lse) {
         sb[threadIdx.x] += sb[o];  // every thread shared the block's maximum
@@ -194,12 +170,12 @@ __global__ void __launch_bounds__(LR_THREADS)
     if (s_last) lr_arrivals[r] = 0;
   }
   __syncthreads();
-  if (s_last && threadIdx.x < 32) merge_row(out, out_dtype, parts, r, (int)gridDim.x, D, op, ex);
+  if (s_last && threadIdx.x < 32) merge_row(out, out_dtype, parts, r, (int)gridDim.x, D, op);
 }
 
 // Launches long_rows_kernel over `rows` rows into out (partials in pool scratch).
 int launch_long_rows(int device, cudaStream_t s, int op, int dtype, int out_dtype, void* out, const void* x,
-                     gpu_rows x_rows, int64_t rows, int64_t D, lr_extra ex = {}) {
+                     gpu_rows x_rows, int64_t rows, int64_t D) {
   const int64_t splits = (D + LR_SPAN - 1) / LR_SPAN;
   if (!gpu_long_rows_fit(rows, D)) return util_error("reduce: row too long for the GPU kernel");
   size_t bytes = sizeof(partial) * (size_t)(rows * splits);
@@ -210,7 +186,7 @@ int launch_long_rows(int device, cudaStream_t s, int op, int dtype, int out_dtyp
                 : dtype == MLX_FLOAT16  ? long_rows_kernel<MLX_FLOAT16>
                                         : long_rows_kernel<-1>;
   int status = gpu_check(gpu_launch_chained(kernel, dim3((unsigned)splits, (unsigned)rows), LR_THREADS, 0, s, out,
-                                            out_dtype, (partial*)parts, x, dtype, x_rows, D, op, ex),
+                                            out_dtype, (partial*)parts, x, dtype, x_rows, D, op),
                          "reduce (long rows) launch");
   gpu_backend_free(device, parts, bytes);  // stream-ordered: reused only by later work
   return status;
@@ -276,13 +252,4 @@ extern "C" int gpu_launch_softmax_long_rows(int device, int dtype, int out_dtype
                        "softmax (long rows) launch");
   gpu_backend_free(device, st, bytes);
   return status;
-}
-
-extern "C" int gpu_launch_argmax_lse(int device, int dtype, void* index, void* value, int value_dtype, void* lse,
-                                     int lse_dtype, const void* x, gpu_rows x_rows, int64_t rows, int64_t D) {
-  if (rows == 0) return 0;
-  cudaStream_t s = gpu_stream(device);
-  if (!s) return 1;
-  return launch_long_rows(device, s, 6, dtype, MLX_UINT32, index, x, x_rows, rows, D,
-                          lr_extra{value, value_dtype, lse, lse_dtype});
 }
