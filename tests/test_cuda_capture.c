@@ -636,6 +636,70 @@ TEST(recorded_feeds) {
   for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++) mlx_array_free(arrays[i]);
 }
 
+/* mlxc_capture_read: every run writes the counter it fed itself into host memory; runs queued
+ * ahead keep the earlier runs' bytes (a slot each), read in any order while they are kept; then
+ * the errors. */
+TEST(recorded_reads) {
+  int32_t start = 5;
+  int one_shape[1] = {1};
+  mlx_array ch = mlx_array_new_data(&start, one_shape, 1, MLX_INT32), counter = on_gpu(ch);
+  mlx_array next = mlx_array_new(), as_float = mlx_array_new(), one = mlx_array_new_int(1);
+  CHECK(mlxc_capture_begin(gpu) == 0);
+  CHECK(mlx_add(&next, counter, one, gpu) == 0 && mlx_astype(&as_float, next, MLX_FLOAT32, gpu) == 0);
+  mlx_vector_array outs = mlx_vector_array_new_data((mlx_array[]){next, as_float}, 2);
+  CHECK(mlx_eval(outs) == 0);
+  mlx_vector_array_free(outs);
+  CHECK(mlxc_capture_feed(counter, 0, next) == 0);
+  CHECK_MSG(mlxc_capture_read(next) == 0 && mlxc_capture_read(as_float) == 0, "read: %s", mlxc_last_error());
+  mlxc_capture* step = NULL;
+  CHECK_MSG(mlxc_capture_end(gpu, &step) == 0 && step, "capture: %s", mlxc_last_error());
+  CHECK(mlxc_capture_runs(step) == 1);
+  const void* data = NULL;
+  size_t n = 0;
+  /* Three replays queued before any wait: runs 2 to 4, all four kept. */
+  for (int i = 0; i < 3 && step; i++) CHECK(mlxc_capture_replay(step) == 0);
+  CHECK(mlxc_capture_runs(step) == 4);
+  for (uint64_t run = 4; run >= 1 && step; run--) {
+    CHECK_MSG(mlxc_capture_read_wait(step, run, &data, &n) == 0 && n == 8, "run %d: %s", (int)run, mlxc_last_error());
+    int32_t v = 0;
+    float f = 0;
+    if (n == 8) memcpy(&v, data, 4), memcpy(&f, (const char*)data + 4, 4);
+    CHECK_MSG(v == 5 + (int)run && f == (float)(5 + run), "run %d read %d %g", (int)run, v, f);
+  }
+  /* Errors: runs not launched, overwritten, a recording without reads, a read outside one. */
+  bool quiet = mlxc_set_errors_quiet(true);
+  CHECK(mlxc_capture_read_wait(step, 0, &data, &n) != 0 && strstr(mlxc_last_error(), "not been launched"));
+  CHECK(mlxc_capture_read_wait(step, 5, &data, &n) != 0 && strstr(mlxc_last_error(), "not been launched"));
+  CHECK(step && mlxc_capture_replay(step) == 0);
+  CHECK(mlxc_capture_read_wait(step, 1, &data, &n) != 0 && strstr(mlxc_last_error(), "overwritten"));
+  CHECK(mlxc_capture_read_wait(step, 5, &data, &n) == 0 && n == 8);
+  CHECK(mlxc_capture_read_wait(NULL, 1, &data, &n) != 0 && mlxc_capture_read_wait(step, 5, NULL, &n) != 0);
+  CHECK(mlxc_capture_read(next) != 0 && strstr(mlxc_last_error(), "no recording"));
+  mlxc_capture_free(step);
+  step = NULL;
+  CHECK(mlxc_capture_begin(gpu) == 0);
+  CHECK(mlx_add(&next, counter, one, gpu) == 0 && mlx_array_eval(next) == 0);
+  CHECK(mlxc_capture_end(gpu, &step) == 0 && step);
+  CHECK(mlxc_capture_read_wait(step, 1, &data, &n) != 0 && strstr(mlxc_last_error(), "reads nothing"));
+  mlxc_capture_free(step);
+  /* Too many bytes, an array only in host memory, more than 8 reads: each voids the recording. */
+  int big_shape[1] = {65};
+  mlx_array big = mlx_array_new(), host = mlx_array_new_data(&start, one_shape, 1, MLX_INT32);
+  mlx_array_eval(host);
+  CHECK(mlx_zeros(&big, big_shape, 1, MLX_FLOAT32, gpu) == 0 && mlx_array_eval(big) == 0);
+  CHECK(mlxc_capture_begin(gpu) == 0);
+  CHECK(mlx_add(&next, counter, one, gpu) == 0 && mlx_array_eval(next) == 0);
+  CHECK(mlxc_capture_read(big) != 0 && strstr(mlxc_last_error(), "at most 256"));
+  CHECK(mlxc_capture_read(host) != 0 && strstr(mlxc_last_error(), "memory of GPU"));
+  for (int i = 0; i < 8; i++) CHECK(mlxc_capture_read(next) == 0);
+  CHECK(mlxc_capture_read(next) != 0 && strstr(mlxc_last_error(), "at most 8"));
+  step = NULL;
+  CHECK(mlxc_capture_end(gpu, &step) != 0 && !step);
+  mlxc_set_errors_quiet(quiet);
+  mlx_array arrays[] = {ch, counter, next, as_float, one, big, host};
+  for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++) mlx_array_free(arrays[i]);
+}
+
 /* Without a GPU: recording is refused; mlxc_array_write works on host arrays. */
 TEST(without_gpu) {
   mlx_stream c = mlx_default_cpu_stream_new();
@@ -644,6 +708,7 @@ TEST(without_gpu) {
   CHECK(strstr(mlxc_last_error(), "GPU stream") != NULL);
   mlx_array none = mlx_array_new();
   CHECK(mlxc_capture_feed(none, 0, none) != 0 && strstr(mlxc_last_error(), "no recording") != NULL);
+  CHECK(mlxc_capture_read(none) != 0 && strstr(mlxc_last_error(), "no recording") != NULL);
   mlx_array_free(none);
   mlxc_set_errors_quiet(quiet);
   float v[3] = {1, 2, 3}, w[3] = {7, 8, 9};
@@ -709,5 +774,6 @@ int main(void) {
   RUN(lm_steps_queued_ahead);
   RUN(device_copy_and_readback);
   RUN(recorded_feeds);
+  RUN(recorded_reads);
   return TEST_SUMMARY();
 }

@@ -25,6 +25,7 @@
 #define MLXC_CAPTURE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "mlx/c/array.h"
 #include "mlx/c/stream.h"
@@ -50,6 +51,21 @@ int mlxc_capture_end(mlx_stream stream, mlxc_capture** out);
  * kernel after the recorded work: a loop's step can feed its own outputs to the next replay's
  * inputs (the chosen token, the next position) with no transfer between the replays. */
 int mlxc_capture_feed(mlx_array dst, size_t offset, mlx_array src);
+/* While recording: at the end of every run of the recording (the one mlxc_capture_end makes, and
+ * each replay), after the feeds' copies, copy src's bytes (evaluated, row-contiguous, in the
+ * memory of the GPU being recorded) into host memory, appended to the bytes of the reads before
+ * it: at most 256 bytes in all and 8 reads a recording. The run itself writes them, into one of
+ * MLXC_CAPTURE_READ_SLOTS slots of page-locked memory (the run number modulo the slots), so
+ * that no transfer is queued between two replays and a replay queued ahead does not overwrite
+ * the bytes of the run before it. */
+#define MLXC_CAPTURE_READ_SLOTS 4
+int mlxc_capture_read(mlx_array src);
+/* Runs launched so far: 1 after mlxc_capture_end, one more for each replay. */
+uint64_t mlxc_capture_runs(const mlxc_capture* capture);
+/* Waits until run `run` (1 to mlxc_capture_runs) has finished and gives its reads' bytes in
+ * order (*nbytes of them), valid until run + MLXC_CAPTURE_READ_SLOTS is launched. Errors: a
+ * recording without reads, a run not launched yet, a run whose bytes later runs overwrote. */
+int mlxc_capture_read_wait(mlxc_capture* capture, uint64_t run, const void** data, size_t* nbytes);
 /* Runs the recorded work again, ordered after the work queued on its GPU. */
 int mlxc_capture_replay(mlxc_capture* capture);
 void mlxc_capture_free(mlxc_capture* capture);

@@ -58,14 +58,28 @@ int gpu_backend_graph_launch(struct gpu_graph* graph);
 void gpu_backend_graph_free(struct gpu_graph* graph);
 /* While recording `device`: one kernel that makes the n (at most GPU_FEEDS_MAX) small copies in
  * order, after the work enqueued so far (mlxc_capture_feed: a replay's outputs fed to the next
- * replay's inputs without a transfer between the replays). */
+ * replay's inputs without a transfer between the replays), then the n_reads copies into host
+ * memory (mlxc_capture_read): each run takes run = ++*ring.counter (a device word, zero before
+ * the first run) and writes read i's bytes at ring.host + (run % ring.slots) * ring.slot_bytes +
+ * offset (ring.host page-locked, from gpu_backend_host_alloc). */
 #define GPU_FEEDS_MAX 8
 struct gpu_feed {
   void* dst;
   const void* src;
   size_t nbytes;
 };
-int gpu_backend_feed(int device, const struct gpu_feed* feeds, int n);
+struct gpu_read {
+  const void* src;
+  size_t offset, nbytes;
+};
+struct gpu_host_ring {
+  unsigned char* host;
+  size_t slot_bytes;
+  unsigned int slots;
+  unsigned int* counter;
+};
+int gpu_backend_feed(int device, const struct gpu_feed* feeds, int n, const struct gpu_read* reads, int n_reads,
+                     struct gpu_host_ring ring);
 /* Copies host data into a buffer's device memory, ordered after the device's queued work. */
 int gpu_backend_write(int device, void* dst, const void* src, size_t nbytes);
 

@@ -55,7 +55,8 @@ int gpu_backend_record_end(int device, bool keep, struct gpu_graph** graph) {
 }
 int gpu_backend_graph_launch(struct gpu_graph* graph) { return util_error("no GPU in a build without CUDA"); }
 void gpu_backend_graph_free(struct gpu_graph* graph) {}
-int gpu_backend_feed(int device, const struct gpu_feed* feeds, int n) {
+int gpu_backend_feed(int device, const struct gpu_feed* feeds, int n, const struct gpu_read* reads, int n_reads,
+                     struct gpu_host_ring ring) {
   return util_error("no GPU in a build without CUDA");
 }
 int gpu_backend_write(int device, void* dst, const void* src, size_t nbytes) {

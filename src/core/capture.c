@@ -21,10 +21,21 @@ struct mlxc_capture {
   unsigned long errors_before; /* util_error_count() when the recording began */
   struct gpu_feed feeds[GPU_FEEDS_MAX]; /* mlxc_capture_feed's copies, made at the end */
   int n_feeds;
+  /* mlxc_capture_read: copies into host memory after the feeds, into slot run % READ_SLOTS of
+   * the page-locked ring (READ_MAX_BYTES a slot); run counted on the device (counter) and here
+   * (runs launched), a fence recorded after each run in the slot's fences entry. */
+  struct gpu_read reads[GPU_FEEDS_MAX];
+  int n_reads;
+  size_t read_bytes;
+  unsigned char* ring;
+  unsigned int* counter;
+  struct gpu_fence* fences[MLXC_CAPTURE_READ_SLOTS];
+  uint64_t runs;
 };
 
-/* The most bytes one feed copies (one GPU thread copies them). */
+/* The most bytes one feed copies (one GPU thread copies them), and a run reads in all. */
 #define FEED_MAX_BYTES 1024
+#define READ_MAX_BYTES 256
 
 /* One recording at a time: evaluation is not re-entrant across threads during one either. */
 static mlxc_capture* recording;
@@ -99,6 +110,16 @@ int mlxc_capture_begin(mlx_stream s) {
   return 0;
 }
 
+/* Launches the recorded work once more (with reads, a fence after it in its run's slot). */
+static int launch_run(mlxc_capture* c) {
+  if (gpu_backend_graph_launch(c->graph)) return 1;
+  c->runs++;
+  if (!c->n_reads) return 0;
+  struct gpu_fence** f = &c->fences[c->runs % MLXC_CAPTURE_READ_SLOTS];
+  if (!*f && gpu_backend_fence_new(c->device, f)) return 1;
+  return gpu_backend_fence_record(*f);
+}
+
 /* Marks the host copies of the buffers the recorded work writes as stale. */
 static void invalidate_written(mlxc_capture* c) {
   for (size_t i = 0; i < c->n_held; i++)
@@ -116,10 +137,14 @@ int mlxc_capture_end(mlx_stream s, mlxc_capture** out) {
   /* A failure reported while recording (a CPU fallback, a host read, ...) voids it: the graph
    * would miss work. The failing call has already reported why. */
   bool failed = util_error_count() != c->errors_before;
-  if (!failed && c->n_feeds) failed = gpu_backend_feed(device, c->feeds, c->n_feeds) != 0;
+  const struct gpu_host_ring ring = {c->ring, READ_MAX_BYTES, MLXC_CAPTURE_READ_SLOTS, c->counter};
+  if (!failed && c->n_feeds + c->n_reads)
+    failed = gpu_backend_feed(device, c->feeds, c->n_feeds, c->reads, c->n_reads, ring) != 0;
   int status = gpu_backend_record_end(device, !failed, &c->graph);
   if (failed) status = util_error("mlxc_capture_end: the recording failed (see the previous error)");
-  if (!status) status = gpu_backend_graph_launch(c->graph);
+  const unsigned int zero = 0; /* the runs' count starts before the first run */
+  if (!status && c->n_reads) status = gpu_backend_write(device, c->counter, &zero, sizeof zero);
+  if (!status) status = launch_run(c);
   if (status) {
     mlxc_capture_free(c);
     return 1;
@@ -164,10 +189,60 @@ int mlxc_capture_feed(mlx_array dst, size_t offset, mlx_array src) {
   return 0;
 }
 
+int mlxc_capture_read(mlx_array src) {
+  mlxc_capture* c = recording;
+  if (!c) return util_error("mlxc_capture_read: no recording in progress");
+  const core_array* x = core_ctx(src);
+  size_t s_off = 0;
+  core_buffer* sb = core_array_contiguous_buffer(x, "mlxc_capture_read", &s_off);
+  if (!sb) return 1;
+  const size_t nbytes = x->size * core_dtype_size(x->dtype);
+  if (nbytes > READ_MAX_BYTES - c->read_bytes)
+    return util_error("mlxc_capture_read: %zu more bytes (at most %d a recording, %zu read already)", nbytes,
+                      READ_MAX_BYTES, c->read_bytes);
+  if (!sb->device_valid || sb->device_index != c->device)
+    return util_error("mlxc_capture_read: the array must be in the memory of GPU %d, the one being recorded",
+                      c->device);
+  if (c->n_reads == GPU_FEEDS_MAX) return util_error("mlxc_capture_read: at most %d reads a recording", GPU_FEEDS_MAX);
+  if (nbytes == 0) return 0;
+  if (!c->ring) {
+    void* ring = NULL;
+    void* counter = NULL;
+    if (gpu_backend_host_alloc((size_t)READ_MAX_BYTES * MLXC_CAPTURE_READ_SLOTS, &ring)) return 1;
+    if (gpu_backend_alloc(c->device, sizeof(unsigned int), &counter)) {
+      gpu_backend_host_free(ring);
+      return 1;
+    }
+    c->ring = ring;
+    c->counter = counter;
+  }
+  if (core_capture_hold(sb, false)) return 1;
+  c->reads[c->n_reads++] = (struct gpu_read){(const char*)sb->device_data + s_off, c->read_bytes, nbytes};
+  c->read_bytes += nbytes;
+  return 0;
+}
+
+uint64_t mlxc_capture_runs(const mlxc_capture* c) { return c ? c->runs : 0; }
+
+int mlxc_capture_read_wait(mlxc_capture* c, uint64_t run, const void** data, size_t* nbytes) {
+  if (!c || !data || !nbytes) return util_error("mlxc_capture_read_wait: null argument");
+  if (!c->n_reads) return util_error("mlxc_capture_read_wait: the recording reads nothing (mlxc_capture_read)");
+  if (run == 0 || run > c->runs) return util_error("mlxc_capture_read_wait: run %llu has not been launched (%llu so far)",
+                                                   (unsigned long long)run, (unsigned long long)c->runs);
+  if (c->runs - run >= MLXC_CAPTURE_READ_SLOTS)
+    return util_error("mlxc_capture_read_wait: run %llu's bytes are overwritten (%llu runs launched, %d kept)",
+                      (unsigned long long)run, (unsigned long long)c->runs, MLXC_CAPTURE_READ_SLOTS);
+  const unsigned slot = (unsigned)(run % MLXC_CAPTURE_READ_SLOTS);
+  if (gpu_backend_fence_wait(c->fences[slot])) return 1;
+  *data = c->ring + (size_t)slot * READ_MAX_BYTES;
+  *nbytes = c->read_bytes;
+  return 0;
+}
+
 int mlxc_capture_replay(mlxc_capture* c) {
   if (!c) return util_error("mlxc_capture_replay: null argument");
   if (recording) return util_error("mlxc_capture_replay: a recording is in progress");
-  if (gpu_backend_graph_launch(c->graph)) return 1;
+  if (launch_run(c)) return 1;
   invalidate_written(c);
   return 0;
 }
@@ -175,6 +250,12 @@ int mlxc_capture_replay(mlxc_capture* c) {
 void mlxc_capture_free(mlxc_capture* c) {
   if (!c) return;
   if (c == recording) recording = NULL;
+  /* No run may still write the ring once it is freed: wait for the last one. */
+  struct gpu_fence* last = c->runs && c->n_reads ? c->fences[c->runs % MLXC_CAPTURE_READ_SLOTS] : NULL;
+  if (last) gpu_backend_fence_wait(last);
+  for (int i = 0; i < MLXC_CAPTURE_READ_SLOTS; i++) gpu_backend_fence_free(c->fences[i]);
+  if (c->counter) gpu_backend_free(c->device, c->counter, sizeof(unsigned int));
+  gpu_backend_host_free(c->ring);
   gpu_backend_graph_free(c->graph);
   release_holds(c);
   free(c);

@@ -120,11 +120,12 @@ static void drop_recording(lm_step* st) {
 }
 
 /* While recording a step that picks: the feeds for the next replay (lm_step's next_position and
- * choice). next_position is evaluated already; choice is a (3) uint32 array on the GPU. */
+ * choice), and the choice's read into host memory. next_position is evaluated already; choice
+ * is a (3) uint32 array on the GPU. */
 static int add_feeds(lm_step* st) {
   return mlxc_capture_feed(st->token, 0, st->best) || mlxc_capture_feed(st->position, 0, st->next_position) ||
          mlxc_capture_feed(st->choice, 0, st->best) || mlxc_capture_feed(st->choice, 4, st->top) ||
-         mlxc_capture_feed(st->choice, 8, st->lse);
+         mlxc_capture_feed(st->choice, 8, st->lse) || mlxc_capture_read(st->choice);
 }
 
 /* Records the step for the session's next position (and runs it once). Non-zero when the
@@ -175,11 +176,12 @@ cleanup:
   return status;
 }
 
-/* The choice of a replayed step from its readback: the token (uint32), its logit, the lse. */
-static int read_choice(mlxc_readback* r, int32_t* token, float* logprob) {
+/* The choice of run `run` of the recorded step, as it wrote it into host memory: the token
+ * (uint32), its logit, the lse. */
+static int read_choice(lm_step* st, uint64_t run, int32_t* token, float* logprob) {
   const void* data = NULL;
   size_t n = 0;
-  if (mlxc_readback_wait(r, &data, &n)) return 1;
+  if (mlxc_capture_read_wait(st->step, run, &data, &n)) return 1;
   if (n != 3 * sizeof(float)) return util_error("decode step: the choice was not read back");
   uint32_t best;
   float top, lse;
@@ -191,34 +193,28 @@ static int read_choice(mlxc_readback* r, int32_t* token, float* logprob) {
   return 0;
 }
 
-/* Queues the read of the recorded step's choice into readback r (after the step's kernels): the
- * packed copy the step feeds itself (every recorded step that picks does), one transfer. */
-static int queue_choice(lm_step* st, mlxc_readback* r) { return mlxc_readback_add(r, st->choice); }
-
 /* The step queued ahead will not be used: waits for it (its choice is dropped). */
 static int drop_ahead(lm_step* st) {
   const void* data;
   size_t n;
-  return mlxc_readback_wait(st->choices[st->current], &data, &n);
+  return mlxc_capture_read_wait(st->step, st->ahead_run, &data, &n);
 }
 
 /* Queues the next step (position s->offset) after this one, fed with this one's choice on the
- * device, and the read of its own choice. */
+ * device. */
 static int queue_ahead(lm_step* st, mlxc_lm_session* s, lm_rng* rng) {
   int32_t position = s->offset;
   const double u = st->sampler ? lm_rng_uniform(rng) : 0;
   float draw = (float)u;
-  const int next = st->current ^ 1;
   /* The step before wrote the token and the position itself (add_feeds). */
   int status = st->sampler ? mlxc_array_write(st->u, &draw, sizeof draw) : 0; /* greedy steps never read it */
   if (!status) status = mlxc_capture_replay(st->step);
-  if (!status) status = queue_choice(st, st->choices[next]);
   if (status) return status;
   replays++;
   st->ahead = true;
+  st->ahead_run = mlxc_capture_runs(st->step);
   st->ahead_position = position;
   st->ahead_draw = u;
-  st->current = next;
   return 0;
 }
 
@@ -238,10 +234,7 @@ int lm_step_run(lm_step* st, mlxc_lm_session* s, int32_t token, lm_rng* rng, boo
       queued = st->ahead_position == position && st->ahead_token == token;
       if (!queued && drop_ahead(st)) return 1;
     }
-    const bool pipelined = st->pipelined && picks;
-    if (pipelined && !st->choices[0] && (mlxc_readback_new(&st->choices[0], 3 * sizeof(float)) ||
-                                         mlxc_readback_new(&st->choices[1], 3 * sizeof(float))))
-      return 1;
+    uint64_t run = queued ? st->ahead_run : 0; /* this step's run of the recording */
     if (queued) {
       /* Queued by the previous call: running already. */
     } else if (st->step && s->offset < st->capacity) {
@@ -250,24 +243,24 @@ int lm_step_run(lm_step* st, mlxc_lm_session* s, int32_t token, lm_rng* rng, boo
       if (!status) status = mlxc_array_write(st->position, &position, sizeof position);
       if (!status && st->sampler) status = mlxc_array_write(st->u, &draw, sizeof draw);
       if (!status) status = mlxc_capture_replay(st->step);
-      if (!status && pipelined) status = queue_choice(st, st->choices[st->current]);
       if (status) return status;
       replays++;
-    } else if (record(st, s, token, u) || (pipelined && queue_choice(st, st->choices[st->current]))) {
+      run = mlxc_capture_runs(st->step);
+    } else if (record(st, s, token, u)) {
       /* Not replayable after all (some op fell back to the CPU): decode normally from now on. */
       fprintf(stderr, "mlxc: decoding without recorded steps: %s\n", mlxc_last_error());
       st->replay = false;
       drop_recording(st);
+    } else {
+      run = mlxc_capture_runs(st->step);
     }
     if (st->replay) {
       lm_static_decode_advance(s);
       if (!picks) return lm_step_last_row(st->logits, row);
-      if (!pipelined) return read_pick(st->best, st->top, st->lse, picked, logprob);
-      const int current = st->current;
-      if (more && s->offset < st->capacity && s->offset < m->config.max_position_embeddings &&
+      if (st->pipelined && more && s->offset < st->capacity && s->offset < m->config.max_position_embeddings &&
           queue_ahead(st, s, rng))
         return 1;
-      if (read_choice(st->choices[current], picked, logprob)) return 1;
+      if (read_choice(st, run, picked, logprob)) return 1;
       st->ahead_token = *picked;
       return 0;
     }
@@ -280,13 +273,8 @@ int lm_step_run(lm_step* st, mlxc_lm_session* s, int32_t token, lm_rng* rng, boo
 }
 
 void lm_step_free(lm_step* st) {
-  /* A step queued ahead is waited for (the readbacks wait for their copies) before its
-   * recording goes. */
+  /* A step queued ahead is waited for by mlxc_capture_free (its run writes host memory). */
   st->ahead = false;
-  for (int i = 0; i < 2; i++) {
-    mlxc_readback_free(st->choices[i]);
-    st->choices[i] = NULL;
-  }
   drop_recording(st);
   mlx_array_free(st->bias);
   st->bias = mlx_array_new();

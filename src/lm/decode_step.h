@@ -22,15 +22,14 @@ typedef struct {
   mlx_array logits, best, top, lse; /* its outputs: the row, or the choice, its logit, the lse */
   /* A recorded step that picks feeds itself (mlxc_capture_feed): its choice into token, its
    * position + 1 (next_position) into position, and the choice, its logit and the lse packed into
-   * `choice` (3 x 4 bytes) for one readback. */
+   * `choice` (3 x 4 bytes), which every run writes into host memory itself (mlxc_capture_read). */
   mlx_array next_position, choice;
   mlx_array bias;                   /* the sampler's logit bias row (lm_sample_device_bias) */
   /* Steps queued ahead (replayed steps that pick): the next step is queued before this one's
    * choice is read, its token the choice fed on the device (lm_step_run). */
   bool pipelined;             /* allowed (MLXC_STEP_AHEAD unset or not "0") */
-  mlxc_readback* choices[2];  /* the choices of this step and of the one queued ahead */
-  int current;                /* which of them holds this step's */
   bool ahead;                 /* a step is queued for position ahead_position */
+  uint64_t ahead_run;         /* its run of the recording (mlxc_capture_runs) */
   int ahead_position;
   int32_t ahead_token;        /* the token it was fed: the choice lm_step_run returned last */
   double ahead_draw;          /* the sampler's draw taken for it */

@@ -79,26 +79,54 @@ namespace {
 
 struct feed_list {
   gpu_feed feeds[GPU_FEEDS_MAX];
-  int n;
+  gpu_read reads[GPU_FEEDS_MAX];
+  int n, n_reads;
+  gpu_host_ring ring;  // host: its device address
 };
 
+// nbytes from src to dst by 4-byte words where both are aligned to 4 and nbytes is a multiple
+// (each load waits for the store before it, which may have written it: fewer is faster).
+__device__ void feed_copy(unsigned char* dst, const unsigned char* src, size_t nbytes) {
+  if (((uintptr_t)dst | (uintptr_t)src | nbytes) % 4 == 0) {
+    for (size_t w = 0; w < nbytes / 4; w++) ((uint32_t*)dst)[w] = ((const uint32_t*)src)[w];
+    return;
+  }
+  for (size_t b = 0; b < nbytes; b++) dst[b] = src[b];
+}
+
 // One thread: the copies are a few bytes each, and in order (a later one may read what an
-// earlier one wrote).
+// earlier one wrote); then the reads into this run's slot of the host ring.
 __global__ void feed_kernel(feed_list list) {
   gpu_chain_start();
   for (int i = 0; i < list.n; i++)
-    for (size_t b = 0; b < list.feeds[i].nbytes; b++)
-      ((unsigned char*)list.feeds[i].dst)[b] = ((const unsigned char*)list.feeds[i].src)[b];
+    feed_copy((unsigned char*)list.feeds[i].dst, (const unsigned char*)list.feeds[i].src, list.feeds[i].nbytes);
+  if (list.n_reads == 0) return;
+  const unsigned int run = *list.ring.counter + 1;
+  *list.ring.counter = run;
+  unsigned char* slot = list.ring.host + (size_t)(run % list.ring.slots) * list.ring.slot_bytes;
+  for (int i = 0; i < list.n_reads; i++)
+    feed_copy(slot + list.reads[i].offset, (const unsigned char*)list.reads[i].src, list.reads[i].nbytes);
 }
 
 }  // namespace
 
-extern "C" int gpu_backend_feed(int device, const gpu_feed* feeds, int n) {
-  if (n < 1 || n > GPU_FEEDS_MAX) return util_error("GPU %d: %d feeds (1 to %d)", device, n, GPU_FEEDS_MAX);
+extern "C" int gpu_backend_feed(int device, const gpu_feed* feeds, int n, const gpu_read* reads, int n_reads,
+                                gpu_host_ring ring) {
+  if (n < 0 || n > GPU_FEEDS_MAX || n_reads < 0 || n_reads > GPU_FEEDS_MAX || n + n_reads == 0)
+    return util_error("GPU %d: %d feeds and %d reads (0 to %d each, not none)", device, n, n_reads, GPU_FEEDS_MAX);
   cudaStream_t s = gpu_stream(device);
   if (!s) return 1;
   feed_list list = {};
   for (int i = 0; i < n; i++) list.feeds[i] = feeds[i];
+  for (int i = 0; i < n_reads; i++) list.reads[i] = reads[i];
   list.n = n;
+  list.n_reads = n_reads;
+  list.ring = ring;
+  if (n_reads) {
+    if (!ring.host || !ring.counter || ring.slots == 0) return util_error("GPU %d: reads without a host ring", device);
+    void* mapped = NULL;  // page-locked memory's address on the device (the same under UVA)
+    if (gpu_check(cudaHostGetDevicePointer(&mapped, ring.host, 0), "cudaHostGetDevicePointer")) return 1;
+    list.ring.host = (unsigned char*)mapped;
+  }
   return gpu_check(gpu_launch_chained(feed_kernel, 1, 1, 0, s, list), "feed launch");
 }
