@@ -227,8 +227,9 @@ uint64_t mlxc_capture_runs(const mlxc_capture* c) { return c ? c->runs : 0; }
 int mlxc_capture_read_wait(mlxc_capture* c, uint64_t run, const void** data, size_t* nbytes) {
   if (!c || !data || !nbytes) return util_error("mlxc_capture_read_wait: null argument");
   if (!c->n_reads) return util_error("mlxc_capture_read_wait: the recording reads nothing (mlxc_capture_read)");
-  if (run == 0 || run > c->runs) return util_error("mlxc_capture_read_wait: run %llu has not been launched (%llu so far)",
-                                                   (unsigned long long)run, (unsigned long long)c->runs);
+  if (run == 0 || run > c->runs)
+    return util_error("mlxc_capture_read_wait: run %llu has not been launched (%llu so far)", (unsigned long long)run,
+                      (unsigned long long)c->runs);
   if (c->runs - run >= MLXC_CAPTURE_READ_SLOTS)
     return util_error("mlxc_capture_read_wait: run %llu's bytes are overwritten (%llu runs launched, %d kept)",
                       (unsigned long long)run, (unsigned long long)c->runs, MLXC_CAPTURE_READ_SLOTS);

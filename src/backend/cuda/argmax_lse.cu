@@ -42,10 +42,12 @@ __device__ __forceinline__ bool al_beats(float va, int64_t ia, float vb, int64_t
 // Folds y into x: the winner of the two, the sums rescaled to the larger maximum.
 __device__ __forceinline__ void al_merge(al_partial& x, const al_partial& y) {
   const float m = max_nan(x.value, y.value);
-  if (isfinite(m))
-    x.sum = (isfinite(x.value) ? x.sum * expf(x.value - m) : 0.0f) + (isfinite(y.value) ? y.sum * expf(y.value - m) : 0.0f);
-  else
+  if (isfinite(m)) {
+    const float a = isfinite(x.value) ? x.sum * expf(x.value - m) : 0.0f;
+    x.sum = a + (isfinite(y.value) ? y.sum * expf(y.value - m) : 0.0f);
+  } else {
     x.sum = 0.0f;
+  }
   if (al_beats(y.value, y.index, x.value, x.index)) x.index = y.index;
   x.value = m;
 }
