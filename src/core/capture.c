@@ -254,6 +254,7 @@ void mlxc_capture_free(mlxc_capture* c) {
   /* No run may still write the ring once it is freed: wait for the last one. */
   struct gpu_fence* last = c->runs && c->n_reads ? c->fences[c->runs % MLXC_CAPTURE_READ_SLOTS] : NULL;
   if (last) gpu_backend_fence_wait(last);
+  else if (c->runs && c->n_reads) gpu_backend_synchronize(c->device); /* its fence could not be made */
   for (int i = 0; i < MLXC_CAPTURE_READ_SLOTS; i++) gpu_backend_fence_free(c->fences[i]);
   if (c->counter) gpu_backend_free(c->device, c->counter, sizeof(unsigned int));
   gpu_backend_host_free(c->ring);
