@@ -121,7 +121,8 @@ TEST(record_and_replay) {
   mlx_zeros(&zeros, sc, 2, MLX_FLOAT32, cpu);
   int32_t pos_value = 0;
   mlx_array pos_host = mlx_array_new_data(&pos_value, one, 1, MLX_INT32);
-  mlx_array w = on_gpu(w_host), x = on_gpu(x_host), pos = on_gpu(pos_host), cache = on_gpu(zeros), slots = on_gpu(slots_host);
+  mlx_array w = on_gpu(w_host), x = on_gpu(x_host), pos = on_gpu(pos_host), cache = on_gpu(zeros);
+  mlx_array slots = on_gpu(slots_host);
   mlx_array ref_cache = mlx_array_new(), y = mlx_array_new(), mask = mlx_array_new();
   mlx_copy(&ref_cache, zeros, cpu);
 
@@ -367,7 +368,8 @@ TEST(lm_fused_decode_layers) {
     snprintf(label, sizeof label, "%s bf16 4-bit", quantized[a]);
     mlxc_lm_convert_params cp = {true, 4, 32, "bfloat16", MLX_BFLOAT16};
     mlxc_lm_model* m = NULL;
-    CHECK_MSG(mlxc_lm_convert(src, dst, &cp) == 0 && mlxc_lm_load(&m, dst, gpu) == 0, "%s: %s", label, mlxc_last_error());
+    CHECK_MSG(mlxc_lm_convert(src, dst, &cp) == 0 && mlxc_lm_load(&m, dst, gpu) == 0, "%s: %s", label,
+              mlxc_last_error());
     if (m) compare_fused(label, m, 100, 10, 0.05f);
     mlxc_lm_free(m);
   }
@@ -575,6 +577,19 @@ TEST(device_copy_and_readback) {
   mlxc_set_errors_quiet(quiet);
   CHECK(mlxc_readback_wait(r, &data, &n) == 0 && n == 2 * sizeof v);
   mlxc_readback_free(r);
+  /* More small readbacks at once than the page-locked slab's 64 blocks, and one over a block's
+   * 4 KB: the rest are allocated on their own; each holds its own bytes. */
+  enum { MANY = 70 };
+  mlxc_readback* many[MANY + 1] = {NULL};
+  for (int i = 0; i < MANY; i++)
+    CHECK(mlxc_readback_new(&many[i], sizeof v) == 0 && mlxc_readback_add(many[i], y) == 0);
+  CHECK(mlxc_readback_new(&many[MANY], 8192) == 0 && mlxc_readback_add(many[MANY], y) == 0);
+  for (int i = 0; i <= MANY; i++) {
+    CHECK(mlxc_readback_wait(many[i], &data, &n) == 0 && n == sizeof v);
+    f = data;
+    CHECK_MSG(f && f[0] == 20 && f[3] == 80, "readback %d: %g %g", i, f ? f[0] : 0, f ? f[3] : 0);
+  }
+  for (int i = 0; i <= MANY; i++) mlxc_readback_free(many[i]);
   mlxc_capture_free(step);
   mlx_array arrays[] = {a, b, two, y, small, ha, hb, hs};
   for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++) mlx_array_free(arrays[i]);
