@@ -629,6 +629,20 @@ TEST(recorded_feeds) {
   CHECK_MSG(c && c[0] == 9, "counter %d", c ? c[0] : -1);
   mlxc_readback_free(r);
   mlxc_capture_free(step);
+  /* Feeds in their order: the second copies what the first wrote (the recording's run: 6, not the
+   * 5 first held). */
+  mlx_array first = on_gpu(ch), second = on_gpu(ch), base = on_gpu(ch);
+  CHECK(mlxc_capture_begin(gpu) == 0);
+  CHECK(mlx_add(&next, base, one, gpu) == 0 && mlx_array_eval(next) == 0);
+  CHECK(mlxc_capture_feed(first, 0, next) == 0 && mlxc_capture_feed(second, 0, first) == 0);
+  step = NULL;
+  CHECK_MSG(mlxc_capture_end(gpu, &step) == 0 && step, "capture: %s", mlxc_last_error());
+  const int32_t* got = mlx_array_data_int32(second);
+  CHECK_MSG(got && got[0] == 6, "second feed %d", got ? got[0] : -1);
+  mlxc_capture_free(step);
+  mlx_array_free(first);
+  mlx_array_free(second);
+  mlx_array_free(base);
   /* Errors: past the destination's end, a destination shared with another array, more than 8, an
    * array only in host memory; each voids the recording. */
   bool quiet = mlxc_set_errors_quiet(true);
