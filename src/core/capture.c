@@ -21,15 +21,17 @@ struct mlxc_capture {
   unsigned long errors_before; /* util_error_count() when the recording began */
   struct gpu_feed feeds[GPU_FEEDS_MAX]; /* mlxc_capture_feed's copies, made at the end */
   int n_feeds;
-  /* mlxc_capture_read: copies into host memory after the feeds, into slot run % READ_SLOTS of
-   * the page-locked ring (READ_MAX_BYTES a slot); run counted on the device (counter) and here
-   * (runs launched), a fence recorded after each run in the slot's fences entry. */
+  /* mlxc_capture_read: copies into host memory after the feeds, into slot run %
+   * MLXC_CAPTURE_READ_SLOTS of the page-locked ring (READ_MAX_BYTES a slot); run counted on the
+   * device (counter) and here (runs launched), a fence recorded after each run in its slot's
+   * entry of fences, fenced[slot] the run it follows (0: none). */
   struct gpu_read reads[GPU_FEEDS_MAX];
   int n_reads;
   size_t read_bytes;
   unsigned char* ring;
   unsigned int* counter;
   struct gpu_fence* fences[MLXC_CAPTURE_READ_SLOTS];
+  uint64_t fenced[MLXC_CAPTURE_READ_SLOTS];
   uint64_t runs;
 };
 
@@ -115,9 +117,12 @@ static int launch_run(mlxc_capture* c) {
   if (gpu_backend_graph_launch(c->graph)) return 1;
   c->runs++;
   if (!c->n_reads) return 0;
-  struct gpu_fence** f = &c->fences[c->runs % MLXC_CAPTURE_READ_SLOTS];
-  if (!*f && gpu_backend_fence_new(c->device, f)) return 1;
-  return gpu_backend_fence_record(*f);
+  const unsigned slot = (unsigned)(c->runs % MLXC_CAPTURE_READ_SLOTS);
+  c->fenced[slot] = 0;
+  if (!c->fences[slot] && gpu_backend_fence_new(c->device, &c->fences[slot])) return 1;
+  if (gpu_backend_fence_record(c->fences[slot])) return 1;
+  c->fenced[slot] = c->runs;
+  return 0;
 }
 
 /* Marks the host copies of the buffers the recorded work writes as stale. */
@@ -234,6 +239,8 @@ int mlxc_capture_read_wait(mlxc_capture* c, uint64_t run, const void** data, siz
     return util_error("mlxc_capture_read_wait: run %llu's bytes are overwritten (%llu runs launched, %d kept)",
                       (unsigned long long)run, (unsigned long long)c->runs, MLXC_CAPTURE_READ_SLOTS);
   const unsigned slot = (unsigned)(run % MLXC_CAPTURE_READ_SLOTS);
+  if (c->fenced[slot] != run) return util_error("mlxc_capture_read_wait: run %llu has no fence (its launch failed)",
+                                                (unsigned long long)run);
   if (gpu_backend_fence_wait(c->fences[slot])) return 1;
   *data = c->ring + (size_t)slot * READ_MAX_BYTES;
   *nbytes = c->read_bytes;
@@ -252,8 +259,8 @@ void mlxc_capture_free(mlxc_capture* c) {
   if (!c) return;
   if (c == recording) recording = NULL;
   /* No run may still write the ring once it is freed: wait for the last one. */
-  struct gpu_fence* last = c->runs && c->n_reads ? c->fences[c->runs % MLXC_CAPTURE_READ_SLOTS] : NULL;
-  if (last) gpu_backend_fence_wait(last);
+  const unsigned last = (unsigned)(c->runs % MLXC_CAPTURE_READ_SLOTS);
+  if (c->runs && c->n_reads && c->fenced[last] == c->runs) gpu_backend_fence_wait(c->fences[last]);
   else if (c->runs && c->n_reads) gpu_backend_synchronize(c->device); /* its fence could not be made */
   for (int i = 0; i < MLXC_CAPTURE_READ_SLOTS; i++) gpu_backend_fence_free(c->fences[i]);
   if (c->counter) gpu_backend_free(c->device, c->counter, sizeof(unsigned int));
