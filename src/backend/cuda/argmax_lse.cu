@@ -27,28 +27,16 @@ struct al_partial {
   int64_t index;
 };
 
-__device__ __forceinline__ float max_nan(float a, float b) { return a != a || b != b ? NAN : a > b ? a : b; }
-
-// (va, ia) beats (vb, ib): a NaN first, then the larger value, then the smaller index.
-__device__ __forceinline__ bool al_beats(float va, int64_t ia, float vb, int64_t ib) {
-  if (ib < 0) return ia >= 0;
-  if (ia < 0) return false;
-  const bool na = va != va, nb = vb != vb;
-  if (na || nb) return na && nb ? ia < ib : na;
-  if (va != vb) return va > vb;
-  return ia < ib;
-}
-
 // Folds y into x: the winner of the two, the sums rescaled to the larger maximum.
 __device__ __forceinline__ void al_merge(al_partial& x, const al_partial& y) {
-  const float m = max_nan(x.value, y.value);
+  const float m = gpu_max_nan(x.value, y.value);
   if (isfinite(m)) {
     const float a = isfinite(x.value) ? x.sum * expf(x.value - m) : 0.0f;
     x.sum = a + (isfinite(y.value) ? y.sum * expf(y.value - m) : 0.0f);
   } else {
     x.sum = 0.0f;
   }
-  if (al_beats(y.value, y.index, x.value, x.index)) x.index = y.index;
+  if (gpu_argmax_beats(y.value, y.index, x.value, x.index)) x.index = y.index;
   x.value = m;
 }
 
@@ -91,18 +79,18 @@ __global__ void __launch_bounds__(AL_THREADS)
 #pragma unroll
   for (int k = 0; k < AL_PER; k++) {
     const int64_t i = i0 + (int64_t)k * AL_THREADS;
-    if (i < end && al_beats(v[k], i, own.value, own.index)) own.value = v[k], own.index = i;
+    if (i < end && gpu_argmax_beats(v[k], i, own.value, own.index)) own.value = v[k], own.index = i;
   }
   for (int o = 16; o > 0; o >>= 1) {
     const al_partial y = al_shuffle(own, o);
-    if (al_beats(y.value, y.index, own.value, own.index)) own.value = y.value, own.index = y.index;
+    if (gpu_argmax_beats(y.value, y.index, own.value, own.index)) own.value = y.value, own.index = y.index;
   }
   if (lane == 0) warps[warp] = own;
   __syncthreads();
   if (threadIdx.x == 0) {
     al_partial b = warps[0];
     for (int w = 1; w < AL_WARPS; w++)
-      if (al_beats(warps[w].value, warps[w].index, b.value, b.index)) b = warps[w];
+      if (gpu_argmax_beats(warps[w].value, warps[w].index, b.value, b.index)) b = warps[w];
     warps[0] = b;
     block_max = b.value;
   }

@@ -249,9 +249,22 @@ __device__ __forceinline__ int64_t gpu_row_offset(const gpu_rows& R, int64_t r) 
 }
 
 // MLX's maximum: NaN wins.
-__device__ __forceinline__ double gpu_max_nan(double a, double b) {
-  if (a != a || b != b) return NAN;
+template <typename T>
+__device__ __forceinline__ T gpu_max_nan(T a, T b) {
+  if (a != a || b != b) return (T)NAN;
   return a > b ? a : b;
+}
+
+// MLX's argmax order: (va, ia) beats (vb, ib) when it is a NaN (the first NaN wins), else the
+// larger value, else the smaller index; an index of -1 is no candidate.
+template <typename T>
+__device__ __forceinline__ bool gpu_argmax_beats(T va, int64_t ia, T vb, int64_t ib) {
+  if (ib < 0) return ia >= 0;
+  if (ia < 0) return false;
+  const bool na = va != va, nb = vb != vb;
+  if (na || nb) return na && nb ? ia < ib : na;
+  if (va != vb) return va > vb;
+  return ia < ib;
 }
 
 // An index of any integer dtype at p, as int64 (uint64 reinterpreted).

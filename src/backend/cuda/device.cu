@@ -454,7 +454,7 @@ extern "C" bool gpu_recording(int device) {
   return device >= 0 && device < MAX_GPUS && devices[device].recording;
 }
 
-extern "C" void gpu_memory_stats(int device, size_t* active, size_t* peak, size_t* cache) {
+extern "C" void gpu_backend_memory(int device, size_t* active, size_t* peak, size_t* cache) {
   *active = *peak = *cache = 0;
   if (!gpu_stream(device)) return;
   pthread_mutex_lock(&lock);
@@ -517,8 +517,4 @@ extern "C" int gpu_backend_set_limit(int device, enum gpu_limit which, size_t li
       sync_stream(device, s))
     return 1;
   return gpu_check(cudaMemPoolTrimTo(d->pool, limit), "cudaMemPoolTrimTo");
-}
-
-extern "C" void gpu_backend_memory(int device, size_t* active, size_t* peak, size_t* cache) {
-  gpu_memory_stats(device, active, peak, cache);
 }

@@ -34,8 +34,6 @@ void gpu_recording_stop(int device, gpu_block** kept, size_t* n_kept);
 bool gpu_recording(int device);
 /* A recorded graph is being launched on the device (its replay may write any buffer). */
 void gpu_note_replay(int device);
-/* Bytes in live allocations, their high-water mark, and bytes cached in the pool. */
-void gpu_memory_stats(int device, size_t* active, size_t* peak, size_t* cache);
 
 /* Kernels (kernels.cu). `shape`/`ndim` is the iteration space; dst is written at dst_strides. */
 int gpu_launch_copy(int device, void* dst, int dst_dtype, const int64_t* dst_strides,

@@ -22,22 +22,10 @@ struct partial {
   int64_t index;  // argmax: index of the best value (-1: none)
 };
 
-__device__ __forceinline__ bool nan_d(double v) { return v != v; }
-
-// (value, index) a beats b: a NaN first, then the larger value, then the smaller index.
-__device__ __forceinline__ bool lr_beats(double va, int64_t ia, double vb, int64_t ib) {
-  if (ib < 0) return ia >= 0;
-  if (ia < 0) return false;
-  bool na = nan_d(va), nb = nan_d(vb);
-  if (na || nb) return na && nb ? ia < ib : na;
-  if (va != vb) return va > vb;
-  return ia < ib;
-}
-
 // Folds partial y into x (y covers later elements than x).
 __device__ __forceinline__ void merge_partial(partial& x, const partial& y, int op) {
   if (op == 4) {
-    if (lr_beats(y.a, y.index, x.a, x.index)) x.a = y.a, x.index = y.index;
+    if (gpu_argmax_beats(y.a, y.index, x.a, x.index)) x.a = y.a, x.index = y.index;
   } else if (op == 3 || op == 5) {
     double m = gpu_max_nan(x.a, y.a);
     if (isfinite(m)) x.b = (isfinite(x.a) ? x.b * exp(x.a - m) : 0.0) + (isfinite(y.a) ? y.b * exp(y.a - m) : 0.0);
@@ -121,7 +109,7 @@ __global__ void __launch_bounds__(LR_THREADS)
     const int64_t i = i0 + (int64_t)k * LR_THREADS;
     if (i >= end) break;
     if (arg) {
-      if (lr_beats(v[k], i, a, best)) a = v[k], best = i;
+      if (gpu_argmax_beats(v[k], i, a, best)) a = v[k], best = i;
     } else if (maximum) {
       a = gpu_max_nan(a, v[k]);
     } else {
@@ -151,7 +139,7 @@ __global__ void __launch_bounds__(LR_THREADS)
     if (threadIdx.x < s) {
       int o = threadIdx.x + s;
       if (op == 4) {
-        if (lr_beats(sa[o], si[o], sa[threadIdx.x], si[threadIdx.x])) sa[threadIdx.x] = sa[o], si[threadIdx.x] = si[o];
+        if (gpu_argmax_beats(sa[o], si[o], sa[threadIdx.x], si[threadIdx.x])) sa[threadIdx.x] = sa[o], si[threadIdx.x] = si[o];
       } else if (lse) {
         sb[threadIdx.x] += sb[o];  // every thread shared the block's maximum
       } else if (maximum) {
